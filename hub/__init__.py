@@ -1,0 +1,1 @@
+"""Composition root: settings, the hub command line, wiring of back ends."""

@@ -1,0 +1,55 @@
+"""The ``hub`` command line: one group whose subcommands are imported only when used.
+
+``hub --help`` must answer in well under a second, so this module imports nothing heavy: each
+command group lives in its own module under ``hub.commands`` and is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help shown by ``hub --help`` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("hub.commands.init", "init", "Create the embedded state under HUB_HOME (idempotent)."),
+    "check": (
+        "hub.commands.check",
+        "check",
+        "Validate resident IDs, USCCs and licence identifiers.",
+    ),
+    "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attr, _ = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}.{attr} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="egov-hub")
+def main(**_: Any) -> None:
+    """Provincial data sharing hub and e-licence ledger.
+
+    State lives under HUB_HOME (default: var/ in the repository); every setting is an
+    environment variable HUB_<NAME> (see `hub settings`).
+    """

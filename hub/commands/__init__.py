@@ -1,0 +1,1 @@
+"""Command groups of the hub command line, one module each, imported lazily."""

@@ -1,0 +1,90 @@
+"""The one settings object of the hub: read once from ``HUB_*`` variables, then passed in.
+
+Every other module receives a :class:`Settings`; none reads the environment itself. The embedded
+default keeps all state under ``HUB_HOME`` (``var/`` in the repository), so tests and several
+independent instances each get their own folder by setting that one variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Where the hub keeps its state and which back ends it uses."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    home: Path = Field(default=PROJECT_ROOT / "var", description="root of all embedded state")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite under HOME"
+    )
+    objects: Literal["local", "minio"] = "local"
+    objects_dir: Path | None = None
+    keys_dir: Path | None = None
+    airflow_home: Path | None = None
+    # MinIO / S3 (production object store)
+    minio_endpoint: str = "127.0.0.1:9000"
+    minio_access_key: str = ""
+    minio_secret_key: str = ""
+    minio_secure: bool = False
+    # cryptography profile: "standard" (SHA-256, ECDSA P-256, Ed25519) or "national" (SM2/SM3)
+    crypto_profile: Literal["standard", "national"] = "standard"
+    # ledger
+    ledger_origin: str = "hub.example.gov.cn/log"
+    ledger_anchor: Literal["embedded", "fabric"] = "embedded"
+    ledger_interval: float = Field(default=1.0, description="sequencer batch interval, seconds")
+    ledger_queue_limit: int = 100_000
+    # Fabric anchor (production)
+    fabric_peer: str = "127.0.0.1:7051"
+    fabric_channel: str = "anchors"
+    fabric_chaincode: str = "loganchor"
+    fabric_msp_id: str = "Org1MSP"
+    fabric_tls_ca: Path | None = None
+    fabric_cert: Path | None = None
+    fabric_key: Path | None = None
+    # secret that unlocks the embedded key store (encrypted key files under keys_dir)
+    key_passphrase: str = Field(default="", repr=False)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "hub.db"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def objects_path(self) -> Path:
+        return self.objects_dir or self.home / "objects"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_dir or self.home / "keys"
+
+    @property
+    def airflow_path(self) -> Path:
+        return self.airflow_home or self.home / "airflow"
+
+    def ensure_dirs(self) -> None:
+        """Create the embedded state folders (idempotent)."""
+        for path in (self.home, self.objects_path, self.keys_path, self.airflow_path):
+            path.mkdir(parents=True, exist_ok=True)
+        self.keys_path.chmod(0o700)
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings

@@ -1,0 +1,1 @@
+"""The data standard: identifier rules, library schemas, dataset contracts, licence types. Pure."""

@@ -1,0 +1,1 @@
+"""Persistence adapters: the object store, the SQL stores and the key store."""
