@@ -1,0 +1,204 @@
+"""Object store for raw department files and quarantine Parquet: one Protocol, two back ends.
+
+Landing objects are content-addressed (``landing/<dataset>/<sha256>``) and write-once: putting
+different bytes under an existing key is refused, putting the same bytes again is a no-op. The
+local folder is the embedded default; MinIO (S3) is the production back end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
+
+_KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+class ObjectStoreError(Exception):
+    """An object could not be stored or read."""
+
+
+class ObjectExistsError(ObjectStoreError):
+    """Different bytes were offered for a key that already holds an object (write-once)."""
+
+
+class ObjectNotFoundError(ObjectStoreError):
+    """No object under the requested key."""
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 of ``data`` (the content address of a landing object)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def landing_key(dataset: str, digest: str) -> str:
+    """The content-addressed key of a raw department file."""
+    return f"landing/{dataset}/{digest}"
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store (``..``, absolute paths, odd characters)."""
+    if not _KEY.match(key) or any(part in {".", ".."} for part in key.split("/")):
+        raise ObjectStoreError(f"invalid object key {key!r}: use [A-Za-z0-9_.-] segments and '/'")
+    return key
+
+
+class ObjectStore(Protocol):
+    """Write-once byte objects under slash-separated keys."""
+
+    def put(self, key: str, data: bytes) -> bool:
+        """Store ``data``; True if written, False if identical bytes were there already."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]: ...
+
+
+class LocalObjectStore:
+    """Objects as files under one folder; writes are atomic (temporary file then rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        if path.exists():
+            if sha256_hex(path.read_bytes()) == sha256_hex(data):
+                return False
+            raise ObjectExistsError(f"object {key!r} exists with different content (write-once)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            # link() fails if another writer won the race: keeps write-once without a lock
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return self.put(key, data)
+        finally:
+            os.unlink(tmp)
+        return True
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"no object {key!r} in {self.root.name}/") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        out: list[str] = []
+        for path in self._walk():
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                out.append(key)
+        return sorted(out)
+
+    def _walk(self) -> Iterator[Path]:
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path
+
+
+class MinioObjectStore:
+    """Objects in one MinIO/S3 bucket through the ``minio`` SDK."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str = "hub",
+        *,
+        secure: bool = False,
+    ) -> None:
+        from minio import Minio
+
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+        self.bucket = bucket
+        if not self.client.bucket_exists(bucket):
+            self.client.make_bucket(bucket)
+
+    def put(self, key: str, data: bytes) -> bool:
+        from minio.error import S3Error
+
+        check_key(key)
+        if self.exists(key):
+            if sha256_hex(self.get(key)) == sha256_hex(data):
+                return False
+            raise ObjectExistsError(f"object {key!r} exists with different content (write-once)")
+        try:
+            # If-None-Match makes the write conditional on the server where supported.
+            self.client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), headers={"If-None-Match": "*"}
+            )
+        except S3Error as exc:
+            if exc.code == "PreconditionFailed":
+                return self.put(key, data)
+            raise ObjectStoreError(f"MinIO refused {key!r}: {exc.code}") from exc
+        return True
+
+    def get(self, key: str) -> bytes:
+        from minio.error import S3Error
+
+        check_key(key)
+        try:
+            resp = self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject"}:
+                raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket}") from None
+            raise ObjectStoreError(f"MinIO get {key!r} failed: {exc.code}") from exc
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def exists(self, key: str) -> bool:
+        from minio.error import S3Error
+
+        check_key(key)
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+                return False
+            raise ObjectStoreError(f"MinIO stat {key!r} failed: {exc.code}") from exc
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        objs = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        return sorted(o.object_name for o in objs if o.object_name)
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    """The object store the settings select."""
+    if settings.objects == "minio":
+        return MinioObjectStore(
+            settings.minio_endpoint,
+            settings.minio_access_key,
+            settings.minio_secret_key,
+            secure=settings.minio_secure,
+        )
+    return LocalObjectStore(settings.objects_path)
