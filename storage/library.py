@@ -1,0 +1,430 @@
+"""The population and legal-entity libraries: facts with provenance, golden records, runs.
+
+Every value a department sends is a *fact* (library, subject, field, value, dataset, run, time).
+The *golden* table keeps, per (library, subject, field), the winning fact: one from the field's
+authoritative source (一数一源) beats any other; otherwise the newest wins. Both tables are written
+in bulk with ``INSERT ... ON CONFLICT`` (SQLite and PostgreSQL), inside one transaction per merge
+together with the run's status, so a killed merge leaves no trace and re-runs to the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+POPULATION = "population"
+LEGAL_ENTITY = "legal-entity"
+LIBRARIES = (POPULATION, LEGAL_ENTITY)
+
+metadata = MetaData()
+
+facts = Table(
+    "library_facts",
+    metadata,
+    Column("library", String(16), primary_key=True),
+    Column("subject", String(32), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("run_id", String(80), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("dataset", String(64), nullable=False),
+    Column("observed_at", DateTime, nullable=False),
+    Column("authoritative", Boolean, nullable=False),
+)
+
+golden = Table(
+    "library_golden",
+    metadata,
+    Column("library", String(16), primary_key=True),
+    Column("subject", String(32), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("dataset", String(64), nullable=False),
+    Column("run_id", String(80), nullable=False),
+    Column("observed_at", DateTime, nullable=False),
+    Column("authoritative", Boolean, nullable=False),
+)
+
+runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("filename", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("rows_in", Integer),
+    Column("rows_accepted", Integer),
+    Column("rows_quarantined", Integer),
+    Column("received_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("message", Text),
+    UniqueConstraint("dataset", "sha256", name="uq_run_dataset_sha"),
+)
+
+quarantine = Table(
+    "quarantine_index",
+    metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("reasons", Text, nullable=False),  # "code=count;..." summary, no personal data
+    Column("created_at", DateTime, nullable=False),
+    Column("resubmitted_as", String(80)),
+)
+
+RUN_STATUSES = ("landed", "read", "checked", "quarantined", "merged", "published", "failed")
+
+
+class LibraryError(Exception):
+    """A library operation was refused (unknown library, unknown run, bad input)."""
+
+
+@dataclass(frozen=True)
+class FactView:
+    """One value with who said it and when."""
+
+    value: str
+    dataset: str
+    run_id: str
+    observed_at: datetime
+    authoritative: bool
+
+
+@dataclass(frozen=True)
+class GoldenRecord:
+    """A person or entity: the winning value per field, with its source and the full history."""
+
+    library: str
+    subject: str
+    fields: dict[str, FactView]
+    history: dict[str, list[FactView]] = field(default_factory=dict)
+
+    def value(self, name: str) -> str | None:
+        fact = self.fields.get(name)
+        return fact.value if fact else None
+
+
+def engine_for(db_url: str) -> Engine:
+    """An engine for the hub database; SQLite gets WAL and a busy timeout for concurrent runs."""
+    engine = create_engine(db_url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def _insert(engine: Engine, table: Table) -> Any:
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise LibraryError(f"unsupported database dialect {engine.dialect.name!r}")
+
+
+def _wins(a: FactView, b: FactView | None) -> bool:
+    """Does fact ``a`` beat the current winner ``b``? Authoritative first, then newest."""
+    if b is None:
+        return True
+    if a.authoritative != b.authoritative:
+        return a.authoritative
+    return (a.observed_at, a.run_id) >= (b.observed_at, b.run_id)
+
+
+class LibraryStore:
+    """Read and bulk-merge API over the library tables."""
+
+    CHUNK = 20_000
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # ---- runs ---------------------------------------------------------------------------
+    def find_run(self, dataset: str, sha256: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs).where(and_(runs.c.dataset == dataset, runs.c.sha256 == sha256))
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+        if row is None:
+            raise LibraryError(f"unknown run {run_id!r} (see `hub runs`)")
+        return dict(row._mapping)
+
+    def open_run(
+        self,
+        run_id: str,
+        dataset: str,
+        sha256: str,
+        object_key: str,
+        filename: str,
+        received_at: datetime,
+    ) -> dict[str, Any]:
+        """Record a landed file; an existing run for the same (dataset, sha256) is returned."""
+        stmt = (
+            _insert(self.engine, runs)
+            .values(
+                run_id=run_id,
+                dataset=dataset,
+                sha256=sha256,
+                object_key=object_key,
+                filename=filename,
+                status="landed",
+                received_at=received_at,
+            )
+            .on_conflict_do_nothing()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+        run = self.find_run(dataset, sha256)
+        assert run is not None
+        return run
+
+    def set_run(self, run_id: str, **values: Any) -> None:
+        if "status" in values and values["status"] not in RUN_STATUSES:
+            raise LibraryError(f"unknown run status {values['status']!r}")
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
+
+    def list_runs(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(runs).order_by(runs.c.received_at, runs.c.run_id)
+        if dataset:
+            stmt = stmt.where(runs.c.dataset == dataset)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    # ---- quarantine index ---------------------------------------------------------------
+    def record_quarantine(
+        self, run_id: str, dataset: str, object_key: str, rows: int, reasons: Mapping[str, int]
+    ) -> None:
+        summary = ";".join(f"{k}={v}" for k, v in sorted(reasons.items()))
+        stmt = (
+            _insert(self.engine, quarantine)
+            .values(
+                run_id=run_id,
+                dataset=dataset,
+                object_key=object_key,
+                rows=rows,
+                reasons=summary,
+                created_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+            .on_conflict_do_nothing()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def list_quarantine(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(quarantine).order_by(quarantine.c.created_at)
+        if dataset:
+            stmt = stmt.where(quarantine.c.dataset == dataset)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def mark_resubmitted(self, run_id: str, new_run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(quarantine)
+                .where(quarantine.c.run_id == run_id)
+                .values(resubmitted_as=new_run_id)
+            )
+
+    # ---- merge --------------------------------------------------------------------------
+    def merge(
+        self,
+        library: str,
+        run_id: str,
+        dataset: str,
+        observed_at: datetime,
+        subjects: Sequence[str],
+        columns: Mapping[str, Sequence[Any]],
+        authoritative_for: Iterable[str] = (),
+        *,
+        after_facts: Any = None,
+    ) -> int:
+        """Merge one run's accepted rows; returns the number of facts written.
+
+        ``columns`` maps library field -> values aligned with ``subjects``; nulls are skipped (a
+        missing value never erases a known one). Facts, golden records and the run's status
+        change in one transaction. ``after_facts`` is a test hook called between the two bulk
+        writes (used to kill the process mid-merge).
+        """
+        if library not in LIBRARIES:
+            raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
+        auth = set(authoritative_for)
+        observed = observed_at.astimezone(UTC).replace(tzinfo=None)
+        rows: list[dict[str, Any]] = []
+        for name, values in columns.items():
+            if len(values) != len(subjects):
+                raise LibraryError(f"column {name!r} has {len(values)} values, not {len(subjects)}")
+            is_auth = name in auth
+            for subject, value in zip(subjects, values, strict=True):
+                if value is None or subject is None:
+                    continue
+                rows.append(
+                    {
+                        "library": library,
+                        "subject": subject,
+                        "field": name,
+                        "run_id": run_id,
+                        "value": _text(value),
+                        "dataset": dataset,
+                        "observed_at": observed,
+                        "authoritative": is_auth,
+                    }
+                )
+        # one fact per (subject, field) per run: a later duplicate row in the same file wins
+        rows = list({(r["subject"], r["field"]): r for r in rows}.values())
+        ins_fact = _insert(self.engine, facts).on_conflict_do_nothing()
+        ins_gold = _insert(self.engine, golden)
+        ex = ins_gold.excluded
+        # authoritative beats non-authoritative; among equals the newest (then the later run) wins
+        wins = (ex.authoritative > golden.c.authoritative) | (
+            (ex.authoritative == golden.c.authoritative)
+            & (
+                (ex.observed_at > golden.c.observed_at)
+                | ((ex.observed_at == golden.c.observed_at) & (ex.run_id >= golden.c.run_id))
+            )
+        )
+        upsert = ins_gold.on_conflict_do_update(
+            index_elements=[golden.c.library, golden.c.subject, golden.c.field],
+            set_={
+                "value": ex.value,
+                "dataset": ex.dataset,
+                "run_id": ex.run_id,
+                "observed_at": ex.observed_at,
+                "authoritative": ex.authoritative,
+            },
+            where=wins,
+        )
+        with self.engine.begin() as conn:
+            for i in range(0, len(rows), self.CHUNK):
+                conn.execute(ins_fact, rows[i : i + self.CHUNK])
+            if after_facts is not None:
+                after_facts()
+            gold_rows = [{k: r[k] for k in golden.c.keys()} for r in rows]
+            for i in range(0, len(gold_rows), self.CHUNK):
+                conn.execute(upsert, gold_rows[i : i + self.CHUNK])
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
+        return len(rows)
+
+    # ---- reads --------------------------------------------------------------------------
+    def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
+        """The golden record of one subject (optionally as the library knew it at end of ``as_of``)."""
+        stmt = (
+            select(facts)
+            .where(and_(facts.c.library == library, facts.c.subject == subject))
+            .order_by(facts.c.observed_at, facts.c.run_id)
+        )
+        if as_of is not None:
+            end = datetime.combine(as_of, time.max)
+            stmt = stmt.where(facts.c.observed_at <= end)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            return None
+        history: dict[str, list[FactView]] = {}
+        winners: dict[str, FactView] = {}
+        for r in rows:
+            fv = FactView(r.value, r.dataset, r.run_id, r.observed_at, bool(r.authoritative))
+            history.setdefault(r.field, []).append(fv)
+            if _wins(fv, winners.get(r.field)):
+                winners[r.field] = fv
+        return GoldenRecord(library, subject, winners, history)
+
+    def person(self, id_number: str, as_of: date | None = None) -> GoldenRecord | None:
+        return self.record(POPULATION, id_number, as_of)
+
+    def entity(self, uscc: str, as_of: date | None = None) -> GoldenRecord | None:
+        return self.record(LEGAL_ENTITY, uscc, as_of)
+
+    def golden_values(self, library: str, field_name: str) -> dict[str, str]:
+        """subject -> current golden value of one field (bulk read for cross-source checks)."""
+        stmt = select(golden.c.subject, golden.c.value).where(
+            and_(golden.c.library == library, golden.c.field == field_name)
+        )
+        with self.engine.connect() as conn:
+            return {s: v for s, v in conn.execute(stmt)}
+
+    def subjects(self, library: str) -> list[str]:
+        stmt = select(golden.c.subject).where(golden.c.library == library).distinct()
+        with self.engine.connect() as conn:
+            return sorted(s for (s,) in conn.execute(stmt))
+
+    def person_exists(self, id_number: str) -> bool:
+        stmt = (
+            select(golden.c.subject)
+            .where(and_(golden.c.library == POPULATION, golden.c.subject == id_number))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def names(self, id_numbers: Iterable[str]) -> dict[str, str]:
+        """Golden ``name`` per resident ID, for holder checks (missing IDs are absent)."""
+        ids = list(id_numbers)
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                stmt = select(golden.c.subject, golden.c.value).where(
+                    and_(
+                        golden.c.library == POPULATION,
+                        golden.c.field == "name",
+                        golden.c.subject.in_(ids[i : i + 500]),
+                    )
+                )
+                out.update({s: v for s, v in conn.execute(stmt)})
+        return out
+
+    def golden_snapshot(self) -> list[tuple[Any, ...]]:
+        """Every golden row, sorted (used to compare end states in tests)."""
+        with self.engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(select(golden)))
+
+    def fact_count(self) -> int:
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(facts)).scalar_one())
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
