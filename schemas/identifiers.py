@@ -1,0 +1,105 @@
+"""Common result type and plain-language explanations for the national identifier checks."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+# Full-width forms (U+FF01..U+FF5E) map to ASCII by subtracting 0xFEE0; the ideographic space too.
+_FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+@dataclass(frozen=True)
+class IdCheck:
+    """The verdict on one identifier: valid or the first reason it is not, with derived details."""
+
+    value: str
+    valid: bool
+    reason: str | None = None
+    normalised: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def explanation(self) -> str:
+        return explain(self.reason) if self.reason else "valid / 有效"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "value": self.value,
+            "valid": self.valid,
+            "reason": self.reason,
+            "normalised": self.normalised,
+            "details": dict(self.details),
+        }
+
+
+EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "EMPTY": ("no value given", "值为空"),
+    "FORMAT": ("wrong length or characters for this kind of identifier", "长度或字符格式不符"),
+    "BIRTH_DATE": (
+        "the birth date is not a real date or lies in the future",
+        "出生日期不存在或晚于今天",
+    ),
+    "CHECKSUM": (
+        "the check character does not match the body (typo?)",
+        "校验码不符（可能录入错误）",
+    ),
+    "DIVISION_UNKNOWN": (
+        "the address/division code is not in the GB/T 2260 history",
+        "行政区划代码不在GB/T 2260历史代码表中",
+    ),
+    "LEGACY_REVIEW": (
+        "15-digit number with sequence 996-999 may belong to a person born in the 1800s: review",
+        "15位号码顺序码为996-999，可能为19世纪出生，需人工核实",
+    ),
+    "CHARSET": (
+        "contains I, O, Z, S, V or another character outside the code set",
+        "含有代码字符集之外的字符",
+    ),
+    "AUTHORITY": (
+        "unknown registration authority code (position 1)",
+        "登记管理部门代码（第1位）未知",
+    ),
+    "ENTITY_TYPE": (
+        "unknown entity type for that authority (position 2)",
+        "机构类别代码（第2位）未知",
+    ),
+    "ORG_CODE_CHECK": (
+        "the organisation code's own check (position 17) does not match",
+        "组织机构代码校验码（第17位）不符",
+    ),
+    "PREFIX": (
+        "the identifier does not start with 1.2.156.3005.2",
+        "证照标识前缀不是1.2.156.3005.2",
+    ),
+    "TYPE_CODE": (
+        "the licence type code is not a USCC plus 3 digits",
+        "证照类型代码不是统一社会信用代码加3位数字",
+    ),
+    "ISSUER_CODE": (
+        "the issuer code is not a valid USCC",
+        "颁证单位代码不是有效的统一社会信用代码",
+    ),
+    "SERIAL": (
+        "the serial number must be digits and capital letters",
+        "证照编号只能由数字和大写字母组成",
+    ),
+    "VERSION": ("the version must be three digits from 001", "版本号必须为001起的三位数字"),
+}
+
+
+def explain(reason: str) -> str:
+    """One line, English then Chinese, saying what a reason code means."""
+    english, chinese = EXPLANATIONS.get(reason, (reason, reason))
+    return f"{english} / {chinese}"
+
+
+def to_ascii(value: str) -> str:
+    """Full-width letters, digits and spaces to ASCII; other characters unchanged."""
+    return value.translate(_FULL_WIDTH)
+
+
+def normalise_code(value: str) -> str:
+    """Canonical form of a code typed by a person: NFKC-free ASCII, no spaces, upper case."""
+    text = to_ascii(unicodedata.normalize("NFC", value))
+    return "".join(text.split()).upper()
