@@ -334,7 +334,8 @@ class LibraryStore:
                 conn.execute(ins_fact, rows[i : i + self.CHUNK])
             if after_facts is not None:
                 after_facts()
-            gold_rows = [{k: r[k] for k in golden.c.keys()} for r in rows]
+            gold_cols = [c.name for c in golden.columns]
+            gold_rows = [{k: r[k] for k in gold_cols} for r in rows]
             for i in range(0, len(gold_rows), self.CHUNK):
                 conn.execute(upsert, gold_rows[i : i + self.CHUNK])
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
@@ -342,7 +343,7 @@ class LibraryStore:
 
     # ---- reads --------------------------------------------------------------------------
     def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
-        """The golden record of one subject (optionally as the library knew it at end of ``as_of``)."""
+        """One subject's golden record, optionally as known at the end of day ``as_of``."""
         stmt = (
             select(facts)
             .where(and_(facts.c.library == library, facts.c.subject == subject))
