@@ -1,0 +1,1 @@
+"""Electronic licences and seals: catalogue checks, issuance, lifecycle, disclosure and PDF."""

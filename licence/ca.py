@@ -1,0 +1,152 @@
+"""Platform certificate authority: a root and a seal-issuing intermediate (X.509, ECDSA P-256).
+
+Seal certificates bind the authority's USCC (subject organizationIdentifier ``USCC-<code>``, the
+ETSI EN 319 412-1 style), the seal name (CN), the authority name (O) and the SHA-256 of the seal
+picture in a non-critical private extension (OID ``SEAL_PICTURE_OID``, an OCTET STRING of 32 bytes)
+so a verifier can check that the picture shown is the one certified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from storage.keys import KeyStore
+
+ROOT_KEY = "platform-root-ca"
+SEAL_CA_KEY = "platform-seal-ca"
+# private arc for the seal picture hash; to be replaced by a registered OID before production
+SEAL_PICTURE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61810.1.1")
+
+
+class CertificateAuthorityError(Exception):
+    """The platform CA is missing or inconsistent (run `hub init`)."""
+
+
+@dataclass(frozen=True)
+class PlatformCA:
+    root: x509.Certificate
+    seal_ca: x509.Certificate
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "省级电子证照共享平台"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _ca_cert(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public: ec.EllipticCurvePublicKey,
+    signer: ec.EllipticCurvePrivateKey,
+    years: int,
+    path_len: int,
+    now: dt.datetime,
+    issuer_public: ec.EllipticCurvePublicKey,
+) -> x509.Certificate:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365 * years))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
+        )
+        .sign(signer, hashes.SHA256())
+    )
+
+
+def create_platform_ca(keys: KeyStore, now: dt.datetime | None = None) -> PlatformCA:
+    """Create the root and seal-issuing CA; keys go to the (encrypted) key store."""
+    now = now or dt.datetime.now(dt.UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    seal_key = ec.generate_private_key(ec.SECP256R1())
+    keys.save(ROOT_KEY, root_key)
+    keys.save(SEAL_CA_KEY, seal_key)
+    root_name, seal_name = _name("平台根证书 Platform Root CA"), _name("电子印章签发CA Seal CA")
+    root = _ca_cert(
+        root_name, root_name, root_key.public_key(), root_key, 20, 1, now, root_key.public_key()
+    )
+    seal_ca = _ca_cert(
+        seal_name, root_name, seal_key.public_key(), root_key, 10, 0, now, root_key.public_key()
+    )
+    return PlatformCA(root, seal_ca)
+
+
+def pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def issue_seal_certificate(
+    keys: KeyStore,
+    seal_ca: x509.Certificate,
+    public: ec.EllipticCurvePublicKey,
+    uscc: str,
+    authority_name: str,
+    seal_name: str,
+    picture_sha256: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A seal certificate signed by the seal CA, binding USCC, seal name and picture hash."""
+    ca_key = keys.load(SEAL_CA_KEY)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("seal CA key is not an EC key")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(seal_ca.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.UnrecognizedExtension(SEAL_PICTURE_OID, b"\x04\x20" + picture_sha256),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                seal_ca.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def seal_picture_hash(cert: x509.Certificate) -> bytes:
+    """The picture SHA-256 a seal certificate certifies."""
+    ext = cert.extensions.get_extension_for_oid(SEAL_PICTURE_OID).value
+    return bytes(ext.value)[2:]  # type: ignore[attr-defined]

@@ -1,0 +1,131 @@
+"""Signers behind one interface: ECDSA P-256 (default profile) and SM2-with-SM3 (national).
+
+``cryptography`` refuses SM2 keys, so SM2 goes through ``gmssl`` (pure Python, raw ``r‖s``
+signatures, tested with the GB/T 32918.5 Annex A vector). Verification functions take the public
+key and algorithm name so a verifier needs no private material.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from gmssl import sm2 as gm_sm2
+
+ECDSA_P256 = "ecdsa-p256-sha256"
+SM2_SM3 = "sm2-sm3"
+SM2_DEFAULT_ID = b"1234567812345678"
+
+
+class SignatureError(ValueError):
+    """A signature does not verify, or the algorithm is unknown."""
+
+
+class Signer(Protocol):
+    """Something that signs bytes with one private key."""
+
+    algorithm: str
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key_bytes(self) -> bytes: ...
+
+
+class EcdsaP256Signer:
+    """ECDSA P-256 with SHA-256; DER-encoded signatures."""
+
+    algorithm = ECDSA_P256
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise SignatureError(f"expected a P-256 key, got {key.curve.name}")
+        self.key = key
+
+    def sign(self, data: bytes) -> bytes:
+        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def public_key_bytes(self) -> bytes:
+        """Uncompressed SEC1 point."""
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+
+def _sm2_z_and_e(public_hex: str, data: bytes, user_id: bytes) -> bytes:
+    """e = SM3(Z_A ‖ M) with Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA) (GB/T 32918.2)."""
+    t = gm_sm2.default_ecc_table
+    z_input = (
+        (len(user_id) * 8).to_bytes(2, "big")
+        + user_id
+        + bytes.fromhex(t["a"] + t["b"] + t["g"] + public_hex)
+    )
+    z = _sm3(z_input)
+    return _sm3(z + data)
+
+
+def _sm3(data: bytes) -> bytes:
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h.finalize()
+
+
+def _crypt(private_hex: str, public_hex: str) -> gm_sm2.CryptSM2:
+    c = gm_sm2.CryptSM2(private_key=private_hex, public_key="00")
+    # gmssl's constructor lstrip("04")s the key, which also eats leading 0/4 digits: set it here
+    c.public_key = public_hex
+    return c
+
+
+def sm2_public_from_private(private_hex: str) -> str:
+    """Public point x‖y (128 hex digits) of an SM2 private scalar."""
+    c = _crypt(private_hex, "")
+    return str(c._kg(int(private_hex, 16), gm_sm2.default_ecc_table["g"])).zfill(128)
+
+
+class Sm2Signer:
+    """SM2 with SM3 (GB/T 32918.2), raw 64-byte r‖s signatures."""
+
+    algorithm = SM2_SM3
+
+    def __init__(self, private_hex: str, user_id: bytes = SM2_DEFAULT_ID) -> None:
+        self.private_hex = private_hex.lower()
+        self.public_hex = sm2_public_from_private(self.private_hex)
+        self.user_id = user_id
+        self._c = _crypt(self.private_hex, self.public_hex)
+
+    @classmethod
+    def generate(cls) -> Sm2Signer:
+        n = int(gm_sm2.default_ecc_table["n"], 16)
+        return cls(format(secrets.randbelow(n - 2) + 1, "064x"))
+
+    def sign(self, data: bytes, k_hex: str | None = None) -> bytes:
+        """Sign ``data``; ``k_hex`` fixes the nonce (only for standard test vectors)."""
+        e = _sm2_z_and_e(self.public_hex, data, self.user_id)
+        k = k_hex or format(
+            secrets.randbelow(int(gm_sm2.default_ecc_table["n"], 16) - 1) + 1, "064x"
+        )
+        return bytes.fromhex(str(self._c.sign(e, k)).zfill(128))
+
+    def public_key_bytes(self) -> bytes:
+        return b"\x04" + bytes.fromhex(self.public_hex)
+
+
+def verify(algorithm: str, public_key: bytes, signature: bytes, data: bytes) -> None:
+    """Raise SignatureError unless ``signature`` over ``data`` verifies under ``public_key``."""
+    if algorithm == ECDSA_P256:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_key)
+        try:
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise SignatureError("ECDSA P-256 seal signature does not verify") from None
+        return
+    if algorithm == SM2_SM3:
+        public_hex = public_key[1:].hex() if public_key[:1] == b"\x04" else public_key.hex()
+        e = _sm2_z_and_e(public_hex, data, SM2_DEFAULT_ID)
+        if not _crypt("00", public_hex).verify(signature.hex(), e):
+            raise SignatureError("SM2 seal signature does not verify")
+        return
+    raise SignatureError(f"unknown signature algorithm {algorithm!r}")
