@@ -1,0 +1,3 @@
+module hubledger/chaincode
+
+go 1.22
