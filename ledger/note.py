@@ -88,7 +88,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         """Parse ``name+hexid+base64(0x01||key)``; the id must match the key."""
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)
         if len(parts) != 3:
             raise NoteError("verifier key must be name+hexid+base64key")
         name, hexid, b64 = parts

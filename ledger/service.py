@@ -1,0 +1,337 @@
+"""The log service: durable queue, batch sequencer, signed checkpoints, proofs and receipts.
+
+Usage::
+
+    svc = LedgerService.open(settings)        # creates tables and the log key on first use
+    entry_id = svc.append(b"licence issued")  # durable at once (a committed queue row)
+    signed = svc.sequence()                   # one batch, one transaction, one checkpoint
+    index = svc.entry_index(entry_id)         # leaf index once sequenced
+    receipt = svc.receipt(index)              # Receipt; .to_json() to attach it anywhere
+    verify_receipt(receipt, [svc.verifier_key()])
+    svc.start()  # optional background sequencer every settings.ledger_interval seconds
+    svc.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from hub.settings import Settings
+from ledger.anchor import Anchor, AnchorReference
+from ledger.embedded_anchor import EmbeddedAnchor
+from ledger.merkle import (
+    Frontier,
+    ProofError,
+    assemble,
+    consistency_ranges,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+    proof_nodes,
+    range_nodes,
+    verify_consistency,
+)
+from ledger.note import Checkpoint, Signer, open_checkpoint, sign_checkpoint
+from ledger.receipt import Receipt
+from storage import ledger_store as db
+from storage.keys import EncryptedFileKeyStore, KeyStore
+
+log = logging.getLogger(__name__)
+LOG_KEY_NAME = "ledger-log"
+
+
+class LedgerError(Exception):
+    """The log refused an operation (full queue, conflicting sequencer, unknown size)."""
+
+
+class QueueFullError(LedgerError):
+    """Too many entries wait for sequencing; retry after the sequencer catches up."""
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: bytes
+    anchor: AnchorReference | None = None
+
+
+def load_signer(keys: KeyStore, origin: str) -> Signer:
+    """The log's Ed25519 signer, created in the key store on first use."""
+    if not keys.exists(LOG_KEY_NAME):
+        keys.save(LOG_KEY_NAME, Ed25519PrivateKey.generate())
+    key = keys.load(LOG_KEY_NAME)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise LedgerError(f"key {LOG_KEY_NAME!r} is not an Ed25519 key")
+    return Signer(origin.replace(" ", "_"), key)
+
+
+class LedgerService:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        origin: str,
+        hash_name: str = "sha256",
+        anchor: Anchor | None = None,
+        queue_limit: int = 100_000,
+        interval: float = 1.0,
+        batch_limit: int = 100_000,
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.origin = origin
+        self.hash_name = hash_name
+        self.anchor = anchor
+        self.queue_limit = queue_limit
+        self.interval = interval
+        self.batch_limit = batch_limit
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        db.create_tables(engine)
+        with engine.begin() as conn:
+            row = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "hash")).first()
+            if row is None:
+                conn.execute(db.meta.insert().values(key="hash", value=hash_name))
+            elif row.value != hash_name:
+                raise LedgerError(
+                    f"this log uses {row.value}, not {hash_name}; a log never changes hash"
+                )
+
+    @classmethod
+    def open(cls, settings: Settings, anchor: Anchor | None = None) -> LedgerService:
+        settings.ensure_dirs()
+        engine = db.make_engine(settings.db_url)
+        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+        hash_name = "sm3" if settings.crypto_profile == "national" else "sha256"
+        if anchor is None and settings.ledger_anchor == "embedded":
+            anchor = EmbeddedAnchor(engine, hash_name)
+        return cls(
+            engine,
+            load_signer(keys, settings.ledger_origin),
+            settings.ledger_origin,
+            hash_name,
+            anchor,
+            settings.ledger_queue_limit,
+            settings.ledger_interval,
+        )
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, data: bytes) -> int:
+        """Queue one entry durably; returns its entry id at once."""
+        return self.append_many([data])[0]
+
+    def append_many(self, items: Sequence[bytes]) -> list[int]:
+        """Queue entries in one transaction; raises QueueFullError when the queue is full."""
+        with self.engine.begin() as conn:
+            waiting = conn.execute(select(func.count()).select_from(db.pending)).scalar_one()
+            if waiting + len(items) > self.queue_limit:
+                raise QueueFullError(
+                    f"ledger queue full ({waiting} waiting, limit {self.queue_limit}): "
+                    "retry after the sequencer runs (hub ledger checkpoint)"
+                )
+            first = conn.execute(select(func.max(db.pending.c.id))).scalar()
+            last_seq = conn.execute(select(func.max(db.entries.c.entry_id))).scalar()
+            start = max(int(first or 0), int(last_seq or 0)) + 1
+            rows = [{"id": start + i, "data": bytes(d)} for i, d in enumerate(items)]
+            db.insert_rows(conn, db.pending, rows)
+        return [r["id"] for r in rows]
+
+    def _frontier(self, conn: Connection, size: int) -> Frontier:
+        wanted = range_nodes(0, size)
+        got = db.get_nodes(conn, wanted)
+        return Frontier(size, [got[n] for n in wanted], self.hash_name)
+
+    def sequence(self) -> SignedCheckpoint | None:
+        """Sequence pending entries (batches up to batch_limit) until the queue is empty.
+
+        Each batch is one transaction with one signed checkpoint; returns the last one, or the
+        latest existing checkpoint when nothing was pending (None for an empty, unsigned log).
+        """
+        result: SignedCheckpoint | None = None
+        with self._lock:
+            while True:
+                batch = self._sequence_batch()
+                if batch is None:
+                    break
+                result = batch
+        if result is None:
+            latest = self.latest_checkpoint()
+            if latest is None:
+                return None
+            result = SignedCheckpoint(*latest)
+        if self.anchor is not None:
+            result = SignedCheckpoint(result.checkpoint, result.note, self._anchor(result))
+        return result
+
+    def _sequence_batch(self) -> SignedCheckpoint | None:
+        hn = self.hash_name
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(db.pending.c.id, db.pending.c.data)
+                    .order_by(db.pending.c.id)
+                    .limit(self.batch_limit)
+                ).all()
+                if not rows:
+                    return None
+                last = conn.execute(
+                    select(db.checkpoints.c.size, db.checkpoints.c.root)
+                    .order_by(db.checkpoints.c.size.desc())
+                    .limit(1)
+                ).first()
+                size = db.tree_size(conn)
+                old_size = 0 if last is None else int(last.size)
+                frontier = self._frontier(conn, size)
+                if size != old_size or (last is not None and frontier.root() != bytes(last.root)):
+                    raise LedgerError(
+                        f"stored tree (size {size}) does not match the last checkpoint "
+                        f"(size {old_size}): refusing to sign"
+                    )
+                entry_rows = []
+                node_rows = []
+                for pos, (entry_id, data) in enumerate(rows):
+                    h = leaf_hash(bytes(data), hn)
+                    entry_rows.append(
+                        {"idx": size + pos, "entry_id": entry_id, "leaf": h, "data": bytes(data)}
+                    )
+                    for level, idx, nh in frontier.append(h):
+                        node_rows.append({"level": level, "idx": idx, "hash": nh})
+                db.insert_rows(conn, db.entries, entry_rows)
+                db.insert_rows(conn, db.nodes, node_rows)
+                conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
+                new_root = frontier.root()
+                if last is not None:  # compare-and-swap: the new tree must extend the last one
+                    proof = self._consistency(conn, old_size, frontier.size)
+                    verify_consistency(
+                        old_size, frontier.size, bytes(last.root), new_root, proof, hn
+                    )
+                cp = Checkpoint(self.origin, frontier.size, new_root)
+                note = sign_checkpoint(cp, self.signer)
+                conn.execute(db.checkpoints.insert().values(size=cp.size, root=new_root, note=note))
+        except IntegrityError as exc:
+            raise LedgerError(
+                f"another sequencer extended the log concurrently: {exc.orig}"
+            ) from exc
+        except ProofError as exc:
+            raise LedgerError(f"refusing to sign an inconsistent checkpoint: {exc}") from exc
+        return SignedCheckpoint(cp, note)
+
+    def _anchor(self, signed: SignedCheckpoint) -> AnchorReference:
+        assert self.anchor is not None
+        latest = self.anchor.latest()
+        proof: list[bytes] = []
+        if latest is not None and 0 < latest[1] < signed.checkpoint.size:
+            proof = self.consistency_proof(latest[1], signed.checkpoint.size)
+        cp = signed.checkpoint
+        return self.anchor.anchor(signed.note, cp.size, cp.root, proof)
+
+    # --- background sequencer ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the sequencer every ``interval`` seconds in a daemon thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ledger-sequencer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sequence()
+            except LedgerError:
+                log.exception("ledger sequencer batch failed; will retry")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            return db.tree_size(conn)
+
+    def latest_checkpoint(self) -> tuple[Checkpoint, bytes] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(db.checkpoints.c.note).order_by(db.checkpoints.c.size.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        note = bytes(row.note)
+        return open_checkpoint(note, [self.signer.verifier()]), note
+
+    def checkpoint_note(self, size: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(db.checkpoints.c.note).where(db.checkpoints.c.size == size)
+            ).first()
+        return None if row is None else bytes(row.note)
+
+    def verifier_key(self) -> str:
+        return self.signer.vkey()
+
+    def _check_size(self, conn: Connection, size: int) -> None:
+        have = db.tree_size(conn)
+        if not 0 <= size <= have:
+            raise LedgerError(f"tree size {size} is beyond the log's {have} entries")
+
+    def root(self, size: int | None = None) -> bytes:
+        with self.engine.connect() as conn:
+            size = db.tree_size(conn) if size is None else size
+            self._check_size(conn, size)
+            wanted = range_nodes(0, size)
+            got = db.get_nodes(conn, wanted)
+        return fold([got[n] for n in wanted], self.hash_name)
+
+    def _consistency(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
+        ranges = consistency_ranges(size1, size2)
+        return assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        with self.engine.connect() as conn:
+            self._check_size(conn, size2)
+            return self._consistency(conn, size1, size2)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self.engine.connect() as conn:
+            self._check_size(conn, size)
+            ranges = inclusion_ranges(index, size)
+            return assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+
+    def entry_index(self, entry_id: int) -> int | None:
+        with self.engine.connect() as conn:
+            idx = conn.execute(
+                select(db.entries.c.idx).where(db.entries.c.entry_id == entry_id)
+            ).scalar()
+        return None if idx is None else int(idx)
+
+    def receipt(self, index: int, size: int | None = None) -> Receipt | None:
+        """Receipt of leaf ``index`` under the latest (or the given) checkpoint; None if the
+        entry is not yet covered by a checkpoint."""
+        with self.engine.connect() as conn:
+            q = select(db.checkpoints.c.size, db.checkpoints.c.note)
+            q = q.where(db.checkpoints.c.size == size) if size is not None else q
+            cp = conn.execute(q.order_by(db.checkpoints.c.size.desc()).limit(1)).first()
+            entry = conn.execute(
+                select(db.entries.c.leaf, db.entries.c.data).where(db.entries.c.idx == index)
+            ).first()
+            if cp is None or entry is None or index >= int(cp.size):
+                return None
+            ranges = inclusion_ranges(index, int(cp.size))
+            path = assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+        return Receipt(
+            index, bytes(entry.leaf), tuple(path), bytes(cp.note), bytes(entry.data), self.hash_name
+        )
