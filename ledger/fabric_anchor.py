@@ -1,0 +1,127 @@
+"""The `fabric` anchor backend: witnesses signed checkpoints in the `loganchor` chaincode.
+
+The chaincode (ledger/chaincode) verifies the C2SP signature against the log's registered key and
+the RFC 9162 consistency proof from the last anchored checkpoint, so a forked or shrinking log is
+refused by the ledger itself, not only by this client. Refusals surface as AnchorError carrying
+the chaincode's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ledger.anchor import AnchorError, AnchorReference
+from ledger.fabric_gateway import Gateway, GatewayError, Identity
+from ledger.note import Checkpoint, NoteError, parse_note
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
+
+# Chaincode function names (see ledger/chaincode/cmd/loganchor).
+FN_REGISTER = "RegisterLog"
+FN_ANCHOR = "AnchorCheckpoint"
+FN_LATEST = "Latest"
+FN_BY_SIZE = "BySize"
+
+
+class FabricAnchor:
+    """Anchor checkpoints of one log (identified by its origin) on a Fabric channel."""
+
+    name = "fabric"
+
+    def __init__(self, gateway: Gateway, origin: str, vkey: str) -> None:
+        self.gateway = gateway
+        self.origin = origin
+        self.vkey = vkey
+        self._registered = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, origin: str, vkey: str) -> FabricAnchor:
+        """Connect using the `fabric_*` settings (written by scripts/fabric.sh for the test net)."""
+        missing = [
+            name
+            for name in ("fabric_tls_ca", "fabric_cert", "fabric_key")
+            if getattr(settings, name) is None
+        ]
+        if missing:
+            raise AnchorError(
+                f"fabric anchor needs settings {', '.join(missing)} (HUB_FABRIC_*); "
+                "`scripts/fabric.sh up` prints them for the local network"
+            )
+        identity = Identity.from_files(
+            settings.fabric_msp_id, Path(settings.fabric_cert), Path(settings.fabric_key)
+        )
+        gateway = Gateway(
+            settings.fabric_peer,
+            Path(settings.fabric_tls_ca),
+            identity,
+            settings.fabric_channel,
+            settings.fabric_chaincode,
+        )
+        return cls(gateway, origin, vkey)
+
+    def close(self) -> None:
+        self.gateway.close()
+
+    def register(self) -> None:
+        """Register the log's verifier key (idempotent in the chaincode)."""
+        try:
+            self.gateway.submit(FN_REGISTER, self.origin.encode(), self.vkey.encode())
+        except GatewayError as err:
+            raise AnchorError(f"registering log {self.origin!r} failed: {err}") from err
+        self._registered = True
+
+    def anchor(
+        self, note: bytes, size: int, root: bytes, proof: Sequence[bytes]
+    ) -> AnchorReference:
+        try:
+            checkpoint = Checkpoint.from_note_body(parse_note(note)[0])
+        except NoteError as err:
+            raise AnchorError(f"not a signed checkpoint: {err}") from err
+        if (checkpoint.origin, checkpoint.size, checkpoint.root) != (self.origin, size, root):
+            raise AnchorError(
+                "note does not match the size/root/origin given to anchor(): "
+                f"note has {checkpoint.origin!r} size {checkpoint.size}"
+            )
+        if not self._registered:
+            self.register()
+        proof_arg = json.dumps([base64.b64encode(p).decode() for p in proof]).encode()
+        try:
+            tx_id, _payload, block = self.gateway.submit(FN_ANCHOR, note, proof_arg)
+        except GatewayError as err:
+            raise AnchorError(f"fabric refused checkpoint of size {size}: {err}") from err
+        return AnchorReference(self.name, tx_id, size, block)
+
+    def _record(self, function: str, *args: bytes) -> dict[str, Any] | None:
+        try:
+            raw = self.gateway.evaluate(function, *args)
+        except GatewayError as err:
+            raise AnchorError(f"fabric query {function} failed: {err}") from err
+        if not raw:
+            return None
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    def latest(self) -> tuple[bytes, int] | None:
+        record = self._record(FN_LATEST, self.origin.encode())
+        if record is None:
+            return None
+        return str(record["note"]).encode(), int(record["size"])
+
+    def verify(self, reference: AnchorReference, note: bytes) -> None:
+        if reference.backend != self.name:
+            raise AnchorError(f"reference is for backend {reference.backend!r}, not fabric")
+        record = self._record(FN_BY_SIZE, self.origin.encode(), str(reference.size).encode())
+        if record is None:
+            raise AnchorError(f"no checkpoint of size {reference.size} is anchored on fabric")
+        if record["txid"] != reference.reference:
+            raise AnchorError(
+                f"checkpoint of size {reference.size} was anchored by transaction "
+                f"{record['txid']}, not {reference.reference}"
+            )
+        if str(record["note"]).encode() != note:
+            raise AnchorError(f"anchored note of size {reference.size} differs from the given one")
