@@ -44,7 +44,7 @@ RULE_KINDS: dict[str, tuple[str | None, frozenset[str]]] = {
 }
 
 DECIMAL_TYPE = pa.decimal128(20, 4)
-_ARROW_TYPES: dict[str, pa.DataType] = {
+ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "int": pa.int64(),
     "decimal": DECIMAL_TYPE,
@@ -120,7 +120,7 @@ class Contract:
 
     def arrow_schema(self) -> pa.Schema:
         """Arrow schema of a file read with this contract's types (all fields nullable)."""
-        return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in self.columns])
+        return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in self.columns])
 
     def field_map(self) -> dict[str, str]:
         """Source column -> library field, for the columns that map to one."""

@@ -1,0 +1,1 @@
+"""Data quality: contract rules run vectorised over Arrow, mirrored in Great Expectations."""

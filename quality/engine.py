@@ -1,0 +1,421 @@
+"""The fast quality path: a contract's rules run vectorised over an Arrow table.
+
+Every rule yields a boolean "failed" mask over the rows; the masks are stacked into one matrix and
+turned into a ``list<string>`` of reason codes per row (``<column>:<CODE>``) without a Python loop
+over rows. pyarrow.compute does the string work (regex, set membership, parsing) and numpy the
+mask algebra, because both run in C over whole columns (see the report in ``bench/quality.py``).
+
+Strings arriving for typed columns are parsed here (a value that does not parse is ``TYPE``), so
+one call both checks a file read as text and gives the typed table the merge needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas import resident_id, uscc
+from schemas.contracts import ARROW_TYPES, DECIMAL_TYPE, Column, Contract
+from schemas.divisions import division_table
+from schemas.library import code_table
+
+Mask = npt.NDArray[np.bool_]
+
+# which GB/T 36344 dimension each reason code counts against; anything else is conformity
+DIMENSION_OF = {
+    "REQUIRED": "completeness",
+    "MISSING_COLUMN": "completeness",
+    "ID_MISMATCH": "consistency",
+    "DUPLICATE": "uniqueness",
+    "DUPLICATE_KEY": "uniqueness",
+    "DUPLICATE_ROW": "uniqueness",
+}
+ROW = "_row"
+REASONS = "_reasons"
+
+
+def dimension_of(reason: str) -> str:
+    """The GB/T 36344 dimension a reason code (``column:CODE`` or ``CODE``) counts against."""
+    return DIMENSION_OF.get(reason.rsplit(":", 1)[-1], "conformity")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One rule's verdict over the whole table: the reason code and the rows that fail it."""
+
+    reason: str
+    rule: str
+    failed: Mask
+
+
+@dataclass
+class CheckResult:
+    """Per-row reason codes, the accepted/quarantined split and the dimension ratios of one file."""
+
+    table: pa.Table
+    typed: pa.Table
+    reasons: pa.ListArray
+    accepted_mask: pa.BooleanArray
+    metrics: dict[str, float]
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def rows_accepted(self) -> int:
+        total: int = pc.sum(self.accepted_mask).as_py() or 0
+        return total
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.rows_in - self.rows_accepted
+
+    def accepted(self) -> pa.Table:
+        """Accepted rows with the contract's types (the columns of ``contract.arrow_schema()``)."""
+        return self.typed.filter(self.accepted_mask)
+
+    def quarantined(self) -> pa.Table:
+        """Rejected rows as received, plus ``_row`` (0-based row number) and ``_reasons``."""
+        rejected = pc.invert(self.accepted_mask)
+        table = self.table.append_column(ROW, pa.array(np.arange(self.rows_in, dtype=np.int64)))
+        table = table.append_column(REASONS, self.reasons)
+        return table.filter(rejected)
+
+    def failing_rows(self) -> dict[str, set[int]]:
+        """Reason code -> row numbers failing it (what the Great Expectations mirror must match)."""
+        out: dict[str, set[int]] = {}
+        for f in self.failures:
+            rows = set(np.flatnonzero(f.failed).tolist())
+            if rows:
+                out.setdefault(f.reason, set()).update(rows)
+        return out
+
+    def reason_counts(self) -> dict[str, int]:
+        """Reason code -> number of rows carrying it."""
+        return {r: len(rows) for r, rows in sorted(self.failing_rows().items())}
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> Mask:
+    """A boolean Arrow array as numpy, nulls counted as False (a null never fails a rule)."""
+    filled = pc.fill_null(mask, False)
+    if isinstance(filled, pa.ChunkedArray):
+        filled = filled.combine_chunks()
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _present(arr: pa.Array) -> Mask:
+    return _np(pc.is_valid(arr))
+
+
+_INT_RE = r"^[+-]?\d{1,18}$"
+_DECIMAL_RE = r"^[+-]?\d{1,16}(\.\d{1,4})?$"
+_TRUE = ["true", "1", "y", "yes", "是", "t"]
+_FALSE = ["false", "0", "n", "no", "否", "f"]
+
+
+def _parse_dates(text: pa.Array, formats: tuple[str, ...], unit: str = "s") -> pa.Array:
+    """Parse with the first format that fits; impossible dates (2021-02-30) become null.
+
+    ``strptime`` rolls 2021-02-30 over to March, so each parsed value is formatted back and
+    compared with the input to reject it.
+    """
+    result = pa.nulls(len(text), pa.timestamp(unit))
+    for fmt in formats:
+        parsed = pc.strptime(text, format=fmt, unit=unit, error_is_null=True)
+        same = pc.equal(pc.strftime(parsed, format=fmt), text)
+        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp(unit)))
+        result = pc.coalesce(result, parsed)
+    return result
+
+
+def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
+    """``arr`` converted to the column's type and the mask of values that would not convert.
+
+    Text is trimmed and blank text counts as missing, as departments send "" for "not known".
+    """
+    target = ARROW_TYPES[column.type]
+    if arr.type == target:
+        return arr, np.zeros(len(arr), dtype=bool)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        try:
+            return arr.cast(target), np.zeros(len(arr), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            arr = arr.cast(pa.string())
+    text = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    kind = column.type
+    if kind == "string":
+        return text, np.zeros(len(arr), dtype=bool)
+    if kind == "int":
+        ok = pc.match_substring_regex(text, _INT_RE)
+        typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.int64())
+    elif kind == "decimal":
+        ok = pc.match_substring_regex(text, _DECIMAL_RE)
+        typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.decimal128(38, 4))
+        typed = typed.cast(DECIMAL_TYPE)
+    elif kind == "date":
+        typed = _parse_dates(text, ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")).cast(pa.date32())
+    elif kind == "datetime":
+        typed = _parse_dates(text, ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"))
+    else:  # bool
+        lower = pc.utf8_lower(text)
+        typed = pc.if_else(
+            pc.is_in(lower, pa.array(_TRUE)),
+            True,
+            pc.if_else(pc.is_in(lower, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
+        )
+    bad = _present(text) & ~_present(typed)
+    return typed, bad
+
+
+def _repeated(values: pa.Array, among: Mask | None = None) -> Mask:
+    """Rows whose (non-null) value occurs more than once (among the rows of ``among``)."""
+    enc = pc.dictionary_encode(values)
+    idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    use = idx >= 0 if among is None else (idx >= 0) & among
+    counts = np.bincount(idx[use], minlength=len(enc.dictionary))
+    out = np.zeros(len(values), dtype=bool)
+    out[use] = counts[idx[use]] > 1
+    return out
+
+
+def _row_keys(columns: list[pa.Array], nulls: str | None) -> pa.Array:
+    """One text per row joining the given columns (null_handling per ``nulls``)."""
+    texts = [pc.cast(c, pa.string()) for c in columns]
+    if len(texts) == 1 and nulls is None:
+        return texts[0]
+    if nulls is None:
+        return pc.binary_join_element_wise(*texts, "\x1f", null_handling="emit_null")
+    return pc.binary_join_element_wise(
+        *texts, "\x1f", null_handling="replace", null_replacement=nulls
+    )
+
+
+def _first_occurrences(keys: pa.Array) -> Mask:
+    enc = pc.dictionary_encode(keys)
+    idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    _, first = np.unique(idx, return_index=True)
+    out = np.zeros(len(keys), dtype=bool)
+    out[first] = True
+    return out
+
+
+class _Checker:
+    def __init__(self, table: pa.Table, contract: Contract, as_of: dt.date) -> None:
+        self.table = table
+        self.contract = contract
+        self.as_of = as_of
+        self.n = table.num_rows
+        self.failures: list[Failure] = []
+        self.typed: dict[str, pa.Array] = {}
+        self.ids: dict[str, tuple[pa.Array, pa.Array]] = {}
+
+    def add(self, column: str, code: str, rule: str, failed: Mask) -> None:
+        self.failures.append(Failure(f"{column}:{code}", rule, failed))
+
+    def run(self) -> None:
+        names = set(self.table.column_names)
+        for col in self.contract.columns:
+            if col.name not in names:
+                arr = pa.nulls(self.n, self.contract.arrow_schema().field(col.name).type)
+                if col.required:
+                    self.add(col.name, "MISSING_COLUMN", "required", np.ones(self.n, dtype=bool))
+                self.typed[col.name] = arr
+                continue
+            raw = self.table.column(col.name).combine_chunks()
+            typed, bad = coerce(raw, col)
+            self.typed[col.name] = typed
+            if col.required:
+                self.add(col.name, "REQUIRED", "required", ~_present(typed) & ~bad)
+            self.add(col.name, "TYPE", "type", bad)
+        for col in self.contract.columns:
+            for rule in col.rules:
+                getattr(self, f"rule_{rule.kind}")(col, self.typed[col.name], rule.params)
+        self.keys()
+
+    # -- rules: each reads the typed column; a null value never fails a rule other than REQUIRED
+    def rule_code_table(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        codes = pa.array(list(code_table(p["table"])))
+        failed = _present(values) & ~_np(pc.is_in(values.cast(pa.string()), value_set=codes))
+        self.add(col.name, "CODE_TABLE", "code_table", failed)
+
+    def rule_regex(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        ok = pc.match_substring_regex(values.cast(pa.string()), p["pattern"])
+        self.add(col.name, "REGEX", "regex", _present(values) & ~_np(ok))
+
+    def rule_max_length(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        longer = pc.greater(pc.utf8_length(values.cast(pa.string())), p["value"])
+        self.add(col.name, "MAX_LENGTH", "max_length", _np(longer))
+
+    def rule_range(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        num = values.cast(pa.float64()) if pa.types.is_decimal(values.type) else values
+        failed = np.zeros(self.n, dtype=bool)
+        if p.get("min") is not None:
+            failed |= _np(pc.less(num, p["min"]))
+        if p.get("max") is not None:
+            failed |= _np(pc.greater(num, p["max"]))
+        self.add(col.name, "RANGE", "range", failed)
+
+    def _date_bound(self, value: Any) -> dt.date:
+        if value == "today":
+            return self.as_of
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
+
+    def rule_date(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        days = values.cast(pa.date32()) if pa.types.is_timestamp(values.type) else values
+        failed = np.zeros(self.n, dtype=bool)
+        if p.get("min") is not None:
+            failed |= _np(pc.less(days, pa.scalar(self._date_bound(p["min"]), pa.date32())))
+        if p.get("max") is not None:
+            failed |= _np(pc.greater(days, pa.scalar(self._date_bound(p["max"]), pa.date32())))
+        self.add(col.name, "DATE", "date", failed)
+
+    def _identifier(self, col: Column, reasons: pa.Array, rule: str, drop: tuple[str, ...]) -> None:
+        for code in pc.unique(reasons).drop_null().to_pylist():
+            if code not in drop:
+                self.add(col.name, code, rule, _np(pc.equal(reasons, code)))
+
+    def rule_resident_id(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        reasons = resident_id.validate_array(values, today=self.as_of)
+        drop = ("LEGACY_REVIEW",) if p.get("allow_legacy") else ()
+        self._identifier(col, reasons, "resident_id", drop)
+
+    def rule_uscc(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        self._identifier(col, uscc.validate_array(values), "uscc", ())
+
+    def rule_division(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        table = division_table()
+        text = values.cast(pa.string())
+        at = p.get("at_column")
+        if at is None:
+            enc = pc.dictionary_encode(text)
+            ok = np.array([table.known(c) for c in enc.dictionary.to_pylist()] + [True])
+            idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+            failed = ~ok[idx]
+        else:
+            years = pc.year(self.typed[at]).cast(pa.string())
+            pairs = pc.binary_join_element_wise(text, years, "|", null_handling="emit_null")
+            enc = pc.dictionary_encode(pairs)
+            verdict = []
+            for pair in enc.dictionary.to_pylist():
+                code, year = pair.split("|")
+                verdict.append(table.valid_in(code, int(year)))
+            ok = np.array([*verdict, True])
+            idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+            failed = ~ok[idx]
+            # no date to judge by: fall back to "ever a division code"
+            undated = _present(text) & ~_present(pairs)
+            if undated.any():
+                codes = text.filter(pa.array(undated)).to_pylist()
+                failed[np.flatnonzero(undated)] = [not table.known(c) for c in codes]
+        self.add(col.name, "DIVISION", "division", failed)
+
+    def rule_id_consistency(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        id_col = p.get("id_column") or self.contract.subject_column
+        if id_col not in self.ids:
+            ids = self.typed[id_col]
+            self.ids[id_col] = (
+                resident_id.birth_date_array(ids, today=self.as_of),
+                resident_id.sex_array(ids, today=self.as_of),
+            )
+        born, sex = self.ids[id_col]
+        if p["part"] == "birth_date":
+            days = values.cast(pa.date32()) if pa.types.is_timestamp(values.type) else values
+            differs = pc.not_equal(days, born)
+        else:
+            differs = pc.not_equal(values.cast(pa.string()), sex)
+        self.add(col.name, "ID_MISMATCH", "id_consistency", _np(differs))
+
+    def rule_unique(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        self.add(col.name, "DUPLICATE", "unique", _repeated(values))
+
+    def rule_recorded_at(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        """Timeliness is a file-level metric (see :func:`_timeliness`), not a row reason."""
+
+    def keys(self) -> None:
+        """Exact repeats of an earlier row, then key values shared by different rows."""
+        if self.n == 0:
+            return
+        full = _row_keys([self.typed[c.name] for c in self.contract.columns], "\x00")
+        repeat = ~_first_occurrences(full)
+        self.add(ROW, "DUPLICATE_ROW", "duplicate_row", repeat)
+        key = _row_keys([self.typed[k] for k in self.contract.key], None)
+        self.add("+".join(self.contract.key), "DUPLICATE_KEY", "key", _repeated(key, ~repeat))
+
+
+def _timeliness(
+    checker: _Checker, contract: Contract, received_at: dt.datetime | None
+) -> float | None:
+    """1.0 if the freshest record is at most one cadence older than delivery, else the share.
+
+    A file whose newest change is 2 cadences old scores 0.5: the department is late by that much.
+    """
+    if received_at is None:
+        return None
+    cols = [c.name for c in contract.columns if c.rule("recorded_at")]
+    if not cols:
+        return None
+    newest = pc.max(checker.typed[cols[0]].cast(pa.date32())).as_py()
+    if newest is None:
+        return 0.0
+    lag = (received_at.date() - newest).days
+    return 1.0 if lag <= contract.cadence_days else contract.cadence_days / lag
+
+
+def check_table(
+    table: pa.Table,
+    contract: Contract,
+    *,
+    as_of: dt.date | None = None,
+    received_at: dt.datetime | None = None,
+) -> CheckResult:
+    """Run every rule of ``contract`` over ``table``: reason codes per row and dimension ratios.
+
+    ``as_of`` is "today" for date rules (default: the current date); ``received_at`` enables
+    the timeliness ratio. Accuracy needs the library and is computed after merge
+    (:func:`quality.metrics.accuracy`), so it is absent here.
+    """
+    as_of = as_of or dt.date.today()
+    checker = _Checker(table, contract, as_of)
+    checker.run()
+    n = checker.n
+    failures = [f for f in checker.failures if f.failed.any()]
+    if failures:
+        matrix = np.stack([f.failed for f in failures])
+        counts = matrix.sum(axis=0)
+        rows, which = np.nonzero(matrix.T)
+        del rows
+        codes = np.array([f.reason for f in failures], dtype=object)[which]
+    else:
+        counts = np.zeros(n, dtype=np.int64)
+        codes = np.array([], dtype=object)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    reasons = pa.ListArray.from_arrays(pa.array(offsets), pa.array(codes, type=pa.string()))
+    accepted = pa.array(counts == 0)
+
+    metrics: dict[str, float] = {}
+    for dim in ("completeness", "conformity", "consistency", "uniqueness"):
+        bad = np.zeros(n, dtype=bool)
+        for f in failures:
+            if dimension_of(f.reason) == dim:
+                bad |= f.failed
+        metrics[dim] = 1.0 - float(bad.sum()) / n if n else 1.0
+    timely = _timeliness(checker, contract, received_at)
+    if timely is not None:
+        metrics["timeliness"] = timely
+
+    schema = contract.arrow_schema()
+    typed = pa.table([checker.typed[name] for name in schema.names], schema=schema)
+    return CheckResult(table, typed, reasons, accepted, metrics, checker.failures)
