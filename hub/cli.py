@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "check",
         "Validate resident IDs, USCCs and licence identifiers.",
     ),
+    "ledger": ("hub.commands.ledger", "ledger", "Merkle log: append, checkpoint, prove, verify."),
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
 }
 
