@@ -1,0 +1,109 @@
+"""Readers: every encoding and format into Arrow; unreadable files give one clear ReadError."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from openpyxl import Workbook
+
+from schemas.contracts import Contract
+from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file
+
+CSV = "id_number,name,birth_date,children,verified\n11010519491231002X,张三,1949-12-31,2,是\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_encodings_detected(contract: Contract, encoding: str) -> None:
+    res = read_file(CSV.encode(encoding), contract, "f.csv")
+    assert res.table.column("name").to_pylist() == ["张三"]
+    assert str(res.table.column("birth_date")[0]) == "1949-12-31"
+    assert res.table.column("children").to_pylist() == [2]
+    assert res.table.column("verified").to_pylist() == [True]
+    assert res.reasons.to_pylist() == [[]]
+    assert res.encoding == encoding if encoding != "gb18030" else res.encoding == "gb18030"
+
+
+def test_bad_values_become_reasons_not_failures(contract: Contract) -> None:
+    text = (
+        "id_number,name,birth_date,children,verified\n"
+        "1,=cmd|' /C calc'!A0,1985-02-30,x,maybe\n"
+        '2,"a\x07b",19850228,3,否\n'
+        f"3,{'长' * (MAX_FIELD_CHARS + 1)},,,\n"
+        "4,Robert'); DROP TABLE persons;--,2001年2月3日,,\n"
+    )
+    res = read_file(text.encode(), contract, "dirty.csv")
+    reasons = res.reasons.to_pylist()
+    assert set(reasons[0]) == {
+        "name:FORMULA",
+        "birth_date:TYPE",
+        "children:TYPE",
+        "verified:TYPE",
+    }
+    assert reasons[1] == ["name:CONTROL_CHAR"]
+    assert str(res.table.column("birth_date")[1]) == "1985-02-28"
+    assert reasons[2] == ["name:TOO_LONG"]
+    # SQL fragments are just text
+    assert reasons[3] == []
+    assert res.table.column("name")[3].as_py() == "Robert'); DROP TABLE persons;--"
+    assert str(res.table.column("birth_date")[3]) == "2001-02-03"
+    # raw text is kept as sent, for quarantine
+    assert res.raw.column("name")[0].as_py() == "=cmd|' /C calc'!A0"
+    assert res.table.column("_row").to_pylist() == [1, 2, 3, 4]
+
+
+def test_jsonl_parquet_xlsx(make_contract: Callable[[str], Contract]) -> None:
+    rows = [{"id_number": "11010519491231002X", "name": "张三", "birth_date": "1949-12-31"}]
+    jl = make_contract("jsonl")
+    res = read_file("\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), jl, "a")
+    assert res.table.column("name").to_pylist() == ["张三"]
+
+    pqc = make_contract("parquet")
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    res = read_file(buf.getvalue(), pqc, "a.parquet")
+    assert str(res.table.column("birth_date")[0]) == "1949-12-31"
+
+    xc = make_contract("xlsx")
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["id_number", "name", "children"])
+    ws.append(["11010519491231002X", "张三", 2.0])
+    ws.append(["110105194912310021", '=HYPERLINK("http://x")', None])
+    out = io.BytesIO()
+    wb.save(out)
+    res = read_file(out.getvalue(), xc, "a.xlsx")
+    assert res.table.column("children").to_pylist() == [2, None]
+    assert res.reasons.to_pylist()[1] == ["name:FORMULA"]
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "problem"),
+    [
+        (b"", "csv", "empty file"),
+        (b"id_number,name\n", "csv", "no data rows"),
+        (CSV.replace(",", ";").encode(), "csv", "wrong delimiter"),
+        (b"id_number,birth_date\n1,2020-01-01\n", "csv", "missing required columns: name"),
+        (CSV.encode("utf-16"), "csv", "unknown encoding"),
+        (b"id_number,name\n\xff\xfe\xfd,x\n", "csv", "unknown encoding"),
+        (CSV.encode("gb18030")[:-2], "csv", "truncated"),
+        (b"id_number,name,birth_date\n1,a,2020-01-01\n2,b\n", "csv", "truncated"),
+        (b"PAR1\x00\x00", "csv", "looks like parquet"),
+        (CSV.encode(), "parquet", "not a Parquet file"),
+        (b"PAR1" + b"\x00" * 20, "parquet", "corrupt Parquet"),
+        (b"PK\x03\x04garbage", "xlsx", "corrupt XLSX"),
+        (b'{"id_number": "1", "name": "a"}\n{"id_number": ', "jsonl", "not valid JSON"),
+    ],
+)
+def test_unreadable_files(
+    make_contract: Callable[[str], Contract], data: bytes, fmt: str, problem: str
+) -> None:
+    c = make_contract(fmt)
+    with pytest.raises(ReadError, match=problem) as info:
+        read_file(data, c, "dept_file.dat")
+    assert str(info.value).startswith("dept_file.dat: ")
