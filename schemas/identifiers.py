@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Full-width forms (U+FF01..U+FF5E) map to ASCII by subtracting 0xFEE0; the ideographic space too.
 _FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -103,3 +109,65 @@ def normalise_code(value: str) -> str:
     """Canonical form of a code typed by a person: NFKC-free ASCII, no spaces, upper case."""
     text = to_ascii(unicodedata.normalize("NFC", value))
     return "".join(text.split()).upper()
+
+
+# --- helpers of the vectorised validators --------------------------------------------------
+
+
+def as_string_array(values: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> pa.Array:
+    """Any array-like of strings as one contiguous Arrow string array."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, type=pa.string())
+    if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
+        values = values.cast(pa.string())
+    if not pa.types.is_string(values.type):
+        raise TypeError(f"expected an array of strings, got {values.type}")
+    return values
+
+
+def null_mask(values: pa.Array) -> npt.NDArray[np.bool_]:
+    """True where the value is null."""
+    if values.null_count == 0:
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _matrix(values: pa.Array, width: int) -> npt.NDArray[np.uint8]:
+    n = len(values)
+    if n == 0:
+        return np.zeros((0, width), dtype=np.uint8)
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int32, count=n + 1, offset=values.offset * 4
+    )
+    raw = np.frombuffer(
+        values.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offsets[0])
+    )
+    return raw.reshape(n, width)
+
+
+def fixed_width_rows(
+    values: pa.Array, width: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
+    """Indices of the non-null values of exactly ``width`` bytes and an (n, width) byte matrix.
+
+    When every value qualifies (the common case) the matrix is a zero-copy view of the data.
+    """
+    lengths = pc.binary_length(values)
+    if values.null_count == 0 and pc.all(pc.equal(lengths, width)).as_py():
+        return np.arange(len(values)), _matrix(values, width)
+    mask = np.asarray(
+        pc.equal(lengths, width).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    return np.flatnonzero(mask), _matrix(pc.filter(values, pa.array(mask)), width)
+
+
+def reasons_array(codes: npt.NDArray[np.int8], names: Sequence[str | None]) -> pa.StringArray:
+    """Reason-code strings for small integer codes; code 0 (valid) becomes null."""
+    dictionary = pa.array([n or "" for n in names], type=pa.string())
+    taken = dictionary.take(pa.array(codes.astype(np.int32)))
+    result: pa.StringArray = pc.if_else(
+        pa.array(codes == 0), pa.nulls(len(codes), pa.string()), taken
+    )
+    return result

@@ -14,10 +14,16 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from schemas.divisions import division_table
-from schemas.identifiers import IdCheck, normalise_code
+from schemas.identifiers import (
+    IdCheck,
+    as_string_array,
+    fixed_width_rows,
+    normalise_code,
+    null_mask,
+    reasons_array,
+)
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
@@ -71,6 +77,13 @@ def _kind(address: str) -> str:
     return "resident ID"
 
 
+def _division_known(address: str, kind: str) -> bool:
+    # the foreigner's permanent residence ID carries the accepting province in positions 2-3
+    if kind == "foreigner's permanent residence ID":
+        return division_table().known(address[1:3] + "0000")
+    return kind == "residence permit" or division_table().known(address)
+
+
 def validate(value: str | None, *, today: dt.date | None = None) -> IdCheck:
     """Check one resident ID number; the first failing rule gives the reason code."""
     original = value or ""
@@ -93,7 +106,7 @@ def validate(value: str | None, *, today: dt.date | None = None) -> IdCheck:
     address = number[:6]
     kind = _kind(address)
     table = division_table()
-    if kind == "resident ID" and not table.known(address):
+    if not _division_known(address, kind):
         return IdCheck(original, False, "DIVISION_UNKNOWN", number)
     details.update(
         kind=kind,
@@ -111,125 +124,114 @@ def validate(value: str | None, *, today: dt.date | None = None) -> IdCheck:
 # --- vectorised forms ------------------------------------------------------------------------
 
 _CHECK_BYTES = np.frombuffer(CHECK_CHARS.encode(), dtype=np.uint8)
-_W = np.array(WEIGHTS, dtype=np.int64)
-_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_W = np.array(WEIGHTS, dtype=np.int32)
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
 
 
-def _as_string_array(values: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not isinstance(values, pa.Array):
-        values = pa.array(values, type=pa.string())
-    if pa.types.is_large_string(values.type) or pa.types.is_string_view(values.type):
-        values = values.cast(pa.string())
-    if not pa.types.is_string(values.type):
-        raise TypeError(f"expected an array of strings, got {values.type}")
-    return values
+# Reason codes of the vectorised path as small integers; 0 = valid.
+REASONS: tuple[str | None, ...] = (
+    None,
+    "EMPTY",
+    "FORMAT",
+    "BIRTH_DATE",
+    "CHECKSUM",
+    "DIVISION_UNKNOWN",
+    "LEGACY_REVIEW",
+)
+_CODE = {name: i for i, name in enumerate(REASONS)}
 
 
-def fixed_width_matrix(values: pa.Array, width: int) -> npt.NDArray[np.uint8]:
-    """View a string array whose every value has ``width`` bytes as an (n, width) uint8 matrix."""
-    values = pa.concat_arrays([values]) if values.offset else values
-    n = len(values)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1)
-    data = values.buffers()[2]
-    if n == 0 or data is None:
-        return np.zeros((0, width), dtype=np.uint8)
-    start = int(offsets[0])
-    raw = np.frombuffer(data, dtype=np.uint8, count=n * width, offset=start)
-    return raw.reshape(n, width)
+def _digits_int(digits: npt.NDArray[np.int32], start: int, stop: int) -> npt.NDArray[np.int32]:
+    scale = 10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int32)
+    out: npt.NDArray[np.int32] = digits[:, start:stop] @ scale
+    return out
 
 
-def _fast_candidates(values: pa.Array) -> npt.NDArray[np.bool_]:
-    """Rows that are exactly 18 plain ASCII characters of the right shape (the common case)."""
-    shaped = pc.match_substring_regex(values, r"^\d{17}[\dX]$")
-    return np.asarray(shaped.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _digits_int(mat: npt.NDArray[np.int64], start: int, stop: int) -> npt.NDArray[np.int64]:
-    out = np.zeros(mat.shape[0], dtype=np.int64)
-    for i in range(start, stop):
-        out = out * 10 + mat[:, i]
+def days_from_civil(
+    year: npt.NDArray[np.int32], month: npt.NDArray[np.int32], day: npt.NDArray[np.int32]
+) -> npt.NDArray[np.int32]:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    out: npt.NDArray[np.int32] = era * 146097 + doe - 719468
     return out
 
 
 def _check_matrix(
     mat: npt.NDArray[np.uint8], today: dt.date
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Reason per row (None = valid), birth date as days since epoch, and sex digit parity."""
-    digits = mat[:, :17].astype(np.int64) - 48
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Reason code per row (0 = valid), birth date as days since epoch, sex digit parity."""
+    codes = np.zeros(mat.shape[0], dtype=np.int8)
+    digits = mat[:, :17].astype(np.int32) - 48
+    last = mat[:, 17]
+    shape_ok = ((digits >= 0) & (digits <= 9)).all(axis=1) & (
+        ((last >= 48) & (last <= 57)) | (last == ord("X"))
+    )
+    digits[~shape_ok] = 0
     year = _digits_int(digits, 6, 10)
     month = _digits_int(digits, 10, 12)
     day = _digits_int(digits, 12, 14)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    month_ok = (month >= 1) & (month <= 12)
     days_in = _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    date_ok = month_ok & (day >= 1) & (day <= days_in) & (year >= 1850)
-    safe_month = np.where(date_ok, month, 1)
-    safe_day = np.where(date_ok, day, 1)
-    safe_year = np.where(date_ok, year, 1970)
-    ymd = (
-        (safe_year - 1970).astype("datetime64[Y]").astype("datetime64[M]")
-        + (safe_month - 1).astype("timedelta64[M]")
-    ).astype("datetime64[D]") + (safe_day - 1).astype("timedelta64[D]")
-    epoch_days = ymd.astype(np.int64)
+    date_ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in) & (year >= 1850)
+    epoch_days = days_from_civil(year, month, day)
     date_ok &= epoch_days <= (today - dt.date(1970, 1, 1)).days
-    check_ok = _CHECK_BYTES[(digits @ _W) % 11] == mat[:, 17]
+    check_ok = _CHECK_BYTES[(digits @ _W) % 11] == last
     address = _digits_int(digits, 0, 6)
-    permit = np.isin(address, [810000, 820000, 830000]) | (digits[:, 0] == 9)
-    division_ok = division_table().known_mask(address) | permit
-    reasons = np.full(mat.shape[0], None, dtype=object)
-    reasons[~division_ok] = "DIVISION_UNKNOWN"
-    reasons[~check_ok] = "CHECKSUM"
-    reasons[~date_ok] = "BIRTH_DATE"
-    return reasons, epoch_days, digits[:, 16] % 2
+    table = division_table()
+    foreign = digits[:, 0] == 9
+    permit = (address == 810000) | (address == 820000) | (address == 830000)
+    foreign_ok = table.known_mask((address // 10_000 % 100) * 10_000)
+    division_ok = np.where(foreign, foreign_ok, table.known_mask(address) | permit)
+    codes[~division_ok] = _CODE["DIVISION_UNKNOWN"]
+    codes[~check_ok] = _CODE["CHECKSUM"]
+    codes[~date_ok] = _CODE["BIRTH_DATE"]
+    codes[~shape_ok] = -1  # not the plain 18-character shape: decided by the scalar path
+    return codes, epoch_days, digits[:, 16] % 2
 
 
 def _scan(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], today: dt.date | None
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    arr = _as_string_array(values)
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32], pa.Array]:
+    arr = as_string_array(values)
     today = today or dt.date.today()
     n = len(arr)
-    reasons = np.full(n, None, dtype=object)
-    born = np.zeros(n, dtype=np.int64)
-    odd = np.zeros(n, dtype=np.int64)
-    fast = _fast_candidates(arr)
-    idx = np.flatnonzero(fast)
+    codes = np.full(n, -1, dtype=np.int8)
+    born = np.zeros(n, dtype=np.int32)
+    odd = np.zeros(n, dtype=np.int32)
+    idx, mat = fixed_width_rows(arr, 18)
     if len(idx):
-        mat = fixed_width_matrix(pc.filter(arr, pa.array(fast)), 18)
-        reasons[idx], born[idx], odd[idx] = _check_matrix(mat, today)
-    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    slow = np.flatnonzero(~fast & ~null)
+        codes[idx], born[idx], odd[idx] = _check_matrix(mat, today)
+    null = null_mask(arr)
+    codes[null] = 0
+    slow = np.flatnonzero(codes < 0)
     if len(slow):
         epoch = dt.date(1970, 1, 1)
         for i, value in zip(slow, arr.take(pa.array(slow)).to_pylist(), strict=True):
             check = validate(value, today=today)
-            reasons[i] = check.reason
+            codes[i] = _CODE[check.reason]
             if check.valid:
                 born[i] = (dt.date.fromisoformat(check.details["birth_date"]) - epoch).days
                 odd[i] = 1 if check.details["sex"] == "1" else 0
-    reasons[null] = None
-    return reasons, born, odd
+    return codes, born, odd, arr
 
 
 def validate_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], *, today: dt.date | None = None
 ) -> pa.StringArray:
     """One reason code per value, null where valid (null inputs give null)."""
-    reasons, _, _ = _scan(values, today)
-    result: pa.StringArray = pa.array(reasons, type=pa.string())
-    return result
+    codes, _, _, _ = _scan(values, today)
+    return reasons_array(codes, REASONS)
 
 
 def _derived_mask(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], today: dt.date | None
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    arr = _as_string_array(values)
-    reasons, born, odd = _scan(arr, today)
-    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    invalid = np.array([r is not None for r in reasons], dtype=bool) | null
-    return invalid, born, odd
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    codes, born, odd, arr = _scan(values, today)
+    return (codes != 0) | null_mask(arr), born, odd
 
 
 def birth_date_array(

@@ -13,11 +13,16 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from schemas.divisions import division_table
-from schemas.identifiers import IdCheck, normalise_code
-from schemas.resident_id import _as_string_array, fixed_width_matrix
+from schemas.identifiers import (
+    IdCheck,
+    as_string_array,
+    fixed_width_rows,
+    normalise_code,
+    null_mask,
+    reasons_array,
+)
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
@@ -151,47 +156,57 @@ def validate(value: str | None, *, allow: Collection[str] = ()) -> IdCheck:
     return IdCheck(original, True, None, code, details)
 
 
-def _check_matrix(mat: npt.NDArray[np.uint8]) -> npt.NDArray[np.object_]:
+REASONS: tuple[str | None, ...] = (
+    None,
+    "EMPTY",
+    "FORMAT",
+    "CHARSET",
+    "AUTHORITY",
+    "ENTITY_TYPE",
+    "DIVISION_UNKNOWN",
+    "CHECKSUM",
+    "ORG_CODE_CHECK",
+)
+_CODE = {name: i for i, name in enumerate(REASONS)}
+
+
+def _check_matrix(mat: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
+    """Reason code per row (0 = valid; -1 = not plain 18 code-set characters: scalar path)."""
     values = _VALUE[mat]
-    reasons = np.full(mat.shape[0], None, dtype=object)
-    org_values = _ORG_VALUE[mat[:, 8:16]]
-    org_sum = org_values @ np.array(ORG_WEIGHTS, dtype=np.int64)
+    codes = np.zeros(mat.shape[0], dtype=np.int8)
+    digits = mat[:, 2:8].astype(np.int64) - 48
+    shape_ok = (values >= 0).all(axis=1) & ((digits >= 0) & (digits <= 9)).all(axis=1)
+    org_sum = _ORG_VALUE[mat[:, 8:16]] @ np.array(ORG_WEIGHTS, dtype=np.int64)
     org_ok = _ORG_CHECK_BYTES[11 - org_sum % 11] == mat[:, 16]
     check = _CHARSET_BYTES[(31 - (values[:, :17] @ np.array(WEIGHTS, dtype=np.int64)) % 31) % 31]
-    check_ok = check == mat[:, 17]
-    division = np.zeros(mat.shape[0], dtype=np.int64)
-    for i in range(2, 8):
-        division = division * 10 + (mat[:, i].astype(np.int64) - 48)
+    division = np.where(shape_ok, digits @ 10 ** np.arange(5, -1, -1), 0)
     division_ok = division_table().known_mask(division) | (division == int(CENTRAL))
-    reasons[~org_ok] = "ORG_CODE_CHECK"
-    reasons[~check_ok] = "CHECKSUM"
-    reasons[~division_ok] = "DIVISION_UNKNOWN"
-    reasons[~_TYPE_OK[mat[:, 0], mat[:, 1]]] = "ENTITY_TYPE"
-    reasons[~_AUTH_OK[mat[:, 0]]] = "AUTHORITY"
-    return reasons
+    codes[~org_ok] = _CODE["ORG_CODE_CHECK"]
+    codes[check != mat[:, 17]] = _CODE["CHECKSUM"]
+    codes[~division_ok] = _CODE["DIVISION_UNKNOWN"]
+    codes[~_TYPE_OK[mat[:, 0], mat[:, 1]]] = _CODE["ENTITY_TYPE"]
+    codes[~_AUTH_OK[mat[:, 0]]] = _CODE["AUTHORITY"]
+    codes[~shape_ok] = -1
+    return codes
 
 
 def validate_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], *, allow: Collection[str] = ()
 ) -> pa.StringArray:
     """One reason code per value, null where valid (null inputs give null)."""
-    arr = _as_string_array(values)
-    n = len(arr)
-    reasons = np.full(n, None, dtype=object)
-    fast_arr = pc.match_substring_regex(arr, r"^[0-9A-HJ-NP-RTUWXY]{8}\d{6}[0-9A-HJ-NP-RTUWXY]{4}$")
-    fast = np.asarray(fast_arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-    idx = np.flatnonzero(fast)
+    arr = as_string_array(values)
+    codes = np.full(len(arr), -1, dtype=np.int8)
+    idx, mat = fixed_width_rows(arr, 18)
     if len(idx):
-        reasons[idx] = _check_matrix(fixed_width_matrix(pc.filter(arr, pa.array(fast)), 18))
-    null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    slow = np.flatnonzero(~fast & ~null)
+        codes[idx] = _check_matrix(mat)
+    codes[null_mask(arr)] = 0
+    slow = np.flatnonzero(codes < 0)
     if len(slow):
         for i, value in zip(slow, arr.take(pa.array(slow)).to_pylist(), strict=True):
-            reasons[i] = validate(value, allow=allow).reason
+            codes[i] = _CODE[validate(value).reason]
     if allow:
-        flagged = np.flatnonzero(np.isin(reasons, ["CHECKSUM", "ORG_CODE_CHECK"]))
+        flagged = np.flatnonzero((codes == _CODE["CHECKSUM"]) | (codes == _CODE["ORG_CODE_CHECK"]))
         for i in flagged:
             if normalise(arr[int(i)].as_py()) in allow:
-                reasons[i] = None
-    result: pa.StringArray = pa.array(reasons, type=pa.string())
-    return result
+                codes[i] = 0
+    return reasons_array(codes, REASONS)

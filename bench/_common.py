@@ -1,0 +1,47 @@
+"""Shared helpers for benchmarks: argument parsing, timing medians, peak memory, the JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small size for a smoke run")
+    if extra:
+        extra(parser)
+    return parser.parse_args()
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Median wall time over ``repeat`` runs and the last result."""
+    times = []
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(name: str, figures: dict[str, Any], baseline: str, ratio: float) -> None:
+    """Print the closing JSON line every benchmark ends with."""
+    print(
+        json.dumps(
+            {"bench": name, "figures": figures, "baseline": baseline, "ratio": round(ratio, 2)},
+            ensure_ascii=False,
+        )
+    )
