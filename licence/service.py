@@ -1,0 +1,613 @@
+"""Issuance and lifecycle of electronic licences, and seal management, over small interfaces.
+
+``LicenceService`` checks everything before writing anything: an unknown type, an authority not
+allowed to issue it, no active seal, a holder missing from the library (or with another name), or
+bad fields raise a specific error and leave the object store, the licence store and the ledger
+untouched. Each accepted event (issue, suspend, reinstate, revoke, change, expire, seal events)
+is one ledger entry; the licence's receipt is attached once the ledger has sequenced it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from licence import authorities, ca, document, seals
+from licence.signers import ECDSA_P256, EcdsaP256Signer, SignatureError, verify
+from licence.store import LicenceStore
+from schemas import licence_id, licence_types, resident_id, uscc
+from storage.keys import KeyStore
+from storage.objects import ObjectStore
+
+HOLDER_CODE_TYPES = {"person": "111", "entity": "001"}  # GB/T 36903 持证主体代码类型
+STATUS_LABELS = {
+    "valid": "有效",
+    "suspended": "暂扣",
+    "revoked": "吊销",
+    "superseded": "注销",
+    "expired": "失效",
+}
+REVOCATION_REASONS = {
+    "ILLEGAL_OPERATION": "违法经营被依法吊销",
+    "FRAUD": "以欺骗、贿赂等不正当手段取得",
+    "ISSUED_IN_ERROR": "颁发错误",
+    "HOLDER_REQUEST": "持证主体申请注销",
+    "HOLDER_DISSOLVED": "持证主体终止",
+    "OTHER": "其他",
+}
+
+
+class LicenceError(Exception):
+    """Base class: a licence operation was refused; nothing was issued or logged."""
+
+
+class UnknownTypeError(LicenceError):
+    pass
+
+
+class NotAllowedError(LicenceError):
+    pass
+
+
+class NoActiveSealError(LicenceError):
+    pass
+
+
+class HolderError(LicenceError):
+    pass
+
+
+class InvalidFieldsError(LicenceError):
+    pass
+
+
+class LicenceNotFoundError(LicenceError):
+    pass
+
+
+class LifecycleError(LicenceError):
+    """The requested transition is not possible from the licence's current status."""
+
+
+class EventLog(Protocol):
+    """The ledger as seen from here: append an entry, get its receipt once sequenced."""
+
+    def append(self, data: bytes) -> int: ...
+
+
+class HolderDirectory(Protocol):
+    """Look up a holder's registered name: kind ``person`` (resident ID) or ``entity`` (USCC)."""
+
+    def holder_name(self, kind: str, identifier: str) -> str | None: ...
+
+
+class LibraryHolders:
+    """HolderDirectory over the population and legal-entity golden records."""
+
+    def __init__(self, library: Any) -> None:
+        self.library = library
+
+    def holder_name(self, kind: str, identifier: str) -> str | None:
+        if kind == "person":
+            rec = self.library.person(identifier)
+            return rec.value("name") if rec else None
+        rec = self.library.entity(identifier)
+        return rec.value("entity_name") if rec else None
+
+
+@dataclass(frozen=True)
+class Holder:
+    identifier: str
+    name: str
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LicenceService:
+    """Seals, issuance and lifecycle; all collaborators are passed in."""
+
+    def __init__(
+        self,
+        store: LicenceStore,
+        objects: ObjectStore,
+        keys: KeyStore,
+        ledger: EventLog,
+        holders: HolderDirectory,
+        verification_url: str = "https://hub.example.gov.cn/verify",
+    ) -> None:
+        self.store = store
+        self.objects = objects
+        self.keys = keys
+        self.ledger = ledger
+        self.holders = holders
+        self.verification_url = verification_url
+        self._signers: dict[str, EcdsaP256Signer] = {}
+
+    # ---- platform CA --------------------------------------------------------------------
+    def ensure_ca(self) -> ca.PlatformCA:
+        """Create the platform root and seal CA once; later calls return the stored ones."""
+        if self.objects.exists("ca/root.pem"):
+            return self.platform_ca()
+        pca = ca.create_platform_ca(self.keys)
+        self.objects.put("ca/root.pem", ca.pem(pca.root).encode())
+        self.objects.put("ca/seal-ca.pem", ca.pem(pca.seal_ca).encode())
+        return pca
+
+    def platform_ca(self) -> ca.PlatformCA:
+        if not self.objects.exists("ca/root.pem"):
+            raise ca.CertificateAuthorityError("no platform CA yet: run `hub init`")
+        return ca.PlatformCA(
+            x509.load_pem_x509_certificate(self.objects.get("ca/root.pem")),
+            x509.load_pem_x509_certificate(self.objects.get("ca/seal-ca.pem")),
+        )
+
+    def _log(self, event: dict[str, Any]) -> int:
+        return self.ledger.append(document.canonical(event))
+
+    # ---- seals --------------------------------------------------------------------------
+    def create_seal(
+        self,
+        authority_uscc: str,
+        name: str | None = None,
+        seal_type: str = "licence",
+        years: int = 5,
+        now: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Create an active seal for a registered authority and log a ``seal.create`` entry."""
+        auth = authorities.get(authority_uscc)
+        pca = self.platform_ca()
+        now = now or _now()
+        with self.store.engine.begin() as conn:
+            n = self.store.next_value(f"seal:{auth.uscc}", conn)
+        seal_id = f"{auth.uscc}{n + 1:04d}"
+        ca_key = self.keys.load(ca.SEAL_CA_KEY)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        made = seals.build_seal(
+            seal_id,
+            auth.uscc,
+            auth.name,
+            name or f"{auth.name}电子证照专用章",
+            seal_type,
+            pca.seal_ca,
+            ca_key,
+            self.keys,
+            now,
+            now + dt.timedelta(days=365 * years),
+        )
+        key_name = f"seal-{seal_id}"
+        self.keys.save(key_name, made.key)
+        prefix = f"seals/{seal_id}"
+        self.objects.put(f"{prefix}/seal.json", document.canonical(made.document))
+        self.objects.put(f"{prefix}/picture.png", made.png)
+        self.objects.put(f"{prefix}/picture.svg", made.svg.encode())
+        cert_pem = ca.pem(made.certificate)
+        self.objects.put(f"{prefix}/certificate.pem", cert_pem.encode())
+        row = {
+            "seal_id": seal_id,
+            "authority": auth.uscc,
+            "name": made.info.name,
+            "algorithm": ECDSA_P256,
+            "key_name": key_name,
+            "cert_pem": cert_pem,
+            "picture_sha256": made.info.picture_sha256,
+            "valid_from": now.replace(tzinfo=None),
+            "valid_to": (now + dt.timedelta(days=365 * years)).replace(tzinfo=None),
+            "status": "active",
+            "created_at": now.replace(tzinfo=None),
+        }
+        self.store.add_seal(**row)
+        self._log(
+            {
+                "event": "seal.create",
+                "seal_id": seal_id,
+                "authority": auth.uscc,
+                "certificate_sha256": made.info.cert_list[0],
+                "time": _iso(now),
+            }
+        )
+        return row
+
+    def set_seal_status(self, seal_id: str, status: str, reason: str = "") -> None:
+        """Suspend, reactivate or revoke a seal (revoked is final); logged."""
+        row = self.store.seal(seal_id)
+        if row is None:
+            raise seals.SealError(f"no seal {seal_id}")
+        allowed = {"active": {"suspended", "revoked"}, "suspended": {"active", "revoked"}}
+        if status not in allowed.get(row["status"], set()):
+            raise seals.SealError(f"seal {seal_id} is {row['status']}; cannot make it {status}")
+        self.store.set_seal_status(seal_id, status)
+        self._log(
+            {"event": f"seal.{status}", "seal_id": seal_id, "reason": reason, "time": _iso(_now())}
+        )
+
+    def _signer(self, seal: dict[str, Any]) -> EcdsaP256Signer:
+        signer = self._signers.get(seal["seal_id"])
+        if signer is None:
+            key = self.keys.load(seal["key_name"])
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            signer = self._signers[seal["seal_id"]] = EcdsaP256Signer(key)
+        return signer
+
+    # ---- issuance -----------------------------------------------------------------------
+    def _check_holder(self, lt: licence_types.LicenceType, holder: Holder) -> str:
+        check = (uscc if lt.holder_kind == "entity" else resident_id).validate(holder.identifier)
+        kind = "USCC" if lt.holder_kind == "entity" else "resident ID"
+        if not check.valid or check.normalised is None:
+            raise HolderError(f"holder {kind} is invalid ({check.reason}); nothing issued")
+        ident = check.normalised
+        registered = self.holders.holder_name(lt.holder_kind, ident)
+        library = "legal-entity" if lt.holder_kind == "entity" else "population"
+        if registered is None:
+            raise HolderError(f"holder not found in the {library} library; nothing issued")
+        if registered.strip() != holder.name.strip():
+            raise HolderError(
+                f"holder name does not match the {library} library record; nothing issued"
+            )
+        return ident
+
+    def issue(
+        self,
+        type_name: str,
+        authority_uscc: str,
+        holder: Holder,
+        fields: dict[str, str],
+        valid_until: dt.date | None = None,
+        now: dt.datetime | None = None,
+        *,
+        _version: int = 1,
+        _serial: str | None = None,
+    ) -> dict[str, Any]:
+        """Issue a sealed licence; returns the sealed document (also stored and logged)."""
+        now = now or _now()
+        try:
+            lt = licence_types.get(type_name)
+        except licence_types.LicenceTypeError as exc:
+            raise UnknownTypeError(str(exc)) from None
+        try:
+            auth = authorities.get(authority_uscc)
+            authorities.require_allowed(auth, lt)
+        except authorities.AuthorityError as exc:
+            raise NotAllowedError(str(exc)) from None
+        seal = self.store.active_seal(auth.uscc, now)
+        if seal is None:
+            raise NoActiveSealError(
+                f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
+            )
+        holder_id = self._check_holder(lt, holder)
+        try:
+            clean = lt.check_fields(fields)
+        except licence_types.FieldError as exc:
+            raise InvalidFieldsError(str(exc)) from None
+        if valid_until is None and lt.default_years:
+            valid_until = now.date().replace(year=now.year + lt.default_years) - dt.timedelta(1)
+        if valid_until is None and not lt.long_term_allowed:
+            raise InvalidFieldsError(f"{lt.name} needs an end of validity (no long-term validity)")
+        if valid_until is not None and valid_until <= now.date():
+            raise InvalidFieldsError(f"end of validity {valid_until} is not after the issue date")
+
+        with self.store.engine.begin() as conn:
+            if _serial is None:
+                n = self.store.next_value(f"serial:{auth.uscc}:{now.year}", conn)
+                _serial = f"{now.year}{n + 1:07d}"
+            status_index = self.store.next_value(f"status:{auth.uscc}", conn)
+            lid = licence_id.build(lt.code, auth.uscc, _serial, _version)
+            meta: dict[str, Any] = {
+                "证照标识": lid,
+                "证照名称": lt.name,
+                "证照类型名称": lt.name,
+                "证照类型代码": lt.code,
+                "证照编号": f"{_serial}-{_version:03d}",
+                "证照颁发机构": auth.name,
+                "证照颁发机构代码": auth.uscc,
+                "证照颁发日期": now.strftime("%Y%m%d"),
+                "证照有效期起始日期": now.strftime("%Y%m%d"),
+                "证照有效期截止日期": valid_until.strftime("%Y%m%d") if valid_until else "",
+                "证照有效期长期标识": "1" if valid_until is None else "0",
+                "持证主体": holder.name.strip(),
+                "持证主体代码": holder_id,
+                "持证主体代码类型": HOLDER_CODE_TYPES[lt.holder_kind],
+                "证照所属管辖属地编码": auth.division,
+            }
+            content = {**meta, **clean}
+            doc = self._seal(lid, content, seal, now)
+            data = document.canonical(doc)
+            key = f"licences/{lid}/licence.json"
+            self.objects.put(key, data)
+            self.store_row(
+                conn,
+                doc,
+                lt,
+                auth,
+                holder_id,
+                _serial,
+                _version,
+                now,
+                valid_until,
+                key,
+                seal["seal_id"],
+                status_index,
+            )
+        index = self._log(
+            {
+                "event": "licence.issue",
+                "licence_id": lid,
+                "document_digest": doc["header"]["document_digest"],
+                "authority": auth.uscc,
+                "time": _iso(now),
+            }
+        )
+        self.store.update_licence(lid, ledger_index=index)
+        return doc
+
+    def _seal(
+        self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any]:
+        alg = "sha256"
+        fields = document.commit_fields(content, alg)
+        root = document.document_digest(fields, alg)
+        header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
+        signer = self._signer(seal)
+        signature = signer.sign(document.canonical(header))
+        return {
+            "header": header,
+            "signature": {
+                "algorithm": signer.algorithm,
+                "value": base64.b64encode(signature).decode(),
+                "certificate": seal["cert_pem"],
+            },
+            "fields": fields,
+        }
+
+    def store_row(
+        self,
+        conn: Any,
+        doc: dict[str, Any],
+        lt: licence_types.LicenceType,
+        auth: authorities.Authority,
+        holder_id: str,
+        serial: str,
+        version: int,
+        now: dt.datetime,
+        valid_until: dt.date | None,
+        key: str,
+        seal_id: str,
+        status_index: int,
+    ) -> None:
+        from sqlalchemy import insert
+
+        from licence.store import licences
+
+        conn.execute(
+            insert(licences).values(
+                licence_id=doc["header"]["licence_id"],
+                type_code=lt.code,
+                authority=auth.uscc,
+                serial=serial,
+                version=version,
+                holder_kind=lt.holder_kind,
+                holder_id=holder_id,
+                status="valid",
+                issued_at=now.replace(tzinfo=None),
+                valid_to=valid_until.isoformat() if valid_until else None,
+                object_key=key,
+                document_digest=doc["header"]["document_digest"],
+                seal_id=seal_id,
+                status_index=status_index,
+                updated_at=now.replace(tzinfo=None),
+            )
+        )
+
+    # ---- reading ------------------------------------------------------------------------
+    def row(self, lid: str) -> dict[str, Any]:
+        row = self.store.licence(lid)
+        if row is None:
+            raise LicenceNotFoundError(f"no licence {lid}")
+        return row
+
+    def raw(self, lid: str) -> bytes:
+        """The stored sealed document, byte for byte."""
+        return self.objects.get(self.row(lid)["object_key"])
+
+    def document(self, lid: str) -> dict[str, Any]:
+        return dict(json.loads(self.raw(lid)))
+
+    def receipt(self, lid: str) -> dict[str, Any] | None:
+        row = self.row(lid)
+        if not row["receipt_key"]:
+            return None
+        return dict(json.loads(self.objects.get(row["receipt_key"])))
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def _transition(
+        self,
+        lid: str,
+        event: str,
+        to: str,
+        allowed_from: set[str],
+        reason_code: str = "",
+        reason_text: str = "",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        row = self.row(lid)
+        if row["status"] not in allowed_from:
+            raise LifecycleError(
+                f"licence {lid} is {row['status']} ({STATUS_LABELS.get(row['status'], '')}); "
+                f"cannot {event}"
+            )
+        now = _now()
+        self.store.update_licence(
+            lid,
+            status=to,
+            reason_code=reason_code or None,
+            reason_text=reason_text or None,
+            updated_at=now.replace(tzinfo=None),
+            **extra,
+        )
+        entry = {
+            "event": f"licence.{event}",
+            "licence_id": lid,
+            "authority": row["authority"],
+            "status": to,
+            "reason_code": reason_code,
+            "reason": reason_text,
+            "time": _iso(now),
+        }
+        self._log(entry)
+        return entry
+
+    def suspend(self, lid: str, reason_text: str, reason_code: str = "OTHER") -> dict[str, Any]:
+        return self._transition(lid, "suspend", "suspended", {"valid"}, reason_code, reason_text)
+
+    def reinstate(self, lid: str, reason_text: str = "") -> dict[str, Any]:
+        return self._transition(lid, "reinstate", "valid", {"suspended"}, "", reason_text)
+
+    def revoke(self, lid: str, reason_code: str, reason_text: str) -> dict[str, Any]:
+        if reason_code not in REVOCATION_REASONS:
+            raise LifecycleError(
+                f"unknown revocation reason {reason_code!r}; use one of "
+                + ", ".join(REVOCATION_REASONS)
+            )
+        return self._transition(
+            lid, "revoke", "revoked", {"valid", "suspended"}, reason_code, reason_text
+        )
+
+    def change(self, lid: str, fields: dict[str, str], reason_text: str) -> dict[str, Any]:
+        """Issue the next version with changed fields; the old one becomes superseded."""
+        row = self.row(lid)
+        if row["status"] != "valid":
+            raise LifecycleError(f"licence {lid} is {row['status']}; only a valid one can change")
+        old = document.values(self.document(lid))
+        lt = licence_types.get(row["type_code"])
+        merged = {f.key: old[f.key] for f in lt.fields if f.key in old}
+        merged.update(fields)
+        holder = Holder(old["持证主体代码"], old["持证主体"])
+        until = dt.date.fromisoformat(row["valid_to"]) if row["valid_to"] else None
+        doc = self.issue(
+            lt.code,
+            row["authority"],
+            holder,
+            merged,
+            until,
+            _version=row["version"] + 1,
+            _serial=row["serial"],
+        )
+        new_id = doc["header"]["licence_id"]
+        self._transition(
+            lid, "supersede", "superseded", {"valid"}, "CHANGED", reason_text, superseded_by=new_id
+        )
+        return doc
+
+    def expire_due(self, today: dt.date | None = None) -> list[str]:
+        """Mark licences past their end of validity as expired (the daily DAG calls this)."""
+        today = today or _now().date()
+        done = []
+        for lid in self.store.due_for_expiry(today):
+            self._transition(
+                lid, "expire", "expired", {"valid", "suspended"}, "EXPIRED", "有效期届满"
+            )
+            done.append(lid)
+        return done
+
+    # ---- status lists and receipts ------------------------------------------------------
+    def status_list(self, authority_uscc: str, purpose: str) -> bytes:
+        """The authority's bitstring (bit i = licence with status index i is revoked/suspended).
+
+        Bits are MSB-first in each byte (as in the W3C Bitstring Status List); expired and
+        superseded licences count as revoked, since they must no longer be relied on.
+        """
+        rows = self.store.statuses(authority_uscc)
+        size = max((i for i, _ in rows), default=-1) + 1
+        bits = bytearray((size + 7) // 8)
+        hit = {"suspension": {"suspended"}, "revocation": {"revoked", "expired", "superseded"}}
+        for i, status in rows:
+            if status in hit[purpose]:
+                bits[i // 8] |= 0x80 >> (i % 8)
+        return bytes(bits)
+
+    def commit_status_lists(self) -> list[int]:
+        """Append every authority's status lists to the ledger (called with each checkpoint)."""
+        indices = []
+        for auth in authorities.registry().values():
+            for purpose in ("revocation", "suspension"):
+                bits = self.status_list(auth.uscc, purpose)
+                indices.append(
+                    self._log(
+                        {
+                            "event": "status_list",
+                            "authority": auth.uscc,
+                            "purpose": purpose,
+                            "size_bytes": len(bits),
+                            "sha256": hashlib.sha256(bits).hexdigest(),
+                            "encoded": base64.b64encode(gzip.compress(bits, mtime=0)).decode(),
+                            "time": _iso(_now()),
+                        }
+                    )
+                )
+        return indices
+
+    def attach_receipts(self, receipt_for: Any) -> int:
+        """Store receipts of sequenced issue entries; ``receipt_for(index)`` returns JSON bytes
+        or None while the entry is still pending. Returns how many were attached."""
+        n = 0
+        for lid, index in self.store.unreceipted():
+            data = receipt_for(index)
+            if data is None:
+                continue
+            key = f"licences/{lid}/receipt.json"
+            self.objects.put(key, data)
+            self.store.update_licence(lid, receipt_key=key)
+            n += 1
+        return n
+
+    # ---- disclosure and checking --------------------------------------------------------
+    def disclose(self, lid: str, hide: list[str]) -> dict[str, Any]:
+        return document.disclose(self.document(lid), hide)
+
+
+def ledger_receipts(ledger: Any) -> Any:
+    """``receipt_for`` over a LedgerService: entry id -> receipt JSON bytes, or None if pending."""
+
+    def receipt_for(entry_id: int) -> bytes | None:
+        index = ledger.entry_index(entry_id)
+        receipt = None if index is None else ledger.receipt(index)
+        return None if receipt is None else str(receipt.to_json()).encode()
+
+    return receipt_for
+
+
+def check_sealed(doc: dict[str, Any]) -> None:
+    """Integrity and seal signature of a (possibly redacted) licence; raises on failure."""
+    header = doc["header"]
+    document.check_integrity(doc["fields"], header["document_digest"], header["digest_alg"])
+    if header["licence_id"] != doc["fields"]["证照标识"].get("value", header["licence_id"]):
+        raise document.IntegrityError("identifier in the fields differs from the signed header")
+    cert = x509.load_pem_x509_certificate(doc["signature"]["certificate"].encode())
+    public = cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    raw = public.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    verify(
+        doc["signature"]["algorithm"],
+        raw,
+        base64.b64decode(doc["signature"]["value"]),
+        document.canonical(header),
+    )
+
+
+__all__ = ["LicenceService", "SignatureError", "check_sealed"]

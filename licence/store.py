@@ -1,0 +1,198 @@
+"""Licence store: index rows for seals and licences (SQLAlchemy Core, own tables).
+
+The sealed documents themselves live write-once in the object store; these tables are the
+index (status, version chain, status-list position, ledger index) that lifecycle commands update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+
+metadata = MetaData()
+
+seals = Table(
+    "licence_seals",
+    metadata,
+    Column("seal_id", String(40), primary_key=True),
+    Column("authority", String(18), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("key_name", String(128), nullable=False),
+    Column("cert_pem", Text, nullable=False),
+    Column("picture_sha256", String(64), nullable=False),
+    Column("valid_from", DateTime, nullable=False),
+    Column("valid_to", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+licences = Table(
+    "licences",
+    metadata,
+    Column("licence_id", String(120), primary_key=True),
+    Column("type_code", String(21), nullable=False),
+    Column("authority", String(18), nullable=False, index=True),
+    Column("serial", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("holder_kind", String(8), nullable=False),
+    Column("holder_id", String(18), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("reason_code", String(32)),
+    Column("reason_text", Text),
+    Column("issued_at", DateTime, nullable=False),
+    Column("valid_to", String(10)),  # ISO date, or NULL for long-term validity
+    Column("object_key", Text, nullable=False),
+    Column("document_digest", String(64), nullable=False),
+    Column("seal_id", String(40), nullable=False),
+    Column("status_index", Integer, nullable=False),
+    Column("ledger_index", Integer),
+    Column("receipt_key", Text),
+    Column("superseded_by", String(120)),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+counters = Table(
+    "licence_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+
+def engine_for(db_url: str) -> Engine:
+    engine = create_engine(db_url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+class LicenceStore:
+    """Index rows for seals and licences."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # ---- counters: serial numbers and status-list positions ----------------------------
+    def next_value(self, name: str, conn: Any) -> int:
+        row = conn.execute(select(counters.c.value).where(counters.c.name == name)).first()
+        if row is None:
+            conn.execute(insert(counters).values(name=name, value=1))
+            return 0
+        conn.execute(update(counters).where(counters.c.name == name).values(value=row[0] + 1))
+        return int(row[0])
+
+    # ---- seals ------------------------------------------------------------------------
+    def add_seal(self, **row: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(seals).values(**row))
+
+    def seal(self, seal_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(seals).where(seals.c.seal_id == seal_id)).mappings().first()
+        return dict(r) if r else None
+
+    def seals(self, authority: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(seals).order_by(seals.c.authority, seals.c.seal_id)
+        if authority:
+            stmt = stmt.where(seals.c.authority == authority)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def active_seal(self, authority: str, at: dt.datetime) -> dict[str, Any] | None:
+        naive = at.astimezone(dt.UTC).replace(tzinfo=None)
+        stmt = (
+            select(seals)
+            .where(
+                and_(
+                    seals.c.authority == authority,
+                    seals.c.status == "active",
+                    seals.c.valid_from <= naive,
+                    seals.c.valid_to > naive,
+                )
+            )
+            .order_by(seals.c.created_at.desc())
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(stmt).mappings().first()
+        return dict(r) if r else None
+
+    def set_seal_status(self, seal_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(seals).where(seals.c.seal_id == seal_id).values(status=status))
+
+    # ---- licences ---------------------------------------------------------------------
+    def licence(self, licence_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            r = (
+                conn.execute(select(licences).where(licences.c.licence_id == licence_id))
+                .mappings()
+                .first()
+            )
+        return dict(r) if r else None
+
+    def licences(self, authority: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(licences).order_by(licences.c.issued_at)
+        if authority:
+            stmt = stmt.where(licences.c.authority == authority)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def update_licence(self, licence_id: str, conn: Any = None, **values: Any) -> None:
+        stmt = update(licences).where(licences.c.licence_id == licence_id).values(**values)
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self.engine.begin() as c:
+            c.execute(stmt)
+
+    def statuses(self, authority: str) -> list[tuple[int, str]]:
+        """(status-list index, status) of every licence of one authority."""
+        stmt = select(licences.c.status_index, licences.c.status).where(
+            licences.c.authority == authority
+        )
+        with self.engine.connect() as conn:
+            return [(int(i), str(s)) for i, s in conn.execute(stmt)]
+
+    def due_for_expiry(self, today: dt.date) -> list[str]:
+        stmt = select(licences.c.licence_id).where(
+            and_(
+                licences.c.status.in_(("valid", "suspended")),
+                licences.c.valid_to.is_not(None),
+                licences.c.valid_to < today.isoformat(),
+            )
+        )
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(stmt)]
+
+    def unreceipted(self) -> list[tuple[str, int]]:
+        stmt = select(licences.c.licence_id, licences.c.ledger_index).where(
+            and_(licences.c.receipt_key.is_(None), licences.c.ledger_index.is_not(None))
+        )
+        with self.engine.connect() as conn:
+            return [(str(a), int(b)) for a, b in conn.execute(stmt)]
