@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from importlib import resources
 
 import numpy as np
@@ -50,9 +51,10 @@ class DivisionTable:
         """True if the code was ever a GB/T 2260 division code."""
         return code in self._entries
 
-    def known_mask(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    def known_mask(self, codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.bool_]:
         """Vectorised :meth:`known` over integer codes 0..999999."""
-        return self._known[codes]
+        mask: npt.NDArray[np.bool_] = self._known[codes]
+        return mask
 
     def names(self, code: str) -> tuple[DivisionName, ...]:
         return self._entries.get(code, ())
