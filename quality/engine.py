@@ -67,7 +67,8 @@ class CheckResult:
 
     @property
     def rows_in(self) -> int:
-        return self.table.num_rows
+        rows: int = self.table.num_rows
+        return rows
 
     @property
     def rows_accepted(self) -> int:
@@ -142,7 +143,7 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
     Text is trimmed and blank text counts as missing, as departments send "" for "not known".
     """
     target = ARROW_TYPES[column.type]
-    if arr.type == target:
+    if arr.type == target and column.type != "string":
         return arr, np.zeros(len(arr), dtype=bool)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         try:
