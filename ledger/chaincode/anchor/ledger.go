@@ -32,10 +32,10 @@ type logEntry struct {
 // ErrNotFound is returned when a log or checkpoint does not exist.
 var ErrNotFound = errors.New("not found")
 
-func logKey(origin string) string    { return "log\x00" + origin }
-func latestKey(origin string) string { return "latest\x00" + origin }
+func logKey(origin string) string    { return "log/" + origin }
+func latestKey(origin string) string { return "latest/" + origin }
 func sizeKey(origin string, size uint64) string {
-	return fmt.Sprintf("size\x00%s\x00%020d", origin, size)
+	return fmt.Sprintf("size/%s/%020d", origin, size)
 }
 
 // RegisterLog records the verifier key for origin. Re-registering the same key is a no-op;

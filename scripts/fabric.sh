@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# Local Hyperledger Fabric v2.5.16 network for the ledger's `fabric` anchor: one Raft orderer,
+# one peer, the loganchor chaincode as a service, all native on 127.0.0.1 with TLS.
+# Usage: scripts/fabric.sh up|down|restart|clean|status|build
+# State and logs: var/fabric/ (git-ignored). Binaries: .cache/fabric/ (git-ignored, rebuilt from
+# the warm Go build cache in seconds). `up` writes var/fabric/hub.env (HUB_FABRIC_* settings).
+#
+# Building needs the github.com/hyperledger Go modules. When the Go module proxy does not serve
+# them, point FABRIC_SRC at a checkout of hyperledger/fabric (commit below; it vendors its
+# dependencies) and FABRIC_GO_MODULES at a folder holding checkouts of fabric-chaincode-go,
+# fabric-contract-api-go and fabric-protos-go-apiv2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+FABRIC_COMMIT=f871cf92a026aba7b12e6f06d71ded3e6e659d71 # v2.5.16
+CACHE=$ROOT/.cache/fabric
+BIN=$CACHE/bin
+BUILDERS=$CACHE/builders
+CC_BIN=$CACHE/loganchor
+VAR=$ROOT/var/fabric
+CHANNEL=${FABRIC_CHANNEL:-anchors}
+CC_NAME=${FABRIC_CHAINCODE:-loganchor}
+ORDERER_PORT=7050
+ORDERER_ADMIN_PORT=7053
+ORDERER_OPS_PORT=8443
+PEER_PORT=7051
+PEER_CC_PORT=7052
+PEER_OPS_PORT=9444 # stock 9443 clashes with the orderer admin default
+CC_PORT=9999
+export GOTOOLCHAIN=local GOFLAGS=
+
+log() { echo "fabric: $*" >&2; }
+die() {
+    echo "fabric: ERROR: $*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- build
+build_fabric() {
+    local tools=(peer orderer configtxgen cryptogen osnadmin) missing=0 t
+    for t in "${tools[@]}"; do [ -x "$BIN/$t" ] || missing=1; done
+    if [ $missing = 1 ]; then
+        mkdir -p "$BIN"
+        log "building Fabric ${FABRIC_COMMIT:0:12} (cold: ~5 min; warm Go cache: seconds)"
+        if [ -n "${FABRIC_SRC:-}" ]; then
+            (cd "$FABRIC_SRC" && GOBIN=$BIN GOFLAGS=-mod=vendor go install \
+                ./cmd/peer ./cmd/orderer ./cmd/configtxgen ./cmd/cryptogen ./cmd/osnadmin)
+        else
+            local pkgs=() p
+            for t in "${tools[@]}"; do pkgs+=("github.com/hyperledger/fabric/cmd/$t@$FABRIC_COMMIT"); done
+            for p in "${pkgs[@]}"; do
+                GOBIN=$BIN go install "$p" ||
+                    die "cannot build $p: set FABRIC_SRC to a hyperledger/fabric checkout at $FABRIC_COMMIT"
+            done
+        fi
+    fi
+    if [ ! -x "$BUILDERS/ccaas/bin/build" ]; then
+        mkdir -p "$BUILDERS/ccaas/bin"
+        if [ -n "${FABRIC_SRC:-}" ]; then
+            (cd "$FABRIC_SRC/ccaas_builder" && GOBIN=$BUILDERS/ccaas/bin go install ./cmd/...)
+        else
+            GOBIN=$BUILDERS/ccaas/bin go install \
+                "github.com/hyperledger/fabric/ccaas_builder/cmd/...@$FABRIC_COMMIT" ||
+                die "cannot build the ccaas builder: set FABRIC_SRC (see the top of this script)"
+        fi
+    fi
+    if [ ! -d "$CACHE/sampleconfig" ]; then
+        local src
+        if [ -n "${FABRIC_SRC:-}" ]; then
+            src=$FABRIC_SRC/sampleconfig
+        else
+            src=$(go mod download -json "github.com/hyperledger/fabric@$FABRIC_COMMIT" |
+                sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/sampleconfig
+        fi
+        [ -f "$src/core.yaml" ] || die "Fabric sampleconfig not found at $src"
+        cp -r "$src" "$CACHE/sampleconfig.tmp" && chmod -R u+w "$CACHE/sampleconfig.tmp"
+        mv "$CACHE/sampleconfig.tmp" "$CACHE/sampleconfig"
+    fi
+    build_chaincode
+}
+
+build_chaincode() {
+    # Rebuild when any chaincode source is newer than the binary.
+    if [ -x "$CC_BIN" ] && [ -z "$(find ledger/chaincode -name '*.go' -newer "$CC_BIN")" ]; then
+        return
+    fi
+    log "building the $CC_NAME chaincode"
+    local work=$CACHE/ccbuild
+    rm -rf "$work" && mkdir -p "$work" && cp -r ledger/chaincode "$work/src"
+    {
+        echo
+        echo "require ("
+        echo "    github.com/hyperledger/fabric-chaincode-go/v2 v2.3.0"
+        echo "    github.com/hyperledger/fabric-contract-api-go/v2 v2.2.0"
+        echo ")"
+        if [ -n "${FABRIC_GO_MODULES:-}" ]; then
+            echo "replace ("
+            for m in fabric-chaincode-go fabric-contract-api-go; do
+                echo "    github.com/hyperledger/$m/v2 => $FABRIC_GO_MODULES/$m"
+            done
+            echo "    github.com/hyperledger/fabric-protos-go-apiv2 => $FABRIC_GO_MODULES/fabric-protos-go-apiv2"
+            echo ")"
+        fi
+    } >>"$work/src/go.mod"
+    (cd "$work/src" && go mod tidy && go build -tags fabric -o "$CC_BIN.tmp" ./cmd/loganchor) ||
+        die "cannot build the chaincode (Fabric Go modules unavailable? set FABRIC_GO_MODULES)"
+    mv "$CC_BIN.tmp" "$CC_BIN"
+}
+
+# ---------------------------------------------------------------- helpers
+pid_alive() { [ -f "$VAR/pids/$1.pid" ] && kill -0 "$(cat "$VAR/pids/$1.pid")" 2>/dev/null; }
+
+start_bg() { # start_bg NAME COMMAND... : run detached, remember its pid, log to var/fabric/logs
+    local name=$1
+    shift
+    if pid_alive "$name"; then return; fi
+    mkdir -p "$VAR/pids" "$VAR/logs"
+    setsid "$@" >>"$VAR/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$VAR/pids/$name.pid"
+}
+
+stop_bg() { # stop_bg NAME : TERM the pid we started, wait, then KILL
+    local name=$1 pid i
+    [ -f "$VAR/pids/$name.pid" ] || return 0
+    pid=$(cat "$VAR/pids/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for i in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$VAR/pids/$name.pid"
+}
+
+wait_until() { # wait_until SECONDS DESCRIPTION COMMAND... : poll until the command succeeds
+    local limit=$1 what=$2 start=$SECONDS
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS - start < limit)) || die "timed out after ${limit}s waiting for $what (logs: var/fabric/logs)"
+        sleep 0.3
+    done
+}
+
+healthy() { curl -fsS "http://127.0.0.1:$1/healthz" | grep -q '"status":"OK"'; }
+
+ORG_O=$VAR/crypto/ordererOrganizations/example.com
+ORG_P=$VAR/crypto/peerOrganizations/org1.example.com
+ORDERER_DIR=$ORG_O/orderers/orderer.example.com
+PEER_DIR=$ORG_P/peers/peer0.org1.example.com
+ORDERER_CA=$ORDERER_DIR/tls/ca.crt
+PEER_CA=$PEER_DIR/tls/ca.crt
+
+# ---------------------------------------------------------------- material
+make_material() {
+    mkdir -p "$VAR/config"
+    if [ ! -f "$VAR/config/core.yaml" ]; then
+        cp -r "$CACHE/sampleconfig/." "$VAR/config/"
+        chmod -R u+w "$VAR/config"
+        # vm.endpoint must be empty in the file itself (no docker); register the ccaas builder.
+        "$ROOT/.venv/bin/python" - "$VAR/config/core.yaml" "$BUILDERS/ccaas" <<'EOF'
+import sys, yaml
+path, builder = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    core = yaml.safe_load(f)
+core["vm"]["endpoint"] = ""
+core["chaincode"]["externalBuilders"] = [
+    {"name": "ccaas_builder", "path": builder,
+     "propagateEnvironment": ["CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"]}
+]
+with open(path, "w") as f:
+    yaml.safe_dump(core, f, sort_keys=False)
+EOF
+    fi
+    if [ ! -d "$VAR/crypto" ]; then
+        cat >"$VAR/crypto-config.yaml" <<'EOF'
+OrdererOrgs:
+  - Name: Orderer
+    Domain: example.com
+    EnableNodeOUs: true
+    Specs:
+      - Hostname: orderer
+        SANS: [localhost, 127.0.0.1]
+PeerOrgs:
+  - Name: Org1
+    Domain: org1.example.com
+    EnableNodeOUs: true
+    Template:
+      Count: 1
+      SANS: [localhost, 127.0.0.1]
+    Users:
+      Count: 1
+EOF
+        "$BIN/cryptogen" generate --config="$VAR/crypto-config.yaml" --output="$VAR/crypto.tmp" >/dev/null
+        mv "$VAR/crypto.tmp" "$VAR/crypto"
+    fi
+    if [ ! -f "$VAR/$CHANNEL.block" ]; then
+        cat >"$VAR/configtx.yaml" <<EOF
+Organizations:
+  - &OrdererOrg
+    Name: OrdererOrg
+    ID: OrdererMSP
+    MSPDir: crypto/ordererOrganizations/example.com/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
+      Writers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
+      Admins: {Type: Signature, Rule: "OR('OrdererMSP.admin')"}
+    OrdererEndpoints: [127.0.0.1:$ORDERER_PORT]
+  - &Org1
+    Name: Org1MSP
+    ID: Org1MSP
+    MSPDir: crypto/peerOrganizations/org1.example.com/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('Org1MSP.admin', 'Org1MSP.peer', 'Org1MSP.client')"}
+      Writers: {Type: Signature, Rule: "OR('Org1MSP.admin', 'Org1MSP.client')"}
+      Admins: {Type: Signature, Rule: "OR('Org1MSP.admin')"}
+      Endorsement: {Type: Signature, Rule: "OR('Org1MSP.peer')"}
+Capabilities:
+  Channel: &ChannelCapabilities {V2_0: true}
+  Orderer: &OrdererCapabilities {V2_0: true}
+  Application: &ApplicationCapabilities {V2_5: true}
+Application: &ApplicationDefaults
+  Organizations:
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+    LifecycleEndorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
+    Endorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
+  Capabilities: *ApplicationCapabilities
+Orderer: &OrdererDefaults
+  OrdererType: etcdraft
+  EtcdRaft:
+    Consenters:
+      - Host: 127.0.0.1
+        Port: $ORDERER_PORT
+        ClientTLSCert: crypto/ordererOrganizations/example.com/orderers/orderer.example.com/tls/server.crt
+        ServerTLSCert: crypto/ordererOrganizations/example.com/orderers/orderer.example.com/tls/server.crt
+  # A lone transaction waits for the batch timeout: 500 ms keeps an anchor near half a second.
+  BatchTimeout: 500ms
+  BatchSize: {MaxMessageCount: 10, AbsoluteMaxBytes: 99 MB, PreferredMaxBytes: 512 KB}
+  Organizations:
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+    BlockValidation: {Type: ImplicitMeta, Rule: "ANY Writers"}
+Channel: &ChannelDefaults
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+  Capabilities: *ChannelCapabilities
+Profiles:
+  AnchorChannel:
+    <<: *ChannelDefaults
+    Orderer:
+      <<: *OrdererDefaults
+      Organizations: [*OrdererOrg]
+      Capabilities: *OrdererCapabilities
+    Application:
+      <<: *ApplicationDefaults
+      Organizations: [*Org1]
+      Capabilities: *ApplicationCapabilities
+EOF
+        "$BIN/configtxgen" -profile AnchorChannel -channelID "$CHANNEL" -configPath "$VAR" \
+            -outputBlock "$VAR/$CHANNEL.block.tmp" 2>>"$VAR/logs/configtxgen.log"
+        mv "$VAR/$CHANNEL.block.tmp" "$VAR/$CHANNEL.block"
+    fi
+}
+
+# ---------------------------------------------------------------- processes
+start_orderer() {
+    mkdir -p "$VAR/orderer"
+    FABRIC_CFG_PATH=$VAR/config \
+        ORDERER_GENERAL_LISTENADDRESS=127.0.0.1 \
+        ORDERER_GENERAL_LISTENPORT=$ORDERER_PORT \
+        ORDERER_GENERAL_LOCALMSPID=OrdererMSP \
+        ORDERER_GENERAL_LOCALMSPDIR=$ORDERER_DIR/msp \
+        ORDERER_GENERAL_TLS_ENABLED=true \
+        ORDERER_GENERAL_TLS_PRIVATEKEY=$ORDERER_DIR/tls/server.key \
+        ORDERER_GENERAL_TLS_CERTIFICATE=$ORDERER_DIR/tls/server.crt \
+        ORDERER_GENERAL_TLS_ROOTCAS="[$ORDERER_CA]" \
+        ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE=$ORDERER_DIR/tls/server.crt \
+        ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY=$ORDERER_DIR/tls/server.key \
+        ORDERER_GENERAL_CLUSTER_ROOTCAS="[$ORDERER_CA]" \
+        ORDERER_GENERAL_BOOTSTRAPMETHOD=none \
+        ORDERER_CHANNELPARTICIPATION_ENABLED=true \
+        ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:$ORDERER_ADMIN_PORT \
+        ORDERER_ADMIN_TLS_ENABLED=true \
+        ORDERER_ADMIN_TLS_PRIVATEKEY=$ORDERER_DIR/tls/server.key \
+        ORDERER_ADMIN_TLS_CERTIFICATE=$ORDERER_DIR/tls/server.crt \
+        ORDERER_ADMIN_TLS_ROOTCAS="[$ORDERER_CA]" \
+        ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true \
+        ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$ORDERER_CA]" \
+        ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:$ORDERER_OPS_PORT \
+        ORDERER_METRICS_PROVIDER=disabled \
+        ORDERER_FILELEDGER_LOCATION=$VAR/orderer/ledger \
+        ORDERER_CONSENSUS_WALDIR=$VAR/orderer/etcdraft/wal \
+        ORDERER_CONSENSUS_SNAPDIR=$VAR/orderer/etcdraft/snapshot \
+        start_bg orderer "$BIN/orderer"
+    wait_until 120 "orderer /healthz" healthy $ORDERER_OPS_PORT
+}
+
+peer_env() { # environment for the peer process and for admin CLI calls
+    export FABRIC_CFG_PATH=$VAR/config
+    export CORE_PEER_ID=peer0.org1.example.com
+    export CORE_PEER_ADDRESS=127.0.0.1:$PEER_PORT
+    export CORE_PEER_LISTENADDRESS=127.0.0.1:$PEER_PORT
+    export CORE_PEER_CHAINCODEADDRESS=127.0.0.1:$PEER_CC_PORT
+    export CORE_PEER_CHAINCODELISTENADDRESS=127.0.0.1:$PEER_CC_PORT
+    export CORE_PEER_GOSSIP_BOOTSTRAP=127.0.0.1:$PEER_PORT
+    export CORE_PEER_GOSSIP_EXTERNALENDPOINT=127.0.0.1:$PEER_PORT
+    export CORE_PEER_LOCALMSPID=Org1MSP
+    export CORE_PEER_TLS_ENABLED=true
+    export CORE_PEER_TLS_CERT_FILE=$PEER_DIR/tls/server.crt
+    export CORE_PEER_TLS_KEY_FILE=$PEER_DIR/tls/server.key
+    export CORE_PEER_TLS_ROOTCERT_FILE=$PEER_CA
+    export CORE_PEER_FILESYSTEMPATH=$VAR/peer
+    export CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:$PEER_OPS_PORT
+    export CORE_METRICS_PROVIDER=disabled
+    export CORE_LEDGER_SNAPSHOTS_ROOTDIR=$VAR/peer/snapshots
+}
+
+start_peer() {
+    mkdir -p "$VAR/peer"
+    (
+        peer_env
+        export CORE_PEER_MSPCONFIGPATH=$PEER_DIR/msp
+        start_bg peer "$BIN/peer" node start
+    )
+    wait_until 120 "peer /healthz" healthy $PEER_OPS_PORT
+}
+
+admin() { # run a peer CLI command as the Org1 admin
+    (
+        peer_env
+        export CORE_PEER_MSPCONFIGPATH=$ORG_P/users/Admin@org1.example.com/msp
+        "$BIN/peer" "$@"
+    )
+}
+
+osn() {
+    "$BIN/osnadmin" "$@" -o 127.0.0.1:$ORDERER_ADMIN_PORT --ca-file "$ORDERER_CA" \
+        --client-cert "$ORG_O/users/Admin@example.com/tls/client.crt" \
+        --client-key "$ORG_O/users/Admin@example.com/tls/client.key"
+}
+
+package_chaincode() { # reproducible package: fixed mtimes and owners, gzip without timestamp
+    local dir=$VAR/ccpkg
+    [ -f "$VAR/$CC_NAME.tar.gz" ] && return
+    rm -rf "$dir" && mkdir -p "$dir/code"
+    printf '{"address":"127.0.0.1:%s","dial_timeout":"10s","tls_required":false}\n' $CC_PORT \
+        >"$dir/code/connection.json"
+    printf '{"type":"ccaas","label":"%s_1"}\n' "$CC_NAME" >"$dir/metadata.json"
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir/code" -cf - connection.json |
+        gzip -n >"$dir/code.tar.gz"
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf - metadata.json code.tar.gz |
+        gzip -n >"$VAR/$CC_NAME.tar.gz"
+}
+
+deploy_chaincode() {
+    package_chaincode
+    local pkgid
+    pkgid=$(admin lifecycle chaincode calculatepackageid "$VAR/$CC_NAME.tar.gz")
+    if ! admin lifecycle chaincode queryinstalled 2>/dev/null | grep -q "$pkgid"; then
+        admin lifecycle chaincode install "$VAR/$CC_NAME.tar.gz" >>"$VAR/logs/lifecycle.log" 2>&1 ||
+            die "chaincode install failed (var/fabric/logs/lifecycle.log)"
+    fi
+    CHAINCODE_ID=$pkgid CHAINCODE_SERVER_ADDRESS=127.0.0.1:$CC_PORT start_bg chaincode "$CC_BIN"
+    if admin lifecycle chaincode querycommitted --channelID "$CHANNEL" --name "$CC_NAME" >/dev/null 2>&1; then
+        return
+    fi
+    local common=(-o 127.0.0.1:$ORDERER_PORT --tls --cafile "$ORDERER_CA" --channelID "$CHANNEL"
+        --name "$CC_NAME" --version 1 --sequence 1)
+    admin lifecycle chaincode approveformyorg "${common[@]}" --package-id "$pkgid" \
+        >>"$VAR/logs/lifecycle.log" 2>&1 || die "chaincode approve failed (var/fabric/logs/lifecycle.log)"
+    admin lifecycle chaincode commit "${common[@]}" --peerAddresses 127.0.0.1:$PEER_PORT \
+        --tlsRootCertFiles "$PEER_CA" >>"$VAR/logs/lifecycle.log" 2>&1 ||
+        die "chaincode commit failed (var/fabric/logs/lifecycle.log)"
+}
+
+write_env() {
+    local user=$ORG_P/users/User1@org1.example.com/msp
+    cat >"$VAR/hub.env" <<EOF
+HUB_LEDGER_ANCHOR=fabric
+HUB_FABRIC_PEER=127.0.0.1:$PEER_PORT
+HUB_FABRIC_CHANNEL=$CHANNEL
+HUB_FABRIC_CHAINCODE=$CC_NAME
+HUB_FABRIC_MSP_ID=Org1MSP
+HUB_FABRIC_TLS_CA=$PEER_CA
+HUB_FABRIC_CERT=$(ls "$user"/signcerts/*.pem)
+HUB_FABRIC_KEY=$(ls "$user"/keystore/*)
+EOF
+}
+
+up() {
+    build_fabric
+    mkdir -p "$VAR/logs" "$VAR/pids"
+    make_material
+    start_orderer
+    if ! osn channel list 2>/dev/null | grep -q "\"$CHANNEL\""; then
+        osn channel join --channelID "$CHANNEL" --config-block "$VAR/$CHANNEL.block" \
+            >>"$VAR/logs/osnadmin.log" 2>&1 || die "orderer channel join failed (var/fabric/logs/osnadmin.log)"
+    fi
+    start_peer
+    if ! admin channel list 2>/dev/null | grep -qx "$CHANNEL"; then
+        admin channel join -b "$VAR/$CHANNEL.block" >>"$VAR/logs/channel.log" 2>&1 ||
+            die "peer channel join failed (var/fabric/logs/channel.log)"
+    fi
+    deploy_chaincode
+    write_env
+    log "up; settings in var/fabric/hub.env"
+    cat "$VAR/hub.env"
+}
+
+down() {
+    stop_bg chaincode
+    stop_bg peer
+    stop_bg orderer
+}
+
+status() {
+    local n rc=0
+    for n in orderer peer chaincode; do
+        if pid_alive $n; then echo "$n: running (pid $(cat "$VAR/pids/$n.pid"))"; else
+            echo "$n: stopped"
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+case ${1:-} in
+build) build_fabric ;;
+up) up ;;
+down) down ;;
+restart) # restart orderer and peer (the chaincode server keeps running), as after a crash
+    stop_bg peer
+    stop_bg orderer
+    start_orderer
+    start_peer
+    ;;
+clean)
+    down
+    rm -rf "$VAR"
+    ;;
+status) status ;;
+*)
+    echo "usage: $0 up|down|restart|clean|status|build" >&2
+    exit 2
+    ;;
+esac
