@@ -105,7 +105,7 @@ def test_inclusion_rejection_rules(index: int, size: int, proof_len: int, fragme
 
 
 def test_consistency_rejection_rules() -> None:
-    tree = MemoryTree(LEAVES)
+    tree = MemoryTree([merkle.leaf_hash(x) for x in LEAVES])
     r4, r8 = tree.root(4), tree.root(8)
     with pytest.raises(ProofError, match="first size must be > 0"):
         verify_consistency(0, 8, merkle.empty_root(), r8, [])
