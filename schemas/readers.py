@@ -46,7 +46,7 @@ class ReadError(Exception):
 class ReadResult:
     """A file read with a contract: typed table, the raw text, and per-row parse reasons."""
 
-    table: pa.Table  # contract schema + ``_row`` (1-based data row number)
+    table: pa.Table  # contract schema + ``_row`` (0-based data row number)
     raw: pa.Table  # the same rows as text, as the department sent them
     reasons: pa.ListArray  # list<string> per row; empty = parsed cleanly
     encoding: str
@@ -312,10 +312,10 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     reasons = _reason_lists(n, flags)
     schema = contract.arrow_schema()
     table = pa.Table.from_arrays(typed_cols, schema=schema).append_column(
-        ROW_COLUMN, pa.array(range(1, n + 1), pa.int64())
+        ROW_COLUMN, pa.array(range(n), pa.int64())
     )
     raw = pa.Table.from_arrays(raw_cols, names=list(contract.column_names)).append_column(
-        ROW_COLUMN, pa.array(range(1, n + 1), pa.int64())
+        ROW_COLUMN, pa.array(range(n), pa.int64())
     )
     return ReadResult(table, raw, reasons, encoding)
 

@@ -53,7 +53,7 @@ def test_bad_values_become_reasons_not_failures(contract: Contract) -> None:
     assert str(res.table.column("birth_date")[3]) == "2001-02-03"
     # raw text is kept as sent, for quarantine
     assert res.raw.column("name")[0].as_py() == "=cmd|' /C calc'!A0"
-    assert res.table.column("_row").to_pylist() == [1, 2, 3, 4]
+    assert res.table.column("_row").to_pylist() == [0, 1, 2, 3]
 
 
 def test_jsonl_parquet_xlsx(make_contract: Callable[[str], Contract]) -> None:

@@ -1,0 +1,343 @@
+"""The ingest pipeline as plain functions: land → read → check → quarantine → merge → publish.
+
+Each step takes and returns a small reference dict (run id, object keys, counts), never data, so
+Airflow tasks can pass it through XCom and the command line can call the steps in a row. A run is
+keyed by (dataset, sha256 of the file): its id is derived from both, every step is idempotent and
+intermediate results are write-once objects, so re-running a finished run changes nothing and a
+run killed at any point re-runs to the same end state.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hub.settings import Settings
+from schemas import resident_id, uscc
+from schemas.contracts import Contract, load_contracts
+from schemas.readers import ROW_COLUMN, ReadError, read_file
+from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, engine_for
+from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
+
+Ref = dict[str, Any]
+ASSETS = {POPULATION: "library://population", LEGAL_ENTITY: "library://legal-entity"}
+REASONS_COLUMN = "_reasons"
+# reader flags the quality engine does not know about (it parses types itself)
+_READER_ONLY = (":CONTROL_CHAR", ":TOO_LONG", ":FORMULA")
+
+
+class IngestError(Exception):
+    """A run could not proceed; the message says which run, which step and why."""
+
+
+@dataclass
+class Hub:
+    """What the steps need: settings, the object store, the library and the contracts."""
+
+    settings: Settings
+    objects: ObjectStore
+    library: LibraryStore
+    contracts: dict[str, Contract] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings, contracts_dir: Path | None = None) -> Hub:
+        settings.ensure_dirs()
+        return cls(
+            settings,
+            object_store(settings),
+            LibraryStore(engine_for(settings.db_url)),
+            load_contracts(contracts_dir),
+        )
+
+    def contract(self, dataset: str) -> Contract:
+        try:
+            return self.contracts[dataset]
+        except KeyError:
+            known = ", ".join(sorted(self.contracts)) or "none"
+            raise IngestError(f"unknown dataset {dataset!r} (contracts: {known})") from None
+
+
+def run_id_for(dataset: str, digest: str) -> str:
+    """The run id of a file: the same file for the same dataset is always the same run."""
+    return f"{dataset}-{digest[:16]}"
+
+
+def _work_key(run_id: str, name: str) -> str:
+    return f"work/{run_id}/{name}"
+
+
+def quarantine_key(dataset: str, run_id: str) -> str:
+    return f"quarantine/{dataset}/{run_id}.parquet"
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _put_once(hub: Hub, key: str, make: Callable[[], bytes]) -> None:
+    """Write a derived object unless it exists (it is a pure function of the landed file)."""
+    if not hub.objects.exists(key):
+        hub.objects.put(key, make())
+
+
+def _load_table(hub: Hub, key: str) -> pa.Table:
+    return pq.read_table(io.BytesIO(hub.objects.get(key)))
+
+
+# ---- steps --------------------------------------------------------------------------------
+
+
+def land(
+    hub: Hub,
+    dataset: str,
+    data: bytes,
+    filename: str,
+    received_at: datetime | None = None,
+) -> Ref:
+    """Store the raw bytes under ``landing/<dataset>/<sha256>`` and open (or find) the run."""
+    hub.contract(dataset)
+    digest = sha256_hex(data)
+    key = landing_key(dataset, digest)
+    hub.objects.put(key, data)
+    existing = hub.library.find_run(dataset, digest)
+    if existing is None:
+        when = (received_at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        existing = hub.library.open_run(
+            run_id_for(dataset, digest), dataset, digest, key, Path(filename).name, when
+        )
+    return {
+        "run_id": existing["run_id"],
+        "dataset": dataset,
+        "object_key": key,
+        "sha256": digest,
+        "status": existing["status"],
+        "already_done": existing["status"] == "published",
+    }
+
+
+def read(hub: Hub, ref: Ref) -> Ref:
+    """Parse the landed file with the contract; an unreadable file fails the run clearly."""
+    run = hub.library.get_run(ref["run_id"])
+    contract = hub.contract(run["dataset"])
+    raw_key = _work_key(run["run_id"], "raw.parquet")
+    flags_key = _work_key(run["run_id"], "read_reasons.parquet")
+    if not hub.objects.exists(flags_key):
+        try:
+            res = read_file(hub.objects.get(run["object_key"]), contract, run["filename"])
+        except ReadError as exc:
+            hub.library.set_run(
+                run["run_id"], status="failed", message=str(exc), finished_at=_now()
+            )
+            raise
+        _put_once(hub, raw_key, lambda: _parquet_bytes(res.raw))
+        flags = pa.table({"reasons": res.reasons})
+        hub.objects.put(flags_key, _parquet_bytes(flags))
+    rows = pq.read_metadata(io.BytesIO(hub.objects.get(raw_key))).num_rows
+    if run["status"] == "landed":
+        hub.library.set_run(run["run_id"], status="read", rows_in=rows)
+    return {**ref, "status": "read", "raw_key": raw_key, "rows_in": rows}
+
+
+def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
+    """Run the contract's quality rules; write accepted rows and quarantined rows with reasons."""
+    from quality.engine import check_table
+    from quality.metrics import enforce, record_run
+
+    run = hub.library.get_run(ref["run_id"])
+    contract = hub.contract(run["dataset"])
+    raw = _load_table(hub, _work_key(run["run_id"], "raw.parquet"))
+    read_flags = _load_table(hub, _work_key(run["run_id"], "read_reasons.parquet"))["reasons"]
+    text = raw.drop_columns([ROW_COLUMN])
+    result = check_table(text, contract, received_at=run["received_at"])
+
+    engine_reasons = result.reasons.to_pylist()
+    extra = read_flags.to_pylist()
+    reasons = [
+        sorted(set(e) | {r for r in x if r.endswith(_READER_ONLY)})
+        for e, x in zip(engine_reasons, extra, strict=True)
+    ]
+    accepted_mask = pa.array([not r for r in reasons])
+    accepted = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).filter(accepted_mask)
+    rejected = raw.append_column(REASONS_COLUMN, pa.array(reasons, pa.list_(pa.string())))
+    rejected = rejected.filter(pc.invert(accepted_mask))
+    rows_in = raw.num_rows
+    rows_acc = accepted.num_rows
+    rows_q = rejected.num_rows
+    if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
+        raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
+    counts = Counter(code for r in reasons for code in r)
+    breaches = record_run(
+        hub.library.engine,
+        run_id=run["run_id"],
+        contract=contract,
+        metrics=result.metrics,
+        rows_in=rows_in,
+        rows_accepted=rows_acc,
+        reason_counts=counts,
+    )
+    acc_key = _work_key(run["run_id"], "accepted.parquet")
+    _put_once(hub, acc_key, lambda: _parquet_bytes(accepted))
+    q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
+    if q_key:
+        _put_once(hub, q_key, lambda: _parquet_bytes(rejected))
+        hub.library.record_quarantine(run["run_id"], run["dataset"], q_key, rows_q, counts)
+    if run["status"] in ("landed", "read"):
+        hub.library.set_run(
+            run["run_id"],
+            status="checked",
+            rows_in=rows_in,
+            rows_accepted=rows_acc,
+            rows_quarantined=rows_q,
+        )
+    try:
+        enforce(contract, breaches, fail=fail_on_breach)
+    except Exception as exc:
+        hub.library.set_run(run["run_id"], status="failed", message=str(exc), finished_at=_now())
+        raise
+    return {
+        **ref,
+        "status": "checked",
+        "accepted_key": acc_key,
+        "quarantine_key": q_key,
+        "rows_in": rows_in,
+        "rows_accepted": rows_acc,
+        "rows_quarantined": rows_q,
+        "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
+        "breaches": [str(b) for b in breaches],
+    }
+
+
+def _subjects(values: pa.Array, library: str) -> list[str | None]:
+    """Canonical subject keys: trimmed upper case; full-width and 15-digit IDs normalised."""
+    norm = pc.utf8_upper(pc.utf8_trim_whitespace(values)).to_pylist()
+    out: list[str | None] = []
+    for v in norm:
+        if v is not None and (not v.isascii() or len(v) == 15):
+            if library == POPULATION:
+                v = resident_id.normalise(v)
+                if len(v) == 15:
+                    v = resident_id.upgrade_15(v)
+            else:
+                v = uscc.normalise(v)
+        out.append(v)
+    return out
+
+
+def merge(hub: Hub, ref: Ref, *, after_facts: Callable[[], None] | None = None) -> Ref:
+    """Merge accepted rows into the library: facts with provenance, then golden records."""
+    run = hub.library.get_run(ref["run_id"])
+    if run["status"] in ("merged", "published"):
+        return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
+    contract = hub.contract(run["dataset"])
+    accepted = _load_table(hub, _work_key(run["run_id"], "accepted.parquet"))
+    subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
+    key_field = contract.column(contract.subject_column).field
+    columns = {
+        c.field: accepted[c.name].to_pylist()
+        for c in contract.columns
+        if c.field and c.field != key_field
+    }
+    written = hub.library.merge(
+        contract.library,
+        run["run_id"],
+        run["dataset"],
+        run["received_at"].replace(tzinfo=UTC),
+        subjects,
+        columns,
+        contract.authoritative_for,
+        after_facts=after_facts,
+    )
+    return {**ref, "status": "merged", "facts": written}
+
+
+def publish(hub: Hub, ref: Ref) -> Ref:
+    """Close the run; the caller (a DAG task) emits the library's Asset event."""
+    run = hub.library.get_run(ref["run_id"])
+    if run["status"] != "published":
+        if run["status"] != "merged":
+            raise IngestError(f"run {run['run_id']} is {run['status']}, not merged: cannot publish")
+        hub.library.set_run(run["run_id"], status="published", finished_at=_now())
+    contract = hub.contract(run["dataset"])
+    return {**ref, "status": "published", "asset": ASSETS[contract.library]}
+
+
+def run_pipeline(
+    hub: Hub,
+    dataset: str,
+    data: bytes,
+    filename: str,
+    *,
+    received_at: datetime | None = None,
+    fail_on_breach: bool | None = None,
+) -> Ref:
+    """All steps in this process (what the DAG does task by task); returns the run summary."""
+    ref = land(hub, dataset, data, filename, received_at)
+    if ref["already_done"]:
+        run = hub.library.get_run(ref["run_id"])
+        return {**ref, **_counts(run), "message": "already ingested: nothing changed"}
+    ref = read(hub, ref)
+    ref = check(hub, ref, fail_on_breach=fail_on_breach)
+    ref = merge(hub, ref)
+    ref = publish(hub, ref)
+    ref["message"] = "ingested"
+    return ref
+
+
+def _counts(run: dict[str, Any]) -> Ref:
+    return {k: run[k] for k in ("rows_in", "rows_accepted", "rows_quarantined")}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ---- cross-source checks after merge ------------------------------------------------------
+
+
+def cross_checks(hub: Hub) -> Ref:
+    """Checks spanning sources: legal representatives exist; birth date/sex agree with the ID.
+
+    Findings are reported, never used to drop data. Returns counts and (non-personal) examples:
+    the USCCs of entities whose representative is unknown.
+    """
+    from quality.referential import missing_references
+
+    lib = hub.library
+    persons = pa.array(lib.subjects(POPULATION), pa.string())
+    reps = lib.golden_values(LEGAL_ENTITY, "legal_rep_id_number")
+    rep_entities = list(reps)
+    rep_ids = pa.array([resident_id.normalise(v) for v in reps.values()], pa.string())
+    missing = missing_references(rep_ids, persons).to_pylist()
+    unmatched = [e for e, m in zip(rep_entities, missing, strict=True) if m]
+
+    births = lib.golden_values(POPULATION, "birth_date")
+    ids = list(births)
+    derived = resident_id.birth_date_array(pa.array(ids, pa.string())).to_pylist()
+    birth_mismatch = sum(
+        1 for i, d in zip(ids, derived, strict=True) if d is not None and d.isoformat() != births[i]
+    )
+    sexes = lib.golden_values(POPULATION, "sex")
+    sids = list(sexes)
+    dsex = resident_id.sex_array(pa.array(sids, pa.string())).to_pylist()
+    sex_mismatch = sum(
+        1 for i, s in zip(sids, dsex, strict=True) if s is not None and s != sexes[i]
+    )
+    return {
+        "entities_checked": len(rep_entities),
+        "legal_rep_unmatched": len(unmatched),
+        "legal_rep_unmatched_entities": sorted(unmatched)[:20],
+        "persons_checked": len(set(ids) | set(sids)),
+        "birth_date_mismatch": birth_mismatch,
+        "sex_mismatch": sex_mismatch,
+    }
