@@ -200,15 +200,6 @@ def _row_keys(columns: list[pa.Array], nulls: str | None) -> pa.Array:
     )
 
 
-def _first_occurrences(keys: pa.Array) -> Mask:
-    enc = pc.dictionary_encode(keys)
-    idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    _, first = np.unique(idx, return_index=True)
-    out = np.zeros(len(keys), dtype=bool)
-    out[first] = True
-    return out
-
-
 class _Checker:
     def __init__(self, table: pa.Table, contract: Contract, as_of: dt.date) -> None:
         self.table = table
@@ -346,14 +337,17 @@ class _Checker:
         """Timeliness is a file-level metric (see :func:`_timeliness`), not a row reason."""
 
     def keys(self) -> None:
-        """Exact repeats of an earlier row, then key values shared by different rows."""
+        """Rows whose key is shared with another row, and rows that are exact copies.
+
+        Every row of a shared key is held back, as the file alone cannot say which is right;
+        exact copies carry ``DUPLICATE_ROW`` as well so the steward sees they are harmless.
+        """
         if self.n == 0:
             return
         full = _row_keys([self.typed[c.name] for c in self.contract.columns], "\x00")
-        repeat = ~_first_occurrences(full)
-        self.add(ROW, "DUPLICATE_ROW", "duplicate_row", repeat)
+        self.add(ROW, "DUPLICATE_ROW", "duplicate_row", _repeated(full))
         key = _row_keys([self.typed[k] for k in self.contract.key], None)
-        self.add("+".join(self.contract.key), "DUPLICATE_KEY", "key", _repeated(key, ~repeat))
+        self.add("+".join(self.contract.key), "DUPLICATE_KEY", "key", _repeated(key))
 
 
 def _timeliness(
