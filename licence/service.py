@@ -611,3 +611,26 @@ def check_sealed(doc: dict[str, Any]) -> None:
 
 
 __all__ = ["LicenceService", "SignatureError", "check_sealed"]
+
+
+def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
+    """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it."""
+    from licence import pdf
+
+    doc = service.document(lid)
+    seal_id = doc["header"]["seal_id"]
+    row = service.store.seal(seal_id)
+    if row is None:
+        raise seals.SealError(f"seal {seal_id} of licence {lid} is not in the store")
+    png = service.objects.get(f"seals/{seal_id}/picture.png")
+    unsigned = pdf.render(doc, png, service.verification_url, pdf.font_file(font_cache))
+    key = service.keys.load(row["key_name"])
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    pca = service.platform_ca()
+    material = pdf.SealMaterial(
+        key,
+        x509.load_pem_x509_certificate(row["cert_pem"].encode()),
+        [pca.seal_ca, pca.root],
+        png,
+    )
+    return pdf.sign(unsigned, material, row["name"])
