@@ -341,3 +341,76 @@ def cross_checks(hub: Hub) -> Ref:
         "birth_date_mismatch": birth_mismatch,
         "sex_mismatch": sex_mismatch,
     }
+
+
+# ---- quarantine: list, export, resubmit ---------------------------------------------------
+
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_quarantine(hub: Hub, run_id: str) -> bytes:
+    """A run's quarantined rows as UTF-8-BOM CSV for a data steward, with reasons per row.
+
+    Cells that a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) are prefixed with ``'``
+    so opening the export never runs a formula (OWASP CSV injection).
+    """
+    import csv
+
+    entries = [q for q in hub.library.list_quarantine() if q["run_id"] == run_id]
+    if not entries:
+        raise IngestError(f"run {run_id!r} has no quarantined rows (see `hub quarantine list`)")
+    table = _load_table(hub, entries[0]["object_key"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = [n for n in table.column_names if n != REASONS_COLUMN]
+    w.writerow([*names, REASONS_COLUMN])
+    cols = {n: table[n].to_pylist() for n in table.column_names}
+    for i in range(table.num_rows):
+        cells = ["" if cols[n][i] is None else str(cols[n][i]) for n in names]
+        cells = ["'" + c if c.startswith(_TRIGGERS) else c for c in cells]
+        w.writerow([*cells, " ".join(cols[REASONS_COLUMN][i])])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def resubmit(
+    hub: Hub, run_id: str, corrected_csv: bytes, *, fail_on_breach: bool | None = False
+) -> Ref:
+    """Ingest corrected rows (an edited export) as a new run of the original dataset.
+
+    A resubmission holds only formerly rejected rows, so file-level thresholds would nearly
+    always breach: by default they warn here, and rows still bad are quarantined again.
+    """
+    import csv
+
+    from hub.synth import write_file
+
+    entries = [q for q in hub.library.list_quarantine() if q["run_id"] == run_id]
+    if not entries:
+        raise IngestError(f"run {run_id!r} has no quarantined rows to resubmit")
+    contract = hub.contract(entries[0]["dataset"])
+    try:
+        text = corrected_csv.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"corrected file must be the UTF-8 CSV export: {exc}") from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        raise IngestError("corrected file has no rows")
+
+    def undo_escape(v: str) -> str:
+        return v[1:] if v.startswith("'") and v[1:].startswith(_TRIGGERS) else v
+
+    data = [[undo_escape(r.get(c, "") or "") for c in contract.column_names] for r in rows]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_file(contract, data, Path(tmp))
+        payload = path.read_bytes()
+    ref = run_pipeline(
+        hub,
+        contract.dataset_id,
+        payload,
+        f"resubmit-{run_id}{path.suffix}",
+        fail_on_breach=fail_on_breach,
+    )
+    hub.library.mark_resubmitted(run_id, ref["run_id"])
+    return ref

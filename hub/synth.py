@@ -279,7 +279,7 @@ def generate(
                 n_dirty += 1
             else:
                 rows.append(r)
-            if rng.random() < dirt / 4:  # the same record sent twice by mistake
+            if rng.random() < dirt / 10:  # the same record sent twice by mistake
                 rows.append(r)
                 n_dirty += 1
         files[ds] = write_file(contract, _rows_for(contract, rows), out)
