@@ -20,6 +20,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Validate resident IDs, USCCs and licence identifiers.",
     ),
     "ledger": ("hub.commands.ledger", "ledger", "Merkle log: append, checkpoint, prove, verify."),
+    "ingest": (
+        "hub.commands.ingest",
+        "ingest",
+        "Put a department file through the ingest pipeline.",
+    ),
+    "runs": ("hub.commands.ingest", "runs", "List ingest runs and their counts."),
+    "library": ("hub.commands.library", "library", "Golden records: person, entity, check."),
+    "quarantine": (
+        "hub.commands.quarantine",
+        "quarantine",
+        "Quarantined rows: list, export, resubmit.",
+    ),
+    "synth": ("hub.commands.synth", "synth", "Write synthetic department files for a city."),
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
 }
 
