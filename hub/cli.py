@@ -20,6 +20,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Validate resident IDs, USCCs and licence identifiers.",
     ),
     "ledger": ("hub.commands.ledger", "ledger", "Merkle log: append, checkpoint, prove, verify."),
+    "licence": (
+        "hub.commands.licence",
+        "licence",
+        "Electronic licences: issue, show, lifecycle, PDF.",
+    ),
+    "seal": ("hub.commands.seal", "seal", "Electronic seals: create, list, suspend, revoke."),
     "ingest": (
         "hub.commands.ingest",
         "ingest",

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from hub.settings import get_settings
+from hub.settings import Settings, get_settings
 
 
 @click.command()
@@ -15,6 +15,24 @@ def init() -> None:
     settings = get_settings()
     settings.ensure_dirs()
     click.echo(f"hub home ready: {settings.home}")
+    _init_licences(settings)
+
+
+def _init_licences(settings: Settings) -> None:
+    """Platform CA, the log key, and one active seal per registered authority (idempotent)."""
+    import datetime as dt
+
+    from hub.commands.licence import open_service
+    from licence import authorities
+
+    svc = open_service(settings)
+    svc.ensure_ca()  # also opens the ledger, which creates the log key on first use
+    click.echo("platform CA and log key ready")
+    now = dt.datetime.now(dt.UTC)
+    for auth in authorities.registry().values():
+        if svc.store.active_seal(auth.uscc, now) is None:
+            row = svc.create_seal(auth.uscc)
+            click.echo(f"seal {row['seal_id']} created for {auth.name}")
 
 
 @click.command("settings")

@@ -1,0 +1,216 @@
+"""``hub licence``: issue, show, lifecycle, PDF and selective disclosure of electronic licences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.settings import Settings, get_settings
+
+
+def open_service(settings: Settings) -> Any:
+    """The licence service wired to the embedded (or configured) stores and the ledger."""
+    from ledger.service import LedgerService
+    from licence.service import LibraryHolders, LicenceService
+    from licence.store import LicenceStore, engine_for
+    from storage.keys import EncryptedFileKeyStore
+    from storage.library import LibraryStore
+    from storage.library import engine_for as library_engine
+    from storage.objects import LocalObjectStore
+
+    settings.ensure_dirs()
+    return LicenceService(
+        LicenceStore(engine_for(settings.db_url)),
+        LocalObjectStore(settings.objects_path),
+        EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
+        LedgerService.open(settings),
+        LibraryHolders(LibraryStore(library_engine(settings.db_url))),
+    )
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from licence.authorities import AuthorityError
+    from licence.ca import CertificateAuthorityError
+    from licence.seals import SealError
+    from licence.service import LicenceError
+
+    return (LicenceError, SealError, AuthorityError, CertificateAuthorityError, KeyError)
+
+
+def _emit(obj: Any, output: Path | None) -> None:
+    text = json.dumps(obj, ensure_ascii=False, indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"written: {output}")
+    else:
+        click.echo(text)
+
+
+@click.group()
+def licence() -> None:
+    """Electronic licences (电子证照)."""
+
+
+@licence.command("issue")
+@click.argument("type_name", metavar="TYPE")
+@click.option("--authority", required=True, help="USCC of the issuing authority")
+@click.option("--holder", required=True, help="holder's USCC (entity) or resident ID (person)")
+@click.option("--holder-name", required=True, help="holder's name as in the library")
+@click.option("--field", "fields", multiple=True, help="k=v, repeatable")
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), default=None)
+def issue_cmd(
+    type_name: str,
+    authority: str,
+    holder: str,
+    holder_name: str,
+    fields: tuple[str, ...],
+    valid_until: dt.datetime | None,
+) -> None:
+    """Issue a sealed licence of TYPE (file stem, type code or Chinese name)."""
+    from licence.service import Holder
+
+    values: dict[str, str] = {}
+    for item in fields:
+        if "=" not in item:
+            _fail(ValueError(f"--field {item!r}: expected k=v"))
+        k, v = item.split("=", 1)
+        values[k.strip()] = v
+    svc = open_service(get_settings())
+    try:
+        doc = svc.issue(
+            type_name,
+            authority,
+            Holder(holder, holder_name),
+            values,
+            valid_until.date() if valid_until else None,
+        )
+    except _errors() as exc:
+        _fail(exc)
+    click.echo(doc["header"]["licence_id"])
+
+
+@licence.command("show")
+@click.argument("licence_id")
+def show_cmd(licence_id: str) -> None:
+    """Print the index row, the sealed document and its receipt (if sequenced)."""
+    from licence.service import ledger_receipts
+
+    svc = open_service(get_settings())
+    try:
+        svc.attach_receipts(ledger_receipts(svc.ledger))
+        row = svc.row(licence_id)
+        out = {
+            "status": row["status"],
+            "reason_code": row["reason_code"],
+            "reason": row["reason_text"],
+            "superseded_by": row["superseded_by"],
+            "document": svc.document(licence_id),
+            "receipt": svc.receipt(licence_id),
+        }
+    except _errors() as exc:
+        _fail(exc)
+    _emit(out, None)
+
+
+def _lifecycle(action: str, licence_id: str, reason: str, code: str | None) -> None:
+    svc = open_service(get_settings())
+    try:
+        if action == "revoke":
+            svc.revoke(licence_id, code or "OTHER", reason)
+        elif action == "suspend":
+            svc.suspend(licence_id, reason)
+        else:
+            svc.reinstate(licence_id, reason)
+    except _errors() as exc:
+        _fail(exc)
+    click.echo(f"{licence_id}: {svc.row(licence_id)['status']}")
+
+
+@licence.command("revoke")
+@click.argument("licence_id")
+@click.option("--reason", required=True, help="reason text")
+@click.option(
+    "--code",
+    default="OTHER",
+    show_default=True,
+    help="ILLEGAL_OPERATION, FRAUD, ISSUED_IN_ERROR, HOLDER_REQUEST, ...",
+)
+def revoke_cmd(licence_id: str, reason: str, code: str) -> None:
+    """Revoke a licence (final)."""
+    _lifecycle("revoke", licence_id, reason, code)
+
+
+@licence.command("suspend")
+@click.argument("licence_id")
+@click.option("--reason", required=True)
+def suspend_cmd(licence_id: str, reason: str) -> None:
+    """Suspend a valid licence."""
+    _lifecycle("suspend", licence_id, reason, None)
+
+
+@licence.command("reinstate")
+@click.argument("licence_id")
+@click.option("--reason", default="")
+def reinstate_cmd(licence_id: str, reason: str) -> None:
+    """Reinstate a suspended licence."""
+    _lifecycle("reinstate", licence_id, reason, None)
+
+
+@licence.command("pdf")
+@click.argument("licence_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def pdf_cmd(licence_id: str, output: Path) -> None:
+    """Write the PAdES-signed PDF of a licence."""
+    from licence.service import render_pdf
+
+    settings = get_settings()
+    svc = open_service(settings)
+    try:
+        data = render_pdf(svc, licence_id, settings.home / "cache" / "fonts")
+    except _errors() as exc:
+        _fail(exc)
+    output.write_bytes(data)
+    click.echo(f"written: {output} ({len(data)} bytes)")
+
+
+@licence.command("disclose")
+@click.argument("licence_id")
+@click.option("--hide", multiple=True, required=True, help="field to hide (repeatable)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+def disclose_cmd(licence_id: str, hide: tuple[str, ...], output: Path | None) -> None:
+    """Write a redacted copy that still verifies against the same seal signature."""
+    svc = open_service(get_settings())
+    try:
+        _emit(svc.disclose(licence_id, list(hide)), output)
+    except _errors() as exc:
+        _fail(exc)
+
+
+@licence.command("expire")
+def expire_cmd() -> None:
+    """Mark licences past their end of validity as expired (what the daily DAG runs)."""
+    svc = open_service(get_settings())
+    for lid in svc.expire_due():
+        click.echo(f"expired: {lid}")
+
+
+@licence.command("types")
+def types_cmd() -> None:
+    """List the licence types of the catalogue."""
+    from schemas import licence_types
+
+    seen = set()
+    for lt in licence_types.catalogue().values():
+        if lt.code not in seen:
+            seen.add(lt.code)
+            click.echo(f"{lt.code}  {lt.name} ({lt.name_en}), holder: {lt.holder_kind}")
