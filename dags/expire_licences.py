@@ -1,0 +1,33 @@
+"""Daily DAG: mark licences past their end of validity as expired (each one a ledger entry).
+
+Thin by design: the task body is one call into ``licence.service``; nothing heavy at import.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="expire_licences",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    tags=["licence"],
+)
+def expire_licences() -> None:
+    @task
+    def expire(ds: str | None = None) -> int:
+        import datetime as dt
+
+        from hub.commands.licence import open_service
+        from hub.settings import get_settings
+
+        today = dt.date.fromisoformat(ds) if ds else None
+        return len(open_service(get_settings()).expire_due(today))
+
+    expire()
+
+
+expire_licences()
