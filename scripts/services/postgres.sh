@@ -1,0 +1,92 @@
+# PostgreSQL from Debian's packages: our own cluster under var/services/postgres on 127.0.0.1,
+# a role+database for the hub and one for Airflow (sourced by scripts/services.sh).
+
+PG_DATA="$SVC/postgres"
+PG_LOG="$LOGS/postgres.log"
+
+pg_bin() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/system-deps.sh)"
+    echo "$d"
+}
+
+# initdb refuses to run as root, so the cluster belongs to Debian's `postgres` OS user. If that
+# user cannot reach the repository (e.g. a clone under /root), the data lives in /var/lib and
+# var/services/postgres is a symlink to it.
+pg_prepare_dir() {
+    [ -e "$PG_DATA" ] && return 0
+    if runuser -u postgres -- test -x "$SVC" 2>/dev/null; then
+        mkdir -p "$PG_DATA"
+    else
+        local ext
+        ext="/var/lib/hub-services/$(echo -n "$REPO" | sha256sum | cut -c1-12)/postgres"
+        log "postgres user cannot reach $SVC; keeping the cluster in $ext"
+        mkdir -p "$ext"; ln -sfn "$ext" "$PG_DATA"
+    fi
+    chown postgres: "$PG_DATA"/ && chmod 700 "$PG_DATA"/
+}
+
+pg_running() { runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+
+pg_psql() {  # pg_psql DB SQL : run SQL as the cluster superuser over TCP
+    PGPASSWORD=$(secret pg_superuser) "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+        -p "$PG_PORT" -U postgres -d "$1" -tAc "$2"
+}
+
+postgres_up() {
+    id postgres >/dev/null 2>&1 || die "OS user postgres missing (is the postgresql package installed?)"
+    local bin; bin=$(pg_bin)
+    pg_prepare_dir
+    touch "$PG_LOG"; chown postgres: "$PG_LOG"
+    if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+        log "initdb $PG_DATA"
+        local pwfile; pwfile=$(mktemp); secret pg_superuser > "$pwfile"; chown postgres: "$pwfile"
+        runuser -u postgres -- "$bin/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
+            -E UTF8 --no-locale --auth-local=peer --auth-host=scram-sha-256 >>"$PG_LOG" 2>&1
+        local rc=$?; rm -f "$pwfile"
+        [ $rc = 0 ] || { show_log "$PG_LOG"; die "initdb failed"; }
+        # TCP on loopback only; no Unix socket (its folder would need to be reachable by root and
+        # postgres alike). Modest sizes: the machine is shared.
+        cat >> "$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = ''
+max_connections = 200
+shared_buffers = 128MB
+fsync = on
+CONF
+    fi
+    if pg_running; then
+        log "postgres already running on 127.0.0.1:$PG_PORT"
+    else
+        runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null 9>&- \
+            || { show_log "$PG_LOG"; die "postgres did not start"; }
+    fi
+    wait_for postgres 30 "$PG_LOG" pg_psql postgres "select 1" || die "postgres not answering"
+    local role db pw
+    for role in hub airflow; do
+        db=$role; pw=$(secret "pg_$role")
+        if [ "$(pg_psql postgres "select 1 from pg_roles where rolname='$role'")" != 1 ]; then
+            pg_psql postgres "create role $role login createdb password '$pw'"
+        else
+            pg_psql postgres "alter role $role login createdb password '$pw'"
+        fi
+        if [ "$(pg_psql postgres "select 1 from pg_database where datname='$db'")" != 1 ]; then
+            pg_psql postgres "create database $db owner $role"
+        fi
+    done
+    log "postgres up on 127.0.0.1:$PG_PORT (databases hub, airflow)"
+}
+
+postgres_down() {
+    [ -s "$PG_DATA/PG_VERSION" ] || return 0
+    if pg_running; then
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null \
+            && log "postgres stopped"
+    fi
+}
+
+postgres_status() {
+    if pg_running; then echo "postgres   running  127.0.0.1:$PG_PORT"; else echo "postgres   stopped"; fi
+}
