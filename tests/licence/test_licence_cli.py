@@ -1,0 +1,72 @@
+"""The `hub init`, `hub seal` and `hub licence` commands as issuing staff use them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_HR, PROVINCE_MR
+
+import hub.settings
+from hub.cli import main
+from hub.settings import Settings
+from storage.library import LibraryStore, engine_for
+
+
+def test_cli_issue_lifecycle_disclose(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    run = CliRunner()
+    out = run.invoke(main, ["init"])
+    assert out.exit_code == 0, out.output
+    assert "seal" in out.output and "created" in out.output
+    assert run.invoke(main, ["init"]).output.count("created") == 0  # idempotent
+    listing = run.invoke(main, ["seal", "list"]).output
+    assert PROVINCE_MR in listing and "active" in listing
+    LibraryStore(engine_for(settings.db_url)).merge(
+        "legal-entity",
+        "r1",
+        "samr.entities",
+        datetime.now(UTC),
+        [ENTITY_USCC],
+        {"entity_name": ["长沙星辰餐饮有限公司"]},
+    )
+    args = [
+        "licence",
+        "issue",
+        "business_licence",
+        "--authority",
+        PROVINCE_MR,
+        "--holder",
+        ENTITY_USCC,
+        "--holder-name",
+        "长沙星辰餐饮有限公司",
+    ]
+    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
+    out = run.invoke(main, args)
+    assert out.exit_code == 0, out.output
+    lid = out.output.strip()
+    # not allowed: clear message, exit 2
+    bad = args.copy()
+    bad[bad.index(PROVINCE_MR)] = PROVINCE_HR
+    out = run.invoke(main, bad)
+    assert out.exit_code == 2 and "not allowed" in out.output
+    assert run.invoke(main, ["ledger", "checkpoint"]).exit_code == 0
+    shown = json.loads(run.invoke(main, ["licence", "show", lid]).output)
+    assert shown["status"] == "valid" and shown["receipt"] is not None
+    red = tmp_path / "red.json"
+    out = run.invoke(
+        main, ["licence", "disclose", lid, "--hide", "registered_capital", "-o", str(red)]
+    )
+    assert out.exit_code == 0, out.output
+    assert "value" not in json.loads(red.read_text())["fields"]["registered_capital"]
+    assert "suspended" in run.invoke(main, ["licence", "suspend", lid, "--reason", "整改"]).output
+    assert "valid" in run.invoke(main, ["licence", "reinstate", lid]).output
+    out = run.invoke(main, ["licence", "revoke", lid, "--code", "FRAUD", "--reason", "虚假材料"])
+    assert "revoked" in out.output
+    out = run.invoke(main, ["licence", "revoke", lid, "--code", "FRAUD", "--reason", "x"])
+    assert out.exit_code == 2 and "cannot revoke" in out.output
