@@ -1,0 +1,433 @@
+"""The Great Expectations mirror of the contract rules: suites, checkpoints, archives, Data Docs.
+
+This is the only module that imports ``great_expectations`` and it does so inside functions,
+because the import alone takes seconds. The fast path (:mod:`quality.engine`) decides what is
+accepted; this mirror re-states every rule as an expectation so auditors get GX results and
+Data Docs, and a test shows both flag the same rows. The mirror validates the *typed* table
+(a value that did not parse is null there), so a column's not-null expectation stands for its
+``REQUIRED`` and ``TYPE`` codes together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from hub.settings import Settings
+from quality.engine import ROW, CheckResult
+from schemas.contracts import Contract
+from schemas.divisions import division_table
+from schemas.library import code_table
+
+RESIDENT_ID_CODES = (
+    "EMPTY",
+    "FORMAT",
+    "BIRTH_DATE",
+    "CHECKSUM",
+    "DIVISION_UNKNOWN",
+    "LEGACY_REVIEW",
+)
+USCC_CODES = (
+    "EMPTY",
+    "FORMAT",
+    "CHARSET",
+    "AUTHORITY",
+    "ENTITY_TYPE",
+    "DIVISION_UNKNOWN",
+    "ORG_CODE_CHECK",
+    "CHECKSUM",
+)
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """One expectation and the fast-path reason codes it stands for."""
+
+    expectation: Any
+    codes: frozenset[str]
+
+
+@cache
+def _custom() -> tuple[type[Any], type[Any]]:
+    """Define (once) the column-map expectations for resident IDs and USCCs, pandas and SQL."""
+    import pandas as pd
+    from great_expectations.execution_engine import (
+        PandasExecutionEngine,
+        SqlAlchemyExecutionEngine,
+    )
+    from great_expectations.expectations.expectation import ColumnMapExpectation
+    from great_expectations.expectations.metrics import (
+        ColumnMapMetricProvider,
+        column_condition_partial,
+    )
+
+    from schemas import resident_id, uscc
+
+    def _valid(validate: Any, column: pd.Series) -> pd.Series:
+        values = pa.array(column.astype(object).where(column.notna(), None), type=pa.string())
+        reasons = validate(values)
+        return pd.Series(reasons.is_null().to_numpy(zero_copy_only=False), index=column.index)
+
+    class ColumnValuesValidResidentId(ColumnMapMetricProvider):  # type: ignore[misc]
+        condition_metric_name = "column_values.valid_resident_id"
+
+        @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+        def _pandas(cls, column: pd.Series, **_: Any) -> pd.Series:
+            return _valid(resident_id.validate_array, column)
+
+        @column_condition_partial(engine=SqlAlchemyExecutionEngine)  # type: ignore[misc]
+        def _sqlalchemy(cls, column: Any, **_: Any) -> Any:
+            return _sql_resident_id_valid(column)
+
+    class ColumnValuesValidUscc(ColumnMapMetricProvider):  # type: ignore[misc]
+        condition_metric_name = "column_values.valid_uscc"
+
+        @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+        def _pandas(cls, column: pd.Series, **_: Any) -> pd.Series:
+            return _valid(uscc.validate_array, column)
+
+    class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):  # type: ignore[misc]
+        """Values are GB 11643 resident identity numbers (format, birth date, check character)."""
+
+        map_metric = "column_values.valid_resident_id"
+
+    class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):  # type: ignore[misc]
+        """Values are GB 32100 unified social credit codes (charset, org code, check character)."""
+
+        map_metric = "column_values.valid_uscc"
+
+    del ColumnValuesValidResidentId, ColumnValuesValidUscc  # registered by their metaclass
+    return ExpectColumnValuesToBeValidResidentId, ExpectColumnValuesToBeValidUscc
+
+
+def _sql_resident_id_valid(column: Any) -> Any:
+    """SQL form of the resident-ID check: 18 characters, digits, ISO 7064 MOD 11-2 check.
+
+    Written as plain SQL arithmetic (substr/cast/sum) so it runs on SQLite and PostgreSQL.
+    """
+    import sqlalchemy as sa
+
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    total: Any = sa.literal(0)
+    for i, w in enumerate(weights, start=1):
+        total = total + sa.cast(sa.func.substr(column, i, 1), sa.Integer) * w
+    check = sa.case(
+        *[(total % 11 == r, c) for r, c in enumerate("10X98765432")], else_=sa.literal("?")
+    )
+    return sa.and_(
+        sa.func.length(column) == 18,
+        sa.func.upper(sa.func.substr(column, 18, 1)) == check,
+    )
+
+
+def mirror(contract: Contract, *, as_of: dt.date) -> list[Mirrored]:
+    """Every rule of ``contract`` as a GX expectation, with the fast-path codes it mirrors."""
+    import great_expectations.expectations as gxe
+
+    resident_exp, uscc_exp = _custom()
+    out: list[Mirrored] = []
+    for col in contract.columns:
+        name = col.name
+
+        def add(exp: Any, *codes: str, _name: str = name) -> None:
+            out.append(Mirrored(exp, frozenset(f"{_name}:{c}" for c in codes)))
+
+        if col.required:
+            add(gxe.ExpectColumnValuesToNotBeNull(column=name), "REQUIRED", "TYPE")
+        for rule in col.rules:
+            p = rule.params
+            if rule.kind == "code_table":
+                add(
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=name, value_set=list(code_table(p["table"]))
+                    ),
+                    "CODE_TABLE",
+                )
+            elif rule.kind == "regex":
+                add(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=p["pattern"]), "REGEX")
+            elif rule.kind == "max_length":
+                add(
+                    gxe.ExpectColumnValueLengthsToBeBetween(column=name, max_value=p["value"]),
+                    "MAX_LENGTH",
+                )
+            elif rule.kind in ("range", "date"):
+                bound = _date_bound if rule.kind == "date" else _number
+                add(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=name,
+                        min_value=bound(p.get("min"), as_of),
+                        max_value=bound(p.get("max"), as_of),
+                    ),
+                    rule.kind.upper(),
+                )
+            elif rule.kind == "resident_id":
+                add(resident_exp(column=name), *RESIDENT_ID_CODES)
+            elif rule.kind == "uscc":
+                add(uscc_exp(column=name), *USCC_CODES)
+            elif rule.kind == "division" and not p.get("at_column"):
+                add(
+                    gxe.ExpectColumnValuesToBeInSet(column=name, value_set=_known_divisions()),
+                    "DIVISION",
+                )
+            elif rule.kind == "id_consistency":
+                add(
+                    gxe.ExpectColumnPairValuesToBeEqual(
+                        column_A=name,
+                        column_B=_derived(p["part"], p.get("id_column") or contract.subject_column),
+                        ignore_row_if="either_value_is_missing",
+                    ),
+                    "ID_MISMATCH",
+                )
+            elif rule.kind == "unique":
+                add(gxe.ExpectColumnValuesToBeUnique(column=name), "DUPLICATE")
+    key = list(contract.key)
+    key_exp = (
+        gxe.ExpectColumnValuesToBeUnique(column=key[0])
+        if len(key) == 1
+        else gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=key, ignore_row_if="any_value_is_missing"
+        )
+    )
+    out.append(Mirrored(key_exp, frozenset({f"{'+'.join(key)}:DUPLICATE_KEY"})))
+    out.append(
+        Mirrored(
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=list(contract.column_names), ignore_row_if="never"
+            ),
+            frozenset({f"{ROW}:DUPLICATE_ROW"}),
+        )
+    )
+    return out
+
+
+def _number(value: Any, _as_of: dt.date) -> Any:
+    return value
+
+
+def _date_bound(value: Any, as_of: dt.date) -> dt.datetime | None:
+    if value is None:
+        return None
+    day = as_of if value == "today" else value
+    day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+    return dt.datetime(day.year, day.month, day.day)
+
+
+@cache
+def _known_divisions() -> list[str]:
+    return division_table().codes()
+
+
+def _derived(part: str, id_column: str) -> str:
+    return f"_id_{part}__{id_column}"
+
+
+def frame(contract: Contract, typed: pa.Table, *, as_of: dt.date) -> Any:
+    """The pandas frame GX validates: typed values, ``_row`` and ID-derived columns.
+
+    Dates become pandas timestamps (GX compares those with datetime bounds); the birth date and
+    sex encoded in the ID are added as columns for the pair expectations.
+    """
+    from schemas import resident_id
+
+    columns: dict[str, Any] = {}
+    for name in typed.column_names:
+        col = typed.column(name)
+        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+            col = col.cast(pa.date32()).cast(pa.timestamp("s"))
+        elif pa.types.is_decimal(col.type):
+            col = col.cast(pa.float64())
+        columns[name] = col
+    for col in contract.columns:
+        for rule in col.rules:
+            if rule.kind == "id_consistency":
+                id_col = rule.params.get("id_column") or contract.subject_column
+                ids = typed.column(id_col)
+                if rule.params["part"] == "birth_date":
+                    born = resident_id.birth_date_array(ids, today=as_of)
+                    derived = born.cast(pa.timestamp("s"))
+                else:
+                    derived = resident_id.sex_array(ids, today=as_of)
+                columns[_derived(rule.params["part"], id_col)] = derived
+    columns[ROW] = pa.array(range(typed.num_rows), type=pa.int64())
+    return pa.table(columns).to_pandas()
+
+
+@dataclass
+class GxRun:
+    """A validation's verdict: success, failing rows per mirrored rule, and the raw result."""
+
+    success: bool
+    failing: dict[frozenset[str], set[int]]
+    raw: dict[str, Any]
+
+
+def _context(project: Path | None) -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    if project is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        project.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(project))
+    # progress bars would flood task logs and the benchmark's output
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def validate(
+    contract: Contract,
+    typed: pa.Table,
+    *,
+    as_of: dt.date,
+    result_format: str = "COMPLETE",
+    context: Any = None,
+) -> GxRun:
+    """Run the mirror suite over ``typed`` (pandas); COMPLETE lists failing ``_row`` numbers."""
+    import great_expectations as gx
+
+    context = context or _context(None)
+    mirrored = mirror(contract, as_of=as_of)
+    df = frame(contract, typed, as_of=as_of)
+    name = f"{contract.dataset_id}_{dt.datetime.now().strftime('%H%M%S%f')}"
+    source = context.data_sources.add_or_update_pandas(name=f"ds_{contract.dataset_id}")
+    asset = source.add_dataframe_asset(name=name)
+    batch_def = asset.add_batch_definition_whole_dataframe(name)
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=f"contract_{contract.dataset_id}")
+    )
+    ids = {}
+    for m in mirrored:
+        ids[suite.add_expectation(m.expectation).id] = m.codes
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_def, suite=suite)
+    )
+    fmt: dict[str, Any] = {"result_format": result_format}
+    if result_format == "COMPLETE":
+        fmt["unexpected_index_column_names"] = [ROW]
+    result = definition.run(batch_parameters={"dataframe": df}, result_format=fmt)
+    failing: dict[frozenset[str], set[int]] = {}
+    for r in result.results:
+        rows = {int(i[ROW]) for i in (r.result.get("unexpected_index_list") or [])}
+        failing[ids[r.expectation_config.id]] = rows
+    return GxRun(bool(result.success), failing, result.to_json_dict())
+
+
+def disagreements(check: CheckResult, run: GxRun) -> dict[str, tuple[set[int], set[int]]]:
+    """Mirrored rules whose failing rows differ: codes -> (fast path rows, GX rows)."""
+    fast = check.failing_rows()
+    out: dict[str, tuple[set[int], set[int]]] = {}
+    for codes, gx_rows in run.failing.items():
+        ours: set[int] = set()
+        for c in codes:
+            ours |= fast.get(c, set())
+        if ours != gx_rows:
+            out["|".join(sorted(codes))] = (ours, gx_rows)
+    return out
+
+
+def checkpoint_accepted(
+    settings: Settings, contract: Contract, accepted: pa.Table, *, run_id: str, as_of: dt.date
+) -> Path:
+    """Validate an accepted batch (SUMMARY), archive the result JSON and rebuild Data Docs.
+
+    Returns the archive path ``<objects>/quality/<dataset>/<run_id>.json``.
+    """
+    import great_expectations as gx
+
+    context = _context(docs_root(settings))
+    mirrored = mirror(contract, as_of=as_of)
+    df = frame(contract, accepted, as_of=as_of)
+    source = context.data_sources.add_or_update_pandas(name=f"accepted_{contract.dataset_id}")
+    asset = next(
+        (a for a in source.assets if a.name == "batch"), None
+    ) or source.add_dataframe_asset(name="batch")
+    batch_def = next(
+        (b for b in asset.batch_definitions if b.name == "whole"), None
+    ) or asset.add_batch_definition_whole_dataframe("whole")
+    suite = gx.ExpectationSuite(name=f"contract_{contract.dataset_id}")
+    for m in mirrored:
+        suite.add_expectation(m.expectation)
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"accepted_{contract.dataset_id}", data=batch_def, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"accepted_{contract.dataset_id}",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+    result = checkpoint.run(
+        batch_parameters={"dataframe": df}, run_id=gx.RunIdentifier(run_name=run_id)
+    )
+    return _archive(settings, contract.dataset_id, run_id, result.describe_dict())
+
+
+def checkpoint_library(settings: Settings) -> Path:
+    """Validate the library tables through a SQL datasource (the hub database) and archive it."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    resident_exp, _ = _custom()
+    context = _context(docs_root(settings))
+    source = context.data_sources.add_or_update_sql(
+        name="library", connection_string=settings.db_url
+    )
+    asset = next(
+        (a for a in source.assets if a.name == "person_keys"), None
+    ) or source.add_query_asset(
+        name="person_keys",
+        query="SELECT DISTINCT subject FROM library_golden WHERE library = 'population'",
+    )
+    batch_def = next(
+        (b for b in asset.batch_definitions if b.name == "all"), None
+    ) or asset.add_batch_definition_whole_table("all")
+    suite = gx.ExpectationSuite(name="library_population")
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="subject"))
+    suite.add_expectation(resident_exp(column="subject"))
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name="library_population", data=batch_def, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name="library",
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_id))
+    return _archive(settings, "library", run_id, result.describe_dict())
+
+
+def docs_root(settings: Settings) -> Path:
+    """The GX project folder under HUB_HOME (its Data Docs live in ``uncommitted/data_docs``)."""
+    return settings.home / "gx"
+
+
+def build_docs(settings: Settings) -> Iterable[str]:
+    """Rebuild Data Docs from the stored results; returns the index page locations."""
+    context = _context(docs_root(settings))
+    sites = context.build_data_docs()
+    return list(sites.values())
+
+
+def _archive(settings: Settings, dataset: str, run_id: str, payload: dict[str, Any]) -> Path:
+    path = settings.objects_path / "quality" / dataset / f"{run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+    )
+    return path
