@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +48,9 @@ def fabric_network() -> Iterator[dict[str, str]]:
         yield read_env(REPO / "var" / "fabric" / "hub.env")
     finally:
         fabric("down", timeout=120)
+
+
+@pytest.fixture
+def fabric_script() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `scripts/fabric.sh COMMAND` (e.g. restart) from a test."""
+    return fabric

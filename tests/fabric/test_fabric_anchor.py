@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,6 @@ from ledger.anchor import AnchorError
 from ledger.fabric_anchor import FabricAnchor
 from ledger.merkle import MemoryTree
 from ledger.note import Checkpoint, Signer, sign_checkpoint
-
-from .conftest import fabric
 
 pytestmark = pytest.mark.services
 
@@ -100,10 +99,13 @@ def test_three_checkpoints_then_fork_and_rollback_refused(
     assert backend.latest() == (refs[-1][1], 17)
 
 
-def test_anchoring_survives_orderer_and_peer_restart(anchor: tuple[FabricAnchor, Log]) -> None:
+def test_anchoring_survives_orderer_and_peer_restart(
+    anchor: tuple[FabricAnchor, Log],
+    fabric_script: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     backend, log = anchor
     size = anchor_next(backend, log, 4, None)
-    fabric("restart", timeout=300)
+    fabric_script("restart", timeout=300)
     # The client retries UNAVAILABLE while the peer reconnects and Raft re-elects its leader.
     size = anchor_next(backend, log, 6, size)
     size = anchor_next(backend, log, 1, size)

@@ -223,6 +223,15 @@ func TestBadProofRefused(t *testing.T) {
 	mustContain(t, err, "consistency proof is empty")
 }
 
+func TestVerifierKeyWithPlusInBase64(t *testing.T) {
+	for seed := byte(0); seed < 64; seed++ {
+		l := newTestLog("example.org/log", seed)
+		if _, err := ParseVerifier(l.vkey); err != nil {
+			t.Fatalf("seed %d key %s: %v", seed, l.vkey, err)
+		}
+	}
+}
+
 func TestRegisterRules(t *testing.T) {
 	s, l, _ := setup(t)
 	if err := RegisterLog(s, l.origin, l.vkey); err != nil {

@@ -34,7 +34,8 @@ func KeyID(name string, pub ed25519.PublicKey) uint32 {
 
 // ParseVerifier parses and checks a verifier key string.
 func ParseVerifier(vkey string) (Verifier, error) {
-	parts := strings.Split(vkey, "+")
+	// The base64 key may itself contain "+", so split off only the name and the key id.
+	parts := strings.SplitN(vkey, "+", 3)
 	if len(parts) != 3 {
 		return Verifier{}, errors.New("verifier key must have the form name+hexid+base64key")
 	}
