@@ -83,6 +83,8 @@ class EventLog(Protocol):
 
     def append(self, data: bytes) -> int: ...
 
+    def append_many(self, items: list[bytes]) -> list[int]: ...
+
 
 class HolderDirectory(Protocol):
     """Look up a holder's registered name: kind ``person`` (resident ID) or ``entity`` (USCC)."""
@@ -108,6 +110,26 @@ class LibraryHolders:
 class Holder:
     identifier: str
     name: str
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    type_name: str
+    authority: str
+    holder: Holder
+    fields: dict[str, str]
+    valid_until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    lt: licence_types.LicenceType
+    auth: authorities.Authority
+    seal: dict[str, Any]
+    holder_id: str
+    holder_name: str
+    fields: dict[str, str]
+    valid_until: dt.date | None
 
 
 def _now() -> dt.datetime:
@@ -273,13 +295,16 @@ class LicenceService:
         _serial: str | None = None,
     ) -> dict[str, Any]:
         """Issue a sealed licence; returns the sealed document (also stored and logged)."""
-        now = now or _now()
+        req = IssueRequest(type_name, authority_uscc, holder, fields, valid_until)
+        return self.issue_many([req], now, _version=_version, _serial=_serial)[0]
+
+    def _check(self, req: IssueRequest, now: dt.datetime) -> _Checked:
         try:
-            lt = licence_types.get(type_name)
+            lt = licence_types.get(req.type_name)
         except licence_types.LicenceTypeError as exc:
             raise UnknownTypeError(str(exc)) from None
         try:
-            auth = authorities.get(authority_uscc)
+            auth = authorities.get(req.authority)
             authorities.require_allowed(auth, lt)
         except authorities.AuthorityError as exc:
             raise NotAllowedError(str(exc)) from None
@@ -288,71 +313,122 @@ class LicenceService:
             raise NoActiveSealError(
                 f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
             )
-        holder_id = self._check_holder(lt, holder)
+        holder_id = self._check_holder(lt, req.holder)
         try:
-            clean = lt.check_fields(fields)
+            clean = lt.check_fields(req.fields)
         except licence_types.FieldError as exc:
             raise InvalidFieldsError(str(exc)) from None
+        valid_until = req.valid_until
         if valid_until is None and lt.default_years:
             valid_until = now.date().replace(year=now.year + lt.default_years) - dt.timedelta(1)
         if valid_until is None and not lt.long_term_allowed:
             raise InvalidFieldsError(f"{lt.name} needs an end of validity (no long-term validity)")
         if valid_until is not None and valid_until <= now.date():
             raise InvalidFieldsError(f"end of validity {valid_until} is not after the issue date")
+        return _Checked(lt, auth, seal, holder_id, req.holder.name.strip(), clean, valid_until)
 
+    def issue_many(
+        self,
+        requests: list[IssueRequest],
+        now: dt.datetime | None = None,
+        *,
+        _version: int = 1,
+        _serial: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Issue a batch: every request is checked first (one bad request refuses the whole
+        batch, nothing written); then one transaction for the index rows and one ledger append.
+        """
+        from sqlalchemy import bindparam, insert, update
+
+        from licence.store import licences
+
+        now = now or _now()
+        checked = [self._check(req, now) for req in requests]
+        docs: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        entries: list[bytes] = []
+        naive = now.replace(tzinfo=None)
         with self.store.engine.begin() as conn:
-            if _serial is None:
-                n = self.store.next_value(f"serial:{auth.uscc}:{now.year}", conn)
-                _serial = f"{now.year}{n + 1:07d}"
-            status_index = self.store.next_value(f"status:{auth.uscc}", conn)
-            lid = licence_id.build(lt.code, auth.uscc, _serial, _version)
-            meta: dict[str, Any] = {
-                "证照标识": lid,
-                "证照名称": lt.name,
-                "证照类型名称": lt.name,
-                "证照类型代码": lt.code,
-                "证照编号": f"{_serial}-{_version:03d}",
-                "证照颁发机构": auth.name,
-                "证照颁发机构代码": auth.uscc,
-                "证照颁发日期": now.strftime("%Y%m%d"),
-                "证照有效期起始日期": now.strftime("%Y%m%d"),
-                "证照有效期截止日期": valid_until.strftime("%Y%m%d") if valid_until else "",
-                "证照有效期长期标识": "1" if valid_until is None else "0",
-                "持证主体": holder.name.strip(),
-                "持证主体代码": holder_id,
-                "持证主体代码类型": HOLDER_CODE_TYPES[lt.holder_kind],
-                "证照所属管辖属地编码": auth.division,
-            }
-            content = {**meta, **clean}
-            doc = self._seal(lid, content, seal, now)
-            data = document.canonical(doc)
-            key = f"licences/{lid}/licence.json"
-            self.objects.put(key, data)
-            self.store_row(
-                conn,
-                doc,
-                lt,
-                auth,
-                holder_id,
-                _serial,
-                _version,
-                now,
-                valid_until,
-                key,
-                seal["seal_id"],
-                status_index,
+            for c in checked:
+                serial = _serial
+                if serial is None:
+                    n = self.store.next_value(f"serial:{c.auth.uscc}:{now.year}", conn)
+                    serial = f"{now.year}{n + 1:07d}"
+                status_index = self.store.next_value(f"status:{c.auth.uscc}", conn)
+                lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
+                content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
+                doc = self._seal(lid, content, c.seal, now)
+                key = f"licences/{lid}/licence.json"
+                self.objects.put(key, document.canonical(doc))
+                docs.append(doc)
+                digest = doc["header"]["document_digest"]
+                rows.append(
+                    {
+                        "licence_id": lid,
+                        "type_code": c.lt.code,
+                        "authority": c.auth.uscc,
+                        "serial": serial,
+                        "version": _version,
+                        "holder_kind": c.lt.holder_kind,
+                        "holder_id": c.holder_id,
+                        "status": "valid",
+                        "issued_at": naive,
+                        "valid_to": c.valid_until.isoformat() if c.valid_until else None,
+                        "object_key": key,
+                        "document_digest": digest,
+                        "seal_id": c.seal["seal_id"],
+                        "status_index": status_index,
+                        "updated_at": naive,
+                    }
+                )
+                entries.append(
+                    document.canonical(
+                        {
+                            "event": "licence.issue",
+                            "licence_id": lid,
+                            "document_digest": digest,
+                            "authority": c.auth.uscc,
+                            "time": _iso(now),
+                        }
+                    )
+                )
+            conn.execute(insert(licences), rows)
+        entry_ids = self.ledger.append_many(entries)
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(licences)
+                .where(licences.c.licence_id == bindparam("lid"))
+                .values(ledger_index=bindparam("entry")),
+                [
+                    {"lid": r["licence_id"], "entry": e}
+                    for r, e in zip(rows, entry_ids, strict=True)
+                ],
             )
-        index = self._log(
-            {
-                "event": "licence.issue",
-                "licence_id": lid,
-                "document_digest": doc["header"]["document_digest"],
-                "authority": auth.uscc,
-                "time": _iso(now),
-            }
-        )
-        self.store.update_licence(lid, ledger_index=index)
-        return doc
+        return docs
+
+    @staticmethod
+    def _metadata(
+        c: _Checked, lid: str, serial: str, version: int, now: dt.datetime
+    ) -> dict[str, Any]:
+        """The GB/T 36903 metadata of a licence."""
+        until = c.valid_until
+        return {
+            "证照标识": lid,
+            "证照名称": c.lt.name,
+            "证照类型名称": c.lt.name,
+            "证照类型代码": c.lt.code,
+            "证照编号": f"{serial}-{version:03d}",
+            "证照颁发机构": c.auth.name,
+            "证照颁发机构代码": c.auth.uscc,
+            "证照颁发日期": now.strftime("%Y%m%d"),
+            "证照有效期起始日期": now.strftime("%Y%m%d"),
+            "证照有效期截止日期": until.strftime("%Y%m%d") if until else "",
+            "证照有效期长期标识": "1" if until is None else "0",
+            "持证主体": c.holder_name,
+            "持证主体代码": c.holder_id,
+            "持证主体代码类型": HOLDER_CODE_TYPES[c.lt.holder_kind],
+            "证照所属管辖属地编码": c.auth.division,
+        }
 
     def _seal(
         self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
@@ -372,45 +448,6 @@ class LicenceService:
             },
             "fields": fields,
         }
-
-    def store_row(
-        self,
-        conn: Any,
-        doc: dict[str, Any],
-        lt: licence_types.LicenceType,
-        auth: authorities.Authority,
-        holder_id: str,
-        serial: str,
-        version: int,
-        now: dt.datetime,
-        valid_until: dt.date | None,
-        key: str,
-        seal_id: str,
-        status_index: int,
-    ) -> None:
-        from sqlalchemy import insert
-
-        from licence.store import licences
-
-        conn.execute(
-            insert(licences).values(
-                licence_id=doc["header"]["licence_id"],
-                type_code=lt.code,
-                authority=auth.uscc,
-                serial=serial,
-                version=version,
-                holder_kind=lt.holder_kind,
-                holder_id=holder_id,
-                status="valid",
-                issued_at=now.replace(tzinfo=None),
-                valid_to=valid_until.isoformat() if valid_until else None,
-                object_key=key,
-                document_digest=doc["header"]["document_digest"],
-                seal_id=seal_id,
-                status_index=status_index,
-                updated_at=now.replace(tzinfo=None),
-            )
-        )
 
     # ---- reading ------------------------------------------------------------------------
     def row(self, lid: str) -> dict[str, Any]:
