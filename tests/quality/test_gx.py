@@ -1,0 +1,89 @@
+"""The Great Expectations mirror flags the same rows as the fast path, rule by rule.
+
+Importing GX costs seconds, so this module runs GX once per case family (module-scoped fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hub.settings import Settings
+from quality import gx
+from quality.engine import CheckResult, check_table
+from schemas.contracts import Contract, load_contracts
+from tests.quality.conftest import AS_OF, make_uscc, person, to_table
+from tests.quality.test_engine import CASES
+
+
+@pytest.fixture(scope="module")
+def dirty_population() -> tuple[CheckResult, gx.GxRun]:
+    contract = load_contracts()["ps_household"]
+    rows: list[dict[str, Any]] = [person(i) for i in range(len(CASES) + 6)]
+    for i, (column, value, _) in enumerate(CASES):
+        rows[i][column] = value
+    rows.append(dict(rows[-1]))  # an exact duplicate row
+    changed = dict(rows[-3], name="另一人")
+    rows.append(changed)  # a duplicate key
+    result = check_table(to_table(rows), contract, as_of=AS_OF)
+    return result, gx.validate(contract, result.typed, as_of=AS_OF)
+
+
+def test_gx_and_fast_path_flag_the_same_rows(
+    dirty_population: tuple[CheckResult, gx.GxRun],
+) -> None:
+    result, run = dirty_population
+    assert not run.success
+    assert gx.disagreements(result, run) == {}
+    # the comparison is not vacuous: most mirrored rules failed somewhere
+    failing = [codes for codes, rows in run.failing.items() if rows]
+    assert len(failing) >= 15
+    assert run.failing[frozenset({"id_number:DUPLICATE_KEY"})] == {
+        r
+        for r, reasons in enumerate(result.reasons.to_pylist())
+        if "id_number:DUPLICATE_KEY" in reasons
+    }
+
+
+def test_gx_agrees_on_entities_with_uscc() -> None:
+    contract: Contract = load_contracts()["mr_enterprise"]
+    base = {
+        "uscc": make_uscc(),
+        "entity_name": "某某科技有限公司",
+        "legal_rep_name": "张三",
+        "legal_rep_id_number": person(0)["id_number"],
+        "registered_capital": "100",
+        "capital_currency": "CNY",
+        "established_date": "2015-03-01",
+        "registered_address": "北京市朝阳区",
+        "registered_division": "110105",
+        "registration_authority": "朝阳区市场监督管理局",
+        "registration_status": "1",
+        "industry": "I",
+        "changed_on": "2025-06-01",
+    }
+    rows = [
+        base,
+        dict(base, uscc=make_uscc("MA01ABCE")),
+        dict(base, uscc=make_uscc()[:-1] + "0"),
+        dict(base, uscc=make_uscc("MA01ABCF"), registered_capital="-5", capital_currency="XXX"),
+    ]
+    result = check_table(to_table(rows), contract, as_of=AS_OF)
+    run = gx.validate(contract, result.typed, as_of=AS_OF)
+    assert gx.disagreements(result, run) == {}
+    assert run.failing[frozenset(f"uscc:{c}" for c in gx.USCC_CODES)] == {2}
+
+
+def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None:
+    contract = load_contracts()["ps_household"]
+    result = check_table(to_table([person(i) for i in range(5)]), contract, as_of=AS_OF)
+    path = gx.checkpoint_accepted(
+        settings, contract, result.accepted(), run_id="run-1", as_of=AS_OF
+    )
+    assert path == settings.objects_path / "quality" / "ps_household" / "run-1.json"
+    archived = json.loads(path.read_text(encoding="utf-8"))
+    assert archived["success"] is True
+    docs = list((gx.docs_root(settings)).rglob("index.html"))
+    assert docs, "Data Docs were not built under HUB_HOME"
