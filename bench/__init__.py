@@ -1,1 +1,1 @@
-"""Benchmarks: each prints its figures next to a baseline measured in the same run."""
+"""Benchmarks: ``python -m bench.<name>`` prints figures next to a same-run baseline."""

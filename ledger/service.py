@@ -95,6 +95,9 @@ class LedgerService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # perfect-subtree hashes never change once committed: cache the upper levels (at most
+        # n/2^CACHE_LEVEL of them) so a proof reads only its few low-level nodes
+        self._node_cache: dict[tuple[int, int], bytes] = {}
         db.create_tables(engine)
         with engine.begin() as conn:
             row = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "hash")).first()
@@ -141,9 +144,11 @@ class LedgerService:
             first = conn.execute(select(func.max(db.pending.c.id))).scalar()
             last_seq = conn.execute(select(func.max(db.entries.c.entry_id))).scalar()
             start = max(int(first or 0), int(last_seq or 0)) + 1
-            rows = [{"id": start + i, "data": bytes(d)} for i, d in enumerate(items)]
-            db.insert_rows(conn, db.pending, rows)
-        return [r["id"] for r in rows]
+            ids = list(range(start, start + len(items)))
+            db.bulk_insert(
+                conn, db.pending, ("id", "data"), list(zip(ids, map(bytes, items), strict=True))
+            )
+        return ids
 
     def _frontier(self, conn: Connection, size: int) -> Frontier:
         wanted = range_nodes(0, size)
@@ -176,11 +181,7 @@ class LedgerService:
         hn = self.hash_name
         try:
             with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(db.pending.c.id, db.pending.c.data)
-                    .order_by(db.pending.c.id)
-                    .limit(self.batch_limit)
-                ).all()
+                rows = db.fetch_pending(conn, self.batch_limit)
                 if not rows:
                     return None
                 last = conn.execute(
@@ -198,15 +199,13 @@ class LedgerService:
                     )
                 entry_rows = []
                 node_rows = []
+                append, key = frontier.append, db.node_key
                 for pos, (entry_id, data) in enumerate(rows):
-                    h = leaf_hash(bytes(data), hn)
-                    entry_rows.append(
-                        {"idx": size + pos, "entry_id": entry_id, "leaf": h, "data": bytes(data)}
-                    )
-                    for level, idx, nh in frontier.append(h):
-                        node_rows.append({"level": level, "idx": idx, "hash": nh})
-                db.insert_rows(conn, db.entries, entry_rows)
-                db.insert_rows(conn, db.nodes, node_rows)
+                    h = leaf_hash(data, hn)
+                    entry_rows.append((size + pos, entry_id, h, data))
+                    node_rows.extend((key(level, idx), nh) for level, idx, nh in append(h))
+                db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), entry_rows)
+                db.bulk_insert(conn, db.nodes, ("key", "hash"), node_rows)
                 conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
                 new_root = frontier.root()
                 if last is not None:  # compare-and-swap: the new tree must extend the last one
@@ -257,6 +256,22 @@ class LedgerService:
             self._thread.join()
             self._thread = None
 
+    CACHE_LEVEL = 4
+
+    def _read_nodes(
+        self, conn: Connection, wanted: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        cache = self._node_cache
+        got = {n: cache[n] for n in wanted if n in cache}
+        missing = [n for n in wanted if n not in got]
+        if missing:
+            fetched = db.get_nodes(conn, missing)
+            got.update(fetched)
+            for n, h in fetched.items():
+                if n[0] >= self.CACHE_LEVEL:
+                    cache[n] = h
+        return got
+
     # --- reading ------------------------------------------------------------------------------
 
     def size(self) -> int:
@@ -293,7 +308,7 @@ class LedgerService:
             size = db.tree_size(conn) if size is None else size
             self._check_size(conn, size)
             wanted = range_nodes(0, size)
-            got = db.get_nodes(conn, wanted)
+            got = self._read_nodes(conn, wanted)
         return fold([got[n] for n in wanted], self.hash_name)
 
     def _consistency(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
@@ -309,7 +324,17 @@ class LedgerService:
         with self.engine.connect() as conn:
             self._check_size(conn, size)
             ranges = inclusion_ranges(index, size)
-            return assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+            return assemble(ranges, self._read_nodes(conn, proof_nodes(ranges)), self.hash_name)
+
+    def prove(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """Leaf hash and inclusion path of ``index`` at ``size`` in one connection."""
+        with self.engine.connect() as conn:
+            ranges = inclusion_ranges(index, size)
+            wanted = proof_nodes(ranges)
+            if (0, index) not in wanted:
+                wanted.append((0, index))
+            got = self._read_nodes(conn, wanted)
+        return got[(0, index)], assemble(ranges, got, self.hash_name)
 
     def entry_index(self, entry_id: int) -> int | None:
         with self.engine.connect() as conn:

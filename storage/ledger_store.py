@@ -20,14 +20,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     String,
     Table,
     create_engine,
     event,
     func,
     select,
-    tuple_,
 )
 
 metadata = MetaData()
@@ -56,8 +54,8 @@ entries = Table(
 nodes = Table(
     "ledger_nodes",
     metadata,
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    # node_key(level, index): one integer primary key keeps lookups a plain indexed IN
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
 checkpoints = Table(
@@ -77,6 +75,11 @@ anchors = Table(
     Column("note", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.current_timestamp()),
 )
+
+
+def node_key(level: int, index: int) -> int:
+    """One integer per perfect subtree: index in the high bits, level (< 64) in the low 6."""
+    return (index << 6) | level
 
 
 def make_engine(url: str) -> Engine:
@@ -99,26 +102,64 @@ def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
+def _placeholder(conn: Connection) -> str:
+    # hot paths use the DB-API cursor directly (SQLAlchemy's per-row parameter processing
+    # dominated sequencing); only the placeholder differs between sqlite3 and psycopg
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def raw_cursor(conn: Connection) -> Any:
+    """The DB-API cursor of this connection, inside its current transaction."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
 def get_nodes(conn: Connection, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Perfect-subtree hashes by (level, index): level 0 from the leaves, the rest from nodes."""
     wanted = list(wanted)
     out: dict[tuple[int, int], bytes] = {}
     leaves = [i for lv, i in wanted if lv == 0]
-    inner = [(lv, i) for lv, i in wanted if lv > 0]
-    if leaves:
-        rows = conn.execute(select(entries.c.idx, entries.c.leaf).where(entries.c.idx.in_(leaves)))
-        out.update({(0, int(i)): bytes(h) for i, h in rows})
-    if inner:
-        rows = conn.execute(
-            select(nodes.c.level, nodes.c.idx, nodes.c.hash).where(
-                tuple_(nodes.c.level, nodes.c.idx).in_(inner)
-            )
-        )
-        out.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+    inner = [node_key(lv, i) for lv, i in wanted if lv > 0]
+    ph = _placeholder(conn)
+    cur = raw_cursor(conn)
+    try:
+        if leaves:
+            marks = ",".join([ph] * len(leaves))
+            cur.execute(f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({marks})", leaves)
+            out.update({(0, int(i)): bytes(h) for i, h in cur.fetchall()})
+        if inner:
+            marks = ",".join([ph] * len(inner))
+            cur.execute(f"SELECT key, hash FROM ledger_nodes WHERE key IN ({marks})", inner)
+            out.update({(int(k) & 63, int(k) >> 6): bytes(h) for k, h in cur.fetchall()})
+    finally:
+        cur.close()
     missing = [n for n in wanted if n not in out]
     if missing:
         raise LookupError(f"the store lacks tree nodes {missing[:5]}: is the tree that large?")
     return out
+
+
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[Any]) -> None:
+    """executemany of tuples through the DB-API cursor (same transaction as ``conn``)."""
+    if not rows:
+        return
+    ph = _placeholder(conn)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([ph] * len(columns))})"
+    )
+    cur = raw_cursor(conn)
+    try:
+        cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+def fetch_pending(conn: Connection, limit: int) -> list[tuple[int, bytes]]:
+    cur = raw_cursor(conn)
+    try:
+        cur.execute(f"SELECT id, data FROM ledger_pending ORDER BY id LIMIT {int(limit)}")
+        return [(int(i), bytes(d)) for i, d in cur.fetchall()]
+    finally:
+        cur.close()
 
 
 def tree_size(conn: Connection) -> int:

@@ -98,7 +98,9 @@ def test_sequencer_refuses_when_stored_tree_does_not_match_checkpoint(settings: 
     svc.append_many([b"a", b"b", b"c", b"d"])
     svc.sequence()
     with svc.engine.begin() as conn:  # an attacker rewrites a stored interior node
-        conn.execute(update(db.nodes).where(db.nodes.c.level == 2).values(hash=bytes(32)))
+        conn.execute(
+            update(db.nodes).where(db.nodes.c.key == db.node_key(2, 0)).values(hash=bytes(32))
+        )
     svc.append(b"e")
     with pytest.raises(LedgerError, match="refusing to sign"):
         svc.sequence()

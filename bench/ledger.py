@@ -1,0 +1,140 @@
+"""Ledger benchmark: append through the sequencer, then inclusion proofs at growing sizes.
+
+Compared in the same run with ``pymerkle.SqliteTree`` (leaf table on SQLite, subroot cache).
+Each side runs in its own forked process so its peak RSS is its own. ``--quick`` is small.
+Ends with one JSON line: {"bench": "ledger", "figures": ..., "baseline": ..., "ratio": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+WORK = Path(".cache") / "bench-ledger"
+
+
+def _entries(n: int) -> list[bytes]:
+    return [f"licence-event-{i:08d}".encode() for i in range(n)]
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ours(total: int, batch: int, sizes: list[int], proofs: int) -> dict[str, Any]:
+    from hub.settings import Settings
+    from ledger.merkle import verify_inclusion
+    from ledger.service import LedgerService
+
+    settings = Settings(
+        home=WORK / "ours",
+        key_passphrase="bench",
+        ledger_queue_limit=batch,
+        ledger_anchor="embedded",
+    )
+    svc = LedgerService.open(settings)
+    svc.batch_limit = batch
+    data = _entries(total)
+    t0 = time.perf_counter()
+    for start in range(0, total, batch):
+        svc.append_many(data[start : start + batch])
+        svc.sequence()
+    append_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"append_per_s": total / append_s, "append_s": append_s}
+    rng = random.Random(1)
+    for size in sizes:
+        root = svc.root(size)
+        indices = [rng.randrange(size) for _ in range(proofs)]
+        t0 = time.perf_counter()
+        for i in indices:
+            leaf, path = svc.prove(i, size)
+            verify_inclusion(i, size, leaf, path, root)
+        out[f"proofs_per_s@{size}"] = proofs / (time.perf_counter() - t0)
+    out["peak_mb"] = _peak_mb()
+    return out
+
+
+def baseline(total: int, batch: int, sizes: list[int], proofs: int) -> dict[str, Any]:
+    from pymerkle import SqliteTree, verify_inclusion
+
+    tree = SqliteTree(str(WORK / "pymerkle.db"))
+    data = _entries(total)
+    t0 = time.perf_counter()
+    for start in range(0, total, batch):
+        tree.append_entries(data[start : start + batch])
+    append_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"append_per_s": total / append_s, "append_s": append_s}
+    rng = random.Random(1)
+    for size in sizes:
+        root = tree.get_root(size)
+        indices = [rng.randrange(size) for _ in range(proofs)]
+        t0 = time.perf_counter()
+        for i in indices:
+            proof = tree.prove_inclusion(i + 1, size)  # pymerkle counts leaves from one
+            verify_inclusion(tree.get_leaf(i + 1), root, proof)
+        out[f"proofs_per_s@{size}"] = proofs / (time.perf_counter() - t0)
+    out["peak_mb"] = _peak_mb()
+    tree.close()
+    return out
+
+
+def _child(fn: Callable[..., dict[str, Any]], args: tuple[Any, ...], q: Any) -> None:
+    q.put(fn(*args))
+
+
+def _run(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, q))
+    proc.start()
+    result: dict[str, Any] = q.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    parser.add_argument("--proofs", type=int, help="inclusion proofs per size")
+    args = parser.parse_args()
+    if args.quick:
+        total, batch, sizes, proofs = 20_000, 5_000, [1_000, 10_000, 20_000], 1_000
+    else:
+        total, batch, sizes, proofs = 1_000_000, 100_000, [10_000, 100_000, 1_000_000], 10_000
+    proofs = args.proofs or proofs
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    a = _run(ours, total, batch, sizes, proofs)
+    b = _run(baseline, total, batch, sizes, proofs)
+    print(f"entries={total} batch={batch} proofs/size={proofs}")
+    print(f"{'figure':<24}{'ours':>14}{'pymerkle':>14}{'ratio':>10}")
+    figures: dict[str, Any] = {}
+    for key in a:
+        ratio = a[key] / b[key] if b[key] else float("nan")
+        if key.endswith("_s") and not key.endswith("per_s"):
+            ratio = b[key] / a[key]
+        print(f"{key:<24}{a[key]:>14.1f}{b[key]:>14.1f}{ratio:>10.2f}")
+        figures[key] = round(a[key], 2)
+        figures[f"pymerkle_{key}"] = round(b[key], 2)
+    small, large = f"proofs_per_s@{sizes[0]}", f"proofs_per_s@{sizes[-1]}"
+    figures["proof_time_large_over_small"] = round(a[small] / a[large], 2)
+    shutil.rmtree(WORK, ignore_errors=True)
+    result = {
+        "bench": "ledger",
+        "figures": figures,
+        "baseline": "pymerkle 7 SqliteTree, same entries, same proof indices, same machine and run",
+        "ratio": round(a[large] / b[large], 2),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
