@@ -122,17 +122,48 @@ _TRUE = ["true", "1", "y", "yes", "是", "t"]
 _FALSE = ["false", "0", "n", "no", "否", "f"]
 
 
-def _parse_dates(text: pa.Array, formats: tuple[str, ...], unit: str = "s") -> pa.Array:
-    """Parse with the first format that fits; impossible dates (2021-02-30) become null.
+_DATE_FORMATS = (
+    # (strptime format, regex of exactly that shape, (year, month, day) slices of the text)
+    ("%Y-%m-%d", r"^\d{4}-\d{2}-\d{2}$", ((0, 4), (5, 7), (8, 10))),
+    ("%Y%m%d", r"^\d{8}$", ((0, 4), (4, 6), (6, 8))),
+    ("%Y/%m/%d", r"^\d{4}/\d{2}/\d{2}$", ((0, 4), (5, 7), (8, 10))),
+)
 
-    ``strptime`` rolls 2021-02-30 over to March, so each parsed value is formatted back and
-    compared with the input to reject it.
+
+def _parse_dates(text: pa.Array) -> pa.Array:
+    """Dates in any accepted shape; impossible dates (2021-02-30) become null.
+
+    ``strptime`` rolls 2021-02-30 over to March, so the parsed year, month and day are compared
+    with the digits of the text; a later shape is tried only on values still unparsed.
     """
-    result = pa.nulls(len(text), pa.timestamp(unit))
-    for fmt in formats:
-        parsed = pc.strptime(text, format=fmt, unit=unit, error_is_null=True)
+    result = pa.nulls(len(text), pa.timestamp("s"))
+    pending = text
+    for fmt, shape, slices in _DATE_FORMATS:
+        if not pc.any(pc.is_valid(pending)).as_py():
+            break
+        fits = pc.fill_null(pc.match_substring_regex(pending, shape), False)
+        candidate = pc.if_else(fits, pending, pa.scalar(None, pa.string()))
+        parsed = pc.strptime(candidate, format=fmt, unit="s", error_is_null=True)
+        same = None
+        for part, (lo, hi) in zip((pc.year, pc.month, pc.day), slices, strict=True):
+            digits = pc.utf8_slice_codeunits(candidate, lo, hi).cast(pa.int64())
+            equal = pc.equal(part(parsed), digits)
+            same = equal if same is None else pc.and_(same, equal)
+        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp("s")))
+        result = pc.coalesce(result, parsed)
+        pending = pc.if_else(fits, pa.scalar(None, pa.string()), pending)
+    return result
+
+
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def _parse_datetimes(text: pa.Array) -> pa.Array:
+    result = pa.nulls(len(text), pa.timestamp("s"))
+    for fmt in _DATETIME_FORMATS:
+        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
         same = pc.equal(pc.strftime(parsed, format=fmt), text)
-        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp(unit)))
+        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp("s")))
         result = pc.coalesce(result, parsed)
     return result
 
@@ -163,9 +194,9 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
         typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.decimal128(38, 4))
         typed = typed.cast(DECIMAL_TYPE)
     elif kind == "date":
-        typed = _parse_dates(text, ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")).cast(pa.date32())
+        typed = _parse_dates(text).cast(pa.date32())
     elif kind == "datetime":
-        typed = _parse_dates(text, ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"))
+        typed = _parse_datetimes(text)
     else:  # bool
         lower = pc.utf8_lower(text)
         typed = pc.if_else(
@@ -209,6 +240,7 @@ class _Checker:
         self.failures: list[Failure] = []
         self.typed: dict[str, pa.Array] = {}
         self.ids: dict[str, tuple[pa.Array, pa.Array]] = {}
+        self.id_reasons: dict[str, pa.Array] = {}
 
     def add(self, column: str, code: str, rule: str, failed: Mask) -> None:
         self.failures.append(Failure(f"{column}:{code}", rule, failed))
@@ -280,9 +312,32 @@ class _Checker:
                 self.add(col.name, code, rule, _np(pc.equal(reasons, code)))
 
     def rule_resident_id(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
-        reasons = resident_id.validate_array(values, today=self.as_of)
+        reasons = self._id_reasons(col.name, values)
         drop = ("LEGACY_REVIEW",) if p.get("allow_legacy") else ()
         self._identifier(col, reasons, "resident_id", drop)
+
+    def _id_reasons(self, name: str, values: pa.Array) -> pa.Array:
+        if name not in self.id_reasons:
+            self.id_reasons[name] = resident_id.validate_array(values, today=self.as_of)
+        return self.id_reasons[name]
+
+    def _id_parts(self, name: str) -> tuple[pa.Array, pa.Array]:
+        """Birth date and sex encoded in the valid IDs of column ``name`` (null elsewhere).
+
+        Derived from the one validation pass instead of re-validating for each part: a valid
+        18-character ID has a real date at positions 7-14 and its sex in the parity of 17.
+        """
+        if name not in self.ids:
+            ids = self.typed[name]
+            valid = pc.and_(pc.is_null(self._id_reasons(name, ids)), pc.is_valid(ids))
+            good = pc.if_else(valid, ids, pa.scalar(None, pa.string()))
+            born = pc.strptime(
+                pc.utf8_slice_codeunits(good, 6, 14), format="%Y%m%d", unit="s", error_is_null=True
+            ).cast(pa.date32())
+            odd = pc.bit_wise_and(pc.utf8_slice_codeunits(good, 16, 17).cast(pa.int64()), 1)
+            sex = pc.if_else(pc.equal(odd, 1), "1", "2")
+            self.ids[name] = (born, sex)
+        return self.ids[name]
 
     def rule_uscc(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         self._identifier(col, uscc.validate_array(values), "uscc", ())
@@ -316,13 +371,7 @@ class _Checker:
 
     def rule_id_consistency(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         id_col = p.get("id_column") or self.contract.subject_column
-        if id_col not in self.ids:
-            ids = self.typed[id_col]
-            self.ids[id_col] = (
-                resident_id.birth_date_array(ids, today=self.as_of),
-                resident_id.sex_array(ids, today=self.as_of),
-            )
-        born, sex = self.ids[id_col]
+        born, sex = self._id_parts(id_col)
         if p["part"] == "birth_date":
             days = values.cast(pa.date32()) if pa.types.is_timestamp(values.type) else values
             differs = pc.not_equal(days, born)
@@ -344,10 +393,17 @@ class _Checker:
         """
         if self.n == 0:
             return
-        full = _row_keys([self.typed[c.name] for c in self.contract.columns], "\x00")
-        self.add(ROW, "DUPLICATE_ROW", "duplicate_row", _repeated(full))
         key = _row_keys([self.typed[k] for k in self.contract.key], None)
-        self.add("+".join(self.contract.key), "DUPLICATE_KEY", "key", _repeated(key))
+        shared = _repeated(key)
+        self.add("+".join(self.contract.key), "DUPLICATE_KEY", "key", shared)
+        # an exact copy necessarily shares its key, so only those rows need the full comparison
+        copies = np.zeros(self.n, dtype=bool)
+        rows = np.flatnonzero(shared)
+        if len(rows):
+            take = pa.array(rows)
+            full = [self.typed[c.name].take(take) for c in self.contract.columns]
+            copies[rows] = _repeated(_row_keys(full, "\x00"))
+        self.add(ROW, "DUPLICATE_ROW", "duplicate_row", copies)
 
 
 def _timeliness(
