@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from hub.settings import Settings
 from ledger.anchor import Anchor, AnchorReference
@@ -134,6 +135,17 @@ class LedgerService:
 
     def append_many(self, items: Sequence[bytes]) -> list[int]:
         """Queue entries in one transaction; raises QueueFullError when the queue is full."""
+        for attempt in range(5):
+            try:
+                return self._append_many(items)
+            except (IntegrityError, OperationalError) as exc:
+                # another process took the same ids (or held the SQLite write lock): retry
+                if attempt == 4:
+                    raise LedgerError(f"could not queue entries, the store is busy: {exc}") from exc
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _append_many(self, items: Sequence[bytes]) -> list[int]:
         with self.engine.begin() as conn:
             waiting = conn.execute(select(func.count()).select_from(db.pending)).scalar_one()
             if waiting + len(items) > self.queue_limit:
@@ -197,8 +209,8 @@ class LedgerService:
                         f"stored tree (size {size}) does not match the last checkpoint "
                         f"(size {old_size}): refusing to sign"
                     )
-                entry_rows = []
-                node_rows = []
+                entry_rows: list[tuple[int, int, bytes, bytes]] = []
+                node_rows: list[tuple[int, bytes]] = []
                 append, key = frontier.append, db.node_key
                 for pos, (entry_id, data) in enumerate(rows):
                     h = leaf_hash(data, hn)
@@ -247,7 +259,7 @@ class LedgerService:
         while not self._stop.wait(self.interval):
             try:
                 self.sequence()
-            except LedgerError:
+            except (LedgerError, SQLAlchemyError):
                 log.exception("ledger sequencer batch failed; will retry")
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -149,6 +150,9 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
     cur = raw_cursor(conn)
     try:
         cur.executemany(sql, rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # same exception classes as SQLAlchemy's own paths (IntegrityError, OperationalError)
+        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
         cur.close()
 

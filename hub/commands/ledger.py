@@ -87,7 +87,7 @@ def prove(index: int, size: int | None, as_json: bool) -> None:
     except (LedgerError, ProofError) as exc:
         _fail(exc)
     receipt = svc.receipt(index, size)
-    out = {
+    out: dict[str, Any] = {
         "index": index,
         "size": size,
         "root": root.hex(),
@@ -117,7 +117,7 @@ def consistency(old: int, new: int, as_json: bool) -> None:
     svc = _service()
     try:
         proof = svc.consistency_proof(old, new)
-        out = {
+        out: dict[str, Any] = {
             "old": old,
             "size": new,
             "old_root": svc.root(old).hex(),

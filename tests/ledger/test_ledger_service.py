@@ -182,3 +182,27 @@ def test_cli_end_to_end(
     assert bad.exit_code != 0 and "INVALID" in bad.output
     missing = run(main, ["ledger", "prove", "9"])
     assert missing.exit_code != 0 and "out of range" in missing.output
+
+
+def test_concurrent_appenders_get_distinct_ids(settings: Settings) -> None:
+    import threading
+
+    services = [LedgerService.open(settings) for _ in range(3)]
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def work(svc: LedgerService) -> None:
+        for i in range(20):
+            ids = svc.append_many([f"{id(svc)}-{i}".encode()] * 3)
+            with lock:
+                got.extend(ids)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == len(set(got)) == 180
+    signed = services[0].sequence()
+    assert signed is not None and signed.checkpoint.size == 180
+    assert all(services[1].entry_index(i) is not None for i in got)
