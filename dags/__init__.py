@@ -1,0 +1,1 @@
+"""Airflow DAG files of the hub (the dags folder of airflow.cfg / hub.airflow_env)."""

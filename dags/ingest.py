@@ -1,0 +1,107 @@
+"""DAG factory: one ``ingest_<dataset>`` DAG per contract, and the cross-source check DAG.
+
+Thin on purpose: each task is one call into :mod:`hub.ingest` and passes a small reference dict
+(run id, object keys, counts) through XCom, never data. At parse time only the contract YAMLs are
+read. ``publish`` emits the library's Asset event; ``library_cross_checks`` is scheduled on those
+Assets. Tasks are process entry points, so they read the hub settings from the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, task
+
+from schemas.contracts import Contract, load_contracts
+
+POPULATION_ASSET = Asset("library://population")
+LEGAL_ENTITY_ASSET = Asset("library://legal-entity")
+ASSET_OF = {"population": POPULATION_ASSET, "legal-entity": LEGAL_ENTITY_ASSET}
+
+
+def _hub() -> Any:
+    from hub.ingest import Hub
+    from hub.settings import get_settings
+
+    return Hub.open(get_settings())
+
+
+def build_ingest_dag(contract: Contract) -> DAG:
+    """The ``ingest_<dataset>`` DAG: land → read → check → quarantine → merge → publish."""
+    dataset = contract.dataset_id
+    with DAG(
+        dag_id=f"ingest_{dataset}",
+        description=f"{contract.title} — {contract.department}",
+        schedule=None,
+        catchup=False,
+        max_active_runs=1,
+        tags=["ingest", contract.library],
+        params={"file": Param("", type="string", description="path of the department file")},
+        doc_md=__doc__,
+    ) as dag:
+
+        @task
+        def land(params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from pathlib import Path
+
+            from hub.ingest import land as land_step
+
+            path = Path(str((params or {})["file"]))
+            return land_step(_hub(), dataset, path.read_bytes(), path.name)
+
+        @task
+        def read(ref: dict[str, Any]) -> dict[str, Any]:
+            from hub.ingest import read as read_step
+
+            return ref if ref["already_done"] else read_step(_hub(), ref)
+
+        @task
+        def check(ref: dict[str, Any]) -> dict[str, Any]:
+            from hub.ingest import check as check_step
+
+            return ref if ref["already_done"] else check_step(_hub(), ref)
+
+        @task
+        def quarantine(ref: dict[str, Any]) -> dict[str, Any]:
+            # check wrote the quarantine Parquet and index entry; this task reports it so the
+            # run's graph shows what was set aside
+            return {**ref, "quarantined": ref.get("rows_quarantined", 0)}
+
+        @task
+        def merge(ref: dict[str, Any]) -> dict[str, Any]:
+            from hub.ingest import merge as merge_step
+
+            return ref if ref["already_done"] else merge_step(_hub(), ref)
+
+        @task(outlets=[ASSET_OF[contract.library]])
+        def publish(ref: dict[str, Any]) -> dict[str, Any]:
+            from hub.ingest import publish as publish_step
+
+            return publish_step(_hub(), ref)
+
+        publish(merge(quarantine(check(read(land())))))
+    return dag
+
+
+def build_cross_check_dag() -> DAG:
+    """Runs the cross-source checks whenever either library is updated."""
+    with DAG(
+        dag_id="library_cross_checks",
+        schedule=(POPULATION_ASSET | LEGAL_ENTITY_ASSET),
+        catchup=False,
+        tags=["library"],
+    ) as dag:
+
+        @task
+        def cross_checks() -> dict[str, Any]:
+            from hub.ingest import cross_checks as run_checks
+
+            return dict(run_checks(_hub()))
+
+        cross_checks()
+    return dag
+
+
+for _contract in load_contracts().values():
+    globals()[f"ingest_{_contract.dataset_id}"] = build_ingest_dag(_contract)
+library_cross_checks = build_cross_check_dag()
