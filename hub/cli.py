@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Put a department file through the ingest pipeline.",
     ),
     "runs": ("hub.commands.ingest", "runs", "List ingest runs and their counts."),
+    "quality": ("hub.commands.quality", "quality", "Quality scorecards and GX Data Docs."),
     "library": ("hub.commands.library", "library", "Golden records: person, entity, check."),
     "quarantine": (
         "hub.commands.quarantine",
