@@ -1,0 +1,155 @@
+"""Benchmark: sealed licence issuance (sealed, stored, logged, sequenced) and sealed PDFs,
+against OpenAttestation wrapping and signing the same documents in the same run.
+
+    python -m bench.licence            # 100,000 licences, 200 PDFs, 10,000 OpenAttestation docs
+    python -m bench.licence --quick    # 2,000 / 10 / 1,000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench._common import parse_args, peak_rss_mb, report
+from hub.commands.licence import open_service
+from hub.settings import Settings
+from licence.service import Holder, IssueRequest, ledger_receipts, render_pdf
+from schemas import uscc
+from storage.library import LibraryStore
+from storage.library import engine_for as library_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTHORITY = "11430000006122244L"
+BATCH = 1000
+
+
+def _holders(n: int) -> list[tuple[str, str]]:
+    out = []
+    for i in range(n):
+        org = f"MA{i:06d}"
+        body = "91430100" + org + uscc.org_code_check(org)
+        out.append((body + uscc.check_character(body), f"长沙第{i}号商贸有限公司"))
+    return out
+
+
+def _fields(i: int) -> dict[str, str]:
+    return {
+        "entity_type": "有限责任公司（自然人投资或控股）",
+        "legal_representative": "张三",
+        "registered_capital": f"人民币{i % 900 + 100}万元整",
+        "established": "2020-05-18",
+        "address": f"湖南省长沙市岳麓区麓谷大道{i % 999 + 1}号",
+        "business_scope": "食品销售；餐饮服务；日用百货销售。",
+    }
+
+
+def _openattestation(docs: list[dict[str, str]], work: Path) -> dict[str, float]:
+    subprocess.run(["bash", str(ROOT / "bench/openattestation/setup.sh")], check=True)
+    path = work / "oa.jsonl"
+    path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n")
+    env = {**os.environ, "NODE_PATH": str(ROOT / ".cache/node/node_modules")}
+    out = subprocess.run(
+        ["node", str(ROOT / "bench/openattestation/wrap_sign.js"), str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    n, n_pdf, n_oa = (2_000, 10, 1_000) if args.quick else (100_000, 200, 10_000)
+    work = Path(tempfile.mkdtemp(prefix="bench-licence-"))
+    try:
+        settings = Settings(home=work / "hub", key_passphrase="bench")
+        svc = open_service(settings)
+        svc.ensure_ca()
+        svc.create_seal(AUTHORITY)
+        holders = _holders(n)
+        LibraryStore(library_engine(settings.db_url)).merge(
+            "legal-entity",
+            "bench",
+            "samr.entities",
+            datetime.now(UTC),
+            [h for h, _ in holders],
+            {"entity_name": [name for _, name in holders]},
+        )
+        tracemalloc.start()
+        start = time.perf_counter()
+        for lo in range(0, n, BATCH):
+            svc.issue_many(
+                [
+                    IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), _fields(i))
+                    for i in range(lo, min(n, lo + BATCH))
+                ]
+            )
+        svc.ledger.sequence()
+        attached = svc.attach_receipts(ledger_receipts(svc.ledger))
+        issue_s = time.perf_counter() - start
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert attached == n, f"{attached} receipts for {n} licences"
+        rate = n / issue_s
+        print(
+            f"issued {n} sealed licences (stored, logged, sequenced, receipts) in "
+            f"{issue_s:.1f} s: {rate:,.0f} licences/s; traced peak {traced_peak / 2**20:.0f} MiB"
+        )
+
+        ids = [r["licence_id"] for r in svc.store.licences()[:n_pdf]]
+        cache = settings.home / "cache" / "fonts"
+        render_pdf(svc, ids[0], cache)  # warm the font cache (one-off per installation)
+        start = time.perf_counter()
+        for lid in ids:
+            render_pdf(svc, lid, cache)
+        pdf_s = time.perf_counter() - start
+        print(
+            f"rendered and PAdES-signed {n_pdf} PDFs in {pdf_s:.1f} s: {n_pdf / pdf_s:.1f} PDFs/s"
+        )
+
+        docs = [
+            {
+                "licence": lid,
+                **{k: v for k, v in _fields(i).items()},
+                "holder": holders[i][1],
+                "holder_id": holders[i][0],
+            }
+            for i, lid in enumerate(r["licence_id"] for r in svc.store.licences()[:n_oa])
+        ]
+        oa = _openattestation(docs, work)
+        oa_rate = oa["docs"] / (oa["wrap_s"] + oa["sign_s"])
+        print(
+            f"baseline OpenAttestation v2: wrapped {oa['docs']} in {oa['wrap_s']:.1f} s, "
+            f"signed in {oa['sign_s']:.1f} s: {oa_rate:,.0f} docs/s (wrap + sign only; "
+            "no storage, no log)"
+        )
+        print(f"ratio (ours / OpenAttestation, per document): {rate / oa_rate:.2f}")
+        report(
+            "licence",
+            {
+                "licences": n,
+                "licences_per_s": round(rate, 1),
+                "peak_rss_mib": round(peak_rss_mb(), 1),
+                "traced_peak_mib": round(traced_peak / 2**20, 1),
+                "pdfs": n_pdf,
+                "pdfs_per_s": round(n_pdf / pdf_s, 2),
+                "openattestation_docs": oa["docs"],
+                "openattestation_docs_per_s": round(oa_rate, 1),
+            },
+            "OpenAttestation 6.9 (npm) wrapDocuments + signDocument (secp256k1), same documents",
+            rate / oa_rate,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
