@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.anchor import AnchorReference
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint
 
@@ -26,6 +27,7 @@ class Receipt:
     checkpoint: bytes  # the exact signed-note bytes
     data: bytes | None = None
     hash_name: str = "sha256"
+    anchor: AnchorReference | None = None  # where the checkpoint was anchored, if known
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -37,6 +39,14 @@ class Receipt:
         }
         if self.data is not None:
             out["data"] = self.data.hex()
+        if self.anchor is not None:
+            a = self.anchor
+            out["anchor"] = {
+                "backend": a.backend,
+                "reference": a.reference,
+                "size": a.size,
+                "block": a.block,
+            }
         return out
 
     def to_json(self) -> str:
@@ -46,6 +56,16 @@ class Receipt:
     def from_dict(cls, obj: dict[str, Any]) -> Receipt:
         try:
             data = obj.get("data")
+            a = obj.get("anchor")
+            anchor = None
+            if a is not None:
+                block = a.get("block")
+                anchor = AnchorReference(
+                    str(a["backend"]),
+                    str(a["reference"]),
+                    int(a["size"]),
+                    None if block is None else int(block),
+                )
             return cls(
                 index=int(obj["index"]),
                 leaf_hash=bytes.fromhex(obj["leaf_hash"]),
@@ -53,8 +73,9 @@ class Receipt:
                 checkpoint=str(obj["checkpoint"]).encode("utf-8"),
                 data=None if data is None else bytes.fromhex(data),
                 hash_name=str(obj.get("hash", "sha256")),
+                anchor=anchor,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ReceiptError(f"malformed receipt: {exc}") from exc
 
     @classmethod

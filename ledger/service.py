@@ -368,7 +368,19 @@ class LedgerService:
             if cp is None or entry is None or index >= int(cp.size):
                 return None
             ranges = inclusion_ranges(index, int(cp.size))
-            path = assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+            path = assemble(ranges, self._read_nodes(conn, proof_nodes(ranges)), self.hash_name)
+            anchored = conn.execute(
+                select(db.anchors.c.id).where(db.anchors.c.size == int(cp.size))
+            ).scalar()
+        anchor = None
+        if anchored is not None and isinstance(self.anchor, EmbeddedAnchor):
+            anchor = AnchorReference(self.anchor.name, str(anchored), int(cp.size))
         return Receipt(
-            index, bytes(entry.leaf), tuple(path), bytes(cp.note), bytes(entry.data), self.hash_name
+            index,
+            bytes(entry.leaf),
+            tuple(path),
+            bytes(cp.note),
+            bytes(entry.data),
+            self.hash_name,
+            anchor,
         )

@@ -46,6 +46,9 @@ def test_batches_match_in_memory_tree_and_receipts_verify(settings: Settings) ->
         assert receipt is not None and receipt.data == f"entry {index}".encode()
         again = Receipt.from_json(receipt.to_json())
         assert again == receipt
+        assert receipt.anchor is not None and receipt.anchor.size == tree.size
+        assert svc.anchor is not None
+        svc.anchor.verify(receipt.anchor, receipt.checkpoint)
         assert verify_receipt(again, [svc.verifier_key()]).size == tree.size
     assert svc.root(5) == tree.root(5)
     assert svc.inclusion_proof(3, 20) == tree.inclusion_proof(3, 20)
