@@ -50,6 +50,7 @@ facts = Table(
     Column("dataset", String(64), nullable=False),
     Column("observed_at", DateTime, nullable=False),
     Column("authoritative", Boolean, nullable=False),
+    sqlite_with_rowid=False,  # clustered on the key: one B-tree per table, not two
 )
 
 golden = Table(
@@ -63,6 +64,7 @@ golden = Table(
     Column("run_id", String(80), nullable=False),
     Column("observed_at", DateTime, nullable=False),
     Column("authoritative", Boolean, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 runs = Table(
@@ -138,6 +140,7 @@ def engine_for(db_url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache for bulk merges
             cur.close()
 
     return engine
@@ -307,6 +310,16 @@ class LibraryStore:
                 )
         # one fact per (subject, field) per run: a later duplicate row in the same file wins
         rows = list({(r["subject"], r["field"]): r for r in rows}.values())
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                self._merge_sqlite(conn, rows, after_facts)
+            else:
+                self._merge_core(conn, rows, after_facts)
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
+        return len(rows)
+
+    def _merge_core(self, conn: Any, rows: list[dict[str, Any]], after_facts: Any) -> None:
+        """Portable path (PostgreSQL): SQLAlchemy Core executemany with ON CONFLICT."""
         ins_fact = _insert(self.engine, facts).on_conflict_do_nothing()
         ins_gold = _insert(self.engine, golden)
         ex = ins_gold.excluded
@@ -329,17 +342,61 @@ class LibraryStore:
             },
             where=wins,
         )
-        with self.engine.begin() as conn:
-            for i in range(0, len(rows), self.CHUNK):
-                conn.execute(ins_fact, rows[i : i + self.CHUNK])
-            if after_facts is not None:
-                after_facts()
-            gold_cols = [c.name for c in golden.columns]
-            gold_rows = [{k: r[k] for k in gold_cols} for r in rows]
-            for i in range(0, len(gold_rows), self.CHUNK):
-                conn.execute(upsert, gold_rows[i : i + self.CHUNK])
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
-        return len(rows)
+        for i in range(0, len(rows), self.CHUNK):
+            conn.execute(ins_fact, rows[i : i + self.CHUNK])
+        if after_facts is not None:
+            after_facts()
+        gold_cols = [c.name for c in golden.columns]
+        gold_rows = [{k: r[k] for k in gold_cols} for r in rows]
+        for i in range(0, len(gold_rows), self.CHUNK):
+            conn.execute(upsert, gold_rows[i : i + self.CHUNK])
+
+    def _merge_sqlite(self, conn: Any, rows: list[dict[str, Any]], after_facts: Any) -> None:
+        """SQLite hot path: the DB-API cursor's executemany over tuples, same transaction.
+
+        SQLAlchemy's per-row parameter processing dominated the merge (about 7,000 facts/s);
+        plain tuples through sqlite3 are an order of magnitude faster. Datetimes are written in
+        SQLAlchemy's SQLite storage format so Core reads them back unchanged.
+        """
+        cols = ("library", "subject", "field", "run_id", "value", "dataset")
+        stamps: dict[datetime, str] = {}
+        tuples = []
+        for r in rows:
+            at = r["observed_at"]
+            stamp = stamps.get(at) or stamps.setdefault(at, at.strftime("%Y-%m-%d %H:%M:%S.%f"))
+            tuples.append(
+                (
+                    r["library"],
+                    r["subject"],
+                    r["field"],
+                    r["run_id"],
+                    r["value"],
+                    r["dataset"],
+                    stamp,
+                    1 if r["authoritative"] else 0,
+                )
+            )
+        names = ", ".join((*cols, "observed_at", "authoritative"))
+        marks = ", ".join("?" * 8)
+        cur = conn.connection.driver_connection.cursor()
+        cur.executemany(
+            f"INSERT INTO library_facts ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", tuples
+        )
+        if after_facts is not None:
+            after_facts()
+        cur.executemany(
+            f"INSERT INTO library_golden ({names}) VALUES ({marks}) "
+            "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
+            "dataset = excluded.dataset, run_id = excluded.run_id, "
+            "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
+            "WHERE excluded.authoritative > library_golden.authoritative "
+            "OR (excluded.authoritative = library_golden.authoritative "
+            "AND (excluded.observed_at > library_golden.observed_at "
+            "OR (excluded.observed_at = library_golden.observed_at "
+            "AND excluded.run_id >= library_golden.run_id)))",
+            tuples,
+        )
+        cur.close()
 
     # ---- reads --------------------------------------------------------------------------
     def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
