@@ -122,37 +122,66 @@ _TRUE = ["true", "1", "y", "yes", "是", "t"]
 _FALSE = ["false", "0", "n", "no", "否", "f"]
 
 
-_DATE_FORMATS = (
-    # (strptime format, regex of exactly that shape, (year, month, day) slices of the text)
-    ("%Y-%m-%d", r"^\d{4}-\d{2}-\d{2}$", ((0, 4), (5, 7), (8, 10))),
-    ("%Y%m%d", r"^\d{8}$", ((0, 4), (4, 6), (6, 8))),
-    ("%Y/%m/%d", r"^\d{4}/\d{2}/\d{2}$", ((0, 4), (5, 7), (8, 10))),
-)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Rows whose value is exactly ``width`` bytes, and those values as a (rows, width) matrix.
+
+    Reading the Arrow data buffer directly lets numpy check every character position at once.
+    """
+    fits = _np(pc.equal(pc.binary_length(text), width))
+    idx = np.flatnonzero(fits)
+    if not len(idx):
+        return idx, np.zeros((0, width), dtype=np.uint8)
+    sub = text.take(pa.array(idx))
+    offsets = np.frombuffer(sub.buffers()[1], dtype=np.int32)
+    start = int(offsets[sub.offset])
+    data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[start : start + width * len(idx)]
+    return idx, data.reshape(len(idx), width)
+
+
+def _number(mat: npt.NDArray[np.uint8], cols: list[int]) -> npt.NDArray[np.int64]:
+    out = np.zeros(len(mat), dtype=np.int64)
+    for c in cols:
+        out = out * 10 + (mat[:, c].astype(np.int64) - 48)
+    return out
 
 
 def _parse_dates(text: pa.Array) -> pa.Array:
-    """Dates in any accepted shape; impossible dates (2021-02-30) become null.
+    """Dates written YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD; anything else, or 2021-02-30, is null.
 
-    ``strptime`` rolls 2021-02-30 over to March, so the parsed year, month and day are compared
-    with the digits of the text; a later shape is tried only on values still unparsed.
+    Done on the bytes with numpy (shape, month, days in month, then days since 1970) because
+    ``strptime`` is several times slower and silently rolls 2021-02-30 over to March.
     """
-    result = pa.nulls(len(text), pa.timestamp("s"))
-    pending = text
-    for fmt, shape, slices in _DATE_FORMATS:
-        if not pc.any(pc.is_valid(pending)).as_py():
-            break
-        fits = pc.fill_null(pc.match_substring_regex(pending, shape), False)
-        candidate = pc.if_else(fits, pending, pa.scalar(None, pa.string()))
-        parsed = pc.strptime(candidate, format=fmt, unit="s", error_is_null=True)
-        same = None
-        for part, (lo, hi) in zip((pc.year, pc.month, pc.day), slices, strict=True):
-            digits = pc.utf8_slice_codeunits(candidate, lo, hi).cast(pa.int64())
-            equal = pc.equal(part(parsed), digits)
-            same = equal if same is None else pc.and_(same, equal)
-        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp("s")))
-        result = pc.coalesce(result, parsed)
-        pending = pc.if_else(fits, pa.scalar(None, pa.string()), pending)
-    return result
+    n = len(text)
+    days = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    for width, digit_cols, ymd in (
+        (10, [0, 1, 2, 3, 5, 6, 8, 9], ([0, 1, 2, 3], [5, 6], [8, 9])),
+        (8, list(range(8)), ([0, 1, 2, 3], [4, 5], [6, 7])),
+    ):
+        idx, mat = _fixed_width(text, width)
+        if not len(idx):
+            continue
+        digits = mat[:, digit_cols]
+        shape = ((digits >= 48) & (digits <= 57)).all(axis=1)
+        if width == 10:
+            sep = mat[:, 4]
+            shape &= ((sep == 45) | (sep == 47)) & (mat[:, 7] == sep)
+        y, m, d = (_number(mat, cols) for cols in ymd)
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        month_ok = (m >= 1) & (m <= 12)
+        dim = _DAYS_IN_MONTH[np.where(month_ok, m, 0)] + ((m == 2) & leap)
+        good = shape & month_ok & (d >= 1) & (d <= dim) & (y >= 1)
+        yy = y - (m <= 2)
+        era = yy // 400
+        yoe = yy - era * 400
+        doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+        days[idx] = era * 146097 + doe - 719468
+        ok[idx] = good
+    return pa.array(days.astype(np.int32), type=pa.date32(), mask=~ok)
 
 
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
@@ -194,7 +223,7 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
         typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.decimal128(38, 4))
         typed = typed.cast(DECIMAL_TYPE)
     elif kind == "date":
-        typed = _parse_dates(text).cast(pa.date32())
+        typed = _parse_dates(text)
     elif kind == "datetime":
         typed = _parse_datetimes(text)
     else:  # bool

@@ -126,7 +126,8 @@ def accuracy(
     if compared.num_rows == 0:
         return 1.0
     equal = pc.sum(pc.equal(compared["v"], compared["r"])).as_py() or 0
-    return float(equal) / compared.num_rows
+    total: int = compared.num_rows
+    return float(equal) / total
 
 
 def create_tables(engine: Engine) -> None:

@@ -184,3 +184,18 @@ def test_entity_contract_uscc_rules(contracts: dict[str, Contract]) -> None:
         "registered_capital:RANGE",
         "industry:CODE_TABLE",
     }
+
+
+def test_date_shapes() -> None:
+    from quality.engine import _parse_dates
+
+    text = ["2024-02-29", "2023-02-29", "2024/12/31", "20240101", "2024-13-01", "2024-1-01", None]
+    assert _parse_dates(pa.array(text)).to_pylist() == [
+        dt.date(2024, 2, 29),
+        None,
+        dt.date(2024, 12, 31),
+        dt.date(2024, 1, 1),
+        None,
+        None,
+        None,
+    ]
