@@ -11,6 +11,7 @@ canonical form of a small header that carries that root. Nothing here does I/O.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -42,8 +43,38 @@ class IntegrityError(ValueError):
     """The licence's field digests do not add up to the signed document digest."""
 
 
+_MAX_SAFE_INT = 2**53
+
+
+def _simple(obj: Any) -> bool:
+    """True if ``json.dumps`` already yields JCS for ``obj``: no floats, integers within
+    I-JSON range, and keys without astral characters (whose UTF-16 order differs)."""
+    if isinstance(obj, str) or obj is None or isinstance(obj, bool):
+        return True
+    if isinstance(obj, int):
+        return -_MAX_SAFE_INT < obj < _MAX_SAFE_INT
+    if isinstance(obj, dict):
+        return all(
+            isinstance(k, str) and max(map(ord, k), default=0) < 0xD800 and _simple(v)
+            for k, v in obj.items()
+        )
+    if isinstance(obj, list):
+        return all(_simple(v) for v in obj)
+    return False
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical bytes of a JSON value."""
+    """RFC 8785 (JCS) canonical bytes of a JSON value.
+
+    Licence content is strings, small integers and nested objects; for those, Python's
+    ``json.dumps`` with sorted keys, no ASCII escaping and no spaces produces exactly the JCS
+    bytes (same string escapes, lowercase ``\\u00xx``), at a fraction of the cost of the
+    general ``rfc8785`` encoder, which handles everything else (floats, astral keys).
+    """
+    if _simple(obj):
+        return json.dumps(
+            obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
     return bytes(rfc8785.dumps(obj))
 
 

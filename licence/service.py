@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -298,7 +299,7 @@ class LicenceService:
         req = IssueRequest(type_name, authority_uscc, holder, fields, valid_until)
         return self.issue_many([req], now, _version=_version, _serial=_serial)[0]
 
-    def _check(self, req: IssueRequest, now: dt.datetime) -> _Checked:
+    def _check(self, req: IssueRequest, now: dt.datetime, seals_cache: dict[str, Any]) -> _Checked:
         try:
             lt = licence_types.get(req.type_name)
         except licence_types.LicenceTypeError as exc:
@@ -308,7 +309,9 @@ class LicenceService:
             authorities.require_allowed(auth, lt)
         except authorities.AuthorityError as exc:
             raise NotAllowedError(str(exc)) from None
-        seal = self.store.active_seal(auth.uscc, now)
+        if auth.uscc not in seals_cache:
+            seals_cache[auth.uscc] = self.store.active_seal(auth.uscc, now)
+        seal = seals_cache[auth.uscc]
         if seal is None:
             raise NoActiveSealError(
                 f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
@@ -343,23 +346,37 @@ class LicenceService:
         from licence.store import licences
 
         now = now or _now()
-        checked = [self._check(req, now) for req in requests]
+        seals_cache: dict[str, dict[str, Any] | None] = {}
+        checked = [self._check(req, now, seals_cache) for req in requests]
         docs: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         entries: list[bytes] = []
         naive = now.replace(tzinfo=None)
+        puts: list[tuple[str, bytes]] = []
         with self.store.engine.begin() as conn:
+            # reserve serials and status-list positions per authority once for the batch
+            per_auth: dict[str, int] = {}
+            for c in checked:
+                per_auth[c.auth.uscc] = per_auth.get(c.auth.uscc, 0) + 1
+            serial_next = {
+                a: self.store.next_value(f"serial:{a}:{now.year}", conn, k)
+                for a, k in per_auth.items()
+            }
+            status_next = {
+                a: self.store.next_value(f"status:{a}", conn, k) for a, k in per_auth.items()
+            }
             for c in checked:
                 serial = _serial
                 if serial is None:
-                    n = self.store.next_value(f"serial:{c.auth.uscc}:{now.year}", conn)
-                    serial = f"{now.year}{n + 1:07d}"
-                status_index = self.store.next_value(f"status:{c.auth.uscc}", conn)
+                    serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
+                    serial_next[c.auth.uscc] += 1
+                status_index = status_next[c.auth.uscc]
+                status_next[c.auth.uscc] += 1
                 lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
                 content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
                 doc = self._seal(lid, content, c.seal, now)
                 key = f"licences/{lid}/licence.json"
-                self.objects.put(key, document.canonical(doc))
+                puts.append((key, document.canonical(doc)))
                 docs.append(doc)
                 digest = doc["header"]["document_digest"]
                 rows.append(
@@ -392,6 +409,10 @@ class LicenceService:
                         }
                     )
                 )
+            # write-once objects are fsynced one by one; overlapping them keeps the disk busy
+            # (the index rows commit only after every object is durable)
+            with ThreadPoolExecutor(max_workers=min(16, len(puts))) as pool:
+                list(pool.map(lambda kv: self.objects.put(*kv), puts))
             conn.execute(insert(licences), rows)
         entry_ids = self.ledger.append_many(entries)
         with self.store.engine.begin() as conn:
@@ -465,9 +486,7 @@ class LicenceService:
 
     def receipt(self, lid: str) -> dict[str, Any] | None:
         row = self.row(lid)
-        if not row["receipt_key"]:
-            return None
-        return dict(json.loads(self.objects.get(row["receipt_key"])))
+        return dict(json.loads(row["receipt"])) if row["receipt"] else None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def _transition(
@@ -598,18 +617,26 @@ class LicenceService:
         return indices
 
     def attach_receipts(self, receipt_for: Any) -> int:
-        """Store receipts of sequenced issue entries; ``receipt_for(index)`` returns JSON bytes
-        or None while the entry is still pending. Returns how many were attached."""
-        n = 0
-        for lid, index in self.store.unreceipted():
-            data = receipt_for(index)
-            if data is None:
-                continue
-            key = f"licences/{lid}/receipt.json"
-            self.objects.put(key, data)
-            self.store.update_licence(lid, receipt_key=key)
-            n += 1
-        return n
+        """Attach receipts of sequenced issue entries (one transaction); ``receipt_for(entry)``
+        returns the receipt JSON bytes, or None while the entry is pending. Returns the count."""
+        from sqlalchemy import bindparam, update
+
+        from licence.store import licences
+
+        batch = []
+        for lid, entry in self.store.unreceipted():
+            data = receipt_for(entry)
+            if data is not None:
+                batch.append({"lid": lid, "receipt": data.decode()})
+        if batch:
+            with self.store.engine.begin() as conn:
+                conn.execute(
+                    update(licences)
+                    .where(licences.c.licence_id == bindparam("lid"))
+                    .values(receipt=bindparam("receipt")),
+                    batch,
+                )
+        return len(batch)
 
     # ---- disclosure and checking --------------------------------------------------------
     def disclose(self, lid: str, hide: list[str]) -> dict[str, Any]:

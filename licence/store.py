@@ -64,7 +64,7 @@ licences = Table(
     Column("seal_id", String(40), nullable=False),
     Column("status_index", Integer, nullable=False),
     Column("ledger_index", Integer),
-    Column("receipt_key", Text),
+    Column("receipt", Text),  # ledger receipt JSON, attached once the entry is sequenced
     Column("superseded_by", String(120)),
     Column("updated_at", DateTime, nullable=False),
 )
@@ -99,12 +99,13 @@ class LicenceStore:
         metadata.create_all(engine)
 
     # ---- counters: serial numbers and status-list positions ----------------------------
-    def next_value(self, name: str, conn: Any) -> int:
+    def next_value(self, name: str, conn: Any, count: int = 1) -> int:
+        """Reserve ``count`` consecutive values of a counter; returns the first (from 0)."""
         row = conn.execute(select(counters.c.value).where(counters.c.name == name)).first()
         if row is None:
-            conn.execute(insert(counters).values(name=name, value=1))
+            conn.execute(insert(counters).values(name=name, value=count))
             return 0
-        conn.execute(update(counters).where(counters.c.name == name).values(value=row[0] + 1))
+        conn.execute(update(counters).where(counters.c.name == name).values(value=row[0] + count))
         return int(row[0])
 
     # ---- seals ------------------------------------------------------------------------
@@ -192,7 +193,7 @@ class LicenceStore:
 
     def unreceipted(self) -> list[tuple[str, int]]:
         stmt = select(licences.c.licence_id, licences.c.ledger_index).where(
-            and_(licences.c.receipt_key.is_(None), licences.c.ledger_index.is_not(None))
+            and_(licences.c.receipt.is_(None), licences.c.ledger_index.is_not(None))
         )
         with self.engine.connect() as conn:
             return [(str(a), int(b)) for a, b in conn.execute(stmt)]

@@ -103,3 +103,19 @@ def test_catalogue_types_and_field_checks() -> None:
     with pytest.raises(licence_types.FieldError) as info:
         lt.check_fields({"established": "yesterday"})
     assert "address" in info.value.problems and "established" in info.value.problems
+
+
+def test_canonical_matches_rfc8785_reference() -> None:
+    import rfc8785
+
+    tricky = {
+        "中文": '证照\u2028\u0000\x1f\x7f"\\/é😀',
+        "b": [1, -(2**53) + 1, True, None, {"z": "", "a": "\ufeff"}],
+        "\ue000": "private use sorts after CJK in UTF-16",
+        "big": 2**60,  # outside I-JSON: must go to the reference encoder (which refuses it)
+    }
+    small = {k: v for k, v in tricky.items() if k != "big"}
+    assert document.canonical(small) == rfc8785.dumps(small)
+    assert document.canonical({"x": 1.5}) == rfc8785.dumps({"x": 1.5})
+    with pytest.raises(rfc8785.IntegerDomainError):
+        document.canonical(tricky)
