@@ -376,6 +376,8 @@ class LibraryStore:
                     1 if r["authoritative"] else 0,
                 )
             )
+        # key order makes B-tree inserts append-like instead of random page touches
+        tuples.sort()
         names = ", ".join((*cols, "observed_at", "authoritative"))
         marks = ", ".join("?" * 8)
         cur = conn.connection.driver_connection.cursor()
