@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     fabric_tls_ca: Path | None = None
     fabric_cert: Path | None = None
     fabric_key: Path | None = None
+    # Airflow REST API of a running deployment (services tier: written by scripts/services.sh)
+    airflow_api_url: str = ""
+    airflow_username: str = ""
+    airflow_password: str = Field(default="", repr=False)
+    # PKCS#11 key store (SoftHSM2 in tests): module path, token label and user PIN
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin: str = Field(default="", repr=False)
     # secret that unlocks the embedded key store (encrypted key files under keys_dir)
     key_passphrase: str = Field(default="", repr=False)
 
