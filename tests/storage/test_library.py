@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from hub.settings import Settings
-from storage.library import POPULATION, LibraryError, LibraryStore, engine_for
+from storage.library import POPULATION, LibraryError, LibraryStore, engine_for, metadata
 
 PID = "11010519491231002X"
 
 
-@pytest.fixture
-def lib(settings: Settings) -> LibraryStore:
-    return LibraryStore(engine_for(settings.db_url))
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str | None:
+    """HUB_DATABASE_URL from the environment or var/services/env (`make services-up`)."""
+    if os.environ.get("HUB_DATABASE_URL"):
+        return os.environ["HUB_DATABASE_URL"]
+    path = REPO / "var" / "services" / "env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            k, _, v = line.removeprefix("export ").partition("=")
+            if k.strip() == "HUB_DATABASE_URL":
+                return v.strip().strip("'\"")
+    return None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def lib(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LibraryStore]:
+    if request.param == "sqlite":
+        yield LibraryStore(engine_for(settings.db_url))
+        return
+    url = _database_url()
+    if not url:
+        pytest.fail("PostgreSQL not configured: run `make services-up` (writes var/services/env)")
+    engine = engine_for(url)
+    metadata.drop_all(engine)  # a clean library per test
+    yield LibraryStore(engine)
+    metadata.drop_all(engine)
+    engine.dispose()
 
 
 def _t(day: int) -> datetime:
