@@ -149,13 +149,10 @@ class MinioObjectStore:
                 return False
             raise ObjectExistsError(f"object {key!r} exists with different content (write-once)")
         try:
-            # If-None-Match makes the write conditional on the server where supported.
-            self.client.put_object(
-                self.bucket, key, io.BytesIO(data), len(data), headers={"If-None-Match": "*"}
-            )
+            # check-then-put: the SDK's put_object cannot send If-None-Match, so two writers
+            # racing on one key could both write; content addressing makes their bytes equal
+            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
         except S3Error as exc:
-            if exc.code == "PreconditionFailed":
-                return self.put(key, data)
             raise ObjectStoreError(f"MinIO refused {key!r}: {exc.code}") from exc
         return True
 
