@@ -370,9 +370,15 @@ deploy_chaincode() {
             die "chaincode install failed (var/fabric/logs/lifecycle.log)"
     fi
     CHAINCODE_ID=$pkgid CHAINCODE_SERVER_ADDRESS=127.0.0.1:$CC_PORT start_bg chaincode "$CC_BIN"
-    if admin lifecycle chaincode querycommitted --channelID "$CHANNEL" --name "$CC_NAME" >/dev/null 2>&1; then
-        return
-    fi
+    # Committed already? "not defined" is the only answer that means no; other errors (peer still
+    # catching up after a restart) are retried rather than taken as a reason to approve again.
+    local out start=$SECONDS
+    while ! out=$(admin lifecycle chaincode querycommitted --channelID "$CHANNEL" --name "$CC_NAME" 2>&1); do
+        grep -q "is not defined" <<<"$out" && break
+        ((SECONDS - start < 60)) || die "cannot query the chaincode definition: $out"
+        sleep 0.5
+    done
+    grep -q "is not defined" <<<"$out" || return 0
     local common=(-o 127.0.0.1:$ORDERER_PORT --tls --cafile "$ORDERER_CA" --channelID "$CHANNEL"
         --name "$CC_NAME" --version 1 --sequence 1)
     admin lifecycle chaincode approveformyorg "${common[@]}" --package-id "$pkgid" \
@@ -402,13 +408,23 @@ up() {
     make_material
     start_orderer
     if ! osn channel list 2>/dev/null | grep -q "\"$CHANNEL\""; then
-        osn channel join --channelID "$CHANNEL" --config-block "$VAR/$CHANNEL.block" \
-            >>"$VAR/logs/osnadmin.log" 2>&1 || die "orderer channel join failed (var/fabric/logs/osnadmin.log)"
+        local out
+        out=$(osn channel join --channelID "$CHANNEL" --config-block "$VAR/$CHANNEL.block" 2>&1) || true
+        echo "$out" >>"$VAR/logs/osnadmin.log"
+        # osnadmin exits 0 even on HTTP errors: 201 is joined, 405 "already exists" is fine too.
+        grep -qE "Status: 201|already exists" <<<"$out" ||
+            die "orderer channel join failed (var/fabric/logs/osnadmin.log)"
     fi
     start_peer
+    # Right after a restart `peer channel list` may not show the channel yet, so a join that
+    # finds the ledger already there counts as joined.
     if ! admin channel list 2>/dev/null | grep -qx "$CHANNEL"; then
-        admin channel join -b "$VAR/$CHANNEL.block" >>"$VAR/logs/channel.log" 2>&1 ||
-            die "peer channel join failed (var/fabric/logs/channel.log)"
+        local out
+        if ! out=$(admin channel join -b "$VAR/$CHANNEL.block" 2>&1); then
+            echo "$out" >>"$VAR/logs/channel.log"
+            grep -q "ledger \[$CHANNEL\] already exists" <<<"$out" ||
+                die "peer channel join failed (var/fabric/logs/channel.log)"
+        fi
     fi
     deploy_chaincode
     write_env
