@@ -87,3 +87,36 @@ def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None
     assert archived["success"] is True
     docs = list((gx.docs_root(settings)).rglob("index.html"))
     assert docs, "Data Docs were not built under HUB_HOME"
+
+
+def test_library_checkpoint_runs_resident_id_rule_in_sql(settings: Settings) -> None:
+    import datetime as dt
+
+    from storage.library import LibraryStore, engine_for, golden
+
+    engine = engine_for(settings.db_url)
+    LibraryStore(engine)
+    good, bad = person(0)["id_number"], str(person(1)["id_number"])[:-1] + "Y"
+    with engine.begin() as conn:
+        for subject in (good, bad):
+            conn.execute(
+                golden.insert(),
+                {
+                    "library": "population",
+                    "subject": subject,
+                    "field": "name",
+                    "value": "x",
+                    "dataset": "ps_household",
+                    "run_id": "r",
+                    "observed_at": dt.datetime(2025, 6, 1),
+                    "authoritative": True,
+                },
+            )
+    archived = json.loads(gx.checkpoint_library(settings).read_text(encoding="utf-8"))
+    assert archived["success"] is False
+    results = {
+        e["expectation_type"]: e["result"]
+        for v in archived["validation_results"]
+        for e in v["expectations"]
+    }
+    assert results["expect_column_values_to_be_valid_resident_id"]["unexpected_count"] == 1
