@@ -42,22 +42,21 @@ class FabricAnchor:
     @classmethod
     def from_settings(cls, settings: Settings, origin: str, vkey: str) -> FabricAnchor:
         """Connect using the `fabric_*` settings (written by scripts/fabric.sh for the test net)."""
-        missing = [
-            name
-            for name in ("fabric_tls_ca", "fabric_cert", "fabric_key")
-            if getattr(settings, name) is None
-        ]
-        if missing:
+        tls_ca, cert, key = settings.fabric_tls_ca, settings.fabric_cert, settings.fabric_key
+        if tls_ca is None or cert is None or key is None:
+            missing = [
+                name
+                for name, value in (("tls_ca", tls_ca), ("cert", cert), ("key", key))
+                if value is None
+            ]
             raise AnchorError(
-                f"fabric anchor needs settings {', '.join(missing)} (HUB_FABRIC_*); "
-                "`scripts/fabric.sh up` prints them for the local network"
+                f"fabric anchor needs HUB_FABRIC_{', HUB_FABRIC_'.join(missing).upper()}; "
+                "`scripts/fabric.sh up` writes them to var/fabric/hub.env for the local network"
             )
-        identity = Identity.from_files(
-            settings.fabric_msp_id, Path(settings.fabric_cert), Path(settings.fabric_key)
-        )
+        identity = Identity.from_files(settings.fabric_msp_id, Path(cert), Path(key))
         gateway = Gateway(
             settings.fabric_peer,
-            Path(settings.fabric_tls_ca),
+            Path(tls_ca),
             identity,
             settings.fabric_channel,
             settings.fabric_chaincode,
