@@ -271,7 +271,7 @@ class LibraryStore:
         run_id: str,
         dataset: str,
         observed_at: datetime,
-        subjects: Sequence[str],
+        subjects: Sequence[str | None],
         columns: Mapping[str, Sequence[Any]],
         authoritative_for: Iterable[str] = (),
         *,
