@@ -43,12 +43,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStor
     if "HUB_MINIO_ENDPOINT" not in env:
         pytest.fail("MinIO not configured: run `make services-up` (writes var/services/env)")
     bucket = "test-" + sha256_hex(str(tmp_path).encode())[:12]
-    yield MinioObjectStore(
+    minio_store = MinioObjectStore(
         env["HUB_MINIO_ENDPOINT"],
         env.get("HUB_MINIO_ACCESS_KEY", ""),
         env.get("HUB_MINIO_SECRET_KEY", ""),
         bucket=bucket,
     )
+    yield minio_store
+    # leave the server as we found it
+    for key in minio_store.list():
+        minio_store.client.remove_object(bucket, key)
+    minio_store.client.remove_bucket(bucket)
 
 
 def test_put_get_roundtrip(store: ObjectStore) -> None:
