@@ -75,7 +75,11 @@ airflow_up() {
         if pid_alive "$c"; then
             log "airflow $c already running"
         else
-            start_bg "$c" "$LOGS/airflow-$c.log" "$airflow" "$c"
+            # The log-serving side servers would listen on every interface; task logs are
+            # local files the api-server reads directly, so they are not needed.
+            local extra=()
+            case $c in scheduler|triggerer) extra=(--skip-serve-logs);; esac
+            start_bg "$c" "$LOGS/airflow-$c.log" "$airflow" "$c" "${extra[@]}"
         fi
     done
     wait_for "airflow api-server" 120 "$LOGS/airflow-api-server.log" \

@@ -48,9 +48,7 @@ def ensure_buckets(client: Minio) -> list[str]:
             )
         client.set_bucket_versioning(name, VersioningConfig(ENABLED))
         if locked:
-            client.set_object_lock_config(
-                name, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS)
-            )
+            client.set_object_lock_config(name, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS))
     return changes
 
 

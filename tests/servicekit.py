@@ -1,0 +1,94 @@
+"""How services-tier tests reach the loopback servers started by ``scripts/services.sh up``.
+
+``service_env()`` reads ``var/services/env``; ``services_settings(tmp_path)`` builds a
+:class:`Settings` that points at PostgreSQL (a fresh database per test session, dropped at exit)
+and MinIO, with ``HUB_HOME`` in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import shlex
+from pathlib import Path
+
+from hub.settings import PROJECT_ROOT, Settings
+
+ENV_FILE = PROJECT_ROOT / "var" / "services" / "env"
+
+
+class ServicesNotRunningError(RuntimeError):
+    """The loopback services are not up (no ``var/services/env``)."""
+
+
+def service_env(path: Path = ENV_FILE) -> dict[str, str]:
+    """The ``export NAME='value'`` lines of the services env file, as a dict."""
+    if not path.is_file():
+        raise ServicesNotRunningError(
+            f"{path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path} "
+            "is missing: run `make services-up` (scripts/services.sh up) first"
+        )
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, value = words[1].split("=", 1)
+            env[name] = value
+    return env
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """The same connection as a plain libpq URL (for ``psycopg.connect``)."""
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+_session_db_url: str | None = None
+
+
+def session_database_url(env: dict[str, str] | None = None) -> str:
+    """A PostgreSQL database created for this test session (same for every call), dropped at exit."""
+    global _session_db_url
+    if _session_db_url is None:
+        import psycopg
+
+        env = env or service_env()
+        base = env["HUB_DATABASE_URL"]
+        name = f"hub_test_{secrets.token_hex(4)}"
+        with psycopg.connect(libpq_url(base), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        _session_db_url = base.rsplit("/", 1)[0] + "/" + name
+        atexit.register(_drop_database, base, name)
+    return _session_db_url
+
+
+def _drop_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(libpq_url(base_url), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.OperationalError:
+        pass  # the server is already down; the next initdb-free `up` keeps a stray test DB only
+
+
+def services_settings(tmp_path: Path) -> Settings:
+    """Settings for the services tier: PostgreSQL (session database), MinIO, Airflow, SoftHSM2."""
+    env = service_env()
+    s = Settings(
+        home=tmp_path / "hub",
+        key_passphrase="test-passphrase",
+        database_url=session_database_url(env),
+        objects="minio",
+        minio_endpoint=env["HUB_MINIO_ENDPOINT"],
+        minio_access_key=env["HUB_MINIO_ACCESS_KEY"],
+        minio_secret_key=env["HUB_MINIO_SECRET_KEY"],
+        minio_secure=False,
+        airflow_api_url=env.get("HUB_AIRFLOW_API_URL", ""),
+        airflow_username=env.get("HUB_AIRFLOW_USERNAME", ""),
+        airflow_password=env.get("HUB_AIRFLOW_PASSWORD", ""),
+        pkcs11_module=env.get("HUB_PKCS11_MODULE", ""),
+        pkcs11_token=env.get("HUB_PKCS11_TOKEN", ""),
+        pkcs11_pin=env.get("HUB_PKCS11_PIN", ""),
+    )
+    s.ensure_dirs()
+    return s
