@@ -380,9 +380,12 @@ def checkpoint_library(settings: Settings) -> Path:
 
     resident_exp, _ = _custom()
     context = _context(docs_root(settings))
-    source = context.data_sources.add_or_update_sql(
-        name="library", connection_string=settings.db_url
+    add = (
+        context.data_sources.add_or_update_sqlite
+        if settings.db_url.startswith("sqlite")
+        else context.data_sources.add_or_update_sql
     )
+    source = add(name="library", connection_string=settings.db_url)
     asset = next(
         (a for a in source.assets if a.name == "person_keys"), None
     ) or source.add_query_asset(
