@@ -51,7 +51,10 @@ def test_resident_id_impossible_date_with_right_check() -> None:
         ("11010519491231００2Ｘ1", "FORMAT"),
         ("11010520991231002" + resident_id.check_character("11010520991231002"), "BIRTH_DATE"),
         ("11010519491331002" + resident_id.check_character("11010519491331002"), "BIRTH_DATE"),
-        ("99999919491231002" + resident_id.check_character("99999919491231002"), "DIVISION_UNKNOWN"),
+        (
+            "99999919491231002" + resident_id.check_character("99999919491231002"),
+            "DIVISION_UNKNOWN",
+        ),
         ("11010519491231996", "FORMAT"),
         ("110105491231996", "LEGACY_REVIEW"),
     ],
@@ -84,7 +87,11 @@ def test_abolished_division_codes_stay_valid() -> None:
 
 
 def test_normalisation_of_full_width_spaces_and_lower_x() -> None:
-    for typed in ("１１０１０５１９４９１２３１００２Ｘ", " 110105 19491231 002x ", "11010519491231002x"):
+    for typed in (
+        "１１０１０５１９４９１２３１００２Ｘ",
+        " 110105 19491231 002x ",
+        "11010519491231002x",
+    ):
         check = resident_id.validate(typed)
         assert check.valid and check.normalised == "11010519491231002X"
 
@@ -135,7 +142,9 @@ MIXED = st.one_of(
     resident_bodies().map(lambda b: b + resident_id.check_character(b)),
     resident_bodies().map(lambda b: b + "0"),
     st.text(alphabet="0123456789Xx １", min_size=0, max_size=19),
-    st.sampled_from(["34010419850230123X", "110105491231002", "110105491231996", "12345619491231002X"]),
+    st.sampled_from(
+        ["34010419850230123X", "110105491231002", "110105491231996", "12345619491231002X"]
+    ),
 )
 
 
@@ -149,7 +158,9 @@ def test_vectorised_resident_ids_match_scalar(values: list[str | None]) -> None:
 
 
 def test_vectorised_derivations_and_sliced_input() -> None:
-    values = pa.array(["junk", "11010519491231002X", "34010419850230123X", None, "340403198001010015"])
+    values = pa.array(
+        ["junk", "11010519491231002X", "34010419850230123X", None, "340403198001010015"]
+    )
     sliced = values.slice(1)
     assert resident_id.validate_array(sliced).to_pylist() == [None, "BIRTH_DATE", None, "CHECKSUM"]
     births = resident_id.birth_date_array(sliced).to_pylist()
