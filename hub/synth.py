@@ -271,6 +271,10 @@ def generate(
                 for r in c.rules
             )
             base = orgs if social else firms
+        fresh = [c.name for c in contract.columns if c.rule("recorded_at")]
+        if base and fresh:
+            # a department's extract carries the changes of its delivery day
+            base[0] = {**base[0], **{name: as_of.isoformat() for name in fresh}}
         rows = []
         n_dirty = 0
         for r in base:

@@ -45,12 +45,6 @@ def test_dag_file_does_no_io_beyond_contracts(tmp_path: Path) -> None:
     assert not home.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Airflow 3.2.2's in-process execution API fails to build with the locked "
-    "fastapi 0.165 / pydantic 2.14 (TITerminalStatePayload discriminator): dag.test() cannot "
-    "run a task until the lock pins compatible versions",
-)
 def test_dag_test_runs_the_pipeline(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -14,6 +14,7 @@ from licence_fixtures import (
 )
 
 from ledger.service import LedgerService
+from licence import authorities
 from licence.document import IntegrityError, canonical
 from licence.service import (
     Holder,
@@ -181,7 +182,9 @@ def test_lifecycle(service: LicenceService, ledger: LedgerService) -> None:
     assert _entries(ledger) == before
     bits = service.status_list(PROVINCE_MR, "revocation")
     assert bits[0] == 0b11000000  # superseded v1 and revoked v2
-    assert len(service.commit_status_lists()) == 6
+    committed = service.commit_status_lists()
+    assert len(committed) == 2 * len(authorities.registry())  # revocation + suspension each
+    assert _entries(ledger) == before + len(committed)
 
 
 def test_expiry(service: LicenceService) -> None:
