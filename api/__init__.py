@@ -1,0 +1,1 @@
+"""The HTTP service (FastAPI): sharing API, licence API, verification portal, catalogue pages."""
