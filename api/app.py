@@ -2,31 +2,76 @@
 
 Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``); it is
 listed once in :data:`ROUTERS` (``"module:attribute"``) and imported when the app is built, so
-``hub --help`` never pays for FastAPI.
+``hub --help`` never pays for FastAPI. To add a router, add ONE line to :data:`ROUTERS`.
+
+What other routers (pages, licence verification, cloud signature) may use from ``app.state``:
+
+- ``app.state.settings`` — the :class:`hub.settings.Settings` the app was built with.
+- ``app.state.hub`` — an :class:`api.deps.HubState`, the shared services, opened once:
+  ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest`` (:class:`hub.ingest.Hub`:
+  objects, library, contracts), ``.clients`` (:class:`api.clients.ClientStore`), ``.audit``
+  (:class:`api.audit.AuditLog`), ``.ledger`` (:class:`ledger.service.LedgerService`, opened on
+  first use) and ``.licences`` (the licence service, opened on first use).
+
+In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``), and on
+``api.deps.require(library, purpose_required=...)`` for client authentication and grants. Errors
+are RFC 9457 problem documents (:mod:`api.problems`): raise ``api.problems.Problem``.
 """
 
 from __future__ import annotations
 
 import importlib
+from contextlib import asynccontextmanager
 from typing import Any
 
 from hub.settings import Settings
 
 # "module:attribute" of every router the app serves, in order.
-ROUTERS: list[str] = []
+ROUTERS: list[str] = [
+    "api.routers.meta:router",
+]
 
 
-def create_app(settings: Settings) -> Any:
-    """The FastAPI application for ``settings`` (state shared through ``app.state``)."""
+def create_app(settings: Settings, *, background: bool = True) -> Any:
+    """The FastAPI application for ``settings`` (state shared through ``app.state``).
+
+    ``background`` runs the periodic audit digest (and the ledger sequencer) while the app is
+    served; tests build the app without them and trigger digests on demand.
+    """
     from fastapi import FastAPI
+
+    from api import problems
+    from api.deps import HubState
+
+    state = HubState.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        if background:
+            state.start_background()
+        try:
+            yield
+        finally:
+            state.close()
 
     app = FastAPI(
         title="Data sharing hub and e-licence ledger",
         version="0.1.0",
-        description="Verified records for approval systems, electronic licences, seals and "
-        "cloud signatures, anchored on a tamper-evident ledger.",
+        description=(
+            "Verified records for approval systems (材料免提交), yes/no verification "
+            "(数据共享核验), electronic licences, seals and cloud signatures, anchored on a "
+            "tamper-evident ledger.\n\n"
+            "Client systems authenticate with `Authorization: Bearer <api key>` and declare the "
+            "purpose of every request in the `X-Purpose` header; answers hold only the fields "
+            "granted to the client for that purpose, and every request is audited. Errors are "
+            "RFC 9457 problem documents (`application/problem+json`)."
+        ),
+        lifespan=lifespan,
+        responses=problems.responses(500),
     )
     app.state.settings = settings
+    app.state.hub = state
+    problems.install(app)
     for spec in ROUTERS:
         module, _, attr = spec.partition(":")
         app.include_router(getattr(importlib.import_module(module), attr or "router"))

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin: str = Field(default="", repr=False)
+    # HTTP API (`hub serve`): loopback by default; per-client rate limits default to this
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_rate_limit: float = Field(default=50.0, description="requests/s per client (burst 2x)")
+    audit_interval: float = Field(
+        default=60.0, description="seconds between audit digests appended to the ledger"
+    )
     # secret that unlocks the embedded key store (encrypted key files under keys_dir)
     key_passphrase: str = Field(default="", repr=False)
 

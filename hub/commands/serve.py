@@ -1,0 +1,35 @@
+"""``hub serve``: run the HTTP API with uvicorn on loopback (host and port from settings)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default=None, help="bind address (default: HUB_API_HOST, 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (default: HUB_API_PORT, 8080)")
+@click.option(
+    "--background/--no-background",
+    default=True,
+    show_default=True,
+    help="run the periodic audit digest and ledger sequencer in this process",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(host: str | None, port: int | None, background: bool, access_log: bool) -> None:
+    """Serve the sharing API (OpenAPI at /docs and /openapi.json)."""
+    import uvicorn
+
+    from api.app import create_app
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    app = create_app(settings, background=background)
+    # access logs carry request paths, and paths carry ID numbers: off unless asked for
+    uvicorn.run(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        access_log=access_log,
+        log_level="info",
+    )
