@@ -5,6 +5,9 @@ The *golden* table keeps, per (library, subject, field), the winning fact: one f
 authoritative source (一数一源) beats any other; otherwise the newest wins. Both tables are written
 in bulk with ``INSERT ... ON CONFLICT`` (SQLite and PostgreSQL), inside one transaction per merge
 together with the run's status, so a killed merge leaves no trace and re-runs to the same state.
+On SQLite the rows go through the DB-API ``executemany``; on PostgreSQL one wide row per subject
+is streamed with ``COPY`` into a temporary staging table and both tables are filled from it with
+``INSERT ... SELECT ... ON CONFLICT`` inside the server.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -130,8 +134,15 @@ class GoldenRecord:
 
 
 def engine_for(db_url: str) -> Engine:
-    """An engine for the hub database; SQLite gets WAL and a busy timeout for concurrent runs."""
-    engine = create_engine(db_url, future=True)
+    """An engine for the hub database; SQLite gets WAL and a busy timeout for concurrent runs.
+
+    Server databases get ``pool_pre_ping``: after a PostgreSQL restart the pooled connections are
+    dead, and a re-run must get a fresh one instead of failing on the first statement.
+    """
+    if db_url.startswith("sqlite"):
+        engine = create_engine(db_url, future=True)
+    else:
+        engine = create_engine(db_url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -288,68 +299,108 @@ class LibraryStore:
             raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
         auth = set(authoritative_for)
         observed = observed_at.astimezone(UTC).replace(tzinfo=None)
-        rows: list[dict[str, Any]] = []
         for name, values in columns.items():
             if len(values) != len(subjects):
                 raise LibraryError(f"column {name!r} has {len(values)} values, not {len(subjects)}")
-            is_auth = name in auth
-            for subject, value in zip(subjects, values, strict=True):
-                if value is None or subject is None:
-                    continue
-                rows.append(
-                    {
-                        "library": library,
-                        "subject": subject,
-                        "field": name,
-                        "run_id": run_id,
-                        "value": _text(value),
-                        "dataset": dataset,
-                        "observed_at": observed,
-                        "authoritative": is_auth,
-                    }
-                )
-        # one fact per (subject, field) per run: a later duplicate row in the same file wins
-        rows = list({(r["subject"], r["field"]): r for r in rows}.values())
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "sqlite":
+            if self.engine.dialect.name == "postgresql":
+                written = self._merge_postgres(
+                    conn, library, run_id, dataset, observed, subjects, columns, auth, after_facts
+                )
+            elif self.engine.dialect.name == "sqlite":
+                rows = _fact_rows(library, run_id, dataset, observed, subjects, columns, auth)
                 self._merge_sqlite(conn, rows, after_facts)
+                written = len(rows)
             else:
-                self._merge_core(conn, rows, after_facts)
+                raise LibraryError(
+                    f"unsupported database dialect {self.engine.dialect.name!r}: "
+                    "use sqlite:/// or postgresql+psycopg://"
+                )
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
-        return len(rows)
+        return written
 
-    def _merge_core(self, conn: Any, rows: list[dict[str, Any]], after_facts: Any) -> None:
-        """Portable path (PostgreSQL): SQLAlchemy Core executemany with ON CONFLICT."""
-        ins_fact = _insert(self.engine, facts).on_conflict_do_nothing()
-        ins_gold = _insert(self.engine, golden)
-        ex = ins_gold.excluded
-        # authoritative beats non-authoritative; among equals the newest (then the later run) wins
-        wins = (ex.authoritative > golden.c.authoritative) | (
-            (ex.authoritative == golden.c.authoritative)
-            & (
-                (ex.observed_at > golden.c.observed_at)
-                | ((ex.observed_at == golden.c.observed_at) & (ex.run_id >= golden.c.run_id))
+    def _merge_postgres(
+        self,
+        conn: Any,
+        library: str,
+        run_id: str,
+        dataset: str,
+        observed: datetime,
+        subjects: Sequence[str | None],
+        columns: Mapping[str, Sequence[Any]],
+        auth: set[str],
+        after_facts: Any,
+    ) -> int:
+        """PostgreSQL hot path: COPY wide rows into a staging table, then merge in SQL.
+
+        One staging row per subject (not per fact) keeps the COPY stream and the Python work
+        small; the server unpivots it into facts with a ``LATERAL (VALUES ...)``. Rows are sent
+        sorted by subject and the fields are unpivoted in name order, so both primary-key
+        B-trees are filled in key order. Same end state as the SQLite path: nulls are skipped and
+        a later duplicate row of the same subject wins per field.
+        """
+        from psycopg import sql
+
+        names = sorted(columns)
+        if not names:
+            return 0
+        cols = [_text_column(columns[n]) for n in names]
+        wide = [r for r in zip(subjects, *cols, strict=True) if r[0] is not None]
+        wide.sort(key=itemgetter(0))  # stable: duplicates keep file order
+        wide = _last_non_null_per_subject(wide)
+        if not wide:
+            return 0
+        written = sum(len(c) - c.count(None) for c in list(zip(*wide, strict=True))[1:])
+
+        stage = sql.Identifier("library_stage")
+        stage_cols = [sql.Identifier(f"c{i}") for i in range(len(names))]
+        cur = conn.connection.driver_connection.cursor()
+        cur.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} (subject text, {}) ON COMMIT DROP").format(
+                stage, sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in stage_cols)
             )
         )
-        upsert = ins_gold.on_conflict_do_update(
-            index_elements=[golden.c.library, golden.c.subject, golden.c.field],
-            set_={
-                "value": ex.value,
-                "dataset": ex.dataset,
-                "run_id": ex.run_id,
-                "observed_at": ex.observed_at,
-                "authoritative": ex.authoritative,
-            },
-            where=wins,
+        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
+            copy.set_types(["text"] * (len(names) + 1))
+            for row in wide:
+                copy.write_row(row)
+
+        unpivot = sql.SQL(", ").join(
+            sql.SQL("({}, s.{}, {})").format(sql.Literal(n), c, sql.Literal(n in auth))
+            for n, c in zip(names, stage_cols, strict=True)
         )
-        for i in range(0, len(rows), self.CHUNK):
-            conn.execute(ins_fact, rows[i : i + self.CHUNK])
+        source = sql.SQL(
+            "SELECT %(library)s, s.subject, v.field, v.value, %(dataset)s, %(run_id)s, "
+            "%(observed)s::timestamp, v.auth "
+            "FROM {} AS s CROSS JOIN LATERAL (VALUES {}) AS v(field, value, auth) "
+            "WHERE v.value IS NOT NULL"
+        ).format(stage, unpivot)
+        params = {"library": library, "dataset": dataset, "run_id": run_id, "observed": observed}
+        target = "(library, subject, field, value, dataset, run_id, observed_at, authoritative)"
+        cur.execute(
+            sql.SQL("INSERT INTO library_facts " + target + " {} ON CONFLICT DO NOTHING").format(
+                source
+            ),
+            params,
+        )
         if after_facts is not None:
             after_facts()
-        gold_cols = [c.name for c in golden.columns]
-        gold_rows = [{k: r[k] for k in gold_cols} for r in rows]
-        for i in range(0, len(gold_rows), self.CHUNK):
-            conn.execute(upsert, gold_rows[i : i + self.CHUNK])
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO library_golden " + target + " {} "
+                "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
+                "dataset = excluded.dataset, run_id = excluded.run_id, "
+                "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
+                "WHERE excluded.authoritative > library_golden.authoritative "
+                "OR (excluded.authoritative = library_golden.authoritative "
+                "AND (excluded.observed_at > library_golden.observed_at "
+                "OR (excluded.observed_at = library_golden.observed_at "
+                "AND excluded.run_id >= library_golden.run_id)))"
+            ).format(source),
+            params,
+        )
+        cur.close()
+        return written
 
     def _merge_sqlite(self, conn: Any, rows: list[dict[str, Any]], after_facts: Any) -> None:
         """SQLite hot path: the DB-API cursor's executemany over tuples, same transaction.
@@ -478,6 +529,61 @@ class LibraryStore:
 
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(facts)).scalar_one())
+
+
+def _fact_rows(
+    library: str,
+    run_id: str,
+    dataset: str,
+    observed: datetime,
+    subjects: Sequence[str | None],
+    columns: Mapping[str, Sequence[Any]],
+    auth: set[str],
+) -> list[dict[str, Any]]:
+    """One dict per non-null fact, deduplicated per (subject, field): a later row wins."""
+    rows: list[dict[str, Any]] = []
+    for name, values in columns.items():
+        is_auth = name in auth
+        for subject, value in zip(subjects, values, strict=True):
+            if value is None or subject is None:
+                continue
+            rows.append(
+                {
+                    "library": library,
+                    "subject": subject,
+                    "field": name,
+                    "run_id": run_id,
+                    "value": _text(value),
+                    "dataset": dataset,
+                    "observed_at": observed,
+                    "authoritative": is_auth,
+                }
+            )
+    return list({(r["subject"], r["field"]): r for r in rows}.values())
+
+
+def _text_column(values: Sequence[Any]) -> Sequence[str | None]:
+    """A column as text the way facts store it; all-text columns pass through untouched."""
+    if set(map(type, values)) <= {str, type(None)}:
+        return values
+    return [None if v is None else _text(v) for v in values]
+
+
+def _last_non_null_per_subject(
+    wide: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """Collapse rows of the same subject (sorted by subject, file order kept) into one.
+
+    Per field the last non-null value wins, exactly like per-fact deduplication.
+    """
+    out: list[tuple[Any, ...]] = []
+    for row in wide:
+        if out and out[-1][0] == row[0]:
+            prev = out[-1]
+            out[-1] = tuple(p if v is None else v for p, v in zip(prev, row, strict=True))
+        else:
+            out.append(row)
+    return out
 
 
 def _text(value: Any) -> str:
