@@ -9,10 +9,14 @@ their hash and licences already issued by an earlier run are reused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
 import json
+import os
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +35,137 @@ def _done(start: float) -> None:
     print(f"   ({time.perf_counter() - start:.1f} s)", flush=True)
 
 
-def ingest_departments(settings: Settings, persons: int, entities: int) -> dict[str, Any]:
-    """Generate and ingest every department file; returns per-dataset summaries."""
-    from hub.ingest import Hub, cross_checks, run_pipeline
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Send this process's stdout/stderr (fd level: Airflow's loggers too) to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with log.open("ab") as fh:
+            os.dup2(fh.fileno(), 1)
+            os.dup2(fh.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _written_encoding(encoding: str) -> str:
+    return {"auto": "GB18030", "gb18030": "GB18030"}.get(encoding, encoding.upper())
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total) if total else width
+    return "[" + "█" * filled + "·" * (width - filled) + f"] {done}/{total}"
+
+
+def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
+    """Each file through its ``ingest_<dataset>`` DAG (``dag.test()``, the Airflow task runner
+    in this process, metadata in SQLite under HUB_HOME); Airflow's own log goes to a file."""
+    from hub import airflow_env
+    from hub.ingest import Hub
+    from storage.objects import sha256_hex
+
+    logs = settings.home / "demo" / "logs"
+    if not (settings.airflow_path / "airflow.db").exists():
+        print("   creating Airflow's metadata database (first run only)", flush=True)
+        airflow_env.migrate(settings)
+    hub = Hub.open(settings)
+    runs: dict[str, Any] = {}
+    for i, (ds, path) in enumerate(sorted(files.items())):
+        t = time.perf_counter()
+        with _output_to(logs / f"airflow-{ds}.log"):
+            out = airflow_env.run_dag_test(settings, ds, path)
+        run = out["run"] or hub.library.find_run(ds, sha256_hex(path.read_bytes()))
+        runs[ds] = {**(run or {}), "dag_run_state": out["dag_run_state"]}
+        print(
+            f"   {_bar(i + 1, len(files))}  ingest_{ds}: {out['dag_run_state']} "
+            f"({time.perf_counter() - t:.0f} s)",
+            flush=True,
+        )
+    print(f"   Airflow task logs: {logs}")
+    return runs
+
+
+def _ingest_in_process(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
+    """The same task functions the DAGs call, run here one after another (no Airflow)."""
+    from hub.ingest import Hub, run_pipeline
+
+    hub = Hub.open(settings)
+    runs: dict[str, Any] = {}
+    for i, (ds, path) in enumerate(sorted(files.items())):
+        ref = run_pipeline(hub, ds, path.read_bytes(), path.name, fail_on_breach=False)
+        runs[ds] = {**hub.library.get_run(ref["run_id"]), **ref}
+        print(f"   {_bar(i + 1, len(files))}  {ds}", flush=True)
+    return runs
+
+
+def ingest_departments(
+    settings: Settings, persons: int, entities: int, *, airflow: bool = True
+) -> dict[str, Any]:
+    """Generate and ingest every department file; returns per-dataset run summaries."""
+    from hub.commands.quality import _text_table
+    from hub.ingest import Hub, cross_checks
     from hub.synth import generate
+    from quality.metrics import scorecard
+    from storage.library import engine_for
 
     hub = Hub.open(settings)
     t = _step(f"generating Huainan (3404): {persons:,} persons, {entities:,} entities")
     out = settings.home / "demo" / "departments"
     synth = generate(out, city="3404", persons=persons, entities=entities, seed=3404)
     for ds, path in sorted(synth.files.items()):
-        print(f"   {ds:<28} {synth.rows[ds]:>8,} rows  {synth.dirty[ds]:>6,} dirty  {path.name}")
-    _done(t)
-    t = _step("ingesting (land → read → check → quarantine → merge → publish)")
-    print(f"   {'dataset':<28} {'in':>8} {'accepted':>9} {'quarantined':>11}  status")
-    summaries = {}
-    for ds, path in sorted(synth.files.items()):
-        ref = run_pipeline(hub, ds, path.read_bytes(), path.name, fail_on_breach=False)
-        summaries[ds] = ref
-        assert ref["rows_in"] == ref["rows_accepted"] + ref["rows_quarantined"]
+        contract = hub.contract(ds)
         print(
-            f"   {ds:<28} {ref['rows_in']:>8,} {ref['rows_accepted']:>9,} "
-            f"{ref['rows_quarantined']:>11,}  {ref.get('status', ref['message'])}"
+            f"   {ds:<20} {synth.rows[ds]:>8,} rows {synth.dirty[ds]:>6,} dirty  "
+            f"{path.name:<24} {_written_encoding(contract.encoding):<8} {contract.department}"
         )
-        metrics = ref.get("metrics") or {}
-        if metrics:
-            print("      " + "  ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items())))
+    _done(t)
+    how = "through Airflow (one ingest_<dataset> DAG each)" if airflow else "in process"
+    t = _step(f"ingesting {how}: land → read → check → quarantine → merge → publish")
+    runs = (_ingest_with_airflow if airflow else _ingest_in_process)(settings, synth.files)
+    print(f"\n   {'dataset':<20} {'rows in':>8} {'accepted':>9} {'quarantined':>11}  status")
+    for ds, run in sorted(runs.items()):
+        if run.get("rows_in") is None:
+            raise RuntimeError(f"ingest of {ds} did not finish: {run.get('message')}")
+        assert run["rows_in"] == run["rows_accepted"] + run["rows_quarantined"]
+        print(
+            f"   {ds:<20} {run['rows_in']:>8,} {run['rows_accepted']:>9,} "
+            f"{run['rows_quarantined']:>11,}  {run['status']}"
+        )
+    print("\n   quality scorecard (GB/T 36344 dimensions; `hub quality report` shows the history)")
+    latest = {r["dataset"]: r for r in scorecard(engine_for(settings.db_url))}
+    print("   " + _text_table(list(latest.values())).replace("\n", "\n   "))
     _done(t)
     t = _step("cross-source checks")
-    print("   " + json.dumps(cross_checks(hub), ensure_ascii=False, default=str)[:300])
+    found = cross_checks(hub)
+    for key, value in found.items():
+        if isinstance(value, int):
+            print(f"   {key:<32} {value:>8,}")
     _done(t)
-    return {"hub": hub, "summaries": summaries}
+    return {"hub": hub, "summaries": runs, "cross_checks": found}
+
+
+def build_data_docs(settings: Settings) -> list[str]:
+    """Validate the library tables with Great Expectations and build the Data Docs."""
+    from quality import gx
+
+    t = _step("Great Expectations: library validation and Data Docs")
+    with _output_to(settings.home / "demo" / "logs" / "gx.log"):
+        gx.checkpoint_library(settings)
+        sites = list(gx.build_docs(settings))
+    for where in sites:
+        print(f"   Data Docs: {where}")
+    _done(t)
+    return [str(w) for w in sites]
 
 
 def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tuple[str, str]]]:
@@ -159,7 +263,8 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     """A valid licence, a tampered copy and a revoked licence, each with its report."""
     from ledger.receipt import Receipt
     from licence.service import LifecycleError, ledger_receipts
-    from licence.verify import VerifyContext, verify
+    from licence.trust import online_context
+    from licence.verify import verify
 
     valid_id, revoked_id = issued[0], issued[1]
     t = _step("revoking one licence")
@@ -171,7 +276,7 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     svc.ledger.sequence()
     svc.attach_receipts(ledger_receipts(svc.ledger))
     _done(t)
-    ctx = VerifyContext(log_keys=[svc.ledger.verifier_key()], status_of=svc.store.licence)
+    ctx = online_context(svc)
     reports = []
     for label, lid, tamper in (
         ("valid licence", valid_id, False),
@@ -209,36 +314,48 @@ def write_pdfs(settings: Settings, svc: Any, issued: list[str], count: int = 3) 
 
 
 def run(
-    settings: Settings, persons: int, entities: int, licences: int, pdfs: int
+    settings: Settings,
+    persons: int,
+    entities: int,
+    licences: int,
+    pdfs: int,
+    *,
+    airflow: bool = True,
+    data_docs: bool = True,
 ) -> dict[str, Any]:
     """The whole demo; returns what a test asserts on."""
     started = time.perf_counter()
     settings.ensure_dirs()
     (settings.home / "demo").mkdir(parents=True, exist_ok=True)
-    ingest = ingest_departments(settings, persons, entities)
+    ingest = ingest_departments(settings, persons, entities, airflow=airflow)
+    docs = build_data_docs(settings) if data_docs else []
     svc, issued = issue_licences(settings, ingest["hub"], licences)
     reports = verify_three(settings, svc, issued)
     pdf_paths = write_pdfs(settings, svc, issued, pdfs)
     elapsed = time.perf_counter() - started
+    hub = ".venv/bin/hub"
     print(
         f"""
-== done in {elapsed:.0f} s — state under {settings.home}
+== done in {elapsed:.0f} s — state under {settings.home} (re-running is safe)
    explore:
-     .venv/bin/hub runs                       ingest runs with counts
-     .venv/bin/hub quality report             the quality scorecard per department
-     .venv/bin/hub quality gx-docs            Great Expectations Data Docs under HUB_HOME
-     .venv/bin/hub library person <ID>        a golden record with each field's source
-     .venv/bin/hub licence show {issued[0]}
-     .venv/bin/hub ledger checkpoint          the latest signed checkpoint
+     {hub} runs                       ingest runs with counts
+     {hub} quality report             the quality scorecard per department, with history
+     {hub} library person <ID>        a golden record with each field's source
+     {hub} quarantine list            rejected rows with their reasons
+     {hub} licence show {issued[0]}
+     {hub} ledger checkpoint          the latest signed checkpoint
      make airflow                             the Airflow UI on http://127.0.0.1:8080
    sealed PDFs: {settings.home / "demo" / "pdf"}"""
     )
     return {
         "summaries": ingest["summaries"],
+        "cross_checks": ingest["cross_checks"],
+        "data_docs": docs,
         "issued": issued,
         "verdicts": [r.verdict for r in reports],
         "reports": reports,
         "pdfs": pdf_paths,
+        "seconds": elapsed,
     }
 
 
@@ -248,8 +365,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--licences", type=int, default=50, help="of each kind")
     parser.add_argument("--pdfs", type=int, default=3)
+    parser.add_argument(
+        "--no-airflow",
+        dest="airflow",
+        action="store_false",
+        help="run the DAGs' task functions in this process instead of through Airflow",
+    )
+    parser.add_argument(
+        "--no-data-docs", dest="data_docs", action="store_false", help="skip Great Expectations"
+    )
     args = parser.parse_args(argv)
-    run(get_settings(), args.persons, args.entities, args.licences, args.pdfs)
+    run(
+        get_settings(),
+        args.persons,
+        args.entities,
+        args.licences,
+        args.pdfs,
+        airflow=args.airflow,
+        data_docs=args.data_docs,
+    )
 
 
 if __name__ == "__main__":

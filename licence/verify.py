@@ -1,32 +1,55 @@
 """Verifying a sealed licence: independent checks composed by a policy, one explained report.
 
-Each check returns PASSED / FAILED / INDETERMINATE with a reason code and a plain explanation in
-Chinese and English (ETSI / EU DSS vocabulary). A policy names the checks that must pass; an empty
-policy is refused, so nothing passes by default. This module holds the checks the demo needs
-(identifier, integrity, seal signature, ledger inclusion, status, validity period); the verifier
-issue extends it (certificate chain, seal status, anchors, PDF, offline trust bundles).
+Each check is a small function returning PASSED / FAILED / INDETERMINATE with a reason code and a
+plain explanation in Chinese and English (the ETSI / EU DSS vocabulary: the overall verdict is
+TOTAL_PASSED, TOTAL_FAILED or INDETERMINATE). A policy names the checks that must hold; an empty
+policy is refused, so nothing passes by default. "Cannot check now" (no status service, stale or
+missing trust material, anchor backend unreachable) is INDETERMINATE, never FAILED.
+
+Everything here is pure: what a check may consult (trusted CA certificates and log keys, status,
+seal and receipt lookups) comes in a :class:`VerifyContext` built by ``licence.trust`` either
+online (from the running stores) or offline (from a trust bundle). ``verify_input`` is the entry
+point for raw bytes: it recognises a sealed JSON licence, a disclosed (redacted) licence, a
+licence with its receipt, a signed PDF and a QR payload, and returns one :class:`Report`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.receipt import Receipt, ReceiptError, verify_receipt
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ledger.anchor import AnchorReference
+from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_note
+from ledger.receipt import Receipt, ReceiptError
 from licence import document
-from licence.signers import SignatureError
+from licence.signers import ECDSA_P256, SM2_SM3, SignatureError
+from licence.signers import verify as verify_signature
 from schemas import licence_id
 
 PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
+TOTAL_PASSED, TOTAL_FAILED = "TOTAL_PASSED", "TOTAL_FAILED"
 STATUS_ZH = {
     "revoked": "已吊销",
     "suspended": "已暂扣",
     "expired": "已失效",
     "superseded": "已变更",
 }
+VALIDITY_END = "证照有效期截止日期"
+VALIDITY_START = "证照有效期起始日期"
 
 
 @dataclass(frozen=True)
@@ -39,125 +62,824 @@ class CheckResult:
     en: str
     zh: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "status": self.status,
+            "reason": self.reason,
+            "en": self.en,
+            "zh": self.zh,
+        }
+
+
+@dataclass(frozen=True)
+class SealState:
+    """What the platform knows about a seal: validity, certificates, status history.
+
+    ``events`` are (status, since) pairs in time order (``active`` at creation, then
+    ``suspended`` / ``active`` / ``revoked``), so the status at any signing time can be told.
+    """
+
+    seal_id: str
+    authority: str
+    status: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    cert_sha256: tuple[str, ...] = ()
+    events: tuple[tuple[str, dt.datetime], ...] = ()
+
+    def status_at(self, when: dt.datetime) -> tuple[str, dt.datetime | None]:
+        """The seal's status at ``when`` and since when (None if the history is unknown)."""
+        state: tuple[str, dt.datetime | None] = ("active", None)
+        if not self.events:
+            return (self.status, None)
+        for status, since in self.events:
+            if since <= when:
+                state = (status, since)
+        return state
+
+
+@dataclass
+class _Caches:
+    """Memoised pure results (a certificate's chain, a checkpoint's signature) per context."""
+
+    certs: dict[str, tuple[x509.Certificate, bytes]] = field(default_factory=dict)
+    chains: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
+    checkpoints: dict[bytes, Checkpoint | NoteError] = field(default_factory=dict)
+    verifiers: list[Verifier] | None = None
+
 
 @dataclass(frozen=True)
 class VerifyContext:
-    """What the checks may consult: trusted log keys and an online status lookup."""
+    """What the checks may consult. Unset lookups make their checks INDETERMINATE.
+
+    - ``log_keys``: trusted C2SP verifier keys of the ledger.
+    - ``status_of(licence_id)``: the licence's index row (``status``, ``reason_code``,
+      ``reason_text``, ``updated_at``) or None if the platform does not know it.
+    - ``trust_roots``: platform CA certificates (root and seal CA) seal certificates chain to.
+    - ``seal_of(seal_id)``: the seal's :class:`SealState`, or None if unknown.
+    - ``receipt_of(licence_id)``: the ledger receipt when the input carries none.
+    - ``document_of(licence_id)``: the sealed licence (QR payload lookup), None if unknown.
+    - ``root_at(size)``: the log's root hash at ``size`` (fork check), None if unknown.
+    - ``verify_anchor(reference, note)``: raises ``AnchorError``/``LookupError`` on mismatch,
+      ``ConnectionError`` if the backend cannot be reached.
+    - ``status_size``: the tree size the status answers are as of (offline snapshot); entries
+      logged at or after it are too new for the snapshot.
+    - ``verification_url``: what the QR codes on PDFs point at (to re-draw and compare them).
+    - ``as_of`` / ``max_age``: when the (offline) trust material was exported, and how old it
+      may be before the freshness check turns INDETERMINATE.
+    """
 
     log_keys: Sequence[str]
     status_of: Callable[[str], Mapping[str, Any] | None] | None = None
     today: dt.date = field(default_factory=dt.date.today)
+    trust_roots: Sequence[x509.Certificate] = ()
+    seal_of: Callable[[str], SealState | None] | None = None
+    receipt_of: Callable[[str], Receipt | None] | None = None
+    document_of: Callable[[str], dict[str, Any] | None] | None = None
+    root_at: Callable[[int], bytes | None] | None = None
+    verify_anchor: Callable[[AnchorReference, bytes], None] | None = None
+    status_size: int | None = None
+    as_of: dt.datetime | None = None
+    max_age: dt.timedelta = dt.timedelta(days=7)
+    offline: bool = False
+    now: dt.datetime | None = None
+    verification_url: str = "https://hub.example.gov.cn/verify"
+    caches: _Caches = field(default_factory=_Caches, compare=False, repr=False)
+
+    def current_time(self) -> dt.datetime:
+        return self.now or dt.datetime.now(dt.UTC)
+
+    def verifiers(self) -> list[Verifier]:
+        if self.caches.verifiers is None:
+            self.caches.verifiers = [Verifier.from_vkey(k) for k in self.log_keys]
+        return self.caches.verifiers
 
 
 Check = Callable[[dict[str, Any], Receipt | None, VerifyContext], CheckResult]
 
 
-def check_identifier(doc: dict[str, Any], _r: Receipt | None, _c: VerifyContext) -> CheckResult:
-    result = licence_id.validate(doc["header"]["licence_id"])
+class MalformedLicenceError(ValueError):
+    """The input is not a licence this verifier understands (truncated, wrong shape)."""
+
+
+def _r(check: str, status: str, reason: str, en: str, zh: str) -> CheckResult:
+    return CheckResult(check, status, reason, en, zh)
+
+
+def _parse_time(text: str) -> dt.datetime:
+    """An ISO time as an aware UTC datetime (``Z`` suffix accepted)."""
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _value(doc: Mapping[str, Any], name: str) -> Any:
+    entry = doc["fields"].get(name)
+    return None if entry is None else entry.get("value")
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+
+def check_identifier(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext) -> CheckResult:
+    """The licence identifier is well formed and its check character is right (GB/T 36904)."""
+    lid = str(doc["header"]["licence_id"])
+    result = licence_id.validate(lid)
     if result.valid:
-        return CheckResult(
-            "identifier", PASSED, "OK", "identifier is well formed", "证照标识校验通过"
-        )
-    return CheckResult(
-        "identifier", FAILED, f"ID_{result.reason}", result.explanation, "证照标识校验失败"
+        return _r("identifier", PASSED, "OK", "identifier is well formed", "证照标识校验通过")
+    message = str((result.details or {}).get("message", result.explanation))
+    return _r(
+        "identifier",
+        FAILED,
+        f"ID_{result.reason}",
+        f"licence identifier is wrong ({result.reason}): {message}",
+        "证照标识校验失败（校验位或格式错误）",
     )
 
 
-def check_integrity(doc: dict[str, Any], _r: Receipt | None, _c: VerifyContext) -> CheckResult:
+def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext) -> CheckResult:
+    """Every disclosed field matches its salted digest and the digests add up to the root."""
     header = doc["header"]
-    try:
-        document.check_integrity(doc["fields"], header["document_digest"], header["digest_alg"])
-    except document.IntegrityError as exc:
-        return CheckResult("integrity", FAILED, "DIGEST_MISMATCH", str(exc), "证照内容被篡改")
-    return CheckResult("integrity", PASSED, "OK", "field digests match", "证照内容完整")
-
-
-def check_seal_signature(doc: dict[str, Any], _r: Receipt | None, _c: VerifyContext) -> CheckResult:
-    from licence.service import check_sealed
-
-    try:
-        check_sealed(doc)
-    except document.IntegrityError as exc:
-        return CheckResult(
-            "seal_signature", FAILED, "SIGNED_DATA_MISMATCH", str(exc), "签章数据不符"
+    alg = str(header["digest_alg"])
+    if alg not in document.HASHES:
+        return _r(
+            "integrity",
+            FAILED,
+            "UNKNOWN_DIGEST_ALG",
+            f"unknown digest algorithm {alg!r}",
+            "未知的摘要算法",
         )
-    except (SignatureError, ValueError) as exc:
-        return CheckResult(
-            "seal_signature", FAILED, "SIG_CRYPTO_FAILURE", str(exc), "电子印章签名无效"
+    fields = doc["fields"]
+    for name, entry in fields.items():
+        if "value" in entry:
+            again = document.field_digest(name, entry["value"], str(entry["salt"]), alg)
+            if again != entry["digest"]:
+                return _r(
+                    "integrity",
+                    FAILED,
+                    "FIELD_ALTERED",
+                    f"field {name!r} was altered: its value no longer matches its digest",
+                    f"证照字段“{name}”被篡改",
+                )
+    if document.document_digest(fields, alg) != header["document_digest"]:
+        return _r(
+            "integrity",
+            FAILED,
+            "DIGEST_MISMATCH",
+            "field digests do not add up to the signed document digest "
+            "(a field, hidden or shown, was changed, added or removed)",
+            "字段摘要与签章的文档摘要不符（字段被增删或隐藏字段摘要被改）",
         )
-    return CheckResult(
-        "seal_signature", PASSED, "OK", "seal signature verifies", "电子印章签名有效"
+    shown = _value(doc, "证照标识")
+    if shown is not None and shown != header["licence_id"]:
+        return _r(
+            "integrity",
+            FAILED,
+            "ID_MISMATCH",
+            "the identifier in the fields differs from the signed header",
+            "字段中的证照标识与签章头不一致",
+        )
+    hidden = sum(1 for e in fields.values() if "value" not in e)
+    en = "field digests match the signed document digest"
+    zh = "证照内容完整"
+    if hidden:
+        en += f" ({hidden} field(s) hidden by the holder)"
+        zh += f"（持证人隐藏了{hidden}个字段）"
+    return _r("integrity", PASSED, "OK", en, zh)
+
+
+def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certificate, bytes]:
+    """The seal certificate of a licence and its raw public key (memoised per PEM)."""
+    pem = str(doc["signature"]["certificate"])
+    hit = ctx.caches.certs.get(pem)
+    if hit is None:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        public = cert.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise ValueError("seal certificate does not hold an EC public key")
+        raw = public.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        hit = ctx.caches.certs[pem] = (cert, raw)
+    return hit
+
+
+def check_seal_signature(
+    doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext
+) -> CheckResult:
+    """The seal signature over the signed header verifies with the certificate's key."""
+    sig = doc["signature"]
+    algorithm = str(sig["algorithm"])
+    if algorithm not in (ECDSA_P256, SM2_SM3):
+        return _r(
+            "seal_signature",
+            FAILED,
+            "UNKNOWN_ALGORITHM",
+            f"unknown signature algorithm {algorithm!r}",
+            "未知的签名算法",
+        )
+    try:
+        _cert, raw = _certificate(doc, ctx)
+        value = base64.b64decode(str(sig["value"]), validate=True)
+    except (ValueError, binascii.Error, UnsupportedAlgorithm) as exc:
+        return _r(
+            "seal_signature",
+            FAILED,
+            "SIG_MALFORMED",
+            f"seal signature or certificate cannot be read: {exc}",
+            "签章或证书格式错误",
+        )
+    try:
+        verify_signature(algorithm, raw, value, document.canonical(doc["header"]))
+    except (SignatureError, ValueError):
+        return _r(
+            "seal_signature",
+            FAILED,
+            "SIG_CRYPTO_FAILURE",
+            "the seal signature does not verify: the signed header or signature was changed, "
+            "or another key signed it",
+            "电子印章签名无效（签章数据被改或非该印章签署）",
+        )
+    return _r("seal_signature", PASSED, "OK", "seal signature verifies", "电子印章签名有效")
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def check_seal_certificate(
+    doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext
+) -> CheckResult:
+    """The seal certificate chains to the platform CA and was valid at the signing time."""
+    name = "seal_certificate"
+    if not ctx.trust_roots:
+        return _r(
+            name,
+            INDETERMINATE,
+            "NO_TRUST_ANCHOR",
+            "no platform CA certificate to check the seal certificate against",
+            "缺少平台根证书，无法校验印章证书",
+        )
+    signed_at = str(doc["header"]["signed_at"])
+    key = (str(doc["signature"]["certificate"]), signed_at)
+    hit = ctx.caches.chains.get(key)
+    if hit is not None:
+        return hit
+    try:
+        cert, _raw = _certificate(doc, ctx)
+        when = _parse_time(signed_at)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return _r(name, FAILED, "CERT_MALFORMED", f"certificate unreadable: {exc}", "证书格式错误")
+    result = _chain(cert, when, ctx.trust_roots)
+    ctx.caches.chains[key] = result
+    return result
+
+
+def _chain(
+    cert: x509.Certificate, when: dt.datetime, roots: Sequence[x509.Certificate]
+) -> CheckResult:
+    name = "seal_certificate"
+    if _is_ca(cert):
+        return _r(
+            name,
+            FAILED,
+            "NOT_A_SEAL_CERTIFICATE",
+            "the signing certificate is a CA certificate, not a seal certificate",
+            "签章证书不是印章证书",
+        )
+    path = [cert]
+    current = cert
+    fingerprints = {c.fingerprint(hashes.SHA256()) for c in roots}
+    for _depth in range(4):
+        if current.fingerprint(hashes.SHA256()) in fingerprints and current is not cert:
+            break
+        issuer = next(
+            (c for c in roots if c.subject == current.issuer and _issued_by(current, c)), None
+        )
+        if issuer is None:
+            return _r(
+                name,
+                FAILED,
+                "CHAIN_UNTRUSTED",
+                "the seal certificate was not issued by the platform CA",
+                "印章证书非平台CA签发（不可信）",
+            )
+        if not _is_ca(issuer):
+            return _r(name, FAILED, "CHAIN_UNTRUSTED", "issuer is not a CA", "印章证书签发者不是CA")
+        path.append(issuer)
+        current = issuer
+        if issuer.subject == issuer.issuer:
+            break
+    for c in path:
+        if when < c.not_valid_before_utc:
+            return _r(
+                name,
+                FAILED,
+                "CERT_NOT_YET_VALID",
+                f"certificate {c.subject.rfc4514_string()} was not yet valid at signing time "
+                f"{when.isoformat()}",
+                "签章时证书尚未生效",
+            )
+        if when > c.not_valid_after_utc:
+            return _r(
+                name,
+                FAILED,
+                "CERT_EXPIRED",
+                f"certificate {c.subject.rfc4514_string()} had expired at signing time "
+                f"{when.isoformat()} (valid to {c.not_valid_after_utc.date()})",
+                "签章时印章证书已过期",
+            )
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"chains to the platform CA, valid at signing time (until "
+        f"{cert.not_valid_after_utc.date()})",
+        "印章证书由平台CA签发，签章时有效",
     )
+
+
+def _cert_uscc(cert: x509.Certificate) -> str | None:
+    attrs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+    if not attrs:
+        return None
+    value = str(attrs[0].value)
+    return value[5:] if value.startswith("USCC-") else value
+
+
+def check_seal_status(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """The seal was registered, this certificate belongs to it, and it was active at signing."""
+    name = "seal_status"
+    seal_id = str(doc["header"]["seal_id"])
+    if ctx.seal_of is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "SEAL_STATUS_UNAVAILABLE",
+            "seal status cannot be checked now",
+            "暂无法查询印章状态",
+        )
+    seal = ctx.seal_of(seal_id)
+    if seal is None:
+        return _r(
+            name,
+            FAILED,
+            "SEAL_UNKNOWN",
+            f"seal {seal_id} is not registered on the platform",
+            "印章未在平台登记",
+        )
+    cert, _raw = _certificate(doc, ctx)
+    der_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    if seal.cert_sha256 and der_hash not in seal.cert_sha256:
+        return _r(
+            name,
+            FAILED,
+            "SEAL_CERT_MISMATCH",
+            f"the signing certificate is not a certificate of seal {seal_id} (swapped seal)",
+            "签章证书不属于所声明的印章（印章被替换）",
+        )
+    when = _parse_time(str(doc["header"]["signed_at"]))
+    if not (_utc(seal.valid_from) <= when < _utc(seal.valid_to)):
+        return _r(
+            name,
+            FAILED,
+            "SEAL_OUTSIDE_VALIDITY",
+            f"seal {seal_id} was not within its validity at signing time {when.isoformat()}",
+            "签章时印章不在有效期内",
+        )
+    status, since = seal.status_at(when)
+    if status == "active":
+        later = "" if seal.status == "active" else f" (now {seal.status}, after signing)"
+        later_zh = "" if seal.status == "active" else f"（签章后{STATUS_ZH.get(seal.status, '')}）"
+        return _r(
+            name,
+            PASSED,
+            "OK",
+            f"seal {seal_id} was active at signing time{later}",
+            f"签章时印章有效{later_zh}",
+        )
+    day = since.date().isoformat() if since else "unknown date"
+    reason = "SEAL_REVOKED" if status == "revoked" else "SEAL_SUSPENDED"
+    zh = "签章时印章已吊销" if status == "revoked" else "签章时印章已暂停使用"
+    return _r(name, FAILED, reason, f"seal {seal_id} was {status} ({day}) at signing time", zh)
+
+
+def check_authority(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """The issuer is a registered authority allowed to issue this type, and its seal signed."""
+    from licence import authorities
+    from schemas import licence_types
+
+    name = "authority"
+    parts = str(doc["header"]["licence_id"]).split(".")
+    if len(parts) != 10:
+        raise MalformedLicenceError("licence identifier does not have its ten parts")
+    type_code, issuer_code = parts[5], parts[6]
+    try:
+        auth = authorities.get(issuer_code)
+    except authorities.AuthorityError:
+        return _r(
+            name,
+            FAILED,
+            "AUTHORITY_UNREGISTERED",
+            f"issuer {issuer_code} is not a registered issuing authority",
+            "颁发机构未登记为发证机关",
+        )
+    try:
+        lt = licence_types.get(type_code)
+    except licence_types.LicenceTypeError:
+        return _r(
+            name,
+            FAILED,
+            "UNKNOWN_TYPE",
+            f"licence type {type_code} is not in the catalogue",
+            "证照类型不在目录中",
+        )
+    if not auth.allowed(lt):
+        return _r(
+            name,
+            FAILED,
+            "TYPE_NOT_ALLOWED",
+            f"{auth.uscc} may not issue {lt.name_en}",
+            f"{auth.name}无权颁发{lt.name}",
+        )
+    shown = _value(doc, "证照颁发机构代码")
+    if shown is not None and shown != auth.uscc:
+        return _r(
+            name,
+            FAILED,
+            "ISSUER_MISMATCH",
+            "the issuer field differs from the issuer in the identifier",
+            "颁发机构代码与证照标识不一致",
+        )
+    cert, _raw = _certificate(doc, ctx)
+    if _cert_uscc(cert) != auth.uscc:
+        return _r(
+            name,
+            FAILED,
+            "SEAL_AUTHORITY_MISMATCH",
+            "the seal belongs to another organisation than the issuing authority",
+            "印章不属于颁发机构（他人印章）",
+        )
+    if not str(doc["header"]["seal_id"]).startswith(auth.uscc):
+        return _r(
+            name,
+            FAILED,
+            "SEAL_AUTHORITY_MISMATCH",
+            "the seal identifier is not one of the issuing authority's seals",
+            "印章编号不属于颁发机构",
+        )
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"{auth.uscc} may issue {lt.name_en}; sealed with its own seal",
+        f"{auth.name}有权颁发{lt.name}",
+    )
+
+
+def _receipt_checkpoint(receipt: Receipt) -> Checkpoint:
+    body, _sigs = parse_note(receipt.checkpoint)
+    return Checkpoint.from_note_body(body)
 
 
 def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """The receipt's entry is this licence's issue event, proven in the receipt's checkpoint."""
+    name = "ledger_inclusion"
     if receipt is None:
-        return CheckResult(
-            "ledger_inclusion", INDETERMINATE, "NO_RECEIPT", "not yet sequenced", "尚未上链存证"
+        return _r(
+            name,
+            INDETERMINATE,
+            "NO_RECEIPT",
+            "no ledger receipt yet (not yet sequenced, or not supplied)",
+            "尚无上链存证回执",
         )
     try:
-        verify_receipt(receipt, ctx.log_keys)
-        entry = json.loads(receipt.data or b"{}")
-    except (ReceiptError, ValueError) as exc:
-        return CheckResult("ledger_inclusion", FAILED, "PROOF_INVALID", str(exc), "存证证明无效")
+        cp = _receipt_checkpoint(receipt)
+        if receipt.data is None:
+            raise ReceiptError("receipt carries no entry data")
+        if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
+            raise ReceiptError("entry data does not match its leaf hash")
+        verify_inclusion(
+            receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
+        )
+    except (ReceiptError, ProofError, NoteError, ValueError, KeyError) as exc:
+        return _r(
+            name,
+            FAILED,
+            "PROOF_INVALID",
+            f"the inclusion proof does not hold: {exc}",
+            "存证证明无效（路径被伪造）",
+        )
+    try:
+        entry = json.loads(receipt.data)
+    except ValueError:
+        entry = {}
     header = doc["header"]
-    if (entry.get("licence_id"), entry.get("document_digest")) != (
-        header["licence_id"],
-        header["document_digest"],
+    if (
+        not isinstance(entry, dict)
+        or entry.get("event") != "licence.issue"
+        or (entry.get("licence_id"), entry.get("document_digest"))
+        != (header["licence_id"], header["document_digest"])
     ):
-        return CheckResult(
-            "ledger_inclusion",
+        return _r(
+            name,
             FAILED,
             "ENTRY_MISMATCH",
-            "ledger entry is for another document",
+            "the ledger entry is for another document",
             "存证记录与证照不符",
         )
-    return CheckResult(
-        "ledger_inclusion", PASSED, "OK", f"included at index {receipt.index}", "已上链存证"
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"issue recorded at log index {receipt.index} (tree size {cp.size})",
+        f"已上链存证（第{receipt.index}条）",
     )
 
 
-def check_status(doc: dict[str, Any], _r: Receipt | None, ctx: VerifyContext) -> CheckResult:
-    row = ctx.status_of(doc["header"]["licence_id"]) if ctx.status_of else None
-    if row is None:
-        return CheckResult(
-            "status", INDETERMINATE, "STATUS_UNKNOWN", "status not available", "无法获取状态"
+def _open_cached(note: bytes, ctx: VerifyContext) -> Checkpoint:
+    hit = ctx.caches.checkpoints.get(note)
+    if hit is None:
+        try:
+            hit = open_checkpoint(note, ctx.verifiers())
+        except NoteError as exc:
+            hit = exc
+        ctx.caches.checkpoints[note] = hit
+    if isinstance(hit, NoteError):
+        raise hit
+    return hit
+
+
+def check_checkpoint(
+    _doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext
+) -> CheckResult:
+    """The receipt's checkpoint is signed by a trusted log key and agrees with the log."""
+    name = "checkpoint"
+    if receipt is None:
+        return _r(name, INDETERMINATE, "NO_RECEIPT", "no checkpoint to check", "无检查点可校验")
+    if not ctx.log_keys:
+        return _r(name, INDETERMINATE, "NO_LOG_KEYS", "no trusted log keys", "缺少可信的账本公钥")
+    try:
+        cp = _open_cached(receipt.checkpoint, ctx)
+    except NoteError as exc:
+        untrusted = "not signed by any trusted key" in str(exc)
+        return _r(
+            name,
+            FAILED,
+            "CHECKPOINT_UNTRUSTED_KEY" if untrusted else "CHECKPOINT_SIGNATURE_INVALID",
+            f"checkpoint rejected: {exc}",
+            "检查点非可信账本密钥签署" if untrusted else "检查点签名无效",
         )
-    status = row["status"]
+    if ctx.root_at is None:
+        return _r(
+            name,
+            PASSED,
+            "OK",
+            f"signed by the log (size {cp.size}); consistency not checked",
+            "检查点签名有效",
+        )
+    known = ctx.root_at(cp.size)
+    if known is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "CONSISTENCY_UNKNOWN",
+            f"the log's root at size {cp.size} is not known here (newer than the trust bundle?)",
+            "无法确认检查点与账本一致（信任包过旧）",
+        )
+    if known != cp.root:
+        return _r(
+            name,
+            FAILED,
+            "CHECKPOINT_FORK",
+            f"the log's root at size {cp.size} differs: a forked (inconsistent) checkpoint",
+            "检查点与账本不一致（分叉）",
+        )
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"signed by the log and consistent with it (size {cp.size})",
+        "检查点签名有效且与账本一致",
+    )
+
+
+def check_anchor(_doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """The receipt's checkpoint was anchored (embedded table or Fabric)."""
+    name = "anchor"
+    if receipt is None:
+        return _r(name, INDETERMINATE, "NO_RECEIPT", "no checkpoint to look up", "无检查点")
+    ref = receipt.anchor
+    if ref is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "NOT_ANCHORED",
+            "the receipt names no anchor for its checkpoint",
+            "回执未记录锚定信息",
+        )
+    if ctx.verify_anchor is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "ANCHOR_BACKEND_UNAVAILABLE",
+            f"anchor backend {ref.backend} unavailable",
+            "锚定后端不可用，无法核对",
+        )
+    try:
+        ctx.verify_anchor(ref, receipt.checkpoint)
+    except ConnectionError as exc:
+        return _r(
+            name,
+            INDETERMINATE,
+            "ANCHOR_BACKEND_UNAVAILABLE",
+            f"anchor backend {ref.backend} unavailable: {exc}",
+            "锚定后端不可用，无法核对",
+        )
+    except (LookupError, ValueError) as exc:
+        return _r(
+            name,
+            FAILED,
+            "ANCHOR_MISMATCH",
+            f"the anchored checkpoint differs: {exc}",
+            "锚定的检查点与回执不符",
+        )
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"checkpoint anchored ({ref.backend} #{ref.reference})",
+        "检查点已锚定",
+    )
+
+
+def check_status(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """Not revoked, suspended, expired or superseded as of the latest checkpoint."""
+    name = "status"
+    lid = str(doc["header"]["licence_id"])
+    if ctx.status_of is None:
+        return _r(name, INDETERMINATE, "STATUS_UNKNOWN", "status not available", "无法获取证照状态")
+    row = ctx.status_of(lid)
+    as_of = ""
+    if ctx.as_of is not None:
+        as_of = f" as of {ctx.as_of.date().isoformat()}"
+    if row is None:
+        if ctx.status_size is not None and (receipt is None or receipt.index >= ctx.status_size):
+            return _r(
+                name,
+                INDETERMINATE,
+                "STATUS_NEWER_THAN_BUNDLE",
+                "issued after the status snapshot of the trust bundle",
+                "证照晚于信任包状态快照，无法确认状态",
+            )
+        if ctx.status_size is not None:
+            # a snapshot lists only licences that are no longer valid
+            return _r(name, PASSED, "OK", f"licence is valid{as_of}", "证照状态有效")
+        return _r(
+            name,
+            FAILED,
+            "UNKNOWN_LICENCE",
+            "the platform has no licence with this identifier",
+            "平台无此证照",
+        )
+    status = str(row["status"])
     if status == "valid":
-        return CheckResult("status", PASSED, "OK", "licence is valid", "证照有效")
+        return _r(name, PASSED, "OK", f"licence is valid{as_of}", "证照状态有效")
     when = row.get("updated_at")
-    day = when.date().isoformat() if hasattr(when, "date") else str(when or "")
-    text = row.get("reason_text") or ""
-    return CheckResult(
-        "status",
+    if isinstance(when, str) and when:
+        day = when[:10]
+    elif isinstance(when, dt.datetime | dt.date):
+        day = when.isoformat()[:10]
+    else:
+        day = ""
+    text = str(row.get("reason_text") or "")
+    code = str(row.get("reason_code") or "")
+    authority = str(row.get("authority") or "")
+    zh_label = STATUS_ZH.get(status, status)
+    superseded = row.get("superseded_by")
+    extra = f"; replaced by {superseded}" if superseded else ""
+    return _r(
+        name,
         FAILED,
         status.upper(),
-        f"{status} on {day}: {text}",
-        f"{STATUS_ZH.get(status, status)}（{day}，{text}）",
+        f"{status} on {day} by {authority}: {text} ({code}){extra}",
+        f"{zh_label}（{day}，{text}）",
     )
 
 
-def check_validity(doc: dict[str, Any], _r: Receipt | None, ctx: VerifyContext) -> CheckResult:
-    end = doc["fields"].get("证照有效期截止日期", {}).get("value")
-    if not end or end == "长期":
-        return CheckResult("validity_period", PASSED, "OK", "long-term validity", "长期有效")
-    end_date = dt.date(int(end[:4]), int(end[4:6]), int(end[6:8]))
-    if end_date < ctx.today:
-        return CheckResult(
-            "validity_period", FAILED, "EXPIRED", f"expired {end_date}", "已过有效期"
+def _ymd(text: str) -> dt.date:
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def check_validity(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """Today lies within the licence's validity period."""
+    name = "validity_period"
+    fields = doc["fields"]
+    if VALIDITY_END in fields and "value" not in fields[VALIDITY_END]:
+        return _r(
+            name,
+            INDETERMINATE,
+            "VALIDITY_HIDDEN",
+            "the holder hid the end of validity",
+            "持证人隐藏了有效期",
         )
-    return CheckResult("validity_period", PASSED, "OK", f"valid until {end_date}", "在有效期内")
+    start = _value(doc, VALIDITY_START)
+    if start and _ymd(str(start)) > ctx.today:
+        return _r(
+            name,
+            FAILED,
+            "NOT_YET_VALID",
+            f"valid only from {_ymd(str(start))}",
+            "证照尚未生效",
+        )
+    end = _value(doc, VALIDITY_END)
+    if not end or end == "长期":
+        return _r(name, PASSED, "OK", "long-term validity", "长期有效")
+    end_date = _ymd(str(end))
+    if end_date < ctx.today:
+        return _r(name, FAILED, "EXPIRED", f"expired on {end_date}", f"已过有效期（{end_date}）")
+    return _r(name, PASSED, "OK", f"valid until {end_date}", f"有效期至{end_date}")
 
 
+def check_freshness(_doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """How old the trust material is (offline): older than ``max_age`` is INDETERMINATE."""
+    name = "freshness"
+    if ctx.as_of is None:
+        if ctx.offline:
+            return _r(
+                name,
+                INDETERMINATE,
+                "BUNDLE_TIME_UNKNOWN",
+                "the trust bundle does not say when it was made",
+                "信任包未注明时间",
+            )
+        return _r(name, PASSED, "ONLINE", "online: status as of now", "在线核验，状态为实时")
+    age = ctx.current_time() - _utc(ctx.as_of)
+    hours = age.total_seconds() / 3600
+    text = f"trust bundle checkpoint is {hours:.1f} h old (exported {ctx.as_of.isoformat()})"
+    zh = f"信任包检查点已过{hours:.1f}小时（导出于{ctx.as_of.isoformat()}）"
+    if age > ctx.max_age:
+        return _r(
+            name,
+            INDETERMINATE,
+            "BUNDLE_STALE",
+            text + f", older than {ctx.max_age}: refresh it",
+            zh + "，已过期，请更新",
+        )
+    return _r(name, PASSED, "OK", text, zh)
+
+
+SEAL_POLICY: dict[str, Check] = {
+    "integrity": check_integrity,
+    "seal_signature": check_seal_signature,
+}
 DEFAULT_POLICY: dict[str, Check] = {
     "identifier": check_identifier,
     "integrity": check_integrity,
     "seal_signature": check_seal_signature,
+    "seal_certificate": check_seal_certificate,
+    "seal_status": check_seal_status,
+    "authority": check_authority,
     "ledger_inclusion": check_ledger,
+    "checkpoint": check_checkpoint,
+    "anchor": check_anchor,
     "status": check_status,
     "validity_period": check_validity,
 }
+OFFLINE_POLICY: dict[str, Check] = {**DEFAULT_POLICY, "freshness": check_freshness}
+# what the benchmark measures: the cryptographic core (integrity + seal + receipt)
+CORE_POLICY: dict[str, Check] = {
+    "integrity": check_integrity,
+    "seal_signature": check_seal_signature,
+    "ledger_inclusion": check_ledger,
+    "checkpoint": check_checkpoint,
+}
+CHECKS: dict[str, Check] = {**OFFLINE_POLICY}
+
+
+def policy_of(names: Sequence[str]) -> dict[str, Check]:
+    """A policy from check names; unknown names and an empty list are refused."""
+    if not names:
+        raise ValueError("an empty verification policy would pass anything: name the checks")
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown checks {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    return {n: CHECKS[n] for n in names}
 
 
 @dataclass(frozen=True)
@@ -166,15 +888,69 @@ class Report:
 
     verdict: str
     checks: list[CheckResult]
+    kind: str = "sealed"
+    licence_id: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == FAILED]
 
+    @property
+    def sub_indication(self) -> str | None:
+        """The first failing (else indeterminate) reason code, as in ETSI EN 319 102-1."""
+        for wanted in (FAILED, INDETERMINATE):
+            for c in self.checks:
+                if c.status == wanted:
+                    return c.reason
+        return None
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, 1 failed, 2 indeterminate (what ``hub verify`` exits with)."""
+        return {TOTAL_PASSED: 0, TOTAL_FAILED: 1}.get(self.verdict, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "sub_indication": self.sub_indication,
+            "kind": self.kind,
+            "licence_id": self.licence_id,
+            "summary": self.summary,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
+
     def to_text(self) -> str:
-        lines = [f"verdict: {self.verdict}"]
+        head = {TOTAL_PASSED: "通过", TOTAL_FAILED: "不通过", INDETERMINATE: "无法确定"}
+        lines = [f"verdict: {self.verdict} ({head.get(self.verdict, '')})"]
+        if self.licence_id:
+            lines.append(f"licence: {self.licence_id} [{self.kind}]")
         for c in self.checks:
-            lines.append(f"  {c.status:<13} {c.check:<17} {c.reason:<20} {c.zh} / {c.en}")
+            lines.append(f"  {c.status:<13} {c.check:<17} {c.reason:<24} {c.zh} / {c.en}")
         return "\n".join(lines)
+
+
+def _verdict(results: Sequence[CheckResult]) -> str:
+    if any(r.status == FAILED for r in results):
+        return TOTAL_FAILED
+    if results and all(r.status == PASSED for r in results):
+        return TOTAL_PASSED
+    return INDETERMINATE
+
+
+def _summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Non-personal facts a staff member needs next to the verdict."""
+    keys = ("证照名称", "证照颁发机构", "证照颁发日期", VALIDITY_END, "证照编号")
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = _value(doc, k)
+        if v is not None:
+            out[k] = v
+    out["seal_id"] = doc["header"].get("seal_id")
+    out["signed_at"] = doc["header"].get("signed_at")
+    return out
 
 
 def verify(
@@ -182,16 +958,211 @@ def verify(
     receipt: Receipt | None,
     ctx: VerifyContext,
     policy: Mapping[str, Check] | None = None,
+    kind: str = "sealed",
 ) -> Report:
     """Run every check of ``policy``; TOTAL_PASSED only when all of them passed."""
     checks = DEFAULT_POLICY if policy is None else policy
     if not checks:
         raise ValueError("an empty verification policy would pass anything: name the checks")
-    results = [check(doc, receipt, ctx) for check in checks.values()]
-    if any(r.status == FAILED for r in results):
-        verdict = "TOTAL_FAILED"
-    elif all(r.status == PASSED for r in results):
-        verdict = "TOTAL_PASSED"
+    try:
+        _require_shape(doc)
+    except MalformedLicenceError as exc:
+        return _malformed(str(exc))
+    if receipt is None and ctx.receipt_of is not None and "ledger_inclusion" in checks:
+        receipt = ctx.receipt_of(str(doc["header"]["licence_id"]))
+    results = []
+    for check_name, check in checks.items():
+        try:
+            results.append(check(doc, receipt, ctx))
+        except (KeyError, TypeError, ValueError, AttributeError, licence_id.LicenceIdError) as exc:
+            # a malformed part of the document (missing key, wrong type) fails just this check
+            results.append(
+                _r(
+                    check_name,
+                    FAILED,
+                    "MALFORMED",
+                    f"cannot read what this check needs: {type(exc).__name__}: {exc}",
+                    "证照数据格式错误",
+                )
+            )
+    lid = str(doc["header"].get("licence_id"))
+    return Report(_verdict(results), results, kind, lid, _summary(doc))
+
+
+# ---- inputs --------------------------------------------------------------------------------
+
+
+def _require_shape(doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise MalformedLicenceError("a licence is a JSON object")
+    header, sig, fields = doc.get("header"), doc.get("signature"), doc.get("fields")
+    if not isinstance(header, dict) or not isinstance(sig, dict) or not isinstance(fields, dict):
+        raise MalformedLicenceError("a sealed licence has header, signature and fields objects")
+    missing = [
+        k
+        for k in ("licence_id", "document_digest", "digest_alg", "seal_id", "signed_at")
+        if not isinstance(header.get(k), str)
+    ]
+    missing += [f"signature.{k}" for k in ("algorithm", "value", "certificate") if k not in sig]
+    if missing:
+        raise MalformedLicenceError(f"sealed licence lacks {', '.join(missing)}")
+    for name, entry in fields.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+            raise MalformedLicenceError(f"field {name!r} has no digest")
+
+
+def _malformed(message: str, reason: str = "MALFORMED_INPUT", kind: str = "unknown") -> Report:
+    result = _r(
+        "format",
+        FAILED,
+        reason,
+        f"not a verifiable licence: {message}",
+        "无法识别的证照文件（格式错误或文件不完整）",
+    )
+    return Report(TOTAL_FAILED, [result], kind)
+
+
+def parse_qr(text: str) -> tuple[str, str, str]:
+    """(licence id, digest algorithm, document digest) from a QR payload URL."""
+    query = urllib.parse.urlsplit(text.strip()).query
+    params = urllib.parse.parse_qs(query)
+    lid = params.get("id", [""])[0]
+    alg, _, digest = params.get("d", [""])[0].partition(":")
+    if not lid or not digest:
+        raise MalformedLicenceError("QR payload lacks id= and d=alg:digest")
+    return lid, alg, digest
+
+
+def verify_qr(text: str, ctx: VerifyContext, policy: Mapping[str, Check] | None = None) -> Report:
+    """Look the QR payload's licence up (online) and verify the stored licence."""
+    try:
+        lid, alg, digest = parse_qr(text)
+    except MalformedLicenceError as exc:
+        return _malformed(str(exc), kind="qr")
+    if ctx.document_of is None:
+        return Report(
+            INDETERMINATE,
+            [
+                _r(
+                    "qr_lookup",
+                    INDETERMINATE,
+                    "QR_LOOKUP_UNAVAILABLE",
+                    "a QR payload is checked online; the licence service is not reachable",
+                    "扫码核验需联网查询，当前无法查询",
+                )
+            ],
+            "qr",
+            lid,
+        )
+    doc = ctx.document_of(lid)
+    if doc is None:
+        return Report(
+            TOTAL_FAILED,
+            [
+                _r(
+                    "qr_lookup",
+                    FAILED,
+                    "QR_UNKNOWN_LICENCE",
+                    f"the platform has no licence {lid}",
+                    "平台无此证照（二维码无效或伪造）",
+                )
+            ],
+            "qr",
+            lid,
+        )
+    header = doc["header"]
+    if (header.get("digest_alg"), header.get("document_digest")) != (alg, digest):
+        lookup = _r(
+            "qr_lookup",
+            FAILED,
+            "QR_DIGEST_MISMATCH",
+            "the QR code's content digest differs from the registered licence",
+            "二维码中的摘要与登记证照不符",
+        )
     else:
-        verdict = "INDETERMINATE"
-    return Report(verdict, results)
+        lookup = _r("qr_lookup", PASSED, "OK", "licence found by its QR code", "已查到该证照")
+    report = verify(doc, None, ctx, policy, kind="qr")
+    results = [lookup, *report.checks]
+    return Report(_verdict(results), results, "qr", lid, report.summary)
+
+
+PdfVerifier = Callable[[bytes, VerifyContext], tuple[list[CheckResult], dict[str, Any] | None]]
+
+
+def verify_input(
+    data: bytes,
+    ctx: VerifyContext,
+    policy: Mapping[str, Check] | None = None,
+    *,
+    pdf_verifier: PdfVerifier | None = None,
+) -> Report:
+    """Verify raw bytes: a sealed or disclosed JSON licence (optionally wrapped with its
+    receipt as ``{"licence": ..., "receipt": ...}``, as ``hub licence show`` prints it
+    (``{"document": ..., "receipt": ...}``) or carrying a top-level ``receipt``), a signed PDF,
+    or a QR payload. Unreadable input gives TOTAL_FAILED with check ``format``.
+
+    Build ``ctx`` with ``licence.trust.online_context(service)`` (online: every check can
+    pass) or ``licence.trust.offline_context(bundle)``; a bare ``VerifyContext(log_keys=...)``
+    leaves the certificate, seal and anchor checks INDETERMINATE.
+    """
+    stripped = data.strip()
+    if stripped.startswith(b"%PDF"):
+        if pdf_verifier is None:
+            from licence.pdf_verify import verify_pdf_bytes
+
+            pdf_verifier = verify_pdf_bytes
+        pdf_results, doc = pdf_verifier(data, ctx)
+        if doc is None:
+            return Report(_verdict(pdf_results), pdf_results, "pdf")
+        report = verify(doc, None, ctx, policy, kind="pdf")
+        results = [*pdf_results, *report.checks]
+        return Report(_verdict(results), results, "pdf", report.licence_id, report.summary)
+    if stripped.startswith(b"{"):
+        try:
+            obj = json.loads(stripped)
+        except ValueError as exc:
+            return _malformed(f"JSON cannot be read (truncated?): {exc}", kind="json")
+        return verify_json(obj, ctx, policy)
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        return _malformed("neither JSON, PDF nor a QR payload")
+    if "id=" in text and "\n" not in text:
+        return verify_qr(text, ctx, policy)
+    return _malformed("neither JSON, PDF nor a QR payload")
+
+
+def verify_json(obj: Any, ctx: VerifyContext, policy: Mapping[str, Check] | None = None) -> Report:
+    """Verify a parsed JSON licence (sealed, disclosed, or wrapped with its receipt)."""
+    if isinstance(obj, dict) and isinstance(obj.get("licence"), dict):
+        doc, raw_receipt = obj["licence"], obj.get("receipt")
+    elif isinstance(obj, dict) and isinstance(obj.get("document"), dict):  # `hub licence show`
+        doc, raw_receipt = obj["document"], obj.get("receipt")
+    elif isinstance(obj, dict):
+        doc, raw_receipt = obj, obj.get("receipt")
+    else:
+        return _malformed("a licence is a JSON object", kind="json")
+    receipt = None
+    if raw_receipt is not None:
+        try:
+            receipt = Receipt.from_dict(raw_receipt)
+        except ReceiptError as exc:
+            return Report(
+                TOTAL_FAILED,
+                [
+                    _r(
+                        "ledger_inclusion",
+                        FAILED,
+                        "RECEIPT_MALFORMED",
+                        str(exc),
+                        "存证回执格式错误",
+                    )
+                ],
+                "json",
+            )
+    kind = "sealed"
+    if isinstance(doc.get("fields"), dict) and any(
+        isinstance(e, dict) and "value" not in e for e in doc["fields"].values()
+    ):
+        kind = "disclosed"
+    return verify(doc, receipt, ctx, policy, kind=kind)

@@ -1,0 +1,260 @@
+"""Verifying a sealed licence PDF: its PAdES signature (pyHanko) and its tie to the licence.
+
+The PDF's signature must be intact, made with a certificate chaining to the platform CA, and
+cover the whole file (or be followed only by harmless updates); a PDF edited after signing
+fails. The PDF is then tied to its licence: the identifier is read from the signed page text
+(each text run carries ``/ActualText``), the licence is looked up, the signer certificate must
+be the licence's seal certificate, and the QR code on the page must be exactly the one encoding
+that licence's identifier and document digest (re-drawn and compared pixel for pixel), so a
+genuine PDF of another licence, or a page with another licence's QR code, does not pass.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from licence.verify import FAILED, INDETERMINATE, PASSED, CheckResult, VerifyContext
+
+_ACTUAL_TEXT = re.compile(rb"/ActualText\s*\(((?:\\.|[^\\)])*)\)", re.S)
+_LID = re.compile(r"证照标识\s*(1\.2\.156\.3005\.2\.[0-9A-Z.]+)")
+_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _literal(raw: bytes) -> bytes:
+    """Decode a PDF literal string body (backslash escapes, octal codes)."""
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i : i + 1]
+        if c != b"\\":
+            out += c
+            i += 1
+            continue
+        nxt = raw[i + 1 : i + 2]
+        if nxt.isdigit():
+            j = i + 1
+            while j < len(raw) and j < i + 4 and raw[j : j + 1] in b"01234567":
+                j += 1
+            out.append(int(raw[i + 1 : j], 8) & 0xFF)
+            i = j
+        else:
+            out += _ESCAPES.get(nxt, nxt)
+            i += 2
+    return bytes(out)
+
+
+def page_text(reader: Any) -> str:
+    """The text of every page's runs (from ``/ActualText``), joined by newlines."""
+    texts: list[str] = []
+    for page_ref in reader.root["/Pages"]["/Kids"]:
+        page = page_ref.get_object()
+        contents = page["/Contents"]
+        streams = contents if isinstance(contents, list) else [contents]
+        for s in streams:
+            data = s.get_object().data
+            for m in _ACTUAL_TEXT.finditer(data):
+                raw = _literal(m.group(1))
+                try:
+                    texts.append(
+                        raw[2:].decode("utf-16-be") if raw[:2] == b"\xfe\xff" else raw.decode()
+                    )
+                except UnicodeDecodeError:
+                    continue
+    return "\n".join(texts)
+
+
+def _images(reader: Any) -> list[tuple[int, int, bytes]]:
+    """(width, height, raw RGB bytes) of each image XObject on the first page."""
+    page = reader.root["/Pages"]["/Kids"][0].get_object()
+    out = []
+    xobjects = page["/Resources"].get("/XObject", {})
+    for ref in xobjects.values():
+        obj = ref.get_object()
+        if obj.get("/Subtype") != "/Image":
+            continue
+        try:
+            data = obj.data
+        except (ValueError, NotImplementedError, zlib.error):
+            continue
+        out.append((int(obj["/Width"]), int(obj["/Height"]), bytes(data)))
+    return out
+
+
+def _qr_matches(reader: Any, doc: dict[str, Any], url: str) -> bool:
+    from licence.pdf import _qr_png, qr_payload
+
+    img = _qr_png(qr_payload(doc, url))
+    want = (img.width, img.height, img.tobytes())
+    return want in _images(reader)
+
+
+def _cert_der(doc: dict[str, Any]) -> bytes:
+    cert = x509.load_pem_x509_certificate(str(doc["signature"]["certificate"]).encode())
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, bytes | None]:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    name = "pdf_signature"
+    sigs = reader.embedded_signatures
+    if not sigs:
+        return CheckResult(
+            name, FAILED, "PDF_NOT_SIGNED", "the PDF carries no signature", "PDF未签章"
+        ), None
+    sig = sigs[0]
+    roots = [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+        for c in ctx.trust_roots
+    ]
+    vc = ValidationContext(trust_roots=roots or None, allow_fetching=False)
+    try:
+        status = validate_pdf_signature(sig, signer_validation_context=vc)
+    except (ValueError, KeyError, TypeError) as exc:
+        return CheckResult(
+            name,
+            FAILED,
+            "PDF_SIGNATURE_INVALID",
+            f"the PDF signature cannot be validated: {exc}",
+            "PDF签章无法校验",
+        ), None
+    signer = status.signing_cert.dump() if status.signing_cert is not None else None
+    if not status.intact or not status.valid:
+        return CheckResult(
+            name,
+            FAILED,
+            "PDF_SIGNATURE_INVALID",
+            "the PDF's signed bytes were changed (signature does not verify)",
+            "PDF签章无效（签章后内容被修改）",
+        ), signer
+    level = status.modification_level
+    whole = status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
+    if not whole and (level is None or level.name not in ("NONE", "LTA_UPDATES")):
+        what = "unknown" if level is None else level.name
+        return CheckResult(
+            name,
+            FAILED,
+            "PDF_MODIFIED",
+            f"the PDF was edited after signing ({what} changes)",
+            "PDF在签章后被编辑",
+        ), signer
+    if not roots:
+        return CheckResult(
+            name,
+            INDETERMINATE,
+            "NO_TRUST_ANCHOR",
+            "PDF signature intact; no platform CA to check its certificate against",
+            "PDF签章完整，但缺少平台根证书",
+        ), signer
+    if not status.trusted:
+        return CheckResult(
+            name,
+            FAILED,
+            "PDF_UNTRUSTED",
+            "the PDF was signed with a certificate not issued by the platform CA",
+            "PDF签章证书不可信",
+        ), signer
+    return CheckResult(
+        name, PASSED, "OK", "PAdES signature intact, by a platform seal", "PDF签章有效"
+    ), signer
+
+
+def verify_pdf_bytes(
+    data: bytes, ctx: VerifyContext
+) -> tuple[list[CheckResult], dict[str, Any] | None]:
+    """The PDF's own checks and, when it is tied to a known licence, that licence."""
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        text = page_text(reader)
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [
+            CheckResult(
+                "format",
+                FAILED,
+                "MALFORMED_INPUT",
+                f"the PDF cannot be read (truncated?): {exc}",
+                "PDF文件损坏或不完整",
+            )
+        ], None
+    signature, signer = _signature_check(reader, ctx)
+    results = [signature]
+    tie = "pdf_licence"
+    found = _LID.search(text)
+    if found is None:
+        results.append(
+            CheckResult(
+                tie,
+                FAILED,
+                "PDF_NO_LICENCE_ID",
+                "the PDF shows no licence identifier",
+                "PDF中没有证照标识",
+            )
+        )
+        return results, None
+    lid = found.group(1)
+    if ctx.document_of is None:
+        results.append(
+            CheckResult(
+                tie,
+                INDETERMINATE,
+                "PDF_LICENCE_UNAVAILABLE",
+                f"licence {lid} cannot be looked up here (offline: give the licence JSON too)",
+                "无法查询该证照（离线时请同时提供证照JSON）",
+            )
+        )
+        return results, None
+    doc = ctx.document_of(lid)
+    if doc is None:
+        results.append(
+            CheckResult(
+                tie,
+                FAILED,
+                "PDF_LICENCE_UNKNOWN",
+                f"the platform has no licence {lid}",
+                "平台无此证照",
+            )
+        )
+        return results, None
+    if signer is not None and signer != _cert_der(doc):
+        results.append(
+            CheckResult(
+                tie,
+                FAILED,
+                "PDF_SEAL_MISMATCH",
+                "the PDF was not signed with the licence's seal",
+                "PDF签章与证照印章不符",
+            )
+        )
+        return results, doc
+    if not _qr_matches(reader, doc, ctx.verification_url):
+        results.append(
+            CheckResult(
+                tie,
+                FAILED,
+                "PDF_QR_MISMATCH",
+                "the QR code on the PDF does not encode this licence's digest",
+                "PDF上的二维码与证照摘要不符",
+            )
+        )
+        return results, doc
+    results.append(
+        CheckResult(
+            tie,
+            PASSED,
+            "OK",
+            f"the PDF is licence {lid}: same seal, QR code encodes its digest",
+            "PDF与证照一致（同一印章，二维码含证照摘要）",
+        )
+    )
+    return results, doc

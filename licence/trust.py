@@ -1,0 +1,327 @@
+"""Verification contexts: online (from the running stores) and offline (from a trust bundle).
+
+A trust bundle is one JSON file exported by ``hub trust export``: the platform CA certificates,
+the ledger's verifier keys, the latest signed checkpoint (sequenced at export time) with the
+roots of every earlier checkpoint and the anchored ones, every seal with its status history, and
+a status snapshot (licences no longer valid, as of the bundle's checkpoint). With it and a
+licence's receipt, a licence is verified with no database and no network; how old the bundle is
+shows as the ``freshness`` check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ledger.anchor import AnchorReference
+from ledger.note import Checkpoint, NoteError, parse_note
+from ledger.receipt import Receipt, ReceiptError
+from licence.verify import SealState, VerifyContext
+
+BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
+
+
+class TrustBundleError(ValueError):
+    """A trust bundle cannot be read (wrong format, truncated, missing parts)."""
+
+
+def _naive_iso(t: Any) -> str | None:
+    if t is None:
+        return None
+    if isinstance(t, dt.datetime):
+        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
+    return str(t)
+
+
+def _aware(text: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
+    """Status history of every seal, read from the ledger's seal entries (queued ones too)."""
+    from sqlalchemy import select
+
+    from storage import ledger_store as db
+
+    out: dict[str, list[tuple[str, dt.datetime]]] = {}
+    with ledger.engine.connect() as conn:
+        rows = [
+            bytes(r[0])
+            for table, order in ((db.entries, db.entries.c.idx), (db.pending, db.pending.c.id))
+            for r in conn.execute(
+                select(table.c.data).where(table.c.data.op("LIKE")(b'%"seal.%')).order_by(order)
+            )
+        ]
+    for data in rows:
+        try:
+            entry = json.loads(data)
+        except ValueError:
+            continue
+        event = str(entry.get("event", ""))
+        if not event.startswith("seal.") or "seal_id" not in entry or "time" not in entry:
+            continue
+        status = "active" if event == "seal.create" else event.removeprefix("seal.")
+        out.setdefault(str(entry["seal_id"]), []).append((status, _aware(str(entry["time"]))))
+    for events in out.values():
+        events.sort(key=lambda e: e[1])
+    return out
+
+
+def _cert_hash(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _seal_state(row: Mapping[str, Any], events: list[tuple[str, dt.datetime]]) -> SealState:
+    return SealState(
+        seal_id=str(row["seal_id"]),
+        authority=str(row["authority"]),
+        status=str(row["status"]),
+        valid_from=_aware(_naive_iso(row["valid_from"]) or ""),
+        valid_to=_aware(_naive_iso(row["valid_to"]) or ""),
+        cert_sha256=(_cert_hash(str(row["cert_pem"])),),
+        events=tuple(events),
+    )
+
+
+def online_context(
+    svc: Any, today: dt.date | None = None, now: dt.datetime | None = None
+) -> VerifyContext:
+    """A context over a LicenceService and its ledger: status as of now, receipts attached."""
+    from ledger.anchor import AnchorError
+    from ledger.embedded_anchor import EmbeddedAnchor
+    from ledger.service import LedgerError
+    from licence.service import LicenceNotFoundError, ledger_receipts
+
+    svc.attach_receipts(ledger_receipts(svc.ledger))
+    pca = svc.platform_ca()
+    ledger = svc.ledger
+    events_cache: dict[str, dict[str, list[tuple[str, dt.datetime]]]] = {}
+
+    def seal_of(seal_id: str) -> SealState | None:
+        row = svc.store.seal(seal_id)
+        if row is None:
+            return None
+        if "all" not in events_cache:
+            events_cache["all"] = seal_events(ledger)
+        return _seal_state(row, events_cache["all"].get(seal_id, []))
+
+    def receipt_of(lid: str) -> Receipt | None:
+        try:
+            obj = svc.receipt(lid)
+        except LicenceNotFoundError:
+            return None
+        return None if obj is None else Receipt.from_dict(obj)
+
+    def document_of(lid: str) -> dict[str, Any] | None:
+        try:
+            return dict(svc.document(lid))
+        except LicenceNotFoundError:
+            return None
+
+    def root_at(size: int) -> bytes | None:
+        try:
+            return bytes(ledger.root(size))
+        except LedgerError:
+            return None
+
+    def verify_anchor(ref: AnchorReference, note: bytes) -> None:
+        anchor = ledger.anchor
+        if ref.backend == "embedded" and isinstance(anchor, EmbeddedAnchor):
+            try:
+                anchor.verify(ref, note)
+            except AnchorError as exc:
+                raise LookupError(str(exc)) from exc
+            return
+        raise ConnectionError(f"the {ref.backend} anchor backend is not reachable from here")
+
+    return VerifyContext(
+        log_keys=[ledger.verifier_key()],
+        status_of=svc.store.licence,
+        today=today or dt.date.today(),
+        trust_roots=[pca.root, pca.seal_ca],
+        seal_of=seal_of,
+        receipt_of=receipt_of,
+        document_of=document_of,
+        root_at=root_at,
+        verify_anchor=verify_anchor,
+        now=now,
+        verification_url=svc.verification_url,
+    )
+
+
+def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The trust bundle as a JSON-ready dict; sequences the ledger first so the checkpoint is
+    recent and every licence issued so far is covered by the status snapshot."""
+    from sqlalchemy import select
+
+    from licence.ca import pem
+    from licence.store import licences
+    from storage import ledger_store as db
+
+    now = now or dt.datetime.now(dt.UTC)
+    ledger = svc.ledger
+    signed = ledger.sequence()
+    if signed is None:
+        raise TrustBundleError("the ledger is empty: nothing to export yet")
+    pca = svc.platform_ca()
+    with ledger.engine.connect() as conn:
+        checkpoints = [
+            {"size": int(r.size), "root": bytes(r.root).hex()}
+            for r in conn.execute(select(db.checkpoints.c.size, db.checkpoints.c.root))
+        ]
+        anchors = [
+            {"id": str(r.id), "size": int(r.size), "root": bytes(r.root).hex()}
+            for r in conn.execute(select(db.anchors.c.id, db.anchors.c.size, db.anchors.c.root))
+        ]
+    events = seal_events(ledger)
+    seals = []
+    for row in svc.store.seals():
+        state = _seal_state(row, events.get(row["seal_id"], []))
+        seals.append(
+            {
+                "seal_id": state.seal_id,
+                "authority": state.authority,
+                "status": state.status,
+                "valid_from": state.valid_from.isoformat(),
+                "valid_to": state.valid_to.isoformat(),
+                "cert_sha256": list(state.cert_sha256),
+                "events": [[s, t.isoformat()] for s, t in state.events],
+            }
+        )
+    status: dict[str, Any] = {}
+    cols = licences.c
+    with svc.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                cols.licence_id,
+                cols.status,
+                cols.reason_code,
+                cols.reason_text,
+                cols.updated_at,
+                cols.authority,
+                cols.superseded_by,
+            ).where(cols.status != "valid")
+        ).mappings()
+        for r in rows:
+            status[str(r["licence_id"])] = {
+                "status": r["status"],
+                "reason_code": r["reason_code"],
+                "reason_text": r["reason_text"],
+                "updated_at": _naive_iso(r["updated_at"]),
+                "authority": r["authority"],
+                "superseded_by": r["superseded_by"],
+            }
+    return {
+        "format": BUNDLE_FORMAT,
+        "exported_at": now.astimezone(dt.UTC).isoformat(),
+        "origin": signed.checkpoint.origin,
+        "verification_url": svc.verification_url,
+        "log_keys": [ledger.verifier_key()],
+        "ca_certificates": [pem(pca.root), pem(pca.seal_ca)],
+        "checkpoint": signed.note.decode("utf-8"),
+        "checkpoints": checkpoints,
+        "anchors": anchors,
+        "seals": seals,
+        "status": {"size": signed.checkpoint.size, "licences": status},
+    }
+
+
+def load_bundle(data: bytes) -> dict[str, Any]:
+    """Parse and shape-check a trust bundle."""
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise TrustBundleError(f"trust bundle is not JSON (truncated?): {exc}") from exc
+    if not isinstance(obj, dict) or obj.get("format") != BUNDLE_FORMAT:
+        raise TrustBundleError(f"not a trust bundle (expected format {BUNDLE_FORMAT})")
+    missing = [
+        k
+        for k in ("exported_at", "log_keys", "ca_certificates", "checkpoint", "seals", "status")
+        if k not in obj
+    ]
+    if missing:
+        raise TrustBundleError(f"trust bundle lacks {', '.join(missing)}")
+    return obj
+
+
+def offline_context(
+    bundle: Mapping[str, Any],
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    max_age: dt.timedelta = dt.timedelta(days=7),
+) -> VerifyContext:
+    """A context from a trust bundle alone: no database, no network."""
+    try:
+        roots = [x509.load_pem_x509_certificate(p.encode()) for p in bundle["ca_certificates"]]
+        checkpoint_roots = {int(c["size"]): bytes.fromhex(c["root"]) for c in bundle["checkpoints"]}
+        latest = Checkpoint.from_note_body(parse_note(str(bundle["checkpoint"]).encode())[0])
+        checkpoint_roots.setdefault(latest.size, latest.root)
+        anchors = {
+            str(a["id"]): (int(a["size"]), bytes.fromhex(a["root"]))
+            for a in bundle.get("anchors", [])
+        }
+        seals = {
+            str(s["seal_id"]): SealState(
+                seal_id=str(s["seal_id"]),
+                authority=str(s["authority"]),
+                status=str(s["status"]),
+                valid_from=_aware(s["valid_from"]),
+                valid_to=_aware(s["valid_to"]),
+                cert_sha256=tuple(s["cert_sha256"]),
+                events=tuple((str(st), _aware(t)) for st, t in s["events"]),
+            )
+            for s in bundle["seals"]
+        }
+        snapshot = dict(bundle["status"]["licences"])
+        status_size = int(bundle["status"]["size"])
+        as_of = _aware(str(bundle["exported_at"]))
+    except (KeyError, TypeError, ValueError, NoteError) as exc:
+        raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
+
+    def verify_anchor(ref: AnchorReference, note: bytes) -> None:
+        if ref.backend != "embedded":
+            raise ConnectionError(f"the {ref.backend} anchor cannot be checked offline")
+        if ref.reference not in anchors:
+            raise ConnectionError("checkpoint anchored after the trust bundle was exported")
+        size, root = anchors[ref.reference]
+        try:
+            cp = Checkpoint.from_note_body(parse_note(note)[0])
+        except NoteError as exc:
+            raise LookupError(str(exc)) from exc
+        if (cp.size, cp.root) != (size, root) or ref.size != size:
+            raise LookupError(f"anchor #{ref.reference} holds another checkpoint")
+
+    return VerifyContext(
+        log_keys=list(bundle["log_keys"]),
+        status_of=snapshot.get,
+        today=today or dt.date.today(),
+        trust_roots=roots,
+        seal_of=seals.get,
+        root_at=checkpoint_roots.get,
+        verify_anchor=verify_anchor,
+        status_size=status_size,
+        as_of=as_of,
+        max_age=max_age,
+        offline=True,
+        now=now,
+        verification_url=str(bundle.get("verification_url", "https://hub.example.gov.cn/verify")),
+    )
+
+
+def licence_with_receipt(svc: Any, lid: str) -> dict[str, Any]:
+    """A licence and its ledger receipt in one object: what offline verification takes."""
+    from licence.service import ledger_receipts
+
+    svc.attach_receipts(ledger_receipts(svc.ledger))
+    receipt = svc.receipt(lid)
+    if receipt is None:
+        raise ReceiptError(f"licence {lid} has no receipt yet: run `hub ledger checkpoint`")
+    return {"licence": svc.document(lid), "receipt": receipt}
