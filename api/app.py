@@ -29,6 +29,7 @@ from hub.settings import Settings
 # "module:attribute" of every router the app serves, in order.
 ROUTERS: list[str] = [
     "api.routers.meta:router",
+    "api.pages:router",
 ]
 
 

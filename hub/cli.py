@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "synth": ("hub.commands.synth", "synth", "Write synthetic department files for a city."),
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
+    "staff": ("hub.commands.staff", "staff", "Staff accounts for the web pages: add, list, passwd."),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
 }
 

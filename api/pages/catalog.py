@@ -1,0 +1,162 @@
+"""``/catalog``: the datasets departments publish, their fields, cadence, runs and quality.
+
+Every page here needs a signed-in staff member (any role); publishing a file into a dataset's
+ingest pipeline needs the publisher (or admin) role. The quality trend charts are the ones
+``hub quality report --html`` draws (one inline SVG per dimension, no JavaScript).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.pages import web
+from api.pages.accounts import Staff
+
+MAX_UPLOAD = 200 * 1024 * 1024
+LIBRARY_ZH = {"population": "人口库", "legal-entity": "法人库"}
+
+router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
+
+
+def _engine(request: Request) -> Any:
+    return web.ingest_hub(request).library.engine
+
+
+def _contracts(request: Request) -> dict[str, Any]:
+    return dict(web.ingest_hub(request).contracts)
+
+
+def _runs_by_dataset(request: Request) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for run in web.ingest_hub(request).library.list_runs():
+        grouped.setdefault(run["dataset"], []).append(run)
+    return grouped
+
+
+def _overdue(contract: Any, last: dict[str, Any] | None, now: dt.datetime) -> bool:
+    """No delivery within the contract's cadence (plus a day's grace)."""
+    if last is None:
+        return True
+    return bool(now - last["received_at"] > dt.timedelta(days=contract.cadence_days + 1))
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog(request: Request, _staff: web.SignedIn) -> HTMLResponse:
+    from quality.metrics import scorecard
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    runs = _runs_by_dataset(request)
+    quality: dict[str, dict[str, Any]] = {}
+    for row in scorecard(_engine(request)):
+        quality[row["dataset"]] = row  # time order: the last one is the latest
+    datasets = []
+    for ds, contract in sorted(_contracts(request).items()):
+        last = runs.get(ds, [None])[-1]
+        datasets.append(
+            {
+                "id": ds,
+                "contract": contract,
+                "library_zh": LIBRARY_ZH.get(contract.library, contract.library),
+                "last": last,
+                "runs": len(runs.get(ds, [])),
+                "quality": quality.get(ds),
+                "overdue": _overdue(contract, last, now),
+            }
+        )
+    return web.render(request, "catalog.html", {"datasets": datasets})
+
+
+def _dataset_page(
+    request: Request, dataset: str, message: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    from hub.commands.quality import _svg_trend  # the scorecard's chart, shared on purpose
+    from quality.metrics import scorecard
+    from schemas.contracts import DIMENSIONS
+
+    contract = _contracts(request).get(dataset)
+    if contract is None:
+        return web.render(
+            request,
+            "error.html",
+            {
+                "title_zh": "没有这个数据集",
+                "title_en": "No such dataset",
+                "message_zh": f"目录中没有数据集 {dataset}。",
+                "message_en": f"There is no dataset {dataset!r} in the catalogue.",
+            },
+            status_code=404,
+        )
+    runs = _runs_by_dataset(request).get(dataset, [])
+    quality = scorecard(_engine(request), dataset=dataset)
+    charts = []
+    for dim in DIMENSIONS:
+        points = [
+            (f"{r['checked_at']:%Y-%m-%d %H:%M} {r['run_id']}", r["metrics"][dim])
+            for r in quality
+            if dim in r["metrics"]
+        ]
+        if points:
+            limit = contract.thresholds.get(dim)
+            charts.append({"dimension": dim, "threshold": limit, "svg": _svg_trend(points, limit)})
+    staff: Staff | None = web.signed_in(request)
+    return web.render(
+        request,
+        "dataset.html",
+        {
+            "contract": contract,
+            "library_zh": LIBRARY_ZH.get(contract.library, contract.library),
+            "runs": list(reversed(runs))[:20],
+            "quality": list(reversed(quality))[:20],
+            "dimensions": DIMENSIONS,
+            "charts": charts,
+            "may_publish": staff is not None and staff.may("publisher"),
+            "message": message,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/catalog/{dataset}", response_class=HTMLResponse)
+def dataset_page(request: Request, dataset: str, _staff: web.SignedIn) -> HTMLResponse:
+    return _dataset_page(request, dataset)
+
+
+@router.post("/catalog/{dataset}/upload", response_class=HTMLResponse)
+async def upload(
+    request: Request,
+    dataset: str,
+    file: Annotated[UploadFile, File()],
+    _staff: web.Publisher,
+    _csrf: web.CsrfChecked,
+) -> HTMLResponse:
+    """Publish a department file: it goes through the dataset's ingest pipeline in this process."""
+    from hub.ingest import IngestError, run_pipeline
+    from schemas.readers import ReadError
+
+    if dataset not in _contracts(request):
+        return _dataset_page(request, dataset)
+    data = await file.read(MAX_UPLOAD + 1)
+    if not data or len(data) > MAX_UPLOAD:
+        return _dataset_page(
+            request,
+            dataset,
+            {"ok": False, "text": f"文件为空或超过 {MAX_UPLOAD // 2**20} MiB / empty or too large"},
+            status_code=400,
+        )
+    hub = web.ingest_hub(request)
+    try:
+        ref = await run_in_threadpool(
+            run_pipeline, hub, dataset, data, file.filename or "upload", fail_on_breach=False
+        )
+    except (IngestError, ReadError) as exc:
+        return _dataset_page(request, dataset, {"ok": False, "text": str(exc)}, status_code=422)
+    text = (
+        f"{ref['message']}: run {ref['run_id']} — {ref['rows_in']} rows, "
+        f"{ref['rows_accepted']} accepted, {ref['rows_quarantined']} quarantined"
+    )
+    return _dataset_page(request, dataset, {"ok": True, "text": text})

@@ -1,0 +1,87 @@
+"""``hub staff``: accounts for the staff web pages (roles admin, publisher, issuer, verifier)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hub.settings import get_settings
+
+ROLES = ("admin", "publisher", "issuer", "verifier")  # mirrors api.pages.accounts.ROLES
+
+
+def _accounts() -> Any:
+    from api.pages.accounts import StaffAccounts
+    from storage.library import engine_for
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    return StaffAccounts(engine_for(settings.db_url))
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@click.group()
+def staff() -> None:
+    """Staff accounts for the web pages (passwords kept only as argon2id hashes)."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", "display_name", default="", help="name shown on the pages")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def add(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Create the account USERNAME with ROLE (the password is asked for twice)."""
+    from api.pages.accounts import AccountError
+
+    try:
+        made = _accounts().add(username, role, _password(password_stdin), display_name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {made.username} ({made.role})")
+
+
+@staff.command("list")
+def list_() -> None:
+    """Every account with its role (never a password or hash)."""
+    rows = _accounts().list()
+    if not rows:
+        click.echo("no staff accounts yet (hub staff add NAME --role admin)")
+    for s in rows:
+        state = "disabled" if s.disabled else "active"
+        click.echo(f"{s.username:<20} {s.role:<10} {state:<9} {s.display_name}")
+
+
+@staff.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def passwd(username: str, password_stdin: bool) -> None:
+    """Set a new password for USERNAME; the account's open sessions end."""
+    from api.pages.accounts import AccountError
+
+    try:
+        _accounts().set_password(username, _password(password_stdin))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password changed for {username}; its sessions have ended")
+
+
+@staff.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="re-enable the account instead")
+def disable(username: str, enable: bool) -> None:
+    """Disable (or --enable) USERNAME; a disabled account cannot sign in."""
+    from api.pages.accounts import AccountError
+
+    try:
+        _accounts().set_disabled(username, not enable)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{username} {'enabled' if enable else 'disabled'}")
