@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -150,3 +151,113 @@ def seal_picture_hash(cert: x509.Certificate) -> bytes:
     """The picture SHA-256 a seal certificate certifies."""
     ext = cert.extensions.get_extension_for_oid(SEAL_PICTURE_OID).value
     return bytes(ext.value)[2:]  # type: ignore[attr-defined]
+
+
+# ---- cloud signature (电子云签): a signing CA under the root and per-person certificates ----
+SIGN_CA_KEY = "platform-sign-ca"
+DESCRIPTION_OID = x509.ObjectIdentifier("2.5.4.13")
+ROOT_OBJECT, SEAL_CA_OBJECT, SIGN_CA_OBJECT = "ca/root.pem", "ca/seal-ca.pem", "ca/sign-ca.pem"
+
+
+class _CertObjects(Protocol):
+    def put(self, key: str, data: bytes) -> bool: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+def ensure_platform_ca(keys: KeyStore, objects: _CertObjects) -> PlatformCA:
+    """The stored platform root and seal CA, created once (same objects as ``hub init``)."""
+    if objects.exists(ROOT_OBJECT):
+        return PlatformCA(
+            x509.load_pem_x509_certificate(objects.get(ROOT_OBJECT)),
+            x509.load_pem_x509_certificate(objects.get(SEAL_CA_OBJECT)),
+        )
+    pca = create_platform_ca(keys)
+    objects.put(ROOT_OBJECT, pem(pca.root).encode())
+    objects.put(SEAL_CA_OBJECT, pem(pca.seal_ca).encode())
+    return pca
+
+
+def ensure_signing_ca(
+    keys: KeyStore, objects: _CertObjects, now: dt.datetime | None = None
+) -> x509.Certificate:
+    """The personal-signature issuing CA (under the platform root), created on first use."""
+    if objects.exists(SIGN_CA_OBJECT):
+        return x509.load_pem_x509_certificate(objects.get(SIGN_CA_OBJECT))
+    pca = ensure_platform_ca(keys, objects)
+    root_key = keys.load(ROOT_KEY)
+    if not isinstance(root_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("platform root key is not an EC key")
+    if not keys.exists(SIGN_CA_KEY):
+        keys.save(SIGN_CA_KEY, ec.generate_private_key(ec.SECP256R1()))
+    sign_key = keys.load(SIGN_CA_KEY)
+    if not isinstance(sign_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("signing CA key is not an EC key")
+    cert = _ca_cert(
+        _name("个人电子签名CA Personal Signing CA"),
+        pca.root.subject,
+        sign_key.public_key(),
+        root_key,
+        10,
+        0,
+        now or dt.datetime.now(dt.UTC),
+        root_key.public_key(),
+    )
+    objects.put(SIGN_CA_OBJECT, pem(cert).encode())
+    return cert
+
+
+def mask_id_number(id_number: str) -> str:
+    """First 6 and last 4 characters shown, the rest starred (``110105********002X``)."""
+    if len(id_number) < 10:
+        raise CertificateAuthorityError("identity number too short to mask")
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+def issue_person_certificate(
+    keys: KeyStore,
+    sign_ca: x509.Certificate,
+    public: ec.EllipticCurvePublicKey,
+    name: str,
+    id_number: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A natural person's signing certificate: CN = name, description = the masked ID number
+    (never the full number); key usage digitalSignature + nonRepudiation."""
+    ca_key = keys.load(SIGN_CA_KEY)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("signing CA key is not an EC key")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            # X.520 serialNumber is a PrintableString, which has no "*": the masked number goes
+            # in description (a DirectoryString) for people to read
+            x509.NameAttribute(DESCRIPTION_OID, f"公民身份号码 {mask_id_number(id_number)}"),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(sign_ca.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                sign_ca.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )

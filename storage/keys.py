@@ -87,3 +87,61 @@ class EncryptedFileKeyStore:
             return serialization.load_pem_private_key(path.read_bytes(), self._passphrase)
         except ValueError as exc:
             raise KeyStoreError(f"key {name!r} cannot be decrypted: wrong passphrase?") from exc
+
+    def secret(self, name: str) -> bytes:
+        """A 32-byte symmetric secret (random, created once), AES-GCM-encrypted under a scrypt
+        key from the passphrase, mode 0600, write-once: e.g. an envelope-encryption master key."""
+        return _open_or_create_secret(self, name)
+
+
+class SecretStore(Protocol):
+    """Where symmetric master keys live (envelope encryption); never written in clear."""
+
+    def secret(self, name: str) -> bytes: ...
+
+
+_SECRET_MAGIC = b"hub-secret-v1\n"
+
+
+def _secret_kek(passphrase: bytes, salt: bytes) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase)
+
+
+def _secret_path(store: EncryptedFileKeyStore, name: str) -> Path:
+    if not _NAME.match(name):
+        raise KeyStoreError(f"invalid secret name {name!r}: use letters, digits, . _ -")
+    return store.folder / f"{name}.secret.bin"
+
+
+def _open_or_create_secret(store: EncryptedFileKeyStore, name: str) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    path = _secret_path(store, name)
+    aad = _SECRET_MAGIC + name.encode()
+    if not path.exists():
+        value, salt, nonce = (
+            secrets.token_bytes(32),
+            secrets.token_bytes(16),
+            secrets.token_bytes(12),
+        )
+        sealed = AESGCM(_secret_kek(store._passphrase, salt)).encrypt(nonce, value, aad)
+        store.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _open_or_create_secret(store, name)  # another process created it first
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_SECRET_MAGIC + salt + nonce + sealed)
+        return value
+    blob = path.read_bytes()
+    if not blob.startswith(_SECRET_MAGIC):
+        raise KeyStoreError(f"secret {name!r} is not a hub secret file")
+    body = blob[len(_SECRET_MAGIC) :]
+    salt, nonce, sealed = body[:16], body[16:28], body[28:]
+    try:
+        return AESGCM(_secret_kek(store._passphrase, salt)).decrypt(nonce, sealed, aad)
+    except InvalidTag:
+        raise KeyStoreError(f"secret {name!r} cannot be decrypted: wrong passphrase?") from None

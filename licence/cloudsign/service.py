@@ -1,0 +1,592 @@
+"""The cloud-signature service: enrol, list, info, authorise (PIN + TOTP → SAD), signHash, audit.
+
+Sole control (EN 419 241-1): a signature happens only inside :meth:`CloudSignService.sign_hash`,
+which needs a SAD that the holder obtained with their PIN and a fresh OTP, bound to exactly the
+hashes presented, used at most once and within ``sad_ttl`` seconds. The PIN key travels inside the
+SAD's encryption (see :mod:`.envelope`), so the database alone cannot mint one. Every
+authorisation, signature and refusal is an audit row whose canonical JSON is a ledger entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from sqlalchemy import Engine, insert, select, update
+
+from licence import ca
+from licence.cloudsign import envelope, store, totp
+from licence.cloudsign.errors import (
+    CloudSignError,
+    CredentialLockedError,
+    HashNotAuthorisedError,
+    InvalidRequestError,
+    InvalidSADError,
+    KeyUnavailableError,
+    MissingSADError,
+    NotInLibraryError,
+    SADExpiredError,
+    SADReusedError,
+    UnknownCredentialError,
+    WrongOTPError,
+    WrongPINError,
+)
+from licence.document import canonical
+
+log = logging.getLogger(__name__)
+
+SHA256_OID = "2.16.840.1.101.3.4.2.1"
+ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
+EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
+P256_OID = "1.2.840.10045.3.1.7"
+MASTER_KEY = "cloudsign-master"
+ISSUER = "省级政务服务平台 Cloud Signature"
+
+
+class PersonDirectory(Protocol):
+    """The population library as seen from here: the golden name per resident ID."""
+
+    def names(self, id_numbers: Iterable[str]) -> dict[str, str]: ...
+
+
+class EventLog(Protocol):
+    def append(self, data: bytes) -> int: ...
+
+
+class CertObjects(Protocol):
+    def put(self, key: str, data: bytes) -> bool: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class CaKeys(Protocol):
+    """The key store of the platform CA plus the envelope master secret."""
+
+    def save(self, name: str, key: Any) -> None: ...
+
+    def load(self, name: str) -> Any: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def secret(self, name: str) -> bytes: ...
+
+
+DigestSigner = Callable[[bytes], bytes]
+
+
+class CredentialKeys(Protocol):
+    """Where credential private keys live; a key is usable only with the holder's PIN key."""
+
+    name: str
+
+    def create(self, credential_id: str, pin_key: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+        """Generate a P-256 key; returns the public key and the material to store."""
+        ...
+
+    def signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        """A function signing SHA-256 digests (DER ECDSA); raises KeyUnavailableError."""
+        ...
+
+
+class EnvelopeKeys:
+    """Default back end: the key is an envelope in the database (DEK under master + PIN key)."""
+
+    name = "envelope"
+
+    def __init__(self, master_key: bytes) -> None:
+        self._master = master_key
+
+    def create(self, credential_id: str, pin_key: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        sealed = envelope.seal_private_key(key, self._master, pin_key, credential_id)
+        return key.public_key(), sealed
+
+    def signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        try:
+            key = envelope.open_private_key(stored, self._master, pin_key, credential_id)
+        except envelope.EnvelopeError as exc:
+            raise KeyUnavailableError(
+                f"the key of credential {credential_id} cannot be unlocked: {exc}"
+            ) from None
+        algorithm = ec.ECDSA(Prehashed(hashes.SHA256()))
+        return lambda digest: key.sign(digest, algorithm)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    credential_id: str
+    otp_uri: str  # shown to the holder once, to add to an authenticator app
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    sad: str
+    expires_in: int
+
+
+def _now_utc(clock: Callable[[], float]) -> dt.datetime:
+    return dt.datetime.fromtimestamp(clock(), dt.UTC)
+
+
+def hashes_root(digests: Sequence[bytes]) -> str:
+    """SHA-256 over the sorted digests: one value naming the set an event concerns."""
+    return hashlib.sha256(b"".join(sorted(digests))).hexdigest()
+
+
+class CloudSignService:
+    """CSC v2 operations over the credential store, with audit entries on the ledger."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: CaKeys,
+        objects: CertObjects,
+        ledger: EventLog,
+        persons: PersonDirectory,
+        backend: CredentialKeys | None = None,
+        *,
+        pin_params: envelope.PinParams | None = None,
+        clock: Callable[[], float] = time.time,
+        sad_ttl: int = 300,
+        max_attempts: int = 5,
+        multisign: int = 1000,
+        cert_years: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.objects = objects
+        self.ledger = ledger
+        self.persons = persons
+        self._master = keys.secret(MASTER_KEY)
+        self.backend: CredentialKeys = backend or EnvelopeKeys(self._master)
+        self.pin_params = pin_params or envelope.PinParams()
+        self.clock = clock
+        self.sad_ttl = sad_ttl
+        self.max_attempts = max_attempts
+        self.multisign = multisign
+        self.cert_years = cert_years
+        store.metadata.create_all(engine)
+
+    # ---- audit ------------------------------------------------------------------------
+    def _audit(
+        self,
+        event: str,
+        credential_id: str,
+        outcome: str,
+        digests: Sequence[bytes] = (),
+        **extra: Any,
+    ) -> int:
+        """Write one audit row and append its canonical JSON to the ledger; returns the entry."""
+        record: dict[str, Any] = {
+            "type": f"cloudsign.{event}",
+            "credential": credential_id,
+            "outcome": outcome,
+            "at": _now_utc(self.clock).isoformat(timespec="milliseconds"),
+            **extra,
+        }
+        root = hashes_root(digests) if digests else None
+        if digests:
+            record["hashes_root"] = root
+            record["count"] = len(digests)
+        data = canonical(record)
+        entry_id = self.ledger.append(data)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(store.audit).values(
+                    credential_id=credential_id,
+                    event=event,
+                    outcome=outcome,
+                    hashes_root=root,
+                    record=data.decode(),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    entry_id=entry_id,
+                )
+            )
+        return entry_id
+
+    def _refuse(
+        self, exc: CloudSignError, event: str, credential_id: str, digests: Sequence[bytes] = ()
+    ) -> CloudSignError:
+        self._audit(event, credential_id, f"refused:{exc.code}", digests, reason=type(exc).__name__)
+        return exc
+
+    def audit_trail(self, credential_id: str) -> list[dict[str, Any]]:
+        """The audit rows of a credential, oldest first (records carry no personal data)."""
+        stmt = (select(store.audit).where(store.audit.c.credential_id == credential_id)).order_by(
+            store.audit.c.id
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def audit_for_hash(self, digest: bytes) -> list[dict[str, Any]]:
+        """Audit rows about exactly this one hash (a single-document authorisation/signature)."""
+        stmt = select(store.audit).where(store.audit.c.hashes_root == hashes_root([digest]))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt.order_by(store.audit.c.id))]
+
+    # ---- credentials ------------------------------------------------------------------
+    def signing_ca(self) -> x509.Certificate:
+        return ca.ensure_signing_ca(self.keys, self.objects)  # type: ignore[arg-type]
+
+    def chain(self) -> list[x509.Certificate]:
+        """Signing CA then root: what a verifier needs besides the signer's certificate."""
+        root = x509.load_pem_x509_certificate(self.objects.get(ca.ROOT_OBJECT))
+        return [self.signing_ca(), root]
+
+    def enrol(self, id_number: str, pin: str) -> Enrolment:
+        """Create a credential for a person of the population library, protected by ``pin``."""
+        if not (pin.isdigit() and 6 <= len(pin) <= 12):
+            raise InvalidRequestError("the PIN must be 6 to 12 digits")
+        name = self.persons.names([id_number]).get(id_number)
+        if name is None:
+            raise NotInLibraryError(
+                "no person with this ID number in the population library: "
+                "credentials are issued only to registered residents"
+            )
+        sign_ca = self.signing_ca()
+        credential_id = f"cs-{secrets.token_hex(10)}"
+        salt = secrets.token_bytes(16)
+        pin_secrets = envelope.derive_pin(self._master, credential_id, pin, salt, self.pin_params)
+        public, material = self.backend.create(credential_id, pin_secrets.pin_key)
+        now = _now_utc(self.clock)
+        cert = ca.issue_person_certificate(
+            self.keys,  # type: ignore[arg-type]
+            sign_ca,
+            public,
+            name,
+            id_number,
+            now - dt.timedelta(minutes=5),
+            now + dt.timedelta(days=365 * self.cert_years),
+        )
+        otp_key = totp.new_secret()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(store.credentials).values(
+                    credential_id=credential_id,
+                    id_number=id_number,
+                    status="active",
+                    backend=self.backend.name,
+                    certificate=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                    pin_params=self.pin_params.encode(),
+                    pin_salt=salt,
+                    pin_verifier=pin_secrets.verifier,
+                    failures=0,
+                    otp_key=envelope.seal(self._master, otp_key, f"otp|{credential_id}".encode()),
+                    otp_last_step=-1,
+                    key_material=material,
+                    created_at=now.replace(tzinfo=None),
+                )
+            )
+        self._audit(
+            "enrol", credential_id, "ok", certificate_serial=format(cert.serial_number, "x")
+        )
+        account = ca.mask_id_number(id_number)
+        return Enrolment(credential_id, totp.provisioning_uri(otp_key, account, ISSUER), cert)
+
+    def list_credentials(self, id_number: str) -> list[str]:
+        stmt = (
+            select(store.credentials.c.credential_id)
+            .where(store.credentials.c.id_number == id_number)
+            .order_by(store.credentials.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return [r for (r,) in conn.execute(stmt)]
+
+    def _row(self, credential_id: str) -> Any:
+        stmt = select(store.credentials).where(store.credentials.c.credential_id == credential_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise UnknownCredentialError(f"no credential {credential_id!r}")
+        return row
+
+    def certificate(self, credential_id: str) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self._row(credential_id).certificate.encode())
+
+    def info(self, credential_id: str) -> dict[str, Any]:
+        """``credentials/info`` (CSC v2): key, certificate chain and authorisation objects."""
+        row = self._row(credential_id)
+        cert = x509.load_pem_x509_certificate(row.certificate.encode())
+        chain = [cert, *self.chain()]
+
+        def b64(c: x509.Certificate) -> str:
+            import base64
+
+            return base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+
+        return {
+            "description": "个人电子云签 personal cloud signature",
+            "key": {
+                "status": "enabled" if row.status == "active" else "disabled",
+                "algo": [ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID],
+                "len": 256,
+                "curve": P256_OID,
+            },
+            "cert": {
+                "status": "valid",
+                "certificates": [b64(c) for c in chain],
+                "issuerDN": cert.issuer.rfc4514_string(),
+                "serialNumber": format(cert.serial_number, "x"),
+                "subjectDN": cert.subject.rfc4514_string(),
+                "validFrom": cert.not_valid_before_utc.strftime("%Y%m%d%H%M%SZ"),
+                "validTo": cert.not_valid_after_utc.strftime("%Y%m%d%H%M%SZ"),
+            },
+            "auth": {
+                "mode": "explicit",
+                "objects": [
+                    {"type": "Password", "id": "PIN", "format": "N", "label": "PIN"},
+                    {"type": "Password", "id": "OTP", "format": "N", "generator": "totp"},
+                ],
+            },
+            "SCAL": "SCAL2",
+            "multisign": self.multisign,
+            "lang": "zh-CN",
+            "status": row.status,
+            "remainingAttempts": max(0, self.max_attempts - row.failures),
+        }
+
+    def unlock(self, credential_id: str, officer: str) -> None:
+        """Reset a locked credential after the holder proved their identity in person."""
+        self._row(credential_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(store.credentials)
+                .where(store.credentials.c.credential_id == credential_id)
+                .values(status="active", failures=0)
+            )
+        self._audit("unlock", credential_id, "ok", officer=officer)
+
+    # ---- authorise --------------------------------------------------------------------
+    def _check_hashes(self, digests: Sequence[bytes], hash_algo: str) -> None:
+        if hash_algo != SHA256_OID:
+            raise InvalidRequestError(
+                f"hash algorithm {hash_algo} not supported; use SHA-256 ({SHA256_OID})"
+            )
+        if not digests:
+            raise InvalidRequestError("no hashes given")
+        if len(digests) > self.multisign:
+            raise InvalidRequestError(
+                f"{len(digests)} hashes exceed the {self.multisign} allowed per authorisation"
+            )
+        for i, d in enumerate(digests):
+            if len(d) != 32:
+                raise InvalidRequestError(f"hash {i} is {len(d)} bytes; SHA-256 gives 32")
+
+    def _fail_attempt(self, credential_id: str, exc_type: type[CloudSignError], what: str) -> None:
+        """Count a failed PIN/OTP; the ``max_attempts``-th consecutive failure locks."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(store.credentials)
+                .where(store.credentials.c.credential_id == credential_id)
+                .values(failures=store.credentials.c.failures + 1)
+            )
+            failures = conn.execute(
+                select(store.credentials.c.failures).where(
+                    store.credentials.c.credential_id == credential_id
+                )
+            ).scalar_one()
+            if failures >= self.max_attempts:
+                conn.execute(
+                    update(store.credentials)
+                    .where(store.credentials.c.credential_id == credential_id)
+                    .values(status="locked")
+                )
+        left = max(0, self.max_attempts - failures)
+        suffix = (
+            f"{left} attempt(s) left"
+            if left
+            else "the credential is now locked; ask the service desk to reset it"
+        )
+        exc = exc_type(f"wrong {what}: {suffix}")
+        if not left:
+            self._audit("lock", credential_id, "locked", reason=exc_type.__name__)
+        raise self._refuse(exc, "authorise", credential_id)
+
+    def authorize(
+        self,
+        credential_id: str,
+        pin: str,
+        otp: str,
+        digests: Sequence[bytes],
+        hash_algo: str = SHA256_OID,
+    ) -> Authorisation:
+        """PIN + OTP + the exact hashes → a single-use SAD valid for ``sad_ttl`` seconds."""
+        self._check_hashes(digests, hash_algo)
+        row = self._row(credential_id)
+        if row.status != "active":
+            raise self._refuse(
+                CredentialLockedError(
+                    f"credential {credential_id} is {row.status}: ask the service desk to reset it"
+                ),
+                "authorise",
+                credential_id,
+                digests,
+            )
+        params = envelope.PinParams.decode(row.pin_params)
+        candidate = envelope.derive_pin(self._master, credential_id, pin, row.pin_salt, params)
+        if not envelope.pin_matches(row.pin_verifier, candidate):
+            self._fail_attempt(credential_id, WrongPINError, "PIN")
+        otp_key = envelope.open_sealed(
+            self._master, row.otp_key, f"otp|{credential_id}".encode(), "OTP key"
+        )
+        step = totp.match_step(otp_key, otp.strip(), self.clock())
+        if step is None or step <= row.otp_last_step:
+            self._fail_attempt(
+                credential_id,
+                WrongOTPError,
+                "one-time password" if step is None else "one-time password (already used)",
+            )
+        sad = secrets.token_urlsafe(32)
+        sad_id = envelope.sad_hash(sad)
+        with self.engine.begin() as conn:
+            # single acceptance of an OTP (RFC 6238 §5.2), race-free across processes
+            taken = conn.execute(
+                update(store.credentials)
+                .where(store.credentials.c.credential_id == credential_id)
+                .where(store.credentials.c.otp_last_step < step)
+                .values(otp_last_step=step, failures=0)
+            ).rowcount
+            if taken != 1:
+                raise WrongOTPError("wrong one-time password (already used)")
+            conn.execute(
+                insert(store.sads).values(
+                    sad_hash=sad_id,
+                    credential_id=credential_id,
+                    hashes=",".join(sorted(d.hex() for d in digests)),
+                    expires_at=self.clock() + self.sad_ttl,
+                    used=False,
+                    sealed_pin_key=envelope.seal(
+                        envelope.sad_key(sad), candidate.pin_key, sad_id.encode()
+                    ),
+                )
+            )
+        self._audit("authorise", credential_id, "ok", digests, sad=sad_id[:16])
+        return Authorisation(sad, self.sad_ttl)
+
+    # ---- sign -------------------------------------------------------------------------
+    def sign_hash(
+        self,
+        credential_id: str,
+        sad: str | None,
+        digests: Sequence[bytes],
+        hash_algo: str = SHA256_OID,
+        sign_algo: str = ECDSA_SHA256_OID,
+    ) -> list[bytes]:
+        """``signatures/signHash``: consume the SAD and sign exactly the authorised hashes."""
+        if sign_algo not in (ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID):
+            raise InvalidRequestError(f"signature algorithm {sign_algo} not supported")
+        self._check_hashes(digests, hash_algo)
+        row = self._row(credential_id)
+        if not sad:
+            raise self._refuse(
+                MissingSADError("no SAD: authorise the hashes first (credentials/authorize)"),
+                "sign",
+                credential_id,
+                digests,
+            )
+        sad_id = envelope.sad_hash(sad)
+        with self.engine.connect() as conn:
+            grant = conn.execute(select(store.sads).where(store.sads.c.sad_hash == sad_id)).first()
+        if grant is None or grant.credential_id != credential_id:
+            raise self._refuse(
+                InvalidSADError("unknown SAD for this credential"), "sign", credential_id, digests
+            )
+        if grant.used:
+            raise self._refuse(
+                SADReusedError("this SAD was already used: authorise again"),
+                "sign",
+                credential_id,
+                digests,
+            )
+        # consume before any other check: a SAD presented with the wrong hashes or late is burnt
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(store.sads)
+                .where(store.sads.c.sad_hash == sad_id)
+                .where(store.sads.c.used.is_(False))
+                .values(used=True)
+            ).rowcount
+        if taken != 1:
+            raise self._refuse(
+                SADReusedError("this SAD was already used: authorise again"),
+                "sign",
+                credential_id,
+                digests,
+            )
+        if self.clock() > grant.expires_at:
+            raise self._refuse(
+                SADExpiredError(f"the SAD expired ({self.sad_ttl} s after authorisation)"),
+                "sign",
+                credential_id,
+                digests,
+            )
+        if sorted(d.hex() for d in digests) != grant.hashes.split(","):
+            raise self._refuse(
+                HashNotAuthorisedError(
+                    "these hashes are not the ones the SAD authorised; the SAD is now void"
+                ),
+                "sign",
+                credential_id,
+                digests,
+            )
+        if row.status != "active":
+            raise self._refuse(
+                CredentialLockedError(f"credential {credential_id} is {row.status}"),
+                "sign",
+                credential_id,
+                digests,
+            )
+        try:
+            pin_key = envelope.open_sealed(
+                envelope.sad_key(sad), grant.sealed_pin_key, sad_id.encode(), "SAD"
+            )
+            sign = self.backend.signer(credential_id, row.key_material, pin_key)
+        except (envelope.EnvelopeError, KeyUnavailableError) as exc:
+            raise self._refuse(
+                KeyUnavailableError(f"the key cannot be activated with this SAD: {exc}"),
+                "sign",
+                credential_id,
+                digests,
+            ) from None
+        signatures = [sign(d) for d in digests]
+        self._audit(
+            "sign",
+            credential_id,
+            "ok",
+            digests,
+            sad=sad_id[:16],
+            signatures_sha256=hashlib.sha256(b"".join(signatures)).hexdigest(),
+        )
+        return signatures
+
+
+def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:
+    """The service wired to the embedded (or configured) stores, library and ledger."""
+    from ledger.service import LedgerService
+    from storage.keys import EncryptedFileKeyStore
+    from storage.library import LibraryStore, engine_for
+    from storage.objects import object_store
+
+    settings.ensure_dirs()
+    engine = engine_for(settings.db_url)
+    return CloudSignService(
+        engine,
+        EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
+        object_store(settings),
+        LedgerService.open(settings),
+        LibraryStore(engine),
+        backend,
+    )

@@ -1,0 +1,67 @@
+"""SQL tables of the cloud-signature service: credentials, SADs (by hash only) and the audit trail.
+
+Nothing here is usable without the holder: private keys are envelopes (see :mod:`.envelope`), the
+OTP key is encrypted under the master key, and a SAD row holds the PIN key encrypted under the SAD,
+which only the client has.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+credentials = Table(
+    "cloudsign_credentials",
+    metadata,
+    Column("credential_id", String(40), primary_key=True),
+    # personal data: used to list a person's credentials, never logged or put in the ledger
+    Column("id_number", String(18), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # active | locked | revoked
+    Column("backend", String(16), nullable=False),  # envelope | pkcs11
+    Column("certificate", Text, nullable=False),  # PEM
+    Column("pin_params", String(64), nullable=False),
+    Column("pin_salt", LargeBinary, nullable=False),
+    Column("pin_verifier", LargeBinary, nullable=False),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("otp_key", LargeBinary, nullable=False),  # sealed under the master key
+    Column("otp_last_step", Integer, nullable=False, default=-1),
+    Column("key_material", LargeBinary, nullable=False),  # envelope, or PKCS#11 binding tag
+    Column("created_at", DateTime, nullable=False),
+)
+
+sads = Table(
+    "cloudsign_sads",
+    metadata,
+    Column("sad_hash", String(64), primary_key=True),
+    Column("credential_id", String(40), nullable=False),
+    Column("hashes", Text, nullable=False),  # sorted hex digests, comma-separated
+    Column("expires_at", Float, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
+    Column("sealed_pin_key", LargeBinary, nullable=False),
+)
+
+audit = Table(
+    "cloudsign_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("credential_id", String(40), nullable=False, index=True),
+    Column("event", String(24), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    # SHA-256 over the sorted hashes the event concerns: finds the trail of a signed document
+    Column("hashes_root", String(64), nullable=True, index=True),
+    Column("record", Text, nullable=False),  # canonical JSON, exactly the ledger entry's data
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("entry_id", Integer, nullable=True),  # ledger entry id
+)

@@ -1,0 +1,42 @@
+"""Helpers for the cloud-signature tests: a controllable clock and the holder's authenticator."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import parse_qs, urlparse
+
+from licence.cloudsign import totp
+
+PERSON_ID = "11010519491231002X"  # GB 11643 example number (valid check character)
+OTHER_ID = "110105194912310037"
+PIN = "246810"
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    """Seconds since the epoch, moved by the test (SAD expiry, OTP time steps)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Authenticator:
+    """What the holder's phone app does with the otpauth:// URI shown at enrolment."""
+
+    def __init__(self, uri: str, clock: Clock) -> None:
+        query = parse_qs(urlparse(uri).query)
+        secret = query["secret"][0]
+        self.key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        self.clock = clock
+
+    def code(self) -> str:
+        """The current code; moves the clock one step on so the next code is fresh."""
+        value = totp.totp(self.key, self.clock())
+        self.clock.advance(30)
+        return value
