@@ -29,6 +29,13 @@ from hub.settings import Settings
 # "module:attribute" of every router the app serves, in order.
 ROUTERS: list[str] = [
     "api.routers.meta:router",
+    "api.routers.persons:router",
+    "api.routers.entities:router",
+    "api.routers.verify:router",
+    "api.routers.holders:router",
+    "api.routers.batch:router",
+    "api.routers.ledger:router",
+    "api.routers.datasets:router",
     "api.pages:router",
 ]
 

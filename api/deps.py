@@ -3,16 +3,28 @@
 :class:`HubState` opens the services once per app and is reachable as ``app.state.hub``; the
 ledger and licence services are opened on first use so an app that never touches them does not
 pay for their keys.
+
+:func:`require` is the one gate of the sharing API: it authenticates the client (``Authorization:
+Bearer <key>``), reads the declared purpose (``X-Purpose``), applies the client's rate limit,
+finds the client's live grants for the route's scope and purpose (403 if none), and writes the
+audit row when the request ends, whatever its outcome. Handlers record the subject and the
+fields they returned on the :class:`Access` it yields.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.clients import Client, ClientStore, Grant, RateLimiter
+from api.problems import Problem
 from hub.settings import Settings
 
 
@@ -21,16 +33,28 @@ class HubState:
     """The services one API process shares between requests."""
 
     settings: Settings
-    ingest: Any  # hub.ingest.Hub
+    ingest: Any  # hub.ingest.Hub: .objects, .library, .contracts
+    clients: ClientStore
+    audit: Any  # api.audit.AuditLog
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     _ledger: Any = None
     _licences: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sequencing: bool = False
 
     @classmethod
     def open(cls, settings: Settings) -> HubState:
+        from api.audit import AuditLog, subject_key
         from hub.ingest import Hub
+        from storage.keys import EncryptedFileKeyStore
 
-        return cls(settings, Hub.open(settings))
+        hub = Hub.open(settings)
+        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+        state = cls(settings, hub, ClientStore(hub.library.engine), None)
+        state.audit = AuditLog(
+            hub.library.engine, subject_key(keys), lambda data: state.ledger.append(data)
+        )
+        return state
 
     @property
     def library(self) -> Any:
@@ -54,14 +78,158 @@ class HubState:
                 self._licences = open_service(self.settings)
             return self._licences
 
-    def start_background(self) -> None:
-        """Start periodic work (audit digests) while the app is served."""
+    def start_background(self, sequencer: bool = True) -> None:
+        """Flush audit rows continuously, digest them every ``settings.audit_interval`` s and
+        (optionally) run the ledger's batch sequencer so digests reach a signed checkpoint."""
+        self.audit.start(self.settings.audit_interval)
+        if sequencer:
+            self.ledger.start()
+            self._sequencing = True
 
     def close(self) -> None:
         """Stop periodic work and flush what is buffered."""
+        self.audit.stop()
+        if self._sequencing:
+            self.ledger.stop()
+            self._sequencing = False
 
 
 def hub_state(request: Request) -> HubState:
     """Dependency: the app's :class:`HubState`."""
     state: HubState = request.app.state.hub
     return state
+
+
+@dataclass
+class Access:
+    """One authorised request: who, why, under which grants; what it touched (for the audit)."""
+
+    client: Client
+    purpose: str
+    scope: str
+    grants: list[Grant]
+    subject: str | None = None
+    fields: set[str] = field(default_factory=set)
+    outcome: str = "ok"
+    status: int = 200
+    # batch requests: one audit row per subject with the fields returned for it
+    subjects: list[tuple[str, set[str], str]] = field(default_factory=list)
+
+    def touch(self, subject: str, fields: Iterable[str] = (), outcome: str = "ok") -> None:
+        """Record one subject of a batch for the audit."""
+        self.subjects.append((subject, set(fields), outcome))
+
+    def granted(self, names: Iterable[str]) -> list[str]:
+        """The subset of ``names`` some live grant of this request allows."""
+        return [n for n in names if any(g.allows(n) for g in self.grants)]
+
+    def allows(self, name: str) -> bool:
+        return any(g.allows(name) for g in self.grants)
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="the client's API key (`hub client add` prints it once)",
+)
+
+PurposeHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Purpose",
+        description="the declared purpose of this request; must match a grant's purpose",
+        examples=["social-assistance-review"],
+        max_length=64,
+    ),
+]
+
+
+def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
+    """Dependency factory: authenticate, rate-limit, authorise ``scope`` and audit."""
+
+    async def dependency(
+        request: Request,
+        purpose: PurposeHeader = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+    ) -> AsyncIterator[Access]:
+        state: HubState = request.app.state.hub
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        method = request.method
+        declared = (purpose or "").strip()
+
+        def audit(client_id: str, outcome: str, status: int, access: Access | None) -> None:
+            if access is not None and access.subjects:
+                for subject, fields, result in access.subjects:
+                    state.audit.record(
+                        client_id=client_id,
+                        purpose=declared,
+                        method=method,
+                        route=route,
+                        subject=subject,
+                        fields=fields if status < 400 else (),
+                        outcome=result if status < 400 else outcome,
+                        status=status,
+                    )
+                return
+            state.audit.record(
+                client_id=client_id,
+                purpose=declared or "-",
+                method=method,
+                route=route,
+                subject=access.subject if access else None,
+                fields=access.fields if access else (),
+                outcome=outcome,
+                status=status,
+            )
+
+        client = state.clients.authenticate(credentials.credentials) if credentials else None
+        if client is None:
+            audit("-", "unauthenticated", 401, None)
+            raise Problem(
+                401,
+                "unauthenticated",
+                "send a registered client's API key as 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        rate = client.rate_limit or state.settings.api_rate_limit
+        wait = state.limiter.take(client.client_id, rate)
+        if wait > 0:
+            audit(client.client_id, "rate-limited", 429, None)
+            raise Problem(
+                429,
+                "rate-limited",
+                f"client {client.client_id!r} exceeds {rate:g} requests/s; retry later",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        if not declared:
+            audit(client.client_id, "no-purpose", 400, None)
+            raise Problem(
+                400, "purpose-required", "declare the purpose of the request in 'X-Purpose'"
+            )
+        live = client.grants_for(scope, declared, datetime.now(UTC).replace(tzinfo=None))
+        if not live:
+            audit(client.client_id, "denied", 403, None)
+            raise Problem(
+                403,
+                "not-granted",
+                f"client {client.client_id!r} holds no live grant of scope {scope!r} for "
+                f"purpose {declared!r}",
+            )
+        access = Access(client, declared, scope, live)
+        try:
+            yield access
+        except Problem as exc:
+            access.fields = set()
+            audit(client.client_id, exc.kind, exc.status, access)
+            raise
+        except RequestValidationError:
+            audit(client.client_id, "invalid-request", 422, None)
+            raise
+        except Exception:
+            access.fields = set()
+            audit(client.client_id, "error", 500, access)
+            raise
+        else:
+            audit(client.client_id, access.outcome, access.status, access)
+
+    return dependency

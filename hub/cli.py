@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
     "staff": ("hub.commands.staff", "staff", "Staff accounts for the web pages: add, list, passwd."),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
+    "client": ("hub.commands.client", "client", "API clients: add, grant, revoke, list."),
+    "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),
 }
 
 

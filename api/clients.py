@@ -1,0 +1,302 @@
+"""Client systems and their grants: API keys stored only as hashes, grants per scope and purpose.
+
+A *client* is an approval system (or a department publishing data). Its API key is shown once
+when created; only SHA-256 of the key is stored (the key is 32 random bytes, so a fast hash is
+enough: there is nothing to brute-force). A *grant* lets a client use one scope for one declared
+purpose until it expires:
+
+==============  =============================================  ===========================
+scope           what it opens                                  ``fields``
+==============  =============================================  ===========================
+population      ``GET /v1/persons/{id}``, batch                field names, or ``*``
+legal-entity    ``GET /v1/entities/{uscc}``, batch             field names, or ``*``
+verify-person   ``POST /v1/verify/person``, batch              ``*``
+verify-entity   ``POST /v1/verify/entity``, batch              ``*``
+licences        ``GET /v1/holders/{id}/licences``, batch       licence type codes, or ``*``
+ledger          ``GET /v1/ledger/...``                         ``*``
+datasets        ``POST /v1/datasets/{id}/uploads``, runs       dataset ids, or ``*``
+==============  =============================================  ===========================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    insert,
+    select,
+    update,
+)
+
+SCOPES = (
+    "population",
+    "legal-entity",
+    "verify-person",
+    "verify-entity",
+    "licences",
+    "ledger",
+    "datasets",
+)
+KEY_PREFIX = "hub_"
+
+metadata = MetaData()
+
+clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("rate_limit", Float),  # requests/s; NULL = the settings default
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+grants = Table(
+    "api_grants",
+    metadata,
+    Column("grant_id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("scope", String(32), nullable=False),
+    Column("fields", Text, nullable=False),  # comma-separated, or "*"
+    Column("purpose", String(64), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+
+class ClientError(Exception):
+    """A client or grant operation was refused (unknown client, bad scope, duplicate)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: int
+    scope: str
+    fields: frozenset[str]  # {"*"} = every field
+    purpose: str
+    expires_at: datetime
+
+    def allows(self, name: str) -> bool:
+        return "*" in self.fields or name in self.fields
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    rate_limit: float | None
+    grants: tuple[Grant, ...]
+
+    def grants_for(self, scope: str, purpose: str, now: datetime) -> list[Grant]:
+        """The live grants of ``scope`` for ``purpose`` (expiry compared in UTC)."""
+        return [
+            g
+            for g in self.grants
+            if g.scope == scope and g.purpose == purpose and g.expires_at > now
+        ]
+
+
+def key_hash(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ClientStore:
+    """Clients and grants in the hub database, with a short-lived in-process cache for lookups.
+
+    Authentication happens on every request, so resolved clients are cached for
+    ``cache_seconds``: a revocation made by ``hub client revoke`` in another process takes
+    effect within that time.
+    """
+
+    def __init__(self, engine: Engine, cache_seconds: float = 2.0) -> None:
+        self.engine = engine
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._lock = threading.Lock()
+        metadata.create_all(engine)
+
+    # ---- administration -----------------------------------------------------------------
+    def add(self, client_id: str, name: str, rate_limit: float | None = None) -> str:
+        """Register a client; returns its API key (shown once, stored only as a hash)."""
+        if not client_id or len(client_id) > 64 or not client_id.replace("-", "").isalnum():
+            raise ClientError(f"invalid client id {client_id!r}: letters, digits and - only")
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            if conn.execute(
+                select(clients.c.client_id).where(clients.c.client_id == client_id)
+            ).first():
+                raise ClientError(f"client {client_id!r} exists already (see `hub client list`)")
+            conn.execute(
+                insert(clients).values(
+                    client_id=client_id,
+                    name=name,
+                    key_sha256=key_hash(api_key),
+                    rate_limit=rate_limit,
+                    created_at=_now(),
+                )
+            )
+        return api_key
+
+    def grant(
+        self,
+        client_id: str,
+        scope: str,
+        purpose: str,
+        expires_at: datetime,
+        fields: list[str] | None = None,
+    ) -> int:
+        """Add a grant; returns its id."""
+        if scope not in SCOPES:
+            raise ClientError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        if not purpose.strip():
+            raise ClientError("a grant needs a purpose (the X-Purpose clients will declare)")
+        names = sorted({f.strip() for f in (fields or ["*"]) if f.strip()}) or ["*"]
+        expires = (
+            expires_at.astimezone(UTC).replace(tzinfo=None) if expires_at.tzinfo else expires_at
+        )
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                select(clients.c.client_id).where(clients.c.client_id == client_id)
+            ).first():
+                raise ClientError(f"unknown client {client_id!r} (see `hub client list`)")
+            result = conn.execute(
+                insert(grants).values(
+                    client_id=client_id,
+                    scope=scope,
+                    fields=",".join(names),
+                    purpose=purpose.strip(),
+                    expires_at=expires,
+                    created_at=_now(),
+                )
+            )
+        self.invalidate()
+        return int(result.inserted_primary_key[0])
+
+    def revoke(self, client_id: str, grant_id: int | None = None) -> int:
+        """Revoke one grant, or the client itself (all its access); returns rows changed."""
+        now = _now()
+        with self.engine.begin() as conn:
+            if grant_id is None:
+                n = conn.execute(
+                    update(clients)
+                    .where(and_(clients.c.client_id == client_id, clients.c.revoked_at.is_(None)))
+                    .values(revoked_at=now)
+                ).rowcount
+            else:
+                n = conn.execute(
+                    update(grants)
+                    .where(
+                        and_(
+                            grants.c.grant_id == grant_id,
+                            grants.c.client_id == client_id,
+                            grants.c.revoked_at.is_(None),
+                        )
+                    )
+                    .values(revoked_at=now)
+                ).rowcount
+        if n == 0:
+            what = f"grant {grant_id} of client" if grant_id is not None else "active client"
+            raise ClientError(f"no {what} {client_id!r} to revoke (see `hub client list`)")
+        self.invalidate()
+        return int(n)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every client with its grants (no key material)."""
+        with self.engine.connect() as conn:
+            rows = [
+                dict(r._mapping)
+                for r in conn.execute(select(clients).order_by(clients.c.client_id))
+            ]
+            gs = [
+                dict(r._mapping) for r in conn.execute(select(grants).order_by(grants.c.grant_id))
+            ]
+        for row in rows:
+            row.pop("key_sha256")
+            row["grants"] = [g for g in gs if g["client_id"] == row["client_id"]]
+        return rows
+
+    # ---- authentication -----------------------------------------------------------------
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def authenticate(self, api_key: str) -> Client | None:
+        """The active client holding ``api_key`` with its live grants, or None."""
+        digest = key_hash(api_key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        client = self._load(digest)
+        with self._lock:
+            if len(self._cache) > 10_000:  # unknown keys must not grow the cache without bound
+                self._cache.clear()
+            self._cache[digest] = (now, client)
+        return client
+
+    def _load(self, digest: str) -> Client | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(clients).where(
+                    and_(clients.c.key_sha256 == digest, clients.c.revoked_at.is_(None))
+                )
+            ).first()
+            if row is None:
+                return None
+            gs = conn.execute(
+                select(grants).where(
+                    and_(grants.c.client_id == row.client_id, grants.c.revoked_at.is_(None))
+                )
+            ).all()
+        return Client(
+            row.client_id,
+            row.name,
+            row.rate_limit,
+            tuple(
+                Grant(g.grant_id, g.scope, frozenset(g.fields.split(",")), g.purpose, g.expires_at)
+                for g in gs
+            ),
+        )
+
+
+class RateLimiter:
+    """Token bucket per client: ``rate`` requests/s on average, bursts up to twice that."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client_id: str, rate: float) -> float:
+        """0.0 if the request may proceed, else the seconds to wait before retrying."""
+        burst = max(1.0, 2.0 * rate)
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client_id, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[client_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[client_id] = (tokens, now)
+            return (1.0 - tokens) / rate if rate > 0 else 60.0

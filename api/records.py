@@ -1,0 +1,169 @@
+"""Reads behind the sharing endpoints: granted fields of golden records, yes/no matches and a
+holder's valid licences. Plain functions over the stores; the routers add grants and audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_, select
+
+from schemas import resident_id, uscc
+from storage.library import LEGAL_ENTITY, POPULATION, golden
+
+NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
+
+
+class FieldValue(BaseModel):
+    """One field of a golden record with where it came from."""
+
+    value: str = Field(examples=["张三"])
+    source: str = Field(description="dataset that supplied the value", examples=["ps_household"])
+    run_id: str = Field(examples=["ps_household-3f2a9c0d11e4b7a2"])
+    updated_at: dt.datetime = Field(examples=["2026-11-20T08:00:00"])
+    authoritative: bool = Field(
+        description="the value comes from the field's authoritative source (一数一源)"
+    )
+
+
+class RecordOut(BaseModel):
+    """The granted fields of a golden record; fields not granted are absent."""
+
+    subject: str = Field(examples=["11010519491231002X"])
+    library: str = Field(examples=["population"])
+    as_of: dt.date | None = Field(default=None, examples=[None])
+    fields: dict[str, FieldValue]
+
+
+def normalise_subject(library: str, raw: str) -> str:
+    """Canonical key of a subject as the library stores it (trimmed, upper case, ASCII)."""
+    value = raw.strip().upper()
+    if not value.isascii():
+        value = resident_id.normalise(value) if library == POPULATION else uscc.normalise(value)
+    if library == POPULATION and len(value) == 15 and value.isdigit():
+        value = resident_id.upgrade_15(value)
+    return value
+
+
+def record(
+    state: Any, library: str, subject: str, as_of: dt.date | None
+) -> dict[str, FieldValue] | None:
+    """Every field of the subject's golden record (now, or as known at the end of ``as_of``)."""
+    if as_of is not None:
+        rec = state.library.record(library, subject, as_of)
+        if rec is None:
+            return None
+        return {
+            k: FieldValue(
+                value=f.value,
+                source=f.dataset,
+                run_id=f.run_id,
+                updated_at=f.observed_at,
+                authoritative=f.authoritative,
+            )
+            for k, f in rec.fields.items()
+        }
+    stmt = select(
+        golden.c.field,
+        golden.c.value,
+        golden.c.dataset,
+        golden.c.run_id,
+        golden.c.observed_at,
+        golden.c.authoritative,
+    ).where(and_(golden.c.library == library, golden.c.subject == subject))
+    with state.library.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    if not rows:
+        return None
+    return {
+        r.field: FieldValue(
+            value=r.value,
+            source=r.dataset,
+            run_id=r.run_id,
+            updated_at=r.observed_at,
+            authoritative=bool(r.authoritative),
+        )
+        for r in rows
+    }
+
+
+def values(state: Any, library: str, subject: str, names: tuple[str, ...]) -> dict[str, str]:
+    """Current golden values of a few fields of one subject (missing fields absent)."""
+    stmt = select(golden.c.field, golden.c.value).where(
+        and_(
+            golden.c.library == library,
+            golden.c.subject == subject,
+            golden.c.field.in_(names),
+        )
+    )
+    with state.library.engine.connect() as conn:
+        return {f: v for f, v in conn.execute(stmt)}
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """Names compared as people write them: NFKC, whitespace and middle dots ignored."""
+    if not a or not b:
+        return False
+
+    def canon(s: str) -> str:
+        s = unicodedata.normalize("NFKC", s)
+        return "".join(ch for ch in s if not ch.isspace() and ch not in "·•.").casefold()
+
+    return canon(a) == canon(b)
+
+
+class LicenceOut(BaseModel):
+    """A valid licence of the holder: enough to accept it instead of a paper copy."""
+
+    licence_id: str = Field(
+        examples=["1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"]
+    )
+    type_code: str = Field(examples=["11100000000013338W011"])
+    type_name: str = Field(examples=["营业执照"])
+    status: str = Field(examples=["valid"])
+    issued_at: dt.datetime
+    valid_to: dt.date | None = Field(description="null = long-term validity")
+    issuer: str = Field(description="USCC of the issuing authority")
+
+
+def valid_licences(
+    state: Any, holder: str, type_code: str | None, allowed: Any
+) -> list[LicenceOut]:
+    """The holder's licences that are valid today (not superseded, not expired)."""
+    from licence.store import LicenceStore, licences
+    from schemas import licence_types
+
+    LicenceStore(state.library.engine)  # creates the tables on a fresh hub
+    today = dt.date.today().isoformat()
+    stmt = select(licences).where(
+        and_(
+            licences.c.holder_id == holder,
+            licences.c.status == "valid",
+            licences.c.superseded_by.is_(None),
+            or_(licences.c.valid_to.is_(None), licences.c.valid_to >= today),
+        )
+    )
+    if type_code:
+        stmt = stmt.where(licences.c.type_code == type_code)
+    with state.library.engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(licences.c.issued_at)).all()
+    catalogue = licence_types.catalogue()
+    out = []
+    for r in rows:
+        if not allowed(r.type_code):
+            continue
+        lt = catalogue.get(r.type_code)
+        out.append(
+            LicenceOut(
+                licence_id=r.licence_id,
+                type_code=r.type_code,
+                type_name=lt.name if lt else "",
+                status=r.status,
+                issued_at=r.issued_at,
+                valid_to=dt.date.fromisoformat(r.valid_to) if r.valid_to else None,
+                issuer=r.authority,
+            )
+        )
+    return out

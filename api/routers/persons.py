@@ -1,0 +1,51 @@
+"""``GET /v1/persons/{id}``: the granted fields of a person's golden record (population library)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.deps import Access, HubState, hub_state, require
+from api.problems import Problem, responses
+from api.records import RecordOut, normalise_subject, record
+from storage.library import POPULATION
+
+router = APIRouter(tags=["records"])
+ERRORS = responses(400, 401, 403, 404, 422, 429)
+
+
+@router.get(
+    "/v1/persons/{id}",
+    response_model=RecordOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    summary="A person's verified record (granted fields only)",
+)
+async def get_person(
+    id: Annotated[
+        str,
+        Path(
+            description="resident ID number (18 or 15 digits)",
+            examples=["11010519491231002X"],
+            min_length=1,
+            max_length=32,
+        ),
+    ],
+    access: Annotated[Access, Depends(require(POPULATION))],
+    state: Annotated[HubState, Depends(hub_state)],
+    as_of: Annotated[
+        dt.date | None, Query(description="the record as known at the end of this day")
+    ] = None,
+) -> RecordOut:
+    """The golden record's fields granted to the client for the declared purpose, each with its
+    source dataset and update time. Fields outside the grant are absent."""
+    subject = normalise_subject(POPULATION, id)
+    access.subject = subject
+    fields = record(state, POPULATION, subject, as_of)
+    if fields is None:
+        raise Problem(404, "not-found", "no person with this ID number in the population library")
+    shown = {k: v for k, v in fields.items() if access.allows(k)}
+    access.fields = set(shown)
+    return RecordOut(subject=subject, library=POPULATION, as_of=as_of, fields=shown)
