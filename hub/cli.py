@@ -41,7 +41,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "synth": ("hub.commands.synth", "synth", "Write synthetic department files for a city."),
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
-    "staff": ("hub.commands.staff", "staff", "Staff accounts for the web pages: add, list, passwd."),
+    "verify": (
+        "hub.commands.verify",
+        "verify",
+        "Verify a licence, PDF, QR payload or seal (online or offline).",
+    ),
+    "trust": ("hub.commands.verify", "trust", "Trust bundles for offline verification."),
+    "staff": (
+        "hub.commands.staff",
+        "staff",
+        "Staff accounts for the web pages: add, list, passwd.",
+    ),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
     "client": ("hub.commands.client", "client", "API clients: add, grant, revoke, list."),
     "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),

@@ -193,6 +193,7 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
                 "valid_from": state.valid_from.isoformat(),
                 "valid_to": state.valid_to.isoformat(),
                 "cert_sha256": list(state.cert_sha256),
+                "certificate": row["cert_pem"],
                 "events": [[s, t.isoformat()] for s, t in state.events],
             }
         )
@@ -325,3 +326,30 @@ def licence_with_receipt(svc: Any, lid: str) -> dict[str, Any]:
     if receipt is None:
         raise ReceiptError(f"licence {lid} has no receipt yet: run `hub ledger checkpoint`")
     return {"licence": svc.document(lid), "receipt": receipt}
+
+
+def verify_seal_online(svc: Any, seal_id: str, ctx: VerifyContext) -> Any:
+    """Verify a stored seal: certificate, status, validity, maker signature, picture."""
+    from licence.verify import verify_seal
+
+    row = svc.store.seal(seal_id)
+    if row is None:
+        return verify_seal(seal_id, None, None, ctx)
+    state = ctx.seal_of(seal_id) if ctx.seal_of else None
+    prefix = f"seals/{seal_id}"
+    document = picture = None
+    if svc.objects.exists(f"{prefix}/seal.json"):
+        document = json.loads(svc.objects.get(f"{prefix}/seal.json"))
+    if svc.objects.exists(f"{prefix}/picture.png"):
+        picture = svc.objects.get(f"{prefix}/picture.png")
+    return verify_seal(seal_id, state, str(row["cert_pem"]), ctx, document, picture)
+
+
+def verify_seal_offline(bundle: Mapping[str, Any], seal_id: str, ctx: VerifyContext) -> Any:
+    """Verify a seal from the trust bundle alone: certificate, status as of the bundle."""
+    from licence.verify import verify_seal
+
+    entry = next((s for s in bundle.get("seals", []) if s.get("seal_id") == seal_id), None)
+    state = ctx.seal_of(seal_id) if ctx.seal_of else None
+    cert = None if entry is None else entry.get("certificate")
+    return verify_seal(seal_id, state, cert, ctx)

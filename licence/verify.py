@@ -351,7 +351,10 @@ def check_seal_certificate(
 
 
 def _chain(
-    cert: x509.Certificate, when: dt.datetime, roots: Sequence[x509.Certificate]
+    cert: x509.Certificate,
+    when: dt.datetime,
+    roots: Sequence[x509.Certificate],
+    moment: tuple[str, str] = ("signing time", "签章时"),
 ) -> CheckResult:
     name = "seal_certificate"
     if _is_ca(cert):
@@ -391,26 +394,26 @@ def _chain(
                 name,
                 FAILED,
                 "CERT_NOT_YET_VALID",
-                f"certificate {c.subject.rfc4514_string()} was not yet valid at signing time "
+                f"certificate {c.subject.rfc4514_string()} was not yet valid at {moment[0]} "
                 f"{when.isoformat()}",
-                "签章时证书尚未生效",
+                f"{moment[1]}证书尚未生效",
             )
         if when > c.not_valid_after_utc:
             return _r(
                 name,
                 FAILED,
                 "CERT_EXPIRED",
-                f"certificate {c.subject.rfc4514_string()} had expired at signing time "
+                f"certificate {c.subject.rfc4514_string()} had expired at {moment[0]} "
                 f"{when.isoformat()} (valid to {c.not_valid_after_utc.date()})",
-                "签章时印章证书已过期",
+                f"{moment[1]}印章证书已过期",
             )
     return _r(
         name,
         PASSED,
         "OK",
-        f"chains to the platform CA, valid at signing time (until "
+        f"chains to the platform CA, valid at {moment[0]} (until "
         f"{cert.not_valid_after_utc.date()})",
-        "印章证书由平台CA签发，签章时有效",
+        f"印章证书由平台CA签发，{moment[1]}有效",
     )
 
 
@@ -926,7 +929,8 @@ class Report:
         head = {TOTAL_PASSED: "通过", TOTAL_FAILED: "不通过", INDETERMINATE: "无法确定"}
         lines = [f"verdict: {self.verdict} ({head.get(self.verdict, '')})"]
         if self.licence_id:
-            lines.append(f"licence: {self.licence_id} [{self.kind}]")
+            label = "seal" if self.kind == "seal" else "licence"
+            lines.append(f"{label}: {self.licence_id} [{self.kind}]")
         for c in self.checks:
             lines.append(f"  {c.status:<13} {c.check:<17} {c.reason:<24} {c.zh} / {c.en}")
         return "\n".join(lines)
@@ -1166,3 +1170,140 @@ def verify_json(obj: Any, ctx: VerifyContext, policy: Mapping[str, Check] | None
     ):
         kind = "disclosed"
     return verify(doc, receipt, ctx, policy, kind=kind)
+
+
+# ---- seals ---------------------------------------------------------------------------------
+
+
+def verify_seal(
+    seal_id: str,
+    seal: SealState | None,
+    certificate_pem: str | None,
+    ctx: VerifyContext,
+    seal_document: Mapping[str, Any] | None = None,
+    picture_png: bytes | None = None,
+) -> Report:
+    """Verify a seal as of now: registered, certificate chains to the platform CA and is
+    listed for the seal, status active, within validity, maker signature and picture intact."""
+    from licence import ca, seals
+
+    now = ctx.current_time()
+    if seal is None:
+        unknown = _r(
+            "seal_registered",
+            FAILED,
+            "SEAL_UNKNOWN",
+            f"seal {seal_id} is not registered on the platform",
+            "印章未在平台登记",
+        )
+        return Report(TOTAL_FAILED, [unknown], "seal", seal_id)
+    results = [_r("seal_registered", PASSED, "OK", f"seal of {seal.authority}", "印章已在平台登记")]
+    cert: x509.Certificate | None = None
+    if certificate_pem is None:
+        results.append(
+            _r(
+                "seal_certificate",
+                INDETERMINATE,
+                "CERT_UNAVAILABLE",
+                "no certificate for this seal here",
+                "无印章证书",
+            )
+        )
+    else:
+        cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+        if not ctx.trust_roots:
+            results.append(
+                _r(
+                    "seal_certificate",
+                    INDETERMINATE,
+                    "NO_TRUST_ANCHOR",
+                    "no platform CA certificate to check against",
+                    "缺少平台根证书",
+                )
+            )
+        else:
+            results.append(_chain(cert, now, ctx.trust_roots, ("the present time", "当前")))
+        der_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+        if seal.cert_sha256 and der_hash not in seal.cert_sha256:
+            results.append(
+                _r(
+                    "seal_cert_listed",
+                    FAILED,
+                    "SEAL_CERT_MISMATCH",
+                    "the certificate is not listed for this seal",
+                    "证书不属于该印章",
+                )
+            )
+    if seal.status == "active":
+        results.append(_r("seal_status", PASSED, "OK", "seal is active", "印章状态正常"))
+    else:
+        _s, since = seal.status_at(now)
+        day = since.date().isoformat() if since else "unknown date"
+        results.append(
+            _r(
+                "seal_status",
+                FAILED,
+                "SEAL_REVOKED" if seal.status == "revoked" else "SEAL_SUSPENDED",
+                f"seal is {seal.status} since {day}",
+                f"印章{STATUS_ZH.get(seal.status, seal.status)}（{day}）",
+            )
+        )
+    if not (_utc(seal.valid_from) <= now < _utc(seal.valid_to)):
+        results.append(
+            _r(
+                "seal_validity",
+                FAILED,
+                "SEAL_OUTSIDE_VALIDITY",
+                f"seal valid {seal.valid_from.date()} to {seal.valid_to.date()}, not now",
+                "印章不在有效期内",
+            )
+        )
+    else:
+        results.append(
+            _r(
+                "seal_validity",
+                PASSED,
+                "OK",
+                f"valid until {seal.valid_to.date()}",
+                f"印章有效期至{seal.valid_to.date()}",
+            )
+        )
+    if seal_document is not None and cert is not None:
+        maker = next((c for c in ctx.trust_roots if c.subject == cert.issuer), None)
+        try:
+            if maker is None:
+                raise seals.SealError("the seal maker's certificate is not trusted here")
+            seals.verify_seal_document(dict(seal_document), maker)
+            results.append(
+                _r("seal_document", PASSED, "OK", "seal maker signature verifies", "印章数据完整")
+            )
+        except seals.SealError as exc:
+            results.append(
+                _r("seal_document", FAILED, "SEAL_DATA_ALTERED", str(exc), "印章数据被篡改")
+            )
+    if picture_png is not None and cert is not None:
+        try:
+            certified = ca.seal_picture_hash(cert)
+        except x509.ExtensionNotFound:
+            certified = b""
+        if hashlib.sha256(picture_png).digest() == certified:
+            results.append(
+                _r("seal_picture", PASSED, "OK", "picture is the certified one", "印章图片一致")
+            )
+        else:
+            results.append(
+                _r(
+                    "seal_picture",
+                    FAILED,
+                    "PICTURE_MISMATCH",
+                    "the seal picture is not the one its certificate certifies",
+                    "印章图片与证书不符",
+                )
+            )
+    return Report(
+        _verdict(results),
+        results,
+        "seal",
+        seal_id,
+        {"authority": seal.authority, "status": seal.status},
+    )
