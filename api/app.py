@@ -37,6 +37,8 @@ ROUTERS: list[str] = [
     "api.routers.ledger:router",
     "api.routers.datasets:router",
     "api.pages:router",
+    "api.csc:router",
+    "api.licence_verify:router",
 ]
 
 

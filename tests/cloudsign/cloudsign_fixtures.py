@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from urllib.parse import parse_qs, urlparse
 
 from licence.cloudsign import totp
@@ -10,14 +11,14 @@ from licence.cloudsign import totp
 PERSON_ID = "11010519491231002X"  # GB 11643 example number (valid check character)
 OTHER_ID = "110105194912310037"
 PIN = "246810"
-T0 = 1_800_000_000.0
 
 
 class Clock:
     """Seconds since the epoch, moved by the test (SAD expiry, OTP time steps)."""
 
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
+    def __init__(self, now: float | None = None) -> None:
+        # starts at the real time: certificates it stamps must be valid for pyHanko's checks
+        self.now = time.time() if now is None else now
 
     def __call__(self) -> float:
         return self.now

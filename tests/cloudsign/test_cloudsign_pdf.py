@@ -1,0 +1,97 @@
+"""A PDF signed end to end through the CSC API (pyHanko remote signer) verifies with pyHanko."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
+from fastapi.testclient import TestClient
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+from api.app import create_app
+from hub.settings import Settings
+from licence.cloudsign.errors import WrongPINError
+from licence.cloudsign.remote import (
+    CscHttpError,
+    CscSigner,
+    HttpCsc,
+    LocalCsc,
+    sign_pdf,
+    verify_pdf,
+)
+from licence.cloudsign.service import CloudSignService
+
+
+def blank_pdf() -> bytes:
+    writer = PdfFileWriter()
+    stream = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 720 Td (Commitment letter) Tj ET")
+    writer.insert_page(PageObject(contents=writer.add_object(stream), media_box=(0, 0, 595, 842)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_signed_in_process_verifies_and_is_on_the_ledger(
+    cloudsign: CloudSignService, clock: Clock
+) -> None:
+    enrolment = cloudsign.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    shown: list[bytes] = []
+
+    def activate(digest: bytes) -> tuple[str, str]:
+        shown.append(digest)
+        return PIN, app.code()
+
+    signer = CscSigner(LocalCsc(cloudsign), enrolment.credential_id, activate)
+    signed = sign_pdf(blank_pdf(), signer)
+    _, root = cloudsign.chain()
+    (report,) = verify_pdf(signed, root, cloudsign)
+    assert report.intact and report.valid and report.trusted and report.covers_whole_document
+    assert "张三" in report.signer and PERSON_ID not in report.signer
+    assert report.signed_digest == shown[0].hex()
+    assert len(report.audit_entries) == 2  # authorisation and signature
+    assert report.ok
+    # one changed byte of the signed content breaks the signature
+    tampered = signed.replace(b"Commitment letter", b"Commitment lettex")
+    (bad,) = verify_pdf(tampered, root, cloudsign)
+    assert not bad.intact and not bad.ok
+
+
+def test_pdf_signed_over_the_csc_http_api(
+    settings: Settings, cloudsign: CloudSignService, clock: Clock
+) -> None:
+    enrolment = cloudsign.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    api = create_app(settings, background=False)
+    api.state.cloudsign = cloudsign  # same stores, controllable clock
+    with TestClient(api) as http:
+        info = http.post("/csc/v2/info", json={}).json()
+        assert "signatures/signHash" in info["methods"]
+        listed = http.post("/csc/v2/credentials/list", json={"userID": PERSON_ID}).json()
+        assert listed["credentialIDs"] == [enrolment.credential_id]
+        client = HttpCsc(http)
+        signer = CscSigner(client, enrolment.credential_id, lambda _d: (PIN, app.code()))
+        signed = sign_pdf(blank_pdf(), signer)
+        # refusals come back as CSC errors with their specific codes
+        with pytest.raises(CscHttpError, match="invalid_pin"):
+            client.authorize(enrolment.credential_id, "999999", app.code(), [bytes(32)])
+        no_sad = http.post(
+            "/csc/v2/signatures/signHash",
+            json={"credentialID": enrolment.credential_id, "hashes": ["A" * 43 + "="]},
+        )
+        assert no_sad.status_code == 400 and no_sad.json()["error"] == "invalid_request"
+    _, root = cloudsign.chain()
+    (report,) = verify_pdf(signed, root, cloudsign)
+    assert report.ok
+
+
+def test_wrong_pin_leaves_the_pdf_unsigned(cloudsign: CloudSignService, clock: Clock) -> None:
+    enrolment = cloudsign.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    signer = CscSigner(
+        LocalCsc(cloudsign), enrolment.credential_id, lambda _d: ("000000", app.code())
+    )
+    with pytest.raises(WrongPINError):
+        sign_pdf(blank_pdf(), signer)
