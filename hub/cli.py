@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "synth": ("hub.commands.synth", "synth", "Write synthetic department files for a city."),
     "settings": ("hub.commands.init", "show_settings", "Print the effective settings."),
+    "cloudsign": (
+        "hub.commands.cloudsign",
+        "cloudsign",
+        "Cloud signature: enrol, sign a PDF (PIN + OTP), verify.",
+    ),
     "verify": (
         "hub.commands.verify",
         "verify",

@@ -1,0 +1,146 @@
+"""``hub cloudsign``: enrol a resident, sign a PDF remotely (PIN + OTP), verify, unlock, audit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.settings import get_settings
+
+
+def _service() -> Any:
+    from licence.cloudsign.service import open_cloudsign
+
+    return open_cloudsign(get_settings())
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from licence.ca import CertificateAuthorityError
+    from licence.cloudsign.errors import CloudSignError
+    from storage.keys import KeyStoreError
+
+    return (CloudSignError, CertificateAuthorityError, KeyStoreError)
+
+
+@click.group()
+def cloudsign() -> None:
+    """Cloud signature (电子云签): keys held by the platform, activated only by the holder."""
+
+
+@cloudsign.command("enrol")
+@click.argument("id_number", metavar="ID")
+@click.option(
+    "--pin",
+    prompt="Choose a PIN (6-12 digits)",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="the holder's PIN (prompted, never echoed)",
+)
+@click.option("--qr", type=click.Path(dir_okay=False, path_type=Path), help="write the OTP QR PNG")
+def enrol_cmd(id_number: str, pin: str, qr: Path | None) -> None:
+    """Create a signing credential for resident ID (must be in the population library)."""
+    svc = _service()
+    try:
+        enrolment = svc.enrol(id_number.strip().upper(), pin)
+    except _errors() as exc:
+        _fail(exc)
+    click.echo(f"credential: {enrolment.credential_id}")
+    click.echo(f"certificate: {enrolment.certificate.subject.rfc4514_string()}")
+    click.echo("add this to your authenticator app (shown once):")
+    click.echo(enrolment.otp_uri)
+    if qr is not None:
+        import qrcode
+
+        qrcode.make(enrolment.otp_uri).save(str(qr))
+        click.echo(f"written: {qr}")
+
+
+@cloudsign.command("sign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--credential", required=True, help="credential ID (from enrol or list)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--url", default=None, help="sign through a running hub API at this base URL")
+def sign_cmd(file: Path, credential: str, output: Path | None, url: str | None) -> None:
+    """Sign the PDF FILE with CREDENTIAL; asks for the PIN and the current OTP."""
+    from licence.cloudsign.remote import CscSigner, HttpCsc, LocalCsc, sign_pdf
+
+    def activate(digest: bytes) -> tuple[str, str]:
+        click.echo(f"authorising one signature over SHA-256 {digest.hex()}", err=True)
+        pin = click.prompt("PIN", hide_input=True, err=True)
+        otp = click.prompt("one-time password", err=True)
+        return str(pin), str(otp)
+
+    output = output or file.with_name(f"{file.stem}.signed.pdf")
+    try:
+        if url:
+            import httpx
+
+            client: Any = HttpCsc(httpx.Client(base_url=url, timeout=30))
+        else:
+            client = LocalCsc(_service())
+        signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))
+    except _errors() as exc:
+        _fail(exc)
+    output.write_bytes(signed)
+    click.echo(f"signed: {output}")
+
+
+@cloudsign.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify_cmd(file: Path) -> None:
+    """Check every signature of FILE against the platform root and the audit trail."""
+    from cryptography import x509
+
+    from licence import ca
+    from licence.cloudsign.remote import verify_pdf
+
+    svc = _service()
+    if not svc.objects.exists(ca.ROOT_OBJECT):
+        _fail(ca.CertificateAuthorityError("no platform CA yet: run `hub init`"))
+    root = x509.load_pem_x509_certificate(svc.objects.get(ca.ROOT_OBJECT))
+    reports = verify_pdf(file.read_bytes(), root, svc)
+    if not reports:
+        _fail(ValueError(f"{file} carries no signature"))
+    out = [{**r.__dict__, "ok": r.ok} for r in reports]
+    click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    if not all(r.ok for r in reports):
+        sys.exit(1)
+
+
+@cloudsign.command("list")
+@click.argument("id_number", metavar="ID")
+def list_cmd(id_number: str) -> None:
+    """The credentials of resident ID, with their status."""
+    svc = _service()
+    for credential in svc.list_credentials(id_number.strip().upper()):
+        info = svc.info(credential)
+        click.echo(f"{credential}\t{info['status']}\t{info['cert']['subjectDN']}")
+
+
+@cloudsign.command("unlock")
+@click.argument("credential")
+@click.option("--officer", required=True, help="who checked the holder's identity in person")
+def unlock_cmd(credential: str, officer: str) -> None:
+    """Reset a credential locked after 5 wrong PINs/OTPs (audited)."""
+    try:
+        _service().unlock(credential, officer)
+    except _errors() as exc:
+        _fail(exc)
+    click.echo(f"unlocked: {credential}")
+
+
+@cloudsign.command("audit")
+@click.argument("credential")
+def audit_cmd(credential: str) -> None:
+    """The audit trail of a credential: each record and its ledger entry."""
+    for row in _service().audit_trail(credential):
+        click.echo(f"{row['entry_id']}\t{row['record']}")
