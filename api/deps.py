@@ -171,12 +171,15 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
                         status=status,
                     )
                 return
+            # a refused request still names its subject when the path holds it, so "who tried
+            # to look at my data" includes refusals
+            path_subject = request.path_params.get("id") or request.path_params.get("uscc")
             state.audit.record(
                 client_id=client_id,
                 purpose=declared or "-",
                 method=method,
                 route=route,
-                subject=access.subject if access else None,
+                subject=access.subject if access and access.subject else path_subject,
                 fields=access.fields if access else (),
                 outcome=outcome,
                 status=status,

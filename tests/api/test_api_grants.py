@@ -153,7 +153,7 @@ def test_every_request_is_audited_with_a_keyed_subject_hash(api: Api) -> None:
     assert ok["fields"] == "name,sex" and ok["route"] == "/v1/persons/{id}"
     assert ok["subject_hash"] and PERSON not in str(rows)
     audit = api.http.app.state.hub.audit
-    assert [r["client_id"] for r in audit.query(PERSON.lower())] == ["approvals-a"]
+    assert [r["client_id"] for r in audit.query(PERSON.lower())] == ["approvals-b", "approvals-a"]
 
 
 def test_rate_limit_per_client(api: Api) -> None:
