@@ -46,17 +46,25 @@ def _aware(text: str) -> dt.datetime:
 
 def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
     """Status history of every seal, read from the ledger's seal entries (queued ones too)."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from storage import ledger_store as db
 
     out: dict[str, list[tuple[str, dt.datetime]]] = {}
+    marker = b'"seal.'
+
+    def seal_entries(column: Any) -> Any:
+        # SQLite's LIKE does not match inside BLOBs; PostgreSQL has bytea LIKE bytea
+        if ledger.engine.dialect.name == "sqlite":
+            return func.instr(column, marker) > 0
+        return column.op("LIKE")(b"%" + marker + b"%")
+
     with ledger.engine.connect() as conn:
         rows = [
             bytes(r[0])
             for table, order in ((db.entries, db.entries.c.idx), (db.pending, db.pending.c.id))
             for r in conn.execute(
-                select(table.c.data).where(table.c.data.op("LIKE")(b'%"seal.%')).order_by(order)
+                select(table.c.data).where(seal_entries(table.c.data)).order_by(order)
             )
         ]
     for data in rows:

@@ -53,6 +53,13 @@ class World:
 
     def __init__(self, svc: LicenceService) -> None:
         self.svc = svc
+        self.person_id = PERSON_ID
+        self.qualification_fields = {
+            "occupation": "电工",
+            "level": "四级/中级工",
+            "certificate_number": "S3404000000001",
+            "assessed_on": "2025-06-30",
+        }
         self.mr_seal = svc.create_seal(PROVINCE_MR)
         self.hr_seal = svc.create_seal(PROVINCE_HR)
         docs = [
