@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from licence import ca
 from licence.cloudsign import envelope, store, totp
@@ -60,7 +61,7 @@ class PersonDirectory(Protocol):
 
 
 class EventLog(Protocol):
-    def append(self, data: bytes) -> int: ...
+    def append_many(self, items: Sequence[bytes]) -> list[int]: ...
 
 
 class CertObjects(Protocol):
@@ -141,6 +142,17 @@ def _now_utc(clock: Callable[[], float]) -> dt.datetime:
     return dt.datetime.fromtimestamp(clock(), dt.UTC)
 
 
+def _sql(conn: Connection, sql: str, *params: Any) -> Any:
+    """A hot-path statement straight to the driver (qmark or format placeholders).
+
+    Building SQLAlchemy Core statements per call cost more than the database work on the
+    authorise/sign path; these few fixed statements skip it.
+    """
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return conn.exec_driver_sql(sql, tuple(params))
+
+
 def hashes_root(digests: Sequence[bytes]) -> str:
     """SHA-256 over the sorted digests: one value naming the set an event concerns."""
     return hashlib.sha256(b"".join(sorted(digests))).hexdigest()
@@ -164,6 +176,8 @@ class CloudSignService:
         max_attempts: int = 5,
         multisign: int = 1000,
         cert_years: int = 3,
+        audit_batch: int = 256,
+        audit_interval: float = 0.5,
     ) -> None:
         self.engine = engine
         self.keys = keys
@@ -178,18 +192,30 @@ class CloudSignService:
         self.max_attempts = max_attempts
         self.multisign = multisign
         self.cert_years = cert_years
+        self.audit_batch = audit_batch
+        self.audit_interval = audit_interval
+        self._unflushed = 0
+        self._last_flush = float("-inf")
+        self._flush_lock = threading.RLock()
+        self._timer: threading.Timer | None = None
         store.metadata.create_all(engine)
 
     # ---- audit ------------------------------------------------------------------------
-    def _audit(
+    def _audit_in(
         self,
+        conn: Connection,
         event: str,
         credential_id: str,
         outcome: str,
         digests: Sequence[bytes] = (),
         **extra: Any,
-    ) -> int:
-        """Write one audit row and append its canonical JSON to the ledger; returns the entry."""
+    ) -> None:
+        """Write one audit row in the caller's transaction (atomic with what it records).
+
+        The row is an outbox entry: :meth:`flush_audit` appends its canonical JSON to the ledger
+        in batches and stores the entry id, so the audit never disagrees with the state change
+        and the ledger pays one transaction per batch, not per event.
+        """
         record: dict[str, Any] = {
             "type": f"cloudsign.{event}",
             "credential": credential_id,
@@ -202,20 +228,75 @@ class CloudSignService:
             record["hashes_root"] = root
             record["count"] = len(digests)
         data = canonical(record)
-        entry_id = self.ledger.append(data)
+        _sql(
+            conn,
+            "INSERT INTO cloudsign_audit "
+            "(credential_id, event, outcome, hashes_root, record, sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            credential_id,
+            event,
+            outcome,
+            root,
+            data.decode(),
+            hashlib.sha256(data).hexdigest(),
+        )
+        self._unflushed += 1
+
+    def _audit(
+        self,
+        event: str,
+        credential_id: str,
+        outcome: str,
+        digests: Sequence[bytes] = (),
+        **extra: Any,
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(store.audit).values(
-                    credential_id=credential_id,
-                    event=event,
-                    outcome=outcome,
-                    hashes_root=root,
-                    record=data.decode(),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    entry_id=entry_id,
-                )
-            )
-        return entry_id
+            self._audit_in(conn, event, credential_id, outcome, digests, **extra)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        """Flush when a batch is full or the interval passed; else make sure a timer will."""
+        due = time.monotonic() - self._last_flush >= self.audit_interval
+        if due or self._unflushed >= self.audit_batch:
+            self.flush_audit()
+            return
+        with self._flush_lock:
+            if self._timer is None or not self._timer.is_alive():
+                self._timer = threading.Timer(self.audit_interval, self.flush_audit)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush_audit(self) -> int:
+        """Append every audit row not yet on the ledger (oldest first); returns how many.
+
+        Rows are durable before this runs: a crash between the two steps only delays their
+        ledger entries to the next flush (of any process). Two processes flushing the very same
+        rows at once may append a record twice; the row keeps the first entry id.
+        """
+        with self._flush_lock:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(store.audit.c.id, store.audit.c.record)
+                    .where(store.audit.c.entry_id.is_(None))
+                    .order_by(store.audit.c.id)
+                    .limit(10_000)
+                ).all()
+            if rows:
+                entry_ids = self.ledger.append_many([r.record.encode() for r in rows])
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(store.audit)
+                        .where(store.audit.c.id == bindparam("audit_id"))
+                        .where(store.audit.c.entry_id.is_(None))
+                        .values(entry_id=bindparam("entry")),
+                        [
+                            {"audit_id": r.id, "entry": e}
+                            for r, e in zip(rows, entry_ids, strict=True)
+                        ],
+                    )
+            self._unflushed = 0
+            self._last_flush = time.monotonic()
+            return len(rows)
 
     def _refuse(
         self, exc: CloudSignError, event: str, credential_id: str, digests: Sequence[bytes] = ()
@@ -225,6 +306,7 @@ class CloudSignService:
 
     def audit_trail(self, credential_id: str) -> list[dict[str, Any]]:
         """The audit rows of a credential, oldest first (records carry no personal data)."""
+        self.flush_audit()
         stmt = (select(store.audit).where(store.audit.c.credential_id == credential_id)).order_by(
             store.audit.c.id
         )
@@ -233,6 +315,7 @@ class CloudSignService:
 
     def audit_for_hash(self, digest: bytes) -> list[dict[str, Any]]:
         """Audit rows about exactly this one hash (a single-document authorisation/signature)."""
+        self.flush_audit()
         stmt = select(store.audit).where(store.audit.c.hashes_root == hashes_root([digest]))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt.order_by(store.audit.c.id))]
@@ -290,9 +373,14 @@ class CloudSignService:
                     created_at=now.replace(tzinfo=None),
                 )
             )
-        self._audit(
-            "enrol", credential_id, "ok", certificate_serial=format(cert.serial_number, "x")
-        )
+            self._audit_in(
+                conn,
+                "enrol",
+                credential_id,
+                "ok",
+                certificate_serial=format(cert.serial_number, "x"),
+            )
+        self._maybe_flush()
         account = ca.mask_id_number(id_number)
         return Enrolment(credential_id, totp.provisioning_uri(otp_key, account, ISSUER), cert)
 
@@ -306,9 +394,10 @@ class CloudSignService:
             return [r for (r,) in conn.execute(stmt)]
 
     def _row(self, credential_id: str) -> Any:
-        stmt = select(store.credentials).where(store.credentials.c.credential_id == credential_id)
         with self.engine.connect() as conn:
-            row = conn.execute(stmt).first()
+            row = _sql(
+                conn, "SELECT * FROM cloudsign_credentials WHERE credential_id = ?", credential_id
+            ).first()
         if row is None:
             raise UnknownCredentialError(f"no credential {credential_id!r}")
         return row
@@ -367,7 +456,8 @@ class CloudSignService:
                 .where(store.credentials.c.credential_id == credential_id)
                 .values(status="active", failures=0)
             )
-        self._audit("unlock", credential_id, "ok", officer=officer)
+            self._audit_in(conn, "unlock", credential_id, "ok", officer=officer)
+        self._maybe_flush()
 
     # ---- authorise --------------------------------------------------------------------
     def _check_hashes(self, digests: Sequence[bytes], hash_algo: str) -> None:
@@ -453,27 +543,30 @@ class CloudSignService:
         sad_id = envelope.sad_hash(sad)
         with self.engine.begin() as conn:
             # single acceptance of an OTP (RFC 6238 §5.2), race-free across processes
-            taken = conn.execute(
-                update(store.credentials)
-                .where(store.credentials.c.credential_id == credential_id)
-                .where(store.credentials.c.otp_last_step < step)
-                .values(otp_last_step=step, failures=0)
+            taken = _sql(
+                conn,
+                "UPDATE cloudsign_credentials SET otp_last_step = ?, failures = 0 "
+                "WHERE credential_id = ? AND otp_last_step < ?",
+                step,
+                credential_id,
+                step,
             ).rowcount
             if taken != 1:
                 raise WrongOTPError("wrong one-time password (already used)")
-            conn.execute(
-                insert(store.sads).values(
-                    sad_hash=sad_id,
-                    credential_id=credential_id,
-                    hashes=",".join(sorted(d.hex() for d in digests)),
-                    expires_at=self.clock() + self.sad_ttl,
-                    used=False,
-                    sealed_pin_key=envelope.seal(
-                        envelope.sad_key(sad), candidate.pin_key, sad_id.encode()
-                    ),
-                )
+            _sql(
+                conn,
+                "INSERT INTO cloudsign_sads "
+                "(sad_hash, credential_id, hashes, expires_at, used, sealed_pin_key) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                sad_id,
+                credential_id,
+                ",".join(sorted(d.hex() for d in digests)),
+                self.clock() + self.sad_ttl,
+                False,
+                envelope.seal(envelope.sad_key(sad), candidate.pin_key, sad_id.encode()),
             )
-        self._audit("authorise", credential_id, "ok", digests, sad=sad_id[:16])
+            self._audit_in(conn, "authorise", credential_id, "ok", digests, sad=sad_id[:16])
+        self._maybe_flush()
         return Authorisation(sad, self.sad_ttl)
 
     # ---- sign -------------------------------------------------------------------------
@@ -499,7 +592,7 @@ class CloudSignService:
             )
         sad_id = envelope.sad_hash(sad)
         with self.engine.connect() as conn:
-            grant = conn.execute(select(store.sads).where(store.sads.c.sad_hash == sad_id)).first()
+            grant = _sql(conn, "SELECT * FROM cloudsign_sads WHERE sad_hash = ?", sad_id).first()
         if grant is None or grant.credential_id != credential_id:
             raise self._refuse(
                 InvalidSADError("unknown SAD for this credential"), "sign", credential_id, digests
@@ -511,66 +604,61 @@ class CloudSignService:
                 credential_id,
                 digests,
             )
-        # consume before any other check: a SAD presented with the wrong hashes or late is burnt
+        problem: CloudSignError | None = None
+        if self.clock() > grant.expires_at:
+            problem = SADExpiredError(f"the SAD expired ({self.sad_ttl} s after authorisation)")
+        elif sorted(d.hex() for d in digests) != grant.hashes.split(","):
+            problem = HashNotAuthorisedError(
+                "these hashes are not the ones the SAD authorised; the SAD is now void"
+            )
+        elif row.status != "active":
+            problem = CredentialLockedError(f"credential {credential_id} is {row.status}")
+        else:
+            try:
+                pin_key = envelope.open_sealed(
+                    envelope.sad_key(sad), grant.sealed_pin_key, sad_id.encode(), "SAD"
+                )
+                sign = self.backend.signer(credential_id, row.key_material, pin_key)
+            except (envelope.EnvelopeError, KeyUnavailableError) as exc:
+                problem = KeyUnavailableError(f"the key cannot be activated with this SAD: {exc}")
+        if problem is not None:
+            # a SAD presented late, with other hashes or that activates nothing is burnt
+            self._consume(sad_id)
+            raise self._refuse(problem, "sign", credential_id, digests)
+        signatures = [sign(d) for d in digests]
+        # the SAD is consumed and the signature audited in one transaction; signatures are
+        # released only if this request is the one that consumed it
         with self.engine.begin() as conn:
-            taken = conn.execute(
-                update(store.sads)
-                .where(store.sads.c.sad_hash == sad_id)
-                .where(store.sads.c.used.is_(False))
-                .values(used=True)
-            ).rowcount
-        if taken != 1:
+            if self._consume(sad_id, conn):
+                self._audit_in(
+                    conn,
+                    "sign",
+                    credential_id,
+                    "ok",
+                    digests,
+                    sad=sad_id[:16],
+                    signatures_sha256=hashlib.sha256(b"".join(signatures)).hexdigest(),
+                )
+                consumed = True
+            else:
+                consumed = False
+        if not consumed:
             raise self._refuse(
                 SADReusedError("this SAD was already used: authorise again"),
                 "sign",
                 credential_id,
                 digests,
             )
-        if self.clock() > grant.expires_at:
-            raise self._refuse(
-                SADExpiredError(f"the SAD expired ({self.sad_ttl} s after authorisation)"),
-                "sign",
-                credential_id,
-                digests,
-            )
-        if sorted(d.hex() for d in digests) != grant.hashes.split(","):
-            raise self._refuse(
-                HashNotAuthorisedError(
-                    "these hashes are not the ones the SAD authorised; the SAD is now void"
-                ),
-                "sign",
-                credential_id,
-                digests,
-            )
-        if row.status != "active":
-            raise self._refuse(
-                CredentialLockedError(f"credential {credential_id} is {row.status}"),
-                "sign",
-                credential_id,
-                digests,
-            )
-        try:
-            pin_key = envelope.open_sealed(
-                envelope.sad_key(sad), grant.sealed_pin_key, sad_id.encode(), "SAD"
-            )
-            sign = self.backend.signer(credential_id, row.key_material, pin_key)
-        except (envelope.EnvelopeError, KeyUnavailableError) as exc:
-            raise self._refuse(
-                KeyUnavailableError(f"the key cannot be activated with this SAD: {exc}"),
-                "sign",
-                credential_id,
-                digests,
-            ) from None
-        signatures = [sign(d) for d in digests]
-        self._audit(
-            "sign",
-            credential_id,
-            "ok",
-            digests,
-            sad=sad_id[:16],
-            signatures_sha256=hashlib.sha256(b"".join(signatures)).hexdigest(),
-        )
+        self._maybe_flush()
         return signatures
+
+    def _consume(self, sad_id: str, conn: Connection | None = None) -> bool:
+        """Mark a SAD used; True only for the one caller that flipped it."""
+        sql = "UPDATE cloudsign_sads SET used = ? WHERE sad_hash = ? AND used = ?"
+        if conn is not None:
+            return _sql(conn, sql, True, sad_id, False).rowcount == 1
+        with self.engine.begin() as own:
+            return _sql(own, sql, True, sad_id, False).rowcount == 1
 
 
 def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:

@@ -66,6 +66,7 @@ def test_every_event_is_a_ledger_entry(
     credential, app = holder
     auth = cloudsign.authorize(credential, PIN, app.code(), [HASH_A])
     cloudsign.sign_hash(credential, auth.sad, [HASH_A])
+    cloudsign.flush_audit()
     cs_ledger.sequence()
     trail = cloudsign.audit_trail(credential)
     assert [r["event"] for r in trail] == ["enrol", "authorise", "sign"]
