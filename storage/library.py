@@ -364,39 +364,49 @@ class LibraryStore:
             copy.set_types(["text"] * (len(names) + 1))
             for row in wide:
                 copy.write_row(row)
+        cur.execute(sql.SQL("ANALYZE {}").format(stage))  # row counts for the join plans below
 
         unpivot = sql.SQL(", ").join(
             sql.SQL("({}, s.{}, {})").format(sql.Literal(n), c, sql.Literal(n in auth))
             for n, c in zip(names, stage_cols, strict=True)
         )
-        source = sql.SQL(
-            "SELECT %(library)s, s.subject, v.field, v.value, %(dataset)s, %(run_id)s, "
-            "%(observed)s::timestamp, v.auth "
-            "FROM {} AS s CROSS JOIN LATERAL (VALUES {}) AS v(field, value, auth) "
-            "WHERE v.value IS NOT NULL"
-        ).format(stage, unpivot)
+        target = sql.SQL(
+            "(library, subject, field, value, dataset, run_id, observed_at, authoritative)"
+        )
+
+        def insert(table: str, where: str = "", conflict: str = "") -> sql.Composed:
+            return sql.SQL(
+                "INSERT INTO {} {} SELECT %(library)s::text, s.subject, v.field, v.value, "
+                "%(dataset)s::text, %(run_id)s::text, %(observed)s::timestamp, v.auth "
+                "FROM {} AS s CROSS JOIN LATERAL (VALUES {}) AS v(field, value, auth) "
+                "WHERE v.value IS NOT NULL {} {}"
+            ).format(
+                sql.Identifier(table), target, stage, unpivot, sql.SQL(where), sql.SQL(conflict)
+            )
+
+        known = (
+            "AND {} EXISTS (SELECT 1 FROM library_golden AS g "
+            "WHERE g.library = %(library)s::text AND g.subject = s.subject)"
+        )
         params = {"library": library, "dataset": dataset, "run_id": run_id, "observed": observed}
-        target = "(library, subject, field, value, dataset, run_id, observed_at, authoritative)"
-        cur.execute(
-            sql.SQL("INSERT INTO library_facts " + target + " {} ON CONFLICT DO NOTHING").format(
-                source
-            ),
+        # facts of a new run cannot conflict; ON CONFLICT costs several times a plain insert,
+        # so it is only the fallback (a re-merge of the same run)
+        _plain_or(
+            cur,
+            insert("library_facts"),
+            insert("library_facts", conflict="ON CONFLICT DO NOTHING"),
             params,
         )
         if after_facts is not None:
             after_facts()
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO library_golden " + target + " {} "
-                "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
-                "dataset = excluded.dataset, run_id = excluded.run_id, "
-                "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
-                "WHERE excluded.authoritative > library_golden.authoritative "
-                "OR (excluded.authoritative = library_golden.authoritative "
-                "AND (excluded.observed_at > library_golden.observed_at "
-                "OR (excluded.observed_at = library_golden.observed_at "
-                "AND excluded.run_id >= library_golden.run_id)))"
-            ).format(source),
+        # golden: subjects already in the library go through the precedence upsert; the
+        # others (all of them on a first load) are plain inserts. Upsert first, so the plain
+        # insert's NOT EXISTS still sees only the subjects that were there before this merge.
+        cur.execute(insert("library_golden", known.format(""), _GOLDEN_UPSERT), params)
+        _plain_or(
+            cur,
+            insert("library_golden", known.format("NOT")),
+            insert("library_golden", known.format("NOT"), _GOLDEN_UPSERT),
             params,
         )
         cur.close()
@@ -438,15 +448,7 @@ class LibraryStore:
         if after_facts is not None:
             after_facts()
         cur.executemany(
-            f"INSERT INTO library_golden ({names}) VALUES ({marks}) "
-            "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
-            "dataset = excluded.dataset, run_id = excluded.run_id, "
-            "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
-            "WHERE excluded.authoritative > library_golden.authoritative "
-            "OR (excluded.authoritative = library_golden.authoritative "
-            "AND (excluded.observed_at > library_golden.observed_at "
-            "OR (excluded.observed_at = library_golden.observed_at "
-            "AND excluded.run_id >= library_golden.run_id)))",
+            f"INSERT INTO library_golden ({names}) VALUES ({marks}) {_GOLDEN_UPSERT}",
             tuples,
         )
         cur.close()
@@ -529,6 +531,35 @@ class LibraryStore:
 
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(facts)).scalar_one())
+
+
+_GOLDEN_UPSERT = (
+    "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
+    "dataset = excluded.dataset, run_id = excluded.run_id, "
+    "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
+    "WHERE excluded.authoritative > library_golden.authoritative "
+    "OR (excluded.authoritative = library_golden.authoritative "
+    "AND (excluded.observed_at > library_golden.observed_at "
+    "OR (excluded.observed_at = library_golden.observed_at "
+    "AND excluded.run_id >= library_golden.run_id)))"
+)
+
+
+def _plain_or(cur: Any, plain: Any, fallback: Any, params: Mapping[str, Any]) -> None:
+    """Run ``plain``; if it hits a unique key, undo it (savepoint) and run ``fallback``.
+
+    A concurrent merge inserting the same keys, or a re-merge of the same run, takes the
+    fallback; everything else keeps the speed of a plain insert.
+    """
+    from psycopg.errors import UniqueViolation
+
+    cur.execute("SAVEPOINT library_merge")
+    try:
+        cur.execute(plain, params)
+    except UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT library_merge")
+        cur.execute(fallback, params)
+    cur.execute("RELEASE SAVEPOINT library_merge")
 
 
 def _fact_rows(

@@ -9,13 +9,24 @@ must be equal.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import insert
 
 from hub.settings import Settings
-from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, engine_for, metadata
+from storage.library import (
+    LEGAL_ENTITY,
+    POPULATION,
+    LibraryStore,
+    engine_for,
+    facts,
+    golden,
+    metadata,
+)
 from tests.servicekit import session_database_url
 
 pytestmark = pytest.mark.services
@@ -92,3 +103,60 @@ def test_copy_merge_edge_cases(both: tuple[LibraryStore, LibraryStore]) -> None:
         assert rec is not None
         assert (rec.value("name"), rec.value("capital")) == ("新名称", "100")
     assert both[0].golden_snapshot() == both[1].golden_snapshot()
+
+
+def test_concurrent_merge_of_the_same_new_subjects(
+    both: tuple[LibraryStore, LibraryStore],
+) -> None:
+    """Two merges racing on a subject new to the library: both commit, precedence holds.
+
+    The other writer's uncommitted golden row makes this merge's plain insert of "new" subjects
+    wait and then hit the unique key when it commits; the merge must fall back to the
+    precedence upsert instead of failing the run.
+    """
+    _, pg = both
+    pid = "11010519491231002X"
+    early = datetime(2024, 1, 1, tzinfo=UTC)
+    inserted, release = threading.Event(), threading.Event()
+    row = {
+        "library": POPULATION,
+        "subject": pid,
+        "field": "name",
+        "run_id": "early-run",
+        "value": "张三",
+        "dataset": "ps",
+        "observed_at": early.replace(tzinfo=None),
+        "authoritative": True,
+    }
+
+    def other_writer() -> None:
+        with pg.engine.begin() as conn:
+            conn.execute(insert(facts), row)
+            conn.execute(insert(golden), row)
+            inserted.set()
+            release.wait(30)
+            time.sleep(1.0)  # commit while the merge below waits on our key
+
+    writer = threading.Thread(target=other_writer)
+
+    def start_writer() -> None:
+        writer.start()
+        assert inserted.wait(30)
+        release.set()
+
+    late = datetime(2024, 2, 1, tzinfo=UTC)
+    pg.merge(
+        POPULATION,
+        "late-run",
+        "hrss",
+        late,
+        [pid],
+        {"name": ["張三"], "phone": ["2"]},
+        after_facts=start_writer,
+    )
+    writer.join(30)
+    rec = pg.person(pid)
+    assert rec is not None
+    assert rec.value("name") == "张三" and rec.fields["name"].dataset == "ps"  # authority wins
+    assert rec.value("phone") == "2"
+    assert pg.names([pid]) == {pid: "张三"}  # the golden table agrees with the facts

@@ -1,0 +1,259 @@
+"""Benchmark: the person ingest on PostgreSQL (COPY merge) against SQLite and a bare COPY floor.
+
+One synthetic ``ps_household`` file (12 columns, ~1 % dirt, GB18030) is ingested end to end
+(land -> read -> check -> quarantine -> merge -> publish) three ways, each in its own child
+process so peak memory (ru_maxrss) is its own, all in the same run on the same machine:
+
+- ``postgres``: ``hub.ingest.run_pipeline`` with the library on PostgreSQL (a fresh database
+  created for this run and dropped at the end) — the merge streams the rows with ``COPY``;
+- ``sqlite``: the same pipeline on the embedded SQLite library;
+- ``copy``: the floor — one bare ``COPY`` of the same file's rows into a bare 12-column text
+  table (no keys, no checks, no provenance) on the same PostgreSQL server.
+
+The object store is the local folder for both pipelines, so the difference is the database.
+PostgreSQL comes from ``--database-url``, ``HUB_DATABASE_URL`` or ``var/services/env``
+(``make services-up``). Usage: ``python -m bench.postgres [--quick] [--rows N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DATASET = "ps_household"
+ENV_FILE = Path(__file__).resolve().parents[1] / "var" / "services" / "env"
+
+
+class BenchSetupError(RuntimeError):
+    """PostgreSQL is not configured or reachable for the benchmark."""
+
+
+def _server_url(explicit: str | None) -> str:
+    """The hub's PostgreSQL URL (SQLAlchemy form) from the flag, the environment or services."""
+    url = explicit or os.environ.get("HUB_DATABASE_URL", "")
+    if not url and ENV_FILE.is_file():
+        for line in ENV_FILE.read_text(encoding="utf-8").splitlines():
+            words = shlex.split(line, comments=True)
+            if len(words) == 2 and words[1].startswith("HUB_DATABASE_URL="):
+                url = words[1].split("=", 1)[1]
+    if not url.startswith("postgresql"):
+        raise BenchSetupError(
+            "no PostgreSQL URL: pass --database-url, set HUB_DATABASE_URL or run "
+            "`make services-up` (writes var/services/env)"
+        )
+    return url
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]:
+    """One end-to-end ingest, timed step by step (the steps ``run_pipeline`` runs)."""
+    from hub import ingest
+    from hub.settings import Settings
+
+    settings = Settings(home=home, database_url=database_url or None)
+    hub = ingest.Hub.open(settings)
+    data = file.read_bytes()
+    steps: dict[str, float] = {}
+    start = time.perf_counter()
+    t = start
+    ref = ingest.land(hub, DATASET, data, file.name)
+    steps["land"], t = time.perf_counter() - t, time.perf_counter()
+    ref = ingest.read(hub, ref)
+    steps["read"], t = time.perf_counter() - t, time.perf_counter()
+    ref = ingest.check(hub, ref, fail_on_breach=False)
+    steps["check"], t = time.perf_counter() - t, time.perf_counter()
+    ref = ingest.merge(hub, ref)
+    steps["merge"], t = time.perf_counter() - t, time.perf_counter()
+    ref = ingest.publish(hub, ref)
+    steps["publish"] = time.perf_counter() - t
+    secs = time.perf_counter() - start
+    assert ref["rows_in"] == ref["rows_accepted"] + ref["rows_quarantined"]
+    facts = hub.library.fact_count()
+    hub.library.engine.dispose()
+    return {
+        "seconds": secs,
+        "steps": steps,
+        "rows": ref["rows_in"],
+        "accepted": ref["rows_accepted"],
+        "facts": ref["facts"],
+        "facts_in_db": facts,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child_copy(file: Path, database_url: str) -> dict[str, Any]:
+    """The floor: the file's bytes through one COPY into a bare text table."""
+    import psycopg
+    from psycopg import sql
+
+    data = file.read_bytes()
+    header = data.split(b"\n", 1)[0].decode("gb18030").lstrip("\ufeff").strip()
+    names = header.split(",")
+    with psycopg.connect(_libpq(database_url)) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE bare_persons ({})").format(
+                sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(n)) for n in names)
+            )
+        )
+        conn.commit()
+        t = time.perf_counter()
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY bare_persons FROM STDIN (FORMAT csv, HEADER true, ENCODING 'GB18030')"
+            ) as copy:
+                step = 1 << 20
+                for i in range(0, len(data), step):
+                    copy.write(data[i : i + step])
+            rows = cur.rowcount
+        conn.commit()
+        secs = time.perf_counter() - t
+    return {
+        "seconds": secs,
+        "rows": rows,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _run_child(*args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.postgres", "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _create_database(server_url: str) -> str:
+    import psycopg
+
+    name = f"bench_pg_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(_libpq(server_url), autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise BenchSetupError(f"PostgreSQL not reachable ({exc}); run `make services-up`") from exc
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(server_url: str, db_url: str) -> None:
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _line(label: str, r: dict[str, Any]) -> str:
+    rps = r["rows"] / r["seconds"]
+    steps = r.get("steps")
+    detail = (
+        "  [" + " ".join(f"{k} {v:.2f}s" for k, v in steps.items()) + f"]  {r['facts']} facts"
+        if steps
+        else ""
+    )
+    return (
+        f"{label:<9}{r['rows']:>9} rows {r['seconds']:8.2f}s {rps:10.0f} rows/s  "
+        f"peak {r['maxrss_mib']:.0f} MiB{detail}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="20,000 rows instead of 1,000,000")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--database-url", default=None, help="PostgreSQL (SQLAlchemy URL)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, file, *rest = args.child
+        if kind == "pipeline":
+            out = _child_pipeline(Path(file), Path(rest[0]), rest[1] if len(rest) > 1 else "")
+        else:
+            out = _child_copy(Path(file), rest[0])
+        print(json.dumps(out))
+        return
+
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    server = _server_url(args.database_url)
+    from hub.synth import generate
+    from schemas.contracts import load_contracts
+
+    with tempfile.TemporaryDirectory(prefix="bench-postgres-") as tmp:
+        root = Path(tmp)
+        contract = {DATASET: load_contracts()[DATASET]}
+        t = time.perf_counter()
+        res = generate(root / "files", persons=rows, entities=1, seed=1, contracts=contract)
+        file = res.files[DATASET]
+        print(
+            f"generated {res.rows[DATASET]} rows ({file.stat().st_size / 2**20:.1f} MiB) "
+            f"in {time.perf_counter() - t:.1f}s"
+        )
+        db = _create_database(server)
+        try:
+            (root / "pg").mkdir()
+            (root / "lite").mkdir()
+            pg = _run_child("pipeline", str(file), str(root / "pg"), db)
+            lite = _run_child("pipeline", str(file), str(root / "lite"))
+            floor = _run_child("copy", str(file), db)
+        finally:
+            _drop_database(server, db)
+
+    assert pg["facts_in_db"] == lite["facts_in_db"], "PostgreSQL and SQLite libraries differ"
+    pg_rps = pg["rows"] / pg["seconds"]
+    lite_rps = lite["rows"] / lite["seconds"]
+    floor_rps = floor["rows"] / floor["seconds"]
+    print(_line("postgres", pg))
+    print(_line("sqlite", lite))
+    print(_line("bare COPY", floor))
+    print(
+        f"postgres ingest takes {pg['seconds'] / floor['seconds']:.1f}x the bare COPY "
+        f"(target: within 3x); {pg_rps / lite_rps:.2f}x SQLite's speed; "
+        f"merge step alone {pg['steps']['merge'] / floor['seconds']:.1f}x the bare COPY"
+    )
+    figures = {
+        "rows": pg["rows"],
+        "facts": pg["facts"],
+        "postgres_rows_per_s": round(pg_rps),
+        "postgres_seconds": round(pg["seconds"], 2),
+        "postgres_merge_seconds": round(pg["steps"]["merge"], 2),
+        "postgres_peak_mib": round(pg["maxrss_mib"]),
+        "sqlite_rows_per_s": round(lite_rps),
+        "sqlite_seconds": round(lite["seconds"], 2),
+        "sqlite_merge_seconds": round(lite["steps"]["merge"], 2),
+        "sqlite_peak_mib": round(lite["maxrss_mib"]),
+        "bare_copy_rows_per_s": round(floor_rps),
+        "bare_copy_seconds": round(floor["seconds"], 2),
+        "postgres_over_bare_copy_time": round(pg["seconds"] / floor["seconds"], 2),
+        "postgres_over_sqlite_speed": round(pg_rps / lite_rps, 3),
+    }
+    print(
+        json.dumps(
+            {
+                "bench": "postgres",
+                "figures": figures,
+                "baseline": "one bare COPY of the same file's rows into a bare 12-column text "
+                "table on the same PostgreSQL (the floor); SQLite pipeline in figures; same run",
+                "ratio": round(pg_rps / floor_rps, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
