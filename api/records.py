@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, or_, select
 
 from schemas import resident_id, uscc
@@ -16,13 +16,21 @@ from storage.library import LEGAL_ENTITY, POPULATION, golden
 NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    # the stores keep naive UTC; RFC 3339 (OpenAPI date-time) needs the offset stated
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
 class FieldValue(BaseModel):
     """One field of a golden record with where it came from."""
 
     value: str = Field(examples=["张三"])
     source: str = Field(description="dataset that supplied the value", examples=["ps_household"])
     run_id: str = Field(examples=["ps_household-3f2a9c0d11e4b7a2"])
-    updated_at: dt.datetime = Field(examples=["2026-11-20T08:00:00"])
+    updated_at: UtcDatetime = Field(examples=["2026-11-20T08:00:00Z"])
     authoritative: bool = Field(
         description="the value comes from the field's authoritative source (一数一源)"
     )
@@ -123,7 +131,7 @@ class LicenceOut(BaseModel):
     type_code: str = Field(examples=["11100000000013338W011"])
     type_name: str = Field(examples=["营业执照"])
     status: str = Field(examples=["valid"])
-    issued_at: dt.datetime
+    issued_at: UtcDatetime
     valid_to: dt.date | None = Field(description="null = long-term validity")
     issuer: str = Field(description="USCC of the issuing authority")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Access, HubState, hub_state, require
 from api.problems import Problem, responses
+from api.records import UtcDatetime
 
 router = APIRouter(tags=["publishing"])
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ class RunOut(BaseModel):
     rows_in: int | None = None
     rows_accepted: int | None = None
     rows_quarantined: int | None = None
-    received_at: dt.datetime
-    finished_at: dt.datetime | None = None
+    received_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
     message: str | None = None
     started_by: str | None = Field(
         default=None, description="'airflow' or 'in-process' (uploads only)"
