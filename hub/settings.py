@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin: str = Field(default="", repr=False)
+    # where cloud-signature keys live: PIN-bound envelopes in the database, or the PKCS#11 token
+    cloudsign_keys: Literal["envelope", "pkcs11"] = "envelope"
     # HTTP API (`hub serve`): loopback by default; per-client rate limits default to this
     api_host: str = "127.0.0.1"
     api_port: int = 8080

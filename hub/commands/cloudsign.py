@@ -53,6 +53,8 @@ def enrol_cmd(id_number: str, pin: str, qr: Path | None) -> None:
         enrolment = svc.enrol(id_number.strip().upper(), pin)
     except _errors() as exc:
         _fail(exc)
+    finally:
+        svc.flush_audit()
     click.echo(f"credential: {enrolment.credential_id}")
     click.echo(f"certificate: {enrolment.certificate.subject.rfc4514_string()}")
     click.echo("add this to your authenticator app (shown once):")
@@ -90,6 +92,9 @@ def sign_cmd(file: Path, credential: str, output: Path | None, url: str | None) 
         signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))
     except _errors() as exc:
         _fail(exc)
+    finally:
+        if not url:
+            client.service.flush_audit()  # the audit rows reach the ledger before we exit
     output.write_bytes(signed)
     click.echo(f"signed: {output}")
 
@@ -131,10 +136,13 @@ def list_cmd(id_number: str) -> None:
 @click.option("--officer", required=True, help="who checked the holder's identity in person")
 def unlock_cmd(credential: str, officer: str) -> None:
     """Reset a credential locked after 5 wrong PINs/OTPs (audited)."""
+    svc = _service()
     try:
-        _service().unlock(credential, officer)
+        svc.unlock(credential, officer)
     except _errors() as exc:
         _fail(exc)
+    finally:
+        svc.flush_audit()
     click.echo(f"unlocked: {credential}")
 
 

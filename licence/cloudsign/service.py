@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -123,6 +124,35 @@ class EnvelopeKeys:
             ) from None
         algorithm = ec.ECDSA(Prehashed(hashes.SHA256()))
         return lambda digest: key.sign(digest, algorithm)
+
+
+class Pkcs11Keys:
+    """PKCS#11 back end: the key is generated and used inside the token (non-extractable).
+
+    The token holds the key, so the database keeps only a binding tag: HMAC(master key, PIN
+    key). signHash proceeds only when the SAD yields the PIN key that matches it, so a SAD row
+    forged in the database activates nothing; the HSM's own user PIN guards the token itself.
+    """
+
+    name = "pkcs11"
+
+    def __init__(self, token: Any, master_key: bytes) -> None:
+        self.token = token  # storage.pkcs11.Pkcs11Token
+        self._master = master_key
+
+    def _tag(self, credential_id: str, pin_key: bytes) -> bytes:
+        return envelope.hmac_sha256(self._master, f"pkcs11|{credential_id}|".encode() + pin_key)
+
+    def create(self, credential_id: str, pin_key: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+        public = self.token.generate_ec(credential_id)
+        return public, self._tag(credential_id, pin_key)
+
+    def signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        if not hmac.compare_digest(stored, self._tag(credential_id, pin_key)):
+            raise KeyUnavailableError(
+                f"the key of credential {credential_id} cannot be unlocked: wrong activation data"
+            )
+        return lambda digest: bytes(self.token.sign_digest(credential_id, digest))
 
 
 @dataclass(frozen=True)
@@ -670,9 +700,15 @@ def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> Clou
 
     settings.ensure_dirs()
     engine = engine_for(settings.db_url)
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    if backend is None and settings.cloudsign_keys == "pkcs11":
+        from storage.pkcs11 import Pkcs11Token
+
+        token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
+        backend = Pkcs11Keys(token, keys.secret(MASTER_KEY))
     return CloudSignService(
         engine,
-        EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
+        keys,
         object_store(settings),
         LedgerService.open(settings),
         LibraryStore(engine),

@@ -1,0 +1,123 @@
+"""Services tier: cloud-signature keys in SoftHSM2 (PKCS#11), stores on PostgreSQL and MinIO."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cloudsign_fixtures import PIN, Authenticator, Clock
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from servicekit import service_env, services_settings
+from test_cloudsign_pdf import blank_pdf
+
+from licence.cloudsign import envelope
+from licence.cloudsign.errors import KeyUnavailableError, SADReusedError
+from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
+from licence.cloudsign.service import CloudSignService, Pkcs11Keys, open_cloudsign
+from schemas import resident_id
+from storage.library import LibraryStore
+from storage.pkcs11 import Pkcs11Error, Pkcs11KeyStore, Pkcs11Token
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pkcs11Token]:
+    env = service_env()
+    # SoftHSM2 reads its configuration when the module initialises
+    monkeypatch.setenv("SOFTHSM2_CONF", env["SOFTHSM2_CONF"])
+    t = Pkcs11Token(env["HUB_PKCS11_MODULE"], env["HUB_PKCS11_TOKEN"], env["HUB_PKCS11_PIN"])
+    yield t
+    t.close()  # logs the process out of the token (PKCS#11 login state is per application)
+
+
+def test_wrong_token_pin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = service_env()
+    monkeypatch.setenv("SOFTHSM2_CONF", env["SOFTHSM2_CONF"])
+    with pytest.raises(Pkcs11Error, match="C_Login"):
+        Pkcs11Token(env["HUB_PKCS11_MODULE"], env["HUB_PKCS11_TOKEN"], "not-the-pin")
+
+
+def test_token_keys_sign_and_never_leave(token: Pkcs11Token) -> None:
+    label = f"test-{secrets.token_hex(6)}"
+    store = Pkcs11KeyStore(token)
+    key = ec.generate_private_key(ec.SECP256R1())
+    store.save(label, key)
+    try:
+        assert store.exists(label)
+        handle = store.load(label)
+        sig = handle.sign(b"data", ec.ECDSA(hashes.SHA256()))
+        key.public_key().verify(sig, b"data", ec.ECDSA(hashes.SHA256()))
+        assert not token.extractable(label)
+        with pytest.raises(Pkcs11Error, match="non-extractable"):
+            handle.private_numbers()
+        with pytest.raises(Pkcs11Error, match="exists already"):
+            store.save(label, key)
+    finally:
+        token.destroy(label)
+    assert not store.exists(label)
+
+
+def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
+    token: Pkcs11Token, tmp_path: Path
+) -> None:
+    settings = services_settings(tmp_path).model_copy(update={"cloudsign_keys": "pkcs11"})
+    body = f"34010419{secrets.randbelow(30) + 60}0101{secrets.randbelow(900) + 100}"
+    person = body + resident_id.check_character(body)
+    svc: CloudSignService = open_cloudsign(settings)
+    assert isinstance(svc.backend, Pkcs11Keys)
+    LibraryStore(svc.engine).merge(
+        "population",
+        f"run-{secrets.token_hex(4)}",
+        "police.residents",
+        datetime.now(UTC),
+        [person],
+        {"name": ["王五"]},
+    )
+    clock = Clock()
+    svc.clock = clock
+    enrolment = svc.enrol(person, PIN)
+    credential = enrolment.credential_id
+    try:
+        assert token.exists(credential) and not token.extractable(credential)
+        app = Authenticator(enrolment.otp_uri, clock)
+        signer = CscSigner(LocalCsc(svc), credential, lambda _d: (PIN, app.code()))
+        signed = sign_pdf(blank_pdf(), signer)
+        _, root = svc.chain()
+        (report,) = verify_pdf(signed, root, svc)
+        assert report.ok, report
+
+        digest = hashlib.sha256(b"second").digest()
+        auth = svc.authorize(credential, PIN, app.code(), [digest])
+        svc.sign_hash(credential, auth.sad, [digest])
+        with pytest.raises(SADReusedError):
+            svc.sign_hash(credential, auth.sad, [digest])
+        # a SAD forged in the database does not activate the token key
+        forged = "forged-by-operator"
+        with svc.engine.begin() as conn:
+            from licence.cloudsign import store
+
+            conn.execute(
+                store.sads.insert().values(
+                    sad_hash=envelope.sad_hash(forged),
+                    credential_id=credential,
+                    hashes=digest.hex(),
+                    expires_at=clock() + 300,
+                    used=False,
+                    sealed_pin_key=envelope.seal(
+                        envelope.sad_key(forged), bytes(32), envelope.sad_hash(forged).encode()
+                    ),
+                )
+            )
+        with pytest.raises(KeyUnavailableError):
+            svc.sign_hash(credential, forged, [digest])
+        events = [(r["event"], r["outcome"]) for r in svc.audit_trail(credential)]
+        assert events.count(("sign", "ok")) == 2
+        assert all(r["entry_id"] for r in svc.audit_trail(credential))
+    finally:
+        token.destroy(credential)
