@@ -91,6 +91,28 @@ def _service(request: Request) -> CloudSignService:
     return svc
 
 
+def _client(request: Request) -> str | JSONResponse:
+    """The registered front end relaying the request (``Authorization: Bearer <api key>``).
+
+    Only platform front ends that have identified the citizen (real-name login) may call the
+    signing API; without this, credentials/list would tell anyone who holds a credential.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    client = request.app.state.hub.clients.authenticate(key.strip()) if key else None
+    if scheme.lower() != "bearer" or client is None:
+        return JSONResponse(
+            status_code=401,
+            content={
+                "error": "invalid_client",
+                "error_description": "send a registered client's API key as "
+                "'Authorization: Bearer <key>'",
+            },
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return str(client.client_id)
+
+
 def _error(exc: CloudSignError) -> JSONResponse:
     return JSONResponse(
         status_code=exc.status, content={"error": exc.code, "error_description": str(exc)}
@@ -151,6 +173,9 @@ def info(body: InfoRequest | None = None) -> dict[str, Any]:
 
 @router.post("/credentials/list", response_model=None)
 def credentials_list(body: ListRequest, request: Request) -> dict[str, Any] | JSONResponse:
+    client = _client(request)
+    if isinstance(client, JSONResponse):
+        return client
     svc = _service(request)
     try:
         ids = svc.list_credentials(body.userID)
@@ -170,6 +195,9 @@ def credentials_list(body: ListRequest, request: Request) -> dict[str, Any] | JS
 
 @router.post("/credentials/info", response_model=None)
 def credentials_info(body: CredentialRequest, request: Request) -> dict[str, Any] | JSONResponse:
+    client = _client(request)
+    if isinstance(client, JSONResponse):
+        return client
     try:
         return _credential_info(
             _service(request), body.credentialID, body.certificates, body.certInfo, body.authInfo
@@ -182,6 +210,9 @@ def credentials_info(body: CredentialRequest, request: Request) -> dict[str, Any
 def credentials_authorize(
     body: AuthorizeRequest, request: Request
 ) -> dict[str, Any] | JSONResponse:
+    client = _client(request)
+    if isinstance(client, JSONResponse):
+        return client
     values = {a.id.upper(): a.value for a in body.authData}
     pin = values.get("PIN", body.PIN or "")
     otp = values.get("OTP", body.OTP or "")
@@ -192,7 +223,7 @@ def credentials_authorize(
                 f"numSignatures is {body.numSignatures} but {len(digests)} hashes were given"
             )
         auth = _service(request).authorize(
-            body.credentialID, pin, otp, digests, body.hashAlgorithmOID
+            body.credentialID, pin, otp, digests, body.hashAlgorithmOID, via=client
         )
     except CloudSignError as exc:
         return _error(exc)
@@ -201,6 +232,9 @@ def credentials_authorize(
 
 @router.post("/signatures/signHash", response_model=None)
 def signatures_sign_hash(body: SignHashRequest, request: Request) -> dict[str, Any] | JSONResponse:
+    client = _client(request)
+    if isinstance(client, JSONResponse):
+        return client
     try:
         signatures = _service(request).sign_hash(
             body.credentialID,
@@ -208,6 +242,7 @@ def signatures_sign_hash(body: SignHashRequest, request: Request) -> dict[str, A
             _hashes(body.hashes),
             body.hashAlgorithmOID,
             body.signAlgo,
+            via=client,
         )
     except CloudSignError as exc:
         return _error(exc)

@@ -71,7 +71,14 @@ def enrol_cmd(id_number: str, pin: str, qr: Path | None) -> None:
 @click.option("--credential", required=True, help="credential ID (from enrol or list)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--url", default=None, help="sign through a running hub API at this base URL")
-def sign_cmd(file: Path, credential: str, output: Path | None, url: str | None) -> None:
+@click.option(
+    "--api-key",
+    default=None,
+    help="the front end's API key for --url (prompted when missing)",
+)
+def sign_cmd(
+    file: Path, credential: str, output: Path | None, url: str | None, api_key: str | None
+) -> None:
     """Sign the PDF FILE with CREDENTIAL; asks for the PIN and the current OTP."""
     from licence.cloudsign.remote import CscSigner, HttpCsc, LocalCsc, sign_pdf
 
@@ -86,7 +93,10 @@ def sign_cmd(file: Path, credential: str, output: Path | None, url: str | None) 
         if url:
             import httpx
 
-            client: Any = HttpCsc(httpx.Client(base_url=url, timeout=30))
+            key = api_key or click.prompt("API key", hide_input=True, err=True)
+            client: Any = HttpCsc(
+                httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"})
+            )
         else:
             client = LocalCsc(_service())
         signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))

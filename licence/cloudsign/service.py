@@ -542,8 +542,12 @@ class CloudSignService:
         otp: str,
         digests: Sequence[bytes],
         hash_algo: str = SHA256_OID,
+        via: str = "local",
     ) -> Authorisation:
-        """PIN + OTP + the exact hashes → a single-use SAD valid for ``sad_ttl`` seconds."""
+        """PIN + OTP + the exact hashes → a single-use SAD valid for ``sad_ttl`` seconds.
+
+        ``via`` names the front end (API client id) that relayed the request, for the audit.
+        """
         self._check_hashes(digests, hash_algo)
         row = self._row(credential_id)
         if row.status != "active":
@@ -595,7 +599,9 @@ class CloudSignService:
                 False,
                 envelope.seal(envelope.sad_key(sad), candidate.pin_key, sad_id.encode()),
             )
-            self._audit_in(conn, "authorise", credential_id, "ok", digests, sad=sad_id[:16])
+            self._audit_in(
+                conn, "authorise", credential_id, "ok", digests, sad=sad_id[:16], via=via
+            )
         self._maybe_flush()
         return Authorisation(sad, self.sad_ttl)
 
@@ -607,6 +613,7 @@ class CloudSignService:
         digests: Sequence[bytes],
         hash_algo: str = SHA256_OID,
         sign_algo: str = ECDSA_SHA256_OID,
+        via: str = "local",
     ) -> list[bytes]:
         """``signatures/signHash``: consume the SAD and sign exactly the authorised hashes."""
         if sign_algo not in (ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID):
@@ -667,6 +674,7 @@ class CloudSignService:
                     "ok",
                     digests,
                     sad=sad_id[:16],
+                    via=via,
                     signatures_sha256=hashlib.sha256(b"".join(signatures)).hexdigest(),
                 )
                 consumed = True

@@ -66,7 +66,8 @@ def test_pdf_signed_over_the_csc_http_api(
     app = Authenticator(enrolment.otp_uri, clock)
     api = create_app(settings, background=False)
     api.state.cloudsign = cloudsign  # same stores, controllable clock
-    with TestClient(api) as http:
+    key = api.state.hub.clients.add("gov-portal", "一网通办 portal")
+    with TestClient(api, headers={"Authorization": f"Bearer {key}"}) as http:
         info = http.post("/csc/v2/info", json={}).json()
         assert "signatures/signHash" in info["methods"]
         listed = http.post("/csc/v2/credentials/list", json={"userID": PERSON_ID}).json()
@@ -85,6 +86,8 @@ def test_pdf_signed_over_the_csc_http_api(
     _, root = cloudsign.chain()
     (report,) = verify_pdf(signed, root, cloudsign)
     assert report.ok
+    relayed = [r for r in cloudsign.audit_trail(enrolment.credential_id) if r["outcome"] == "ok"]
+    assert all('"via":"gov-portal"' in r["record"] for r in relayed if r["event"] != "enrol")
 
 
 def test_wrong_pin_leaves_the_pdf_unsigned(cloudsign: CloudSignService, clock: Clock) -> None:
