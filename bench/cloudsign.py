@@ -11,6 +11,7 @@ signing of the same prehashed digests with a key in memory (no sole control at a
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import tempfile
@@ -51,10 +52,10 @@ def otp_key(uri: str) -> bytes:
 
 
 def main() -> None:
-    args = parse_args(
-        __doc__ or "cloudsign bench",
-        lambda p: p.add_argument("--workers", type=int, default=2, help="threads for single"),
-    )
+    def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--workers", type=int, default=2, help="threads for single")
+
+    args = parse_args(__doc__ or "cloudsign bench", extra)
     n = 100 if args.quick else 1000
     home = Path(tempfile.mkdtemp(prefix="bench-cloudsign-"))
     settings = Settings(home=home, key_passphrase="bench-passphrase")

@@ -344,7 +344,12 @@ class Pkcs11PrivateKey(ec.EllipticCurvePrivateKey):
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        signature_algorithm: ec.EllipticCurveSignatureAlgorithm,
+    ) -> bytes:
+        data = bytes(data)
         algorithm = signature_algorithm.algorithm
         if isinstance(algorithm, Prehashed):
             return self._token.sign_digest(self._label, data)

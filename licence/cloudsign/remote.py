@@ -123,7 +123,7 @@ class CscSigner(signers.Signer):
         certs = [asn1_x509.Certificate.load(c) for c in client.certificates(credential_id)]
         super().__init__(
             signing_cert=certs[0],
-            cert_registry=SimpleCertificateStore.from_certs(certs[1:]),
+            cert_registry=SimpleCertificateStore.from_certs(certs[1:]),  # type: ignore[no-untyped-call]
             signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
         )
         self.client = client
@@ -207,7 +207,8 @@ def verify_pdf(
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,
-                covers_whole_document=status.coverage.name == "ENTIRE_FILE",
+                covers_whole_document=status.coverage is not None
+                and status.coverage.name == "ENTIRE_FILE",
                 signed_digest=digest.hex(),
                 audit_entries=entries,
             )

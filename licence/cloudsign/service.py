@@ -352,7 +352,7 @@ class CloudSignService:
 
     # ---- credentials ------------------------------------------------------------------
     def signing_ca(self) -> x509.Certificate:
-        return ca.ensure_signing_ca(self.keys, self.objects)  # type: ignore[arg-type]
+        return ca.ensure_signing_ca(self.keys, self.objects)
 
     def chain(self) -> list[x509.Certificate]:
         """Signing CA then root: what a verifier needs besides the signer's certificate."""
@@ -376,7 +376,7 @@ class CloudSignService:
         public, material = self.backend.create(credential_id, pin_secrets.pin_key)
         now = _now_utc(self.clock)
         cert = ca.issue_person_certificate(
-            self.keys,  # type: ignore[arg-type]
+            self.keys,
             sign_ca,
             public,
             name,
@@ -694,9 +694,9 @@ class CloudSignService:
         """Mark a SAD used; True only for the one caller that flipped it."""
         sql = "UPDATE cloudsign_sads SET used = ? WHERE sad_hash = ? AND used = ?"
         if conn is not None:
-            return _sql(conn, sql, True, sad_id, False).rowcount == 1
+            return bool(_sql(conn, sql, True, sad_id, False).rowcount == 1)
         with self.engine.begin() as own:
-            return _sql(own, sql, True, sad_id, False).rowcount == 1
+            return bool(_sql(own, sql, True, sad_id, False).rowcount == 1)
 
 
 def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:
