@@ -49,10 +49,10 @@ def _literal(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def page_text(reader: Any) -> str:
+def page_text(root: Any) -> str:
     """The text of every page's runs (from ``/ActualText``), joined by newlines."""
     texts: list[str] = []
-    for page_ref in reader.root["/Pages"]["/Kids"]:
+    for page_ref in root["/Pages"]["/Kids"]:
         page = page_ref.get_object()
         contents = page["/Contents"]
         streams = contents if isinstance(contents, list) else [contents]
@@ -69,9 +69,9 @@ def page_text(reader: Any) -> str:
     return "\n".join(texts)
 
 
-def _images(reader: Any) -> list[tuple[int, int, bytes]]:
+def _images(root: Any) -> list[tuple[int, int, bytes]]:
     """(width, height, raw RGB bytes) of each image XObject on the first page."""
-    page = reader.root["/Pages"]["/Kids"][0].get_object()
+    page = root["/Pages"]["/Kids"][0].get_object()
     out = []
     xobjects = page["/Resources"].get("/XObject", {})
     for ref in xobjects.values():
@@ -86,12 +86,12 @@ def _images(reader: Any) -> list[tuple[int, int, bytes]]:
     return out
 
 
-def _qr_matches(reader: Any, doc: dict[str, Any], url: str) -> bool:
+def _qr_matches(root: Any, doc: dict[str, Any], url: str) -> bool:
     from licence.pdf import _qr_png, qr_payload
 
     img = _qr_png(qr_payload(doc, url))
     want = (img.width, img.height, img.tobytes())
-    return want in _images(reader)
+    return want in _images(root)
 
 
 def _cert_der(doc: dict[str, Any]) -> bytes:
@@ -176,7 +176,10 @@ def verify_pdf_bytes(
 
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        text = page_text(reader)
+        sigs = reader.embedded_signatures
+        # what was signed is what counts: read the page as of the signed revision
+        root = reader.get_historical_root(sigs[0].signed_revision) if sigs else reader.root
+        text = page_text(root)
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return [
             CheckResult(
@@ -237,7 +240,7 @@ def verify_pdf_bytes(
             )
         )
         return results, doc
-    if not _qr_matches(reader, doc, ctx.verification_url):
+    if not _qr_matches(root, doc, ctx.verification_url):
         results.append(
             CheckResult(
                 tie,

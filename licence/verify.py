@@ -965,7 +965,9 @@ def verify(
     kind: str = "sealed",
 ) -> Report:
     """Run every check of ``policy``; TOTAL_PASSED only when all of them passed."""
-    checks = DEFAULT_POLICY if policy is None else policy
+    if policy is None:
+        policy = OFFLINE_POLICY if ctx.offline else DEFAULT_POLICY
+    checks = policy
     if not checks:
         raise ValueError("an empty verification policy would pass anything: name the checks")
     try:
