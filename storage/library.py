@@ -3,11 +3,11 @@
 Every value a department sends is a *fact* (library, subject, field, value, dataset, run, time).
 The *golden* table keeps, per (library, subject, field), the winning fact: one from the field's
 authoritative source (一数一源) beats any other; otherwise the newest wins. Both tables are written
-in bulk with ``INSERT ... ON CONFLICT`` (SQLite and PostgreSQL), inside one transaction per merge
-together with the run's status, so a killed merge leaves no trace and re-runs to the same state.
-On SQLite the rows go through the DB-API ``executemany``; on PostgreSQL one wide row per subject
-is streamed with ``COPY`` into a temporary staging table and both tables are filled from it with
-``INSERT ... SELECT ... ON CONFLICT`` inside the server.
+in bulk inside one transaction per merge together with the run's status, so a killed merge leaves
+no trace and re-runs to the same state. On SQLite the facts go through the DB-API
+``executemany`` with ``INSERT ... ON CONFLICT``; on PostgreSQL one wide row per subject is
+streamed with ``COPY`` into a temporary staging table and both tables are filled from it by
+``INSERT ... SELECT`` inside the server (``ON CONFLICT`` only where a key can already exist).
 """
 
 from __future__ import annotations
