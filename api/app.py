@@ -85,4 +85,34 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     for spec in ROUTERS:
         module, _, attr = spec.partition(":")
         app.include_router(getattr(importlib.import_module(module), attr or "router"))
+    _document_bearer(app)
     return app
+
+
+def _document_bearer(app: Any) -> None:
+    """Declare the bearer API key on every operation gated by ``api.deps.require`` (those that
+    take the ``X-Purpose`` header), since the gate reads the header itself."""
+    from fastapi.openapi.utils import get_openapi
+
+    from api.deps import BEARER_SCHEME
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+                BEARER_SCHEME
+            )
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    names = {p.get("name") for p in op.get("parameters", [])}
+                    if "X-Purpose" in names:
+                        op.setdefault("security", [{"apiKey": []}])
+            app.openapi_schema = schema
+        return dict(app.openapi_schema)
+
+    app.openapi = openapi

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.clients import Client, ClientStore, Grant, RateLimiter
 from api.problems import Problem
@@ -36,6 +35,7 @@ class HubState:
     ingest: Any  # hub.ingest.Hub: .objects, .library, .contracts
     clients: ClientStore
     audit: Any  # api.audit.AuditLog
+    golden: Any = None  # api.records.GoldenReader: point reads of golden records
     limiter: RateLimiter = field(default_factory=RateLimiter)
     _ledger: Any = None
     _licences: Any = None
@@ -50,7 +50,10 @@ class HubState:
 
         hub = Hub.open(settings)
         keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+        from api.records import GoldenReader
+
         state = cls(settings, hub, ClientStore(hub.library.engine), None)
+        state.golden = GoldenReader(hub.library.engine)
         state.audit = AuditLog(
             hub.library.engine, subject_key(keys), lambda data: state.ledger.append(data)
         )
@@ -94,8 +97,8 @@ class HubState:
             self._sequencing = False
 
 
-def hub_state(request: Request) -> HubState:
-    """Dependency: the app's :class:`HubState`."""
+async def hub_state(request: Request) -> HubState:
+    """Dependency: the app's :class:`HubState` (async: no thread-pool hop per request)."""
     state: HubState = request.app.state.hub
     return state
 
@@ -108,6 +111,7 @@ class Access:
     purpose: str
     scope: str
     grants: list[Grant]
+    state: HubState
     subject: str | None = None
     fields: set[str] = field(default_factory=set)
     outcome: str = "ok"
@@ -127,11 +131,22 @@ class Access:
         return any(g.allows(name) for g in self.grants)
 
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="apiKey",
-    description="the client's API key (`hub client add` prints it once)",
-)
+BEARER_SCHEME = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the client's API key (`hub client add` prints it once)",
+    }
+}
+
+
+def _bearer(request: Request) -> str | None:
+    # parsed here rather than through fastapi.security.HTTPBearer: one dependency less on the
+    # hottest path; api.app documents the scheme on every operation that declares X-Purpose
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
 
 PurposeHeader = Annotated[
     str | None,
@@ -150,7 +165,6 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
     async def dependency(
         request: Request,
         purpose: PurposeHeader = None,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
     ) -> AsyncIterator[Access]:
         state: HubState = request.app.state.hub
         route = getattr(request.scope.get("route"), "path", request.url.path)
@@ -185,7 +199,8 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
                 status=status,
             )
 
-        client = state.clients.authenticate(credentials.credentials) if credentials else None
+        token = _bearer(request)
+        client = state.clients.authenticate(token) if token else None
         if client is None:
             audit("-", "unauthenticated", 401, None)
             raise Problem(
@@ -218,7 +233,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
                 f"client {client.client_id!r} holds no live grant of scope {scope!r} for "
                 f"purpose {declared!r}",
             )
-        access = Access(client, declared, scope, live)
+        access = Access(client, declared, scope, live, state)
         try:
             yield access
         except Problem as exc:

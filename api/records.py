@@ -4,14 +4,17 @@ holder's valid licences. Plain functions over the stores; the routers add grants
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
+import threading
 import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 
 from schemas import resident_id, uscc
-from storage.library import LEGAL_ENTITY, POPULATION, golden
+from storage.library import LEGAL_ENTITY, POPULATION
 
 NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
 
@@ -55,59 +58,101 @@ def normalise_subject(library: str, raw: str) -> str:
     return value
 
 
+class GoldenReader:
+    """Point reads of golden records by primary key.
+
+    The hot path of the sharing API: on SQLite it uses one plain DB-API connection per thread
+    and a fixed statement, because SQLAlchemy's per-statement construction, compilation-cache
+    lookup and pool checkout cost more than the indexed read itself; other databases go through
+    the engine.
+    """
+
+    _COLUMNS = "field, value, dataset, run_id, observed_at, authoritative"
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        db = engine.url.database
+        self._path = (
+            db if engine.dialect.name == "sqlite" and db not in (None, "", ":memory:") else None
+        )
+        self._local = threading.local()
+
+    def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
+        """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""
+        if self._path is not None:
+            con = getattr(self._local, "con", None)
+            if con is None:
+                con = sqlite3.connect(self._path, timeout=30)
+                self._local.con = con
+            sql = f"SELECT {self._COLUMNS} FROM library_golden WHERE library = ? AND subject = ?"
+            return list(con.execute(sql, (library, subject)).fetchall())
+        sql = f"SELECT {self._COLUMNS} FROM library_golden WHERE library = :l AND subject = :s"
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), {"l": library, "s": subject})]
+
+
+def _stamp(value: Any) -> str:
+    """RFC 3339 UTC text of a stored time (SQLite hands back its text form, others datetimes)."""
+    if isinstance(value, str):
+        return value.replace(" ", "T") + "Z"
+    return _utc(value).isoformat().replace("+00:00", "Z")
+
+
 def record(
     state: Any, library: str, subject: str, as_of: dt.date | None
-) -> dict[str, FieldValue] | None:
-    """Every field of the subject's golden record (now, or as known at the end of ``as_of``)."""
+) -> dict[str, dict[str, Any]] | None:
+    """Every field of the subject's golden record (now, or as known at the end of ``as_of``),
+    as plain JSON-ready dicts shaped like :class:`FieldValue`."""
     if as_of is not None:
         rec = state.library.record(library, subject, as_of)
         if rec is None:
             return None
         return {
-            k: FieldValue(
-                value=f.value,
-                source=f.dataset,
-                run_id=f.run_id,
-                updated_at=f.observed_at,
-                authoritative=f.authoritative,
-            )
+            k: {
+                "value": f.value,
+                "source": f.dataset,
+                "run_id": f.run_id,
+                "updated_at": _stamp(f.observed_at),
+                "authoritative": f.authoritative,
+            }
             for k, f in rec.fields.items()
         }
-    stmt = select(
-        golden.c.field,
-        golden.c.value,
-        golden.c.dataset,
-        golden.c.run_id,
-        golden.c.observed_at,
-        golden.c.authoritative,
-    ).where(and_(golden.c.library == library, golden.c.subject == subject))
-    with state.library.engine.connect() as conn:
-        rows = conn.execute(stmt).all()
+    rows = state.golden.rows(library, subject)
     if not rows:
         return None
     return {
-        r.field: FieldValue(
-            value=r.value,
-            source=r.dataset,
-            run_id=r.run_id,
-            updated_at=r.observed_at,
-            authoritative=bool(r.authoritative),
-        )
-        for r in rows
+        name: {
+            "value": value,
+            "source": dataset,
+            "run_id": run_id,
+            "updated_at": _stamp(observed),
+            "authoritative": bool(auth),
+        }
+        for name, value, dataset, run_id, observed, auth in rows
     }
+
+
+def record_response(
+    state: Any, library: str, subject: str, as_of: dt.date | None, allows: Any
+) -> tuple[bytes, set[str]] | None:
+    """The JSON body of :class:`RecordOut` with the fields ``allows`` admits, and those fields.
+
+    Serialised here (not re-validated through the response model) because this is the hottest
+    path of the API; the schemathesis test checks the body against the OpenAPI document.
+    """
+    fields = record(state, library, subject, as_of)
+    if fields is None:
+        return None
+    shown = {k: v for k, v in fields.items() if allows(k)}
+    body: dict[str, Any] = {"subject": subject, "library": library, "fields": shown}
+    if as_of is not None:
+        body["as_of"] = as_of.isoformat()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), set(shown)
 
 
 def values(state: Any, library: str, subject: str, names: tuple[str, ...]) -> dict[str, str]:
     """Current golden values of a few fields of one subject (missing fields absent)."""
-    stmt = select(golden.c.field, golden.c.value).where(
-        and_(
-            golden.c.library == library,
-            golden.c.subject == subject,
-            golden.c.field.in_(names),
-        )
-    )
-    with state.library.engine.connect() as conn:
-        return {f: v for f, v in conn.execute(stmt)}
+    return {r[0]: r[1] for r in state.golden.rows(library, subject) if r[0] in names}
 
 
 def same_name(a: str | None, b: str | None) -> bool:

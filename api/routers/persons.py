@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, require
 from api.problems import Problem, responses
-from api.records import RecordOut, normalise_subject, record
+from api.records import RecordOut, normalise_subject, record_response
 from storage.library import POPULATION
 
 router = APIRouter(tags=["records"])
 ERRORS = responses(400, 401, 403, 404, 422, 429)
+NOT_FOUND = "no person with this ID number in the population library"
 
 
 @router.get(
@@ -34,18 +35,16 @@ async def get_person(
         ),
     ],
     access: Annotated[Access, Depends(require(POPULATION))],
-    state: Annotated[HubState, Depends(hub_state)],
     as_of: Annotated[
         dt.date | None, Query(description="the record as known at the end of this day")
     ] = None,
-) -> RecordOut:
+) -> Response:
     """The golden record's fields granted to the client for the declared purpose, each with its
     source dataset and update time. Fields outside the grant are absent."""
     subject = normalise_subject(POPULATION, id)
     access.subject = subject
-    fields = record(state, POPULATION, subject, as_of)
-    if fields is None:
-        raise Problem(404, "not-found", "no person with this ID number in the population library")
-    shown = {k: v for k, v in fields.items() if access.allows(k)}
-    access.fields = set(shown)
-    return RecordOut(subject=subject, library=POPULATION, as_of=as_of, fields=shown)
+    found = record_response(access.state, POPULATION, subject, as_of, access.allows)
+    if found is None:
+        raise Problem(404, "not-found", NOT_FOUND)
+    body, access.fields = found
+    return Response(body, media_type="application/json")

@@ -1,0 +1,326 @@
+"""Benchmark: ``GET /v1/persons/{id}`` with auth, grants and audit, against a bare floor.
+
+A library of N persons (1,000,000 full, 20,000 with ``--quick``) is loaded directly into the
+golden-record table (a fast loader: the read path only touches that table) and kept under
+``.cache/bench/`` for later runs. A uvicorn server (one process, uvloop + httptools, loopback)
+serves the real app — API key lookup, grant check, field filtering, per-client rate limit, one
+audit row per request, the periodic audit digest and ledger sequencer — plus, for this benchmark
+only, ``GET /bare/persons/{id}``: the same golden-row read and the same response model with no
+auth, grants or audit (the floor). A separate load-generator process (raw asyncio sockets,
+HTTP/1.1 keep-alive, C connections) requests random known IDs for D seconds per endpoint (30 s,
+5 s with ``--quick``) and reports requests/s and p50/p99 latency for both in the same run.
+Usage: ``python -m bench.api [--quick] [--persons N] [--seconds D] [--connections C]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fastapi import Request, Response
+
+from bench._common import report
+
+PASSPHRASE = "bench-api"
+PURPOSE = "benchmark"
+CLIENT = "bench-client"
+GRANTED = ("name", "sex", "birth_date")  # of the 4 fields loaded; mobile is not granted
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+
+def _ids(n: int, seed: int = 3404) -> list[str]:
+    from schemas import resident_id
+
+    rng = random.Random(seed)
+    counties = ["340402", "340403", "340404", "340405", "340406", "340421", "340422"]
+    out: set[str] = set()
+    while len(out) < n:
+        body = (
+            f"{rng.choice(counties)}{rng.randint(1940, 2005)}{rng.randint(1, 12):02d}"
+            f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+        )
+        out.add(body + resident_id.check_character(body))
+    return sorted(out)
+
+
+def load(home: Path, n: int) -> list[str]:
+    """Create (once) a hub home with ``n`` persons in the golden table; returns their IDs."""
+    from hub.settings import Settings
+    from storage.library import LibraryStore, engine_for
+
+    ids_file = home / "ids.txt"
+    if ids_file.exists():
+        return ids_file.read_text().split()
+    settings = Settings(home=home, key_passphrase=PASSPHRASE)
+    settings.ensure_dirs()
+    LibraryStore(engine_for(settings.db_url))  # tables
+    ids = _ids(n)
+    rng = random.Random(1)
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+    given = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英"
+    stamp = "2026-01-10 08:00:00.000000"
+    t = time.perf_counter()
+    con = sqlite3.connect(settings.sqlite_path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+
+    def rows() -> object:
+        for i in ids:
+            name = rng.choice(surnames) + rng.choice(given) + rng.choice(given)
+            yield ("population", i, "birth_date", f"{i[6:10]}-{i[10:12]}-{i[12:14]}")
+            yield ("population", i, "mobile", f"13{rng.randint(0, 999999999):09d}")
+            yield ("population", i, "name", name)
+            yield ("population", i, "sex", "1" if int(i[16]) % 2 else "2")
+
+    con.executemany(
+        "INSERT INTO library_golden (library, subject, field, value, dataset, run_id, "
+        f"observed_at, authoritative) VALUES (?, ?, ?, ?, 'ps_household', 'bench-1', '{stamp}', 1)",
+        rows(),  # type: ignore[arg-type]
+    )
+    con.commit()
+    con.close()
+    print(f"loaded {n:,} persons ({4 * n:,} golden fields) in {time.perf_counter() - t:.1f} s")
+    ids_file.write_text("\n".join(ids))
+    return ids
+
+
+def setup_client(home: Path) -> str:
+    """A fresh client with a population grant (3 of the 4 fields) and no practical rate limit."""
+    import datetime as dt
+
+    from api.clients import ClientStore
+    from storage.library import engine_for
+
+    store = ClientStore(engine_for(f"sqlite:///{home / 'hub.db'}"))
+    cid = f"{CLIENT}-{os.getpid()}"
+    key = store.add(cid, "benchmark client", rate_limit=1e9)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    store.grant(cid, "population", PURPOSE, until, list(GRANTED))
+    return key
+
+
+# ---- server -------------------------------------------------------------------------------
+
+
+def serve(home: Path, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.problems import Problem
+    from api.records import normalise_subject, record_response
+    from hub.settings import Settings
+    from storage.library import POPULATION
+
+    settings = Settings(home=home, key_passphrase=PASSPHRASE, audit_interval=10.0)
+    app = create_app(settings, background=True)
+
+    shown = frozenset(GRANTED).__contains__
+
+    @app.get("/bare/persons/{id}", include_in_schema=False)
+    async def bare(id: str, request: Request) -> Response:
+        state = request.app.state.hub
+        found = record_response(state, POPULATION, normalise_subject(POPULATION, id), None, shown)
+        if found is None:
+            raise Problem(404, "not-found", "no such person")
+        return Response(found[0], media_type="application/json")
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# ---- load generator -----------------------------------------------------------------------
+
+
+async def _worker(
+    port: int, path_of: object, headers: bytes, stop: float, lat: list[float], codes: dict[int, int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    rng = random.Random()
+    try:
+        while time.perf_counter() < stop:
+            path = path_of(rng)  # type: ignore[operator]
+            t0 = time.perf_counter()
+            writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            lat.append(time.perf_counter() - t0)
+            codes[status] = codes.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(
+    port: int, prefix: str, ids: list[str], key: str, seconds: float, conns: int
+) -> dict[str, float]:
+    headers = f"Authorization: Bearer {key}\r\nX-Purpose: {PURPOSE}\r\n".encode()
+    encoded = [f"{prefix}{i}".encode() for i in ids]
+
+    def path_of(rng: random.Random) -> bytes:
+        return encoded[rng.randrange(len(encoded))]
+
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+    start = time.perf_counter()
+    stop = start + seconds
+    await asyncio.gather(*[_worker(port, path_of, headers, stop, lat, codes) for _ in range(conns)])
+    wall = time.perf_counter() - start
+    lat.sort()
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / wall, 1),
+        "p50_ms": round(1000 * lat[len(lat) // 2], 2),
+        "p99_ms": round(1000 * lat[int(len(lat) * 0.99)], 2),
+        "non_200": sum(v for k, v in codes.items() if k != 200),
+    }
+
+
+def loadgen(port: int, prefix: str, home: Path, key: str, seconds: float, conns: int) -> None:
+    import uvloop
+
+    ids = (home / "ids.txt").read_text().split()
+    result = uvloop.run(_load(port, prefix, ids, key, seconds, conns))
+    print(json.dumps(result))
+
+
+# ---- driver -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_up(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the API server did not come up on port {port}")
+
+
+def _child(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.api", *args]
+
+
+def _run_load(port: int, prefix: str, home: Path, key: str, secs: float, conns: int) -> dict:
+    out = subprocess.run(
+        _child("--loadgen", str(port), prefix, str(home), key, str(secs), str(conns)),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BENCH_API_KEY": key},
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        port, prefix, home, key, secs, conns = sys.argv[2:8]
+        loadgen(int(port), prefix, Path(home), key, float(secs), int(conns))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--persons", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    n = args.persons or (20_000 if args.quick else 1_000_000)
+    secs = args.seconds or (5.0 if args.quick else 30.0)
+    root = Path(__file__).resolve().parents[1]
+    home = root / ".cache" / "bench" / f"api-{n}"
+    home.mkdir(parents=True, exist_ok=True)
+    load(home, n)
+    key = setup_client(home)
+    port = _free_port()
+    server = subprocess.Popen(_child("--serve", str(home), str(port)))
+    try:
+        _wait_up(port)
+        _run_load(port, "/v1/persons/", home, key, 1.0, args.connections)  # warm-up
+        floor = _run_load(port, "/bare/persons/", home, key, secs, args.connections)
+        ours = _run_load(port, "/v1/persons/", home, key, secs, args.connections)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    audited = _audit_rows(home, key)
+    print(f"persons in library: {n:,}; {secs:g} s per endpoint; {args.connections} connections")
+    for label, r in (("floor (no auth/audit)", floor), ("ours (auth+grants+audit)", ours)):
+        print(
+            f"{label:26s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"p99 {r['p99_ms']:6.2f} ms  non-200 {r['non_200']}"
+        )
+    print(f"audit rows written for this run's client: {audited:,} (requests: {ours['requests']:,})")
+    figures = {
+        "persons": n,
+        "seconds": secs,
+        "connections": args.connections,
+        "ours_rps": ours["rps"],
+        "ours_p50_ms": ours["p50_ms"],
+        "ours_p99_ms": ours["p99_ms"],
+        "floor_rps": floor["rps"],
+        "floor_p50_ms": floor["p50_ms"],
+        "floor_p99_ms": floor["p99_ms"],
+        "non_200": ours["non_200"] + floor["non_200"],
+        "audit_rows": audited,
+    }
+    report(
+        "api",
+        figures,
+        "bare endpoint reading the same golden row without auth, grants or audit (same server)",
+        ours["rps"] / floor["rps"] if floor["rps"] else 0.0,
+    )
+
+
+def _audit_rows(home: Path, key: str) -> int:
+    from api.clients import key_hash
+
+    con = sqlite3.connect(home / "hub.db")
+    try:
+        (cid,) = con.execute(
+            "SELECT client_id FROM api_clients WHERE key_sha256 = ?", (key_hash(key),)
+        ).fetchone()
+        (count,) = con.execute(
+            "SELECT count(*) FROM api_audit WHERE client_id = ? AND outcome = 'ok'", (cid,)
+        ).fetchone()
+    finally:
+        con.close()
+    return int(count)
+
+
+if __name__ == "__main__":
+    main()
