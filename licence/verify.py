@@ -41,6 +41,7 @@ from licence.signers import verify as verify_signature
 from schemas import licence_id
 
 PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 TOTAL_PASSED, TOTAL_FAILED = "TOTAL_PASSED", "TOTAL_FAILED"
 STATUS_ZH = {
     "revoked": "已吊销",
@@ -104,6 +105,8 @@ class _Caches:
     """Memoised pure results (a certificate's chain, a checkpoint's signature) per context."""
 
     certs: dict[str, tuple[x509.Certificate, bytes]] = field(default_factory=dict)
+    keys: dict[str, ec.EllipticCurvePublicKey] = field(default_factory=dict)
+    notes: dict[bytes, Checkpoint] = field(default_factory=dict)
     chains: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
     checkpoints: dict[bytes, Checkpoint | NoteError] = field(default_factory=dict)
     verifiers: list[Verifier] | None = None
@@ -216,7 +219,7 @@ def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext)
     fields = doc["fields"]
     for name, entry in fields.items():
         if "value" in entry:
-            again = document.field_digest(name, entry["value"], str(entry["salt"]), alg)
+            again = _field_digest(name, entry["value"], entry["salt"], alg)
             if again != entry["digest"]:
                 return _r(
                     "integrity",
@@ -225,7 +228,7 @@ def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext)
                     f"field {name!r} was altered: its value no longer matches its digest",
                     f"证照字段“{name}”被篡改",
                 )
-    if document.document_digest(fields, alg) != header["document_digest"]:
+    if _document_digest(fields, alg) != header["document_digest"]:
         return _r(
             "integrity",
             FAILED,
@@ -265,7 +268,51 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         hit = ctx.caches.certs[pem] = (cert, raw)
+        ctx.caches.keys[pem] = public
     return hit
+
+
+_encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+
+
+def _field_digest(name: str, value: Any, salt: Any, alg: str) -> str:
+    """``document.field_digest`` with a fast path for string values (the usual case).
+
+    ``{"name","salt","value"}`` with string members is JCS-canonical when written in that key
+    order with JSON string escapes and no whitespace (the same bytes ``document.canonical``
+    produces, which the tests check); anything else takes the general path.
+    """
+    if alg == "sha256" and type(value) is str and type(salt) is str and type(name) is str:
+        text = (
+            f'{{"name":{_encode_str(name)},"salt":{_encode_str(salt)},'
+            f'"value":{_encode_str(value)}}}'
+        )
+        try:
+            return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        except UnicodeEncodeError:
+            pass  # lone surrogates: let the general encoder refuse them
+    return document.field_digest(name, value, str(salt), alg)
+
+
+def _document_digest(fields: Mapping[str, Mapping[str, Any]], alg: str) -> str:
+    """RFC 9162 Merkle tree hash of the field digests in name order, bottom-up.
+
+    Pairing adjacent nodes level by level and carrying an odd last node up unchanged gives the
+    same root as the recursive largest-power-of-two split (``document.document_digest``)."""
+    if alg != "sha256":
+        return document.document_digest(fields, alg)
+    sha = hashlib.sha256
+    level = [
+        sha(b"\x00" + bytes.fromhex(str(fields[n]["digest"]))).digest() for n in sorted(fields)
+    ]
+    if not level:
+        return sha(b"").hexdigest()
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
 
 
 def check_seal_signature(
@@ -294,7 +341,15 @@ def check_seal_signature(
             "签章或证书格式错误",
         )
     try:
-        verify_signature(algorithm, raw, value, document.canonical(doc["header"]))
+        signed = document.canonical(doc["header"])
+        key = ctx.caches.keys.get(str(sig["certificate"]))
+        if algorithm == ECDSA_P256 and key is not None:
+            try:
+                key.verify(value, signed, _ECDSA_SHA256)
+            except InvalidSignature:
+                raise SignatureError("ECDSA P-256 seal signature does not verify") from None
+        else:
+            verify_signature(algorithm, raw, value, signed)
     except (SignatureError, ValueError):
         return _r(
             "seal_signature",
@@ -555,9 +610,13 @@ def check_authority(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext
     )
 
 
-def _receipt_checkpoint(receipt: Receipt) -> Checkpoint:
-    body, _sigs = parse_note(receipt.checkpoint)
-    return Checkpoint.from_note_body(body)
+def _receipt_checkpoint(receipt: Receipt, ctx: VerifyContext) -> Checkpoint:
+    """The (unverified) checkpoint a receipt is proven in; parsed once per note."""
+    cp = ctx.caches.notes.get(receipt.checkpoint)
+    if cp is None:
+        body, _sigs = parse_note(receipt.checkpoint)
+        cp = ctx.caches.notes[receipt.checkpoint] = Checkpoint.from_note_body(body)
+    return cp
 
 
 def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
@@ -572,7 +631,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             "尚无上链存证回执",
         )
     try:
-        cp = _receipt_checkpoint(receipt)
+        cp = _receipt_checkpoint(receipt, ctx)
         if receipt.data is None:
             raise ReceiptError("receipt carries no entry data")
         if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
