@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -260,6 +261,51 @@ def _row_keys(columns: list[pa.Array], nulls: str | None) -> pa.Array:
     )
 
 
+def _division_ints(values: pa.Array) -> npt.NDArray[np.int64]:
+    """Six-digit codes as integers; -1 where the value is null or not exactly six ASCII digits."""
+    out = np.full(len(values), -1, dtype=np.int64)
+    idx, mat = _fixed_width(values.cast(pa.string()), 6)
+    if len(idx):
+        digits = mat.astype(np.int64) - 48
+        ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+        out[idx[ok]] = digits[ok] @ 10 ** np.arange(5, -1, -1)
+    return out
+
+
+@cache
+def _division_periods() -> tuple[
+    npt.NDArray[np.int32], npt.NDArray[np.int16], npt.NDArray[np.int16]
+]:
+    """GB/T 2260 validity years as arrays: code -> row, and each row's (start, end) periods.
+
+    A code carries up to a few names over time (renamed, abolished, re-used after a gap), so
+    the periods are a small padded matrix; an open start or end is year 0 or 9999.
+    """
+    table = division_table()
+    codes = table.codes()
+    width = max(len(table.names(c)) for c in codes)
+    row = np.full(1_000_000, -1, dtype=np.int32)
+    starts = np.ones((len(codes), width), dtype=np.int16)  # padding: empty period (1, 0)
+    ends = np.zeros((len(codes), width), dtype=np.int16)
+    for i, code in enumerate(codes):
+        row[int(code)] = i
+        for k, name in enumerate(table.names(code)):
+            starts[i, k] = 0 if name.start is None else name.start
+            ends[i, k] = 9999 if name.end is None else name.end
+    return row, starts, ends
+
+
+def divisions_in_force(codes: npt.NDArray[np.int64], years: npt.NDArray[Any]) -> Mask:
+    """Vectorised ``division_table().valid_in(code, year)`` over integer codes (-1 = no code)."""
+    row, starts, ends = _division_periods()
+    idx = np.where(codes >= 0, row[np.maximum(codes, 0)], -1)
+    safe = np.maximum(idx, 0)
+    year = np.asarray(years, dtype=np.int64)[:, None]
+    covered = ((starts[safe] <= year) & (year <= ends[safe])).any(axis=1)
+    result: Mask = covered & (idx >= 0)
+    return result
+
+
 class _Checker:
     def __init__(self, table: pa.Table, contract: Contract, as_of: dt.date) -> None:
         self.table = table
@@ -372,31 +418,23 @@ class _Checker:
         self._identifier(col, uscc.validate_array(values), "uscc", ())
 
     def rule_division(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
-        table = division_table()
-        text = values.cast(pa.string())
-        at = p.get("at_column")
-        if at is None:
-            enc = pc.dictionary_encode(text)
-            ok = np.array([table.known(c) for c in enc.dictionary.to_pylist()] + [True])
-            idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False))
-            failed = ~ok[idx]
-        else:
-            years = pc.year(self.typed[at]).cast(pa.string())
-            pairs = pc.binary_join_element_wise(text, years, "|", null_handling="emit_null")
-            enc = pc.dictionary_encode(pairs)
-            verdict = []
-            for pair in enc.dictionary.to_pylist():
-                code, year = pair.split("|")
-                verdict.append(table.valid_in(code, int(year)))
-            ok = np.array([*verdict, True])
-            idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False))
-            failed = ~ok[idx]
-            # no date to judge by: fall back to "ever a division code"
-            undated = _present(text) & ~_present(pairs)
-            if undated.any():
-                codes = text.filter(pa.array(undated)).to_pylist()
-                failed[np.flatnonzero(undated)] = [not table.known(c) for c in codes]
+        """The code was a GB/T 2260 division code at some time (abolished codes included)."""
+        codes = _division_ints(values)
+        known = division_table().known_mask(np.maximum(codes, 0)) & (codes >= 0)
+        failed = _present(values) & ~known
         self.add(col.name, "DIVISION", "division", failed)
+
+    def rule_division_at(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
+        """The code was in force in the year of the row's ``at_column`` date.
+
+        A row without a date is not judged here (whether the code exists at all is the
+        ``division`` rule's ``DIVISION``); a code never in force fails too.
+        """
+        dates = self.typed[p["at_column"]]
+        judged = _present(values) & _present(dates)
+        years = np.asarray(pc.fill_null(pc.year(dates), 0).to_numpy(zero_copy_only=False))
+        failed = judged & ~divisions_in_force(_division_ints(values), years)
+        self.add(col.name, "DIVISION_AT", "division_at", failed)
 
     def rule_id_consistency(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         id_col = p.get("id_column") or self.contract.subject_column

@@ -54,18 +54,35 @@ class Mirrored:
     codes: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Custom:
+    """The project's custom expectation classes (defined once per process by :func:`_custom`)."""
+
+    resident_id: type[Any]
+    uscc: type[Any]
+    division_at: type[Any]
+
+
 @cache
-def _custom() -> tuple[type[Any], type[Any]]:
-    """Define (once) the column-map expectations for resident IDs and USCCs, pandas and SQL."""
+def _custom() -> _Custom:
+    """Define (once) the custom expectations: resident ID and USCC column maps (pandas and SQL)
+    and the column-pair "division code in force at that date" (pandas)."""
     import pandas as pd
     from great_expectations.execution_engine import (
         PandasExecutionEngine,
         SqlAlchemyExecutionEngine,
     )
-    from great_expectations.expectations.expectation import ColumnMapExpectation
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+    )
     from great_expectations.expectations.metrics import (
         ColumnMapMetricProvider,
         column_condition_partial,
+    )
+    from great_expectations.expectations.metrics.map_metric_provider import (
+        ColumnPairMapMetricProvider,
+        column_pair_condition_partial,
     )
 
     from schemas import resident_id, uscc
@@ -93,6 +110,43 @@ def _custom() -> tuple[type[Any], type[Any]]:
         def _pandas(cls, column: pd.Series, **_: Any) -> pd.Series:
             return _valid(uscc.validate_array, column)
 
+        @column_condition_partial(engine=SqlAlchemyExecutionEngine)  # type: ignore[misc]
+        def _sqlalchemy(cls, column: Any, **_: Any) -> Any:
+            return _sql_uscc_valid(column)
+
+    class ColumnPairValuesDivisionInForce(ColumnPairMapMetricProvider):  # type: ignore[misc]
+        condition_metric_name = "column_pair_values.division_in_force"
+        condition_domain_keys = (
+            "batch_id",
+            "table",
+            "column_A",
+            "column_B",
+            "row_condition",
+            "condition_parser",
+            "ignore_row_if",
+        )
+        condition_value_keys = ()
+
+        @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+        def _pandas(cls, codes: pd.Series, dates: pd.Series, **_: Any) -> pd.Series:
+            # judged once per distinct (code, year) with the table's own scalar lookup, so this
+            # mirror also cross-checks the fast path's vectorised period matrix
+            table = division_table()
+            pairs = pd.DataFrame(
+                {
+                    "code": codes.astype(str).to_numpy(),
+                    "year": pd.to_datetime(dates).dt.year.astype("int64").to_numpy(),
+                }
+            )
+            distinct = pairs.drop_duplicates()
+            verdict = pd.Series(
+                [table.valid_in(c, int(y)) for c, y in distinct.itertuples(index=False)],
+                index=pd.MultiIndex.from_frame(distinct),
+                dtype=bool,
+            )
+            ok = verdict.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy(dtype=bool)
+            return pd.Series(ok, index=codes.index)
+
     class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):  # type: ignore[misc]
         """Values are GB 11643 resident identity numbers (format, birth date, check character)."""
 
@@ -103,8 +157,20 @@ def _custom() -> tuple[type[Any], type[Any]]:
 
         map_metric = "column_values.valid_uscc"
 
+    class ExpectColumnPairValuesToBeDivisionInForce(ColumnPairMapExpectation):  # type: ignore[misc]
+        """Column A is a GB/T 2260 division code in force in the year of column B's date."""
+
+        map_metric = "column_pair_values.division_in_force"
+        ignore_row_if: str = "either_value_is_missing"
+        success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
+
     del ColumnValuesValidResidentId, ColumnValuesValidUscc  # registered by their metaclass
-    return ExpectColumnValuesToBeValidResidentId, ExpectColumnValuesToBeValidUscc
+    del ColumnPairValuesDivisionInForce
+    return _Custom(
+        ExpectColumnValuesToBeValidResidentId,
+        ExpectColumnValuesToBeValidUscc,
+        ExpectColumnPairValuesToBeDivisionInForce,
+    )
 
 
 def _sql_resident_id_valid(column: Any) -> Any:
@@ -127,11 +193,59 @@ def _sql_resident_id_valid(column: Any) -> Any:
     )
 
 
+def _sql_uscc_valid(column: Any) -> Any:
+    """SQL form of the GB 32100 check, the same verdict as ``uscc.validate_array``.
+
+    18 characters of the code set (case-insensitive, as the fast path normalises), a known
+    registration authority and entity type, a GB/T 2260 division (or 100000 for central
+    registrations), the GB 11714 organisation-code check at position 17 and the MOD 31 check
+    character at 18. Only CASE/substr/length/IN and integer arithmetic, so it runs on SQLite and
+    PostgreSQL alike; a character outside the set maps to -1, never to NULL, because a NULL
+    condition would let GX count the row as neither expected nor unexpected.
+    """
+    import sqlalchemy as sa
+
+    from schemas import uscc
+
+    code = sa.func.upper(column)
+
+    def char(i: int) -> Any:
+        return sa.func.substr(code, i, 1)
+
+    def value(i: int) -> Any:
+        return sa.case({c: v for v, c in enumerate(uscc.CHARSET)}, value=char(i), else_=-1)
+
+    def org_value(i: int) -> Any:
+        return sa.case({c: int(c, 36) for c in uscc.CHARSET}, value=char(i), else_=-1)
+
+    total: Any = sa.literal(0)
+    for i, w in enumerate(uscc.WEIGHTS, start=1):
+        total = total + value(i) * w
+    check = sa.case(
+        {r: uscc.CHARSET[(31 - r) % 31] for r in range(31)}, value=total % 31, else_="?"
+    )
+    org_total: Any = sa.literal(0)
+    for i, w in zip(range(9, 17), uscc.ORG_WEIGHTS, strict=True):
+        org_total = org_total + org_value(i) * w
+    org_check = sa.case(
+        {r: "0123456789X0"[11 - r] for r in range(11)}, value=org_total % 11, else_="?"
+    )
+    kinds = [a + t for a, (_, types) in uscc.AUTHORITIES.items() for t in types]
+    return sa.and_(
+        sa.func.length(code) == 18,
+        *[value(i) >= 0 for i in range(1, 19)],
+        sa.func.substr(code, 1, 2).in_(kinds),
+        sa.func.substr(code, 3, 6).in_([uscc.CENTRAL, *_known_divisions()]),
+        char(17) == org_check,
+        char(18) == check,
+    )
+
+
 def mirror(contract: Contract, *, as_of: dt.date) -> list[Mirrored]:
     """Every rule of ``contract`` as a GX expectation, with the fast-path codes it mirrors."""
     import great_expectations.expectations as gxe
 
-    resident_exp, uscc_exp = _custom()
+    custom = _custom()
     out: list[Mirrored] = []
     for col in contract.columns:
         name = col.name
@@ -168,14 +282,16 @@ def mirror(contract: Contract, *, as_of: dt.date) -> list[Mirrored]:
                     rule.kind.upper(),
                 )
             elif rule.kind == "resident_id":
-                add(resident_exp(column=name), *RESIDENT_ID_CODES)
+                add(custom.resident_id(column=name), *RESIDENT_ID_CODES)
             elif rule.kind == "uscc":
-                add(uscc_exp(column=name), *USCC_CODES)
-            elif rule.kind == "division" and not p.get("at_column"):
+                add(custom.uscc(column=name), *USCC_CODES)
+            elif rule.kind == "division":
                 add(
                     gxe.ExpectColumnValuesToBeInSet(column=name, value_set=_known_divisions()),
                     "DIVISION",
                 )
+            elif rule.kind == "division_at":
+                add(custom.division_at(column_A=name, column_B=p["at_column"]), "DIVISION_AT")
             elif rule.kind == "id_consistency":
                 add(
                     gxe.ExpectColumnPairValuesToBeEqual(
@@ -373,12 +489,22 @@ def checkpoint_accepted(
     return _archive(settings, contract.dataset_id, run_id, result.describe_dict())
 
 
+LIBRARY_SUBJECTS = (
+    ("population", "person_keys", "library_population"),
+    ("legal-entity", "entity_keys", "library_legal_entity"),
+)
+
+
 def checkpoint_library(settings: Settings) -> Path:
-    """Validate the library tables through a SQL datasource (the hub database) and archive it."""
+    """Validate the library keys through a SQL datasource (the hub database) and archive it.
+
+    The checks run inside the database (SQL forms of the resident-ID and USCC expectations): the
+    population library's keys must be resident IDs, the legal-entity library's keys USCCs.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    resident_exp, _ = _custom()
+    custom = _custom()
     context = _context(docs_root(settings))
     add = (
         context.data_sources.add_or_update_sqlite
@@ -386,26 +512,31 @@ def checkpoint_library(settings: Settings) -> Path:
         else context.data_sources.add_or_update_sql
     )
     source = add(name="library", connection_string=settings.db_url)
-    asset = next(
-        (a for a in source.assets if a.name == "person_keys"), None
-    ) or source.add_query_asset(
-        name="person_keys",
-        query="SELECT DISTINCT subject FROM library_golden WHERE library = 'population'",
-    )
-    batch_def = next(
-        (b for b in asset.batch_definitions if b.name == "all"), None
-    ) or asset.add_batch_definition_whole_table("all")
-    suite = gx.ExpectationSuite(name="library_population")
-    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="subject"))
-    suite.add_expectation(resident_exp(column="subject"))
-    suite = context.suites.add_or_update(suite)
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name="library_population", data=batch_def, suite=suite)
-    )
+    definitions = []
+    for library, asset_name, suite_name in LIBRARY_SUBJECTS:
+        asset = next(
+            (a for a in source.assets if a.name == asset_name), None
+        ) or source.add_query_asset(
+            name=asset_name,
+            query=f"SELECT DISTINCT subject FROM library_golden WHERE library = '{library}'",
+        )
+        batch_def = next(
+            (b for b in asset.batch_definitions if b.name == "all"), None
+        ) or asset.add_batch_definition_whole_table("all")
+        key_exp = custom.resident_id if library == "population" else custom.uscc
+        suite = gx.ExpectationSuite(name=suite_name)
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="subject"))
+        suite.add_expectation(key_exp(column="subject"))
+        suite = context.suites.add_or_update(suite)
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=suite_name, data=batch_def, suite=suite)
+            )
+        )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name="library",
-            validation_definitions=[definition],
+            validation_definitions=definitions,
             actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
             result_format={"result_format": "SUMMARY"},
         )

@@ -37,7 +37,8 @@ RULE_KINDS: dict[str, tuple[str | None, frozenset[str]]] = {
     "max_length": ("value", frozenset({"value"})),
     "resident_id": (None, frozenset({"allow_legacy"})),
     "uscc": (None, frozenset()),
-    "division": ("at_column", frozenset({"at_column"})),
+    "division": (None, frozenset()),
+    "division_at": ("at_column", frozenset({"at_column"})),
     "id_consistency": ("part", frozenset({"part", "id_column"})),
     "unique": (None, frozenset()),
     "recorded_at": (None, frozenset()),
@@ -333,12 +334,15 @@ def _columns(r: _Reader, seq: yaml.Node, library_fields: tuple[str, ...]) -> tup
                 for j, rn in enumerate(r.sequence(m["rules"][1], f"{where}.rules"))
             )
         columns.append(Column(name, cast(ColumnType, ctype), required, lib_field, rules))
-    names = {c.name for c in columns}
+    types: dict[str, str] = {c.name: c.type for c in columns}
     for i, (col, cnode) in enumerate(zip(columns, nodes, strict=True)):
+        where = f"columns[{i}] ({col.name}).rules"
         for rule in col.rules:
             ref = rule.params.get("id_column") or rule.params.get("at_column")
-            if ref is not None and ref not in names:
-                raise r.fail(cnode, f"columns[{i}] ({col.name}).rules", f"{ref!r} is not a column")
+            if ref is not None and ref not in types:
+                raise r.fail(cnode, where, f"{ref!r} is not a column")
+            if rule.kind == "division_at" and types.get(str(ref)) not in ("date", "datetime"):
+                raise r.fail(cnode, where, f"division_at needs a date column, not {ref!r}")
     return tuple(columns)
 
 

@@ -45,6 +45,7 @@ CASES = [
     ("birth_date", "1889-12-31", "birth_date:DATE"),
     ("household_division", "11010", "household_division:REGEX"),
     ("household_division", "119999", "household_division:DIVISION"),
+    ("household_division", "341400", "household_division:DIVISION_AT"),  # abolished 2011
     ("mobile", "12345678901", "mobile:REGEX"),
     ("marital_status", "99", "marital_status:CODE_TABLE"),
     ("education", "55", "education:CODE_TABLE"),
@@ -130,34 +131,58 @@ def test_timeliness_against_cadence(contracts: dict[str, Contract]) -> None:
     assert "timeliness" not in _check(contracts["ps_household"], rows).metrics
 
 
-def test_division_valid_at_the_time(contracts: dict[str, Contract], tmp_path: Any) -> None:
+def test_division_valid_at_the_time(contracts: dict[str, Contract]) -> None:
+    # 340102 was 东市区 until 2001 and 瑶海区 from 2002; 341400 (巢湖市) existed 1999-2011;
+    # 340422 (寿县) is under Huainan only from 2015
+    cases = [
+        ("340102", "1995-06-01", []),
+        ("340102", "2024-06-01", []),
+        ("341400", "2005-03-01", []),
+        ("341400", "2012-01-01", ["household_division:DIVISION_AT"]),
+        ("340422", "2014-12-31", ["household_division:DIVISION_AT"]),
+        ("340422", "2015-01-01", []),
+        ("119999", "2024-06-01", ["household_division:DIVISION", "household_division:DIVISION_AT"]),
+    ]
+    rows = [person(i) for i in range(len(cases) + 1)]
+    for row, (code, day, _) in zip(rows, cases, strict=False):
+        row["household_division"] = code
+        row["updated_on"] = day
+    rows[-1]["updated_on"] = "not a day"  # no date to judge by: only DIVISION would apply
+    rows[-1]["household_division"] = "341400"
+    result = _check(contracts["ps_household"], rows)
+    got = [sorted(r) for r in result.reasons.to_pylist()]
+    assert got[:-1] == [sorted(expected) for _, _, expected in cases]
+    assert got[-1] == ["updated_on:TYPE"]
+
+
+def test_division_in_force_matches_the_table_everywhere() -> None:
+    """The vectorised period lookup agrees with ``DivisionTable.valid_in`` on every code."""
+    import numpy as np
+
+    from quality.engine import divisions_in_force
     from schemas.divisions import division_table
 
     table = division_table()
-    # a code abolished at some point: valid in a year it covered, invalid after its end
-    retired = next(
-        c for c in table.codes("11") if table.names(c) and table.names(c)[-1].end is not None
-    )
-    end = table.names(retired)[-1].end
-    assert end is not None
+    codes = table.codes()
+    for year in (1980, 1999, 2002, 2011, 2012, 2015, 2024):
+        got = divisions_in_force(np.array([int(c) for c in codes]), np.full(len(codes), year))
+        assert got.tolist() == [table.valid_in(c, year) for c in codes], year
+    assert not divisions_in_force(np.array([-1, 999999]), np.array([2024, 2024])).any()
+
+
+def test_division_at_needs_a_date_column(tmp_path: Any) -> None:
+    from schemas.contracts import ContractError, load_contract
+
     text = (
         "dataset_id: t\ntitle: t\ndepartment: d\nlibrary: population\nformat: csv\n"
         "key: [id]\nsubject_column: id\ncadence_days: 1\ncolumns:\n"
-        "  - {name: id}\n  - {name: div, rules: [{division: {at_column: seen}}]}\n"
-        "  - {name: seen, type: date}\n"
+        "  - {name: id}\n  - {name: div, rules: [{division_at: seen}]}\n"
+        "  - {name: seen}\n"
     )
     path = tmp_path / "t.yaml"
     path.write_text(text, encoding="utf-8")
-    from schemas.contracts import load_contract
-
-    contract = load_contract(path)
-    rows = [
-        {"id": "a", "div": retired, "seen": f"{end}-06-01"},
-        {"id": "b", "div": retired, "seen": f"{end + 1}-06-01"},
-        {"id": "c", "div": retired, "seen": None},
-    ]
-    result = check_table(to_table(rows), contract, as_of=AS_OF)
-    assert result.reasons.to_pylist() == [[], ["div:DIVISION"], []]
+    with pytest.raises(ContractError, match="division_at needs a date column"):
+        load_contract(path)
 
 
 def test_entity_contract_uscc_rules(contracts: dict[str, Contract]) -> None:

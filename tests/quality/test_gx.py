@@ -69,11 +69,16 @@ def test_gx_agrees_on_entities_with_uscc() -> None:
         dict(base, uscc=make_uscc("MA01ABCE")),
         dict(base, uscc=make_uscc()[:-1] + "0"),
         dict(base, uscc=make_uscc("MA01ABCF"), registered_capital="-5", capital_currency="XXX"),
+        dict(base, uscc=make_uscc("MA01ABCG"), registered_division="341400"),  # gone in 2011
+        dict(
+            base, uscc=make_uscc("MA01ABCH"), registered_division="341400", changed_on="2010-05-01"
+        ),
     ]
     result = check_table(to_table(rows), contract, as_of=AS_OF)
     run = gx.validate(contract, result.typed, as_of=AS_OF)
     assert gx.disagreements(result, run) == {}
     assert run.failing[frozenset(f"uscc:{c}" for c in gx.USCC_CODES)] == {2}
+    assert run.failing[frozenset({"registered_division:DIVISION_AT"})] == {4}
 
 
 def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None:
@@ -120,3 +125,90 @@ def test_library_checkpoint_runs_resident_id_rule_in_sql(settings: Settings) -> 
         for e in v["expectations"]
     }
     assert results["expect_column_values_to_be_valid_resident_id"]["unexpected_count"] == 1
+
+
+USCC_CASES = [
+    make_uscc(),  # valid
+    make_uscc().lower(),  # valid: upper-cased like the fast path does
+    "91350100M000100Y43",  # valid (standard's vector)
+    "91110000600037341L",  # valid (standard's vector)
+    "91110000600037341N",  # CHECKSUM
+    "9111000060003IOZSV",  # CHARSET
+    make_uscc()[:-1],  # FORMAT
+    make_uscc(prefix="X1110105"),  # AUTHORITY (check characters recomputed, still wrong)
+    make_uscc(prefix="94110105"),  # ENTITY_TYPE
+    make_uscc(prefix="91119999"),  # DIVISION_UNKNOWN
+    make_uscc(prefix="91100000"),  # valid: central registration
+    "91110105MA01ABCD" + "0" + make_uscc()[-1],  # ORG_CODE_CHECK (or CHECKSUM)
+]
+
+
+def test_uscc_sql_condition_matches_fast_path(settings: Settings) -> None:
+    """The SQL form of the USCC expectation gives the fast path's verdict, value by value."""
+    import sqlalchemy as sa
+
+    from schemas import uscc
+
+    engine = sa.create_engine(f"sqlite:///{settings.home / 'uscc.db'}")
+    table = sa.Table("codes", sa.MetaData(), sa.Column("code", sa.Text))
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"code": c} for c in USCC_CASES])
+        query = sa.select(table.c.code, gx._sql_uscc_valid(table.c.code))
+        sql_valid = {code: bool(ok) for code, ok in conn.execute(query)}
+    fast_valid = dict(
+        zip(USCC_CASES, uscc.validate_array(USCC_CASES).is_null().to_pylist(), strict=True)
+    )
+    assert sql_valid == fast_valid
+    assert sum(fast_valid.values()) == 5  # the comparison covers both verdicts
+
+
+def _golden_subjects(settings: Settings, rows: list[tuple[str, str]]) -> None:
+    import datetime as dt
+
+    from storage.library import LibraryStore, engine_for, golden
+
+    engine = engine_for(settings.db_url)
+    LibraryStore(engine)
+    with engine.begin() as conn:
+        for library, subject in rows:
+            conn.execute(
+                golden.insert(),
+                {
+                    "library": library,
+                    "subject": subject,
+                    "field": "name",
+                    "value": "x",
+                    "dataset": "ps_household" if library == "population" else "mr_enterprise",
+                    "run_id": "r",
+                    "observed_at": dt.datetime(2025, 6, 1),
+                    "authoritative": True,
+                },
+            )
+
+
+def test_library_checkpoint_validates_entity_usccs_in_sql(settings: Settings) -> None:
+    from schemas import uscc
+
+    _golden_subjects(
+        settings,
+        [("population", str(person(0)["id_number"]))]
+        + [("legal-entity", c) for c in USCC_CASES if c == c.upper()],
+    )
+    archived = json.loads(gx.checkpoint_library(settings).read_text(encoding="utf-8"))
+    assert archived["success"] is False
+    results = {
+        e["expectation_type"]: e for v in archived["validation_results"] for e in v["expectations"]
+    }
+    people = results["expect_column_values_to_be_valid_resident_id"]
+    assert people["success"] is True
+    entities = results["expect_column_values_to_be_valid_uscc"]
+    assert entities["kwargs"]["batch_id"] == "library-entity_keys"
+    stored = [c for c in USCC_CASES if c == c.upper()]
+    invalid = [
+        c
+        for c, ok in zip(stored, uscc.validate_array(stored).is_null().to_pylist(), strict=True)
+        if not ok
+    ]
+    assert entities["result"]["unexpected_count"] == len(invalid) == 7
+    assert set(entities["result"]["partial_unexpected_list"]) == set(invalid)
