@@ -89,12 +89,26 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     return app
 
 
-def _document_bearer(app: Any) -> None:
-    """Declare the bearer API key on every operation gated by ``api.deps.require`` (those that
-    take the ``X-Purpose`` header), since the gate reads the header itself."""
-    from fastapi.openapi.utils import get_openapi
+def _gated(dependant: Any) -> bool:
+    return any(
+        getattr(d.call, "gate", False) or _gated(d) for d in getattr(dependant, "dependencies", [])
+    )
 
-    from api.deps import BEARER_SCHEME
+
+def _document_bearer(app: Any) -> None:
+    """Document the gate of ``api.deps.require`` (bearer API key and ``X-Purpose`` header) on
+    every operation behind it: the gate reads both itself, so FastAPI cannot see them."""
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.routing import APIRoute
+
+    from api.deps import BEARER_SCHEME, PURPOSE_PARAMETER
+
+    gated = {
+        (route.path_format, method.lower())
+        for route in app.routes
+        if isinstance(route, APIRoute) and _gated(route.dependant)
+        for method in route.methods
+    }
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -107,11 +121,11 @@ def _document_bearer(app: Any) -> None:
             schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
                 BEARER_SCHEME
             )
-            for ops in schema.get("paths", {}).values():
-                for op in ops.values():
-                    names = {p.get("name") for p in op.get("parameters", [])}
-                    if "X-Purpose" in names:
+            for path, ops in schema.get("paths", {}).items():
+                for method, op in ops.items():
+                    if (path, method) in gated:
                         op.setdefault("security", [{"apiKey": []}])
+                        op.setdefault("parameters", []).append(dict(PURPOSE_PARAMETER))
             app.openapi_schema = schema
         return dict(app.openapi_schema)
 

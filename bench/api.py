@@ -96,7 +96,7 @@ def load(home: Path, n: int) -> list[str]:
     return ids
 
 
-def setup_client(home: Path) -> str:
+def setup_client(home: Path, suffix: str = "") -> str:
     """A fresh client with a population grant (3 of the 4 fields) and no practical rate limit."""
     import datetime as dt
 
@@ -104,7 +104,7 @@ def setup_client(home: Path) -> str:
     from storage.library import engine_for
 
     store = ClientStore(engine_for(f"sqlite:///{home / 'hub.db'}"))
-    cid = f"{CLIENT}-{os.getpid()}"
+    cid = f"{CLIENT}-{os.getpid()}{suffix}"
     key = store.add(cid, "benchmark client", rate_limit=1e9)
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     store.grant(cid, "population", PURPOSE, until, list(GRANTED))
@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--persons", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     n = args.persons or (20_000 if args.quick else 1_000_000)
     secs = args.seconds or (5.0 if args.quick else 30.0)
@@ -263,12 +263,13 @@ def main() -> None:
     home = root / ".cache" / "bench" / f"api-{n}"
     home.mkdir(parents=True, exist_ok=True)
     load(home, n)
-    key = setup_client(home)
+    warm_key = setup_client(home)
+    key = setup_client(home, "-measured")
     port = _free_port()
     server = subprocess.Popen(_child("--serve", str(home), str(port)))
     try:
         _wait_up(port)
-        _run_load(port, "/v1/persons/", home, key, 1.0, args.connections)  # warm-up
+        _run_load(port, "/v1/persons/", home, warm_key, 2.0, args.connections)  # warm-up
         floor = _run_load(port, "/bare/persons/", home, key, secs, args.connections)
         ours = _run_load(port, "/v1/persons/", home, key, secs, args.connections)
     finally:
