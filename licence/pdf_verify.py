@@ -101,6 +101,7 @@ def _cert_der(doc: dict[str, Any]) -> bytes:
 
 def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, bytes | None]:
     from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
@@ -118,7 +119,7 @@ def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, byte
     vc = ValidationContext(trust_roots=roots or None, allow_fetching=False)
     try:
         status = validate_pdf_signature(sig, signer_validation_context=vc)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
         return CheckResult(
             name,
             FAILED,
@@ -171,7 +172,7 @@ def verify_pdf_bytes(
     data: bytes, ctx: VerifyContext
 ) -> tuple[list[CheckResult], dict[str, Any] | None]:
     """The PDF's own checks and, when it is tied to a known licence, that licence."""
-    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
@@ -180,7 +181,7 @@ def verify_pdf_bytes(
         # what was signed is what counts: read the page as of the signed revision
         root = reader.get_historical_root(sigs[0].signed_revision) if sigs else reader.root
         text = page_text(root)
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         return [
             CheckResult(
                 "format",

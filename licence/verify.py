@@ -1185,7 +1185,7 @@ def verify_input(
     if stripped.startswith(b"{"):
         try:
             obj = json.loads(stripped)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return _malformed(f"JSON cannot be read (truncated?): {exc}", kind="json")
         return verify_json(obj, ctx, policy)
     try:
