@@ -185,6 +185,11 @@ def ensure_signing_ca(
 ) -> x509.Certificate:
     """The personal-signature issuing CA (under the platform root), created on first use."""
     if objects.exists(SIGN_CA_OBJECT):
+        if not keys.exists(SIGN_CA_KEY):
+            raise CertificateAuthorityError(
+                f"the object store holds {SIGN_CA_OBJECT} but the key store has no "
+                f"{SIGN_CA_KEY!r} key: key folder and object store belong to different hubs"
+            )
         return x509.load_pem_x509_certificate(objects.get(SIGN_CA_OBJECT))
     pca = ensure_platform_ca(keys, objects)
     root_key = keys.load(ROOT_KEY)

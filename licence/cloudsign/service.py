@@ -326,7 +326,8 @@ class CloudSignService:
                     )
             self._unflushed = 0
             self._last_flush = time.monotonic()
-            return len(rows)
+        self.erase_expired_sads()
+        return len(rows)
 
     def _refuse(
         self, exc: CloudSignError, event: str, credential_id: str, digests: Sequence[bytes] = ()
@@ -691,12 +692,30 @@ class CloudSignService:
         return signatures
 
     def _consume(self, sad_id: str, conn: Connection | None = None) -> bool:
-        """Mark a SAD used; True only for the one caller that flipped it."""
-        sql = "UPDATE cloudsign_sads SET used = ? WHERE sad_hash = ? AND used = ?"
+        """Mark a SAD used and erase its sealed PIN key; True only for the caller that did it.
+
+        The row stays (so a second presentation is told "already used"), its key material not.
+        """
+        sql = (
+            "UPDATE cloudsign_sads SET used = ?, sealed_pin_key = ? WHERE sad_hash = ? AND used = ?"
+        )
         if conn is not None:
-            return bool(_sql(conn, sql, True, sad_id, False).rowcount == 1)
+            return bool(_sql(conn, sql, True, b"", sad_id, False).rowcount == 1)
         with self.engine.begin() as own:
-            return bool(_sql(own, sql, True, sad_id, False).rowcount == 1)
+            return bool(_sql(own, sql, True, b"", sad_id, False).rowcount == 1)
+
+    def erase_expired_sads(self) -> int:
+        """Erase the sealed PIN key of every expired SAD (run with each audit flush)."""
+        with self.engine.begin() as conn:
+            return int(
+                _sql(
+                    conn,
+                    "UPDATE cloudsign_sads SET sealed_pin_key = ? "
+                    "WHERE expires_at < ? AND length(sealed_pin_key) > 0",
+                    b"",
+                    self.clock(),
+                ).rowcount
+            )
 
 
 def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:

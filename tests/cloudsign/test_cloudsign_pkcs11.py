@@ -21,6 +21,7 @@ from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
 from licence.cloudsign.service import CloudSignService, Pkcs11Keys, open_cloudsign
 from schemas import resident_id
 from storage.library import LibraryStore
+from storage.objects import MinioObjectStore
 from storage.pkcs11 import Pkcs11Error, Pkcs11KeyStore, Pkcs11Token
 
 pytestmark = pytest.mark.services
@@ -71,6 +72,16 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
     person = body + resident_id.check_character(body)
     svc: CloudSignService = open_cloudsign(settings)
     assert isinstance(svc.backend, Pkcs11Keys)
+    # a bucket of this test's own: the platform CA must match this test's key folder
+    bucket = f"test-cs-{secrets.token_hex(6)}"
+    objects = MinioObjectStore(
+        settings.minio_endpoint,
+        settings.minio_access_key,
+        settings.minio_secret_key,
+        bucket=bucket,
+        secure=False,
+    )
+    svc.objects = objects
     LibraryStore(svc.engine).merge(
         "population",
         f"run-{secrets.token_hex(4)}",
@@ -121,3 +132,6 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
         assert all(r["entry_id"] for r in svc.audit_trail(credential))
     finally:
         token.destroy(credential)
+        for key in objects.list():
+            objects.client.remove_object(bucket, key)
+        objects.client.remove_bucket(bucket)

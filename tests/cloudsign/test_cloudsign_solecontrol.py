@@ -105,6 +105,9 @@ def test_reused_sad_is_refused(
     with pytest.raises(SADReusedError, match="already used"):
         cloudsign.sign_hash(credential, auth.sad, [HASH_A])
     assert len(signed_events(cloudsign, credential)) == 1
+    with cloudsign.engine.connect() as conn:
+        (sealed,) = conn.execute(select(store.sads.c.sealed_pin_key)).one()
+    assert sealed == b""  # the PIN key sealed in the SAD is erased when it is used
 
 
 def test_sad_for_hash_a_does_not_sign_hash_b(
@@ -130,6 +133,10 @@ def test_expired_sad_is_refused(
     credential, app = holder
     auth = cloudsign.authorize(credential, PIN, app.code(), [HASH_A])
     clock.advance(301)
+    cloudsign.flush_audit()  # also erases the key material of expired SADs
+    with cloudsign.engine.connect() as conn:
+        (sealed,) = conn.execute(select(store.sads.c.sealed_pin_key)).one()
+    assert sealed == b""
     with pytest.raises(SADExpiredError, match="expired"):
         cloudsign.sign_hash(credential, auth.sad, [HASH_A])
     assert signed_events(cloudsign, credential) == []
