@@ -114,6 +114,10 @@ def _printed(doc: dict[str, Any]) -> dict[str, str]:
         entry = fields.get(name)
         return str(entry.get("value", "（未披露）")) if isinstance(entry, dict) else ""
 
+    def day(name: str) -> str:
+        text = value(name)
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}" if len(text) == 8 and text.isdigit() else text
+
     return {
         "licence_id": str(doc.get("header", {}).get("licence_id", "")),
         "name": value("证照名称") or value("证照类型名称"),
@@ -121,8 +125,8 @@ def _printed(doc: dict[str, Any]) -> dict[str, str]:
         "holder": value("持证主体"),
         "holder_code": _mask(value("持证主体代码")),
         "authority": value("证照颁发机构"),
-        "issued": value("证照颁发日期"),
-        "valid_until": value("证照有效期截止日期") or "长期",
+        "issued": day("证照颁发日期"),
+        "valid_until": day("证照有效期截止日期") or "长期",
     }
 
 

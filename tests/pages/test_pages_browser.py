@@ -1,0 +1,169 @@
+"""The staff pages in a real browser (headless Chromium): what staff at a service window see.
+
+Each test takes a screenshot into var/screenshots/ so a person can look at the pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from conftest import PASSWORD, Site, screenshot
+
+GREEN, RED = "rgb(27, 122, 52)", "rgb(179, 38, 30)"
+
+
+def _drop(page: Any, site: Site, name: str) -> None:
+    page.goto(site.url + "/verify")
+    page.set_input_files("input[name=file]", str(site.files / name))
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#verdict")
+
+
+def _background(page: Any, selector: str) -> str:
+    return str(page.eval_on_selector(selector, "e => getComputedStyle(e).backgroundColor"))
+
+
+def _login(page: Any, site: Site, user: str, then: str = "/catalog") -> None:
+    page.goto(site.url + then)
+    assert "/login" in page.url  # protected: sent to the sign-in page first
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(site.url + then)
+
+
+def test_valid_licence_shows_green_passed(site: Site, phone: Any) -> None:
+    _drop(phone, site, "valid.json")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_PASSED"
+    assert "核验通过" in phone.inner_text("#verdict")
+    assert _background(phone, "#verdict") == GREEN
+    table = phone.inner_text("#checks")
+    assert "内容完整性" in table and "integrity" in table  # Chinese with English beneath
+    assert phone.locator("#checks tr.failed").count() == 0
+    # a phone-sized screen: nothing wider than the viewport
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(phone, "verify-valid-phone")
+
+
+def test_tampered_licence_shows_red_naming_the_failing_check(site: Site, phone: Any) -> None:
+    _drop(phone, site, "tampered.json")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
+    assert _background(phone, "#verdict") == RED
+    failing = phone.inner_text("#failing")
+    assert "内容完整性" in failing and "integrity" in failing
+    assert "被篡改" in failing  # "altered", in the verifier's own words
+    assert phone.locator("#checks tr.failed[data-check=integrity]").count() == 1
+    screenshot(phone, "verify-tampered-phone")
+
+
+def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: Any) -> None:
+    _drop(desk, site, "revoked.json")
+    assert desk.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
+    banner = desk.inner_text("#status-banner")
+    assert "已吊销" in banner
+    row = site_row(site, site.revoked_id)
+    assert row["updated_at"].date().isoformat() in banner
+    assert "以欺骗手段取得许可" in desk.inner_text("#verdict")
+    assert desk.locator("#checks tr.failed[data-check=status]").count() == 1
+    screenshot(desk, "verify-revoked-desk")
+
+
+def site_row(site: Site, lid: str) -> dict[str, Any]:
+    from licence.store import LicenceStore, engine_for
+
+    row = LicenceStore(engine_for(site.settings.db_url)).licence(lid)
+    assert row is not None
+    return row
+
+
+def test_scanned_qr_code_link_verifies_straight_away(site: Site, phone: Any) -> None:
+    query = site.qr_payload.split("?", 1)[1]
+    phone.goto(f"{site.url}/verify?{query}")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_PASSED"
+    assert site.valid_id in phone.inner_text(".licence")  # what was issued, as printed
+    pasted = site.qr_payload.replace("&d=sha256:", "&d=sha256:00")
+    phone.goto(site.url + "/verify")
+    phone.fill("textarea[name=qr]", pasted)
+    phone.click("#verify-form button[type=submit]")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
+    screenshot(phone, "verify-qr-mismatch-phone")
+
+
+def test_catalogue_needs_sign_in_and_lists_the_five_datasets(site: Site, desk: Any) -> None:
+    _login(desk, site, "alice")
+    rows = desk.locator("#catalog tbody tr")
+    assert rows.count() == 5
+    ids = {rows.nth(i).get_attribute("data-dataset") for i in range(5)}
+    assert ids == {
+        "ca_marriage_death",
+        "ca_social_org",
+        "hrss_insurance",
+        "mr_enterprise",
+        "ps_household",
+    }
+    assert "省公安厅" in desk.inner_text("#catalog")
+    screenshot(desk, "catalog-desk")
+    desk.click("a[href='/catalog/ps_household']")
+    desk.wait_for_selector("#fields")
+    assert desk.locator(".charts svg").count() >= 4  # one trend chart per dimension
+    assert "id_number" in desk.inner_text("#fields")
+    assert desk.locator("#upload-form").count() == 1  # a publisher may publish
+    screenshot(desk, "catalog-dataset-desk")
+    desk.click("button.link")  # sign out
+    desk.wait_for_url(site.url + "/login")
+    desk.goto(site.url + "/catalog")
+    assert "/login" in desk.url
+
+
+def test_wrong_password_is_refused(site: Site, phone: Any) -> None:
+    phone.goto(site.url + "/login")
+    phone.fill("input[name=username]", "alice")
+    phone.fill("input[name=password]", "not the password")
+    phone.click("form.stack button[type=submit]")
+    assert "用户名或密码错误" in phone.inner_text(".alert")
+    screenshot(phone, "login-refused-phone")
+
+
+def test_form_without_csrf_token_is_refused(site: Site, desk: Any) -> None:
+    _login(desk, site, "alice", then="/catalog/ps_household")
+    desk.evaluate("document.querySelector('#upload-form input[name=csrf_token]').remove()")
+    desk.set_input_files("#upload-form input[name=file]", str(site.files / "valid.json"))
+    desk.click("#upload-form button[type=submit]")
+    desk.wait_for_selector("text=请求被拒绝")
+    assert "CSRF" in desk.inner_text("main")
+    screenshot(desk, "csrf-refused-desk")
+    # a cross-site form post (no session, no token) is refused the same way
+    forged = httpx.post(
+        site.url + "/verify", files={"file": ("l.json", b"{}")}, data={"qr": ""}, timeout=30
+    )
+    assert forged.status_code == 403
+
+
+def test_role_is_enforced(site: Site, desk: Any) -> None:
+    _login(desk, site, "victor", then="/catalog/ps_household")
+    assert desk.locator("#upload-form").count() == 0  # a verifier sees no publish form
+    token = desk.get_attribute("input[name=csrf_token]", "value")
+    answer = desk.request.post(
+        site.url + "/catalog/ps_household/upload",
+        multipart={
+            "csrf_token": token,
+            "file": {"name": "a.csv", "mimeType": "text/csv", "buffer": b"x"},
+        },
+    )
+    assert answer.status == 403
+    assert "无权访问" in answer.text()
+
+
+def test_publisher_publishes_a_department_file(site: Site, desk: Any) -> None:
+    _login(desk, site, "alice", then="/catalog/ps_household")
+    before = desk.locator(".runs tbody tr").count()
+    desk.set_input_files("#upload-form input[name=file]", str(site.files / "ps_household-2.csv"))
+    desk.click("#upload-form button[type=submit]")
+    desk.wait_for_selector("#upload-result")
+    result = desk.inner_text("#upload-result")
+    assert "ingested" in result and "accepted" in result
+    assert desk.locator(".runs tbody tr").count() == before + 1
+    # the completeness trend now has one point per run
+    assert desk.locator(".charts figure").first.locator("circle").count() == before + 1
+    screenshot(desk, "catalog-published-desk")
