@@ -295,7 +295,11 @@ def offline_context(
     except (KeyError, TypeError, ValueError, NoteError) as exc:
         raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
 
+    checked: set[tuple[str, int, bytes]] = set()
+
     def verify_anchor(ref: AnchorReference, note: bytes) -> None:
+        if (ref.reference, ref.size, note) in checked:
+            return
         if ref.backend != "embedded":
             raise ConnectionError(f"the {ref.backend} anchor cannot be checked offline")
         if ref.reference not in anchors:
@@ -307,6 +311,7 @@ def offline_context(
             raise LookupError(str(exc)) from exc
         if (cp.size, cp.root) != (size, root) or ref.size != size:
             raise LookupError(f"anchor #{ref.reference} holds another checkpoint")
+        checked.add((ref.reference, ref.size, note))
 
     return VerifyContext(
         log_keys=list(bundle["log_keys"]),

@@ -801,7 +801,15 @@ def check_status(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
     if ctx.as_of is not None:
         as_of = f" as of {ctx.as_of.date().isoformat()}"
     if row is None:
-        if ctx.status_size is not None and (receipt is None or receipt.index >= ctx.status_size):
+        if ctx.status_size is not None and receipt is None:
+            return _r(
+                name,
+                INDETERMINATE,
+                "STATUS_UNKNOWN",
+                "without a receipt the licence cannot be placed before the bundle's snapshot",
+                "无存证回执，无法依据信任包确认状态",
+            )
+        if ctx.status_size is not None and receipt is not None and receipt.index >= ctx.status_size:
             return _r(
                 name,
                 INDETERMINATE,
