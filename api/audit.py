@@ -73,8 +73,18 @@ audit_digests = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
-COLUMNS = ("id", "at", "client_id", "purpose", "method", "route", "subject_hash", "fields")
-COLUMNS += ("outcome", "status")
+COLUMNS = (
+    "id",
+    "at",
+    "client_id",
+    "purpose",
+    "method",
+    "route",
+    "subject_hash",
+    "fields",
+    "outcome",
+    "status",
+)
 
 
 class AuditError(Exception):

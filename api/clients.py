@@ -192,7 +192,9 @@ class ClientStore:
                 )
             )
         self.invalidate()
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def revoke(self, client_id: str, grant_id: int | None = None) -> int:
         """Revoke one grant, or the client itself (all its access); returns rows changed."""

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 
 from bench._common import report
 
@@ -124,7 +124,7 @@ def serve(home: Path, port: int) -> None:
     from storage.library import POPULATION
 
     settings = Settings(home=home, key_passphrase=PASSPHRASE, audit_interval=10.0)
-    app = create_app(settings, background=True)
+    app: FastAPI = create_app(settings, background=True)
 
     shown = frozenset(GRANTED).__contains__
 
@@ -232,7 +232,9 @@ def _child(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.api", *args]
 
 
-def _run_load(port: int, prefix: str, home: Path, key: str, secs: float, conns: int) -> dict:
+def _run_load(
+    port: int, prefix: str, home: Path, key: str, secs: float, conns: int
+) -> dict[str, float]:
     out = subprocess.run(
         _child("--loadgen", str(port), prefix, str(home), key, str(secs), str(conns)),
         capture_output=True,
@@ -248,8 +250,8 @@ def main() -> None:
         serve(Path(sys.argv[2]), int(sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
-        port, prefix, home, key, secs, conns = sys.argv[2:8]
-        loadgen(int(port), prefix, Path(home), key, float(secs), int(conns))
+        a = sys.argv[2:8]
+        loadgen(int(a[0]), a[1], Path(a[2]), a[3], float(a[4]), int(a[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")

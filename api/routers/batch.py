@@ -54,7 +54,7 @@ def _records(state: HubState, access: Access, library: str, ids: list[str]) -> R
             continue
         shown = {k: v for k, v in fields.items() if access.allows(k)}
         access.touch(subject, shown)
-        out.append(RecordItem(subject=subject, found=True, fields=shown))
+        out.append(RecordItem.model_validate({"subject": subject, "found": True, "fields": shown}))
     return RecordsOut(results=out)
 
 

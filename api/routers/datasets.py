@@ -42,9 +42,8 @@ class RunOut(BaseModel):
 
 
 def _run_out(run: dict[str, Any], started_by: str | None = None) -> RunOut:
-    return RunOut(
-        **{k: run.get(k) for k in RunOut.model_fields if k != "started_by"}, started_by=started_by
-    )
+    values = {k: run.get(k) for k in RunOut.model_fields if k != "started_by"}
+    return RunOut.model_validate({**values, "started_by": started_by})
 
 
 def _in_process(state: HubState, ref: dict[str, Any]) -> None:

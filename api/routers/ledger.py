@@ -101,4 +101,6 @@ def consistency(
     if from_size > to:
         raise Problem(400, "out-of-range", f"from {from_size} is beyond to {to}")
     path = state.ledger.consistency_proof(from_size, to)
-    return ConsistencyOut(from_size=from_size, to_size=to, path=[h.hex() for h in path])
+    return ConsistencyOut.model_validate(
+        {"from": from_size, "to": to, "path": [h.hex() for h in path]}
+    )
