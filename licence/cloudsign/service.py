@@ -101,6 +101,10 @@ class CredentialKeys(Protocol):
         """A function signing SHA-256 digests (DER ECDSA); raises KeyUnavailableError."""
         ...
 
+    def discard(self, credential_id: str) -> None:
+        """Remove a key whose enrolment failed half-way (nothing to do for envelopes)."""
+        ...
+
 
 class EnvelopeKeys:
     """Default back end: the key is an envelope in the database (DEK under master + PIN key)."""
@@ -124,6 +128,9 @@ class EnvelopeKeys:
             ) from None
         algorithm = ec.ECDSA(Prehashed(hashes.SHA256()))
         return lambda digest: key.sign(digest, algorithm)
+
+    def discard(self, credential_id: str) -> None:
+        """Envelopes live only in the credential row: nothing outside it to remove."""
 
 
 class Pkcs11Keys:
@@ -153,6 +160,9 @@ class Pkcs11Keys:
                 f"the key of credential {credential_id} cannot be unlocked: wrong activation data"
             )
         return lambda digest: bytes(self.token.sign_digest(credential_id, digest))
+
+    def discard(self, credential_id: str) -> None:
+        self.token.destroy(credential_id)
 
 
 @dataclass(frozen=True)
@@ -375,42 +385,49 @@ class CloudSignService:
         salt = secrets.token_bytes(16)
         pin_secrets = envelope.derive_pin(self._master, credential_id, pin, salt, self.pin_params)
         public, material = self.backend.create(credential_id, pin_secrets.pin_key)
-        now = _now_utc(self.clock)
-        cert = ca.issue_person_certificate(
-            self.keys,
-            sign_ca,
-            public,
-            name,
-            id_number,
-            now - dt.timedelta(minutes=5),
-            now + dt.timedelta(days=365 * self.cert_years),
-        )
-        otp_key = totp.new_secret()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(store.credentials).values(
-                    credential_id=credential_id,
-                    id_number=id_number,
-                    status="active",
-                    backend=self.backend.name,
-                    certificate=cert.public_bytes(serialization.Encoding.PEM).decode(),
-                    pin_params=self.pin_params.encode(),
-                    pin_salt=salt,
-                    pin_verifier=pin_secrets.verifier,
-                    failures=0,
-                    otp_key=envelope.seal(self._master, otp_key, f"otp|{credential_id}".encode()),
-                    otp_last_step=-1,
-                    key_material=material,
-                    created_at=now.replace(tzinfo=None),
+        try:
+            now = _now_utc(self.clock)
+            cert = ca.issue_person_certificate(
+                self.keys,
+                sign_ca,
+                public,
+                name,
+                id_number,
+                now - dt.timedelta(minutes=5),
+                now + dt.timedelta(days=365 * self.cert_years),
+            )
+            otp_key = totp.new_secret()
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(store.credentials).values(
+                        credential_id=credential_id,
+                        id_number=id_number,
+                        status="active",
+                        backend=self.backend.name,
+                        certificate=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                        pin_params=self.pin_params.encode(),
+                        pin_salt=salt,
+                        pin_verifier=pin_secrets.verifier,
+                        failures=0,
+                        otp_key=envelope.seal(
+                            self._master, otp_key, f"otp|{credential_id}".encode()
+                        ),
+                        otp_last_step=-1,
+                        key_material=material,
+                        created_at=now.replace(tzinfo=None),
+                    )
                 )
-            )
-            self._audit_in(
-                conn,
-                "enrol",
-                credential_id,
-                "ok",
-                certificate_serial=format(cert.serial_number, "x"),
-            )
+                self._audit_in(
+                    conn,
+                    "enrol",
+                    credential_id,
+                    "ok",
+                    certificate_serial=format(cert.serial_number, "x"),
+                )
+        except BaseException:
+            # no half-made credential: a key without its row would be unusable forever
+            self.backend.discard(credential_id)
+            raise
         self._maybe_flush()
         account = ca.mask_id_number(id_number)
         return Enrolment(credential_id, totp.provisioning_uri(otp_key, account, ISSUER), cert)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cloudsign_fixtures import PIN, Authenticator, Clock
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from servicekit import service_env, services_settings
@@ -135,3 +135,27 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
         for key in objects.list():
             objects.client.remove_object(bucket, key)
         objects.client.remove_bucket(bucket)
+
+
+def test_failed_enrolment_leaves_no_key_in_the_token(
+    token: Pkcs11Token,
+    cloudsign: CloudSignService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cloudsign.backend = Pkcs11Keys(token, bytes(32))
+    made: list[str] = []
+    generate = token.generate_ec
+
+    def spy(label: str) -> ec.EllipticCurvePublicKey:
+        made.append(label)
+        return generate(label)
+
+    def no_certificate(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("CA unavailable")
+
+    monkeypatch.setattr(token, "generate_ec", spy)
+    monkeypatch.setattr("licence.ca.issue_person_certificate", no_certificate)
+    with pytest.raises(RuntimeError, match="CA unavailable"):
+        cloudsign.enrol(PERSON_ID, PIN)
+    assert len(made) == 1 and not token.exists(made[0])
+    assert cloudsign.list_credentials(PERSON_ID) == []
