@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from schemas.contracts import load_contracts
 
 STEPS = ["land", "read", "check", "quarantine", "merge", "publish"]
