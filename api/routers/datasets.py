@@ -39,11 +39,14 @@ class RunOut(BaseModel):
     started_by: str | None = Field(
         default=None, description="'airflow' or 'in-process' (uploads only)"
     )
+    dag_run_id: str | None = Field(default=None, description="the Airflow DAG run, if any")
 
 
-def _run_out(run: dict[str, Any], started_by: str | None = None) -> RunOut:
-    values = {k: run.get(k) for k in RunOut.model_fields if k != "started_by"}
-    return RunOut.model_validate({**values, "started_by": started_by})
+def _run_out(
+    run: dict[str, Any], started_by: str | None = None, dag_run_id: str | None = None
+) -> RunOut:
+    values = {k: run.get(k) for k in RunOut.model_fields}
+    return RunOut.model_validate({**values, "started_by": started_by, "dag_run_id": dag_run_id})
 
 
 def _in_process(state: HubState, ref: dict[str, Any]) -> None:
@@ -149,7 +152,9 @@ async def upload(
         return _run_out(run, "none: already ingested")
     if state.settings.airflow_api_url:
         try:
-            await run_in_threadpool(_airflow, state, id, data, PurePath(name).suffix, ref["run_id"])
+            dag_run = await run_in_threadpool(
+                _airflow, state, id, data, PurePath(name).suffix, ref["run_id"]
+            )
         except Exception as exc:
             log.error("airflow trigger failed: %s", type(exc).__name__)
             raise Problem(
@@ -157,7 +162,7 @@ async def upload(
                 "scheduler-unavailable",
                 "the file is landed but Airflow refused the run; retry the upload",
             ) from exc
-        return _run_out(run, "airflow")
+        return _run_out(run, "airflow", dag_run)
     threading.Thread(target=_in_process, args=(state, ref), daemon=True, name="ingest").start()
     return _run_out(run, "in-process")
 
