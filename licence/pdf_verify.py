@@ -11,6 +11,8 @@ genuine PDF of another licence, or a page with another licence's QR code, does n
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 import re
 import zlib
@@ -99,7 +101,9 @@ def _cert_der(doc: dict[str, Any]) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, bytes | None]:
+def _signature_check(
+    reader: Any, ctx: VerifyContext
+) -> tuple[CheckResult, bytes | None, dt.datetime | None]:
     from asn1crypto import x509 as asn1_x509
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.sign.validation import validate_pdf_signature
@@ -108,9 +112,13 @@ def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, byte
     name = "pdf_signature"
     sigs = reader.embedded_signatures
     if not sigs:
-        return CheckResult(
-            name, FAILED, "PDF_NOT_SIGNED", "the PDF carries no signature", "PDF未签章"
-        ), None
+        return (
+            CheckResult(
+                name, FAILED, "PDF_NOT_SIGNED", "the PDF carries no signature", "PDF未签章"
+            ),
+            None,
+            None,
+        )
     sig = sigs[0]
     roots = [
         asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
@@ -120,52 +128,117 @@ def _signature_check(reader: Any, ctx: VerifyContext) -> tuple[CheckResult, byte
     try:
         status = validate_pdf_signature(sig, signer_validation_context=vc)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
-        return CheckResult(
-            name,
-            FAILED,
-            "PDF_SIGNATURE_INVALID",
-            f"the PDF signature cannot be validated: {exc}",
-            "PDF签章无法校验",
-        ), None
+        return (
+            CheckResult(
+                name,
+                FAILED,
+                "PDF_SIGNATURE_INVALID",
+                f"the PDF signature cannot be validated: {exc}",
+                "PDF签章无法校验",
+            ),
+            None,
+            None,
+        )
     signer = status.signing_cert.dump() if status.signing_cert is not None else None
+    when = status.signer_reported_dt
     if not status.intact or not status.valid:
-        return CheckResult(
-            name,
-            FAILED,
-            "PDF_SIGNATURE_INVALID",
-            "the PDF's signed bytes were changed (signature does not verify)",
-            "PDF签章无效（签章后内容被修改）",
-        ), signer
+        return (
+            CheckResult(
+                name,
+                FAILED,
+                "PDF_SIGNATURE_INVALID",
+                "the PDF's signed bytes were changed (signature does not verify)",
+                "PDF签章无效（签章后内容被修改）",
+            ),
+            signer,
+            when,
+        )
     level = status.modification_level
     whole = status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
     if not whole and (level is None or level.name not in ("NONE", "LTA_UPDATES")):
         what = "unknown" if level is None else level.name
-        return CheckResult(
-            name,
-            FAILED,
-            "PDF_MODIFIED",
-            f"the PDF was edited after signing ({what} changes)",
-            "PDF在签章后被编辑",
-        ), signer
+        return (
+            CheckResult(
+                name,
+                FAILED,
+                "PDF_MODIFIED",
+                f"the PDF was edited after signing ({what} changes)",
+                "PDF在签章后被编辑",
+            ),
+            signer,
+            when,
+        )
     if not roots:
+        return (
+            CheckResult(
+                name,
+                INDETERMINATE,
+                "NO_TRUST_ANCHOR",
+                "PDF signature intact; no platform CA to check its certificate against",
+                "PDF签章完整，但缺少平台根证书",
+            ),
+            signer,
+            when,
+        )
+    if not status.trusted:
+        return (
+            CheckResult(
+                name,
+                FAILED,
+                "PDF_UNTRUSTED",
+                "the PDF was signed with a certificate not issued by the platform CA",
+                "PDF签章证书不可信",
+            ),
+            signer,
+            when,
+        )
+    return (
+        CheckResult(
+            name, PASSED, "OK", "PAdES signature intact, by a platform seal", "PDF签章有效"
+        ),
+        signer,
+        when,
+    )
+
+
+def _seal_check(signer: bytes, signed_at: dt.datetime | None, ctx: VerifyContext) -> CheckResult:
+    """The seal that signed the PDF is registered and was active when it signed."""
+    name = "pdf_seal"
+    if ctx.seal_for_cert is None:
         return CheckResult(
             name,
             INDETERMINATE,
-            "NO_TRUST_ANCHOR",
-            "PDF signature intact; no platform CA to check its certificate against",
-            "PDF签章完整，但缺少平台根证书",
-        ), signer
-    if not status.trusted:
+            "SEAL_STATUS_UNAVAILABLE",
+            "the signing seal's status cannot be checked now",
+            "暂无法查询签章印章状态",
+        )
+    seal = ctx.seal_for_cert(hashlib.sha256(signer).hexdigest())
+    if seal is None:
         return CheckResult(
             name,
             FAILED,
-            "PDF_UNTRUSTED",
-            "the PDF was signed with a certificate not issued by the platform CA",
-            "PDF签章证书不可信",
-        ), signer
+            "SEAL_UNKNOWN",
+            "the PDF was signed with a certificate of no registered seal",
+            "签章证书不属于平台登记的印章",
+        )
+    when = signed_at or ctx.current_time()
+    status, since = seal.status_at(when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+    if status != "active":
+        day = since.date().isoformat() if since else "unknown date"
+        return CheckResult(
+            name,
+            FAILED,
+            "SEAL_REVOKED" if status == "revoked" else "SEAL_SUSPENDED",
+            f"seal {seal.seal_id} was {status} ({day}) when the PDF was signed",
+            "签章时印章已吊销" if status == "revoked" else "签章时印章已暂停使用",
+        )
     return CheckResult(
-        name, PASSED, "OK", "PAdES signature intact, by a platform seal", "PDF签章有效"
-    ), signer
+        name,
+        PASSED,
+        "OK",
+        f"signed with seal {seal.seal_id} of {seal.authority}, active at signing time",
+        "签章印章已登记，签章时有效",
+    )
 
 
 def verify_pdf_bytes(
@@ -191,8 +264,10 @@ def verify_pdf_bytes(
                 "PDF文件损坏或不完整",
             )
         ], None
-    signature, signer = _signature_check(reader, ctx)
+    signature, signer, signed_at = _signature_check(reader, ctx)
     results = [signature]
+    if signer is not None:
+        results.append(_seal_check(signer, signed_at, ctx))
     tie = "pdf_licence"
     found = _LID.search(text)
     if found is None:

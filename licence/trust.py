@@ -121,6 +121,12 @@ def online_context(
             events_cache["all"] = seal_events(ledger)
         return _seal_state(row, events_cache["all"].get(seal_id, []))
 
+    def seal_for_cert(cert_sha256: str) -> SealState | None:
+        for row in svc.store.seals():
+            if _cert_hash(str(row["cert_pem"])) == cert_sha256:
+                return seal_of(str(row["seal_id"]))
+        return None
+
     def receipt_of(lid: str) -> Receipt | None:
         try:
             obj = svc.receipt(lid)
@@ -156,6 +162,7 @@ def online_context(
         today=today or dt.date.today(),
         trust_roots=[pca.root, pca.seal_ca],
         seal_of=seal_of,
+        seal_for_cert=seal_for_cert,
         receipt_of=receipt_of,
         document_of=document_of,
         root_at=root_at,
@@ -289,6 +296,7 @@ def offline_context(
             )
             for s in bundle["seals"]
         }
+        by_cert = {h: seals[sid] for sid, st in seals.items() for h in st.cert_sha256}
         snapshot = dict(bundle["status"]["licences"])
         status_size = int(bundle["status"]["size"])
         as_of = _aware(str(bundle["exported_at"]))
@@ -319,6 +327,7 @@ def offline_context(
         today=today or dt.date.today(),
         trust_roots=roots,
         seal_of=seals.get,
+        seal_for_cert=by_cert.get,
         root_at=checkpoint_roots.get,
         verify_anchor=verify_anchor,
         status_size=status_size,

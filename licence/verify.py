@@ -120,7 +120,8 @@ class VerifyContext:
     - ``status_of(licence_id)``: the licence's index row (``status``, ``reason_code``,
       ``reason_text``, ``updated_at``) or None if the platform does not know it.
     - ``trust_roots``: platform CA certificates (root and seal CA) seal certificates chain to.
-    - ``seal_of(seal_id)``: the seal's :class:`SealState`, or None if unknown.
+    - ``seal_of(seal_id)``: the seal's :class:`SealState`, or None if unknown;
+      ``seal_for_cert(sha256 of DER)`` the same by certificate (PDF signatures).
     - ``receipt_of(licence_id)``: the ledger receipt when the input carries none.
     - ``document_of(licence_id)``: the sealed licence (QR payload lookup), None if unknown.
     - ``root_at(size)``: the log's root hash at ``size`` (fork check), None if unknown.
@@ -138,6 +139,7 @@ class VerifyContext:
     today: dt.date = field(default_factory=dt.date.today)
     trust_roots: Sequence[x509.Certificate] = ()
     seal_of: Callable[[str], SealState | None] | None = None
+    seal_for_cert: Callable[[str], SealState | None] | None = None
     receipt_of: Callable[[str], Receipt | None] | None = None
     document_of: Callable[[str], dict[str, Any] | None] | None = None
     root_at: Callable[[int], bytes | None] | None = None

@@ -157,3 +157,21 @@ def test_api_verify_upload_json_qr_and_pdf(pdf_world, pdfs, http) -> None:
     empty = http.post("/v1/licences/verify", content=b"", headers={"Content-Type": "text/plain"})
     assert empty.status_code == 400
     assert empty.headers["content-type"].startswith("application/problem+json")
+
+
+def test_pdf_sealed_after_seal_revocation(world) -> None:
+    import time
+
+    world.svc.set_seal_status(world.mr_seal["seal_id"], "revoked", "key lost")
+    time.sleep(1.1)  # event times have one-second resolution
+    pdf = render_pdf(world.svc, world.valid, FONTS)
+    report = verify_input(pdf, online_context(world.svc))
+    r = result(report, "pdf_seal")
+    assert (r.status, r.reason) == (FAILED, "SEAL_REVOKED"), report.to_text()
+
+
+def test_valid_pdf_names_its_seal(pdf_world, pdfs) -> None:
+    report = verify_input(pdfs["valid"], online_context(pdf_world.svc))
+    assert result(report, "pdf_seal").status == "PASSED"
+    offline = verify_input(pdfs["valid"], offline_context(export_bundle(pdf_world.svc)))
+    assert result(offline, "pdf_seal").status == "PASSED"
