@@ -234,31 +234,73 @@ def _subjects(values: pa.Array, library: str) -> list[str | None]:
     return out
 
 
-def merge(hub: Hub, ref: Ref, *, after_facts: Callable[[], None] | None = None) -> Ref:
-    """Merge accepted rows into the library: facts with provenance, then golden records."""
+def merge(
+    hub: Hub,
+    ref: Ref,
+    *,
+    after_facts: Callable[[], None] | None = None,
+    fail_on_breach: bool | None = None,
+) -> Ref:
+    """Merge accepted rows into the library: facts with provenance, then golden records.
+
+    Then the run's accuracy (agreement with the authoritative sources, which needs the merged
+    facts) joins its other ratios; an accuracy breach fails the step like a check breach, and
+    the run stays unpublished. Its facts stay as history: a non-authoritative value never wins
+    over the authoritative one, so golden records are unaffected.
+    """
+    from quality.metrics import enforce, library_agreement, record_metric
+
     run = hub.library.get_run(ref["run_id"])
-    if run["status"] in ("merged", "published"):
+    if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     contract = hub.contract(run["dataset"])
     accepted = _load_table(hub, _work_key(run["run_id"], "accepted.parquet"))
     subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
     key_field = contract.column(contract.subject_column).field
-    columns = {
-        c.field: accepted[c.name].to_pylist()
-        for c in contract.columns
-        if c.field and c.field != key_field
-    }
-    written = hub.library.merge(
-        contract.library,
-        run["run_id"],
-        run["dataset"],
-        run["received_at"].replace(tzinfo=UTC),
-        subjects,
-        columns,
-        contract.authoritative_for,
-        after_facts=after_facts,
+    written = 0
+    if run["status"] != "merged":  # a retry after the library write only re-measures
+        columns = {
+            c.field: accepted[c.name].to_pylist()
+            for c in contract.columns
+            if c.field and c.field != key_field
+        }
+        written = hub.library.merge(
+            contract.library,
+            run["run_id"],
+            run["dataset"],
+            run["received_at"].replace(tzinfo=UTC),
+            subjects,
+            columns,
+            contract.authoritative_for,
+            after_facts=after_facts,
+        )
+    agreement = library_agreement(
+        hub.library.engine,
+        library=contract.library,
+        run_id=run["run_id"],
+        dataset=run["dataset"],
+        subjects=subjects,
     )
-    return {**ref, "status": "merged", "facts": written}
+    breaches = record_metric(
+        hub.library.engine,
+        run_id=run["run_id"],
+        contract=contract,
+        dimension="accuracy",
+        value=agreement.ratio,
+    )
+    try:
+        enforce(contract, breaches, fail=fail_on_breach)
+    except Exception as exc:
+        hub.library.set_run(run["run_id"], status="failed", message=str(exc), finished_at=_now())
+        raise
+    return {
+        **ref,
+        "status": "merged",
+        "facts": written,
+        "metrics": {**ref.get("metrics", {}), "accuracy": round(agreement.ratio, 6)},
+        "accuracy_compared": agreement.compared,
+        "breaches": [*ref.get("breaches", []), *(str(b) for b in breaches)],
+    }
 
 
 def publish(hub: Hub, ref: Ref) -> Ref:
@@ -288,7 +330,7 @@ def run_pipeline(
         return {**ref, **_counts(run), "message": "already ingested: nothing changed"}
     ref = read(hub, ref)
     ref = check(hub, ref, fail_on_breach=fail_on_breach)
-    ref = merge(hub, ref)
+    ref = merge(hub, ref, fail_on_breach=fail_on_breach)
     ref = publish(hub, ref)
     ref["message"] = "ingested"
     return ref

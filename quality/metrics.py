@@ -25,7 +25,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    case,
+    column,
+    false,
+    func,
     select,
+    table,
+    true,
+    update,
 )
 
 from schemas.contracts import DIMENSIONS, Contract
@@ -107,6 +115,22 @@ def enforce(contract: Contract, breaches: Sequence[Breach], *, fail: bool | None
         raise QualityBreachError(contract.dataset_id, breaches)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How many compared values agreed with the authoritative source, and of how many."""
+
+    agreeing: int
+    compared: int
+
+    @property
+    def ratio(self) -> float:
+        """The accuracy ratio; with nothing to compare it is 1.0 (no evidence of inaccuracy)."""
+        return self.agreeing / self.compared if self.compared else 1.0
+
+    def __add__(self, other: Agreement) -> Agreement:
+        return Agreement(self.agreeing + other.agreeing, self.compared + other.compared)
+
+
 def accuracy(
     values: pa.Array | pa.ChunkedArray,
     keys: pa.Array | pa.ChunkedArray,
@@ -123,11 +147,122 @@ def accuracy(
     joined = ours.join(ref, "k", join_type="inner")
     both = pc.and_(pc.is_valid(joined["v"]), pc.is_valid(joined["r"]))
     compared = joined.filter(both)
-    if compared.num_rows == 0:
-        return 1.0
     equal = pc.sum(pc.equal(compared["v"], compared["r"])).as_py() or 0
-    total: int = compared.num_rows
-    return float(equal) / total
+    return Agreement(int(equal), compared.num_rows).ratio
+
+
+# The two library tables accuracy reads, named rather than imported: the quality room does not
+# depend on storage, and only these columns (all in the tables' primary keys or values) are used.
+_facts = table(
+    "library_facts",
+    column("library"),
+    column("subject"),
+    column("field"),
+    column("run_id"),
+    column("value"),
+    column("authoritative"),
+)
+_golden = table(
+    "library_golden",
+    column("library"),
+    column("subject"),
+    column("field"),
+    column("value"),
+    column("dataset"),
+    column("authoritative"),
+)
+_CHUNK = 5_000
+
+
+def library_agreement(
+    engine: Engine,
+    *,
+    library: str,
+    run_id: str,
+    dataset: str,
+    subjects: Sequence[str | None],
+) -> Agreement:
+    """A merged run's facts against the authoritative sources' values in the library (GB/T 36344
+    accuracy): for every field the run is *not* the authoritative source of, its value for a
+    subject is compared with the value the authoritative dataset gave for that subject.
+
+    Counted inside the database, ``subjects`` in chunks so every lookup uses the tables' primary
+    keys (``library, subject, ...``) instead of scanning all facts for the run id.
+    """
+    g = _golden.alias("g")
+    f = _facts.alias("f")
+    agree = func.sum(case((f.c.value == g.c.value, 1), else_=0))
+    query = (
+        select(func.count(), func.coalesce(agree, 0))
+        .select_from(
+            f.join(
+                g,
+                and_(
+                    g.c.library == f.c.library,
+                    g.c.subject == f.c.subject,
+                    g.c.field == f.c.field,
+                ),
+            )
+        )
+        .where(
+            f.c.library == library,
+            f.c.run_id == run_id,
+            f.c.authoritative == false(),
+            g.c.authoritative == true(),
+            g.c.dataset != dataset,
+        )
+    )
+    distinct = sorted({s for s in subjects if s is not None})
+    total = Agreement(0, 0)
+    with engine.connect() as conn:
+        for i in range(0, len(distinct), _CHUNK):
+            part = distinct[i : i + _CHUNK]
+            compared, agreeing = conn.execute(query.where(f.c.subject.in_(part))).one()
+            total += Agreement(int(agreeing), int(compared))
+    return total
+
+
+def record_metric(
+    engine: Engine, *, run_id: str, contract: Contract, dimension: str, value: float
+) -> list[Breach]:
+    """Add one ratio measured after the check step (accuracy, after merge) to a recorded run.
+
+    The run's status and breaches are re-evaluated over all its ratios, so a late breach marks
+    the run ``degraded`` like any other; returns the breaches of ``dimension`` (see
+    :func:`enforce`). Replaces an earlier value, so a retried step never double-counts.
+    """
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"{dimension!r} is not a GB/T 36344 dimension ({', '.join(DIMENSIONS)})")
+    create_tables(engine)
+    with engine.begin() as conn:
+        run = conn.execute(select(quality_runs).where(quality_runs.c.run_id == run_id)).first()
+        conn.execute(
+            quality_metrics.delete().where(
+                and_(quality_metrics.c.run_id == run_id, quality_metrics.c.dimension == dimension)
+            )
+        )
+        checked_at = run.checked_at if run else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        conn.execute(
+            quality_metrics.insert(),
+            {
+                "run_id": run_id,
+                "dimension": dimension,
+                "dataset": contract.dataset_id,
+                "value": float(value),
+                "threshold": contract.thresholds.get(dimension),
+                "checked_at": checked_at,
+            },
+        )
+        q = select(quality_metrics.c.dimension, quality_metrics.c.value)
+        metrics = dict(conn.execute(q.where(quality_metrics.c.run_id == run_id)).all())
+        breaches = evaluate_thresholds(metrics, contract)
+        if run is not None:
+            conn.execute(
+                update(quality_runs)
+                .where(quality_runs.c.run_id == run_id)
+                .values(status=run_status(breaches), breaches="; ".join(str(b) for b in breaches))
+            )
+    return [b for b in breaches if b.dimension == dimension]
 
 
 def create_tables(engine: Engine) -> None:
