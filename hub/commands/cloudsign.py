@@ -156,6 +156,39 @@ def unlock_cmd(credential: str, officer: str) -> None:
     click.echo(f"unlocked: {credential}")
 
 
+@cloudsign.command("pin")
+@click.argument("credential")
+def pin_cmd(credential: str) -> None:
+    """Change the PIN of CREDENTIAL (asks for the current PIN, an OTP and the new PIN)."""
+    pin = click.prompt("current PIN", hide_input=True)
+    otp = click.prompt("one-time password")
+    new_pin = click.prompt("new PIN (6-12 digits)", hide_input=True, confirmation_prompt=True)
+    svc = _service()
+    try:
+        svc.change_pin(credential, pin, otp, new_pin)
+    except _errors() as exc:
+        _fail(exc)
+    finally:
+        svc.flush_audit()
+    click.echo(f"PIN changed: {credential}")
+
+
+@cloudsign.command("revoke")
+@click.argument("credential")
+@click.option("--officer", required=True, help="who recorded the revocation")
+@click.option("--reason", required=True, help="why (forgotten PIN, lost phone, ...)")
+def revoke_cmd(credential: str, officer: str, reason: str) -> None:
+    """Revoke CREDENTIAL for good: its key is destroyed (audited)."""
+    svc = _service()
+    try:
+        svc.revoke(credential, officer, reason)
+    except _errors() as exc:
+        _fail(exc)
+    finally:
+        svc.flush_audit()
+    click.echo(f"revoked: {credential}")
+
+
 @cloudsign.command("audit")
 @click.argument("credential")
 def audit_cmd(credential: str) -> None:

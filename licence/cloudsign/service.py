@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -102,7 +102,13 @@ class CredentialKeys(Protocol):
         ...
 
     def discard(self, credential_id: str) -> None:
-        """Remove a key whose enrolment failed half-way (nothing to do for envelopes)."""
+        """Remove a key (failed enrolment, revocation)."""
+        ...
+
+    def rewrap(
+        self, credential_id: str, stored: bytes, old_pin_key: bytes, new_pin_key: bytes
+    ) -> bytes:
+        """The stored material bound to a new PIN key (PIN change)."""
         ...
 
 
@@ -131,6 +137,15 @@ class EnvelopeKeys:
 
     def discard(self, credential_id: str) -> None:
         """Envelopes live only in the credential row: nothing outside it to remove."""
+
+    def rewrap(
+        self, credential_id: str, stored: bytes, old_pin_key: bytes, new_pin_key: bytes
+    ) -> bytes:
+        try:
+            key = envelope.open_private_key(stored, self._master, old_pin_key, credential_id)
+        except envelope.EnvelopeError as exc:
+            raise KeyUnavailableError(f"the key cannot be unlocked: {exc}") from None
+        return envelope.seal_private_key(key, self._master, new_pin_key, credential_id)
 
 
 class Pkcs11Keys:
@@ -164,6 +179,13 @@ class Pkcs11Keys:
     def discard(self, credential_id: str) -> None:
         self.token.destroy(credential_id)
 
+    def rewrap(
+        self, credential_id: str, stored: bytes, old_pin_key: bytes, new_pin_key: bytes
+    ) -> bytes:
+        if not hmac.compare_digest(stored, self._tag(credential_id, old_pin_key)):
+            raise KeyUnavailableError("the key cannot be unlocked: wrong activation data")
+        return self._tag(credential_id, new_pin_key)
+
 
 @dataclass(frozen=True)
 class Enrolment:
@@ -180,6 +202,11 @@ class Authorisation:
 
 def _now_utc(clock: Callable[[], float]) -> dt.datetime:
     return dt.datetime.fromtimestamp(clock(), dt.UTC)
+
+
+def _check_pin(pin: str) -> None:
+    if not (pin.isdigit() and 6 <= len(pin) <= 12):
+        raise InvalidRequestError("the PIN must be 6 to 12 digits")
 
 
 def _sql(conn: Connection, sql: str, *params: Any) -> Any:
@@ -372,8 +399,7 @@ class CloudSignService:
 
     def enrol(self, id_number: str, pin: str) -> Enrolment:
         """Create a credential for a person of the population library, protected by ``pin``."""
-        if not (pin.isdigit() and 6 <= len(pin) <= 12):
-            raise InvalidRequestError("the PIN must be 6 to 12 digits")
+        _check_pin(pin)
         name = self.persons.names([id_number]).get(id_number)
         if name is None:
             raise NotInLibraryError(
@@ -497,7 +523,10 @@ class CloudSignService:
 
     def unlock(self, credential_id: str, officer: str) -> None:
         """Reset a locked credential after the holder proved their identity in person."""
-        self._row(credential_id)
+        if self._row(credential_id).status == "revoked":
+            raise CredentialLockedError(
+                f"credential {credential_id} is revoked for good: enrol again for a new one"
+            )
         with self.engine.begin() as conn:
             conn.execute(
                 update(store.credentials)
@@ -523,7 +552,9 @@ class CloudSignService:
             if len(d) != 32:
                 raise InvalidRequestError(f"hash {i} is {len(d)} bytes; SHA-256 gives 32")
 
-    def _fail_attempt(self, credential_id: str, exc_type: type[CloudSignError], what: str) -> None:
+    def _fail_attempt(
+        self, credential_id: str, exc_type: type[CloudSignError], what: str
+    ) -> NoReturn:
         """Count a failed PIN/OTP; the ``max_attempts``-th consecutive failure locks."""
         with self.engine.begin() as conn:
             conn.execute(
@@ -553,27 +584,21 @@ class CloudSignService:
             self._audit("lock", credential_id, "locked", reason=exc_type.__name__)
         raise self._refuse(exc, "authorise", credential_id)
 
-    def authorize(
-        self,
-        credential_id: str,
-        pin: str,
-        otp: str,
-        digests: Sequence[bytes],
-        hash_algo: str = SHA256_OID,
-        via: str = "local",
-    ) -> Authorisation:
-        """PIN + OTP + the exact hashes → a single-use SAD valid for ``sad_ttl`` seconds.
-
-        ``via`` names the front end (API client id) that relayed the request, for the audit.
-        """
-        self._check_hashes(digests, hash_algo)
+    def _authenticate(
+        self, credential_id: str, pin: str, otp: str, event: str, digests: Sequence[bytes] = ()
+    ) -> tuple[envelope.PinSecrets, int]:
+        """Check PIN then OTP (each failure counts towards the lock); the PIN secrets and the
+        OTP's time step, which the caller must claim atomically with what it does."""
         row = self._row(credential_id)
         if row.status != "active":
+            advice = (
+                "enrol again for a new credential"
+                if row.status == "revoked"
+                else "ask the service desk to reset it"
+            )
             raise self._refuse(
-                CredentialLockedError(
-                    f"credential {credential_id} is {row.status}: ask the service desk to reset it"
-                ),
-                "authorise",
+                CredentialLockedError(f"credential {credential_id} is {row.status}: {advice}"),
+                event,
                 credential_id,
                 digests,
             )
@@ -591,6 +616,82 @@ class CloudSignService:
                 WrongOTPError,
                 "one-time password" if step is None else "one-time password (already used)",
             )
+        return candidate, step
+
+    def change_pin(self, credential_id: str, pin: str, otp: str, new_pin: str) -> None:
+        """The holder replaces their PIN (old PIN + OTP); outstanding SADs become void."""
+        _check_pin(new_pin)
+        old, step = self._authenticate(credential_id, pin, otp, "pin-change")
+        row = self._row(credential_id)
+        salt = secrets.token_bytes(16)
+        new = envelope.derive_pin(self._master, credential_id, new_pin, salt, self.pin_params)
+        try:
+            material = self.backend.rewrap(
+                credential_id, row.key_material, old.pin_key, new.pin_key
+            )
+        except KeyUnavailableError as exc:
+            raise self._refuse(exc, "pin-change", credential_id) from None
+        with self.engine.begin() as conn:
+            taken = _sql(
+                conn,
+                "UPDATE cloudsign_credentials SET pin_params = ?, pin_salt = ?, "
+                "pin_verifier = ?, key_material = ?, otp_last_step = ?, failures = 0 "
+                "WHERE credential_id = ? AND otp_last_step < ?",
+                self.pin_params.encode(),
+                salt,
+                new.verifier,
+                material,
+                step,
+                credential_id,
+                step,
+            ).rowcount
+            if taken != 1:
+                raise WrongOTPError("wrong one-time password (already used)")
+            _sql(
+                conn,
+                "UPDATE cloudsign_sads SET used = ?, sealed_pin_key = ? "
+                "WHERE credential_id = ? AND used = ?",
+                True,
+                b"",
+                credential_id,
+                False,
+            )
+            self._audit_in(conn, "pin-change", credential_id, "ok")
+        self._maybe_flush()
+
+    def revoke(self, credential_id: str, officer: str, reason: str) -> None:
+        """End a credential for good (forgotten PIN, lost phone, death): key destroyed."""
+        row = self._row(credential_id)
+        if row.status == "revoked":
+            return
+        with self.engine.begin() as conn:
+            _sql(
+                conn,
+                "UPDATE cloudsign_credentials SET status = ?, key_material = ? "
+                "WHERE credential_id = ?",
+                "revoked",
+                b"",
+                credential_id,
+            )
+            self._audit_in(conn, "revoke", credential_id, "ok", officer=officer, reason=reason)
+        self.backend.discard(credential_id)
+        self._maybe_flush()
+
+    def authorize(
+        self,
+        credential_id: str,
+        pin: str,
+        otp: str,
+        digests: Sequence[bytes],
+        hash_algo: str = SHA256_OID,
+        via: str = "local",
+    ) -> Authorisation:
+        """PIN + OTP + the exact hashes → a single-use SAD valid for ``sad_ttl`` seconds.
+
+        ``via`` names the front end (API client id) that relayed the request, for the audit.
+        """
+        self._check_hashes(digests, hash_algo)
+        candidate, step = self._authenticate(credential_id, pin, otp, "authorise", digests)
         sad = secrets.token_urlsafe(32)
         sad_id = envelope.sad_hash(sad)
         with self.engine.begin() as conn:

@@ -64,3 +64,14 @@ def test_enrol_sign_verify_from_the_command_line(
     assert (
         run.invoke(main, ["cloudsign", "unlock", credential, "--officer", "desk-1"]).exit_code == 0
     )
+    changed = run.invoke(
+        main,
+        ["cloudsign", "pin", credential],
+        input=f"{PIN}\n{totp.totp(key, time.time() + 30)}\n97531975\n97531975\n",
+    )
+    assert changed.exit_code == 0, changed.output
+    revoked = run.invoke(
+        main, ["cloudsign", "revoke", credential, "--officer", "desk-1", "--reason", "moved away"]
+    )
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert "revoked" in run.invoke(main, ["cloudsign", "list", PERSON_ID]).output

@@ -130,6 +130,12 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
         events = [(r["event"], r["outcome"]) for r in svc.audit_trail(credential)]
         assert events.count(("sign", "ok")) == 2
         assert all(r["entry_id"] for r in svc.audit_trail(credential))
+        # a PIN change rebinds the token key; revocation destroys it
+        svc.change_pin(credential, PIN, app.code(), "97531975")
+        auth = svc.authorize(credential, "97531975", app.code(), [digest])
+        assert svc.sign_hash(credential, auth.sad, [digest])
+        svc.revoke(credential, officer="desk", reason="test")
+        assert not token.exists(credential)
     finally:
         token.destroy(credential)
         for key in objects.list():
