@@ -25,6 +25,7 @@ from hub.settings import PROJECT_ROOT, Settings
 
 PASSWORD = "correct horse battery"
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
+FONTS = PROJECT_ROOT / ".cache" / "fonts"  # the subset CJK font, shared with the licence tests
 
 
 @dataclass
@@ -51,7 +52,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
     from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
     from licence.pdf import qr_payload
-    from licence.service import ledger_receipts
+    from licence.service import ledger_receipts, render_pdf
     from storage.library import engine_for
 
     # in process (the DAGs' own task functions): Airflow is not what these tests are about
@@ -71,6 +72,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
     tampered["fields"]["legal_representative"]["value"] = "李四"
     (files / "tampered.json").write_text(json.dumps(tampered, ensure_ascii=False))
     (files / "revoked.json").write_bytes(svc.raw(revoked_id))
+    (files / "valid.pdf").write_bytes(render_pdf(svc, valid_id, FONTS))
     # a second delivery of the household extract, for a publisher to publish through the page
     again = generate(settings.home / "again", city="3404", persons=120, entities=10, seed=2)
     shutil.copy(again.files["ps_household"], files / "ps_household-2.csv")

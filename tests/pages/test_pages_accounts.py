@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 import hub.settings
@@ -19,7 +20,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def accounts(settings: Settings) -> StaffAccounts:
-    return StaffAccounts(engine_for(settings.db_url))
+    # cheap argon2id parameters: these tests are about behaviour, not the work factor
+    cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    return StaffAccounts(engine_for(settings.db_url), cheap)
 
 
 def test_password_is_stored_only_as_argon2id(accounts: StaffAccounts) -> None:

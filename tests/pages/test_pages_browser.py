@@ -69,6 +69,13 @@ def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: An
     screenshot(desk, "verify-revoked-desk")
 
 
+def test_sealed_pdf_verifies_green(site: Site, phone: Any) -> None:
+    _drop(phone, site, "valid.pdf")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_PASSED"
+    assert phone.locator("#checks tr[data-check=pdf_signature]").count() == 1
+    assert site.valid_id in phone.inner_text(".licence")
+
+
 def site_row(site: Site, lid: str) -> dict[str, Any]:
     from licence.store import LicenceStore, engine_for
 
