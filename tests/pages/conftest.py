@@ -48,11 +48,11 @@ def _free_port() -> int:
 
 def _seed(settings: Settings) -> dict[str, Any]:
     from api.pages.accounts import StaffAccounts
-    from hub.demo import issue_licences
+    from hub.demo import HUAINAN_HR, issue_licences
     from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
     from licence.pdf import qr_payload
-    from licence.service import ledger_receipts, render_pdf
+    from licence.service import Holder, ledger_receipts, render_pdf
     from storage.library import engine_for
 
     # in process (the DAGs' own task functions): Airflow is not what these tests are about
@@ -65,6 +65,19 @@ def _seed(settings: Settings) -> dict[str, Any]:
     svc.revoke(revoked_id, "FRAUD", "以欺骗手段取得许可")
     svc.ledger.sequence()
     svc.attach_receipts(ledger_receipts(svc.ledger))
+    # issued after the last checkpoint: not yet in the ledger, so its verdict is INDETERMINATE
+    person = svc.document(issued[2])["fields"]
+    pending = svc.issue(
+        "professional_qualification",
+        HUAINAN_HR,
+        Holder(person["持证主体代码"]["value"], person["持证主体"]["value"]),
+        {
+            "occupation": "焊工",
+            "level": "五级/初级工",
+            "certificate_number": "S3404000000999",
+            "assessed_on": "2025-06-30",
+        },
+    )
     files = settings.home / "handed"
     files.mkdir()
     (files / "valid.json").write_bytes(svc.raw(valid_id))
@@ -72,6 +85,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
     tampered["fields"]["legal_representative"]["value"] = "李四"
     (files / "tampered.json").write_text(json.dumps(tampered, ensure_ascii=False))
     (files / "revoked.json").write_bytes(svc.raw(revoked_id))
+    (files / "pending.json").write_text(json.dumps(pending, ensure_ascii=False))
     (files / "valid.pdf").write_bytes(render_pdf(svc, valid_id, FONTS))
     # a second delivery of the household extract, for a publisher to publish through the page
     again = generate(settings.home / "again", city="3404", persons=120, entities=10, seed=2)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from conftest import PASSWORD, Site, screenshot
 
-GREEN, RED = "rgb(27, 122, 52)", "rgb(179, 38, 30)"
+GREEN, RED, AMBER = "rgb(27, 122, 52)", "rgb(179, 38, 30)", "rgb(168, 107, 0)"
 
 
 def _drop(page: Any, site: Site, name: str) -> None:
@@ -67,6 +67,15 @@ def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: An
     assert "以欺骗手段取得许可" in desk.inner_text("#verdict")
     assert desk.locator("#checks tr.failed[data-check=status]").count() == 1
     screenshot(desk, "verify-revoked-desk")
+
+
+def test_licence_not_yet_in_the_ledger_is_amber(site: Site, phone: Any) -> None:
+    _drop(phone, site, "pending.json")
+    assert phone.get_attribute("#verdict", "data-verdict") == "INDETERMINATE"
+    assert _background(phone, "#verdict") == AMBER
+    assert "无法确定" in phone.inner_text("#verdict")
+    assert phone.locator("#checks tr.indeterminate[data-check=ledger_inclusion]").count() == 1
+    screenshot(phone, "verify-indeterminate-phone")
 
 
 def test_sealed_pdf_verifies_green(site: Site, phone: Any) -> None:
