@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import time
 from urllib.parse import parse_qs, urlparse
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from licence.cloudsign import totp
 
@@ -41,3 +45,12 @@ class Authenticator:
         value = totp.totp(self.key, self.clock())
         self.clock.advance(30)
         return value
+
+
+def blank_pdf() -> bytes:
+    writer = PdfFileWriter()
+    stream = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 720 Td (Commitment letter) Tj ET")
+    writer.insert_page(PageObject(contents=writer.add_object(stream), media_box=(0, 0, 595, 842)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -10,8 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from click.testing import CliRunner
-from cloudsign_fixtures import PERSON_ID, PIN
-from test_cloudsign_pdf import blank_pdf
+from cloudsign_fixtures import PERSON_ID, PIN, blank_pdf
 
 import hub.settings
 from hub.cli import main

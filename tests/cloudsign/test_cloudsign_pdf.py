@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, blank_pdf
 from fastapi.testclient import TestClient
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from api.app import create_app
 from hub.settings import Settings
@@ -22,15 +18,6 @@ from licence.cloudsign.remote import (
     verify_pdf,
 )
 from licence.cloudsign.service import CloudSignService
-
-
-def blank_pdf() -> bytes:
-    writer = PdfFileWriter()
-    stream = generic.StreamObject(stream_data=b"BT /F1 12 Tf 72 720 Td (Commitment letter) Tj ET")
-    writer.insert_page(PageObject(contents=writer.add_object(stream), media_box=(0, 0, 595, 842)))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def test_pdf_signed_in_process_verifies_and_is_on_the_ledger(

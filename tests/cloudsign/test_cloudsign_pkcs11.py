@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, blank_pdf
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from servicekit import service_env, services_settings
-from test_cloudsign_pdf import blank_pdf
 
 from licence.cloudsign import envelope
 from licence.cloudsign.errors import KeyUnavailableError, SADReusedError
