@@ -167,7 +167,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
         method = request.method
         # X-Purpose and the bearer key are read here, not declared as FastAPI parameters: each
         # declared parameter costs a per-request annotation walk in FastAPI; api.app adds both
-        # to the OpenAPI document of every gated operation (see GATED)
+        # to the OpenAPI document of every gated operation (api.app._document_bearer)
         declared = request.headers.get("x-purpose", "").strip()
 
         def audit(client_id: str, outcome: str, status: int, access: Access | None) -> None:

@@ -228,6 +228,12 @@ def _wait_up(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"the API server did not come up on port {port}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _child(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.api", *args]
 
@@ -272,8 +278,14 @@ def main() -> None:
     try:
         _wait_up(port)
         _run_load(port, "/v1/persons/", home, warm_key, 2.0, args.connections)  # warm-up
+        cpu0 = _cpu_seconds(server.pid)
         floor = _run_load(port, "/bare/persons/", home, key, secs, args.connections)
+        cpu1 = _cpu_seconds(server.pid)
         ours = _run_load(port, "/v1/persons/", home, key, secs, args.connections)
+        cpu2 = _cpu_seconds(server.pid)
+        # server CPU per request does not depend on how busy the shared machine is
+        floor["cpu_ms"] = round(1000 * (cpu1 - cpu0) / max(1, floor["requests"]), 3)
+        ours["cpu_ms"] = round(1000 * (cpu2 - cpu1) / max(1, ours["requests"]), 3)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -285,7 +297,9 @@ def main() -> None:
     for label, r in (("floor (no auth/audit)", floor), ("ours (auth+grants+audit)", ours)):
         print(
             f"{label:26s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-            f"p99 {r['p99_ms']:6.2f} ms  non-200 {r['non_200']}"
+            f"p99 {r['p99_ms']:6.2f} ms  server CPU {r['cpu_ms']:.3f} ms/req "
+            f"(= {1000 / r['cpu_ms'] if r['cpu_ms'] else 0:,.0f} req/s per core)  "
+            f"non-200 {r['non_200']}"
         )
     print(f"audit rows written for this run's client: {audited:,} (requests: {ours['requests']:,})")
     figures = {
@@ -298,6 +312,9 @@ def main() -> None:
         "floor_rps": floor["rps"],
         "floor_p50_ms": floor["p50_ms"],
         "floor_p99_ms": floor["p99_ms"],
+        "ours_server_cpu_ms_per_req": ours["cpu_ms"],
+        "floor_server_cpu_ms_per_req": floor["cpu_ms"],
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "non_200": ours["non_200"] + floor["non_200"],
         "audit_rows": audited,
     }
