@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,13 +45,22 @@ def _aware(text: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+# per ledger: the sequenced entries already scanned for seal events and the events found
+_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[tuple[str, str, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
-    """Status history of every seal, read from the ledger's seal entries (queued ones too)."""
+    """Status history of every seal, read from the ledger's seal entries (queued ones too).
+
+    Sequenced entries are scanned once per ledger object (later calls read only new entries);
+    queued ones are read each time since they move into the log when sequenced.
+    """
     from sqlalchemy import func, select
 
     from storage import ledger_store as db
 
-    out: dict[str, list[tuple[str, dt.datetime]]] = {}
     marker = b'"seal.'
 
     def seal_entries(column: Any) -> Any:
@@ -59,15 +69,39 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
             return func.instr(column, marker) > 0
         return column.op("LIKE")(b"%" + marker + b"%")
 
-    with ledger.engine.connect() as conn:
-        rows = [
+    scanned, found = _SEAL_SCAN.get(ledger, (-1, frozenset()))
+    # one transaction: a consistent snapshot, so no entry is between queue and log unseen
+    with ledger.engine.begin() as conn:
+        top = conn.execute(select(func.max(db.entries.c.idx))).scalar()
+        top = -1 if top is None else int(top)
+        sequenced = [
             bytes(r[0])
-            for table, order in ((db.entries, db.entries.c.idx), (db.pending, db.pending.c.id))
             for r in conn.execute(
-                select(table.c.data).where(seal_entries(table.c.data)).order_by(order)
+                select(db.entries.c.data).where(
+                    db.entries.c.idx > scanned,
+                    db.entries.c.idx <= top,
+                    seal_entries(db.entries.c.data),
+                )
             )
         ]
-    for data in rows:
+        queued = [
+            bytes(r[0])
+            for r in conn.execute(select(db.pending.c.data).where(seal_entries(db.pending.c.data)))
+        ]
+    remembered = found | frozenset(_events(sequenced))
+    _SEAL_SCAN[ledger] = (max(top, scanned), remembered)
+    out: dict[str, list[tuple[str, dt.datetime]]] = {}
+    for seal_id, status, time in remembered | _events(queued):
+        out.setdefault(seal_id, []).append((status, _aware(time)))
+    for events in out.values():
+        events.sort(key=lambda e: e[1])
+    return out
+
+
+def _events(entries: list[bytes]) -> set[tuple[str, str, str]]:
+    """(seal id, status, time) of the seal events among ledger entries."""
+    items: set[tuple[str, str, str]] = set()
+    for data in entries:
         try:
             entry = json.loads(data)
         except ValueError:
@@ -76,10 +110,8 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
         if not event.startswith("seal.") or "seal_id" not in entry or "time" not in entry:
             continue
         status = "active" if event == "seal.create" else event.removeprefix("seal.")
-        out.setdefault(str(entry["seal_id"]), []).append((status, _aware(str(entry["time"]))))
-    for events in out.values():
-        events.sort(key=lambda e: e[1])
-    return out
+        items.add((str(entry["seal_id"]), status, str(entry["time"])))
+    return items
 
 
 def _cert_hash(pem: str) -> str:
