@@ -41,9 +41,10 @@ def test_client_without_grant_gets_nothing(api: Api, method: str, path: str, bod
     text = r.text
     assert PERSON_NAME not in text and ENTITY_NAME not in text and "match" not in r.json()
     assert r.json()["type"].endswith("/not-granted")
-    # the refusal is audited
-    rows = api.http.app.state.hub.audit.flush() or _audit_rows(api)
-    assert rows
+    # the refusal is audited, under the client that asked
+    last = _audit_rows(api)[-1]
+    assert (last["client_id"], last["outcome"], last["status"]) == ("approvals-b", "denied", 403)
+    assert last["fields"] == ""
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
@@ -141,6 +142,15 @@ def test_batch_answers_each_item_and_caps_size(api: Api) -> None:
     items = [{"id": PERSON, "name": PERSON_NAME}, {"id": PERSON, "name": "王五"}]
     m = api.http.post("/v1/batch/verify/person", json={"items": items}, headers=h)
     assert m.json() == {"results": [True, False]}
+    # one audit row per subject of a batch, with what was returned for it
+    rows = [r for r in _audit_rows(api) if r["route"].startswith("/v1/batch/")]
+    assert [(r["outcome"], r["fields"]) for r in rows] == [
+        ("ok", "name,sex"),
+        ("not-found", ""),
+        ("invalid-request", ""),
+        ("match", ""),
+        ("no-match", ""),
+    ]
 
 
 def test_every_request_is_audited_with_a_keyed_subject_hash(api: Api) -> None:
