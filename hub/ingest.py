@@ -280,6 +280,11 @@ def merge(
         run_id=run["run_id"],
         dataset=run["dataset"],
         subjects=subjects,
+        fields=[
+            c.field
+            for c in contract.columns
+            if c.field and c.field != key_field and c.field not in contract.authoritative_for
+        ],
     )
     breaches = record_metric(
         hub.library.engine,

@@ -181,14 +181,17 @@ def library_agreement(
     run_id: str,
     dataset: str,
     subjects: Sequence[str | None],
+    fields: Sequence[str],
 ) -> Agreement:
     """A merged run's facts against the authoritative sources' values in the library (GB/T 36344
-    accuracy): for every field the run is *not* the authoritative source of, its value for a
-    subject is compared with the value the authoritative dataset gave for that subject.
+    accuracy): for each of ``fields`` (those the run's dataset is *not* the authoritative source
+    of), its value for a subject is compared with the value an authoritative dataset gave.
 
-    Counted inside the database, ``subjects`` in chunks so every lookup uses the tables' primary
-    keys (``library, subject, ...``) instead of scanning all facts for the run id.
+    Counted inside the database, ``subjects`` in chunks, so every lookup is a primary-key probe
+    (``library, subject, field, run_id``) instead of a scan of all facts for the run id.
     """
+    if not fields:
+        return Agreement(0, 0)
     g = _golden.alias("g")
     f = _facts.alias("f")
     agree = func.sum(case((f.c.value == g.c.value, 1), else_=0))
@@ -206,6 +209,7 @@ def library_agreement(
         )
         .where(
             f.c.library == library,
+            f.c.field.in_(sorted(set(fields))),
             f.c.run_id == run_id,
             f.c.authoritative == false(),
             g.c.authoritative == true(),
