@@ -13,7 +13,6 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
@@ -21,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from api.pages import web
 
 MAX_UPLOAD = 10 * 1024 * 1024
-PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
+FAILED = "FAILED"
 
 CHECK_ZH = {
     "input": "文件格式",
@@ -42,7 +41,9 @@ CHECK_ZH = {
     "validity_period": "有效期",
     "pdf_signature": "PDF 签章",
     "pdf_licence": "PDF 与证照",
+    "pdf_seal": "PDF 印章",
     "freshness": "数据时效",
+    "trust_roots": "信任根",
 }
 STATUS_ZH = {
     "revoked": "已吊销",
@@ -87,17 +88,9 @@ class Outcome:
         return [c for c in self.checks if c.status == FAILED]
 
 
-def _verdict(lines: list[Line]) -> str:
-    if any(c.status == FAILED for c in lines):
-        return "TOTAL_FAILED"
-    if lines and all(c.status == PASSED for c in lines):
-        return "TOTAL_PASSED"
-    return "INDETERMINATE"
-
-
-def _refused(source: str, status: str, reason: str, en: str, zh: str) -> Outcome:
-    line = Line("input" if source != "QR" else "qr_payload", status, reason, en, zh)
-    return Outcome(_verdict([line]), [line], source)
+def _refused(reason: str, en: str, zh: str) -> Outcome:
+    """A file refused before verification (too large): TOTAL_FAILED with this one line."""
+    return Outcome("TOTAL_FAILED", [Line("input", FAILED, reason, en, zh)], "file")
 
 
 def _mask(identifier: str) -> str:
@@ -136,7 +129,7 @@ def _claimed(data: bytes) -> dict[str, str]:
     try:
         obj = json.loads(data.decode("utf-8-sig"))
         if isinstance(obj, dict):
-            for key in ("licence", "document"):
+            for key in ("licence",):
                 if isinstance(obj.get(key), dict):
                     obj = obj[key]
         return (
@@ -161,57 +154,27 @@ def _banner(row: dict[str, Any] | None) -> dict[str, str] | None:
     }
 
 
-def _context(svc: Any) -> Any:
-    """The verifier's online context (seals, CA, receipts, anchor) when it is published."""
-    try:
-        from licence.trust import online_context
-    except ImportError:
-        from licence.verify import VerifyContext
-
-        return VerifyContext(log_keys=[svc.ledger.verifier_key()], status_of=svc.store.licence)
-    return online_context(svc)
-
-
-def _receipt_of(svc: Any, lid: str) -> dict[str, Any] | None:
-    row = svc.store.licence(lid)
-    if row is None:
-        return None
-    if row["receipt"] is None and row["ledger_index"] is None:
-        # the sequencer may have run since this licence was indexed: attach what is ready
-        from licence.service import ledger_receipts
-
-        svc.attach_receipts(ledger_receipts(svc.ledger))
-    return svc.receipt(lid)  # type: ignore[no-any-return]
-
-
-def _report(svc: Any, doc: dict[str, Any], receipt: dict[str, Any] | None) -> list[Line]:
-    from ledger.receipt import Receipt, ReceiptError
-    from licence.verify import verify
+def _verified(svc: Any, data: bytes) -> tuple[str, list[Line], str | None]:
+    """The verifier's verdict and checks for any input (JSON, PDF, QR payload), and the id of
+    the licence it found."""
+    from licence.ca import CertificateAuthorityError
+    from licence.trust import online_context
+    from licence.verify import verify_input
 
     try:
-        parsed = Receipt.from_dict(receipt) if receipt else None
-    except (ReceiptError, KeyError, TypeError, ValueError) as exc:
-        return [
-            Line("ledger_inclusion", FAILED, "RECEIPT_UNREADABLE", str(exc), "存证回执无法解析")
-        ]
-    report = verify(doc, parsed, _context(svc))
-    return [Line(c.check, c.status, c.reason, c.en, c.zh) for c in report.checks]
-
-
-def _verify_input(svc: Any, data: bytes) -> tuple[list[Line], str | None] | None:
-    """The verifier's own entry point for any input (JSON, PDF, QR payload): its checks and the
-    licence id it found; None while ``licence.verify.verify_input`` is not published."""
-    from licence import verify as verifier
-
-    entry = getattr(verifier, "verify_input", None)
-    if entry is None:
-        return None
-    try:
-        report = entry(data, _context(svc))
-    except ImportError:  # a part of the verifier (e.g. PDF signatures) not installed here yet
-        return None
+        ctx = online_context(svc)
+    except CertificateAuthorityError as exc:
+        line = Line(
+            "trust_roots",
+            "INDETERMINATE",
+            "NO_PLATFORM_CA",
+            f"this platform has no certificate authority yet, nothing can be verified: {exc}",
+            "本平台尚未建立证书机构，暂无法核验",
+        )
+        return "INDETERMINATE", [line], None
+    report = verify_input(data, ctx)
     lines = [Line(c.check, c.status, c.reason, c.en, c.zh) for c in report.checks]
-    return lines, getattr(report, "licence_id", None)
+    return report.verdict, lines, report.licence_id
 
 
 def _rewrapped(data: bytes) -> bytes:
@@ -238,110 +201,26 @@ def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] |
 
 
 def verify_file(svc: Any, data: bytes) -> Outcome:
-    """Verify an uploaded sealed JSON licence (alone, or as ``hub licence show`` prints it) or a
-    PDF."""
-    found = _verify_input(svc, _rewrapped(data))
-    if found is not None:
-        lines, lid = found
-        source = "PDF" if data.lstrip()[:5] == b"%PDF-" else "JSON"
-        printed, banner = _stored(svc, lid)
-        if source == "JSON" and lid:
-            # show what the dropped file claims (a tampered copy differs from what was issued)
-            printed = _claimed(data) or printed
-        return Outcome(_verdict(lines), lines, source, printed, banner)
-    if data.lstrip()[:5] == b"%PDF-":
-        return _refused(
-            "PDF",
-            INDETERMINATE,
-            "PDF_NOT_SUPPORTED_YET",
-            "PDF verification is not available on this server yet: drop the sealed JSON "
-            "licence or paste the QR payload",
-            "暂不支持 PDF 核验，请上传 JSON 证照或粘贴二维码内容",
-        )
-    try:
-        obj = json.loads(data.decode("utf-8-sig"))
-        doc = obj["document"] if isinstance(obj, dict) and "document" in obj else obj
-        lid = doc["header"]["licence_id"]
-        if not isinstance(lid, str) or not isinstance(doc["fields"], dict):
-            raise TypeError("licence_id and fields")
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        return _refused(
-            "JSON",
-            FAILED,
-            "FORMAT_FAILURE",
-            "the file is not a sealed licence (truncated, damaged or another kind of file)",
-            "文件不是有效的电子证照（被截断、损坏或格式不符）",
-        )
-    receipt = obj.get("receipt") if "document" in obj else None
-    try:
-        lines = _report(svc, doc, receipt or _receipt_of(svc, lid))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return _refused(
-            "JSON",
-            FAILED,
-            "FORMAT_FAILURE",
-            "the licence is missing parts the checks need (header, fields or signature)",
-            "电子证照缺少核验所需的内容（头部、字段或签章）",
-        )
-    return Outcome(_verdict(lines), lines, "JSON", _printed(doc), _banner(svc.store.licence(lid)))
-
-
-def parse_qr(payload: str) -> tuple[str, str] | None:
-    """(licence id, "alg:digest") from a QR payload ``…/verify?id=…&d=…``, or None."""
-    text = payload.strip()
-    query = urlsplit(text).query if "?" in text else text
-    params = parse_qs(query)
-    lid, digest = params.get("id", [""])[0], params.get("d", [""])[0]
-    if not lid or ":" not in digest:
-        return None
-    return lid, digest
+    """Verify a dropped file: a sealed or disclosed JSON licence (alone, with its receipt, or as
+    ``hub licence show`` prints it) or the licence's signed PDF."""
+    data = _rewrapped(data)
+    verdict, lines, lid = _verified(svc, data)
+    source = "PDF" if data.lstrip()[:5] == b"%PDF-" else "JSON"
+    printed, banner = _stored(svc, lid)
+    if source == "JSON" and lid:
+        # show what the dropped file claims (a tampered copy differs from what was issued)
+        printed = _claimed(data) or printed
+    return Outcome(verdict, lines, source, printed, banner)
 
 
 def verify_qr(svc: Any, payload: str) -> Outcome:
-    """Look the licence up online by the QR payload; the payload's digest must match it."""
-    text = payload.strip()
+    """Look the licence up online by its QR payload (``…/verify?id=…&d=alg:digest``)."""
+    text = " ".join(payload.split())  # a scanner may add line breaks
     if "?" not in text:
         text = "/verify?" + text  # the bare query part, as the page's own link carries it
-    found = _verify_input(svc, text.encode()) if "\n" not in text else None
-    if found is not None:
-        lines, lid = found
-        printed, banner = _stored(svc, lid)
-        return Outcome(_verdict(lines), lines, "QR", printed, banner)
-    parsed = parse_qr(payload)
-    if parsed is None:
-        return _refused(
-            "QR",
-            FAILED,
-            "QR_UNREADABLE",
-            "not a licence QR payload: paste the whole content (…/verify?id=…&d=…)",
-            "不是电子证照二维码内容，请粘贴完整内容（…/verify?id=…&d=…）",
-        )
-    lid, digest = parsed
-    row = svc.store.licence(lid)
-    if row is None:
-        return _refused(
-            "QR",
-            FAILED,
-            "UNKNOWN_LICENCE",
-            "no licence with this identifier was issued on this platform",
-            "本平台未签发此证照",
-        )
-    doc = svc.document(lid)
-    header = doc["header"]
-    if digest != f"{header['digest_alg']}:{header['document_digest']}":
-        qr_line = Line(
-            "qr_payload",
-            FAILED,
-            "QR_DIGEST_MISMATCH",
-            "the QR code's digest is not the issued licence's: the printed copy is not genuine",
-            "二维码中的摘要与签发的证照不符",
-        )
-    else:
-        qr_line = Line(
-            "qr_payload", PASSED, "OK", "QR digest matches the issued licence", "二维码与证照一致"
-        )
-    lines = [qr_line, *_report(svc, doc, _receipt_of(svc, lid))]
-    return Outcome(_verdict(lines), lines, "QR", _printed(doc), _banner(row))
+    verdict, lines, lid = _verified(svc, text.encode())
+    printed, banner = _stored(svc, lid)
+    return Outcome(verdict, lines, "QR", printed, banner)
 
 
 def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLResponse:
@@ -386,8 +265,6 @@ async def verify_submit(
     data = await file.read(MAX_UPLOAD + 1) if file is not None and file.filename else b""
     if len(data) > MAX_UPLOAD:
         outcome = _refused(
-            "file",
-            FAILED,
             "FILE_TOO_LARGE",
             f"files over {MAX_UPLOAD // (1024 * 1024)} MiB are refused",
             f"文件超过 {MAX_UPLOAD // (1024 * 1024)} MiB",

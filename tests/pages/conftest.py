@@ -85,6 +85,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
     tampered["fields"]["legal_representative"]["value"] = "李四"
     (files / "tampered.json").write_text(json.dumps(tampered, ensure_ascii=False))
     (files / "revoked.json").write_bytes(svc.raw(revoked_id))
+    (files / "truncated.json").write_bytes(svc.raw(valid_id)[:300])
     (files / "pending.json").write_text(json.dumps(pending, ensure_ascii=False))
     (files / "valid.pdf").write_bytes(render_pdf(svc, valid_id, FONTS))
     # a second delivery of the household extract, for a publisher to publish through the page

@@ -69,6 +69,12 @@ def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: An
     screenshot(desk, "verify-revoked-desk")
 
 
+def test_truncated_file_is_red_as_unreadable(site: Site, phone: Any) -> None:
+    _drop(phone, site, "truncated.json")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
+    assert "文件格式" in phone.inner_text("#failing")
+
+
 def test_licence_not_yet_in_the_ledger_is_amber(site: Site, phone: Any) -> None:
     _drop(phone, site, "pending.json")
     assert phone.get_attribute("#verdict", "data-verdict") == "INDETERMINATE"
@@ -104,6 +110,10 @@ def test_scanned_qr_code_link_verifies_straight_away(site: Site, phone: Any) -> 
     phone.click("#verify-form button[type=submit]")
     assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
     screenshot(phone, "verify-qr-mismatch-phone")
+    unknown = site.qr_payload.replace(".001.", ".009.")
+    phone.fill("textarea[name=qr]", unknown)
+    phone.click("#verify-form button[type=submit]")
+    assert phone.get_attribute("#verdict", "data-verdict") == "TOTAL_FAILED"
 
 
 def test_catalogue_needs_sign_in_and_lists_the_five_datasets(site: Site, desk: Any) -> None:
