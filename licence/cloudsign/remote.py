@@ -167,16 +167,21 @@ def sign_pdf(
 class SignatureReport:
     field: str
     signer: str
+    cloud_signature: bool  # signer certified by the platform's personal signing CA
     intact: bool
     valid: bool
     trusted: bool
-    covers_whole_document: bool
+    covers_whole_document: bool  # False for earlier revisions (e.g. the licence seal)
+    changes_allowed: bool  # later revisions only add what the signature permits (pyHanko DocMDP)
     signed_digest: str  # SHA-256 of the signed attributes: the hash the holder authorised
     audit_entries: list[int]  # ledger entry ids of the authorisation and signature events
 
     @property
     def ok(self) -> bool:
-        return self.intact and self.valid and self.trusted and bool(self.audit_entries)
+        """Cryptographically sound, trusted, no disallowed later change, and — for a cloud
+        signature — authorised and made through the audited service."""
+        sound = self.intact and self.valid and self.trusted and self.changes_allowed
+        return sound and (bool(self.audit_entries) or not self.cloud_signature)
 
 
 def signed_attributes_digest(embedded: Any) -> bytes:
@@ -190,6 +195,11 @@ def verify_pdf(
 ) -> list[SignatureReport]:
     """Validate every signature in ``pdf`` with pyHanko, trusting only ``root``."""
     trust = asn1_x509.Certificate.load(root.public_bytes(serialization.Encoding.DER))
+    signing_ca = (
+        asn1_x509.Certificate.load(service.signing_ca().public_bytes(serialization.Encoding.DER))
+        if service is not None
+        else None
+    )
     reader = PdfFileReader(io.BytesIO(pdf))
     reports = []
     for embedded in reader.embedded_signatures:
@@ -204,11 +214,14 @@ def verify_pdf(
             SignatureReport(
                 field=embedded.field_name,
                 signer=status.signing_cert.subject.human_friendly,
+                cloud_signature=signing_ca is not None
+                and status.signing_cert.issuer == signing_ca.subject,
                 intact=status.intact,
                 valid=status.valid,
                 trusted=status.trusted,
                 covers_whole_document=status.coverage is not None
                 and status.coverage.name == "ENTIRE_FILE",
+                changes_allowed=status.docmdp_ok or status.modification_level is None,
                 signed_digest=digest.hex(),
                 audit_entries=entries,
             )

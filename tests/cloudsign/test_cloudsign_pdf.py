@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, blank_pdf
+from cloudsign_fixtures import OTHER_ID, PERSON_ID, PIN, Authenticator, Clock, blank_pdf
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hub.settings import Settings
+from licence.cloudsign import store
 from licence.cloudsign.errors import WrongPINError
 from licence.cloudsign.remote import (
     CscHttpError,
@@ -85,3 +86,39 @@ def test_wrong_pin_leaves_the_pdf_unsigned(cloudsign: CloudSignService, clock: C
     )
     with pytest.raises(WrongPINError):
         sign_pdf(blank_pdf(), signer)
+
+
+def test_two_holders_sign_one_document_in_turn(cloudsign: CloudSignService, clock: Clock) -> None:
+    first = cloudsign.enrol(PERSON_ID, PIN)
+    second = cloudsign.enrol(OTHER_ID, "135791")
+    app1, app2 = Authenticator(first.otp_uri, clock), Authenticator(second.otp_uri, clock)
+    pdf = sign_pdf(
+        blank_pdf(),
+        CscSigner(LocalCsc(cloudsign), first.credential_id, lambda _d: (PIN, app1.code())),
+    )
+    pdf = sign_pdf(
+        pdf,
+        CscSigner(LocalCsc(cloudsign), second.credential_id, lambda _d: ("135791", app2.code())),
+        field_name="Signature2",
+    )
+    _, root = cloudsign.chain()
+    earlier, later = verify_pdf(pdf, root, cloudsign)
+    assert earlier.ok and later.ok and earlier.cloud_signature and later.cloud_signature
+    assert not earlier.covers_whole_document and later.covers_whole_document
+    assert "张三" in earlier.signer and "李四" in later.signer
+
+
+def test_a_cloud_signature_missing_from_the_audit_is_not_ok(
+    cloudsign: CloudSignService, clock: Clock
+) -> None:
+    enrolment = cloudsign.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    signer = CscSigner(LocalCsc(cloudsign), enrolment.credential_id, lambda _d: (PIN, app.code()))
+    signed = sign_pdf(blank_pdf(), signer)
+    cloudsign.flush_audit()
+    with cloudsign.engine.begin() as conn:
+        conn.execute(store.audit.delete())  # an insider erases the trail
+    _, root = cloudsign.chain()
+    (report,) = verify_pdf(signed, root, cloudsign)
+    assert report.intact and report.trusted and report.audit_entries == []
+    assert not report.ok
