@@ -159,6 +159,20 @@ class ClientStore:
             )
         return api_key
 
+    def rotate(self, client_id: str) -> str:
+        """Replace an active client's API key; returns the new key (the old one stops working)."""
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(clients)
+                .where(and_(clients.c.client_id == client_id, clients.c.revoked_at.is_(None)))
+                .values(key_sha256=key_hash(api_key))
+            ).rowcount
+        if n == 0:
+            raise ClientError(f"no active client {client_id!r} (see `hub client list`)")
+        self.invalidate()
+        return api_key
+
     def grant(
         self,
         client_id: str,

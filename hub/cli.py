@@ -58,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Staff accounts for the web pages: add, list, passwd.",
     ),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
-    "client": ("hub.commands.client", "client", "API clients: add, grant, revoke, list."),
+    "client": ("hub.commands.client", "client", "API clients: add, rotate, grant, revoke, list."),
     "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),
 }
 

@@ -1,4 +1,4 @@
-"""``hub client``: register approval systems, grant them scopes per purpose, revoke, list."""
+"""``hub client``: register approval systems, rotate keys, grant scopes per purpose, revoke."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ def add(client_id: str, name: str, rate: float | None) -> None:
     """Register CLIENT_ID; prints its API key once (it cannot be shown again)."""
     try:
         key = _store().add(client_id, name, rate)
+    except _errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(key)
+    click.echo("store this key now: only its hash is kept", err=True)
+
+
+@client.command("rotate")
+@click.argument("client_id")
+def rotate(client_id: str) -> None:
+    """Issue CLIENT_ID a new API key (printed once); the old key stops working."""
+    try:
+        key = _store().rotate(client_id)
     except _errors() as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(key)

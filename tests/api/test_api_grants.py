@@ -171,3 +171,9 @@ def test_rate_limit_per_client(api: Api) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     # the other client is not slowed down by this one
     assert api.http.get(f"/v1/persons/{PERSON}", headers=api.headers()).status_code == 200
+
+
+def test_rotated_key_replaces_the_old_one(api: Api) -> None:
+    new = api.clients.rotate("approvals-a")
+    assert api.http.get(f"/v1/persons/{PERSON}", headers=api.headers()).status_code == 401
+    assert api.http.get(f"/v1/persons/{PERSON}", headers=api.headers(new)).status_code == 200
