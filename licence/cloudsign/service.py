@@ -25,7 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
+from ledger.service import LedgerError
 from licence import ca
 from licence.cloudsign import envelope, store, totp
 from licence.cloudsign.errors import (
@@ -325,13 +327,21 @@ class CloudSignService:
         """Flush when a batch is full or the interval passed; else make sure a timer will."""
         due = time.monotonic() - self._last_flush >= self.audit_interval
         if due or self._unflushed >= self.audit_batch:
-            self.flush_audit()
+            self._flush_quietly()
             return
         with self._flush_lock:
             if self._timer is None or not self._timer.is_alive():
-                self._timer = threading.Timer(self.audit_interval, self.flush_audit)
+                self._timer = threading.Timer(self.audit_interval, self._flush_quietly)
                 self._timer.daemon = True
                 self._timer.start()
+
+    def _flush_quietly(self) -> None:
+        # the operation that triggered this is committed (its audit row included): a busy or
+        # full ledger must not turn it into an error; the rows wait for the next flush
+        try:
+            self.flush_audit()
+        except (LedgerError, SQLAlchemyError) as exc:
+            log.warning("cloudsign audit rows not yet on the ledger, will retry: %s", exc)
 
     def flush_audit(self) -> int:
         """Append every audit row not yet on the ledger (oldest first); returns how many.
@@ -581,6 +591,7 @@ class CloudSignService:
         )
         exc = exc_type(f"wrong {what}: {suffix}")
         if not left:
+            log.warning("cloudsign credential %s locked after %d failures", credential_id, failures)
             self._audit("lock", credential_id, "locked", reason=exc_type.__name__)
         raise self._refuse(exc, "authorise", credential_id)
 
