@@ -10,12 +10,18 @@ What other routers (pages, licence verification, cloud signature) may use from `
 - ``app.state.hub`` — an :class:`api.deps.HubState`, the shared services, opened once:
   ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest`` (:class:`hub.ingest.Hub`:
   objects, library, contracts), ``.clients`` (:class:`api.clients.ClientStore`), ``.audit``
-  (:class:`api.audit.AuditLog`), ``.ledger`` (:class:`ledger.service.LedgerService`, opened on
-  first use) and ``.licences`` (the licence service, opened on first use).
+  (:class:`api.audit.AuditLog`), ``.golden`` (:class:`api.records.GoldenReader`), ``.limiter``,
+  ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
+  (the licence service, opened on first use).
 
-In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``), and on
-``api.deps.require(library, purpose_required=...)`` for client authentication and grants. Errors
-are RFC 9457 problem documents (:mod:`api.problems`): raise ``api.problems.Problem``.
+In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``); for a
+client-system endpoint depend on ``api.deps.require(scope)`` (``access: Access =
+Depends(require("population"))``): it authenticates the bearer API key, applies the rate limit,
+checks the declared ``X-Purpose`` against the client's live grants of that scope (403 otherwise),
+and writes one audit row when the request ends; set ``access.subject`` and ``access.fields`` so
+the row says what was disclosed. Gated operations get the bearer scheme and the ``X-Purpose``
+header in the OpenAPI document automatically. Errors are RFC 9457 problem documents
+(:mod:`api.problems`): raise ``api.problems.Problem(status, kind, detail)``.
 """
 
 from __future__ import annotations
