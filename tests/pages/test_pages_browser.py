@@ -136,6 +136,10 @@ def test_catalogue_needs_sign_in_and_lists_the_five_datasets(site: Site, desk: A
     assert "id_number" in desk.inner_text("#fields")
     assert desk.locator("#upload-form").count() == 1  # a publisher may publish
     screenshot(desk, "catalog-dataset-desk")
+    desk.set_viewport_size({"width": 390, "height": 844})
+    desk.goto(site.url + "/catalog")
+    assert desk.evaluate("document.documentElement.scrollWidth") <= 390  # tables scroll inside
+    screenshot(desk, "catalog-phone")
     desk.click("button.link")  # sign out
     desk.wait_for_url(site.url + "/login")
     desk.goto(site.url + "/catalog")

@@ -81,3 +81,13 @@ def test_unknown_dataset_is_a_404_page(client: TestClient) -> None:
     _login(client)
     answer = client.get("/catalog/no_such_dataset")
     assert answer.status_code == 404 and "没有这个数据集" in answer.text
+
+
+def test_repeated_wrong_passwords_lock_the_name(client: TestClient) -> None:
+    token = _token(client.get("/login").text)
+    wrong = {"csrf_token": token, "username": "alice", "password": "not it at all"}
+    for _ in range(5):
+        assert client.post("/login", data=wrong).status_code == 401
+    right = {**wrong, "password": PASSWORD}
+    answer = client.post("/login", data=right, follow_redirects=False)
+    assert answer.status_code == 429 and "15" in answer.text
