@@ -73,12 +73,15 @@ def test_gx_agrees_on_entities_with_uscc() -> None:
         dict(
             base, uscc=make_uscc("MA01ABCH"), registered_division="341400", changed_on="2010-05-01"
         ),
+        # no date to judge by: only changed_on's REQUIRED, not DIVISION_AT
+        dict(base, uscc=make_uscc("MA01ABCJ"), registered_division="341400", changed_on=""),
     ]
     result = check_table(to_table(rows), contract, as_of=AS_OF)
     run = gx.validate(contract, result.typed, as_of=AS_OF)
     assert gx.disagreements(result, run) == {}
     assert run.failing[frozenset(f"uscc:{c}" for c in gx.USCC_CODES)] == {2}
     assert run.failing[frozenset({"registered_division:DIVISION_AT"})] == {4}
+    assert result.reasons.to_pylist()[6] == ["changed_on:REQUIRED"]
 
 
 def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None:
