@@ -344,12 +344,15 @@ class CloudSignService:
             log.warning("cloudsign audit rows not yet on the ledger, will retry: %s", exc)
 
     def flush_audit(self) -> int:
-        """Append every audit row not yet on the ledger (oldest first); returns how many.
+        """Append every audit row not yet on the ledger, oldest first, ``audit_batch`` rows per
+        ledger transaction; returns how many were appended.
 
-        Rows are durable before this runs: a crash between the two steps only delays their
-        ledger entries to the next flush (of any process). Two processes flushing the very same
-        rows at once may append a record twice; the row keeps the first entry id.
+        Rows are durable before this runs: a crash between the two steps, or a full ledger
+        queue, only delays their entries to the next flush (of any process); batches already
+        appended keep their entry ids. Two processes flushing the very same rows at once may
+        append a record twice; the row keeps the first entry id.
         """
+        done = 0
         with self._flush_lock:
             with self.engine.connect() as conn:
                 rows = conn.execute(
@@ -358,8 +361,9 @@ class CloudSignService:
                     .order_by(store.audit.c.id)
                     .limit(10_000)
                 ).all()
-            if rows:
-                entry_ids = self.ledger.append_many([r.record.encode() for r in rows])
+            for start in range(0, len(rows), self.audit_batch):
+                batch = rows[start : start + self.audit_batch]
+                entry_ids = self.ledger.append_many([r.record.encode() for r in batch])
                 with self.engine.begin() as conn:
                     conn.execute(
                         update(store.audit)
@@ -368,13 +372,14 @@ class CloudSignService:
                         .values(entry_id=bindparam("entry")),
                         [
                             {"audit_id": r.id, "entry": e}
-                            for r, e in zip(rows, entry_ids, strict=True)
+                            for r, e in zip(batch, entry_ids, strict=True)
                         ],
                     )
+                done += len(batch)
             self._unflushed = 0
             self._last_flush = time.monotonic()
         self.erase_expired_sads()
-        return len(rows)
+        return done
 
     def _refuse(
         self, exc: CloudSignError, event: str, credential_id: str, digests: Sequence[bytes] = ()

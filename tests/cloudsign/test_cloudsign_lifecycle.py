@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import pytest
 from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
+from sqlalchemy import select
 
+from hub.settings import Settings
+from ledger.service import LedgerService, QueueFullError
+from licence.cloudsign import store
 from licence.cloudsign.errors import (
     CredentialLockedError,
     InvalidRequestError,
@@ -14,6 +19,9 @@ from licence.cloudsign.errors import (
     WrongPINError,
 )
 from licence.cloudsign.service import CloudSignService
+from storage.keys import EncryptedFileKeyStore
+from storage.library import LibraryStore
+from storage.objects import LocalObjectStore
 
 DIGEST = hashlib.sha256(b"tax declaration").digest()
 
@@ -54,3 +62,43 @@ def test_revoked_credential_never_signs_again(cloudsign: CloudSignService, clock
     assert cloudsign.info(cid)["status"] == "revoked"
     events = [r["event"] for r in cloudsign.audit_trail(cid)]
     assert "revoke" in events
+
+
+def test_a_full_ledger_queue_delays_audit_entries_but_not_signatures(
+    settings: Settings, population: LibraryStore, clock: Clock
+) -> None:
+    small = settings.model_copy(update={"ledger_queue_limit": 2})
+    ledger = LedgerService.open(small)
+    svc = CloudSignService(
+        population.engine,
+        EncryptedFileKeyStore(small.keys_path, small.key_passphrase),
+        LocalObjectStore(small.objects_path),
+        ledger,
+        population,
+        clock=clock,
+        audit_interval=0.0,  # flush after every operation
+        audit_batch=2,  # what the small queue can take at once
+    )
+    enrolment = svc.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    for i in range(3):
+        digest = hashlib.sha256(f"form {i}".encode()).digest()
+        auth = svc.authorize(enrolment.credential_id, PIN, app.code(), [digest])
+        assert svc.sign_hash(enrolment.credential_id, auth.sad, [digest])
+    with svc.engine.connect() as conn:
+        waiting = conn.execute(
+            select(store.audit.c.id).where(store.audit.c.entry_id.is_(None))
+        ).all()
+    assert waiting  # the queue refused them for now
+    while True:  # the sequencer catches up; each flush moves what the queue can take
+        ledger.sequence()
+        with contextlib.suppress(QueueFullError):  # moved what fitted; the rest next round
+            svc.flush_audit()
+        with svc.engine.connect() as conn:
+            left = conn.execute(
+                select(store.audit.c.id).where(store.audit.c.entry_id.is_(None))
+            ).all()
+        if not left:
+            break
+    trail = svc.audit_trail(enrolment.credential_id)
+    assert len(trail) == 7 and all(r["entry_id"] for r in trail)
