@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import PASSWORD, Site, screenshot
+from pages_site import PASSWORD, Site, screenshot
 
 GREEN, RED, AMBER = "rgb(27, 122, 52)", "rgb(179, 38, 30)", "rgb(168, 107, 0)"
 
