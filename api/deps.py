@@ -54,6 +54,9 @@ class HubState:
 
         state = cls(settings, hub, ClientStore(hub.library.engine), None)
         state.golden = GoldenReader(hub.library.engine)
+        from licence.store import LicenceStore
+
+        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
         state.audit = AuditLog(
             hub.library.engine, subject_key(keys), lambda data: state.ledger.append(data)
         )

@@ -185,10 +185,9 @@ def valid_licences(
     state: Any, holder: str, type_code: str | None, allowed: Any
 ) -> list[LicenceOut]:
     """The holder's licences that are valid today (not superseded, not expired)."""
-    from licence.store import LicenceStore, licences
+    from licence.store import licences
     from schemas import licence_types
 
-    LicenceStore(state.library.engine)  # creates the tables on a fresh hub
     today = dt.date.today().isoformat()
     stmt = select(licences).where(
         and_(
