@@ -368,6 +368,7 @@ def run(
     pdf_paths = write_pdfs(settings, svc, issued, pdfs)
     elapsed = time.perf_counter() - started
     hub = ".venv/bin/hub"
+    base = f"http://{settings.api_host}:{settings.api_port}"
     print(
         f"""
 == done in {elapsed:.0f} s — state under {settings.home} (re-running is safe)
@@ -378,6 +379,11 @@ def run(
      {hub} quarantine list            rejected rows with their reasons
      {hub} licence show {issued[0]}
      {hub} ledger checkpoint          the latest signed checkpoint
+     {hub} verify <licence.json|pdf>  an explained verdict (exit 0 passed, 1 failed)
+     {hub} serve                      the API and pages on {base}
+         {base}/verify       drop a licence or paste a QR payload
+         {base}/catalog      datasets, departments, latest runs, quality trend
+         {base}/docs         the sharing API (OpenAPI); `hub client add` for a key
      make airflow                             the Airflow UI on http://127.0.0.1:8080
    sealed PDFs: {settings.home / "demo" / "pdf"}"""
     )

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     cloudsign_keys: Literal["envelope", "pkcs11"] = "envelope"
     # HTTP API (`hub serve`): loopback by default; per-client rate limits default to this
     api_host: str = "127.0.0.1"
-    api_port: int = 8080
+    api_port: int = 8000  # the Airflow UI of `make airflow` has 8080
     api_rate_limit: float = Field(default=50.0, description="requests/s per client (burst 2x)")
     audit_interval: float = Field(
         default=60.0, description="seconds between audit digests appended to the ledger"

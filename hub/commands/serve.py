@@ -7,7 +7,7 @@ import click
 
 @click.command()
 @click.option("--host", default=None, help="bind address (default: HUB_API_HOST, 127.0.0.1)")
-@click.option("--port", type=int, default=None, help="port (default: HUB_API_PORT, 8080)")
+@click.option("--port", type=int, default=None, help="port (default: HUB_API_PORT, 8000)")
 @click.option(
     "--background/--no-background",
     default=True,
