@@ -122,7 +122,7 @@ def verify_cmd(file: Path) -> None:
     if not svc.objects.exists(ca.ROOT_OBJECT):
         _fail(ca.CertificateAuthorityError("no platform CA yet: run `hub init`"))
     root = x509.load_pem_x509_certificate(svc.objects.get(ca.ROOT_OBJECT))
-    reports = verify_pdf(file.read_bytes(), root, svc)
+    reports = verify_pdf(file.read_bytes(), root, svc, svc.ledger)
     if not reports:
         _fail(ValueError(f"{file} carries no signature"))
     out = [{**r.__dict__, "ok": r.ok} for r in reports]

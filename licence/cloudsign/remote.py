@@ -26,6 +26,8 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from ledger.merkle import leaf_hash
+from ledger.receipt import Receipt, ReceiptError, verify_receipt
 from licence.cloudsign.errors import CloudSignError
 from licence.cloudsign.service import CloudSignService
 
@@ -175,13 +177,51 @@ class SignatureReport:
     changes_allowed: bool  # later revisions only add what the signature permits (pyHanko DocMDP)
     signed_digest: str  # SHA-256 of the signed attributes: the hash the holder authorised
     audit_entries: list[int]  # ledger entry ids of the authorisation and signature events
+    # the audit records proven in the signed log: "proven", "pending" (not yet under a
+    # checkpoint: run `hub ledger checkpoint`), "failed" (record and log disagree), "unchecked"
+    ledger: str = "unchecked"
 
     @property
     def ok(self) -> bool:
         """Cryptographically sound, trusted, no disallowed later change, and — for a cloud
-        signature — authorised and made through the audited service."""
+        signature — authorised and made through the audited service, whose records the log
+        does not contradict."""
         sound = self.intact and self.valid and self.trusted and self.changes_allowed
-        return sound and (bool(self.audit_entries) or not self.cloud_signature)
+        audited = bool(self.audit_entries) and self.ledger != "failed"
+        return sound and (audited or not self.cloud_signature)
+
+
+class LedgerProofs(Protocol):
+    """The log's read side (ledger.service.LedgerService)."""
+
+    hash_name: str
+
+    def entry_index(self, entry_id: int) -> int | None: ...
+
+    def receipt(self, index: int, size: int | None = None) -> Receipt | None: ...
+
+    def verifier_key(self) -> str: ...
+
+
+def ledger_status(records: Sequence[tuple[int, str]], ledger: LedgerProofs) -> str:
+    """Check each (entry id, canonical record) against the log: inclusion under a checkpoint
+    signed by the log key, and a leaf hash equal to the record's."""
+    if not records:
+        return "unchecked"
+    status = "proven"
+    for entry_id, record in records:
+        index = ledger.entry_index(entry_id)
+        receipt = ledger.receipt(index) if index is not None else None
+        if receipt is None:
+            status = "pending"
+            continue
+        if receipt.leaf_hash != leaf_hash(record.encode(), ledger.hash_name):
+            return "failed"
+        try:
+            verify_receipt(receipt, [ledger.verifier_key()])
+        except ReceiptError:
+            return "failed"
+    return status
 
 
 def signed_attributes_digest(embedded: Any) -> bytes:
@@ -191,9 +231,13 @@ def signed_attributes_digest(embedded: Any) -> bytes:
 
 
 def verify_pdf(
-    pdf: bytes, root: x509.Certificate, service: CloudSignService | None = None
+    pdf: bytes,
+    root: x509.Certificate,
+    service: CloudSignService | None = None,
+    ledger: LedgerProofs | None = None,
 ) -> list[SignatureReport]:
-    """Validate every signature in ``pdf`` with pyHanko, trusting only ``root``."""
+    """Validate every signature in ``pdf`` with pyHanko, trusting only ``root``; with the
+    service, find each signature's audit records, and with the ledger, prove them in the log."""
     trust = asn1_x509.Certificate.load(root.public_bytes(serialization.Encoding.DER))
     signing_ca = (
         asn1_x509.Certificate.load(service.signing_ca().public_bytes(serialization.Encoding.DER))
@@ -205,10 +249,16 @@ def verify_pdf(
     for embedded in reader.embedded_signatures:
         status = validate_pdf_signature(embedded, ValidationContext(trust_roots=[trust]))
         digest = signed_attributes_digest(embedded)
-        entries = (
-            [int(r["entry_id"]) for r in service.audit_for_hash(digest) if r["outcome"] == "ok"]
+        rows = (
+            [r for r in service.audit_for_hash(digest) if r["outcome"] == "ok"]
             if service is not None
             else []
+        )
+        entries = [int(r["entry_id"]) for r in rows if r["entry_id"] is not None]
+        proven = (
+            ledger_status([(int(r["entry_id"]), r["record"]) for r in rows], ledger)
+            if ledger is not None and rows
+            else "unchecked"
         )
         reports.append(
             SignatureReport(
@@ -224,6 +274,7 @@ def verify_pdf(
                 changes_allowed=status.docmdp_ok or status.modification_level is None,
                 signed_digest=digest.hex(),
                 audit_entries=entries,
+                ledger=proven,
             )
         )
     return reports

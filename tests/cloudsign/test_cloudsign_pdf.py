@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hub.settings import Settings
+from ledger.service import LedgerService
 from licence.cloudsign import store
 from licence.cloudsign.errors import WrongPINError
 from licence.cloudsign.remote import (
@@ -40,7 +41,7 @@ def test_pdf_signed_in_process_verifies_and_is_on_the_ledger(
     assert "张三" in report.signer and PERSON_ID not in report.signer
     assert report.signed_digest == shown[0].hex()
     assert len(report.audit_entries) == 2  # authorisation and signature
-    assert report.ok
+    assert report.ok and report.ledger == "unchecked"
     # one changed byte of the signed content breaks the signature
     tampered = signed.replace(b"Commitment letter", b"Commitment lettex")
     (bad,) = verify_pdf(tampered, root, cloudsign)
@@ -122,3 +123,27 @@ def test_a_cloud_signature_missing_from_the_audit_is_not_ok(
     (report,) = verify_pdf(signed, root, cloudsign)
     assert report.intact and report.trusted and report.audit_entries == []
     assert not report.ok
+
+
+def test_audit_records_are_proven_in_the_signed_log(
+    cloudsign: CloudSignService, cs_ledger: LedgerService, clock: Clock
+) -> None:
+    enrolment = cloudsign.enrol(PERSON_ID, PIN)
+    app = Authenticator(enrolment.otp_uri, clock)
+    signer = CscSigner(LocalCsc(cloudsign), enrolment.credential_id, lambda _d: (PIN, app.code()))
+    signed = sign_pdf(blank_pdf(), signer)
+    _, root = cloudsign.chain()
+    (report,) = verify_pdf(signed, root, cloudsign, cs_ledger)
+    assert report.ledger == "pending" and report.ok  # not yet under a checkpoint
+    cs_ledger.sequence()
+    (report,) = verify_pdf(signed, root, cloudsign, cs_ledger)
+    assert report.ledger == "proven" and report.ok
+    # an insider rewrites the audit record of the signature: the log contradicts it
+    with cloudsign.engine.begin() as conn:
+        conn.execute(
+            store.audit.update()
+            .where(store.audit.c.event == "sign")
+            .values(record=store.audit.c.record + " ")
+        )
+    (report,) = verify_pdf(signed, root, cloudsign, cs_ledger)
+    assert report.ledger == "failed" and not report.ok
