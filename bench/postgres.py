@@ -101,8 +101,8 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
     import psycopg
     from psycopg import sql
 
-    data = file.read_bytes()
-    header = data.split(b"\n", 1)[0].decode("gb18030").lstrip("\ufeff").strip()
+    with file.open("rb") as fh:
+        header = fh.readline().decode("gb18030").lstrip("\ufeff").strip()
     names = header.split(",")
     with psycopg.connect(_libpq(database_url)) as conn:
         conn.execute(
@@ -112,7 +112,7 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
         )
         conn.commit()
         secs, rows = _timed_copy(
-            conn, "COPY bare_persons FROM STDIN (FORMAT csv, HEADER true, ENCODING 'GB18030')", data
+            conn, "COPY bare_persons FROM STDIN (FORMAT csv, HEADER true, ENCODING 'GB18030')", file
         )
         # the facts the merge wrote, exported untimed, then copied into a keyless table
         dump = scratch / "facts.copy"
@@ -125,7 +125,7 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
                 out.write(chunk)
         conn.execute("CREATE TABLE bare_facts (LIKE library_facts)")  # no keys, no indexes
         conn.commit()
-        fact_secs, fact_rows = _timed_copy(conn, "COPY bare_facts FROM STDIN", dump.read_bytes())
+        fact_secs, fact_rows = _timed_copy(conn, "COPY bare_facts FROM STDIN", dump)
         dump.unlink()
     return {
         "seconds": secs,
@@ -136,14 +136,13 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
     }
 
 
-def _timed_copy(conn: Any, statement: str, data: bytes) -> tuple[float, int]:
-    """Seconds and rows of one COPY FROM STDIN of ``data`` (sent in 1 MiB chunks), committed."""
+def _timed_copy(conn: Any, statement: str, source: Path) -> tuple[float, int]:
+    """Seconds and rows of one COPY FROM STDIN of a file (streamed in 1 MiB chunks), committed."""
     t = time.perf_counter()
-    with conn.cursor() as cur:
+    with conn.cursor() as cur, source.open("rb") as fh:
         with cur.copy(statement) as copy:
-            step = 1 << 20
-            for i in range(0, len(data), step):
-                copy.write(data[i : i + step])
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
         rows = int(cur.rowcount)
     conn.commit()
     return time.perf_counter() - t, rows
