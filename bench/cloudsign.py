@@ -51,13 +51,18 @@ def otp_key(uri: str) -> bytes:
     return base64.b32decode(secret + "=" * (-len(secret) % 8))
 
 
-def main() -> None:
-    def extra(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--workers", type=int, default=2, help="threads for single")
+def extra(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="threads for single")
 
+
+def main() -> None:
     args = parse_args(__doc__ or "cloudsign bench", extra)
+    with tempfile.TemporaryDirectory(prefix="bench-cloudsign-") as tmp:
+        run(Path(tmp), args)
+
+
+def run(home: Path, args: argparse.Namespace) -> None:
     n = 100 if args.quick else 1000
-    home = Path(tempfile.mkdtemp(prefix="bench-cloudsign-"))
     settings = Settings(home=home, key_passphrase="bench-passphrase")
     settings.ensure_dirs()
     library = LibraryStore(engine_for(settings.db_url))
