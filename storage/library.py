@@ -339,7 +339,7 @@ class LibraryStore:
         B-trees are filled in key order. Same end state as the SQLite path: nulls are skipped and
         a later duplicate row of the same subject wins per field.
         """
-        from psycopg import sql
+        from psycopg import DataError, sql
 
         names = sorted(columns)
         if not names:
@@ -360,10 +360,14 @@ class LibraryStore:
                 stage, sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in stage_cols)
             )
         )
-        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
-            copy.set_types(["text"] * (len(names) + 1))
-            for row in wide:
-                copy.write_row(row)
+        try:
+            with cur.copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
+                copy.set_types(["text"] * (len(names) + 1))
+                for row in wide:
+                    copy.write_row(row)
+        except DataError as exc:
+            # not chained: the server's message quotes the offending row (personal data)
+            raise LibraryError(_copy_refused(run_id, names, wide, exc)) from None
         cur.execute(sql.SQL("ANALYZE {}").format(stage))  # row counts for the join plans below
 
         unpivot = sql.SQL(", ").join(
@@ -560,6 +564,19 @@ def _plain_or(cur: Any, plain: Any, fallback: Any, params: Mapping[str, Any]) ->
         cur.execute("ROLLBACK TO SAVEPOINT library_merge")
         cur.execute(fallback, params)
     cur.execute("RELEASE SAVEPOINT library_merge")
+
+
+def _copy_refused(
+    run_id: str, names: Sequence[str], wide: Sequence[tuple[Any, ...]], exc: Exception
+) -> str:
+    """Why PostgreSQL refused the staged rows, naming the field but never a value."""
+    for i, name in enumerate(names, start=1):
+        if any(row[i] is not None and "\x00" in row[i] for row in wide):
+            return (
+                f"run {run_id}: field {name!r} holds a NUL (0x00) character, which PostgreSQL "
+                "text cannot store; quarantine such rows (reason CONTROL_CHAR) before merging"
+            )
+    return f"run {run_id}: PostgreSQL refused the staged rows: {exc.__class__.__name__}"
 
 
 def _fact_rows(

@@ -21,6 +21,7 @@ from hub.settings import Settings
 from storage.library import (
     LEGAL_ENTITY,
     POPULATION,
+    LibraryError,
     LibraryStore,
     engine_for,
     facts,
@@ -160,3 +161,17 @@ def test_concurrent_merge_of_the_same_new_subjects(
     assert rec.value("name") == "张三" and rec.fields["name"].dataset == "ps"  # authority wins
     assert rec.value("phone") == "2"
     assert pg.names([pid]) == {pid: "张三"}  # the golden table agrees with the facts
+
+
+def test_nul_character_is_refused_clearly_without_the_value(
+    both: tuple[LibraryStore, LibraryStore],
+) -> None:
+    _, pg = both
+    when = datetime(2024, 5, 1, tzinfo=UTC)
+    pid = "11010519491231002X"
+    pg.merge(POPULATION, "r1", "ps", when, [pid], {"name": ["张三"]})
+    before = pg.golden_snapshot()
+    with pytest.raises(LibraryError, match=r"field 'phone' holds a NUL") as err:
+        pg.merge(POPULATION, "r2", "ps", when, [pid], {"name": ["李四"], "phone": ["138\x00"]})
+    assert "138" not in str(err.value) and err.value.__cause__ is None
+    assert pg.golden_snapshot() == before  # the whole merge was rolled back
