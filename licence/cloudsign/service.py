@@ -568,7 +568,7 @@ class CloudSignService:
                 raise InvalidRequestError(f"hash {i} is {len(d)} bytes; SHA-256 gives 32")
 
     def _fail_attempt(
-        self, credential_id: str, exc_type: type[CloudSignError], what: str
+        self, credential_id: str, exc_type: type[CloudSignError], what: str, event: str
     ) -> NoReturn:
         """Count a failed PIN/OTP; the ``max_attempts``-th consecutive failure locks."""
         with self.engine.begin() as conn:
@@ -598,7 +598,7 @@ class CloudSignService:
         if not left:
             log.warning("cloudsign credential %s locked after %d failures", credential_id, failures)
             self._audit("lock", credential_id, "locked", reason=exc_type.__name__)
-        raise self._refuse(exc, "authorise", credential_id)
+        raise self._refuse(exc, event, credential_id)
 
     def _authenticate(
         self, credential_id: str, pin: str, otp: str, event: str, digests: Sequence[bytes] = ()
@@ -621,7 +621,7 @@ class CloudSignService:
         params = envelope.PinParams.decode(row.pin_params)
         candidate = envelope.derive_pin(self._master, credential_id, pin, row.pin_salt, params)
         if not envelope.pin_matches(row.pin_verifier, candidate):
-            self._fail_attempt(credential_id, WrongPINError, "PIN")
+            self._fail_attempt(credential_id, WrongPINError, "PIN", event)
         otp_key = envelope.open_sealed(
             self._master, row.otp_key, f"otp|{credential_id}".encode(), "OTP key"
         )
@@ -631,6 +631,7 @@ class CloudSignService:
                 credential_id,
                 WrongOTPError,
                 "one-time password" if step is None else "one-time password (already used)",
+                event,
             )
         return candidate, step
 

@@ -44,7 +44,8 @@ def test_pin_change_rebinds_the_key_and_voids_open_sads(
         cloudsign.authorize(cid, PIN, app.code(), [DIGEST])
     fresh = cloudsign.authorize(cid, "13579135", app.code(), [DIGEST])
     assert cloudsign.sign_hash(cid, fresh.sad, [DIGEST])
-    assert "pin-change" in [r["event"] for r in cloudsign.audit_trail(cid)]
+    trail = [(r["event"], r["outcome"]) for r in cloudsign.audit_trail(cid)]
+    assert ("pin-change", "refused:invalid_pin") in trail and ("pin-change", "ok") in trail
 
 
 def test_revoked_credential_never_signs_again(cloudsign: CloudSignService, clock: Clock) -> None:
