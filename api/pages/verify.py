@@ -229,6 +229,7 @@ def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLRespon
         "verify.html",
         {
             "outcome": outcome,
+            "checked_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "qr": qr,
             "check_zh": CHECK_ZH,
             "verdict_zh": VERDICT_ZH,

@@ -67,6 +67,9 @@ def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: An
     assert "以欺骗手段取得许可" in desk.inner_text("#verdict")
     assert desk.locator("#checks tr.failed[data-check=status]").count() == 1
     screenshot(desk, "verify-revoked-desk")
+    desk.emulate_media(media="print")  # printed for the case file: no form, no navigation
+    assert not desk.is_visible("#verify-form") and desk.is_visible("#verdict")
+    screenshot(desk, "verify-revoked-print")
 
 
 def test_truncated_file_is_red_as_unreadable(site: Site, phone: Any) -> None:
