@@ -22,6 +22,7 @@ from licence.cloudsign.service import (
     ECDSA_SHA256_OID,
     SHA256_OID,
     CloudSignService,
+    backend_for,
 )
 from storage.keys import EncryptedFileKeyStore
 
@@ -81,12 +82,14 @@ def _service(request: Request) -> CloudSignService:
         svc = getattr(state, "cloudsign", None)
         if svc is None:
             hub = state.hub
+            keys = EncryptedFileKeyStore(hub.settings.keys_path, hub.settings.key_passphrase)
             svc = state.cloudsign = CloudSignService(
                 hub.library.engine,
-                EncryptedFileKeyStore(hub.settings.keys_path, hub.settings.key_passphrase),
+                keys,
                 hub.ingest.objects,
                 hub.ledger,
                 hub.library,
+                backend_for(hub.settings, keys),
             )
     return svc
 

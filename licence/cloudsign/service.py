@@ -863,16 +863,21 @@ def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> Clou
     settings.ensure_dirs()
     engine = engine_for(settings.db_url)
     keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-    if backend is None and settings.cloudsign_keys == "pkcs11":
-        from storage.pkcs11 import Pkcs11Token
-
-        token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
-        backend = Pkcs11Keys(token, keys.secret(MASTER_KEY))
     return CloudSignService(
         engine,
         keys,
         object_store(settings),
         LedgerService.open(settings),
         LibraryStore(engine),
-        backend,
+        backend or backend_for(settings, keys),
     )
+
+
+def backend_for(settings: Any, keys: CaKeys) -> CredentialKeys | None:
+    """The key back end ``settings.cloudsign_keys`` selects (None: the default envelopes)."""
+    if settings.cloudsign_keys != "pkcs11":
+        return None
+    from storage.pkcs11 import Pkcs11Token
+
+    token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
+    return Pkcs11Keys(token, keys.secret(MASTER_KEY))
