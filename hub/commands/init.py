@@ -40,7 +40,12 @@ def show_settings() -> None:
     """Print the effective settings as JSON (secrets masked)."""
     settings = get_settings()
     data = json.loads(settings.model_dump_json())
-    for key in ("key_passphrase", "minio_secret_key"):
-        if data.get(key):
+    for key in data:
+        # passphrases, PINs, passwords, secret keys and URLs that carry a password
+        secret = any(word in key for word in ("passphrase", "pin", "password", "secret"))
+        if secret and data[key]:
             data[key] = "***"
+        elif key.endswith("_url") and isinstance(data[key], str) and "@" in data[key]:
+            scheme, _, rest = data[key].partition("://")
+            data[key] = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))

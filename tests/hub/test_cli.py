@@ -60,3 +60,19 @@ def test_unknown_command_is_a_clear_error() -> None:
     result = CliRunner().invoke(main, ["frobnicate"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+def test_settings_never_prints_a_secret(monkeypatch: object, tmp_path: object) -> None:
+    env = {
+        "HUB_HOME": str(tmp_path),
+        "HUB_DATABASE_URL": "postgresql+psycopg://hub:s3cr3t-pw@127.0.0.1:55432/hub",
+        "HUB_PKCS11_PIN": "9731",
+        "HUB_KEY_PASSPHRASE": "correct horse",
+        "HUB_MINIO_SECRET_KEY": "minio-s3cr3t",
+    }
+    result = CliRunner().invoke(main, ["settings"], env=env)
+    assert result.exit_code == 0, result.output
+    for secret in ("s3cr3t-pw", "9731", "correct horse", "minio-s3cr3t"):
+        assert secret not in result.output
+    shown = json.loads(result.output)
+    assert shown["database_url"] == "postgresql+psycopg://***@127.0.0.1:55432/hub"
