@@ -45,8 +45,10 @@ def _aware(text: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+_Event = tuple[str, str, str, int]  # seal id, status, time, position in the log
+QUEUED = 1 << 62  # positions of queued entries: after every sequenced one
 # per ledger: the sequenced entries already scanned for seal events and the events found
-_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[tuple[str, str, str]]]] = (
+_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[_Event]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -75,33 +77,37 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
         top = conn.execute(select(func.max(db.entries.c.idx))).scalar()
         top = -1 if top is None else int(top)
         sequenced = [
-            bytes(r[0])
+            (int(r[0]), bytes(r[1]))
             for r in conn.execute(
-                select(db.entries.c.data).where(
+                select(db.entries.c.idx, db.entries.c.data).where(
                     db.entries.c.idx > scanned,
                     db.entries.c.idx <= top,
                     seal_entries(db.entries.c.data),
                 )
             )
         ]
+        # queued entries follow every sequenced one in log order
         queued = [
-            bytes(r[0])
-            for r in conn.execute(select(db.pending.c.data).where(seal_entries(db.pending.c.data)))
+            (QUEUED + int(r[0]), bytes(r[1]))
+            for r in conn.execute(
+                select(db.pending.c.id, db.pending.c.data).where(seal_entries(db.pending.c.data))
+            )
         ]
     remembered = found | frozenset(_events(sequenced))
     _SEAL_SCAN[ledger] = (max(top, scanned), remembered)
     out: dict[str, list[tuple[str, dt.datetime]]] = {}
-    for seal_id, status, time in remembered | _events(queued):
+    # time order; events within the same second keep their log order
+    for seal_id, status, time, _pos in sorted(
+        remembered | _events(queued), key=lambda e: (_aware(e[2]), e[3])
+    ):
         out.setdefault(seal_id, []).append((status, _aware(time)))
-    for events in out.values():
-        events.sort(key=lambda e: e[1])
     return out
 
 
-def _events(entries: list[bytes]) -> set[tuple[str, str, str]]:
-    """(seal id, status, time) of the seal events among ledger entries."""
-    items: set[tuple[str, str, str]] = set()
-    for data in entries:
+def _events(entries: list[tuple[int, bytes]]) -> set[_Event]:
+    """(seal id, status, time, log position) of the seal events among ledger entries."""
+    items: set[_Event] = set()
+    for pos, data in entries:
         try:
             entry = json.loads(data)
         except ValueError:
@@ -110,7 +116,7 @@ def _events(entries: list[bytes]) -> set[tuple[str, str, str]]:
         if not event.startswith("seal.") or "seal_id" not in entry or "time" not in entry:
             continue
         status = "active" if event == "seal.create" else event.removeprefix("seal.")
-        items.add((str(entry["seal_id"]), status, str(entry["time"])))
+        items.add((str(entry["seal_id"]), status, str(entry["time"]), pos))
     return items
 
 
@@ -138,9 +144,8 @@ def online_context(
     from ledger.anchor import AnchorError
     from ledger.embedded_anchor import EmbeddedAnchor
     from ledger.service import LedgerError
-    from licence.service import LicenceNotFoundError, ledger_receipts
+    from licence.service import LicenceNotFoundError
 
-    svc.attach_receipts(ledger_receipts(svc.ledger))
     pca = svc.platform_ca()
     ledger = svc.ledger
     events_cache: dict[str, dict[str, list[tuple[str, dt.datetime]]]] = {}
@@ -160,10 +165,7 @@ def online_context(
         return None
 
     def receipt_of(lid: str) -> Receipt | None:
-        try:
-            obj = svc.receipt(lid)
-        except LicenceNotFoundError:
-            return None
+        obj = receipt_json(svc, lid)
         return None if obj is None else Receipt.from_dict(obj)
 
     def document_of(lid: str) -> dict[str, Any] | None:
@@ -371,15 +373,32 @@ def offline_context(
     )
 
 
-def licence_with_receipt(svc: Any, lid: str) -> dict[str, Any]:
-    """A licence and its ledger receipt in one object: what offline verification takes."""
+def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
+    """The licence's receipt; attached to its index row first if the ledger has sequenced it
+    since (one licence, not a scan of every unreceipted one). None if unknown or pending."""
     from licence.service import ledger_receipts
 
-    svc.attach_receipts(ledger_receipts(svc.ledger))
-    receipt = svc.receipt(lid)
+    row = svc.store.licence(lid)
+    if row is None:
+        return None
+    if row["receipt"]:
+        return dict(json.loads(row["receipt"]))
+    if row["ledger_index"] is None:
+        return None
+    data = ledger_receipts(svc.ledger)(int(row["ledger_index"]))
+    if data is None:
+        return None
+    svc.store.update_licence(lid, receipt=data.decode())
+    return dict(json.loads(data))
+
+
+def licence_with_receipt(svc: Any, lid: str) -> dict[str, Any]:
+    """A licence and its ledger receipt in one object: what offline verification takes."""
+    doc = svc.document(lid)  # LicenceNotFoundError for an unknown identifier
+    receipt = receipt_json(svc, lid)
     if receipt is None:
         raise ReceiptError(f"licence {lid} has no receipt yet: run `hub ledger checkpoint`")
-    return {"licence": svc.document(lid), "receipt": receipt}
+    return {"licence": doc, "receipt": receipt}
 
 
 def verify_seal_online(svc: Any, seal_id: str, ctx: VerifyContext) -> Any:
