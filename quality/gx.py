@@ -174,21 +174,28 @@ def _custom() -> _Custom:
 
 
 def _sql_resident_id_valid(column: Any) -> Any:
-    """SQL form of the resident-ID check: 18 characters, digits, ISO 7064 MOD 11-2 check.
+    """SQL form of the resident-ID check: 18 characters, 17 digits, ISO 7064 MOD 11-2 check.
 
-    Written as plain SQL arithmetic (substr/cast/sum) so it runs on SQLite and PostgreSQL.
+    Written as plain SQL (substr/CASE/arithmetic) so it runs on SQLite and PostgreSQL; digits
+    are mapped by CASE rather than CAST because PostgreSQL refuses ``CAST('X' AS INTEGER)`` and
+    SQLite silently reads it as 0. Birth date and division are checked by the pandas form only.
     """
     import sqlalchemy as sa
 
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+    def digit(i: int) -> Any:
+        return sa.case({str(d): d for d in range(10)}, value=sa.func.substr(column, i, 1), else_=-1)
+
     total: Any = sa.literal(0)
     for i, w in enumerate(weights, start=1):
-        total = total + sa.cast(sa.func.substr(column, i, 1), sa.Integer) * w
+        total = total + digit(i) * w
     check = sa.case(
         *[(total % 11 == r, c) for r, c in enumerate("10X98765432")], else_=sa.literal("?")
     )
     return sa.and_(
         sa.func.length(column) == 18,
+        *[digit(i) >= 0 for i in range(1, 18)],
         sa.func.upper(sa.func.substr(column, 18, 1)) == check,
     )
 

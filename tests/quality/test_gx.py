@@ -146,24 +146,53 @@ USCC_CASES = [
 ]
 
 
-def test_uscc_sql_condition_matches_fast_path(settings: Settings) -> None:
-    """The SQL form of the USCC expectation gives the fast path's verdict, value by value."""
+GOOD_ID = person(0)["id_number"] or ""
+RESIDENT_ID_SQL_CASES = {
+    GOOD_ID: True,
+    "11010519491231002X": True,  # the standard's example
+    "11010519491231002x": True,  # lower-case x: upper-cased like the fast path
+    "110105194912310021": False,  # CHECKSUM
+    GOOD_ID[:-1]: False,  # FORMAT: 17 characters
+    "1101051949X231002X": False,  # a letter inside: PostgreSQL must not fail on the cast
+}
+
+
+def sql_verdicts(engine: Any, condition: Any, values: list[str]) -> dict[str, bool]:
+    """``condition(column)`` evaluated by the database for each value (in a scratch table)."""
+    import secrets
+
     import sqlalchemy as sa
 
-    from schemas import uscc
-
-    engine = sa.create_engine(f"sqlite:///{settings.home / 'uscc.db'}")
-    table = sa.Table("codes", sa.MetaData(), sa.Column("code", sa.Text))
+    table = sa.Table(f"scratch_{secrets.token_hex(4)}", sa.MetaData(), sa.Column("v", sa.Text))
     table.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [{"code": c} for c in USCC_CASES])
-        query = sa.select(table.c.code, gx._sql_uscc_valid(table.c.code))
-        sql_valid = {code: bool(ok) for code, ok in conn.execute(query)}
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"v": v} for v in values])
+            rows = conn.execute(sa.select(table.c.v, condition(table.c.v)))
+            return {v: bool(ok) for v, ok in rows}
+    finally:
+        table.metadata.drop_all(engine)
+
+
+def test_uscc_sql_condition_matches_fast_path(settings: Settings) -> None:
+    """The SQL form of the USCC expectation gives the fast path's verdict, value by value."""
+    from schemas import uscc
+    from storage.library import engine_for
+
+    sql_valid = sql_verdicts(engine_for(settings.db_url), gx._sql_uscc_valid, USCC_CASES)
     fast_valid = dict(
         zip(USCC_CASES, uscc.validate_array(USCC_CASES).is_null().to_pylist(), strict=True)
     )
     assert sql_valid == fast_valid
     assert sum(fast_valid.values()) == 5  # the comparison covers both verdicts
+
+
+def test_resident_id_sql_condition(settings: Settings) -> None:
+    from storage.library import engine_for
+
+    cases = list(RESIDENT_ID_SQL_CASES)
+    engine = engine_for(settings.db_url)
+    assert sql_verdicts(engine, gx._sql_resident_id_valid, cases) == RESIDENT_ID_SQL_CASES
 
 
 def _golden_subjects(settings: Settings, rows: list[tuple[str, str]]) -> None:

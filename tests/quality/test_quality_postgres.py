@@ -12,27 +12,18 @@ from tests.servicekit import services_settings
 pytestmark = pytest.mark.services
 
 
-def test_uscc_sql_condition_on_postgresql(tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
+def test_identifier_sql_conditions_on_postgresql(tmp_path: Path) -> None:
     from quality import gx
     from schemas import uscc
     from storage.library import engine_for
-    from tests.quality.test_gx import USCC_CASES
+    from tests.quality.test_gx import RESIDENT_ID_SQL_CASES, USCC_CASES, sql_verdicts
 
     engine = engine_for(services_settings(tmp_path).db_url)
-    name = f"uscc_cases_{tmp_path.name[-8:].lower().replace('-', '_')}"
-    table = sa.Table(name, sa.MetaData(), sa.Column("code", sa.Text))
-    table.metadata.create_all(engine)
-    try:
-        with engine.begin() as conn:
-            conn.execute(table.insert(), [{"code": c} for c in USCC_CASES])
-            rows = conn.execute(sa.select(table.c.code, gx._sql_uscc_valid(table.c.code)))
-            sql_valid = {code: bool(ok) for code, ok in rows}
-    finally:
-        table.metadata.drop_all(engine)
     fast = uscc.validate_array(USCC_CASES).is_null().to_pylist()
-    assert sql_valid == dict(zip(USCC_CASES, fast, strict=True))
+    got = sql_verdicts(engine, gx._sql_uscc_valid, USCC_CASES)
+    assert got == dict(zip(USCC_CASES, fast, strict=True))
+    ids = list(RESIDENT_ID_SQL_CASES)
+    assert sql_verdicts(engine, gx._sql_resident_id_valid, ids) == RESIDENT_ID_SQL_CASES
 
 
 def test_accuracy_after_merge_on_postgresql(tmp_path: Path) -> None:
