@@ -34,22 +34,37 @@ def _offline_context(trust: Path, max_age_days: float, licence_file: Path | None
     except (OSError, TrustBundleError) as exc:
         _fail(f"trust bundle {trust}: {exc}")
     if licence_file is not None:
-        ctx = dataclasses.replace(ctx, document_of=_companion(licence_file))
+        document_of, receipt_of = _companion(licence_file)
+        ctx = dataclasses.replace(ctx, document_of=document_of, receipt_of=receipt_of)
     return bundle, ctx
 
 
-def _companion(path: Path) -> Any:
-    """document_of over one licence JSON file given next to a PDF."""
-    obj = json.loads(path.read_text(encoding="utf-8-sig"))
+def _companion(path: Path) -> tuple[Any, Any]:
+    """document_of and receipt_of over one licence JSON file (with its receipt, as
+    `hub trust receipt` writes it) given next to a PDF."""
+    from ledger.receipt import Receipt, ReceiptError
+
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        _fail(f"--licence {path}: {exc}")
+    doc, receipt = obj, None
     for key in ("licence", "document"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    lid = obj.get("header", {}).get("licence_id") if isinstance(obj, dict) else None
+            doc = obj[key]
+            try:
+                receipt = Receipt.from_dict(obj["receipt"]) if obj.get("receipt") else None
+            except ReceiptError:
+                receipt = None  # the verifier then reports NO_RECEIPT for it
+    lid = doc.get("header", {}).get("licence_id") if isinstance(doc, dict) else None
 
     def document_of(wanted: str) -> dict[str, Any] | None:
-        return obj if wanted == lid else None
+        return doc if wanted == lid else None
 
-    return document_of
+    def receipt_of(wanted: str) -> Receipt | None:
+        return receipt if wanted == lid else None
+
+    return document_of, receipt_of
 
 
 @click.command(epilog=EXIT_HELP)

@@ -175,3 +175,27 @@ def test_valid_pdf_names_its_seal(pdf_world, pdfs) -> None:
     assert result(report, "pdf_seal").status == "PASSED"
     offline = verify_input(pdfs["valid"], offline_context(export_bundle(pdf_world.svc)))
     assert result(offline, "pdf_seal").status == "PASSED"
+
+
+def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import hub.settings
+    from hub.cli import main
+    from licence.trust import licence_with_receipt
+
+    monkeypatch.setattr(hub.settings, "_settings", pdf_world.svc_settings)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(export_bundle(pdf_world.svc), ensure_ascii=False))
+    companion = tmp_path / "licence.json"
+    companion.write_text(
+        json.dumps(licence_with_receipt(pdf_world.svc, pdf_world.valid), ensure_ascii=False)
+    )
+    pdf = tmp_path / "licence.pdf"
+    pdf.write_bytes(pdfs["valid"])
+    runner = CliRunner()
+    base = ["verify", str(pdf), "--offline", "--trust", str(bundle)]
+    alone = runner.invoke(main, base)
+    assert alone.exit_code == 2 and "PDF_LICENCE_UNAVAILABLE" in alone.output, alone.output
+    both = runner.invoke(main, [*base, "--licence", str(companion)])
+    assert both.exit_code == 0 and "TOTAL_PASSED" in both.output, both.output
