@@ -47,6 +47,18 @@ airflow_write_env() {
         echo "export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30"
         echo "export AIRFLOW__LOGGING__BASE_LOG_FOLDER='$AF_HOME/logs'"
         echo "export AIRFLOW__WEBSERVER__EXPOSE_CONFIG=False"
+        # The DAG tasks open the hub from HUB_* (hub.settings): without these they would write
+        # into the repository's embedded var/ (SQLite, local folder) instead of the services.
+        echo "export HUB_HOME='$SVC/hub'"
+        echo "export HUB_DATABASE_URL='postgresql+psycopg://hub:$(secret pg_hub)@127.0.0.1:$PG_PORT/hub'"
+        echo "export HUB_OBJECTS=minio"
+        echo "export HUB_MINIO_ENDPOINT='127.0.0.1:$MINIO_PORT'"
+        echo "export HUB_MINIO_ACCESS_KEY=hubadmin"
+        echo "export HUB_MINIO_SECRET_KEY='$(secret minio_root)'"
+        echo "export HUB_MINIO_SECURE=false"
+        # Unlocks the key files under HUB_HOME/keys (ledger log key, CA, seals) that the
+        # expire_licences DAG and the services-tier end-to-end test share.
+        echo "export HUB_KEY_PASSPHRASE='$(secret hub_key_passphrase)'"
     ) > "$AF_ENV"
 }
 

@@ -1,0 +1,224 @@
+"""Services tier, end to end (issue 11): a department file uploaded through the API lands in MinIO,
+the loopback Airflow scheduler runs ``ingest_ps_household`` with its LocalExecutor, the PostgreSQL
+library gains the file's persons, a licence issued to one of them verifies TOTAL_PASSED, and once
+revoked verifies TOTAL_FAILED with the revocation reason.
+
+The scheduler's tasks write to the services' ``hub`` database (``var/services/airflow.env``), so
+this test uses that database and the same HUB_HOME (its key files belong with that database's
+ledger and seals) rather than a per-session database. Each run uploads a new file (new seed), so
+its ingest run is always new.
+
+Anchoring: the ledger uses the embedded anchor. Fabric anchoring is blocked on this machine (the Go
+module proxy refuses the github.com/hyperledger modules; see scripts/fabric.sh), so the checkpoint
+is anchored in the same PostgreSQL database instead of on a Fabric peer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from minio import Minio
+from servicekit import ENV_FILE, service_env
+
+from api.app import create_app
+from hub.settings import Settings
+
+pytestmark = pytest.mark.services
+
+PURPOSE = "qualification-review"
+HUAINAN_HR = "11340400MB12355653"  # 淮南市人力资源和社会保障局 (licence/authorities.yaml)
+RUN_TIMEOUT = 300.0  # seconds for the scheduler to publish the run
+
+
+def scheduler_settings() -> Settings:
+    """The settings the scheduler's tasks run with (its HUB_* variables), plus the Airflow API."""
+    env = service_env()
+    airflow_env = service_env(ENV_FILE.parent / "airflow.env")
+    missing = [
+        n for n in ("HUB_HOME", "HUB_DATABASE_URL", "HUB_KEY_PASSPHRASE") if n not in airflow_env
+    ]
+    assert not missing, (
+        f"var/services/airflow.env lacks {missing}: the scheduler would write into the embedded "
+        "var/; restart Airflow with the current scripts/services/airflow.sh"
+    )
+    s = Settings(
+        home=Path(airflow_env["HUB_HOME"]),
+        key_passphrase=airflow_env["HUB_KEY_PASSPHRASE"],
+        database_url=airflow_env["HUB_DATABASE_URL"],
+        objects="minio",
+        minio_endpoint=airflow_env["HUB_MINIO_ENDPOINT"],
+        minio_access_key=airflow_env["HUB_MINIO_ACCESS_KEY"],
+        minio_secret_key=airflow_env["HUB_MINIO_SECRET_KEY"],
+        minio_secure=False,
+        ledger_anchor="embedded",
+        airflow_api_url=env["HUB_AIRFLOW_API_URL"],
+        airflow_username=env["HUB_AIRFLOW_USERNAME"],
+        airflow_password=env["HUB_AIRFLOW_PASSWORD"],
+    )
+    # the scheduler and this test are two processes of one deployment: same database and store
+    assert s.db_url == env["HUB_DATABASE_URL"]
+    assert s.minio_endpoint == env["HUB_MINIO_ENDPOINT"]
+    s.ensure_dirs()
+    return s
+
+
+def airflow_task_states(settings: Settings, dag_run_id: str) -> dict[str, str | None]:
+    """task id -> state of one ``ingest_ps_household`` run, from the Airflow REST API."""
+    base = settings.airflow_api_url.rstrip("/")
+    with httpx.Client(base_url=base, timeout=30) as af:
+        tok = af.post(
+            "/auth/token",
+            json={"username": settings.airflow_username, "password": settings.airflow_password},
+        )
+        tok.raise_for_status()
+        auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+        path = f"/api/v2/dags/ingest_ps_household/dagRuns/{dag_run_id}"
+        # publish marks the library run published a moment before the task reports success
+        deadline = time.monotonic() + 60
+        while True:
+            dag_run = af.get(path, headers=auth)
+            dag_run.raise_for_status()
+            if dag_run.json()["state"] != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert dag_run.json()["state"] == "success", dag_run.json()
+        r = af.get(f"{path}/taskInstances", headers=auth)
+        r.raise_for_status()
+    return {ti["task_id"]: ti["state"] for ti in r.json()["task_instances"]}
+
+
+def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) -> None:
+    from hub.commands.licence import open_service
+    from hub.synth import generate
+    from ledger.receipt import Receipt
+    from licence.service import ledger_receipts
+    from licence.trust import online_context
+    from licence.verify import TOTAL_FAILED, TOTAL_PASSED, verify
+    from storage.library import POPULATION
+
+    settings = scheduler_settings()
+    files = generate(tmp_path / "synth", persons=50, entities=2, dirt=0.0, seed=time.time_ns())
+    data = files.files["ps_household"].read_bytes()
+
+    # --- a department system uploads its file through the API ---------------------------------
+    app = create_app(settings, background=False)
+    store = app.state.hub.clients
+    client_id = f"e2e-{time.time_ns()}"
+    key = store.add(client_id, "public security household system (e2e)", rate_limit=1000)
+    store.grant(
+        client_id,
+        "datasets",
+        PURPOSE,
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        ["ps_household"],
+    )
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+    with TestClient(app) as http:
+        r = http.post(
+            "/v1/datasets/ps_household/uploads?filename=household.csv",
+            content=data,
+            headers=headers,
+        )
+        assert r.status_code == 202, r.text
+        upload = r.json()
+        assert upload["status"] == "landed"
+        assert upload["started_by"] == "airflow" and upload["dag_run_id"], upload
+        run_id = upload["run_id"]
+
+        # --- the scheduler runs the DAG; the run is followed through the API -----------------
+        deadline = time.monotonic() + RUN_TIMEOUT
+        run = upload
+        while time.monotonic() < deadline:
+            r = http.get(f"/v1/runs/{run_id}", headers=headers)
+            assert r.status_code == 200, r.text
+            run = r.json()
+            if run["status"] in ("published", "failed"):
+                break
+            time.sleep(3)
+    assert run["status"] == "published", (
+        f"run {run_id} is {run['status']!r} after {RUN_TIMEOUT:.0f}s "
+        f"(Airflow DAG run {upload['dag_run_id']}): {run.get('message')}"
+    )
+    assert run["rows_in"] == 50 and run["rows_accepted"] == 50 and run["rows_quarantined"] == 0
+
+    # --- it was the scheduler that ran it: the Airflow DAG run and its six tasks succeeded ------
+    tasks = airflow_task_states(settings, upload["dag_run_id"])
+    assert tasks == {
+        t: "success" for t in ("land", "read", "check", "quarantine", "merge", "publish")
+    }, tasks
+
+    # --- the raw file landed in MinIO (read back with MinIO's own client, not our adapter) ----
+    landed = app.state.hub.library.get_run(run_id)
+    minio = Minio(
+        settings.minio_endpoint,
+        access_key=settings.minio_access_key,
+        secret_key=settings.minio_secret_key,
+        secure=False,
+    )
+    obj = minio.get_object("hub", landed["object_key"])
+    try:
+        assert obj.read() == data
+    finally:
+        obj.close()
+        obj.release_conn()
+
+    # --- the PostgreSQL library has the file's persons -----------------------------------------
+    library = app.state.hub.library
+    from_this_file = []
+    for pid in library.subjects(POPULATION):
+        rec = library.person(pid)
+        fact = rec.fields.get("name") if rec else None
+        if fact is not None and fact.run_id == run_id:
+            from_this_file.append((pid, fact.value))
+    assert len(from_this_file) == 50
+    holder_id, holder_name = from_this_file[0]
+
+    # --- a licence to one of them: issued, sequenced, receipt attached, verified ---------------
+    from licence.service import Holder
+
+    svc = open_service(settings)
+    svc.ensure_ca()
+    if svc.store.active_seal(HUAINAN_HR, dt.datetime.now(dt.UTC)) is None:
+        svc.create_seal(HUAINAN_HR)
+    doc = svc.issue(
+        "professional_qualification",
+        HUAINAN_HR,
+        Holder(holder_id, holder_name),
+        {
+            "occupation": "电工",
+            "level": "四级/中级工",
+            "certificate_number": f"E2E{time.time_ns() % 10**15:015d}",
+            "assessed_on": "2025-06-30",
+        },
+    )
+    lid = doc["header"]["licence_id"]
+    checkpoint = svc.ledger.sequence()
+    assert checkpoint is not None and checkpoint.anchor is not None  # embedded anchor
+    assert svc.attach_receipts(ledger_receipts(svc.ledger)) >= 1
+    receipt_obj = svc.receipt(lid)
+    assert receipt_obj is not None, "no receipt attached after sequencing"
+    report = verify(svc.document(lid), Receipt.from_dict(receipt_obj), online_context(svc))
+    assert report.verdict == TOTAL_PASSED, report.to_text()
+
+    # --- revoked: TOTAL_FAILED, reason REVOKED, the revocation reason in the explanation ------
+    reason = "以欺骗手段取得证书 / obtained by deception (e2e)"
+    svc.revoke(lid, "FRAUD", reason)
+    svc.ledger.sequence()
+    svc.attach_receipts(ledger_receipts(svc.ledger))
+    receipt_obj = svc.receipt(lid)
+    report = verify(
+        svc.document(lid),
+        Receipt.from_dict(receipt_obj) if receipt_obj else None,
+        online_context(svc),
+    )
+    assert report.verdict == TOTAL_FAILED, report.to_text()
+    assert report.sub_indication == "REVOKED", report.to_text()
+    failed = report.failed()
+    assert [c.reason for c in failed] == ["REVOKED"], report.to_text()
+    assert reason in failed[0].en and "FRAUD" in failed[0].en
+    assert reason in failed[0].zh
