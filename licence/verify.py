@@ -850,8 +850,18 @@ def check_status(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
         FAILED,
         status.upper(),
         f"{status} on {day} by {authority}: {text} ({code}){extra}",
-        f"{zh_label}（{day}，{text}）",
+        f"{zh_label}（{day}，{text}）" + _by_authority_zh(authority),
     )
+
+
+def _by_authority_zh(uscc_code: str) -> str:
+    """``，决定机关：<name>`` for a registered authority (empty if unknown)."""
+    from licence import authorities
+
+    try:
+        return f"，决定机关：{authorities.get(uscc_code).name}" if uscc_code else ""
+    except authorities.AuthorityError:
+        return f"，决定机关：{uscc_code}"
 
 
 def _ymd(text: str) -> dt.date:

@@ -332,7 +332,9 @@ def test_revoked_licence(world) -> None:
     report = run(world.svc, world.bundle(world.revoked))
     _fails(report, "status", "REVOKED")
     r = result(report, "status")
-    assert "已吊销" in r.zh and "以欺骗手段取得" in r.zh
+    assert (
+        "已吊销" in r.zh and "以欺骗手段取得" in r.zh and "决定机关：湖南省市场监督管理局" in r.zh
+    )
     assert dt.date.today().isoformat() in r.zh
     assert PROVINCE_HR not in r.en and world.mr_seal["authority"] in r.en
 
