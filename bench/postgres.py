@@ -69,6 +69,17 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     hub = ingest.Hub.open(settings)
     data = file.read_bytes()
     steps: dict[str, float] = {}
+    library_merge = hub.library.merge
+
+    def timed_library_merge(*args: Any, **kwargs: Any) -> int:
+        # the library write alone: the merge step also runs post-merge quality queries
+        t0 = time.perf_counter()
+        try:
+            return library_merge(*args, **kwargs)
+        finally:
+            steps["library_merge"] = time.perf_counter() - t0
+
+    hub.library.merge = timed_library_merge  # type: ignore[method-assign]
     start = time.perf_counter()
     t = start
     ref = ingest.land(hub, DATASET, data, file.name)
@@ -81,6 +92,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     steps["merge"], t = time.perf_counter() - t, time.perf_counter()
     ref = ingest.publish(hub, ref)
     steps["publish"] = time.perf_counter() - t
+    steps["library_merge"] = steps.pop("library_merge")  # printed after the steps
     secs = time.perf_counter() - start
     assert ref["rows_in"] == ref["rows_accepted"] + ref["rows_quarantined"]
     facts = hub.library.fact_count()
@@ -245,12 +257,12 @@ def main() -> None:
     print(
         f"postgres ingest takes {pg['seconds'] / floor['seconds']:.1f}x the bare COPY "
         f"(target: within 3x); {pg_rps / lite_rps:.2f}x SQLite's speed; "
-        f"merge step alone {pg['steps']['merge'] / floor['seconds']:.1f}x the bare COPY"
+        f"library merge alone {pg['steps']['library_merge'] / floor['seconds']:.1f}x the bare COPY"
     )
     print(
         f"facts floor: bare COPY of the {floor['fact_rows']} facts {floor['fact_seconds']:.2f}s; "
         f"the merge (facts + golden, keys, precedence) takes "
-        f"{pg['steps']['merge'] / floor['fact_seconds']:.1f}x that"
+        f"{pg['steps']['library_merge'] / floor['fact_seconds']:.1f}x that"
     )
     figures = {
         "rows": pg["rows"],
@@ -258,16 +270,18 @@ def main() -> None:
         "postgres_rows_per_s": round(pg_rps),
         "postgres_seconds": round(pg["seconds"], 2),
         "postgres_merge_seconds": round(pg["steps"]["merge"], 2),
+        "postgres_library_merge_seconds": round(pg["steps"]["library_merge"], 2),
         "postgres_peak_mib": round(pg["maxrss_mib"]),
         "sqlite_rows_per_s": round(lite_rps),
         "sqlite_seconds": round(lite["seconds"], 2),
         "sqlite_merge_seconds": round(lite["steps"]["merge"], 2),
+        "sqlite_library_merge_seconds": round(lite["steps"]["library_merge"], 2),
         "sqlite_peak_mib": round(lite["maxrss_mib"]),
         "bare_copy_rows_per_s": round(floor_rps),
         "bare_copy_seconds": round(floor["seconds"], 2),
         "bare_fact_copy_seconds": round(floor["fact_seconds"], 2),
-        "postgres_merge_over_bare_fact_copy_time": round(
-            pg["steps"]["merge"] / floor["fact_seconds"], 2
+        "postgres_library_merge_over_bare_fact_copy_time": round(
+            pg["steps"]["library_merge"] / floor["fact_seconds"], 2
         ),
         "postgres_over_bare_copy_time": round(pg["seconds"] / floor["seconds"], 2),
         "postgres_over_sqlite_speed": round(pg_rps / lite_rps, 3),
