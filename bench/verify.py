@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._common import parse_args, peak_rss_mb, report
+from bench._common import parse_args, peak_rss_mb, report, timed
 from bench.licence import AUTHORITY, BATCH, _fields, _holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
@@ -35,6 +35,7 @@ from storage.library import LibraryStore
 from storage.library import engine_for as library_engine
 
 ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 3
 _worker_ctx: Any = None
 
 
@@ -45,7 +46,7 @@ def _openattestation(docs: list[dict[str, str]], work: Path) -> dict[str, float]
     path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n")
     env = {**os.environ, "NODE_PATH": str(ROOT / ".cache/node/node_modules")}
     out = subprocess.run(
-        ["node", str(ROOT / "bench/openattestation/verify.js"), str(path)],
+        ["node", str(ROOT / "bench/openattestation/verify.js"), str(path), str(ROUNDS)],
         check=True,
         capture_output=True,
         text=True,
@@ -113,14 +114,18 @@ def main() -> None:
 
         ctx = offline_context(bundle)
         verify_input(files[0], ctx, CORE_POLICY)  # warm: certificate and checkpoint caches
-        start = time.perf_counter()
-        passed = sum(verify_input(d, ctx, CORE_POLICY).verdict == TOTAL_PASSED for d in files)
-        one_s = time.perf_counter() - start
+
+        def one_pass() -> int:
+            return sum(verify_input(d, ctx, CORE_POLICY).verdict == TOTAL_PASSED for d in files)
+
+        # the machine is shared: the median of ROUNDS passes, as on the OpenAttestation side
+        one_s, passed = timed(one_pass, ROUNDS)
         assert passed == n, f"only {passed} of {n} passed"
         rate = n / one_s
         print(
-            f"ours, 1 process:  {n:,} licences ({mean_kib:.1f} KiB each) verified (integrity, "
-            f"seal signature, receipt, checkpoint) in {one_s:.2f} s: {rate:,.0f}/s, "
+            f"ours, 1 process (median of {ROUNDS}): {n:,} licences ({mean_kib:.1f} KiB each) "
+            "verified (integrity, seal signature, receipt, checkpoint) in "
+            f"{one_s:.2f} s: {rate:,.0f}/s, "
             f"{one_s / n * 1e6:.0f} µs each"
         )
 
@@ -128,9 +133,7 @@ def main() -> None:
         chunks = [files[i : i + 250] for i in range(0, n, 250)]
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bundle,)) as pool:
             list(pool.map(_verify_chunk, chunks[:workers]))  # start and warm the workers
-            start = time.perf_counter()
-            passed = sum(pool.map(_verify_chunk, chunks))
-            par_s = time.perf_counter() - start
+            par_s, passed = timed(lambda: sum(pool.map(_verify_chunk, chunks)), ROUNDS)
         assert passed == n
         par_rate = n / par_s
         print(
@@ -165,7 +168,8 @@ def main() -> None:
         assert oa["valid"] == oa["docs"] == n
         oa_rate = oa["docs"] / oa["verify_s"]
         print(
-            f"baseline OpenAttestation v2 verifySignature (node, 1 process): {oa['docs']:,} "
+            f"baseline OpenAttestation v2 verifySignature (node, 1 process, median of {ROUNDS}): "
+            f"{oa['docs']:,} "
             f"in {oa['verify_s']:.2f} s: {oa_rate:,.0f}/s ({oa['verify_s'] / n * 1e6:.0f} µs "
             "each; integrity only: no signature, no ledger proof)"
         )
@@ -183,7 +187,8 @@ def main() -> None:
                 "openattestation_us_each": round(oa["verify_s"] / n * 1e6, 1),
                 "peak_rss_mib": round(peak_rss_mb(), 1),
             },
-            "OpenAttestation 6.9 (npm) verifySignature, same documents, same run, 1 process",
+            "OpenAttestation 6.9 (npm) verifySignature, same documents, same run, 1 process, "
+            f"median of {ROUNDS} passes each",
             rate / oa_rate,
         )
     finally:
