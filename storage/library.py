@@ -406,11 +406,13 @@ class LibraryStore:
         # golden: subjects already in the library go through the precedence upsert; the
         # others (all of them on a first load) are plain inserts. Upsert first, so the plain
         # insert's NOT EXISTS still sees only the subjects that were there before this merge.
+        # If a concurrent merge added one of "our" new subjects meanwhile, every staged row
+        # goes through the upsert (re-upserting a row this merge wrote changes nothing).
         cur.execute(insert("library_golden", known.format(""), _GOLDEN_UPSERT), params)
         _plain_or(
             cur,
             insert("library_golden", known.format("NOT")),
-            insert("library_golden", known.format("NOT"), _GOLDEN_UPSERT),
+            insert("library_golden", conflict=_GOLDEN_UPSERT),
             params,
         )
         cur.close()
