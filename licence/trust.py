@@ -14,14 +14,14 @@ import datetime as dt
 import hashlib
 import json
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ledger.anchor import AnchorReference
-from ledger.note import Checkpoint, NoteError, parse_note
+from ledger.note import Checkpoint, NoteError, Verifier, open_note, parse_note, sign_note
 from ledger.receipt import Receipt, ReceiptError
 from licence.verify import SealState, VerifyContext
 
@@ -269,7 +269,7 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
                 "authority": r["authority"],
                 "superseded_by": r["superseded_by"],
             }
-    return {
+    bundle = {
         "format": BUNDLE_FORMAT,
         "exported_at": now.astimezone(dt.UTC).isoformat(),
         "origin": signed.checkpoint.origin,
@@ -282,6 +282,42 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "seals": seals,
         "status": {"size": signed.checkpoint.size, "licences": status},
     }
+    # signed by the log key, so a device that pins that key detects a doctored bundle
+    bundle[SIGNATURE_KEY] = sign_note(_bundle_body(bundle), [ledger.signer]).decode()
+    return bundle
+
+
+SIGNATURE_KEY = "bundle_signature"
+
+
+def _bundle_body(bundle: Mapping[str, Any]) -> bytes:
+    """The signed-note body committing to a bundle: its JCS digest."""
+    from licence.document import canonical
+
+    content = {k: v for k, v in bundle.items() if k != SIGNATURE_KEY}
+    digest = hashlib.sha256(canonical(content)).hexdigest()
+    return f"{BUNDLE_FORMAT}\nsha256:{digest}\n".encode()
+
+
+def check_bundle_signature(bundle: Mapping[str, Any], pinned_keys: Sequence[str] = ()) -> str:
+    """Raise TrustBundleError unless the bundle is signed by a log key: one of ``pinned_keys``
+    when given (authentic), else one the bundle itself lists (intact). Returns which."""
+    note = bundle.get(SIGNATURE_KEY)
+    if not isinstance(note, str):
+        raise TrustBundleError(
+            "trust bundle is not signed: export it again with `hub trust export`"
+        )
+    keys = list(pinned_keys) or list(bundle.get("log_keys", []))
+    try:
+        body = open_note(note.encode(), [Verifier.from_vkey(k) for k in keys])
+    except NoteError as exc:
+        who = "a pinned log key" if pinned_keys else "its own log key"
+        raise TrustBundleError(f"trust bundle signature rejected ({who}): {exc}") from exc
+    if body != _bundle_body(bundle):
+        raise TrustBundleError("trust bundle was changed after it was signed")
+    if pinned_keys and not set(pinned_keys) & set(bundle.get("log_keys", [])):
+        raise TrustBundleError("trust bundle does not list the pinned log key")
+    return "pinned" if pinned_keys else "self-signed"
 
 
 def load_bundle(data: bytes) -> dict[str, Any]:
@@ -307,8 +343,11 @@ def offline_context(
     today: dt.date | None = None,
     now: dt.datetime | None = None,
     max_age: dt.timedelta = dt.timedelta(days=7),
+    pinned_keys: Sequence[str] = (),
 ) -> VerifyContext:
-    """A context from a trust bundle alone: no database, no network."""
+    """A context from a trust bundle alone: no database, no network. The bundle's signature
+    is checked first (against ``pinned_keys`` if given); TrustBundleError if it fails."""
+    check_bundle_signature(bundle, pinned_keys)
     try:
         roots = [x509.load_pem_x509_certificate(p.encode()) for p in bundle["ca_certificates"]]
         checkpoint_roots = {int(c["size"]): bytes.fromhex(c["root"]) for c in bundle["checkpoints"]}

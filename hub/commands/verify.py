@@ -23,16 +23,24 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _offline_context(trust: Path, max_age_days: float, licence_file: Path | None) -> Any:
+def _offline_context(
+    trust: Path, max_age_days: float, licence_file: Path | None, log_keys: tuple[str, ...]
+) -> Any:
     import dataclasses
 
     from licence.trust import TrustBundleError, load_bundle, offline_context
 
     try:
         bundle = load_bundle(trust.read_bytes())
-        ctx = offline_context(bundle, max_age=dt.timedelta(days=max_age_days))
+        ctx = offline_context(bundle, max_age=dt.timedelta(days=max_age_days), pinned_keys=log_keys)
     except (OSError, TrustBundleError) as exc:
         _fail(f"trust bundle {trust}: {exc}")
+    if not log_keys:
+        click.echo(
+            "note: trust bundle checked against its own log key; pin the platform's key with "
+            "--log-key to detect a substituted bundle",
+            err=True,
+        )
     if licence_file is not None:
         document_of, receipt_of = _companion(licence_file)
         ctx = dataclasses.replace(ctx, document_of=document_of, receipt_of=receipt_of)
@@ -86,6 +94,12 @@ def _companion(path: Path) -> tuple[Any, Any]:
     help="offline PDF: the licence JSON it renders",
 )
 @click.option("--max-age-days", default=7.0, show_default=True, help="bundle freshness limit")
+@click.option(
+    "--log-key",
+    "log_keys",
+    multiple=True,
+    help="pinned log verifier key (`hub ledger key` prints it); the bundle must be signed by it",
+)
 @click.option("--policy", default=None, help="comma-separated checks to require (default: all)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def verify(
@@ -96,6 +110,7 @@ def verify(
     trust: Path | None,
     licence_file: Path | None,
     max_age_days: float,
+    log_keys: tuple[str, ...],
     policy: str | None,
     as_json: bool,
 ) -> None:
@@ -120,7 +135,7 @@ def verify(
     bundle: Any = None
     if offline:
         assert trust is not None
-        bundle, ctx = _offline_context(trust, max_age_days, licence_file)
+        bundle, ctx = _offline_context(trust, max_age_days, licence_file, log_keys)
         if chosen is None:
             chosen = v.OFFLINE_POLICY
     else:

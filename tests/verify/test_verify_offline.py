@@ -134,12 +134,23 @@ def test_cli_exit_codes_online_and_offline(world, cli, tmp_path: Path) -> None:
         main, ["verify", str(lic), "--offline", "--trust", str(bundle), "--max-age-days", "0"]
     )
     assert stale.exit_code == 2 and "BUNDLE_STALE" in stale.output
+    key = json.loads(bundle.read_text())["log_keys"][0]
+    pinned = cli.invoke(
+        main, ["verify", str(lic), "--offline", "--trust", str(bundle), "--log-key", key]
+    )
+    assert pinned.exit_code == 0, pinned.output
+    doctored = tmp_path / "doctored.json"
+    obj = json.loads(bundle.read_text())
+    obj["status"]["licences"] = {}
+    doctored.write_text(json.dumps(obj, ensure_ascii=False))
+    refused = cli.invoke(main, ["verify", str(revoked), "--offline", "--trust", str(doctored)])
+    assert refused.exit_code == 2 and "changed after it was signed" in refused.output
     bad = cli.invoke(main, ["verify", str(tampered), "--offline", "--trust", str(bundle)])
     assert bad.exit_code == 1 and "FIELD_ALTERED" in bad.output
     report = json.loads(
         cli.invoke(
             main, ["verify", str(revoked), "--offline", "--trust", str(bundle), "--json"]
-        ).output
+        ).stdout
     )
     assert report["sub_indication"] == "REVOKED"
     assert not world.svc_settings.home.exists()
@@ -167,3 +178,29 @@ def test_cli_usage_errors(world, cli, tmp_path: Path) -> None:
     out = cli.invoke(main, ["verify", str(f), "--policy", ""])
     assert out.exit_code == 1  # "{}" is not a licence: format FAILED
     assert "exit status" in cli.invoke(main, ["verify", "--help"]).output.lower()
+
+
+def test_bundle_signature_detects_a_doctored_bundle(world) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.note import Signer, sign_note
+    from licence.trust import SIGNATURE_KEY, _bundle_body, check_bundle_signature
+
+    bundle = json.loads(json.dumps(export_bundle(world.svc)))
+    log_key = world.svc.ledger.verifier_key()
+    assert check_bundle_signature(bundle, [log_key]) == "pinned"
+    doctored = json.loads(json.dumps(bundle))
+    doctored["status"]["licences"].pop(world.revoked)  # hide a revocation
+    with pytest.raises(TrustBundleError, match="changed after it was signed"):
+        offline_context(doctored)
+    # a forger re-signs with their own key and lists it: self-check passes, the pin does not
+    rogue = Signer("hub.example.gov.cn/log", Ed25519PrivateKey.generate())
+    doctored["log_keys"] = [rogue.vkey()]
+    doctored[SIGNATURE_KEY] = sign_note(_bundle_body(doctored), [rogue]).decode()
+    assert check_bundle_signature(doctored) == "self-signed"
+    with pytest.raises(TrustBundleError, match="pinned log key"):
+        offline_context(doctored, pinned_keys=[log_key])
+    unsigned = dict(bundle)
+    del unsigned[SIGNATURE_KEY]
+    with pytest.raises(TrustBundleError, match="not signed"):
+        offline_context(unsigned)
