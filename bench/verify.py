@@ -55,13 +55,20 @@ def _openattestation(docs: list[dict[str, str]], work: Path) -> dict[str, float]
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def _init_worker(bundle: dict[str, Any]) -> None:
-    global _worker_ctx
+_worker_files: list[bytes] = []
+
+
+def _init_worker(bundle: dict[str, Any], files: list[bytes]) -> None:
+    global _worker_ctx, _worker_files
     _worker_ctx = offline_context(bundle)
+    _worker_files = files  # sent once per worker; each task then names a slice only
 
 
-def _verify_chunk(chunk: list[bytes]) -> int:
-    return sum(verify_input(d, _worker_ctx, CORE_POLICY).verdict == TOTAL_PASSED for d in chunk)
+def _verify_chunk(bounds: tuple[int, int]) -> int:
+    return sum(
+        verify_input(d, _worker_ctx, CORE_POLICY).verdict == TOTAL_PASSED
+        for d in _worker_files[bounds[0] : bounds[1]]
+    )
 
 
 def _issue(svc: Any, settings: Settings, n: int) -> list[str]:
@@ -130,8 +137,10 @@ def main() -> None:
         )
 
         workers = 2
-        chunks = [files[i : i + 250] for i in range(0, n, 250)]
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bundle,)) as pool:
+        chunks = [(i, min(n, i + 500)) for i in range(0, n, 500)]
+        with ProcessPoolExecutor(
+            workers, initializer=_init_worker, initargs=(bundle, files)
+        ) as pool:
             list(pool.map(_verify_chunk, chunks[:workers]))  # start and warm the workers
             par_s, passed = timed(lambda: sum(pool.map(_verify_chunk, chunks)), ROUNDS)
         assert passed == n
