@@ -111,11 +111,18 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
 def _ingest_in_process(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
     """The same task functions the DAGs call, run here one after another (no Airflow)."""
     from hub.ingest import Hub, run_pipeline
+    from quality.metrics import QualityBreachError
+    from storage.objects import sha256_hex
 
     hub = Hub.open(settings)
     runs: dict[str, Any] = {}
     for i, (ds, path) in enumerate(sorted(files.items())):
-        ref = run_pipeline(hub, ds, path.read_bytes(), path.name, fail_on_breach=False)
+        try:  # the contract decides whether a quality breach fails the run, as in the DAG
+            ref = run_pipeline(hub, ds, path.read_bytes(), path.name)
+        except QualityBreachError as exc:
+            runs[ds] = hub.library.find_run(ds, sha256_hex(path.read_bytes())) or {}
+            print(f"   {_bar(i + 1, len(files))}  {ds}: failed ({exc})", flush=True)
+            continue
         runs[ds] = {**hub.library.get_run(ref["run_id"]), **ref}
         again = ", already ingested, unchanged" if ref.get("already_done") else ""
         print(f"   {_bar(i + 1, len(files))}  {ds}{again}", flush=True)

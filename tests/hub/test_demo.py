@@ -12,7 +12,7 @@ def _failed(report: object) -> dict[str, str]:
 
 
 def test_demo_summary_and_rerun(settings: Settings, capsys: object) -> None:
-    first = demo.run(settings, 600, 60, 3, 1, airflow=False, data_docs=False)
+    first = demo.run(settings, 1000, 200, 3, 1, airflow=False, data_docs=False)
 
     assert set(first["summaries"]) == {
         "ca_marriage_death",
@@ -41,7 +41,7 @@ def test_demo_summary_and_rerun(settings: Settings, capsys: object) -> None:
     assert "已吊销" in revoked_text and "以欺骗手段取得许可" in revoked_text
     assert len(first["pdfs"]) == 1 and first["pdfs"][0].read_bytes().startswith(b"%PDF")
 
-    second = demo.run(settings, 600, 60, 3, 1, airflow=False, data_docs=False)
+    second = demo.run(settings, 1000, 200, 3, 1, airflow=False, data_docs=False)
     assert second["issued"] == first["issued"]
     assert second["verdicts"] == first["verdicts"]
     for ds, run in second["summaries"].items():
