@@ -8,11 +8,16 @@ Assets. Tasks are process entry points, so they read the hub settings from the e
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from schemas.contracts import Contract, load_contracts
+
+# A store or database outage is retried; a quality breach is final (retrying cannot fix data).
+RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True}
 
 POPULATION_ASSET = Asset("library://population")
 LEGAL_ENTITY_ASSET = Asset("library://legal-entity")
@@ -26,6 +31,16 @@ def _hub() -> Any:
     return Hub.open(get_settings())
 
 
+def _final_on_breach(step: Any, ref: dict[str, Any]) -> dict[str, Any]:
+    """Run a step that enforces quality thresholds; a breach fails the task without retries."""
+    from quality.metrics import QualityBreachError
+
+    try:
+        return dict(step(_hub(), ref))
+    except QualityBreachError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def build_ingest_dag(contract: Contract) -> DAG:
     """The ``ingest_<dataset>`` DAG: land → read → check → quarantine → merge → publish."""
     dataset = contract.dataset_id
@@ -36,6 +51,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["ingest", contract.library],
+        default_args=RETRIES,
         params={"file": Param("", type="string", description="path of the department file")},
         doc_md=__doc__,
     ) as dag:
@@ -59,7 +75,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
         def check(ref: dict[str, Any]) -> dict[str, Any]:
             from hub.ingest import check as check_step
 
-            return ref if ref["already_done"] else check_step(_hub(), ref)
+            return ref if ref["already_done"] else _final_on_breach(check_step, ref)
 
         @task
         def quarantine(ref: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +87,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
         def merge(ref: dict[str, Any]) -> dict[str, Any]:
             from hub.ingest import merge as merge_step
 
-            return ref if ref["already_done"] else merge_step(_hub(), ref)
+            return ref if ref["already_done"] else _final_on_breach(merge_step, ref)
 
         @task(outlets=[ASSET_OF[contract.library]])
         def publish(ref: dict[str, Any]) -> dict[str, Any]:

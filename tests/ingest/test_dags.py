@@ -62,3 +62,24 @@ sys.exit(0 if out["run"] and out["run"]["status"] == "published" else 1)
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+
+
+def test_outages_are_retried_but_a_quality_breach_is_final(monkeypatch: object) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from dags import ingest as dags_ingest
+    from quality.metrics import QualityBreachError
+
+    dag = dags_ingest.ingest_ps_household
+    assert all(t.retries == 3 for t in dag.tasks)
+
+    def breaching_step(_hub: object, _ref: dict[str, object]) -> dict[str, object]:
+        raise QualityBreachError("ps_household", ["completeness 0.5000 < 0.9800"])
+
+    monkeypatch.setattr(dags_ingest, "_hub", lambda: None)  # type: ignore[attr-defined]
+    try:
+        dags_ingest._final_on_breach(breaching_step, {"run_id": "r"})
+    except AirflowFailException as exc:  # fails the task at once, no retry
+        assert "completeness 0.5000 < 0.9800" in str(exc)
+    else:
+        raise AssertionError("a quality breach must fail the task")
