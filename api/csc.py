@@ -29,6 +29,22 @@ from storage.keys import EncryptedFileKeyStore
 router = APIRouter(prefix="/csc/v2", tags=["cloud signature (CSC v2)"])
 
 
+class CscError(BaseModel):
+    """An error in the CSC API's own shape (not RFC 9457: CSC clients expect this)."""
+
+    error: str
+    error_description: str
+
+
+# what the signing endpoints may answer besides 200 and 422
+CSC_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": CscError, "description": "invalid request, PIN, OTP or SAD"},
+    401: {"model": CscError, "description": "no registered client key"},
+    403: {"model": CscError, "description": "credential locked, revoked or not the holder's"},
+    404: {"model": CscError, "description": "no such credential"},
+}
+
+
 class InfoRequest(BaseModel):
     lang: str | None = None
 
@@ -174,7 +190,7 @@ def info(body: InfoRequest | None = None) -> dict[str, Any]:
     }
 
 
-@router.post("/credentials/list", response_model=None)
+@router.post("/credentials/list", response_model=None, responses=CSC_ERRORS)
 def credentials_list(body: ListRequest, request: Request) -> dict[str, Any] | JSONResponse:
     client = _client(request)
     if isinstance(client, JSONResponse):
@@ -196,7 +212,7 @@ def credentials_list(body: ListRequest, request: Request) -> dict[str, Any] | JS
         return _error(exc)
 
 
-@router.post("/credentials/info", response_model=None)
+@router.post("/credentials/info", response_model=None, responses=CSC_ERRORS)
 def credentials_info(body: CredentialRequest, request: Request) -> dict[str, Any] | JSONResponse:
     client = _client(request)
     if isinstance(client, JSONResponse):
@@ -209,7 +225,7 @@ def credentials_info(body: CredentialRequest, request: Request) -> dict[str, Any
         return _error(exc)
 
 
-@router.post("/credentials/authorize", response_model=None)
+@router.post("/credentials/authorize", response_model=None, responses=CSC_ERRORS)
 def credentials_authorize(
     body: AuthorizeRequest, request: Request
 ) -> dict[str, Any] | JSONResponse:
@@ -233,7 +249,7 @@ def credentials_authorize(
     return {"SAD": auth.sad, "expiresIn": auth.expires_in}
 
 
-@router.post("/signatures/signHash", response_model=None)
+@router.post("/signatures/signHash", response_model=None, responses=CSC_ERRORS)
 def signatures_sign_hash(body: SignHashRequest, request: Request) -> dict[str, Any] | JSONResponse:
     client = _client(request)
     if isinstance(client, JSONResponse):

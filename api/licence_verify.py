@@ -50,7 +50,7 @@ BODY_DOC: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
                     "required": ["file"],
                 }
             },
@@ -71,7 +71,7 @@ BODY_DOC: dict[str, Any] = {
                     ]
                 }
             },
-            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
         },
     }
 }
@@ -106,12 +106,9 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
 
 
 def _verify(state: HubState, data: bytes, qr: str | None) -> dict[str, Any]:
-    from licence.trust import online_context
-    from licence.verify import verify_input, verify_qr
+    from licence.trust import verify_online
 
-    ctx = online_context(state.licences)
-    report = verify_qr(qr, ctx) if qr is not None else verify_input(data, ctx)
-    return report.to_dict()
+    return verify_online(state.licences, data, qr).to_dict()
 
 
 @router.post(

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from ledger.anchor import AnchorReference
 from ledger.note import Checkpoint, NoteError, Verifier, open_note, parse_note, sign_note
 from ledger.receipt import Receipt, ReceiptError
-from licence.verify import SealState, VerifyContext
+from licence.verify import INDETERMINATE, CheckResult, Report, SealState, VerifyContext
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
 
@@ -465,3 +465,26 @@ def verify_seal_offline(bundle: Mapping[str, Any], seal_id: str, ctx: VerifyCont
     state = ctx.seal_of(seal_id) if ctx.seal_of else None
     cert = None if entry is None else entry.get("certificate")
     return verify_seal(seal_id, state, cert, ctx)
+
+
+def verify_online(svc: Any, data: bytes = b"", qr: str | None = None) -> Report:
+    """Verify a licence file (or a QR payload) against this platform's live stores.
+
+    A platform that has no certificate authority yet can decide nothing: the report is
+    INDETERMINATE (NO_PLATFORM_CA), never an error and never FAILED.
+    """
+    from licence.ca import CertificateAuthorityError
+    from licence.verify import verify_input, verify_qr
+
+    try:
+        ctx = online_context(svc)
+    except CertificateAuthorityError as exc:
+        line = CheckResult(
+            "trust_roots",
+            INDETERMINATE,
+            "NO_PLATFORM_CA",
+            f"this platform has no certificate authority yet, nothing can be verified: {exc}",
+            "本平台尚未建立证书机构，暂无法核验",
+        )
+        return Report(INDETERMINATE, [line])
+    return verify_qr(qr, ctx) if qr is not None else verify_input(data, ctx)

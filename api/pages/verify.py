@@ -157,22 +157,9 @@ def _banner(row: dict[str, Any] | None) -> dict[str, str] | None:
 def _verified(svc: Any, data: bytes) -> tuple[str, list[Line], str | None]:
     """The verifier's verdict and checks for any input (JSON, PDF, QR payload), and the id of
     the licence it found."""
-    from licence.ca import CertificateAuthorityError
-    from licence.trust import online_context
-    from licence.verify import verify_input
+    from licence.trust import verify_online
 
-    try:
-        ctx = online_context(svc)
-    except CertificateAuthorityError as exc:
-        line = Line(
-            "trust_roots",
-            "INDETERMINATE",
-            "NO_PLATFORM_CA",
-            f"this platform has no certificate authority yet, nothing can be verified: {exc}",
-            "本平台尚未建立证书机构，暂无法核验",
-        )
-        return "INDETERMINATE", [line], None
-    report = verify_input(data, ctx)
+    report = verify_online(svc, data)
     lines = [Line(c.check, c.status, c.reason, c.en, c.zh) for c in report.checks]
     return report.verdict, lines, report.licence_id
 

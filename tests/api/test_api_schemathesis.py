@@ -9,37 +9,44 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api.conftest import Api
 
 EXAMPLES = 10
-# the sharing API's operations (pages, licence verification and cloud signature have owners and
-# tests of their own)
-SHARING = ("/v1/health", "/v1/persons", "/v1/entities", "/v1/verify", "/v1/holders", "/v1/batch")
-SHARING += ("/v1/ledger", "/v1/datasets", "/v1/runs")
+# CSC answers a random PIN, OTP or SAD with its documented 400 "invalid_request": that is the
+# API working, so schemathesis's "schema-valid request accepted" check does not apply there;
+# every other check (no 5xx, documented status codes, content types, response schemas) does.
+SEMANTIC_REJECTION = ("/csc/v2/credentials/authorize", "/csc/v2/signatures/signHash")
+
+
+def _conformance(operation: Any, headers: dict[str, str], excluded: list[Any]) -> Any:
+    @given(case=operation.as_strategy())
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def check(case: Any) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    return check
 
 
 def test_api_conforms_to_its_openapi(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.http.app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [op for op in operations if op.path.startswith(SHARING)]
-    assert len(operations) == 16
+    paths = {op.path for op in operations}
+    # the sharing API, licence verification and the cloud-signature API are all covered
+    assert {"/v1/persons/{id}", "/v1/licences/verify", "/csc/v2/signatures/signHash"} <= paths
+    assert len(operations) >= 22
     headers = api.headers()
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @hypothesis_settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def check(case: Any) -> None:
-            case.call_and_validate(headers=headers)
-
+        excluded = [positive_data_acceptance] if operation.path in SEMANTIC_REJECTION else []
         try:
-            check()
+            _conformance(operation, headers, excluded)()
         except Exception as exc:
             exc.add_note(f"operation: {operation.method.upper()} {operation.path}")
             raise
