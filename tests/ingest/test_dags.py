@@ -43,25 +43,46 @@ def test_dag_file_does_no_io_beyond_contracts(tmp_path: Path) -> None:
     assert not home.exists()
 
 
-def test_dag_test_runs_the_pipeline(tmp_path: Path) -> None:
+def test_every_dag_runs_under_dag_test_and_a_rerun_changes_nothing(  # ~2.5 min
+    tmp_path: Path,
+) -> None:
+    import json
     import subprocess
     import sys
 
     repo = Path(__file__).resolve().parents[2]
     code = f"""
-import json, sys
+import json
 from pathlib import Path
 from hub.settings import Settings
 from hub.synth import generate
 from hub.airflow_env import run_dag_test
 s = Settings(home=Path({str(tmp_path / "hub")!r}))
-files = generate(Path({str(tmp_path / "files")!r}), persons=50, entities=5).files
-out = run_dag_test(s, "ps_household", files["ps_household"])
-print(json.dumps(out, default=str))
-sys.exit(0 if out["run"] and out["run"]["status"] == "published" else 1)
+files = generate(Path({str(tmp_path / "files")!r}), persons=200, entities=40, dirt=0.005).files
+for ds, path in sorted(files.items()):
+    for attempt in ("first", "again") if ds == "ps_household" else ("first",):
+        out = run_dag_test(s, ds, path)
+        print("RESULT " + json.dumps({{"ds": ds, "attempt": attempt, **out}}, default=str))
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, timeout=900)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    results = [
+        json.loads(line[len("RESULT ") :])
+        for line in proc.stdout.decode().splitlines()
+        if line.startswith("RESULT ")
+    ]
+    by = {(r["ds"], r["attempt"]): r for r in results}
+    assert {ds for ds, _ in by} == set(load_contracts())
+    for ds in load_contracts():
+        first = by[(ds, "first")]
+        assert first["dag_run_state"] == "success", ds
+        run = first["run"]
+        assert run["status"] in ("published", "degraded"), ds
+        assert run["rows_in"] == run["rows_accepted"] + run["rows_quarantined"] > 0, ds
+    # the same file again: the DAG succeeds and the run is the same, unchanged
+    again = by[("ps_household", "again")]
+    assert again["dag_run_state"] == "success"
+    assert again["run"] == by[("ps_household", "first")]["run"]
 
 
 def test_outages_are_retried_but_a_quality_breach_is_final(monkeypatch: object) -> None:
