@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
 .PHONY: help env demo test test-fast test-services lint typecheck services-up services-down \
-        fabric-up fabric-down airflow bench clean
+        fabric-up fabric-down airflow bench bench-full clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -59,8 +59,19 @@ fabric-down: ## Stop the Fabric network
 airflow: env ## Start the Airflow UI (api-server) on 127.0.0.1:8080 for the embedded default
 	bash scripts/airflow.sh
 
-bench: env ## Run every benchmark at its quick size
-	for b in bench/[a-z]*.py; do $(PY) -m bench.$$(basename $$b .py) --quick || exit 1; done
+BENCHES := $(filter-out table,$(basename $(notdir $(wildcard bench/[a-z]*.py))))
+
+bench: env ## Run every benchmark at its quick size, then print the README's table
+	@mkdir -p var/bench
+	@set -o pipefail; failed=; for b in $(BENCHES); do \
+		$(PY) -m bench.$$b --quick 2>&1 | tee var/bench/$$b-quick.log || failed="$$failed $$b"; \
+	done; $(PY) -m bench.table; [ -z "$$failed" ] || { echo "failed:$$failed" >&2; exit 1; }
+
+bench-full: env ## Run every benchmark at full size (long), then print the README's table
+	@mkdir -p var/bench
+	@set -o pipefail; failed=; for b in $(BENCHES); do \
+		$(PY) -m bench.$$b 2>&1 | tee var/bench/$$b.log || failed="$$failed $$b"; \
+	done; $(PY) -m bench.table; [ -z "$$failed" ] || { echo "failed:$$failed" >&2; exit 1; }
 
 clean: ## Remove generated state (var/) but keep caches
 	rm -rf var
