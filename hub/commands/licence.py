@@ -79,12 +79,7 @@ def issue_cmd(
     """Issue a sealed licence of TYPE (file stem, type code or Chinese name)."""
     from licence.service import Holder
 
-    values: dict[str, str] = {}
-    for item in fields:
-        if "=" not in item:
-            _fail(ValueError(f"--field {item!r}: expected k=v"))
-        k, v = item.split("=", 1)
-        values[k.strip()] = v
+    values = _field_values(fields)
     svc = open_service(get_settings())
     try:
         doc = svc.issue(
@@ -120,6 +115,31 @@ def show_cmd(licence_id: str) -> None:
     except _errors() as exc:
         _fail(exc)
     _emit(out, None)
+
+
+def _field_values(fields: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in fields:
+        if "=" not in item:
+            _fail(ValueError(f"--field {item!r}: expected k=v"))
+        k, v = item.split("=", 1)
+        values[k.strip()] = v
+    return values
+
+
+@licence.command("change")
+@click.argument("licence_id")
+@click.option("--field", "fields", multiple=True, required=True, help="k=v, repeatable")
+@click.option("--reason", required=True, help="why the licence changes (e.g. 住所变更)")
+def change_cmd(licence_id: str, fields: tuple[str, ...], reason: str) -> None:
+    """Issue the next version with changed fields; the old version becomes superseded."""
+    values = _field_values(fields)
+    svc = open_service(get_settings())
+    try:
+        doc = svc.change(licence_id, values, reason)
+    except _errors() as exc:
+        _fail(exc)
+    click.echo(doc["header"]["licence_id"])
 
 
 def _lifecycle(action: str, licence_id: str, reason: str, code: str | None) -> None:

@@ -66,6 +66,16 @@ def test_cli_issue_lifecycle_disclose(
     assert "value" not in json.loads(red.read_text())["fields"]["registered_capital"]
     assert "suspended" in run.invoke(main, ["licence", "suspend", lid, "--reason", "整改"]).output
     assert "valid" in run.invoke(main, ["licence", "reinstate", lid]).output
+    change = ["licence", "change", lid, "--field", "address=湖南省长沙市天心区芙蓉中路1号"]
+    out = run.invoke(main, [*change, "--reason", "住所变更"])
+    assert out.exit_code == 0, out.output
+    old, lid = lid, out.output.strip()
+    assert lid.endswith(".002." + lid.rsplit(".", 1)[1]) and lid != old
+    assert json.loads(run.invoke(main, ["licence", "show", old]).output)["superseded_by"] == lid
+    new_doc = json.loads(run.invoke(main, ["licence", "show", lid]).output)["document"]
+    assert new_doc["fields"]["address"]["value"] == "湖南省长沙市天心区芙蓉中路1号"
+    out = run.invoke(main, [*change, "--reason", "again"])  # a superseded version cannot change
+    assert out.exit_code == 2, out.output
     out = run.invoke(main, ["licence", "revoke", lid, "--code", "FRAUD", "--reason", "虚假材料"])
     assert "revoked" in out.output
     out = run.invoke(main, ["licence", "revoke", lid, "--code", "FRAUD", "--reason", "x"])
