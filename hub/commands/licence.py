@@ -191,11 +191,15 @@ def reinstate_cmd(licence_id: str, reason: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def pdf_cmd(licence_id: str, output: Path) -> None:
     """Write the PAdES-signed PDF of a licence."""
-    from licence.service import render_pdf
+    from licence.service import LifecycleError, render_pdf
 
     settings = get_settings()
     svc = open_service(settings)
     try:
+        status = svc.row(licence_id)["status"]
+        if status != "valid":
+            # a fresh, validly sealed PDF of a revoked or superseded licence would mislead
+            raise LifecycleError(f"licence {licence_id} is {status}: no new PDF is issued for it")
         data = render_pdf(svc, licence_id, settings.home / "cache" / "fonts")
     except _errors() as exc:
         _fail(exc)

@@ -80,3 +80,6 @@ def test_cli_issue_lifecycle_disclose(
     assert "revoked" in out.output
     out = run.invoke(main, ["licence", "revoke", lid, "--code", "FRAUD", "--reason", "x"])
     assert out.exit_code == 2 and "cannot revoke" in out.output
+    pdf = tmp_path / "revoked.pdf"
+    out = run.invoke(main, ["licence", "pdf", lid, "-o", str(pdf)])
+    assert out.exit_code == 2 and "revoked" in out.output and not pdf.exists()
