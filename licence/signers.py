@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from gmssl import sm2 as gm_sm2
@@ -18,6 +19,7 @@ from gmssl import sm2 as gm_sm2
 ECDSA_P256 = "ecdsa-p256-sha256"
 SM2_SM3 = "sm2-sm3"
 SM2_DEFAULT_ID = b"1234567812345678"
+SM2_CURVE_OID = "1.2.156.10197.1.301"  # GB/T 33560: the SM2 curve (namedCurve of id-ecPublicKey)
 
 
 class SignatureError(ValueError):
@@ -79,6 +81,20 @@ def _crypt(private_hex: str, public_hex: str) -> gm_sm2.CryptSM2:
     return c
 
 
+def sm2_point_on_curve(public_key: bytes) -> bool:
+    """True if ``public_key`` (``04‖x‖y``, 65 bytes) is a point of the SM2 curve (not infinity).
+
+    gmssl does not check this; a verifier must, or a crafted "key" could make it misbehave."""
+    if len(public_key) != 65 or public_key[0] != 4:
+        return False
+    t = gm_sm2.default_ecc_table
+    p, a, b = int(t["p"], 16), int(t["a"], 16), int(t["b"], 16)
+    x, y = int.from_bytes(public_key[1:33], "big"), int.from_bytes(public_key[33:], "big")
+    if not (0 <= x < p and 0 <= y < p) or (x == 0 and y == 0):
+        return False
+    return (y * y - (x * x * x + a * x + b)) % p == 0
+
+
 def sm2_public_from_private(private_hex: str) -> str:
     """Public point x‖y (128 hex digits) of an SM2 private scalar."""
     c = _crypt(private_hex, "")
@@ -112,6 +128,49 @@ class Sm2Signer:
     def public_key_bytes(self) -> bytes:
         return b"\x04" + bytes.fromhex(self.public_hex)
 
+    def private_bytes(self) -> bytes:
+        """The 32-byte private scalar: only for the encrypted key store, never to be logged."""
+        return bytes.fromhex(self.private_hex.zfill(64))
+
+
+def sm2_public_key_from_spki(spki_der: bytes) -> bytes:
+    """The SM2 point (``04‖x‖y``) of a SubjectPublicKeyInfo: id-ecPublicKey, namedCurve SM2.
+
+    ``cryptography`` cannot load such a key, so it is read with asn1crypto (pyHanko's parser)."""
+    from asn1crypto import keys as asn1_keys
+
+    try:
+        spki = asn1_keys.PublicKeyInfo.load(spki_der)
+        alg = spki["algorithm"]
+        params = alg["parameters"]
+        curve = params.chosen.dotted if alg["algorithm"].native == "ec" else None
+        point = bytes(spki["public_key"].native) if curve == SM2_CURVE_OID else b""
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SignatureError(f"unreadable public key: {exc}") from None
+    if not point:
+        raise SignatureError("not an SM2 public key (id-ecPublicKey with the SM2 curve)")
+    if not sm2_point_on_curve(point):
+        raise SignatureError("SM2 public key is not a point of the SM2 curve")
+    return point
+
+
+def certificate_key(cert: x509.Certificate) -> tuple[str, bytes]:
+    """(signature algorithm, uncompressed point) of a seal certificate's key: P-256 or SM2."""
+    try:
+        public = cert.public_key()
+    except UnsupportedAlgorithm:
+        from asn1crypto import x509 as asn1_x509
+
+        tbs = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)
+        spki = tbs["subject_public_key_info"].dump()
+        return SM2_SM3, sm2_public_key_from_spki(spki)
+    if isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1):
+        point = public.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return ECDSA_P256, point
+    raise SignatureError("the certificate key is neither ECDSA P-256 nor SM2")
+
 
 def verify(algorithm: str, public_key: bytes, signature: bytes, data: bytes) -> None:
     """Raise SignatureError unless ``signature`` over ``data`` verifies under ``public_key``."""
@@ -123,7 +182,15 @@ def verify(algorithm: str, public_key: bytes, signature: bytes, data: bytes) -> 
             raise SignatureError("ECDSA P-256 seal signature does not verify") from None
         return
     if algorithm == SM2_SM3:
-        public_hex = public_key[1:].hex() if public_key[:1] == b"\x04" else public_key.hex()
+        if len(public_key) == 64:  # bare x‖y
+            public_key = b"\x04" + public_key
+        if not sm2_point_on_curve(public_key):
+            raise SignatureError("SM2 public key is not a point of the SM2 curve")
+        n = int(gm_sm2.default_ecc_table["n"], 16)
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        if len(signature) != 64 or not (0 < r < n and 0 < s < n):  # GB/T 32918.2 §7.1 B1, B2
+            raise SignatureError("SM2 signature is not r‖s with 0 < r, s < n")
+        public_hex = public_key[1:].hex()
         e = _sm2_z_and_e(public_hex, data, SM2_DEFAULT_ID)
         if not _crypt("00", public_hex).verify(signature.hex(), e):
             raise SignatureError("SM2 seal signature does not verify")
