@@ -36,7 +36,7 @@ from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_note
 from ledger.receipt import Receipt, ReceiptError
 from licence import document
-from licence.signers import ECDSA_P256, SM2_SM3, SignatureError
+from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, certificate_key
 from licence.signers import verify as verify_signature
 from schemas import licence_id
 
@@ -263,7 +263,13 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
     hit = ctx.caches.certs.get(pem)
     if hit is None:
         cert = x509.load_pem_x509_certificate(pem.encode())
-        public = cert.public_key()
+        try:
+            public = cert.public_key()
+        except UnsupportedAlgorithm:
+            # an SM2 seal (national profile): cryptography cannot load the curve, asn1crypto
+            # reads the point; a key that is not SM2 raises SignatureError (a ValueError)
+            hit = ctx.caches.certs[pem] = (cert, certificate_key(cert)[1])
+            return hit
         if not isinstance(public, ec.EllipticCurvePublicKey):
             raise ValueError("seal certificate does not hold an EC public key")
         raw = public.public_bytes(
