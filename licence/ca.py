@@ -15,7 +15,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
 from storage.keys import KeyStore
 
@@ -266,3 +266,104 @@ def issue_person_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+
+# ---- SM2 seal certificates (national profile) ----------------------------------------------
+def _asn1_time(t: dt.datetime) -> object:
+    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050."""
+    from asn1crypto import x509 as asn1_x509
+
+    t = t.astimezone(dt.UTC).replace(microsecond=0)
+    return asn1_x509.Time({"utc_time" if t.year < 2050 else "general_time": t})
+
+
+def issue_sm2_seal_certificate(
+    keys: KeyStore,
+    seal_ca: x509.Certificate,
+    public_point: bytes,
+    uscc: str,
+    authority_name: str,
+    seal_name: str,
+    picture_sha256: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key is
+    id-ecPublicKey on the SM2 curve (1.2.156.10197.1.301), signed by the seal CA's P-256 key
+    (ecdsa-with-SHA256). ``cryptography`` cannot take an SM2 key in a builder, so the
+    TBSCertificate is assembled with asn1crypto; ``cryptography`` still loads the result and
+    checks its issuer signature (only ``public_key()`` refuses the curve)."""
+    from asn1crypto import core as asn1_core
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+
+    from licence.signers import SM2_CURVE_OID, sm2_point_on_curve
+
+    if not sm2_point_on_curve(public_point):
+        raise CertificateAuthorityError("not an SM2 public key (04‖x‖y on the SM2 curve)")
+    ca_key = keys.load(SEAL_CA_KEY)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("seal CA key is not an EC key")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
+        ]
+    )
+    extensions: list[tuple[x509.ObjectIdentifier, bool, bytes]] = [
+        (ExtensionOID.BASIC_CONSTRAINTS, True, x509.BasicConstraints(False, None).public_bytes()),
+        (
+            ExtensionOID.KEY_USAGE,
+            True,
+            x509.KeyUsage(
+                True, True, False, False, False, False, False, False, False
+            ).public_bytes(),
+        ),
+        (SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256),
+        (
+            ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+            False,
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                seal_ca.public_key()  # type: ignore[arg-type]
+            ).public_bytes(),
+        ),
+    ]
+    spki = asn1_keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": asn1_keys.ECDomainParameters(name="named", value=SM2_CURVE_OID),
+            },
+            "public_key": public_point,
+        }
+    )
+    tbs = asn1_x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": x509.random_serial_number(),
+            "signature": {"algorithm": "sha256_ecdsa"},
+            "issuer": asn1_x509.Name.load(seal_ca.subject.public_bytes()),
+            "validity": {"not_before": _asn1_time(not_before), "not_after": _asn1_time(not_after)},
+            "subject": asn1_x509.Name.load(subject.public_bytes()),
+            "subject_public_key_info": spki,
+            "extensions": [
+                {
+                    "extn_id": oid.dotted_string,
+                    "critical": critical,
+                    "extn_value": asn1_core.ParsableOctetString(value),
+                }
+                for oid, critical, value in extensions
+            ],
+        }
+    )
+    signature = ca_key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+    cert = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_value": signature,
+        }
+    )
+    return x509.load_der_x509_certificate(cert.dump())

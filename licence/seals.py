@@ -3,8 +3,11 @@
 A seal is created for a registered authority: a fresh key pair (kept encrypted in the key store),
 a seal certificate from the platform seal CA binding USCC, seal name and picture hash, the red
 round picture (SVG + PNG), and the seal info signed by the seal maker (the platform seal CA key,
-ECDSA P-256 with SHA-256 here; SM2-with-SM3 once the national-profile key custody exists). The
-JSON form keeps the SESeal field names so the ASN.1 encoding can be added later.
+ECDSA P-256 with SHA-256). The seal's own key is ECDSA P-256 under the standard profile and SM2
+(with SM3, GB/T 32918) under the national profile: its private scalar is kept as an encrypted
+PKCS#8 file in the same key folder (``storage.keys.Sm2KeyFiles``) and its certificate is built
+with asn1crypto (``ca.issue_sm2_seal_certificate``). The JSON form keeps the SESeal field names
+so the ASN.1 encoding can be added later.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from licence import ca, picture
 from licence.document import canonical
-from licence.signers import ECDSA_P256
+from licence.signers import ECDSA_P256, SM2_SM3, EcdsaP256Signer, Signer, Sm2Signer
+from storage.keys import EncryptedFileKeyStore, KeyStore, Sm2KeyFiles
 
 SEAL_TYPES = {"official": "法定名称章", "licence": "电子证照专用章"}
 PICTURE_MM = 42
+PROFILE_ALGORITHMS = {"standard": ECDSA_P256, "national": SM2_SM3}
 
 
 class SealError(ValueError):
@@ -74,10 +79,51 @@ class SealInfo:
 class CreatedSeal:
     info: SealInfo
     certificate: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey | Sm2Signer
     png: bytes
     svg: str
     document: dict[str, Any]  # SESeal JSON: seal info + maker signature
+    algorithm: str = ECDSA_P256  # the seal key's signature algorithm
+
+
+def algorithm_for(profile: str) -> str:
+    """The seal key algorithm of a cryptography profile ("standard" or "national")."""
+    try:
+        return PROFILE_ALGORITHMS[profile]
+    except KeyError:
+        raise SealError(
+            f"unknown crypto profile {profile!r}; use one of {', '.join(PROFILE_ALGORITHMS)}"
+        ) from None
+
+
+def _sm2_files(keys: KeyStore) -> Sm2KeyFiles:
+    if not isinstance(keys, EncryptedFileKeyStore):
+        # SoftHSM2 and the PKCS#11 store have no SM2 mechanism
+        raise SealError(
+            "SM2 seal keys need the encrypted file key store; this key store "
+            f"({type(keys).__name__}) cannot hold SM2 keys"
+        )
+    return Sm2KeyFiles(keys)
+
+
+def save_seal_key(keys: KeyStore, name: str, made: CreatedSeal) -> None:
+    """Store a new seal's private key, encrypted, write-once (P-256 or SM2)."""
+    if isinstance(made.key, Sm2Signer):
+        _sm2_files(keys).save(name, made.key.private_bytes(), made.key.public_key_bytes())
+    else:
+        keys.save(name, made.key)
+
+
+def load_signer(keys: KeyStore, key_name: str, algorithm: str) -> Signer:
+    """The signer of a stored seal key, picked by the seal's algorithm."""
+    if algorithm == SM2_SM3:
+        return Sm2Signer(_sm2_files(keys).load(key_name).hex())
+    if algorithm == ECDSA_P256:
+        key = keys.load(key_name)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise SealError(f"seal key {key_name!r} is not an EC key")
+        return EcdsaP256Signer(key)
+    raise SealError(f"seal key {key_name!r} has unknown algorithm {algorithm!r}")
 
 
 def build_seal(
@@ -91,27 +137,27 @@ def build_seal(
     keys: Any,
     valid_from: dt.datetime,
     valid_to: dt.datetime,
+    algorithm: str = ECDSA_P256,
 ) -> CreatedSeal:
-    """Key pair, picture, certificate and maker-signed seal info for one seal."""
+    """Key pair (P-256, or SM2 for ``SM2_SM3``), picture, certificate and maker-signed seal info
+    for one seal."""
     if seal_type not in SEAL_TYPES:
         raise SealError(f"unknown seal type {seal_type!r}; use one of {', '.join(SEAL_TYPES)}")
     if valid_to <= valid_from:
         raise SealError("seal validity must end after it starts")
-    key = ec.generate_private_key(ec.SECP256R1())
+    if algorithm not in (ECDSA_P256, SM2_SM3):
+        raise SealError(f"unknown seal algorithm {algorithm!r}; use {ECDSA_P256} or {SM2_SM3}")
     png = picture.seal_png(authority_name, SEAL_TYPES[seal_type])
     svg = picture.seal_svg(authority_name, SEAL_TYPES[seal_type], PICTURE_MM)
     pic_hash = hashlib.sha256(png).digest()
-    cert = ca.issue_seal_certificate(
-        keys,
-        seal_ca,
-        key.public_key(),
-        authority,
-        authority_name,
-        seal_name,
-        pic_hash,
-        valid_from,
-        valid_to,
-    )
+    subject = (authority, authority_name, seal_name, pic_hash, valid_from, valid_to)
+    key: ec.EllipticCurvePrivateKey | Sm2Signer
+    if algorithm == SM2_SM3:
+        key = Sm2Signer.generate()
+        cert = ca.issue_sm2_seal_certificate(keys, seal_ca, key.public_key_bytes(), *subject)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = ca.issue_seal_certificate(keys, seal_ca, key.public_key(), *subject)
     cert_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
     info = SealInfo(
         seal_id=seal_id,
@@ -135,7 +181,7 @@ def build_seal(
         "signAlgID": ECDSA_P256,
         "signedValue": base64.b64encode(maker_sig).decode(),
     }
-    return CreatedSeal(info, cert, key, png, svg, document)
+    return CreatedSeal(info, cert, key, png, svg, document, algorithm)
 
 
 def verify_seal_document(document: dict[str, Any], seal_ca: x509.Certificate) -> None:
