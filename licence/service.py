@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from licence import authorities, ca, document, seals
-from licence.signers import ECDSA_P256, EcdsaP256Signer, SignatureError, verify
+from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, Signer, certificate_key, verify
 from licence.store import LicenceStore
 from schemas import licence_id, licence_types, resident_id, uscc
 from storage.keys import KeyStore
@@ -159,7 +158,7 @@ class LicenceService:
         self.ledger = ledger
         self.holders = holders
         self.verification_url = verification_url
-        self._signers: dict[str, EcdsaP256Signer] = {}
+        self._signers: dict[str, Signer] = {}
 
     # ---- platform CA --------------------------------------------------------------------
     def ensure_ca(self) -> ca.PlatformCA:
@@ -190,8 +189,10 @@ class LicenceService:
         seal_type: str = "licence",
         years: int = 5,
         now: dt.datetime | None = None,
+        algorithm: str = ECDSA_P256,
     ) -> dict[str, Any]:
-        """Create an active seal for a registered authority and log a ``seal.create`` entry."""
+        """Create an active seal for a registered authority and log a ``seal.create`` entry;
+        ``algorithm`` SM2_SM3 makes an SM2 seal (national profile)."""
         auth = authorities.get(authority_uscc)
         pca = self.platform_ca()
         now = now or _now()
@@ -211,9 +212,10 @@ class LicenceService:
             self.keys,
             now,
             now + dt.timedelta(days=365 * years),
+            algorithm,
         )
         key_name = f"seal-{seal_id}"
-        self.keys.save(key_name, made.key)
+        seals.save_seal_key(self.keys, key_name, made)
         prefix = f"seals/{seal_id}"
         self.objects.put(f"{prefix}/seal.json", document.canonical(made.document))
         self.objects.put(f"{prefix}/picture.png", made.png)
@@ -224,7 +226,7 @@ class LicenceService:
             "seal_id": seal_id,
             "authority": auth.uscc,
             "name": made.info.name,
-            "algorithm": ECDSA_P256,
+            "algorithm": made.algorithm,
             "key_name": key_name,
             "cert_pem": cert_pem,
             "picture_sha256": made.info.picture_sha256,
@@ -258,12 +260,11 @@ class LicenceService:
             {"event": f"seal.{status}", "seal_id": seal_id, "reason": reason, "time": _iso(_now())}
         )
 
-    def _signer(self, seal: dict[str, Any]) -> EcdsaP256Signer:
+    def _signer(self, seal: dict[str, Any]) -> Signer:
         signer = self._signers.get(seal["seal_id"])
         if signer is None:
-            key = self.keys.load(seal["key_name"])
-            assert isinstance(key, ec.EllipticCurvePrivateKey)
-            signer = self._signers[seal["seal_id"]] = EcdsaP256Signer(key)
+            signer = seals.load_signer(self.keys, seal["key_name"], seal["algorithm"])
+            self._signers[seal["seal_id"]] = signer
         return signer
 
     # ---- issuance -----------------------------------------------------------------------
@@ -661,11 +662,7 @@ def check_sealed(doc: dict[str, Any]) -> None:
     if header["licence_id"] != doc["fields"]["证照标识"].get("value", header["licence_id"]):
         raise document.IntegrityError("identifier in the fields differs from the signed header")
     cert = x509.load_pem_x509_certificate(doc["signature"]["certificate"].encode())
-    public = cert.public_key()
-    assert isinstance(public, ec.EllipticCurvePublicKey)
-    raw = public.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    _key_alg, raw = certificate_key(cert)  # P-256 or SM2
     verify(
         doc["signature"]["algorithm"],
         raw,
@@ -686,6 +683,12 @@ def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
     row = service.store.seal(seal_id)
     if row is None:
         raise seals.SealError(f"seal {seal_id} of licence {lid} is not in the store")
+    if row["algorithm"] == SM2_SM3:
+        raise seals.SealError(
+            f"licence {lid} is sealed with the SM2 seal {seal_id}: a PAdES PDF cannot be "
+            "sealed with SM2 (pyHanko and the PDF signature standards have no SM2-with-SM3); "
+            "hand out the sealed JSON licence, which verifies with `hub verify`"
+        )
     png = service.objects.get(f"seals/{seal_id}/picture.png")
     unsigned = pdf.render(doc, png, service.verification_url, pdf.font_file(font_cache))
     key = service.keys.load(row["key_name"])
