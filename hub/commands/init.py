@@ -24,6 +24,7 @@ def _init_licences(settings: Settings) -> None:
 
     from hub.commands.licence import open_service
     from licence import authorities
+    from licence.seals import algorithm_for
 
     svc = open_service(settings)
     svc.ensure_ca()  # also opens the ledger, which creates the log key on first use
@@ -31,7 +32,8 @@ def _init_licences(settings: Settings) -> None:
     now = dt.datetime.now(dt.UTC)
     for auth in authorities.registry().values():
         if svc.store.active_seal(auth.uscc, now) is None:
-            row = svc.create_seal(auth.uscc)
+            # the national profile seals with SM2 (GB/T 32918), the standard one with P-256
+            row = svc.create_seal(auth.uscc, algorithm=algorithm_for(settings.crypto_profile))
             click.echo(f"seal {row['seal_id']} created for {auth.name}")
 
 

@@ -17,14 +17,28 @@ def seal() -> None:
 @click.option("--authority", required=True, help="USCC of a registered issuing authority")
 @click.option("--name", default=None, help="seal name (default: <authority>电子证照专用章)")
 @click.option("--years", default=5, show_default=True, type=int)
-def create_cmd(authority: str, name: str | None, years: int) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["standard", "national"]),
+    default=None,
+    help="key algorithm: standard = ECDSA P-256, national = SM2 with SM3 "
+    "(default: HUB_CRYPTO_PROFILE, i.e. the crypto_profile setting)",
+)
+def create_cmd(authority: str, name: str | None, years: int, profile: str | None) -> None:
     """Create an active seal: key pair, certificate and picture; logged."""
-    svc = open_service(get_settings())
+    from licence.seals import algorithm_for
+
+    settings = get_settings()
+    svc = open_service(settings)
     try:
-        row = svc.create_seal(authority, name, years=years)
+        algorithm = algorithm_for(profile or settings.crypto_profile)
+        row = svc.create_seal(authority, name, years=years, algorithm=algorithm)
     except _errors() as exc:
         _fail(exc)
-    click.echo(f"{row['seal_id']}  {row['name']}  valid until {row['valid_to']:%Y-%m-%d}")
+    click.echo(
+        f"{row['seal_id']}  {row['name']}  {row['algorithm']}  "
+        f"valid until {row['valid_to']:%Y-%m-%d}"
+    )
 
 
 @seal.command("list")
