@@ -1,13 +1,16 @@
 """Signers behind one interface: ECDSA P-256 (default profile) and SM2-with-SM3 (national).
 
-``cryptography`` refuses SM2 keys, so SM2 goes through ``gmssl`` (pure Python, raw ``r‖s``
-signatures, tested with the GB/T 32918.5 Annex A vector). Verification functions take the public
-key and algorithm name so a verifier needs no private material.
+``cryptography`` refuses SM2 keys, so SM2 goes through the system OpenSSL 3 (ctypes, in
+``licence.sm2_openssl``) when usable, else ``gmssl`` (pure Python, ten times slower); both give
+raw ``r‖s`` signatures, each cross-checks the other in the tests, and the GB/T 32918.5 Annex A
+vector runs through both. Verification functions take the public key and algorithm name so a
+verifier needs no private material.
 """
 
 from __future__ import annotations
 
 import secrets
+import weakref
 from typing import Protocol
 
 from cryptography import x509
@@ -16,10 +19,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from gmssl import sm2 as gm_sm2
 
+from licence import sm2_openssl
+
 ECDSA_P256 = "ecdsa-p256-sha256"
 SM2_SM3 = "sm2-sm3"
 SM2_DEFAULT_ID = b"1234567812345678"
 SM2_CURVE_OID = "1.2.156.10197.1.301"  # GB/T 33560: the SM2 curve (namedCurve of id-ecPublicKey)
+# SubjectPublicKeyInfo DER up to the point: id-ecPublicKey, namedCurve SM2, BIT STRING of 66 bytes
+_SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
+
+
+def sm2_backend() -> str:
+    """Which SM2 implementation signs and verifies here: "openssl" or "gmssl"."""
+    return "openssl" if sm2_openssl.backend() is not None else "gmssl"
 
 
 class SignatureError(ValueError):
@@ -106,11 +118,21 @@ class Sm2Signer:
 
     algorithm = SM2_SM3
 
-    def __init__(self, private_hex: str, user_id: bytes = SM2_DEFAULT_ID) -> None:
+    def __init__(
+        self, private_hex: str, user_id: bytes = SM2_DEFAULT_ID, *, use_openssl: bool = True
+    ) -> None:
         self.private_hex = private_hex.lower()
         self.public_hex = sm2_public_from_private(self.private_hex)
         self.user_id = user_id
         self._c = _crypt(self.private_hex, self.public_hex)
+        self._ossl = sm2_openssl.backend() if use_openssl else None
+        self._pkey = 0
+        if self._ossl is not None:
+            from storage.keys import sm2_private_key_info
+
+            der = sm2_private_key_info(self.private_bytes(), self.public_key_bytes())
+            self._pkey = self._ossl.load_private(der)
+            weakref.finalize(self, self._ossl.free, self._pkey)
 
     @classmethod
     def generate(cls) -> Sm2Signer:
@@ -118,7 +140,10 @@ class Sm2Signer:
         return cls(format(secrets.randbelow(n - 2) + 1, "064x"))
 
     def sign(self, data: bytes, k_hex: str | None = None) -> bytes:
-        """Sign ``data``; ``k_hex`` fixes the nonce (only for standard test vectors)."""
+        """Sign ``data``; ``k_hex`` fixes the nonce (only for standard test vectors: gmssl)."""
+        if self._ossl is not None and k_hex is None:
+            der = self._ossl.sign(self._pkey, data, self.user_id)
+            return sm2_openssl.raw_signature(der)
         e = _sm2_z_and_e(self.public_hex, data, self.user_id)
         k = k_hex or format(
             secrets.randbelow(int(gm_sm2.default_ecc_table["n"], 16) - 1) + 1, "064x"
@@ -172,6 +197,18 @@ def certificate_key(cert: x509.Certificate) -> tuple[str, bytes]:
     raise SignatureError("the certificate key is neither ECDSA P-256 nor SM2")
 
 
+def sm2_verify(
+    public_key: bytes, r: int, s: int, signature: bytes, data: bytes, *, use_openssl: bool = True
+) -> bool:
+    """SM2 verification (default signer ID) of a checked point and in-range r, s."""
+    ossl = sm2_openssl.backend() if use_openssl else None
+    if ossl is not None:
+        key = ossl.public(_SM2_SPKI_PREFIX + public_key)
+        return ossl.verify(key, sm2_openssl.der_signature(r, s), data, SM2_DEFAULT_ID)
+    e = _sm2_z_and_e(public_key[1:].hex(), data, SM2_DEFAULT_ID)
+    return bool(_crypt("00", public_key[1:].hex()).verify(signature.hex(), e))
+
+
 def verify(algorithm: str, public_key: bytes, signature: bytes, data: bytes) -> None:
     """Raise SignatureError unless ``signature`` over ``data`` verifies under ``public_key``."""
     if algorithm == ECDSA_P256:
@@ -190,9 +227,7 @@ def verify(algorithm: str, public_key: bytes, signature: bytes, data: bytes) -> 
         r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
         if len(signature) != 64 or not (0 < r < n and 0 < s < n):  # GB/T 32918.2 §7.1 B1, B2
             raise SignatureError("SM2 signature is not r‖s with 0 < r, s < n")
-        public_hex = public_key[1:].hex()
-        e = _sm2_z_and_e(public_hex, data, SM2_DEFAULT_ID)
-        if not _crypt("00", public_hex).verify(signature.hex(), e):
+        if not sm2_verify(public_key, r, s, signature, data):
             raise SignatureError("SM2 seal signature does not verify")
         return
     raise SignatureError(f"unknown signature algorithm {algorithm!r}")

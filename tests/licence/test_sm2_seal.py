@@ -216,3 +216,28 @@ def test_cli_national_profile_issue_and_verify(national: Settings, tmp_path: Pat
     pdf = tmp_path / "l.pdf"
     out = run.invoke(main, ["licence", "pdf", lid, "-o", str(pdf)])
     assert out.exit_code == 2 and "SM2" in out.output and not pdf.exists(), out.output
+
+
+def test_openssl_and_gmssl_cross_check() -> None:
+    """The two SM2 implementations agree: the standard vector, and each verifies the other."""
+    from licence import sm2_openssl
+    from licence.signers import sm2_backend, sm2_verify
+
+    assert sm2_backend() == "openssl", "libcrypto.so.3 (openssl, scripts/apt-packages.txt)"
+    vector = Sm2Signer(SM2_D, use_openssl=False).sign(b"message digest", k_hex=SM2_K)
+    assert vector.hex().upper() == SM2_RS
+    point = Sm2Signer(SM2_D).public_key_bytes()
+    r, s = int(SM2_RS[:64], 16), int(SM2_RS[64:], 16)
+    for use_openssl in (True, False):
+        assert sm2_verify(point, r, s, vector, b"message digest", use_openssl=use_openssl)
+        assert not sm2_verify(point, r, s, vector, b"message digesT", use_openssl=use_openssl)
+    assert sm2_openssl.raw_signature(sm2_openssl.der_signature(r, s)) == vector
+
+    fast = Sm2Signer.generate()
+    slow = Sm2Signer(fast.private_hex, use_openssl=False)
+    for signer, checker in ((fast, False), (slow, True)):  # signed by one, verified by the other
+        sig = signer.sign(b"licence header")
+        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+        key = signer.public_key_bytes()
+        assert sm2_verify(key, r, s, sig, b"licence header", use_openssl=checker)
+        assert not sm2_verify(key, r, s, sig, b"licence headeR", use_openssl=checker)
