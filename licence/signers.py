@@ -179,22 +179,36 @@ def sm2_public_key_from_spki(spki_der: bytes) -> bytes:
     return point
 
 
+_CERT_KEYS: dict[bytes, tuple[str, bytes]] = {}  # TBSCertificate DER -> key (seals are few)
+
+
 def certificate_key(cert: x509.Certificate) -> tuple[str, bytes]:
     """(signature algorithm, uncompressed point) of a seal certificate's key: P-256 or SM2."""
+    tbs_der = cert.tbs_certificate_bytes
+    hit = _CERT_KEYS.get(tbs_der)
+    if hit is not None:
+        return hit
     try:
         public = cert.public_key()
     except UnsupportedAlgorithm:
         from asn1crypto import x509 as asn1_x509
 
-        tbs = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)
+        tbs = asn1_x509.TbsCertificate.load(tbs_der)
         spki = tbs["subject_public_key_info"].dump()
-        return SM2_SM3, sm2_public_key_from_spki(spki)
-    if isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1):
+        hit = (SM2_SM3, sm2_public_key_from_spki(spki))
+    else:
+        if not (
+            isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
+        ):
+            raise SignatureError("the certificate key is neither ECDSA P-256 nor SM2")
         point = public.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        return ECDSA_P256, point
-    raise SignatureError("the certificate key is neither ECDSA P-256 nor SM2")
+        hit = (ECDSA_P256, point)
+    if len(_CERT_KEYS) >= 4096:
+        _CERT_KEYS.clear()
+    _CERT_KEYS[tbs_der] = hit
+    return hit
 
 
 def sm2_verify(
