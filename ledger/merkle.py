@@ -51,9 +51,15 @@ def hasher(hash_name: str = "sha256") -> Callable[[bytes], bytes]:
     return fn
 
 
+_SIZES: dict[str, int] = {}
+
+
 def hash_size(hash_name: str = "sha256") -> int:
-    """Digest length in bytes (32 for both SHA-256 and SM3)."""
-    return len(hasher(hash_name)(b""))
+    """Digest length in bytes (32 for both SHA-256 and SM3; cached, as proofs ask per check)."""
+    size = _SIZES.get(hash_name)
+    if size is None:
+        size = _SIZES[hash_name] = len(hasher(hash_name)(b""))
+    return size
 
 
 def empty_root(hash_name: str = "sha256") -> bytes:
@@ -298,6 +304,7 @@ def root_from_inclusion_proof(
     if len(leaf) != hs:
         raise ProofError(f"leaf hash is {len(leaf)} bytes, expected {hs}")
     _check_hashes(proof, hs, "inclusion proof")
+    h = hasher(hash_name)  # node_hash inlined: this loop runs for every receipt verified
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
@@ -305,13 +312,13 @@ def root_from_inclusion_proof(
                 f"inclusion proof for leaf {index} in tree size {size} is too long ({len(proof)})"
             )
         if fn & 1 or fn == sn:
-            r = node_hash(p, r, hash_name)
+            r = h(b"\x01" + p + r)
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p, hash_name)
+            r = h(b"\x01" + r + p)
         fn >>= 1
         sn >>= 1
     if sn != 0:

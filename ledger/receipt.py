@@ -69,7 +69,7 @@ class Receipt:
             return cls(
                 index=int(obj["index"]),
                 leaf_hash=bytes.fromhex(obj["leaf_hash"]),
-                path=tuple(bytes.fromhex(h) for h in obj["path"]),
+                path=tuple(map(bytes.fromhex, obj["path"])),
                 checkpoint=str(obj["checkpoint"]).encode("utf-8"),
                 data=None if data is None else bytes.fromhex(data),
                 hash_name=str(obj.get("hash", "sha256")),
