@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from schemas import licence_id, licence_types, resident_id, uscc
 from storage.keys import KeyStore
 from storage.objects import ObjectStore
 
+RECEIPT_CHUNK = 5000  # entries per bulk receipt read when attaching receipts
 HOLDER_CODE_TYPES = {"person": "111", "entity": "001"}  # GB/T 36903 持证主体代码类型
 STATUS_LABELS = {
     "valid": "有效",
@@ -105,6 +107,28 @@ class LibraryHolders:
         rec = self.library.entity(identifier)
         return rec.value("entity_name") if rec else None
 
+    def holder_names(self, kind: str, identifiers: list[str]) -> dict[str, str]:
+        """Registered names of many holders in bulk reads of the golden records (the winning
+        value per field, as ``holder_name`` returns); unknown holders are absent."""
+        from sqlalchemy import and_, select
+
+        from storage.library import LEGAL_ENTITY, POPULATION, golden
+
+        library, field = (POPULATION, "name") if kind == "person" else (LEGAL_ENTITY, "entity_name")
+        ids = sorted(set(identifiers))
+        out: dict[str, str] = {}
+        with self.library.engine.connect() as conn:
+            for lo in range(0, len(ids), 500):
+                stmt = select(golden.c.subject, golden.c.value).where(
+                    and_(
+                        golden.c.library == library,
+                        golden.c.field == field,
+                        golden.c.subject.in_(ids[lo : lo + 500]),
+                    )
+                )
+                out.update({str(k): str(v) for k, v in conn.execute(stmt)})
+        return out
+
 
 @dataclass(frozen=True)
 class Holder:
@@ -130,6 +154,45 @@ class _Checked:
     holder_name: str
     fields: dict[str, str]
     valid_until: dt.date | None
+
+
+_json_str = json.encoder.encode_basestring  # JSON string exactly as json.dumps(ensure_ascii=False)
+
+
+def _jcs_safe_key(name: str) -> bool:
+    # JCS sorts keys by UTF-16 code units, Python by code points: they agree below U+D800
+    return max(map(ord, name), default=0) < 0xD800
+
+
+def _commit_fields(content: dict[str, Any], alg: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """``document.commit_fields`` and ``document.document_digest`` in one pass, byte for byte.
+
+    For string values the JCS form of {"name", "salt", "value"} is a fixed template around two
+    JSON strings, so it is formatted directly instead of walking the general encoder for each
+    of a licence's ~20 fields (which dominated sealing); anything else takes the general path.
+    """
+    if alg != "sha256" or not all(type(v) is str for v in content.values()):
+        fields = document.commit_fields(content, alg)
+        return fields, document.document_digest(fields, alg)
+    fields: dict[str, dict[str, Any]] = {}
+    leaves: list[bytes] = []
+    sha = hashlib.sha256
+    for name in sorted(content):
+        value = content[name]
+        salt = secrets.token_hex(16)
+        digest = sha(
+            f'{{"name":{_json_str(name)},"salt":"{salt}","value":{_json_str(value)}}}'.encode()
+        ).digest()
+        leaves.append(digest)
+        fields[name] = {"value": value, "salt": salt, "digest": digest.hex()}
+    return fields, document.merkle_root(leaves, alg).hex()
+
+
+def _canonical_doc(doc: dict[str, Any]) -> bytes:
+    """``document.canonical`` of a freshly sealed licence (string leaves, BMP field names)."""
+    if all(_jcs_safe_key(n) and type(e["value"]) is str for n, e in doc["fields"].items()):
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return document.canonical(doc)
 
 
 def _now() -> dt.datetime:
@@ -159,6 +222,7 @@ class LicenceService:
         self.holders = holders
         self.verification_url = verification_url
         self._signers: dict[str, Signer] = {}
+        self._pdf_seals: dict[str, tuple[str, Any, Any]] = {}  # seal id -> PDF signing material
 
     # ---- platform CA --------------------------------------------------------------------
     def ensure_ca(self) -> ca.PlatformCA:
@@ -268,13 +332,21 @@ class LicenceService:
         return signer
 
     # ---- issuance -----------------------------------------------------------------------
-    def _check_holder(self, lt: licence_types.LicenceType, holder: Holder) -> str:
+    def _check_holder(
+        self,
+        lt: licence_types.LicenceType,
+        holder: Holder,
+        names: dict[str, dict[str, str]] | None = None,
+    ) -> str:
         check = (uscc if lt.holder_kind == "entity" else resident_id).validate(holder.identifier)
         kind = "USCC" if lt.holder_kind == "entity" else "resident ID"
         if not check.valid or check.normalised is None:
             raise HolderError(f"holder {kind} is invalid ({check.reason}); nothing issued")
         ident = check.normalised
-        registered = self.holders.holder_name(lt.holder_kind, ident)
+        if names is not None and lt.holder_kind in names:
+            registered = names[lt.holder_kind].get(ident)
+        else:
+            registered = self.holders.holder_name(lt.holder_kind, ident)
         library = "legal-entity" if lt.holder_kind == "entity" else "population"
         if registered is None:
             raise HolderError(f"holder not found in the {library} library; nothing issued")
@@ -300,7 +372,30 @@ class LicenceService:
         req = IssueRequest(type_name, authority_uscc, holder, fields, valid_until)
         return self.issue_many([req], now, _version=_version, _serial=_serial)[0]
 
-    def _check(self, req: IssueRequest, now: dt.datetime, seals_cache: dict[str, Any]) -> _Checked:
+    def _prefetch_holders(self, requests: list[IssueRequest]) -> dict[str, dict[str, str]] | None:
+        """Registered names of a batch's holders, one bulk read per holder kind (None when the
+        directory has no bulk read: then each request looks its holder up on its own)."""
+        bulk = getattr(self.holders, "holder_names", None)
+        if bulk is None or len(requests) < 2:
+            return None
+        wanted: dict[str, list[str]] = {}
+        for req in requests:
+            try:
+                kind = licence_types.get(req.type_name).holder_kind
+            except licence_types.LicenceTypeError:
+                continue  # reported in order by _check
+            check = (uscc if kind == "entity" else resident_id).validate(req.holder.identifier)
+            if check.valid and check.normalised is not None:
+                wanted.setdefault(kind, []).append(check.normalised)
+        return {kind: dict(bulk(kind, ids)) for kind, ids in wanted.items()}
+
+    def _check(
+        self,
+        req: IssueRequest,
+        now: dt.datetime,
+        seals_cache: dict[str, Any],
+        names: dict[str, dict[str, str]] | None = None,
+    ) -> _Checked:
         try:
             lt = licence_types.get(req.type_name)
         except licence_types.LicenceTypeError as exc:
@@ -317,7 +412,7 @@ class LicenceService:
             raise NoActiveSealError(
                 f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
             )
-        holder_id = self._check_holder(lt, req.holder)
+        holder_id = self._check_holder(lt, req.holder, names)
         try:
             clean = lt.check_fields(req.fields)
         except licence_types.FieldError as exc:
@@ -348,12 +443,14 @@ class LicenceService:
 
         now = now or _now()
         seals_cache: dict[str, dict[str, Any] | None] = {}
-        checked = [self._check(req, now, seals_cache) for req in requests]
+        names = self._prefetch_holders(requests)
+        checked = [self._check(req, now, seals_cache, names) for req in requests]
         docs: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         entries: list[bytes] = []
         naive = now.replace(tzinfo=None)
-        puts: list[tuple[str, bytes]] = []
+        shared = getattr(self.ledger, "shares_database", None)
+        in_txn = shared is not None and shared(self.store.engine)
         with self.store.engine.begin() as conn:
             # reserve serials and status-list positions per authority once for the batch
             per_auth: dict[str, int] = {}
@@ -366,55 +463,67 @@ class LicenceService:
             status_next = {
                 a: self.store.next_value(f"status:{a}", conn, k) for a, k in per_auth.items()
             }
-            for c in checked:
-                serial = _serial
-                if serial is None:
-                    serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
-                    serial_next[c.auth.uscc] += 1
-                status_index = status_next[c.auth.uscc]
-                status_next[c.auth.uscc] += 1
-                lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
-                content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
-                doc = self._seal(lid, content, c.seal, now)
-                key = f"licences/{lid}/licence.json"
-                puts.append((key, document.canonical(doc)))
-                docs.append(doc)
-                digest = doc["header"]["document_digest"]
-                rows.append(
-                    {
-                        "licence_id": lid,
-                        "type_code": c.lt.code,
-                        "authority": c.auth.uscc,
-                        "serial": serial,
-                        "version": _version,
-                        "holder_kind": c.lt.holder_kind,
-                        "holder_id": c.holder_id,
-                        "status": "valid",
-                        "issued_at": naive,
-                        "valid_to": c.valid_until.isoformat() if c.valid_until else None,
-                        "object_key": key,
-                        "document_digest": digest,
-                        "seal_id": c.seal["seal_id"],
-                        "status_index": status_index,
-                        "updated_at": naive,
-                    }
-                )
-                entries.append(
-                    document.canonical(
+            # write-once objects are fsynced one by one: they are written by a pool while the
+            # next licences are sealed, so disk waits overlap the signing work (the index rows
+            # commit only after every object is durable)
+            with ThreadPoolExecutor(max_workers=min(16, len(checked))) as pool:
+                written = []
+                for c in checked:
+                    serial = _serial
+                    if serial is None:
+                        serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
+                        serial_next[c.auth.uscc] += 1
+                    status_index = status_next[c.auth.uscc]
+                    status_next[c.auth.uscc] += 1
+                    lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
+                    content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
+                    doc = self._seal(lid, content, c.seal, now)
+                    key = f"licences/{lid}/licence.json"
+                    written.append(pool.submit(self.objects.put, key, _canonical_doc(doc)))
+                    docs.append(doc)
+                    digest = doc["header"]["document_digest"]
+                    rows.append(
                         {
-                            "event": "licence.issue",
                             "licence_id": lid,
-                            "document_digest": digest,
+                            "type_code": c.lt.code,
                             "authority": c.auth.uscc,
-                            "time": _iso(now),
+                            "serial": serial,
+                            "version": _version,
+                            "holder_kind": c.lt.holder_kind,
+                            "holder_id": c.holder_id,
+                            "status": "valid",
+                            "issued_at": naive,
+                            "valid_to": c.valid_until.isoformat() if c.valid_until else None,
+                            "object_key": key,
+                            "document_digest": digest,
+                            "seal_id": c.seal["seal_id"],
+                            "status_index": status_index,
+                            "ledger_index": None,
+                            "updated_at": naive,
                         }
                     )
-                )
-            # write-once objects are fsynced one by one; overlapping them keeps the disk busy
-            # (the index rows commit only after every object is durable)
-            with ThreadPoolExecutor(max_workers=min(16, len(puts))) as pool:
-                list(pool.map(lambda kv: self.objects.put(*kv), puts))
+                    entries.append(
+                        document.canonical(
+                            {
+                                "event": "licence.issue",
+                                "licence_id": lid,
+                                "document_digest": digest,
+                                "authority": c.auth.uscc,
+                                "time": _iso(now),
+                            }
+                        )
+                    )
+                for f in written:
+                    f.result()  # re-raises the first failed write: the transaction rolls back
+            if in_txn:
+                # same database as the log: index rows and log entries commit together, so a
+                # failure leaves neither (and one commit instead of three per batch)
+                entry_ids = self.ledger.append_many_in(conn, entries)
+                for r, e in zip(rows, entry_ids, strict=True):
+                    r["ledger_index"] = e
             conn.execute(insert(licences), rows)
+        if in_txn:
+            return docs
         entry_ids = self.ledger.append_many(entries)
         with self.store.engine.begin() as conn:
             conn.execute(
@@ -456,8 +565,7 @@ class LicenceService:
         self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
     ) -> dict[str, Any]:
         alg = "sha256"
-        fields = document.commit_fields(content, alg)
-        root = document.document_digest(fields, alg)
+        fields, root = _commit_fields(content, alg)
         header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
         signer = self._signer(seal)
         signature = signer.sign(document.canonical(header))
@@ -625,10 +733,16 @@ class LicenceService:
         from licence.store import licences
 
         batch = []
-        for lid, entry in self.store.unreceipted():
-            data = receipt_for(entry)
-            if data is not None:
-                batch.append({"lid": lid, "receipt": data.decode()})
+        pending = self.store.unreceipted()
+        many = getattr(receipt_for, "many", None)
+        for lo in range(0, len(pending), RECEIPT_CHUNK):
+            part = pending[lo : lo + RECEIPT_CHUNK]
+            # a bulk reader answers a whole chunk in one go; a plain callable entry by entry
+            found = many([e for _, e in part]) if many is not None else None
+            for lid, entry in part:
+                data = found.get(entry) if found is not None else receipt_for(entry)
+                if data is not None:
+                    batch.append({"lid": lid, "receipt": data.decode()})
         if batch:
             with self.store.engine.begin() as conn:
                 conn.execute(
@@ -644,15 +758,28 @@ class LicenceService:
         return document.disclose(self.document(lid), hide)
 
 
-def ledger_receipts(ledger: Any) -> Any:
-    """``receipt_for`` over a LedgerService: entry id -> receipt JSON bytes, or None if pending."""
+class _LedgerReceipts:
+    """Entry id -> receipt JSON bytes (None while pending) over a LedgerService; ``many`` reads a
+    whole list of entries in one connection when the ledger offers bulk receipts."""
 
-    def receipt_for(entry_id: int) -> bytes | None:
-        index = ledger.entry_index(entry_id)
-        receipt = None if index is None else ledger.receipt(index)
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+        if not hasattr(ledger, "receipts_for_entries"):
+            self.many = None  # type: ignore[assignment]
+
+    def __call__(self, entry_id: int) -> bytes | None:
+        index = self.ledger.entry_index(entry_id)
+        receipt = None if index is None else self.ledger.receipt(index)
         return None if receipt is None else str(receipt.to_json()).encode()
 
-    return receipt_for
+    def many(self, entry_ids: list[int]) -> dict[int, bytes]:
+        found = self.ledger.receipts_for_entries(entry_ids)
+        return {e: str(r.to_json()).encode() for e, r in found.items()}
+
+
+def ledger_receipts(ledger: Any) -> Any:
+    """``receipt_for`` over a LedgerService: entry id -> receipt JSON bytes, or None if pending."""
+    return _LedgerReceipts(ledger)
 
 
 def check_sealed(doc: dict[str, Any]) -> None:
@@ -689,15 +816,25 @@ def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
             "sealed with SM2 (pyHanko and the PDF signature standards have no SM2-with-SM3); "
             "hand out the sealed JSON licence, which verifies with `hub verify`"
         )
-    png = service.objects.get(f"seals/{seal_id}/picture.png")
-    unsigned = pdf.render(doc, png, service.verification_url, pdf.font_file(font_cache))
-    key = service.keys.load(row["key_name"])
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    pca = service.platform_ca()
-    material = pdf.SealMaterial(
-        key,
-        x509.load_pem_x509_certificate(row["cert_pem"].encode()),
-        [pca.seal_ca, pca.root],
-        png,
+    # the seal's key, certificates, picture and pyHanko signer are loaded once per seal
+    # (decrypting the key and parsing certificates for every PDF cost more than drawing it);
+    # keyed by the certificate too, so a store that changed under us is read again
+    cached = service._pdf_seals.get(seal_id)
+    if cached is None or cached[0] != row["cert_pem"]:
+        png = service.objects.get(f"seals/{seal_id}/picture.png")
+        key = service.keys.load(row["key_name"])
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        pca = service.platform_ca()
+        material = pdf.SealMaterial(
+            key,
+            x509.load_pem_x509_certificate(row["cert_pem"].encode()),
+            [pca.seal_ca, pca.root],
+            png,
+        )
+        cached = (row["cert_pem"], material, pdf.pdf_signer(material))
+        service._pdf_seals[seal_id] = cached
+    _, material, signer = cached
+    unsigned = pdf.render(
+        doc, material.picture_png, service.verification_url, pdf.font_file(font_cache)
     )
-    return pdf.sign(unsigned, material, row["name"])
+    return pdf.sign(unsigned, material, row["name"], signer)

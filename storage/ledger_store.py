@@ -78,6 +78,9 @@ anchors = Table(
 )
 
 
+IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+
+
 def node_key(level: int, index: int) -> int:
     """One integer per perfect subtree: index in the high bits, level (< 64) in the low 6."""
     return (index << 6) | level
@@ -124,19 +127,44 @@ def get_nodes(conn: Connection, wanted: Iterable[tuple[int, int]]) -> dict[tuple
     ph = _placeholder(conn)
     cur = raw_cursor(conn)
     try:
-        if leaves:
-            marks = ",".join([ph] * len(leaves))
-            cur.execute(f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({marks})", leaves)
+        # chunks keep each IN list under the database's bound-parameter limit (bulk receipts)
+        for lo in range(0, len(leaves), IN_CHUNK):
+            part = leaves[lo : lo + IN_CHUNK]
+            marks = ",".join([ph] * len(part))
+            cur.execute(f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({marks})", part)
             out.update({(0, int(i)): bytes(h) for i, h in cur.fetchall()})
-        if inner:
-            marks = ",".join([ph] * len(inner))
-            cur.execute(f"SELECT key, hash FROM ledger_nodes WHERE key IN ({marks})", inner)
+        for lo in range(0, len(inner), IN_CHUNK):
+            part = inner[lo : lo + IN_CHUNK]
+            marks = ",".join([ph] * len(part))
+            cur.execute(f"SELECT key, hash FROM ledger_nodes WHERE key IN ({marks})", part)
             out.update({(int(k) & 63, int(k) >> 6): bytes(h) for k, h in cur.fetchall()})
     finally:
         cur.close()
     missing = [n for n in wanted if n not in out]
     if missing:
         raise LookupError(f"the store lacks tree nodes {missing[:5]}: is the tree that large?")
+    return out
+
+
+def entries_by_id(
+    conn: Connection, entry_ids: Sequence[int]
+) -> list[tuple[int, int, bytes, bytes]]:
+    """(entry id, leaf index, leaf hash, data) of the sequenced entries among ``entry_ids``."""
+    ph = _placeholder(conn)
+    ids = [int(e) for e in entry_ids]
+    out: list[tuple[int, int, bytes, bytes]] = []
+    cur = raw_cursor(conn)
+    try:
+        for lo in range(0, len(ids), IN_CHUNK):
+            part = ids[lo : lo + IN_CHUNK]
+            marks = ",".join([ph] * len(part))
+            cur.execute(
+                f"SELECT entry_id, idx, leaf, data FROM ledger_entries WHERE entry_id IN ({marks})",
+                part,
+            )
+            out.extend((int(e), int(i), bytes(h), bytes(d)) for e, i, h, d in cur.fetchall())
+    finally:
+        cur.close()
     return out
 
 
