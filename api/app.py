@@ -15,12 +15,13 @@ What other routers (pages, licence verification, cloud signature) may use from `
   (the licence service, opened on first use).
 
 In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``); for a
-client-system endpoint depend on ``api.deps.require(scope)`` (``access: Access =
-Depends(require("population"))``): it authenticates the bearer API key, applies the rate limit,
-checks the declared ``X-Purpose`` against the client's live grants of that scope (403 otherwise),
-and writes one audit row when the request ends; set ``access.subject`` and ``access.fields`` so
-the row says what was disclosed. Gated operations get the bearer scheme and the ``X-Purpose``
-header in the OpenAPI document automatically. Errors are RFC 9457 problem documents
+client-system endpoint take ``api.deps.gate(scope)`` (``access: Annotated[Access,
+gate("population")]``): it authenticates the bearer API key, applies the rate limit, checks the
+declared ``X-Purpose`` against the client's live grants of that scope (403 otherwise), and writes
+one audit row when the request ends, committed before the response is sent (503 if it cannot
+be); set ``access.subject`` and ``access.fields`` so the row says what was disclosed. Gated
+operations get the bearer scheme, the ``X-Purpose`` header and the 503 answer in the OpenAPI
+document automatically. Errors are RFC 9457 problem documents
 (:mod:`api.problems`): raise ``api.problems.Problem(status, kind, detail)``.
 """
 
@@ -79,8 +80,14 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
             "tamper-evident ledger.\n\n"
             "Client systems authenticate with `Authorization: Bearer <api key>` and declare the "
             "purpose of every request in the `X-Purpose` header; answers hold only the fields "
-            "granted to the client for that purpose, and every request is audited. Errors are "
-            "RFC 9457 problem documents (`application/problem+json`)."
+            "granted to the client for that purpose, and every request is audited: no answer "
+            "is sent before its audit row is committed, and if the audit cannot be written the "
+            "request gets 503 and no data. Errors are RFC 9457 problem documents "
+            "(`application/problem+json`).\n\n"
+            "Each client has a rate limit (requests/s, bursts up to twice that; 429 with "
+            "`Retry-After` beyond it). It is counted in the memory of the server process: "
+            "`hub serve` runs one process, so the limit is exact there; behind a load balancer "
+            "each replica counts on its own."
         ),
         lifespan=lifespan,
         responses=problems.responses(500),
@@ -101,6 +108,17 @@ def _gated(dependant: Any) -> bool:
     )
 
 
+def _check_function_scope(dependant: Any, path: str) -> None:
+    """Refuse to build an app whose gate would audit after answering (see api.deps.gate)."""
+    for d in getattr(dependant, "dependencies", []):
+        if getattr(d.call, "gate", False) and d.scope != "function":
+            raise RuntimeError(
+                f"{path}: take the gate through api.deps.gate(scope), not Depends(require(...)): "
+                "a request-scoped gate commits the audit row after the answer is sent"
+            )
+        _check_function_scope(d, path)
+
+
 def _document_bearer(app: Any) -> None:
     """Document the gate of ``api.deps.require`` (bearer API key and ``X-Purpose`` header) on
     every operation behind it: the gate reads both itself, so FastAPI cannot see them."""
@@ -108,13 +126,15 @@ def _document_bearer(app: Any) -> None:
     from fastapi.routing import APIRoute
 
     from api.deps import BEARER_SCHEME, PURPOSE_PARAMETER
+    from api.problems import responses
 
-    gated = {
-        (route.path_format, method.lower())
-        for route in app.routes
-        if isinstance(route, APIRoute) and _gated(route.dependant)
-        for method in route.methods
-    }
+    gated: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if not (isinstance(route, APIRoute) and _gated(route.dependant)):
+            continue
+        _check_function_scope(route.dependant, route.path_format)
+        route.responses.setdefault(503, responses(503)[503])  # audit unavailable
+        gated.update((route.path_format, method.lower()) for method in route.methods)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

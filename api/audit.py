@@ -5,8 +5,11 @@ subject, fields returned), how it ended (outcome, status) and when. The subject 
 in clear: it is HMAC-SHA256 under a key derived from a key-store key, so ``hub audit query
 --subject ID`` can find a person's rows while the table alone reveals no ID numbers.
 
-Rows are buffered in memory and written in batches (one transaction per ~0.2 s) so auditing does
-not cost a database commit per request; a crash can lose at most the last unflushed batch.
+Rows are written by group commit: each request's rows join the open batch, one writer thread
+commits whatever is queued in one transaction as soon as the previous commit ends, and the request
+awaits its batch's commit before it answers (:meth:`AuditLog.committed`). No answer leaves before
+its audit row is in the database, and under load one commit covers many requests. If the commit
+fails, every request of that batch learns it (:class:`AuditWriteFailed`) and answers 503.
 Every ``interval`` seconds (and on demand) the rows not yet covered are digested (SHA-256 over
 their canonical encoding) and the digest is appended to the Merkle log as an ``audit.digest``
 entry. :func:`verify` recomputes each digest from the table and compares it with the ledger's
@@ -15,6 +18,8 @@ copy, so an edited, inserted or removed row is detected.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +33,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -73,6 +79,8 @@ audit_digests = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+_INSERT = insert(audit_log)
+
 COLUMNS = (
     "id",
     "at",
@@ -114,16 +122,49 @@ def row_line(row: Iterable[Any]) -> bytes:
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+class AuditWriteFailed(AuditError):
+    """The batch holding a request's audit rows could not be committed."""
+
+
+class _Batch:
+    """Rows committed in one transaction, and who waits for that commit."""
+
+    __slots__ = ("done", "error", "rows", "waiters")
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def outcome(self) -> None:
+        """Raise :class:`AuditWriteFailed` if this batch's commit failed."""
+        if self.error is not None:
+            raise AuditWriteFailed(
+                f"the audit batch of {len(self.rows)} rows was not committed: "
+                f"{type(self.error).__name__}"
+            ) from self.error
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for fut in futures:
+        if not fut.done():  # a waiter whose request was cancelled
+            fut.set_result(None)
+
+
 @dataclass
 class AuditLog:
-    """Buffered writer, digester and verifier of the audit table."""
+    """Group-committing writer, digester and verifier of the audit table."""
 
     engine: Engine
     key: bytes
     append_to_ledger: Callable[[bytes], int] | None = None
-    _buffer: list[dict[str, Any]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: _Batch = field(default_factory=_Batch)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
     _flush_lock: threading.Lock = field(default_factory=threading.Lock)
+    _writer: threading.Thread | None = None
+    _conn: Connection | None = None
+    _stopping: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -134,7 +175,7 @@ class AuditLog:
         return hmac.new(self.key, subject.strip().upper().encode(), hashlib.sha256).hexdigest()
 
     # ---- writing ------------------------------------------------------------------------
-    def record(
+    def row(
         self,
         *,
         client_id: str,
@@ -145,9 +186,9 @@ class AuditLog:
         fields: Iterable[str],
         outcome: str,
         status: int,
-    ) -> None:
-        """Queue one row (written by the next flush)."""
-        row = {
+    ) -> dict[str, Any]:
+        """One audit row (the subject keyed-hashed), ready for :meth:`submit`."""
+        return {
             "at": datetime.now(UTC).replace(tzinfo=None),
             "client_id": client_id[:64],
             "purpose": purpose[:64],
@@ -158,18 +199,100 @@ class AuditLog:
             "outcome": outcome,
             "status": status,
         }
-        with self._lock:
-            self._buffer.append(row)
+
+    def submit(self, rows: Iterable[dict[str, Any]]) -> _Batch:
+        """Queue rows (all in the same batch) for the writer; returns that batch.
+
+        Await :meth:`committed` (or call :meth:`wait`) on it before answering the request.
+        """
+        with self._cond:
+            batch = self._pending
+            batch.rows.extend(rows)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, daemon=True, name="audit-writer"
+                )
+                self._writer.start()
+            self._cond.notify()
+        return batch
+
+    def record(self, **row: Any) -> _Batch:
+        """Queue one row (arguments as :meth:`row`); returns its batch."""
+        return self.submit([self.row(**row)])
+
+    async def committed(self, batch: _Batch) -> None:
+        """Return once ``batch`` is committed; :class:`AuditWriteFailed` if its commit failed.
+
+        The event loop is not blocked: the writer wakes this loop once per batch.
+        """
+        if not batch.done.is_set():
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            with self._cond:
+                waiting = not batch.done.is_set()
+                if waiting:
+                    batch.waiters.append((loop, fut))
+            if waiting:
+                await fut
+        batch.outcome()
+
+    def wait(self, batch: _Batch, timeout: float | None = None) -> None:
+        """Blocking form of :meth:`committed` (for threads outside an event loop)."""
+        if not batch.done.wait(timeout):
+            raise AuditWriteFailed(f"the audit batch was not committed within {timeout} s")
+        batch.outcome()
+
+    def _commit_pending(self) -> _Batch:
+        """Commit whatever is queued in one transaction and wake its waiters."""
+        with self._flush_lock:
+            with self._cond:
+                batch, self._pending = self._pending, _Batch()
+            if batch.rows:
+                # one connection kept for the writer: a pool checkout and reset per batch cost
+                # as much as the insert itself when batches are small
+                try:
+                    if self._conn is None:
+                        self._conn = self.engine.connect()
+                    self._conn.execute(_INSERT, batch.rows)
+                    self._conn.commit()
+                except Exception as exc:  # every waiter gets it; the server answers 503
+                    batch.error = exc
+                    self._close_connection()
+            with self._cond:
+                batch.done.set()
+                waiters, batch.waiters = batch.waiters, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for loop, fut in waiters:
+            by_loop.setdefault(loop, []).append(fut)
+        for loop, futures in by_loop.items():
+            # a closed loop has nobody left waiting
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_wake, futures)
+        return batch
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection cannot even roll back
+                conn.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending.rows and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._pending.rows:
+                    return
+            batch = self._commit_pending()
+            if batch.error is not None:  # the type only: driver messages may quote row values
+                log.error("audit commit failed: %s", type(batch.error).__name__)
 
     def flush(self) -> int:
-        """Write the buffered rows in one transaction; returns how many."""
-        with self._flush_lock:
-            with self._lock:
-                rows, self._buffer = self._buffer, []
-            if rows:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(audit_log), rows)
-            return len(rows)
+        """Commit the rows queued so far (waiting for a commit under way); returns how many
+        this call committed. Raises :class:`AuditWriteFailed` if that commit failed."""
+        batch = self._commit_pending()
+        batch.outcome()
+        return len(batch.rows)
 
     # ---- digests ------------------------------------------------------------------------
     def digest(self) -> dict[str, Any] | None:
@@ -217,8 +340,8 @@ class AuditLog:
         return {**entry, "ledger_entry": entry_id}
 
     # ---- background ---------------------------------------------------------------------
-    def start(self, interval: float, flush_every: float = 0.2) -> None:
-        """Flush every ``flush_every`` s and digest every ``interval`` s until :meth:`stop`."""
+    def start(self, interval: float) -> None:
+        """Digest every ``interval`` s until :meth:`stop` (rows are written as they come)."""
 
         def loop(period: float, work: Callable[[], Any]) -> None:
             while not self._stop.wait(period):
@@ -228,19 +351,30 @@ class AuditLog:
                     log.error("audit %s failed: %s", work.__name__, type(exc).__name__)
 
         self._stop.clear()
-        for period, work in ((flush_every, self.flush), (interval, self.digest)):
-            if work is self.digest and (self.append_to_ledger is None or interval <= 0):
-                continue
-            t = threading.Thread(target=loop, args=(period, work), daemon=True, name="audit")
-            t.start()
-            self._threads.append(t)
+        if self.append_to_ledger is None or interval <= 0:
+            return
+        t = threading.Thread(target=loop, args=(interval, self.digest), daemon=True, name="audit")
+        t.start()
+        self._threads.append(t)
 
     def stop(self) -> None:
+        """Stop digesting, let the writer commit what is queued, and end it."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
         self._threads.clear()
-        self.flush()
+        with self._cond:
+            writer, self._stopping = self._writer, True
+            self._cond.notify_all()
+        if writer is not None:
+            writer.join(timeout=30)
+        with self._cond:
+            self._writer, self._stopping = None, False
+        try:
+            self.flush()
+        finally:
+            with self._flush_lock:
+                self._close_connection()
 
     # ---- reading ------------------------------------------------------------------------
     def query(self, subject: str, limit: int = 1000) -> list[dict[str, Any]]:

@@ -8,7 +8,12 @@ pay for their keys.
 Bearer <key>``), reads the declared purpose (``X-Purpose``), applies the client's rate limit,
 finds the client's live grants for the route's scope and purpose (403 if none), and writes the
 audit row when the request ends, whatever its outcome. Handlers record the subject and the
-fields they returned on the :class:`Access` it yields.
+fields they returned on the :class:`Access` it yields. Handlers take it through :func:`gate`,
+which runs its exit before the response is sent, so the request waits for its audit row's
+commit (group commit, :mod:`api.audit`) and answers 503 with no data if the audit fails.
+
+The rate limit is a token bucket per client held in this process's memory: it is exact for the
+one server process ``hub serve`` runs; replicas behind a load balancer each allow the full rate.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 
+from api.audit import AuditWriteFailed
 from api.clients import Client, ClientStore, Grant, RateLimiter
 from api.problems import Problem
 from hub.settings import Settings
@@ -85,15 +91,15 @@ class HubState:
             return self._licences
 
     def start_background(self, sequencer: bool = True) -> None:
-        """Flush audit rows continuously, digest them every ``settings.audit_interval`` s and
-        (optionally) run the ledger's batch sequencer so digests reach a signed checkpoint."""
+        """Digest audit rows every ``settings.audit_interval`` s and (optionally) run the
+        ledger's batch sequencer so digests reach a signed checkpoint."""
         self.audit.start(self.settings.audit_interval)
         if sequencer:
             self.ledger.start()
             self._sequencing = True
 
     def close(self) -> None:
-        """Stop periodic work and flush what is buffered."""
+        """Stop periodic work and commit the audit rows still queued."""
         self.audit.stop()
         if self._sequencing:
             self.ledger.stop()
@@ -173,10 +179,12 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
         # to the OpenAPI document of every gated operation (api.app._document_bearer)
         declared = request.headers.get("x-purpose", "").strip()
 
-        def audit(client_id: str, outcome: str, status: int, access: Access | None) -> None:
+        async def audit(client_id: str, outcome: str, status: int, access: Access | None) -> None:
+            """Write the request's audit rows and return once they are committed (503 if not)."""
+            log = state.audit
             if access is not None and access.subjects:
-                for subject, fields, result in access.subjects:
-                    state.audit.record(
+                rows = [
+                    log.row(
                         client_id=client_id,
                         purpose=declared,
                         method=method,
@@ -186,25 +194,39 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
                         outcome=result if status < 400 else outcome,
                         status=status,
                     )
-                return
-            # a refused request still names its subject when the path holds it, so "who tried
-            # to look at my data" includes refusals
-            path_subject = request.path_params.get("id") or request.path_params.get("uscc")
-            state.audit.record(
-                client_id=client_id,
-                purpose=declared or "-",
-                method=method,
-                route=route,
-                subject=access.subject if access and access.subject else path_subject,
-                fields=access.fields if access else (),
-                outcome=outcome,
-                status=status,
-            )
+                    for subject, fields, result in access.subjects
+                ]
+            else:
+                # a refused request still names its subject when the path holds it, so "who
+                # tried to look at my data" includes refusals
+                path_subject = request.path_params.get("id") or request.path_params.get("uscc")
+                rows = [
+                    log.row(
+                        client_id=client_id,
+                        purpose=declared or "-",
+                        method=method,
+                        route=route,
+                        subject=access.subject if access and access.subject else path_subject,
+                        fields=access.fields if access else (),
+                        outcome=outcome,
+                        status=status,
+                    )
+                ]
+            try:
+                await log.committed(log.submit(rows))
+            except AuditWriteFailed:
+                # no answer without its audit row: the data (or refusal) is withheld
+                raise Problem(
+                    503,
+                    "audit-unavailable",
+                    "the access audit could not be written, so no answer is given; retry later",
+                    headers={"Retry-After": "5"},
+                ) from None
 
         token = _bearer(request)
         client = state.clients.authenticate(token) if token else None
         if client is None:
-            audit("-", "unauthenticated", 401, None)
+            await audit("-", "unauthenticated", 401, None)
             raise Problem(
                 401,
                 "unauthenticated",
@@ -214,7 +236,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
         rate = client.rate_limit or state.settings.api_rate_limit
         wait = state.limiter.take(client.client_id, rate)
         if wait > 0:
-            audit(client.client_id, "rate-limited", 429, None)
+            await audit(client.client_id, "rate-limited", 429, None)
             raise Problem(
                 429,
                 "rate-limited",
@@ -223,7 +245,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
             )
         if not declared or len(declared) > 64:
             declared = declared[:64]
-            audit(client.client_id, "no-purpose", 400, None)
+            await audit(client.client_id, "no-purpose", 400, None)
             raise Problem(
                 400,
                 "purpose-required",
@@ -231,7 +253,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
             )
         live = client.grants_for(scope, declared, datetime.now(UTC).replace(tzinfo=None))
         if not live:
-            audit(client.client_id, "denied", 403, None)
+            await audit(client.client_id, "denied", 403, None)
             raise Problem(
                 403,
                 "not-granted",
@@ -243,17 +265,24 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
             yield access
         except Problem as exc:
             access.fields = set()
-            audit(client.client_id, exc.kind, exc.status, access)
+            await audit(client.client_id, exc.kind, exc.status, access)
             raise
         except RequestValidationError:
-            audit(client.client_id, "invalid-request", 422, None)
+            await audit(client.client_id, "invalid-request", 422, None)
             raise
         except Exception:
             access.fields = set()
-            audit(client.client_id, "error", 500, access)
+            await audit(client.client_id, "error", 500, access)
             raise
         else:
-            audit(client.client_id, access.outcome, access.status, access)
+            await audit(client.client_id, access.outcome, access.status, access)
 
     dependency.gate = True  # type: ignore[attr-defined]  # marks gated operations for OpenAPI
     return dependency
+
+
+def gate(scope: str) -> Any:
+    """``Depends(require(scope))`` for a handler parameter, with the gate's exit (the audit
+    commit) run before the response is sent: FastAPI runs a request-scoped dependency's exit
+    after the answer has left, which would let data out before its audit row is committed."""
+    return Depends(require(scope), scope="function")

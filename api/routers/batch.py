@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import FieldValue, LicenceOut, normalise_subject, record, valid_licences
 from api.routers.holders import holder_key
@@ -61,7 +61,7 @@ def _records(state: HubState, access: Access, library: str, ids: list[str]) -> R
 @router.post("/v1/batch/persons", response_model=RecordsOut, responses=ERRORS)
 def batch_persons(
     body: IdsIn,
-    access: Annotated[Access, Depends(require(POPULATION))],
+    access: Annotated[Access, gate(POPULATION)],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RecordsOut:
     """Granted fields of up to 1,000 persons."""
@@ -71,7 +71,7 @@ def batch_persons(
 @router.post("/v1/batch/entities", response_model=RecordsOut, responses=ERRORS)
 def batch_entities(
     body: IdsIn,
-    access: Annotated[Access, Depends(require(LEGAL_ENTITY))],
+    access: Annotated[Access, gate(LEGAL_ENTITY)],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RecordsOut:
     """Granted fields of up to 1,000 entities."""
@@ -93,7 +93,7 @@ class Matches(BaseModel):
 @router.post("/v1/batch/verify/person", response_model=Matches, responses=ERRORS)
 def batch_verify_person(
     body: PersonClaims,
-    access: Annotated[Access, Depends(require("verify-person"))],
+    access: Annotated[Access, gate("verify-person")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> Matches:
     """Yes/no for up to 1,000 (ID number, name) pairs."""
@@ -108,7 +108,7 @@ def batch_verify_person(
 @router.post("/v1/batch/verify/entity", response_model=Matches, responses=ERRORS)
 def batch_verify_entity(
     body: EntityClaims,
-    access: Annotated[Access, Depends(require("verify-entity"))],
+    access: Annotated[Access, gate("verify-entity")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> Matches:
     """Yes/no for up to 1,000 (USCC, name[, legal representative]) claims."""
@@ -137,7 +137,7 @@ class HoldersOut(BaseModel):
 @router.post("/v1/batch/holders/licences", response_model=HoldersOut, responses=ERRORS)
 def batch_holder_licences(
     body: HoldersIn,
-    access: Annotated[Access, Depends(require("licences"))],
+    access: Annotated[Access, gate("licences")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> HoldersOut:
     """Valid licences (of the granted types) of up to 1,000 holders."""

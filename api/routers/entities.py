@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import Access, require
+from api.deps import Access, gate
 from api.problems import Problem, responses
 from api.records import RecordOut, normalise_subject, record_response
 from storage.library import LEGAL_ENTITY
@@ -34,7 +34,7 @@ async def get_entity(
             max_length=32,
         ),
     ],
-    access: Annotated[Access, Depends(require(LEGAL_ENTITY))],
+    access: Annotated[Access, gate(LEGAL_ENTITY)],
     as_of: Annotated[
         dt.date | None, Query(description="the record as known at the end of this day")
     ] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import LicenceOut, valid_licences
 
@@ -35,7 +35,7 @@ async def holder_licences(
             max_length=32,
         ),
     ],
-    access: Annotated[Access, Depends(require("licences"))],
+    access: Annotated[Access, gate("licences")],
     state: Annotated[HubState, Depends(hub_state)],
     licence_type: Annotated[
         str | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 
 router = APIRouter(tags=["ledger"])
@@ -47,7 +47,7 @@ def _latest_size(state: HubState) -> int:
 
 @router.get("/v1/ledger/checkpoint", response_model=CheckpointOut, responses=ERRORS)
 def checkpoint(
-    access: Annotated[Access, Depends(require("ledger"))],
+    access: Annotated[Access, gate("ledger")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> CheckpointOut:
     """The latest signed checkpoint of the Merkle log."""
@@ -67,7 +67,7 @@ def checkpoint(
 @router.get("/v1/ledger/proof/{index}", response_model=InclusionOut, responses=ERRORS)
 def inclusion(
     index: Annotated[int, Path(ge=0, le=2**62)],
-    access: Annotated[Access, Depends(require("ledger"))],
+    access: Annotated[Access, gate("ledger")],
     state: Annotated[HubState, Depends(hub_state)],
     size: Size | None = None,
 ) -> InclusionOut:
@@ -88,7 +88,7 @@ def inclusion(
     responses=ERRORS,
 )
 def consistency(
-    access: Annotated[Access, Depends(require("ledger"))],
+    access: Annotated[Access, gate("ledger")],
     state: Annotated[HubState, Depends(hub_state)],
     from_size: Annotated[int, Query(alias="from", ge=1, le=2**62)],
     to_size: Annotated[int | None, Query(alias="to", ge=1, le=2**62)] = None,

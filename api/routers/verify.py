@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, HubState, gate, hub_state
 from api.problems import responses
 from api.records import normalise_subject, same_name, values
 from storage.library import LEGAL_ENTITY, POPULATION
@@ -55,7 +55,7 @@ def entity_matches(state: HubState, claim: EntityClaim) -> tuple[str, bool]:
 @router.post("/v1/verify/person", response_model=Match, responses=ERRORS)
 async def verify_person(
     claim: PersonClaim,
-    access: Annotated[Access, Depends(require("verify-person"))],
+    access: Annotated[Access, gate("verify-person")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> Match:
     """Does the population library hold this ID number with this name?"""
@@ -67,7 +67,7 @@ async def verify_person(
 @router.post("/v1/verify/entity", response_model=Match, responses=ERRORS)
 async def verify_entity(
     claim: EntityClaim,
-    access: Annotated[Access, Depends(require("verify-entity"))],
+    access: Annotated[Access, gate("verify-entity")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> Match:
     """Does the legal-entity library hold this USCC with this name (and legal representative)?"""
