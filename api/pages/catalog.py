@@ -1,8 +1,10 @@
 """``/catalog``: the datasets departments publish, their fields, cadence, runs and quality.
 
 Every page here needs a signed-in staff member (any role); publishing a file into a dataset's
-ingest pipeline needs the publisher (or admin) role. The quality trend charts are the ones
-``hub quality report --html`` draws (one inline SVG per dimension, no JavaScript).
+ingest pipeline needs the publisher (or admin) role; the upload form starts the ingest exactly as
+``POST /v1/datasets/{id}/uploads`` does (:func:`api.publish.start_ingest`). The quality trend
+charts are the ones ``hub quality report --html`` draws (one inline SVG per dimension, no
+JavaScript).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from api.pages import web
 from api.pages.accounts import Staff
 
 MAX_UPLOAD = 200 * 1024 * 1024
+FINISHED = ("published", "failed")
+FOLLOW_FOR = dt.timedelta(minutes=15)
 LIBRARY_ZH = {"population": "人口库", "legal-entity": "法人库"}
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
@@ -104,6 +108,13 @@ def _dataset_page(
             limit = contract.thresholds.get(dim)
             charts.append({"dimension": dim, "threshold": limit, "svg": _svg_trend(points, limit)})
     staff: Staff | None = web.signed_in(request)
+    # the page follows a run that is still under way (a stalled one stops being followed)
+    latest = runs[-1] if runs else None
+    following = (
+        latest is not None
+        and latest["status"] not in FINISHED
+        and dt.datetime.now(dt.UTC).replace(tzinfo=None) - latest["received_at"] < FOLLOW_FOR
+    )
     return web.render(
         request,
         "dataset.html",
@@ -116,6 +127,7 @@ def _dataset_page(
             "charts": charts,
             "may_publish": staff is not None and staff.may("publisher"),
             "message": message,
+            "following": following,
         },
         status_code=status_code,
     )
@@ -134,9 +146,11 @@ async def upload(
     _staff: web.Publisher,
     _csrf: web.CsrfChecked,
 ) -> HTMLResponse:
-    """Publish a department file: it goes through the dataset's ingest pipeline in this process."""
-    from hub.ingest import IngestError, run_pipeline
-    from schemas.readers import ReadError
+    """Publish a department file: landed, and its ingest started as the upload API starts it
+    (Airflow when a scheduler is configured, in this process otherwise); the page then follows
+    the run until it ends."""
+    from api.publish import SchedulerUnavailable, start_ingest
+    from hub.ingest import IngestError
 
     if dataset not in _contracts(request):
         return _dataset_page(request, dataset)
@@ -148,15 +162,27 @@ async def upload(
             {"ok": False, "text": f"文件为空或超过 {MAX_UPLOAD // 2**20} MiB / empty or too large"},
             status_code=400,
         )
-    hub = web.ingest_hub(request)
+    settings = request.app.state.settings
     try:
-        ref = await run_in_threadpool(
-            run_pipeline, hub, dataset, data, file.filename or "upload", fail_on_breach=False
+        started = await run_in_threadpool(
+            start_ingest,
+            settings,
+            web.ingest_hub(request),
+            dataset,
+            data,
+            file.filename or "upload",
         )
-    except (IngestError, ReadError) as exc:
+    except IngestError as exc:
         return _dataset_page(request, dataset, {"ok": False, "text": str(exc)}, status_code=422)
-    text = (
-        f"{ref['message']}: run {ref['run_id']} — {ref['rows_in']} rows, "
-        f"{ref['rows_accepted']} accepted, {ref['rows_quarantined']} quarantined"
-    )
-    return _dataset_page(request, dataset, {"ok": True, "text": text})
+    except SchedulerUnavailable as exc:
+        text = f"调度器不可用，文件已接收，请重试 / {exc}"
+        return _dataset_page(request, dataset, {"ok": False, "text": text}, status_code=503)
+    run = started.run
+    if started.dag_run_id:
+        how = f"Airflow run {started.dag_run_id}"
+    elif started.started_by == "in-process":
+        how = "in this process"
+    else:
+        how = "already ingested: nothing changed"
+    text = f"已开始入库 / ingest started: run {run['run_id']} ({how}) — status {run['status']}"
+    return _dataset_page(request, dataset, {"ok": True, "text": text, "run": run["run_id"]})

@@ -3,26 +3,22 @@
 
 The upload is landed (stored write-once, run opened) before answering, so the run id returned is
 final. The rest of the pipeline runs in the background: through the Airflow REST API when a
-scheduler runs (``HUB_AIRFLOW_API_URL`` set), otherwise in a thread of this process.
+scheduler runs (``HUB_AIRFLOW_API_URL`` set), otherwise in a thread of this process — both by
+:func:`api.publish.start_ingest`, which the ``/catalog`` upload form uses too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-import threading
-from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, hub_state, require
+from api.deps import Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import UtcDatetime
 
 router = APIRouter(tags=["publishing"])
-log = logging.getLogger(__name__)
 MAX_UPLOAD = 512 * 1024 * 1024
 
 
@@ -49,55 +45,6 @@ def _run_out(
     return RunOut.model_validate({**values, "started_by": started_by, "dag_run_id": dag_run_id})
 
 
-def _in_process(state: HubState, ref: dict[str, Any]) -> None:
-    from hub import ingest
-
-    try:
-        ref = ingest.read(state.ingest, ref)
-        ref = ingest.check(state.ingest, ref)
-        ref = ingest.merge(state.ingest, ref)
-        ingest.publish(state.ingest, ref)
-    except Exception as exc:  # the run row carries the failure; log only the kind
-        log.error("ingest run %s failed: %s", ref["run_id"], type(exc).__name__)
-        run = state.library.get_run(ref["run_id"])
-        if run["status"] != "failed":
-            state.library.set_run(
-                ref["run_id"],
-                status="failed",
-                message=str(exc)[:500],
-                finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            )
-
-
-def _airflow(state: HubState, dataset: str, data: bytes, suffix: str, run_id: str) -> str:
-    """Trigger ``ingest_<dataset>`` through the Airflow 3 REST API; returns the dag run id."""
-    import httpx
-
-    s = state.settings
-    folder = s.home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run_id}{suffix}"
-    if not path.exists():
-        path.write_bytes(data)
-    base = s.airflow_api_url.rstrip("/")
-    with httpx.Client(timeout=30) as http:
-        tok = http.post(
-            f"{base}/auth/token",
-            json={"username": s.airflow_username, "password": s.airflow_password},
-        )
-        tok.raise_for_status()
-        headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-        dag_id = f"ingest_{dataset}"
-        http.patch(f"{base}/api/v2/dags/{dag_id}", json={"is_paused": False}, headers=headers)
-        r = http.post(
-            f"{base}/api/v2/dags/{dag_id}/dagRuns",
-            json={"logical_date": None, "conf": {"file": str(path)}},
-            headers=headers,
-        )
-        r.raise_for_status()
-        return str(r.json()["dag_run_id"])
-
-
 @router.post(
     "/v1/datasets/{id}/uploads",
     response_model=RunOut,
@@ -118,7 +65,7 @@ async def upload(
         str, Path(description="dataset id (contract)", examples=["ps_household"], max_length=64)
     ],
     request: Request,
-    access: Annotated[Access, Depends(require("datasets"))],
+    access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
     filename: Annotated[
         str,
@@ -132,7 +79,7 @@ async def upload(
     """Land the file and start the dataset's ingest; answers the run (status ``landed``)."""
     from starlette.concurrency import run_in_threadpool
 
-    from hub import ingest
+    from api.publish import SchedulerUnavailable, start_ingest
 
     if not access.allows(id):
         raise Problem(403, "not-granted", f"dataset {id!r} is outside the client's grant")
@@ -143,34 +90,21 @@ async def upload(
         raise Problem(400, "empty-upload", "the request body (the file) is empty")
     if len(data) > MAX_UPLOAD:
         raise Problem(413, "too-large", f"uploads are limited to {MAX_UPLOAD} bytes")
-    name = PurePath(filename).name or "upload.csv"
-    ref = await run_in_threadpool(ingest.land, state.ingest, id, data, name)
+    try:
+        started = await run_in_threadpool(
+            start_ingest, state.settings, state.ingest, id, data, filename
+        )
+    except SchedulerUnavailable as exc:
+        raise Problem(503, "scheduler-unavailable", str(exc)) from exc
     access.fields = {id}
     access.status = 202
-    run = state.library.get_run(ref["run_id"])
-    if ref["already_done"]:
-        return _run_out(run, "none: already ingested")
-    if state.settings.airflow_api_url:
-        try:
-            dag_run = await run_in_threadpool(
-                _airflow, state, id, data, PurePath(name).suffix, ref["run_id"]
-            )
-        except Exception as exc:
-            log.error("airflow trigger failed: %s", type(exc).__name__)
-            raise Problem(
-                503,
-                "scheduler-unavailable",
-                "the file is landed but Airflow refused the run; retry the upload",
-            ) from exc
-        return _run_out(run, "airflow", dag_run)
-    threading.Thread(target=_in_process, args=(state, ref), daemon=True, name="ingest").start()
-    return _run_out(run, "in-process")
+    return _run_out(started.run, started.started_by, started.dag_run_id)
 
 
 @router.get("/v1/runs/{id}", response_model=RunOut, responses=responses(401, 403, 404, 422, 429))
 def get_run(
     id: Annotated[str, Path(max_length=80, examples=["ps_household-3f2a9c0d11e4b7a2"])],
-    access: Annotated[Access, Depends(require("datasets"))],
+    access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RunOut:
     """An ingest run: status and row counts (rows_in = accepted + quarantined)."""

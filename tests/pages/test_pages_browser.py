@@ -195,7 +195,13 @@ def test_publisher_publishes_a_department_file(site: Site, desk: Any) -> None:
     desk.click("#upload-form button[type=submit]")
     desk.wait_for_selector("#upload-result")
     result = desk.inner_text("#upload-result")
-    assert "ingested" in result and "accepted" in result
+    # started as POST /v1/datasets/{id}/uploads starts it (no scheduler here: in this process)
+    assert "ingest started" in result and "in this process" in result
+    run = result.split("run ", 1)[1].split(" ", 1)[0]
+    assert desk.locator(f".runs tr[data-run='{run}']").count() == 1
+    # the page follows the run (it refreshes itself) until the run is published
+    desk.wait_for_selector(f".runs tr[data-run='{run}'][data-status='published']", timeout=60_000)
+    assert desk.locator("#following").count() == 0
     assert desk.locator(".runs tbody tr").count() == before + 1
     # the completeness trend now has one point per run
     assert desk.locator(".charts figure").first.locator("circle").count() == before + 1
