@@ -29,6 +29,8 @@ _DELIMS = (",", ";", "\t", "|")
 _CONTROL = r"[\x00-\x08\x0a-\x1f\x7f-\x9f]"
 # spreadsheet formula triggers (OWASP CSV injection): = @ or +/- followed by a non-digit
 _FORMULA = r"^(=|@|[+\-][^0-9. ]|\t|\r)"
+# a Python "" passed to a compute function makes pyarrow import pandas (1.5 s) to test its type
+_EMPTY = pa.scalar("", pa.string())
 _TRUE = ("1", "true", "TRUE", "True", "Y", "y", "yes", "是")
 _FALSE = ("0", "false", "FALSE", "False", "N", "n", "no", "否")
 
@@ -293,7 +295,7 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
             col = pa.nulls(n, pa.string())
         raw_cols.append(col)
         trimmed = pc.utf8_trim_whitespace(col)
-        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        trimmed = pc.if_else(pc.equal(trimmed, _EMPTY), pa.scalar(None, pa.string()), trimmed)
         control = pc.fill_null(pc.match_substring_regex(trimmed, _CONTROL), False)
         long = pc.fill_null(pc.greater(pc.utf8_length(trimmed), MAX_FIELD_CHARS), False)
         bad = pc.or_(control, long)
