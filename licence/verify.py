@@ -41,6 +41,14 @@ from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, certificate_key
 from licence.signers import verify as verify_signature
 from schemas import licence_id
 
+_fast_decode: Callable[[bytes], Any] | None
+try:  # msgspec comes with apache-airflow-core (a project dependency); json alone also works
+    from msgspec.json import decode as _msgspec_decode
+
+    _fast_decode = _msgspec_decode
+except ImportError:  # pragma: no cover - only when msgspec is absent
+    _fast_decode = None
+
 PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # the same ECDSA-with-SHA-256 check over a digest hashlib computed (a little less per call)
@@ -173,6 +181,22 @@ class MalformedLicenceError(ValueError):
 
 def _r(check: str, status: str, reason: str, en: str, zh: str) -> CheckResult:
     return CheckResult(check, status, reason, en, zh)
+
+
+def _loads(data: bytes) -> Any:
+    """``json.loads(data)``: the same objects, the same errors, in about half the time.
+
+    msgspec's decoder is a strict RFC 8259 parser that yields what ``json`` yields for every
+    text it accepts (duplicate keys, big integers and floats included; the tests compare
+    them); what it refuses (NaN, lone surrogates, a byte-order mark, out-of-range floats,
+    UTF-16, malformed text) goes to ``json.loads``, whose result or error stays the reference.
+    """
+    if _fast_decode is not None:
+        try:
+            return _fast_decode(data)
+        except (ValueError, RecursionError):
+            pass  # json decides, and words the error as before
+    return json.loads(data)
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -750,7 +774,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             "存证证明无效（路径被伪造）",
         )
     try:
-        entry = json.loads(receipt.data)
+        entry = _loads(receipt.data)
     except ValueError:
         entry = {}
     header = doc["header"]
@@ -1331,7 +1355,7 @@ def verify_input(
         return Report(_verdict(results), results, "pdf", report.licence_id, report.summary)
     if stripped.startswith(b"{"):
         try:
-            obj = json.loads(stripped)
+            obj = _loads(stripped)
         except (ValueError, RecursionError) as exc:
             return _malformed(f"JSON cannot be read (truncated?): {exc}", kind="json")
         return verify_json(obj, ctx, policy)
