@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import json
-import secrets
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -164,35 +165,86 @@ def _jcs_safe_key(name: str) -> bool:
     return max(map(ord, name), default=0) < 0xD800
 
 
-def _commit_fields(content: dict[str, Any], alg: str) -> tuple[dict[str, dict[str, Any]], str]:
-    """``document.commit_fields`` and ``document.document_digest`` in one pass, byte for byte.
+def _commit_fields(
+    content: dict[str, Any], alg: str
+) -> tuple[dict[str, dict[str, Any]], str, str | None]:
+    """``document.commit_fields`` and ``document.document_digest`` in one pass, byte for byte,
+    and the fields' JCS text (None when the general path was taken).
 
-    For string values the JCS form of {"name", "salt", "value"} is a fixed template around two
-    JSON strings, so it is formatted directly instead of walking the general encoder for each
-    of a licence's ~20 fields (which dominated sealing); anything else takes the general path.
+    For string values and BMP field names the JCS form of {"name", "salt", "value"} is a fixed
+    template around two JSON strings, so it is formatted directly instead of walking the general
+    encoder for each of a licence's ~20 fields (which dominated sealing); anything else takes
+    the general path.
     """
-    if alg != "sha256" or not all(type(v) is str for v in content.values()):
+    if alg != "sha256" or not all(
+        type(v) is str and type(k) is str and _jcs_safe_key(k) for k, v in content.items()
+    ):
         fields = document.commit_fields(content, alg)
-        return fields, document.document_digest(fields, alg)
+        return fields, document.document_digest(fields, alg), None
     fields: dict[str, dict[str, Any]] = {}
     leaves: list[bytes] = []
+    parts: list[str] = []
     sha = hashlib.sha256
-    for name in sorted(content):
+    # one read of the system CSPRNG per licence, not per field: each read releases the GIL,
+    # and while the object-writing threads run, getting it back cost more than the read
+    entropy = os.urandom(16 * len(content)).hex()
+    for k, name in enumerate(sorted(content)):
         value = content[name]
-        salt = secrets.token_hex(16)
-        digest = sha(
-            f'{{"name":{_json_str(name)},"salt":"{salt}","value":{_json_str(value)}}}'.encode()
-        ).digest()
+        salt = entropy[32 * k : 32 * k + 32]  # 128 bits, as document.commit_fields draws
+        jname, jvalue = _json_str(name), _json_str(value)
+        digest = sha(f'{{"name":{jname},"salt":"{salt}","value":{jvalue}}}'.encode()).digest()
         leaves.append(digest)
-        fields[name] = {"value": value, "salt": salt, "digest": digest.hex()}
-    return fields, document.merkle_root(leaves, alg).hex()
+        hexd = digest.hex()
+        fields[name] = {"value": value, "salt": salt, "digest": hexd}
+        parts.append(f'{jname}:{{"digest":"{hexd}","salt":"{salt}","value":{jvalue}}}')
+    return fields, _merkle_root(leaves).hex(), "{" + ",".join(parts) + "}"
 
 
-def _canonical_doc(doc: dict[str, Any]) -> bytes:
-    """``document.canonical`` of a freshly sealed licence (string leaves, BMP field names)."""
-    if all(_jcs_safe_key(n) and type(e["value"]) is str for n, e in doc["fields"].items()):
-        return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-    return document.canonical(doc)
+def _validate_holder_id(kind: str, identifier: str) -> Any:
+    """The holder identifier's check: USCC for entities, resident ID for persons."""
+    return (uscc if kind == "entity" else resident_id).validate(identifier)
+
+
+@dataclass
+class _Prefetched:
+    """A batch's holder identifiers checked once and their registered names read in bulk."""
+
+    names: dict[str, dict[str, str]]  # holder kind -> identifier -> registered name
+    checks: dict[tuple[str, str], Any]  # (holder kind, identifier as given) -> its check
+
+
+@functools.lru_cache(maxsize=256)
+def _id_parts_checked(type_code: str, authority: str, version: int) -> bool:
+    """Check a licence type, issuer and version once (licence_id.build raises if bad)."""
+    licence_id.build(type_code, authority, "0", version)
+    return True
+
+
+def _licence_id(type_code: str, authority: str, serial: str, version: int) -> str:
+    """``licence_id.build`` for the serials this service makes (digits): the type code and
+    issuer USCC, the same for a whole batch, are checked once instead of per licence."""
+    if not serial.isdigit() or not serial.isascii():
+        return licence_id.build(type_code, authority, serial, version)
+    _id_parts_checked(type_code, authority, version)
+    ver = f"{version:03d}"
+    check = licence_id.check_character(type_code + authority + serial + ver)
+    return str(licence_id.LicenceId(type_code, authority, serial, version, check))
+
+
+def _merkle_root(leaves: list[bytes]) -> bytes:
+    """RFC 9162 Merkle tree hash of SHA-256 ``leaves``, bottom-up (pairs per level, an odd
+    last node carried up unchanged): the same value as ``document.merkle_root``'s recursion
+    over left subtrees of the largest power of two, without its slicing."""
+    sha = hashlib.sha256
+    level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
+    if not level:
+        return sha(b"").digest()
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
 
 
 def _now() -> dt.datetime:
@@ -336,15 +388,17 @@ class LicenceService:
         self,
         lt: licence_types.LicenceType,
         holder: Holder,
-        names: dict[str, dict[str, str]] | None = None,
+        pre: _Prefetched | None = None,
     ) -> str:
-        check = (uscc if lt.holder_kind == "entity" else resident_id).validate(holder.identifier)
+        check = pre.checks.get((lt.holder_kind, holder.identifier)) if pre else None
+        if check is None:
+            check = _validate_holder_id(lt.holder_kind, holder.identifier)
         kind = "USCC" if lt.holder_kind == "entity" else "resident ID"
         if not check.valid or check.normalised is None:
             raise HolderError(f"holder {kind} is invalid ({check.reason}); nothing issued")
         ident = check.normalised
-        if names is not None and lt.holder_kind in names:
-            registered = names[lt.holder_kind].get(ident)
+        if pre is not None and lt.holder_kind in pre.names:
+            registered = pre.names[lt.holder_kind].get(ident)
         else:
             registered = self.holders.holder_name(lt.holder_kind, ident)
         library = "legal-entity" if lt.holder_kind == "entity" else "population"
@@ -372,29 +426,33 @@ class LicenceService:
         req = IssueRequest(type_name, authority_uscc, holder, fields, valid_until)
         return self.issue_many([req], now, _version=_version, _serial=_serial)[0]
 
-    def _prefetch_holders(self, requests: list[IssueRequest]) -> dict[str, dict[str, str]] | None:
+    def _prefetch_holders(self, requests: list[IssueRequest]) -> _Prefetched | None:
         """Registered names of a batch's holders, one bulk read per holder kind (None when the
         directory has no bulk read: then each request looks its holder up on its own)."""
         bulk = getattr(self.holders, "holder_names", None)
         if bulk is None or len(requests) < 2:
             return None
         wanted: dict[str, list[str]] = {}
+        checks: dict[tuple[str, str], Any] = {}
         for req in requests:
             try:
                 kind = licence_types.get(req.type_name).holder_kind
             except licence_types.LicenceTypeError:
                 continue  # reported in order by _check
-            check = (uscc if kind == "entity" else resident_id).validate(req.holder.identifier)
+            check = checks[(kind, req.holder.identifier)] = _validate_holder_id(
+                kind, req.holder.identifier
+            )
             if check.valid and check.normalised is not None:
                 wanted.setdefault(kind, []).append(check.normalised)
-        return {kind: dict(bulk(kind, ids)) for kind, ids in wanted.items()}
+        names = {kind: dict(bulk(kind, ids)) for kind, ids in wanted.items()}
+        return _Prefetched(names, checks)
 
     def _check(
         self,
         req: IssueRequest,
         now: dt.datetime,
         seals_cache: dict[str, Any],
-        names: dict[str, dict[str, str]] | None = None,
+        pre: _Prefetched | None = None,
     ) -> _Checked:
         try:
             lt = licence_types.get(req.type_name)
@@ -412,7 +470,7 @@ class LicenceService:
             raise NoActiveSealError(
                 f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
             )
-        holder_id = self._check_holder(lt, req.holder, names)
+        holder_id = self._check_holder(lt, req.holder, pre)
         try:
             clean = lt.check_fields(req.fields)
         except licence_types.FieldError as exc:
@@ -443,8 +501,8 @@ class LicenceService:
 
         now = now or _now()
         seals_cache: dict[str, dict[str, Any] | None] = {}
-        names = self._prefetch_holders(requests)
-        checked = [self._check(req, now, seals_cache, names) for req in requests]
+        pre = self._prefetch_holders(requests)
+        checked = [self._check(req, now, seals_cache, pre) for req in requests]
         docs: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         entries: list[bytes] = []
@@ -463,57 +521,57 @@ class LicenceService:
             status_next = {
                 a: self.store.next_value(f"status:{a}", conn, k) for a, k in per_auth.items()
             }
-            # write-once objects are fsynced one by one: they are written by a pool while the
-            # next licences are sealed, so disk waits overlap the signing work (the index rows
-            # commit only after every object is durable)
-            with ThreadPoolExecutor(max_workers=min(16, len(checked))) as pool:
-                written = []
-                for c in checked:
-                    serial = _serial
-                    if serial is None:
-                        serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
-                        serial_next[c.auth.uscc] += 1
-                    status_index = status_next[c.auth.uscc]
-                    status_next[c.auth.uscc] += 1
-                    lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
-                    content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
-                    doc = self._seal(lid, content, c.seal, now)
-                    key = f"licences/{lid}/licence.json"
-                    written.append(pool.submit(self.objects.put, key, _canonical_doc(doc)))
-                    docs.append(doc)
-                    digest = doc["header"]["document_digest"]
-                    rows.append(
+            # every licence is sealed before any object is written (a signing failure writes
+            # nothing); the write-once objects, fsynced one by one, are then written by a pool
+            # so the disk waits overlap, and the index rows commit only once all are durable
+            written: list[tuple[str, bytes]] = []
+            for c in checked:
+                serial = _serial
+                if serial is None:
+                    serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
+                    serial_next[c.auth.uscc] += 1
+                status_index = status_next[c.auth.uscc]
+                status_next[c.auth.uscc] += 1
+                lid = _licence_id(c.lt.code, c.auth.uscc, serial, _version)
+                content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
+                doc, raw = self._seal_raw(lid, content, c.seal, now)
+                key = f"licences/{lid}/licence.json"
+                written.append((key, raw))
+                docs.append(doc)
+                digest = doc["header"]["document_digest"]
+                rows.append(
+                    {
+                        "licence_id": lid,
+                        "type_code": c.lt.code,
+                        "authority": c.auth.uscc,
+                        "serial": serial,
+                        "version": _version,
+                        "holder_kind": c.lt.holder_kind,
+                        "holder_id": c.holder_id,
+                        "status": "valid",
+                        "issued_at": naive,
+                        "valid_to": c.valid_until.isoformat() if c.valid_until else None,
+                        "object_key": key,
+                        "document_digest": digest,
+                        "seal_id": c.seal["seal_id"],
+                        "status_index": status_index,
+                        "ledger_index": None,
+                        "updated_at": naive,
+                    }
+                )
+                entries.append(
+                    document.canonical(
                         {
+                            "event": "licence.issue",
                             "licence_id": lid,
-                            "type_code": c.lt.code,
-                            "authority": c.auth.uscc,
-                            "serial": serial,
-                            "version": _version,
-                            "holder_kind": c.lt.holder_kind,
-                            "holder_id": c.holder_id,
-                            "status": "valid",
-                            "issued_at": naive,
-                            "valid_to": c.valid_until.isoformat() if c.valid_until else None,
-                            "object_key": key,
                             "document_digest": digest,
-                            "seal_id": c.seal["seal_id"],
-                            "status_index": status_index,
-                            "ledger_index": None,
-                            "updated_at": naive,
+                            "authority": c.auth.uscc,
+                            "time": _iso(now),
                         }
                     )
-                    entries.append(
-                        document.canonical(
-                            {
-                                "event": "licence.issue",
-                                "licence_id": lid,
-                                "document_digest": digest,
-                                "authority": c.auth.uscc,
-                                "time": _iso(now),
-                            }
-                        )
-                    )
-                for f in written:
+                )
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
+                for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
                     f.result()  # re-raises the first failed write: the transaction rolls back
             if in_txn:
                 # same database as the log: index rows and log entries commit together, so a
@@ -564,20 +622,34 @@ class LicenceService:
     def _seal(
         self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
     ) -> dict[str, Any]:
+        return self._seal_raw(lid, content, seal, now)[0]
+
+    def _seal_raw(
+        self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
+    ) -> tuple[dict[str, Any], bytes]:
+        """The sealed document and its canonical (JCS) bytes, as stored."""
         alg = "sha256"
-        fields, root = _commit_fields(content, alg)
+        fields, root, fields_json = _commit_fields(content, alg)
         header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
+        header_json = document.canonical(header)
         signer = self._signer(seal)
-        signature = signer.sign(document.canonical(header))
-        return {
-            "header": header,
-            "signature": {
-                "algorithm": signer.algorithm,
-                "value": base64.b64encode(signature).decode(),
-                "certificate": seal["cert_pem"],
-            },
-            "fields": fields,
+        signature = {
+            "algorithm": signer.algorithm,
+            "value": base64.b64encode(signer.sign(header_json)).decode(),
+            "certificate": seal["cert_pem"],
         }
+        doc = {"header": header, "signature": signature, "fields": fields}
+        if fields_json is None:
+            return doc, document.canonical(doc)
+        # JCS of the whole document from its parts: keys fields < header < signature, and
+        # the signature's three members are plain strings
+        tail = json.dumps(signature, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        raw = (
+            f'{{"fields":{fields_json},"header":'.encode()
+            + header_json
+            + f',"signature":{tail}}}'.encode()
+        )
+        return doc, raw
 
     # ---- reading ------------------------------------------------------------------------
     def row(self, lid: str) -> dict[str, Any]:
