@@ -499,6 +499,8 @@ class LicenceService:
 
         from licence.store import licences
 
+        if not requests:
+            return []
         now = now or _now()
         seals_cache: dict[str, dict[str, Any] | None] = {}
         pre = self._prefetch_holders(requests)
@@ -509,8 +511,11 @@ class LicenceService:
         naive = now.replace(tzinfo=None)
         shared = getattr(self.ledger, "shares_database", None)
         in_txn = shared is not None and shared(self.store.engine)
+        # serials and status-list positions are reserved in their own short transaction, like
+        # a database sequence: a batch that fails later leaves a gap, never a serial that the
+        # next batch would reuse for a licence object already written (write-once refuses
+        # it), and the write lock is not held while the objects are fsynced
         with self.store.engine.begin() as conn:
-            # reserve serials and status-list positions per authority once for the batch
             per_auth: dict[str, int] = {}
             for c in checked:
                 per_auth[c.auth.uscc] = per_auth.get(c.auth.uscc, 0) + 1
@@ -521,58 +526,59 @@ class LicenceService:
             status_next = {
                 a: self.store.next_value(f"status:{a}", conn, k) for a, k in per_auth.items()
             }
-            # every licence is sealed before any object is written (a signing failure writes
-            # nothing); the write-once objects, fsynced one by one, are then written by a pool
-            # so the disk waits overlap, and the index rows commit only once all are durable
-            written: list[tuple[str, bytes]] = []
-            for c in checked:
-                serial = _serial
-                if serial is None:
-                    serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
-                    serial_next[c.auth.uscc] += 1
-                status_index = status_next[c.auth.uscc]
-                status_next[c.auth.uscc] += 1
-                lid = _licence_id(c.lt.code, c.auth.uscc, serial, _version)
-                content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
-                doc, raw = self._seal_raw(lid, content, c.seal, now)
-                key = f"licences/{lid}/licence.json"
-                written.append((key, raw))
-                docs.append(doc)
-                digest = doc["header"]["document_digest"]
-                rows.append(
+        # every licence is sealed before any object is written (a signing failure writes
+        # nothing); the write-once objects, fsynced one by one, are then written by a pool so
+        # the disk waits overlap, and the index rows commit only once all are durable
+        written: list[tuple[str, bytes]] = []
+        for c in checked:
+            serial = _serial
+            if serial is None:
+                serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
+                serial_next[c.auth.uscc] += 1
+            status_index = status_next[c.auth.uscc]
+            status_next[c.auth.uscc] += 1
+            lid = _licence_id(c.lt.code, c.auth.uscc, serial, _version)
+            content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
+            doc, raw = self._seal_raw(lid, content, c.seal, now)
+            key = f"licences/{lid}/licence.json"
+            written.append((key, raw))
+            docs.append(doc)
+            digest = doc["header"]["document_digest"]
+            rows.append(
+                {
+                    "licence_id": lid,
+                    "type_code": c.lt.code,
+                    "authority": c.auth.uscc,
+                    "serial": serial,
+                    "version": _version,
+                    "holder_kind": c.lt.holder_kind,
+                    "holder_id": c.holder_id,
+                    "status": "valid",
+                    "issued_at": naive,
+                    "valid_to": c.valid_until.isoformat() if c.valid_until else None,
+                    "object_key": key,
+                    "document_digest": digest,
+                    "seal_id": c.seal["seal_id"],
+                    "status_index": status_index,
+                    "ledger_index": None,
+                    "updated_at": naive,
+                }
+            )
+            entries.append(
+                document.canonical(
                     {
+                        "event": "licence.issue",
                         "licence_id": lid,
-                        "type_code": c.lt.code,
-                        "authority": c.auth.uscc,
-                        "serial": serial,
-                        "version": _version,
-                        "holder_kind": c.lt.holder_kind,
-                        "holder_id": c.holder_id,
-                        "status": "valid",
-                        "issued_at": naive,
-                        "valid_to": c.valid_until.isoformat() if c.valid_until else None,
-                        "object_key": key,
                         "document_digest": digest,
-                        "seal_id": c.seal["seal_id"],
-                        "status_index": status_index,
-                        "ledger_index": None,
-                        "updated_at": naive,
+                        "authority": c.auth.uscc,
+                        "time": _iso(now),
                     }
                 )
-                entries.append(
-                    document.canonical(
-                        {
-                            "event": "licence.issue",
-                            "licence_id": lid,
-                            "document_digest": digest,
-                            "authority": c.auth.uscc,
-                            "time": _iso(now),
-                        }
-                    )
-                )
-            with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
-                for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
-                    f.result()  # re-raises the first failed write: the transaction rolls back
+            )
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
+            for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
+                f.result()  # re-raises the first failed write: no row, no log entry
+        with self.store.engine.begin() as conn:
             if in_txn:
                 # same database as the log: index rows and log entries commit together, so a
                 # failure leaves neither (and one commit instead of three per batch)
