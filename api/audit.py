@@ -152,24 +152,50 @@ def _wake(futures: list[asyncio.Future[None]]) -> None:
             fut.set_result(None)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+LOOP_BUSY_TIMEOUT_MS = 10  # longest the event loop waits for another SQLite writer's lock
+CHECKPOINT_EVERY = 200  # loop commits (a few pages each) between WAL checkpoints by the writer
+
+
 @dataclass
 class AuditLog:
-    """Group-committing writer, digester and verifier of the audit table."""
+    """Group-committing writer, digester and verifier of the audit table.
+
+    Who commits a batch: on SQLite (a local file: a commit takes tens of microseconds) the event
+    loop of the waiting requests does, once per loop iteration, so no thread hand-off is paid per
+    request; if another writer holds the database lock longer than ``LOOP_BUSY_TIMEOUT_MS`` the
+    batch goes to a writer thread that waits patiently, and later batches follow it there until
+    it is idle again, so the loop never stalls behind a long ingest merge. On a server database
+    (network round trips) the writer thread commits every batch.
+    """
 
     engine: Engine
     key: bytes
     append_to_ledger: Callable[[bytes], int] | None = None
     _pending: _Batch = field(default_factory=_Batch)
+    _handed: list[_Batch] = field(default_factory=list)  # batches left to the writer thread
     _cond: threading.Condition = field(default_factory=threading.Condition)
-    _flush_lock: threading.Lock = field(default_factory=threading.Lock)
+    _flush_lock: threading.Lock = field(default_factory=threading.Lock)  # one committer at once
     _writer: threading.Thread | None = None
-    _conn: Connection | None = None
+    _conn: Connection | None = None  # the writer thread's (and flush's) connection
+    _loop_conn: Connection | None = None  # the event loop's connection (SQLite only)
+    _scheduled: set[asyncio.AbstractEventLoop] = field(default_factory=set)
+    _on_loop: bool = False
+    _loop_commits: int = 0
+    _checkpoint_due: bool = False
     _stopping: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         metadata.create_all(self.engine)
+        self._on_loop = self.engine.dialect.name == "sqlite"
 
     def subject_hash(self, subject: str) -> str:
         return hmac.new(self.key, subject.strip().upper().encode(), hashlib.sha256).hexdigest()
@@ -201,19 +227,16 @@ class AuditLog:
         }
 
     def submit(self, rows: Iterable[dict[str, Any]]) -> _Batch:
-        """Queue rows (all in the same batch) for the writer; returns that batch.
+        """Queue rows (all in the same batch); returns that batch.
 
         Await :meth:`committed` (or call :meth:`wait`) on it before answering the request.
         """
         with self._cond:
             batch = self._pending
             batch.rows.extend(rows)
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_loop, daemon=True, name="audit-writer"
-                )
-                self._writer.start()
-            self._cond.notify()
+            if not self._on_loop:
+                self._ensure_writer()
+                self._cond.notify()
         return batch
 
     def record(self, **row: Any) -> _Batch:
@@ -223,7 +246,7 @@ class AuditLog:
     async def committed(self, batch: _Batch) -> None:
         """Return once ``batch`` is committed; :class:`AuditWriteFailed` if its commit failed.
 
-        The event loop is not blocked: the writer wakes this loop once per batch.
+        The event loop is never blocked for longer than one SQLite commit.
         """
         if not batch.done.is_set():
             loop = asyncio.get_running_loop()
@@ -233,23 +256,96 @@ class AuditLog:
                 if waiting:
                     batch.waiters.append((loop, fut))
             if waiting:
+                if self._on_loop and loop not in self._scheduled:
+                    # after the callbacks already ready, so their rows join this batch
+                    self._scheduled.add(loop)
+                    loop.call_soon(self._commit_on_loop, loop)
                 await fut
         batch.outcome()
 
     def wait(self, batch: _Batch, timeout: float | None = None) -> None:
         """Blocking form of :meth:`committed` (for threads outside an event loop)."""
+        if not batch.done.is_set():
+            self._drain()
         if not batch.done.wait(timeout):
             raise AuditWriteFailed(f"the audit batch was not committed within {timeout} s")
         batch.outcome()
 
-    def _commit_pending(self) -> _Batch:
-        """Commit whatever is queued in one transaction and wake its waiters."""
+    def flush(self) -> int:
+        """Commit the rows queued so far (after a commit under way); returns how many this call
+        committed. Raises :class:`AuditWriteFailed` if one of those commits failed."""
+        batches = self._drain()
+        for batch in batches:
+            batch.outcome()
+        return sum(len(b.rows) for b in batches)
+
+    def _ensure_writer(self) -> None:
+        # caller holds self._cond
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_loop, daemon=True, name="audit-writer"
+            )
+            self._writer.start()
+
+    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the open batch on the event loop; hand it to the writer if that would wait."""
+        self._scheduled.discard(loop)
+        with self._cond:
+            if self._handed or not self._flush_lock.acquire(blocking=False):
+                # the writer thread is busy: the open batch follows it there, in order
+                self._ensure_writer()
+                self._cond.notify()
+                return
+            batch, self._pending = self._pending, _Batch()
+        try:
+            committed = not batch.rows or self._insert_quickly(batch.rows)
+        finally:
+            self._flush_lock.release()
+        if committed:
+            self._finish(batch, loop)
+            return
+        with self._cond:
+            self._handed.append(batch)
+            self._ensure_writer()
+            self._cond.notify()
+
+    def _insert_quickly(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert and commit on the loop's connection; False if that did not succeed at once
+        (the database locked by another writer, or any failure: the writer retries it)."""
+        try:
+            if self._loop_conn is None:
+                conn = self.engine.connect()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {LOOP_BUSY_TIMEOUT_MS}")
+                # a WAL checkpoint copies pages and syncs: the writer thread runs it instead
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
+                conn.commit()
+                self._loop_conn = conn
+            self._loop_conn.execute(_INSERT, rows)
+            self._loop_conn.commit()
+            self._loop_commits += 1
+            if self._loop_commits % CHECKPOINT_EVERY == 0:
+                with self._cond:
+                    self._checkpoint_due = True
+                    self._ensure_writer()
+                    self._cond.notify()
+            return True
+        except Exception:  # the writer thread retries and reports a real failure
+            broken, self._loop_conn = self._loop_conn, None
+            if broken is not None:
+                with contextlib.suppress(Exception):  # never back to the pool: it has a pragma
+                    broken.invalidate()
+                    broken.close()
+            return False
+
+    def _drain(self) -> list[_Batch]:
+        """Commit every handed-over batch and the open one, patiently (writer thread, flush)."""
         with self._flush_lock:
             with self._cond:
-                batch, self._pending = self._pending, _Batch()
-            if batch.rows:
-                # one connection kept for the writer: a pool checkout and reset per batch cost
-                # as much as the insert itself when batches are small
+                batches, self._handed = [*self._handed, self._pending], []
+                self._pending = _Batch()
+            for batch in batches:
+                if not batch.rows:
+                    continue
                 try:
                     if self._conn is None:
                         self._conn = self.engine.connect()
@@ -258,17 +354,32 @@ class AuditLog:
                 except Exception as exc:  # every waiter gets it; the server answers 503
                     batch.error = exc
                     self._close_connection()
-            with self._cond:
-                batch.done.set()
-                waiters, batch.waiters = batch.waiters, []
+        for batch in batches:
+            self._finish(batch, _running_loop())
+        return [b for b in batches if b.rows]
+
+    def _finish(self, batch: _Batch, here: asyncio.AbstractEventLoop | None) -> None:
+        """Mark ``batch`` done and wake its waiters, once per event loop."""
+        with self._cond:
+            batch.done.set()
+            waiters, batch.waiters = batch.waiters, []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for loop, fut in waiters:
             by_loop.setdefault(loop, []).append(fut)
         for loop, futures in by_loop.items():
-            # a closed loop has nobody left waiting
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_wake, futures)
-        return batch
+            if loop is here:
+                _wake(futures)
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
+                    loop.call_soon_threadsafe(_wake, futures)
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database without waiting for readers or writers (PASSIVE)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the next one catches up; SQLite checkpoints on close too
+            log.warning("audit WAL checkpoint failed: %s", type(exc).__name__)
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -279,20 +390,18 @@ class AuditLog:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending.rows and not self._stopping:
+                while not (self._pending.rows or self._handed or self._checkpoint_due) and not (
+                    self._stopping
+                ):
                     self._cond.wait()
-                if self._stopping and not self._pending.rows:
+                if self._stopping and not (self._pending.rows or self._handed):
                     return
-            batch = self._commit_pending()
-            if batch.error is not None:  # the type only: driver messages may quote row values
-                log.error("audit commit failed: %s", type(batch.error).__name__)
-
-    def flush(self) -> int:
-        """Commit the rows queued so far (waiting for a commit under way); returns how many
-        this call committed. Raises :class:`AuditWriteFailed` if that commit failed."""
-        batch = self._commit_pending()
-        batch.outcome()
-        return len(batch.rows)
+                checkpoint, self._checkpoint_due = self._checkpoint_due, False
+            if checkpoint:
+                self._checkpoint()
+            for batch in self._drain():
+                if batch.error is not None:  # the type only: driver messages may quote values
+                    log.error("audit commit failed: %s", type(batch.error).__name__)
 
     # ---- digests ------------------------------------------------------------------------
     def digest(self) -> dict[str, Any] | None:
@@ -375,6 +484,11 @@ class AuditLog:
         finally:
             with self._flush_lock:
                 self._close_connection()
+                conn, self._loop_conn = self._loop_conn, None
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.invalidate()
+                        conn.close()
 
     # ---- reading ------------------------------------------------------------------------
     def query(self, subject: str, limit: int = 1000) -> list[dict[str, Any]]:

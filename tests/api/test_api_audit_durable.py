@@ -29,6 +29,8 @@ class Server:
     settings: Settings
     key: str
     app: Any
+    inserts: list[int]  # rows per audit insert statement (one per committed batch)
+    delay: list[float]  # seconds each audit insert is held back
 
 
 def _free_port() -> int:
@@ -49,10 +51,14 @@ def server(settings: Settings) -> Iterator[Server]:
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     state.clients.grant("approvals-a", "population", PURPOSE, until, ["name", "sex"])
 
+    inserts: list[int] = []
+    delay = [SLOW_COMMIT]
+
     @event.listens_for(state.audit.engine, "before_cursor_execute")
-    def _slow(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+    def _slow(_conn: Any, _cur: Any, statement: str, params: Any, *_args: Any) -> None:
         if statement.startswith("INSERT INTO api_audit "):
-            time.sleep(SLOW_COMMIT)
+            inserts.append(len(params) if isinstance(params, list) else 1)
+            time.sleep(delay[0])
 
     port = _free_port()
     uv = uvicorn.Server(
@@ -65,7 +71,7 @@ def server(settings: Settings) -> Iterator[Server]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", settings, key, app)
+        yield Server(f"http://127.0.0.1:{port}", settings, key, app, inserts, delay)
     finally:
         uv.should_exit = True
         thread.join(timeout=30)
@@ -105,14 +111,40 @@ def test_audit_row_is_committed_when_the_answer_arrives(server: Server) -> None:
 
         from concurrent.futures import ThreadPoolExecutor
 
-        started = time.perf_counter()
+        server.inserts.clear()
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(one, range(16)))
-        elapsed = time.perf_counter() - started
         assert codes == [200] * 16
         assert len(_audit_rows(server.settings, subject_hash)) == 2 + 16
-        # one commit per request would take 16 x SLOW_COMMIT; batches take a few
-        assert elapsed < 8 * SLOW_COMMIT
+        assert sum(server.inserts) == 16 and len(server.inserts) < 16  # batches of several rows
+
+
+def test_a_long_lock_elsewhere_delays_the_answer_not_the_server(server: Server) -> None:
+    """Another writer (an ingest merge, say) holds the database: the audited request waits for
+    its row, the event loop does not, and the answer comes once the row is committed."""
+    server.delay[0] = 0.0
+    headers = {"Authorization": f"Bearer {server.key}", "X-Purpose": PURPOSE}
+    subject_hash = server.app.state.hub.audit.subject_hash(PERSON)
+    other = sqlite3.connect(server.settings.sqlite_path, isolation_level=None)
+    answers: list[httpx.Response] = []
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        other.execute("BEGIN IMMEDIATE")  # the write lock, held
+        try:
+            asked = threading.Thread(
+                target=lambda: answers.append(http.get(f"/v1/persons/{PERSON}", headers=headers))
+            )
+            asked.start()
+            time.sleep(1.0)
+            assert not answers  # no answer while its audit row cannot be written
+            started = time.perf_counter()
+            assert http.get("/v1/health").status_code == 200  # the server itself is responsive
+            assert time.perf_counter() - started < 0.5
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        asked.join(timeout=30)
+    assert answers[0].status_code == 200
+    assert [r[4:] for r in _audit_rows(server.settings, subject_hash)] == [("ok", 200)]
 
 
 def _refuse_audit_inserts(api: Api) -> None:
