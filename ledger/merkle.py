@@ -288,7 +288,12 @@ class Frontier:
 # --- verification -------------------------------------------------------------------------
 
 
+_BYTES = frozenset((bytes,))
+
+
 def _check_hashes(proof: Sequence[bytes], size: int, what: str) -> None:
+    if _BYTES.issuperset(map(type, proof)) and {size}.issuperset(map(len, proof)):
+        return  # the usual case, tested at C speed; the loop below names the bad element
     for pos, h in enumerate(proof):
         if not isinstance(h, bytes) or len(h) != size:
             raise ProofError(f"{what} element {pos} is not a {size}-byte hash")
