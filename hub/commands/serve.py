@@ -16,7 +16,7 @@ import click
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 def serve(host: str | None, port: int | None, background: bool, access_log: bool) -> None:
-    """Serve the sharing API (OpenAPI at /docs and /openapi.json)."""
+    """Serve the sharing API (OpenAPI at /docs and /openapi.json) in one process."""
     import uvicorn
 
     from api.app import create_app
@@ -25,9 +25,11 @@ def serve(host: str | None, port: int | None, background: bool, access_log: bool
     settings = get_settings()
     settings.ensure_dirs()
     app = create_app(settings, background=background)
-    # access logs carry request paths, and paths carry ID numbers: off unless asked for
+    # access logs carry request paths, and paths carry ID numbers: off unless asked for.
+    # One worker process: the per-client rate limit is counted in this process's memory.
     uvicorn.run(
         app,
+        workers=1,
         host=host or settings.api_host,
         port=port or settings.api_port,
         access_log=access_log,
