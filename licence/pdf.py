@@ -11,6 +11,7 @@ import functools
 import io
 import struct
 import textwrap
+import weakref
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -707,5 +708,20 @@ def sign(
         name=name,
         reason="电子证照签章 Electronic licence seal",
     )
-    out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer)
-    return bytes(out.getvalue())
+    # pyHanko sizes the signature space by building and signing a dummy CMS first; for one
+    # signer (same certificates, no timestamp) that size never changes, so it is measured on
+    # the first PDF and reused: half the signing work per PDF, the same space reserved
+    reserved = _reserved.get(signer)
+    out = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer, bytes_reserved=reserved
+    )
+    data = bytes(out.getvalue())
+    if reserved is None:
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
+        _reserved[signer] = 2 * len(sig.sig_object.raw_get("/Contents"))
+    return data
+
+
+_reserved: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
