@@ -4,7 +4,8 @@ A library of N persons (1,000,000 full, 20,000 with ``--quick``) is loaded direc
 golden-record table (a fast loader: the read path only touches that table) and kept under
 ``.cache/bench/`` for later runs. A uvicorn server (one process, uvloop + httptools, loopback)
 serves the real app — API key lookup, grant check, field filtering, per-client rate limit, one
-audit row per request, the periodic audit digest and ledger sequencer — plus, for this benchmark
+audit row per request committed before its answer is sent (group commit), the periodic audit
+digest and ledger sequencer — plus, for this benchmark
 only, ``GET /bare/persons/{id}``: the same golden-row read and the same response model with no
 auth, grants or audit (the floor). A separate load-generator process (raw asyncio sockets,
 HTTP/1.1 keep-alive, C connections) requests random known IDs for D seconds per endpoint (30 s,

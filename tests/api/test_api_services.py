@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
-from api.audit import verify
+from api.audit import audit_log, verify
 from hub.settings import Settings
 from tests.api.conftest import PERSON, PERSON_NAME, PURPOSE, seed_library
 from tests.servicekit import services_settings
@@ -48,9 +49,19 @@ def test_records_verification_and_audit_on_postgresql(http: tuple[TestClient, st
     assert r.status_code == 200, r.text
     assert r.json()["fields"]["name"]["value"] == PERSON_NAME
     assert r.json()["fields"]["name"]["updated_at"].endswith("Z")
+    state = client.app.state.hub  # type: ignore[attr-defined]
+    # committed by the writer thread before the answer: visible at once to another connection
+    with state.audit.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.client_id, audit_log.c.fields, audit_log.c.status).where(
+                audit_log.c.subject_hash == state.audit.subject_hash(PERSON)
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (state.clients.authenticate(key).client_id, "name", 200)
+    ]
     v = client.post("/v1/verify/person", json={"id": PERSON, "name": PERSON_NAME}, headers=h)
     assert v.json() == {"match": True}
-    state = client.app.state.hub  # type: ignore[attr-defined]
     assert state.audit.digest() is not None
     state.ledger.sequence()
     report = verify(state.audit.engine, state.ledger)
