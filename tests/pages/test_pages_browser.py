@@ -199,6 +199,7 @@ def test_publisher_publishes_a_department_file(site: Site, desk: Any) -> None:
     assert "ingest started" in result and "in this process" in result
     run = result.split("run ", 1)[1].split(" ", 1)[0]
     assert desk.locator(f".runs tr[data-run='{run}']").count() == 1
+    screenshot(desk, "catalog-upload-started-desk")
     # the page follows the run (it refreshes itself) until the run is published
     desk.wait_for_selector(f".runs tr[data-run='{run}'][data-status='published']", timeout=60_000)
     assert desk.locator("#following").count() == 0
