@@ -236,3 +236,29 @@ def test_qr_image_is_qrcodes_pixel_for_pixel() -> None:
         dark = rng.random()
         matrix = [[rng.random() < dark for _ in range(size)] for _ in range(size)]
         assert pdf.qr_lost_point(matrix) == qrcode.util.lost_point(matrix)
+
+
+def test_later_pdfs_of_a_seal_reuse_the_measured_signature_space(
+    service: LicenceService,
+) -> None:
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from licence.service import render_pdf
+
+    service.create_seal(PROVINCE_MR)
+    docs = service.issue_many([_request(ENTITY), _request(ENTITY), _request(ENTITY)])
+    root = service.platform_ca().root.public_bytes(serialization.Encoding.DER)
+    sizes = []
+    for doc in docs:
+        data = render_pdf(service, doc["header"]["licence_id"], FONTS)
+        sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
+        status = validate_pdf_signature(
+            sig, ValidationContext(trust_roots=[asn1_x509.Certificate.load(root)])
+        )
+        assert status.intact and status.valid and status.trusted
+        sizes.append(len(sig.sig_object.raw_get("/Contents")))
+    assert len(set(sizes)) == 1  # the first PDF's estimate, reused
