@@ -10,7 +10,12 @@ from __future__ import annotations
 import atexit
 import secrets
 import shlex
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from hub.settings import PROJECT_ROOT, Settings
 
@@ -92,3 +97,67 @@ def services_settings(tmp_path: Path) -> Settings:
     )
     s.ensure_dirs()
     return s
+
+
+def scheduler_settings() -> Settings:
+    """The settings the scheduler's tasks run with (its HUB_* variables), plus the Airflow API."""
+    env = service_env()
+    airflow_env = service_env(ENV_FILE.parent / "airflow.env")
+    missing = [
+        n for n in ("HUB_HOME", "HUB_DATABASE_URL", "HUB_KEY_PASSPHRASE") if n not in airflow_env
+    ]
+    assert not missing, (
+        f"var/services/airflow.env lacks {missing}: the scheduler would write into the embedded "
+        "var/; restart Airflow with the current scripts/services/airflow.sh"
+    )
+    s = Settings(
+        home=Path(airflow_env["HUB_HOME"]),
+        key_passphrase=airflow_env["HUB_KEY_PASSPHRASE"],
+        database_url=airflow_env["HUB_DATABASE_URL"],
+        objects="minio",
+        minio_endpoint=airflow_env["HUB_MINIO_ENDPOINT"],
+        minio_access_key=airflow_env["HUB_MINIO_ACCESS_KEY"],
+        minio_secret_key=airflow_env["HUB_MINIO_SECRET_KEY"],
+        minio_secure=False,
+        ledger_anchor="embedded",
+        airflow_api_url=env["HUB_AIRFLOW_API_URL"],
+        airflow_username=env["HUB_AIRFLOW_USERNAME"],
+        airflow_password=env["HUB_AIRFLOW_PASSWORD"],
+    )
+    # the scheduler and this test are two processes of one deployment: same database and store
+    assert s.db_url == env["HUB_DATABASE_URL"]
+    assert s.minio_endpoint == env["HUB_MINIO_ENDPOINT"]
+    s.ensure_dirs()
+    return s
+
+
+@contextmanager
+def airflow_api(settings: Settings) -> Iterator[httpx.Client]:
+    """An HTTP client of the loopback Airflow REST API, logged in (bearer token)."""
+    base = settings.airflow_api_url.rstrip("/")
+    with httpx.Client(base_url=base, timeout=30) as af:
+        tok = af.post(
+            "/auth/token",
+            json={"username": settings.airflow_username, "password": settings.airflow_password},
+        )
+        tok.raise_for_status()
+        af.headers["Authorization"] = f"Bearer {tok.json()['access_token']}"
+        yield af
+
+
+def airflow_task_states(settings: Settings, dag_run_id: str) -> dict[str, str | None]:
+    """task id -> state of one finished ``ingest_ps_household`` run, from the Airflow REST API."""
+    with airflow_api(settings) as af:
+        path = f"/api/v2/dags/ingest_ps_household/dagRuns/{dag_run_id}"
+        # publish marks the library run published a moment before the task reports success
+        deadline = time.monotonic() + 60
+        while True:
+            dag_run = af.get(path)
+            dag_run.raise_for_status()
+            if dag_run.json()["state"] != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert dag_run.json()["state"] == "success", dag_run.json()
+        r = af.get(f"{path}/taskInstances")
+        r.raise_for_status()
+    return {ti["task_id"]: ti["state"] for ti in r.json()["task_instances"]}

@@ -19,77 +19,18 @@ import datetime as dt
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from minio import Minio
-from servicekit import ENV_FILE, service_env
+from servicekit import airflow_task_states, scheduler_settings
 
 from api.app import create_app
-from hub.settings import Settings
 
 pytestmark = pytest.mark.services
 
 PURPOSE = "qualification-review"
 HUAINAN_HR = "11340400MB12355653"  # 淮南市人力资源和社会保障局 (licence/authorities.yaml)
 RUN_TIMEOUT = 300.0  # seconds for the scheduler to publish the run
-
-
-def scheduler_settings() -> Settings:
-    """The settings the scheduler's tasks run with (its HUB_* variables), plus the Airflow API."""
-    env = service_env()
-    airflow_env = service_env(ENV_FILE.parent / "airflow.env")
-    missing = [
-        n for n in ("HUB_HOME", "HUB_DATABASE_URL", "HUB_KEY_PASSPHRASE") if n not in airflow_env
-    ]
-    assert not missing, (
-        f"var/services/airflow.env lacks {missing}: the scheduler would write into the embedded "
-        "var/; restart Airflow with the current scripts/services/airflow.sh"
-    )
-    s = Settings(
-        home=Path(airflow_env["HUB_HOME"]),
-        key_passphrase=airflow_env["HUB_KEY_PASSPHRASE"],
-        database_url=airflow_env["HUB_DATABASE_URL"],
-        objects="minio",
-        minio_endpoint=airflow_env["HUB_MINIO_ENDPOINT"],
-        minio_access_key=airflow_env["HUB_MINIO_ACCESS_KEY"],
-        minio_secret_key=airflow_env["HUB_MINIO_SECRET_KEY"],
-        minio_secure=False,
-        ledger_anchor="embedded",
-        airflow_api_url=env["HUB_AIRFLOW_API_URL"],
-        airflow_username=env["HUB_AIRFLOW_USERNAME"],
-        airflow_password=env["HUB_AIRFLOW_PASSWORD"],
-    )
-    # the scheduler and this test are two processes of one deployment: same database and store
-    assert s.db_url == env["HUB_DATABASE_URL"]
-    assert s.minio_endpoint == env["HUB_MINIO_ENDPOINT"]
-    s.ensure_dirs()
-    return s
-
-
-def airflow_task_states(settings: Settings, dag_run_id: str) -> dict[str, str | None]:
-    """task id -> state of one ``ingest_ps_household`` run, from the Airflow REST API."""
-    base = settings.airflow_api_url.rstrip("/")
-    with httpx.Client(base_url=base, timeout=30) as af:
-        tok = af.post(
-            "/auth/token",
-            json={"username": settings.airflow_username, "password": settings.airflow_password},
-        )
-        tok.raise_for_status()
-        auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-        path = f"/api/v2/dags/ingest_ps_household/dagRuns/{dag_run_id}"
-        # publish marks the library run published a moment before the task reports success
-        deadline = time.monotonic() + 60
-        while True:
-            dag_run = af.get(path, headers=auth)
-            dag_run.raise_for_status()
-            if dag_run.json()["state"] != "running" or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert dag_run.json()["state"] == "success", dag_run.json()
-        r = af.get(f"{path}/taskInstances", headers=auth)
-        r.raise_for_status()
-    return {ti["task_id"]: ti["state"] for ti in r.json()["task_instances"]}
 
 
 def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) -> None:
