@@ -302,7 +302,7 @@ class _SubsetEngine(FontEngine):
         cmap = {ord(t): cid for cid, t in self._cid_to_unicode.items() if len(t) == 1}
         font_file = generic.StreamObject(
             {pdf_name("/Filter"): pdf_name("/FlateDecode")},
-            encoded_data=zlib.compress(prog.subset(set(self._glyphs), cmap)),
+            encoded_data=zlib.compress(prog.subset(set(self._glyphs), cmap), 1),
         )
         descriptor = generic.DictionaryObject(
             {
@@ -478,31 +478,41 @@ def _image_data(png: bytes) -> tuple[int, int, str, bytes, bytes | None] | None:
     return img.width, img.height, space, zlib.compress(img.tobytes()), alpha
 
 
+def _image_stream(width: int, height: int, colour: str, encoded: bytes) -> generic.StreamObject:
+    """An 8-bit image XObject over Flate-compressed samples (what ``pil_image`` writes)."""
+    return generic.StreamObject(
+        {
+            pdf_name("/Type"): pdf_name("/XObject"),
+            pdf_name("/Subtype"): pdf_name("/Image"),
+            pdf_name("/Width"): generic.NumberObject(width),
+            pdf_name("/Height"): generic.NumberObject(height),
+            pdf_name("/ColorSpace"): pdf_name(colour),
+            pdf_name("/BitsPerComponent"): generic.NumberObject(8),
+            pdf_name("/Filter"): pdf_name("/FlateDecode"),
+        },
+        encoded_data=encoded,
+    )
+
+
 def _cached_image(png: bytes, writer: PdfFileWriter) -> generic.IndirectObject:
     """The PNG as an image XObject (with its alpha as /SMask), like pyHanko's ``pil_image``."""
     data = _image_data(png)
     if data is None:
         return pil_image(Image.open(io.BytesIO(png)), writer)
     width, height, space, samples, alpha = data
-
-    def stream(colour: str, encoded: bytes) -> generic.StreamObject:
-        return generic.StreamObject(
-            {
-                pdf_name("/Type"): pdf_name("/XObject"),
-                pdf_name("/Subtype"): pdf_name("/Image"),
-                pdf_name("/Width"): generic.NumberObject(width),
-                pdf_name("/Height"): generic.NumberObject(height),
-                pdf_name("/ColorSpace"): pdf_name(colour),
-                pdf_name("/BitsPerComponent"): generic.NumberObject(8),
-                pdf_name("/Filter"): pdf_name("/FlateDecode"),
-            },
-            encoded_data=encoded,
-        )
-
-    image = stream(space, samples)
+    image = _image_stream(width, height, space, samples)
     if alpha is not None:
-        image[pdf_name("/SMask")] = writer.add_object(stream("/DeviceGray", alpha))
+        image[pdf_name("/SMask")] = writer.add_object(
+            _image_stream(width, height, "/DeviceGray", alpha)
+        )
     return writer.add_object(image)
+
+
+def _qr_image(img: Image.Image, writer: PdfFileWriter) -> generic.IndirectObject:
+    """The QR code's RGB samples as an image XObject; Flate level 1: two-colour blocks
+    compress well at any level, and level 6 took longer than the rest of the page."""
+    encoded = zlib.compress(img.tobytes(), 1)
+    return writer.add_object(_image_stream(img.width, img.height, "/DeviceRGB", encoded))
 
 
 def _runs_penalty(m: Any) -> int:
@@ -667,7 +677,7 @@ def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Pa
     )
     images = {
         "Seal": _cached_image(seal_png, writer),
-        "QR": pil_image(_qr_png(qr_payload(doc, verification_url)), writer),
+        "QR": _qr_image(_qr_png(qr_payload(doc, verification_url)), writer),
     }
     page.finish(images)
     out = io.BytesIO()
