@@ -179,8 +179,8 @@ def _commit_fields(
     if alg != "sha256" or not all(
         type(v) is str and type(k) is str and _jcs_safe_key(k) for k, v in content.items()
     ):
-        fields = document.commit_fields(content, alg)
-        return fields, document.document_digest(fields, alg), None
+        general = document.commit_fields(content, alg)
+        return general, document.document_digest(general, alg), None
     fields: dict[str, dict[str, Any]] = {}
     leaves: list[bytes] = []
     parts: list[str] = []
@@ -396,7 +396,7 @@ class LicenceService:
         kind = "USCC" if lt.holder_kind == "entity" else "resident ID"
         if not check.valid or check.normalised is None:
             raise HolderError(f"holder {kind} is invalid ({check.reason}); nothing issued")
-        ident = check.normalised
+        ident = str(check.normalised)
         if pre is not None and lt.holder_kind in pre.names:
             registered = pre.names[lt.holder_kind].get(ident)
         else:
@@ -582,7 +582,7 @@ class LicenceService:
             if in_txn:
                 # same database as the log: index rows and log entries commit together, so a
                 # failure leaves neither (and one commit instead of three per batch)
-                entry_ids = self.ledger.append_many_in(conn, entries)
+                entry_ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
                 for r, e in zip(rows, entry_ids, strict=True):
                     r["ledger_index"] = e
             conn.execute(insert(licences), rows)
