@@ -159,7 +159,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-LOOP_BUSY_TIMEOUT_MS = 10  # longest the event loop waits for another SQLite writer's lock
+LOOP_BUSY_TIMEOUT_MS = 3  # longest the event loop waits for another SQLite writer's lock
 CHECKPOINT_EVERY = 200  # loop commits (a few pages each) between WAL checkpoints by the writer
 
 
@@ -188,6 +188,9 @@ class AuditLog:
     _scheduled: set[asyncio.AbstractEventLoop] = field(default_factory=set)
     _on_loop: bool = False
     _loop_commits: int = 0
+    _loop_rows: int = 0
+    _thread_commits: int = 0
+    _thread_rows: int = 0
     _checkpoint_due: bool = False
     _stopping: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -279,6 +282,15 @@ class AuditLog:
             batch.outcome()
         return sum(len(b.rows) for b in batches)
 
+    def stats(self) -> dict[str, int]:
+        """Commits and rows so far, by who committed them (the event loop or a thread)."""
+        return {
+            "loop_commits": self._loop_commits,
+            "loop_rows": self._loop_rows,
+            "thread_commits": self._thread_commits,
+            "thread_rows": self._thread_rows,
+        }
+
     def _ensure_writer(self) -> None:
         # caller holds self._cond
         if self._writer is None:
@@ -323,6 +335,7 @@ class AuditLog:
             self._loop_conn.execute(_INSERT, rows)
             self._loop_conn.commit()
             self._loop_commits += 1
+            self._loop_rows += len(rows)
             if self._loop_commits % CHECKPOINT_EVERY == 0:
                 with self._cond:
                     self._checkpoint_due = True
@@ -351,6 +364,8 @@ class AuditLog:
                         self._conn = self.engine.connect()
                     self._conn.execute(_INSERT, batch.rows)
                     self._conn.commit()
+                    self._thread_commits += 1
+                    self._thread_rows += len(batch.rows)
                 except Exception as exc:  # every waiter gets it; the server answers 503
                     batch.error = exc
                     self._close_connection()

@@ -146,6 +146,7 @@ def serve(home: Path, port: int) -> None:
         access_log=False,
         log_level="warning",
     )
+    (home / "audit-stats.json").write_text(json.dumps(app.state.hub.audit.stats()))
 
 
 # ---- load generator -----------------------------------------------------------------------
@@ -294,6 +295,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     audited = _audit_rows(home, key)
+    commits = json.loads((home / "audit-stats.json").read_text())
+    n_commits = commits["loop_commits"] + commits["thread_commits"]
+    n_rows = commits["loop_rows"] + commits["thread_rows"]
     print(f"persons in library: {n:,}; {secs:g} s per endpoint; {args.connections} connections")
     for label, r in (("floor (no auth/audit)", floor), ("ours (auth+grants+audit)", ours)):
         print(
@@ -303,6 +307,11 @@ def main() -> None:
             f"non-200 {r['non_200']}"
         )
     print(f"audit rows written for this run's client: {audited:,} (requests: {ours['requests']:,})")
+    print(
+        f"audit group commits: {n_commits:,} for {n_rows:,} rows "
+        f"({n_rows / max(1, n_commits):.1f} rows per commit; "
+        f"{commits['thread_commits']:,} by the writer thread, the rest by the event loop)"
+    )
     figures = {
         "persons": n,
         "seconds": secs,
@@ -318,6 +327,9 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "non_200": ours["non_200"] + floor["non_200"],
         "audit_rows": audited,
+        "audit_commits": n_commits,
+        "audit_rows_per_commit": round(n_rows / max(1, n_commits), 2),
+        "audit_thread_commits": commits["thread_commits"],
     }
     report(
         "api",
