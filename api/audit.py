@@ -5,11 +5,12 @@ subject, fields returned), how it ended (outcome, status) and when. The subject 
 in clear: it is HMAC-SHA256 under a key derived from a key-store key, so ``hub audit query
 --subject ID`` can find a person's rows while the table alone reveals no ID numbers.
 
-Rows are written by group commit: each request's rows join the open batch, one writer thread
-commits whatever is queued in one transaction as soon as the previous commit ends, and the request
-awaits its batch's commit before it answers (:meth:`AuditLog.committed`). No answer leaves before
-its audit row is in the database, and under load one commit covers many requests. If the commit
-fails, every request of that batch learns it (:class:`AuditWriteFailed`) and answers 503.
+Rows are written by group commit: each request's rows join the open batch, whatever is queued is
+committed in one transaction as soon as the previous commit ends (by the event loop itself on
+SQLite, by a writer thread otherwise: see :class:`AuditLog`), and the request awaits its batch's
+commit before it answers (:meth:`AuditLog.committed`). No answer leaves before its audit row is
+in the database, and under load one commit covers many requests. If the commit fails, every
+request of that batch learns it (:class:`AuditWriteFailed`) and answers 503.
 Every ``interval`` seconds (and on demand) the rows not yet covered are digested (SHA-256 over
 their canonical encoding) and the digest is appended to the Merkle log as an ``audit.digest``
 entry. :func:`verify` recomputes each digest from the table and compares it with the ledger's
@@ -232,7 +233,7 @@ class AuditLog:
     def submit(self, rows: Iterable[dict[str, Any]]) -> _Batch:
         """Queue rows (all in the same batch); returns that batch.
 
-        Await :meth:`committed` (or call :meth:`wait`) on it before answering the request.
+        Await :meth:`committed` on it before answering the request.
         """
         with self._cond:
             batch = self._pending
@@ -242,14 +243,11 @@ class AuditLog:
                 self._cond.notify()
         return batch
 
-    def record(self, **row: Any) -> _Batch:
-        """Queue one row (arguments as :meth:`row`); returns its batch."""
-        return self.submit([self.row(**row)])
-
     async def committed(self, batch: _Batch) -> None:
         """Return once ``batch`` is committed; :class:`AuditWriteFailed` if its commit failed.
 
-        The event loop is never blocked for longer than one SQLite commit.
+        The event loop is never blocked for longer than one SQLite commit (and at most
+        ``LOOP_BUSY_TIMEOUT_MS`` waiting for another writer's lock).
         """
         if not batch.done.is_set():
             loop = asyncio.get_running_loop()
@@ -264,14 +262,6 @@ class AuditLog:
                     self._scheduled.add(loop)
                     loop.call_soon(self._commit_on_loop, loop)
                 await fut
-        batch.outcome()
-
-    def wait(self, batch: _Batch, timeout: float | None = None) -> None:
-        """Blocking form of :meth:`committed` (for threads outside an event loop)."""
-        if not batch.done.is_set():
-            self._drain()
-        if not batch.done.wait(timeout):
-            raise AuditWriteFailed(f"the audit batch was not committed within {timeout} s")
         batch.outcome()
 
     def flush(self) -> int:
@@ -424,7 +414,9 @@ class AuditLog:
         if self.append_to_ledger is None:
             raise AuditError("no ledger configured: audit digests cannot be anchored")
         self.flush()
-        with self._flush_lock, self.engine.connect() as conn:
+        # no lock against the committers: this process commits one batch at a time, so row ids
+        # grow in commit order and the rows one read sees are a gap-free run of ids
+        with self.engine.connect() as conn:
             last = conn.execute(select(func.max(audit_digests.c.last_id))).scalar() or 0
             rows = conn.execute(
                 select(*[audit_log.c[c] for c in COLUMNS])
