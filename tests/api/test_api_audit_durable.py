@@ -136,9 +136,8 @@ def test_a_long_lock_elsewhere_delays_the_answer_not_the_server(server: Server) 
             asked.start()
             time.sleep(1.0)
             assert not answers  # no answer while its audit row cannot be written
-            started = time.perf_counter()
-            assert http.get("/v1/health").status_code == 200  # the server itself is responsive
-            assert time.perf_counter() - started < 0.5
+            # the server itself answers (a loop stuck on the lock would answer only after it)
+            assert http.get("/v1/health", timeout=5).status_code == 200
         finally:
             other.execute("COMMIT")
             other.close()
