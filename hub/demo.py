@@ -338,7 +338,12 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
 
 
 def write_pdfs(settings: Settings, svc: Any, issued: list[str], count: int = 3) -> list[Path]:
+    import logging
+
     from licence.service import render_pdf
+
+    # Airflow's logging set-up (imported for the ingest) lets fontTools narrate every subset
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     t = _step(f"writing {count} sealed PDFs (PAdES)")
     folder = settings.home / "demo" / "pdf"
