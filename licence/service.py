@@ -575,9 +575,13 @@ class LicenceService:
                     }
                 )
             )
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
-            for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
-                f.result()  # re-raises the first failed write: no row, no log entry
+        put_many = getattr(self.objects, "put_many", None)
+        if put_many is not None:
+            put_many(written)  # a store that makes a whole batch durable at once
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
+                for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
+                    f.result()  # re-raises the first failed write: no row, no log entry
         with self.store.engine.begin() as conn:
             if in_txn:
                 # same database as the log: index rows and log entries commit together, so a

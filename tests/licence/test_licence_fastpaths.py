@@ -113,6 +113,8 @@ def test_a_bad_holder_in_a_batch_refuses_the_batch_with_the_single_message(
 class _FailingObjects:
     """The real object store, except that the n-th put fails like a full disk."""
 
+    put_many = None  # one put per object, so the failure lands inside the batch
+
     def __init__(self, inner: Any, fail_at: int) -> None:
         self.inner, self.fail_at, self.calls = inner, fail_at, 0
 
