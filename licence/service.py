@@ -808,32 +808,39 @@ class LicenceService:
         return indices
 
     def attach_receipts(self, receipt_for: Any) -> int:
-        """Attach receipts of sequenced issue entries (one transaction); ``receipt_for(entry)``
-        returns the receipt JSON bytes, or None while the entry is pending. Returns the count."""
+        """Attach receipts of sequenced issue entries; ``receipt_for(entry)`` returns the
+        receipt JSON bytes, or None while the entry is pending. Returns the count.
+
+        One transaction per chunk of entries: a receipt is a proof that can be attached again
+        at any time, so a stop half-way loses nothing, and memory stays bounded by a chunk
+        instead of growing with the backlog.
+        """
         from sqlalchemy import bindparam, update
 
         from licence.store import licences
 
-        batch = []
+        attached = 0
         pending = self.store.unreceipted()
         many = getattr(receipt_for, "many", None)
+        stmt = (
+            update(licences)
+            .where(licences.c.licence_id == bindparam("lid"))
+            .values(receipt=bindparam("receipt"))
+        )
         for lo in range(0, len(pending), RECEIPT_CHUNK):
             part = pending[lo : lo + RECEIPT_CHUNK]
             # a bulk reader answers a whole chunk in one go; a plain callable entry by entry
             found = many([e for _, e in part]) if many is not None else None
+            batch = []
             for lid, entry in part:
                 data = found.get(entry) if found is not None else receipt_for(entry)
                 if data is not None:
                     batch.append({"lid": lid, "receipt": data.decode()})
-        if batch:
-            with self.store.engine.begin() as conn:
-                conn.execute(
-                    update(licences)
-                    .where(licences.c.licence_id == bindparam("lid"))
-                    .values(receipt=bindparam("receipt")),
-                    batch,
-                )
-        return len(batch)
+            if batch:
+                with self.store.engine.begin() as conn:
+                    conn.execute(stmt, batch)
+                attached += len(batch)
+        return attached
 
     # ---- disclosure and checking --------------------------------------------------------
     def disclose(self, lid: str, hide: list[str]) -> dict[str, Any]:
