@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -582,16 +583,13 @@ class LicenceService:
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
                 for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
                     f.result()  # re-raises the first failed write: no row, no log entry
-        with self.store.engine.begin() as conn:
-            if in_txn:
-                # same database as the log: index rows and log entries commit together, so a
-                # failure leaves neither (and one commit instead of three per batch)
-                entry_ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
-                for r, e in zip(rows, entry_ids, strict=True):
-                    r["ledger_index"] = e
-            conn.execute(insert(licences), rows)
         if in_txn:
+            # same database as the log: index rows and log entries commit together, so a
+            # failure leaves neither (and one commit instead of three per batch)
+            self._commit_with_log(rows, entries)
             return docs
+        with self.store.engine.begin() as conn:
+            conn.execute(insert(licences), rows)
         entry_ids = self.ledger.append_many(entries)
         with self.store.engine.begin() as conn:
             conn.execute(
@@ -604,6 +602,29 @@ class LicenceService:
                 ],
             )
         return docs
+
+    def _commit_with_log(self, rows: list[dict[str, Any]], entries: list[bytes]) -> None:
+        """Insert the index rows and queue their log entries in one transaction, retried like
+        the log's own append when another writer took the same entry ids (PostgreSQL) or held
+        the write lock too long (SQLite); a failed attempt leaves nothing."""
+        from sqlalchemy import insert
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        from licence.store import licences
+
+        for attempt in range(5):
+            try:
+                with self.store.engine.begin() as conn:
+                    ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
+                    conn.execute(
+                        insert(licences),
+                        [{**r, "ledger_index": e} for r, e in zip(rows, ids, strict=True)],
+                    )
+                return
+            except (IntegrityError, OperationalError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
     @staticmethod
     def _metadata(

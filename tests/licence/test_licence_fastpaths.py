@@ -264,3 +264,37 @@ def test_later_pdfs_of_a_seal_reuse_the_measured_signature_space(
         assert status.intact and status.valid and status.trusted
         sizes.append(len(sig.sig_object.raw_get("/Contents")))
     assert len(set(sizes)) == 1  # the first PDF's estimate, reused
+
+
+def test_a_busy_database_on_commit_is_retried_without_duplicates(
+    service: LicenceService, ledger: LedgerService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from licence.service import ledger_receipts
+
+    service.create_seal(PROVINCE_MR)
+    ledger.sequence()
+    before = ledger.size()
+    real = ledger.append_many_in
+    calls = []
+
+    def busy_once(conn: Any, items: list[bytes]) -> list[int]:
+        calls.append(len(items))
+        ids = real(conn, items)  # written, then the transaction fails and rolls back
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return ids
+
+    monkeypatch.setattr(ledger, "append_many_in", busy_once)
+    docs = service.issue_many([_request(ENTITY), _request(ENTITY)])
+    assert calls == [2, 2]
+    assert len(service.store.licences()) == 2
+    ledger.sequence()
+    assert ledger.size() == before + 2  # the failed attempt queued nothing
+    assert service.attach_receipts(ledger_receipts(ledger)) == 2
+    for doc in docs:
+        receipt = service.receipt(doc["header"]["licence_id"])
+        assert receipt is not None
+        logged = bytes.fromhex(receipt["data"]).decode()
+        assert doc["header"]["licence_id"] in logged
