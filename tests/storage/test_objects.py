@@ -85,3 +85,20 @@ def test_missing_and_bad_keys(store: ObjectStore) -> None:
     for bad in ("../etc/passwd", "/abs", "a//b", "a/../b", "a b"):
         with pytest.raises(ObjectStoreError):
             store.put(bad, b"x")
+
+
+def test_local_batch_put_is_write_once_and_all_or_nothing_on_a_conflict(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put("licences/a/1.json", b"one")
+    batch = [("licences/a/1.json", b"one"), ("licences/a/2.json", b"two"), ("licences/b/3", b"3")]
+    assert store.put_many(batch) == [False, True, True]  # an identical object is left alone
+    assert [store.get(k) for k, _ in batch] == [b"one", b"two", b"3"]
+    assert store.put_many(batch) == [False, False, False]
+    # one object with different content refuses the batch before anything of it is written
+    with pytest.raises(ObjectExistsError, match=r"licences/a/2\.json"):
+        store.put_many([("licences/c/4", b"4"), ("licences/a/2.json", b"TWO")])
+    assert not store.exists("licences/c/4")
+    assert store.get("licences/a/2.json") == b"two"
+    # no temporary files are left behind
+    assert sorted(p.name for p in (tmp_path / "objects").rglob(".tmp-*")) == []
+    assert store.list("licences/") == ["licences/a/1.json", "licences/a/2.json", "licences/b/3"]
