@@ -282,6 +282,14 @@ class LicenceService:
         """Create the platform root and seal CA once; later calls return the stored ones."""
         if self.objects.exists("ca/root.pem"):
             return self.platform_ca()
+        if self.keys.exists(ca.ROOT_KEY):
+            # keys without certificates: the object store was switched (e.g. to MinIO) and the
+            # licence objects were not copied; a second CA would orphan every seal and licence
+            raise ca.CertificateAuthorityError(
+                "the platform CA key exists but ca/root.pem is not in the object store: copy "
+                "the licence objects (ca/, seals/, licences/) from the previous store into this "
+                "one (on MinIO the 'licences' bucket)"
+            )
         pca = ca.create_platform_ca(self.keys)
         self.objects.put("ca/root.pem", ca.pem(pca.root).encode())
         self.objects.put("ca/seal-ca.pem", ca.pem(pca.seal_ca).encode())

@@ -235,13 +235,19 @@ class MinioObjectStore:
         return sorted(o.object_name for o in objs if o.object_name)
 
 
-def object_store(settings: Settings) -> ObjectStore:
-    """The object store the settings select."""
+def object_store(settings: Settings, bucket: str = "hub") -> ObjectStore:
+    """The object store the settings select.
+
+    On MinIO, ``bucket`` picks the bucket: ``hub`` (versioned working objects) by default,
+    ``licences`` for issued licences (object lock: write-once within retention). The embedded
+    folder holds everything in one tree (keys already start with their kind).
+    """
     if settings.objects == "minio":
         return MinioObjectStore(
             settings.minio_endpoint,
             settings.minio_access_key,
             settings.minio_secret_key,
+            bucket=bucket,
             secure=settings.minio_secure,
         )
     return LocalObjectStore(settings.objects_path)

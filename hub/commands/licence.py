@@ -14,19 +14,20 @@ from hub.settings import Settings, get_settings
 
 
 def open_service(settings: Settings) -> Any:
-    """The licence service wired to the embedded (or configured) stores and the ledger."""
+    """The licence service wired to the configured stores (licences in the write-once
+    ``licences`` bucket on MinIO) and the ledger."""
     from ledger.service import LedgerService
     from licence.service import LibraryHolders, LicenceService
     from licence.store import LicenceStore, engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.library import LibraryStore
     from storage.library import engine_for as library_engine
-    from storage.objects import LocalObjectStore
+    from storage.objects import object_store
 
     settings.ensure_dirs()
     return LicenceService(
         LicenceStore(engine_for(settings.db_url)),
-        LocalObjectStore(settings.objects_path),
+        object_store(settings, bucket="licences"),  # object lock on MinIO
         EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
         LedgerService.open(settings),
         LibraryHolders(LibraryStore(library_engine(settings.db_url))),

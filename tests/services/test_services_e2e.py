@@ -8,6 +8,9 @@ this test uses that database and the same HUB_HOME (its key files belong with th
 ledger and seals) rather than a per-session database. Each run uploads a new file (new seed), so
 its ingest run is always new.
 
+The licence is stored in MinIO's object-locked ``licences`` bucket (COMPLIANCE retention): the
+test checks that its version cannot be deleted.
+
 Anchoring: the ledger uses the embedded anchor. Fabric anchoring is blocked on this machine (the Go
 module proxy refuses the github.com/hyperledger modules; see scripts/fabric.sh), so the checkpoint
 is anchored in the same PostgreSQL database instead of on a Fabric peer.
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from minio import Minio
+from minio.error import S3Error
 from servicekit import airflow_task_states, scheduler_settings
 
 from api.app import create_app
@@ -138,6 +142,18 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) ->
         },
     )
     lid = doc["header"]["licence_id"]
+    # stored write-once in the object-locked `licences` bucket: its version cannot be deleted
+    key = svc.store.licence(lid)["object_key"]
+    assert minio.get_object_retention("licences", key).mode == "COMPLIANCE"
+    version = minio.stat_object("licences", key).version_id
+    with pytest.raises(S3Error):
+        minio.remove_object("licences", key, version_id=version)
+    obj = minio.get_object("licences", key)
+    try:
+        assert obj.read() == svc.objects.get(key)
+    finally:
+        obj.close()
+        obj.release_conn()
     checkpoint = svc.ledger.sequence()
     assert checkpoint is not None and checkpoint.anchor is not None  # embedded anchor
     assert svc.attach_receipts(ledger_receipts(svc.ledger)) >= 1
