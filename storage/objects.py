@@ -12,7 +12,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -168,7 +168,12 @@ class LocalObjectStore:
 
 
 class MinioObjectStore:
-    """Objects in one MinIO/S3 bucket through the ``minio`` SDK."""
+    """Objects in MinIO/S3 buckets through the ``minio`` SDK.
+
+    One bucket by default; ``routes`` sends keys under a prefix to another bucket (``landing/``
+    to the object-locked ``landing`` bucket). A routed key written before its route existed is
+    still read from the default bucket, so earlier runs keep working.
+    """
 
     def __init__(
         self,
@@ -178,13 +183,36 @@ class MinioObjectStore:
         bucket: str = "hub",
         *,
         secure: bool = False,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         from minio import Minio
 
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
         self.bucket = bucket
-        if not self.client.bucket_exists(bucket):
-            self.client.make_bucket(bucket)
+        self.routes = dict(routes or {})
+        for name in {bucket, *self.routes.values()}:
+            if not self.client.bucket_exists(name):
+                self.client.make_bucket(name)
+
+    def _bucket(self, key: str) -> str:
+        for prefix, name in self.routes.items():
+            if key.startswith(prefix):
+                return name
+        return self.bucket
+
+    def _where(self, key: str) -> str | None:
+        """The bucket holding ``key`` (its routed one first), or None."""
+        from minio.error import S3Error
+
+        for name in dict.fromkeys((self._bucket(key), self.bucket)):
+            try:
+                self.client.stat_object(name, key)
+            except S3Error as exc:
+                if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
+                    continue
+                raise ObjectStoreError(f"MinIO stat {key!r} failed: {exc.code}") from exc
+            return name
+        return None
 
     def put(self, key: str, data: bytes) -> bool:
         from minio.error import S3Error
@@ -197,7 +225,7 @@ class MinioObjectStore:
         try:
             # check-then-put: the SDK's put_object cannot send If-None-Match, so two writers
             # racing on one key could both write; content addressing makes their bytes equal
-            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+            self.client.put_object(self._bucket(key), key, io.BytesIO(data), len(data))
         except S3Error as exc:
             raise ObjectStoreError(f"MinIO refused {key!r}: {exc.code}") from exc
         return True
@@ -206,11 +234,14 @@ class MinioObjectStore:
         from minio.error import S3Error
 
         check_key(key)
+        name = self._where(key) if self.routes else self.bucket
+        if name is None:
+            raise ObjectNotFoundError(f"no object {key!r} in bucket {self._bucket(key)}")
         try:
-            resp = self.client.get_object(self.bucket, key)
+            resp = self.client.get_object(name, key)
         except S3Error as exc:
             if exc.code in {"NoSuchKey", "NoSuchObject"}:
-                raise ObjectNotFoundError(f"no object {key!r} in bucket {self.bucket}") from None
+                raise ObjectNotFoundError(f"no object {key!r} in bucket {name}") from None
             raise ObjectStoreError(f"MinIO get {key!r} failed: {exc.code}") from exc
         try:
             return resp.read()
@@ -219,27 +250,28 @@ class MinioObjectStore:
             resp.release_conn()
 
     def exists(self, key: str) -> bool:
-        from minio.error import S3Error
-
         check_key(key)
-        try:
-            self.client.stat_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
-                return False
-            raise ObjectStoreError(f"MinIO stat {key!r} failed: {exc.code}") from exc
-        return True
+        return self._where(key) is not None
 
     def list(self, prefix: str = "") -> list[str]:
-        objs = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-        return sorted(o.object_name for o in objs if o.object_name)
+        names = [self.bucket] + [
+            name
+            for route, name in self.routes.items()
+            if route.startswith(prefix) or prefix.startswith(route)
+        ]
+        found: set[str] = set()
+        for name in dict.fromkeys(names):
+            objs = self.client.list_objects(name, prefix=prefix, recursive=True)
+            found.update(o.object_name for o in objs if o.object_name)
+        return sorted(found)
 
 
 def object_store(settings: Settings, bucket: str = "hub") -> ObjectStore:
     """The object store the settings select.
 
-    On MinIO, ``bucket`` picks the bucket: ``hub`` (versioned working objects) by default,
-    ``licences`` for issued licences (object lock: write-once within retention). The embedded
+    On MinIO, ``bucket`` picks the bucket: ``hub`` (versioned working objects) by default, with
+    ``landing/`` keys (department deliveries) in ``landing``; ``licences`` for issued licences.
+    ``landing`` and ``licences`` have object lock (write-once within retention). The embedded
     folder holds everything in one tree (keys already start with their kind).
     """
     if settings.objects == "minio":
@@ -249,6 +281,8 @@ def object_store(settings: Settings, bucket: str = "hub") -> ObjectStore:
             settings.minio_secret_key,
             bucket=bucket,
             secure=settings.minio_secure,
+            # department deliveries are kept write-once (object lock) like licences
+            routes={"landing/": "landing"} if bucket == "hub" else None,
         )
     return LocalObjectStore(settings.objects_path)
 

@@ -105,7 +105,9 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) ->
         secret_key=settings.minio_secret_key,
         secure=False,
     )
-    obj = minio.get_object("hub", landed["object_key"])
+    # in the object-locked `landing` bucket
+    assert minio.get_object_retention("landing", landed["object_key"]).mode == "COMPLIANCE"
+    obj = minio.get_object("landing", landed["object_key"])
     try:
         assert obj.read() == data
     finally:

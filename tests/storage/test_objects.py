@@ -102,3 +102,39 @@ def test_local_batch_put_is_write_once_and_all_or_nothing_on_a_conflict(tmp_path
     # no temporary files are left behind
     assert sorted(p.name for p in (tmp_path / "objects").rglob(".tmp-*")) == []
     assert store.list("licences/") == ["licences/a/1.json", "licences/a/2.json", "licences/b/3"]
+
+
+@pytest.mark.services
+def test_minio_routes_a_prefix_to_its_own_bucket_and_still_reads_older_objects(
+    tmp_path: Path,
+) -> None:
+    env = _minio_env()
+    if "HUB_MINIO_ENDPOINT" not in env:
+        pytest.fail("MinIO not configured: run `make services-up` (writes var/services/env)")
+    base = "test-" + sha256_hex(str(tmp_path).encode())[:12]
+    args = (env["HUB_MINIO_ENDPOINT"], env["HUB_MINIO_ACCESS_KEY"], env["HUB_MINIO_SECRET_KEY"])
+    plain = MinioObjectStore(*args, bucket=base)
+    plain.put("landing/x/old", b"before the route")  # written when everything was in one bucket
+    routed = MinioObjectStore(*args, bucket=base, routes={"landing/": base + "-landing"})
+    try:
+        assert routed.put("landing/x/new", b"delivery") is True
+        assert routed.put("work/r/a.parquet", b"work") is True
+        client = routed.client
+        assert client.get_object(base + "-landing", "landing/x/new").read() == b"delivery"
+        assert [o.object_name for o in client.list_objects(base, recursive=True)] == [
+            "landing/x/old",
+            "work/r/a.parquet",
+        ]
+        assert routed.get("landing/x/old") == b"before the route"
+        assert routed.put("landing/x/old", b"before the route") is False  # no second copy
+        with pytest.raises(ObjectExistsError):
+            routed.put("landing/x/old", b"changed")
+        assert routed.list("landing/") == ["landing/x/new", "landing/x/old"]
+        assert routed.list() == ["landing/x/new", "landing/x/old", "work/r/a.parquet"]
+        with pytest.raises(ObjectNotFoundError):
+            routed.get("landing/x/none")
+    finally:
+        for name in (base, base + "-landing"):
+            for o in routed.client.list_objects(name, recursive=True):
+                routed.client.remove_object(name, o.object_name)
+            routed.client.remove_bucket(name)
