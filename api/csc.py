@@ -21,6 +21,7 @@ from licence.cloudsign.errors import CloudSignError, InvalidRequestError
 from licence.cloudsign.service import (
     ECDSA_SHA256_OID,
     SHA256_OID,
+    SM2_SM3_OID,
     CloudSignService,
     backend_for,
 )
@@ -186,7 +187,7 @@ def info(body: InfoRequest | None = None) -> dict[str, Any]:
             "credentials/authorize",
             "signatures/signHash",
         ],
-        "signAlgorithms": {"algos": [ECDSA_SHA256_OID]},
+        "signAlgorithms": {"algos": [ECDSA_SHA256_OID, SM2_SM3_OID]},
     }
 
 

@@ -367,3 +367,98 @@ def issue_sm2_seal_certificate(
         }
     )
     return x509.load_der_x509_certificate(cert.dump())
+
+
+def issue_sm2_person_certificate(
+    keys: KeyStore,
+    sign_ca: x509.Certificate,
+    public_point: bytes,
+    name: str,
+    id_number: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The SM2 twin of :func:`issue_person_certificate` (national profile): same subject (CN =
+    name, description = masked ID number) and extensions, the key id-ecPublicKey on the SM2
+    curve, signed by the signing CA's P-256 key; assembled with asn1crypto as for SM2 seals."""
+    import hashlib
+
+    from asn1crypto import core as asn1_core
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+
+    from licence.signers import SM2_CURVE_OID, sm2_point_on_curve
+
+    if not sm2_point_on_curve(public_point):
+        raise CertificateAuthorityError("not an SM2 public key (04‖x‖y on the SM2 curve)")
+    ca_key = keys.load(SIGN_CA_KEY)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise CertificateAuthorityError("signing CA key is not an EC key")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(DESCRIPTION_OID, f"公民身份号码 {mask_id_number(id_number)}"),
+        ]
+    )
+    # RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bit string
+    key_id = hashlib.sha1(public_point, usedforsecurity=False).digest()
+    extensions: list[tuple[x509.ObjectIdentifier, bool, bytes]] = [
+        (ExtensionOID.BASIC_CONSTRAINTS, True, x509.BasicConstraints(False, None).public_bytes()),
+        (
+            ExtensionOID.KEY_USAGE,
+            True,
+            x509.KeyUsage(
+                True, True, False, False, False, False, False, False, False
+            ).public_bytes(),
+        ),
+        (
+            ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+            False,
+            x509.SubjectKeyIdentifier(key_id).public_bytes(),
+        ),
+        (
+            ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+            False,
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                sign_ca.public_key()  # type: ignore[arg-type]
+            ).public_bytes(),
+        ),
+    ]
+    spki = asn1_keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": asn1_keys.ECDomainParameters(name="named", value=SM2_CURVE_OID),
+            },
+            "public_key": public_point,
+        }
+    )
+    tbs = asn1_x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": x509.random_serial_number(),
+            "signature": {"algorithm": "sha256_ecdsa"},
+            "issuer": asn1_x509.Name.load(sign_ca.subject.public_bytes()),
+            "validity": {"not_before": _asn1_time(not_before), "not_after": _asn1_time(not_after)},
+            "subject": asn1_x509.Name.load(subject.public_bytes()),
+            "subject_public_key_info": spki,
+            "extensions": [
+                {
+                    "extn_id": oid.dotted_string,
+                    "critical": critical,
+                    "extn_value": asn1_core.ParsableOctetString(value),
+                }
+                for oid, critical, value in extensions
+            ],
+        }
+    )
+    signature = ca_key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
+    cert = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_value": signature,
+        }
+    )
+    return x509.load_der_x509_certificate(cert.dump())

@@ -80,6 +80,13 @@ def _sm2_z_and_e(public_hex: str, data: bytes, user_id: bytes) -> bytes:
     return _sm3(z + data)
 
 
+def sm2_digest(public_key: bytes, data: bytes, user_id: bytes = SM2_DEFAULT_ID) -> bytes:
+    """e = SM3(Z_A ‖ M) for the SM2 key ``04‖x‖y`` (what a remote signer is asked to sign)."""
+    if len(public_key) == 65:
+        public_key = public_key[1:]
+    return _sm2_z_and_e(public_key.hex(), data, user_id)
+
+
 def _sm3(data: bytes) -> bytes:
     h = hashes.Hash(hashes.SM3())
     h.update(data)
@@ -152,6 +159,18 @@ class Sm2Signer:
 
     def public_key_bytes(self) -> bytes:
         return b"\x04" + bytes.fromhex(self.public_hex)
+
+    def sign_digest(self, e: bytes) -> bytes:
+        """Raw ``r‖s`` over a precomputed ``e = SM3(Z_A ‖ M)`` (a remote-signing client sends
+        e, not M: the Z_A step is its own). gmssl signs e directly; OpenSSL's EVP interface
+        only takes M, so this path does not use it."""
+        if len(e) != 32:
+            raise SignatureError(f"an SM2 digest e is 32 bytes (SM3), got {len(e)}")
+        n = int(gm_sm2.default_ecc_table["n"], 16)
+        while True:  # gmssl returns None for the rare k with r = 0, r + k = n or s = 0
+            sig = self._c.sign(e, format(secrets.randbelow(n - 1) + 1, "064x"))
+            if sig is not None:
+                return bytes.fromhex(str(sig).zfill(128))
 
     def private_bytes(self) -> bytes:
         """The 32-byte private scalar: only for the encrypted key store, never to be logged."""

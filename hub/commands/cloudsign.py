@@ -46,17 +46,24 @@ def cloudsign() -> None:
     help="the holder's PIN (prompted, never echoed)",
 )
 @click.option("--qr", type=click.Path(dir_okay=False, path_type=Path), help="write the OTP QR PNG")
-def enrol_cmd(id_number: str, pin: str, qr: Path | None) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["standard", "national"]),
+    default=None,
+    help="key algorithm: standard = ECDSA P-256, national = SM2 (default: HUB_CRYPTO_PROFILE)",
+)
+def enrol_cmd(id_number: str, pin: str, qr: Path | None, profile: str | None) -> None:
     """Create a signing credential for resident ID (must be in the population library)."""
     svc = _service()
     try:
-        enrolment = svc.enrol(id_number.strip().upper(), pin)
+        enrolment = svc.enrol(id_number.strip().upper(), pin, profile)
     except _errors() as exc:
         _fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"credential: {enrolment.credential_id}")
     click.echo(f"certificate: {enrolment.certificate.subject.rfc4514_string()}")
+    click.echo(f"key: {svc.key_algorithm(enrolment.credential_id)}")
     click.echo("add this to your authenticator app (shown once):")
     click.echo(enrolment.otp_uri)
     if qr is not None:

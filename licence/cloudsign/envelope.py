@@ -144,6 +144,25 @@ def open_private_key(
     return key
 
 
+def seal_key_der(der: bytes, master_key: bytes, pin_key: bytes, credential_id: str) -> bytes:
+    """The envelope of :func:`seal_private_key` over a PKCS#8 DER given as bytes: SM2 keys,
+    which ``cryptography`` cannot hold, are sealed this way (same format, same keys)."""
+    dek = AESGCM.generate_key(256)
+    aad = credential_id.encode()
+    wrapped = seal(kek(master_key, pin_key, credential_id), dek, aad + b"|dek")
+    body = seal(dek, der, aad + b"|key")
+    return len(wrapped).to_bytes(2, "big") + wrapped + body
+
+
+def open_key_der(envelope: bytes, master_key: bytes, pin_key: bytes, credential_id: str) -> bytes:
+    """The PKCS#8 DER inside an envelope (any key type); the caller parses it."""
+    n = int.from_bytes(envelope[:2], "big")
+    wrapped, body = envelope[2 : 2 + n], envelope[2 + n :]
+    aad = credential_id.encode()
+    dek = open_sealed(kek(master_key, pin_key, credential_id), wrapped, aad + b"|dek", "data key")
+    return open_sealed(dek, body, aad + b"|key", "private key")
+
+
 def sad_hash(sad: str) -> str:
     """Database key of a SAD: its SHA-256 (the SAD itself is never stored)."""
     return hashlib.sha256(sad.encode()).hexdigest()

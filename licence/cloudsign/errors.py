@@ -79,3 +79,18 @@ class KeyUnavailableError(CloudSignError):
 
     code = "key_unavailable"
     status = 403
+
+
+class HashAlgorithmMismatchError(InvalidRequestError):
+    """The hash (or signature) algorithm does not fit the credential's key: SM3 for SM2 keys,
+    SHA-256 for ECDSA P-256 keys."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class KeyAlgorithmNotSupportedError(CloudSignError):
+    """This back end or operation cannot use the key algorithm (SM2 in PKCS#11 or PAdES)."""
+
+    code = "invalid_request"
+    status = 400

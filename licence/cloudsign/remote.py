@@ -28,8 +28,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from ledger.merkle import leaf_hash
 from ledger.receipt import Receipt, ReceiptError, verify_receipt
-from licence.cloudsign.errors import CloudSignError
-from licence.cloudsign.service import CloudSignService
+from licence.cloudsign.errors import CloudSignError, KeyAlgorithmNotSupportedError
+from licence.cloudsign.service import SM2_KEY_OID, CloudSignService
 
 # asks the holder for (PIN, OTP), shown the hash they are about to authorise
 Activation = Callable[[bytes], tuple[str, str]]
@@ -123,6 +123,14 @@ class CscSigner(signers.Signer):
 
     def __init__(self, client: CscClient, credential_id: str, activation: Activation) -> None:
         certs = [asn1_x509.Certificate.load(c) for c in client.certificates(credential_id)]
+        spki = certs[0]["tbs_certificate"]["subject_public_key_info"]["algorithm"]
+        if spki["algorithm"].native == "ec" and spki["parameters"].chosen.dotted == SM2_KEY_OID:
+            # refused before any PIN prompt or authorisation: nothing is signed
+            raise KeyAlgorithmNotSupportedError(
+                f"credential {credential_id} holds an SM2 key: PDF signing (PAdES through "
+                "pyHanko) has no SM2-with-SM3 signatures; sign PDFs with a standard-profile "
+                "(ECDSA P-256) credential, or sign SM3 hashes through signatures/signHash"
+            )
         super().__init__(
             signing_cert=certs[0],
             cert_registry=SimpleCertificateStore.from_certs(certs[1:]),  # type: ignore[no-untyped-call]

@@ -28,14 +28,16 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.service import LedgerError
-from licence import ca
+from licence import ca, signers
 from licence.cloudsign import envelope, store, totp
 from licence.cloudsign.errors import (
     CloudSignError,
     CredentialLockedError,
+    HashAlgorithmMismatchError,
     HashNotAuthorisedError,
     InvalidRequestError,
     InvalidSADError,
+    KeyAlgorithmNotSupportedError,
     KeyUnavailableError,
     MissingSADError,
     NotInLibraryError,
@@ -53,6 +55,11 @@ SHA256_OID = "2.16.840.1.101.3.4.2.1"
 ECDSA_SHA256_OID = "1.2.840.10045.4.3.2"
 EC_PUBLIC_KEY_OID = "1.2.840.10045.2.1"
 P256_OID = "1.2.840.10045.3.1.7"
+# national profile (GB/T 33560): SM2 key (the curve of id-ecPublicKey), SM2-with-SM3, SM3
+SM2_KEY_OID = "1.2.156.10197.1.301"
+SM2_SM3_OID = "1.2.156.10197.1.501"
+SM3_OID = "1.2.156.10197.1.401"
+PROFILES = ("standard", "national")
 MASTER_KEY = "cloudsign-master"
 ISSUER = "省级政务服务平台 Cloud Signature"
 
@@ -144,10 +151,40 @@ class EnvelopeKeys:
         self, credential_id: str, stored: bytes, old_pin_key: bytes, new_pin_key: bytes
     ) -> bytes:
         try:
-            key = envelope.open_private_key(stored, self._master, old_pin_key, credential_id)
+            # the PKCS#8 bytes move unchanged to the new envelope: P-256 and SM2 alike
+            der = envelope.open_key_der(stored, self._master, old_pin_key, credential_id)
         except envelope.EnvelopeError as exc:
             raise KeyUnavailableError(f"the key cannot be unlocked: {exc}") from None
-        return envelope.seal_private_key(key, self._master, new_pin_key, credential_id)
+        return envelope.seal_key_der(der, self._master, new_pin_key, credential_id)
+
+    def create_sm2(self, credential_id: str, pin_key: bytes) -> tuple[bytes, bytes]:
+        """Generate an SM2 key (national profile); returns its point ``04‖x‖y`` and the
+        envelope (PKCS#8 with the SM2 curve, sealed exactly like a P-256 key)."""
+        from storage.keys import sm2_private_key_info
+
+        key = signers.Sm2Signer.generate()
+        point = key.public_key_bytes()
+        der = sm2_private_key_info(key.private_bytes(), point)
+        return point, envelope.seal_key_der(der, self._master, pin_key, credential_id)
+
+    def sm2_signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        """A function signing SM2 digests e = SM3(Z‖M): DER SEQUENCE{r, s} (GM/T 0009)."""
+        from licence.sm2_openssl import der_signature
+        from storage.keys import KeyStoreError, sm2_scalar_from_pkcs8
+
+        try:
+            der = envelope.open_key_der(stored, self._master, pin_key, credential_id)
+            key = signers.Sm2Signer(sm2_scalar_from_pkcs8(der).hex())
+        except (envelope.EnvelopeError, KeyStoreError) as exc:
+            raise KeyUnavailableError(
+                f"the key of credential {credential_id} cannot be unlocked: {exc}"
+            ) from None
+
+        def sign(e: bytes) -> bytes:
+            raw = key.sign_digest(e)
+            return der_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+        return sign
 
 
 class Pkcs11Keys:
@@ -187,6 +224,13 @@ class Pkcs11Keys:
         if not hmac.compare_digest(stored, self._tag(credential_id, old_pin_key)):
             raise KeyUnavailableError("the key cannot be unlocked: wrong activation data")
         return self._tag(credential_id, new_pin_key)
+
+    def create_sm2(self, credential_id: str, pin_key: bytes) -> tuple[bytes, bytes]:
+        raise KeyAlgorithmNotSupportedError(
+            "the PKCS#11 key store cannot hold SM2 keys (SoftHSM2 has no SM2 mechanism): "
+            "enrol under the standard profile (ECDSA P-256), or use the envelope key store "
+            "(HUB_CLOUDSIGN_KEYS=envelope) for the national profile"
+        )
 
 
 @dataclass(frozen=True)
@@ -247,8 +291,11 @@ class CloudSignService:
         cert_years: int = 3,
         audit_batch: int = 256,
         audit_interval: float = 0.5,
+        crypto_profile: str = "standard",
     ) -> None:
         self.engine = engine
+        self.crypto_profile = crypto_profile
+        self._algorithms: dict[str, str] = {}  # credential -> key algorithm (certs never change)
         self.keys = keys
         self.objects = objects
         self.ledger = ledger
@@ -412,8 +459,15 @@ class CloudSignService:
         root = x509.load_pem_x509_certificate(self.objects.get(ca.ROOT_OBJECT))
         return [self.signing_ca(), root]
 
-    def enrol(self, id_number: str, pin: str) -> Enrolment:
-        """Create a credential for a person of the population library, protected by ``pin``."""
+    def enrol(self, id_number: str, pin: str, profile: str | None = None) -> Enrolment:
+        """Create a credential for a person of the population library, protected by ``pin``.
+
+        ``profile`` (default: the service's ``crypto_profile``): "standard" makes an ECDSA
+        P-256 key, "national" an SM2 key, both under the same envelope encryption and
+        certified by the same signing CA with the same subject."""
+        profile = profile or self.crypto_profile
+        if profile not in PROFILES:
+            raise InvalidRequestError(f"unknown profile {profile!r}: use one of {PROFILES}")
         _check_pin(pin)
         name = self.persons.names([id_number]).get(id_number)
         if name is None:
@@ -425,18 +479,30 @@ class CloudSignService:
         credential_id = f"cs-{secrets.token_hex(10)}"
         salt = secrets.token_bytes(16)
         pin_secrets = envelope.derive_pin(self._master, credential_id, pin, salt, self.pin_params)
-        public, material = self.backend.create(credential_id, pin_secrets.pin_key)
+        sm2_point: bytes | None = None
+        if profile == "national":
+            create_sm2 = getattr(self.backend, "create_sm2", None)
+            if create_sm2 is None:
+                raise KeyAlgorithmNotSupportedError(
+                    f"the {self.backend.name} key store cannot hold SM2 keys"
+                )
+            sm2_point, material = create_sm2(credential_id, pin_secrets.pin_key)
+        else:
+            public, material = self.backend.create(credential_id, pin_secrets.pin_key)
         try:
             now = _now_utc(self.clock)
-            cert = ca.issue_person_certificate(
-                self.keys,
-                sign_ca,
-                public,
-                name,
-                id_number,
+            validity = (
                 now - dt.timedelta(minutes=5),
                 now + dt.timedelta(days=365 * self.cert_years),
             )
+            if sm2_point is not None:
+                cert = ca.issue_sm2_person_certificate(
+                    self.keys, sign_ca, sm2_point, name, id_number, *validity
+                )
+            else:
+                cert = ca.issue_person_certificate(
+                    self.keys, sign_ca, public, name, id_number, *validity
+                )
             otp_key = totp.new_secret()
             with self.engine.begin() as conn:
                 conn.execute(
@@ -494,11 +560,30 @@ class CloudSignService:
     def certificate(self, credential_id: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self._row(credential_id).certificate.encode())
 
+    def key_algorithm(self, credential_id: str, row: Any = None) -> str:
+        """``signers.ECDSA_P256`` or ``signers.SM2_SM3``: read from the credential's certificate
+        (no schema change; certificates never change, so it is remembered)."""
+        algorithm = self._algorithms.get(credential_id)
+        if algorithm is None:
+            row = row if row is not None else self._row(credential_id)
+            cert = x509.load_pem_x509_certificate(row.certificate.encode())
+            algorithm = signers.certificate_key(cert)[0]
+            self._algorithms[credential_id] = algorithm
+        return algorithm
+
     def info(self, credential_id: str) -> dict[str, Any]:
         """``credentials/info`` (CSC v2): key, certificate chain and authorisation objects."""
         row = self._row(credential_id)
         cert = x509.load_pem_x509_certificate(row.certificate.encode())
         chain = [cert, *self.chain()]
+        key: dict[str, Any] = {
+            "status": "enabled" if row.status == "active" else "disabled",
+            "algo": [ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID],
+            "len": 256,
+            "curve": P256_OID,
+        }
+        if self.key_algorithm(credential_id, row) == signers.SM2_SM3:
+            key.update(algo=[SM2_SM3_OID, SM2_KEY_OID], curve=SM2_KEY_OID)
 
         def b64(c: x509.Certificate) -> str:
             import base64
@@ -507,12 +592,7 @@ class CloudSignService:
 
         return {
             "description": "个人电子云签 personal cloud signature",
-            "key": {
-                "status": "enabled" if row.status == "active" else "disabled",
-                "algo": [ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID],
-                "len": 256,
-                "curve": P256_OID,
-            },
+            "key": key,
             "cert": {
                 "status": "valid",
                 "certificates": [b64(c) for c in chain],
@@ -552,8 +632,10 @@ class CloudSignService:
         self._maybe_flush()
 
     # ---- authorise --------------------------------------------------------------------
-    def _check_hashes(self, digests: Sequence[bytes], hash_algo: str) -> None:
-        if hash_algo != SHA256_OID:
+    def _check_hashes(
+        self, digests: Sequence[bytes], hash_algo: str, credential_id: str | None = None
+    ) -> None:
+        if hash_algo not in (SHA256_OID, SM3_OID):
             raise InvalidRequestError(
                 f"hash algorithm {hash_algo} not supported; use SHA-256 ({SHA256_OID})"
             )
@@ -563,9 +645,22 @@ class CloudSignService:
             raise InvalidRequestError(
                 f"{len(digests)} hashes exceed the {self.multisign} allowed per authorisation"
             )
+        name = "SHA-256" if hash_algo == SHA256_OID else "SM3"
         for i, d in enumerate(digests):
             if len(d) != 32:
-                raise InvalidRequestError(f"hash {i} is {len(d)} bytes; SHA-256 gives 32")
+                raise InvalidRequestError(f"hash {i} is {len(d)} bytes; {name} gives 32")
+        if credential_id is not None:
+            sm2 = self.key_algorithm(credential_id) == signers.SM2_SM3
+            if sm2 and hash_algo != SM3_OID:
+                raise HashAlgorithmMismatchError(
+                    f"credential {credential_id} holds an SM2 key: hashAlgorithmOID must be SM3 "
+                    f"({SM3_OID}) and each hash e = SM3(Z‖M) with the default signer ID"
+                )
+            if not sm2 and hash_algo != SHA256_OID:
+                raise HashAlgorithmMismatchError(
+                    f"credential {credential_id} holds an ECDSA P-256 key: hashAlgorithmOID "
+                    f"must be SHA-256 ({SHA256_OID})"
+                )
 
     def _fail_attempt(
         self, credential_id: str, exc_type: type[CloudSignError], what: str, event: str
@@ -707,7 +802,7 @@ class CloudSignService:
 
         ``via`` names the front end (API client id) that relayed the request, for the audit.
         """
-        self._check_hashes(digests, hash_algo)
+        self._check_hashes(digests, hash_algo, credential_id)
         candidate, step = self._authenticate(credential_id, pin, otp, "authorise", digests)
         sad = secrets.token_urlsafe(32)
         sad_id = envelope.sad_hash(sad)
@@ -752,10 +847,17 @@ class CloudSignService:
         via: str = "local",
     ) -> list[bytes]:
         """``signatures/signHash``: consume the SAD and sign exactly the authorised hashes."""
-        if sign_algo not in (ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID):
+        if sign_algo not in (ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID, SM2_SM3_OID, SM2_KEY_OID):
             raise InvalidRequestError(f"signature algorithm {sign_algo} not supported")
-        self._check_hashes(digests, hash_algo)
+        self._check_hashes(digests, hash_algo, credential_id)
         row = self._row(credential_id)
+        sm2 = self.key_algorithm(credential_id, row) == signers.SM2_SM3
+        if sm2 != (sign_algo in (SM2_SM3_OID, SM2_KEY_OID)):
+            expected = SM2_SM3_OID if sm2 else ECDSA_SHA256_OID
+            raise HashAlgorithmMismatchError(
+                f"signature algorithm {sign_algo} does not fit credential {credential_id}: "
+                f"use {expected}"
+            )
         if not sad:
             raise self._refuse(
                 MissingSADError("no SAD: authorise the hashes first (credentials/authorize)"),
@@ -791,7 +893,12 @@ class CloudSignService:
                 pin_key = envelope.open_sealed(
                     envelope.sad_key(sad), grant.sealed_pin_key, sad_id.encode(), "SAD"
                 )
-                sign = self.backend.signer(credential_id, row.key_material, pin_key)
+                if sm2:
+                    sign = self.backend.sm2_signer(  # type: ignore[attr-defined]
+                        credential_id, row.key_material, pin_key
+                    )
+                else:
+                    sign = self.backend.signer(credential_id, row.key_material, pin_key)
             except (envelope.EnvelopeError, KeyUnavailableError) as exc:
                 problem = KeyUnavailableError(f"the key cannot be activated with this SAD: {exc}")
         if problem is not None:
@@ -870,6 +977,7 @@ def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> Clou
         LedgerService.open(settings),
         LibraryStore(engine),
         backend or backend_for(settings, keys),
+        crypto_profile=settings.crypto_profile,
     )
 
 
