@@ -535,6 +535,7 @@ class CloudSignService:
             # no half-made credential: a key without its row would be unusable forever
             self.backend.discard(credential_id)
             raise
+        self._algorithms[credential_id] = signers.SM2_SM3 if sm2_point else signers.ECDSA_P256
         self._maybe_flush()
         account = ca.mask_id_number(id_number)
         return Enrolment(credential_id, totp.provisioning_uri(otp_key, account, ISSUER), cert)
