@@ -120,6 +120,39 @@ def sm2_public_from_private(private_hex: str) -> str:
     return str(c._kg(int(private_hex, 16), gm_sm2.default_ecc_table["g"])).zfill(128)
 
 
+def _openssl_sign_e(ossl: sm2_openssl.OpenSslSm2, pkey: int, e: bytes) -> bytes:
+    """DER SM2 signature over the digest ``e`` itself: OpenSSL 3's EVP_PKEY_sign on an SM2 key
+    signs its input as e (the Z_A step belongs to EVP_DigestSign only), in constant time."""
+    import ctypes
+
+    lib = ossl._lib
+    if not getattr(lib, "_hub_sign_e_ready", False):
+        vp = ctypes.c_void_p
+        lib.EVP_PKEY_sign_init.argtypes = [vp]
+        lib.EVP_PKEY_sign.argtypes = [
+            vp,
+            ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+        ]
+        lib._hub_sign_e_ready = True
+    pctx = lib.EVP_PKEY_CTX_new(pkey, None)
+    if not pctx:
+        raise SignatureError("libcrypto cannot set up an SM2 signing context")
+    try:
+        out = ctypes.create_string_buffer(80)
+        size = ctypes.c_size_t(80)
+        ok = lib.EVP_PKEY_sign_init(pctx) == 1
+        ok = ok and lib.EVP_PKEY_sign(pctx, out, ctypes.byref(size), e, len(e)) == 1
+        if not ok:
+            lib.ERR_clear_error()
+            raise SignatureError("libcrypto failed to sign the SM2 digest")
+        return bytes(out.raw[: size.value])
+    finally:
+        lib.EVP_PKEY_CTX_free(pctx)
+
+
 class Sm2Signer:
     """SM2 with SM3 (GB/T 32918.2), raw 64-byte r‖s signatures."""
 
@@ -162,10 +195,11 @@ class Sm2Signer:
 
     def sign_digest(self, e: bytes) -> bytes:
         """Raw ``r‖s`` over a precomputed ``e = SM3(Z_A ‖ M)`` (a remote-signing client sends
-        e, not M: the Z_A step is its own). gmssl signs e directly; OpenSSL's EVP interface
-        only takes M, so this path does not use it."""
+        e, not M: the Z_A step is its own): OpenSSL 3 when usable, else gmssl."""
         if len(e) != 32:
             raise SignatureError(f"an SM2 digest e is 32 bytes (SM3), got {len(e)}")
+        if self._ossl is not None:
+            return sm2_openssl.raw_signature(_openssl_sign_e(self._ossl, self._pkey, e))
         n = int(gm_sm2.default_ecc_table["n"], 16)
         while True:  # gmssl returns None for the rare k with r = 0, r + k = n or s = 0
             sig = self._c.sign(e, format(secrets.randbelow(n - 1) + 1, "064x"))

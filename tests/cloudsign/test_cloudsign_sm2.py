@@ -297,3 +297,19 @@ def test_cli_enrol_national_and_pdf_refusal(
     )
     assert out.exit_code == 2 and "SM2" in out.output and not signed.exists()
     assert "PIN" not in out.output.split("error:")[0]  # refused before any prompt
+
+
+@pytest.mark.parametrize("use_openssl", [True, False])
+def test_sm2_digest_signing_both_backends(use_openssl: bool) -> None:
+    """Signing e directly (OpenSSL 3 EVP_PKEY_sign, or gmssl) gives signatures over M that the
+    other implementation verifies."""
+    key = signers.Sm2Signer(signers.Sm2Signer.generate().private_hex, use_openssl=use_openssl)
+    point = key.public_key_bytes()
+    e = signers.sm2_digest(point, MESSAGE)
+    for _ in range(5):
+        raw = key.sign_digest(e)
+        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        assert signers.sm2_verify(point, r, s, raw, MESSAGE, use_openssl=not use_openssl)
+        signers.verify(signers.SM2_SM3, point, raw, MESSAGE)
+    with pytest.raises(signers.SignatureError, match="32 bytes"):
+        key.sign_digest(e[:20])
