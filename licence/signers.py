@@ -211,6 +211,37 @@ class Sm2Signer:
         return bytes.fromhex(self.private_hex.zfill(64))
 
 
+class Sm2PrehashedKey:
+    """Signs SM2 digests e = SM3(Z_A ‖ M) with a key given as PKCS#8 DER, DER SEQUENCE{r, s}.
+
+    Built for one signHash: OpenSSL 3 loads the DER (which carries the public point) without
+    the pure-Python point multiplication :class:`Sm2Signer` does (8 ms); gmssl otherwise."""
+
+    def __init__(self, pkcs8_der: bytes) -> None:
+        self._ossl = sm2_openssl.backend()
+        self._pkey = 0
+        self._gm: Sm2Signer | None = None
+        if self._ossl is not None:
+            self._pkey = self._ossl.load_private(pkcs8_der)
+            weakref.finalize(self, self._ossl.free, self._pkey)
+        else:
+            from storage.keys import sm2_scalar_from_pkcs8
+
+            self._gm = Sm2Signer(sm2_scalar_from_pkcs8(pkcs8_der).hex(), use_openssl=False)
+
+    def sign_der(self, e: bytes) -> bytes:
+        if len(e) != 32:
+            raise SignatureError(f"an SM2 digest e is 32 bytes (SM3), got {len(e)}")
+        if self._ossl is not None:
+            return _openssl_sign_e(self._ossl, self._pkey, e)
+        if self._gm is None:
+            raise SignatureError("no SM2 implementation holds this key")
+        raw = self._gm.sign_digest(e)
+        return sm2_openssl.der_signature(
+            int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        )
+
+
 def sm2_public_key_from_spki(spki_der: bytes) -> bytes:
     """The SM2 point (``04‖x‖y``) of a SubjectPublicKeyInfo: id-ecPublicKey, namedCurve SM2.
 

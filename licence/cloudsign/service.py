@@ -169,22 +169,17 @@ class EnvelopeKeys:
 
     def sm2_signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
         """A function signing SM2 digests e = SM3(Z‖M): DER SEQUENCE{r, s} (GM/T 0009)."""
-        from licence.sm2_openssl import der_signature
-        from storage.keys import KeyStoreError, sm2_scalar_from_pkcs8
+        from licence.sm2_openssl import OpenSslError
+        from storage.keys import KeyStoreError
 
         try:
             der = envelope.open_key_der(stored, self._master, pin_key, credential_id)
-            key = signers.Sm2Signer(sm2_scalar_from_pkcs8(der).hex())
-        except (envelope.EnvelopeError, KeyStoreError) as exc:
+            key = signers.Sm2PrehashedKey(der)
+        except (envelope.EnvelopeError, KeyStoreError, OpenSslError) as exc:
             raise KeyUnavailableError(
                 f"the key of credential {credential_id} cannot be unlocked: {exc}"
             ) from None
-
-        def sign(e: bytes) -> bytes:
-            raw = key.sign_digest(e)
-            return der_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-
-        return sign
+        return key.sign_der
 
 
 class Pkcs11Keys:

@@ -313,3 +313,23 @@ def test_sm2_digest_signing_both_backends(use_openssl: bool) -> None:
         signers.verify(signers.SM2_SM3, point, raw, MESSAGE)
     with pytest.raises(signers.SignatureError, match="32 bytes"):
         key.sign_digest(e[:20])
+
+
+@pytest.mark.parametrize("use_openssl", [True, False])
+def test_prehashed_key_from_pkcs8(use_openssl: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What signHash uses: the key from its PKCS#8 DER, DER signatures; gmssl when libcrypto
+    has no SM2 (simulated by hiding the OpenSSL backend)."""
+    from licence import sm2_openssl
+    from storage.keys import sm2_private_key_info
+
+    gm = signers.Sm2Signer.generate()
+    point = gm.public_key_bytes()
+    der = sm2_private_key_info(gm.private_bytes(), point)
+    if not use_openssl:
+        monkeypatch.setattr(sm2_openssl, "backend", lambda: None)
+    key = signers.Sm2PrehashedKey(der)
+    assert (key._ossl is not None) == (use_openssl and signers.sm2_backend() == "openssl")
+    e = signers.sm2_digest(point, MESSAGE)
+    raw = _raw(key.sign_der(e))
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    assert signers.sm2_verify(point, r, s, raw, MESSAGE, use_openssl=False)
