@@ -277,22 +277,24 @@ def _asn1_time(t: dt.datetime) -> object:
     return asn1_x509.Time({"utc_time" if t.year < 2050 else "general_time": t})
 
 
-def issue_sm2_seal_certificate(
+def _sm2_end_entity_certificate(
+    ca_key_name: str,
     keys: KeyStore,
-    seal_ca: x509.Certificate,
+    issuer: x509.Certificate,
+    subject: x509.Name,
     public_point: bytes,
-    uscc: str,
-    authority_name: str,
-    seal_name: str,
-    picture_sha256: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    extra: list[tuple[x509.ObjectIdentifier, bool, bytes]],
 ) -> x509.Certificate:
-    """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key is
-    id-ecPublicKey on the SM2 curve (1.2.156.10197.1.301), signed by the seal CA's P-256 key
-    (ecdsa-with-SHA256). ``cryptography`` cannot take an SM2 key in a builder, so the
-    TBSCertificate is assembled with asn1crypto; ``cryptography`` still loads the result and
-    checks its issuer signature (only ``public_key()`` refuses the curve)."""
+    """An end-entity certificate over an SM2 public key, signed by a P-256 CA of ours.
+
+    ``cryptography`` cannot take an SM2 key in a builder, so the TBSCertificate is assembled with
+    asn1crypto: the key is id-ecPublicKey on the SM2 curve (1.2.156.10197.1.301), signed with
+    ecdsa-with-SHA256. ``cryptography`` still loads the result and checks its issuer signature
+    (only ``public_key()`` refuses the curve). Extensions: basic constraints (not a CA), key
+    usage (digital signature, non-repudiation), ``extra``, and the authority key identifier.
+    """
     from asn1crypto import core as asn1_core
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
@@ -301,17 +303,9 @@ def issue_sm2_seal_certificate(
 
     if not sm2_point_on_curve(public_point):
         raise CertificateAuthorityError("not an SM2 public key (04‖x‖y on the SM2 curve)")
-    ca_key = keys.load(SEAL_CA_KEY)
+    ca_key = keys.load(ca_key_name)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise CertificateAuthorityError("seal CA key is not an EC key")
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
-        ]
-    )
+        raise CertificateAuthorityError(f"{ca_key_name} is not an EC key")
     extensions: list[tuple[x509.ObjectIdentifier, bool, bytes]] = [
         (ExtensionOID.BASIC_CONSTRAINTS, True, x509.BasicConstraints(False, None).public_bytes()),
         (
@@ -321,12 +315,12 @@ def issue_sm2_seal_certificate(
                 True, True, False, False, False, False, False, False, False
             ).public_bytes(),
         ),
-        (SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256),
+        *extra,
         (
             ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
             False,
             x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                seal_ca.public_key()  # type: ignore[arg-type]
+                issuer.public_key()  # type: ignore[arg-type]
             ).public_bytes(),
         ),
     ]
@@ -344,7 +338,7 @@ def issue_sm2_seal_certificate(
             "version": "v3",
             "serial_number": x509.random_serial_number(),
             "signature": {"algorithm": "sha256_ecdsa"},
-            "issuer": asn1_x509.Name.load(seal_ca.subject.public_bytes()),
+            "issuer": asn1_x509.Name.load(issuer.subject.public_bytes()),
             "validity": {"not_before": _asn1_time(not_before), "not_after": _asn1_time(not_after)},
             "subject": asn1_x509.Name.load(subject.public_bytes()),
             "subject_public_key_info": spki,
@@ -367,6 +361,33 @@ def issue_sm2_seal_certificate(
         }
     )
     return x509.load_der_x509_certificate(cert.dump())
+
+
+def issue_sm2_seal_certificate(
+    keys: KeyStore,
+    seal_ca: x509.Certificate,
+    public_point: bytes,
+    uscc: str,
+    authority_name: str,
+    seal_name: str,
+    picture_sha256: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key on
+    the SM2 curve, signed by the seal CA's P-256 key."""
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
+        ]
+    )
+    picture = [(SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256)]
+    return _sm2_end_entity_certificate(
+        SEAL_CA_KEY, keys, seal_ca, subject, public_point, not_before, not_after, picture
+    )
 
 
 def issue_sm2_person_certificate(
@@ -379,21 +400,10 @@ def issue_sm2_person_certificate(
     not_after: dt.datetime,
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_person_certificate` (national profile): same subject (CN =
-    name, description = masked ID number) and extensions, the key id-ecPublicKey on the SM2
-    curve, signed by the signing CA's P-256 key; assembled with asn1crypto as for SM2 seals."""
+    name, description = masked ID number) and extensions, the key on the SM2 curve, signed by
+    the signing CA's P-256 key."""
     import hashlib
 
-    from asn1crypto import core as asn1_core
-    from asn1crypto import keys as asn1_keys
-    from asn1crypto import x509 as asn1_x509
-
-    from licence.signers import SM2_CURVE_OID, sm2_point_on_curve
-
-    if not sm2_point_on_curve(public_point):
-        raise CertificateAuthorityError("not an SM2 public key (04‖x‖y on the SM2 curve)")
-    ca_key = keys.load(SIGN_CA_KEY)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise CertificateAuthorityError("signing CA key is not an EC key")
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
@@ -403,62 +413,13 @@ def issue_sm2_person_certificate(
     )
     # RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bit string
     key_id = hashlib.sha1(public_point, usedforsecurity=False).digest()
-    extensions: list[tuple[x509.ObjectIdentifier, bool, bytes]] = [
-        (ExtensionOID.BASIC_CONSTRAINTS, True, x509.BasicConstraints(False, None).public_bytes()),
-        (
-            ExtensionOID.KEY_USAGE,
-            True,
-            x509.KeyUsage(
-                True, True, False, False, False, False, False, False, False
-            ).public_bytes(),
-        ),
+    ski = [
         (
             ExtensionOID.SUBJECT_KEY_IDENTIFIER,
             False,
             x509.SubjectKeyIdentifier(key_id).public_bytes(),
-        ),
-        (
-            ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-            False,
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                sign_ca.public_key()  # type: ignore[arg-type]
-            ).public_bytes(),
-        ),
+        )
     ]
-    spki = asn1_keys.PublicKeyInfo(
-        {
-            "algorithm": {
-                "algorithm": "ec",
-                "parameters": asn1_keys.ECDomainParameters(name="named", value=SM2_CURVE_OID),
-            },
-            "public_key": public_point,
-        }
+    return _sm2_end_entity_certificate(
+        SIGN_CA_KEY, keys, sign_ca, subject, public_point, not_before, not_after, ski
     )
-    tbs = asn1_x509.TbsCertificate(
-        {
-            "version": "v3",
-            "serial_number": x509.random_serial_number(),
-            "signature": {"algorithm": "sha256_ecdsa"},
-            "issuer": asn1_x509.Name.load(sign_ca.subject.public_bytes()),
-            "validity": {"not_before": _asn1_time(not_before), "not_after": _asn1_time(not_after)},
-            "subject": asn1_x509.Name.load(subject.public_bytes()),
-            "subject_public_key_info": spki,
-            "extensions": [
-                {
-                    "extn_id": oid.dotted_string,
-                    "critical": critical,
-                    "extn_value": asn1_core.ParsableOctetString(value),
-                }
-                for oid, critical, value in extensions
-            ],
-        }
-    )
-    signature = ca_key.sign(tbs.dump(), ec.ECDSA(hashes.SHA256()))
-    cert = asn1_x509.Certificate(
-        {
-            "tbs_certificate": tbs,
-            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-            "signature_value": signature,
-        }
-    )
-    return x509.load_der_x509_certificate(cert.dump())

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -161,3 +162,49 @@ def airflow_task_states(settings: Settings, dag_run_id: str) -> dict[str, str | 
         r = af.get(f"{path}/taskInstances")
         r.raise_for_status()
     return {ti["task_id"]: ti["state"] for ti in r.json()["task_instances"]}
+
+
+UPLOAD_PURPOSE = "household-publishing"
+
+
+def household_publisher(app: Any, label: str) -> dict[str, str]:
+    """Register a department client allowed to upload ``ps_household``; its request headers."""
+    import datetime as dt
+
+    clients = app.state.hub.clients
+    client_id = f"{label}-{time.time_ns()}"
+    key = clients.add(client_id, f"household system ({label})", rate_limit=1000)
+    clients.grant(
+        client_id,
+        "datasets",
+        UPLOAD_PURPOSE,
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        ["ps_household"],
+    )
+    return {"Authorization": f"Bearer {key}", "X-Purpose": UPLOAD_PURPOSE}
+
+
+def upload_household(http: Any, headers: dict[str, str], data: bytes) -> dict[str, Any]:
+    """Upload a household file through the API; the scheduler must have started its DAG."""
+    r = http.post(
+        "/v1/datasets/ps_household/uploads?filename=household.csv", content=data, headers=headers
+    )
+    assert r.status_code == 202, r.text
+    upload: dict[str, Any] = r.json()
+    assert upload["status"] == "landed"
+    assert upload["started_by"] == "airflow" and upload["dag_run_id"], upload
+    return upload
+
+
+def wait_for_run(http: Any, headers: dict[str, str], run_id: str, timeout: float) -> dict[str, Any]:
+    """Follow an ingest run through the API until it is published or failed (or time is up)."""
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {"status": "unknown"}
+    while time.monotonic() < deadline:
+        r = http.get(f"/v1/runs/{run_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        run = r.json()
+        if run["status"] in ("published", "failed"):
+            break
+        time.sleep(3)
+    return run

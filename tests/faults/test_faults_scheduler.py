@@ -14,7 +14,6 @@ services stay up for the tests after it.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -23,14 +22,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from servicekit import airflow_api, airflow_task_states, scheduler_settings
+from servicekit import (
+    airflow_api,
+    airflow_task_states,
+    household_publisher,
+    scheduler_settings,
+    upload_household,
+    wait_for_run,
+)
 
 from api.app import create_app
 from hub.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.services
 
-PURPOSE = "household-publishing"
 PID_FILE = PROJECT_ROOT / "var" / "services" / "run" / "scheduler.pid"
 STEPS = ("land", "read", "check", "quarantine", "merge", "publish")
 RUN_TIMEOUT = 600.0  # seconds for the restarted scheduler to finish the run
@@ -73,27 +78,10 @@ def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Pat
     data = files.files["ps_household"].read_bytes()
 
     app = create_app(settings, background=False)
-    clients = app.state.hub.clients
-    client_id = f"fault-{time.time_ns()}"
-    key = clients.add(client_id, "household system (scheduler fault test)", rate_limit=1000)
-    clients.grant(
-        client_id,
-        "datasets",
-        PURPOSE,
-        dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-        ["ps_household"],
-    )
-    headers = {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+    headers = household_publisher(app, "fault")
     old_pgid = int(PID_FILE.read_text())
     with TestClient(app) as http:
-        r = http.post(
-            "/v1/datasets/ps_household/uploads?filename=household.csv",
-            content=data,
-            headers=headers,
-        )
-        assert r.status_code == 202, r.text
-        upload = r.json()
-        assert upload["started_by"] == "airflow", upload
+        upload = upload_household(http, headers, data)
         run_id = upload["run_id"]
 
         killed_in = _kill_when_a_task_after_land_runs(settings, upload["dag_run_id"])
@@ -114,13 +102,7 @@ def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Pat
         assert restart.returncode == 0, restart.stdout[-2000:] + restart.stderr[-2000:]
         assert int(PID_FILE.read_text()) != old_pgid
 
-        deadline = time.monotonic() + RUN_TIMEOUT
-        run = upload
-        while time.monotonic() < deadline:
-            run = http.get(f"/v1/runs/{run_id}", headers=headers).json()
-            if run["status"] in ("published", "failed"):
-                break
-            time.sleep(3)
+        run = wait_for_run(http, headers, run_id, RUN_TIMEOUT)
     assert run["status"] == "published", (
         f"killed during {killed_in}; run {run_id} is {run['status']!r} after restart: "
         f"{run.get('message')}"

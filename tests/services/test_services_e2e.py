@@ -26,13 +26,18 @@ import pytest
 from fastapi.testclient import TestClient
 from minio import Minio
 from minio.error import S3Error
-from servicekit import airflow_task_states, scheduler_settings
+from servicekit import (
+    airflow_task_states,
+    household_publisher,
+    scheduler_settings,
+    upload_household,
+    wait_for_run,
+)
 
 from api.app import create_app
 
 pytestmark = pytest.mark.services
 
-PURPOSE = "qualification-review"
 HUAINAN_HR = "11340400MB12355653"  # 淮南市人力资源和社会保障局 (licence/authorities.yaml)
 RUN_TIMEOUT = 300.0  # seconds for the scheduler to publish the run
 
@@ -52,39 +57,12 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) ->
 
     # --- a department system uploads its file through the API ---------------------------------
     app = create_app(settings, background=False)
-    store = app.state.hub.clients
-    client_id = f"e2e-{time.time_ns()}"
-    key = store.add(client_id, "public security household system (e2e)", rate_limit=1000)
-    store.grant(
-        client_id,
-        "datasets",
-        PURPOSE,
-        dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-        ["ps_household"],
-    )
-    headers = {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+    headers = household_publisher(app, "e2e")
     with TestClient(app) as http:
-        r = http.post(
-            "/v1/datasets/ps_household/uploads?filename=household.csv",
-            content=data,
-            headers=headers,
-        )
-        assert r.status_code == 202, r.text
-        upload = r.json()
-        assert upload["status"] == "landed"
-        assert upload["started_by"] == "airflow" and upload["dag_run_id"], upload
+        upload = upload_household(http, headers, data)
         run_id = upload["run_id"]
-
         # --- the scheduler runs the DAG; the run is followed through the API -----------------
-        deadline = time.monotonic() + RUN_TIMEOUT
-        run = upload
-        while time.monotonic() < deadline:
-            r = http.get(f"/v1/runs/{run_id}", headers=headers)
-            assert r.status_code == 200, r.text
-            run = r.json()
-            if run["status"] in ("published", "failed"):
-                break
-            time.sleep(3)
+        run = wait_for_run(http, headers, run_id, RUN_TIMEOUT)
     assert run["status"] == "published", (
         f"run {run_id} is {run['status']!r} after {RUN_TIMEOUT:.0f}s "
         f"(Airflow DAG run {upload['dag_run_id']}): {run.get('message')}"
