@@ -15,6 +15,7 @@ from hub.ingest import Hub, cross_checks, export_quarantine, resubmit, run_pipel
 from hub.settings import Settings
 from hub.synth import SynthResult, generate
 from schemas.readers import ReadError
+from tests.servicekit import session_database_url
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER = ["ps_household", "ca_marriage_death", "hrss_insurance", "mr_enterprise", "ca_social_org"]
@@ -194,7 +195,8 @@ def test_pipeline_on_postgresql_and_minio(tmp_path: Path, synth: SynthResult) ->
 
     s = Settings(
         home=tmp_path / "hub",
-        database_url=env["HUB_DATABASE_URL"],
+        # this session's own database: the services' hub database belongs to the scheduler
+        database_url=session_database_url(),
         objects="minio",
         minio_endpoint=env["HUB_MINIO_ENDPOINT"],
         minio_access_key=env["HUB_MINIO_ACCESS_KEY"],

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from hub.settings import Settings
 from storage.library import POPULATION, LibraryError, LibraryStore, engine_for, metadata
+from tests.servicekit import session_database_url
 
 PID = "11010519491231002X"
-
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str | None:
-    """HUB_DATABASE_URL from the environment or var/services/env (`make services-up`)."""
-    if os.environ.get("HUB_DATABASE_URL"):
-        return os.environ["HUB_DATABASE_URL"]
-    path = REPO / "var" / "services" / "env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            k, _, v = line.removeprefix("export ").partition("=")
-            if k.strip() == "HUB_DATABASE_URL":
-                return v.strip().strip("'\"")
-    return None
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -36,10 +19,8 @@ def lib(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LibraryS
     if request.param == "sqlite":
         yield LibraryStore(engine_for(settings.db_url))
         return
-    url = _database_url()
-    if not url:
-        pytest.fail("PostgreSQL not configured: run `make services-up` (writes var/services/env)")
-    engine = engine_for(url)
+    # this session's own database: the services' hub database belongs to the scheduler's tasks
+    engine = engine_for(session_database_url())
     metadata.drop_all(engine)  # a clean library per test
     yield LibraryStore(engine)
     metadata.drop_all(engine)
