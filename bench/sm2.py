@@ -16,37 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._common import parse_args, peak_rss_mb, report
+from bench.licence import _fields, _holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence.service import Holder, IssueRequest, check_sealed
 from licence.signers import ECDSA_P256, SM2_SM3, Sm2Signer, sm2_backend, sm2_verify
-from schemas import uscc
 from storage.library import LibraryStore
 from storage.library import engine_for as library_engine
 
 AUTHORITY = "11430000006122244L"
 BATCH = 500
 MESSAGE = b'{"digest_alg":"sha256","document_digest":"' + b"ab" * 32 + b'","seal_id":"x"}'
-
-
-def _holders(n: int) -> list[tuple[str, str]]:
-    out = []
-    for i in range(n):
-        org = f"MB{i:06d}"
-        body = "91430100" + org + uscc.org_code_check(org)
-        out.append((body + uscc.check_character(body), f"长沙第{i}号商贸有限公司"))
-    return out
-
-
-def _fields(i: int) -> dict[str, str]:
-    return {
-        "entity_type": "有限责任公司（自然人投资或控股）",
-        "legal_representative": "张三",
-        "registered_capital": f"人民币{i % 900 + 100}万元整",
-        "established": "2020-05-18",
-        "address": f"湖南省长沙市岳麓区麓谷大道{i % 999 + 1}号",
-        "business_scope": "食品销售；餐饮服务；日用百货销售。",
-    }
 
 
 def _signing(n: int, use_openssl: bool) -> tuple[float, float]:

@@ -97,6 +97,31 @@ def pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _seal_subject(uscc: str, authority_name: str, seal_name: str) -> x509.Name:
+    """A seal certificate's subject: the authority, its USCC and the seal's name."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
+        ]
+    )
+
+
+def _person_subject(name: str, id_number: str) -> x509.Name:
+    """A signing certificate's subject: the person's name and the masked ID number."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            # X.520 serialNumber is a PrintableString, which has no "*": the masked number goes
+            # in description (a DirectoryString) for people to read
+            x509.NameAttribute(DESCRIPTION_OID, f"公民身份号码 {mask_id_number(id_number)}"),
+        ]
+    )
+
+
 def issue_seal_certificate(
     keys: KeyStore,
     seal_ca: x509.Certificate,
@@ -112,14 +137,7 @@ def issue_seal_certificate(
     ca_key = keys.load(SEAL_CA_KEY)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise CertificateAuthorityError("seal CA key is not an EC key")
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
-        ]
-    )
+    subject = _seal_subject(uscc, authority_name, seal_name)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -235,15 +253,7 @@ def issue_person_certificate(
     ca_key = keys.load(SIGN_CA_KEY)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise CertificateAuthorityError("signing CA key is not an EC key")
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-            # X.520 serialNumber is a PrintableString, which has no "*": the masked number goes
-            # in description (a DirectoryString) for people to read
-            x509.NameAttribute(DESCRIPTION_OID, f"公民身份号码 {mask_id_number(id_number)}"),
-        ]
-    )
+    subject = _person_subject(name, id_number)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -376,14 +386,7 @@ def issue_sm2_seal_certificate(
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key on
     the SM2 curve, signed by the seal CA's P-256 key."""
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"USCC-{uscc}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, seal_name),
-        ]
-    )
+    subject = _seal_subject(uscc, authority_name, seal_name)
     picture = [(SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256)]
     return _sm2_end_entity_certificate(
         SEAL_CA_KEY, keys, seal_ca, subject, public_point, not_before, not_after, picture
@@ -404,13 +407,7 @@ def issue_sm2_person_certificate(
     the signing CA's P-256 key."""
     import hashlib
 
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-            x509.NameAttribute(DESCRIPTION_OID, f"公民身份号码 {mask_id_number(id_number)}"),
-        ]
-    )
+    subject = _person_subject(name, id_number)
     # RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bit string
     key_id = hashlib.sha1(public_point, usedforsecurity=False).digest()
     ski = [
