@@ -50,7 +50,6 @@ except ImportError:  # pragma: no cover - only when msgspec is absent
     _fast_decode = None
 
 PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # the same ECDSA-with-SHA-256 check over a digest hashlib computed (a little less per call)
 _ECDSA_PREHASHED_SHA256 = ec.ECDSA(Prehashed(hashes.SHA256()))
 TOTAL_PASSED, TOTAL_FAILED = "TOTAL_PASSED", "TOTAL_FAILED"
