@@ -10,14 +10,24 @@ Usage::
     verify_receipt(receipt, [svc.verifier_key()])
     svc.start()  # optional background sequencer every settings.ledger_interval seconds
     svc.stop()
+
+Snapshot sources: a function ``source(conn, state_size)`` registered with
+``add_snapshot_source`` (``open`` registers ``SNAPSHOT_SOURCES``) is called inside every
+sequencing transaction, after the batch's entries are placed (``state_size`` is the tree size
+they end at) and before the checkpoint is signed. It returns entry makers; each is called as
+``make(checkpoint_size, index)`` and its bytes are sequenced at ``index``, after the batch,
+under the checkpoint of ``checkpoint_size``. The licence service commits each authority's
+status list this way: checkpoint N covers the status snapshot of the state at N, whichever
+process produced the checkpoint.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -46,6 +56,12 @@ from storage.keys import EncryptedFileKeyStore, KeyStore
 
 log = logging.getLogger(__name__)
 LOG_KEY_NAME = "ledger-log"
+# "module:function" snapshot sources every LedgerService.open registers (imported lazily: the
+# log itself knows nothing of licences); a missing module is skipped
+SNAPSHOT_SOURCES = ("licence.status_snapshot:status_snapshot",)
+
+SnapshotMaker = Callable[[int, int], bytes]  # (checkpoint size, its own index) -> entry
+SnapshotSource = Callable[[Connection, int], list[SnapshotMaker]]
 
 
 class LedgerError(Exception):
@@ -99,6 +115,7 @@ class LedgerService:
         # perfect-subtree hashes never change once committed: cache the upper levels (at most
         # n/2^CACHE_LEVEL of them) so a proof reads only its few low-level nodes
         self._node_cache: dict[tuple[int, int], bytes] = {}
+        self._snapshots: list[SnapshotSource] = []
         db.create_tables(engine)
         with engine.begin() as conn:
             row = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "hash")).first()
@@ -117,7 +134,7 @@ class LedgerService:
         hash_name = "sm3" if settings.crypto_profile == "national" else "sha256"
         if anchor is None and settings.ledger_anchor == "embedded":
             anchor = EmbeddedAnchor(engine, hash_name)
-        return cls(
+        svc = cls(
             engine,
             load_signer(keys, settings.ledger_origin),
             settings.ledger_origin,
@@ -126,6 +143,22 @@ class LedgerService:
             settings.ledger_queue_limit,
             settings.ledger_interval,
         )
+        for spec in SNAPSHOT_SOURCES:
+            module, _, attr = spec.partition(":")
+            try:
+                source = getattr(importlib.import_module(module), attr)
+            except ImportError:  # a deployment without that package: nothing to snapshot
+                continue
+            svc.add_snapshot_source(source)
+        return svc
+
+    def add_snapshot_source(self, source: SnapshotSource) -> None:
+        """Call ``source(conn, state_size)`` in every sequencing transaction; the entries its
+        makers return are sequenced after the batch's, under the same checkpoint (a source is
+        registered once)."""
+        with self._lock:
+            if source not in self._snapshots:
+                self._snapshots.append(source)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -220,6 +253,9 @@ class LedgerService:
                         f"stored tree (size {size}) does not match the last checkpoint "
                         f"(size {old_size}): refusing to sign"
                     )
+                last_pending = rows[-1][0]
+                if self._snapshots:
+                    rows = rows + self._snapshot_rows(conn, size + len(rows))
                 entry_rows: list[tuple[int, int, bytes, bytes]] = []
                 node_rows: list[tuple[int, bytes]] = []
                 append, key = frontier.append, db.node_key
@@ -229,7 +265,7 @@ class LedgerService:
                     node_rows.extend((key(level, idx), nh) for level, idx, nh in append(h))
                 db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), entry_rows)
                 db.bulk_insert(conn, db.nodes, ("key", "hash"), node_rows)
-                conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
+                conn.execute(delete(db.pending).where(db.pending.c.id <= last_pending))
                 new_root = frontier.root()
                 if last is not None:  # compare-and-swap: the new tree must extend the last one
                     proof = self._consistency(conn, old_size, frontier.size)
@@ -246,6 +282,21 @@ class LedgerService:
         except ProofError as exc:
             raise LedgerError(f"refusing to sign an inconsistent checkpoint: {exc}") from exc
         return SignedCheckpoint(cp, note)
+
+    def _snapshot_rows(self, conn: Connection, state_size: int) -> list[tuple[int, bytes]]:
+        """(entry id, data) of the snapshot sources' entries for this batch, placed from
+        ``state_size`` on, with entry ids after every queued and sequenced one (so later
+        appends never reuse them)."""
+        makers: list[SnapshotMaker] = []
+        for source in self._snapshots:
+            makers.extend(source(conn, state_size))
+        if not makers:
+            return []
+        size = state_size + len(makers)
+        top_pending = conn.execute(select(func.max(db.pending.c.id))).scalar()
+        top_entry = conn.execute(select(func.max(db.entries.c.entry_id))).scalar()
+        start = max(int(top_pending or 0), int(top_entry or 0)) + 1
+        return [(start + k, bytes(make(size, state_size + k))) for k, make in enumerate(makers)]
 
     def _anchor(self, signed: SignedCheckpoint) -> AnchorReference:
         assert self.anchor is not None

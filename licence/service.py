@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import gzip
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from licence import authorities, ca, document, seals
+from licence import authorities, ca, document, seals, status_list
 from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, Signer, certificate_key, verify
 from licence.store import LicenceStore
 from schemas import licence_id, licence_types, resident_id, uscc
@@ -112,24 +111,10 @@ class LibraryHolders:
     def holder_names(self, kind: str, identifiers: list[str]) -> dict[str, str]:
         """Registered names of many holders in bulk reads of the golden records (the winning
         value per field, as ``holder_name`` returns); unknown holders are absent."""
-        from sqlalchemy import and_, select
-
-        from storage.library import LEGAL_ENTITY, POPULATION, golden
+        from storage.library import LEGAL_ENTITY, POPULATION
 
         library, field = (POPULATION, "name") if kind == "person" else (LEGAL_ENTITY, "entity_name")
-        ids = sorted(set(identifiers))
-        out: dict[str, str] = {}
-        with self.library.engine.connect() as conn:
-            for lo in range(0, len(ids), 500):
-                stmt = select(golden.c.subject, golden.c.value).where(
-                    and_(
-                        golden.c.library == library,
-                        golden.c.field == field,
-                        golden.c.subject.in_(ids[lo : lo + 500]),
-                    )
-                )
-                out.update({str(k): str(v) for k, v in conn.execute(stmt)})
-        return out
+        return dict(self.library.field_values(library, field, identifiers))
 
 
 @dataclass(frozen=True)
@@ -276,6 +261,13 @@ class LicenceService:
         self.verification_url = verification_url
         self._signers: dict[str, Signer] = {}
         self._pdf_seals: dict[str, tuple[str, Any, Any]] = {}  # seal id -> PDF signing material
+        register = getattr(ledger, "add_snapshot_source", None)
+        if register is not None:
+            # a log opened without LedgerService.open (tests, embedding) still commits the
+            # status lists with each checkpoint; registering twice is a no-op
+            from licence.status_snapshot import status_snapshot
+
+            register(status_snapshot)
 
     # ---- platform CA --------------------------------------------------------------------
     def ensure_ca(self) -> ca.PlatformCA:
@@ -580,6 +572,8 @@ class LicenceService:
                         "licence_id": lid,
                         "document_digest": digest,
                         "authority": c.auth.uscc,
+                        # binds the licence to its bit in the authority's status lists
+                        "status_index": status_index,
                         "time": _iso(now),
                     }
                 )
@@ -726,14 +720,13 @@ class LicenceService:
                 f"cannot {event}"
             )
         now = _now()
-        self.store.update_licence(
-            lid,
-            status=to,
-            reason_code=reason_code or None,
-            reason_text=reason_text or None,
-            updated_at=now.replace(tzinfo=None),
+        values = {
+            "status": to,
+            "reason_code": reason_code or None,
+            "reason_text": reason_text or None,
+            "updated_at": now.replace(tzinfo=None),
             **extra,
-        )
+        }
         entry = {
             "event": f"licence.{event}",
             "licence_id": lid,
@@ -743,8 +736,31 @@ class LicenceService:
             "reason": reason_text,
             "time": _iso(now),
         }
+        shared = getattr(self.ledger, "shares_database", None)
+        if shared is not None and shared(self.store.engine):
+            # the row and its log entry commit together: a status list snapshot (read in the
+            # sequencing transaction) shows the change exactly when its entry precedes it
+            self._update_with_log(lid, values, document.canonical(entry))
+            return entry
+        self.store.update_licence(lid, **values)
         self._log(entry)
         return entry
+
+    def _update_with_log(self, lid: str, values: dict[str, Any], entry: bytes) -> None:
+        """Update one index row and queue its log entry in one transaction, retried like
+        ``_commit_with_log``; a failed attempt leaves neither."""
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        for attempt in range(5):
+            try:
+                with self.store.engine.begin() as conn:
+                    self.store.update_licence(lid, conn, **values)
+                    self.ledger.append_many_in(conn, [entry])  # type: ignore[attr-defined]
+                return
+            except (IntegrityError, OperationalError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
     def suspend(self, lid: str, reason_text: str, reason_code: str = "OTHER") -> dict[str, Any]:
         return self._transition(lid, "suspend", "suspended", {"valid"}, reason_code, reason_text)
@@ -801,40 +817,77 @@ class LicenceService:
 
     # ---- status lists and receipts ------------------------------------------------------
     def status_list(self, authority_uscc: str, purpose: str) -> bytes:
-        """The authority's bitstring (bit i = licence with status index i is revoked/suspended).
+        """The authority's current bitstring (bit i = licence with status index i is
+        revoked/suspended), as ``licence.status_list`` builds it for the log.
 
         Bits are MSB-first in each byte (as in the W3C Bitstring Status List); expired and
         superseded licences count as revoked, since they must no longer be relied on.
         """
         rows = self.store.statuses(authority_uscc)
         size = max((i for i, _ in rows), default=-1) + 1
-        bits = bytearray((size + 7) // 8)
-        hit = {"suspension": {"suspended"}, "revocation": {"revoked", "expired", "superseded"}}
-        for i, status in rows:
-            if status in hit[purpose]:
-                bits[i // 8] |= 0x80 >> (i % 8)
-        return bytes(bits)
+        return status_list.bitstring(size, rows, purpose)
 
     def commit_status_lists(self) -> list[int]:
-        """Append every authority's status lists to the ledger (called with each checkpoint)."""
-        indices = []
-        for auth in authorities.registry().values():
-            for purpose in ("revocation", "suspension"):
-                bits = self.status_list(auth.uscc, purpose)
-                indices.append(
-                    self._log(
-                        {
-                            "event": "status_list",
-                            "authority": auth.uscc,
-                            "purpose": purpose,
-                            "size_bytes": len(bits),
-                            "sha256": hashlib.sha256(bits).hexdigest(),
-                            "encoded": base64.b64encode(gzip.compress(bits, mtime=0)).decode(),
-                            "time": _iso(_now()),
-                        }
-                    )
-                )
-        return indices
+        """Produce a checkpoint now; returns the log indices of the status lists committed
+        with it (every checkpoint commits them: ``licence.status_snapshot``)."""
+        signed = self.ledger.sequence()  # type: ignore[attr-defined]
+        if signed is None:
+            return []
+        size = signed.checkpoint.size
+        found = [
+            self.store.status_list_at(auth.uscc, size) for auth in authorities.registry().values()
+        ]
+        return sorted(f[1] for f in found if f is not None)
+
+    def status_proof(self, lid: str, checkpoint_size: int | None = None) -> dict[str, Any]:
+        """The licence's status as of a checkpoint (default: the latest with a status list
+        of its authority), with the two receipts proving it under that checkpoint: its issue
+        entry's and its authority's status list's. ``licence.status_list.prove_status`` checks
+        them with the log key alone."""
+        from ledger.receipt import Receipt
+
+        row = self.row(lid)
+        found = self.store.status_list_at(row["authority"], checkpoint_size)
+        if found is None:
+            at = "yet" if checkpoint_size is None else f"with checkpoint {checkpoint_size}"
+            raise LicenceError(
+                f"no status list of {row['authority']} committed {at}: "
+                "run `hub ledger checkpoint` (each checkpoint commits them)"
+            )
+        size, list_index = found
+        ledger: Any = self.ledger
+        issue_index = (
+            None if row["ledger_index"] is None else ledger.entry_index(row["ledger_index"])
+        )
+        if issue_index is None or issue_index >= size:
+            raise LicenceError(
+                f"licence {lid} was not yet logged at checkpoint {size}: its status there is "
+                "not in the log"
+            )
+        issue: Receipt | None = ledger.receipt(issue_index, size)
+        listed: Receipt | None = ledger.receipt(list_index, size)
+        if issue is None or listed is None:
+            raise LicenceError(f"checkpoint {size} is not in this log")
+        try:
+            proven = status_list.prove_status(
+                lid,
+                row["document_digest"],
+                issue,
+                listed,
+                [ledger.verifier_key()],
+                int(row["status_index"]),
+            )
+        except status_list.StatusListError as exc:
+            raise LicenceError(f"the log does not prove {lid}'s status at {size}: {exc}") from exc
+        return {
+            "licence_id": lid,
+            "status": proven.status,
+            "as_of_checkpoint": proven.checkpoint_size,
+            "status_index": proven.status_index,
+            "issue_receipt": issue.to_dict(),
+            "status_list_receipt": listed.to_dict(),
+            "log_key": ledger.verifier_key(),
+        }
 
     def attach_receipts(self, receipt_for: Any) -> int:
         """Attach receipts of sequenced issue entries; ``receipt_for(entry)`` returns the

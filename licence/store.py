@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -67,6 +68,16 @@ licences = Table(
     Column("receipt", Text),  # ledger receipt JSON, attached once the entry is sequenced
     Column("superseded_by", String(120)),
     Column("updated_at", DateTime, nullable=False),
+)
+
+# where each authority's status list snapshot is in the log, one row per checkpoint
+status_lists = Table(
+    "licence_status_lists",
+    metadata,
+    Column("authority", String(18), primary_key=True),
+    Column("checkpoint_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", BigInteger, nullable=False),
+    Column("size", Integer, nullable=False),
 )
 
 counters = Table(
@@ -190,6 +201,20 @@ class LicenceStore:
         )
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(stmt)]
+
+    def status_list_at(
+        self, authority: str, checkpoint_size: int | None = None
+    ) -> tuple[int, int] | None:
+        """(checkpoint size, log index) of the authority's status list committed with the
+        checkpoint of ``checkpoint_size`` (default: the latest one); None if there is none."""
+        cols = status_lists.c
+        stmt = select(cols.checkpoint_size, cols.log_index).where(cols.authority == authority)
+        if checkpoint_size is not None:
+            stmt = stmt.where(cols.checkpoint_size == checkpoint_size)
+        stmt = stmt.order_by(cols.checkpoint_size.desc()).limit(1)
+        with self.engine.connect() as conn:
+            found = conn.execute(stmt).first()
+        return None if found is None else (int(found[0]), int(found[1]))
 
     def unreceipted(self) -> list[tuple[str, int]]:
         stmt = select(licences.c.licence_id, licences.c.ledger_index).where(

@@ -3,7 +3,9 @@
 A trust bundle is one JSON file exported by ``hub trust export``: the platform CA certificates,
 the ledger's verifier keys, the latest signed checkpoint (sequenced at export time) with the
 roots of every earlier checkpoint and the anchored ones, every seal with its status history, and
-a status snapshot (licences no longer valid, as of the bundle's checkpoint). With it and a
+a status snapshot (licences no longer valid, as of the bundle's checkpoint) with each
+authority's status list committed to the log under that checkpoint and its receipt (so the
+``status_list`` check proves "not revoked as of N" from the log itself). With it and a
 licence's receipt, a licence is verified with no database and no network; how old the bundle is
 shows as the ``freshness`` check.
 """
@@ -190,9 +192,14 @@ def online_context(
             return
         raise ConnectionError(f"the {ref.backend} anchor backend is not reachable from here")
 
+    def status_list_of(authority: str) -> Receipt | None:
+        found = svc.store.status_list_at(authority)
+        return None if found is None else ledger.receipt(found[1])
+
     return VerifyContext(
         log_keys=[ledger.verifier_key()],
         status_of=svc.store.licence,
+        status_list_of=status_list_of,
         today=today or dt.date.today(),
         trust_roots=[pca.root, pca.seal_ca],
         seal_of=seal_of,
@@ -269,6 +276,16 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
                 "authority": r["authority"],
                 "superseded_by": r["superseded_by"],
             }
+    # each authority's status list committed with the latest checkpoint, with its receipt:
+    # offline, "not revoked as of checkpoint N" is then proven by the log, not only asserted
+    from licence import authorities
+
+    status_lists = {}
+    for uscc_code in sorted(authorities.registry()):
+        found = svc.store.status_list_at(uscc_code)
+        receipt = None if found is None else ledger.receipt(found[1], signed.checkpoint.size)
+        if receipt is not None:
+            status_lists[uscc_code] = receipt.to_dict()
     bundle = {
         "format": BUNDLE_FORMAT,
         "exported_at": now.astimezone(dt.UTC).isoformat(),
@@ -281,6 +298,7 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "anchors": anchors,
         "seals": seals,
         "status": {"size": signed.checkpoint.size, "licences": status},
+        "status_lists": status_lists,
     }
     # signed by the log key, so a device that pins that key detects a doctored bundle
     bundle[SIGNATURE_KEY] = sign_note(_bundle_body(bundle), [ledger.signer]).decode()
@@ -371,9 +389,14 @@ def offline_context(
         }
         by_cert = {h: seals[sid] for sid, st in seals.items() for h in st.cert_sha256}
         snapshot = dict(bundle["status"]["licences"])
+        # absent from bundles exported before status lists: the status_list check then says
+        # INDETERMINATE (export a new bundle)
+        lists = {
+            str(a): Receipt.from_dict(r) for a, r in dict(bundle.get("status_lists", {})).items()
+        }
         status_size = int(bundle["status"]["size"])
         as_of = _aware(str(bundle["exported_at"]))
-    except (KeyError, TypeError, ValueError, NoteError) as exc:
+    except (KeyError, TypeError, ValueError, NoteError, ReceiptError) as exc:
         raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
 
     checked: set[tuple[str, int, bytes]] = set()
@@ -404,6 +427,7 @@ def offline_context(
         root_at=checkpoint_roots.get,
         verify_anchor=verify_anchor,
         status_size=status_size,
+        status_list_of=lists.get if "status_lists" in bundle else None,
         as_of=as_of,
         max_age=max_age,
         offline=True,

@@ -36,7 +36,7 @@ from ledger.anchor import AnchorReference
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_note
 from ledger.receipt import Receipt, ReceiptError
-from licence import document
+from licence import document, status_list
 from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, certificate_key
 from licence.signers import verify as verify_signature
 from schemas import licence_id
@@ -137,6 +137,9 @@ class VerifyContext:
     - ``root_at(size)``: the log's root hash at ``size`` (fork check), None if unknown.
     - ``verify_anchor(reference, note)``: raises ``AnchorError``/``LookupError`` on mismatch,
       ``ConnectionError`` if the backend cannot be reached.
+    - ``status_list_of(authority)``: the receipt of the authority's latest status list entry
+      (committed with every checkpoint), None if none; the ``status_list`` check proves the
+      licence's status as of that checkpoint from it, the licence's receipt and the log keys.
     - ``status_size``: the tree size the status answers are as of (offline snapshot); entries
       logged at or after it are too new for the snapshot.
     - ``verification_url``: what the QR codes on PDFs point at (to re-draw and compare them).
@@ -155,6 +158,7 @@ class VerifyContext:
     root_at: Callable[[int], bytes | None] | None = None
     verify_anchor: Callable[[AnchorReference, bytes], None] | None = None
     status_size: int | None = None
+    status_list_of: Callable[[str], Receipt | None] | None = None
     as_of: dt.datetime | None = None
     max_age: dt.timedelta = dt.timedelta(days=7)
     offline: bool = False
@@ -977,6 +981,101 @@ def check_status(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
     )
 
 
+def check_status_list(
+    doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext
+) -> CheckResult:
+    """Not revoked or suspended as of a checkpoint, proven by the log: the licence's issue
+    entry binds its status index, and its authority's status list committed with checkpoint N
+    has that bit clear; both entries are proven under checkpoints signed by a trusted key."""
+    name = "status_list"
+    if receipt is None or receipt.data is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "NO_RECEIPT",
+            "no ledger receipt: the licence cannot be placed in a status snapshot",
+            "无存证回执，无法依据状态列表确认状态",
+        )
+    if ctx.status_list_of is None or not ctx.log_keys:
+        return _r(
+            name,
+            INDETERMINATE,
+            "STATUS_LIST_UNAVAILABLE",
+            "no committed status list available here (old trust bundle?)",
+            "无法获取已上链的状态列表",
+        )
+    header = doc["header"]
+    lid, digest = str(header["licence_id"]), str(header["document_digest"])
+    try:
+        authority = status_list.issue_binding(receipt.data)[2]
+    except status_list.StatusListError as exc:
+        return _r(name, FAILED, "STATUS_LIST_INVALID", str(exc), "状态列表证明无效")
+    listed = ctx.status_list_of(authority)
+    if listed is None:
+        return _r(
+            name,
+            INDETERMINATE,
+            "NO_STATUS_LIST",
+            f"no status list of {authority} committed yet (the next checkpoint commits one)",
+            "发证机关状态列表尚未上链",
+        )
+    row = ctx.status_of(lid) if ctx.status_of is not None else None
+    fallback = row.get("status_index") if row is not None else None
+    try:
+        proven = status_list.prove_status(
+            lid,
+            digest,
+            receipt,
+            listed,
+            ctx.verifiers(),
+            fallback if isinstance(fallback, int) else None,
+        )
+    except (status_list.SnapshotTooOldError, status_list.StatusIndexUnknownError) as exc:
+        return _r(name, INDETERMINATE, "STATUS_LIST_NOT_COVERING", str(exc), "状态列表未覆盖此证照")
+    except status_list.StatusListError as exc:
+        return _r(
+            name,
+            FAILED,
+            "STATUS_LIST_INVALID",
+            f"the status list proof does not hold: {exc}",
+            "状态列表证明无效",
+        )
+    n, at = proven.checkpoint_size, proven.list_index
+    where = f"as of checkpoint {n} (status list at log index {at}, bit {proven.status_index})"
+    if proven.status == "revoked":
+        return _r(
+            name,
+            FAILED,
+            "REVOKED_AS_OF_CHECKPOINT",
+            f"revoked, expired or superseded {where}",
+            f"截至检查点{n}已吊销或失效（上链状态列表）",
+        )
+    if proven.status == "suspended":
+        if row is not None and row.get("status") == "valid":
+            # online: suspended at N, reinstated since (that entry is not yet in a checkpoint)
+            return _r(
+                name,
+                PASSED,
+                "SUSPENSION_LIFTED",
+                f"suspended {where}, reinstated since",
+                f"截至检查点{n}处于暂扣状态，其后已恢复",
+            )
+        return _r(
+            name,
+            FAILED,
+            "SUSPENDED_AS_OF_CHECKPOINT",
+            f"suspended {where}",
+            f"截至检查点{n}已暂扣（上链状态列表）",
+        )
+    return _r(
+        name,
+        PASSED,
+        "OK",
+        f"not revoked or suspended {where}, proven by the log",
+        f"截至检查点{n}未被吊销或暂扣（上链状态列表证明）",
+    )
+
+
 def _by_authority_zh(uscc_code: str) -> str:
     """``，决定机关：<name>`` for a registered authority (empty if unknown)."""
     from licence import authorities
@@ -1064,6 +1163,7 @@ DEFAULT_POLICY: dict[str, Check] = {
     "checkpoint": check_checkpoint,
     "anchor": check_anchor,
     "status": check_status,
+    "status_list": check_status_list,
     "validity_period": check_validity,
 }
 OFFLINE_POLICY: dict[str, Check] = {**DEFAULT_POLICY, "freshness": check_freshness}

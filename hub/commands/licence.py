@@ -187,6 +187,21 @@ def reinstate_cmd(licence_id: str, reason: str) -> None:
     _lifecycle("reinstate", licence_id, reason, None)
 
 
+@licence.command("status")
+@click.argument("licence_id")
+@click.option("--checkpoint", "size", type=int, default=None, help="tree size N (default: latest)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+def status_cmd(licence_id: str, size: int | None, output: Path | None) -> None:
+    """Print the licence's status as of checkpoint N, proven by the log: its issue receipt and
+    its authority's status list receipt under N (checked here with the log key alone)."""
+    svc = open_service(get_settings())
+    try:
+        proof = svc.status_proof(licence_id, size)
+    except _errors() as exc:
+        _fail(exc)
+    _emit(proof, output)
+
+
 @licence.command("pdf")
 @click.argument("licence_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)

@@ -1,0 +1,101 @@
+"""The `status_list` check: "not revoked as of checkpoint N" proven by the committed status list,
+online, offline from a trust bundle, and through `hub verify`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from verify_fixtures import PROVINCE_HR, result
+
+import hub.settings
+from hub.cli import main
+from ledger.receipt import Receipt
+from licence.trust import export_bundle, offline_context, online_context
+from licence.verify import FAILED, INDETERMINATE, PASSED, TOTAL_PASSED, verify_input
+
+
+def _online(world, lid: str, ctx=None):
+    ctx = ctx or online_context(world.svc)
+    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx)
+
+
+def _offline(world, lid: str, bundle):
+    ctx = offline_context(json.loads(json.dumps(bundle)))
+    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx)
+
+
+def test_online_valid_and_revoked_as_of_the_latest_checkpoint(world) -> None:
+    size = world.svc.ledger.latest_checkpoint()[0].size
+    valid = _online(world, world.valid)
+    assert valid.verdict == TOTAL_PASSED, valid.to_text()
+    check = result(valid, "status_list")
+    assert (check.status, check.reason) == (PASSED, "OK")
+    assert f"as of checkpoint {size}" in check.en
+    revoked = result(_online(world, world.revoked), "status_list")
+    assert (revoked.status, revoked.reason) == (FAILED, "REVOKED_AS_OF_CHECKPOINT")
+    suspended = result(_online(world, world.suspended), "status_list")
+    assert (suspended.status, suspended.reason) == (FAILED, "SUSPENDED_AS_OF_CHECKPOINT")
+
+
+def test_online_reinstated_after_the_checkpoint_is_not_failed(world) -> None:
+    world.svc.reinstate(world.suspended, "整改完成")  # queued, not yet in a checkpoint
+    report = _online(world, world.suspended)
+    assert result(report, "status_list").reason == "SUSPENSION_LIFTED"
+    assert report.verdict == TOTAL_PASSED, report.to_text()
+
+
+def test_offline_bundle_proves_the_status_from_the_log(world) -> None:
+    bundle = export_bundle(world.svc)
+    assert set(bundle["status_lists"]) == {world.mr_seal["authority"]}  # HR issued none
+    assert result(_offline(world, world.valid, bundle), "status_list").status == PASSED
+    revoked = result(_offline(world, world.revoked, bundle), "status_list")
+    assert (revoked.status, revoked.reason) == (FAILED, "REVOKED_AS_OF_CHECKPOINT")
+    assert f"checkpoint {bundle['status']['size']}" in revoked.en
+
+
+def test_forged_or_missing_status_list_is_never_passed(world) -> None:
+    ctx = online_context(world.svc)
+    real = ctx.status_list_of
+    assert real is not None
+    listed = real(world.mr_seal["authority"])
+    assert listed is not None
+    entry = json.loads(listed.data or b"")
+    entry["revocation"]["sha256"] = "0" * 64
+    forged = Receipt(
+        listed.index,
+        listed.leaf_hash,
+        listed.path,
+        listed.checkpoint,
+        json.dumps(entry).encode(),
+    )
+    report = _online(
+        world, world.revoked, dataclasses.replace(ctx, status_list_of=lambda a: forged)
+    )
+    check = result(report, "status_list")
+    assert (check.status, check.reason) == (FAILED, "STATUS_LIST_INVALID")
+    # another authority's list for this licence
+    report = _online(world, world.valid, dataclasses.replace(ctx, status_list_of=lambda a: None))
+    assert result(report, "status_list").reason == "NO_STATUS_LIST"
+    assert report.verdict == INDETERMINATE
+    unavailable = dataclasses.replace(ctx, status_list_of=None)
+    report = _online(world, world.valid, unavailable)
+    assert result(report, "status_list").reason == "STATUS_LIST_UNAVAILABLE"
+    assert real(PROVINCE_HR) is None  # an authority that issued nothing has no list
+
+
+def test_hub_verify_reports_the_status_list_check(world, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(hub.settings, "_settings", world.svc_settings)
+    path = tmp_path / "revoked.json"
+    path.write_text(json.dumps(world.bundle(world.revoked), ensure_ascii=False), encoding="utf-8")
+    out = CliRunner().invoke(main, ["verify", str(path), "--json"])
+    assert out.exit_code == 1, out.output
+    checks = {c["check"]: c for c in json.loads(out.output)["checks"]}
+    assert checks["status_list"]["reason"] == "REVOKED_AS_OF_CHECKPOINT"
+    # `hub licence status` prints the proof a holder or relying party can check offline
+    out = CliRunner().invoke(main, ["licence", "status", world.revoked])
+    assert out.exit_code == 0, out.output
+    proof = json.loads(out.output)
+    assert proof["status"] == "revoked" and proof["licence_id"] == world.revoked
