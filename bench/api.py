@@ -57,41 +57,49 @@ def _ids(n: int, seed: int = 3404) -> list[str]:
 
 
 def load(home: Path, n: int) -> list[str]:
-    """Create (once) a hub home with ``n`` persons in the golden table; returns their IDs."""
+    """Create (once) a hub home with ``n`` persons in the library; returns their IDs."""
+    import datetime as dt
+    from collections.abc import Iterator
+    from typing import Any
+
     from hub.settings import Settings
-    from storage.library import LibraryStore, engine_for
+    from storage.library import POPULATION, LibraryStore, engine_for
 
     ids_file = home / "ids.txt"
     if ids_file.exists():
         return ids_file.read_text().split()
     settings = Settings(home=home, key_passphrase=PASSPHRASE)
     settings.ensure_dirs()
-    LibraryStore(engine_for(settings.db_url))  # tables
     ids = _ids(n)
     rng = random.Random(1)
     surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
     given = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英"
-    stamp = "2026-01-10 08:00:00.000000"
     t = time.perf_counter()
-    con = sqlite3.connect(settings.sqlite_path)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=OFF")
+    store = LibraryStore(engine_for(settings.db_url))
 
-    def rows() -> object:
-        for i in ids:
-            name = rng.choice(surnames) + rng.choice(given) + rng.choice(given)
-            yield ("population", i, "birth_date", f"{i[6:10]}-{i[10:12]}-{i[12:14]}")
-            yield ("population", i, "mobile", f"13{rng.randint(0, 999999999):09d}")
-            yield ("population", i, "name", name)
-            yield ("population", i, "sex", "1" if int(i[16]) % 2 else "2")
+    def chunks(size: int = 50_000) -> Iterator[tuple[list[str | None], dict[str, list[Any]]]]:
+        for lo in range(0, len(ids), size):
+            part: list[str | None] = list(ids[lo : lo + size])
+            yield (
+                part,
+                {
+                    "birth_date": [f"{i[6:10]}-{i[10:12]}-{i[12:14]}" for i in ids[lo : lo + size]],
+                    "mobile": [f"13{rng.randint(0, 999999999):09d}" for _ in part],
+                    "name": [
+                        rng.choice(surnames) + rng.choice(given) + rng.choice(given) for _ in part
+                    ],
+                    "sex": ["1" if int(i[16]) % 2 else "2" for i in ids[lo : lo + size]],
+                },
+            )
 
-    con.executemany(
-        "INSERT INTO library_golden (library, subject, field, value, dataset, run_id, "
-        f"observed_at, authoritative) VALUES (?, ?, ?, ?, 'ps_household', 'bench-1', '{stamp}', 1)",
-        rows(),  # type: ignore[arg-type]
+    store.merge_chunks(
+        POPULATION,
+        "bench-1",
+        "ps_household",
+        dt.datetime(2026, 1, 10, 8, tzinfo=dt.UTC),
+        chunks(),
+        ["name", "birth_date", "sex", "mobile"],
     )
-    con.commit()
-    con.close()
     print(f"loaded {n:,} persons ({4 * n:,} golden fields) in {time.perf_counter() - t:.1f} s")
     ids_file.write_text("\n".join(ids))
     return ids
@@ -270,7 +278,7 @@ def main() -> None:
     n = args.persons or (20_000 if args.quick else 1_000_000)
     secs = args.seconds or (5.0 if args.quick else 30.0)
     root = Path(__file__).resolve().parents[1]
-    home = root / ".cache" / "bench" / f"api-{n}"
+    home = root / ".cache" / "bench" / f"api-{n}-records"  # one golden row per person
     home.mkdir(parents=True, exist_ok=True)
     load(home, n)
     warm_key = setup_client(home)

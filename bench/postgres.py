@@ -9,8 +9,8 @@ process so peak memory (ru_maxrss) is its own, all in the same run on the same m
 - ``sqlite``: the same pipeline on the embedded SQLite library;
 - ``copy``: the floor — one bare ``COPY`` of the same file's rows into a bare 12-column text
   table (no keys, no checks, no provenance) on the same PostgreSQL server. A second floor for
-  the merge alone: one bare ``COPY`` of the facts the merge wrote (exported from the library
-  first, untimed) into an unindexed table of the facts' shape.
+  the merge alone: one bare ``COPY`` of the statements the merge wrote (exported from the library
+  first, untimed) into an unindexed table of their shape.
 
 The object store is the local folder for both pipelines, so the difference is the database.
 PostgreSQL comes from ``--database-url``, ``HUB_DATABASE_URL`` or ``var/services/env``
@@ -69,7 +69,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     hub = ingest.Hub.open(settings)
     data = file.read_bytes()
     steps: dict[str, float] = {}
-    library_merge = hub.library.merge
+    library_merge = hub.library.merge_chunks
 
     def timed_library_merge(*args: Any, **kwargs: Any) -> int:
         # the library write alone: the merge step also runs post-merge quality queries
@@ -79,7 +79,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
         finally:
             steps["library_merge"] = time.perf_counter() - t0
 
-    hub.library.merge = timed_library_merge  # type: ignore[method-assign]
+    hub.library.merge_chunks = timed_library_merge  # type: ignore[method-assign]
     start = time.perf_counter()
     t = start
     ref = ingest.land(hub, DATASET, data, file.name)
@@ -109,7 +109,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
 
 
 def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
-    """The floors: the file's bytes, then the library's facts, each through one bare COPY."""
+    """The floors: the file's bytes, then the library's statements, each through one bare COPY."""
     import psycopg
     from psycopg import sql
 
@@ -126,16 +126,16 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
         secs, rows = _timed_copy(
             conn, "COPY bare_persons FROM STDIN (FORMAT csv, HEADER true, ENCODING 'GB18030')", file
         )
-        # the facts the merge wrote, exported untimed, then copied into a keyless table
-        dump = scratch / "facts.copy"
+        # the statements the merge wrote, exported untimed, then copied into a keyless table
+        dump = scratch / "statements.copy"
         with (
             conn.cursor() as cur,
             dump.open("wb") as out,
-            cur.copy("COPY library_facts TO STDOUT") as copy,
+            cur.copy("COPY library_statements TO STDOUT") as copy,
         ):
             for chunk in copy:
                 out.write(chunk)
-        conn.execute("CREATE TABLE bare_facts (LIKE library_facts)")  # no keys, no indexes
+        conn.execute("CREATE TABLE bare_facts (LIKE library_statements)")  # no keys, no indexes
         conn.commit()
         fact_secs, fact_rows = _timed_copy(conn, "COPY bare_facts FROM STDIN", dump)
         dump.unlink()
@@ -260,8 +260,9 @@ def main() -> None:
         f"library merge alone {pg['steps']['library_merge'] / floor['seconds']:.1f}x the bare COPY"
     )
     print(
-        f"facts floor: bare COPY of the {floor['fact_rows']} facts {floor['fact_seconds']:.2f}s; "
-        f"the merge (facts + golden, keys, precedence) takes "
+        f"statements floor: bare COPY of the {floor['fact_rows']} statements "
+        f"{floor['fact_seconds']:.2f}s; the merge (statements + golden records, keys, precedence) "
+        "takes "
         f"{pg['steps']['library_merge'] / floor['fact_seconds']:.1f}x that"
     )
     figures = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -234,6 +234,32 @@ def _subjects(values: pa.Array, library: str) -> list[str | None]:
     return out
 
 
+def _by_subject(
+    table: pa.Table, subjects: list[str | None], fields: list[tuple[str, str]], rows: int = 50_000
+) -> Iterator[tuple[list[str | None], dict[str, list[Any]]]]:
+    """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
+    still wins), cut only between subjects, each chunk's values turned into Python objects only
+    when it is merged (a million rows would otherwise hold every value at once)."""
+    keys = pa.array(subjects, pa.string())
+    order = pc.sort_indices(keys)  # nulls last
+    keys = keys.take(order)
+    table = table.select([name for _, name in fields]).take(order)
+    n = len(keys) - keys.null_count  # rows without a usable key are skipped
+    start = 0
+    while start < n:
+        stop = min(start + rows, n)
+        if stop < n:  # extend to the end of the last subject's rows
+            last = keys[stop - 1].as_py()
+            while stop < n and keys[stop].as_py() == last:
+                stop += 1
+        part = table.slice(start, stop - start)
+        yield (
+            keys.slice(start, stop - start).to_pylist(),
+            {f: part.column(name).to_pylist() for f, name in fields},
+        )
+        start = stop
+
+
 def merge(
     hub: Hub,
     ref: Ref,
@@ -241,51 +267,37 @@ def merge(
     after_facts: Callable[[], None] | None = None,
     fail_on_breach: bool | None = None,
 ) -> Ref:
-    """Merge accepted rows into the library: facts with provenance, then golden records.
+    """Merge accepted rows into the library: statements with provenance, then golden records.
 
-    Then the run's accuracy (agreement with the authoritative sources, which needs the merged
-    facts) joins its other ratios; an accuracy breach fails the step like a check breach, and
-    the run stays unpublished. Its facts stay as history: a non-authoritative value never wins
-    over the authoritative one, so golden records are unaffected.
+    Then the run's accuracy (agreement with the authoritative sources' values, counted by the
+    library merge against the records it held) joins its other ratios; an accuracy breach fails
+    the step like a check breach, and the run stays unpublished. Its statements stay as history:
+    a non-authoritative value never wins over the authoritative one, so golden records are
+    unaffected.
     """
-    from quality.metrics import enforce, library_agreement, record_metric
+    from quality.metrics import Agreement, enforce, record_metric
 
     run = hub.library.get_run(ref["run_id"])
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     contract = hub.contract(run["dataset"])
     accepted = _load_table(hub, _work_key(run["run_id"], "accepted.parquet"))
-    subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
     key_field = contract.column(contract.subject_column).field
     written = 0
     if run["status"] != "merged":  # a retry after the library write only re-measures
-        columns = {
-            c.field: accepted[c.name].to_pylist()
-            for c in contract.columns
-            if c.field and c.field != key_field
-        }
-        written = hub.library.merge(
+        subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
+        fields = [(c.field, c.name) for c in contract.columns if c.field and c.field != key_field]
+        written = hub.library.merge_chunks(
             contract.library,
             run["run_id"],
             run["dataset"],
             run["received_at"].replace(tzinfo=UTC),
-            subjects,
-            columns,
+            _by_subject(accepted, subjects, fields),
             contract.authoritative_for,
             after_facts=after_facts,
         )
-    agreement = library_agreement(
-        hub.library.engine,
-        library=contract.library,
-        run_id=run["run_id"],
-        dataset=run["dataset"],
-        subjects=subjects,
-        fields=[
-            c.field
-            for c in contract.columns
-            if c.field and c.field != key_field and c.field not in contract.authoritative_for
-        ],
-    )
+    agreeing, compared = hub.library.agreement(contract.library, run["run_id"])
+    agreement = Agreement(agreeing, compared)
     breaches = record_metric(
         hub.library.engine,
         run_id=run["run_id"],

@@ -503,7 +503,7 @@ def check_table(
 
     ``as_of`` is "today" for date rules (default: the current date); ``received_at`` enables
     the timeliness ratio. Accuracy needs the library and is computed after merge
-    (:func:`quality.metrics.library_agreement`, recorded by the merge step), so it is absent here.
+    (counted by the library merge, recorded by the merge step), so it is absent here.
     """
     as_of = as_of or dt.date.today()
     checker = _Checker(table, contract, as_of)

@@ -26,13 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    case,
-    column,
-    false,
-    func,
     select,
-    table,
-    true,
     update,
 )
 
@@ -149,81 +143,6 @@ def accuracy(
     compared = joined.filter(both)
     equal = pc.sum(pc.equal(compared["v"], compared["r"])).as_py() or 0
     return Agreement(int(equal), compared.num_rows).ratio
-
-
-# The two library tables accuracy reads, named rather than imported: the quality room does not
-# depend on storage, and only these columns (all in the tables' primary keys or values) are used.
-_facts = table(
-    "library_facts",
-    column("library"),
-    column("subject"),
-    column("field"),
-    column("run_id"),
-    column("value"),
-    column("authoritative"),
-)
-_golden = table(
-    "library_golden",
-    column("library"),
-    column("subject"),
-    column("field"),
-    column("value"),
-    column("dataset"),
-    column("authoritative"),
-)
-_CHUNK = 5_000
-
-
-def library_agreement(
-    engine: Engine,
-    *,
-    library: str,
-    run_id: str,
-    dataset: str,
-    subjects: Sequence[str | None],
-    fields: Sequence[str],
-) -> Agreement:
-    """A merged run's facts against the authoritative sources' values in the library (GB/T 36344
-    accuracy): for each of ``fields`` (those the run's dataset is *not* the authoritative source
-    of), its value for a subject is compared with the value an authoritative dataset gave.
-
-    Counted inside the database, ``subjects`` in chunks, so every lookup is a primary-key probe
-    (``library, subject, field, run_id``) instead of a scan of all facts for the run id.
-    """
-    if not fields:
-        return Agreement(0, 0)
-    g = _golden.alias("g")
-    f = _facts.alias("f")
-    agree = func.sum(case((f.c.value == g.c.value, 1), else_=0))
-    query = (
-        select(func.count(), func.coalesce(agree, 0))
-        .select_from(
-            f.join(
-                g,
-                and_(
-                    g.c.library == f.c.library,
-                    g.c.subject == f.c.subject,
-                    g.c.field == f.c.field,
-                ),
-            )
-        )
-        .where(
-            f.c.library == library,
-            f.c.field.in_(sorted(set(fields))),
-            f.c.run_id == run_id,
-            f.c.authoritative == false(),
-            g.c.authoritative == true(),
-            g.c.dataset != dataset,
-        )
-    )
-    distinct = sorted({s for s in subjects if s is not None})
-    total = Agreement(0, 0)
-    with engine.connect() as conn:
-        for i in range(0, len(distinct), _CHUNK):
-            part = distinct[i : i + _CHUNK]
-            compared, agreeing = conn.execute(query.where(f.c.subject.in_(part))).one()
-            total += Agreement(int(agreeing), int(compared))
-    return total
 
 
 def record_metric(

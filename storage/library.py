@@ -1,25 +1,32 @@
-"""The population and legal-entity libraries: facts with provenance, golden records, runs.
+"""The population and legal-entity libraries: statements with provenance, golden records, runs.
 
-Every value a department sends is a *fact* (library, subject, field, value, dataset, run, time).
-The *golden* table keeps, per (library, subject, field), the winning fact: one from the field's
-authoritative source (一数一源) beats any other; otherwise the newest wins. Both tables are written
-in bulk inside one transaction per merge together with the run's status, so a killed merge leaves
-no trace and re-runs to the same state. On SQLite the facts go through the DB-API
-``executemany`` with ``INSERT ... ON CONFLICT``; on PostgreSQL one wide row per subject is
-streamed with ``COPY`` into a temporary staging table and both tables are filled from it by
-``INSERT ... SELECT`` inside the server (``ON CONFLICT`` only where a key can already exist).
+Every row a department sends becomes a *statement*: what one run (dataset, time) said about one
+subject, all its non-null fields in one JSON object (``library_statements``, keyed by library,
+subject and run). The run's dataset, time and the fields it is the authoritative source of are
+kept once per run (``library_merges``). The *golden record* of a subject (``library_records``) is
+one row holding, per field, the winning value and the run that gave it: a value from the field's
+authoritative source (一数一源) beats any other; otherwise the newest wins (then the larger run
+id). Statements, golden records and the run's status are written in one transaction per merge,
+so a killed merge leaves no trace and a re-run ends in the same state.
+
+One row per subject instead of one per field keeps a merge's write volume at the file's row
+count: on SQLite the rows go through the DB-API ``executemany`` in key order, on PostgreSQL they
+are streamed with ``COPY``. Precedence is decided in Python over the subjects the library
+already holds; concurrent merges of one library are serialised (SQLite's single writer, a
+PostgreSQL transaction-level advisory lock), so no read-modify-write is lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
+import msgspec
 from sqlalchemy import (
-    Boolean,
     Column,
     DateTime,
     Engine,
@@ -32,6 +39,8 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
+    func,
+    inspect,
     select,
     update,
 )
@@ -43,31 +52,35 @@ LIBRARIES = (POPULATION, LEGAL_ENTITY)
 
 metadata = MetaData()
 
-facts = Table(
-    "library_facts",
+merges = Table(
+    "library_merges",
+    metadata,
+    Column("library", String(16), primary_key=True),
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("observed_at", DateTime, nullable=False),
+    Column("authoritative", Text, nullable=False),  # JSON list of the fields it is the source of
+    Column("facts", Integer, nullable=False),
+    Column("compared", Integer, nullable=False),  # accuracy against authoritative sources
+    Column("agreeing", Integer, nullable=False),
+)
+
+statements = Table(
+    "library_statements",
     metadata,
     Column("library", String(16), primary_key=True),
     Column("subject", String(32), primary_key=True),
-    Column("field", String(64), primary_key=True),
     Column("run_id", String(80), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("dataset", String(64), nullable=False),
-    Column("observed_at", DateTime, nullable=False),
-    Column("authoritative", Boolean, nullable=False),
+    Column("doc", Text, nullable=False),  # {"field": "value", ...}
     sqlite_with_rowid=False,  # clustered on the key: one B-tree per table, not two
 )
 
-golden = Table(
-    "library_golden",
+records = Table(
+    "library_records",
     metadata,
     Column("library", String(16), primary_key=True),
     Column("subject", String(32), primary_key=True),
-    Column("field", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("dataset", String(64), nullable=False),
-    Column("run_id", String(80), nullable=False),
-    Column("observed_at", DateTime, nullable=False),
-    Column("authoritative", Boolean, nullable=False),
+    Column("doc", Text, nullable=False),  # {"run id": {"field": "value", ...}, ...}: the winners
     sqlite_with_rowid=False,
 )
 
@@ -103,6 +116,14 @@ quarantine = Table(
 
 RUN_STATUSES = ("landed", "read", "checked", "quarantined", "merged", "published", "failed")
 
+# the legacy layout (one row per field); a hub that still has it is migrated on open
+_LEGACY_FACTS = "library_facts"
+_LEGACY_GOLDEN = "library_golden"
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, dict[str, str]]).decode
+_decode_statement = msgspec.json.Decoder(dict[str, str]).decode
+
 
 class LibraryError(Exception):
     """A library operation was refused (unknown library, unknown run, bad input)."""
@@ -131,6 +152,14 @@ class GoldenRecord:
     def value(self, name: str) -> str | None:
         fact = self.fields.get(name)
         return fact.value if fact else None
+
+
+class RunMeta(NamedTuple):
+    """What a merged run contributes to precedence: its source, its time, its authority."""
+
+    dataset: str
+    observed_at: datetime  # naive UTC
+    authoritative: frozenset[str]
 
 
 def engine_for(db_url: str) -> Engine:
@@ -174,14 +203,48 @@ def _wins(a: FactView, b: FactView | None) -> bool:
     return (a.observed_at, a.run_id) >= (b.observed_at, b.run_id)
 
 
+def _as_datetime(value: Any) -> datetime:
+    """A stored time as naive UTC (SQLite's DB-API hands back SQLAlchemy's text form)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) if value.tzinfo is None else _naive_utc(value)
+    return datetime.fromisoformat(str(value))
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def meta_from_row(dataset: str, observed: Any, authoritative: str) -> RunMeta:
+    """A run's metadata from its ``library_merges`` columns."""
+    return RunMeta(
+        dataset, _as_datetime(observed), frozenset(msgspec.json.decode(authoritative.encode()))
+    )
+
+
+def golden_fields(doc: str | bytes, meta: Callable[[str], RunMeta]) -> dict[str, FactView]:
+    """The winning value per field of one golden record, with its provenance.
+
+    ``doc`` is the stored record (``{run id: {field: value}}``); ``meta`` gives a run's source,
+    time and authority (callers cache it: a merged run's metadata never changes).
+    """
+    raw = doc.encode() if isinstance(doc, str) else doc
+    out: dict[str, FactView] = {}
+    for run_id, values in _decode(raw).items():
+        m = meta(run_id)
+        for name, value in values.items():
+            out[name] = FactView(value, m.dataset, run_id, m.observed_at, name in m.authoritative)
+    return out
+
+
 class LibraryStore:
     """Read and bulk-merge API over the library tables."""
-
-    CHUNK = 20_000
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        self._meta: dict[tuple[str, str], RunMeta] = {}
+        if _LEGACY_FACTS in inspect(engine).get_table_names():
+            self._migrate_legacy()
 
     # ---- runs ---------------------------------------------------------------------------
     def find_run(self, dataset: str, sha256: str) -> dict[str, Any] | None:
@@ -286,182 +349,165 @@ class LibraryStore:
         columns: Mapping[str, Sequence[Any]],
         authoritative_for: Iterable[str] = (),
         *,
-        after_facts: Any = None,
+        after_facts: Callable[[], None] | None = None,
     ) -> int:
-        """Merge one run's accepted rows; returns the number of facts written.
+        """Merge one run's accepted rows; returns the number of facts (non-null fields) written.
 
         ``columns`` maps library field -> values aligned with ``subjects``; nulls are skipped (a
-        missing value never erases a known one). Facts, golden records and the run's status
-        change in one transaction. ``after_facts`` is a test hook called between the two bulk
-        writes (used to kill the process mid-merge).
+        missing value never erases a known one) and a later row of the same subject wins per
+        field. Statements, golden records and the run's status change in one transaction.
+        ``after_facts`` is a test hook called between the two bulk writes (used to kill the
+        process mid-merge). Merging the same run again changes nothing.
         """
-        if library not in LIBRARIES:
-            raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
-        auth = set(authoritative_for)
-        observed = observed_at.astimezone(UTC).replace(tzinfo=None)
-        for name, values in columns.items():
-            if len(values) != len(subjects):
-                raise LibraryError(f"column {name!r} has {len(values)} values, not {len(subjects)}")
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                written = self._merge_postgres(
-                    conn, library, run_id, dataset, observed, subjects, columns, auth, after_facts
-                )
-            elif self.engine.dialect.name == "sqlite":
-                rows = _fact_tuples(library, run_id, dataset, observed, subjects, columns, auth)
-                self._merge_sqlite(conn, rows, after_facts)
-                written = len(rows)
-            else:
-                raise LibraryError(
-                    f"unsupported database dialect {self.engine.dialect.name!r}: "
-                    "use sqlite:/// or postgresql+psycopg://"
-                )
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
-        return written
+        return self.merge_chunks(
+            library,
+            run_id,
+            dataset,
+            observed_at,
+            [(subjects, columns)],
+            authoritative_for,
+            after_facts=after_facts,
+        )
 
-    def _merge_postgres(
+    def merge_chunks(
         self,
-        conn: Any,
         library: str,
         run_id: str,
         dataset: str,
-        observed: datetime,
-        subjects: Sequence[str | None],
-        columns: Mapping[str, Sequence[Any]],
-        auth: set[str],
-        after_facts: Any,
+        observed_at: datetime,
+        chunks: Iterable[tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]],
+        authoritative_for: Iterable[str] = (),
+        *,
+        after_facts: Callable[[], None] | None = None,
+        set_status: bool = True,
     ) -> int:
-        """PostgreSQL hot path: COPY wide rows into a staging table, then merge in SQL.
+        """:meth:`merge` of a large run in pieces, still in one transaction.
 
-        One staging row per subject (not per fact) keeps the COPY stream and the Python work
-        small; the server unpivots it into facts with a ``LATERAL (VALUES ...)``. Rows are sent
-        sorted by subject and the fields are unpivoted in name order, so both primary-key
-        B-trees are filled in key order. Same end state as the SQLite path: nulls are skipped and
-        a later duplicate row of the same subject wins per field.
+        Each chunk is ``(subjects, columns)`` like :meth:`merge`'s arguments; a subject must not
+        appear in two chunks, and chunks come in increasing subject order (sort the rows by
+        subject, stably, and cut between subjects). Only one chunk is held in memory at a time.
         """
-        from psycopg import DataError, sql
-
-        names = sorted(columns)
-        if not names:
-            return 0
-        cols = [_text_column(columns[n]) for n in names]
-        wide = [r for r in zip(subjects, *cols, strict=True) if r[0] is not None]
-        wide.sort(key=itemgetter(0))  # stable: duplicates keep file order
-        wide = _last_non_null_per_subject(wide)
-        if not wide:
-            return 0
-        written = sum(len(c) - c.count(None) for c in list(zip(*wide, strict=True))[1:])
-
-        stage = sql.Identifier("library_stage")
-        stage_cols = [sql.Identifier(f"c{i}") for i in range(len(names))]
-        cur = conn.connection.driver_connection.cursor()
-        cur.execute(
-            sql.SQL("CREATE TEMPORARY TABLE {} (subject text, {}) ON COMMIT DROP").format(
-                stage, sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in stage_cols)
+        if library not in LIBRARIES:
+            raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
+        dialect = self.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise LibraryError(
+                f"unsupported database dialect {dialect!r}: use sqlite:/// or postgresql+psycopg://"
             )
-        )
-        try:
-            with cur.copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
-                copy.set_types(["text"] * (len(names) + 1))
-                for row in wide:
-                    copy.write_row(row)
-        except DataError as exc:
-            # not chained: the server's message quotes the offending row (personal data)
-            raise LibraryError(_copy_refused(run_id, names, wide, exc)) from None
-        cur.execute(sql.SQL("ANALYZE {}").format(stage))  # row counts for the join plans below
-
-        unpivot = sql.SQL(", ").join(
-            sql.SQL("({}, s.{}, {})").format(sql.Literal(n), c, sql.Literal(n in auth))
-            for n, c in zip(names, stage_cols, strict=True)
-        )
-        target = sql.SQL(
-            "(library, subject, field, value, dataset, run_id, observed_at, authoritative)"
-        )
-
-        def insert(table: str, where: str = "", conflict: str = "") -> sql.Composed:
-            return sql.SQL(
-                "INSERT INTO {} {} SELECT %(library)s::text, s.subject, v.field, v.value, "
-                "%(dataset)s::text, %(run_id)s::text, %(observed)s::timestamp, v.auth "
-                "FROM {} AS s CROSS JOIN LATERAL (VALUES {}) AS v(field, value, auth) "
-                "WHERE v.value IS NOT NULL {} {}"
-            ).format(
-                sql.Identifier(table), target, stage, unpivot, sql.SQL(where), sql.SQL(conflict)
-            )
-
-        known = (
-            "AND {} EXISTS (SELECT 1 FROM library_golden AS g "
-            "WHERE g.library = %(library)s::text AND g.subject = s.subject)"
-        )
-        params = {"library": library, "dataset": dataset, "run_id": run_id, "observed": observed}
-        # facts of a new run cannot conflict; ON CONFLICT costs several times a plain insert,
-        # so it is only the fallback (a re-merge of the same run)
-        _plain_or(
-            cur,
-            insert("library_facts"),
-            insert("library_facts", conflict="ON CONFLICT DO NOTHING"),
-            params,
-        )
-        if after_facts is not None:
-            after_facts()
-        # golden: subjects already in the library go through the precedence upsert; the
-        # others (all of them on a first load) are plain inserts. Upsert first, so the plain
-        # insert's NOT EXISTS still sees only the subjects that were there before this merge.
-        # If a concurrent merge added one of "our" new subjects meanwhile, every staged row
-        # goes through the upsert (re-upserting a row this merge wrote changes nothing).
-        cur.execute(insert("library_golden", known.format(""), _GOLDEN_UPSERT), params)
-        _plain_or(
-            cur,
-            insert("library_golden", known.format("NOT")),
-            insert("library_golden", conflict=_GOLDEN_UPSERT),
-            params,
-        )
-        cur.close()
+        mine = RunMeta(dataset, _naive_utc(observed_at), frozenset(authoritative_for))
+        written = 0
+        with self.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            db: _Db = _Postgres(cur, library) if dialect == "postgresql" else _Sqlite(cur, library)
+            first = db.add_merge(run_id, mine)  # takes the library's write lock
+            existing = db.has_records()
+            merged = _Precedence(run_id, mine, db.run_meta)
+            prefix = b"{" + _encode(run_id) + b":"
+            last: str | None = None
+            for subjects, columns in chunks:
+                for name, values in columns.items():
+                    if len(values) != len(subjects):
+                        raise LibraryError(
+                            f"column {name!r} has {len(values)} values, not {len(subjects)}"
+                        )
+                wide = _statements(subjects, columns)
+                if not wide:
+                    continue
+                if last is not None and wide[0][0] <= last:
+                    raise LibraryError(
+                        "merge chunks must hold disjoint subjects in increasing order "
+                        f"(run {run_id}: a chunk starts at or before the previous one's end)"
+                    )
+                last = wide[-1][0]
+                written += sum(len(fields) for _, fields in wide)
+                docs = [(s, _encode(fields)) for s, fields in wide]
+                db.add_statements(run_id, docs, first)
+                if after_facts is not None:
+                    after_facts()
+                    after_facts = None
+                known = db.records([s for s, _ in wide]) if existing else {}
+                fresh: list[tuple[str, str]] = []
+                changed: list[tuple[str, str]] = []
+                for (subject, fields), (_, doc) in zip(wide, docs, strict=True):
+                    old = known.get(subject)
+                    if old is None:
+                        fresh.append((subject, (prefix + doc + b"}").decode()))
+                    else:
+                        new = merged.apply(old, fields)
+                        if new is not None:
+                            changed.append((subject, new))
+                db.write_records(fresh, changed)
+            if after_facts is not None:
+                after_facts()
+            if first:
+                db.finish(run_id, written, merged.compared, merged.agreeing)
+            if set_status:
+                conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
+            cur.close()
         return written
 
-    def _merge_sqlite(self, conn: Any, tuples: list[tuple[Any, ...]], after_facts: Any) -> None:
-        """SQLite hot path: the DB-API cursor's executemany over key-ordered tuples.
-
-        SQLAlchemy's per-row parameter processing dominated the merge (about 7,000 facts/s);
-        plain tuples through sqlite3 are an order of magnitude faster.
-        """
-        cols = ("library", "subject", "field", "run_id", "value", "dataset")
-        names = ", ".join((*cols, "observed_at", "authoritative"))
-        marks = ", ".join("?" * 8)
-        cur = conn.connection.driver_connection.cursor()
-        cur.executemany(
-            f"INSERT INTO library_facts ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", tuples
+    def agreement(self, library: str, run_id: str) -> tuple[int, int]:
+        """(agreeing, compared) of a merged run's values with the authoritative sources' values
+        the library held for the same subjects and fields (GB/T 36344 accuracy), as counted by
+        its merge; (0, 0) for a run that was never merged."""
+        stmt = select(merges.c.agreeing, merges.c.compared).where(
+            and_(merges.c.library == library, merges.c.run_id == run_id)
         )
-        if after_facts is not None:
-            after_facts()
-        cur.executemany(
-            f"INSERT INTO library_golden ({names}) VALUES ({marks}) {_GOLDEN_UPSERT}",
-            tuples,
-        )
-        cur.close()
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     # ---- reads --------------------------------------------------------------------------
+    def run_meta(self, library: str, run_id: str) -> RunMeta:
+        """A merged run's source, time and authority (cached: it never changes once merged)."""
+        key = (library, run_id)
+        meta = self._meta.get(key)
+        if meta is None:
+            stmt = select(merges.c.dataset, merges.c.observed_at, merges.c.authoritative).where(
+                and_(merges.c.library == library, merges.c.run_id == run_id)
+            )
+            with self.engine.connect() as conn:
+                row = conn.execute(stmt).first()
+            if row is None:
+                raise LibraryError(f"golden record names run {run_id!r}, which was never merged")
+            meta = self._meta[key] = meta_from_row(*row)
+        return meta
+
     def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
         """One subject's golden record, optionally as known at the end of day ``as_of``."""
         stmt = (
-            select(facts)
-            .where(and_(facts.c.library == library, facts.c.subject == subject))
-            .order_by(facts.c.observed_at, facts.c.run_id)
+            select(
+                statements.c.run_id,
+                statements.c.doc,
+                merges.c.dataset,
+                merges.c.observed_at,
+                merges.c.authoritative,
+            )
+            .join(
+                merges,
+                and_(
+                    merges.c.library == statements.c.library, merges.c.run_id == statements.c.run_id
+                ),
+            )
+            .where(and_(statements.c.library == library, statements.c.subject == subject))
+            .order_by(merges.c.observed_at, statements.c.run_id)
         )
         if as_of is not None:
-            end = datetime.combine(as_of, time.max)
-            stmt = stmt.where(facts.c.observed_at <= end)
+            stmt = stmt.where(merges.c.observed_at <= datetime.combine(as_of, time.max))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         if not rows:
             return None
         history: dict[str, list[FactView]] = {}
         winners: dict[str, FactView] = {}
-        for r in rows:
-            fv = FactView(r.value, r.dataset, r.run_id, r.observed_at, bool(r.authoritative))
-            history.setdefault(r.field, []).append(fv)
-            if _wins(fv, winners.get(r.field)):
-                winners[r.field] = fv
-        return GoldenRecord(library, subject, winners, history)
+        for run_id, doc, dataset, observed, auth in rows:
+            meta = meta_from_row(dataset, observed, auth)
+            for name, value in _decode_statement(doc.encode()).items():
+                fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
+                history.setdefault(name, []).append(fv)
+                if _wins(fv, winners.get(name)):
+                    winners[name] = fv
+        return GoldenRecord(library, subject, dict(sorted(winners.items())), history)
 
     def person(self, id_number: str, as_of: date | None = None) -> GoldenRecord | None:
         return self.record(POPULATION, id_number, as_of)
@@ -469,148 +515,399 @@ class LibraryStore:
     def entity(self, uscc: str, as_of: date | None = None) -> GoldenRecord | None:
         return self.record(LEGAL_ENTITY, uscc, as_of)
 
+    def _golden(self, library: str, subjects: Sequence[str] | None) -> Iterable[tuple[str, str]]:
+        """(subject, stored golden record) of a library, or of some of its subjects."""
+        with self.engine.connect() as conn:
+            if subjects is None:
+                stmt = select(records.c.subject, records.c.doc).where(records.c.library == library)
+                yield from conn.execute(stmt)
+                return
+            for i in range(0, len(subjects), 500):
+                stmt = select(records.c.subject, records.c.doc).where(
+                    and_(records.c.library == library, records.c.subject.in_(subjects[i : i + 500]))
+                )
+                yield from conn.execute(stmt)
+
+    def field_values(
+        self, library: str, field_name: str, subjects: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        """subject -> current golden value of one field, for all subjects of the library or the
+        given ones (subjects without the field are absent)."""
+        wanted = None if subjects is None else sorted(set(subjects))
+        out: dict[str, str] = {}
+        for subject, doc in self._golden(library, wanted):
+            for values in _decode(doc.encode()).values():
+                value = values.get(field_name)
+                if value is not None:
+                    out[subject] = value
+                    break
+        return out
+
     def golden_values(self, library: str, field_name: str) -> dict[str, str]:
         """subject -> current golden value of one field (bulk read for cross-source checks)."""
-        stmt = select(golden.c.subject, golden.c.value).where(
-            and_(golden.c.library == library, golden.c.field == field_name)
-        )
-        with self.engine.connect() as conn:
-            return {s: v for s, v in conn.execute(stmt)}
+        return self.field_values(library, field_name)
 
     def subjects(self, library: str) -> list[str]:
-        stmt = select(golden.c.subject).where(golden.c.library == library).distinct()
+        stmt = select(records.c.subject).where(records.c.library == library)
         with self.engine.connect() as conn:
             return sorted(s for (s,) in conn.execute(stmt))
 
     def person_exists(self, id_number: str) -> bool:
-        stmt = (
-            select(golden.c.subject)
-            .where(and_(golden.c.library == POPULATION, golden.c.subject == id_number))
-            .limit(1)
+        stmt = select(records.c.subject).where(
+            and_(records.c.library == POPULATION, records.c.subject == id_number)
         )
         with self.engine.connect() as conn:
             return conn.execute(stmt).first() is not None
 
     def names(self, id_numbers: Iterable[str]) -> dict[str, str]:
         """Golden ``name`` per resident ID, for holder checks (missing IDs are absent)."""
-        ids = list(id_numbers)
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                stmt = select(golden.c.subject, golden.c.value).where(
-                    and_(
-                        golden.c.library == POPULATION,
-                        golden.c.field == "name",
-                        golden.c.subject.in_(ids[i : i + 500]),
-                    )
-                )
-                out.update({s: v for s, v in conn.execute(stmt)})
-        return out
+        return self.field_values(POPULATION, "name", id_numbers)
 
     def golden_snapshot(self) -> list[tuple[Any, ...]]:
-        """Every golden row, sorted (used to compare end states in tests)."""
+        """Every golden value as (library, subject, field, value, dataset, run_id, observed_at,
+        authoritative), sorted (used to compare end states)."""
+        out: list[tuple[Any, ...]] = []
         with self.engine.connect() as conn:
-            return sorted(tuple(r) for r in conn.execute(select(golden)))
+            rows = conn.execute(select(records.c.library, records.c.subject, records.c.doc)).all()
+        for library, subject, doc in rows:
+            for name, f in golden_fields(doc, partial(self.run_meta, library)).items():
+                out.append(
+                    (
+                        library,
+                        subject,
+                        name,
+                        f.value,
+                        f.dataset,
+                        f.run_id,
+                        f.observed_at,
+                        f.authoritative,
+                    )
+                )
+        return sorted(out)
 
     def fact_count(self) -> int:
-        from sqlalchemy import func
+        """How many values (non-null fields of statements) the library holds."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.sum(merges.c.facts), 0))).scalar_one()
+            )
+
+    # ---- upgrade from the one-row-per-field layout --------------------------------------
+    def _migrate_legacy(self) -> None:
+        """Move a hub's facts from the old one-row-per-field tables into statements and golden
+        records (run by run, in the order they were observed), then drop the old tables.
+
+        Re-running after an interruption re-merges the runs already moved, which changes nothing.
+        """
+        from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(facts)).scalar_one())
-
-
-_GOLDEN_UPSERT = (
-    "ON CONFLICT (library, subject, field) DO UPDATE SET value = excluded.value, "
-    "dataset = excluded.dataset, run_id = excluded.run_id, "
-    "observed_at = excluded.observed_at, authoritative = excluded.authoritative "
-    "WHERE excluded.authoritative > library_golden.authoritative "
-    "OR (excluded.authoritative = library_golden.authoritative "
-    "AND (excluded.observed_at > library_golden.observed_at "
-    "OR (excluded.observed_at = library_golden.observed_at "
-    "AND excluded.run_id >= library_golden.run_id)))"
-)
-
-
-def _plain_or(cur: Any, plain: Any, fallback: Any, params: Mapping[str, Any]) -> None:
-    """Run ``plain``; if it hits a unique key, undo it (savepoint) and run ``fallback``.
-
-    A concurrent merge inserting the same keys, or a re-merge of the same run, takes the
-    fallback; everything else keeps the speed of a plain insert.
-    """
-    from psycopg.errors import UniqueViolation
-
-    cur.execute("SAVEPOINT library_merge")
-    try:
-        cur.execute(plain, params)
-    except UniqueViolation:
-        cur.execute("ROLLBACK TO SAVEPOINT library_merge")
-        cur.execute(fallback, params)
-    cur.execute("RELEASE SAVEPOINT library_merge")
-
-
-def _copy_refused(
-    run_id: str, names: Sequence[str], wide: Sequence[tuple[Any, ...]], exc: Exception
-) -> str:
-    """Why PostgreSQL refused the staged rows, naming the field but never a value."""
-    for i, name in enumerate(names, start=1):
-        if any(row[i] is not None and "\x00" in row[i] for row in wide):
-            return (
-                f"run {run_id}: field {name!r} holds a NUL (0x00) character, which PostgreSQL "
-                "text cannot store; quarantine such rows (reason CONTROL_CHAR) before merging"
+            rows = conn.execute(
+                text(
+                    "SELECT library, run_id, dataset, observed_at, subject, field, value, "
+                    f"authoritative FROM {_LEGACY_FACTS} "
+                    "ORDER BY observed_at, run_id, library, subject, field"
+                )
+            ).all()
+        runs_seen: dict[tuple[str, str], list[Any]] = {}
+        for r in rows:
+            runs_seen.setdefault((r[0], r[1]), []).append(r)
+        for (library, run_id), facts in runs_seen.items():
+            subjects = sorted({f[4] for f in facts})
+            pos = {s: i for i, s in enumerate(subjects)}
+            columns: dict[str, list[Any]] = {}
+            for f in facts:
+                columns.setdefault(f[5], [None] * len(subjects))[pos[f[4]]] = f[6]
+            auth = {f[5] for f in facts if f[7]}
+            self.merge_chunks(
+                library,
+                run_id,
+                facts[0][2],
+                _as_datetime(facts[0][3]).replace(tzinfo=UTC),
+                [(subjects, columns)],
+                auth,
+                set_status=False,
             )
-    return f"run {run_id}: PostgreSQL refused the staged rows: {exc.__class__.__name__}"
+        with self.engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {_LEGACY_GOLDEN}"))
+            conn.execute(text(f"DROP TABLE {_LEGACY_FACTS}"))
 
 
-def _fact_tuples(
-    library: str,
-    run_id: str,
-    dataset: str,
-    observed: datetime,
-    subjects: Sequence[str | None],
-    columns: Mapping[str, Sequence[Any]],
-    auth: set[str],
-) -> list[tuple[Any, ...]]:
-    """One row tuple per non-null fact, in primary-key order, one per (subject, field).
+class _Precedence:
+    """Applies one run's values to stored golden records, counting agreement on the way."""
 
-    A later row of the same subject wins per field. Tuples are in the column order
-    ``library, subject, field, run_id, value, dataset, observed_at, authoritative``, with the
-    time in SQLAlchemy's SQLite storage format (so Core reads it back unchanged). Key order
-    makes the B-tree inserts append-like instead of random page touches.
-    """
-    stamp = observed.strftime("%Y-%m-%d %H:%M:%S.%f")
-    latest: dict[tuple[str, str], str] = {}
-    for name, values in columns.items():
-        for subject, value in zip(subjects, values, strict=True):
-            if value is not None and subject is not None:
-                latest[(subject, name)] = value if type(value) is str else _text(value)
-    return [
-        (library, subject, name, run_id, value, dataset, stamp, 1 if name in auth else 0)
-        for (subject, name), value in sorted(latest.items())
-    ]
+    def __init__(
+        self,
+        run_id: str,
+        mine: RunMeta,
+        read_meta: Callable[[list[str]], dict[str, RunMeta]],
+    ) -> None:
+        self.run_id = run_id
+        self.mine = mine
+        self.read_meta = read_meta
+        self.meta: dict[str, RunMeta] = {run_id: mine}
+        self.compared = 0
+        self.agreeing = 0
+
+    def apply(self, stored: str, values: Mapping[str, str]) -> str | None:
+        """The record with this run's winning values, or None if none of them wins."""
+        doc = _decode(stored.encode())
+        missing = [r for r in doc if r not in self.meta]
+        if missing:
+            self.meta.update(self.read_meta(missing))
+        winner: dict[str, str] = {}
+        for run_id, fields in doc.items():
+            for name in fields:
+                winner[name] = run_id
+        run_id, mine = self.run_id, self.mine
+        changed = False
+        for name, value in values.items():
+            cur = winner.get(name)
+            ours = name in mine.authoritative
+            if cur is not None:
+                theirs = self.meta[cur]
+                their_auth = name in theirs.authoritative
+                if not ours and their_auth and theirs.dataset != mine.dataset:
+                    self.compared += 1
+                    self.agreeing += doc[cur][name] == value
+                if ours != their_auth:
+                    if not ours:
+                        continue
+                elif (mine.observed_at, run_id) < (theirs.observed_at, cur):
+                    continue
+                if cur == run_id and doc[cur][name] == value:
+                    continue
+                del doc[cur][name]
+                if not doc[cur]:
+                    del doc[cur]
+            doc.setdefault(run_id, {})[name] = value
+            changed = True
+        return _encode(doc).decode() if changed else None
+
+
+class _Db:
+    """The few statements a merge needs, per database (raw DB-API cursor: bulk speed)."""
+
+    def __init__(self, cur: Any, library: str) -> None:
+        self.cur = cur
+        self.library = library
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        raise NotImplementedError
+
+    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+        raise NotImplementedError
+
+    def has_records(self) -> bool:
+        raise NotImplementedError
+
+    def records(self, subjects: list[str]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        raise NotImplementedError
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+        raise NotImplementedError
+
+
+_MERGE_COLUMNS = "library, run_id, dataset, observed_at, authoritative, facts, compared, agreeing"
+
+
+class _Sqlite(_Db):
+    """SQLite: the first write takes the database's single write lock until commit, so the
+    golden records read after it cannot change under the merge."""
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        self.cur.execute(
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, 0, 0) "
+            "ON CONFLICT DO NOTHING",
+            (
+                self.library,
+                run_id,
+                meta.dataset,
+                meta.observed_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                _encode(sorted(meta.authoritative)).decode(),
+            ),
+        )
+        return bool(self.cur.rowcount == 1)
+
+    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+        lib = self.library
+        self.cur.executemany(
+            "INSERT INTO library_statements (library, subject, run_id, doc) VALUES (?, ?, ?, ?) "
+            + ("" if first else "ON CONFLICT DO NOTHING"),
+            [(lib, s, run_id, d.decode()) for s, d in docs],
+        )
+
+    def has_records(self) -> bool:
+        self.cur.execute("SELECT 1 FROM library_records WHERE library = ? LIMIT 1", (self.library,))
+        return self.cur.fetchone() is not None
+
+    def records(self, subjects: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(subjects), 900):
+            part = subjects[i : i + 900]
+            marks = ", ".join("?" * len(part))
+            self.cur.execute(
+                "SELECT subject, doc FROM library_records WHERE library = ? "
+                f"AND subject IN ({marks})",
+                (self.library, *part),
+            )
+            out.update(self.cur.fetchall())
+        return out
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        marks = ", ".join("?" * len(run_ids))
+        self.cur.execute(
+            "SELECT run_id, dataset, observed_at, authoritative FROM library_merges "
+            f"WHERE library = ? AND run_id IN ({marks})",
+            (self.library, *run_ids),
+        )
+        return {r: meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        lib = self.library
+        if fresh:
+            self.cur.executemany(
+                "INSERT INTO library_records (library, subject, doc) VALUES (?, ?, ?)",
+                [(lib, s, d) for s, d in fresh],
+            )
+        if changed:
+            self.cur.executemany(
+                "UPDATE library_records SET doc = ? WHERE library = ? AND subject = ?",
+                [(d, lib, s) for s, d in changed],
+            )
+
+    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+        self.cur.execute(
+            "UPDATE library_merges SET facts = ?, compared = ?, agreeing = ? "
+            "WHERE library = ? AND run_id = ?",
+            (facts, compared, agreeing, self.library, run_id),
+        )
+
+
+class _Postgres(_Db):
+    """PostgreSQL: merges of one library are serialised by a transaction-level advisory lock;
+    statements and new golden records are streamed with COPY."""
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        self.cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hub.library:{self.library}",)
+        )
+        self.cur.execute(
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, 0, 0, 0) ON CONFLICT DO NOTHING RETURNING run_id",
+            (
+                self.library,
+                run_id,
+                meta.dataset,
+                meta.observed_at,
+                _encode(sorted(meta.authoritative)).decode(),
+            ),
+        )
+        return self.cur.fetchone() is not None
+
+    def _copy(self, statement: str, rows: Iterable[tuple[Any, ...]], types: int) -> None:
+        with self.cur.copy(statement) as copy:
+            copy.set_types(["text"] * types)
+            for row in rows:
+                copy.write_row(row)
+
+    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+        lib = self.library
+        rows = ((lib, s, run_id, d.decode()) for s, d in docs)
+        if first:  # a new run's statements cannot exist yet
+            self._copy(
+                "COPY library_statements (library, subject, run_id, doc) FROM STDIN", rows, 4
+            )
+            return
+        self.cur.executemany(
+            "INSERT INTO library_statements (library, subject, run_id, doc) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            list(rows),
+        )
+
+    def has_records(self) -> bool:
+        self.cur.execute(
+            "SELECT 1 FROM library_records WHERE library = %s LIMIT 1", (self.library,)
+        )
+        return self.cur.fetchone() is not None
+
+    def records(self, subjects: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(subjects), 10_000):
+            self.cur.execute(
+                "SELECT subject, doc FROM library_records WHERE library = %s AND subject = ANY(%s)",
+                (self.library, subjects[i : i + 10_000]),
+            )
+            out.update(self.cur.fetchall())
+        return out
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        self.cur.execute(
+            "SELECT run_id, dataset, observed_at, authoritative FROM library_merges "
+            "WHERE library = %s AND run_id = ANY(%s)",
+            (self.library, run_ids),
+        )
+        return {r: meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        lib = self.library
+        if fresh:  # under the library's lock nobody else can add these subjects meanwhile
+            self._copy(
+                "COPY library_records (library, subject, doc) FROM STDIN",
+                ((lib, s, d) for s, d in fresh),
+                3,
+            )
+        if changed:
+            self.cur.execute(
+                "CREATE TEMPORARY TABLE library_changed (subject text, doc text) ON COMMIT DROP"
+            )
+            self._copy("COPY library_changed FROM STDIN", iter(changed), 2)
+            self.cur.execute(
+                "UPDATE library_records AS r SET doc = c.doc FROM library_changed AS c "
+                "WHERE r.library = %s AND r.subject = c.subject",
+                (lib,),
+            )
+
+    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+        self.cur.execute(
+            "UPDATE library_merges SET facts = %s, compared = %s, agreeing = %s "
+            "WHERE library = %s AND run_id = %s",
+            (facts, compared, agreeing, self.library, run_id),
+        )
+
+
+def _statements(
+    subjects: Sequence[str | None], columns: Mapping[str, Sequence[Any]]
+) -> list[tuple[str, dict[str, str]]]:
+    """One (subject, {field: text value}) per subject with at least one value, sorted by
+    subject (key order makes the B-tree inserts append-like). Nulls are skipped; of several rows
+    of the same subject the later one wins per field."""
+    names = sorted(columns)
+    cols = [_text_column(columns[n]) for n in names]
+    acc: dict[str, dict[str, str]] = {}
+    for subject, *row in zip(subjects, *cols, strict=True):
+        if subject is None:
+            continue
+        values = {n: v for n, v in zip(names, row, strict=True) if v is not None}
+        prev = acc.get(subject)
+        if prev is None:
+            acc[subject] = values
+        else:
+            prev.update(values)
+    return sorted(((s, v) for s, v in acc.items() if v), key=itemgetter(0))
 
 
 def _text_column(values: Sequence[Any]) -> Sequence[str | None]:
-    """A column as text the way facts store it; all-text columns pass through untouched."""
+    """A column as text the way the library stores it; all-text columns pass through."""
     if set(map(type, values)) <= {str, type(None)}:
         return values
     return [None if v is None else _text(v) for v in values]
-
-
-def _last_non_null_per_subject(
-    wide: list[tuple[Any, ...]],
-) -> list[tuple[Any, ...]]:
-    """Collapse rows of the same subject (sorted by subject, file order kept) into one.
-
-    Per field the last non-null value wins, exactly like per-fact deduplication.
-    """
-    out: list[tuple[Any, ...]] = []
-    for row in wide:
-        if out and out[-1][0] == row[0]:
-            prev = out[-1]
-            out[-1] = tuple(p if v is None else v for p, v in zip(prev, row, strict=True))
-        else:
-            out.append(row)
-    return out
 
 
 def _text(value: Any) -> str:

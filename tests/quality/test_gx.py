@@ -98,28 +98,8 @@ def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None
 
 
 def test_library_checkpoint_runs_resident_id_rule_in_sql(settings: Settings) -> None:
-    import datetime as dt
-
-    from storage.library import LibraryStore, engine_for, golden
-
-    engine = engine_for(settings.db_url)
-    LibraryStore(engine)
     good, bad = person(0)["id_number"], str(person(1)["id_number"])[:-1] + "Y"
-    with engine.begin() as conn:
-        for subject in (good, bad):
-            conn.execute(
-                golden.insert(),
-                {
-                    "library": "population",
-                    "subject": subject,
-                    "field": "name",
-                    "value": "x",
-                    "dataset": "ps_household",
-                    "run_id": "r",
-                    "observed_at": dt.datetime(2025, 6, 1),
-                    "authoritative": True,
-                },
-            )
+    _golden_subjects(settings, [("population", str(good)), ("population", bad)])
     archived = json.loads(gx.checkpoint_library(settings).read_text(encoding="utf-8"))
     assert archived["success"] is False
     results = {
@@ -196,27 +176,24 @@ def test_resident_id_sql_condition(settings: Settings) -> None:
 
 
 def _golden_subjects(settings: Settings, rows: list[tuple[str, str]]) -> None:
+    """Golden records for these subjects (one merged run per library), keys not checked."""
     import datetime as dt
 
-    from storage.library import LibraryStore, engine_for, golden
+    from storage.library import LibraryStore, engine_for
 
-    engine = engine_for(settings.db_url)
-    LibraryStore(engine)
-    with engine.begin() as conn:
-        for library, subject in rows:
-            conn.execute(
-                golden.insert(),
-                {
-                    "library": library,
-                    "subject": subject,
-                    "field": "name",
-                    "value": "x",
-                    "dataset": "ps_household" if library == "population" else "mr_enterprise",
-                    "run_id": "r",
-                    "observed_at": dt.datetime(2025, 6, 1),
-                    "authoritative": True,
-                },
-            )
+    store = LibraryStore(engine_for(settings.db_url))
+    for library in sorted({lib for lib, _ in rows}):
+        subjects: list[str | None] = [s for lib, s in rows if lib == library]
+        dataset = "ps_household" if library == "population" else "mr_enterprise"
+        store.merge(
+            library,
+            f"r-{library}",
+            dataset,
+            dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+            subjects,
+            {"name": ["x"] * len(subjects)},
+            ["name"],
+        )
 
 
 def test_library_checkpoint_validates_entity_usccs_in_sql(settings: Settings) -> None:

@@ -79,3 +79,69 @@ def test_lookups_and_errors(lib: LibraryStore) -> None:
     assert lib.names([PID, "110105194912310021"]) == {PID: "张三"}
     with pytest.raises(LibraryError, match="unknown library"):
         lib.merge("nope", "r", "d", _t(1), [], {})
+
+
+def test_chunked_merge_equals_one_merge_and_refuses_overlapping_chunks(lib: LibraryStore) -> None:
+    a, b, c = "11010519491231002X", "110105194912310021", "110105194912310048"
+    lib.merge(POPULATION, "r0", "ps", _t(1), [b], {"name": ["乙"]}, ["name"])
+    n = lib.merge_chunks(
+        POPULATION,
+        "r1",
+        "hrss",
+        _t(2),
+        [  # subjects sort as b < a < c
+            ([b, b], {"name": ["x", "y"], "phone": ["2", None]}),
+            ([a, c], {"name": ["甲", None], "phone": ["1", "3"]}),
+        ],
+    )
+    assert n == 5  # a: name, phone; b: name (the later row), phone (the earlier one); c: phone
+    assert lib.names([a, b, c]) == {a: "甲", b: "乙"}  # the authoritative name of b stays
+    rec = lib.person(b)
+    assert rec is not None and rec.value("phone") == "2" and rec.history["name"][-1].value == "y"
+    assert lib.agreement(POPULATION, "r1") == (0, 1)  # "y" against the authority's "乙"
+    before = lib.golden_snapshot()
+    with pytest.raises(LibraryError, match="disjoint subjects in increasing order"):
+        lib.merge_chunks(
+            POPULATION, "r2", "hrss", _t(3), [([c], {"phone": ["4"]}), ([a], {"phone": ["5"]})]
+        )
+    assert lib.golden_snapshot() == before and lib.fact_count() == 6  # nothing of r2 stayed
+
+
+def test_a_hub_in_the_one_row_per_field_layout_is_upgraded(settings: Settings) -> None:
+    """Facts of the earlier layout become statements and golden records on first open."""
+    import sqlite3
+
+    con = sqlite3.connect(settings.sqlite_path)
+    con.executescript(
+        "CREATE TABLE library_facts (library TEXT, subject TEXT, field TEXT, run_id TEXT, "
+        "value TEXT, dataset TEXT, observed_at DATETIME, authoritative BOOLEAN, "
+        "PRIMARY KEY (library, subject, field, run_id));"
+        "CREATE TABLE library_golden (library TEXT, subject TEXT, field TEXT, value TEXT, "
+        "dataset TEXT, run_id TEXT, observed_at DATETIME, authoritative BOOLEAN, "
+        "PRIMARY KEY (library, subject, field));"
+    )
+    rows = [
+        (PID, "name", "r1", "张三", "ps_household", "2024-01-01 09:00:00.000000", 1),
+        (PID, "phone", "r1", "1", "ps_household", "2024-01-01 09:00:00.000000", 0),
+        (PID, "name", "r2", "張三", "hrss", "2024-01-05 09:00:00.000000", 0),
+        (PID, "phone", "r2", "2", "hrss", "2024-01-05 09:00:00.000000", 0),
+    ]
+    con.executemany(
+        "INSERT INTO library_facts (library, subject, field, run_id, value, dataset, observed_at, "
+        "authoritative) VALUES ('population', ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    con.commit()
+    con.close()
+    lib = LibraryStore(engine_for(settings.db_url))
+    rec = lib.person(PID)
+    assert rec is not None
+    assert rec.value("name") == "张三" and rec.fields["name"].authoritative
+    assert rec.value("phone") == "2" and rec.fields["phone"].dataset == "hrss"
+    assert [f.value for f in rec.history["name"]] == ["张三", "張三"]
+    assert lib.fact_count() == 4
+    assert lib.person(PID, as_of=date(2024, 1, 2)).value("phone") == "1"  # type: ignore[union-attr]
+    con = sqlite3.connect(settings.sqlite_path)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    assert "library_facts" not in tables and "library_golden" not in tables
