@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
         module, _, attr = spec.partition(":")
         app.include_router(getattr(importlib.import_module(module), attr or "router"))
     _document_bearer(app)
+    _serve_gated_directly(app)
     return app
 
 
@@ -117,6 +118,19 @@ def _check_function_scope(dependant: Any, path: str) -> None:
                 "a request-scoped gate commits the audit row after the answer is sent"
             )
         _check_function_scope(d, path)
+
+
+def _serve_gated_directly(app: Any) -> None:
+    """Serve the plain gated operations (path and query parameters only, e.g. ``GET
+    /v1/persons/{id}``) through :class:`api.deps.GatedOperation`: the gate and the parameter
+    checks in one call instead of FastAPI's dependency solving. The route object (and so the
+    OpenAPI document) is unchanged; only the ASGI app that answers it is replaced."""
+    from api.deps import GatedOperation
+
+    for route in app.routes:
+        fast = GatedOperation.for_route(route)
+        if fast is not None:
+            route.app = fast
 
 
 def _document_bearer(app: Any) -> None:

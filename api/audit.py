@@ -81,6 +81,23 @@ audit_digests = Table(
 )
 
 _INSERT = insert(audit_log)
+INSERT_COLUMNS = (
+    "at",
+    "client_id",
+    "purpose",
+    "method",
+    "route",
+    "subject_hash",
+    "fields",
+    "outcome",
+    "status",
+)
+# SQLite: one prepared statement for a whole batch of row tuples, bypassing SQLAlchemy's
+# per-row parameter processing (the datetime is already the stored text, see AuditLog.row)
+_SQLITE_INSERT = (
+    f"INSERT INTO api_audit ({', '.join(INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
+)
 
 COLUMNS = (
     "id",
@@ -123,6 +140,16 @@ def row_line(row: Iterable[Any]) -> bytes:
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+_SQLITE_SELECT = f"SELECT {', '.join(COLUMNS)} FROM api_audit WHERE id > ? ORDER BY id"
+
+
+def _sqlite_at(value: str) -> str:
+    """A stored SQLite time as :func:`row_line` writes the datetime SQLAlchemy reads from it."""
+    if len(value) == 26 and value[10] == " ":  # SQLAlchemy's own text form, microseconds
+        return f"{value[:10]}T{value[11:]}"
+    return datetime.fromisoformat(value).isoformat(timespec="microseconds")
+
+
 class AuditWriteFailed(AuditError):
     """The batch holding a request's audit rows could not be committed."""
 
@@ -133,7 +160,7 @@ class _Batch:
     __slots__ = ("done", "error", "rows", "waiters")
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -202,12 +229,12 @@ class AuditLog:
         self._on_loop = self.engine.dialect.name == "sqlite"
 
     def subject_hash(self, subject: str) -> str:
-        return hmac.new(self.key, subject.strip().upper().encode(), hashlib.sha256).hexdigest()
+        # one-shot HMAC in C (hmac.digest): no HMAC object built and copied per request
+        return hmac.digest(self.key, subject.strip().upper().encode(), "sha256").hex()
 
     # ---- writing ------------------------------------------------------------------------
     def row(
         self,
-        *,
         client_id: str,
         purpose: str,
         method: str,
@@ -216,21 +243,24 @@ class AuditLog:
         fields: Iterable[str],
         outcome: str,
         status: int,
-    ) -> dict[str, Any]:
-        """One audit row (the subject keyed-hashed), ready for :meth:`submit`."""
-        return {
-            "at": datetime.now(UTC).replace(tzinfo=None),
-            "client_id": client_id[:64],
-            "purpose": purpose[:64],
-            "method": method,
-            "route": route[:128],
-            "subject_hash": self.subject_hash(subject) if subject else None,
-            "fields": ",".join(sorted(fields)),
-            "outcome": outcome,
-            "status": status,
-        }
+    ) -> tuple[Any, ...]:
+        """One audit row (the subject keyed-hashed), ready for :meth:`submit`: the values of
+        :data:`INSERT_COLUMNS` in order."""
+        at = datetime.now(UTC).replace(tzinfo=None)
+        return (
+            # SQLite: the text SQLAlchemy's DateTime stores, so the row goes in as it is
+            at.isoformat(" ", "microseconds") if self._on_loop else at,
+            client_id[:64],
+            purpose[:64],
+            method,
+            route[:128],
+            self.subject_hash(subject) if subject else None,
+            ",".join(sorted(fields)),
+            outcome,
+            status,
+        )
 
-    def submit(self, rows: Iterable[dict[str, Any]]) -> _Batch:
+    def submit(self, rows: Iterable[tuple[Any, ...]]) -> _Batch:
         """Queue rows (all in the same batch); returns that batch.
 
         Await :meth:`committed` on it before answering the request.
@@ -311,7 +341,7 @@ class AuditLog:
             self._ensure_writer()
             self._cond.notify()
 
-    def _insert_quickly(self, rows: list[dict[str, Any]]) -> bool:
+    def _insert_quickly(self, rows: list[tuple[Any, ...]]) -> bool:
         """Insert and commit on the loop's connection; False if that did not succeed at once
         (the database locked by another writer, or any failure: the writer retries it)."""
         try:
@@ -322,7 +352,7 @@ class AuditLog:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
                 conn.commit()
                 self._loop_conn = conn
-            self._loop_conn.execute(_INSERT, rows)
+            self._loop_conn.exec_driver_sql(_SQLITE_INSERT, rows)
             self._loop_conn.commit()
             self._loop_commits += 1
             self._loop_rows += len(rows)
@@ -352,7 +382,7 @@ class AuditLog:
                 try:
                     if self._conn is None:
                         self._conn = self.engine.connect()
-                    self._conn.execute(_INSERT, batch.rows)
+                    self._insert(self._conn, batch.rows)
                     self._conn.commit()
                     self._thread_commits += 1
                     self._thread_rows += len(batch.rows)
@@ -362,6 +392,12 @@ class AuditLog:
         for batch in batches:
             self._finish(batch, _running_loop())
         return [b for b in batches if b.rows]
+
+    def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if self._on_loop:
+            conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        else:
+            conn.execute(_INSERT, [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in rows])
 
     def _finish(self, batch: _Batch, here: asyncio.AbstractEventLoop | None) -> None:
         """Mark ``batch`` done and wake its waiters, once per event loop."""
@@ -418,11 +454,23 @@ class AuditLog:
         # grow in commit order and the rows one read sees are a gap-free run of ids
         with self.engine.connect() as conn:
             last = conn.execute(select(func.max(audit_digests.c.last_id))).scalar() or 0
-            rows = conn.execute(
-                select(*[audit_log.c[c] for c in COLUMNS])
-                .where(audit_log.c.id > last)
-                .order_by(audit_log.c.id)
-            ).all()
+            if self._on_loop:
+                # SQLite: the rows as stored, without SQLAlchemy's per-value processing; the
+                # time text is put in canonical form by _sqlite_at (verify reads through
+                # SQLAlchemy, so the two encodings are checked against each other)
+                rows = [
+                    (r[0], _sqlite_at(r[1]), *r[2:])
+                    for r in conn.exec_driver_sql(_SQLITE_SELECT, (last,)).all()
+                ]
+            else:
+                rows = [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(*[audit_log.c[c] for c in COLUMNS])
+                        .where(audit_log.c.id > last)
+                        .order_by(audit_log.c.id)
+                    )
+                ]
         if not rows:
             return None
         h = hashlib.sha256()
@@ -430,8 +478,8 @@ class AuditLog:
             h.update(row_line(r))
         entry = {
             "event": "audit.digest",
-            "first": int(rows[0].id),
-            "last": int(rows[-1].id),
+            "first": int(rows[0][0]),
+            "last": int(rows[-1][0]),
             "count": len(rows),
             "sha256": h.hexdigest(),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),

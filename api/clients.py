@@ -24,7 +24,7 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,11 +99,26 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Permit:
+    """What a client may do under one scope for one purpose right now: its live grants, the
+    field names they open together, and when the first of them expires."""
+
+    grants: tuple[Grant, ...]
+    fields: frozenset[str] | None  # None = every field (a "*" grant)
+    until: float  # POSIX time the earliest of these grants expires
+
+    def allows(self, name: str) -> bool:
+        return self.fields is None or name in self.fields
+
+
+@dataclass(frozen=True)
 class Client:
     client_id: str
     name: str
     rate_limit: float | None
     grants: tuple[Grant, ...]
+    # permits by (scope, purpose), worked out once per cached Client (see ClientStore)
+    _permits: dict[tuple[str, str], Permit] = field(default_factory=dict, compare=False, repr=False)
 
     def grants_for(self, scope: str, purpose: str, now: datetime) -> list[Grant]:
         """The live grants of ``scope`` for ``purpose`` (expiry compared in UTC)."""
@@ -112,6 +127,29 @@ class Client:
             for g in self.grants
             if g.scope == scope and g.purpose == purpose and g.expires_at > now
         ]
+
+    def permit(self, scope: str, purpose: str, now: float | None = None) -> Permit | None:
+        """The client's live grants of ``scope`` for ``purpose`` at POSIX time ``now``
+        (default: the current time), or None if there is none."""
+        now = time.time() if now is None else now
+        known = self._permits.get((scope, purpose))
+        if known is not None and now < known.until:
+            return known
+        live = tuple(
+            g
+            for g in self.grants
+            if g.scope == scope
+            and g.purpose == purpose
+            and now < g.expires_at.replace(tzinfo=UTC).timestamp()
+        )
+        if not live:
+            return None
+        every = any("*" in g.fields for g in live)
+        names = None if every else frozenset().union(*(g.fields for g in live))
+        until = min(g.expires_at.replace(tzinfo=UTC).timestamp() for g in live)
+        found = Permit(live, names, until)
+        self._permits[(scope, purpose)] = found
+        return found
 
 
 def key_hash(api_key: str) -> str:

@@ -11,6 +11,15 @@ audit row when the request ends, whatever its outcome. Handlers record the subje
 fields they returned on the :class:`Access` it yields. Handlers take it through :func:`gate`,
 which runs its exit before the response is sent, so the request waits for its audit row's
 commit (group commit, :mod:`api.audit`) and answers 503 with no data if the audit fails.
+The gate's two halves are :func:`admit` and :func:`conclude`; operations whose only inputs are
+path and query parameters (the record reads) are answered by :class:`GatedOperation`, which calls
+them directly instead of going through FastAPI's dependency solving (same checks, same audit).
+
+Authentication compares the SHA-256 of the presented key with the stored hash; the resolved
+client and its grants are cached by :class:`api.clients.ClientStore` for ``cache_seconds``
+(2 s), so a revocation or a grant change made in another process (``hub client revoke``,
+``hub client grant``) takes effect within 2 s, and one made through the same store at once.
+Grant expiry is checked on every request.
 
 The rate limit is a token bucket per client held in this process's memory: it is exact for the
 one server process ``hub serve`` runs; replicas behind a load balancer each allow the full rate.
@@ -19,16 +28,19 @@ one server process ``hub serve`` runs; replicas behind a load balancer each allo
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.dependencies.utils import (  # type: ignore[attr-defined]  # not re-exported
+    get_missing_field_error,
+)
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from api.audit import AuditWriteFailed
-from api.clients import Client, ClientStore, Grant, RateLimiter
+from api.clients import Client, ClientStore, Grant, Permit, RateLimiter
 from api.problems import Problem
 from hub.settings import Settings
 
@@ -119,7 +131,7 @@ class Access:
     client: Client
     purpose: str
     scope: str
-    grants: list[Grant]
+    permit: Permit
     state: HubState
     subject: str | None = None
     fields: set[str] = field(default_factory=set)
@@ -128,16 +140,22 @@ class Access:
     # batch requests: one audit row per subject with the fields returned for it
     subjects: list[tuple[str, set[str], str]] = field(default_factory=list)
 
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        """The client's live grants of this request's scope for its declared purpose."""
+        return self.permit.grants
+
     def touch(self, subject: str, fields: Iterable[str] = (), outcome: str = "ok") -> None:
         """Record one subject of a batch for the audit."""
         self.subjects.append((subject, set(fields), outcome))
 
     def granted(self, names: Iterable[str]) -> list[str]:
         """The subset of ``names`` some live grant of this request allows."""
-        return [n for n in names if any(g.allows(n) for g in self.grants)]
+        allows = self.permit.allows
+        return [n for n in names if allows(n)]
 
     def allows(self, name: str) -> bool:
-        return any(g.allows(name) for g in self.grants)
+        return self.permit.allows(name)
 
 
 BEARER_SCHEME = {
@@ -147,14 +165,6 @@ BEARER_SCHEME = {
         "description": "the client's API key (`hub client add` prints it once)",
     }
 }
-
-
-def _bearer(request: Request) -> str | None:
-    # parsed here rather than through fastapi.security.HTTPBearer: one dependency less on the
-    # hottest path; api.app documents the scheme on every operation that declares X-Purpose
-    value = request.headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 PURPOSE_PARAMETER = {
@@ -167,117 +177,162 @@ PURPOSE_PARAMETER = {
 }
 
 
+def _credentials(scope: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The bearer API key (None if absent) and the declared purpose of a request.
+
+    Read straight from the ASGI header list (names arrive in lower case) rather than through
+    ``fastapi.security.HTTPBearer`` and declared ``Header`` parameters: those cost a dependency
+    and an annotation walk per request on the hottest path; :mod:`api.app` documents both on
+    every gated operation.
+    """
+    authorization = purpose = b""
+    for name, value in scope["headers"]:
+        # the first of a repeated header counts, as with starlette's Headers.get
+        if name == b"authorization":
+            authorization = authorization or value
+        elif name == b"x-purpose":
+            purpose = purpose or value
+    kind, _, token = authorization.decode("latin-1").partition(" ")
+    key = token.strip() or None if kind.lower() == "bearer" else None
+    return key, purpose.decode("latin-1").strip()
+
+
+async def _audit(
+    request: Request,
+    route: str,
+    purpose: str,
+    client_id: str,
+    outcome: str,
+    status: int,
+    access: Access | None,
+) -> None:
+    """Write a request's audit rows and return once they are committed (503 if they are not)."""
+    state: HubState = request.app.state.hub
+    log = state.audit
+    method = request.method
+    if access is not None and access.subjects:
+        rows = [
+            log.row(
+                client_id,
+                purpose,
+                method,
+                route,
+                subject,
+                fields if status < 400 else (),
+                result if status < 400 else outcome,
+                status,
+            )
+            for subject, fields, result in access.subjects
+        ]
+    else:
+        # a refused request still names its subject when the path holds it, so "who tried to
+        # look at my data" includes refusals
+        params = request.scope.get("path_params") or {}
+        subject = access.subject if access and access.subject else None
+        rows = [
+            log.row(
+                client_id,
+                purpose or "-",
+                method,
+                route,
+                subject or params.get("id") or params.get("uscc"),
+                access.fields if access else (),
+                outcome,
+                status,
+            )
+        ]
+    try:
+        await log.committed(log.submit(rows))
+    except AuditWriteFailed:
+        # no answer without its audit row: the data (or refusal) is withheld
+        raise Problem(
+            503,
+            "audit-unavailable",
+            "the access audit could not be written, so no answer is given; retry later",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def admit(request: Request, scope: str, route: str) -> Access:
+    """Authenticate, rate-limit and authorise one request for ``scope`` in a single call.
+
+    Returns the :class:`Access` the handler fills in; a refused request has its audit row
+    committed and raises the :class:`Problem` to answer (401, 429, 400 or 403).
+    """
+    state: HubState = request.app.state.hub
+    token, declared = _credentials(request.scope)
+    client = state.clients.authenticate(token) if token else None
+    if client is None:
+        await _audit(request, route, declared, "-", "unauthenticated", 401, None)
+        raise Problem(
+            401,
+            "unauthenticated",
+            "send a registered client's API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    rate = client.rate_limit or state.settings.api_rate_limit
+    wait = state.limiter.take(client.client_id, rate)
+    if wait > 0:
+        await _audit(request, route, declared, client.client_id, "rate-limited", 429, None)
+        raise Problem(
+            429,
+            "rate-limited",
+            f"client {client.client_id!r} exceeds {rate:g} requests/s; retry later",
+            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
+    if not declared or len(declared) > 64:
+        await _audit(request, route, declared[:64], client.client_id, "no-purpose", 400, None)
+        raise Problem(
+            400,
+            "purpose-required",
+            "declare the purpose of the request in 'X-Purpose' (1 to 64 characters)",
+        )
+    permit = client.permit(scope, declared)
+    if permit is None:
+        await _audit(request, route, declared, client.client_id, "denied", 403, None)
+        raise Problem(
+            403,
+            "not-granted",
+            f"client {client.client_id!r} holds no live grant of scope {scope!r} for "
+            f"purpose {declared!r}",
+        )
+    return Access(client, declared, scope, permit, state)
+
+
+async def conclude(
+    request: Request, route: str, access: Access, error: BaseException | None
+) -> None:
+    """Audit how an admitted request ended (``error``: what the handler raised, if anything);
+    returns once the rows are committed, raises the 503 :class:`Problem` if they cannot be."""
+    cid = access.client.client_id
+    if error is None:
+        await _audit(request, route, access.purpose, cid, access.outcome, access.status, access)
+    elif isinstance(error, Problem):
+        access.fields = set()
+        await _audit(request, route, access.purpose, cid, error.kind, error.status, access)
+    elif isinstance(error, RequestValidationError):
+        await _audit(request, route, access.purpose, cid, "invalid-request", 422, None)
+    else:
+        access.fields = set()
+        await _audit(request, route, access.purpose, cid, "error", 500, access)
+
+
 def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
     """Dependency factory: authenticate, rate-limit, authorise ``scope`` and audit."""
 
     async def dependency(request: Request) -> AsyncIterator[Access]:
-        state: HubState = request.app.state.hub
         route = getattr(request.scope.get("route"), "path", request.url.path)
-        method = request.method
-        # X-Purpose and the bearer key are read here, not declared as FastAPI parameters: each
-        # declared parameter costs a per-request annotation walk in FastAPI; api.app adds both
-        # to the OpenAPI document of every gated operation (api.app._document_bearer)
-        declared = request.headers.get("x-purpose", "").strip()
-
-        async def audit(client_id: str, outcome: str, status: int, access: Access | None) -> None:
-            """Write the request's audit rows and return once they are committed (503 if not)."""
-            log = state.audit
-            if access is not None and access.subjects:
-                rows = [
-                    log.row(
-                        client_id=client_id,
-                        purpose=declared,
-                        method=method,
-                        route=route,
-                        subject=subject,
-                        fields=fields if status < 400 else (),
-                        outcome=result if status < 400 else outcome,
-                        status=status,
-                    )
-                    for subject, fields, result in access.subjects
-                ]
-            else:
-                # a refused request still names its subject when the path holds it, so "who
-                # tried to look at my data" includes refusals
-                path_subject = request.path_params.get("id") or request.path_params.get("uscc")
-                rows = [
-                    log.row(
-                        client_id=client_id,
-                        purpose=declared or "-",
-                        method=method,
-                        route=route,
-                        subject=access.subject if access and access.subject else path_subject,
-                        fields=access.fields if access else (),
-                        outcome=outcome,
-                        status=status,
-                    )
-                ]
-            try:
-                await log.committed(log.submit(rows))
-            except AuditWriteFailed:
-                # no answer without its audit row: the data (or refusal) is withheld
-                raise Problem(
-                    503,
-                    "audit-unavailable",
-                    "the access audit could not be written, so no answer is given; retry later",
-                    headers={"Retry-After": "5"},
-                ) from None
-
-        token = _bearer(request)
-        client = state.clients.authenticate(token) if token else None
-        if client is None:
-            await audit("-", "unauthenticated", 401, None)
-            raise Problem(
-                401,
-                "unauthenticated",
-                "send a registered client's API key as 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        rate = client.rate_limit or state.settings.api_rate_limit
-        wait = state.limiter.take(client.client_id, rate)
-        if wait > 0:
-            await audit(client.client_id, "rate-limited", 429, None)
-            raise Problem(
-                429,
-                "rate-limited",
-                f"client {client.client_id!r} exceeds {rate:g} requests/s; retry later",
-                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-            )
-        if not declared or len(declared) > 64:
-            declared = declared[:64]
-            await audit(client.client_id, "no-purpose", 400, None)
-            raise Problem(
-                400,
-                "purpose-required",
-                "declare the purpose of the request in 'X-Purpose' (1 to 64 characters)",
-            )
-        live = client.grants_for(scope, declared, datetime.now(UTC).replace(tzinfo=None))
-        if not live:
-            await audit(client.client_id, "denied", 403, None)
-            raise Problem(
-                403,
-                "not-granted",
-                f"client {client.client_id!r} holds no live grant of scope {scope!r} for "
-                f"purpose {declared!r}",
-            )
-        access = Access(client, declared, scope, live, state)
+        access = await admit(request, scope, route)
         try:
             yield access
-        except Problem as exc:
-            access.fields = set()
-            await audit(client.client_id, exc.kind, exc.status, access)
-            raise
-        except RequestValidationError:
-            await audit(client.client_id, "invalid-request", 422, None)
-            raise
-        except Exception:
-            access.fields = set()
-            await audit(client.client_id, "error", 500, access)
+        except Exception as exc:
+            await conclude(request, route, access, exc)
             raise
         else:
-            await audit(client.client_id, access.outcome, access.status, access)
+            await conclude(request, route, access, None)
 
     dependency.gate = True  # type: ignore[attr-defined]  # marks gated operations for OpenAPI
+    dependency.scope = scope  # type: ignore[attr-defined]  # read by GatedOperation
     return dependency
 
 
@@ -286,3 +341,149 @@ def gate(scope: str) -> Any:
     commit) run before the response is sent: FastAPI runs a request-scoped dependency's exit
     after the answer has left, which would let data out before its audit row is committed."""
     return Depends(require(scope), scope="function")
+
+
+class GatedOperation:
+    """The ASGI app of a gated operation whose inputs are only path and query parameters: the
+    gate (:func:`admit`, :func:`conclude`) and the parameter checks run in one plain call
+    instead of FastAPI's per-request dependency solving (exit stacks, an async generator, an
+    annotation walk per parameter), which cost more than the gate itself.
+
+    Same behaviour as the route through :func:`gate`: parameters validated by the same pydantic
+    fields (422 problems with the same locations), the audit row committed before the answer,
+    errors handled by the app's exception handlers. :meth:`for_route` returns None for any
+    operation it does not cover (a body, headers, other dependencies, a sync handler), which
+    keeps FastAPI's own handling; so does an app with ``dependency_overrides`` set.
+    """
+
+    def __init__(self, route: APIRoute, scope: str, access_param: str) -> None:
+        self.route = route
+        self.scope = scope
+        self.path = route.path_format
+        self.access_param = access_param
+        self.endpoint: Callable[..., Awaitable[Any]] = route.endpoint
+        self.standard = route.app  # FastAPI's own handling, for dependency overrides
+        dependant = route.dependant
+        self.path_fields = [(f.name, f.alias, f, ("path", f.alias)) for f in dependant.path_params]
+        self.query_fields = list(dependant.query_params)
+        self.query_defaults = {}
+        for f in self.query_fields:
+            if not f.field_info.is_required():
+                self.query_defaults[f.name] = f.default
+
+    @classmethod
+    def for_route(cls, route: Any) -> GatedOperation | None:
+        """The fast handling of ``route``, or None if it is not a plain gated operation."""
+        from fastapi.datastructures import DefaultPlaceholder
+
+        if not isinstance(route, APIRoute):
+            return None
+        d = route.dependant
+        if len(d.dependencies) != 1 or not getattr(d.dependencies[0].call, "gate", False):
+            return None
+        gate_dep = d.dependencies[0]
+        if gate_dep.scope != "function" or not gate_dep.name:
+            return None
+        if (
+            d.header_params
+            or d.cookie_params
+            or d.body_params
+            or d.request_param_name
+            or d.websocket_param_name
+            or d.http_connection_param_name
+            or d.response_param_name
+            or d.background_tasks_param_name
+            or d.security_scopes_param_name
+            or not d.is_coroutine_callable
+            or not isinstance(route.response_class, DefaultPlaceholder)
+            or any(not f.field_info.is_required() for f in d.path_params)
+            or any(
+                f.default is not None and not isinstance(f.default, (str, int, float, bool))
+                for f in d.query_params
+            )
+        ):
+            return None
+        return cls(route, getattr(gate_dep.call, "scope"), gate_dep.name)  # noqa: B009
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive, send)
+        if request.app.dependency_overrides:
+            await self.standard(scope, receive, send)
+            return
+        try:
+            response = await self._respond(request)
+        except Exception as exc:
+            # the app's exception handlers answer, exactly as for FastAPI's own routes
+            from starlette._exception_handler import wrap_app_handling_exceptions
+
+            error = exc
+
+            async def reraise(_scope: Any, _receive: Any, _send: Any) -> None:
+                raise error
+
+            await wrap_app_handling_exceptions(reraise, request)(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
+        access = await admit(request, self.scope, self.path)
+        try:
+            values = self._parameters(request)
+            values[self.access_param] = access
+            response = await self.endpoint(**values)
+            if not isinstance(response, Response):
+                response = await self._serialise(response)
+        except Exception as exc:
+            await conclude(request, self.path, access, exc)
+            raise
+        await conclude(request, self.path, access, None)
+        return response
+
+    def _parameters(self, request: Request) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        given = request.scope["path_params"]
+        for name, alias, f, loc in self.path_fields:
+            value, errs = f.validate(given[alias], values, loc=loc)
+            if errs:
+                errors.extend(errs)
+            else:
+                values[name] = value
+        if self.query_fields:
+            if request.scope.get("query_string"):
+                from fastapi.dependencies.utils import request_params_to_args
+
+                found, errs = request_params_to_args(self.query_fields, request.query_params)
+                values.update(found)
+                errors.extend(errs)
+            else:
+                values.update(self.query_defaults)
+                errors.extend(
+                    get_missing_field_error(("query", f.alias))
+                    for f in self.query_fields
+                    if f.name not in self.query_defaults
+                )
+        if errors:
+            raise RequestValidationError(errors)
+        return values
+
+    async def _serialise(self, content: Any) -> Response:
+        from fastapi.routing import serialize_response
+
+        route = self.route
+        body = await serialize_response(
+            field=route.response_field,
+            response_content=content,
+            include=route.response_model_include,
+            exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none,
+            dump_json=route.response_field is not None,
+        )
+        if route.response_field is None:
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse(body, route.status_code or 200)
+        return Response(body, route.status_code or 200, media_type="application/json")

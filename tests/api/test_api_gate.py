@@ -1,0 +1,129 @@
+"""The gate on the hot path: revocations and grant changes take effect within the documented
+bound, expiry is checked on every request, and the record reads served directly (without
+FastAPI's dependency solving) check and audit exactly like the other gated operations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from api.audit import audit_log
+from api.clients import ClientStore
+from api.deps import GatedOperation
+from tests.api.conftest import ENTITY, PERSON, PERSON_NAME, PURPOSE, Api
+
+
+def _last_audit(api: Api) -> dict[str, Any]:
+    audit = api.http.app.state.hub.audit
+    audit.flush()
+    with audit.engine.connect() as conn:
+        row = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(1)).one()
+    return dict(row._mapping)
+
+
+def _other_process_store(api: Api) -> ClientStore:
+    """A second store on the same database, with its own cache: what `hub client` uses."""
+    return ClientStore(api.http.app.state.hub.clients.engine)
+
+
+def test_record_reads_are_served_directly_and_the_rest_by_fastapi(api: Api) -> None:
+    apps = {getattr(r, "path", ""): r.app for r in api.http.app.routes}
+    assert isinstance(apps["/v1/persons/{id}"], GatedOperation)
+    assert isinstance(apps["/v1/entities/{uscc}"], GatedOperation)
+    # a body, another dependency or a sync handler: FastAPI's own handling
+    assert not isinstance(apps["/v1/verify/person"], GatedOperation)
+    assert not isinstance(apps["/v1/holders/{id}/licences"], GatedOperation)
+
+
+def test_revocation_elsewhere_takes_effect_within_the_cache_bound(api: Api) -> None:
+    """`hub client revoke` runs in another process: the server sees it within cache_seconds."""
+    server = api.http.app.state.hub.clients
+    assert server.cache_seconds == 2.0  # the bound documented in api.deps and api.clients
+    url = f"/v1/persons/{PERSON}"
+    assert api.http.get(url, headers=api.headers()).status_code == 200  # now cached
+    other = _other_process_store(api)
+    grant_id = next(
+        g["grant_id"]
+        for c in other.list()
+        if c["client_id"] == "approvals-a"
+        for g in c["grants"]
+        if g["scope"] == "population"
+    )
+    other.revoke("approvals-a", grant_id)
+    revoked_at = time.monotonic()
+    while api.http.get(url, headers=api.headers()).status_code == 200:
+        assert time.monotonic() - revoked_at < server.cache_seconds + 0.5
+        time.sleep(0.05)
+    assert api.http.get(url, headers=api.headers()).status_code == 403
+    assert _last_audit(api)["outcome"] == "denied"
+    # revoking the client itself: its key stops working within the same bound
+    assert api.http.get(f"/v1/entities/{ENTITY}", headers=api.headers()).status_code == 200
+    other.revoke("approvals-a")
+    time.sleep(server.cache_seconds + 0.1)
+    assert api.http.get(f"/v1/entities/{ENTITY}", headers=api.headers()).status_code == 401
+
+
+def test_changes_through_the_servers_own_store_apply_at_once(api: Api) -> None:
+    url = f"/v1/persons/{PERSON}"
+    h = api.headers(purpose="phone-check")
+    assert api.http.get(url, headers=h).status_code == 403  # cached: no grant for this purpose
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    grant_id = api.clients.grant("approvals-a", "population", "phone-check", until, ["mobile"])
+    r = api.http.get(url, headers=h)
+    assert r.status_code == 200 and set(r.json()["fields"]) == {"mobile"}
+    api.clients.revoke("approvals-a", grant_id)
+    assert api.http.get(url, headers=h).status_code == 403
+
+
+def test_grant_expiry_is_checked_on_every_request(api: Api) -> None:
+    """A cached client does not keep an expired grant alive for the cache's lifetime."""
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.6)
+    api.clients.grant("approvals-b", "population", "short", until, ["name"])
+    h = api.headers(api.ungranted, purpose="short")
+    url = f"/v1/persons/{PERSON}"
+    assert api.http.get(url, headers=h).json()["fields"]["name"]["value"] == PERSON_NAME
+    time.sleep(max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)
+    assert api.http.get(url, headers=h).status_code == 403  # within the 2 s client cache
+
+
+def test_direct_reads_validate_and_audit_like_fastapi(api: Api) -> None:
+    h = api.headers()
+    bad_date = api.http.get(f"/v1/persons/{PERSON}?as_of=yesterday", headers=h)
+    assert bad_date.status_code == 422
+    assert bad_date.headers["content-type"] == "application/problem+json"
+    assert bad_date.json()["errors"][0]["loc"] == ["query", "as_of"]
+    assert "yesterday" not in bad_date.text
+    row = _last_audit(api)
+    assert (row["outcome"], row["status"], row["fields"]) == ("invalid-request", 422, "")
+    assert row["subject_hash"] == api.http.app.state.hub.audit.subject_hash(PERSON)
+
+    too_long = api.http.get("/v1/persons/" + "1" * 33, headers=h)
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["loc"] == ["path", "id"]
+
+    missing = api.http.get("/v1/persons/110105194912310048", headers=h)
+    assert missing.status_code == 404 and missing.json()["type"].endswith("/not-found")
+    row = _last_audit(api)
+    assert (row["outcome"], row["status"], row["fields"]) == ("not-found", 404, "")
+
+    ok = api.http.get(f"/v1/persons/{PERSON.lower()}", headers=h)  # normalised subject
+    assert ok.status_code == 200 and ok.json()["subject"] == PERSON
+    row = _last_audit(api)
+    assert (row["route"], row["outcome"], row["fields"]) == ("/v1/persons/{id}", "ok", "name,sex")
+    assert (row["client_id"], row["purpose"], row["method"]) == ("approvals-a", PURPOSE, "GET")
+
+
+def test_dependency_overrides_fall_back_to_fastapi(api: Api) -> None:
+    """Overrides are a FastAPI feature the direct path does not implement: it steps aside."""
+    from api.deps import hub_state
+
+    app = api.http.app
+    app.dependency_overrides[hub_state] = lambda: app.state.hub
+    try:
+        r = api.http.get(f"/v1/persons/{PERSON}", headers=api.headers())
+        assert r.status_code == 200 and set(r.json()["fields"]) == {"name", "sex"}
+        assert _last_audit(api)["outcome"] == "ok"
+    finally:
+        app.dependency_overrides.clear()
