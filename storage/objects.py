@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +29,11 @@ class ObjectStoreError(Exception):
 
 class ObjectExistsError(ObjectStoreError):
     """Different bytes were offered for a key that already holds an object (write-once)."""
+
+
+class ObjectStoreUnavailableError(ObjectStoreError):
+    """The object store could not be reached (connection refused, timed out, reset): transient,
+    a retry may succeed."""
 
 
 class ObjectNotFoundError(ObjectStoreError):
@@ -188,11 +194,13 @@ class MinioObjectStore:
         from minio import Minio
 
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+        self.endpoint = endpoint
         self.bucket = bucket
         self.routes = dict(routes or {})
-        for name in {bucket, *self.routes.values()}:
-            if not self.client.bucket_exists(name):
-                self.client.make_bucket(name)
+        with _reachable(endpoint, "open buckets"):
+            for name in {bucket, *self.routes.values()}:
+                if not self.client.bucket_exists(name):
+                    self.client.make_bucket(name)
 
     def _bucket(self, key: str) -> str:
         for prefix, name in self.routes.items():
@@ -206,7 +214,8 @@ class MinioObjectStore:
 
         for name in dict.fromkeys((self._bucket(key), self.bucket)):
             try:
-                self.client.stat_object(name, key)
+                with _reachable(self.endpoint, f"stat {key!r}"):
+                    self.client.stat_object(name, key)
             except S3Error as exc:
                 if exc.code in {"NoSuchKey", "NoSuchObject", "NotFound"}:
                     continue
@@ -225,7 +234,8 @@ class MinioObjectStore:
         try:
             # check-then-put: the SDK's put_object cannot send If-None-Match, so two writers
             # racing on one key could both write; content addressing makes their bytes equal
-            self.client.put_object(self._bucket(key), key, io.BytesIO(data), len(data))
+            with _reachable(self.endpoint, f"put {key!r}"):
+                self.client.put_object(self._bucket(key), key, io.BytesIO(data), len(data))
         except S3Error as exc:
             raise ObjectStoreError(f"MinIO refused {key!r}: {exc.code}") from exc
         return True
@@ -238,13 +248,15 @@ class MinioObjectStore:
         if name is None:
             raise ObjectNotFoundError(f"no object {key!r} in bucket {self._bucket(key)}")
         try:
-            resp = self.client.get_object(name, key)
+            with _reachable(self.endpoint, f"get {key!r}"):
+                resp = self.client.get_object(name, key)
         except S3Error as exc:
             if exc.code in {"NoSuchKey", "NoSuchObject"}:
                 raise ObjectNotFoundError(f"no object {key!r} in bucket {name}") from None
             raise ObjectStoreError(f"MinIO get {key!r} failed: {exc.code}") from exc
         try:
-            return resp.read()
+            with _reachable(self.endpoint, f"read {key!r}"):
+                return resp.read()
         finally:
             resp.close()
             resp.release_conn()
@@ -261,9 +273,25 @@ class MinioObjectStore:
         ]
         found: set[str] = set()
         for name in dict.fromkeys(names):
-            objs = self.client.list_objects(name, prefix=prefix, recursive=True)
-            found.update(o.object_name for o in objs if o.object_name)
+            with _reachable(self.endpoint, f"list {prefix!r}"):
+                objs = self.client.list_objects(name, prefix=prefix, recursive=True)
+                found.update(o.object_name for o in objs if o.object_name)
         return sorted(found)
+
+
+@contextmanager
+def _reachable(endpoint: str, what: str) -> Iterator[None]:
+    """Transport failures of the MinIO client (urllib3 gives up after its retries, or the
+    connection breaks mid-body) as :class:`ObjectStoreUnavailableError`, naming the endpoint."""
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except (HTTPError, ConnectionError, TimeoutError) as exc:
+        raise ObjectStoreUnavailableError(
+            f"MinIO at {endpoint} is unreachable ({what}): {exc.__class__.__name__}; "
+            "check that it runs (`make services-up`) and retry"
+        ) from exc
 
 
 def object_store(settings: Settings, bucket: str = "hub") -> ObjectStore:

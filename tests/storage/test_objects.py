@@ -15,6 +15,7 @@ from storage.objects import (
     ObjectNotFoundError,
     ObjectStore,
     ObjectStoreError,
+    ObjectStoreUnavailableError,
     landing_key,
     sha256_hex,
 )
@@ -138,3 +139,16 @@ def test_minio_routes_a_prefix_to_its_own_bucket_and_still_reads_older_objects(
             for o in routed.client.list_objects(name, recursive=True):
                 routed.client.remove_object(name, o.object_name)
             routed.client.remove_bucket(name)
+
+
+def test_unreachable_minio_is_a_named_transient_error() -> None:
+    """No server on the port: the SDK's urllib3 errors come out as the store's own error,
+    naming the endpoint and what to do, after the client's own retries."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"127.0.0.1:{port}"
+    with pytest.raises(ObjectStoreUnavailableError, match=f"MinIO at {endpoint} is unreachable"):
+        MinioObjectStore(endpoint, "key", "secret-key")
