@@ -1,10 +1,10 @@
 """Benchmark: department person rows CSV -> SQLite library, end to end (land -> publish).
 
 Ours: ``hub.ingest.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
-land, read into Arrow, quality check, quarantine, merge facts + golden records. Baseline, measured
+land, read into Arrow, quality check, quarantine, merge statements + golden records. Baseline, measured
 in the same run: ``pandas.read_csv`` + one SQLAlchemy ORM object per row into a 12-column table
 (no provenance, no quality checks) on a subset, extrapolated to rows/s. Each side runs in its own
-child process so peak memory (ru_maxrss) is its own. Usage:
+child process so peak memory (the process's VmHWM) is its own. Usage:
 ``python -m bench.ingest [--quick] [--rows N]``.
 """
 
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench._common import peak_rss_mb
 
 DATASET = "ps_household"
 
@@ -38,7 +39,7 @@ def _child_ours(file: Path, home: Path) -> dict[str, float]:
         "accepted": ref["rows_accepted"],
         "quarantined": ref["rows_quarantined"],
         "facts": ref["facts"],
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mib": peak_rss_mb(),
     }
 
 
@@ -70,7 +71,7 @@ def _child_baseline(file: Path, home: Path, limit: int) -> dict[str, float]:
     return {
         "seconds": secs,
         "rows": len(df),
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mib": peak_rss_mb(),
     }
 
 

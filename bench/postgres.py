@@ -2,7 +2,7 @@
 
 One synthetic ``ps_household`` file (12 columns, ~1 % dirt, GB18030) is ingested end to end
 (land -> read -> check -> quarantine -> merge -> publish) three ways, each in its own child
-process so peak memory (ru_maxrss) is its own, all in the same run on the same machine:
+process so peak memory (the process's VmHWM) is its own, all in the same run on the same machine:
 
 - ``postgres``: ``hub.ingest.run_pipeline`` with the library on PostgreSQL (a fresh database
   created for this run and dropped at the end) — the merge streams the rows with ``COPY``;
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import secrets
 import shlex
 import subprocess
@@ -31,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench._common import peak_rss_mb
 
 DATASET = "ps_household"
 ENV_FILE = Path(__file__).resolve().parents[1] / "var" / "services" / "env"
@@ -104,7 +105,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
         "accepted": ref["rows_accepted"],
         "facts": ref["facts"],
         "facts_in_db": facts,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mib": peak_rss_mb(),
     }
 
 
@@ -144,7 +145,7 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
         "rows": rows,
         "fact_seconds": fact_secs,
         "fact_rows": fact_rows,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mib": peak_rss_mb(),
     }
 
 
