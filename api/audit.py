@@ -215,6 +215,7 @@ class AuditLog:
     _loop_conn: Connection | None = None  # the event loop's connection (SQLite only)
     _scheduled: set[asyncio.AbstractEventLoop] = field(default_factory=set)
     _on_loop: bool = False
+    _keyed: hmac.HMAC | None = None  # HMAC state after the key, copied per subject hash
     _loop_commits: int = 0
     _loop_rows: int = 0
     _thread_commits: int = 0
@@ -229,8 +230,14 @@ class AuditLog:
         self._on_loop = self.engine.dialect.name == "sqlite"
 
     def subject_hash(self, subject: str) -> str:
-        # one-shot HMAC in C (hmac.digest): no HMAC object built and copied per request
-        return hmac.digest(self.key, subject.strip().upper().encode(), "sha256").hex()
+        # a copy of a keyed HMAC made once: OpenSSL 3 looks the algorithm up again (slowly) for
+        # every new HMAC, even a one-shot hmac.digest
+        keyed = self._keyed
+        if keyed is None:
+            keyed = self._keyed = hmac.new(self.key, digestmod=hashlib.sha256)
+        h = keyed.copy()
+        h.update(subject.strip().upper().encode())
+        return h.hexdigest()
 
     # ---- writing ------------------------------------------------------------------------
     def row(
