@@ -219,8 +219,18 @@ class LedgerService:
         """
         result: SignedCheckpoint | None = None
         with self._lock:
+            busy = 0
             while True:
-                batch = self._sequence_batch()
+                try:
+                    batch = self._sequence_batch()
+                except OperationalError:
+                    # SQLite: a writer committed between this transaction's first read and
+                    # its first write (or held the lock too long); the batch rolled back whole
+                    busy += 1
+                    if busy == 8:
+                        raise
+                    time.sleep(0.005 * busy)
+                    continue
                 if batch is None:
                     break
                 result = batch
@@ -468,7 +478,10 @@ class LedgerService:
             size, note = int(cp.size), bytes(cp.note)
             rows = [r for r in db.entries_by_id(conn, entry_ids) if r[1] < size]
             ranges = {idx: inclusion_ranges(idx, size) for _, idx, _, _ in rows}
-            wanted = sorted({n for rs in ranges.values() for n in proof_nodes(rs)})
+            # neighbouring leaves share most of their paths: each distinct subtree range is
+            # read and folded once for the whole list, not once per receipt
+            distinct = {r: range_nodes(*r) for rs in ranges.values() for r in rs}
+            wanted = sorted({n for nodes in distinct.values() for n in nodes})
             got = self._read_nodes(conn, wanted)
             anchored = conn.execute(
                 select(db.anchors.c.id).where(db.anchors.c.size == size)
@@ -476,7 +489,9 @@ class LedgerService:
         anchor = None
         if anchored is not None and isinstance(self.anchor, EmbeddedAnchor):
             anchor = AnchorReference(self.anchor.name, str(anchored), size)
+        hn = self.hash_name
+        folded = {r: fold([got[n] for n in nodes], hn) for r, nodes in distinct.items()}
         for entry_id, idx, leaf, data in rows:
-            path = assemble(ranges[idx], got, self.hash_name)
-            out[entry_id] = Receipt(idx, leaf, tuple(path), note, data, self.hash_name, anchor)
+            path = tuple(folded[r] for r in ranges[idx])
+            out[entry_id] = Receipt(idx, leaf, path, note, data, hn, anchor)
         return out

@@ -16,7 +16,8 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -146,8 +147,10 @@ class _Checked:
 _json_str = json.encoder.encode_basestring  # JSON string exactly as json.dumps(ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=4096)
 def _jcs_safe_key(name: str) -> bool:
-    # JCS sorts keys by UTF-16 code units, Python by code points: they agree below U+D800
+    # JCS sorts keys by UTF-16 code units, Python by code points: they agree below U+D800;
+    # cached: the same ~20 field names come back in every licence
     return max(map(ord, name), default=0) < 0xD800
 
 
@@ -186,9 +189,46 @@ def _commit_fields(
     return fields, _merkle_root(leaves).hex(), "{" + ",".join(parts) + "}"
 
 
+def _header_jcs(header: dict[str, str]) -> bytes:
+    """``document.canonical(header)`` for the signed header (six string members), formatted in
+    JCS key order: the same bytes (tests compare them with the rfc8785 library)."""
+    if len(header) != 6 or not all(type(v) is str for v in header.values()):
+        return document.canonical(header)
+    j = _json_str
+    return (
+        f'{{"digest_alg":{j(header["digest_alg"])},'
+        f'"document_digest":{j(header["document_digest"])},'
+        f'"format":{j(header["format"])},'
+        f'"licence_id":{j(header["licence_id"])},'
+        f'"seal_id":{j(header["seal_id"])},'
+        f'"signed_at":{j(header["signed_at"])}}}'
+    ).encode()
+
+
+def _issue_entry(lid: str, digest: str, authority: str, status_index: int, time: str) -> bytes:
+    """The canonical (JCS) ``licence.issue`` log entry, formatted in JCS key order (the same
+    bytes as ``document.canonical`` of the dict; tests compare them with rfc8785)."""
+    j = _json_str
+    return (
+        f'{{"authority":{j(authority)},"document_digest":{j(digest)},'
+        f'"event":"licence.issue","licence_id":{j(lid)},'
+        f'"status_index":{int(status_index)},"time":{j(time)}}}'
+    ).encode()
+
+
 def _validate_holder_id(kind: str, identifier: str) -> Any:
     """The holder identifier's check: USCC for entities, resident ID for persons."""
     return (uscc if kind == "entity" else resident_id).validate(identifier)
+
+
+@dataclass
+class _Prepared:
+    """A checked, numbered and sealed batch, not yet written anywhere."""
+
+    docs: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    entries: list[bytes]
+    written: list[tuple[str, bytes]]  # object key, sealed bytes
 
 
 @dataclass
@@ -200,10 +240,24 @@ class _Prefetched:
 
 
 @functools.lru_cache(maxsize=256)
-def _id_parts_checked(type_code: str, authority: str, version: int) -> bool:
-    """Check a licence type, issuer and version once (licence_id.build raises if bad)."""
+def _id_prefix_state(type_code: str, authority: str, version: int) -> int:
+    """Check a licence type, issuer and version once (licence_id.build raises if bad) and
+    return the ISO/IEC 7064 MOD 37,36 state after the type code and issuer, which are the
+    same for a whole batch: each licence then runs the check over its serial only."""
     licence_id.build(type_code, authority, "0", version)
-    return True
+    return _mod37_36(36, type_code + authority)
+
+
+_ALPHA = {c: i for i, c in enumerate(licence_id.ALPHABET)}
+
+
+def _mod37_36(p: int, data: str) -> int:
+    """The running state of ``licence_id.check_character`` (same steps) after ``data``."""
+    alpha = _ALPHA
+    for char in data:
+        t = (p + alpha[char]) % 36
+        p = ((t or 36) * 2) % 37
+    return p
 
 
 def _licence_id(type_code: str, authority: str, serial: str, version: int) -> str:
@@ -211,10 +265,10 @@ def _licence_id(type_code: str, authority: str, serial: str, version: int) -> st
     issuer USCC, the same for a whole batch, are checked once instead of per licence."""
     if not serial.isdigit() or not serial.isascii():
         return licence_id.build(type_code, authority, serial, version)
-    _id_parts_checked(type_code, authority, version)
     ver = f"{version:03d}"
-    check = licence_id.check_character(type_code + authority + serial + ver)
-    return str(licence_id.LicenceId(type_code, authority, serial, version, check))
+    p = _mod37_36(_id_prefix_state(type_code, authority, version), serial + ver)
+    check = licence_id.ALPHABET[(37 - p) % 36]
+    return f"{licence_id.PREFIX}.{type_code}.{authority}.{serial}.{ver}.{check}"
 
 
 def _merkle_root(leaves: list[bytes]) -> bytes:
@@ -237,8 +291,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+@functools.lru_cache(maxsize=64)
 def _iso(t: dt.datetime) -> str:
+    # cached: a whole batch is issued at one time (strftime per licence showed in profiles)
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=64)
+def _ymd(t: dt.date) -> str:
+    return t.strftime("%Y%m%d")
 
 
 class LicenceService:
@@ -496,12 +557,69 @@ class LicenceService:
         """Issue a batch: every request is checked first (one bad request refuses the whole
         batch, nothing written); then one transaction for the index rows and one ledger append.
         """
-        from sqlalchemy import bindparam, insert, update
-
-        from licence.store import licences
-
         if not requests:
             return []
+        return self._store_batch(self._prepare_batch(requests, now, _version, _serial))
+
+    def issue_batches(
+        self,
+        batches: Iterable[list[IssueRequest]],
+        after_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Issue many batches, each exactly as ``issue_many`` would (checked as a whole, then
+        stored, then committed with its log entries), as a two-stage pipeline: batch k+1 is
+        checked, numbered and sealed here while batch k's objects are written and its rows
+        and entries committed in a writer thread (the object writes wait on the disk with the
+        GIL released, so sealing goes on meanwhile). ``after_batch(k)`` runs in the writer
+        after batch k committed (the bench sequences the log there). Stops at the first
+        error, which is raised; batches committed before it stay issued (a batch already
+        sealed but not yet written leaves a gap in the serials, as a failed batch does).
+        Returns the number of licences issued."""
+        issued = 0
+
+        def store(k: int, prepared: _Prepared) -> int:
+            self._store_batch(prepared)
+            if after_batch is not None:
+                after_batch(k)
+            return len(prepared.docs)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="licence-writer") as writer:
+            pending: Future[int] | None = None
+            for k, requests in enumerate(batches):
+                prepared = self._prepare_batch(requests, None, 1, None) if requests else None
+                if pending is not None:
+                    issued += pending.result()  # re-raises the writer's error
+                    pending = None
+                if prepared is not None:
+                    pending = writer.submit(store, k, prepared)
+            if pending is not None:
+                issued += pending.result()
+        return issued
+
+    def _reserve(self, name_counts: list[tuple[str, int]]) -> dict[str, int]:
+        """Reserve ``count`` values of each counter in one short transaction (retried when
+        a concurrent writer, such as the pipeline's, committed first)."""
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(8):
+            try:
+                with self.store.engine.begin() as conn:
+                    return {name: self.store.next_value(name, conn, k) for name, k in name_counts}
+            except OperationalError:
+                if attempt == 7:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _prepare_batch(
+        self,
+        requests: list[IssueRequest],
+        now: dt.datetime | None,
+        _version: int,
+        _serial: str | None,
+    ) -> _Prepared:
+        """Check every request, reserve serials and status positions, seal every licence:
+        everything of a batch but writing it (no object, row or log entry yet)."""
         now = now or _now()
         seals_cache: dict[str, dict[str, Any] | None] = {}
         pre = self._prefetch_holders(requests)
@@ -510,27 +628,24 @@ class LicenceService:
         rows: list[dict[str, Any]] = []
         entries: list[bytes] = []
         naive = now.replace(tzinfo=None)
-        shared = getattr(self.ledger, "shares_database", None)
-        in_txn = shared is not None and shared(self.store.engine)
         # serials and status-list positions are reserved in their own short transaction, like
         # a database sequence: a batch that fails later leaves a gap, never a serial that the
         # next batch would reuse for a licence object already written (write-once refuses
         # it), and the write lock is not held while the objects are fsynced
-        with self.store.engine.begin() as conn:
-            per_auth: dict[str, int] = {}
-            for c in checked:
-                per_auth[c.auth.uscc] = per_auth.get(c.auth.uscc, 0) + 1
-            serial_next = {
-                a: self.store.next_value(f"serial:{a}:{now.year}", conn, k)
-                for a, k in per_auth.items()
-            }
-            status_next = {
-                a: self.store.next_value(f"status:{a}", conn, k) for a, k in per_auth.items()
-            }
+        per_auth: dict[str, int] = {}
+        for c in checked:
+            per_auth[c.auth.uscc] = per_auth.get(c.auth.uscc, 0) + 1
+        got = self._reserve(
+            [(f"serial:{a}:{now.year}", k) for a, k in per_auth.items()]
+            + [(f"status:{a}", k) for a, k in per_auth.items()]
+        )
+        serial_next = {a: got[f"serial:{a}:{now.year}"] for a in per_auth}
+        status_next = {a: got[f"status:{a}"] for a in per_auth}
         # every licence is sealed before any object is written (a signing failure writes
-        # nothing); the write-once objects, fsynced one by one, are then written by a pool so
-        # the disk waits overlap, and the index rows commit only once all are durable
+        # nothing); the objects are then written as a batch and the index rows commit only
+        # once all are durable
         written: list[tuple[str, bytes]] = []
+        when = _iso(now)
         for c in checked:
             serial = _serial
             if serial is None:
@@ -541,7 +656,10 @@ class LicenceService:
             lid = _licence_id(c.lt.code, c.auth.uscc, serial, _version)
             content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
             doc, raw = self._seal_raw(lid, content, c.seal, now)
-            key = f"licences/{lid}/licence.json"
+            # one folder per authority and year, not per licence: creating a folder per
+            # licence cost more than writing the licence (the row keeps the key, so licences
+            # stored as licences/<id>/licence.json before read back as they were)
+            key = f"licences/{c.auth.uscc}/{now.year}/{lid}.json"
             written.append((key, raw))
             docs.append(doc)
             digest = doc["header"]["document_digest"]
@@ -565,19 +683,22 @@ class LicenceService:
                     "updated_at": naive,
                 }
             )
-            entries.append(
-                document.canonical(
-                    {
-                        "event": "licence.issue",
-                        "licence_id": lid,
-                        "document_digest": digest,
-                        "authority": c.auth.uscc,
-                        # binds the licence to its bit in the authority's status lists
-                        "status_index": status_index,
-                        "time": _iso(now),
-                    }
-                )
-            )
+            # status_index binds the licence to its bit in the authority's status lists
+            entries.append(_issue_entry(lid, digest, c.auth.uscc, status_index, when))
+        return _Prepared(docs, rows, entries, written)
+
+    def _store_batch(self, prepared: _Prepared) -> list[dict[str, Any]]:
+        """Write a prepared batch's objects, then its index rows and log entries."""
+        from sqlalchemy import bindparam, insert, update
+
+        from licence.store import licences
+
+        docs, rows, entries, written = (
+            prepared.docs,
+            prepared.rows,
+            prepared.entries,
+            prepared.written,
+        )
         put_many = getattr(self.objects, "put_many", None)
         if put_many is not None:
             put_many(written)  # a store that makes a whole batch durable at once
@@ -585,7 +706,8 @@ class LicenceService:
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
                 for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
                     f.result()  # re-raises the first failed write: no row, no log entry
-        if in_txn:
+        shared = getattr(self.ledger, "shares_database", None)
+        if shared is not None and shared(self.store.engine):
             # same database as the log: index rows and log entries commit together, so a
             # failure leaves neither (and one commit instead of three per batch)
             self._commit_with_log(rows, entries)
@@ -642,9 +764,9 @@ class LicenceService:
             "证照编号": f"{serial}-{version:03d}",
             "证照颁发机构": c.auth.name,
             "证照颁发机构代码": c.auth.uscc,
-            "证照颁发日期": now.strftime("%Y%m%d"),
-            "证照有效期起始日期": now.strftime("%Y%m%d"),
-            "证照有效期截止日期": until.strftime("%Y%m%d") if until else "",
+            "证照颁发日期": _ymd(now),
+            "证照有效期起始日期": _ymd(now),
+            "证照有效期截止日期": _ymd(until) if until else "",
             "证照有效期长期标识": "1" if until is None else "0",
             "持证主体": c.holder_name,
             "持证主体代码": c.holder_id,
@@ -664,7 +786,7 @@ class LicenceService:
         alg = "sha256"
         fields, root, fields_json = _commit_fields(content, alg)
         header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
-        header_json = document.canonical(header)
+        header_json = _header_jcs(header)
         signer = self._signer(seal)
         signature = {
             "algorithm": signer.algorithm,
@@ -675,8 +797,12 @@ class LicenceService:
         if fields_json is None:
             return doc, document.canonical(doc)
         # JCS of the whole document from its parts: keys fields < header < signature, and
-        # the signature's three members are plain strings
-        tail = json.dumps(signature, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        # the signature's three members are plain strings (in JCS key order)
+        tail = (
+            f'{{"algorithm":{_json_str(signature["algorithm"])},'
+            f'"certificate":{_json_str(signature["certificate"])},'
+            f'"value":{_json_str(signature["value"])}}}'
+        )
         raw = (
             f'{{"fields":{fields_json},"header":'.encode()
             + header_json
