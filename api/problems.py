@@ -134,7 +134,9 @@ def install(app: Any) -> None:
         # the exception text may quote data: log only its type, answer a generic problem
         import logging
 
-        logging.getLogger("api").error("unhandled %s on %s", type(exc).__name__, request.url.path)
+        # the route template, not the path: paths hold ID numbers and USCCs
+        route = getattr(request.scope.get("route"), "path", "an unmatched path")
+        logging.getLogger("api").error("unhandled %s on %s", type(exc).__name__, route)
         body = problem_body(500, "internal-error", "the server failed; the error was logged")
         return _answer(request, 500, body)
 

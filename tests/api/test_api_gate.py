@@ -127,3 +127,28 @@ def test_dependency_overrides_fall_back_to_fastapi(api: Api) -> None:
         assert _last_audit(api)["outcome"] == "ok"
     finally:
         app.dependency_overrides.clear()
+
+
+def test_a_failing_read_is_audited_as_an_error_and_logged_without_the_id(
+    api: Api, caplog: Any
+) -> None:
+    """A real fault behind the direct path (the records table is gone): 500 problem, audit row
+    'error' with no fields, and the log names the route template, never the ID number."""
+    from sqlalchemy import text
+
+    engine = api.http.app.state.hub.library.engine
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE library_records RENAME TO library_records_away"))
+    try:
+        with caplog.at_level("ERROR"):
+            r = api.http.get(f"/v1/persons/{PERSON}", headers=api.headers())
+        assert r.status_code == 500
+        assert r.headers["content-type"] == "application/problem+json"
+        assert PERSON_NAME not in r.text
+        row = _last_audit(api)
+        assert (row["outcome"], row["status"], row["fields"]) == ("error", 500, "")
+        assert row["subject_hash"] == api.http.app.state.hub.audit.subject_hash(PERSON)
+        assert "/v1/persons/{id}" in caplog.text and PERSON not in caplog.text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE library_records_away RENAME TO library_records"))
