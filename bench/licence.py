@@ -7,14 +7,15 @@ against OpenAttestation wrapping and signing the same documents in the same run.
 Licences are issued through ``LicenceService.issue_batches``: batch k+1 is checked, numbered and
 sealed in this thread while batch k is written and committed in one writer thread (one process,
 two threads, on the 2 cores). The sequencer runs after every 10 batches in the writer, inside the
-timed loop (as the background sequencer would), so the queue never exceeds its limit; each
-checkpoint also commits the authority's status list. PDFs are measured in this process and again
-with two worker processes (each warmed by one PDF first, as a long-running service would be); both
-figures are printed.
+timed loop (as the background sequencer would, attaching the receipts each checkpoint gives), so
+the queue never exceeds its limit; each checkpoint also commits the authority's status list.
+PDFs are measured in this process and again with two worker processes (each warmed by one PDF
+first, as a long-running service would be); both figures are printed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
@@ -116,13 +117,21 @@ def _openattestation(docs: list[dict[str, str]], work: Path) -> dict[str, float]
 
 
 def main() -> None:
-    args = parse_args(
-        __doc__ or "",
-        lambda p: p.add_argument("--licences", type=int, help="licences to issue (a size between)"),
-    )
+    def extra(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--licences", type=int, help="licences to issue (a size between)")
+        p.add_argument(
+            "--work-dir",
+            type=Path,
+            default=None,
+            help="folder for the benchmark's HUB_HOME (default: the system temporary folder)",
+        )
+
+    args = parse_args(__doc__ or "", extra)
     n, n_pdf, n_oa = (2_000, 20, 1_000) if args.quick else (100_000, 200, 10_000)
     n = args.licences or n
-    work = Path(tempfile.mkdtemp(prefix="bench-licence-"))
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-licence-", dir=args.work_dir))
     try:
         settings = Settings(home=work / "hub", key_passphrase="bench")
         svc = open_service(settings)
@@ -145,14 +154,20 @@ def main() -> None:
             for lo in range(0, n, BATCH)
         )
 
+        receipts = ledger_receipts(svc.ledger)
+        attached = 0
+
         def sequence_now_and_then(k: int) -> None:
+            # as the background sequencer would: a checkpoint, then the receipts it gives
+            nonlocal attached
             if (k + 1) % SEQUENCE_EVERY == 0:
                 svc.ledger.sequence()
+                attached += svc.attach_receipts(receipts)
 
         start = time.perf_counter()
         issued = svc.issue_batches(batches, sequence_now_and_then)
         svc.ledger.sequence()
-        attached = svc.attach_receipts(ledger_receipts(svc.ledger))
+        attached += svc.attach_receipts(receipts)
         issue_s = time.perf_counter() - start
         assert issued == attached == n, f"{issued} issued, {attached} receipts for {n} licences"
         rate = n / issue_s
