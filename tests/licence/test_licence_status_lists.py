@@ -153,3 +153,29 @@ def test_entry_round_trip_and_gzip_bomb() -> None:
     old_format = {"event": "status_list", "authority": PROVINCE_MR, "purpose": "revocation"}
     with pytest.raises(status_list.StatusListError, match="older format"):
         status_list.parse_entry(canonical(old_format))
+
+
+def test_hub_ledger_checkpoint_commits_the_lists_and_hub_licence_status_proves(
+    settings: Settings, service: LicenceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import hub.settings
+    from hub.cli import main
+
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    service.create_seal(PROVINCE_MR)
+    lid = _issue(service)
+    run = CliRunner()
+    first = run.invoke(main, ["ledger", "checkpoint"])
+    assert first.exit_code == 0, first.output
+    n = int(first.output.splitlines()[1])  # the note's second line: the tree size
+    assert run.invoke(main, ["licence", "revoke", lid, "--reason", "撤销"]).exit_code == 0
+    second = run.invoke(main, ["ledger", "checkpoint"])
+    n1 = int(second.output.splitlines()[1])
+    at_n = json.loads(run.invoke(main, ["licence", "status", lid, "--checkpoint", str(n)]).output)
+    at_n1 = json.loads(run.invoke(main, ["licence", "status", lid]).output)
+    assert (at_n["status"], at_n["as_of_checkpoint"]) == ("valid", n)
+    assert (at_n1["status"], at_n1["as_of_checkpoint"]) == ("revoked", n1)
+    missing = run.invoke(main, ["licence", "status", lid, "--checkpoint", "1"])
+    assert missing.exit_code == 2 and "no status list" in missing.output
