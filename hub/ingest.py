@@ -149,6 +149,38 @@ def read(hub: Hub, ref: Ref) -> Ref:
     return {**ref, "status": "read", "raw_key": raw_key, "rows_in": rows}
 
 
+def _rejections(
+    engine_reasons: pa.Array, read_flags: pa.Array
+) -> tuple[pa.Array, list[int], list[list[str]]]:
+    """Which rows are rejected and why: the rule engine's reasons plus the reader's own flags
+    (control characters, over-long fields, formulas). Returns the accepted-row mask, the
+    rejected rows' positions (ascending) and their sorted reason codes; only rows with any
+    flag become Python objects."""
+    import numpy as np
+
+    n = len(engine_reasons)
+    flagged = pc.or_(
+        pc.greater(pc.fill_null(pc.list_value_length(engine_reasons), 0), 0),
+        pc.greater(pc.fill_null(pc.list_value_length(read_flags), 0), 0),
+    )
+    candidates = pc.indices_nonzero(flagged)
+    rows: list[int] = []
+    reasons: list[list[str]] = []
+    for i, e, x in zip(
+        candidates.to_pylist(),
+        engine_reasons.take(candidates).to_pylist(),
+        read_flags.take(candidates).to_pylist(),
+        strict=True,
+    ):
+        merged = sorted(set(e or ()) | {r for r in x or () if r.endswith(_READER_ONLY)})
+        if merged:
+            rows.append(i)
+            reasons.append(merged)
+    mask = np.ones(n, dtype=bool)
+    mask[rows] = False
+    return pa.array(mask), rows, reasons
+
+
 def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     """Run the contract's quality rules; write accepted rows and quarantined rows with reasons."""
     from quality.engine import check_table
@@ -161,22 +193,17 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     text = raw.drop_columns([ROW_COLUMN])
     result = check_table(text, contract, received_at=run["received_at"])
 
-    engine_reasons = result.reasons.to_pylist()
-    extra = read_flags.to_pylist()
-    reasons = [
-        sorted(set(e) | {r for r in x if r.endswith(_READER_ONLY)})
-        for e, x in zip(engine_reasons, extra, strict=True)
-    ]
-    accepted_mask = pa.array([not r for r in reasons])
+    accepted_mask, rejected_rows, reasons = _rejections(result.reasons, read_flags)
     accepted = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).filter(accepted_mask)
-    rejected = raw.append_column(REASONS_COLUMN, pa.array(reasons, pa.list_(pa.string())))
-    rejected = rejected.filter(pc.invert(accepted_mask))
+    rejected = raw.take(pa.array(rejected_rows, pa.int64())).append_column(
+        REASONS_COLUMN, pa.array(reasons, pa.list_(pa.string()))
+    )
     rows_in = raw.num_rows
     rows_acc = accepted.num_rows
     rows_q = rejected.num_rows
     if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
         raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
-    counts = Counter(code for r in reasons for code in r)
+    counts = Counter(code for r in reasons for code in r)  # rejected rows only have reasons
     breaches = record_run(
         hub.library.engine,
         run_id=run["run_id"],

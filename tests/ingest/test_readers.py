@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from schemas.contracts import Contract
@@ -107,3 +109,12 @@ def test_unreadable_files(
     with pytest.raises(ReadError, match=problem) as info:
         read_file(data, c, "dept_file.dat")
     assert str(info.value).startswith("dept_file.dat: ")
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=0, max_size=4))
+def test_reason_lists_are_the_flagged_codes_per_row_in_flag_order(masks: list[list[bool]]) -> None:
+    from schemas.readers import _reason_lists
+
+    flags = [(f"c{k}:RULE", pa.array(m)) for k, m in enumerate(masks)]
+    expected = [[code for code, m in flags if m[i].as_py()] for i in range(5)]
+    assert _reason_lists(5, flags).to_pylist() == expected
