@@ -21,6 +21,9 @@ def test_verify_on_postgresql(tmp_path) -> None:
     report = run(world.svc, world.bundle())
     assert report.verdict == TOTAL_PASSED, report.to_text()
     assert result(run(world.svc, world.bundle(world.revoked)), "status").reason == "REVOKED"
+    # the status list committed with the checkpoint proves it too, on PostgreSQL
+    listed = result(run(world.svc, world.bundle(world.revoked)), "status_list")
+    assert listed.reason == "REVOKED_AS_OF_CHECKPOINT", listed
     time.sleep(1.1)
     world.svc.set_seal_status(world.mr_seal["seal_id"], "suspended", "audit")
     report = run(world.svc, world.bundle())
