@@ -1,10 +1,10 @@
 """Benchmark: department person rows CSV -> SQLite library, end to end (land -> publish).
 
 Ours: ``hub.ingest.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
-land, read into Arrow, quality check, quarantine, merge statements + golden records. Baseline, measured
-in the same run: ``pandas.read_csv`` + one SQLAlchemy ORM object per row into a 12-column table
-(no provenance, no quality checks) on a subset, extrapolated to rows/s. Each side runs in its own
-child process so peak memory (the process's VmHWM) is its own. Usage:
+land, read into Arrow, quality check, quarantine, merge statements + golden records. Baseline,
+measured in the same run: ``pandas.read_csv`` + one SQLAlchemy ORM object per row into a 12-column
+table (no provenance, no quality checks) on a subset, extrapolated to rows/s. Each side runs in its
+own child process so peak memory (the process's VmHWM) is its own. Usage:
 ``python -m bench.ingest [--quick] [--rows N]``.
 """
 
