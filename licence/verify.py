@@ -920,7 +920,36 @@ def check_anchor(_doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyConte
 
 
 def check_status(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
-    """Not revoked, suspended, expired or superseded as of the latest checkpoint."""
+    """Not revoked, suspended, expired or superseded: the platform's answer (live online, the
+    trust bundle's snapshot offline), backed by the log when a committed status list covers
+    the licence (``check_status_list``): the log's word is added to the explanation, a list
+    that contradicts a "valid" answer fails (STATUS_LIST_CONFLICT), and a list whose proof
+    does not hold fails (STATUS_LIST_INVALID). Without a covering list, the answer is the
+    platform's alone, as before."""
+    stated = _status_stated(doc, receipt, ctx)
+    if stated.status == INDETERMINATE or receipt is None or ctx.status_list_of is None:
+        return stated
+    proof = check_status_list(doc, receipt, ctx)
+    if proof.status == INDETERMINATE:
+        return stated
+    name = "status"
+    if proof.reason == "STATUS_LIST_INVALID":
+        return _r(name, FAILED, proof.reason, proof.en, proof.zh)
+    if stated.status == PASSED and proof.status == FAILED:
+        return _r(
+            name,
+            FAILED,
+            "STATUS_LIST_CONFLICT",
+            f"the platform says valid, but the log says {proof.en}",
+            f"平台显示有效，但{proof.zh}",
+        )
+    if stated.status == proof.status:  # the log agrees: say so
+        return _r(name, stated.status, stated.reason, f"{stated.en}; {proof.en}", stated.zh)
+    return stated  # failed now, valid as of the list's checkpoint: the later answer stands
+
+
+def _status_stated(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
+    """The status as the platform (or the trust bundle's snapshot) states it."""
     name = "status"
     lid = str(doc["header"]["licence_id"])
     if ctx.status_of is None:
@@ -1163,7 +1192,6 @@ DEFAULT_POLICY: dict[str, Check] = {
     "checkpoint": check_checkpoint,
     "anchor": check_anchor,
     "status": check_status,
-    "status_list": check_status_list,
     "validity_period": check_validity,
 }
 OFFLINE_POLICY: dict[str, Check] = {**DEFAULT_POLICY, "freshness": check_freshness}
@@ -1174,7 +1202,9 @@ CORE_POLICY: dict[str, Check] = {
     "ledger_inclusion": check_ledger,
     "checkpoint": check_checkpoint,
 }
-CHECKS: dict[str, Check] = {**OFFLINE_POLICY}
+# status_list on its own (``--policy ...,status_list``): only what the log proves, "as of
+# checkpoint N"; the default policies use it inside ``status``
+CHECKS: dict[str, Check] = {**OFFLINE_POLICY, "status_list": check_status_list}
 
 
 def policy_of(names: Sequence[str]) -> dict[str, Check]:

@@ -1,5 +1,6 @@
 """The `status_list` check: "not revoked as of checkpoint N" proven by the committed status list,
-online, offline from a trust bundle, and through `hub verify`."""
+online, offline from a trust bundle, and through `hub verify`; the default policies use it inside
+the `status` check."""
 
 from __future__ import annotations
 
@@ -14,17 +15,28 @@ import hub.settings
 from hub.cli import main
 from ledger.receipt import Receipt
 from licence.trust import export_bundle, offline_context, online_context
-from licence.verify import FAILED, INDETERMINATE, PASSED, TOTAL_PASSED, verify_input
+from licence.verify import (
+    DEFAULT_POLICY,
+    FAILED,
+    INDETERMINATE,
+    PASSED,
+    TOTAL_PASSED,
+    policy_of,
+    verify_input,
+)
+
+# the default checks and the status list on its own
+POLICY = {**DEFAULT_POLICY, **policy_of(["status_list"])}
 
 
 def _online(world, lid: str, ctx=None):
     ctx = ctx or online_context(world.svc)
-    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx)
+    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx, POLICY)
 
 
 def _offline(world, lid: str, bundle):
     ctx = offline_context(json.loads(json.dumps(bundle)))
-    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx)
+    return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx, POLICY)
 
 
 def test_online_valid_and_revoked_as_of_the_latest_checkpoint(world) -> None:
@@ -34,8 +46,13 @@ def test_online_valid_and_revoked_as_of_the_latest_checkpoint(world) -> None:
     check = result(valid, "status_list")
     assert (check.status, check.reason) == (PASSED, "OK")
     assert f"as of checkpoint {size}" in check.en
-    revoked = result(_online(world, world.revoked), "status_list")
+    # the default status check carries the log's word
+    status = result(valid, "status")
+    assert status.reason == "OK" and f"as of checkpoint {size}" in status.en
+    report = _online(world, world.revoked)
+    revoked = result(report, "status_list")
     assert (revoked.status, revoked.reason) == (FAILED, "REVOKED_AS_OF_CHECKPOINT")
+    assert result(report, "status").reason == "REVOKED"  # what tools act on, unchanged
     suspended = result(_online(world, world.suspended), "status_list")
     assert (suspended.status, suspended.reason) == (FAILED, "SUSPENDED_AS_OF_CHECKPOINT")
 
@@ -76,6 +93,8 @@ def test_forged_or_missing_status_list_is_never_passed(world) -> None:
     )
     check = result(report, "status_list")
     assert (check.status, check.reason) == (FAILED, "STATUS_LIST_INVALID")
+    # a doctored list that would hide the revocation fails the status check too
+    assert result(report, "status").reason == "STATUS_LIST_INVALID"
     # another authority's list for this licence
     report = _online(world, world.valid, dataclasses.replace(ctx, status_list_of=lambda a: None))
     assert result(report, "status_list").reason == "NO_STATUS_LIST"
@@ -93,9 +112,30 @@ def test_hub_verify_reports_the_status_list_check(world, monkeypatch, tmp_path: 
     out = CliRunner().invoke(main, ["verify", str(path), "--json"])
     assert out.exit_code == 1, out.output
     checks = {c["check"]: c for c in json.loads(out.output)["checks"]}
-    assert checks["status_list"]["reason"] == "REVOKED_AS_OF_CHECKPOINT"
+    assert checks["status"]["reason"] == "REVOKED"
+    assert "revoked, expired or superseded as of checkpoint" in checks["status"]["en"]
+    out = CliRunner().invoke(main, ["verify", str(path), "--json", "--policy", "status_list"])
+    only = json.loads(out.output)["checks"]
+    assert [(c["check"], c["reason"]) for c in only] == [
+        ("status_list", "REVOKED_AS_OF_CHECKPOINT")
+    ]
     # `hub licence status` prints the proof a holder or relying party can check offline
     out = CliRunner().invoke(main, ["licence", "status", world.revoked])
     assert out.exit_code == 0, out.output
     proof = json.loads(out.output)
     assert proof["status"] == "revoked" and proof["licence_id"] == world.revoked
+
+
+def test_a_list_contradicting_the_platform_fails_the_status_check(world) -> None:
+    """The platform's row says valid while the committed list says revoked: not passed."""
+    ctx = online_context(world.svc)
+    real = ctx.status_of
+    assert real is not None
+
+    def lying(lid: str):
+        row = real(lid)
+        return None if row is None else {**row, "status": "valid"}
+
+    report = _online(world, world.revoked, dataclasses.replace(ctx, status_of=lying))
+    status = result(report, "status")
+    assert (status.status, status.reason) == (FAILED, "STATUS_LIST_CONFLICT")
