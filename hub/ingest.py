@@ -261,6 +261,18 @@ def _subjects(values: pa.Array, library: str) -> list[str | None]:
     return out
 
 
+def as_library_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A typed column as the text the library stores (what ``str`` or ``isoformat`` gives the
+    Python value), converted by Arrow where its cast writes the same text; other types are
+    left for the library's own conversion."""
+    t = values.type
+    if pa.types.is_boolean(t):
+        return pc.if_else(values, "1", "0")
+    if pa.types.is_date32(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
+        return values.cast(pa.string())
+    return values
+
+
 def _by_subject(
     table: pa.Table, subjects: list[str | None], fields: list[tuple[str, str]], rows: int = 50_000
 ) -> Iterator[tuple[list[str | None], dict[str, list[Any]]]]:
@@ -282,7 +294,7 @@ def _by_subject(
         part = table.slice(start, stop - start)
         yield (
             keys.slice(start, stop - start).to_pylist(),
-            {f: part.column(name).to_pylist() for f, name in fields},
+            {f: as_library_text(part.column(name)).to_pylist() for f, name in fields},
         )
         start = stop
 

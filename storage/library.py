@@ -402,7 +402,7 @@ class LibraryStore:
             first = db.add_merge(run_id, mine)  # takes the library's write lock
             existing = db.has_records()
             merged = _Precedence(run_id, mine, db.run_meta)
-            prefix = b"{" + _encode(run_id) + b":"
+            prefix = "{" + _encode(run_id).decode() + ":"
             last: str | None = None
             for subjects, columns in chunks:
                 for name, values in columns.items():
@@ -420,7 +420,7 @@ class LibraryStore:
                     )
                 last = wide[-1][0]
                 written += sum(len(fields) for _, fields in wide)
-                docs = [(s, _encode(fields)) for s, fields in wide]
+                docs = [(s, _encode(fields).decode()) for s, fields in wide]
                 db.add_statements(run_id, docs, first)
                 if after_facts is not None:
                     after_facts()
@@ -431,7 +431,7 @@ class LibraryStore:
                 for (subject, fields), (_, doc) in zip(wide, docs, strict=True):
                     old = known.get(subject)
                     if old is None:
-                        fresh.append((subject, (prefix + doc + b"}").decode()))
+                        fresh.append((subject, prefix + doc + "}"))
                     else:
                         new = merged.apply(old, fields)
                         if new is not None:
@@ -695,7 +695,7 @@ class _Db:
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
         raise NotImplementedError
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
         raise NotImplementedError
 
     def has_records(self) -> bool:
@@ -735,12 +735,12 @@ class _Sqlite(_Db):
         )
         return bool(self.cur.rowcount == 1)
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
         lib = self.library
         self.cur.executemany(
             "INSERT INTO library_statements (library, subject, run_id, doc) VALUES (?, ?, ?, ?) "
             + ("" if first else "ON CONFLICT DO NOTHING"),
-            [(lib, s, run_id, d.decode()) for s, d in docs],
+            [(lib, s, run_id, d) for s, d in docs],
         )
 
     def has_records(self) -> bool:
@@ -817,9 +817,9 @@ class _Postgres(_Db):
             for row in rows:
                 copy.write_row(row)
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, bytes]], first: bool) -> None:
+    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
         lib = self.library
-        rows = ((lib, s, run_id, d.decode()) for s, d in docs)
+        rows = ((lib, s, run_id, d) for s, d in docs)
         if first:  # a new run's statements cannot exist yet
             self._copy(
                 "COPY library_statements (library, subject, run_id, doc) FROM STDIN", rows, 4
@@ -900,7 +900,9 @@ def _statements(
             acc[subject] = values
         else:
             prev.update(values)
-    return sorted(((s, v) for s, v in acc.items() if v), key=itemgetter(0))
+    out = [(s, v) for s, v in acc.items() if v]
+    out.sort(key=itemgetter(0))
+    return out
 
 
 def _text_column(values: Sequence[Any]) -> Sequence[str | None]:

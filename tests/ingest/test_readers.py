@@ -118,3 +118,22 @@ def test_reason_lists_are_the_flagged_codes_per_row_in_flag_order(masks: list[li
     flags = [(f"c{k}:RULE", pa.array(m)) for k, m in enumerate(masks)]
     expected = [[code for code, m in flags if m[i].as_py()] for i in range(5)]
     assert _reason_lists(5, flags).to_pylist() == expected
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.dates()), max_size=20),
+    st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), max_size=20),
+    st.lists(st.one_of(st.none(), st.decimals(-(10**15), 10**15, places=2)), max_size=20),
+    st.lists(st.one_of(st.none(), st.booleans()), max_size=20),
+)
+def test_arrow_library_text_equals_the_library_own_conversion(
+    dates: list[object], ints: list[object], decimals: list[object], bools: list[object]
+) -> None:
+    from hub.ingest import as_library_text
+    from schemas.contracts import ARROW_TYPES
+    from storage.library import _text
+
+    for values, kind in ((dates, "date"), (ints, "int"), (decimals, "decimal"), (bools, "bool")):
+        arr = pa.array(values, ARROW_TYPES[kind])
+        expected = [None if v is None else _text(v) for v in arr.to_pylist()]
+        assert as_library_text(arr).to_pylist() == expected, kind
