@@ -105,6 +105,15 @@ def test_chunked_merge_equals_one_merge_and_refuses_overlapping_chunks(lib: Libr
             POPULATION, "r2", "hrss", _t(3), [([c], {"phone": ["4"]}), ([a], {"phone": ["5"]})]
         )
     assert lib.golden_snapshot() == before and lib.fact_count() == 6  # nothing of r2 stayed
+    # a later run over subjects the library holds, in two chunks: both chunks update records
+    lib.merge_chunks(
+        POPULATION,
+        "r3",
+        "hrss",
+        _t(4),
+        [([b], {"phone": ["\\b\t"]}), ([a, c], {"phone": ["\\a", "c\n"]})],
+    )
+    assert lib.field_values(POPULATION, "phone") == {a: "\\a", b: "\\b\t", c: "c\n"}
 
 
 def test_a_hub_in_the_one_row_per_field_layout_is_upgraded(settings: Settings) -> None:
