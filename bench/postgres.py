@@ -190,7 +190,16 @@ def _drop_database(server_url: str, db_url: str) -> None:
 
     name = db_url.rsplit("/", 1)[1]
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(30):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                # an autovacuum worker (the server's own role, which FORCE may not end) is
+                # working on the freshly loaded tables: it ends by itself soon
+                if attempt == 29:
+                    raise
+                time.sleep(2)
 
 
 def _line(label: str, r: dict[str, Any]) -> str:
