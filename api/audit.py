@@ -99,18 +99,7 @@ _SQLITE_INSERT = (
     f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
 )
 
-COLUMNS = (
-    "id",
-    "at",
-    "client_id",
-    "purpose",
-    "method",
-    "route",
-    "subject_hash",
-    "fields",
-    "outcome",
-    "status",
-)
+COLUMNS = ("id", *INSERT_COLUMNS)
 
 
 class AuditError(Exception):

@@ -21,9 +21,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint
-from ledger.receipt import Receipt
+from ledger.note import Checkpoint, Verifier
+from ledger.receipt import Receipt, ReceiptError, verify_receipt
 from licence.document import canonical
 
 EVENT = "status_list"
@@ -168,20 +167,13 @@ class ProvenStatus:
 
 
 def _proven(receipt: Receipt, verifiers: Sequence[Verifier]) -> Checkpoint:
-    """The receipt's entry is in its checkpoint, signed by a trusted log key."""
+    """The receipt's entry, with its data, is in its checkpoint, signed by a trusted log key."""
+    if receipt.data is None:
+        raise StatusListError(f"entry {receipt.index}: the receipt carries no entry data")
     try:
-        cp = open_checkpoint(receipt.checkpoint, verifiers)
-    except NoteError as exc:
-        raise StatusListError(f"checkpoint rejected: {exc}") from exc
-    if receipt.data is None or leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
-        raise StatusListError(f"entry {receipt.index}: data missing or not its leaf hash")
-    try:
-        verify_inclusion(
-            receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
-        )
-    except ProofError as exc:
-        raise StatusListError(f"entry {receipt.index} not proven: {exc}") from exc
-    return cp
+        return verify_receipt(receipt, verifiers)
+    except ReceiptError as exc:
+        raise StatusListError(str(exc)) from exc
 
 
 def issue_binding(data: bytes) -> tuple[str, str, str, int | None]:
