@@ -71,7 +71,7 @@ class HubState:
         from api.records import GoldenReader
 
         state = cls(settings, hub, ClientStore(hub.library.engine), None)
-        state.golden = GoldenReader(hub.library.engine)
+        state.golden = GoldenReader(hub.library)
         from licence.store import LicenceStore
 
         LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, or_, select, text
 
 from schemas import resident_id, uscc
-from storage.library import LEGAL_ENTITY, POPULATION, RunMeta, golden_fields, meta_from_row
+from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, golden_fields
 
 NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
 
@@ -65,55 +65,45 @@ class GoldenReader:
     The hot path of the sharing API: on SQLite it uses one plain DB-API connection per thread
     and a fixed statement, because SQLAlchemy's per-statement construction, compilation-cache
     lookup and pool checkout cost more than the indexed read itself; other databases go through
-    the engine. A golden record names the runs its values came from; their source, time and
-    authority never change once merged, so they are read once per run and kept.
+    the engine. The runs a record names are described by the library store's cached
+    :meth:`~storage.library.LibraryStore.run_meta`.
     """
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        db = engine.url.database
+    def __init__(self, library: LibraryStore) -> None:
+        self.library = library
+        self.engine = library.engine
+        db = self.engine.url.database
         self._path = (
-            db if engine.dialect.name == "sqlite" and db not in (None, "", ":memory:") else None
+            db
+            if self.engine.dialect.name == "sqlite" and db not in (None, "", ":memory:")
+            else None
         )
         self._local = threading.local()
-        self._runs: dict[tuple[str, str], RunMeta] = {}
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _doc(self, library: str, subject: str) -> str | None:
         if self._path is not None:
             con = getattr(self._local, "con", None)
             if con is None:
                 con = sqlite3.connect(self._path, timeout=30)
                 self._local.con = con
-            return list(con.execute(sql, params).fetchall())
-        names = [f"p{i}" for i in range(len(params))]
-        for name in names:
-            sql = sql.replace("?", f":{name}", 1)
+            row = con.execute(
+                "SELECT doc FROM library_records WHERE library = ? AND subject = ?",
+                (library, subject),
+            ).fetchone()
+            return None if row is None else str(row[0])
         with self.engine.connect() as conn:
-            return [
-                tuple(r) for r in conn.execute(text(sql), dict(zip(names, params, strict=True)))
-            ]
-
-    def _meta(self, library: str, run_id: str) -> RunMeta:
-        meta = self._runs.get((library, run_id))
-        if meta is None:
-            rows = self._query(
-                "SELECT dataset, observed_at, authoritative FROM library_merges "
-                "WHERE library = ? AND run_id = ?",
-                (library, run_id),
-            )
-            if not rows:
-                raise LookupError(f"golden record names run {run_id!r}, which was never merged")
-            meta = self._runs[(library, run_id)] = meta_from_row(*rows[0])
-        return meta
+            found = conn.execute(
+                text("SELECT doc FROM library_records WHERE library = :l AND subject = :s"),
+                {"l": library, "s": subject},
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
 
     def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
         """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""
-        found = self._query(
-            "SELECT doc FROM library_records WHERE library = ? AND subject = ?", (library, subject)
-        )
-        if not found:
+        doc = self._doc(library, subject)
+        if doc is None:
             return []
-        fields = golden_fields(found[0][0], partial(self._meta, library))
+        fields = golden_fields(doc, partial(self.library.run_meta, library))
         return [
             (name, f.value, f.dataset, f.run_id, f.observed_at, f.authoritative)
             for name, f in fields.items()

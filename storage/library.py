@@ -206,7 +206,7 @@ def _wins(a: FactView, b: FactView | None) -> bool:
 def _as_datetime(value: Any) -> datetime:
     """A stored time as naive UTC (SQLite's DB-API hands back SQLAlchemy's text form)."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else _naive_utc(value)
+        return value if value.tzinfo is None else _naive_utc(value)
     return datetime.fromisoformat(str(value))
 
 
@@ -214,7 +214,7 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def meta_from_row(dataset: str, observed: Any, authoritative: str) -> RunMeta:
+def _meta_from_row(dataset: str, observed: Any, authoritative: str) -> RunMeta:
     """A run's metadata from its ``library_merges`` columns."""
     return RunMeta(
         dataset, _as_datetime(observed), frozenset(msgspec.json.decode(authoritative.encode()))
@@ -470,7 +470,7 @@ class LibraryStore:
                 row = conn.execute(stmt).first()
             if row is None:
                 raise LibraryError(f"golden record names run {run_id!r}, which was never merged")
-            meta = self._meta[key] = meta_from_row(*row)
+            meta = self._meta[key] = _meta_from_row(*row)
         return meta
 
     def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
@@ -501,7 +501,7 @@ class LibraryStore:
         history: dict[str, list[FactView]] = {}
         winners: dict[str, FactView] = {}
         for run_id, doc, dataset, observed, auth in rows:
-            meta = meta_from_row(dataset, observed, auth)
+            meta = _meta_from_row(dataset, observed, auth)
             for name, value in _decode_statement(doc.encode()).items():
                 fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
                 history.setdefault(name, []).append(fv)
@@ -767,7 +767,7 @@ class _Sqlite(_Db):
             f"WHERE library = ? AND run_id IN ({marks})",
             (self.library, *run_ids),
         )
-        return {r: meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+        return {r: _meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library
@@ -859,7 +859,7 @@ class _Postgres(_Db):
             "WHERE library = %s AND run_id = ANY(%s)",
             (self.library, run_ids),
         )
-        return {r: meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+        return {r: _meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library
