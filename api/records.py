@@ -15,7 +15,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, or_, select, text
 
 from schemas import resident_id, uscc
-from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, golden_fields
+from storage.library import (
+    GOLDEN_POINT_SQL,
+    LEGAL_ENTITY,
+    POPULATION,
+    LibraryStore,
+    golden_fields,
+    golden_text,
+)
 
 NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
 
@@ -86,17 +93,11 @@ class GoldenReader:
             if con is None:
                 con = sqlite3.connect(self._path, timeout=30)
                 self._local.con = con
-            row = con.execute(
-                "SELECT doc FROM library_records WHERE library = ? AND subject = ?",
-                (library, subject),
-            ).fetchone()
-            return None if row is None else str(row[0])
+            return golden_text(con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}))
         with self.engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT doc FROM library_records WHERE library = :l AND subject = :s"),
-                {"l": library, "s": subject},
-            ).scalar_one_or_none()
-        return None if found is None else str(found)
+            return golden_text(
+                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples()
+            )
 
     def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
         """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""

@@ -525,7 +525,7 @@ def checkpoint_library(settings: Settings) -> Path:
             (a for a in source.assets if a.name == asset_name), None
         ) or source.add_query_asset(
             name=asset_name,
-            query=f"SELECT subject FROM library_records WHERE library = '{library}'",
+            query=f"SELECT DISTINCT subject FROM library_statements WHERE library = '{library}'",
         )
         batch_def = next(
             (b for b in asset.batch_definitions if b.name == "all"), None

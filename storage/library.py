@@ -3,11 +3,14 @@
 Every row a department sends becomes a *statement*: what one run (dataset, time) said about one
 subject, all its non-null fields in one JSON object (``library_statements``, keyed by library,
 subject and run). The run's dataset, time and the fields it is the authoritative source of are
-kept once per run (``library_merges``). The *golden record* of a subject (``library_records``) is
-one row holding, per field, the winning value and the run that gave it: a value from the field's
-authoritative source (一数一源) beats any other; otherwise the newest wins (then the larger run
-id). Statements, golden records and the run's status are written in one transaction per merge,
-so a killed merge leaves no trace and a re-run ends in the same state.
+kept once per run (``library_merges``). The *golden record* of a subject is, per field, the
+winning value and the run that gave it: a value from the field's authoritative source (一数一源)
+beats any other; otherwise the newest wins (then the larger run id). A subject that more than one
+run spoke of has its golden record stored in ``library_records``; a subject only one run spoke of
+has no row there, because its single statement already is its golden record (every value in it
+wins), and storing it twice would double a first load's writes. Statements, golden records and
+the run's status are written in one transaction per merge, so a killed merge leaves no trace and
+a re-run ends in the same state.
 
 One row per subject instead of one per field keeps a merge's write volume at the file's row
 count: on SQLite the rows go through the DB-API ``executemany`` in key order, on PostgreSQL they
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import partial
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -37,11 +41,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -162,6 +168,120 @@ class RunMeta(NamedTuple):
     authoritative: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Statements:
+    """A merge chunk already in the library's form: subjects in strictly increasing order, each
+    with its statement (the JSON object text of its non-null field values, which
+    :func:`statements_from_arrow` builds without a Python object per value), and how many
+    values they hold."""
+
+    subjects: Sequence[str]
+    docs: Sequence[str]
+    facts: int
+
+
+# a value the Arrow path can quote as is: no character JSON requires to be escaped
+_JSON_SPECIAL = r'[\x00-\x1f"\\]'
+
+
+def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statements:
+    """The statements of rows already sorted by subject (stably, no nulls), as
+    :meth:`LibraryStore.merge_chunks` takes them.
+
+    ``subjects`` is an Arrow string array and ``columns`` maps each library field to an Arrow
+    string array aligned with it (nulls are no value). The JSON text is assembled by Arrow's
+    string kernels; only rows holding a character JSON escapes, and subjects with several rows
+    (of which the later row wins per field), go through the Python encoder. The result equals
+    what :meth:`merge_chunks` makes of the same rows as Python lists.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(subjects)
+    names = sorted(columns)
+    cols = [_arrow_array(columns[f]) for f in names]
+    subjects = _arrow_array(subjects)
+    for f, c in zip(names, cols, strict=True):
+        if len(c) != n:
+            raise LibraryError(f"column {f!r} has {len(c)} values, not {n}")
+        if not pa.types.is_string(c.type):
+            raise LibraryError(f"column {f!r} is {c.type}, not text")
+    if subjects.null_count:
+        raise LibraryError("statements need a subject on every row")
+    if n == 0:
+        return Statements([], [], 0)
+    if n > 1 and pc.any(pc.less(subjects.slice(1), subjects.slice(0, n - 1))).as_py():
+        raise LibraryError("statements_from_arrow needs the rows sorted by subject")
+    keys = subjects.to_pylist()
+    # rows the Python encoder handles: escapes needed, or one of several rows of a subject
+    slow = np.zeros(n, dtype=bool)
+    for c in cols:
+        if _has_json_special(c):  # a byte scan of the column first: the regex only if needed
+            slow |= pc.fill_null(pc.match_substring_regex(c, _JSON_SPECIAL), False).to_numpy(
+                zero_copy_only=False
+            )
+    same_next = np.zeros(n, dtype=bool)
+    if n > 1:
+        same_next[:-1] = pc.equal(subjects.slice(1), subjects.slice(0, n - 1)).to_numpy(
+            zero_copy_only=False
+        )
+    grouped = same_next.copy()
+    grouped[1:] |= same_next[:-1]
+    slow |= grouped
+    # '"field":"value",' per present value; joined, the last comma cut, braces around
+    pieces = [
+        pc.binary_join_element_wise(_prefix_of(f), c, '",', "")
+        for f, c in zip(names, cols, strict=True)
+    ]
+    body = pc.binary_join_element_wise(*pieces, "", null_handling="replace")
+    body = pc.utf8_slice_codeunits(body, 0, -1)
+    docs: list[str | None] = pc.binary_join_element_wise("{", body, "}", "").to_pylist()
+    facts = sum(int(pc.sum(pc.is_valid(c).cast(pa.int8())).as_py() or 0) for c in cols)
+    if slow.any():
+        rows = np.flatnonzero(slow)
+        part = {f: c.take(pa.array(rows)).to_pylist() for f, c in zip(names, cols, strict=True)}
+        facts -= sum(sum(v is not None for v in part[f]) for f in names)
+        wide = _statements([keys[i] for i in rows], part)
+        facts += sum(len(fields) for _, fields in wide)
+        merged = {s: _encode(fields).decode() for s, fields in wide}
+        for i in rows:
+            docs[i] = None if same_next[i] else merged.get(keys[i], "{}")
+    out_s: list[str] = []
+    out_d: list[str] = []
+    for s, d in zip(keys, docs, strict=True):
+        if d is not None and d != "{}":
+            out_s.append(s)
+            out_d.append(d)
+    return Statements(out_s, out_d, facts)
+
+
+def _arrow_array(values: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+
+
+def _has_json_special(column: Any) -> bool:
+    """Does any value of an Arrow string array hold a byte JSON escapes (control, quote,
+    backslash)? UTF-8 never uses these bytes inside a multi-byte character."""
+    import numpy as np
+
+    offsets, data = column.buffers()[1:3]
+    if data is None:
+        return False
+    bounds = np.frombuffer(offsets, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    raw = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+    return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
+
+
+def _prefix_of(name: str) -> str:
+    """``"name":"`` for one field (field names are the library schema's identifiers)."""
+    return _encode(name).decode() + ':"'
+
+
 def engine_for(db_url: str) -> Engine:
     """An engine for the hub database; SQLite gets WAL and a busy timeout for concurrent runs.
 
@@ -234,6 +354,43 @@ def golden_fields(doc: str | bytes, meta: Callable[[str], RunMeta]) -> dict[str,
         for name, value in values.items():
             out[name] = FactView(value, m.dataset, run_id, m.observed_at, name in m.authoritative)
     return out
+
+
+# a library's golden records: the stored ones, and the single statement of every subject that
+# has none (``:l`` the library; ``_SOME`` also takes ``:s``, a list of subjects)
+_GOLDEN_SQL = (
+    "SELECT subject, NULL AS run_id, doc FROM library_records WHERE library = :l{r} "
+    "UNION ALL SELECT s.subject, s.run_id, s.doc FROM library_statements s "
+    "WHERE s.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
+    "WHERE r.library = s.library AND r.subject = s.subject)"
+)
+_GOLDEN_ALL = text(_GOLDEN_SQL.format(r="", s=""))
+_GOLDEN_SOME = text(
+    _GOLDEN_SQL.format(r=" AND subject IN :s", s=" AND s.subject IN :s")
+).bindparams(bindparam("s", expanding=True))
+# one subject's golden record in one statement: its stored record, or else its statements
+GOLDEN_POINT_SQL = (
+    "SELECT NULL, doc FROM library_records WHERE library = :l AND subject = :s "
+    "UNION ALL SELECT run_id, doc FROM library_statements WHERE library = :l AND subject = :s"
+)
+
+
+def golden_text(rows: Iterable[tuple[str | None, str]]) -> str | None:
+    """The golden record from :data:`GOLDEN_POINT_SQL`'s rows (run id or None, doc), in the
+    stored form ``{run id: {field: value}}``; None if the subject is unknown."""
+    found = list(rows)
+    for run_id, doc in found:
+        if run_id is None:
+            return str(doc)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise LibraryError("a subject has statements from several runs but no golden record")
+    return _golden_text(*found[0])
+
+
+def _golden_text(run_id: str | None, doc: str) -> str:
+    return doc if run_id is None else _record_text(run_id, doc)
 
 
 class LibraryStore:
@@ -375,7 +532,7 @@ class LibraryStore:
         run_id: str,
         dataset: str,
         observed_at: datetime,
-        chunks: Iterable[tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]],
+        chunks: Iterable[Statements | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]],
         authoritative_for: Iterable[str] = (),
         *,
         after_facts: Callable[[], None] | None = None,
@@ -383,9 +540,10 @@ class LibraryStore:
     ) -> int:
         """:meth:`merge` of a large run in pieces, still in one transaction.
 
-        Each chunk is ``(subjects, columns)`` like :meth:`merge`'s arguments; a subject must not
-        appear in two chunks, and chunks come in increasing subject order (sort the rows by
-        subject, stably, and cut between subjects). Only one chunk is held in memory at a time.
+        Each chunk is ``(subjects, columns)`` like :meth:`merge`'s arguments, or
+        :class:`Statements` (see :func:`statements_from_arrow`); a subject must not appear in two
+        chunks, and chunks come in increasing subject order (sort the rows by subject, stably,
+        and cut between subjects). Only one chunk is held in memory at a time.
         """
         if library not in LIBRARIES:
             raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
@@ -400,43 +558,27 @@ class LibraryStore:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             db: _Db = _Postgres(cur, library) if dialect == "postgresql" else _Sqlite(cur, library)
             first = db.add_merge(run_id, mine)  # takes the library's write lock
-            existing = db.has_records()
+            # with no other run in the library every subject is new: no record to read or write
+            others = db.has_other_runs(run_id)
             merged = _Precedence(run_id, mine, db.run_meta)
-            prefix = "{" + _encode(run_id).decode() + ":"
             last: str | None = None
-            for subjects, columns in chunks:
-                for name, values in columns.items():
-                    if len(values) != len(subjects):
-                        raise LibraryError(
-                            f"column {name!r} has {len(values)} values, not {len(subjects)}"
-                        )
-                wide = _statements(subjects, columns)
-                if not wide:
+            for chunk in chunks:
+                part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+                if not part.subjects:
                     continue
-                if last is not None and wide[0][0] <= last:
+                if last is not None and part.subjects[0] <= last:
                     raise LibraryError(
                         "merge chunks must hold disjoint subjects in increasing order "
                         f"(run {run_id}: a chunk starts at or before the previous one's end)"
                     )
-                last = wide[-1][0]
-                written += sum(len(fields) for _, fields in wide)
-                docs = [(s, _encode(fields).decode()) for s, fields in wide]
-                db.add_statements(run_id, docs, first)
+                last = part.subjects[-1]
+                written += part.facts
+                db.add_statements(run_id, part.subjects, part.docs, first)
                 if after_facts is not None:
                     after_facts()
                     after_facts = None
-                known = db.records([s for s, _ in wide]) if existing else {}
-                fresh: list[tuple[str, str]] = []
-                changed: list[tuple[str, str]] = []
-                for (subject, fields), (_, doc) in zip(wide, docs, strict=True):
-                    old = known.get(subject)
-                    if old is None:
-                        fresh.append((subject, prefix + doc + "}"))
-                    else:
-                        new = merged.apply(old, fields)
-                        if new is not None:
-                            changed.append((subject, new))
-                db.write_records(fresh, changed)
+                if others:
+                    db.write_records(*_golden_updates(db, merged, run_id, part))
             if after_facts is not None:
                 after_facts()
             if first:
@@ -515,18 +657,18 @@ class LibraryStore:
     def entity(self, uscc: str, as_of: date | None = None) -> GoldenRecord | None:
         return self.record(LEGAL_ENTITY, uscc, as_of)
 
-    def _golden(self, library: str, subjects: Sequence[str] | None) -> Iterable[tuple[str, str]]:
-        """(subject, stored golden record) of a library, or of some of its subjects."""
+    def _golden(
+        self, library: str, subjects: Sequence[str] | None
+    ) -> Iterable[tuple[str, str | None, str]]:
+        """(subject, run id, statement) of subjects one run spoke of and (subject, None, stored
+        golden record) of the others, for a library or some of its subjects."""
+        sql = _GOLDEN_ALL if subjects is None else _GOLDEN_SOME
         with self.engine.connect() as conn:
             if subjects is None:
-                stmt = select(records.c.subject, records.c.doc).where(records.c.library == library)
-                yield from conn.execute(stmt)
+                yield from conn.execute(sql, {"l": library})
                 return
-            for i in range(0, len(subjects), 500):
-                stmt = select(records.c.subject, records.c.doc).where(
-                    and_(records.c.library == library, records.c.subject.in_(subjects[i : i + 500]))
-                )
-                yield from conn.execute(stmt)
+            for i in range(0, len(subjects), 400):
+                yield from conn.execute(sql, {"l": library, "s": list(subjects[i : i + 400])})
 
     def field_values(
         self, library: str, field_name: str, subjects: Iterable[str] | None = None
@@ -535,7 +677,12 @@ class LibraryStore:
         given ones (subjects without the field are absent)."""
         wanted = None if subjects is None else sorted(set(subjects))
         out: dict[str, str] = {}
-        for subject, doc in self._golden(library, wanted):
+        for subject, run_id, doc in self._golden(library, wanted):
+            if run_id is not None:
+                value = _decode_statement(doc.encode()).get(field_name)
+                if value is not None:
+                    out[subject] = value
+                continue
             for values in _decode(doc.encode()).values():
                 value = values.get(field_name)
                 if value is not None:
@@ -548,13 +695,20 @@ class LibraryStore:
         return self.field_values(library, field_name)
 
     def subjects(self, library: str) -> list[str]:
-        stmt = select(records.c.subject).where(records.c.library == library)
+        stmt = (
+            select(statements.c.subject)
+            .where(statements.c.library == library)
+            .distinct()
+            .order_by(statements.c.subject)
+        )
         with self.engine.connect() as conn:
-            return sorted(s for (s,) in conn.execute(stmt))
+            return [s for (s,) in conn.execute(stmt)]
 
     def person_exists(self, id_number: str) -> bool:
-        stmt = select(records.c.subject).where(
-            and_(records.c.library == POPULATION, records.c.subject == id_number)
+        stmt = (
+            select(statements.c.subject)
+            .where(and_(statements.c.library == POPULATION, statements.c.subject == id_number))
+            .limit(1)
         )
         with self.engine.connect() as conn:
             return conn.execute(stmt).first() is not None
@@ -567,22 +721,22 @@ class LibraryStore:
         """Every golden value as (library, subject, field, value, dataset, run_id, observed_at,
         authoritative), sorted (used to compare end states)."""
         out: list[tuple[Any, ...]] = []
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(records.c.library, records.c.subject, records.c.doc)).all()
-        for library, subject, doc in rows:
-            for name, f in golden_fields(doc, partial(self.run_meta, library)).items():
-                out.append(
-                    (
-                        library,
-                        subject,
-                        name,
-                        f.value,
-                        f.dataset,
-                        f.run_id,
-                        f.observed_at,
-                        f.authoritative,
+        for library in LIBRARIES:
+            meta = partial(self.run_meta, library)
+            for subject, run_id, doc in self._golden(library, None):
+                for name, f in golden_fields(_golden_text(run_id, doc), meta).items():
+                    out.append(
+                        (
+                            library,
+                            subject,
+                            name,
+                            f.value,
+                            f.dataset,
+                            f.run_id,
+                            f.observed_at,
+                            f.authoritative,
+                        )
                     )
-                )
         return sorted(out)
 
     def fact_count(self) -> int:
@@ -599,8 +753,6 @@ class LibraryStore:
 
         Re-running after an interruption re-merges the runs already moved, which changes nothing.
         """
-        from sqlalchemy import text
-
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
@@ -695,13 +847,38 @@ class _Db:
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
         raise NotImplementedError
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
+    def add_statements(
+        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
+    ) -> None:
         raise NotImplementedError
 
-    def has_records(self) -> bool:
+    def has_other_runs(self, run_id: str) -> bool:
         raise NotImplementedError
 
-    def records(self, subjects: list[str]) -> dict[str, str]:
+    def known(
+        self, subjects: Sequence[str], run_id: str
+    ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+        """The stored golden records of these subjects, and for those without one the single
+        statement another run made (run id, statement): its golden record until now."""
+        records = dict(self._records(subjects))
+        single: dict[str, tuple[str, str]] = {}
+        for subject, other, doc in self._other_statements(
+            [s for s in subjects if s not in records], run_id
+        ):
+            if subject in single:
+                raise LibraryError(
+                    f"library {self.library} is inconsistent: a subject has statements from "
+                    "several runs but no golden record"
+                )
+            single[subject] = (other, doc)
+        return records, single
+
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+        raise NotImplementedError
+
+    def _other_statements(
+        self, subjects: Sequence[str], run_id: str
+    ) -> Iterable[tuple[str, str, str]]:
         raise NotImplementedError
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
@@ -735,20 +912,24 @@ class _Sqlite(_Db):
         )
         return bool(self.cur.rowcount == 1)
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
+    def add_statements(
+        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
+    ) -> None:
         lib = self.library
         self.cur.executemany(
             "INSERT INTO library_statements (library, subject, run_id, doc) VALUES (?, ?, ?, ?) "
             + ("" if first else "ON CONFLICT DO NOTHING"),
-            [(lib, s, run_id, d) for s, d in docs],
+            zip(repeat(lib), subjects, repeat(run_id), docs),
         )
 
-    def has_records(self) -> bool:
-        self.cur.execute("SELECT 1 FROM library_records WHERE library = ? LIMIT 1", (self.library,))
+    def has_other_runs(self, run_id: str) -> bool:
+        self.cur.execute(
+            "SELECT 1 FROM library_merges WHERE library = ? AND run_id <> ? LIMIT 1",
+            (self.library, run_id),
+        )
         return self.cur.fetchone() is not None
 
-    def records(self, subjects: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         for i in range(0, len(subjects), 900):
             part = subjects[i : i + 900]
             marks = ", ".join("?" * len(part))
@@ -757,8 +938,20 @@ class _Sqlite(_Db):
                 f"AND subject IN ({marks})",
                 (self.library, *part),
             )
-            out.update(self.cur.fetchall())
-        return out
+            yield from self.cur.fetchall()
+
+    def _other_statements(
+        self, subjects: Sequence[str], run_id: str
+    ) -> Iterable[tuple[str, str, str]]:
+        for i in range(0, len(subjects), 900):
+            part = subjects[i : i + 900]
+            marks = ", ".join("?" * len(part))
+            self.cur.execute(
+                "SELECT subject, run_id, doc FROM library_statements WHERE library = ? "
+                f"AND subject IN ({marks}) AND run_id <> ?",
+                (self.library, *part, run_id),
+            )
+            yield from self.cur.fetchall()
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
         marks = ", ".join("?" * len(run_ids))
@@ -825,33 +1018,64 @@ class _Postgres(_Db):
             if lines:
                 copy.write(("\n".join(lines) + "\n").encode())
 
-    def add_statements(self, run_id: str, docs: list[tuple[str, str]], first: bool) -> None:
+    def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
+        """COPY rows given column-wise (a ``str`` is the same value on every row), the text
+        assembled by C-level joins instead of per-row formatting."""
+        n = len(next(c for c in columns if not isinstance(c, str)))
+        with self.cur.copy(statement) as copy:
+            for start in range(0, n, 20_000):
+                parts: list[Iterable[str]] = []
+                for i, c in enumerate(columns):
+                    if isinstance(c, str):
+                        parts.append(repeat(_copy_escape(c)))
+                    else:
+                        parts.append(_copy_escaped(c[start : start + 20_000]))
+                    parts.append(repeat("\t" if i < len(columns) - 1 else "\n"))
+                # the repeats are endless: the sliced columns end the rows
+                copy.write("".join(chain.from_iterable(zip(*parts, strict=False))).encode())
+
+    def add_statements(
+        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
+    ) -> None:
         lib = self.library
-        rows = ((lib, s, run_id, d) for s, d in docs)
         if first:  # a new run's statements cannot exist yet
-            self._copy("COPY library_statements (library, subject, run_id, doc) FROM STDIN", rows)
+            self._copy_columns(
+                "COPY library_statements (library, subject, run_id, doc) FROM STDIN",
+                [lib, subjects, run_id, docs],
+            )
             return
+        rows = zip(repeat(lib), subjects, repeat(run_id), docs)
         self.cur.executemany(
             "INSERT INTO library_statements (library, subject, run_id, doc) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
             list(rows),
         )
 
-    def has_records(self) -> bool:
+    def has_other_runs(self, run_id: str) -> bool:
         self.cur.execute(
-            "SELECT 1 FROM library_records WHERE library = %s LIMIT 1", (self.library,)
+            "SELECT 1 FROM library_merges WHERE library = %s AND run_id <> %s LIMIT 1",
+            (self.library, run_id),
         )
         return self.cur.fetchone() is not None
 
-    def records(self, subjects: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         for i in range(0, len(subjects), 10_000):
             self.cur.execute(
                 "SELECT subject, doc FROM library_records WHERE library = %s AND subject = ANY(%s)",
-                (self.library, subjects[i : i + 10_000]),
+                (self.library, list(subjects[i : i + 10_000])),
             )
-            out.update(self.cur.fetchall())
-        return out
+            yield from self.cur.fetchall()
+
+    def _other_statements(
+        self, subjects: Sequence[str], run_id: str
+    ) -> Iterable[tuple[str, str, str]]:
+        for i in range(0, len(subjects), 10_000):
+            self.cur.execute(
+                "SELECT subject, run_id, doc FROM library_statements "
+                "WHERE library = %s AND subject = ANY(%s) AND run_id <> %s",
+                (self.library, list(subjects[i : i + 10_000]), run_id),
+            )
+            yield from self.cur.fetchall()
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
         self.cur.execute(
@@ -892,6 +1116,15 @@ class _Postgres(_Db):
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _copy_escaped(values: Sequence[str]) -> Sequence[str]:
+    """Values in COPY's text format; checked in one pass over their join, as they rarely
+    hold a backslash, tab or line break."""
+    joined = "\n".join(values)
+    if "\\" in joined or "\t" in joined or "\r" in joined or joined.count("\n") != len(values) - 1:
+        return [_copy_escape(v) for v in values]
+    return values
+
+
 def _copy_escape(value: str) -> str:
     """A value in COPY's text format (backslash, tab, newline and CR escaped)."""
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
@@ -920,6 +1153,50 @@ def _statements(
     out = [(s, v) for s, v in acc.items() if v]
     out.sort(key=itemgetter(0))
     return out
+
+
+def _as_statements(
+    subjects: Sequence[str | None], columns: Mapping[str, Sequence[Any]]
+) -> Statements:
+    """A ``(subjects, columns)`` chunk as :class:`Statements`."""
+    for name, values in columns.items():
+        if len(values) != len(subjects):
+            raise LibraryError(f"column {name!r} has {len(values)} values, not {len(subjects)}")
+    wide = _statements(subjects, columns)
+    return Statements(
+        [s for s, _ in wide],
+        [_encode(fields).decode() for _, fields in wide],
+        sum(len(fields) for _, fields in wide),
+    )
+
+
+def _record_text(run_id: str, statement: str) -> str:
+    """The golden record of a subject one run spoke of: all of that statement."""
+    return "{" + _encode(run_id).decode() + ":" + statement + "}"
+
+
+def _golden_updates(
+    db: _Db, merged: _Precedence, run_id: str, part: Statements
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The golden records a chunk's statements create (subjects another run spoke of alone
+    until now) and change (subjects with a stored record)."""
+    known, single = db.known(part.subjects, run_id)
+    fresh: list[tuple[str, str]] = []
+    changed: list[tuple[str, str]] = []
+    if not known and not single:
+        return fresh, changed
+    for subject, doc in zip(part.subjects, part.docs, strict=True):
+        old = known.get(subject)
+        if old is not None:
+            new = merged.apply(old, _decode_statement(doc.encode()))
+            if new is not None:
+                changed.append((subject, new))
+            continue
+        one = single.get(subject)
+        if one is not None:  # two runs now speak of it: its record is stored from now on
+            base = _record_text(*one)
+            fresh.append((subject, merged.apply(base, _decode_statement(doc.encode())) or base))
+    return fresh, changed
 
 
 def _text_column(values: Sequence[Any]) -> Sequence[str | None]:

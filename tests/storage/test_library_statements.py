@@ -1,0 +1,127 @@
+"""Statements built by Arrow equal the Python path's; a subject one run spoke of is read from its
+statement alone, and gets a stored golden record once a second run speaks of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from api.records import GoldenReader
+from hub.settings import Settings
+from storage.library import (
+    POPULATION,
+    LibraryError,
+    LibraryStore,
+    Statements,
+    engine_for,
+    statements_from_arrow,
+)
+from storage.library import _as_statements as python_statements
+
+A, B, C = "110105194912310021", "110105194912310048", "34040219800101001X"
+FIELDS = ("name", "phone", "address")
+# hostile text too: quotes, backslashes, control characters, look-alikes, astral characters
+VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["张三", "a\"b", "c\\d", "tab\there", "x\ny", "\x00", "＝cmd", "𠀀", ""]),
+    st.text(max_size=6),
+)
+ROWS = st.lists(
+    st.tuples(st.sampled_from([A, B, C, "91340100MA2N0001X3"]), *[VALUES] * len(FIELDS)),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROWS)
+def test_arrow_statements_equal_the_python_path(rows: list[tuple[str | None, ...]]) -> None:
+    rows = sorted(rows, key=lambda r: str(r[0]))  # stable: a subject's later row stays later
+    subjects = [str(r[0]) for r in rows]
+    columns = {f: [r[i + 1] for r in rows] for i, f in enumerate(FIELDS)}
+    # columns as slices of longer arrays, as a chunk of a sorted table is
+    ours = statements_from_arrow(
+        pa.array(subjects, pa.string()),
+        {f: pa.array(['"\\', *v], pa.string()).slice(1) for f, v in columns.items()},
+    )
+    want = python_statements(subjects, columns)
+    assert list(ours.subjects) == list(want.subjects)
+    assert list(ours.docs) == list(want.docs)  # the same text, byte for byte
+    assert ours.facts == want.facts
+    for doc in ours.docs:
+        assert isinstance(msgspec.json.decode(doc), dict)
+
+
+def test_arrow_statements_refuse_unsorted_rows_and_null_subjects() -> None:
+    name = pa.array(["a", "b"], pa.string())
+    with pytest.raises(LibraryError, match="sorted by subject"):
+        statements_from_arrow(pa.array([B, A]), {"name": name})
+    with pytest.raises(LibraryError, match="subject on every row"):
+        statements_from_arrow(pa.array([A, None], pa.string()), {"name": name})
+    with pytest.raises(LibraryError, match="not text"):
+        statements_from_arrow(pa.array([A, B]), {"age": pa.array([1, 2])})
+
+
+def _t(day: int) -> datetime:
+    return datetime(2024, 1, day, 9, 0, tzinfo=UTC)
+
+
+def _stored(lib: LibraryStore) -> set[str]:
+    with lib.engine.connect() as conn:
+        return {s for (s,) in conn.execute(text("SELECT subject FROM library_records"))}
+
+
+def test_a_subject_one_run_spoke_of_is_read_from_its_statement(settings: Settings) -> None:
+    lib = LibraryStore(engine_for(settings.db_url))
+    chunk = statements_from_arrow(
+        pa.array([A, B]), {"name": pa.array(["张三", "李四"]), "phone": pa.array([None, "1"])}
+    )
+    assert lib.merge_chunks(POPULATION, "r1", "ps_household", _t(1), [chunk], ["name"]) == 3
+    assert _stored(lib) == set()  # nothing written twice
+    rec = lib.person(A)
+    assert rec is not None and rec.value("name") == "张三" and rec.fields["name"].authoritative
+    assert lib.names([A, B, C]) == {A: "张三", B: "李四"}
+    assert lib.subjects(POPULATION) == [A, B]
+    assert lib.person_exists(B) and not lib.person_exists(C)
+    reader = GoldenReader(lib)
+    assert [r[:4] for r in reader.rows(POPULATION, B)] == [
+        ("name", "李四", "ps_household", "r1"),
+        ("phone", "1", "ps_household", "r1"),
+    ]
+    assert reader.rows(POPULATION, C) == []
+
+    # a second run: a non-authoritative name loses but the record is now stored; a new phone wins
+    lib.merge(POPULATION, "r2", "hrss_insurance", _t(5), [A, C], {"name": ["張三", "王五"]})
+    lib.merge(POPULATION, "r3", "ca_marriage", _t(6), [B], {"phone": ["2"]})
+    assert _stored(lib) == {A, B}  # C is still known from one run only
+    assert lib.names([A, C]) == {A: "张三", C: "王五"}
+    assert lib.field_values(POPULATION, "phone") == {B: "2"}
+    assert lib.agreement(POPULATION, "r2") == (0, 1)  # 張三 disagrees with the household's 张三
+    assert [r[:4] for r in reader.rows(POPULATION, B)] == [
+        ("name", "李四", "ps_household", "r1"),
+        ("phone", "2", "ca_marriage", "r3"),
+    ]
+    snapshot = {(s, f): (v, run) for _, s, f, v, _, run, _, _ in lib.golden_snapshot()}
+    assert snapshot == {
+        (A, "name"): ("张三", "r1"),
+        (B, "name"): ("李四", "r1"),
+        (B, "phone"): ("2", "r3"),
+        (C, "name"): ("王五", "r2"),
+    }
+    # merging a run again changes nothing
+    lib.merge(POPULATION, "r3", "ca_marriage", _t(6), [B], {"phone": ["2"]})
+    assert {(s, f): (v, run) for _, s, f, v, _, run, _, _ in lib.golden_snapshot()} == snapshot
+
+
+def test_statements_chunks_and_python_chunks_mix(settings: Settings) -> None:
+    lib = LibraryStore(engine_for(settings.db_url))
+    first = Statements([A], ['{"name":"张三"}'], 1)
+    lib.merge_chunks(POPULATION, "r1", "ps_household", _t(1), [first, ([B], {"name": ["李四"]})])
+    assert lib.names([A, B]) == {A: "张三", B: "李四"}
+    with pytest.raises(LibraryError, match="increasing order"):
+        lib.merge_chunks(POPULATION, "r2", "ps_household", _t(2), [([B], {"n": ["x"]}), first])
