@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from hub.settings import Settings
 from schemas import resident_id, uscc
 from schemas.contracts import Contract, load_contracts
-from schemas.readers import ROW_COLUMN, ReadError, read_file
+from schemas.readers import ROW_COLUMN, ReadError, read_text
 from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, engine_for
 from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
 
@@ -79,10 +79,16 @@ def quarantine_key(dataset: str, run_id: str) -> str:
     return f"quarantine/{dataset}/{run_id}.parquet"
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
+def _parquet_bytes(table: pa.Table, *, work: bool = False) -> bytes:
+    """``table`` as Parquet: zstd for what is kept (quarantine), and for ``work`` files (passed
+    between the steps of one run, read back once) uncompressed and without column statistics,
+    which halves the time to write and read a million rows."""
+    out = pa.BufferOutputStream()
+    if work:
+        pq.write_table(table, out, compression="none", write_statistics=False)
+    else:
+        pq.write_table(table, out, compression="zstd")
+    return out.getvalue().to_pybytes()
 
 
 def _put_once(hub: Hub, key: str, make: Callable[[], bytes]) -> None:
@@ -92,7 +98,7 @@ def _put_once(hub: Hub, key: str, make: Callable[[], bytes]) -> None:
 
 
 def _load_table(hub: Hub, key: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(hub.objects.get(key)))
+    return pq.read_table(pa.BufferReader(hub.objects.get(key)))
 
 
 # ---- steps --------------------------------------------------------------------------------
@@ -132,18 +138,21 @@ def read(hub: Hub, ref: Ref) -> Ref:
     contract = hub.contract(run["dataset"])
     raw_key = _work_key(run["run_id"], "raw.parquet")
     flags_key = _work_key(run["run_id"], "read_reasons.parquet")
-    if not hub.objects.exists(flags_key):
+    if hub.objects.exists(flags_key):
+        rows = pq.read_metadata(pa.BufferReader(hub.objects.get(raw_key))).num_rows
+    else:
         try:
-            res = read_file(hub.objects.get(run["object_key"]), contract, run["filename"])
+            # text only: the check step converts types itself (quality.engine.check_table)
+            res = read_text(hub.objects.get(run["object_key"]), contract, run["filename"])
         except ReadError as exc:
             hub.library.set_run(
                 run["run_id"], status="failed", message=str(exc), finished_at=_now()
             )
             raise
-        _put_once(hub, raw_key, lambda: _parquet_bytes(res.raw))
+        _put_once(hub, raw_key, lambda: _parquet_bytes(res.raw, work=True))
         flags = pa.table({"reasons": res.reasons})
-        hub.objects.put(flags_key, _parquet_bytes(flags))
-    rows = pq.read_metadata(io.BytesIO(hub.objects.get(raw_key))).num_rows
+        hub.objects.put(flags_key, _parquet_bytes(flags, work=True))
+        rows = res.rows
     if run["status"] == "landed":
         hub.library.set_run(run["run_id"], status="read", rows_in=rows)
     return {**ref, "status": "read", "raw_key": raw_key, "rows_in": rows}
@@ -214,7 +223,7 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
         reason_counts=counts,
     )
     acc_key = _work_key(run["run_id"], "accepted.parquet")
-    _put_once(hub, acc_key, lambda: _parquet_bytes(accepted))
+    _put_once(hub, acc_key, lambda: _parquet_bytes(accepted, work=True))
     q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
     if q_key:
         _put_once(hub, q_key, lambda: _parquet_bytes(rejected))

@@ -218,7 +218,9 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
         return text, np.zeros(len(arr), dtype=bool)
     if kind == "int":
         ok = pc.match_substring_regex(text, _INT_RE)
-        typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.int64())
+        # Arrow's cast refuses the "+5" the pattern allows: drop the one leading plus sign
+        digits = pc.utf8_ltrim(pc.if_else(ok, text, pa.scalar(None, pa.string())), "+")
+        typed = digits.cast(pa.int64())
     elif kind == "decimal":
         ok = pc.match_substring_regex(text, _DECIMAL_RE)
         typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.decimal128(38, 4))
