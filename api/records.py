@@ -93,10 +93,14 @@ class GoldenReader:
             if con is None:
                 con = sqlite3.connect(self._path, timeout=30)
                 self._local.con = con
-            return golden_text(con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}))
+            return golden_text(
+                con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}),
+                partial(self.library.run_meta, library),
+            )
         with self.engine.connect() as conn:
             return golden_text(
-                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples()
+                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples(),
+                partial(self.library.run_meta, library),
             )
 
     def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:

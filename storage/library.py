@@ -66,6 +66,7 @@ merges = Table(
     Column("dataset", String(64), nullable=False),
     Column("observed_at", DateTime, nullable=False),
     Column("authoritative", Text, nullable=False),  # JSON list of the fields it is the source of
+    Column("fields", Text),  # JSON list: the order of its statements' values (null: objects)
     Column("facts", Integer, nullable=False),
     Column("compared", Integer, nullable=False),  # accuracy against authoritative sources
     Column("agreeing", Integer, nullable=False),
@@ -129,6 +130,7 @@ _LEGACY_GOLDEN = "library_golden"
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, dict[str, str]]).decode
 _decode_statement = msgspec.json.Decoder(dict[str, str]).decode
+_decode_positional = msgspec.json.Decoder(list[str | None]).decode
 
 
 class LibraryError(Exception):
@@ -166,15 +168,18 @@ class RunMeta(NamedTuple):
     dataset: str
     observed_at: datetime  # naive UTC
     authoritative: frozenset[str]
+    fields: tuple[str, ...] = ()  # its statements' layout (empty: JSON objects)
 
 
 @dataclass(frozen=True)
 class Statements:
     """A merge chunk already in the library's form: subjects in strictly increasing order, each
-    with its statement (the JSON object text of its non-null field values, which
-    :func:`statements_from_arrow` builds without a Python object per value), and how many
-    values they hold."""
+    with its statement, and how many values they hold. A statement is the JSON array of the
+    subject's values in the order of ``fields`` (null: no value), which
+    :func:`statements_from_arrow` builds without a Python object per value; the run's
+    ``fields`` are kept once, with the run."""
 
+    fields: tuple[str, ...]
     subjects: Sequence[str]
     docs: Sequence[str]
     facts: int
@@ -210,7 +215,7 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
     if subjects.null_count:
         raise LibraryError("statements need a subject on every row")
     if n == 0:
-        return Statements([], [], 0)
+        return Statements(tuple(names), [], [], 0)
     if n > 1 and pc.any(pc.less(subjects.slice(1), subjects.slice(0, n - 1))).as_py():
         raise LibraryError("statements_from_arrow needs the rows sorted by subject")
     keys = subjects.to_pylist()
@@ -229,31 +234,33 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
     grouped = same_next.copy()
     grouped[1:] |= same_next[:-1]
     slow |= grouped
-    # '"field":"value",' per present value; joined, the last comma cut, braces around
-    pieces = [
-        pc.binary_join_element_wise(_prefix_of(f), c, '",', "")
-        for f, c in zip(names, cols, strict=True)
-    ]
-    body = pc.binary_join_element_wise(*pieces, "", null_handling="replace")
-    body = pc.utf8_slice_codeunits(body, 0, -1)
-    docs: list[str | None] = pc.binary_join_element_wise("{", body, "}", "").to_pylist()
-    facts = sum(int(pc.sum(pc.is_valid(c).cast(pa.int8())).as_py() or 0) for c in cols)
+    # '"value"' per present value, null for a missing one, joined with commas in brackets
+    pieces = [pc.binary_join_element_wise('"', c, '"', "") for c in cols]
+    body = pc.binary_join_element_wise(
+        *pieces, ",", null_handling="replace", null_replacement="null"
+    )
+    docs: list[str | None] = pc.binary_join_element_wise("[", body, "]", "").to_pylist()
+    present = np.zeros(n, dtype=np.int32)
+    for c in cols:
+        present += pc.is_valid(c).to_numpy(zero_copy_only=False)
+    facts = int(present.sum())
     if slow.any():
         rows = np.flatnonzero(slow)
         part = {f: c.take(pa.array(rows)).to_pylist() for f, c in zip(names, cols, strict=True)}
-        facts -= sum(sum(v is not None for v in part[f]) for f in names)
+        facts -= int(present[rows].sum())
         wide = _statements([keys[i] for i in rows], part)
         facts += sum(len(fields) for _, fields in wide)
-        merged = {s: _encode(fields).decode() for s, fields in wide}
+        merged = {s: _positional(fields, names) for s, fields in wide}
         for i in rows:
-            docs[i] = None if same_next[i] else merged.get(keys[i], "{}")
+            docs[i] = None if same_next[i] else merged.get(keys[i])
+            present[i] = docs[i] is not None  # an empty statement is no statement
     out_s: list[str] = []
     out_d: list[str] = []
-    for s, d in zip(keys, docs, strict=True):
-        if d is not None and d != "{}":
+    for s, d, k in zip(keys, docs, present.tolist(), strict=True):
+        if k:
             out_s.append(s)
-            out_d.append(d)
-    return Statements(out_s, out_d, facts)
+            out_d.append(d)  # type: ignore[arg-type]  # present rows have a statement
+    return Statements(tuple(names), out_s, out_d, facts)
 
 
 def _arrow_array(values: Any) -> Any:
@@ -277,9 +284,21 @@ def _has_json_special(column: Any) -> bool:
     return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
 
 
-def _prefix_of(name: str) -> str:
-    """``"name":"`` for one field (field names are the library schema's identifiers)."""
-    return _encode(name).decode() + ':"'
+def _positional(values: Mapping[str, str], fields: Sequence[str]) -> str:
+    """A statement's JSON array text: the values in the order of ``fields``."""
+    return _encode([values.get(f) for f in fields]).decode()
+
+
+def _statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]:
+    """A stored statement as {field: value}: a JSON array in its run's field order, or (as
+    written before runs kept a layout) a JSON object."""
+    raw = doc.encode() if isinstance(doc, str) else doc
+    if raw[:1] == b"{":
+        return _decode_statement(raw)
+    values = _decode_positional(raw)
+    if len(values) != len(fields):
+        raise LibraryError(f"a statement has {len(values)} values, its run {len(fields)} fields")
+    return {f: v for f, v in zip(fields, values, strict=True) if v is not None}
 
 
 def engine_for(db_url: str) -> Engine:
@@ -334,10 +353,15 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _meta_from_row(dataset: str, observed: Any, authoritative: str) -> RunMeta:
+def _meta_from_row(
+    dataset: str, observed: Any, authoritative: str, fields: str | None = None
+) -> RunMeta:
     """A run's metadata from its ``library_merges`` columns."""
     return RunMeta(
-        dataset, _as_datetime(observed), frozenset(msgspec.json.decode(authoritative.encode()))
+        dataset,
+        _as_datetime(observed),
+        frozenset(msgspec.json.decode(authoritative.encode())),
+        tuple(msgspec.json.decode(fields.encode())) if fields else (),
     )
 
 
@@ -375,9 +399,12 @@ GOLDEN_POINT_SQL = (
 )
 
 
-def golden_text(rows: Iterable[tuple[str | None, str]]) -> str | None:
+def golden_text(
+    rows: Iterable[tuple[str | None, str]], meta: Callable[[str], RunMeta]
+) -> str | None:
     """The golden record from :data:`GOLDEN_POINT_SQL`'s rows (run id or None, doc), in the
-    stored form ``{run id: {field: value}}``; None if the subject is unknown."""
+    stored form ``{run id: {field: value}}``; None if the subject is unknown. ``meta``
+    describes a run (:meth:`LibraryStore.run_meta`)."""
     found = list(rows)
     for run_id, doc in found:
         if run_id is None:
@@ -386,11 +413,9 @@ def golden_text(rows: Iterable[tuple[str | None, str]]) -> str | None:
         return None
     if len(found) > 1:
         raise LibraryError("a subject has statements from several runs but no golden record")
-    return _golden_text(*found[0])
-
-
-def _golden_text(run_id: str | None, doc: str) -> str:
-    return doc if run_id is None else _record_text(run_id, doc)
+    run_id, doc = found[0]
+    assert run_id is not None
+    return _record_text(run_id, doc, meta(run_id).fields)
 
 
 class LibraryStore:
@@ -399,8 +424,12 @@ class LibraryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        found = inspect(engine)
+        if "fields" not in {c["name"] for c in found.get_columns("library_merges")}:
+            with engine.begin() as conn:  # a hub from before runs kept their layout
+                conn.execute(text("ALTER TABLE library_merges ADD COLUMN fields TEXT"))
         self._meta: dict[tuple[str, str], RunMeta] = {}
-        if _LEGACY_FACTS in inspect(engine).get_table_names():
+        if _LEGACY_FACTS in found.get_table_names():
             self._migrate_legacy()
 
     # ---- runs ---------------------------------------------------------------------------
@@ -562,10 +591,16 @@ class LibraryStore:
             others = db.has_other_runs(run_id)
             merged = _Precedence(run_id, mine, db.run_meta)
             last: str | None = None
+            # the run's statement layout: the first chunk's, or what an earlier merge stored
+            layout = None if first else db.run_meta([run_id])[run_id].fields
             for chunk in chunks:
                 part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
                 if not part.subjects:
                     continue
+                if layout is None:
+                    layout = part.fields
+                elif part.fields != layout:
+                    part = _relayout(part, layout)
                 if last is not None and part.subjects[0] <= last:
                     raise LibraryError(
                         "merge chunks must hold disjoint subjects in increasing order "
@@ -582,7 +617,7 @@ class LibraryStore:
             if after_facts is not None:
                 after_facts()
             if first:
-                db.finish(run_id, written, merged.compared, merged.agreeing)
+                db.finish(run_id, written, merged.compared, merged.agreeing, layout or ())
             if set_status:
                 conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
             cur.close()
@@ -605,9 +640,9 @@ class LibraryStore:
         key = (library, run_id)
         meta = self._meta.get(key)
         if meta is None:
-            stmt = select(merges.c.dataset, merges.c.observed_at, merges.c.authoritative).where(
-                and_(merges.c.library == library, merges.c.run_id == run_id)
-            )
+            stmt = select(
+                merges.c.dataset, merges.c.observed_at, merges.c.authoritative, merges.c.fields
+            ).where(and_(merges.c.library == library, merges.c.run_id == run_id))
             with self.engine.connect() as conn:
                 row = conn.execute(stmt).first()
             if row is None:
@@ -624,6 +659,7 @@ class LibraryStore:
                 merges.c.dataset,
                 merges.c.observed_at,
                 merges.c.authoritative,
+                merges.c.fields,
             )
             .join(
                 merges,
@@ -642,9 +678,9 @@ class LibraryStore:
             return None
         history: dict[str, list[FactView]] = {}
         winners: dict[str, FactView] = {}
-        for run_id, doc, dataset, observed, auth in rows:
-            meta = _meta_from_row(dataset, observed, auth)
-            for name, value in _decode_statement(doc.encode()).items():
+        for run_id, doc, dataset, observed, auth, layout in rows:
+            meta = _meta_from_row(dataset, observed, auth, layout)
+            for name, value in _statement_values(doc, meta.fields).items():
                 fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
                 history.setdefault(name, []).append(fv)
                 if _wins(fv, winners.get(name)):
@@ -679,7 +715,9 @@ class LibraryStore:
         out: dict[str, str] = {}
         for subject, run_id, doc in self._golden(library, wanted):
             if run_id is not None:
-                value = _decode_statement(doc.encode()).get(field_name)
+                value = _statement_values(doc, self.run_meta(library, run_id).fields).get(
+                    field_name
+                )
                 if value is not None:
                     out[subject] = value
                 continue
@@ -724,7 +762,8 @@ class LibraryStore:
         for library in LIBRARIES:
             meta = partial(self.run_meta, library)
             for subject, run_id, doc in self._golden(library, None):
-                for name, f in golden_fields(_golden_text(run_id, doc), meta).items():
+                record = doc if run_id is None else _record_text(run_id, doc, meta(run_id).fields)
+                for name, f in golden_fields(record, meta).items():
                     out.append(
                         (
                             library,
@@ -801,12 +840,16 @@ class _Precedence:
         self.compared = 0
         self.agreeing = 0
 
+    def describe(self, run_ids: Iterable[str]) -> None:
+        """Read the metadata of runs not described yet."""
+        missing = [r for r in run_ids if r not in self.meta]
+        if missing:
+            self.meta.update(self.read_meta(missing))
+
     def apply(self, stored: str, values: Mapping[str, str]) -> str | None:
         """The record with this run's winning values, or None if none of them wins."""
         doc = _decode(stored.encode())
-        missing = [r for r in doc if r not in self.meta]
-        if missing:
-            self.meta.update(self.read_meta(missing))
+        self.describe(doc)
         winner: dict[str, str] = {}
         for run_id, fields in doc.items():
             for name in fields:
@@ -887,7 +930,9 @@ class _Db:
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         raise NotImplementedError
 
-    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+    def finish(
+        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
+    ) -> None:
         raise NotImplementedError
 
 
@@ -956,11 +1001,11 @@ class _Sqlite(_Db):
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
         marks = ", ".join("?" * len(run_ids))
         self.cur.execute(
-            "SELECT run_id, dataset, observed_at, authoritative FROM library_merges "
+            "SELECT run_id, dataset, observed_at, authoritative, fields FROM library_merges "
             f"WHERE library = ? AND run_id IN ({marks})",
             (self.library, *run_ids),
         )
-        return {r: _meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library
@@ -975,11 +1020,13 @@ class _Sqlite(_Db):
                 [(d, lib, s) for s, d in changed],
             )
 
-    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+    def finish(
+        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
+    ) -> None:
         self.cur.execute(
-            "UPDATE library_merges SET facts = ?, compared = ?, agreeing = ? "
+            "UPDATE library_merges SET facts = ?, compared = ?, agreeing = ?, fields = ? "
             "WHERE library = ? AND run_id = ?",
-            (facts, compared, agreeing, self.library, run_id),
+            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
         )
 
 
@@ -1079,11 +1126,11 @@ class _Postgres(_Db):
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
         self.cur.execute(
-            "SELECT run_id, dataset, observed_at, authoritative FROM library_merges "
+            "SELECT run_id, dataset, observed_at, authoritative, fields FROM library_merges "
             "WHERE library = %s AND run_id = ANY(%s)",
             (self.library, run_ids),
         )
-        return {r: _meta_from_row(d, o, a) for r, d, o, a in self.cur.fetchall()}
+        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library
@@ -1105,11 +1152,13 @@ class _Postgres(_Db):
                 (lib,),
             )
 
-    def finish(self, run_id: str, facts: int, compared: int, agreeing: int) -> None:
+    def finish(
+        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
+    ) -> None:
         self.cur.execute(
-            "UPDATE library_merges SET facts = %s, compared = %s, agreeing = %s "
+            "UPDATE library_merges SET facts = %s, compared = %s, agreeing = %s, fields = %s "
             "WHERE library = %s AND run_id = %s",
-            (facts, compared, agreeing, self.library, run_id),
+            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
         )
 
 
@@ -1163,16 +1212,33 @@ def _as_statements(
         if len(values) != len(subjects):
             raise LibraryError(f"column {name!r} has {len(values)} values, not {len(subjects)}")
     wide = _statements(subjects, columns)
+    layout = tuple(sorted(columns))
     return Statements(
+        layout,
         [s for s, _ in wide],
-        [_encode(fields).decode() for _, fields in wide],
+        [_positional(fields, layout) for _, fields in wide],
         sum(len(fields) for _, fields in wide),
     )
 
 
-def _record_text(run_id: str, statement: str) -> str:
+def _relayout(part: Statements, fields: tuple[str, ...]) -> Statements:
+    """A chunk's statements in another layout (``()``: JSON objects, as older runs stored)."""
+    docs: list[str] = []
+    for doc in part.docs:
+        values = _statement_values(doc, part.fields)
+        extra = set(values) - set(fields)
+        if fields and extra:
+            raise LibraryError(
+                f"the chunks of one merge must have the same fields: {sorted(extra)} are new"
+            )
+        docs.append(_positional(values, fields) if fields else _encode(values).decode())
+    return Statements(fields, part.subjects, docs, part.facts)
+
+
+def _record_text(run_id: str, statement: str, fields: Sequence[str]) -> str:
     """The golden record of a subject one run spoke of: all of that statement."""
-    return "{" + _encode(run_id).decode() + ":" + statement + "}"
+    values = statement if statement[:1] == "{" else _encode(_statement_values(statement, fields))
+    return _encode({run_id: msgspec.Raw(values)}).decode()
 
 
 def _golden_updates(
@@ -1181,6 +1247,8 @@ def _golden_updates(
     """The golden records a chunk's statements create (subjects another run spoke of alone
     until now) and change (subjects with a stored record)."""
     known, single = db.known(part.subjects, run_id)
+    if single:
+        merged.describe({other for other, _ in single.values()})
     fresh: list[tuple[str, str]] = []
     changed: list[tuple[str, str]] = []
     if not known and not single:
@@ -1188,14 +1256,16 @@ def _golden_updates(
     for subject, doc in zip(part.subjects, part.docs, strict=True):
         old = known.get(subject)
         if old is not None:
-            new = merged.apply(old, _decode_statement(doc.encode()))
+            new = merged.apply(old, _statement_values(doc, part.fields))
             if new is not None:
                 changed.append((subject, new))
             continue
         one = single.get(subject)
         if one is not None:  # two runs now speak of it: its record is stored from now on
-            base = _record_text(*one)
-            fresh.append((subject, merged.apply(base, _decode_statement(doc.encode())) or base))
+            other, statement = one
+            base = _record_text(other, statement, merged.meta[other].fields)
+            new = merged.apply(base, _statement_values(doc, part.fields))
+            fresh.append((subject, new or base))
     return fresh, changed
 
 

@@ -29,7 +29,7 @@ FIELDS = ("name", "phone", "address")
 # hostile text too: quotes, backslashes, control characters, look-alikes, astral characters
 VALUES = st.one_of(
     st.none(),
-    st.sampled_from(["张三", "a\"b", "c\\d", "tab\there", "x\ny", "\x00", "＝cmd", "𠀀", ""]),
+    st.sampled_from(["张三", 'a"b', "c\\d", "tab\there", "x\ny", "\x00", "＝cmd", "𠀀", ""]),
     st.text(max_size=6),
 )
 ROWS = st.lists(
@@ -53,8 +53,20 @@ def test_arrow_statements_equal_the_python_path(rows: list[tuple[str | None, ...
     assert list(ours.subjects) == list(want.subjects)
     assert list(ours.docs) == list(want.docs)  # the same text, byte for byte
     assert ours.facts == want.facts
-    for doc in ours.docs:
-        assert isinstance(msgspec.json.decode(doc), dict)
+    assert ours.fields == tuple(sorted(FIELDS))
+    # each statement: its values in field order, the later row of a subject winning per field
+    expected: dict[str, dict[str, str]] = {}
+    for subject, *values in rows:
+        expected.setdefault(str(subject), {}).update(
+            {f: v for f, v in zip(FIELDS, values, strict=True) if v is not None}
+        )
+    decoded = {
+        s: dict(zip(ours.fields, msgspec.json.decode(d), strict=True))
+        for s, d in zip(ours.subjects, ours.docs, strict=True)
+    }
+    assert {s: {f: v for f, v in d.items() if v is not None} for s, d in decoded.items()} == {
+        s: v for s, v in expected.items() if v
+    }
 
 
 def test_arrow_statements_refuse_unsorted_rows_and_null_subjects() -> None:
@@ -120,8 +132,52 @@ def test_a_subject_one_run_spoke_of_is_read_from_its_statement(settings: Setting
 
 def test_statements_chunks_and_python_chunks_mix(settings: Settings) -> None:
     lib = LibraryStore(engine_for(settings.db_url))
-    first = Statements([A], ['{"name":"张三"}'], 1)
+    first = Statements(("name",), [A], ['["张三"]'], 1)
     lib.merge_chunks(POPULATION, "r1", "ps_household", _t(1), [first, ([B], {"name": ["李四"]})])
     assert lib.names([A, B]) == {A: "张三", B: "李四"}
     with pytest.raises(LibraryError, match="increasing order"):
-        lib.merge_chunks(POPULATION, "r2", "ps_household", _t(2), [([B], {"n": ["x"]}), first])
+        lib.merge_chunks(POPULATION, "r2", "ps_household", _t(2), [([B], {"name": ["x"]}), first])
+    with pytest.raises(LibraryError, match=r"same fields: \['phone'\] are new"):
+        lib.merge_chunks(POPULATION, "r2", "ps_household", _t(2), [first, ([C], {"phone": ["1"]})])
+    # a chunk with fewer fields is stored in the run's layout; refused merges changed nothing
+    lib.merge_chunks(
+        POPULATION,
+        "r3",
+        "ca_marriage",
+        _t(3),
+        [([A], {"name": ["张三"], "phone": ["9"]}), ([B], {"name": ["李四"]})],
+    )
+    lib.merge_chunks(POPULATION, "r4", "ca_marriage", _t(4), [([A], {"phone": ["8"]}), ([C], {})])
+    assert lib.names([A, B, C]) == {A: "张三", B: "李四"}
+    assert lib.field_values(POPULATION, "phone") == {A: "8"}
+
+
+def test_a_hub_with_object_statements_reads_and_merges_on(settings: Settings) -> None:
+    """Statements written before runs kept a layout are JSON objects; the hub opens, reads
+    them and merges over them."""
+    engine = engine_for(settings.db_url)
+    LibraryStore(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE library_merges DROP COLUMN fields"))
+        conn.execute(
+            text(
+                "INSERT INTO library_merges VALUES ('population', 'old', 'ps_household', "
+                "'2024-01-01 09:00:00.000000', '[\"name\"]', 2, 0, 0)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO library_statements VALUES ('population', :s, 'old', :d)"),
+            [{"s": A, "d": '{"name":"张三","phone":"1"}'}, {"s": B, "d": '{"name":"李四"}'}],
+        )
+    lib = LibraryStore(engine)  # adds the layout column
+    assert lib.names([A, B]) == {A: "张三", B: "李四"}
+    rec = lib.person(A)
+    assert rec is not None and rec.value("phone") == "1"
+    assert GoldenReader(lib).rows(POPULATION, B)[0][:2] == ("name", "李四")
+    lib.merge(POPULATION, "new", "hrss_insurance", _t(5), [A], {"phone": ["2"], "name": ["x"]})
+    assert lib.names([A]) == {A: "张三"}  # the household register is authoritative for names
+    assert lib.field_values(POPULATION, "phone") == {A: "2"}
+    # merging the old run again (its statements stay objects) changes nothing
+    before = lib.golden_snapshot()
+    lib.merge(POPULATION, "old", "ps_household", _t(1), [B], {"name": ["李四"]}, ["name"])
+    assert lib.golden_snapshot() == before
