@@ -12,6 +12,9 @@ one call both checks a file read as text and gives the typed table the merge nee
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -27,6 +30,8 @@ from schemas.divisions import division_table
 from schemas.library import code_table
 
 Mask = npt.NDArray[np.bool_]
+# the check's column tasks share two threads (the machines this runs on have two cores or more)
+_THREADS = 2
 
 # which GB/T 36344 dimension each reason code counts against; anything else is conformity
 DIMENSION_OF = {
@@ -315,32 +320,59 @@ class _Checker:
         self.as_of = as_of
         self.n = table.num_rows
         self.failures: list[Failure] = []
+        self._local = threading.local()  # each task's failures, see _collect
+        # the caches below are shared by the rule tasks: each filled once, under its own lock
+        self._scan_lock = threading.Lock()
+        self._parts_lock = threading.Lock()
+        self._division_lock = threading.Lock()
         self.typed: dict[str, pa.Array] = {}
         self.ids: dict[str, tuple[pa.Array, pa.Array]] = {}
-        self.id_reasons: dict[str, pa.Array] = {}
+        self.id_scans: dict[
+            str, tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]
+        ] = {}
+        self.divisions: dict[str, npt.NDArray[np.int64]] = {}
 
     def add(self, column: str, code: str, rule: str, failed: Mask) -> None:
-        self.failures.append(Failure(f"{column}:{code}", rule, failed))
+        self._local.failures.append(Failure(f"{column}:{code}", rule, failed))
+
+    def _collect(self, work: Callable[[], None]) -> list[Failure]:
+        """The failures ``work`` adds, kept apart so parallel tasks keep the serial order."""
+        self._local.failures = []
+        work()
+        found: list[Failure] = self._local.failures
+        return found
 
     def run(self) -> None:
-        names = set(self.table.column_names)
-        for col in self.contract.columns:
-            if col.name not in names:
-                arr = pa.nulls(self.n, self.contract.arrow_schema().field(col.name).type)
-                if col.required:
-                    self.add(col.name, "MISSING_COLUMN", "required", np.ones(self.n, dtype=bool))
-                self.typed[col.name] = arr
-                continue
-            raw = self.table.column(col.name).combine_chunks()
-            typed, bad = coerce(raw, col)
-            self.typed[col.name] = typed
+        """Coerce every column, then run the rules and the key checks.
+
+        Columns are independent, and Arrow and numpy release the GIL over whole columns, so
+        the tasks run on two threads; their failures are put back in the serial order
+        (coercion by column, rules by column, keys), so the reasons are the same either way.
+        """
+        columns = self.contract.columns
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            coerced = list(pool.map(lambda c: self._collect(lambda: self._coerce(c)), columns))
+            tasks = [lambda c=c: self._rules(c) for c in columns] + [self.keys]
+            ruled = list(pool.map(self._collect, tasks))
+        self.failures = [f for part in (*coerced, *ruled) for f in part]
+
+    def _coerce(self, col: Column) -> None:
+        if col.name not in self.table.column_names:
+            arr = pa.nulls(self.n, self.contract.arrow_schema().field(col.name).type)
             if col.required:
-                self.add(col.name, "REQUIRED", "required", ~_present(typed) & ~bad)
-            self.add(col.name, "TYPE", "type", bad)
-        for col in self.contract.columns:
-            for rule in col.rules:
-                getattr(self, f"rule_{rule.kind}")(col, self.typed[col.name], rule.params)
-        self.keys()
+                self.add(col.name, "MISSING_COLUMN", "required", np.ones(self.n, dtype=bool))
+            self.typed[col.name] = arr
+            return
+        raw = self.table.column(col.name).combine_chunks()
+        typed, bad = coerce(raw, col)
+        self.typed[col.name] = typed
+        if col.required:
+            self.add(col.name, "REQUIRED", "required", ~_present(typed) & ~bad)
+        self.add(col.name, "TYPE", "type", bad)
+
+    def _rules(self, col: Column) -> None:
+        for rule in col.rules:
+            getattr(self, f"rule_{rule.kind}")(col, self.typed[col.name], rule.params)
 
     # -- rules: each reads the typed column; a null value never fails a rule other than REQUIRED
     def rule_code_table(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
@@ -389,39 +421,55 @@ class _Checker:
                 self.add(col.name, code, rule, _np(pc.equal(reasons, code)))
 
     def rule_resident_id(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
-        reasons = self._id_reasons(col.name, values)
+        codes = self._id_scan(col.name, values)[0]
         drop = ("LEGACY_REVIEW",) if p.get("allow_legacy") else ()
-        self._identifier(col, reasons, "resident_id", drop)
+        # the codes in order of first appearance, as pc.unique gives them (see _identifier)
+        found, first = np.unique(codes, return_index=True)
+        for k in found[np.argsort(first)]:
+            code = resident_id.REASONS[k]
+            if k != 0 and code is not None and code not in drop:
+                self.add(col.name, code, "resident_id", codes == k)
 
-    def _id_reasons(self, name: str, values: pa.Array) -> pa.Array:
-        if name not in self.id_reasons:
-            self.id_reasons[name] = resident_id.validate_array(values, today=self.as_of)
-        return self.id_reasons[name]
+    def _id_scan(
+        self, name: str, values: pa.Array
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """One validation pass over an ID column: reason code per row (0 = valid or null), and
+        the birth date (days since 1970) and sex digit parity of the normalised number."""
+        with self._scan_lock:
+            if name not in self.id_scans:
+                codes, born, odd, _ = resident_id._scan(values, self.as_of)
+                self.id_scans[name] = (codes, born, odd)
+            return self.id_scans[name]
 
     def _id_parts(self, name: str) -> tuple[pa.Array, pa.Array]:
         """Birth date and sex encoded in the valid IDs of column ``name`` (null elsewhere).
 
-        Derived from the one validation pass instead of re-validating for each part: a valid
-        18-character ID has a real date at positions 7-14 and its sex in the parity of 17.
+        From the one validation pass, which reads them off the normalised number, so a valid
+        ID written with full-width digits or in its 15-digit form has them too (slicing the
+        text made those crash the check).
         """
-        if name not in self.ids:
-            ids = self.typed[name]
-            valid = pc.and_(pc.is_null(self._id_reasons(name, ids)), pc.is_valid(ids))
-            good = pc.if_else(valid, ids, pa.scalar(None, pa.string()))
-            born = pc.strptime(
-                pc.utf8_slice_codeunits(good, 6, 14), format="%Y%m%d", unit="s", error_is_null=True
-            ).cast(pa.date32())
-            odd = pc.bit_wise_and(pc.utf8_slice_codeunits(good, 16, 17).cast(pa.int64()), 1)
-            sex = pc.if_else(pc.equal(odd, 1), "1", "2")
-            self.ids[name] = (born, sex)
-        return self.ids[name]
+        ids = self.typed[name]
+        codes, born_days, odd = self._id_scan(name, ids)
+        with self._parts_lock:
+            if name not in self.ids:
+                invalid = (codes != 0) | ~_present(ids)
+                born = pa.array(born_days, type=pa.date32(), mask=invalid)
+                sex = pc.if_else(pa.array(odd == 1, mask=invalid), "1", "2")
+                self.ids[name] = (born, sex)
+            return self.ids[name]
 
     def rule_uscc(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         self._identifier(col, uscc.validate_array(values), "uscc", ())
 
+    def _division_codes(self, name: str, values: pa.Array) -> npt.NDArray[np.int64]:
+        with self._division_lock:
+            if name not in self.divisions:  # both division rules read the same column
+                self.divisions[name] = _division_ints(values)
+            return self.divisions[name]
+
     def rule_division(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         """The code was a GB/T 2260 division code at some time (abolished codes included)."""
-        codes = _division_ints(values)
+        codes = self._division_codes(col.name, values)
         known = division_table().known_mask(np.maximum(codes, 0)) & (codes >= 0)
         failed = _present(values) & ~known
         self.add(col.name, "DIVISION", "division", failed)
@@ -435,7 +483,7 @@ class _Checker:
         dates = self.typed[p["at_column"]]
         judged = _present(values) & _present(dates)
         years = np.asarray(pc.fill_null(pc.year(dates), 0).to_numpy(zero_copy_only=False))
-        failed = judged & ~divisions_in_force(_division_ints(values), years)
+        failed = judged & ~divisions_in_force(self._division_codes(col.name, values), years)
         self.add(col.name, "DIVISION_AT", "division_at", failed)
 
     def rule_id_consistency(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:

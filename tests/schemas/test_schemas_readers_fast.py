@@ -9,6 +9,7 @@ on every value), ``read_file``'s flags and a whole-file, one-block parse.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import numpy as np
@@ -178,3 +179,51 @@ def test_plus_signed_integer_is_typed_not_a_crash(persons: Contract) -> None:
     row[persons.column_names.index("family_size")] = "+5"
     res = read_file(f"{header}\n{','.join(row)}\n".encode(), persons, "f.csv")
     assert res.table.column("family_size").to_pylist() == [5]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(CELL, min_size=12, max_size=12), min_size=1, max_size=12),
+    st.booleans(),
+    st.sampled_from(["auto", "gb18030", "GBK"]),
+    st.one_of(st.none(), st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=3))),
+    st.sampled_from([64, 1 << 21]),
+)
+def test_transcoded_parse_equals_decoding_first(
+    persons: Contract,
+    rows: list[list[str]],
+    crlf: bool,
+    declared: str,
+    damage: tuple[int, bytes] | None,
+    block: int,
+) -> None:
+    """Arrow decoding GB18030 as it parses (in small blocks too) gives the columns of
+    decoding the whole file first, and gives up (None) on any file that reading would refuse,
+    damaged bytes included; the reader then takes the decoding-first path."""
+    contract = dataclasses.replace(persons, encoding=declared)
+    text = _csv(rows, list(persons.column_names), crlf)
+    codec = "gbk" if declared == "GBK" else "gb18030"
+    try:
+        data = text.encode(codec)
+    except UnicodeEncodeError:
+        return  # GBK cannot write every character
+    if damage is not None:
+        at = damage[0] % (len(data) + 1)
+        data = data[:at] + damage[1] + data[at:]
+    chosen = readers._transcodable(data, contract)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "_TRANSCODE_BLOCK", block)
+        fast = readers._csv_transcoded(data, chosen, contract) if chosen else None
+    try:
+        decoded, encoding = readers.decode(data, declared, "f.csv")
+        slow = readers._csv_strings(decoded, contract, "f.csv")
+    except ReadError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert encoding == chosen
+        assert fast.keys() == slow.keys()
+        for name in slow:
+            assert fast[name].equals(slow[name]), name
+    if chosen and damage is None and block > 64 and "\ufeff" not in text.split("\n", 1)[0]:
+        assert fast is not None  # the shortcut is taken for plain files
