@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -313,6 +313,19 @@ def divisions_in_force(codes: npt.NDArray[np.int64], years: npt.NDArray[Any]) ->
     return result
 
 
+def _rules_weight(col: Column) -> int:
+    """How early a column's rules should start: identifier passes and hashing are long,
+    consistency rules wait for the ID column's pass (a scheduling hint only)."""
+    kinds = {rule.kind for rule in col.rules}
+    if kinds & {"resident_id", "uscc", "unique"}:
+        return 3
+    if kinds & {"id_consistency"}:
+        return 0
+    if kinds & {"division", "division_at", "regex"}:
+        return 2
+    return 1
+
+
 class _Checker:
     def __init__(self, table: pa.Table, contract: Contract, as_of: dt.date) -> None:
         self.table = table
@@ -350,10 +363,16 @@ class _Checker:
         (coercion by column, rules by column, keys), so the reasons are the same either way.
         """
         columns = self.contract.columns
+        tasks: list[Callable[[], None]] = [partial(self._rules, c) for c in columns]
+        tasks.append(self.keys)
+        # long tasks first and rules waiting on another column's ID pass last, so neither
+        # thread idles at the end; results are then put back in serial order
+        weights = [_rules_weight(c) for c in columns] + [3]
+        order = sorted(range(len(tasks)), key=lambda i: -weights[i])
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
             coerced = list(pool.map(lambda c: self._collect(lambda: self._coerce(c)), columns))
-            tasks = [lambda c=c: self._rules(c) for c in columns] + [self.keys]
-            ruled = list(pool.map(self._collect, tasks))
+            done = dict(zip(order, pool.map(self._collect, [tasks[i] for i in order]), strict=True))
+        ruled = [done[i] for i in range(len(tasks))]
         self.failures = [f for part in (*coerced, *ruled) for f in part]
 
     def _coerce(self, col: Column) -> None:
@@ -563,8 +582,8 @@ def check_table(
     if failures:
         matrix = np.stack([f.failed for f in failures])
         counts = matrix.sum(axis=0)
-        rows, which = np.nonzero(matrix.T)
-        del rows
+        # codes row by row, in failure order: only the flagged rows' columns of the matrix
+        _, which = np.nonzero(matrix[:, np.flatnonzero(counts)].T)
         codes = np.array([f.reason for f in failures], dtype=object)[which]
     else:
         counts = np.zeros(n, dtype=np.int64)
