@@ -10,7 +10,6 @@ run killed at any point re-runs to the same end state.
 from __future__ import annotations
 
 import io
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,35 +174,56 @@ def read(hub: Hub, ref: Ref) -> Ref:
 
 
 def _rejections(
-    engine_reasons: pa.Array, read_flags: pa.Array
-) -> tuple[pa.Array, list[int], list[list[str]]]:
+    engine_reasons: pa.Array | pa.ChunkedArray, read_flags: pa.Array | pa.ChunkedArray
+) -> tuple[pa.Array, pa.Array, pa.ListArray]:
     """Which rows are rejected and why: the rule engine's reasons plus the reader's own flags
     (control characters, over-long fields, formulas). Returns the accepted-row mask, the
-    rejected rows' positions (ascending) and their sorted reason codes; only rows with any
-    flag become Python objects."""
+    rejected rows' positions (ascending) and their sorted distinct reason codes, computed
+    over the (row, code) pairs by Arrow: no Python object per rejected row."""
     import numpy as np
 
+    engine_reasons = _combined(engine_reasons)
+    read_flags = _combined(read_flags)
     n = len(engine_reasons)
-    flagged = pc.or_(
-        pc.greater(pc.fill_null(pc.list_value_length(engine_reasons), 0), 0),
-        pc.greater(pc.fill_null(pc.list_value_length(read_flags), 0), 0),
-    )
-    candidates = pc.indices_nonzero(flagged)
-    rows: list[int] = []
-    reasons: list[list[str]] = []
-    for i, e, x in zip(
-        candidates.to_pylist(),
-        engine_reasons.take(candidates).to_pylist(),
-        read_flags.take(candidates).to_pylist(),
-        strict=True,
-    ):
-        merged = sorted(set(e or ()) | {r for r in x or () if r.endswith(_READER_ONLY)})
-        if merged:
-            rows.append(i)
-            reasons.append(merged)
+    own = pc.list_flatten(read_flags)
+    keep = pc.ends_with(own, _READER_ONLY[0])
+    for suffix in _READER_ONLY[1:]:
+        keep = pc.or_(keep, pc.ends_with(own, suffix))
+    pairs = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "row": pc.list_parent_indices(engine_reasons).cast(pa.int64()),
+                    "code": pc.list_flatten(engine_reasons),
+                }
+            ),
+            pa.table(
+                {
+                    "row": pc.list_parent_indices(read_flags).cast(pa.int64()).filter(keep),
+                    "code": own.filter(keep),
+                }
+            ),
+        ]
+    ).combine_chunks()
+    pairs = pairs.take(pc.sort_indices(pairs, [("row", "ascending"), ("code", "ascending")]))
+    rows = pairs["row"].to_numpy()
+    codes = pairs["code"].combine_chunks()
+    distinct = np.ones(len(rows), dtype=bool)  # a code given by both, or twice, counts once
+    if len(rows) > 1:
+        same_code = pc.equal(codes.slice(1), codes.slice(0, len(rows) - 1))
+        distinct[1:] = (rows[1:] != rows[:-1]) | ~same_code.to_numpy(zero_copy_only=False)
+    rows = rows[distinct]
+    codes = codes.filter(pa.array(distinct))
+    rejected, per_row = np.unique(rows, return_counts=True)
+    offsets = np.zeros(len(rejected) + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
     mask = np.ones(n, dtype=bool)
-    mask[rows] = False
-    return pa.array(mask), rows, reasons
+    mask[rejected] = False
+    return pa.array(mask), pa.array(rejected, pa.int64()), pa.ListArray.from_arrays(offsets, codes)
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
@@ -220,15 +240,17 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
 
     accepted_mask, rejected_rows, reasons = _rejections(result.reasons, read_flags)
     accepted = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).filter(accepted_mask)
-    rejected = raw.take(pa.array(rejected_rows, pa.int64())).append_column(
-        REASONS_COLUMN, pa.array(reasons, pa.list_(pa.string()))
-    )
+    rejected = raw.take(rejected_rows).append_column(REASONS_COLUMN, reasons)
     rows_in = raw.num_rows
     rows_acc = accepted.num_rows
     rows_q = rejected.num_rows
     if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
         raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
-    counts = Counter(code for r in reasons for code in r)  # rejected rows only have reasons
+    # rejected rows only have reasons
+    counts = {
+        str(v["values"]): int(v["counts"])
+        for v in pc.value_counts(pc.list_flatten(reasons)).to_pylist()
+    }
     breaches = record_run(
         hub.library.engine,
         run_id=run["run_id"],
