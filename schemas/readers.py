@@ -14,8 +14,9 @@ import codecs
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from schemas.contracts import Contract
 
 MAX_FIELD_CHARS = 4096
+Text: TypeAlias = (
+    pa.Array | pa.ChunkedArray
+)  # a column of text as read (CSV: in the parser's chunks)
+Mask: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
 ROW_COLUMN = "_row"
 _DELIMS = (",", ";", "\t", "|")
 # C0/C1 control characters other than tab; CR/LF inside a value is also refused
@@ -128,7 +133,7 @@ def _check_header(
 
 def _csv_strings(
     text: str, contract: Contract, filename: str, utf8: bytes | None = None
-) -> dict[str, pa.Array]:
+) -> dict[str, Text]:
     """The CSV's columns as text; ``utf8`` is ``text`` already encoded, if the caller has it."""
     # ``not text.strip()`` without copying the whole text (strip() removes isspace() chars)
     if not text or text.isspace():
@@ -159,7 +164,7 @@ def _csv_strings(
                 ) from None
             raise ReadError(filename, f"not readable as CSV: {msg.splitlines()[0]}") from None
     table = table.rename_columns([n.strip() for n in table.column_names])
-    return {n: table.column(n).combine_chunks() for n in table.column_names}
+    return {n: table.column(n) for n in table.column_names}
 
 
 def _parse_csv(raw: bytes, delimiter: str, header: list[str], block: int | None) -> pa.Table:
@@ -299,8 +304,9 @@ def _typed(col: pa.Array, type_name: str) -> pa.Array:
     raise ValueError(f"unknown column type {type_name!r}")
 
 
-def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, pa.Array], str]:
-    """The file's columns as text (as sent) and the encoding it was read with."""
+def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, Text], str]:
+    """The file's columns as text (as sent; CSV columns in the parser's chunks) and the
+    encoding it was read with."""
     fmt = contract.format
     if not data:
         raise ReadError(filename, "empty file")
@@ -357,7 +363,7 @@ def _transcodable(data: bytes, contract: Contract) -> str | None:
     return None
 
 
-def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, pa.Array] | None:
+def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Text] | None:
     """The CSV's columns, decoded by Arrow as it parses (the decoding thread overlaps the
     parsing threads: 40 % faster on two cores than decoding first); None whenever the file
     is anything but a plain readable CSV in ``codec``, and then :func:`_csv_strings` reads
@@ -390,7 +396,7 @@ def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, pa
     except (ReadError, UnicodeError, pa.ArrowException):
         return None
     table = table.rename_columns([n.strip() for n in table.column_names])
-    return {n: table.column(n).combine_chunks() for n in table.column_names}
+    return {n: table.column(n) for n in table.column_names}
 
 
 def _utf8_of(data: bytes, encoding: str) -> bytes | None:
@@ -449,7 +455,12 @@ def _any_control_byte(seg: np.ndarray[Any, np.dtype[np.uint8]]) -> bool:
     return False
 
 
-def _text_flags(col: pa.Array, formula: bool) -> list[pa.Array]:
+def _text_flags(col: Text, formula: bool) -> list[pa.Array]:
+    """:func:`_text_flags_reference` of ``col`` (see :func:`_text_masks`), as Arrow arrays."""
+    return [pa.array(mask) for mask in _text_masks(col, formula)]
+
+
+def _text_masks(col: Text, formula: bool) -> list[np.ndarray[Any, np.dtype[np.bool_]]]:
     """:func:`_text_flags_reference` of ``col``, evaluated only on the rows that could be flagged.
 
     Three facts about the UTF-8 bytes rule a row out: trimming only removes characters, so a
@@ -458,9 +469,15 @@ def _text_flags(col: pa.Array, formula: bool) -> list[pa.Array]:
     starts with it once trimmed. Finding such bytes is a few numpy passes over the data buffer,
     where the regexes cost a second per million rows.
     """
+    if isinstance(col, pa.ChunkedArray):
+        parts = [_text_masks(chunk, formula) for chunk in col.chunks]
+        if not parts:
+            return [np.zeros(0, dtype=bool) for _ in range(3 if formula else 2)]
+        return [np.concatenate(masks) for masks in zip(*parts, strict=True)]
     n = len(col)
     if not pa.types.is_string(col.type) or col.null_count == n:
-        return [pc.fill_null(f, False) for f in _text_flags_reference(col, formula)]
+        flags = _text_flags_reference(col, formula)
+        return [np.asarray(f.to_numpy(zero_copy_only=False), dtype=bool) for f in flags]
     offsets = np.frombuffer(col.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * col.offset)
     data = col.buffers()[2]
     buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
@@ -480,38 +497,42 @@ def _text_flags(col: pa.Array, formula: bool) -> list[pa.Array]:
         firsts = buf[offsets[filled]]
         maybe[filled[_FORMULA_LEADS[firsts]]] = True
     rows = np.flatnonzero(maybe)
-    flags = [np.zeros(n, dtype=bool) for _ in range(3 if formula else 2)]
+    masks = [np.zeros(n, dtype=bool) for _ in range(3 if formula else 2)]
     if len(rows):
         subset = _text_flags_reference(col.take(pa.array(rows)), formula)
-        for flag, sub in zip(flags, subset, strict=True):
-            flag[rows] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=bool)
-    return [pa.array(f) for f in flags]
+        for mask, sub in zip(masks, subset, strict=True):
+            mask[rows] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=bool)
+    return masks
 
 
 def _text_reasons(
-    strings: dict[str, pa.Array], contract: Contract, n: int
-) -> tuple[list[pa.Array], list[list[tuple[str, pa.Array]]]]:
+    strings: dict[str, Text], contract: Contract, n: int
+) -> tuple[list[Text], list[list[tuple[str, Mask]]]]:
     """Each contract column as sent (null if absent) and its text flags, in reason order."""
-    raw_cols: list[pa.Array] = []
-    flags: list[list[tuple[str, pa.Array]]] = []
+    raw_cols: list[Text] = []
+    flags: list[list[tuple[str, Mask]]] = []
     for c in contract.columns:
         col = strings.get(c.name)
         if col is None:
             col = pa.nulls(n, pa.string())
         raw_cols.append(col)
-        mine: list[tuple[str, pa.Array]] = []
+        mine: list[tuple[str, Mask]] = []
         if c.type == "string":
-            control, long, formula = _text_flags(col, True)
+            control, long, formula = _text_masks(col, True)
             mine.append((f"{c.name}:FORMULA", formula))
         else:
-            control, long = _text_flags(col, False)
+            control, long = _text_masks(col, False)
         mine.append((f"{c.name}:CONTROL_CHAR", control))
         mine.append((f"{c.name}:TOO_LONG", long))
         flags.append(mine)
     return raw_cols, flags
 
 
-def _raw_table(raw_cols: list[pa.Array], contract: Contract, rows: pa.Array) -> pa.Table:
+def _combined(col: Text) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _raw_table(raw_cols: list[Text], contract: Contract, rows: pa.Array) -> pa.Table:
     return pa.Table.from_arrays(raw_cols, names=list(contract.column_names)).append_column(
         ROW_COLUMN, rows
     )
@@ -534,18 +555,17 @@ def read_text(data: bytes, contract: Contract, filename: str) -> TextRead:
 def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     """Read one department file with ``contract``; :class:`ReadError` if it cannot be read."""
     strings, encoding = _strings(data, contract, filename)
+    strings = {name: _combined(col) for name, col in strings.items()}
     n = len(next(iter(strings.values())))
     raw_cols, per_column = _text_reasons(strings, contract, n)
     typed_cols: list[pa.Array] = []
-    flags: list[tuple[str, pa.Array]] = []
+    flags: list[tuple[str, Mask | pa.Array]] = []
     for c, col, mine in zip(contract.columns, raw_cols, per_column, strict=True):
         flags.extend(mine)
-        bad = mine[0][1]
-        for _, flag in mine[1:]:
-            bad = pc.or_(bad, flag)
+        bad = np.logical_or.reduce([mask for _, mask in mine])
         trimmed = pc.utf8_trim_whitespace(col)
         trimmed = pc.if_else(pc.equal(trimmed, _EMPTY), pa.scalar(None, pa.string()), trimmed)
-        clean = pc.if_else(bad, pa.scalar(None, pa.string()), trimmed)
+        clean = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed)
         typed = _typed(clean, c.type)
         type_bad = pc.and_(pc.is_valid(clean), pc.is_null(typed))
         flags.append((f"{c.name}:TYPE", type_bad))
@@ -558,7 +578,7 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     return ReadResult(table, _raw_table(raw_cols, contract, row_numbers), reasons, encoding)
 
 
-def _reason_lists(n: int, flags: list[tuple[str, pa.Array]]) -> pa.ListArray:
+def _reason_lists(n: int, flags: Sequence[tuple[str, Mask | pa.Array]]) -> pa.ListArray:
     """Per-row list of the codes whose flag is set, in the order of ``flags``.
 
     Built from the flagged positions only (offsets by counting, codes by one stable sort), so a
@@ -567,7 +587,10 @@ def _reason_lists(n: int, flags: list[tuple[str, pa.Array]]) -> pa.ListArray:
     rows: list[np.ndarray[Any, Any]] = []
     codes: list[np.ndarray[Any, Any]] = []
     for k, (_, mask) in enumerate(flags):
-        idx = pc.indices_nonzero(mask).to_numpy()
+        if isinstance(mask, np.ndarray):
+            idx = np.flatnonzero(mask)
+        else:
+            idx = pc.indices_nonzero(mask).to_numpy().astype(np.int64)
         if len(idx):
             rows.append(idx)
             codes.append(np.full(len(idx), k, dtype=np.int32))

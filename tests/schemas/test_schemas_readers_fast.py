@@ -51,12 +51,19 @@ def _filled(flags: tuple[pa.Array, ...] | list[pa.Array]) -> list[list[bool]]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(VALUE, max_size=30), st.booleans(), st.integers(0, 3))
-def test_text_flags_equal_the_definition(values: list[str | None], formula: bool, cut: int) -> None:
+@given(st.lists(VALUE, max_size=30), st.booleans(), st.integers(0, 3), st.integers(0, 30))
+def test_text_flags_equal_the_definition(
+    values: list[str | None], formula: bool, cut: int, split: int
+) -> None:
     col = pa.array(values, pa.string())
     col = col.slice(min(cut, len(col)))  # a sliced array: offsets do not start at 0
     fast = readers._text_flags(col, formula)
-    assert _filled(fast) == _filled(readers._text_flags_reference(col, formula))
+    want = _filled(readers._text_flags_reference(col, formula))
+    assert _filled(fast) == want
+    # the CSV parser's chunks: flags computed chunk by chunk, joined
+    at = min(split, len(col))
+    chunked = pa.chunked_array([col.slice(0, at), col.slice(at)], pa.string())
+    assert [m.tolist() for m in readers._text_masks(chunked, formula)] == want
 
 
 def test_shortcut_bytes_cover_every_trimmed_and_control_character() -> None:
