@@ -24,7 +24,15 @@ from hub.settings import Settings
 from schemas import resident_id, uscc
 from schemas.contracts import Contract, load_contracts
 from schemas.readers import ROW_COLUMN, ReadError, read_text
-from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, engine_for
+from storage.library import (
+    LEGAL_ENTITY,
+    POPULATION,
+    LibraryStore,
+    Statements,
+    engine_for,
+    library_text,
+    statements_from_arrow,
+)
 from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
 
 Ref = dict[str, Any]
@@ -292,43 +300,55 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     }
 
 
-def _subjects(values: pa.Array, library: str) -> list[str | None]:
-    """Canonical subject keys: trimmed upper case; full-width and 15-digit IDs normalised."""
-    norm = pc.utf8_upper(pc.utf8_trim_whitespace(values)).to_pylist()
-    out: list[str | None] = []
-    for v in norm:
-        if v is not None and (not v.isascii() or len(v) == 15):
-            if library == POPULATION:
-                v = resident_id.normalise(v)
-                if len(v) == 15:
-                    v = resident_id.upgrade_15(v)
-            else:
-                v = uscc.normalise(v)
-        out.append(v)
-    return out
+def _subjects(values: pa.Array, library: str) -> pa.Array:
+    """Canonical subject keys: trimmed upper case; full-width and 15-digit IDs normalised (in
+    Python, only for the few values that are not ASCII or have 15 characters)."""
+    norm = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    odd = pc.or_(pc.invert(pc.string_is_ascii(norm)), pc.equal(pc.utf8_length(norm), 15))
+    rows = pc.indices_nonzero(pc.fill_null(odd, False))
+    if len(rows) == 0:
+        return norm
+    fixed: list[str] = []
+    for v in norm.take(rows).to_pylist():
+        if library == POPULATION:
+            v = resident_id.normalise(v)
+            if len(v) == 15:
+                v = resident_id.upgrade_15(v)
+        else:
+            v = uscc.normalise(v)
+        fixed.append(v)
+    keys = norm.to_pylist()
+    for i, v in zip(rows.to_pylist(), fixed, strict=True):
+        keys[i] = v
+    return pa.array(keys, pa.string())
 
 
 def as_library_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A typed column as the text the library stores (what ``str`` or ``isoformat`` gives the
-    Python value), converted by Arrow where its cast writes the same text; other types are
-    left for the library's own conversion."""
+    Python value), converted by Arrow where its cast writes the same text and by the library's
+    own conversion otherwise."""
     t = values.type
+    if pa.types.is_string(t):
+        return values
     if pa.types.is_boolean(t):
         return pc.if_else(values, "1", "0")
     if pa.types.is_date32(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
         return values.cast(pa.string())
-    return values
+    if t == pa.timestamp("s"):
+        return pc.strftime(values, format="%Y-%m-%dT%H:%M:%S")
+    return pa.array(
+        [None if v is None else library_text(v) for v in values.to_pylist()], pa.string()
+    )
 
 
 def _by_subject(
-    table: pa.Table, subjects: list[str | None], fields: list[tuple[str, str]], rows: int = 50_000
-) -> Iterator[tuple[list[str | None], dict[str, list[Any]]]]:
+    table: pa.Table, subjects: pa.Array, fields: list[tuple[str, str]], rows: int = 50_000
+) -> Iterator[Statements]:
     """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
-    still wins), cut only between subjects, each chunk's values turned into Python objects only
-    when it is merged (a million rows would otherwise hold every value at once)."""
-    keys = pa.array(subjects, pa.string())
-    order = pc.sort_indices(keys)  # nulls last
-    keys = keys.take(order)
+    still wins), cut only between subjects, each chunk's statements built by Arrow when it is
+    merged (a million rows would otherwise hold every value at once)."""
+    order = pc.sort_indices(subjects)  # nulls last
+    keys = subjects.take(order)
     table = table.select([name for _, name in fields]).take(order)
     n = len(keys) - keys.null_count  # rows without a usable key are skipped
     start = 0
@@ -339,9 +359,9 @@ def _by_subject(
             while stop < n and keys[stop].as_py() == last:
                 stop += 1
         part = table.slice(start, stop - start)
-        yield (
-            keys.slice(start, stop - start).to_pylist(),
-            {f: as_library_text(part.column(name)).to_pylist() for f, name in fields},
+        yield statements_from_arrow(
+            keys.slice(start, stop - start),
+            {f: as_library_text(part.column(name)).combine_chunks() for f, name in fields},
         )
         start = stop
 

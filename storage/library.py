@@ -1273,10 +1273,11 @@ def _text_column(values: Sequence[Any]) -> Sequence[str | None]:
     """A column as text the way the library stores it; all-text columns pass through."""
     if set(map(type, values)) <= {str, type(None)}:
         return values
-    return [None if v is None else _text(v) for v in values]
+    return [None if v is None else library_text(v) for v in values]
 
 
-def _text(value: Any) -> str:
+def library_text(value: Any) -> str:
+    """A value as the text the library stores (dates and times in ISO 8601, booleans 1/0)."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Callable
@@ -125,15 +126,34 @@ def test_reason_lists_are_the_flagged_codes_per_row_in_flag_order(masks: list[li
     st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), max_size=20),
     st.lists(st.one_of(st.none(), st.decimals(-(10**15), 10**15, places=2)), max_size=20),
     st.lists(st.one_of(st.none(), st.booleans()), max_size=20),
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.datetimes(dt.datetime(1000, 1, 1), dt.datetime(9999, 12, 31)).map(
+                lambda t: t.replace(microsecond=0)
+            ),
+        ),
+        max_size=20,
+    ),
 )
 def test_arrow_library_text_equals_the_library_own_conversion(
-    dates: list[object], ints: list[object], decimals: list[object], bools: list[object]
+    dates: list[object],
+    ints: list[object],
+    decimals: list[object],
+    bools: list[object],
+    times: list[object],
 ) -> None:
     from hub.ingest import as_library_text
     from schemas.contracts import ARROW_TYPES
-    from storage.library import _text
+    from storage.library import library_text
 
-    for values, kind in ((dates, "date"), (ints, "int"), (decimals, "decimal"), (bools, "bool")):
+    for values, kind in (
+        (dates, "date"),
+        (ints, "int"),
+        (decimals, "decimal"),
+        (bools, "bool"),
+        (times, "datetime"),
+    ):
         arr = pa.array(values, ARROW_TYPES[kind])
-        expected = [None if v is None else _text(v) for v in arr.to_pylist()]
+        expected = [None if v is None else library_text(v) for v in arr.to_pylist()]
         assert as_library_text(arr).to_pylist() == expected, kind
