@@ -217,7 +217,9 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             arr = arr.cast(pa.string())
     text = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    blank = pc.equal(text, "")
+    if pc.any(blank).as_py():  # else the copy if_else makes would equal text
+        text = pc.if_else(blank, pa.scalar(None, pa.string()), text)
     kind = column.type
     if kind == "string":
         return text, np.zeros(len(arr), dtype=bool)
