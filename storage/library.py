@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time
 from functools import partial
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import msgspec
 from sqlalchemy import (
@@ -254,13 +254,11 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
         for i in rows:
             docs[i] = None if same_next[i] else merged.get(keys[i])
             present[i] = docs[i] is not None  # an empty statement is no statement
-    out_s: list[str] = []
-    out_d: list[str] = []
-    for s, d, k in zip(keys, docs, present.tolist(), strict=True):
-        if k:
-            out_s.append(s)
-            out_d.append(d)  # type: ignore[arg-type]  # present rows have a statement
-    return Statements(tuple(names), out_s, out_d, facts)
+    ready = cast("list[str]", docs)  # the rows without a statement are left out here
+    if present.all():  # the usual case: every row has a value and its own subject
+        return Statements(tuple(names), keys, ready, facts)
+    kept = np.flatnonzero(present).tolist()
+    return Statements(tuple(names), [keys[i] for i in kept], [ready[i] for i in kept], facts)
 
 
 def _arrow_array(values: Any) -> Any:
