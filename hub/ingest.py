@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,32 +249,38 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
 
     accepted_mask, rejected_rows, reasons = _rejections(result.reasons, read_flags)
     accepted = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).filter(accepted_mask)
-    rejected = raw.take(rejected_rows).append_column(REASONS_COLUMN, reasons)
     rows_in = raw.num_rows
     rows_acc = accepted.num_rows
-    rows_q = rejected.num_rows
+    rows_q = len(rejected_rows)
     if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
         raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
-    # rejected rows only have reasons
-    counts = {
-        str(v["values"]): int(v["counts"])
-        for v in pc.value_counts(pc.list_flatten(reasons)).to_pylist()
-    }
-    breaches = record_run(
-        hub.library.engine,
-        run_id=run["run_id"],
-        contract=contract,
-        metrics=result.metrics,
-        rows_in=rows_in,
-        rows_accepted=rows_acc,
-        reason_counts=counts,
-    )
     acc_key = _work_key(run["run_id"], "accepted.parquet")
-    _put_once(hub, acc_key, lambda: _parquet_bytes(accepted, work=True))
     q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
-    if q_key:
-        _put_once(hub, q_key, lambda: _parquet_bytes(rejected))
-        hub.library.record_quarantine(run["run_id"], run["dataset"], q_key, rows_q, counts)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the step's longest write (Arrow, without the GIL) goes on while the rejected rows
+        # are gathered and the run is recorded; every write is idempotent, as before
+        stored = background.submit(
+            _put_once, hub, acc_key, lambda: _parquet_bytes(accepted, work=True)
+        )
+        rejected = raw.take(rejected_rows).append_column(REASONS_COLUMN, reasons)
+        # rejected rows only have reasons
+        counts = {
+            str(v["values"]): int(v["counts"])
+            for v in pc.value_counts(pc.list_flatten(reasons)).to_pylist()
+        }
+        breaches = record_run(
+            hub.library.engine,
+            run_id=run["run_id"],
+            contract=contract,
+            metrics=result.metrics,
+            rows_in=rows_in,
+            rows_accepted=rows_acc,
+            reason_counts=counts,
+        )
+        if q_key:
+            _put_once(hub, q_key, lambda: _parquet_bytes(rejected))
+            hub.library.record_quarantine(run["run_id"], run["dataset"], q_key, rows_q, counts)
+        stored.result()
     if run["status"] in ("landed", "read"):
         hub.library.set_run(
             run["run_id"],
