@@ -275,9 +275,12 @@ def _division_ints(values: pa.Array) -> npt.NDArray[np.int64]:
     out = np.full(len(values), -1, dtype=np.int64)
     idx, mat = _fixed_width(values.cast(pa.string()), 6)
     if len(idx):
-        digits = mat.astype(np.int64) - 48
-        ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
-        out[idx[ok]] = digits[ok] @ 10 ** np.arange(5, -1, -1)
+        digits = mat - np.uint8(48)  # wraps: a byte below "0" becomes 208 or more
+        ok = (digits <= 9).all(axis=1)
+        value = np.zeros(len(idx), dtype=np.int64)
+        for c in range(6):  # multiply-adds: numpy has no fast integer matrix product
+            value = value * 10 + digits[:, c]
+        out[idx[ok]] = value[ok]
     return out
 
 
@@ -313,6 +316,9 @@ def divisions_in_force(codes: npt.NDArray[np.int64], years: npt.NDArray[Any]) ->
     covered = ((starts[safe] <= year) & (year <= ends[safe])).any(axis=1)
     result: Mask = covered & (idx >= 0)
     return result
+
+
+_COERCE_WEIGHT = {"date": 3, "datetime": 3, "int": 2, "decimal": 2, "bool": 1, "string": 0}
 
 
 def _rules_weight(col: Column) -> int:
@@ -372,7 +378,11 @@ class _Checker:
         weights = [_rules_weight(c) for c in columns] + [3]
         order = sorted(range(len(tasks)), key=lambda i: -weights[i])
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            coerced = list(pool.map(lambda c: self._collect(lambda: self._coerce(c)), columns))
+            # parsing dates and numbers first, plain text last (scheduling only, as below)
+            first = sorted(range(len(columns)), key=lambda i: -_COERCE_WEIGHT[columns[i].type])
+            parsed = pool.map(self._collect, [partial(self._coerce, columns[i]) for i in first])
+            by_column = dict(zip(first, parsed, strict=True))
+            coerced = [by_column[i] for i in range(len(columns))]
             done = dict(zip(order, pool.map(self._collect, [tasks[i] for i in order]), strict=True))
         ruled = [done[i] for i in range(len(tasks))]
         self.failures = [f for part in (*coerced, *ruled) for f in part]

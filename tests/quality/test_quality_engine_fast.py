@@ -74,3 +74,13 @@ def test_one_thread_or_two_give_the_same_reasons(
     assert [f.reason for f in one.failures] == [f.reason for f in two.failures]
     assert one.typed.equals(two.typed)
     assert one.metrics == two.metrics
+
+
+@given(st.lists(st.one_of(st.none(), st.text("0123456789/:a１ \x00", max_size=8)), max_size=40))
+def test_division_codes_are_six_ascii_digits_as_integers(values: list[str | None]) -> None:
+    def definition(v: str | None) -> int:
+        ok = v is not None and len(v.encode()) == 6 and all("0" <= ch <= "9" for ch in v)
+        return int(v) if ok and v is not None else -1
+
+    got = engine._division_ints(pa.array(values, pa.string()))
+    assert got.tolist() == [definition(v) for v in values]
