@@ -87,16 +87,14 @@ def quarantine_key(dataset: str, run_id: str) -> str:
     return f"quarantine/{dataset}/{run_id}.parquet"
 
 
-def _parquet_bytes(table: pa.Table, *, work: bool = False) -> bytes:
-    """``table`` as Parquet: zstd for what is kept (quarantine), and for ``work`` files (passed
-    between the steps of one run, read back once) uncompressed and without column statistics,
-    which halves the time to write and read a million rows."""
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as zstd Parquet: for what is kept (the quarantined rows)."""
     out = pa.BufferOutputStream()
-    if work:
-        pq.write_table(table, out, compression="none", write_statistics=False)
-    else:
-        pq.write_table(table, out, compression="zstd")
+    pq.write_table(table, out, compression="zstd")
     return out.getvalue().to_pybytes()
+
+
+ACCEPTED = "accepted.arrow"  # the check step's accepted rows, for the merge step
 
 
 def _arrow_bytes(table: pa.Table) -> bytes:
@@ -254,14 +252,12 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     rows_q = len(rejected_rows)
     if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
         raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
-    acc_key = _work_key(run["run_id"], "accepted.parquet")
+    acc_key = _work_key(run["run_id"], ACCEPTED)
     q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
     with ThreadPoolExecutor(max_workers=1) as background:
         # the step's longest write (Arrow, without the GIL) goes on while the rejected rows
         # are gathered and the run is recorded; every write is idempotent, as before
-        stored = background.submit(
-            _put_once, hub, acc_key, lambda: _parquet_bytes(accepted, work=True)
-        )
+        stored = background.submit(_put_once, hub, acc_key, lambda: _arrow_bytes(accepted))
         rejected = raw.take(rejected_rows).append_column(REASONS_COLUMN, reasons)
         # rejected rows only have reasons
         counts = {
@@ -394,7 +390,10 @@ def merge(
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     contract = hub.contract(run["dataset"])
-    accepted = _load_table(hub, _work_key(run["run_id"], "accepted.parquet"))
+    acc_key = _work_key(run["run_id"], ACCEPTED)
+    if not hub.objects.exists(acc_key):  # checked before the accepted rows were Arrow IPC
+        acc_key = _work_key(run["run_id"], "accepted.parquet")
+    accepted = _load_table(hub, acc_key)
     key_field = contract.column(contract.subject_column).field
     written = 0
     if run["status"] != "merged":  # a retry after the library write only re-measures
