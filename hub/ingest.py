@@ -29,10 +29,11 @@ from storage.library import (
     LEGAL_ENTITY,
     POPULATION,
     LibraryStore,
+    PreparedStatements,
     Statements,
     engine_for,
     library_text,
-    statements_from_arrow,
+    prepare_statements,
 )
 from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
 
@@ -348,12 +349,14 @@ def _by_subject(
     table: pa.Table, subjects: pa.Array, fields: list[tuple[str, str]], rows: int = 50_000
 ) -> Iterator[Statements]:
     """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
-    still wins), cut only between subjects, each chunk's statements built by Arrow when it is
-    merged (a million rows would otherwise hold every value at once)."""
+    still wins), cut only between subjects, each chunk's statements built when it is merged (a
+    million rows would otherwise hold every value at once). The Arrow work of the next chunk
+    runs in a worker thread while the library writes the current one."""
     order = pc.sort_indices(subjects)  # nulls last
     keys = subjects.take(order)
-    table = table.select([name for _, name in fields]).take(order)
+    table = table.select([name for _, name in fields])
     n = len(keys) - keys.null_count  # rows without a usable key are skipped
+    bounds: list[tuple[int, int]] = []
     start = 0
     while start < n:
         stop = min(start + rows, n)
@@ -361,12 +364,23 @@ def _by_subject(
             last = keys[stop - 1].as_py()
             while stop < n and keys[stop].as_py() == last:
                 stop += 1
-        part = table.slice(start, stop - start)
-        yield statements_from_arrow(
-            keys.slice(start, stop - start),
+        bounds.append((start, stop - start))
+        start = stop
+
+    def prepare(at: int, size: int) -> PreparedStatements:
+        part = table.take(order.slice(at, size))
+        return prepare_statements(
+            keys.slice(at, size),
             {f: as_library_text(part.column(name)).combine_chunks() for f, name in fields},
         )
-        start = stop
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-prepare") as worker:
+        ahead = [worker.submit(prepare, *b) for b in bounds[:1]]
+        for i in range(len(bounds)):
+            prepared = ahead.pop().result()
+            if i + 1 < len(bounds):
+                ahead.append(worker.submit(prepare, *bounds[i + 1]))
+            yield prepared.finish()
 
 
 def merge(

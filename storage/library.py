@@ -199,6 +199,54 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
     (of which the later row wins per field), go through the Python encoder. The result equals
     what :meth:`merge_chunks` makes of the same rows as Python lists.
     """
+    return prepare_statements(subjects, columns).finish()
+
+
+@dataclass(frozen=True)
+class PreparedStatements:
+    """Statements whose Arrow work is done (:func:`prepare_statements`); :meth:`finish` makes
+    the Python objects a merge writes."""
+
+    fields: tuple[str, ...]
+    columns: list[Any]  # Arrow string arrays, in field order
+    subjects: Any  # Arrow string array
+    text: Any  # Arrow string array: each row's statement, before the Python path's rows
+    present: Any  # numpy int32: values per row
+    slow: Any  # numpy bool: rows the Python encoder makes (escapes, subjects with several rows)
+    same_next: Any  # numpy bool: the next row has the same subject
+
+    def finish(self) -> Statements:
+        import numpy as np
+        import pyarrow as pa
+
+        names, present = self.fields, self.present
+        keys = _pylist(self.subjects)
+        docs: list[str | None] = _pylist(self.text)
+        facts = int(present.sum())
+        if self.slow.any():
+            rows = np.flatnonzero(self.slow)
+            part = {
+                f: c.take(pa.array(rows)).to_pylist()
+                for f, c in zip(names, self.columns, strict=True)
+            }
+            facts -= int(present[rows].sum())
+            wide = _statements([keys[i] for i in rows], part)
+            facts += sum(len(fields) for _, fields in wide)
+            merged = {s: _positional(fields, names) for s, fields in wide}
+            for i in rows:
+                docs[i] = None if self.same_next[i] else merged.get(keys[i])
+                present[i] = docs[i] is not None  # an empty statement is no statement
+        ready = cast("list[str]", docs)  # the rows without a statement are left out here
+        if present.all():  # the usual case: every row has a value and its own subject
+            return Statements(names, keys, ready, facts)
+        kept = np.flatnonzero(present).tolist()
+        return Statements(names, [keys[i] for i in kept], [ready[i] for i in kept], facts)
+
+
+def prepare_statements(subjects: Any, columns: Mapping[str, Any]) -> PreparedStatements:
+    """The Arrow part of :func:`statements_from_arrow`: no Python object per row is made, and
+    Arrow's kernels release the GIL, so it can run in a worker thread while the merge writes
+    the previous chunk."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -214,11 +262,8 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
             raise LibraryError(f"column {f!r} is {c.type}, not text")
     if subjects.null_count:
         raise LibraryError("statements need a subject on every row")
-    if n == 0:
-        return Statements(tuple(names), [], [], 0)
     if n > 1 and pc.any(pc.less(subjects.slice(1), subjects.slice(0, n - 1))).as_py():
         raise LibraryError("statements_from_arrow needs the rows sorted by subject")
-    keys = _pylist(subjects)
     # rows the Python encoder handles: escapes needed, or one of several rows of a subject
     slow = np.zeros(n, dtype=bool)
     for c in cols:
@@ -231,33 +276,16 @@ def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statemen
         same_next[:-1] = pc.equal(subjects.slice(1), subjects.slice(0, n - 1)).to_numpy(
             zero_copy_only=False
         )
-    grouped = same_next.copy()
-    grouped[1:] |= same_next[:-1]
-    slow |= grouped
+    slow[:-1] |= same_next[:-1]
+    slow[1:] |= same_next[:-1]
     # the values joined as '["v1","v2",...]' with a NUL standing for a missing value, then
     # '"NUL"' made null: a real value holding NUL is on the Python path anyway
     body = pc.binary_join_element_wise(*cols, '","', null_handling="replace", null_replacement="\0")
     text = pc.replace_substring(pc.binary_join_element_wise('["', body, '"]', ""), '"\0"', "null")
-    docs: list[str | None] = _pylist(text)
     present = np.zeros(n, dtype=np.int32)
     for c in cols:
         present += pc.is_valid(c).to_numpy(zero_copy_only=False)
-    facts = int(present.sum())
-    if slow.any():
-        rows = np.flatnonzero(slow)
-        part = {f: c.take(pa.array(rows)).to_pylist() for f, c in zip(names, cols, strict=True)}
-        facts -= int(present[rows].sum())
-        wide = _statements([keys[i] for i in rows], part)
-        facts += sum(len(fields) for _, fields in wide)
-        merged = {s: _positional(fields, names) for s, fields in wide}
-        for i in rows:
-            docs[i] = None if same_next[i] else merged.get(keys[i])
-            present[i] = docs[i] is not None  # an empty statement is no statement
-    ready = cast("list[str]", docs)  # the rows without a statement are left out here
-    if present.all():  # the usual case: every row has a value and its own subject
-        return Statements(tuple(names), keys, ready, facts)
-    kept = np.flatnonzero(present).tolist()
-    return Statements(tuple(names), [keys[i] for i in kept], [ready[i] for i in kept], facts)
+    return PreparedStatements(tuple(names), cols, subjects, text, present, slow, same_next)
 
 
 def _pylist(values: Any) -> list[Any]:
