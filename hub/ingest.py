@@ -30,7 +30,6 @@ from storage.library import (
     POPULATION,
     LibraryStore,
     PreparedStatements,
-    Statements,
     engine_for,
     library_text,
     prepare_statements,
@@ -347,7 +346,7 @@ def as_library_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunked
 
 def _by_subject(
     table: pa.Table, subjects: pa.Array, fields: list[tuple[str, str]], rows: int = 50_000
-) -> Iterator[Statements]:
+) -> Iterator[PreparedStatements]:
     """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
     still wins), cut only between subjects, each chunk's statements built when it is merged (a
     million rows would otherwise hold every value at once). The Arrow work of the next chunk
@@ -380,7 +379,7 @@ def _by_subject(
             prepared = ahead.pop().result()
             if i + 1 < len(bounds):
                 ahead.append(worker.submit(prepare, *bounds[i + 1]))
-            yield prepared.finish()
+            yield prepared  # its Python objects are made by the library, if it needs them
 
 
 def merge(

@@ -215,6 +215,16 @@ class PreparedStatements:
     slow: Any  # numpy bool: rows the Python encoder makes (escapes, subjects with several rows)
     same_next: Any  # numpy bool: the next row has the same subject
 
+    @property
+    def plain(self) -> bool:
+        """Is every row's statement the Arrow text as it is (one row per subject, a value in
+        each, nothing to escape)? Then a database that takes Arrow text can write it as is."""
+        return bool(self.present.all() and not self.slow.any())
+
+    @property
+    def facts(self) -> int:
+        return int(self.present.sum())
+
     def finish(self) -> Statements:
         import numpy as np
         import pyarrow as pa
@@ -301,17 +311,28 @@ def _arrow_array(values: Any) -> Any:
     return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
-def _has_json_special(column: Any) -> bool:
-    """Does any value of an Arrow string array hold a byte JSON escapes (control, quote,
-    backslash)? UTF-8 never uses these bytes inside a multi-byte character."""
+def _string_bytes(column: Any) -> Any:
+    """The UTF-8 bytes of an Arrow string array's values, as a numpy uint8 view."""
     import numpy as np
 
     offsets, data = column.buffers()[1:3]
     if data is None:
-        return False
+        return np.zeros(0, dtype=np.uint8)
     bounds = np.frombuffer(offsets, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
-    raw = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+    return np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+
+
+def _has_json_special(column: Any) -> bool:
+    """Does any value of an Arrow string array hold a byte JSON escapes (control, quote,
+    backslash)? UTF-8 never uses these bytes inside a multi-byte character."""
+    raw = _string_bytes(column)
     return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
+
+
+def _has_copy_special(column: Any) -> bool:
+    """Does any value of an Arrow string array hold a byte COPY's text format escapes?"""
+    raw = _string_bytes(column)
+    return bool(((raw == 0x5C) | (raw == 0x09) | (raw == 0x0A) | (raw == 0x0D)).any())
 
 
 def _positional(values: Mapping[str, str], fields: Sequence[str]) -> str:
@@ -594,7 +615,11 @@ class LibraryStore:
         run_id: str,
         dataset: str,
         observed_at: datetime,
-        chunks: Iterable[Statements | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]],
+        chunks: Iterable[
+            Statements
+            | PreparedStatements
+            | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]
+        ],
         authoritative_for: Iterable[str] = (),
         *,
         after_facts: Callable[[], None] | None = None,
@@ -603,7 +628,9 @@ class LibraryStore:
         """:meth:`merge` of a large run in pieces, still in one transaction.
 
         Each chunk is ``(subjects, columns)`` like :meth:`merge`'s arguments, or
-        :class:`Statements` (see :func:`statements_from_arrow`); a subject must not appear in two
+        :class:`Statements` (see :func:`statements_from_arrow`), or :class:`PreparedStatements`
+        (see :func:`prepare_statements`: PostgreSQL copies a first load's Arrow text as it is,
+        without a Python object per row); a subject must not appear in two
         chunks, and chunks come in increasing subject order (sort the rows by subject, stably,
         and cut between subjects). Only one chunk is held in memory at a time.
         """
@@ -627,7 +654,34 @@ class LibraryStore:
             # the run's statement layout: the first chunk's, or what an earlier merge stored
             layout = None if first else db.run_meta([run_id])[run_id].fields
             for chunk in chunks:
-                part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+                if isinstance(chunk, PreparedStatements):
+                    # a first load on a database that copies Arrow text needs no Python object
+                    if (
+                        first
+                        and not others
+                        and len(chunk.subjects)
+                        and chunk.plain
+                        and chunk.fields == (layout or chunk.fields)
+                    ):
+                        lo, hi = chunk.subjects[0].as_py(), chunk.subjects[-1].as_py()
+                        if last is not None and lo <= last:
+                            raise LibraryError(
+                                "merge chunks must hold disjoint subjects in increasing order "
+                                f"(run {run_id}: a chunk starts at or before the previous one's "
+                                "end)"
+                            )
+                        if db.copy_prepared(run_id, chunk):
+                            layout, last = chunk.fields, hi
+                            written += chunk.facts
+                            if after_facts is not None:
+                                after_facts()
+                                after_facts = None
+                            continue
+                    part = chunk.finish()
+                elif isinstance(chunk, Statements):
+                    part = chunk
+                else:
+                    part = _as_statements(*chunk)
                 if not part.subjects:
                     continue
                 if layout is None:
@@ -931,6 +985,11 @@ class _Db:
     def has_other_runs(self, run_id: str) -> bool:
         raise NotImplementedError
 
+    def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
+        """Write a new run's plain statements straight from Arrow, if this database can (the
+        caller has checked order and layout); False: write them the usual way."""
+        return False
+
     def known(
         self, subjects: Sequence[str], run_id: str
     ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
@@ -1097,6 +1156,25 @@ class _Postgres(_Db):
                     lines.clear()
             if lines:
                 copy.write(("\n".join(lines) + "\n").encode())
+
+    def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
+        import pyarrow.compute as pc
+
+        lib = self.library
+        if (
+            _has_copy_special(prepared.subjects)
+            or _has_copy_special(prepared.text)
+            or _copy_escape(lib) != lib
+            or _copy_escape(run_id) != run_id
+        ):
+            return False
+        lines = pc.binary_join_element_wise(lib, prepared.subjects, run_id, prepared.text, "\t")
+        lines = pc.binary_join_element_wise(lines, "\n", "")
+        with self.cur.copy(
+            "COPY library_statements (library, subject, run_id, doc) FROM STDIN"
+        ) as copy:
+            copy.write(_string_bytes(lines).tobytes())
+        return True
 
     def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
         """COPY rows given column-wise (a ``str`` is the same value on every row), the text

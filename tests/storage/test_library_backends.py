@@ -22,6 +22,7 @@ from storage.library import (
     POPULATION,
     LibraryStore,
     engine_for,
+    library_text,
     metadata,
 )
 from tests.servicekit import session_database_url
@@ -169,3 +170,68 @@ def test_hostile_and_nul_text_round_trips_on_both(
         assert rec is not None and rec.value("phone") == "138\x00"
         assert store.golden_values(POPULATION, "phone") == {pid: "138\x00"}
     assert both[0].golden_snapshot() == both[1].golden_snapshot()
+
+
+def test_prepared_chunks_end_as_python_chunks_on_both(
+    both: tuple[LibraryStore, LibraryStore],
+) -> None:
+    """Arrow-prepared chunks (copied as they are by PostgreSQL on a first load, finished in
+    Python otherwise: escapes, duplicate subjects, a tab in a subject, later runs) end in the
+    state the same rows as Python lists give."""
+    import pyarrow as pa
+
+    from storage.library import prepare_statements
+
+    rng = random.Random(5)
+    # the first run: one clean row per subject, which PostgreSQL copies from Arrow as it is
+    clean = [f"3404{i:014d}" for i in range(0, 600, 3)]
+    plan = [
+        (
+            "p0",
+            clean,
+            {
+                "name": [rng.choice(["张三", "李四"]) for _ in clean],
+                "phone": [str(13800000000 + i) for i in range(len(clean))],
+            },
+        )
+    ]
+    for k in range(1, 4):
+        subjects, cols = _batch(rng, 300)
+        if k == 1:
+            subjects.append("3404\t9")  # COPY must escape this subject
+            for c in cols.values():
+                c.append(None)
+            cols["phone"][-1] = "1"
+        # sorted by subject, a subject's later row still later
+        rows = sorted((s, i) for i, s in enumerate(subjects) if s is not None)
+        order = [i for _, i in rows]
+        keys = [s for s, _ in rows]
+        text = {
+            f: [None if v[i] is None else library_text(v[i]) for i in order]
+            for f, v in cols.items()
+        }
+        plan.append((f"p{k}", keys, text))
+    py_sqlite = LibraryStore(engine_for(f"sqlite:///{both[0].engine.url.database}-py"))
+    when = datetime(2024, 2, 1, tzinfo=UTC)
+    for run_id, keys, text in plan:
+        for store in both:
+            half = len(keys) // 2
+            while 0 < half < len(keys) and keys[half] == keys[half - 1]:
+                half += 1
+            chunks = [
+                prepare_statements(
+                    pa.array(keys[a:b], pa.string()),
+                    {f: pa.array(v[a:b], pa.string()) for f, v in text.items()},
+                )
+                for a, b in ((0, half), (half, len(keys)))
+            ]
+            if run_id == "p0":
+                assert all(c.plain for c in chunks)
+            store.merge_chunks(POPULATION, run_id, "ds", when, chunks, ["name"])
+        py_sqlite.merge(POPULATION, run_id, "ds", when, keys, text, ["name"])
+    want = py_sqlite.golden_snapshot()
+    assert both[0].golden_snapshot() == want
+    assert both[1].golden_snapshot() == want
+    assert both[1].fact_count() == py_sqlite.fact_count() > 0
+    for subject in ("3404\t9", *clean[:10], *plan[2][1][:20]):
+        assert both[1].person(subject) == py_sqlite.person(subject)
