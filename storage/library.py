@@ -654,52 +654,40 @@ class LibraryStore:
             # the run's statement layout: the first chunk's, or what an earlier merge stored
             layout = None if first else db.run_meta([run_id])[run_id].fields
             for chunk in chunks:
-                if isinstance(chunk, PreparedStatements):
-                    # a first load on a database that copies Arrow text needs no Python object
-                    if (
-                        first
-                        and not others
-                        and len(chunk.subjects)
-                        and chunk.plain
-                        and chunk.fields == (layout or chunk.fields)
-                    ):
-                        lo, hi = chunk.subjects[0].as_py(), chunk.subjects[-1].as_py()
-                        if last is not None and lo <= last:
-                            raise LibraryError(
-                                "merge chunks must hold disjoint subjects in increasing order "
-                                f"(run {run_id}: a chunk starts at or before the previous one's "
-                                "end)"
-                            )
-                        if db.copy_prepared(run_id, chunk):
-                            layout, last = chunk.fields, hi
-                            written += chunk.facts
-                            if after_facts is not None:
-                                after_facts()
-                                after_facts = None
-                            continue
+                part: Statements | None = None
+                if (
+                    isinstance(chunk, PreparedStatements)
+                    and first
+                    and not others
+                    and len(chunk.subjects)
+                    and chunk.plain
+                    and chunk.fields == (layout or chunk.fields)
+                ):  # a first load on a database that copies Arrow text: no Python object
+                    _in_order(last, chunk.subjects[0].as_py(), run_id)
+                    if not db.copy_prepared(run_id, chunk):
+                        part = chunk.finish()
+                    else:
+                        layout, last = chunk.fields, chunk.subjects[-1].as_py()
+                        written += chunk.facts
+                elif isinstance(chunk, PreparedStatements):
                     part = chunk.finish()
-                elif isinstance(chunk, Statements):
-                    part = chunk
                 else:
-                    part = _as_statements(*chunk)
-                if not part.subjects:
-                    continue
-                if layout is None:
-                    layout = part.fields
-                elif part.fields != layout:
-                    part = _relayout(part, layout)
-                if last is not None and part.subjects[0] <= last:
-                    raise LibraryError(
-                        "merge chunks must hold disjoint subjects in increasing order "
-                        f"(run {run_id}: a chunk starts at or before the previous one's end)"
-                    )
-                last = part.subjects[-1]
-                written += part.facts
-                db.add_statements(run_id, part.subjects, part.docs, first)
+                    part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+                if part is not None:
+                    if not part.subjects:
+                        continue
+                    if layout is None:
+                        layout = part.fields
+                    elif part.fields != layout:
+                        part = _relayout(part, layout)
+                    _in_order(last, part.subjects[0], run_id)
+                    last = part.subjects[-1]
+                    written += part.facts
+                    db.add_statements(run_id, part.subjects, part.docs, first)
                 if after_facts is not None:
                     after_facts()
                     after_facts = None
-                if others:
+                if part is not None and others:
                     db.write_records(*_golden_updates(db, merged, run_id, part))
             if after_facts is not None:
                 after_facts()
@@ -1330,6 +1318,15 @@ def _as_statements(
         [_positional(fields, layout) for _, fields in wide],
         sum(len(fields) for _, fields in wide),
     )
+
+
+def _in_order(last: str | None, first: str, run_id: str) -> None:
+    """Refuse a chunk that does not start after the previous chunk's last subject."""
+    if last is not None and first <= last:
+        raise LibraryError(
+            "merge chunks must hold disjoint subjects in increasing order "
+            f"(run {run_id}: a chunk starts at or before the previous one's end)"
+        )
 
 
 def _relayout(part: Statements, fields: tuple[str, ...]) -> Statements:
