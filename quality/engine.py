@@ -468,7 +468,7 @@ class _Checker:
         the birth date (days since 1970) and sex digit parity of the normalised number."""
         with self._scan_lock:
             if name not in self.id_scans:
-                codes, born, odd, _ = resident_id._scan(values, self.as_of)
+                codes, born, odd, _ = resident_id.scan_array(values, self.as_of)
                 self.id_scans[name] = (codes, born, odd)
             return self.id_scans[name]
 

@@ -193,9 +193,12 @@ def _check_matrix(
     return codes, epoch_days, digits[:, 16] % 2
 
 
-def _scan(
+def scan_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], today: dt.date | None
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32], pa.Array]:
+    """One validation pass over many IDs: per value its reason index into :data:`REASONS`
+    (0 valid or null), its birth date (days since 1970-01-01) and 1 for a male sex digit (both
+    0 where invalid), and the values as an Arrow string array."""
     arr = as_string_array(values)
     today = today or dt.date.today()
     n = len(arr)
@@ -223,14 +226,14 @@ def validate_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], *, today: dt.date | None = None
 ) -> pa.StringArray:
     """One reason code per value, null where valid (null inputs give null)."""
-    codes, _, _, _ = _scan(values, today)
+    codes, _, _, _ = scan_array(values, today)
     return reasons_array(codes, REASONS)
 
 
 def _derived_mask(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], today: dt.date | None
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    codes, born, odd, arr = _scan(values, today)
+    codes, born, odd, arr = scan_array(values, today)
     return (codes != 0) | null_mask(arr), born, odd
 
 
