@@ -958,6 +958,8 @@ class _Precedence:
 class _Db:
     """The few statements a merge needs, per database (raw DB-API cursor: bulk speed)."""
 
+    mark = "?"  # the driver's parameter placeholder
+
     def __init__(self, cur: Any, library: str) -> None:
         self.cur = cur
         self.library = library
@@ -971,7 +973,12 @@ class _Db:
         raise NotImplementedError
 
     def has_other_runs(self, run_id: str) -> bool:
-        raise NotImplementedError
+        m = self.mark
+        self.cur.execute(
+            f"SELECT 1 FROM library_merges WHERE library = {m} AND run_id <> {m} LIMIT 1",
+            (self.library, run_id),
+        )
+        return self.cur.fetchone() is not None
 
     def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
         """Write a new run's plain statements straight from Arrow, if this database can (the
@@ -1013,7 +1020,12 @@ class _Db:
     def finish(
         self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
     ) -> None:
-        raise NotImplementedError
+        m = self.mark
+        self.cur.execute(
+            f"UPDATE library_merges SET facts = {m}, compared = {m}, agreeing = {m}, "
+            f"fields = {m} WHERE library = {m} AND run_id = {m}",
+            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
+        )
 
 
 _MERGE_COLUMNS = "library, run_id, dataset, observed_at, authoritative, facts, compared, agreeing"
@@ -1046,13 +1058,6 @@ class _Sqlite(_Db):
             + ("" if first else "ON CONFLICT DO NOTHING"),
             zip(repeat(lib), subjects, repeat(run_id), docs),
         )
-
-    def has_other_runs(self, run_id: str) -> bool:
-        self.cur.execute(
-            "SELECT 1 FROM library_merges WHERE library = ? AND run_id <> ? LIMIT 1",
-            (self.library, run_id),
-        )
-        return self.cur.fetchone() is not None
 
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         for i in range(0, len(subjects), 900):
@@ -1100,19 +1105,12 @@ class _Sqlite(_Db):
                 [(d, lib, s) for s, d in changed],
             )
 
-    def finish(
-        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
-    ) -> None:
-        self.cur.execute(
-            "UPDATE library_merges SET facts = ?, compared = ?, agreeing = ?, fields = ? "
-            "WHERE library = ? AND run_id = ?",
-            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
-        )
-
 
 class _Postgres(_Db):
     """PostgreSQL: merges of one library are serialised by a transaction-level advisory lock;
     statements and new golden records are streamed with COPY."""
+
+    mark = "%s"
 
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
         self.cur.execute(
@@ -1197,13 +1195,6 @@ class _Postgres(_Db):
             list(rows),
         )
 
-    def has_other_runs(self, run_id: str) -> bool:
-        self.cur.execute(
-            "SELECT 1 FROM library_merges WHERE library = %s AND run_id <> %s LIMIT 1",
-            (self.library, run_id),
-        )
-        return self.cur.fetchone() is not None
-
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         for i in range(0, len(subjects), 10_000):
             self.cur.execute(
@@ -1250,15 +1241,6 @@ class _Postgres(_Db):
                 "WHERE r.library = %s AND r.subject = c.subject",
                 (lib,),
             )
-
-    def finish(
-        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
-    ) -> None:
-        self.cur.execute(
-            "UPDATE library_merges SET facts = %s, compared = %s, agreeing = %s, fields = %s "
-            "WHERE library = %s AND run_id = %s",
-            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
-        )
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
