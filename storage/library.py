@@ -1059,29 +1059,32 @@ class _Sqlite(_Db):
             zip(repeat(lib), subjects, repeat(run_id), docs),
         )
 
-    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+    def _by_subjects(
+        self, select: str, subjects: Sequence[str], *after: str
+    ) -> Iterable[tuple[Any, ...]]:
+        """The rows of ``select`` (its ``{marks}`` the subjects' placeholders, between the
+        library and ``after``), in batches within SQLite's parameter limit."""
         for i in range(0, len(subjects), 900):
             part = subjects[i : i + 900]
             marks = ", ".join("?" * len(part))
-            self.cur.execute(
-                "SELECT subject, doc FROM library_records WHERE library = ? "
-                f"AND subject IN ({marks})",
-                (self.library, *part),
-            )
+            self.cur.execute(select.format(marks=marks), (self.library, *part, *after))
             yield from self.cur.fetchall()
+
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+        return self._by_subjects(
+            "SELECT subject, doc FROM library_records WHERE library = ? AND subject IN ({marks})",
+            subjects,
+        )
 
     def _other_statements(
         self, subjects: Sequence[str], run_id: str
     ) -> Iterable[tuple[str, str, str]]:
-        for i in range(0, len(subjects), 900):
-            part = subjects[i : i + 900]
-            marks = ", ".join("?" * len(part))
-            self.cur.execute(
-                "SELECT subject, run_id, doc FROM library_statements WHERE library = ? "
-                f"AND subject IN ({marks}) AND run_id <> ?",
-                (self.library, *part, run_id),
-            )
-            yield from self.cur.fetchall()
+        return self._by_subjects(
+            "SELECT subject, run_id, doc FROM library_statements WHERE library = ? "
+            "AND subject IN ({marks}) AND run_id <> ?",
+            subjects,
+            run_id,
+        )
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
         marks = ", ".join("?" * len(run_ids))
