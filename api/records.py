@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, or_, select, text
 
-from schemas import resident_id, uscc
+from schemas.library import subject_key
 from storage.library import (
     GOLDEN_POINT_SQL,
     LEGAL_ENTITY,
@@ -56,14 +56,8 @@ class RecordOut(BaseModel):
     fields: dict[str, FieldValue]
 
 
-def normalise_subject(library: str, raw: str) -> str:
-    """Canonical key of a subject as the library stores it (trimmed, upper case, ASCII)."""
-    value = raw.strip().upper()
-    if not value.isascii():
-        value = resident_id.normalise(value) if library == POPULATION else uscc.normalise(value)
-    if library == POPULATION and len(value) == 15 and value.isdigit():
-        value = resident_id.upgrade_15(value)
-    return value
+# the canonical key of a subject in a request: the library's own (as the ingest stores it)
+normalise_subject = subject_key
 
 
 class GoldenReader:

@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hub.settings import Settings
-from schemas import resident_id, uscc
+from schemas import resident_id
 from schemas.contracts import Contract, load_contracts
+from schemas.library import subject_key
 from schemas.readers import ROW_COLUMN, ReadError, read_text
 from storage.library import (
     LEGAL_ENTITY,
@@ -304,25 +305,16 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
 
 
 def _subjects(values: pa.Array, library: str) -> pa.Array:
-    """Canonical subject keys: trimmed upper case; full-width and 15-digit IDs normalised (in
-    Python, only for the few values that are not ASCII or have 15 characters)."""
+    """Canonical subject keys (:func:`schemas.library.subject_key`): trimmed upper case by
+    Arrow, and in Python only the few values that are not ASCII or have 15 characters."""
     norm = pc.utf8_upper(pc.utf8_trim_whitespace(values))
     odd = pc.or_(pc.invert(pc.string_is_ascii(norm)), pc.equal(pc.utf8_length(norm), 15))
     rows = pc.indices_nonzero(pc.fill_null(odd, False))
     if len(rows) == 0:
         return norm
-    fixed: list[str] = []
-    for v in norm.take(rows).to_pylist():
-        if library == POPULATION:
-            v = resident_id.normalise(v)
-            if len(v) == 15:
-                v = resident_id.upgrade_15(v)
-        else:
-            v = uscc.normalise(v)
-        fixed.append(v)
     keys = norm.to_pylist()
-    for i, v in zip(rows.to_pylist(), fixed, strict=True):
-        keys[i] = v
+    for i in rows.to_pylist():
+        keys[i] = subject_key(library, keys[i])
     return pa.array(keys, pa.string())
 
 

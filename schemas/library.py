@@ -136,3 +136,16 @@ def library_schema(name: str) -> LibrarySchema:
         return _LIBRARIES[name]
     except KeyError:
         raise KeyError(f"no library {name!r} (known: {', '.join(sorted(_LIBRARIES))})") from None
+
+
+def subject_key(library: str, raw: str) -> str:
+    """A subject's key as the library stores it, from a file's or a request's text: trimmed,
+    upper case, full-width forms in ASCII, and a 15-digit resident ID upgraded to 18."""
+    from schemas import identifiers, resident_id  # numpy and Arrow: only when needed
+
+    value = raw.strip().upper()
+    if not value.isascii():
+        value = identifiers.normalise_code(value)
+    if library == POPULATION.name and len(value) == 15 and value.isdigit():
+        value = resident_id.upgrade_15(value)
+    return value

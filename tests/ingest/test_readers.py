@@ -157,3 +157,26 @@ def test_arrow_library_text_equals_the_library_own_conversion(
         arr = pa.array(values, ARROW_TYPES[kind])
         expected = [None if v is None else library_text(v) for v in arr.to_pylist()]
         assert as_library_text(arr).to_pylist() == expected, kind
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.from_regex(r"\A[ 　]?[0-9０-９]{15}[ ]?\Z"),
+            st.from_regex(r"\A[0-9]{17}[0-9xX]\Z"),
+            st.text(alphabet="0123456789Xx ９Ｘａ-", max_size=20),
+        ),
+        max_size=15,
+    ),
+    st.sampled_from(["population", "legal-entity"]),
+)
+def test_ingest_subject_keys_are_the_library_subject_keys(
+    values: list[str | None], library: str
+) -> None:
+    """The ingest's vectorised keys equal the key a request is looked up by."""
+    from hub.ingest import _subjects
+    from schemas.library import subject_key
+
+    got = _subjects(pa.array(values, pa.string()), library).to_pylist()
+    assert got == [None if v is None else subject_key(library, v) for v in values]
