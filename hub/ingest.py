@@ -25,7 +25,7 @@ from hub.settings import Settings
 from schemas import resident_id
 from schemas.contracts import Contract, load_contracts
 from schemas.library import subject_key
-from schemas.readers import ROW_COLUMN, ReadError, read_text
+from schemas.readers import ROW_COLUMN, ReadError, combined, read_text
 from storage.library import (
     LEGAL_ENTITY,
     POPULATION,
@@ -190,8 +190,8 @@ def _rejections(
     over the (row, code) pairs by Arrow: no Python object per rejected row."""
     import numpy as np
 
-    engine_reasons = _combined(engine_reasons)
-    read_flags = _combined(read_flags)
+    engine_reasons = combined(engine_reasons)
+    read_flags = combined(read_flags)
     n = len(engine_reasons)
     own = pc.list_flatten(read_flags)
     keep = pc.ends_with(own, _READER_ONLY[0])
@@ -228,10 +228,6 @@ def _rejections(
     mask = np.ones(n, dtype=bool)
     mask[rejected] = False
     return pa.array(mask), pa.array(rejected, pa.int64()), pa.ListArray.from_arrays(offsets, codes)
-
-
-def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:

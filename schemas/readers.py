@@ -167,15 +167,18 @@ def _csv_strings(
     return {n: table.column(n) for n in table.column_names}
 
 
-def _parse_csv(raw: bytes, delimiter: str, header: list[str], block: int | None) -> pa.Table:
-    """Parse UTF-8 CSV bytes, every column as text; ``block=None``: the whole file as one block."""
+def _parse_csv(
+    raw: bytes, delimiter: str, header: list[str], block: int | None, encoding: str = "utf8"
+) -> pa.Table:
+    """Parse CSV bytes, every column as text; ``block=None``: the whole file as one block;
+    ``encoding`` other than UTF-8 is decoded by Arrow as it parses."""
     import pyarrow.csv as pcsv
 
     if block is None:
         block = max(1 << 22, min(len(raw) + 1, 1 << 28))
     return pcsv.read_csv(
         io.BytesIO(raw),
-        read_options=pcsv.ReadOptions(block_size=block, use_threads=True),
+        read_options=pcsv.ReadOptions(block_size=block, use_threads=True, encoding=encoding),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(
             column_types={n: pa.string() for n in header},
@@ -369,8 +372,6 @@ def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Te
     is anything but a plain readable CSV in ``codec``, and then :func:`_csv_strings` reads
     it, with its exact errors. A successful parse here means the whole file decoded, so
     :func:`decode` would have given the same text: the same rows result."""
-    import pyarrow.csv as pcsv
-
     end = data.find(b"\n")
     try:
         head = (data if end < 0 else data[:end]).decode(codec)
@@ -381,18 +382,7 @@ def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Te
     header = [h.strip() for h in head.rstrip("\r").split(contract.delimiter)]
     try:
         _check_header(header, contract, "", head)
-        table = pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(
-                block_size=_TRANSCODE_BLOCK, use_threads=True, encoding=codec
-            ),
-            parse_options=pcsv.ParseOptions(delimiter=contract.delimiter, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.string() for n in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table = _parse_csv(data, contract.delimiter, header, _TRANSCODE_BLOCK, codec)
     except (ReadError, UnicodeError, pa.ArrowException):
         return None
     table = table.rename_columns([n.strip() for n in table.column_names])
@@ -528,7 +518,8 @@ def _text_reasons(
     return raw_cols, flags
 
 
-def _combined(col: Text) -> pa.Array:
+def combined(col: Text) -> pa.Array:
+    """A column as one Arrow array (a chunked one concatenated)."""
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
@@ -555,7 +546,7 @@ def read_text(data: bytes, contract: Contract, filename: str) -> TextRead:
 def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     """Read one department file with ``contract``; :class:`ReadError` if it cannot be read."""
     strings, encoding = _strings(data, contract, filename)
-    strings = {name: _combined(col) for name, col in strings.items()}
+    strings = {name: combined(col) for name, col in strings.items()}
     n = len(next(iter(strings.values())))
     raw_cols, per_column = _text_reasons(strings, contract, n)
     typed_cols: list[pa.Array] = []
