@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Local Hyperledger Fabric v2.5.16 network for the ledger's `fabric` anchor: one Raft orderer,
-# one peer, the loganchor chaincode as a service, all native on 127.0.0.1 with TLS.
+# Local Hyperledger Fabric 2.5 network for the ledger's `fabric` anchor: one Raft orderer, one
+# peer, the loganchor chaincode as a service, all native on 127.0.0.1 with TLS.
 # Usage: scripts/fabric.sh up|down|restart|clean|status|build
 # State and logs: var/fabric/ (git-ignored). Binaries: .cache/fabric/ (git-ignored, rebuilt from
 # the warm Go build cache in seconds). `up` writes var/fabric/hub.env (HUB_FABRIC_* settings).
 #
-# Building needs the github.com/hyperledger Go modules. When the Go module proxy does not serve
-# them, point FABRIC_SRC at a checkout of hyperledger/fabric (commit below; it vendors its
-# dependencies) and FABRIC_GO_MODULES at a folder holding checkouts of fabric-chaincode-go,
-# fabric-contract-api-go and fabric-protos-go-apiv2.
+# Fabric is built from the Go module proxy at the pseudo-version below: a release-2.5 commit
+# whose Makefile says 2.5.0 (the proxy this project can reach serves it; it refuses the 2.5.x
+# tags and their `@v/list`, so `go install ...@version`, which looks up deprecations in that
+# list, cannot be used: the module is downloaded and built in place). To build another Fabric,
+# point FABRIC_SRC at a checkout of hyperledger/fabric (it vendors its dependencies).
+# The chaincode-as-a-service external builder is our own (scripts/ccaas-builder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-FABRIC_COMMIT=f871cf92a026aba7b12e6f06d71ded3e6e659d71 # v2.5.16
+FABRIC_MODULE=github.com/hyperledger/fabric
+FABRIC_VERSION=v1.4.0-rc1.0.20230401164317-bd8e24856939 # release-2.5, FABRIC_VER 2.5.0
 CACHE=$ROOT/.cache/fabric
 BIN=$CACHE/bin
-BUILDERS=$CACHE/builders
+BUILDERS=$ROOT/scripts/ccaas-builder
 CC_BIN=$CACHE/loganchor
 VAR=$ROOT/var/fabric
 CHANNEL=${FABRIC_CHANNEL:-anchors}
@@ -37,74 +40,56 @@ die() {
 }
 
 # ---------------------------------------------------------------- build
+fabric_source() { # the Fabric source tree to build: FABRIC_SRC, or the module download, writable
+    if [ -n "${FABRIC_SRC:-}" ]; then
+        echo "$FABRIC_SRC"
+        return
+    fi
+    local src=$CACHE/src-$FABRIC_VERSION dir
+    if [ ! -f "$src/go.mod" ]; then
+        dir=$(go mod download -json "$FABRIC_MODULE@$FABRIC_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+        [ -f "$dir/go.mod" ] || die "cannot download $FABRIC_MODULE@$FABRIC_VERSION from the Go module proxy"
+        mkdir -p "$CACHE" && rm -rf "$src.tmp" && cp -r "$dir" "$src.tmp" && chmod -R u+w "$src.tmp"
+        # the module zip keeps vendor/modules.txt but not the vendored code: build from go.sum
+        rm -rf "$src.tmp/vendor"
+        mv "$src.tmp" "$src"
+    fi
+    echo "$src"
+}
+
 build_fabric() {
-    local tools=(peer orderer configtxgen cryptogen osnadmin) missing=0 t
+    local tools=(peer orderer configtxgen cryptogen osnadmin) missing=0 t src
     for t in "${tools[@]}"; do [ -x "$BIN/$t" ] || missing=1; done
+    if [ $missing = 1 ] || [ ! -d "$CACHE/sampleconfig" ]; then
+        src=$(fabric_source)
+    fi
     if [ $missing = 1 ]; then
         mkdir -p "$BIN"
-        log "building Fabric ${FABRIC_COMMIT:0:12} (cold: ~5 min; warm Go cache: seconds)"
-        if [ -n "${FABRIC_SRC:-}" ]; then
-            (cd "$FABRIC_SRC" && GOBIN=$BIN GOFLAGS=-mod=vendor go install \
-                ./cmd/peer ./cmd/orderer ./cmd/configtxgen ./cmd/cryptogen ./cmd/osnadmin)
-        else
-            local pkgs=() p
-            for t in "${tools[@]}"; do pkgs+=("github.com/hyperledger/fabric/cmd/$t@$FABRIC_COMMIT"); done
-            for p in "${pkgs[@]}"; do
-                GOBIN=$BIN go install "$p" ||
-                    die "cannot build $p: set FABRIC_SRC to a hyperledger/fabric checkout at $FABRIC_COMMIT"
-            done
-        fi
-    fi
-    if [ ! -x "$BUILDERS/ccaas/bin/build" ]; then
-        mkdir -p "$BUILDERS/ccaas/bin"
-        if [ -n "${FABRIC_SRC:-}" ]; then
-            (cd "$FABRIC_SRC/ccaas_builder" && GOBIN=$BUILDERS/ccaas/bin go install ./cmd/...)
-        else
-            GOBIN=$BUILDERS/ccaas/bin go install \
-                "github.com/hyperledger/fabric/ccaas_builder/cmd/...@$FABRIC_COMMIT" ||
-                die "cannot build the ccaas builder: set FABRIC_SRC (see the top of this script)"
-        fi
+        log "building Fabric $FABRIC_VERSION (cold: ~5 min; warm Go cache: seconds)"
+        local mode=-mod=mod
+        [ -d "$src/vendor/github.com" ] && mode=-mod=vendor
+        (cd "$src" && GOBIN=$BIN GOFLAGS=$mode go install \
+            ./cmd/peer ./cmd/orderer ./cmd/configtxgen ./cmd/cryptogen ./cmd/osnadmin) ||
+            die "cannot build Fabric from $src"
     fi
     if [ ! -d "$CACHE/sampleconfig" ]; then
-        local src
-        if [ -n "${FABRIC_SRC:-}" ]; then
-            src=$FABRIC_SRC/sampleconfig
-        else
-            src=$(go mod download -json "github.com/hyperledger/fabric@$FABRIC_COMMIT" |
-                sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/sampleconfig
-        fi
-        [ -f "$src/core.yaml" ] || die "Fabric sampleconfig not found at $src"
-        cp -r "$src" "$CACHE/sampleconfig.tmp" && chmod -R u+w "$CACHE/sampleconfig.tmp"
+        [ -f "$src/sampleconfig/core.yaml" ] || die "Fabric sampleconfig not found in $src"
+        cp -r "$src/sampleconfig" "$CACHE/sampleconfig.tmp" && chmod -R u+w "$CACHE/sampleconfig.tmp"
         mv "$CACHE/sampleconfig.tmp" "$CACHE/sampleconfig"
     fi
     build_chaincode
 }
 
 build_chaincode() {
-    # Rebuild when any chaincode source is newer than the binary.
-    if [ -x "$CC_BIN" ] && [ -z "$(find ledger/chaincode -name '*.go' -newer "$CC_BIN")" ]; then
+    # Rebuild when any chaincode source is newer than the binary. Its Fabric modules (the
+    # contract API 1.2 and the shim it needs) are pinned by ledger/chaincode/go.mod and go.sum.
+    if [ -x "$CC_BIN" ] && [ -z "$(find ledger/chaincode -newer "$CC_BIN" -name '*.go' -o -newer "$CC_BIN" -name 'go.*')" ]; then
         return
     fi
     log "building the $CC_NAME chaincode"
-    local work=$CACHE/ccbuild
-    rm -rf "$work" && mkdir -p "$work" && cp -r ledger/chaincode "$work/src"
-    {
-        echo
-        echo "require ("
-        echo "    github.com/hyperledger/fabric-chaincode-go/v2 v2.3.0"
-        echo "    github.com/hyperledger/fabric-contract-api-go/v2 v2.2.0"
-        echo ")"
-        if [ -n "${FABRIC_GO_MODULES:-}" ]; then
-            echo "replace ("
-            for m in fabric-chaincode-go fabric-contract-api-go; do
-                echo "    github.com/hyperledger/$m/v2 => $FABRIC_GO_MODULES/$m"
-            done
-            echo "    github.com/hyperledger/fabric-protos-go-apiv2 => $FABRIC_GO_MODULES/fabric-protos-go-apiv2"
-            echo ")"
-        fi
-    } >>"$work/src/go.mod"
-    (cd "$work/src" && go mod tidy && go build -tags fabric -o "$CC_BIN.tmp" ./cmd/loganchor) ||
-        die "cannot build the chaincode (Fabric Go modules unavailable? set FABRIC_GO_MODULES)"
+    mkdir -p "$CACHE"
+    (cd ledger/chaincode && go build -tags fabric -o "$CC_BIN.tmp" ./cmd/loganchor) ||
+        die "cannot build the chaincode (Fabric Go modules unavailable from the Go module proxy?)"
     mv "$CC_BIN.tmp" "$CC_BIN"
 }
 
@@ -160,7 +145,7 @@ make_material() {
         cp -r "$CACHE/sampleconfig/." "$VAR/config/"
         chmod -R u+w "$VAR/config"
         # vm.endpoint must be empty in the file itself (no docker); register the ccaas builder.
-        "$ROOT/.venv/bin/python" - "$VAR/config/core.yaml" "$BUILDERS/ccaas" <<'EOF'
+        "$ROOT/.venv/bin/python" - "$VAR/config/core.yaml" "$BUILDERS" <<'EOF'
 import sys, yaml
 path, builder = sys.argv[1], sys.argv[2]
 with open(path) as f:
@@ -381,11 +366,22 @@ deploy_chaincode() {
     grep -q "is not defined" <<<"$out" || return 0
     local common=(-o 127.0.0.1:$ORDERER_PORT --tls --cafile "$ORDERER_CA" --channelID "$CHANNEL"
         --name "$CC_NAME" --version 1 --sequence 1)
-    admin lifecycle chaincode approveformyorg "${common[@]}" --package-id "$pkgid" \
-        >>"$VAR/logs/lifecycle.log" 2>&1 || die "chaincode approve failed (var/fabric/logs/lifecycle.log)"
-    admin lifecycle chaincode commit "${common[@]}" --peerAddresses 127.0.0.1:$PEER_PORT \
-        --tlsRootCertFiles "$PEER_CA" >>"$VAR/logs/lifecycle.log" 2>&1 ||
-        die "chaincode commit failed (var/fabric/logs/lifecycle.log)"
+    ordered 60 approve admin lifecycle chaincode approveformyorg "${common[@]}" --package-id "$pkgid"
+    ordered 60 commit admin lifecycle chaincode commit "${common[@]}" \
+        --peerAddresses 127.0.0.1:$PEER_PORT --tlsRootCertFiles "$PEER_CA"
+}
+
+ordered() { # ordered SECONDS WHAT COMMAND... : a transaction, retried while the orderer's
+    # one-node Raft has no leader yet (right after a start it elects itself within seconds)
+    local limit=$1 what=$2 start=$SECONDS out
+    shift 2
+    until out=$("$@" 2>&1); do
+        echo "$out" >>"$VAR/logs/lifecycle.log"
+        grep -qE "no Raft leader|SERVICE_UNAVAILABLE" <<<"$out" && ((SECONDS - start < limit)) ||
+            die "chaincode $what failed (var/fabric/logs/lifecycle.log)"
+        sleep 0.5
+    done
+    echo "$out" >>"$VAR/logs/lifecycle.log"
 }
 
 write_env() {
