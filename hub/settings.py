@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     fabric_tls_ca: Path | None = None
     fabric_cert: Path | None = None
     fabric_key: Path | None = None
+    fabric_retry_seconds: float = Field(
+        default=30.0,
+        description="how long a Fabric call retries an unreachable peer before the checkpoint "
+        "stays queued (a one-node Raft needs about 7 s to elect itself after a restart)",
+    )
     # Airflow REST API of a running deployment (services tier: written by scripts/services.sh)
     airflow_api_url: str = ""
     airflow_username: str = ""

@@ -15,6 +15,11 @@ class AnchorError(Exception):
     """The anchor refused the checkpoint or is unreachable; the message says which."""
 
 
+class AnchorUnavailableError(AnchorError):
+    """The anchor backend could not be reached (after its retries): nothing was refused, the
+    checkpoint stays queued and is anchored when the backend is back."""
+
+
 @dataclass(frozen=True)
 class AnchorReference:
     backend: str  # "embedded" | "fabric"
@@ -36,6 +41,10 @@ class Anchor(Protocol):
 
     def latest(self) -> tuple[bytes, int] | None:
         """The latest anchored note and its size, or None."""
+        ...
+
+    def at_size(self, size: int) -> tuple[AnchorReference, bytes] | None:
+        """The reference and note anchored for `size`, or None."""
         ...
 
     def verify(self, reference: AnchorReference, note: bytes) -> None:

@@ -37,19 +37,31 @@ class EmbeddedAnchor:
                 .order_by(anchors.c.size.desc())
                 .limit(1)
             ).first()
+            # the refusals say what the Fabric chaincode says (ledger/chaincode/anchor)
             if last is not None:
                 if size == last.size and root == bytes(last.root):
                     return AnchorReference(self.name, str(last.id), size)
+                if size == last.size:
+                    raise AnchorError(
+                        f"fork detected: checkpoint of size {size} has a different root than "
+                        "the anchored one"
+                    )
                 if size < last.size:
-                    raise AnchorError(f"refused: log shrank from {last.size} to {size}")
+                    raise AnchorError(
+                        f"checkpoint size {size} is not larger than the anchored size {last.size}"
+                        " (the log shrank)"
+                    )
                 try:
                     verify_consistency(
                         int(last.size), size, bytes(last.root), root, proof, self.hash_name
                     )
                 except ProofError as exc:
-                    raise AnchorError(f"refused: not consistent with anchored: {exc}") from exc
+                    raise AnchorError(
+                        f"consistency proof from size {last.size} to {size} rejected "
+                        f"(not consistent with the anchored checkpoint): {exc}"
+                    ) from exc
             elif proof:
-                raise AnchorError("refused: nothing anchored yet, the proof must be empty")
+                raise AnchorError("first checkpoint of a log takes no consistency proof")
             try:
                 row = conn.execute(
                     anchors.insert().values(size=size, root=root, note=note)
@@ -65,6 +77,17 @@ class EmbeddedAnchor:
                 select(anchors.c.note, anchors.c.size).order_by(anchors.c.size.desc()).limit(1)
             ).first()
         return None if row is None else (bytes(row.note), int(row.size))
+
+    def at_size(self, size: int) -> tuple[AnchorReference, bytes] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(anchors.c.id, anchors.c.note).where(anchors.c.size == size)
+            ).first()
+        return (
+            None
+            if row is None
+            else (AnchorReference(self.name, str(row.id), size), bytes(row.note))
+        )
 
     def verify(self, reference: AnchorReference, note: bytes) -> None:
         if reference.backend != self.name:

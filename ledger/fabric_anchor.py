@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ledger.anchor import AnchorError, AnchorReference
+from ledger.anchor import AnchorError, AnchorReference, AnchorUnavailableError
 from ledger.fabric_gateway import Gateway, GatewayError, Identity
 from ledger.note import Checkpoint, NoteError, parse_note
 
@@ -60,6 +60,7 @@ class FabricAnchor:
             identity,
             settings.fabric_channel,
             settings.fabric_chaincode,
+            retry_for=settings.fabric_retry_seconds,
         )
         return cls(gateway, origin, vkey)
 
@@ -71,7 +72,7 @@ class FabricAnchor:
         try:
             self.gateway.submit(FN_REGISTER, self.origin.encode(), self.vkey.encode())
         except GatewayError as err:
-            raise AnchorError(f"registering log {self.origin!r} failed: {err}") from err
+            raise _error(f"registering log {self.origin!r} failed", err) from err
         self._registered = True
 
     def anchor(
@@ -92,14 +93,14 @@ class FabricAnchor:
         try:
             tx_id, _payload, block = self.gateway.submit(FN_ANCHOR, note, proof_arg)
         except GatewayError as err:
-            raise AnchorError(f"fabric refused checkpoint of size {size}: {err}") from err
+            raise _error(f"fabric refused checkpoint of size {size}", err) from err
         return AnchorReference(self.name, tx_id, size, block)
 
     def _record(self, function: str, *args: bytes) -> dict[str, Any] | None:
         try:
             raw = self.gateway.evaluate(function, *args)
         except GatewayError as err:
-            raise AnchorError(f"fabric query {function} failed: {err}") from err
+            raise _error(f"fabric query {function} failed", err) from err
         if not raw:
             return None
         record: dict[str, Any] = json.loads(raw)
@@ -110,6 +111,15 @@ class FabricAnchor:
         if record is None:
             return None
         return str(record["note"]).encode(), int(record["size"])
+
+    def at_size(self, size: int) -> tuple[AnchorReference, bytes] | None:
+        """The transaction that anchored this log's checkpoint of ``size`` and its note, or
+        None: how a sequencer finds out that an anchoring whose answer it lost did commit."""
+        record = self._record(FN_BY_SIZE, self.origin.encode(), str(size).encode())
+        if record is None:
+            return None
+        ref = AnchorReference(self.name, str(record["txid"]), int(record["size"]))
+        return ref, str(record["note"]).encode()
 
     def verify(self, reference: AnchorReference, note: bytes) -> None:
         if reference.backend != self.name:
@@ -124,3 +134,12 @@ class FabricAnchor:
             )
         if str(record["note"]).encode() != note:
             raise AnchorError(f"anchored note of size {reference.size} differs from the given one")
+
+
+_UNREACHABLE = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+def _error(what: str, err: GatewayError) -> AnchorError:
+    """An unreachable peer (after the gateway's retries) is not a refusal: callers queue."""
+    kind = AnchorUnavailableError if err.code in _UNREACHABLE else AnchorError
+    return kind(f"{what}: {err}")

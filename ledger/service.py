@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from hub.settings import Settings
-from ledger.anchor import Anchor, AnchorReference
+from ledger.anchor import Anchor, AnchorError, AnchorReference, AnchorUnavailableError
 from ledger.embedded_anchor import EmbeddedAnchor
 from ledger.merkle import (
     Frontier,
@@ -132,11 +132,16 @@ class LedgerService:
         engine = db.make_engine(settings.db_url)
         keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
         hash_name = "sm3" if settings.crypto_profile == "national" else "sha256"
+        signer = load_signer(keys, settings.ledger_origin)
         if anchor is None and settings.ledger_anchor == "embedded":
             anchor = EmbeddedAnchor(engine, hash_name)
+        elif anchor is None and settings.ledger_anchor == "fabric":
+            from ledger.fabric_anchor import FabricAnchor  # gRPC: imported only when used
+
+            anchor = FabricAnchor.from_settings(settings, settings.ledger_origin, signer.vkey())
         svc = cls(
             engine,
-            load_signer(keys, settings.ledger_origin),
+            signer,
             settings.ledger_origin,
             hash_name,
             anchor,
@@ -239,8 +244,13 @@ class LedgerService:
             if latest is None:
                 return None
             result = SignedCheckpoint(*latest)
-        if self.anchor is not None:
+        if isinstance(self.anchor, EmbeddedAnchor):  # the same database: never unreachable
             result = SignedCheckpoint(result.checkpoint, result.note, self._anchor(result))
+        elif self.anchor is not None:
+            size = result.checkpoint.size
+            self._queue_anchor(size)
+            anchored = self.anchor_queued()
+            result = SignedCheckpoint(result.checkpoint, result.note, anchored.get(size))
         return result
 
     def _sequence_batch(self) -> SignedCheckpoint | None:
@@ -317,6 +327,105 @@ class LedgerService:
         cp = signed.checkpoint
         return self.anchor.anchor(signed.note, cp.size, cp.root, proof)
 
+    # --- a remote anchor's queue -------------------------------------------------------------
+
+    def _queue_anchor(self, size: int) -> None:
+        """Queue the checkpoint of ``size`` for the remote anchor (once)."""
+        assert self.anchor is not None
+        with self.engine.begin() as conn:
+            queued = conn.execute(
+                select(db.anchor_queue.c.size).where(db.anchor_queue.c.size == size)
+            ).first()
+            if queued is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            db.anchor_queue.insert().values(size=size, backend=self.anchor.name)
+                        )
+                except IntegrityError:
+                    pass  # another sequencer queued it meanwhile
+
+    def anchor_queued(self) -> dict[int, AnchorReference]:
+        """Anchor the queued checkpoints, oldest first, each with its consistency proof from
+        the one anchored before it; returns {size: reference} of those anchored now.
+
+        A backend that cannot be reached leaves them queued (logged, retried by the next
+        sequencing); a refusal (a fork, a rolled-back log) raises :class:`AnchorError`. A
+        checkpoint the chain already holds (its answer was lost, or another sequencer got
+        there first) is recorded with the chain's transaction, after checking the note.
+        """
+        anchor = self.anchor
+        if anchor is None or isinstance(anchor, EmbeddedAnchor):
+            return {}
+        q = db.anchor_queue.c
+        with self.engine.connect() as conn:
+            waiting = conn.execute(
+                select(q.size, db.checkpoints.c.root, db.checkpoints.c.note)
+                .join(db.checkpoints, db.checkpoints.c.size == q.size)
+                .where(q.reference.is_(None))
+                .order_by(q.size)
+            ).all()
+        done: dict[int, AnchorReference] = {}
+        if not waiting:
+            return done
+        try:
+            latest = anchor.latest()
+            chain = 0 if latest is None else latest[1]
+            for row in waiting:
+                size, root, note = int(row.size), bytes(row.root), bytes(row.note)
+                if size <= chain:
+                    found = anchor.at_size(size)
+                    if found is None or found[1] != note:
+                        raise AnchorError(
+                            f"checkpoint of size {size} is queued but the anchor holds "
+                            f"{'another note' if found else 'no checkpoint'} of that size "
+                            f"(it is at size {chain})"
+                        )
+                    ref = found[0]
+                else:
+                    proof = self.consistency_proof(chain, size) if chain else []
+                    ref = anchor.anchor(note, size, root, proof)
+                    chain = size
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        db.anchor_queue.update()
+                        .where(q.size == size)
+                        .values(reference=ref.reference, block=ref.block, anchored_at=func.now())
+                    )
+                done[size] = ref
+        except AnchorUnavailableError as exc:
+            left = len(waiting) - len(done)
+            log.warning(
+                "%s anchor unreachable, %d checkpoint(s) stay queued: %s", anchor.name, left, exc
+            )
+        return done
+
+    def queued_anchors(self) -> list[int]:
+        """Sizes of the checkpoints waiting for the remote anchor, oldest first."""
+        q = db.anchor_queue.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(q.size).where(q.reference.is_(None)).order_by(q.size))
+            return [int(r.size) for r in rows]
+
+    def _anchor_ref(self, conn: Connection, size: int) -> AnchorReference | None:
+        """Where the checkpoint of ``size`` was anchored, if it was."""
+        if isinstance(self.anchor, EmbeddedAnchor):
+            anchored = conn.execute(
+                select(db.anchors.c.id).where(db.anchors.c.size == size)
+            ).scalar()
+            return (
+                None if anchored is None else AnchorReference(self.anchor.name, str(anchored), size)
+            )
+        row = conn.execute(
+            select(
+                db.anchor_queue.c.backend, db.anchor_queue.c.reference, db.anchor_queue.c.block
+            ).where(db.anchor_queue.c.size == size)
+        ).first()
+        if row is None or row.reference is None:
+            return None
+        block = None if row.block is None else int(row.block)
+        return AnchorReference(str(row.backend), str(row.reference), size, block)
+
     # --- background sequencer ---------------------------------------------------------------
 
     def start(self) -> None:
@@ -331,7 +440,7 @@ class LedgerService:
         while not self._stop.wait(self.interval):
             try:
                 self.sequence()
-            except (LedgerError, SQLAlchemyError):
+            except (LedgerError, SQLAlchemyError, AnchorError):
                 log.exception("ledger sequencer batch failed; will retry")
 
     def stop(self) -> None:
@@ -441,12 +550,7 @@ class LedgerService:
                 return None
             ranges = inclusion_ranges(index, int(cp.size))
             path = assemble(ranges, self._read_nodes(conn, proof_nodes(ranges)), self.hash_name)
-            anchored = conn.execute(
-                select(db.anchors.c.id).where(db.anchors.c.size == int(cp.size))
-            ).scalar()
-        anchor = None
-        if anchored is not None and isinstance(self.anchor, EmbeddedAnchor):
-            anchor = AnchorReference(self.anchor.name, str(anchored), int(cp.size))
+            anchor = self._anchor_ref(conn, int(cp.size))
         return Receipt(
             index,
             bytes(entry.leaf),
@@ -483,12 +587,7 @@ class LedgerService:
             distinct = {r: range_nodes(*r) for rs in ranges.values() for r in rs}
             wanted = sorted({n for nodes in distinct.values() for n in nodes})
             got = self._read_nodes(conn, wanted)
-            anchored = conn.execute(
-                select(db.anchors.c.id).where(db.anchors.c.size == size)
-            ).scalar()
-        anchor = None
-        if anchored is not None and isinstance(self.anchor, EmbeddedAnchor):
-            anchor = AnchorReference(self.anchor.name, str(anchored), size)
+            anchor = self._anchor_ref(conn, size)
         hn = self.hash_name
         folded = {r: fold([got[n] for n in nodes], hn) for r, nodes in distinct.items()}
         for entry_id, idx, leaf, data in rows:

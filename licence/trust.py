@@ -143,8 +143,7 @@ def online_context(
     svc: Any, today: dt.date | None = None, now: dt.datetime | None = None
 ) -> VerifyContext:
     """A context over a LicenceService and its ledger: status as of now, receipts attached."""
-    from ledger.anchor import AnchorError
-    from ledger.embedded_anchor import EmbeddedAnchor
+    from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.service import LedgerError
     from licence.service import LicenceNotFoundError
 
@@ -184,13 +183,14 @@ def online_context(
 
     def verify_anchor(ref: AnchorReference, note: bytes) -> None:
         anchor = ledger.anchor
-        if ref.backend == "embedded" and isinstance(anchor, EmbeddedAnchor):
-            try:
-                anchor.verify(ref, note)
-            except AnchorError as exc:
-                raise LookupError(str(exc)) from exc
-            return
-        raise ConnectionError(f"the {ref.backend} anchor backend is not reachable from here")
+        if anchor is None or ref.backend != anchor.name:
+            raise ConnectionError(f"the {ref.backend} anchor backend is not reachable from here")
+        try:
+            anchor.verify(ref, note)  # the embedded table, or the Fabric chain read back
+        except AnchorUnavailableError as exc:
+            raise ConnectionError(str(exc)) from exc
+        except AnchorError as exc:
+            raise LookupError(str(exc)) from exc
 
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)

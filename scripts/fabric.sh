@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local Hyperledger Fabric 2.5 network for the ledger's `fabric` anchor: one Raft orderer, one
 # peer, the loganchor chaincode as a service, all native on 127.0.0.1 with TLS.
-# Usage: scripts/fabric.sh up|down|restart|clean|status|build
+# Usage: scripts/fabric.sh up|down|restart|stop-peer|start-peer|clean|status|build
 # State and logs: var/fabric/ (git-ignored). Binaries: .cache/fabric/ (git-ignored, rebuilt from
 # the warm Go build cache in seconds). `up` writes var/fabric/hub.env (HUB_FABRIC_* settings).
 #
@@ -455,13 +455,15 @@ restart) # restart orderer and peer (the chaincode server keeps running), as aft
     start_orderer
     start_peer
     ;;
+stop-peer) stop_bg peer ;; # the anchoring tests' fault: the peer away, the orderer still up
+start-peer) start_peer ;;
 clean)
     down
     rm -rf "$VAR"
     ;;
 status) status ;;
 *)
-    echo "usage: $0 up|down|restart|clean|status|build" >&2
+    echo "usage: $0 up|down|restart|stop-peer|start-peer|clean|status|build" >&2
     exit 2
     ;;
 esac

@@ -3,7 +3,8 @@
 ``ledger_pending`` is the durable queue (an acknowledged entry is a committed row there);
 ``ledger_entries`` the sequenced leaves; ``ledger_nodes`` every perfect subtree hash of level
 >= 1, so any proof is O(log n) indexed reads; ``ledger_checkpoints`` the signed checkpoints
-(one per batch, keyed by size); ``ledger_anchors`` the embedded anchor's witnessed notes.
+(one per batch, keyed by size); ``ledger_anchors`` the embedded anchor's witnessed notes;
+``ledger_anchor_queue`` the checkpoints a remote anchor (Fabric) has witnessed or is yet to.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ anchors = Table(
     Column("root", LargeBinary(32), nullable=False),
     Column("note", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.current_timestamp()),
+)
+# Checkpoints for a remote anchor (Fabric): queued when signed, anchored oldest first; the
+# reference (transaction id, block) is null while the backend is unreachable.
+anchor_queue = Table(
+    "ledger_anchor_queue",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("backend", String(16), nullable=False),
+    Column("reference", String(128)),
+    Column("block", BigInteger),
+    Column("queued_at", DateTime(timezone=True), server_default=func.current_timestamp()),
+    Column("anchored_at", DateTime(timezone=True)),
 )
 
 

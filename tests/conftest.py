@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,25 @@ def settings(tmp_path: Path) -> Settings:
     s = Settings(home=tmp_path / "hub", key_passphrase="test-passphrase")
     s.ensure_dirs()
     return s
+
+
+@pytest.fixture(scope="session")
+def fabric_network() -> Iterator[dict[str, str]]:
+    """The local Fabric network (built when needed, started by scripts/fabric.sh) for the
+    session: its HUB_FABRIC_* settings; brought down at the end."""
+    from fabrickit import build_or_skip, fabric, read_env
+
+    build_or_skip()
+    fabric("up")
+    try:
+        yield read_env()
+    finally:
+        fabric("down", timeout=120)
+
+
+@pytest.fixture
+def fabric_script() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `scripts/fabric.sh COMMAND` (restart, stop-peer, start-peer) from a test."""
+    from fabrickit import fabric
+
+    return fabric

@@ -1,0 +1,71 @@
+"""How tests reach the local Fabric network started by ``scripts/fabric.sh up``.
+
+``fabric(command)`` runs the script (failing the test with its output); ``fabric_settings()``
+turns ``var/fabric/hub.env`` into the :class:`Settings` fields of the ``fabric`` ledger anchor.
+The session fixtures ``fabric_network`` and ``fabric_script`` (tests/conftest.py) use them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.settings import PROJECT_ROOT
+
+SCRIPT = PROJECT_ROOT / "scripts" / "fabric.sh"
+ENV_FILE = PROJECT_ROOT / "var" / "fabric" / "hub.env"
+
+
+def fabric(command: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """Run scripts/fabric.sh COMMAND, failing the test with its output if it fails."""
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), command],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/fabric.sh {command} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def build_or_skip() -> None:
+    """Build Fabric when needed. Only the build may excuse the Fabric tests: the Go module
+    proxy is the one source of the Fabric modules."""
+    build = subprocess.run(
+        ["bash", str(SCRIPT), "build"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if build.returncode != 0:
+        pytest.skip(f"Fabric binaries cannot be built here: {build.stderr.strip()[-400:]}")
+
+
+def read_env(path: Path = ENV_FILE) -> dict[str, str]:
+    """``HUB_FABRIC_PEER=...`` lines as ``{"fabric_peer": ...}``."""
+    out = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        out[key.removeprefix("HUB_").lower()] = value
+    return out
+
+
+def fabric_settings(network: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """Settings fields anchoring the ledger on the local network (``Settings(**these)``)."""
+    return {
+        "ledger_anchor": "fabric",
+        "fabric_peer": network["fabric_peer"],
+        "fabric_channel": network["fabric_channel"],
+        "fabric_chaincode": network["fabric_chaincode"],
+        "fabric_msp_id": network["fabric_msp_id"],
+        "fabric_tls_ca": Path(network["fabric_tls_ca"]),
+        "fabric_cert": Path(network["fabric_cert"]),
+        "fabric_key": Path(network["fabric_key"]),
+        **extra,
+    }
