@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from fabrickit import fabric_settings
+
 from hub.settings import Settings
 from ledger.anchor import Anchor, AnchorError
 from ledger.embedded_anchor import EmbeddedAnchor

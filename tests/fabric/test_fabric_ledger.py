@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from fabrickit import fabric_settings
+
 from hub.settings import Settings
 from ledger.fabric_anchor import FabricAnchor
 from ledger.service import LedgerService
