@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The production tier on loopback: PostgreSQL, MinIO, SoftHSM2 and Airflow for the services tests.
-# Usage: scripts/services.sh up|down|status [SERVICE...]   (SERVICE: postgres minio softhsm airflow)
+# The production tier on loopback: PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric for the services
+# tests. Usage: scripts/services.sh up|down|status [SERVICE...]
+# (SERVICE: postgres minio softhsm airflow fabric)
 # `up` installs missing Debian packages, builds MinIO once, starts what is not running, waits on
 # health checks and writes var/services/env; `down` stops only what it started. Prints each
 # phase's duration. State, logs and generated secrets live in var/services/ (git-ignored).
@@ -8,13 +9,13 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=services/lib.sh
 source "$here/services/lib.sh"
-for part in postgres minio softhsm airflow; do
+for part in postgres minio softhsm airflow fabric; do
     # shellcheck disable=SC1090
     source "$here/services/$part.sh"
 done
 
 action=${1:-}; shift || true
-ALL="postgres minio softhsm airflow"
+ALL="postgres minio softhsm airflow fabric"
 wanted=${*:-$ALL}
 for s in $wanted; do
     case " $ALL " in *" $s "*) ;; *) die "unknown service '$s' (choose from: $ALL)";; esac
@@ -73,7 +74,7 @@ case "$action" in
         ;;
     down)
         total=$SECONDS
-        for s in airflow minio postgres; do
+        for s in fabric airflow minio postgres; do
             case " $wanted " in *" $s "*) phase "$s" "${s}_down";; esac
         done
         print_timings
@@ -83,7 +84,7 @@ case "$action" in
         for s in $ALL; do "${s}_status"; done
         ;;
     *)
-        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow]" >&2
+        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric]" >&2
         exit 2
         ;;
 esac

@@ -42,9 +42,6 @@ if [ "$tier" = all ] || [ "$tier" = services ]; then
     if [ -f scripts/services.sh ]; then
         phase "services down" bash scripts/services.sh down
     fi
-    if [ -f scripts/fabric.sh ]; then
-        phase "fabric down" bash scripts/fabric.sh down
-    fi
 fi
 echo
 echo "=== summary"

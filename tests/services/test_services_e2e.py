@@ -11,9 +11,9 @@ its ingest run is always new.
 The licence is stored in MinIO's object-locked ``licences`` bucket (COMPLIANCE retention): the
 test checks that its version cannot be deleted.
 
-Anchoring: the ledger uses the embedded anchor. Fabric anchoring is blocked on this machine (the Go
-module proxy refuses the github.com/hyperledger modules; see scripts/fabric.sh), so the checkpoint
-is anchored in the same PostgreSQL database instead of on a Fabric peer.
+Anchoring: the licence service's ledger anchors its checkpoints on the local Fabric network
+(``HUB_LEDGER_ANCHOR=fabric``, scripts/fabric.sh), and the verifier reads the anchoring
+transaction back from the chain.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fabrickit import fabric_settings
 from fastapi.testclient import TestClient
 from minio import Minio
 from minio.error import S3Error
@@ -42,7 +43,9 @@ HUAINAN_HR = "11340400MB12355653"  # 淮南市人力资源和社会保障局 (li
 RUN_TIMEOUT = 300.0  # seconds for the scheduler to publish the run
 
 
-def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) -> None:
+def test_upload_to_scheduler_to_licence_verified_then_revoked(
+    tmp_path: Path, fabric_network: dict[str, str]
+) -> None:
     from hub.commands.licence import open_service
     from hub.synth import generate
     from ledger.receipt import Receipt
@@ -106,7 +109,7 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) ->
     # --- a licence to one of them: issued, sequenced, receipt attached, verified ---------------
     from licence.service import Holder
 
-    svc = open_service(settings)
+    svc = open_service(settings.model_copy(update=fabric_settings(fabric_network)))
     svc.ensure_ca()
     if svc.store.active_seal(HUAINAN_HR, dt.datetime.now(dt.UTC)) is None:
         svc.create_seal(HUAINAN_HR)
@@ -135,12 +138,15 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(tmp_path: Path) ->
         obj.close()
         obj.release_conn()
     checkpoint = svc.ledger.sequence()
-    assert checkpoint is not None and checkpoint.anchor is not None  # embedded anchor
+    assert checkpoint is not None and checkpoint.anchor is not None, "checkpoint not anchored"
+    assert checkpoint.anchor.backend == "fabric" and checkpoint.anchor.block is not None
     assert svc.attach_receipts(ledger_receipts(svc.ledger)) >= 1
     receipt_obj = svc.receipt(lid)
     assert receipt_obj is not None, "no receipt attached after sequencing"
     report = verify(svc.document(lid), Receipt.from_dict(receipt_obj), online_context(svc))
     assert report.verdict == TOTAL_PASSED, report.to_text()
+    anchored = next(c for c in report.checks if c.check == "anchor")
+    assert anchored.status == "PASSED" and "fabric" in anchored.en, report.to_text()
 
     # --- revoked: TOTAL_FAILED, reason REVOKED, the revocation reason in the explanation ------
     reason = "以欺骗手段取得证书 / obtained by deception (e2e)"
