@@ -131,6 +131,9 @@ wait_until() { # wait_until SECONDS DESCRIPTION COMMAND... : poll until the comm
 
 healthy() { curl -fsS "http://127.0.0.1:$1/healthz" | grep -q '"status":"OK"'; }
 
+# the orderer leads the channel's one-node Raft (its Prometheus metrics say so)
+raft_leader() { curl -fsS "http://127.0.0.1:$ORDERER_OPS_PORT/metrics" | grep -q "^consensus_etcdraft_is_leader{channel=\"$CHANNEL\"} 1"; }
+
 ORG_O=$VAR/crypto/ordererOrganizations/example.com
 ORG_P=$VAR/crypto/peerOrganizations/org1.example.com
 ORDERER_DIR=$ORG_O/orderers/orderer.example.com
@@ -223,6 +226,17 @@ Orderer: &OrdererDefaults
         Port: $ORDERER_PORT
         ClientTLSCert: crypto/ordererOrganizations/example.com/orderers/orderer.example.com/tls/server.crt
         ServerTLSCert: crypto/ordererOrganizations/example.com/orderers/orderer.example.com/tls/server.crt
+    # Snapshots every 256 KB (stock: 16 MB). A restarted orderer replays its Raft log after the
+    # last snapshot; when that takes more than one Raft Ready batch (MaxSizePerMsg =
+    # PreferredMaxBytes, 512 KB) and includes the channel's first config change, this Fabric's
+    # etcdraft chain deadlocks (chain.apply waits on WALSyncC while node.run waits on applyC, both
+    # unbuffered) and the node never elects itself. Frequent snapshots keep the replay short.
+    Options:
+      TickInterval: 500ms
+      ElectionTick: 10
+      HeartbeatTick: 1
+      MaxInflightBlocks: 5
+      SnapshotIntervalSize: 256 KB
   # A lone transaction waits for the batch timeout: 500 ms keeps an anchor near half a second.
   BatchTimeout: 500ms
   BatchSize: {MaxMessageCount: 10, AbsoluteMaxBytes: 99 MB, PreferredMaxBytes: 512 KB}
@@ -281,7 +295,7 @@ start_orderer() {
         ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true \
         ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$ORDERER_CA]" \
         ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:$ORDERER_OPS_PORT \
-        ORDERER_METRICS_PROVIDER=disabled \
+        ORDERER_METRICS_PROVIDER=prometheus \
         ORDERER_FILELEDGER_LOCATION=$VAR/orderer/ledger \
         ORDERER_CONSENSUS_WALDIR=$VAR/orderer/etcdraft/wal \
         ORDERER_CONSENSUS_SNAPDIR=$VAR/orderer/etcdraft/snapshot \
@@ -411,6 +425,7 @@ up() {
         grep -qE "Status: 201|already exists" <<<"$out" ||
             die "orderer channel join failed (var/fabric/logs/osnadmin.log)"
     fi
+    wait_until 60 "the orderer to lead the channel's Raft" raft_leader
     start_peer
     # Right after a restart `peer channel list` may not show the channel yet, so a join that
     # finds the ledger already there counts as joined.
@@ -453,6 +468,7 @@ restart) # restart orderer and peer (the chaincode server keeps running), as aft
     stop_bg peer
     stop_bg orderer
     start_orderer
+    wait_until 60 "the orderer to lead the channel's Raft" raft_leader
     start_peer
     ;;
 stop-peer) stop_bg peer ;; # the anchoring tests' fault: the peer away, the orderer still up
