@@ -44,7 +44,7 @@ lint: env ## ruff format check and lint
 typecheck: env ## mypy --strict on the pure core
 	.venv/bin/mypy
 
-services-up: env ## Start PostgreSQL, MinIO, SoftHSM2 and Airflow on 127.0.0.1
+services-up: env ## Start PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric on 127.0.0.1
 	bash scripts/services.sh up
 
 services-down: ## Stop the services started by services-up
