@@ -374,17 +374,18 @@ class LedgerService:
             for row in waiting:
                 size, root, note = int(row.size), bytes(row.root), bytes(row.note)
                 if size <= chain:
-                    found = anchor.at_size(size)
-                    if found is None or found[1] != note:
-                        raise AnchorError(
-                            f"checkpoint of size {size} is queued but the anchor holds "
-                            f"{'another note' if found else 'no checkpoint'} of that size "
-                            f"(it is at size {chain})"
-                        )
-                    ref = found[0]
+                    ref = self._anchored_already(size, note, chain)
                 else:
                     proof = self.consistency_proof(chain, size) if chain else []
-                    ref = anchor.anchor(note, size, root, proof)
+                    try:
+                        ref = anchor.anchor(note, size, root, proof)
+                    except AnchorUnavailableError:
+                        raise
+                    except AnchorError:
+                        # another sequencer of this log may have anchored it since latest()
+                        if anchor.at_size(size) is None:
+                            raise
+                        ref = self._anchored_already(size, note, size)
                     chain = size
                 with self.engine.begin() as conn:
                     conn.execute(
@@ -399,6 +400,18 @@ class LedgerService:
                 "%s anchor unreachable, %d checkpoint(s) stay queued: %s", anchor.name, left, exc
             )
         return done
+
+    def _anchored_already(self, size: int, note: bytes, chain: int) -> AnchorReference:
+        """The anchor's reference for a checkpoint it already holds, which must be ours."""
+        assert self.anchor is not None
+        found = self.anchor.at_size(size)
+        if found is None or found[1] != note:
+            raise AnchorError(
+                f"checkpoint of size {size} is queued but the anchor holds "
+                f"{'another note' if found else 'no checkpoint'} of that size "
+                f"(it is at size {chain})"
+            )
+        return found[0]
 
     def queued_anchors(self) -> list[int]:
         """Sizes of the checkpoints waiting for the remote anchor, oldest first."""

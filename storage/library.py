@@ -642,7 +642,6 @@ class LibraryStore:
                 f"unsupported database dialect {dialect!r}: use sqlite:/// or postgresql+psycopg://"
             )
         mine = RunMeta(dataset, _naive_utc(observed_at), frozenset(authoritative_for))
-        written = 0
         with self.engine.begin() as conn:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             db: _Db = _Postgres(cur, library) if dialect == "postgresql" else _Sqlite(cur, library)
@@ -650,47 +649,16 @@ class LibraryStore:
             # with no other run in the library every subject is new: no record to read or write
             others = db.has_other_runs(run_id)
             merged = _Precedence(run_id, mine, db.run_meta)
-            last: str | None = None
             # the run's statement layout: the first chunk's, or what an earlier merge stored
             layout = None if first else db.run_meta([run_id])[run_id].fields
-            for chunk in chunks:
-                part: Statements | None = None
-                if (
-                    isinstance(chunk, PreparedStatements)
-                    and first
-                    and not others
-                    and len(chunk.subjects)
-                    and chunk.plain
-                    and chunk.fields == (layout or chunk.fields)
-                ):  # a first load on a database that copies Arrow text: no Python object
-                    _in_order(last, chunk.subjects[0].as_py(), run_id)
-                    if not db.copy_prepared(run_id, chunk):
-                        part = chunk.finish()
-                    else:
-                        layout, last = chunk.fields, chunk.subjects[-1].as_py()
-                        written += chunk.facts
-                elif isinstance(chunk, PreparedStatements):
-                    part = chunk.finish()
-                else:
-                    part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
-                if part is not None:
-                    if not part.subjects:
-                        continue
-                    if layout is None:
-                        layout = part.fields
-                    elif part.fields != layout:
-                        part = _relayout(part, layout)
-                    _in_order(last, part.subjects[0], run_id)
-                    last = part.subjects[-1]
-                    written += part.facts
-                    db.add_statements(run_id, part.subjects, part.docs, first)
-                if after_facts is not None:
-                    after_facts()
-                    after_facts = None
-                if part is not None and others:
-                    db.write_records(*_golden_updates(db, merged, run_id, part))
-            if after_facts is not None:
-                after_facts()
+            try:
+                written, layout = _merge_each(
+                    db, chunks, run_id, first, others, merged, layout, after_facts
+                )
+            except BaseException as exc:
+                db.end_copy(exc)
+                raise
+            db.end_copy()
             if first:
                 db.finish(run_id, written, merged.compared, merged.agreeing, layout or ())
             if set_status:
@@ -955,6 +923,63 @@ class _Precedence:
         return _encode(doc).decode() if changed else None
 
 
+def _merge_each(
+    db: _Db,
+    chunks: Iterable[
+        Statements | PreparedStatements | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]
+    ],
+    run_id: str,
+    first: bool,
+    others: bool,
+    merged: _Precedence,
+    layout: tuple[str, ...] | None,
+    after_facts: Callable[[], None] | None,
+) -> tuple[int, tuple[str, ...] | None]:
+    """:meth:`LibraryStore.merge_chunks`' loop: (statements written, the run's layout)."""
+    written = 0
+    last: str | None = None
+    for chunk in chunks:
+        part: Statements | None = None
+        if (
+            isinstance(chunk, PreparedStatements)
+            and first
+            and not others
+            and len(chunk.subjects)
+            and chunk.plain
+            and chunk.fields == (layout or chunk.fields)
+        ):  # a first load on a database that copies Arrow text: no Python object
+            _in_order(last, chunk.subjects[0].as_py(), run_id)
+            if not db.copy_prepared(run_id, chunk):
+                part = chunk.finish()
+            else:
+                layout, last = chunk.fields, chunk.subjects[-1].as_py()
+                written += chunk.facts
+        elif isinstance(chunk, PreparedStatements):
+            part = chunk.finish()
+        else:
+            part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+        if part is not None:
+            if not part.subjects:
+                continue
+            if layout is None:
+                layout = part.fields
+            elif part.fields != layout:
+                part = _relayout(part, layout)
+            _in_order(last, part.subjects[0], run_id)
+            last = part.subjects[-1]
+            written += part.facts
+            db.end_copy()  # after Arrow-copied chunks: other statements need the connection
+            db.add_statements(run_id, part.subjects, part.docs, first)
+        if after_facts is not None:
+            after_facts()
+            after_facts = None
+        if part is not None and others:
+            db.write_records(*_golden_updates(db, merged, run_id, part))
+    if after_facts is not None:
+        after_facts()
+    return written, layout
+
+
 class _Db:
     """The few statements a merge needs, per database (raw DB-API cursor: bulk speed)."""
 
@@ -982,8 +1007,13 @@ class _Db:
 
     def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
         """Write a new run's plain statements straight from Arrow, if this database can (the
-        caller has checked order and layout); False: write them the usual way."""
+        caller has checked order and layout); False: write them the usual way. The writing
+        may go on in the background until :meth:`end_copy`."""
         return False
+
+    def end_copy(self, exc: BaseException | None = None) -> None:
+        """Finish what :meth:`copy_prepared` started (abandon it if ``exc``), before any other
+        statement of the merge runs."""
 
     def known(
         self, subjects: Sequence[str], run_id: str
@@ -1115,6 +1145,11 @@ class _Postgres(_Db):
 
     mark = "%s"
 
+    def __init__(self, cur: Any, library: str) -> None:
+        super().__init__(cur, library)
+        self._copying: Any = None  # the open COPY of copy_prepared, and its Copy object
+        self._stream: Any = None
+
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
         self.cur.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hub.library:{self.library}",)
@@ -1159,11 +1194,23 @@ class _Postgres(_Db):
             return False
         lines = pc.binary_join_element_wise(lib, prepared.subjects, run_id, prepared.text, "\t")
         lines = pc.binary_join_element_wise(lines, "\n", "")
-        with self.cur.copy(
-            "COPY library_statements (library, subject, run_id, doc) FROM STDIN"
-        ) as copy:
-            copy.write(_string_bytes(lines).tobytes())
+        if self._copying is None:
+            # one COPY for all the run's chunks, fed by a writer thread: the server parses and
+            # indexes one chunk while the next is joined here (a COPY per chunk made it wait)
+            from psycopg.copy import QueuedLibpqWriter
+
+            self._copying = self.cur.copy(
+                "COPY library_statements (library, subject, run_id, doc) FROM STDIN",
+                writer=QueuedLibpqWriter(self.cur),
+            )
+            self._stream = self._copying.__enter__()
+        self._stream.write(_string_bytes(lines).tobytes())
         return True
+
+    def end_copy(self, exc: BaseException | None = None) -> None:
+        copying, self._copying, self._stream = self._copying, None, None
+        if copying is not None:
+            copying.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
     def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
         """COPY rows given column-wise (a ``str`` is the same value on every row), the text

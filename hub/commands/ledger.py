@@ -57,13 +57,26 @@ def checkpoint() -> None:
     from ledger.anchor import AnchorError
     from ledger.service import LedgerError
 
+    svc = _service()
     try:
-        signed = _service().sequence()
+        signed = svc.sequence()
     except (LedgerError, AnchorError) as exc:
         _fail(exc)
     if signed is None:
         raise click.ClickException("the log is empty: append entries first")
     sys.stdout.write(signed.note.decode())
+    sys.stdout.flush()  # the note, then the anchoring line on stderr
+    ref = signed.anchor
+    if ref is not None:
+        block = "" if ref.block is None else f", block {ref.block}"
+        click.echo(f"anchored on the {ref.backend} anchor: {ref.reference}{block}", err=True)
+    elif svc.anchor is not None:  # a remote anchor that could not be reached: retried later
+        waiting = len(svc.queued_anchors())
+        click.echo(
+            f"not anchored yet: {waiting} checkpoint(s) queued for the {svc.anchor.name} anchor "
+            "(unreachable; the next sequencing retries)",
+            err=True,
+        )
 
 
 @ledger.command()

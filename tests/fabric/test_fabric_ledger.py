@@ -11,13 +11,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fabrickit import fabric_settings
 
+import hub.settings
+from hub.cli import main
 from hub.settings import Settings
 from ledger.fabric_anchor import FabricAnchor
 from ledger.service import LedgerService
+from storage import ledger_store
 
 pytestmark = pytest.mark.services
+SETTINGS: dict[float, Settings] = {}  # the settings each test's ledger was opened with
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def open_ledger(
     opened: list[LedgerService] = []
 
     def open_(retry_seconds: float) -> LedgerService:
-        settings = Settings(
+        settings = SETTINGS[retry_seconds] = Settings(
             home=tmp_path / "hub",
             key_passphrase="test-passphrase",
             ledger_origin=f"test.hub.local/ledger-{uuid.uuid4().hex[:12]}",
@@ -75,10 +80,21 @@ def test_checkpoints_anchor_on_fabric_and_receipts_name_the_transaction(
     assert anchor.latest() == (second.note, 12)
     assert ledger.queued_anchors() == []
 
+    # a sequencer that stopped after Fabric committed but before it recorded the transaction:
+    # the next drain finds the checkpoint on the chain (same note) and records that transaction
+    # rather than anchoring it twice (which the chaincode would refuse)
+    queue = ledger_store.anchor_queue
+    with ledger.engine.begin() as conn:
+        conn.execute(queue.update().where(queue.c.size == 12).values(reference=None, block=None))
+    assert ledger.queued_anchors() == [12]
+    again = ledger.anchor_queued()
+    assert again[12].reference == second.anchor.reference and ledger.queued_anchors() == []
+
 
 def test_peer_away_checkpoints_queue_then_anchor_in_order(
     open_ledger: Callable[[float], LedgerService],
     fabric_script: Callable[..., subprocess.CompletedProcess[str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ledger = open_ledger(3.0)  # give up on an unreachable peer after 3 s: the checkpoint queues
     anchor = ledger.anchor
@@ -98,6 +114,15 @@ def test_peer_away_checkpoints_queue_then_anchor_in_order(
         assert ledger.queued_anchors() == sizes == [3, 6, 10]
         receipt = ledger.receipt(7)
         assert receipt is not None and receipt.anchor is None  # not anchored yet, and says so
+        # the operator's command says the same
+        monkeypatch.setattr(hub.settings, "_settings", SETTINGS[3.0])
+        ledger.append_many([b"one more"])
+        out = CliRunner().invoke(main, ["ledger", "checkpoint"])
+        assert out.exit_code == 0 and out.stdout.split("\n")[1] == "11"
+        assert out.stderr.startswith(
+            "not anchored yet: 4 checkpoint(s) queued for the fabric anchor"
+        )
+        sizes.append(11)
     finally:
         fabric_script("start-peer", timeout=300)
 
@@ -107,7 +132,7 @@ def test_peer_away_checkpoints_queue_then_anchor_in_order(
     for size, f in zip(sizes, found, strict=True):
         assert f is not None and f[1] == ledger.checkpoint_note(size)
     receipt = ledger.receipt(7)
-    assert receipt is not None and receipt.anchor is not None and receipt.anchor.size == 10
+    assert receipt is not None and receipt.anchor is not None and receipt.anchor.size == 11
     anchor.verify(receipt.anchor, receipt.checkpoint)
     # in order: each was anchored on top of the one before (the chaincode checked the
     # consistency proofs), so the chain's blocks rise with the sizes
@@ -117,5 +142,5 @@ def test_peer_away_checkpoints_queue_then_anchor_in_order(
         assert ref is not None and ref.anchor is not None
         blocks.append(ref.anchor.block)
     assert all(b is not None for b in blocks) and blocks == sorted(blocks)
-    assert len(set(blocks)) == 3
-    assert anchor.latest() == (ledger.checkpoint_note(10), 10)
+    assert len(set(blocks)) == 4
+    assert anchor.latest() == (ledger.checkpoint_note(11), 11)

@@ -164,7 +164,8 @@ def test_cli_end_to_end(
     lines.write_text("a\nb\n\nc")
     assert run(main, ["ledger", "append", "--lines", str(lines)]).output.split() == list("2345")
     out = run(main, ["ledger", "checkpoint"])
-    assert out.exit_code == 0 and out.output.startswith(f"{settings.ledger_origin}\n5\n")
+    assert out.exit_code == 0 and out.stdout.startswith(f"{settings.ledger_origin}\n5\n")
+    assert out.stderr == "anchored on the embedded anchor: 1\n"  # the anchor's row id
     proof = json.loads(run(main, ["ledger", "prove", "2", "--json"]).output)
     tree = MemoryTree()
     for item in (b"hello", b"a", b"b", b"", b"c"):
