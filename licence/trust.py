@@ -234,8 +234,28 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
             for r in conn.execute(select(db.checkpoints.c.size, db.checkpoints.c.root))
         ]
         anchors = [
-            {"id": str(r.id), "size": int(r.size), "root": bytes(r.root).hex()}
+            {
+                "backend": "embedded",
+                "id": str(r.id),
+                "size": int(r.size),
+                "root": bytes(r.root).hex(),
+            }
             for r in conn.execute(select(db.anchors.c.id, db.anchors.c.size, db.anchors.c.root))
+        ]
+        # checkpoints a remote anchor (Fabric) witnessed, as the platform recorded them
+        q = db.anchor_queue.c
+        anchors += [
+            {
+                "backend": str(r.backend),
+                "id": str(r.reference),
+                "size": int(r.size),
+                "root": bytes(r.root).hex(),
+            }
+            for r in conn.execute(
+                select(q.backend, q.reference, q.size, db.checkpoints.c.root)
+                .join(db.checkpoints, db.checkpoints.c.size == q.size)
+                .where(q.reference.is_not(None))
+            )
         ]
     events = seal_events(ledger)
     seals = []
@@ -372,7 +392,10 @@ def offline_context(
         latest = Checkpoint.from_note_body(parse_note(str(bundle["checkpoint"]).encode())[0])
         checkpoint_roots.setdefault(latest.size, latest.root)
         anchors = {
-            str(a["id"]): (int(a["size"]), bytes.fromhex(a["root"]))
+            (str(a.get("backend", "embedded")), str(a["id"])): (
+                int(a["size"]),
+                bytes.fromhex(a["root"]),
+            )
             for a in bundle.get("anchors", [])
         }
         seals = {
@@ -399,23 +422,26 @@ def offline_context(
     except (KeyError, TypeError, ValueError, NoteError, ReceiptError) as exc:
         raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
 
-    checked: set[tuple[str, int, bytes]] = set()
+    checked: set[tuple[str, str, int, bytes]] = set()
 
     def verify_anchor(ref: AnchorReference, note: bytes) -> None:
-        if (ref.reference, ref.size, note) in checked:
+        # the bundle holds the anchors as the platform recorded them when it exported (the
+        # embedded table's rows, Fabric's transactions): offline, that record is the witness
+        if (ref.backend, ref.reference, ref.size, note) in checked:
             return
-        if ref.backend != "embedded":
-            raise ConnectionError(f"the {ref.backend} anchor cannot be checked offline")
-        if ref.reference not in anchors:
-            raise ConnectionError("checkpoint anchored after the trust bundle was exported")
-        size, root = anchors[ref.reference]
+        if (ref.backend, ref.reference) not in anchors:
+            raise ConnectionError(
+                f"the {ref.backend} anchor {ref.reference} is not in the trust bundle (anchored "
+                "after it was exported?) and cannot be checked offline"
+            )
+        size, root = anchors[(ref.backend, ref.reference)]
         try:
             cp = Checkpoint.from_note_body(parse_note(note)[0])
         except NoteError as exc:
             raise LookupError(str(exc)) from exc
         if (cp.size, cp.root) != (size, root) or ref.size != size:
             raise LookupError(f"anchor #{ref.reference} holds another checkpoint")
-        checked.add((ref.reference, ref.size, note))
+        checked.add((ref.backend, ref.reference, ref.size, note))
 
     return VerifyContext(
         log_keys=list(bundle["log_keys"]),

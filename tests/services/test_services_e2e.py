@@ -19,6 +19,7 @@ transaction back from the chain.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     from hub.synth import generate
     from ledger.receipt import Receipt
     from licence.service import ledger_receipts
-    from licence.trust import online_context
+    from licence.trust import export_bundle, offline_context, online_context
     from licence.verify import TOTAL_FAILED, TOTAL_PASSED, verify
     from storage.library import POPULATION
 
@@ -147,6 +148,11 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     assert report.verdict == TOTAL_PASSED, report.to_text()
     anchored = next(c for c in report.checks if c.check == "anchor")
     assert anchored.status == "PASSED" and "fabric" in anchored.en, report.to_text()
+    # offline, at a service window: the trust bundle carries the Fabric transaction as recorded
+    bundle = json.loads(json.dumps(export_bundle(svc)))
+    offline = verify(svc.document(lid), Receipt.from_dict(receipt_obj), offline_context(bundle))
+    assert offline.verdict == TOTAL_PASSED, offline.to_text()
+    assert next(c for c in offline.checks if c.check == "anchor").status == "PASSED"
 
     # --- revoked: TOTAL_FAILED, reason REVOKED, the revocation reason in the explanation ------
     reason = "以欺骗手段取得证书 / obtained by deception (e2e)"
