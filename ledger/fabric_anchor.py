@@ -124,15 +124,15 @@ class FabricAnchor:
     def verify(self, reference: AnchorReference, note: bytes) -> None:
         if reference.backend != self.name:
             raise AnchorError(f"reference is for backend {reference.backend!r}, not fabric")
-        record = self._record(FN_BY_SIZE, self.origin.encode(), str(reference.size).encode())
-        if record is None:
+        found = self.at_size(reference.size)
+        if found is None:
             raise AnchorError(f"no checkpoint of size {reference.size} is anchored on fabric")
-        if record["txid"] != reference.reference:
+        if found[0].reference != reference.reference:
             raise AnchorError(
                 f"checkpoint of size {reference.size} was anchored by transaction "
-                f"{record['txid']}, not {reference.reference}"
+                f"{found[0].reference}, not {reference.reference}"
             )
-        if str(record["note"]).encode() != note:
+        if found[1] != note:
             raise AnchorError(f"anchored note of size {reference.size} differs from the given one")
 
 

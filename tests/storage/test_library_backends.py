@@ -183,16 +183,17 @@ def test_prepared_chunks_end_as_python_chunks_on_both(
     from storage.library import prepare_statements
 
     rng = random.Random(5)
-    # the first run: one clean row per subject, which PostgreSQL copies from Arrow as it is
+    # the first run: one row per subject, which PostgreSQL copies from Arrow as it is, except
+    # the last chunk (a name that needs a JSON escape): the COPY of the first chunk must end
+    # before that chunk is written the usual way
     clean = [f"3404{i:014d}" for i in range(0, 600, 3)]
+    names = [rng.choice(["张三", "李四"]) for _ in clean]
+    names[-1] = '张"三\\'
     plan = [
         (
             "p0",
             clean,
-            {
-                "name": [rng.choice(["张三", "李四"]) for _ in clean],
-                "phone": [str(13800000000 + i) for i in range(len(clean))],
-            },
+            {"name": names, "phone": [str(13800000000 + i) for i in range(len(clean))]},
         )
     ]
     for k in range(1, 4):
@@ -226,12 +227,12 @@ def test_prepared_chunks_end_as_python_chunks_on_both(
                 for a, b in ((0, half), (half, len(keys)))
             ]
             if run_id == "p0":
-                assert all(c.plain for c in chunks)
+                assert [c.plain for c in chunks] == [True, False]
             store.merge_chunks(POPULATION, run_id, "ds", when, chunks, ["name"])
         py_sqlite.merge(POPULATION, run_id, "ds", when, keys, text, ["name"])
     want = py_sqlite.golden_snapshot()
     assert both[0].golden_snapshot() == want
     assert both[1].golden_snapshot() == want
     assert both[1].fact_count() == py_sqlite.fact_count() > 0
-    for subject in ("3404\t9", *clean[:10], *plan[2][1][:20]):
+    for subject in ("3404\t9", *clean[:10], clean[-1], *plan[2][1][:20]):
         assert both[1].person(subject) == py_sqlite.person(subject)
