@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench._common import parse_args, peak_rss_mb, report
 from hub.settings import Settings
-from ledger.fabric_anchor import FabricAnchor
+from ledger.fabric_anchor import FabricAnchor, network_settings
 from ledger.merkle import MemoryTree
 from ledger.note import Checkpoint, Signer, sign_checkpoint
 
@@ -28,16 +28,7 @@ def connect(origin: str, signer: Signer) -> FabricAnchor:
     env_file = REPO / "var" / "fabric" / "hub.env"
     if not env_file.exists():
         raise SystemExit("no local Fabric network: run `scripts/fabric.sh up` first")
-    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-    settings = Settings(
-        fabric_peer=env["HUB_FABRIC_PEER"],
-        fabric_channel=env["HUB_FABRIC_CHANNEL"],
-        fabric_chaincode=env["HUB_FABRIC_CHAINCODE"],
-        fabric_msp_id=env["HUB_FABRIC_MSP_ID"],
-        fabric_tls_ca=Path(env["HUB_FABRIC_TLS_CA"]),
-        fabric_cert=Path(env["HUB_FABRIC_CERT"]),
-        fabric_key=Path(env["HUB_FABRIC_KEY"]),
-    )
+    settings = Settings(**network_settings(env_file))
     return FabricAnchor.from_settings(settings, origin, signer.vkey())
 
 

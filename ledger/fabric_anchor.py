@@ -28,6 +28,18 @@ FN_LATEST = "Latest"
 FN_BY_SIZE = "BySize"
 
 
+def network_settings(env_file: Path) -> dict[str, str]:
+    """The :class:`Settings` fields in a network's env file, as ``Settings(**these)`` takes
+    them: ``scripts/fabric.sh up`` writes ``HUB_LEDGER_ANCHOR=fabric`` and the ``HUB_FABRIC_*``
+    lines of the local network to var/fabric/hub.env."""
+    fields = {}
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("HUB_"):
+            fields[key.removeprefix("HUB_").lower()] = value
+    return fields
+
+
 class FabricAnchor:
     """Anchor checkpoints of one log (identified by its origin) on a Fabric channel."""
 

@@ -133,6 +133,7 @@ healthy() { curl -fsS "http://127.0.0.1:$1/healthz" | grep -q '"status":"OK"'; }
 
 # the orderer leads the channel's one-node Raft (its Prometheus metrics say so)
 raft_leader() { curl -fsS "http://127.0.0.1:$ORDERER_OPS_PORT/metrics" | grep -q "^consensus_etcdraft_is_leader{channel=\"$CHANNEL\"} 1"; }
+wait_leader() { wait_until 60 "the orderer to lead the channel's Raft" raft_leader; }
 
 ORG_O=$VAR/crypto/ordererOrganizations/example.com
 ORG_P=$VAR/crypto/peerOrganizations/org1.example.com
@@ -425,7 +426,7 @@ up() {
         grep -qE "Status: 201|already exists" <<<"$out" ||
             die "orderer channel join failed (var/fabric/logs/osnadmin.log)"
     fi
-    wait_until 60 "the orderer to lead the channel's Raft" raft_leader
+    wait_leader
     start_peer
     # Right after a restart `peer channel list` may not show the channel yet, so a join that
     # finds the ledger already there counts as joined.
@@ -468,7 +469,7 @@ restart) # restart orderer and peer (the chaincode server keeps running), as aft
     stop_bg peer
     stop_bg orderer
     start_orderer
-    wait_until 60 "the orderer to lead the channel's Raft" raft_leader
+    wait_leader
     start_peer
     ;;
 stop-peer) stop_bg peer ;; # the anchoring tests' fault: the peer away, the orderer still up

@@ -31,12 +31,14 @@ def settings(tmp_path: Path) -> Settings:
 def fabric_network() -> Iterator[dict[str, str]]:
     """The local Fabric network (built when needed, started by scripts/fabric.sh) for the
     session: its HUB_FABRIC_* settings; brought down at the end."""
-    from fabrickit import build_or_skip, fabric, read_env
+    from fabrickit import ENV_FILE, build_or_skip, fabric
+
+    from ledger.fabric_anchor import network_settings
 
     build_or_skip()
     fabric("up")
     try:
-        yield read_env()
+        yield network_settings(ENV_FILE)
     finally:
         fabric("down", timeout=120)
 

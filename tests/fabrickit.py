@@ -1,14 +1,14 @@
 """How tests reach the local Fabric network started by ``scripts/fabric.sh up``.
 
 ``fabric(command)`` runs the script (failing the test with its output); ``fabric_settings()``
-turns ``var/fabric/hub.env`` into the :class:`Settings` fields of the ``fabric`` ledger anchor.
+adds a test's own fields to the network's (``ledger.fabric_anchor.network_settings`` of
+``var/fabric/hub.env``).
 The session fixtures ``fabric_network`` and ``fabric_script`` (tests/conftest.py) use them.
 """
 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,25 +47,6 @@ def build_or_skip() -> None:
         pytest.skip(f"Fabric binaries cannot be built here: {build.stderr.strip()[-400:]}")
 
 
-def read_env(path: Path = ENV_FILE) -> dict[str, str]:
-    """``HUB_FABRIC_PEER=...`` lines as ``{"fabric_peer": ...}``."""
-    out = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        out[key.removeprefix("HUB_").lower()] = value
-    return out
-
-
 def fabric_settings(network: dict[str, str], **extra: Any) -> dict[str, Any]:
     """Settings fields anchoring the ledger on the local network (``Settings(**these)``)."""
-    return {
-        "ledger_anchor": "fabric",
-        "fabric_peer": network["fabric_peer"],
-        "fabric_channel": network["fabric_channel"],
-        "fabric_chaincode": network["fabric_chaincode"],
-        "fabric_msp_id": network["fabric_msp_id"],
-        "fabric_tls_ca": Path(network["fabric_tls_ca"]),
-        "fabric_cert": Path(network["fabric_cert"]),
-        "fabric_key": Path(network["fabric_key"]),
-        **extra,
-    }
+    return {**network, **extra}

@@ -22,26 +22,25 @@ from ledger.service import LedgerService
 from storage import ledger_store
 
 pytestmark = pytest.mark.services
-SETTINGS: dict[float, Settings] = {}  # the settings each test's ledger was opened with
 
 
 @pytest.fixture
 def open_ledger(
     fabric_network: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[[float], LedgerService]]:
-    """A ledger (a new log on the chain) anchored on the network; the argument is how long a
-    Fabric call retries an unreachable peer before the checkpoint stays queued."""
+) -> Iterator[Callable[[float], tuple[LedgerService, Settings]]]:
+    """A ledger (a new log on the chain) anchored on the network, and its settings; the argument
+    is how long a Fabric call retries an unreachable peer before the checkpoint stays queued."""
     opened: list[LedgerService] = []
 
-    def open_(retry_seconds: float) -> LedgerService:
-        settings = SETTINGS[retry_seconds] = Settings(
+    def open_(retry_seconds: float) -> tuple[LedgerService, Settings]:
+        settings = Settings(
             home=tmp_path / "hub",
             key_passphrase="test-passphrase",
             ledger_origin=f"test.hub.local/ledger-{uuid.uuid4().hex[:12]}",
             **fabric_settings(fabric_network, fabric_retry_seconds=retry_seconds),
         )
         opened.append(LedgerService.open(settings))
-        return opened[-1]
+        return opened[-1], settings
 
     yield open_
     for svc in opened:
@@ -60,9 +59,9 @@ def drain(ledger: LedgerService, seconds: float = 180) -> None:
 
 
 def test_checkpoints_anchor_on_fabric_and_receipts_name_the_transaction(
-    open_ledger: Callable[[float], LedgerService],
+    open_ledger: Callable[[float], tuple[LedgerService, Settings]],
 ) -> None:
-    ledger = open_ledger(60.0)  # a network just started may still be electing its Raft leader
+    ledger, _ = open_ledger(60.0)  # a network just started may still be electing its Raft leader
     anchor = ledger.anchor
     assert isinstance(anchor, FabricAnchor)
     ledger.append_many([f"licence {i}".encode() for i in range(5)])
@@ -92,11 +91,13 @@ def test_checkpoints_anchor_on_fabric_and_receipts_name_the_transaction(
 
 
 def test_peer_away_checkpoints_queue_then_anchor_in_order(
-    open_ledger: Callable[[float], LedgerService],
+    open_ledger: Callable[[float], tuple[LedgerService, Settings]],
     fabric_script: Callable[..., subprocess.CompletedProcess[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ledger = open_ledger(3.0)  # give up on an unreachable peer after 3 s: the checkpoint queues
+    ledger, settings = open_ledger(
+        3.0
+    )  # give up on an unreachable peer after 3 s: the checkpoint queues
     anchor = ledger.anchor
     assert isinstance(anchor, FabricAnchor)
     ledger.append_many([b"before"])
@@ -115,7 +116,7 @@ def test_peer_away_checkpoints_queue_then_anchor_in_order(
         receipt = ledger.receipt(7)
         assert receipt is not None and receipt.anchor is None  # not anchored yet, and says so
         # the operator's command says the same
-        monkeypatch.setattr(hub.settings, "_settings", SETTINGS[3.0])
+        monkeypatch.setattr(hub.settings, "_settings", settings)
         ledger.append_many([b"one more"])
         out = CliRunner().invoke(main, ["ledger", "checkpoint"])
         assert out.exit_code == 0 and out.stdout.split("\n")[1] == "11"
