@@ -34,6 +34,7 @@ from storage.library import (
     engine_for,
     library_text,
     prepare_statements,
+    text_sort_indices,
 )
 from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
 
@@ -339,7 +340,7 @@ def _by_subject(
     still wins), cut only between subjects, each chunk's statements built when it is merged (a
     million rows would otherwise hold every value at once). The Arrow work of the next chunk
     runs in a worker thread while the library writes the current one."""
-    order = pc.sort_indices(subjects)  # nulls last
+    order = text_sort_indices(subjects)  # stable, nulls last
     keys = subjects.take(order)
     table = table.select([name for _, name in fields])
     n = len(keys) - keys.null_count  # rows without a usable key are skipped

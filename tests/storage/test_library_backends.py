@@ -236,3 +236,122 @@ def test_prepared_chunks_end_as_python_chunks_on_both(
     assert both[1].fact_count() == py_sqlite.fact_count() > 0
     for subject in ("3404\t9", *clean[:10], clean[-1], *plan[2][1][:20]):
         assert both[1].person(subject) == py_sqlite.person(subject)
+
+
+def _plain_chunks(subjects: list[str], names: list[str]) -> list[object]:
+    """A first run's rows as Arrow-prepared chunks PostgreSQL copies as they are."""
+    import pyarrow as pa
+
+    from storage.library import prepare_statements
+
+    half = len(subjects) // 2
+    return [
+        prepare_statements(
+            pa.array(subjects[a:b], pa.string()), {"name": pa.array(names[a:b], pa.string())}
+        )
+        for a, b in ((0, half), (half, len(subjects)))
+    ]
+
+
+def _statements_key(store: LibraryStore) -> str | None:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'library_statements'::regclass AND contype = 'p'"
+            )
+        ).scalar()
+
+
+def _statements_locked_exclusively(store: LibraryStore) -> bool:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE granted AND "
+                    "relation = 'library_statements'::regclass AND mode = 'AccessExclusiveLock')"
+                )
+            ).scalar()
+        )
+
+
+def test_a_first_load_builds_the_statements_key_once(
+    both: tuple[LibraryStore, LibraryStore],
+) -> None:
+    """A load into the empty statements table sets its primary key aside (an exclusive lock
+    while it loads) and builds it at the end; a later load keeps the key and takes no such lock;
+    a failed first load leaves the key and no rows; duplicate statements are still refused."""
+    _, pg = both
+    key = _statements_key(pg)
+    assert key == "PRIMARY KEY (library, subject, run_id)"
+    when = datetime(2024, 3, 1, tzinfo=UTC)
+    # subjects a text-format COPY would have to escape go through the binary COPY as they are
+    subjects = sorted(["3404\\01", "3404\t02", *(f"3404{i:014d}" for i in range(50))])
+    names = [f"名{i}" for i in range(len(subjects))]
+    seen: list[bool] = []
+
+    def fail() -> None:
+        seen.append(_statements_locked_exclusively(pg))
+        raise RuntimeError("killed mid-merge")
+
+    with pytest.raises(RuntimeError, match="killed mid-merge"):
+        pg.merge_chunks(
+            POPULATION, "r0", "ds", when, _plain_chunks(subjects, names), after_facts=fail
+        )
+    assert seen == [True]  # the key was set aside ...
+    assert _statements_key(pg) == key  # ... and the rollback restored it, with no rows
+    assert pg.subjects(POPULATION) == []
+
+    def look() -> None:
+        seen.append(_statements_locked_exclusively(pg))
+
+    pg.merge_chunks(POPULATION, "r1", "ds", when, _plain_chunks(subjects, names), after_facts=look)
+    assert _statements_key(pg) == key
+    assert pg.subjects(POPULATION) == subjects
+    rec = pg.person("3404\\01")
+    assert rec is not None and rec.value("name") == names[subjects.index("3404\\01")]
+    # a second library's first run finds rows in the table: the key stays, readers go on
+    other = [f"91340100MA2N{i:04d}X3" for i in range(10)]
+    pg.merge_chunks(LEGAL_ENTITY, "e1", "ds", when, _plain_chunks(other, other), after_facts=look)
+    assert seen == [True, True, False]
+    assert pg.subjects(LEGAL_ENTITY) == other
+    # the key refuses a statement the library already has
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), pg.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO library_statements VALUES ('population', :s, 'r1', '[]')"),
+            {"s": subjects[0]},
+        )
+
+
+def test_a_first_load_keeps_the_key_while_the_table_is_read(
+    both: tuple[LibraryStore, LibraryStore],
+) -> None:
+    """A reader inside a transaction on the statements table: the first load does not wait for
+    it (nor block it) to set the key aside, it loads with the key in place."""
+    from sqlalchemy import text
+
+    _, pg = both
+    subjects = [f"3404{i:014d}" for i in range(20)]
+    seen: list[bool] = []
+    with pg.engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM library_statements")).scalar()  # holds its lock
+        pg.merge_chunks(
+            POPULATION,
+            "r1",
+            "ds",
+            datetime(2024, 3, 1, tzinfo=UTC),
+            _plain_chunks(subjects, subjects),
+            after_facts=lambda: seen.append(_statements_locked_exclusively(pg)),
+        )
+        assert reader.execute(text("SELECT count(*) FROM library_statements")).scalar() == 20
+        reader.rollback()
+    assert seen == [False]
+    assert pg.subjects(POPULATION) == subjects
+    assert _statements_key(pg) == "PRIMARY KEY (library, subject, run_id)"

@@ -21,6 +21,7 @@ from storage.library import (
     Statements,
     engine_for,
     statements_from_arrow,
+    text_sort_indices,
 )
 from storage.library import _as_statements as python_statements
 
@@ -36,6 +37,37 @@ ROWS = st.lists(
     st.tuples(st.sampled_from([A, B, C, "91340100MA2N0001X3"]), *[VALUES] * len(FIELDS)),
     max_size=25,
 )
+
+
+# keys as the library gets them: IDs of one length, mixed lengths, ties, empty and non-ASCII
+# values, NUL and over-long ones (which take Arrow's own sort), nulls
+KEYS = st.lists(
+    st.one_of(
+        st.sampled_from([A, B, C, "91340100MA2N0001X3", "", "a", "a\x00", "z" * 25, "é", None]),
+        st.text(max_size=26),
+        st.from_regex(r"[0-9]{17}[0-9X]", fullmatch=True),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(KEYS)
+def test_text_sort_indices_is_arrows_stable_sort(keys: list[str | None]) -> None:
+    import pyarrow.compute as pc
+
+    values = pa.array(keys, pa.string())
+    assert text_sort_indices(values).to_pylist() == pc.sort_indices(values).to_pylist()
+    assert (
+        text_sort_indices(values.slice(1)).to_pylist()
+        == pc.sort_indices(values.slice(1)).to_pylist()
+    )
+
+
+def test_text_sort_indices_orders_ids_by_their_bytes() -> None:
+    ids = ["34040319860124156X", "110105194912310021", "34040319860124156X", "11010519491231002"]
+    # equal IDs keep their order; a shorter ID sorts before the longer one it begins
+    assert text_sort_indices(pa.array(ids)).to_pylist() == [3, 1, 0, 2]
 
 
 @settings(max_examples=300, deadline=None)
