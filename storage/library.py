@@ -311,14 +311,24 @@ def _arrow_array(values: Any) -> Any:
     return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
+def _string_offsets(column: Any) -> Any:
+    """Where each value of an Arrow string (or binary) array starts in its data buffer, and
+    where the last one ends: a numpy int32 view of ``len(column) + 1`` offsets."""
+    import numpy as np
+
+    return np.frombuffer(
+        column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4
+    )
+
+
 def _string_bytes(column: Any) -> Any:
     """The UTF-8 bytes of an Arrow string array's values, as a numpy uint8 view."""
     import numpy as np
 
-    offsets, data = column.buffers()[1:3]
+    data = column.buffers()[2]
     if data is None:
         return np.zeros(0, dtype=np.uint8)
-    bounds = np.frombuffer(offsets, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    bounds = _string_offsets(column)
     return np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
 
 
@@ -337,9 +347,7 @@ def text_sort_indices(values: Any) -> Any:
     if n < 2 or values.null_count:
         return pc.sort_indices(values)
     raw = _string_bytes(values)
-    offsets = np.frombuffer(
-        values.buffers()[1], dtype=np.int32, count=n + 1, offset=values.offset * 4
-    )
+    offsets = _string_offsets(values)
     lengths = np.diff(offsets)
     width = int(lengths.max())
     if width == 0 or width > 24 or not raw.all():
@@ -1397,8 +1405,7 @@ def _binary_copy_rows(columns: Sequence[str | Any]) -> bytes:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arrays = [c for c in columns if not isinstance(c, str)]
-    n = len(arrays[0])
+    n = len(next(c for c in columns if not isinstance(c, str)))
     parts: list[Any] = []
     fixed = len(columns).to_bytes(2, "big")  # constant bytes gathered until the next array
     for c in columns:
@@ -1408,8 +1415,7 @@ def _binary_copy_rows(columns: Sequence[str | Any]) -> bytes:
             continue
         if c.null_count:
             raise LibraryError("a binary COPY column holds a null")
-        offsets = np.frombuffer(c.buffers()[1], dtype=np.int32, count=n + 1, offset=c.offset * 4)
-        lengths = np.diff(offsets).astype(">i4").tobytes()
+        lengths = np.diff(_string_offsets(c)).astype(">i4").tobytes()
         size = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(lengths)])
         parts += [pa.scalar(fixed, pa.binary()), size.cast(pa.binary()), c.cast(pa.binary())]
         fixed = b""
