@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,16 +165,26 @@ def read(hub: Hub, ref: Ref) -> Ref:
     if hub.objects.exists(flags_key):
         rows = _load_table(hub, flags_key).num_rows  # one row of reasons per row read
     else:
-        try:
-            # text only: the check step converts types itself (quality.engine.check_table)
-            res = read_text(hub.objects.get(run["object_key"]), contract, run["filename"])
-        except ReadError as exc:
-            hub.library.set_run(
-                run["run_id"], status="failed", message=str(exc), finished_at=_now()
-            )
-            raise
-        _put_once(hub, raw_key, lambda: _arrow_bytes(res.raw))
-        flags = pa.table({"reasons": res.reasons})
+        with ThreadPoolExecutor(max_workers=1) as background:
+            stored: list[Future[None]] = []
+
+            def store_raw(raw: pa.Table) -> None:
+                # compressed and written (mostly without the GIL) while the text flags are found
+                stored.append(background.submit(_put_once, hub, raw_key, lambda: _arrow_bytes(raw)))
+
+            try:
+                # text only: the check step converts types itself (quality.engine.check_table)
+                res = read_text(
+                    hub.objects.get(run["object_key"]), contract, run["filename"], on_raw=store_raw
+                )
+            except ReadError as exc:
+                hub.library.set_run(
+                    run["run_id"], status="failed", message=str(exc), finished_at=_now()
+                )
+                raise
+            flags = pa.table({"reasons": res.reasons})
+            for done in stored:
+                done.result()
         hub.objects.put(flags_key, _arrow_bytes(flags))
         rows = res.rows
     if run["status"] == "landed":

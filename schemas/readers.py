@@ -14,7 +14,7 @@ import codecs
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -495,17 +495,24 @@ def _text_masks(col: Text, formula: bool) -> list[np.ndarray[Any, np.dtype[np.bo
     return masks
 
 
+def _as_sent(strings: dict[str, Text], contract: Contract, n: int) -> list[Text]:
+    """Each contract column as sent (null if absent), in the contract's order."""
+    cols = [strings.get(c.name) for c in contract.columns]
+    return [pa.nulls(n, pa.string()) if col is None else col for col in cols]
+
+
 def _text_reasons(
     strings: dict[str, Text], contract: Contract, n: int
 ) -> tuple[list[Text], list[list[tuple[str, Mask]]]]:
     """Each contract column as sent (null if absent) and its text flags, in reason order."""
-    raw_cols: list[Text] = []
+    raw_cols = _as_sent(strings, contract, n)
+    return raw_cols, _column_flags(raw_cols, contract)
+
+
+def _column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[str, Mask]]]:
+    """The text flags of each column of :func:`_as_sent`, in reason order."""
     flags: list[list[tuple[str, Mask]]] = []
-    for c in contract.columns:
-        col = strings.get(c.name)
-        if col is None:
-            col = pa.nulls(n, pa.string())
-        raw_cols.append(col)
+    for c, col in zip(contract.columns, raw_cols, strict=True):
         mine: list[tuple[str, Mask]] = []
         if c.type == "string":
             control, long, formula = _text_masks(col, True)
@@ -515,7 +522,7 @@ def _text_reasons(
         mine.append((f"{c.name}:CONTROL_CHAR", control))
         mine.append((f"{c.name}:TOO_LONG", long))
         flags.append(mine)
-    return raw_cols, flags
+    return flags
 
 
 def combined(col: Text) -> pa.Array:
@@ -529,18 +536,28 @@ def _raw_table(raw_cols: list[Text], contract: Contract, rows: pa.Array) -> pa.T
     )
 
 
-def read_text(data: bytes, contract: Contract, filename: str) -> TextRead:
+def read_text(
+    data: bytes,
+    contract: Contract,
+    filename: str,
+    *,
+    on_raw: Callable[[pa.Table], None] | None = None,
+) -> TextRead:
     """Read one department file as text with its text flags, without converting types.
 
     The same rows, errors and ``:FORMULA``/``:CONTROL_CHAR``/``:TOO_LONG`` codes as
     :func:`read_file`, for a caller that checks types itself (the ingest pipeline).
+    ``on_raw`` is given the raw rows (:attr:`TextRead.raw`) as soon as the file is parsed,
+    before the text flags are looked for: the caller can start storing them meanwhile.
     """
     strings, encoding = _strings(data, contract, filename)
     n = len(next(iter(strings.values())))
-    raw_cols, per_column = _text_reasons(strings, contract, n)
-    flags = [f for mine in per_column for f in mine]
-    rows = pa.array(np.arange(n, dtype=np.int64))
-    return TextRead(_raw_table(raw_cols, contract, rows), _reason_lists(n, flags), encoding)
+    raw_cols = _as_sent(strings, contract, n)
+    raw = _raw_table(raw_cols, contract, pa.array(np.arange(n, dtype=np.int64)))
+    if on_raw is not None:
+        on_raw(raw)
+    flags = [f for mine in _column_flags(raw_cols, contract) for f in mine]
+    return TextRead(raw, _reason_lists(n, flags), encoding)
 
 
 def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
