@@ -20,7 +20,7 @@ $(UV):
 
 .venv/.synced: $(UV) pyproject.toml uv.lock scripts/apt-packages.txt
 	bash scripts/system-deps.sh
-	$(UV) sync --frozen --python python3.11
+	$(UV) sync --frozen --python python3.11 --compile-bytecode
 	@touch $@
 
 env: .venv/.synced ## Create or update the Python environment from the lock
