@@ -13,7 +13,8 @@ process so peak memory (the process's VmHWM) is its own, all in the same run on 
   first, untimed) into an unindexed table of their shape.
 
 The PostgreSQL pipeline and the floors run ``--repeat`` times (3 by default), each pair in a
-fresh database; the figures are their medians and the ratio the median of each pair's ratio.
+fresh database, each run once autovacuum is done and the disk flushed; the figures are their
+medians and the ratio the median of each pair's ratio.
 Beside the seconds, the CPU seconds the whole machine spent over each timed run (PostgreSQL's
 processes included): the pipeline's divided by the cores is the least it could take there.
 
@@ -212,6 +213,27 @@ def _create_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
+def _settle(db_url: str, timeout: float = 120.0) -> None:
+    """Wait until no autovacuum worker is busy in the database (one starts on a freshly
+    loaded table, and would otherwise slow the next timed run down), then flush the OS's
+    dirty pages, so each timed run starts on a quiet server and disk."""
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(_libpq(db_url), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'autovacuum worker' AND datname = %s",
+                (name,),
+            ).fetchone()
+            if not busy or not busy[0]:
+                break
+            time.sleep(0.5)
+    os.sync()
+
+
 def _drop_database(server_url: str, db_url: str) -> None:
     import psycopg
 
@@ -287,7 +309,9 @@ def main() -> None:
             db = _create_database(server)
             try:
                 (root / f"pg{i}").mkdir()
+                _settle(db)
                 pgs.append(_run_child("pipeline", str(file), str(root / f"pg{i}"), db))
+                _settle(db)
                 floors.append(_run_child("copy", str(file), db, str(root)))
             finally:
                 _drop_database(server, db)
