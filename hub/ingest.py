@@ -162,7 +162,7 @@ def read(hub: Hub, ref: Ref) -> Ref:
     contract = hub.contract(run["dataset"])
     raw_key = _work_key(run["run_id"], "raw.arrow")
     flags_key = _work_key(run["run_id"], "read_reasons.arrow")
-    if hub.objects.exists(flags_key):
+    if hub.objects.exists(flags_key) and hub.objects.exists(raw_key):  # work files expire
         rows = _load_table(hub, flags_key).num_rows  # one row of reasons per row read
     else:
         with ThreadPoolExecutor(max_workers=1) as background:

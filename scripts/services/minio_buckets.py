@@ -1,4 +1,5 @@
-"""Create the hub's MinIO buckets (idempotent): versioning everywhere, object lock on write-once.
+"""Create the hub's MinIO buckets (idempotent): versioning everywhere, object lock on write-once,
+and the expiry of the pipeline's work files.
 
 Usage: python scripts/services/minio_buckets.py ENDPOINT ACCESS_KEY SECRET_KEY
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 import sys
 
 from minio import Minio
-from minio.commonconfig import COMPLIANCE, ENABLED
+from minio.commonconfig import COMPLIANCE, ENABLED, Filter
 from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, NoncurrentVersionExpiration, Rule
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 from minio.versioningconfig import VersioningConfig
 
@@ -21,6 +23,14 @@ VERSIONED_BUCKETS = ("hub",)
 # Default retention on the loopback tier: one day in COMPLIANCE mode, enough to prove that a
 # locked version cannot be deleted; production sets years.
 RETENTION_DAYS = 1
+# The ingest steps hand each other work files under work/<run>/ (the parsed rows, the accepted
+# rows: about 110 MB per million rows). They can be derived again from the landed file, so they
+# expire a week after they were written, long enough to retry or inspect a failed run; their
+# deleted versions go a day later.
+WORK_BUCKET = "hub"
+WORK_PREFIX = "work/"
+WORK_EXPIRY_DAYS = 7
+WORK_RULE = "work-files-expire"
 
 
 def _has_object_lock(client: Minio, bucket: str) -> bool:
@@ -49,6 +59,20 @@ def ensure_buckets(client: Minio) -> list[str]:
         client.set_bucket_versioning(name, VersioningConfig(ENABLED))
         if locked:
             client.set_object_lock_config(name, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS))
+    client.set_bucket_lifecycle(
+        WORK_BUCKET,
+        LifecycleConfig(
+            [
+                Rule(
+                    ENABLED,
+                    rule_filter=Filter(prefix=WORK_PREFIX),
+                    rule_id=WORK_RULE,
+                    expiration=Expiration(days=WORK_EXPIRY_DAYS),
+                    noncurrent_version_expiration=NoncurrentVersionExpiration(noncurrent_days=1),
+                )
+            ]
+        ),
+    )
     return changes
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,22 @@ def test_minio_object_lock_refuses_to_delete_locked_version(
     # MinIO answers InvalidRequest "Object is WORM protected and cannot be overwritten".
     assert "WORM protected" in (refused.value.message or "")
     assert client.get_object(bucket, key, version_id=result.version_id).read() == b"id,name\n"
+
+
+def test_minio_work_files_expire_and_nothing_else(env: dict[str, str]) -> None:
+    """The hub bucket's lifecycle expires the ingest's work files only: quarantined rows and
+    the other working objects stay."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "services"))
+    from minio_buckets import WORK_EXPIRY_DAYS, WORK_PREFIX
+
+    config = _minio(env).get_bucket_lifecycle("hub")
+    assert config is not None
+    (rule,) = config.rules
+    assert rule.status == "Enabled" and rule.rule_filter is not None
+    assert rule.rule_filter.prefix == WORK_PREFIX == "work/"
+    assert rule.expiration is not None and rule.expiration.days == WORK_EXPIRY_DAYS
+    assert rule.noncurrent_version_expiration is not None
+    assert rule.noncurrent_version_expiration.noncurrent_days == 1
 
 
 def test_softhsm_token_visible(env: dict[str, str]) -> None:
