@@ -248,8 +248,12 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
 
     run = hub.library.get_run(ref["run_id"])
     contract = hub.contract(run["dataset"])
-    raw = _load_table(hub, _work_key(run["run_id"], "raw.arrow"))
-    read_flags = _load_table(hub, _work_key(run["run_id"], "read_reasons.arrow"))["reasons"]
+    raw_key = _work_key(run["run_id"], "raw.arrow")
+    flags_key = _work_key(run["run_id"], "read_reasons.arrow")
+    if not (hub.objects.exists(raw_key) and hub.objects.exists(flags_key)):
+        read(hub, ref)  # the read step's work files expired: read the landed file again
+    raw = _load_table(hub, raw_key)
+    read_flags = _load_table(hub, flags_key)["reasons"]
     text = raw.drop_columns([ROW_COLUMN])
     result = check_table(text, contract, received_at=run["received_at"])
 
