@@ -385,6 +385,19 @@ def _by_subject(
             yield prepared  # its Python objects are made by the library, if it needs them
 
 
+def _accepted_key(hub: Hub, run_id: str) -> str:
+    """Where the check step left the run's accepted rows; an error saying what to do when
+    they are gone (work files expire, see ``scripts/services/minio_buckets.py``)."""
+    for name in (ACCEPTED, "accepted.parquet"):  # Parquet: checked before they were Arrow IPC
+        key = _work_key(run_id, name)
+        if hub.objects.exists(key):
+            return key
+    raise IngestError(
+        f"run {run_id}: its accepted rows ({_work_key(run_id, ACCEPTED)}) are gone, as work "
+        "files expire a week after they are written: run its check step again, then merge"
+    )
+
+
 def merge(
     hub: Hub,
     ref: Ref,
@@ -406,13 +419,10 @@ def merge(
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     contract = hub.contract(run["dataset"])
-    acc_key = _work_key(run["run_id"], ACCEPTED)
-    if not hub.objects.exists(acc_key):  # checked before the accepted rows were Arrow IPC
-        acc_key = _work_key(run["run_id"], "accepted.parquet")
-    accepted = _load_table(hub, acc_key)
     key_field = contract.column(contract.subject_column).field
     written = 0
     if run["status"] != "merged":  # a retry after the library write only re-measures
+        accepted = _load_table(hub, _accepted_key(hub, run["run_id"]))
         subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
         fields = [(c.field, c.name) for c in contract.columns if c.field and c.field != key_field]
         written = hub.library.merge_chunks(

@@ -96,6 +96,12 @@ def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResu
     raw.unlink()  # expired again before the check step ran (or is retried)
     checked = ingest.check(hub, again)
     assert raw.read_bytes() == stored
+    accepted = hub.settings.objects_path / checked["accepted_key"]
+    accepted.unlink()  # the accepted rows expired before the merge step ran
+    with pytest.raises(ingest.IngestError, match=r"accepted rows .* are gone.*check step again"):
+        ingest.merge(hub, checked)
+    assert hub.library.get_run(ref["run_id"])["status"] == "checked"  # nothing merged
+    checked = ingest.check(hub, checked)
     done = ingest.publish(hub, ingest.merge(hub, checked))
     assert done["status"] == "published"
     assert (
