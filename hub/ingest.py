@@ -85,6 +85,11 @@ def _work_key(run_id: str, name: str) -> str:
     return f"work/{run_id}/{name}"
 
 
+def _read_keys(run_id: str) -> tuple[str, str]:
+    """The read step's work files: the raw rows, and the reader's flags (written last)."""
+    return _work_key(run_id, "raw.arrow"), _work_key(run_id, "read_reasons.arrow")
+
+
 def quarantine_key(dataset: str, run_id: str) -> str:
     return f"quarantine/{dataset}/{run_id}.parquet"
 
@@ -160,8 +165,7 @@ def read(hub: Hub, ref: Ref) -> Ref:
     """Parse the landed file with the contract; an unreadable file fails the run clearly."""
     run = hub.library.get_run(ref["run_id"])
     contract = hub.contract(run["dataset"])
-    raw_key = _work_key(run["run_id"], "raw.arrow")
-    flags_key = _work_key(run["run_id"], "read_reasons.arrow")
+    raw_key, flags_key = _read_keys(run["run_id"])
     if hub.objects.exists(flags_key) and hub.objects.exists(raw_key):  # work files expire
         rows = _load_table(hub, flags_key).num_rows  # one row of reasons per row read
     else:
@@ -248,8 +252,7 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
 
     run = hub.library.get_run(ref["run_id"])
     contract = hub.contract(run["dataset"])
-    raw_key = _work_key(run["run_id"], "raw.arrow")
-    flags_key = _work_key(run["run_id"], "read_reasons.arrow")
+    raw_key, flags_key = _read_keys(run["run_id"])
     if not (hub.objects.exists(raw_key) and hub.objects.exists(flags_key)):
         read(hub, ref)  # the read step's work files expired: read the landed file again
     raw = _load_table(hub, raw_key)
