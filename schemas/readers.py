@@ -501,14 +501,6 @@ def _as_sent(strings: dict[str, Text], contract: Contract, n: int) -> list[Text]
     return [pa.nulls(n, pa.string()) if col is None else col for col in cols]
 
 
-def _text_reasons(
-    strings: dict[str, Text], contract: Contract, n: int
-) -> tuple[list[Text], list[list[tuple[str, Mask]]]]:
-    """Each contract column as sent (null if absent) and its text flags, in reason order."""
-    raw_cols = _as_sent(strings, contract, n)
-    return raw_cols, _column_flags(raw_cols, contract)
-
-
 def _column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[str, Mask]]]:
     """The text flags of each column of :func:`_as_sent`, in reason order."""
     flags: list[list[tuple[str, Mask]]] = []
@@ -565,7 +557,8 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     strings, encoding = _strings(data, contract, filename)
     strings = {name: combined(col) for name, col in strings.items()}
     n = len(next(iter(strings.values())))
-    raw_cols, per_column = _text_reasons(strings, contract, n)
+    raw_cols = _as_sent(strings, contract, n)
+    per_column = _column_flags(raw_cols, contract)
     typed_cols: list[pa.Array] = []
     flags: list[tuple[str, Mask | pa.Array]] = []
     for c, col, mine in zip(contract.columns, raw_cols, per_column, strict=True):
