@@ -64,7 +64,6 @@ def _in_process(hub: Any, ref: dict[str, Any]) -> None:
     from hub import ingest
 
     try:
-        ref = ingest.read(hub, ref)
         ref = ingest.check(hub, ref)
         ref = ingest.merge(hub, ref)
         ingest.publish(hub, ref)

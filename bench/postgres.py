@@ -1,7 +1,7 @@
 """Benchmark: the person ingest on PostgreSQL (COPY merge) against SQLite and a bare COPY floor.
 
 One synthetic ``ps_household`` file (12 columns, ~1 % dirt, GB18030) is ingested end to end
-(land -> read -> check -> quarantine -> merge -> publish) three ways, each in its own child
+(land -> check -> quarantine -> merge -> publish) three ways, each in its own child
 process so peak memory (the process's VmHWM) is its own, all in the same run on the same machine:
 
 - ``postgres``: ``hub.ingest.run_pipeline`` with the library on PostgreSQL (a fresh database
@@ -102,8 +102,6 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     t = start
     ref = ingest.land(hub, DATASET, data, file.name)
     steps["land"], t = time.perf_counter() - t, time.perf_counter()
-    ref = ingest.read(hub, ref)
-    steps["read"], t = time.perf_counter() - t, time.perf_counter()
     ref = ingest.check(hub, ref, fail_on_breach=False)
     steps["check"], t = time.perf_counter() - t, time.perf_counter()
     ref = ingest.merge(hub, ref)

@@ -16,7 +16,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from schemas.contracts import Contract, load_contracts
 
-# A store or database outage is retried; a quality breach is final (retrying cannot fix data).
+# A store or database outage is retried; a quality breach or an unreadable file is final
+# (retrying cannot fix data).
 RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True}
 
 POPULATION_ASSET = Asset("library://population")
@@ -32,17 +33,20 @@ def _hub() -> Any:
 
 
 def _final_on_breach(step: Any, ref: dict[str, Any]) -> dict[str, Any]:
-    """Run a step that enforces quality thresholds; a breach fails the task without retries."""
+    """Run a step that reads or judges the data; a quality breach or a file that cannot be read
+    fails the task without retries."""
     from quality.metrics import QualityBreachError
+    from schemas.readers import ReadError
 
     try:
         return dict(step(_hub(), ref))
-    except QualityBreachError as exc:
+    except (QualityBreachError, ReadError) as exc:
         raise AirflowFailException(str(exc)) from exc
 
 
 def build_ingest_dag(contract: Contract) -> DAG:
-    """The ``ingest_<dataset>`` DAG: land → read → check → quarantine → merge → publish."""
+    """The ``ingest_<dataset>`` DAG: land → check → quarantine → merge → publish (the check
+    task reads the landed file itself: see :func:`hub.ingest.check`)."""
     dataset = contract.dataset_id
     with DAG(
         dag_id=f"ingest_{dataset}",
@@ -64,12 +68,6 @@ def build_ingest_dag(contract: Contract) -> DAG:
 
             path = Path(str((params or {})["file"]))
             return land_step(_hub(), dataset, path.read_bytes(), path.name)
-
-        @task
-        def read(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import read as read_step
-
-            return ref if ref["already_done"] else read_step(_hub(), ref)
 
         @task
         def check(ref: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +93,7 @@ def build_ingest_dag(contract: Contract) -> DAG:
 
             return publish_step(_hub(), ref)
 
-        publish(merge(quarantine(check(read(land())))))
+        publish(merge(quarantine(check(land()))))
     return dag
 
 

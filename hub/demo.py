@@ -171,7 +171,7 @@ def ingest_departments(
         )
     _done(t)
     how = "through Airflow (one ingest_<dataset> DAG each)" if airflow else "in process"
-    t = _step(f"ingesting {how}: land → read → check → quarantine → merge → publish")
+    t = _step(f"ingesting {how}: land → check → quarantine → merge → publish")
     runs = (_ingest_with_airflow if airflow else _ingest_in_process)(settings, synth.files)
     print(f"\n   {'dataset':<20} {'rows in':>8} {'accepted':>9} {'quarantined':>11}  status")
     for ds, run in sorted(runs.items()):

@@ -14,7 +14,7 @@ import codecs
 import io
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -532,22 +532,16 @@ def read_text(
     data: bytes,
     contract: Contract,
     filename: str,
-    *,
-    on_raw: Callable[[pa.Table], None] | None = None,
 ) -> TextRead:
     """Read one department file as text with its text flags, without converting types.
 
     The same rows, errors and ``:FORMULA``/``:CONTROL_CHAR``/``:TOO_LONG`` codes as
     :func:`read_file`, for a caller that checks types itself (the ingest pipeline).
-    ``on_raw`` is given the raw rows (:attr:`TextRead.raw`) as soon as the file is parsed,
-    before the text flags are looked for: the caller can start storing them meanwhile.
     """
     strings, encoding = _strings(data, contract, filename)
     n = len(next(iter(strings.values())))
     raw_cols = _as_sent(strings, contract, n)
     raw = _raw_table(raw_cols, contract, pa.array(np.arange(n, dtype=np.int64)))
-    if on_raw is not None:
-        on_raw(raw)
     flags = [f for mine in _column_flags(raw_cols, contract) for f in mine]
     return TextRead(raw, _reason_lists(n, flags), encoding)
 

@@ -23,8 +23,8 @@ VERSIONED_BUCKETS = ("hub",)
 # Default retention on the loopback tier: one day in COMPLIANCE mode, enough to prove that a
 # locked version cannot be deleted; production sets years.
 RETENTION_DAYS = 1
-# The ingest steps hand each other work files under work/<run>/ (the parsed rows, the accepted
-# rows: about 110 MB per million rows). They can be derived again from the landed file, so they
+# The ingest steps hand each other work files under work/<run>/ (the accepted rows: about 50 MB
+# per million rows). They can be derived again from the landed file, so they
 # expire a week after they were written, long enough to retry or inspect a failed run; their
 # deleted versions go a day later.
 WORK_BUCKET = "hub"

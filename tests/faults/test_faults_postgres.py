@@ -64,10 +64,10 @@ def test_postgres_crash_during_merge_then_rerun(
     _ingest(hub, synth, first)
     before = _state(hub)
 
-    # the update of known persons: land, read and check succeed, the merge is cut
+    # the update of known persons: land and check succeed, the merge is cut
     path = synth.files[update]
     ref = ingest.land(hub, update, path.read_bytes(), path.name, RECEIVED)
-    ref = ingest.check(hub, ingest.read(hub, ref), fail_on_breach=False)
+    ref = ingest.check(hub, ref, fail_on_breach=False)
     crashes: list[float] = []
 
     def crash() -> None:
@@ -107,7 +107,7 @@ def test_postgres_down_before_merge_then_rerun_in_new_process(
     hub = _hub(tmp_path / "faulty", url)
     path = synth.files[DATASETS[0]]
     ref = ingest.land(hub, DATASETS[0], path.read_bytes(), path.name, RECEIVED)
-    ref = ingest.check(hub, ingest.read(hub, ref), fail_on_breach=False)
+    ref = ingest.check(hub, ref, fail_on_breach=False)
     private_postgres.stop("immediate")
     try:
         with pytest.raises(DBAPIError):

@@ -37,7 +37,7 @@ from hub.settings import PROJECT_ROOT, Settings
 pytestmark = pytest.mark.services
 
 PID_FILE = PROJECT_ROOT / "var" / "services" / "run" / "scheduler.pid"
-STEPS = ("land", "read", "check", "quarantine", "merge", "publish")
+STEPS = ("land", "check", "quarantine", "merge", "publish")
 RUN_TIMEOUT = 600.0  # seconds for the restarted scheduler to finish the run
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from schemas.contracts import load_contracts
 
-STEPS = ["land", "read", "check", "quarantine", "merge", "publish"]
+STEPS = ["land", "check", "quarantine", "merge", "publish"]
 
 
-def test_one_ingest_dag_per_contract_with_the_six_steps() -> None:
+def test_one_ingest_dag_per_contract_with_the_five_steps() -> None:
     from dags import ingest as dags_ingest
 
     contracts = load_contracts()
@@ -108,3 +108,23 @@ def test_outages_are_retried_but_a_quality_breach_is_final(monkeypatch: object) 
         assert "completeness 0.5000 < 0.9800" in str(exc)
     else:
         raise AssertionError("a quality breach must fail the task")
+
+
+def test_an_unreadable_file_fails_the_check_task_at_once(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    """Reading is part of the check task: a file that cannot be read fails it without retries
+    (a retry cannot fix the file), with the reader's message, and the run is marked failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from dags import ingest as dags_ingest
+    from hub import ingest
+    from hub.settings import Settings
+
+    hub = ingest.Hub.open(Settings(home=tmp_path))
+    ref = ingest.land(hub, "ps_household", b"id_number;name\n1;2\n", "bad.csv")
+    monkeypatch.setattr(dags_ingest, "_hub", lambda: hub)  # type: ignore[attr-defined]
+    with pytest.raises(AirflowFailException, match=r"bad\.csv: wrong delimiter"):
+        dags_ingest._final_on_breach(ingest.check, ref)
+    run = hub.library.get_run(ref["run_id"])
+    assert run["status"] == "failed" and "wrong delimiter" in run["message"]

@@ -82,26 +82,24 @@ def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: Hub) -> None:
 
 
 def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResult) -> None:
-    """Work files expire (a MinIO lifecycle rule in production): a run retried after its parsed
-    rows are gone reads the landed file again, and ends as it would have."""
+    """Work files expire (a MinIO lifecycle rule in production): a merge whose accepted rows
+    are gone says to run the check step again and merges nothing; after that check, the run
+    ends as it would have. The check step writes no other work file: it reads the landed file."""
     from hub import ingest
 
     path = synth.files["ps_household"]
-    ref = ingest.read(hub, ingest.land(hub, "ps_household", path.read_bytes(), path.name))
-    raw = hub.settings.objects_path / ref["raw_key"]
-    stored = raw.read_bytes()
-    raw.unlink()  # expired; the reader's flags are still there
-    again = ingest.read(hub, ref)
-    assert raw.read_bytes() == stored and again["rows_in"] == ref["rows_in"]
-    raw.unlink()  # expired again before the check step ran (or is retried)
-    checked = ingest.check(hub, again)
-    assert raw.read_bytes() == stored
-    accepted = hub.settings.objects_path / checked["accepted_key"]
+    checked = ingest.check(hub, ingest.land(hub, "ps_household", path.read_bytes(), path.name))
+    work = hub.settings.objects_path / "work" / checked["run_id"]
+    assert sorted(p.name for p in work.iterdir()) == ["accepted.arrow"]
+    accepted = work / "accepted.arrow"
+    stored = accepted.read_bytes()
     accepted.unlink()  # the accepted rows expired before the merge step ran
     with pytest.raises(ingest.IngestError, match=r"accepted rows .* are gone.*check step again"):
         ingest.merge(hub, checked)
-    assert hub.library.get_run(ref["run_id"])["status"] == "checked"  # nothing merged
+    assert hub.library.get_run(checked["run_id"])["status"] == "checked"  # nothing merged
+    assert hub.library.fact_count() == 0
     checked = ingest.check(hub, checked)
+    assert accepted.read_bytes() == stored  # the same rows, made again
     done = ingest.publish(hub, ingest.merge(hub, checked))
     assert done["status"] == "published"
     assert (
@@ -150,12 +148,12 @@ def test_killed_mid_merge_reruns_to_same_state(
         import os, signal
         from datetime import datetime
         from pathlib import Path
-        from hub.ingest import Hub, land, read, check, merge
+        from hub.ingest import Hub, land, check, merge
         from hub.settings import Settings
         hub = Hub.open(Settings(home=Path({str(settings.home)!r})))
         data = Path({str(path)!r}).read_bytes()
         ref = land(hub, "ps_household", data, "f.csv", datetime.fromisoformat({received!r}))
-        ref = check(hub, read(hub, ref))
+        ref = check(hub, ref)
         merge(hub, ref, after_facts=lambda: os.kill(os.getpid(), signal.SIGKILL))
         """
     )

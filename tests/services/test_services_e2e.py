@@ -75,9 +75,9 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
 
     # --- it was the scheduler that ran it: the Airflow DAG run and its six tasks succeeded ------
     tasks = airflow_task_states(settings, upload["dag_run_id"])
-    assert tasks == {
-        t: "success" for t in ("land", "read", "check", "quarantine", "merge", "publish")
-    }, tasks
+    assert tasks == {t: "success" for t in ("land", "check", "quarantine", "merge", "publish")}, (
+        tasks
+    )
 
     # --- the raw file landed in MinIO (read back with MinIO's own client, not our adapter) ----
     landed = app.state.hub.library.get_run(run_id)
