@@ -521,12 +521,15 @@ def checkpoint_library(settings: Settings) -> Path:
     source = add(name="library", connection_string=settings.db_url)
     definitions = []
     for library, asset_name, suite_name in LIBRARY_SUBJECTS:
-        asset = next(
-            (a for a in source.assets if a.name == asset_name), None
-        ) or source.add_query_asset(
-            name=asset_name,
-            query=f"SELECT DISTINCT subject FROM library_statements WHERE library = '{library}'",
+        query = (
+            "SELECT DISTINCT s.subject FROM library_statements s JOIN library_merges m "
+            f"ON m.run_no = s.run_no WHERE m.library = '{library}'"
         )
+        asset = next((a for a in source.assets if a.name == asset_name), None)
+        if asset is not None and asset.query != query:  # stored by a hub of an older layout
+            source.delete_asset(name=asset_name)
+            asset = None
+        asset = asset or source.add_query_asset(name=asset_name, query=query)
         batch_def = next(
             (b for b in asset.batch_definitions if b.name == "all"), None
         ) or asset.add_batch_definition_whole_table("all")

@@ -1,16 +1,17 @@
 """The population and legal-entity libraries: statements with provenance, golden records, runs.
 
 Every row a department sends becomes a *statement*: what one run (dataset, time) said about one
-subject, all its non-null fields in one JSON object (``library_statements``, keyed by library,
-subject and run). The run's dataset, time and the fields it is the authoritative source of are
-kept once per run (``library_merges``). The *golden record* of a subject is, per field, the
-winning value and the run that gave it: a value from the field's authoritative source (一数一源)
-beats any other; otherwise the newest wins (then the larger run id). A subject that more than one
-run spoke of has its golden record stored in ``library_records``; a subject only one run spoke of
-has no row there, because its single statement already is its golden record (every value in it
-wins), and storing it twice would double a first load's writes. Statements, golden records and
-the run's status are written in one transaction per merge, so a killed merge leaves no trace and
-a re-run ends in the same state.
+subject, all its non-null fields in one JSON array (``library_statements``, keyed by subject and
+the run's number). The run's library, id, dataset, time, field order and the fields it is the
+authoritative source of are kept once per run (``library_merges``, where a merged run gets its
+number): a statement holds only what differs from row to row. The *golden record* of a subject
+is, per field, the winning value and the run that gave it: a value from the field's
+authoritative source (一数一源) beats any other; otherwise the newest wins (then the larger run
+id). A subject that more than one run spoke of has its golden record stored in
+``library_records``; a subject only one run spoke of has no row there, because its single
+statement already is its golden record (every value in it wins), and storing it twice would
+double a first load's writes. Statements, golden records and the run's status are written in
+one transaction per merge, so a killed merge leaves no trace and a re-run ends in the same state.
 
 One row per subject instead of one per field keeps a merge's write volume at the file's row
 count: on SQLite the rows go through the DB-API ``executemany`` in key order, on PostgreSQL they
@@ -32,6 +33,7 @@ from typing import Any, NamedTuple, cast
 import msgspec
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -50,6 +52,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.dialects import postgresql, sqlite
 
 POPULATION = "population"
@@ -70,15 +73,20 @@ merges = Table(
     Column("facts", Integer, nullable=False),
     Column("compared", Integer, nullable=False),  # accuracy against authoritative sources
     Column("agreeing", Integer, nullable=False),
+    # the run's number, named by its statements (a hub from before them numbers its runs on open)
+    Column("run_no", Integer, unique=True),
 )
+# run numbers on PostgreSQL, where merges of the two libraries can run at once; SQLite has one
+# writer at a time and numbers a run max + 1
+RUN_NUMBERS = "library_run_no"
+DbSequence(RUN_NUMBERS, metadata=metadata)  # created on PostgreSQL only
 
 statements = Table(
     "library_statements",
     metadata,
-    Column("library", String(16), primary_key=True),
     Column("subject", String(32), primary_key=True),
-    Column("run_id", String(80), primary_key=True),
-    Column("doc", Text, nullable=False),  # {"field": "value", ...}
+    Column("run_no", Integer, primary_key=True),  # library_merges.run_no: its library and run
+    Column("doc", Text, nullable=False),  # a JSON array in the run's field order (see below)
     sqlite_with_rowid=False,  # clustered on the key: one B-tree per table, not two
 )
 
@@ -474,9 +482,10 @@ def golden_fields(doc: str | bytes, meta: Callable[[str], RunMeta]) -> dict[str,
 # has none (``:l`` the library; ``_SOME`` also takes ``:s``, a list of subjects)
 _GOLDEN_SQL = (
     "SELECT subject, NULL AS run_id, doc FROM library_records WHERE library = :l{r} "
-    "UNION ALL SELECT s.subject, s.run_id, s.doc FROM library_statements s "
-    "WHERE s.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
-    "WHERE r.library = s.library AND r.subject = s.subject)"
+    "UNION ALL SELECT s.subject, m.run_id, s.doc FROM library_statements s "
+    "JOIN library_merges m ON m.run_no = s.run_no "
+    "WHERE m.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
+    "WHERE r.library = m.library AND r.subject = s.subject)"
 )
 _GOLDEN_ALL = text(_GOLDEN_SQL.format(r="", s=""))
 _GOLDEN_SOME = text(
@@ -485,7 +494,8 @@ _GOLDEN_SOME = text(
 # one subject's golden record in one statement: its stored record, or else its statements
 GOLDEN_POINT_SQL = (
     "SELECT NULL, doc FROM library_records WHERE library = :l AND subject = :s "
-    "UNION ALL SELECT run_id, doc FROM library_statements WHERE library = :l AND subject = :s"
+    "UNION ALL SELECT m.run_id, s.doc FROM library_statements s "
+    "JOIN library_merges m ON m.run_no = s.run_no WHERE m.library = :l AND s.subject = :s"
 )
 
 
@@ -508,18 +518,81 @@ def golden_text(
     return _record_text(run_id, doc, meta(run_id).fields)
 
 
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _upgrade(conn: Connection) -> None:
+    """Bring the tables of a hub from before the current layout up to date, in one
+    transaction (on PostgreSQL under a lock: hubs opened at once upgrade one after the other).
+
+    - Runs keep their statements' field order (``library_merges.fields``).
+    - Runs are numbered (``library_merges.run_no``), in the order they were observed, and each
+      statement names its run's number instead of its library and run id: the statements
+      are rewritten, as many rows as before (checked).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('hub.library:upgrade'))"))
+    else:  # Python's sqlite3 would run the DDL outside the transaction
+        conn.exec_driver_sql("BEGIN")
+    merge_columns = _columns(conn, "library_merges")
+    if "fields" not in merge_columns:
+        conn.execute(text("ALTER TABLE library_merges ADD COLUMN fields TEXT"))
+    if "run_no" not in merge_columns:
+        conn.execute(text("ALTER TABLE library_merges ADD COLUMN run_no INTEGER"))
+        conn.execute(
+            text("CREATE UNIQUE INDEX uq_library_merges_run_no ON library_merges (run_no)")
+        )
+        known = conn.execute(
+            text("SELECT library, run_id FROM library_merges ORDER BY observed_at, library, run_id")
+        ).all()
+        if known:
+            conn.execute(
+                text("UPDATE library_merges SET run_no = :n WHERE library = :l AND run_id = :r"),
+                [{"n": n, "l": lib, "r": run} for n, (lib, run) in enumerate(known, 1)],
+            )
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT setval(:seq, :n, false)"), {"seq": RUN_NUMBERS, "n": len(known) + 1}
+            )
+    if "run_id" in _columns(conn, "library_statements"):
+        old = "library_statements_by_run_id"
+        conn.execute(text(f"ALTER TABLE library_statements RENAME TO {old}"))
+        if conn.dialect.name == "postgresql":  # its key's name is the new table's key's name
+            key = conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    f"WHERE conrelid = '{old}'::regclass AND contype = 'p'"
+                )
+            ).scalar_one()
+            conn.execute(text(f'ALTER TABLE {old} DROP CONSTRAINT "{key}"'))
+        statements.create(conn)
+        moved = conn.execute(
+            text(
+                "INSERT INTO library_statements (subject, run_no, doc) "
+                f"SELECT s.subject, m.run_no, s.doc FROM {old} s JOIN library_merges m "
+                "ON m.library = s.library AND m.run_id = s.run_id"
+            )
+        ).rowcount
+        had = conn.execute(text(f"SELECT count(*) FROM {old}")).scalar_one()
+        if moved != had:
+            raise LibraryError(
+                f"library_statements: {had - moved} of {had} statements name a run that was "
+                "never merged (library_merges); nothing was changed"
+            )
+        conn.execute(text(f"DROP TABLE {old}"))
+
+
 class LibraryStore:
     """Read and bulk-merge API over the library tables."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
-        found = inspect(engine)
-        if "fields" not in {c["name"] for c in found.get_columns("library_merges")}:
-            with engine.begin() as conn:  # a hub from before runs kept their layout
-                conn.execute(text("ALTER TABLE library_merges ADD COLUMN fields TEXT"))
+        with engine.begin() as conn:
+            _upgrade(conn)
         self._meta: dict[tuple[str, str], RunMeta] = {}
-        if _LEGACY_FACTS in found.get_table_names():
+        if _LEGACY_FACTS in inspect(engine).get_table_names():
             self._migrate_legacy()
 
     # ---- runs ---------------------------------------------------------------------------
@@ -734,21 +807,16 @@ class LibraryStore:
         """One subject's golden record, optionally as known at the end of day ``as_of``."""
         stmt = (
             select(
-                statements.c.run_id,
+                merges.c.run_id,
                 statements.c.doc,
                 merges.c.dataset,
                 merges.c.observed_at,
                 merges.c.authoritative,
                 merges.c.fields,
             )
-            .join(
-                merges,
-                and_(
-                    merges.c.library == statements.c.library, merges.c.run_id == statements.c.run_id
-                ),
-            )
-            .where(and_(statements.c.library == library, statements.c.subject == subject))
-            .order_by(merges.c.observed_at, statements.c.run_id)
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(and_(merges.c.library == library, statements.c.subject == subject))
+            .order_by(merges.c.observed_at, merges.c.run_id)
         )
         if as_of is not None:
             stmt = stmt.where(merges.c.observed_at <= datetime.combine(as_of, time.max))
@@ -815,7 +883,8 @@ class LibraryStore:
     def subjects(self, library: str) -> list[str]:
         stmt = (
             select(statements.c.subject)
-            .where(statements.c.library == library)
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(merges.c.library == library)
             .distinct()
             .order_by(statements.c.subject)
         )
@@ -825,7 +894,8 @@ class LibraryStore:
     def person_exists(self, id_number: str) -> bool:
         stmt = (
             select(statements.c.subject)
-            .where(and_(statements.c.library == POPULATION, statements.c.subject == id_number))
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(and_(merges.c.library == POPULATION, statements.c.subject == id_number))
             .limit(1)
         )
         with self.engine.connect() as conn:
@@ -1025,9 +1095,19 @@ class _Db:
     def __init__(self, cur: Any, library: str) -> None:
         self.cur = cur
         self.library = library
+        self.run_no = 0  # the merged run's number (add_merge), named by its statements
 
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        """Record the run (True) or find it recorded already (False), and its number."""
         raise NotImplementedError
+
+    def _run_no(self, run_id: str) -> int:
+        m = self.mark
+        self.cur.execute(
+            f"SELECT run_no FROM library_merges WHERE library = {m} AND run_id = {m}",
+            (self.library, run_id),
+        )
+        return int(self.cur.fetchone()[0])
 
     def add_statements(
         self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
@@ -1098,7 +1178,9 @@ class _Db:
         )
 
 
-_MERGE_COLUMNS = "library, run_id, dataset, observed_at, authoritative, facts, compared, agreeing"
+_MERGE_COLUMNS = (
+    "library, run_id, dataset, observed_at, authoritative, facts, compared, agreeing, run_no"
+)
 
 
 class _Sqlite(_Db):
@@ -1107,8 +1189,8 @@ class _Sqlite(_Db):
 
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
         self.cur.execute(
-            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, 0, 0) "
-            "ON CONFLICT DO NOTHING",
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, 0, 0, "
+            "(SELECT coalesce(max(run_no), 0) + 1 FROM library_merges)) ON CONFLICT DO NOTHING",
             (
                 self.library,
                 run_id,
@@ -1117,16 +1199,17 @@ class _Sqlite(_Db):
                 _encode(sorted(meta.authoritative)).decode(),
             ),
         )
-        return bool(self.cur.rowcount == 1)
+        first = bool(self.cur.rowcount == 1)
+        self.run_no = self._run_no(run_id)
+        return first
 
     def add_statements(
         self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
     ) -> None:
-        lib = self.library
         self.cur.executemany(
-            "INSERT INTO library_statements (library, subject, run_id, doc) VALUES (?, ?, ?, ?) "
+            "INSERT INTO library_statements (subject, run_no, doc) VALUES (?, ?, ?) "
             + ("" if first else "ON CONFLICT DO NOTHING"),
-            zip(repeat(lib), subjects, repeat(run_id), docs),
+            zip(subjects, repeat(self.run_no), docs),
         )
 
     def _by_subjects(
@@ -1150,10 +1233,11 @@ class _Sqlite(_Db):
         self, subjects: Sequence[str], run_id: str
     ) -> Iterable[tuple[str, str, str]]:
         return self._by_subjects(
-            "SELECT subject, run_id, doc FROM library_statements WHERE library = ? "
-            "AND subject IN ({marks}) AND run_id <> ?",
+            "SELECT s.subject, m.run_id, s.doc FROM library_statements s "
+            "JOIN library_merges m ON m.run_no = s.run_no WHERE m.library = ? "
+            "AND s.subject IN ({marks}) AND s.run_no <> ?",
             subjects,
-            run_id,
+            self.run_no,
         )
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
@@ -1197,8 +1281,8 @@ class _Postgres(_Db):
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hub.library:{self.library}",)
         )
         self.cur.execute(
-            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, 0, 0, 0) ON CONFLICT DO NOTHING RETURNING run_id",
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, 0, 0, "
+            f"nextval('{RUN_NUMBERS}')) ON CONFLICT DO NOTHING RETURNING run_no",
             (
                 self.library,
                 run_id,
@@ -1207,7 +1291,9 @@ class _Postgres(_Db):
                 _encode(sorted(meta.authoritative)).decode(),
             ),
         )
-        return self.cur.fetchone() is not None
+        row = self.cur.fetchone()
+        self.run_no = int(row[0]) if row is not None else self._run_no(run_id)
+        return row is not None
 
     def _copy(self, statement: str, rows: Iterable[tuple[str, ...]]) -> None:
         """COPY text rows, formatted here: one write per 10,000 rows instead of psycopg's
@@ -1234,15 +1320,12 @@ class _Postgres(_Db):
             from psycopg.copy import QueuedLibpqWriter
 
             self._copying = self.cur.copy(
-                "COPY library_statements (library, subject, run_id, doc) FROM STDIN "
-                "(FORMAT BINARY)",
+                "COPY library_statements (subject, run_no, doc) FROM STDIN (FORMAT BINARY)",
                 writer=QueuedLibpqWriter(self.cur),
             )
             self._stream = self._copying.__enter__()
             self._stream.write(_BINARY_COPY_SIGNATURE)
-        self._stream.write(
-            _binary_copy_rows([self.library, prepared.subjects, run_id, prepared.text])
-        )
+        self._stream.write(_binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
         return True
 
     def end_copy(self, exc: BaseException | None = None) -> None:
@@ -1310,18 +1393,16 @@ class _Postgres(_Db):
     def add_statements(
         self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
     ) -> None:
-        lib = self.library
         if first:  # a new run's statements cannot exist yet
             self._copy_columns(
-                "COPY library_statements (library, subject, run_id, doc) FROM STDIN",
-                [lib, subjects, run_id, docs],
+                "COPY library_statements (subject, run_no, doc) FROM STDIN",
+                [subjects, str(self.run_no), docs],
             )
             return
-        rows = zip(repeat(lib), subjects, repeat(run_id), docs)
         self.cur.executemany(
-            "INSERT INTO library_statements (library, subject, run_id, doc) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            list(rows),
+            "INSERT INTO library_statements (subject, run_no, doc) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            list(zip(subjects, repeat(self.run_no), docs)),
         )
 
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
@@ -1337,9 +1418,10 @@ class _Postgres(_Db):
     ) -> Iterable[tuple[str, str, str]]:
         for i in range(0, len(subjects), 10_000):
             self.cur.execute(
-                "SELECT subject, run_id, doc FROM library_statements "
-                "WHERE library = %s AND subject = ANY(%s) AND run_id <> %s",
-                (self.library, list(subjects[i : i + 10_000]), run_id),
+                "SELECT s.subject, m.run_id, s.doc FROM library_statements s "
+                "JOIN library_merges m ON m.run_no = s.run_no "
+                "WHERE m.library = %s AND s.subject = ANY(%s) AND s.run_no <> %s",
+                (self.library, list(subjects[i : i + 10_000]), self.run_no),
             )
             yield from self.cur.fetchall()
 
@@ -1397,18 +1479,22 @@ _BINARY_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_COPY_TRAILER = b"\xff\xff"
 
 
-def _binary_copy_rows(columns: Sequence[str | Any]) -> bytes:
+def _binary_copy_rows(columns: Sequence[str | int | Any]) -> bytes:
     """Rows in COPY's binary format, assembled by Arrow's string kernels: each row is its
     field count, then each value's byte length (32-bit, big-endian) and bytes. ``columns``
-    are Arrow string arrays without nulls, or a ``str``: the same value on every row."""
+    are Arrow string arrays without nulls, or a ``str`` or an ``int`` (an ``integer`` column):
+    the same value on every row."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = len(next(c for c in columns if not isinstance(c, str)))
+    n = len(next(c for c in columns if not isinstance(c, str | int)))
     parts: list[Any] = []
     fixed = len(columns).to_bytes(2, "big")  # constant bytes gathered until the next array
     for c in columns:
+        if isinstance(c, int):
+            fixed += (4).to_bytes(4, "big") + c.to_bytes(4, "big", signed=True)
+            continue
         if isinstance(c, str):
             raw = c.encode()
             fixed += len(raw).to_bytes(4, "big") + raw

@@ -70,11 +70,16 @@ def session_database_url(env: dict[str, str] | None = None) -> str:
 def _drop_database(base_url: str, name: str) -> None:
     import psycopg
 
-    try:
-        with psycopg.connect(libpq_url(base_url), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except psycopg.OperationalError:
-        pass  # the server is already down; the next initdb-free `up` keeps a stray test DB only
+    for _ in range(10):
+        try:
+            with psycopg.connect(libpq_url(base_url), autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            # FORCE may not end an autovacuum worker (the superuser's) busy in the database
+            time.sleep(1)
+        except psycopg.OperationalError:
+            return  # the server is already down; the next initdb-free `up` keeps a stray test DB
 
 
 def services_settings(tmp_path: Path) -> Settings:

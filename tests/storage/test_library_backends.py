@@ -20,6 +20,7 @@ from hub.settings import Settings
 from storage.library import (
     LEGAL_ENTITY,
     POPULATION,
+    LibraryError,
     LibraryStore,
     engine_for,
     library_text,
@@ -287,7 +288,7 @@ def test_a_first_load_builds_the_statements_key_once(
     a failed first load leaves the key and no rows; duplicate statements are still refused."""
     _, pg = both
     key = _statements_key(pg)
-    assert key == "PRIMARY KEY (library, subject, run_id)"
+    assert key == "PRIMARY KEY (subject, run_no)"
     when = datetime(2024, 3, 1, tzinfo=UTC)
     # subjects a text-format COPY would have to escape go through the binary COPY as they are
     subjects = sorted(["3404\\01", "3404\t02", *(f"3404{i:014d}" for i in range(50))])
@@ -325,7 +326,10 @@ def test_a_first_load_builds_the_statements_key_once(
 
     with pytest.raises(IntegrityError), pg.engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO library_statements VALUES ('population', :s, 'r1', '[]')"),
+            text(
+                "INSERT INTO library_statements SELECT :s, run_no, '[]' FROM library_merges "
+                "WHERE library = 'population' AND run_id = 'r1'"
+            ),
             {"s": subjects[0]},
         )
 
@@ -354,4 +358,88 @@ def test_a_first_load_keeps_the_key_while_the_table_is_read(
         reader.rollback()
     assert seen == [False]
     assert pg.subjects(POPULATION) == subjects
-    assert _statements_key(pg) == "PRIMARY KEY (library, subject, run_id)"
+    assert _statements_key(pg) == "PRIMARY KEY (subject, run_no)"
+
+
+def test_a_hub_from_before_run_numbers_is_upgraded_on_open(settings: Settings) -> None:
+    """Statements that named their library and run id are rewritten, on both back ends, to
+    name the run's number; the runs are numbered in the order they were observed, the golden
+    records read as before, and the next merge gets the next number. A statement whose run was
+    never merged stops the upgrade, which then changes nothing."""
+    from sqlalchemy import inspect, text
+
+    from tests.storage.old_layouts import add_old_run, create_before_run_numbers
+
+    a, b = "110105194912310021", "110105194912310048"
+    uscc = "91340100MA2N0001X3"
+    pg_engine = engine_for(session_database_url())
+    for engine in (engine_for(settings.db_url), pg_engine):
+        metadata.drop_all(engine)
+        with engine.begin() as conn:
+            create_before_run_numbers(conn)
+            add_old_run(
+                conn,
+                POPULATION,
+                "later",
+                "hrss_insurance",
+                "2024-02-01 09:00:00",
+                "[]",
+                {a: '["x","2"]'},
+                '["name","phone"]',
+            )
+            add_old_run(
+                conn,
+                POPULATION,
+                "first",
+                "ps_household",
+                "2024-01-01 09:00:00",
+                '["name"]',
+                {a: '["张三"]', b: '["李四"]'},
+                '["name"]',
+            )
+            add_old_run(
+                conn,
+                LEGAL_ENTITY,
+                "e",
+                "mr_entity",
+                "2024-01-15 09:00:00",
+                "[]",
+                {uscc: '["某"]'},
+                '["name"]',
+            )
+            metadata.tables["library_records"].create(conn)  # its layout has not changed
+            conn.execute(  # the golden record of the subject both runs spoke of
+                text("INSERT INTO library_records VALUES ('population', :s, :d)"),
+                {"s": a, "d": '{"first":{"name":"张三"},"later":{"phone":"2"}}'},
+            )
+        with engine.begin() as conn:
+            orphan = "INSERT INTO library_statements VALUES ('population', :s, 'gone', '[]')"
+            conn.execute(text(orphan), {"s": b})
+        with pytest.raises(LibraryError, match=r"1 of 5 statements name a run that was never"):
+            LibraryStore(engine)
+        with engine.begin() as conn:  # refused: the old layout is untouched
+            assert conn.execute(text("SELECT count(*) FROM library_statements")).scalar() == 5
+            conn.execute(text("DELETE FROM library_statements WHERE run_id = 'gone'"))
+        lib = LibraryStore(engine)
+        with engine.begin() as conn:
+            numbers = conn.execute(
+                text("SELECT run_id, run_no FROM library_merges ORDER BY run_no")
+            ).all()
+            assert [tuple(r) for r in numbers] == [("first", 1), ("e", 2), ("later", 3)]
+            names = set(inspect(conn).get_table_names())
+        assert "library_statements_by_run_id" not in names
+        assert lib.subjects(POPULATION) == [a, b] and lib.subjects(LEGAL_ENTITY) == [uscc]
+        assert lib.field_values(LEGAL_ENTITY, "name") == {uscc: "某"}
+        rec = lib.person(a)
+        assert rec is not None and [f.run_id for f in rec.history["name"]] == ["first", "later"]
+        lib.merge(POPULATION, "next", "ds", datetime(2024, 3, 1, tzinfo=UTC), [b], {"phone": ["9"]})
+        with engine.begin() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT run_no FROM library_merges WHERE run_id = 'next'")
+                ).scalar()
+                == 4
+            )
+        assert lib.field_values(POPULATION, "phone") == {a: "2", b: "9"}
+        metadata.drop_all(engine)
+        engine.dispose()

@@ -24,6 +24,7 @@ from storage.library import (
     text_sort_indices,
 )
 from storage.library import _as_statements as python_statements
+from tests.storage.old_layouts import add_old_run, create_before_run_numbers
 
 A, B, C = "110105194912310021", "110105194912310048", "34040219800101001X"
 FIELDS = ("name", "phone", "address")
@@ -185,23 +186,22 @@ def test_statements_chunks_and_python_chunks_mix(settings: Settings) -> None:
 
 
 def test_a_hub_with_object_statements_reads_and_merges_on(settings: Settings) -> None:
-    """Statements written before runs kept a layout are JSON objects; the hub opens, reads
-    them and merges over them."""
+    """Statements written before runs kept a layout are JSON objects, keyed by library, subject
+    and run id; the hub opens (numbering the run, rewriting its statements), reads them and
+    merges over them."""
     engine = engine_for(settings.db_url)
-    LibraryStore(engine)
     with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE library_merges DROP COLUMN fields"))
-        conn.execute(
-            text(
-                "INSERT INTO library_merges VALUES ('population', 'old', 'ps_household', "
-                "'2024-01-01 09:00:00.000000', '[\"name\"]', 2, 0, 0)"
-            )
+        create_before_run_numbers(conn, with_fields=False)
+        add_old_run(
+            conn,
+            POPULATION,
+            "old",
+            "ps_household",
+            "2024-01-01 09:00:00.000000",
+            '["name"]',
+            {A: '{"name":"张三","phone":"1"}', B: '{"name":"李四"}'},
         )
-        conn.execute(
-            text("INSERT INTO library_statements VALUES ('population', :s, 'old', :d)"),
-            [{"s": A, "d": '{"name":"张三","phone":"1"}'}, {"s": B, "d": '{"name":"李四"}'}],
-        )
-    lib = LibraryStore(engine)  # adds the layout column
+    lib = LibraryStore(engine)  # adds the layout column and the run numbers
     assert lib.names([A, B]) == {A: "张三", B: "李四"}
     rec = lib.person(A)
     assert rec is not None and rec.value("phone") == "1"
