@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,7 +96,9 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return out.getvalue().to_pybytes()
 
 
-ACCEPTED = "accepted.arrow"  # the check step's accepted rows, for the merge step
+# the check step's work file for the merge step: every row typed, and whether it was accepted
+CHECKED = "checked.arrow"
+ACCEPTED_COLUMN = "_accepted"
 
 
 def _arrow_bytes(table: pa.Table) -> bytes:
@@ -229,18 +231,21 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     result = check_table(text, contract, received_at=run["received_at"])
 
     accepted_mask, rejected_rows, reasons = _rejections(result.reasons, read_flags)
-    accepted = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).filter(accepted_mask)
+    # not filtered here: the merge skips the rejected rows as it sorts the accepted ones
+    checked = result.typed.append_column(ROW_COLUMN, raw[ROW_COLUMN]).append_column(
+        ACCEPTED_COLUMN, accepted_mask
+    )
     rows_in = raw.num_rows
-    rows_acc = accepted.num_rows
+    rows_acc = int(pc.sum(accepted_mask).as_py() or 0)
     rows_q = len(rejected_rows)
     if rows_in != rows_acc + rows_q:  # the invariant the whole design rests on
         raise IngestError(f"run {run['run_id']}: {rows_in} in != {rows_acc} + {rows_q}")
-    acc_key = _work_key(run["run_id"], ACCEPTED)
+    checked_key = _work_key(run["run_id"], CHECKED)
     q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
     with ThreadPoolExecutor(max_workers=1) as background:
         # the step's longest write (Arrow, without the GIL) goes on while the rejected rows
         # are gathered and the run is recorded; every write is idempotent, as before
-        stored = background.submit(_put_once, hub, acc_key, lambda: _arrow_bytes(accepted))
+        stored = background.submit(_put_once, hub, checked_key, lambda: _arrow_bytes(checked))
         rejected = raw.take(rejected_rows).append_column(REASONS_COLUMN, reasons)
         # rejected rows only have reasons
         counts = {
@@ -276,7 +281,7 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     return {
         **ref,
         "status": "checked",
-        "accepted_key": acc_key,
+        "checked_key": checked_key,
         "quarantine_key": q_key,
         "rows_in": rows_in,
         "rows_accepted": rows_acc,
@@ -319,15 +324,18 @@ def as_library_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunked
 
 
 def _by_subject(
-    table: pa.Table, subjects: pa.Array, fields: list[tuple[str, str]], rows: int = 50_000
+    loading: Future[pa.Table],
+    subjects: pa.Array,
+    fields: list[tuple[str, str]],
+    rows: int = 50_000,
 ) -> Iterator[PreparedStatements]:
     """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
     still wins), cut only between subjects, each chunk's statements built when it is merged (a
     million rows would otherwise hold every value at once). The Arrow work of the next chunk
-    runs in a worker thread while the library writes the current one."""
+    runs in a worker thread while the library writes the current one. ``subjects`` is null for
+    the rows to skip (rejected, or without a usable key); the rows may still be ``loading``."""
     order = text_sort_indices(subjects)  # stable, nulls last
     keys = subjects.take(order)
-    table = table.select([name for _, name in fields])
     n = len(keys) - keys.null_count  # rows without a usable key are skipped
     bounds: list[tuple[int, int]] = []
     start = 0
@@ -341,7 +349,7 @@ def _by_subject(
         start = stop
 
     def prepare(at: int, size: int) -> PreparedStatements:
-        part = table.take(order.slice(at, size))
+        part = loading.result().select([name for _, name in fields]).take(order.slice(at, size))
         return prepare_statements(
             keys.slice(at, size),
             {f: as_library_text(part.column(name)).combine_chunks() for f, name in fields},
@@ -356,17 +364,43 @@ def _by_subject(
             yield prepared  # its Python objects are made by the library, if it needs them
 
 
-def _accepted_key(hub: Hub, run_id: str) -> str:
-    """Where the check step left the run's accepted rows; an error saying what to do when
-    they are gone (work files expire, see ``scripts/services/minio_buckets.py``)."""
-    for name in (ACCEPTED, "accepted.parquet"):  # Parquet: checked before they were Arrow IPC
+def _checked_rows(
+    hub: Hub, run_id: str, subject_column: str, background: ThreadPoolExecutor
+) -> tuple[pa.Array, Future[pa.Table]]:
+    """The subject column of the rows the check step left for the merge step, null where a
+    row was rejected, and those rows, loaded meanwhile in ``background``. An error saying what
+    to do when they are gone (work files expire, see ``scripts/services/minio_buckets.py``).
+    Runs checked before the work file held every row left only the accepted ones (in an Arrow
+    IPC file, or before that in Parquet)."""
+    for name in (CHECKED, "accepted.arrow", "accepted.parquet"):
         key = _work_key(run_id, name)
         if hub.objects.exists(key):
-            return key
-    raise IngestError(
-        f"run {run_id}: its accepted rows ({_work_key(run_id, ACCEPTED)}) are gone, as work "
-        "files expire a week after they are written: run its check step again, then merge"
-    )
+            break
+    else:
+        raise IngestError(
+            f"run {run_id}: its checked rows ({_work_key(run_id, CHECKED)}) are gone, as work "
+            "files expire a week after they are written: run its check step again, then merge"
+        )
+    data = hub.objects.get(key)
+    if not key.endswith(".arrow"):
+        table = pq.read_table(pa.BufferReader(data))
+        loaded: Future[pa.Table] = Future()
+        loaded.set_result(table)
+        return table[subject_column].combine_chunks(), loaded
+
+    def read(columns: list[int] | None = None) -> pa.Table:
+        options = None if columns is None else pa.ipc.IpcReadOptions(included_fields=columns)
+        return pa.ipc.open_file(pa.BufferReader(data), options=options).read_all()
+
+    loading = background.submit(read)  # while the subjects are read and sorted
+    names = pa.ipc.open_file(pa.BufferReader(data)).schema.names
+    mine = [n for n in (subject_column, ACCEPTED_COLUMN) if n in names]
+    head = read([names.index(n) for n in mine])
+    subjects = head[subject_column].combine_chunks()
+    if ACCEPTED_COLUMN in names:
+        accepted = head[ACCEPTED_COLUMN].combine_chunks()
+        subjects = pc.if_else(accepted, subjects, pa.scalar(None, subjects.type))
+    return subjects, loading
 
 
 def merge(
@@ -393,18 +427,23 @@ def merge(
     key_field = contract.column(contract.subject_column).field
     written = 0
     if run["status"] != "merged":  # a retry after the library write only re-measures
-        accepted = _load_table(hub, _accepted_key(hub, run["run_id"]))
-        subjects = _subjects(accepted[contract.subject_column].combine_chunks(), contract.library)
-        fields = [(c.field, c.name) for c in contract.columns if c.field and c.field != key_field]
-        written = hub.library.merge_chunks(
-            contract.library,
-            run["run_id"],
-            run["dataset"],
-            run["received_at"].replace(tzinfo=UTC),
-            _by_subject(accepted, subjects, fields),
-            contract.authoritative_for,
-            after_facts=after_facts,
-        )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-load") as background:
+            raw_subjects, loading = _checked_rows(
+                hub, run["run_id"], contract.subject_column, background
+            )
+            subjects = _subjects(raw_subjects, contract.library)
+            fields = [
+                (c.field, c.name) for c in contract.columns if c.field and c.field != key_field
+            ]
+            written = hub.library.merge_chunks(
+                contract.library,
+                run["run_id"],
+                run["dataset"],
+                run["received_at"].replace(tzinfo=UTC),
+                _by_subject(loading, subjects, fields),
+                contract.authoritative_for,
+                after_facts=after_facts,
+            )
     agreeing, compared = hub.library.agreement(contract.library, run["run_id"])
     agreement = Agreement(agreeing, compared)
     breaches = record_metric(

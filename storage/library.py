@@ -352,8 +352,13 @@ def text_sort_indices(values: Any) -> Any:
 
     values = _arrow_array(values)
     n = len(values)
-    if n < 2 or values.null_count:
+    if n < 2:
         return pc.sort_indices(values)
+    if values.null_count:  # the others sorted, then the nulls in their order
+        present = pc.is_valid(values)
+        at = pc.indices_nonzero(present)
+        order = at.take(text_sort_indices(values.filter(present)))
+        return pa.concat_arrays([order, pc.indices_nonzero(pc.invert(present))])
     raw = _string_bytes(values)
     offsets = _string_offsets(values)
     lengths = np.diff(offsets)

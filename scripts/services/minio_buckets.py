@@ -23,7 +23,7 @@ VERSIONED_BUCKETS = ("hub",)
 # Default retention on the loopback tier: one day in COMPLIANCE mode, enough to prove that a
 # locked version cannot be deleted; production sets years.
 RETENTION_DAYS = 1
-# The ingest steps hand each other work files under work/<run>/ (the accepted rows: about 50 MB
+# The ingest steps hand each other work files under work/<run>/ (the checked rows: about 55 MB
 # per million rows). They can be derived again from the landed file, so they
 # expire a week after they were written, long enough to retry or inspect a failed run; their
 # deleted versions go a day later.

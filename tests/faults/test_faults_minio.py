@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -148,8 +149,9 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
     ]
     assert done.objects.get(landing_key(DATASET, sha256_hex(data))) == data
     run = done.library.get_run(ref["run_id"])
-    accepted = pa.ipc.open_file(pa.BufferReader(done.objects.get(ref["accepted_key"]))).read_all()
-    assert accepted.num_rows == run["rows_accepted"]
+    checked = pa.ipc.open_file(pa.BufferReader(done.objects.get(ref["checked_key"]))).read_all()
+    assert checked.num_rows == run["rows_in"]
+    assert pc.sum(checked["_accepted"]).as_py() == run["rows_accepted"]
     (q_key,) = [k for k in objects if k.startswith("quarantine/")]
     quarantined = pq.read_table(io.BytesIO(done.objects.get(q_key)))
     assert quarantined.num_rows == run["rows_quarantined"] > 0

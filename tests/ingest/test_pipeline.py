@@ -82,7 +82,7 @@ def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: Hub) -> None:
 
 
 def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResult) -> None:
-    """Work files expire (a MinIO lifecycle rule in production): a merge whose accepted rows
+    """Work files expire (a MinIO lifecycle rule in production): a merge whose checked rows
     are gone says to run the check step again and merges nothing; after that check, the run
     ends as it would have. The check step writes no other work file: it reads the landed file."""
     from hub import ingest
@@ -90,16 +90,16 @@ def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResu
     path = synth.files["ps_household"]
     checked = ingest.check(hub, ingest.land(hub, "ps_household", path.read_bytes(), path.name))
     work = hub.settings.objects_path / "work" / checked["run_id"]
-    assert sorted(p.name for p in work.iterdir()) == ["accepted.arrow"]
-    accepted = work / "accepted.arrow"
-    stored = accepted.read_bytes()
-    accepted.unlink()  # the accepted rows expired before the merge step ran
-    with pytest.raises(ingest.IngestError, match=r"accepted rows .* are gone.*check step again"):
+    assert sorted(p.name for p in work.iterdir()) == ["checked.arrow"]
+    checked_rows = work / "checked.arrow"
+    stored = checked_rows.read_bytes()
+    checked_rows.unlink()  # the checked rows expired before the merge step ran
+    with pytest.raises(ingest.IngestError, match=r"checked rows .* are gone.*check step again"):
         ingest.merge(hub, checked)
     assert hub.library.get_run(checked["run_id"])["status"] == "checked"  # nothing merged
     assert hub.library.fact_count() == 0
     checked = ingest.check(hub, checked)
-    assert accepted.read_bytes() == stored  # the same rows, made again
+    assert checked_rows.read_bytes() == stored  # the same rows, made again
     done = ingest.publish(hub, ingest.merge(hub, checked))
     assert done["status"] == "published"
     assert (
@@ -107,6 +107,43 @@ def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResu
         == done["rows_accepted"] + done["rows_quarantined"]
         == synth.rows["ps_household"]
     )
+
+
+@pytest.mark.parametrize("old", ["accepted.arrow", "accepted.parquet"])
+def test_a_run_checked_before_the_checked_rows_file_merges_the_same(
+    tmp_path: Path, synth: SynthResult, old: str
+) -> None:
+    """Runs checked by an earlier version left only their accepted rows (an Arrow IPC file, or
+    before that Parquet); the merge still takes them, to the same library."""
+    import pyarrow.compute as pc
+
+    from hub import ingest
+
+    path = synth.files["ps_household"]
+    now = Hub.open(Settings(home=tmp_path / "now"))
+    run_pipeline(
+        now,
+        "ps_household",
+        path.read_bytes(),
+        path.name,
+        received_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    before = Hub.open(Settings(home=tmp_path / "before"))
+    ref = ingest.land(
+        before, "ps_household", path.read_bytes(), path.name, datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    ref = ingest.check(before, ref)
+    work = before.settings.objects_path / "work" / ref["run_id"]
+    checked = ingest._load_table(before, ref["checked_key"])
+    accepted = checked.filter(checked["_accepted"]).drop_columns(["_accepted"])
+    assert accepted.num_rows == ref["rows_accepted"] < checked.num_rows
+    write = ingest._arrow_bytes if old.endswith(".arrow") else ingest._parquet_bytes
+    (work / old).write_bytes(write(accepted))
+    (work / "checked.arrow").unlink()
+    done = ingest.publish(before, ingest.merge(before, ref))
+    assert done["facts"] == now.library.fact_count() > 0
+    assert before.library.golden_snapshot() == now.library.golden_snapshot()
+    assert pc.sum(checked["_accepted"]).as_py() == ref["rows_accepted"]
 
 
 def test_authoritative_source_wins_over_newer_department(hub: Hub, synth: SynthResult) -> None:
