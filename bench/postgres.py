@@ -12,7 +12,7 @@ process so peak memory (the process's VmHWM) is its own, all in the same run on 
   the merge alone: one bare ``COPY`` of the statements the merge wrote (exported from the library
   first, untimed) into an unindexed table of their shape.
 
-The PostgreSQL pipeline and the floors run ``--repeat`` times (3 by default), each pair in a
+The PostgreSQL pipeline and the floors run ``--repeat`` times (5 by default), each pair in a
 fresh database, each run once autovacuum is done and the disk flushed; the figures are their
 medians and the ratio the median of each pair's ratio.
 Beside the seconds, the CPU seconds the whole machine spent over each timed run (PostgreSQL's
@@ -269,7 +269,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--database-url", default=None, help="PostgreSQL (SQLAlchemy URL)")
     ap.add_argument(
-        "--repeat", type=int, default=None, help="PostgreSQL runs and floors (default 3, quick 1)"
+        "--repeat", type=int, default=None, help="PostgreSQL runs and floors (default 5, quick 1)"
     )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -283,7 +283,7 @@ def main() -> None:
         return
 
     rows = args.rows or (20_000 if args.quick else 1_000_000)
-    repeat = max(1, args.repeat or (1 if args.quick else 3))
+    repeat = max(1, args.repeat or (1 if args.quick else 5))
     server = _server_url(args.database_url)
     from hub.synth import generate
     from schemas.contracts import load_contracts
