@@ -7,6 +7,7 @@ are data files under ``schemas/code_tables/`` (``code,label_zh`` CSV) read by :f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from dataclasses import dataclass
 from functools import cache
@@ -140,12 +141,16 @@ def library_schema(name: str) -> LibrarySchema:
 
 def subject_key(library: str, raw: str) -> str:
     """A subject's key as the library stores it, from a file's or a request's text: trimmed,
-    upper case, full-width forms in ASCII, and a 15-digit resident ID upgraded to 18."""
+    upper case, full-width forms in ASCII, and a 15-digit resident ID upgraded to 18. A
+    15-digit number with sequence 996-999 (perhaps born in the 1800s) is not upgraded: the
+    check step quarantines it for review (``LEGACY_REVIEW``), so a request for it finds
+    nothing instead of failing."""
     from schemas import identifiers, resident_id  # numpy and Arrow: only when needed
 
     value = raw.strip().upper()
     if not value.isascii():
         value = identifiers.normalise_code(value)
     if library == POPULATION.name and len(value) == 15 and value.isdigit():
-        value = resident_id.upgrade_15(value)
+        with contextlib.suppress(ValueError):
+            value = resident_id.upgrade_15(value)
     return value

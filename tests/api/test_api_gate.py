@@ -105,6 +105,9 @@ def test_direct_reads_validate_and_audit_like_fastapi(api: Api) -> None:
 
     missing = api.http.get("/v1/persons/110105194912310048", headers=h)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/not-found")
+    # a 15-digit number that is not upgraded (sequence 996-999: quarantined for review)
+    legacy = api.http.get("/v1/persons/110105491231996", headers=h)
+    assert legacy.status_code == 404 and legacy.json()["type"].endswith("/not-found")
     row = _last_audit(api)
     assert (row["outcome"], row["status"], row["fields"]) == ("not-found", 404, "")
 

@@ -45,3 +45,14 @@ def test_personal_information_flags() -> None:
     assert library_schema("legal-entity") is LEGAL_ENTITY
     with pytest.raises(KeyError, match="known: legal-entity, population"):
         library_schema("vehicles")
+
+
+def test_subject_keys_upgrade_15_digit_ids_but_never_fail() -> None:
+    from schemas.library import subject_key
+
+    # GB 11643: the 15-digit 110105491231002 is 11010519491231002X
+    assert subject_key("population", " 110105491231002 ") == "11010519491231002X"
+    assert subject_key("population", "１１０１０５１９４９１２３１００２ｘ") == "11010519491231002X"
+    # sequence 996-999 may mean born in 18YY: kept as sent (the check quarantines it)
+    assert subject_key("population", "110105491231996") == "110105491231996"
+    assert subject_key("legal-entity", "110105491231002") == "110105491231002"
