@@ -208,8 +208,9 @@ def _rejections(
 
 
 def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
-    """Read the landed file with the contract and run its quality rules; write the accepted
-    rows (for the merge step) and the quarantined rows with their reasons.
+    """Read the landed file with the contract and run its quality rules; write the typed rows
+    with which of them were accepted (for the merge step) and the quarantined rows with their
+    reasons.
 
     Reading is part of this step, not a step of its own: the parsed rows go straight to the
     rules instead of through a work file (which cost the pipeline a tenth of its time to write
