@@ -382,12 +382,11 @@ def _checked_rows(
             f"run {run_id}: its checked rows ({_work_key(run_id, CHECKED)}) are gone, as work "
             "files expire a week after they are written: run its check step again, then merge"
         )
-    data = hub.objects.get(key)
     if not key.endswith(".arrow"):
-        table = pq.read_table(pa.BufferReader(data))
         loaded: Future[pa.Table] = Future()
-        loaded.set_result(table)
-        return table[subject_column].combine_chunks(), loaded
+        loaded.set_result(_load_table(hub, key))
+        return loaded.result()[subject_column].combine_chunks(), loaded
+    data = hub.objects.get(key)
 
     def read(columns: list[int] | None = None) -> pa.Table:
         options = None if columns is None else pa.ipc.IpcReadOptions(included_fields=columns)

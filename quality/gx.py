@@ -511,6 +511,8 @@ def checkpoint_library(settings: Settings) -> Path:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    from storage.library import STATEMENTS_WITH_RUNS
+
     custom = _custom()
     context = _context(docs_root(settings))
     add = (
@@ -522,8 +524,7 @@ def checkpoint_library(settings: Settings) -> Path:
     definitions = []
     for library, asset_name, suite_name in LIBRARY_SUBJECTS:
         query = (
-            "SELECT DISTINCT s.subject FROM library_statements s JOIN library_merges m "
-            f"ON m.run_no = s.run_no WHERE m.library = '{library}'"
+            f"SELECT DISTINCT s.subject FROM {STATEMENTS_WITH_RUNS} WHERE m.library = '{library}'"
         )
         asset = next((a for a in source.assets if a.name == asset_name), None)
         if asset is not None and asset.query != query:  # stored by a hub of an older layout

@@ -483,12 +483,13 @@ def golden_fields(doc: str | bytes, meta: Callable[[str], RunMeta]) -> dict[str,
     return out
 
 
+# statements (``s``) with their runs (``m``): a statement's library and run id are its run's
+STATEMENTS_WITH_RUNS = "library_statements s JOIN library_merges m ON m.run_no = s.run_no"
 # a library's golden records: the stored ones, and the single statement of every subject that
 # has none (``:l`` the library; ``_SOME`` also takes ``:s``, a list of subjects)
 _GOLDEN_SQL = (
     "SELECT subject, NULL AS run_id, doc FROM library_records WHERE library = :l{r} "
-    "UNION ALL SELECT s.subject, m.run_id, s.doc FROM library_statements s "
-    "JOIN library_merges m ON m.run_no = s.run_no "
+    f"UNION ALL SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
     "WHERE m.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
     "WHERE r.library = m.library AND r.subject = s.subject)"
 )
@@ -499,8 +500,8 @@ _GOLDEN_SOME = text(
 # one subject's golden record in one statement: its stored record, or else its statements
 GOLDEN_POINT_SQL = (
     "SELECT NULL, doc FROM library_records WHERE library = :l AND subject = :s "
-    "UNION ALL SELECT m.run_id, s.doc FROM library_statements s "
-    "JOIN library_merges m ON m.run_no = s.run_no WHERE m.library = :l AND s.subject = :s"
+    f"UNION ALL SELECT m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+    "WHERE m.library = :l AND s.subject = :s"
 )
 
 
@@ -1061,7 +1062,7 @@ def _merge_each(
             and chunk.fields == (layout or chunk.fields)
         ):  # a first load on a database that copies Arrow text: no Python object
             _in_order(last, chunk.subjects[0].as_py(), run_id)
-            if not db.copy_prepared(run_id, chunk):
+            if not db.copy_prepared(chunk):
                 part = chunk.finish()
             else:
                 layout, last = chunk.fields, chunk.subjects[-1].as_py()
@@ -1081,7 +1082,7 @@ def _merge_each(
             last = part.subjects[-1]
             written += part.facts
             db.end_copy()  # after Arrow-copied chunks: other statements need the connection
-            db.add_statements(run_id, part.subjects, part.docs, first)
+            db.add_statements(part.subjects, part.docs, first)
         if after_facts is not None:
             after_facts()
             after_facts = None
@@ -1114,9 +1115,7 @@ class _Db:
         )
         return int(self.cur.fetchone()[0])
 
-    def add_statements(
-        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
-    ) -> None:
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
         raise NotImplementedError
 
     def has_other_runs(self, run_id: str) -> bool:
@@ -1127,7 +1126,7 @@ class _Db:
         )
         return self.cur.fetchone() is not None
 
-    def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
+    def copy_prepared(self, prepared: PreparedStatements) -> bool:
         """Write a new run's plain statements straight from Arrow, if this database can (the
         caller has checked order and layout); False: write them the usual way. The writing
         may go on in the background until :meth:`end_copy`."""
@@ -1140,15 +1139,13 @@ class _Db:
     def end_load(self) -> None:
         """After a merge's last statement is written: restore what the load set aside."""
 
-    def known(
-        self, subjects: Sequence[str], run_id: str
-    ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    def known(self, subjects: Sequence[str]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
         """The stored golden records of these subjects, and for those without one the single
         statement another run made (run id, statement): its golden record until now."""
         records = dict(self._records(subjects))
         single: dict[str, tuple[str, str]] = {}
         for subject, other, doc in self._other_statements(
-            [s for s in subjects if s not in records], run_id
+            [s for s in subjects if s not in records]
         ):
             if subject in single:
                 raise LibraryError(
@@ -1161,9 +1158,7 @@ class _Db:
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         raise NotImplementedError
 
-    def _other_statements(
-        self, subjects: Sequence[str], run_id: str
-    ) -> Iterable[tuple[str, str, str]]:
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
         raise NotImplementedError
 
     def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
@@ -1208,9 +1203,7 @@ class _Sqlite(_Db):
         self.run_no = self._run_no(run_id)
         return first
 
-    def add_statements(
-        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
-    ) -> None:
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
         self.cur.executemany(
             "INSERT INTO library_statements (subject, run_no, doc) VALUES (?, ?, ?) "
             + ("" if first else "ON CONFLICT DO NOTHING"),
@@ -1234,13 +1227,10 @@ class _Sqlite(_Db):
             subjects,
         )
 
-    def _other_statements(
-        self, subjects: Sequence[str], run_id: str
-    ) -> Iterable[tuple[str, str, str]]:
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
         return self._by_subjects(
-            "SELECT s.subject, m.run_id, s.doc FROM library_statements s "
-            "JOIN library_merges m ON m.run_no = s.run_no WHERE m.library = ? "
-            "AND s.subject IN ({marks}) AND s.run_no <> ?",
+            f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+            "WHERE m.library = ? AND s.subject IN ({marks}) AND s.run_no <> ?",
             subjects,
             self.run_no,
         )
@@ -1314,7 +1304,7 @@ class _Postgres(_Db):
             if lines:
                 copy.write(("\n".join(lines) + "\n").encode())
 
-    def copy_prepared(self, run_id: str, prepared: PreparedStatements) -> bool:
+    def copy_prepared(self, prepared: PreparedStatements) -> bool:
         if self._copying is None:
             if not self._key_decided:  # once per merge, before its first statement is written
                 self._key_decided = True
@@ -1395,9 +1385,7 @@ class _Postgres(_Db):
                 # the repeats are endless: the sliced columns end the rows
                 copy.write("".join(chain.from_iterable(zip(*parts, strict=False))).encode())
 
-    def add_statements(
-        self, run_id: str, subjects: Sequence[str], docs: Sequence[str], first: bool
-    ) -> None:
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
         if first:  # a new run's statements cannot exist yet
             self._copy_columns(
                 "COPY library_statements (subject, run_no, doc) FROM STDIN",
@@ -1418,13 +1406,10 @@ class _Postgres(_Db):
             )
             yield from self.cur.fetchall()
 
-    def _other_statements(
-        self, subjects: Sequence[str], run_id: str
-    ) -> Iterable[tuple[str, str, str]]:
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
         for i in range(0, len(subjects), 10_000):
             self.cur.execute(
-                "SELECT s.subject, m.run_id, s.doc FROM library_statements s "
-                "JOIN library_merges m ON m.run_no = s.run_no "
+                f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
                 "WHERE m.library = %s AND s.subject = ANY(%s) AND s.run_no <> %s",
                 (self.library, list(subjects[i : i + 10_000]), self.run_no),
             )
@@ -1590,7 +1575,7 @@ def _golden_updates(
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The golden records a chunk's statements create (subjects another run spoke of alone
     until now) and change (subjects with a stored record)."""
-    known, single = db.known(part.subjects, run_id)
+    known, single = db.known(part.subjects)
     if single:
         merged.describe({other for other, _ in single.values()})
     fresh: list[tuple[str, str]] = []
