@@ -15,6 +15,8 @@ verify-entity   ``POST /v1/verify/entity``, batch              ``*``
 licences        ``GET /v1/holders/{id}/licences``, batch       licence type codes, or ``*``
 ledger          ``GET /v1/ledger/...``                         ``*``
 datasets        ``POST /v1/datasets/{id}/uploads``, runs       dataset ids, or ``*``
+cloudsign       ``POST /csc/v2/credentials/...``, signHash     ``*`` (and the client must
+                                                               be bound to the credential)
 ==============  =============================================  ===========================
 """
 
@@ -52,6 +54,7 @@ SCOPES = (
     "licences",
     "ledger",
     "datasets",
+    "cloudsign",
 )
 KEY_PREFIX = "hub_"
 

@@ -52,11 +52,22 @@ def cloudsign() -> None:
     default=None,
     help="key algorithm: standard = ECDSA P-256, national = SM2 (default: HUB_CRYPTO_PROFILE)",
 )
-def enrol_cmd(id_number: str, pin: str, qr: Path | None, profile: str | None) -> None:
+@click.option(
+    "--client",
+    "clients",
+    multiple=True,
+    help="API client (the holder's app or signing service) that may use the credential; "
+    "repeat for several, or add later with `hub cloudsign bind`",
+)
+def enrol_cmd(
+    id_number: str, pin: str, qr: Path | None, profile: str | None, clients: tuple[str, ...]
+) -> None:
     """Create a signing credential for resident ID (must be in the population library)."""
     svc = _service()
     try:
         enrolment = svc.enrol(id_number.strip().upper(), pin, profile)
+        for client in clients:
+            svc.bind(enrolment.credential_id, client, by="holder (enrolment)")
     except _errors() as exc:
         _fail(exc)
     finally:
@@ -64,6 +75,8 @@ def enrol_cmd(id_number: str, pin: str, qr: Path | None, profile: str | None) ->
     click.echo(f"credential: {enrolment.credential_id}")
     click.echo(f"certificate: {enrolment.certificate.subject.rfc4514_string()}")
     click.echo(f"key: {svc.key_algorithm(enrolment.credential_id)}")
+    for client in clients:
+        click.echo(f"bound to client: {client}")
     click.echo("add this to your authenticator app (shown once):")
     click.echo(enrolment.otp_uri)
     if qr is not None:
@@ -83,8 +96,18 @@ def enrol_cmd(id_number: str, pin: str, qr: Path | None, profile: str | None) ->
     default=None,
     help="the front end's API key for --url (prompted when missing)",
 )
+@click.option(
+    "--purpose",
+    default=None,
+    help="with --url: the purpose of a 'cloudsign' grant of the client (X-Purpose)",
+)
 def sign_cmd(
-    file: Path, credential: str, output: Path | None, url: str | None, api_key: str | None
+    file: Path,
+    credential: str,
+    output: Path | None,
+    url: str | None,
+    api_key: str | None,
+    purpose: str | None,
 ) -> None:
     """Sign the PDF FILE with CREDENTIAL; asks for the PIN and the current OTP."""
     from licence.cloudsign.remote import CscSigner, HttpCsc, LocalCsc, sign_pdf
@@ -101,9 +124,9 @@ def sign_cmd(
             import httpx
 
             key = api_key or click.prompt("API key", hide_input=True, err=True)
-            client: Any = HttpCsc(
-                httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"})
-            )
+            declared = purpose or click.prompt("purpose (X-Purpose)", err=True)
+            headers = {"Authorization": f"Bearer {key}", "X-Purpose": declared}
+            client: Any = HttpCsc(httpx.Client(base_url=url, timeout=30, headers=headers))
         else:
             client = LocalCsc(_service())
         signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))
@@ -145,14 +168,16 @@ def list_cmd(id_number: str) -> None:
     svc = _service()
     for credential in svc.list_credentials(id_number.strip().upper()):
         info = svc.info(credential)
-        click.echo(f"{credential}\t{info['status']}\t{info['cert']['subjectDN']}")
+        clients = ",".join(svc.bound_clients(credential)) or "-"
+        click.echo(f"{credential}\t{info['status']}\t{clients}\t{info['cert']['subjectDN']}")
 
 
 @cloudsign.command("unlock")
 @click.argument("credential")
 @click.option("--officer", required=True, help="who checked the holder's identity in person")
 def unlock_cmd(credential: str, officer: str) -> None:
-    """Reset a credential locked after 5 wrong PINs/OTPs (audited)."""
+    """Reset a credential locked after 5 wrong PINs/OTPs of a client (every client's count
+    starts again; audited)."""
     svc = _service()
     try:
         svc.unlock(credential, officer)
@@ -161,6 +186,39 @@ def unlock_cmd(credential: str, officer: str) -> None:
     finally:
         svc.flush_audit()
     click.echo(f"unlocked: {credential}")
+
+
+@cloudsign.command("bind")
+@click.argument("credential")
+@click.option("--client", "client_id", required=True, help="the API client's id")
+@click.option("--officer", required=True, help="who checked the holder's identity and request")
+def bind_cmd(credential: str, client_id: str, officer: str) -> None:
+    """Let API client --client (the holder's app or a signing service the holder chose) use
+    CREDENTIAL over the CSC API; no other client can see or use it (audited)."""
+    svc = _service()
+    try:
+        svc.bind(credential, client_id, by=officer)
+    except _errors() as exc:
+        _fail(exc)
+    finally:
+        svc.flush_audit()
+    click.echo(f"bound: {credential} -> {client_id}")
+
+
+@cloudsign.command("unbind")
+@click.argument("credential")
+@click.option("--client", "client_id", required=True, help="the API client's id")
+@click.option("--officer", required=True, help="who recorded the holder's request")
+def unbind_cmd(credential: str, client_id: str, officer: str) -> None:
+    """Withdraw a client's use of CREDENTIAL (audited)."""
+    svc = _service()
+    try:
+        gone = svc.unbind(credential, client_id, by=officer)
+    finally:
+        svc.flush_audit()
+    if not gone:
+        _fail(ValueError(f"client {client_id!r} is not bound to {credential}"))
+    click.echo(f"unbound: {credential} -/-> {client_id}")
 
 
 @cloudsign.command("pin")

@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ledger.service import LedgerError
 from licence import ca, signers
@@ -424,9 +424,21 @@ class CloudSignService:
         return done
 
     def _refuse(
-        self, exc: CloudSignError, event: str, credential_id: str, digests: Sequence[bytes] = ()
+        self,
+        exc: CloudSignError,
+        event: str,
+        credential_id: str,
+        digests: Sequence[bytes] = (),
+        via: str = "local",
     ) -> CloudSignError:
-        self._audit(event, credential_id, f"refused:{exc.code}", digests, reason=type(exc).__name__)
+        self._audit(
+            event,
+            credential_id,
+            f"refused:{exc.code}",
+            digests,
+            reason=type(exc).__name__,
+            via=via,
+        )
         return exc
 
     def audit_trail(self, credential_id: str) -> list[dict[str, Any]]:
@@ -544,6 +556,88 @@ class CloudSignService:
         with self.engine.connect() as conn:
             return [r for (r,) in conn.execute(stmt)]
 
+    # ---- bindings: which API clients may act on a credential ------------------------------
+    def bind(self, credential_id: str, client_id: str, by: str) -> None:
+        """Let API client ``client_id`` (the holder's app or a signing service the holder chose)
+        use the credential; ``by`` names who recorded it (an officer, or ``holder``)."""
+        if not client_id or len(client_id) > 64:
+            raise InvalidRequestError(f"invalid client id {client_id!r}")
+        row = self._row(credential_id)
+        if row.status == "revoked":
+            raise CredentialLockedError(f"credential {credential_id} is revoked")
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(store.bindings.c.client_id).where(
+                    and_(
+                        store.bindings.c.credential_id == credential_id,
+                        store.bindings.c.client_id == client_id,
+                    )
+                )
+            ).first()
+            if known is None:
+                conn.execute(
+                    insert(store.bindings).values(
+                        credential_id=credential_id,
+                        client_id=client_id,
+                        created_at=_now_utc(self.clock).replace(tzinfo=None),
+                        created_by=by[:64],
+                    )
+                )
+                self._audit_in(conn, "bind", credential_id, "ok", client=client_id, by=by)
+        self._maybe_flush()
+
+    def unbind(self, credential_id: str, client_id: str, by: str) -> bool:
+        """Withdraw a client's use of the credential; False if it was not bound."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(store.bindings).where(
+                    and_(
+                        store.bindings.c.credential_id == credential_id,
+                        store.bindings.c.client_id == client_id,
+                    )
+                )
+            ).rowcount
+            if gone:
+                self._audit_in(conn, "unbind", credential_id, "ok", client=client_id, by=by)
+        self._maybe_flush()
+        return bool(gone)
+
+    def bound_clients(self, credential_id: str) -> list[str]:
+        stmt = select(store.bindings.c.client_id).where(
+            store.bindings.c.credential_id == credential_id
+        )
+        with self.engine.connect() as conn:
+            return sorted(r for (r,) in conn.execute(stmt))
+
+    def holder_if_bound(self, credential_id: str, client_id: str) -> tuple[str | None, bool]:
+        """The credential's holder (None if there is no such credential) and whether
+        ``client_id`` is bound to it: one query, so a refusal costs what an answer does."""
+        with self.engine.connect() as conn:
+            row = _sql(
+                conn,
+                "SELECT c.id_number, b.client_id FROM cloudsign_credentials c "
+                "LEFT JOIN cloudsign_bindings b "
+                "ON b.credential_id = c.credential_id AND b.client_id = ? "
+                "WHERE c.credential_id = ?",
+                client_id,
+                credential_id,
+            ).first()
+        if row is None:
+            return None, False
+        return str(row.id_number), row.client_id is not None
+
+    def bound_credentials(self, id_number: str, client_id: str) -> list[str]:
+        """The holder's credentials that ``client_id`` is bound to, oldest first."""
+        c, b = store.credentials, store.bindings
+        stmt = (
+            select(c.c.credential_id)
+            .join(b, b.c.credential_id == c.c.credential_id)
+            .where(and_(c.c.id_number == id_number, b.c.client_id == client_id))
+            .order_by(c.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return [r for (r,) in conn.execute(stmt)]
+
     def _row(self, credential_id: str) -> Any:
         with self.engine.connect() as conn:
             row = _sql(
@@ -567,13 +661,15 @@ class CloudSignService:
             self._algorithms[credential_id] = algorithm
         return algorithm
 
-    def info(self, credential_id: str) -> dict[str, Any]:
-        """``credentials/info`` (CSC v2): key, certificate chain and authorisation objects."""
+    def info(self, credential_id: str, via: str = "local") -> dict[str, Any]:
+        """``credentials/info`` (CSC v2): key, certificate chain and authorisation objects, as
+        client ``via`` sees them (its own remaining attempts and lock)."""
         row = self._row(credential_id)
+        usable = row.status == "active" and not self._locked_for(credential_id, via)
         cert = x509.load_pem_x509_certificate(row.certificate.encode())
         chain = [cert, *self.chain()]
         key: dict[str, Any] = {
-            "status": "enabled" if row.status == "active" else "disabled",
+            "status": "enabled" if usable else "disabled",
             "algo": [ECDSA_SHA256_OID, EC_PUBLIC_KEY_OID],
             "len": 256,
             "curve": P256_OID,
@@ -608,8 +704,8 @@ class CloudSignService:
             "SCAL": "SCAL2",
             "multisign": self.multisign,
             "lang": "zh-CN",
-            "status": row.status,
-            "remainingAttempts": max(0, self.max_attempts - row.failures),
+            "status": row.status if row.status != "active" or usable else "locked",
+            "remainingAttempts": self.remaining_attempts(credential_id, via),
         }
 
     def unlock(self, credential_id: str, officer: str) -> None:
@@ -623,6 +719,9 @@ class CloudSignService:
                 update(store.credentials)
                 .where(store.credentials.c.credential_id == credential_id)
                 .values(status="active", failures=0)
+            )
+            conn.execute(
+                delete(store.attempts).where(store.attempts.c.credential_id == credential_id)
             )
             self._audit_in(conn, "unlock", credential_id, "ok", officer=officer)
         self._maybe_flush()
@@ -659,26 +758,38 @@ class CloudSignService:
                 )
 
     def _fail_attempt(
-        self, credential_id: str, exc_type: type[CloudSignError], what: str, event: str
+        self,
+        credential_id: str,
+        exc_type: type[CloudSignError],
+        what: str,
+        event: str,
+        via: str,
+        digests: Sequence[bytes] = (),
     ) -> NoReturn:
-        """Count a failed PIN/OTP; the ``max_attempts``-th consecutive failure locks."""
+        """Count a failed PIN/OTP for (credential, client ``via``); that client's
+        ``max_attempts``-th consecutive failure locks the credential for it (other bound
+        clients, e.g. the holder's own app, keep theirs), and the lock's audit names it."""
+        attempts = store.attempts
+        pair = and_(attempts.c.credential_id == credential_id, attempts.c.client_id == via)
         with self.engine.begin() as conn:
-            conn.execute(
-                update(store.credentials)
-                .where(store.credentials.c.credential_id == credential_id)
-                .values(failures=store.credentials.c.failures + 1)
-            )
-            failures = conn.execute(
-                select(store.credentials.c.failures).where(
-                    store.credentials.c.credential_id == credential_id
-                )
-            ).scalar_one()
+            counted = conn.execute(
+                update(attempts).where(pair).values(failures=attempts.c.failures + 1)
+            ).rowcount
+            if counted == 0:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(attempts).values(
+                                credential_id=credential_id, client_id=via, failures=1, locked=False
+                            )
+                        )
+                except IntegrityError:  # a concurrent first failure of the same pair
+                    conn.execute(
+                        update(attempts).where(pair).values(failures=attempts.c.failures + 1)
+                    )
+            failures = conn.execute(select(attempts.c.failures).where(pair)).scalar_one()
             if failures >= self.max_attempts:
-                conn.execute(
-                    update(store.credentials)
-                    .where(store.credentials.c.credential_id == credential_id)
-                    .values(status="locked")
-                )
+                conn.execute(update(attempts).where(pair).values(locked=True))
         left = max(0, self.max_attempts - failures)
         suffix = (
             f"{left} attempt(s) left"
@@ -687,16 +798,60 @@ class CloudSignService:
         )
         exc = exc_type(f"wrong {what}: {suffix}")
         if not left:
-            log.warning("cloudsign credential %s locked after %d failures", credential_id, failures)
-            self._audit("lock", credential_id, "locked", reason=exc_type.__name__)
-        raise self._refuse(exc, event, credential_id)
+            log.warning(
+                "cloudsign credential %s locked for client %s after %d failures",
+                credential_id,
+                via,
+                failures,
+            )
+            self._audit("lock", credential_id, "locked", reason=exc_type.__name__, via=via)
+        raise self._refuse(exc, event, credential_id, digests, via=via)
+
+    def _locked_for(self, credential_id: str, via: str) -> bool:
+        """True if client ``via`` used up its PIN/OTP attempts on this credential."""
+        with self.engine.connect() as conn:
+            row = _sql(
+                conn,
+                "SELECT locked FROM cloudsign_attempts WHERE credential_id = ? AND client_id = ?",
+                credential_id,
+                via,
+            ).first()
+        return bool(row is not None and row.locked)
+
+    def remaining_attempts(self, credential_id: str, via: str = "local") -> int:
+        with self.engine.connect() as conn:
+            row = _sql(
+                conn,
+                "SELECT failures FROM cloudsign_attempts WHERE credential_id = ? AND client_id = ?",
+                credential_id,
+                via,
+            ).first()
+        return max(0, self.max_attempts - (row.failures if row is not None else 0))
 
     def _authenticate(
-        self, credential_id: str, pin: str, otp: str, event: str, digests: Sequence[bytes] = ()
+        self,
+        credential_id: str,
+        pin: str,
+        otp: str,
+        event: str,
+        digests: Sequence[bytes] = (),
+        via: str = "local",
     ) -> tuple[envelope.PinSecrets, int]:
-        """Check PIN then OTP (each failure counts towards the lock); the PIN secrets and the
-        OTP's time step, which the caller must claim atomically with what it does."""
+        """Check PIN then OTP (each failure counts towards client ``via``'s lock); the PIN
+        secrets and the OTP's time step, which the caller must claim atomically with what it
+        does."""
         row = self._row(credential_id)
+        if row.status == "active" and self._locked_for(credential_id, via):
+            raise self._refuse(
+                CredentialLockedError(
+                    f"credential {credential_id} is locked for this client after "
+                    f"{self.max_attempts} wrong attempts: ask the service desk to reset it"
+                ),
+                event,
+                credential_id,
+                digests,
+                via=via,
+            )
         if row.status != "active":
             advice = (
                 "enrol again for a new credential"
@@ -708,11 +863,12 @@ class CloudSignService:
                 event,
                 credential_id,
                 digests,
+                via=via,
             )
         params = envelope.PinParams.decode(row.pin_params)
         candidate = envelope.derive_pin(self._master, credential_id, pin, row.pin_salt, params)
         if not envelope.pin_matches(row.pin_verifier, candidate):
-            self._fail_attempt(credential_id, WrongPINError, "PIN", event)
+            self._fail_attempt(credential_id, WrongPINError, "PIN", event, via, digests)
         otp_key = envelope.open_sealed(
             self._master, row.otp_key, f"otp|{credential_id}".encode(), "OTP key"
         )
@@ -723,13 +879,17 @@ class CloudSignService:
                 WrongOTPError,
                 "one-time password" if step is None else "one-time password (already used)",
                 event,
+                via,
+                digests,
             )
         return candidate, step
 
-    def change_pin(self, credential_id: str, pin: str, otp: str, new_pin: str) -> None:
+    def change_pin(
+        self, credential_id: str, pin: str, otp: str, new_pin: str, via: str = "local"
+    ) -> None:
         """The holder replaces their PIN (old PIN + OTP); outstanding SADs become void."""
         _check_pin(new_pin)
-        old, step = self._authenticate(credential_id, pin, otp, "pin-change")
+        old, step = self._authenticate(credential_id, pin, otp, "pin-change", via=via)
         row = self._row(credential_id)
         salt = secrets.token_bytes(16)
         new = envelope.derive_pin(self._master, credential_id, new_pin, salt, self.pin_params)
@@ -755,6 +915,7 @@ class CloudSignService:
             ).rowcount
             if taken != 1:
                 raise WrongOTPError("wrong one-time password (already used)")
+            _sql(conn, "DELETE FROM cloudsign_attempts WHERE credential_id = ?", credential_id)
             _sql(
                 conn,
                 "UPDATE cloudsign_sads SET used = ?, sealed_pin_key = ? "
@@ -799,7 +960,9 @@ class CloudSignService:
         ``via`` names the front end (API client id) that relayed the request, for the audit.
         """
         self._check_hashes(digests, hash_algo, credential_id)
-        candidate, step = self._authenticate(credential_id, pin, otp, "authorise", digests)
+        candidate, step = self._authenticate(
+            credential_id, pin, otp, "authorise", digests, via=via
+        )
         sad = secrets.token_urlsafe(32)
         sad_id = envelope.sad_hash(sad)
         with self.engine.begin() as conn:
@@ -814,6 +977,12 @@ class CloudSignService:
             ).rowcount
             if taken != 1:
                 raise WrongOTPError("wrong one-time password (already used)")
+            _sql(
+                conn,
+                "DELETE FROM cloudsign_attempts WHERE credential_id = ? AND client_id = ?",
+                credential_id,
+                via,
+            )
             _sql(
                 conn,
                 "INSERT INTO cloudsign_sads "
@@ -860,13 +1029,18 @@ class CloudSignService:
                 "sign",
                 credential_id,
                 digests,
+                via=via,
             )
         sad_id = envelope.sad_hash(sad)
         with self.engine.connect() as conn:
             grant = _sql(conn, "SELECT * FROM cloudsign_sads WHERE sad_hash = ?", sad_id).first()
         if grant is None or grant.credential_id != credential_id:
             raise self._refuse(
-                InvalidSADError("unknown SAD for this credential"), "sign", credential_id, digests
+                InvalidSADError("unknown SAD for this credential"),
+                "sign",
+                credential_id,
+                digests,
+                via=via,
             )
         if grant.used:
             raise self._refuse(
@@ -874,6 +1048,7 @@ class CloudSignService:
                 "sign",
                 credential_id,
                 digests,
+                via=via,
             )
         problem: CloudSignError | None = None
         if self.clock() > grant.expires_at:
@@ -900,7 +1075,7 @@ class CloudSignService:
         if problem is not None:
             # a SAD presented late, with other hashes or that activates nothing is burnt
             self._consume(sad_id)
-            raise self._refuse(problem, "sign", credential_id, digests)
+            raise self._refuse(problem, "sign", credential_id, digests, via=via)
         signatures = [sign(d) for d in digests]
         # the SAD is consumed and the signature audited in one transaction; signatures are
         # released only if this request is the one that consumed it
@@ -925,6 +1100,7 @@ class CloudSignService:
                 "sign",
                 credential_id,
                 digests,
+                via=via,
             )
         self._maybe_flush()
         return signatures

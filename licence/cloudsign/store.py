@@ -65,3 +65,26 @@ audit = Table(
     Column("sha256", String(64), nullable=False, index=True),
     Column("entry_id", Integer, nullable=True),  # ledger entry id
 )
+
+# which API clients may act on a credential: the holder's own app or a signing service the holder
+# enrolled with (``hub cloudsign enrol --client``, ``hub cloudsign bind``); no other client can
+# list, read, authorise or sign with it, nor spend its PIN attempts
+bindings = Table(
+    "cloudsign_bindings",
+    metadata,
+    Column("credential_id", String(40), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),  # officer, or "holder" (PIN + OTP)
+)
+
+# wrong PIN/OTP attempts per (credential, client): one client exhausting its attempts locks the
+# credential for itself only, and the lock names it
+attempts = Table(
+    "cloudsign_attempts",
+    metadata,
+    Column("credential_id", String(40), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("locked", Boolean, nullable=False, default=False),
+)

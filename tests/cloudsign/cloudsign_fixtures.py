@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import time
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from pyhanko.pdf_utils import generic
@@ -15,6 +17,18 @@ from licence.cloudsign import totp
 PERSON_ID = "11010519491231002X"  # GB 11643 example number (valid check character)
 OTHER_ID = "110105194912310037"
 PIN = "246810"
+PURPOSE = "e-signature"
+
+
+def csc_client(api: Any, client_id: str = "gov-portal", grant: bool = True) -> dict[str, str]:
+    """Register an API client (with a live ``cloudsign`` grant for PURPOSE unless ``grant`` is
+    False) on the app ``api``; returns the headers it sends to the CSC API."""
+    store = api.state.hub.clients
+    key = store.add(client_id, client_id)
+    if grant:
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        store.grant(client_id, "cloudsign", PURPOSE, until)
+    return {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
 
 
 class Clock:

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
-from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, csc_client
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,8 +26,7 @@ B64 = base64.b64encode(DIGEST).decode()
 def http(settings: Settings, cloudsign: CloudSignService) -> Iterator[TestClient]:
     api = create_app(settings, background=False)
     api.state.cloudsign = cloudsign
-    key = api.state.hub.clients.add("gov-portal", "portal")
-    with TestClient(api, headers={"Authorization": f"Bearer {key}"}) as client:
+    with TestClient(api, headers=csc_client(api)) as client:
         yield client
 
 
@@ -40,7 +39,7 @@ def test_anonymous_callers_are_refused(http: TestClient) -> None:
     }
     for path, body in bodies.items():
         r = http.post(f"/csc/v2/{path}", json=body, headers={"Authorization": ""})
-        assert r.status_code == 401 and r.json()["error"] == "invalid_client", path
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token", path
     r = http.post(
         "/csc/v2/credentials/list",
         json={"userID": PERSON_ID},
@@ -54,6 +53,7 @@ def test_list_info_authorize_sign(
 ) -> None:
     enrolment = cloudsign.enrol(PERSON_ID, PIN)
     cid = enrolment.credential_id
+    cloudsign.bind(cid, "gov-portal", by="desk-07")
     app = Authenticator(enrolment.otp_uri, clock)
     listed = http.post(
         "/csc/v2/credentials/list",
@@ -89,7 +89,7 @@ def test_list_info_authorize_sign(
             "authData": [{"id": "PIN", "value": PIN}, {"id": "OTP", "value": "000000"}],
         },
     )
-    assert wrong_otp.status_code == 401 and wrong_otp.json()["error"] == "invalid_otp"
+    assert wrong_otp.status_code == 400 and wrong_otp.json()["error"] == "invalid_otp"
 
     sad = http.post(
         "/csc/v2/credentials/authorize",
@@ -106,12 +106,14 @@ def test_list_info_authorize_sign(
         "/csc/v2/signatures/signHash",
         json={"credentialID": cid, "SAD": sad["SAD"], "hashes": [other]},
     )
-    assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_hash"
+    assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_request"
+    assert "not the ones the SAD authorised" in mismatch.json()["error_description"]
     reused = http.post(
         "/csc/v2/signatures/signHash",
         json={"credentialID": cid, "SAD": sad["SAD"], "hashes": [B64]},
     )
-    assert reused.json()["error"] == "sad_used"
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_request"
+    assert "already used" in reused.json()["error_description"]
 
     sad = http.post(
         "/csc/v2/credentials/authorize",
@@ -134,4 +136,8 @@ def test_list_info_authorize_sign(
     public.verify(base64.b64decode(sig), DIGEST, ec.ECDSA(Prehashed(hashes.SHA256())))
 
     unknown = http.post("/csc/v2/credentials/info", json={"credentialID": "cs-nope"})
-    assert unknown.status_code == 404
+    assert unknown.status_code == 400
+    assert unknown.json() == {
+        "error": "invalid_request",
+        "error_description": "Invalid parameter credentialID",
+    }

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from cloudsign_fixtures import OTHER_ID, PERSON_ID, PIN, Authenticator, Clock, blank_pdf
+from cloudsign_fixtures import (
+    OTHER_ID,
+    PERSON_ID,
+    PIN,
+    Authenticator,
+    Clock,
+    blank_pdf,
+    csc_client,
+)
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -55,8 +63,8 @@ def test_pdf_signed_over_the_csc_http_api(
     app = Authenticator(enrolment.otp_uri, clock)
     api = create_app(settings, background=False)
     api.state.cloudsign = cloudsign  # same stores, controllable clock
-    key = api.state.hub.clients.add("gov-portal", "一网通办 portal")
-    with TestClient(api, headers={"Authorization": f"Bearer {key}"}) as http:
+    cloudsign.bind(enrolment.credential_id, "gov-portal", by="desk-07")
+    with TestClient(api, headers=csc_client(api)) as http:
         info = http.post("/csc/v2/info", json={}).json()
         assert "signatures/signHash" in info["methods"]
         listed = http.post("/csc/v2/credentials/list", json={"userID": PERSON_ID}).json()
@@ -76,7 +84,9 @@ def test_pdf_signed_over_the_csc_http_api(
     (report,) = verify_pdf(signed, root, cloudsign)
     assert report.ok
     relayed = [r for r in cloudsign.audit_trail(enrolment.credential_id) if r["outcome"] == "ok"]
-    assert all('"via":"gov-portal"' in r["record"] for r in relayed if r["event"] != "enrol")
+    assert all(
+        '"via":"gov-portal"' in r["record"] for r in relayed if r["event"] in ("authorise", "sign")
+    )
 
 
 def test_wrong_pin_leaves_the_pdf_unsigned(cloudsign: CloudSignService, clock: Clock) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import algos as asn1_algos
 from click.testing import CliRunner
-from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, blank_pdf
+from cloudsign_fixtures import PERSON_ID, PIN, Authenticator, Clock, blank_pdf, csc_client
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -235,8 +235,7 @@ def test_pdf_signing_refuses_sm2(cloudsign: CloudSignService) -> None:
 def http(settings: Settings, cloudsign: CloudSignService) -> Iterator[TestClient]:
     api = create_app(settings, background=False)
     api.state.cloudsign = cloudsign
-    key = api.state.hub.clients.add("gov-portal", "portal")
-    with TestClient(api, headers={"Authorization": f"Bearer {key}"}) as client:
+    with TestClient(api, headers=csc_client(api)) as client:
         yield client
 
 
@@ -245,6 +244,7 @@ def test_csc_api_with_an_sm2_credential(
 ) -> None:
     enrolment = cloudsign.enrol(PERSON_ID, PIN, profile="national")
     cid = enrolment.credential_id
+    cloudsign.bind(cid, "gov-portal", by="desk-07")
     app = Authenticator(enrolment.otp_uri, clock)
     assert SM2_SM3_OID in http.post("/csc/v2/info", json={}).json()["signAlgorithms"]["algos"]
     info = http.post("/csc/v2/credentials/info", json={"credentialID": cid}).json()
