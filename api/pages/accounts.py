@@ -7,8 +7,10 @@ signed session cookie issued before that moment stops working.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,41 @@ staff_accounts = Table(
 )
 
 
+# zxcvbn's score (0-4: the guesses an attacker needs, against its lists of the most common
+# passwords of public breaches, English words, names, keyboard walks, dates, repeats and
+# sequences); 3 = "safely unguessable: moderate protection from an offline attack"
+MIN_STRENGTH = 3
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak for a staff account, or None if it is acceptable.
+
+    Checked: length (at least :data:`MIN_PASSWORD` characters), the user name inside it, one
+    character repeated, and a strength estimate (zxcvbn, a maintained package shipping ranked
+    lists of the passwords most common in breaches, plus repeat, sequence and keyboard
+    patterns) of at least :data:`MIN_STRENGTH`.
+    """
+    if len(password) < MIN_PASSWORD:
+        return f"too short: use at least {MIN_PASSWORD} characters"
+    if len(set(password)) <= 2:
+        return "one or two characters repeated: use a passphrase of several words"
+    name = username.strip().lower()
+    if len(name) >= 3 and name in password.lower():
+        return f"it contains the user name {username!r}"
+    from zxcvbn import zxcvbn  # its dictionaries load on first use: only when a password is set
+
+    result = zxcvbn(password[:100], user_inputs=[name] if name else [])
+    if result["score"] >= MIN_STRENGTH:
+        return None
+    feedback = result["feedback"]
+    hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+    why = " ".join(h.strip() for h in hints if h.strip()) or "it is easy to guess."
+    return (
+        f"too easy to guess (strength {result['score']} of 4, need {MIN_STRENGTH}): {why} "
+        "A passphrase of four or more unrelated words is strong and easy to remember."
+    )
+
+
 class AccountError(ValueError):
     """An account operation was refused (bad name, role or password; unknown or duplicate)."""
 
@@ -84,12 +121,15 @@ class StaffAccounts:
         self.engine = engine
         # argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id, 64 MiB)
         self.hasher = hasher or PasswordHasher()
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(24))
         metadata.create_all(engine)
 
     @staticmethod
-    def check_password(password: str) -> None:
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(f"password too short: use at least {MIN_PASSWORD} characters")
+    def check_password(password: str, username: str = "") -> None:
+        """Refuse a weak staff password, saying why (see :func:`password_problem`)."""
+        problem = password_problem(password, username)
+        if problem:
+            raise AccountError(f"password refused: {problem}")
 
     def add(self, username: str, role: str, password: str, display_name: str = "") -> Staff:
         if not _USERNAME.match(username):
@@ -99,7 +139,7 @@ class StaffAccounts:
             )
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
-        self.check_password(password)
+        self.check_password(password, username)
         if self.get(username) is not None:
             raise AccountError(f"staff account {username!r} exists (use `hub staff passwd`)")
         now = _now()
@@ -135,14 +175,17 @@ class StaffAccounts:
     def authenticate(self, username: str, password: str) -> Staff | None:
         """The account if ``password`` is right and the account enabled, else None.
 
-        An unknown user costs one hash as well, so timing does not reveal which names exist.
+        An unknown user costs one verification as well (against a fixed dummy hash made once
+        with the same parameters), so timing does not reveal which names exist, and nothing is
+        kept per unknown name.
         """
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(staff_accounts).where(staff_accounts.c.username == username)
             ).first()
         if row is None:
-            self.hasher.hash(password)
+            with contextlib.suppress(VerificationError, InvalidHashError):
+                self.hasher.verify(self._dummy_hash, password)
             return None
         try:
             self.hasher.verify(row.password_hash, password)
@@ -161,7 +204,7 @@ class StaffAccounts:
 
     def set_password(self, username: str, password: str) -> None:
         """Change the password; every open session of the account ends."""
-        self.check_password(password)
+        self.check_password(password, username)
         self._update(
             username,
             password_hash=self.hasher.hash(password),

@@ -111,5 +111,5 @@ def test_hub_staff_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch)
     assert changed.exit_code == 0, changed.output
     accounts = StaffAccounts(engine_for(settings.db_url))
     assert accounts.authenticate("dora", "a new long password") is not None
-    missing = run.invoke(main, ["staff", "passwd", "nobody", "--password-stdin"], input="x" * 12)
+    missing = run.invoke(main, ["staff", "passwd", "nobody", "--password-stdin"], input=PASSWORD)
     assert missing.exit_code != 0 and "no staff account" in missing.output
