@@ -91,6 +91,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
         ),
         lifespan=lifespan,
         responses=problems.responses(500),
+        # /docs is served by api.pages.docs from the hub's own files (FastAPI's loads a CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.hub = state

@@ -1,4 +1,4 @@
-"""Staff web pages: ``/verify`` (open), ``/catalog`` (signed in), ``/login`` and ``/logout``.
+"""Staff web pages: ``/verify`` (open), ``/catalog`` (signed in), sign-in and ``/docs``.
 
 Server-rendered HTML (Jinja2 templates in ``api/templates``, CSS in ``api/static``, nothing from
 a CDN). One router, registered in ``api.app.ROUTERS`` as ``api.pages:router``.
@@ -9,12 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from api.pages import auth, catalog, verify, web
+from api.pages import auth, catalog, docs, verify, web
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 router.include_router(verify.router)
 router.include_router(catalog.router)
 router.include_router(auth.router)
+router.include_router(docs.router)
 
 
 @router.get("/pages/static/{name}")

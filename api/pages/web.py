@@ -247,13 +247,22 @@ def render(
             **context,
         }
     )
-    response = HTMLResponse(page, status_code=status_code)
+    response = secure(HTMLResponse(page, status_code=status_code))
+    _set_cookie(request, response)
+    return response
+
+
+# every page (and /docs): scripts, styles and requests only from the hub itself
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def secure(response: Response) -> Response:
+    """The pages' security headers: no caching, no framing, the CSP above."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; form-action 'self'; frame-ancestors 'none'"
-    )
+    response.headers["Content-Security-Policy"] = CSP
     response.headers["Referrer-Policy"] = "same-origin"
-    _set_cookie(request, response)
     return response

@@ -207,3 +207,22 @@ def test_publisher_publishes_a_department_file(site: Site, desk: Any) -> None:
     # the completeness trend now has one point per run
     assert desk.locator(".charts figure").first.locator("circle").count() == before + 1
     screenshot(desk, "catalog-published-desk")
+
+
+def test_docs_render_offline_under_the_pages_csp(site: Site, desk: Any) -> None:
+    outside: list[str] = []
+    violations: list[str] = []
+    desk.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(site.url) else None,
+    )
+    desk.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    desk.goto(site.url + "/docs")
+    desk.wait_for_selector(".swagger-ui .info .title")
+    assert "Data sharing hub" in desk.inner_text(".swagger-ui .info .title")
+    desk.wait_for_selector(".opblock-summary-path")  # the operations are listed
+    screenshot(desk, "docs")
+    assert outside == [] and violations == []
