@@ -78,6 +78,18 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # a key passphrase source that cannot be read (HUB_KEY_PASSPHRASE_FILE, the token)
+            # surfaces where settings are first read: a clear error, not a traceback
+            from storage.keys import KeyStoreError
+
+            if isinstance(exc, KeyStoreError):
+                raise click.ClickException(str(exc)) from None
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
         if rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +71,20 @@ class Settings(BaseSettings):
     audit_interval: float = Field(
         default=60.0, description="seconds between audit digests appended to the ledger"
     )
-    # secret that unlocks the embedded key store (encrypted key files under keys_dir)
+    # secret that unlocks the embedded key store (encrypted key files under keys_dir): given
+    # here, or read from a file outside HOME, or from the PKCS#11 token; none of them set = the
+    # demo default keys/master.secret (see storage/keys.py for the threat model)
     key_passphrase: str = Field(default="", repr=False)
+    key_passphrase_file: Path | None = None
+    key_passphrase_from: Literal["", "pkcs11"] = ""
+
+    @model_validator(mode="after")
+    def _key_passphrase_source(self) -> Settings:
+        if not self.key_passphrase and (self.key_passphrase_file or self.key_passphrase_from):
+            from storage.keys import resolve_passphrase
+
+            self.key_passphrase = resolve_passphrase(self)
+        return self
 
     @property
     def sqlite_path(self) -> Path:

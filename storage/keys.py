@@ -1,9 +1,36 @@
 """Encrypted key files: private keys at rest under the key folder, never in clear.
 
-The embedded default keeps each private key as a PKCS#8 PEM encrypted with a passphrase
-(``HUB_KEY_PASSPHRASE``). When no passphrase is configured, ``hub init`` creates a random
-master secret file readable only by its owner (mode 0600) and that secret is the passphrase:
-acceptable for one machine, while production keeps keys in a PKCS#11 HSM.
+The embedded default keeps each private key as a PKCS#8 PEM encrypted with one passphrase (and
+symmetric master secrets AES-GCM-sealed under a scrypt key from it). Where that passphrase comes
+from decides what protects the keys:
+
+====================================  ======================================================
+source (first that is set)            what a copy of ``HUB_HOME`` (a backup, a stolen disk) gets
+====================================  ======================================================
+``HUB_KEY_PASSPHRASE``                the key files only: the passphrase lives in the service's
+(environment, e.g. a systemd          environment (a credential store, a secrets manager), not
+credential or a secrets manager)      on the data disk
+``HUB_KEY_PASSPHRASE_FILE``           the key files only, if the file is outside ``HUB_HOME``
+(a file outside ``HUB_HOME``, mode    (refused inside it) on another volume with its own access
+0600, e.g. ``/etc/hub/``)             control
+``HUB_KEY_PASSPHRASE_FROM=pkcs11``    the key files only: the passphrase is a private data
+(the PKCS#11 token)                   object in the token, readable only after login with the
+                                      token's user PIN (``HUB_PKCS11_PIN``)
+none (demo default)                   **everything**: ``keys/master.secret`` (random, mode
+                                      0600) sits beside the keys it unlocks; it protects only
+                                      against other local users, not against a copy of the
+                                      folder
+====================================  ======================================================
+
+Threat model. The passphrase protects the keys against whoever obtains the *files*: a backup
+of ``HUB_HOME``, a copied or discarded disk, an object-store or file-share leak. It does not
+protect against someone who controls the running service (root on the host, or the service's
+own account): they can read its environment or memory; against that, keep the keys in an HSM
+(PKCS#11: ``HUB_CLOUDSIGN_KEYS=pkcs11``) where they are non-extractable. The default file is
+kept so a fresh checkout works with one command, and existing hubs keep working; move off it
+with ``hub init --move-passphrase file:/etc/hub/key.passphrase`` (or ``pkcs11``, or ``env``),
+which writes the passphrase to the new place, checks it unlocks the keys, then deletes
+``keys/master.secret``.
 """
 
 from __future__ import annotations
@@ -12,7 +39,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -21,8 +48,118 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MASTER_SECRET_FILE = "master.secret"
 
 
+PASSPHRASE_LABEL = "hub-key-passphrase"  # the PKCS#11 data object holding the passphrase
+MOVE_TARGETS = ("env", "pkcs11", "file:PATH")
+
+
 class KeyStoreError(Exception):
     """A key could not be stored or loaded (missing, exists already, wrong passphrase)."""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _outside_home(path: Path, settings: Any) -> None:
+    for folder in (settings.home, settings.keys_path):
+        if _inside(path, folder):
+            raise KeyStoreError(
+                f"the passphrase file {path} is inside {folder}: a copy of that folder would "
+                "carry the keys' protection with them; keep it elsewhere (e.g. /etc/hub/)"
+            )
+
+
+def _token(settings: Any) -> Any:
+    from storage.pkcs11 import Pkcs11Token
+
+    return Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
+
+
+def resolve_passphrase(settings: Any) -> str:
+    """The key-store passphrase from ``HUB_KEY_PASSPHRASE_FILE`` or the PKCS#11 token (see
+    the table above); raises :class:`KeyStoreError` saying what is wrong."""
+    if settings.key_passphrase_file:
+        path = Path(settings.key_passphrase_file)
+        _outside_home(path, settings)
+        try:
+            text = path.read_text().strip()
+        except OSError as exc:
+            raise KeyStoreError(
+                f"HUB_KEY_PASSPHRASE_FILE {path} cannot be read: {exc.strerror}"
+            ) from None
+        if path.stat().st_mode & 0o077:
+            raise KeyStoreError(
+                f"HUB_KEY_PASSPHRASE_FILE {path} is readable by others: chmod 600 it"
+            )
+        if not text:
+            raise KeyStoreError(f"HUB_KEY_PASSPHRASE_FILE {path} is empty")
+        return text
+    if settings.key_passphrase_from == "pkcs11":
+        from storage.pkcs11 import Pkcs11Error
+
+        try:
+            token = _token(settings)
+            try:
+                value = token.get_data(PASSPHRASE_LABEL)
+            finally:
+                token.close()
+        except Pkcs11Error as exc:
+            raise KeyStoreError(
+                f"the key passphrase cannot be read from the token: {exc}"
+            ) from None
+        if value is None:
+            raise KeyStoreError(
+                f"the PKCS#11 token holds no {PASSPHRASE_LABEL!r} object: "
+                "run `hub init --move-passphrase pkcs11` first"
+            )
+        return str(value.decode())
+    return str(settings.key_passphrase)
+
+
+def move_passphrase(settings: Any, target: str) -> str:
+    """Move the demo default ``keys/master.secret`` to ``target`` ("file:PATH", "pkcs11" or
+    "env"): write it there, check it still unlocks the key store, delete the file. Returns
+    what to set in the service's environment (for "env": the passphrase itself, shown once)."""
+    secret = settings.keys_path / MASTER_SECRET_FILE
+    if not secret.exists():
+        raise KeyStoreError(
+            f"no {MASTER_SECRET_FILE} under the key folder: the passphrase is already taken "
+            "from HUB_KEY_PASSPHRASE, HUB_KEY_PASSPHRASE_FILE or the token"
+        )
+    value = secret.read_text().strip()
+    store = EncryptedFileKeyStore(settings.keys_path, value)
+    store.check()
+    if target.startswith("file:"):
+        path = Path(target[len("file:") :]).expanduser()
+        _outside_home(path, settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyStoreError(f"{path} exists already: choose a new file") from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        advice = f"HUB_KEY_PASSPHRASE_FILE={path.resolve()}"
+    elif target == "pkcs11":
+        from storage.pkcs11 import Pkcs11Error
+
+        try:
+            token = _token(settings)
+            try:
+                token.put_data(PASSPHRASE_LABEL, value.encode())
+            finally:
+                token.close()
+        except Pkcs11Error as exc:
+            raise KeyStoreError(f"the passphrase cannot be stored in the token: {exc}") from None
+        advice = "HUB_KEY_PASSPHRASE_FROM=pkcs11"
+    elif target == "env":
+        advice = f"HUB_KEY_PASSPHRASE={value}"
+    else:
+        raise KeyStoreError(
+            f"unknown passphrase target {target!r}: use one of {', '.join(MOVE_TARGETS)}"
+        )
+    secret.unlink()
+    return advice
 
 
 class KeyStore(Protocol):
@@ -40,6 +177,13 @@ def _passphrase(folder: Path, configured: str) -> bytes:
         return configured.encode()
     secret = folder / MASTER_SECRET_FILE
     if not secret.exists():
+        if any(folder.glob("*.key.pem")) or any(folder.glob("*.secret.bin")):
+            # never invent a new passphrase beside keys sealed under another one
+            raise KeyStoreError(
+                f"the key folder {folder} holds keys but no passphrase is configured: set "
+                "HUB_KEY_PASSPHRASE, HUB_KEY_PASSPHRASE_FILE or HUB_KEY_PASSPHRASE_FROM=pkcs11 "
+                "as when they were made"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -87,6 +231,21 @@ class EncryptedFileKeyStore:
             return serialization.load_pem_private_key(path.read_bytes(), self._passphrase)
         except ValueError as exc:
             raise KeyStoreError(f"key {name!r} cannot be decrypted: wrong passphrase?") from exc
+
+    def check(self) -> None:
+        """Raise :class:`KeyStoreError` unless the passphrase opens the keys already stored."""
+        for path in sorted(self.folder.glob("*.secret.bin"))[:1]:
+            self.secret(path.name.removesuffix(".secret.bin"))
+        for path in sorted(self.folder.glob("*.key.pem"))[:1]:
+            if b"BEGIN ENCRYPTED PRIVATE KEY" in path.read_bytes()[:64]:
+                try:
+                    serialization.load_pem_private_key(path.read_bytes(), self._passphrase)
+                except ValueError:
+                    raise KeyStoreError(
+                        f"key {path.name} cannot be decrypted: wrong passphrase?"
+                    ) from None
+                except Exception:  # an SM2 key: cryptography cannot parse it; try PBES2
+                    decrypt_pkcs8(path.read_bytes(), self._passphrase)
 
     def secret(self, name: str) -> bytes:
         """A 32-byte symmetric secret (random, created once), AES-GCM-encrypted under a scrypt

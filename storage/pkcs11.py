@@ -27,7 +27,7 @@ CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191
 CKR_USER_ALREADY_LOGGED_IN = 0x100
 CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_OS_LOCKING_OK = 0x2, 0x4, 0x2
 CKU_USER = 1
-CKO_PUBLIC_KEY, CKO_PRIVATE_KEY = 2, 3
+CKO_DATA, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY = 0, 2, 3
 CKK_EC = 3
 CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_VALUE = 0x0, 0x1, 0x2, 0x3, 0x11
 CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY = 0x100, 0x102, 0x103, 0x108, 0x10A
@@ -285,6 +285,33 @@ class Pkcs11Token:
                     ),
                     "C_CreateObject",
                 )
+
+    def put_data(self, label: str, value: bytes) -> None:
+        """Store a private data object (readable only after login with the user PIN)."""
+        if self.get_data(label) is not None:
+            raise Pkcs11Error(f"a data object labelled {label!r} exists already")
+        template = _Template(
+            [
+                (CKA_CLASS, CKO_DATA),
+                (CKA_TOKEN, True),
+                (CKA_PRIVATE, True),
+                (CKA_LABEL, label),
+                (CKA_VALUE, value),
+            ]
+        )
+        handle = CK_ULONG()
+        with self._lock:
+            self._check(
+                self.lib.C_CreateObject(
+                    self.session, template.array, template.count, ctypes.byref(handle)
+                ),
+                "C_CreateObject",
+            )
+
+    def get_data(self, label: str) -> bytes | None:
+        """The value of the private data object ``label``, or None if there is none."""
+        handles = self._find([(CKA_CLASS, CKO_DATA), (CKA_LABEL, label)])
+        return self._attribute(handles[0], CKA_VALUE) if handles else None
 
     def public_key(self, label: str) -> ec.EllipticCurvePublicKey:
         point = _der_octets(self._attribute(self._handle(label, CKO_PUBLIC_KEY), CKA_EC_POINT))

@@ -10,12 +10,41 @@ from hub.settings import Settings, get_settings
 
 
 @click.command()
-def init() -> None:
+@click.option(
+    "--move-passphrase",
+    "move_to",
+    metavar="file:PATH|pkcs11|env",
+    default=None,
+    help="move the key passphrase off keys/master.secret (the demo default, copied with "
+    "HUB_HOME) to a file outside HUB_HOME, the PKCS#11 token, or the service's environment",
+)
+def init(move_to: str | None) -> None:
     """Create the folders of the embedded default under HUB_HOME (safe to re-run)."""
     settings = get_settings()
     settings.ensure_dirs()
+    if move_to:
+        _move_passphrase(settings, move_to)
+        return
     click.echo(f"hub home ready: {settings.home}")
     _init_licences(settings)
+    if not (settings.keys_path / "master.secret").exists():
+        return
+    click.echo(
+        "note: the key passphrase is keys/master.secret, beside the keys (demo default): a copy "
+        "of HUB_HOME carries both; see `hub init --move-passphrase`"
+    )
+
+
+def _move_passphrase(settings: Settings, target: str) -> None:
+    from storage.keys import KeyStoreError, move_passphrase
+
+    try:
+        advice = move_passphrase(settings, target)
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("keys/master.secret removed; the key passphrase now comes from elsewhere.")
+    click.echo("set this in the environment of every hub process (hub serve, Airflow, CLI):")
+    click.echo(f"  {advice}")
 
 
 def _init_licences(settings: Settings) -> None:
