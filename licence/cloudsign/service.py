@@ -960,9 +960,7 @@ class CloudSignService:
         ``via`` names the front end (API client id) that relayed the request, for the audit.
         """
         self._check_hashes(digests, hash_algo, credential_id)
-        candidate, step = self._authenticate(
-            credential_id, pin, otp, "authorise", digests, via=via
-        )
+        candidate, step = self._authenticate(credential_id, pin, otp, "authorise", digests, via=via)
         sad = secrets.token_urlsafe(32)
         sad_id = envelope.sad_hash(sad)
         with self.engine.begin() as conn:
