@@ -23,6 +23,26 @@ MAX_UPLOAD = 200 * 1024 * 1024
 FINISHED = ("published", "failed")
 FOLLOW_FOR = dt.timedelta(minutes=15)
 LIBRARY_ZH = {"population": "人口库", "legal-entity": "法人库"}
+# what each run status means to a clerk (storage.library.RUN_STATUSES), in Chinese and English
+RUN_STATUS = {
+    "landed": ("已接收", "received"),
+    "read": ("已读取", "read"),
+    "checked": ("已校验", "checked"),
+    "quarantined": ("部分隔离", "rows quarantined"),
+    "merged": ("已合并入库", "merged"),
+    "published": ("已发布", "published"),
+    "failed": ("失败", "failed"),
+}
+QUALITY_STATUS = {"ok": ("合格", "within thresholds"), "degraded": ("低于阈值", "below threshold")}
+DIMENSION_ZH = {  # GB/T 36344 names
+    "completeness": "完整性",
+    "conformity": "规范性",
+    "consistency": "一致性",
+    "accuracy": "准确性",
+    "timeliness": "时效性",
+    "uniqueness": "唯一性",
+}
+MIN_TREND_POINTS = 2  # one point is not a trend: a sentence instead of a one-dot chart
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
@@ -72,7 +92,15 @@ def catalog(request: Request, _staff: web.SignedIn) -> HTMLResponse:
                 "overdue": _overdue(contract, last, now),
             }
         )
-    return web.render(request, "catalog.html", {"datasets": datasets})
+    return web.render(request, "catalog.html", {"datasets": datasets, **_wording()})
+
+
+def _wording() -> dict[str, Any]:
+    return {
+        "run_status": RUN_STATUS,
+        "quality_status": QUALITY_STATUS,
+        "dimension_zh": DIMENSION_ZH,
+    }
 
 
 def _dataset_page(
@@ -100,11 +128,11 @@ def _dataset_page(
     charts = []
     for dim in DIMENSIONS:
         points = [
-            (f"{r['checked_at']:%Y-%m-%d %H:%M} {r['run_id']}", r["metrics"][dim])
+            (f"{web.cst(r['checked_at'])} {r['run_id']}", r["metrics"][dim])
             for r in quality
             if dim in r["metrics"]
         ]
-        if points:
+        if len(points) >= MIN_TREND_POINTS:
             limit = contract.thresholds.get(dim)
             charts.append({"dimension": dim, "threshold": limit, "svg": _svg_trend(points, limit)})
     staff: Staff | None = web.signed_in(request)
@@ -128,6 +156,9 @@ def _dataset_page(
             "may_publish": staff is not None and staff.may("publisher"),
             "message": message,
             "following": following,
+            "latest": latest,
+            "min_trend_points": MIN_TREND_POINTS,
+            **_wording(),
         },
         status_code=status_code,
     )
@@ -184,5 +215,12 @@ async def upload(
         how = "in this process"
     else:
         how = "already ingested: nothing changed"
-    text = f"已开始入库 / ingest started: run {run['run_id']} ({how}) — status {run['status']}"
+    zh, en = RUN_STATUS.get(run["status"], (run["status"], run["status"]))
+    if run["status"] == "failed":
+        reason = run.get("message") or "no reason recorded"
+        text = f"入库失败：{reason} / ingest failed: run {run['run_id']} ({how})"
+        return _dataset_page(
+            request, dataset, {"ok": False, "text": text, "run": run["run_id"]}, status_code=422
+        )
+    text = f"已开始入库（{zh}）/ ingest started: run {run['run_id']} ({how}) — status {en}"
     return _dataset_page(request, dataset, {"ok": True, "text": text, "run": run["run_id"]})

@@ -9,10 +9,11 @@ by :class:`PagesRoute`, since a router cannot register exception handlers on the
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request, Response
@@ -33,6 +34,22 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _lock = threading.Lock()
+
+# times on the pages are China Standard Time (the database keeps naive UTC)
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+CST_LABEL = "北京时间 UTC+8"
+
+
+def cst(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC, or aware) as China Standard Time, e.g. ``2026-01-05 16:30``."""
+    if value is None:
+        return "–"
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(CST).strftime(fmt)
+
+
+_env.filters["cst"] = cst
+_env.globals["CST_LABEL"] = CST_LABEL
 
 
 class PageExit(Exception):
@@ -252,6 +269,8 @@ def render(
     return response
 
 
+R = TypeVar("R", bound=Response)
+
 # every page (and /docs): scripts, styles and requests only from the hub itself
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -259,7 +278,7 @@ CSP = (
 )
 
 
-def secure(response: Response) -> Response:
+def secure(response: R) -> R:
     """The pages' security headers: no caching, no framing, the CSP above."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
