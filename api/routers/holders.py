@@ -21,7 +21,12 @@ class HolderLicences(BaseModel):
 
 
 def holder_key(raw: str) -> str:
-    return raw.strip().upper()
+    """A holder's key: trimmed, upper case, full-width folded, a 15-digit resident ID upgraded
+    (a USCC is 18 characters, so only resident IDs are upgraded)."""
+    from schemas.library import subject_key
+    from storage.library import POPULATION
+
+    return subject_key(POPULATION, raw)
 
 
 @router.get("/v1/holders/{id}/licences", response_model=HolderLicences, responses=ERRORS)
