@@ -95,6 +95,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     app.state.settings = settings
     app.state.hub = state
     problems.install(app)
+    from api.gateway import Gateway
+
+    app.add_middleware(Gateway)  # body limits, public look-ups' limit and audit, no-store
     for spec in ROUTERS:
         module, _, attr = spec.partition(":")
         app.include_router(getattr(importlib.import_module(module), attr or "router"))

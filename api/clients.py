@@ -398,9 +398,10 @@ class RateLimiter:
         self._lock = threading.Lock()
         self.max_keys = max_keys
 
-    def take(self, key: str, rate: float, cost: float = 1.0) -> float:
-        """0.0 if a request costing ``cost`` may proceed, else the seconds to wait."""
-        burst = max(1.0, 2.0 * rate)
+    def take(self, key: str, rate: float, cost: float = 1.0, burst: float | None = None) -> float:
+        """0.0 if a request costing ``cost`` may proceed, else the seconds to wait (``burst``:
+        the bucket's size, default twice the rate)."""
+        burst = max(1.0, 2.0 * rate) if burst is None else burst
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (burst, now))
@@ -413,7 +414,7 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / rate if rate > 0 else 60.0
 
-    def waiting(self, key: str, rate: float) -> float:
+    def waiting(self, key: str, rate: float, burst: float | None = None) -> float:
         """The seconds ``key`` must still wait (0.0 if a request would be admitted now),
         without taking anything."""
         now = time.monotonic()
@@ -421,7 +422,8 @@ class RateLimiter:
             found = self._buckets.get(key)
         if found is None:
             return 0.0
-        tokens = min(max(1.0, 2.0 * rate), found[0] + (now - found[1]) * rate)
+        size = max(1.0, 2.0 * rate) if burst is None else burst
+        tokens = min(size, found[0] + (now - found[1]) * rate)
         if tokens >= 1.0:
             return 0.0
         return (1.0 - tokens) / rate if rate > 0 else 60.0

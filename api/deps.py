@@ -29,7 +29,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +46,7 @@ from fastapi.dependencies.utils import (  # type: ignore[attr-defined]  # not re
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import AuditWriteFailed
 from api.clients import Client, ClientStore, Grant, Permit, RateLimiter
@@ -49,8 +57,10 @@ from hub.settings import Settings
 # requests/s per network address that fail authentication (bursts twice that): a stranger
 # guessing keys, or flooding the audit, is held to this before any key is even hashed
 STRANGER_RATE = 5.0
-# public look-ups (``GET /verify?id=&d=``, ``POST /v1/licences/verify``) per address
-PUBLIC_RATE = 2.0
+# public look-ups (``GET /verify?id=&d=``, ``POST /v1/licences/verify``) per address: a
+# window's queue may scan a few dozen licences at once, a harvester gets one a second
+PUBLIC_RATE = 1.0
+PUBLIC_BURST = 30.0
 # at most one audit row per address per this many seconds for requests refused by the
 # address limit: the audit records that a flood happened, not each request of it
 NOTE_EVERY = 60.0
@@ -71,6 +81,7 @@ class HubState:
     strangers: RateLimiter = field(default_factory=RateLimiter)
     stranger_rate: float = STRANGER_RATE
     public_rate: float = PUBLIC_RATE
+    public_burst: float = PUBLIC_BURST
     purposes: Purposes = field(default_factory=registry)
     _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
     _ledger: Any = None
@@ -351,16 +362,23 @@ def _retry_after(wait: float) -> dict[str, str]:
 
 
 async def limit_address(
-    request: Request, route: str, rate: float, outcome: str, *, charge: bool
+    request: Request,
+    route: str,
+    rate: float,
+    outcome: str,
+    *,
+    charge: bool,
+    bucket: str = "key",
+    burst: float | None = None,
 ) -> None:
     """Refuse (429) a request from an address over ``rate`` per second, before anything else
     is done for it. ``charge``: this request counts (else it is only checked, and counted by
     :func:`charge_address` if it fails). Refusals are audited at most once per address per
     ``NOTE_EVERY`` seconds, without a subject."""
     state: HubState = request.app.state.hub
-    key = address(request.scope)
+    key = f"{bucket}:{address(request.scope)}"
     limiter = state.strangers
-    wait = limiter.take(key, rate) if charge else limiter.waiting(key, rate)
+    wait = limiter.take(key, rate, burst=burst) if charge else limiter.waiting(key, rate, burst)
     if wait <= 0:
         return
     now = time.monotonic()
@@ -375,6 +393,60 @@ async def limit_address(
         f"too many requests from this address (limit {rate:g}/s); retry later",
         headers=_retry_after(wait),
     )
+
+
+async def admit_public(
+    scope: MutableMapping[str, Any], route: str, licence_id: str | None, send: Any
+) -> Any:
+    """Admit a public look-up (no key) from its address's budget; returns the ``send`` that
+    commits its audit row (``anon@<address>``, the licence id named as subject, the status)
+    before the answer starts, or answers 503 instead if the row cannot be written. Raises the
+    429 :class:`Problem` for an address over ``public_rate``."""
+    request = Request(scope)
+    state: HubState = request.app.state.hub
+    await limit_address(
+        request,
+        route,
+        state.public_rate,
+        "public-limited",
+        charge=True,
+        bucket="public",
+        burst=state.public_burst,
+    )
+    log = state.audit
+    withheld = False
+
+    async def sending(message: Any) -> None:
+        nonlocal withheld
+        if withheld:
+            return
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+            row = log.row(
+                anonymous(scope), "-", request.method, route, licence_id, (), "public", status
+            )
+            try:
+                await log.committed(log.submit([row]))
+            except AuditWriteFailed:
+                withheld = True
+                from api.problems import problem_response
+
+                answer = problem_response(
+                    scope,
+                    503,
+                    "audit-unavailable",
+                    "the access audit could not be written, so no answer is given; retry later",
+                    {"Retry-After": "5"},
+                )
+                await answer(scope, _nothing, send)
+                return
+        await send(message)
+
+    return sending
+
+
+async def _nothing() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
 
 
 def _purpose_refusal(client: Client, raw: bytes, purposes: Purposes) -> Problem:
@@ -415,7 +487,7 @@ async def admit(request: Request, scope: str, route: str) -> Access:
         await limit_address(request, route, state.stranger_rate, "address-limited", charge=False)
         client = state.clients.authenticate(token) if token else None
     if client is None:
-        state.strangers.take(address(request.scope), state.stranger_rate)
+        state.strangers.take(f"key:{address(request.scope)}", state.stranger_rate)
         await _audit(request, route, "-", anonymous(request.scope), "unauthenticated", 401, None)
         raise Problem(
             401,
@@ -474,6 +546,10 @@ async def conclude(
     elif isinstance(error, Problem):
         access.fields = set()
         await _audit(request, route, access.purpose, cid, error.kind, error.status, access, named)
+    elif isinstance(error, StarletteHTTPException):  # e.g. the gateway's 413 mid-stream
+        access.fields = set()
+        outcome = "too-large" if error.status_code == 413 else f"http-{error.status_code}"
+        await _audit(request, route, access.purpose, cid, outcome, error.status_code, access, named)
     elif isinstance(error, RequestValidationError):
         named = named or _body_subjects(request, access.scope)
         await _audit(request, route, access.purpose, cid, "invalid-request", 422, None, named)
