@@ -180,8 +180,8 @@ async def upload(
     run = started.run
     if started.dag_run_id:
         how = f"Airflow run {started.dag_run_id}"
-    elif started.started_by == "in-process":
-        how = "in this process"
+    elif started.started_by == "worker":
+        how = "in an ingest worker process"
     else:
         how = "already ingested: nothing changed"
     text = f"已开始入库 / ingest started: run {run['run_id']} ({how}) — status {run['status']}"
