@@ -150,8 +150,13 @@ def _document_bearer(app: Any) -> None:
         if not (isinstance(route, APIRoute) and _gated(route.dependant)):
             continue
         _check_function_scope(route.dependant, route.path_format)
-        route.responses.setdefault(503, responses(503)[503])  # audit unavailable
+        # what the gate itself answers: no or unregistered purpose, no key, no grant, too many
+        # requests, audit unavailable
+        for status, answer in responses(400, 401, 403, 429, 503).items():
+            route.responses.setdefault(status, answer)
         gated.update((route.path_format, method.lower()) for method in route.methods)
+
+    codes = app.state.hub.purposes.codes()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -168,7 +173,9 @@ def _document_bearer(app: Any) -> None:
                 for method, op in ops.items():
                     if (path, method) in gated:
                         op.setdefault("security", [{"apiKey": []}])
-                        op.setdefault("parameters", []).append(dict(PURPOSE_PARAMETER))
+                        purpose = dict(PURPOSE_PARAMETER)
+                        purpose["schema"] = {"type": "string", "enum": codes}
+                        op.setdefault("parameters", []).append(purpose)
             app.openapi_schema = schema
         return dict(app.openapi_schema)
 

@@ -101,7 +101,15 @@ class HubState:
 
         purposes = registry(settings.home)
         clients = ClientStore(hub.library.engine, purposes=purposes)
-        state = cls(settings, hub, clients, None, purposes=purposes)
+        state = cls(
+            settings,
+            hub,
+            clients,
+            None,
+            purposes=purposes,
+            stranger_rate=settings.api_stranger_rate,
+            public_rate=settings.api_public_rate,
+        )
         state.golden = GoldenReader(hub.library)
         from licence.store import LicenceStore
 
@@ -204,7 +212,10 @@ PURPOSE_PARAMETER = {
     "name": "X-Purpose",
     "in": "header",
     "required": True,
-    "description": "the declared purpose of this request; must match a grant's purpose",
+    "description": (
+        "the declared purpose of this request: a registered purpose code (`hub client "
+        "purposes`) that one of the client's grants names"
+    ),
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
     "example": "social-assistance-review",
 }
