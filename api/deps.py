@@ -199,6 +199,11 @@ class Access:
         return self.permit.allows(name)
 
 
+# identifiers in paths, queries and bodies: no control characters (PostgreSQL refuses NUL in
+# text, and no identifier holds one): such a request is a 422, not a database error
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 BEARER_SCHEME = {
     "apiKey": {
         "type": "http",

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import UtcDatetime
 
@@ -188,7 +188,15 @@ async def upload(
 
 @router.get("/v1/runs/{id}", response_model=RunOut, responses=responses(401, 403, 404, 422, 429))
 def get_run(
-    id: Annotated[str, Path(max_length=80, examples=["ps_household-3f2a9c0d11e4b7a2"])],
+    id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=80,
+            pattern=PRINTABLE,
+            examples=["ps_household-3f2a9c0d11e4b7a2"],
+        ),
+    ],
     access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RunOut:

@@ -89,3 +89,27 @@ def test_public_lookups_are_limited_per_address_and_audited_without_a_citizen(
     assert {r["client_id"] for r in rows} == {"anon@testclient"}
     lid = url.split("id=")[1]
     assert rows[0]["subject_hash"] == audit.subject_hash(lid)  # the licence, not its holder
+
+
+def test_identifiers_with_control_characters_are_refused_not_sent_to_the_database(
+    api: Api,
+) -> None:
+    """Schemathesis on PostgreSQL found a NUL in a batch's ids answering 500 (PostgreSQL refuses
+    NUL in text): identifiers are printable by their schema, so such a request is a 422."""
+    h = api.headers()
+    batch = api.http.post("/v1/batch/holders/licences", json={"ids": ["a\x00b"]}, headers=h)
+    assert batch.status_code == 422, batch.text
+    assert api.http.get("/v1/persons/1101%00", headers=h).status_code == 422
+    claim = {"id": "\x00", "name": "x"}
+    assert api.http.post("/v1/verify/person", json=claim, headers=h).status_code == 422
+    assert api.http.get("/v1/runs/x%00", headers=h).status_code == 422
+
+
+def test_a_malformed_multipart_licence_is_a_400_not_a_server_error(api: Api) -> None:
+    b = "9cc651cd2c8d168349f50fede4c361ac"
+    r = api.http.post(
+        "/v1/licences/verify",
+        content=f"--{b}\r\nFalse--{b}--\r\n".encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={b}"},
+    )
+    assert r.status_code == 400 and r.json()["type"].endswith("/bad-multipart")
