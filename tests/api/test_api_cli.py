@@ -106,3 +106,11 @@ def test_client_commands_and_serve(settings: Settings) -> None:
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert PERSON not in err  # no ID numbers in the server's log
+    # who looked at this person, asked with the 15-digit form of the number: the purposes are
+    # shown with their titles
+    trail = _hub(settings, "audit", "query", "--subject", "110105491231002")
+    assert trail.returncode == 0, trail.stderr
+    assert "purpose=social-assistance-review (社会救助审核 / Social assistance review)" in (
+        trail.stdout
+    )
+    assert "GET /v1/persons/{id}  ok  fields=name" in trail.stdout
