@@ -23,6 +23,12 @@ Grant expiry is checked on every request.
 
 The rate limit is a token bucket per client held in this process's memory: it is exact for the
 one server process ``hub serve`` runs; replicas behind a load balancer each allow the full rate.
+A batch costs one token per subject. Requests without a valid key are held to a per-address
+budget (``HUB_API_STRANGER_RATE``) before any key is looked up, and audited as
+``anon@<address>`` without a subject. ``X-Purpose`` must be a registered purpose code
+(:mod:`api.purposes`; 400 naming the client's purposes otherwise). Every row of a request is
+written under the normalised subjects it names (path or JSON body: full-width folded, 15-digit
+resident IDs upgraded), refusals included.
 """
 
 from __future__ import annotations
