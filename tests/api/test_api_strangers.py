@@ -87,3 +87,22 @@ def test_refusals_are_found_under_the_normalised_id_whatever_form_was_sent(api: 
     with api.http.app.state.hub.audit.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
     assert total == len(found)  # no row under a raw form
+
+
+def test_an_address_over_its_budget_costs_no_key_look_up(api: Api, monkeypatch: Any) -> None:
+    """Past the budget a stranger's requests are refused before the key is hashed and looked
+    up in the database: guessing keys costs the server nothing more."""
+    state = api.http.app.state.hub
+    state.stranger_rate = 1.0  # bursts of 2
+    looked_up = []
+    real = state.clients._load
+
+    def counting(digest: str) -> Any:
+        looked_up.append(digest)
+        return real(digest)
+
+    monkeypatch.setattr(state.clients, "_load", counting)
+    for i in range(20):
+        headers = {"Authorization": f"Bearer hub_guess-{i}", "X-Purpose": "system-testing"}
+        api.http.get(f"/v1/persons/{PERSON}", headers=headers)
+    assert len(looked_up) == 2
