@@ -98,6 +98,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     app.state.settings = settings
     app.state.hub = state
     problems.install(app)
+    from api.gateway import Gateway
+
+    app.add_middleware(Gateway)  # body limits, public look-ups' limit and audit, no-store
     for spec in ROUTERS:
         module, _, attr = spec.partition(":")
         app.include_router(getattr(importlib.import_module(module), attr or "router"))
@@ -150,8 +153,13 @@ def _document_bearer(app: Any) -> None:
         if not (isinstance(route, APIRoute) and _gated(route.dependant)):
             continue
         _check_function_scope(route.dependant, route.path_format)
-        route.responses.setdefault(503, responses(503)[503])  # audit unavailable
+        # what the gate itself answers: no or unregistered purpose, no key, no grant, too many
+        # requests, audit unavailable
+        for status, answer in responses(400, 401, 403, 429, 503).items():
+            route.responses.setdefault(status, answer)
         gated.update((route.path_format, method.lower()) for method in route.methods)
+
+    codes = app.state.hub.purposes.codes()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -168,7 +176,9 @@ def _document_bearer(app: Any) -> None:
                 for method, op in ops.items():
                     if (path, method) in gated:
                         op.setdefault("security", [{"apiKey": []}])
-                        op.setdefault("parameters", []).append(dict(PURPOSE_PARAMETER))
+                        purpose = dict(PURPOSE_PARAMETER)
+                        purpose["schema"] = {"type": "string", "enum": codes}
+                        op.setdefault("parameters", []).append(purpose)
             app.openapi_schema = schema
         return dict(app.openapi_schema)
 

@@ -543,11 +543,17 @@ class AuditLog:
 
     # ---- reading ------------------------------------------------------------------------
     def query(self, subject: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """Who looked at this subject: the rows with its keyed hash, newest first."""
+        """Who looked at this subject: the rows with its keyed hash, newest first.
+
+        The subject is normalised as the gate normalises what requests name (full-width forms
+        folded, a 15-digit resident ID upgraded to 18), so any form of an ID finds its rows."""
+        from schemas.library import subject_key
+
+        forms = {subject_key(library, subject) for library in ("population", "legal-entity")}
         self.flush()
         stmt = (
             select(audit_log)
-            .where(audit_log.c.subject_hash == self.subject_hash(subject))
+            .where(audit_log.c.subject_hash.in_(sorted(self.subject_hash(f) for f in forms)))
             .order_by(audit_log.c.id.desc())
             .limit(limit)
         )

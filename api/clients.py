@@ -46,6 +46,8 @@ from sqlalchemy import (
     update,
 )
 
+from api.purposes import Purposes, registry
+
 SCOPES = (
     "population",
     "legal-entity",
@@ -123,6 +125,13 @@ class Client:
     # permits by (scope, purpose), worked out once per cached Client (see ClientStore)
     _permits: dict[tuple[str, str], Permit] = field(default_factory=dict, compare=False, repr=False)
 
+    def purposes(self, now: float | None = None) -> list[str]:
+        """The purposes of the client's live grants (any scope), sorted."""
+        now = time.time() if now is None else now
+        return sorted(
+            {g.purpose for g in self.grants if now < g.expires_at.replace(tzinfo=UTC).timestamp()}
+        )
+
     def grants_for(self, scope: str, purpose: str, now: datetime) -> list[Grant]:
         """The live grants of ``scope`` for ``purpose`` (expiry compared in UTC)."""
         return [
@@ -171,12 +180,35 @@ class ClientStore:
     effect within that time.
     """
 
-    def __init__(self, engine: Engine, cache_seconds: float = 2.0) -> None:
+    def __init__(
+        self, engine: Engine, cache_seconds: float = 2.0, purposes: Purposes | None = None
+    ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.purposes = purposes if purposes is not None else registry()
         self._cache: dict[str, tuple[float, Client | None]] = {}
         self._lock = threading.Lock()
         metadata.create_all(engine)
+        self.upgraded = self._upgrade_purposes()
+
+    def _upgrade_purposes(self) -> dict[str, str]:
+        """Rewrite grants stored under a purpose's title (``社会救助审核``, as hubs before the
+        registry accepted) to its code; returns {old: code}. A grant under free text that names
+        no registered purpose is left as it was: the gate refuses its requests (400 naming the
+        registered purposes) until it is granted again under a code, or the code is declared
+        in the site's ``purposes.yaml``; ``hub client list`` marks it."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(grants.c.purpose).distinct()).scalars().all()
+        renames = {
+            old: code
+            for old in stored
+            if old not in self.purposes and (code := self.purposes.resolve(old)) is not None
+        }
+        if renames:
+            with self.engine.begin() as conn:
+                for old, code in renames.items():
+                    conn.execute(update(grants).where(grants.c.purpose == old).values(purpose=code))
+        return renames
 
     # ---- administration -----------------------------------------------------------------
     def add(self, client_id: str, name: str, rate_limit: float | None = None) -> str:
@@ -225,8 +257,13 @@ class ClientStore:
         """Add a grant; returns its id."""
         if scope not in SCOPES:
             raise ClientError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
-        if not purpose.strip():
-            raise ClientError("a grant needs a purpose (the X-Purpose clients will declare)")
+        code = self.purposes.resolve(purpose)
+        if code is None:
+            known = "; ".join(self.purposes.label(c) for c in self.purposes.codes())
+            raise ClientError(
+                f"unregistered purpose {purpose.strip()!r}: give a registered code (or its "
+                f"Chinese or English title): {known}"
+            )
         names = sorted({f.strip() for f in (fields or ["*"]) if f.strip()}) or ["*"]
         expires = (
             expires_at.astimezone(UTC).replace(tzinfo=None) if expires_at.tzinfo else expires_at
@@ -241,7 +278,7 @@ class ClientStore:
                     client_id=client_id,
                     scope=scope,
                     fields=",".join(names),
-                    purpose=purpose.strip(),
+                    purpose=code,
                     expires_at=expires,
                     created_at=_now(),
                 )
@@ -289,6 +326,9 @@ class ClientStore:
             gs = [
                 dict(r._mapping) for r in conn.execute(select(grants).order_by(grants.c.grant_id))
             ]
+        for g in gs:
+            found = self.purposes.get(g["purpose"])
+            g["purpose_title"] = {"zh": found.zh, "en": found.en} if found else None
         for row in rows:
             row.pop("key_sha256")
             row["grants"] = [g for g in gs if g["client_id"] == row["client_id"]]
@@ -312,6 +352,14 @@ class ClientStore:
                 self._cache.clear()
             self._cache[digest] = (now, client)
         return client
+
+    def known(self, api_key: str) -> Client | None:
+        """The client holding ``api_key`` if this process has it cached (no database look-up),
+        else None: what an address over its strangers' budget may still get through with."""
+        hit = self._cache.get(key_hash(api_key))
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1]
+        return None
 
     def _load(self, digest: str) -> Client | None:
         with self.engine.connect() as conn:
@@ -339,21 +387,59 @@ class ClientStore:
 
 
 class RateLimiter:
-    """Token bucket per client: ``rate`` requests/s on average, bursts up to twice that."""
+    """Token bucket per key: ``rate`` requests/s on average, bursts up to twice that.
 
-    def __init__(self) -> None:
+    A request may cost more than one token (a batch costs one per subject): it is admitted
+    while the bucket holds at least one token and may leave it in debt, so a batch larger than
+    the burst is possible but the key then waits until the debt is paid back. At most
+    ``max_keys`` buckets are kept (keys are client ids or network addresses): past that the
+    full ones are forgotten, so a spray of new addresses cannot grow memory without bound.
+    """
+
+    def __init__(self, max_keys: int = 100_000) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self.max_keys = max_keys
 
-    def take(self, client_id: str, rate: float) -> float:
-        """0.0 if the request may proceed, else the seconds to wait before retrying."""
-        burst = max(1.0, 2.0 * rate)
+    def take(self, key: str, rate: float, cost: float = 1.0, burst: float | None = None) -> float:
+        """0.0 if a request costing ``cost`` may proceed, else the seconds to wait (``burst``:
+        the bucket's size, default twice the rate)."""
+        burst = max(1.0, 2.0 * rate) if burst is None else burst
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(client_id, (burst, now))
+            tokens, last = self._buckets.get(key, (burst, now))
             tokens = min(burst, tokens + (now - last) * rate)
             if tokens >= 1.0:
-                self._buckets[client_id] = (tokens - 1.0, now)
+                self._buckets[key] = (tokens - cost, now)
+                if len(self._buckets) > self.max_keys:
+                    self._forget(now, rate)
                 return 0.0
-            self._buckets[client_id] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / rate if rate > 0 else 60.0
+
+    def waiting(self, key: str, rate: float, burst: float | None = None) -> float:
+        """The seconds ``key`` must still wait (0.0 if a request would be admitted now),
+        without taking anything."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._buckets.get(key)
+        if found is None:
+            return 0.0
+        size = max(1.0, 2.0 * rate) if burst is None else burst
+        tokens = min(size, found[0] + (now - found[1]) * rate)
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) / rate if rate > 0 else 60.0
+
+    def _forget(self, now: float, rate: float) -> None:
+        # caller holds the lock: drop the buckets that have refilled (nothing owed)
+        burst = max(1.0, 2.0 * rate)
+        full = [
+            k
+            for k, (tokens, last) in self._buckets.items()
+            if tokens + (now - last) * rate >= burst
+        ]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) > self.max_keys:  # still too many: start afresh
+            self._buckets.clear()

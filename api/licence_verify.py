@@ -81,7 +81,10 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
     """(bytes to verify, QR payload if one was sent instead)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        form = await request.form()
+        try:
+            form = await request.form()
+        except Exception:  # a malformed multipart body (python-multipart's parse errors)
+            raise Problem(400, "bad-multipart", "the multipart body cannot be parsed") from None
         upload = form.get("file")
         qr = form.get("qr")
         if isinstance(qr, str) and qr.strip():

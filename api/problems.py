@@ -40,7 +40,11 @@ class ProblemDetails(BaseModel):
         default="",
         examples=["client 'approvals-a' has no grant for field 'phone' for purpose 'social-aid'"],
     )
-    instance: str | None = Field(default=None, examples=["/v1/persons/{id}"])
+    instance: str | None = Field(
+        default=None,
+        examples=["/v1/persons/{id}"],
+        description="the route template, or a request id (never the path with its ID numbers)",
+    )
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="validation errors (422 only)"
     )
@@ -81,6 +85,25 @@ def problem_body(
     return body
 
 
+def instance(scope: Any) -> str:
+    """What a problem's ``instance`` names: the route template (``/v1/persons/{id}``), never
+    the raw path (paths hold ID numbers and USCCs); a request id where no route matched."""
+    import uuid
+
+    route = getattr(scope.get("route"), "path", None)
+    return route if isinstance(route, str) else f"urn:uuid:{uuid.uuid4()}"
+
+
+def problem_response(
+    scope: Any, status: int, kind: str, detail: str, headers: dict[str, str] | None = None
+) -> Any:
+    """A problem answer built outside the exception handlers (the gateway middleware)."""
+    from fastapi.responses import JSONResponse
+
+    body = problem_body(status, kind, detail, instance=instance(scope))
+    return JSONResponse(body, status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting problem answers for ``statuses``."""
     return {
@@ -101,7 +124,7 @@ def install(app: Any) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     def _answer(request: Request, status: int, body: dict[str, Any], headers: Any = None) -> Any:
-        body.setdefault("instance", request.url.path)
+        body.setdefault("instance", instance(request.scope))
         return JSONResponse(body, status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
     async def on_problem(request: Request, exc: Exception) -> Any:
@@ -112,6 +135,8 @@ def install(app: Any) -> None:
     async def on_http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
         kind = _TITLES.get(exc.status_code, "error").lower().replace(" ", "-")
+        if exc.status_code == 413:
+            kind = "too-large"
         body = problem_body(exc.status_code, kind, str(exc.detail))
         return _answer(request, exc.status_code, body, getattr(exc, "headers", None))
 

@@ -1,28 +1,53 @@
 """Starting a dataset's ingest from an uploaded file: one function for the API and the pages.
 
-:func:`start_ingest` lands the file (stored write-once, run opened) before it returns, so the run
-id it gives is final, then starts the rest of the pipeline: through the Airflow REST API when a
-scheduler is configured (``HUB_AIRFLOW_API_URL``), otherwise in a thread of this process. Both
-``POST /v1/datasets/{id}/uploads`` and the ``/catalog`` upload form call it, so a file published
-either way takes the same path.
+No uploaded file is ever read, checked or merged in the server's own process: a file is a
+stranger's bytes, and a few kilobytes of a crafted spreadsheet can cost minutes of CPU or
+gigabytes of memory. :func:`start_ingest` hands the file (spooled to disk by the caller) to a
+**worker process** (``python -m api.publish``) that runs under resource limits (address space
+``WORKER_MEMORY``, CPU time ``WORKER_CPU_SECONDS``, lower priority), so a hostile file can burn
+only that worker. The worker lands the file (stored write-once, run opened) and reports the run
+before :func:`start_ingest` returns, so the run id it gives is final; then
+
+- with a scheduler configured (``HUB_AIRFLOW_API_URL``) the worker stops there and the
+  ``ingest_<dataset>`` DAG is triggered through the Airflow REST API;
+- otherwise the same worker goes on with check → quarantine → merge → publish.
+
+A run that fails carries its message (``GET /v1/runs/{id}``, ``hub runs``), including a worker
+stopped by its limits. Both ``POST /v1/datasets/{id}/uploads`` and the ``/catalog`` upload form
+call :func:`start_ingest`, so a file published either way takes the same path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
+WORKER_MEMORY = 4 * 1024**3  # bytes of address space (RLIMIT_AS) for one ingest worker
+WORKER_CPU_SECONDS = 900  # CPU seconds (RLIMIT_CPU): SIGXCPU past it, SIGKILL a second later
+LAND_TIMEOUT = 300.0  # seconds the upload waits for the worker to land the file
+INCOMING = "incoming"  # folder under HOME/uploads where uploads are spooled
+
 
 class SchedulerUnavailable(Exception):
     """The file is landed but the Airflow REST API refused (or did not answer) the run."""
+
+
+class WorkerFailed(Exception):
+    """The worker could not land the file; the message says why (no file content in it)."""
 
 
 @dataclass(frozen=True)
@@ -30,64 +55,157 @@ class Started:
     """An ingest run opened by an upload, and what runs it."""
 
     run: dict[str, Any]  # the run row (status "landed", or "published" if already ingested)
-    started_by: str  # "airflow", "in-process" or "none: already ingested"
+    started_by: str  # "airflow", "worker" or "none: already ingested"
     dag_run_id: str | None = None
+    worker_pid: int | None = None
 
 
-def start_ingest(settings: Settings, hub: Any, dataset: str, data: bytes, filename: str) -> Started:
-    """Land ``data`` as a file of ``dataset`` and start its ingest (blocking: call it from a
-    worker thread). ``hub`` is a :class:`hub.ingest.Hub`. Raises
-    :class:`SchedulerUnavailable` when Airflow is configured but refuses the run (the file stays
-    landed, so retrying the same upload resumes the same run)."""
-    from hub import ingest
+def incoming(settings: Settings) -> Path:
+    """The folder uploads are spooled to before the worker lands them."""
+    folder = settings.home / "uploads" / INCOMING
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
+
+def start_ingest(
+    settings: Settings, hub: Any, dataset: str, data: bytes | Path, filename: str
+) -> Started:
+    """Land ``data`` (the file's bytes, or the path of the file spooled under
+    :func:`incoming`, which is then consumed) as a file of ``dataset`` in a worker process and
+    start its ingest (blocking: call it from a worker thread). ``hub`` is a
+    :class:`hub.ingest.Hub`. Raises :class:`hub.ingest.IngestError` for an unknown dataset,
+    :class:`WorkerFailed` if the file could not be landed, and :class:`SchedulerUnavailable`
+    when Airflow is configured but refuses the run (the file stays landed, so retrying the same
+    upload resumes the same run)."""
     name = PurePath(filename).name or "upload.csv"
-    ref = ingest.land(hub, dataset, data, name)
-    run = hub.library.get_run(ref["run_id"])
-    if ref["already_done"]:
-        return Started(run, "none: already ingested")
-    if settings.airflow_api_url:
+    hub.contract(dataset)  # IngestError for an unknown dataset, before any work
+    if isinstance(data, bytes):
+        fd, spooled = tempfile.mkstemp(dir=incoming(settings), suffix=".upload")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        path = Path(spooled)
+    else:
+        path = data
+    land_only = bool(settings.airflow_api_url)
+    try:
+        worker, ref = _spawn(settings, dataset, path, name, land_only)
+        run = hub.library.get_run(ref["run_id"])
+        if ref["already_done"]:
+            return Started(run, "none: already ingested", worker_pid=worker.pid)
+        if not land_only:
+            threading.Thread(
+                target=_reap, args=(hub, ref["run_id"], worker), daemon=True, name="ingest-reaper"
+            ).start()
+            return Started(run, "worker", worker_pid=worker.pid)
+        worker.wait()
+        keep = settings.home / "uploads" / f"{ref['run_id']}{PurePath(name).suffix}"
+        if not keep.exists():
+            os.replace(path, keep)
         try:
-            dag_run = _airflow(settings, dataset, data, PurePath(name).suffix, ref["run_id"])
+            dag_run = _airflow(settings, dataset, keep)
         except Exception as exc:  # httpx errors quote URLs only; still log just the kind
             log.error("airflow trigger failed: %s", type(exc).__name__)
             raise SchedulerUnavailable(
                 "the file is landed but Airflow refused the run; retry the upload"
             ) from exc
-        return Started(run, "airflow", dag_run)
-    threading.Thread(target=_in_process, args=(hub, ref), daemon=True, name="ingest").start()
-    return Started(run, "in-process")
+        return Started(run, "airflow", dag_run, worker.pid)
+    finally:
+        path.unlink(missing_ok=True)
 
 
-def _in_process(hub: Any, ref: dict[str, Any]) -> None:
-    """The pipeline after landing, task by task as the DAG runs it (the contract's on_breach)."""
-    from hub import ingest
+def _limits() -> None:
+    """In the worker, before it reads anything: its resource limits and a lower priority (set
+    by the worker itself: a ``preexec_fn`` is unsafe in the server, which runs threads)."""
+    import resource
 
-    try:
-        ref = ingest.check(hub, ref)
-        ref = ingest.merge(hub, ref)
-        ingest.publish(hub, ref)
-    except Exception as exc:  # the run row carries the failure; log only the kind
-        log.error("ingest run %s failed: %s", ref["run_id"], type(exc).__name__)
-        run = hub.library.get_run(ref["run_id"])
-        if run["status"] != "failed":
-            hub.library.set_run(
-                ref["run_id"],
-                status="failed",
-                message=str(exc)[:500],
-                finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (WORKER_CPU_SECONDS, WORKER_CPU_SECONDS + 1))
+    os.nice(5)
+
+
+def _spawn(
+    settings: Settings, dataset: str, path: Path, name: str, land_only: bool
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start the worker and wait until it has landed the file; (worker, its land reference)."""
+    args = [sys.executable, "-m", "api.publish", dataset, str(path), name]
+    if land_only:
+        args.append("--land-only")
+    worker = subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: killed as one if it stalls
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(settings.model_dump_json())
+    worker.stdin.close()
+    worker.stdin = None  # closed: communicate() must not flush it again
+    line = _first_line(worker)
+    if not line:
+        worker.wait()
+        assert worker.stderr is not None
+        reason = _reason(worker.returncode, worker.stderr.read())
+        raise WorkerFailed(f"the file could not be landed: {reason}")
+    return worker, json.loads(line)
+
+
+def _first_line(worker: subprocess.Popen[str]) -> str:
+    """The worker's first line of output, or "" if it ends (or stalls) before writing one."""
+    found: list[str] = []
+    reader = threading.Thread(
+        target=lambda: found.append(worker.stdout.readline() if worker.stdout else ""),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(LAND_TIMEOUT)
+    if reader.is_alive():
+        os.killpg(worker.pid, signal.SIGKILL)
+        reader.join()
+        return ""
+    return found[0] if found else ""
+
+
+def _reason(returncode: int | None, stderr: str) -> str:
+    """Why a worker ended badly, in words (its last error line; no file content)."""
+    if returncode is not None and returncode < 0:
+        sig = signal.Signals(-returncode)
+        if sig in (signal.SIGXCPU, signal.SIGKILL):
+            return (
+                f"the ingest worker was stopped by {sig.name}: the file needs more than the "
+                f"worker's {WORKER_CPU_SECONDS} s of CPU time (or the worker was killed)"
             )
+        return f"the ingest worker was stopped by {sig.name}"
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:400] if lines else f"the ingest worker exited with status {returncode}"
 
 
-def _airflow(settings: Settings, dataset: str, data: bytes, suffix: str, run_id: str) -> str:
+def _reap(hub: Any, run_id: str, worker: subprocess.Popen[str]) -> None:
+    """Wait for the worker; a run it left unfinished is marked failed with the reason."""
+    assert worker.stdout is not None and worker.stderr is not None
+    _, stderr = worker.communicate()
+    record_end(hub, run_id, worker.returncode, stderr)
+
+
+def record_end(hub: Any, run_id: str, returncode: int | None, stderr: str) -> None:
+    """After the worker of ``run_id`` ended: if it left the run neither published nor failed
+    (killed by a limit, crashed), mark it failed with the reason."""
+    run = hub.library.get_run(run_id)
+    if run["status"] in ("published", "failed"):
+        return
+    hub.library.set_run(
+        run_id,
+        status="failed",
+        message=_reason(returncode, stderr),
+        finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
+
+
+def _airflow(settings: Settings, dataset: str, path: Path) -> str:
     """Trigger ``ingest_<dataset>`` through the Airflow 3 REST API; returns the dag run id."""
     import httpx
 
-    folder = settings.home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run_id}{suffix}"
-    if not path.exists():
-        path.write_bytes(data)
     base = settings.airflow_api_url.rstrip("/")
     with httpx.Client(timeout=30) as http:
         tok = http.post(
@@ -105,3 +223,61 @@ def _airflow(settings: Settings, dataset: str, data: bytes, suffix: str, run_id:
         )
         r.raise_for_status()
         return str(r.json()["dag_run_id"])
+
+
+# ---- the worker ---------------------------------------------------------------------------
+
+
+def _work(argv: list[str]) -> int:
+    """``python -m api.publish DATASET FILE NAME [--land-only]``, settings as JSON on stdin:
+    land FILE, print the land reference as one JSON line, then (unless ``--land-only``) check,
+    merge and publish it. A failure is recorded on the run and exits 1."""
+    import resource
+
+    _limits()
+    from hub import ingest
+
+    land_only = "--land-only" in argv
+    dataset, file, name = [a for a in argv if a != "--land-only"][:3]
+    settings = Settings.model_validate_json(sys.stdin.read())
+    hub = ingest.Hub.open(settings)
+    try:
+        ref = ingest.land(hub, dataset, Path(file).read_bytes(), name)
+    except MemoryError:
+        print("the file is larger than the ingest worker's memory limit", file=sys.stderr)
+        return 1
+    limits = {
+        "memory": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "cpu_seconds": resource.getrlimit(resource.RLIMIT_CPU)[0],
+        "pid": os.getpid(),
+    }
+    print(json.dumps({**ref, "worker": limits}), flush=True)
+    if land_only or ref["already_done"]:
+        return 0
+    try:
+        ref = ingest.check(hub, ref)
+        ref = ingest.merge(hub, ref)
+        ingest.publish(hub, ref)
+    except MemoryError:
+        _failed(hub, ref["run_id"], "the file needs more memory than the ingest worker's limit")
+        return 1
+    except Exception as exc:  # the run row carries the failure; log only the kind
+        print(f"ingest run {ref['run_id']} failed: {type(exc).__name__}", file=sys.stderr)
+        _failed(hub, ref["run_id"], str(exc)[:500])
+        return 1
+    return 0
+
+
+def _failed(hub: Any, run_id: str, message: str) -> None:
+    run = hub.library.get_run(run_id)
+    if run["status"] != "failed":
+        hub.library.set_run(
+            run_id,
+            status="failed",
+            message=message,
+            finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(_work(sys.argv[1:]))

@@ -37,7 +37,7 @@ from fastapi import FastAPI, Request, Response
 from bench._common import report
 
 PASSPHRASE = "bench-api"
-PURPOSE = "benchmark"
+PURPOSE = "system-testing"  # a registered purpose (api/purposes.yaml)
 CLIENT = "bench-client"
 GRANTED = ("name", "sex", "birth_date")  # of the 4 fields loaded; mobile is not granted
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000  # the Airflow UI of `make airflow` has 8080
     api_rate_limit: float = Field(default=50.0, description="requests/s per client (burst 2x)")
+    api_stranger_rate: float = Field(
+        default=5.0, description="requests/s per address without a valid key (burst 2x)"
+    )
+    api_public_rate: float = Field(
+        default=1.0, description="public licence look-ups/s per address (bursts of 30)"
+    )
     audit_interval: float = Field(
         default=60.0, description="seconds between audit digests appended to the ledger"
     )

@@ -211,8 +211,8 @@ async def upload(
     run = started.run
     if started.dag_run_id:
         how = f"Airflow run {started.dag_run_id}"
-    elif started.started_by == "in-process":
-        how = "in this process"
+    elif started.started_by == "worker":
+        how = "in an ingest worker process"
     else:
         how = "already ingested: nothing changed"
     zh, en = RUN_STATUS.get(run["status"], (run["status"], run["status"]))

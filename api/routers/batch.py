@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import FieldValue, LicenceOut, normalise_subject, record, valid_licences
 from api.routers.holders import holder_key
@@ -24,7 +24,7 @@ ERRORS = responses(400, 401, 403, 422, 429)
 MAX_BATCH = 1000
 
 Ids = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=32)]],
+    list[Annotated[str, Field(min_length=1, max_length=32, pattern=PRINTABLE)]],
     Field(min_length=1, max_length=MAX_BATCH),
 ]
 
@@ -122,7 +122,13 @@ def batch_verify_entity(
 
 class HoldersIn(BaseModel):
     ids: Ids = Field(examples=[["91110000600037341L"]])
-    type: str | None = Field(default=None, max_length=32, description="licence type code")
+    type: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=PRINTABLE,
+        description="licence type code",
+    )
 
 
 class HolderItem(BaseModel):

@@ -2,8 +2,10 @@
 ``GET /v1/runs/{id}`` reports the run.
 
 The upload is landed (stored write-once, run opened) before answering, so the run id returned is
-final. The rest of the pipeline runs in the background: through the Airflow REST API when a
-scheduler runs (``HUB_AIRFLOW_API_URL`` set), otherwise in a thread of this process — both by
+final. The body is the raw file or a multipart form with the file in part ``file``; either way
+it is spooled to disk as it arrives (413 as soon as it crosses the limit), never held in memory
+or parsed in this process. A worker process lands it and runs the rest of the pipeline
+(through the Airflow REST API when a scheduler runs, ``HUB_AIRFLOW_API_URL`` set) — both by
 :func:`api.publish.start_ingest`, which the ``/catalog`` upload form uses too.
 """
 
@@ -14,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import UtcDatetime
 
@@ -33,7 +35,8 @@ class RunOut(BaseModel):
     finished_at: UtcDatetime | None = None
     message: str | None = None
     started_by: str | None = Field(
-        default=None, description="'airflow' or 'in-process' (uploads only)"
+        default=None,
+        description="'airflow', or 'worker' (an ingest worker process of this hub); uploads only",
     )
     dag_run_id: str | None = Field(default=None, description="the Airflow DAG run, if any")
 
@@ -45,20 +48,99 @@ def _run_out(
     return RunOut.model_validate({**values, "started_by": started_by, "dag_run_id": dag_run_id})
 
 
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "the department file (CSV, JSON, Parquet or XLSX per the contract): the raw bytes "
+            "as the body, or a multipart form whose part 'file' holds it (`curl -F file=@…`)"
+        ),
+        "content": {
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary", "minLength": 1}
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+CHUNK = 1024 * 1024
+
+
+class _Spool:
+    """An upload written to a file under HOME/uploads/incoming as it arrives (never held in
+    memory), refused as soon as it crosses ``MAX_UPLOAD``."""
+
+    def __init__(self, folder: Any) -> None:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        fd, name = tempfile.mkstemp(dir=folder, suffix=".upload")
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > MAX_UPLOAD:
+            raise Problem(413, "too-large", f"uploads are limited to {MAX_UPLOAD} bytes")
+        self.file.write(chunk)
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def _spool(request: Request, folder: Any) -> tuple[Any, str | None]:
+    """The uploaded file spooled to disk, and the file name its multipart part gave (if any)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    spool = _Spool(folder)
+    try:
+        part_name: str | None = None
+        if ctype == "multipart/form-data":
+            from starlette.datastructures import UploadFile
+
+            try:
+                form = await request.form(max_files=1, max_fields=10)
+            except Problem:
+                raise
+            except Exception as exc:  # python-multipart's or starlette's parse errors
+                if getattr(exc, "status_code", None) == 413:
+                    raise
+                raise Problem(400, "bad-multipart", "the multipart body cannot be parsed") from None
+            try:
+                part = form.get("file")
+                if not isinstance(part, UploadFile):
+                    raise Problem(400, "no-file", "send the file as the multipart part 'file'")
+                part_name = part.filename
+                while chunk := await part.read(CHUNK):
+                    spool.write(chunk)
+            finally:
+                await form.close()
+        else:
+            async for chunk in request.stream():
+                spool.write(chunk)
+        spool.file.close()
+        if spool.size == 0:
+            raise Problem(400, "empty-upload", "the uploaded file is empty")
+        return spool.path, part_name
+    except BaseException:
+        spool.discard()
+        raise
+
+
 @router.post(
     "/v1/datasets/{id}/uploads",
     response_model=RunOut,
     status_code=202,
     responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "the department file (CSV, JSON, Parquet or XLSX per the contract)",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
-    },
+    openapi_extra=UPLOAD_BODY,
 )
 async def upload(
     id: Annotated[
@@ -68,34 +150,37 @@ async def upload(
     access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
     filename: Annotated[
-        str,
+        str | None,
         Query(
-            description="original file name (its suffix selects the reader)",
+            description="original file name (its suffix selects the reader); default: the "
+            "multipart part's file name, else upload.csv",
             max_length=200,
             examples=["household.csv"],
         ),
-    ] = "upload.csv",
+    ] = None,
 ) -> RunOut:
-    """Land the file and start the dataset's ingest; answers the run (status ``landed``)."""
+    """Spool the file to disk, have a worker process land it and run the dataset's ingest;
+    answers the run (status ``landed``). The file is never parsed in the server's process."""
     from starlette.concurrency import run_in_threadpool
 
-    from api.publish import SchedulerUnavailable, start_ingest
+    from api.publish import SchedulerUnavailable, WorkerFailed, incoming, start_ingest
 
     if not access.allows(id):
         raise Problem(403, "not-granted", f"dataset {id!r} is outside the client's grant")
     if id not in state.ingest.contracts:
         raise Problem(404, "unknown-dataset", f"no dataset contract {id!r}")
-    data = await request.body()
-    if not data:
-        raise Problem(400, "empty-upload", "the request body (the file) is empty")
-    if len(data) > MAX_UPLOAD:
-        raise Problem(413, "too-large", f"uploads are limited to {MAX_UPLOAD} bytes")
+    path, part_name = await _spool(request, incoming(state.settings))
+    name = filename or part_name or "upload.csv"
     try:
         started = await run_in_threadpool(
-            start_ingest, state.settings, state.ingest, id, data, filename
+            start_ingest, state.settings, state.ingest, id, path, name
         )
     except SchedulerUnavailable as exc:
         raise Problem(503, "scheduler-unavailable", str(exc)) from exc
+    except WorkerFailed as exc:
+        raise Problem(503, "ingest-unavailable", str(exc)) from exc
+    finally:
+        path.unlink(missing_ok=True)
     access.fields = {id}
     access.status = 202
     return _run_out(started.run, started.started_by, started.dag_run_id)
@@ -103,7 +188,15 @@ async def upload(
 
 @router.get("/v1/runs/{id}", response_model=RunOut, responses=responses(401, 403, 404, 422, 429))
 def get_run(
-    id: Annotated[str, Path(max_length=80, examples=["ps_household-3f2a9c0d11e4b7a2"])],
+    id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=80,
+            pattern=PRINTABLE,
+            examples=["ps_household-3f2a9c0d11e4b7a2"],
+        ),
+    ],
     access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RunOut:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import Access, gate
+from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
 from api.records import RecordOut, normalise_subject, record_response
 from storage.library import LEGAL_ENTITY
@@ -32,6 +32,7 @@ async def get_entity(
             examples=["91110000600037341L"],
             min_length=1,
             max_length=32,
+            pattern=PRINTABLE,
         ),
     ],
     access: Annotated[Access, gate(LEGAL_ENTITY)],

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, HubState, gate, hub_state
 from api.problems import Problem, responses
 from api.records import LicenceOut, valid_licences
 
@@ -21,7 +21,12 @@ class HolderLicences(BaseModel):
 
 
 def holder_key(raw: str) -> str:
-    return raw.strip().upper()
+    """A holder's key: trimmed, upper case, full-width folded, a 15-digit resident ID upgraded
+    (a USCC is 18 characters, so only resident IDs are upgraded)."""
+    from schemas.library import subject_key
+    from storage.library import POPULATION
+
+    return subject_key(POPULATION, raw)
 
 
 @router.get("/v1/holders/{id}/licences", response_model=HolderLicences, responses=ERRORS)
@@ -33,13 +38,20 @@ async def holder_licences(
             examples=["91110000600037341L"],
             min_length=1,
             max_length=32,
+            pattern=PRINTABLE,
         ),
     ],
     access: Annotated[Access, gate("licences")],
     state: Annotated[HubState, Depends(hub_state)],
     licence_type: Annotated[
         str | None,
-        Query(alias="type", description="licence type code (21 characters)", max_length=32),
+        Query(
+            alias="type",
+            description="licence type code (21 characters)",
+            min_length=1,
+            max_length=32,
+            pattern=PRINTABLE,
+        ),
     ] = None,
 ) -> HolderLicences:
     """The holder's licences valid today (of the granted types): identifier, type, status and

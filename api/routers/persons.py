@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import Access, gate
+from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
 from api.records import RecordOut, normalise_subject, record_response
 from storage.library import POPULATION
@@ -32,6 +32,7 @@ async def get_person(
             examples=["11010519491231002X"],
             min_length=1,
             max_length=32,
+            pattern=PRINTABLE,
         ),
     ],
     access: Annotated[Access, gate(POPULATION)],

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, HubState, gate, hub_state
 from api.problems import responses
 from api.records import normalise_subject, same_name, values
 from storage.library import LEGAL_ENTITY, POPULATION
@@ -21,12 +21,14 @@ ERRORS = responses(400, 401, 403, 422, 429)
 
 
 class PersonClaim(BaseModel):
-    id: str = Field(min_length=1, max_length=32, examples=["11010519491231002X"])
+    id: str = Field(min_length=1, max_length=32, pattern=PRINTABLE, examples=["11010519491231002X"])
     name: str = Field(min_length=1, max_length=100, examples=["张三"])
 
 
 class EntityClaim(BaseModel):
-    uscc: str = Field(min_length=1, max_length=32, examples=["91110000600037341L"])
+    uscc: str = Field(
+        min_length=1, max_length=32, pattern=PRINTABLE, examples=["91110000600037341L"]
+    )
     name: str = Field(min_length=1, max_length=200, examples=["示例科技有限公司"])
     legal_representative: str | None = Field(
         default=None, max_length=100, description="name of the legal representative (optional)"

@@ -28,13 +28,24 @@ def audit() -> None:
 
 
 @audit.command("query")
-@click.option("--subject", required=True, help="resident ID number or USCC")
+@click.option(
+    "--subject",
+    required=True,
+    help="resident ID number (18 or 15 digits, full-width forms too) or USCC",
+)
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def query(subject: str, limit: int, as_json: bool) -> None:
     """Who looked at SUBJECT's data: client, purpose, fields, outcome, time."""
+    from api.purposes import registry
+    from hub.settings import get_settings
+
     log, _ = _open()
     rows = log.query(subject, limit)
+    purposes = registry(get_settings().home)
+    for r in rows:
+        found = purposes.get(r["purpose"])
+        r["purpose_title"] = {"zh": found.zh, "en": found.en} if found else None
     if as_json:
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
@@ -42,7 +53,8 @@ def query(subject: str, limit: int, as_json: bool) -> None:
         click.echo("no access recorded for this subject")
     for r in rows:
         click.echo(
-            f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['client_id']}  purpose={r['purpose']}  "
+            f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['client_id']}  "
+            f"purpose={purposes.label(r['purpose']) if r['purpose'] != '-' else '-'}  "
             f"{r['method']} {r['route']}  {r['outcome']}  fields={r['fields'] or '-'}"
         )
 

@@ -11,12 +11,13 @@ import click
 
 def _store() -> Any:
     from api.clients import ClientStore
+    from api.purposes import registry
     from hub.settings import get_settings
     from storage.library import engine_for
 
     settings = get_settings()
     settings.ensure_dirs()
-    return ClientStore(engine_for(settings.db_url))
+    return ClientStore(engine_for(settings.db_url), purposes=registry(settings.home))
 
 
 def _errors() -> type[Exception]:
@@ -59,7 +60,12 @@ def rotate(client_id: str) -> None:
 @client.command("grant")
 @click.argument("client_id")
 @click.option("--scope", required=True, help="population, legal-entity, verify-person, ...")
-@click.option("--purpose", required=True, help="the X-Purpose the client will declare")
+@click.option(
+    "--purpose",
+    required=True,
+    help="a registered purpose code (`hub client purposes`), or its Chinese or English title; "
+    "the client declares the code in X-Purpose",
+)
 @click.option("--fields", default="*", show_default=True, help="comma-separated, or *")
 @click.option(
     "--until",
@@ -98,6 +104,7 @@ def list_clients(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
+    store_purposes = _store().purposes
     for c in rows:
         state = "revoked" if c["revoked_at"] else "active"
         click.echo(f"{c['client_id']}  {state}  rate={c['rate_limit'] or 'default'}  {c['name']}")
@@ -105,5 +112,14 @@ def list_clients(as_json: bool) -> None:
             live = "revoked" if g["revoked_at"] else f"until {g['expires_at']:%Y-%m-%d}"
             click.echo(
                 f"  grant {g['grant_id']}: {g['scope']} fields={g['fields']} "
-                f"purpose={g['purpose']} {live}"
+                f"purpose={store_purposes.label(g['purpose'])} {live}"
             )
+
+
+@client.command("purposes")
+def purposes() -> None:
+    """The registered purposes: code, Chinese and English title (X-Purpose takes the code)."""
+    registry = _store().purposes
+    for code in registry.codes():
+        p = registry.get(code)
+        click.echo(f"{code}  {p.zh}  {p.en}")

@@ -101,7 +101,9 @@ def test_audit_row_is_committed_when_the_answer_arrives(server: Server) -> None:
             ("approvals-a", PURPOSE, "/v1/persons/{id}", "name,sex", "ok", 200)
         ]
         # a refusal is an access too: its row is committed before the 403 arrives
-        refused = http.get(f"/v1/persons/{PERSON}", headers={**headers, "X-Purpose": "other"})
+        refused = http.get(
+            f"/v1/persons/{PERSON}", headers={**headers, "X-Purpose": "identity-verification"}
+        )
         assert refused.status_code == 403
         assert _audit_rows(server.settings, subject_hash)[-1][4:] == ("denied", 403)
 

@@ -51,7 +51,7 @@ def test_client_commands_and_serve(settings: Settings) -> None:
         "--scope",
         "population",
         "--purpose",
-        "housing-subsidy",
+        "社会救助审核",  # a registered purpose's Chinese title: stored as its code
         "--fields",
         "name",
         "--until",
@@ -60,8 +60,20 @@ def test_client_commands_and_serve(settings: Settings) -> None:
     assert granted.returncode == 0, granted.stderr
     bad = _hub(settings, "client", "grant", "approvals-x", "--scope", "everything")
     assert bad.returncode != 0
+    free_text = _hub(
+        settings,
+        *["client", "grant", "approvals-x", "--scope", "population", "--until", "2099-01-01"],
+        "--purpose",
+        "housing-subsidy",
+    )
+    assert free_text.returncode != 0
+    assert "unregistered purpose 'housing-subsidy'" in free_text.stderr
+    assert "social-assistance-review (社会救助审核 / Social assistance review)" in free_text.stderr
     listed = _hub(settings, "client", "list")
-    assert "approvals-x  active" in listed.stdout and "purpose=housing-subsidy" in listed.stdout
+    assert "approvals-x  active" in listed.stdout
+    assert "purpose=social-assistance-review (社会救助审核 / Social assistance review)" in (
+        listed.stdout
+    )
     assert key not in listed.stdout
 
     port = _free_port()
@@ -80,7 +92,7 @@ def test_client_commands_and_serve(settings: Settings) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {key}", "X-Purpose": "housing-subsidy"}
+        headers = {"Authorization": f"Bearer {key}", "X-Purpose": "social-assistance-review"}
         r = httpx.get(f"{base}/v1/persons/{PERSON}", headers=headers, timeout=10)
         assert r.status_code == 200, r.text
         assert r.json()["fields"]["name"]["value"] == PERSON_NAME
@@ -94,3 +106,11 @@ def test_client_commands_and_serve(settings: Settings) -> None:
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert PERSON not in err  # no ID numbers in the server's log
+    # who looked at this person, asked with the 15-digit form of the number: the purposes are
+    # shown with their titles
+    trail = _hub(settings, "audit", "query", "--subject", "110105491231002")
+    assert trail.returncode == 0, trail.stderr
+    assert "purpose=social-assistance-review (社会救助审核 / Social assistance review)" in (
+        trail.stdout
+    )
+    assert "GET /v1/persons/{id}  ok  fields=name" in trail.stdout

@@ -68,10 +68,12 @@ def test_revocation_elsewhere_takes_effect_within_the_cache_bound(api: Api) -> N
 
 def test_changes_through_the_servers_own_store_apply_at_once(api: Api) -> None:
     url = f"/v1/persons/{PERSON}"
-    h = api.headers(purpose="phone-check")
+    h = api.headers(purpose="identity-verification")
     assert api.http.get(url, headers=h).status_code == 403  # cached: no grant for this purpose
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-    grant_id = api.clients.grant("approvals-a", "population", "phone-check", until, ["mobile"])
+    grant_id = api.clients.grant(
+        "approvals-a", "population", "identity-verification", until, ["mobile"]
+    )
     r = api.http.get(url, headers=h)
     assert r.status_code == 200 and set(r.json()["fields"]) == {"mobile"}
     api.clients.revoke("approvals-a", grant_id)
@@ -81,8 +83,8 @@ def test_changes_through_the_servers_own_store_apply_at_once(api: Api) -> None:
 def test_grant_expiry_is_checked_on_every_request(api: Api) -> None:
     """A cached client does not keep an expired grant alive for the cache's lifetime."""
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.6)
-    api.clients.grant("approvals-b", "population", "short", until, ["name"])
-    h = api.headers(api.ungranted, purpose="short")
+    api.clients.grant("approvals-b", "population", "licence-exemption", until, ["name"])
+    h = api.headers(api.ungranted, purpose="licence-exemption")
     url = f"/v1/persons/{PERSON}"
     assert api.http.get(url, headers=h).json()["fields"]["name"]["value"] == PERSON_NAME
     time.sleep(max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)

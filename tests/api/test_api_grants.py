@@ -48,7 +48,10 @@ def test_without_the_grant_a_client_gets_nothing(
     assert (last["client_id"], last["outcome"], last["status"]) == ("approvals-b", "denied", 403)
     assert last["fields"] == ""
     # a granted client declaring another purpose gets nothing either
-    assert _call(api, method, path, body, api.headers(purpose="marketing")).status_code == 403
+    other = api.headers(purpose="business-registration-review")
+    assert _call(api, method, path, body, other).status_code == 403
+    # a purpose that is not a registered code is refused as malformed
+    assert _call(api, method, path, body, api.headers(purpose="marketing")).status_code == 400
     # no key, an unknown key, no purpose or an overlong purpose: refused before any data
     assert _call(api, method, path, body, {"X-Purpose": PURPOSE}).status_code == 401
     bad = {"Authorization": "Bearer hub_not-a-key", "X-Purpose": PURPOSE}
@@ -82,8 +85,8 @@ def test_person_returns_only_granted_fields_with_sources(api: Api) -> None:
 
 def test_person_as_of_and_field_grant_widened(api: Api) -> None:
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-    api.clients.grant("approvals-a", "population", "phone-check", until, ["mobile"])
-    h = api.headers(purpose="phone-check")
+    api.clients.grant("approvals-a", "population", "identity-verification", until, ["mobile"])
+    h = api.headers(purpose="identity-verification")
     now = api.http.get(f"/v1/persons/{PERSON}", headers=h).json()
     assert now["fields"] == {"mobile": now["fields"]["mobile"]}
     assert now["fields"]["mobile"]["value"] == "13900000000"
@@ -134,12 +137,13 @@ def test_batch_answers_each_item_and_caps_size(api: Api) -> None:
     items = [{"id": PERSON, "name": PERSON_NAME}, {"id": PERSON, "name": "王五"}]
     m = api.http.post("/v1/batch/verify/person", json={"items": items}, headers=h)
     assert m.json() == {"results": [True, False]}
-    # one audit row per subject of a batch, with what was returned for it
+    # one audit row per subject of a batch, with what was returned for it; the refused
+    # batch too (under the subjects it named, at most the largest batch's 1,000)
     rows = [r for r in _audit_rows(api) if r["route"].startswith("/v1/batch/")]
     assert [(r["outcome"], r["fields"]) for r in rows] == [
         ("ok", "name,sex"),
         ("not-found", ""),
-        ("invalid-request", ""),
+        *[("invalid-request", "")] * 1000,
         ("match", ""),
         ("no-match", ""),
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.publish import SchedulerUnavailable, start_ingest
 from hub.settings import Settings
-from tests.api.conftest import PURPOSE
+from tests.api.conftest import PURPOSE, Api
 
 
 def _closed_port() -> int:
@@ -55,3 +56,109 @@ def test_unreachable_scheduler_answers_503_and_the_file_stays_landed(
     with pytest.raises(SchedulerUnavailable, match="retry"):
         start_ingest(with_scheduler, hub, "ps_household", data, "p.csv")
     assert [run["status"] for run in hub.library.list_runs("ps_household")] == ["landed"]
+
+
+def _household(tmp_path: Path, persons: int = 20) -> bytes:
+    from hub.synth import generate
+
+    return (
+        generate(tmp_path / "synth", persons=persons, entities=1, dirt=0.0)
+        .files["ps_household"]
+        .read_bytes()
+    )
+
+
+def _wait(http: TestClient, run_id: str, headers: dict[str, str]) -> dict[str, object]:
+    import time
+
+    for _ in range(600):
+        got: dict[str, object] = http.get(f"/v1/runs/{run_id}", headers=headers).json()
+        if got["status"] in ("published", "failed"):
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not end: {got}")
+
+
+def test_uploads_are_parsed_in_a_limited_worker_never_in_the_server(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Multipart (as `curl -F file=@…` sends it): the file part is what lands, under the
+    part's file name; the pipeline runs in a worker process under resource limits."""
+    from hub import ingest
+    from storage.objects import sha256_hex
+
+    def not_here(*_: object, **__: object) -> None:
+        raise AssertionError("the server process read an uploaded file")
+
+    monkeypatch.setattr(ingest, "check", not_here)
+    monkeypatch.setattr(ingest, "merge", not_here)
+    data = _household(tmp_path)
+    r = api.http.post(
+        "/v1/datasets/ps_household/uploads",
+        files={"file": ("household.csv", data, "text/csv")},
+        headers=api.headers(),
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["started_by"] == "worker"
+    run = _wait(api.http, r.json()["run_id"], api.headers())
+    assert run["status"] == "published", run
+    assert run["rows_in"] == 20
+    stored = api.http.app.state.hub.library.get_run(r.json()["run_id"])
+    assert stored["sha256"] == sha256_hex(data)  # the file, not the multipart envelope
+    assert stored["filename"] == "household.csv"
+    # nothing is left spooled once the worker has landed it
+    assert not list((api.settings.home / "uploads" / "incoming").iterdir())
+
+
+def test_the_worker_runs_under_resource_limits(settings: Settings, tmp_path: Path) -> None:
+    import resource
+
+    from api import publish
+    from hub.ingest import Hub
+
+    hub = Hub.open(settings)
+    spooled = publish.incoming(settings) / "x.upload"
+    spooled.write_bytes(_household(tmp_path, 5))
+    worker, ref = publish._spawn(settings, "ps_household", spooled, "h.csv", land_only=True)
+    worker.wait()
+    assert ref["worker"]["memory"] == publish.WORKER_MEMORY
+    assert ref["worker"]["cpu_seconds"] == publish.WORKER_CPU_SECONDS
+    assert ref["worker"]["pid"] != __import__("os").getpid()
+    assert resource.getrlimit(resource.RLIMIT_CPU)[0] != publish.WORKER_CPU_SECONDS
+    assert hub.library.get_run(ref["run_id"])["status"] == "landed"
+
+
+def test_a_worker_stopped_by_its_limits_leaves_the_run_failed_with_the_reason(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import signal
+
+    from api import publish
+    from hub import ingest
+
+    hub = ingest.Hub.open(settings)
+    ref = ingest.land(hub, "ps_household", _household(tmp_path, 5), "h.csv")
+    publish.record_end(hub, ref["run_id"], -signal.SIGXCPU, "")
+    run = hub.library.get_run(ref["run_id"])
+    assert run["status"] == "failed"
+    assert "SIGXCPU" in run["message"] and "CPU time" in run["message"]
+    # a run the worker finished is left as it is
+    publish.record_end(hub, ref["run_id"], -signal.SIGKILL, "")
+    assert "SIGXCPU" in hub.library.get_run(ref["run_id"])["message"]
+
+
+def test_an_upload_over_the_limit_is_refused_while_it_streams(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.routers import datasets
+
+    monkeypatch.setattr(datasets, "MAX_UPLOAD", 1000)
+
+    def body() -> Iterator[bytes]:  # chunked: no Content-Length to refuse it up front
+        for _ in range(100):
+            yield b"x" * 600
+
+    r = api.http.post("/v1/datasets/ps_household/uploads", content=body(), headers=api.headers())
+    assert r.status_code == 413 and r.json()["type"].endswith("/too-large")
+    assert not list((api.settings.home / "uploads" / "incoming").iterdir())
+    assert api.http.app.state.hub.library.list_runs("ps_household") == []

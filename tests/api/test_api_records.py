@@ -98,7 +98,7 @@ def test_ledger_checkpoint_and_proofs_verify(api: Api) -> None:
     assert api.http.get("/v1/ledger/proof/0?size=4", headers=h).status_code == 404
 
 
-def test_upload_lands_and_ingests_in_process(api: Api, tmp_path: Path) -> None:
+def test_upload_lands_and_ingests_in_a_worker(api: Api, tmp_path: Path) -> None:
     from hub.synth import generate
 
     files = generate(tmp_path / "synth", persons=30, entities=3, dirt=0.0).files
@@ -109,7 +109,7 @@ def test_upload_lands_and_ingests_in_process(api: Api, tmp_path: Path) -> None:
     )
     assert r.status_code == 202, r.text
     run = r.json()
-    assert run["status"] == "landed" and run["started_by"] == "in-process"
+    assert run["status"] == "landed" and run["started_by"] == "worker"
     for _ in range(200):
         got = api.http.get(f"/v1/runs/{run['run_id']}", headers=h).json()
         if got["status"] in ("published", "failed"):

@@ -197,8 +197,8 @@ def test_publisher_publishes_a_department_file(site: Site, desk: Any) -> None:
     desk.click("#upload-form button[type=submit]")
     desk.wait_for_selector("#upload-result")
     result = desk.inner_text("#upload-result")
-    # started as POST /v1/datasets/{id}/uploads starts it (no scheduler here: in this process)
-    assert "ingest started" in result and "in this process" in result
+    # started as POST /v1/datasets/{id}/uploads starts it (no scheduler here: in an ingest worker)
+    assert "ingest started" in result and "in an ingest worker process" in result
     run = result.split("run ", 1)[1].split(" ", 1)[0]
     assert desk.locator(f".runs tr[data-run='{run}']").count() == 1
     screenshot(desk, "catalog-upload-started-desk")
