@@ -179,6 +179,10 @@ def _document_bearer(app: Any) -> None:
                         purpose = dict(PURPOSE_PARAMETER)
                         purpose["schema"] = {"type": "string", "enum": codes}
                         op.setdefault("parameters", []).append(purpose)
+                    else:  # routes that call the gate themselves (CSC) document the header
+                        for param in op.get("parameters", []):
+                            if param.get("name") == "X-Purpose" and param.get("in") == "header":
+                                param["schema"] = {"type": "string", "enum": codes}
             app.openapi_schema = schema
         return dict(app.openapi_schema)
 

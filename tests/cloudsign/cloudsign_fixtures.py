@@ -17,7 +17,7 @@ from licence.cloudsign import totp
 PERSON_ID = "11010519491231002X"  # GB 11643 example number (valid check character)
 OTHER_ID = "110105194912310037"
 PIN = "246810"
-PURPOSE = "e-signature"
+PURPOSE = "electronic-signature"
 
 
 def csc_client(api: Any, client_id: str = "gov-portal", grant: bool = True) -> dict[str, str]:

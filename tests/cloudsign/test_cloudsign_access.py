@@ -97,8 +97,12 @@ def test_a_client_without_a_cloudsign_grant_is_refused(
         assert r.status_code == 403, path
         assert r.json()["error"] == "insufficient_scope", path
         assert "cloudsign" in r.json()["error_description"]
-    # a granted client declaring another purpose than its grant's is refused the same way
-    r = csc.post("credentials/info", {"credentialID": cid}, {**csc.portal, "X-Purpose": "other"})
+    # a granted client declaring another registered purpose than its grant's is refused the same way
+    r = csc.post(
+        "credentials/info",
+        {"credentialID": cid},
+        {**csc.portal, "X-Purpose": "social-assistance-review"},
+    )
     assert r.status_code == 403
     # refused at the gate, before the body is read: audited under the client
     assert csc.refusals("no-grant") == [("/csc/v2/credentials/list", "denied", 403)] + [
@@ -157,7 +161,7 @@ def test_every_call_is_audited_with_its_client_under_the_holder(
     assert ("gov-portal", "/csc/v2/credentials/info", "ok", 200) in seen
     assert ("other-app", "/csc/v2/credentials/info", "not-bound", 400) in seen
     assert ("other-app", "/csc/v2/credentials/list", "not-bound", 400) in seen
-    assert all(r["purpose"] == "e-signature" for r in rows)
+    assert all(r["purpose"] == "electronic-signature" for r in rows)
 
 
 def test_an_unbound_client_cannot_spend_or_exhaust_the_pin_attempts(
@@ -217,7 +221,9 @@ def test_csc_paths_answer_csc_errors_and_the_rest_rfc9457(
     assert wrong_type.status_code == 400 and wrong_type.json()["error"] == "invalid_request"
     broken = csc.http.post("/csc/v2/credentials/info", content=b"{not json", headers=csc.portal)
     assert broken.status_code == 400 and set(broken.json()) == {"error", "error_description"}
-    no_key = csc.post("credentials/info", {"credentialID": "x"}, {"X-Purpose": "e-signature"})
+    no_key = csc.post(
+        "credentials/info", {"credentialID": "x"}, {"X-Purpose": "electronic-signature"}
+    )
     assert no_key.status_code == 401 and no_key.json()["error"] == "invalid_token"
     assert no_key.headers["www-authenticate"].startswith("Bearer")
     method = csc.http.get("/csc/v2/credentials/list", headers=csc.portal)
