@@ -7,6 +7,12 @@ mask algebra, because both run in C over whole columns (see the report in ``benc
 
 Strings arriving for typed columns are parsed here (a value that does not parse is ``TYPE``), so
 one call both checks a file read as text and gives the typed table the merge needs.
+
+Identifiers (columns with a ``resident_id`` or ``uscc`` rule) are held in the typed table, and
+so stored, in their canonical form: NFKC (full-width to ASCII), no spaces or invisible
+characters, upper case, and a 15-digit resident ID upgraded to 18 digits. Keys and ``unique``
+compare these forms, so one ID written two ways in a file is ``DUPLICATE_KEY`` on both rows,
+like a literal duplicate.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import pyarrow.compute as pc
 from schemas import resident_id, uscc
 from schemas.contracts import ARROW_TYPES, DECIMAL_TYPE, Column, Contract
 from schemas.divisions import division_table
+from schemas.identifiers import reasons_array
 from schemas.library import code_table
 
 Mask = npt.NDArray[np.bool_]
@@ -321,6 +328,13 @@ def divisions_in_force(codes: npt.NDArray[np.int64], years: npt.NDArray[Any]) ->
 _COERCE_WEIGHT = {"date": 3, "datetime": 3, "int": 2, "decimal": 2, "bool": 1, "string": 0}
 
 
+def _coerce_weight(col: Column) -> int:
+    """How early a column's conversion should start (identifiers are validated with it)."""
+    if {rule.kind for rule in col.rules} & {"resident_id", "uscc"}:
+        return 4
+    return _COERCE_WEIGHT[col.type]
+
+
 def _rules_weight(col: Column) -> int:
     """How early a column's rules should start: identifier passes and hashing are long,
     consistency rules wait for the ID column's pass (a scheduling hint only)."""
@@ -349,8 +363,10 @@ class _Checker:
         self.typed: dict[str, pa.Array] = {}
         self.ids: dict[str, tuple[pa.Array, pa.Array]] = {}
         self.id_scans: dict[
-            str, tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]
+            str,
+            tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32], pa.Array],
         ] = {}
+        self.uscc_codes: dict[str, npt.NDArray[np.int8]] = {}
         self.divisions: dict[str, npt.NDArray[np.int64]] = {}
 
     def add(self, column: str, code: str, rule: str, failed: Mask) -> None:
@@ -379,7 +395,7 @@ class _Checker:
         order = sorted(range(len(tasks)), key=lambda i: -weights[i])
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
             # parsing dates and numbers first, plain text last (scheduling only, as below)
-            first = sorted(range(len(columns)), key=lambda i: -_COERCE_WEIGHT[columns[i].type])
+            first = sorted(range(len(columns)), key=lambda i: -_coerce_weight(columns[i]))
             parsed = pool.map(self._collect, [partial(self._coerce, columns[i]) for i in first])
             by_column = dict(zip(first, parsed, strict=True))
             coerced = [by_column[i] for i in range(len(columns))]
@@ -396,10 +412,24 @@ class _Checker:
             return
         raw = self.table.column(col.name).combine_chunks()
         typed, bad = coerce(raw, col)
+        if pa.types.is_string(typed.type):
+            typed = self._canonical(col, typed)
         self.typed[col.name] = typed
         if col.required:
             self.add(col.name, "REQUIRED", "required", ~_present(typed) & ~bad)
         self.add(col.name, "TYPE", "type", bad)
+
+    def _canonical(self, col: Column, text: pa.Array) -> pa.Array:
+        """An identifier column in the form keys are compared and values stored in (the
+        validation pass that gives it is kept for the column's rule)."""
+        kinds = {rule.kind for rule in col.rules}
+        if "resident_id" in kinds:
+            return self._id_scan(col.name, text)[3]
+        if "uscc" in kinds:
+            codes, keys = uscc.scan_array(text)
+            self.uscc_codes[col.name] = codes
+            return keys
+        return text
 
     def _rules(self, col: Column) -> None:
         for rule in col.rules:
@@ -463,13 +493,13 @@ class _Checker:
 
     def _id_scan(
         self, name: str, values: pa.Array
-    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-        """One validation pass over an ID column: reason code per row (0 = valid or null), and
-        the birth date (days since 1970) and sex digit parity of the normalised number."""
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32], pa.Array]:
+        """One validation pass over an ID column: reason code per row (0 = valid or null), the
+        birth date (days since 1970) and sex digit parity of the normalised number, and the
+        canonical numbers (:func:`schemas.resident_id.canonical`)."""
         with self._scan_lock:
             if name not in self.id_scans:
-                codes, born, odd, _ = resident_id.scan_array(values, self.as_of)
-                self.id_scans[name] = (codes, born, odd)
+                self.id_scans[name] = resident_id.scan_array(values, self.as_of)
             return self.id_scans[name]
 
     def _id_parts(self, name: str) -> tuple[pa.Array, pa.Array]:
@@ -480,7 +510,7 @@ class _Checker:
         text made those crash the check).
         """
         ids = self.typed[name]
-        codes, born_days, odd = self._id_scan(name, ids)
+        codes, born_days, odd, _ = self._id_scan(name, ids)
         with self._parts_lock:
             if name not in self.ids:
                 invalid = (codes != 0) | ~_present(ids)
@@ -490,7 +520,10 @@ class _Checker:
             return self.ids[name]
 
     def rule_uscc(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
-        self._identifier(col, uscc.validate_array(values), "uscc", ())
+        codes = self.uscc_codes.get(col.name)
+        if codes is None:  # a column whose values are not text
+            codes, _ = uscc.scan_array(values.cast(pa.string()))
+        self._identifier(col, reasons_array(codes, uscc.REASONS), "uscc", ())
 
     def _division_codes(self, name: str, values: pa.Array) -> npt.NDArray[np.int64]:
         with self._division_lock:
