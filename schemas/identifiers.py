@@ -105,9 +105,41 @@ def to_ascii(value: str) -> str:
     return value.translate(_FULL_WIDTH)
 
 
+# --- invisible characters in text fields (the check's documented normalisation) -------------
+#
+# Removed: format characters with no visible meaning in register text, which arrive from copy
+# and paste (a zero-width space around a name, a byte order mark inside a field, a soft
+# hyphen); the value is stored without them. Quarantined (never stored): characters that
+# change what a person reads without being seen, i.e. bidirectional controls (Trojan Source,
+# CVE-2021-42574) as ``BIDI_CONTROL``, deprecated and annotation format characters and Unicode
+# tags (hidden text) as ``INVISIBLE_CHAR``, C0/C1 control characters other than tab as
+# ``CONTROL_CHAR``. Variation selectors and private-use characters are kept: rare characters of
+# Chinese names use them.
+REMOVED_CHARS = frozenset(
+    [0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
+)
+BIDI_CHARS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+HIDDEN_CHARS = frozenset([*range(0x206A, 0x2070), *range(0xFFF9, 0xFFFC), *range(0xE0000, 0xE0080)])
+# the same sets as RE2 character classes (pyarrow.compute)
+REMOVED_RE = r"[\x{00AD}\x{200B}-\x{200D}\x{2060}-\x{2064}\x{FEFF}]"
+BIDI_RE = r"[\x{061C}\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]"
+HIDDEN_RE = r"[\x{206A}-\x{206F}\x{FFF9}-\x{FFFB}\x{E0000}-\x{E007F}]"
+CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f-\x{9f}]"
+_REMOVE = dict.fromkeys(REMOVED_CHARS)
+
+
+def strip_invisible(value: str) -> str:
+    """``value`` without the characters of :data:`REMOVED_CHARS`."""
+    return value.translate(_REMOVE)
+
+
 def normalise_code(value: str) -> str:
-    """Canonical form of a code typed by a person: NFKC-free ASCII, no spaces, upper case."""
-    text = to_ascii(unicodedata.normalize("NFC", value))
+    """Canonical form of a code typed by a person: Unicode NFKC (full-width digits and letters
+    become ASCII), without invisible characters (:data:`REMOVED_CHARS`) or spaces, upper case.
+
+    Characters NFKC does not make ASCII (digits of other scripts, for instance) stay as they
+    are, so the identifier checks refuse them (``FORMAT``) instead of storing them."""
+    text = strip_invisible(unicodedata.normalize("NFKC", to_ascii(value)))
     return "".join(text.split()).upper()
 
 

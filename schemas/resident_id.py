@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.divisions import division_table
 from schemas.identifiers import (
@@ -29,19 +30,21 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 # Residence permits for Hong Kong, Macao and Taiwan residents use these address codes.
 PERMIT_CODES = {"810000": "香港特别行政区", "820000": "澳门特别行政区", "830000": "台湾地区"}
-_FORMAT_18 = re.compile(r"^\d{17}[\dX]$")
-_FORMAT_15 = re.compile(r"^\d{15}$")
+# ASCII digits only: a digit of another script (which ``\d`` and ``int`` accept) is FORMAT
+_FORMAT_18 = re.compile(r"^[0-9]{17}[0-9X]$")
+_FORMAT_15 = re.compile(r"^[0-9]{15}$")
 _ID_TYPES = pa.string()
 
 
 def normalise(value: str) -> str:
-    """Strip spaces, map full-width digits and Ｘ to ASCII, upper-case x."""
+    """Strip spaces and invisible characters, NFKC (full-width digits and Ｘ to ASCII),
+    upper-case x (:func:`schemas.identifiers.normalise_code`)."""
     return normalise_code(value)
 
 
 def check_character(body17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits."""
-    if len(body17) != 17 or not body17.isdigit():
+    if len(body17) != 17 or not (body17.isascii() and body17.isdigit()):
         raise ValueError(f"need 17 digits, got {body17!r}")
     total = sum(int(d) * w for d, w in zip(body17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]
@@ -193,12 +196,24 @@ def _check_matrix(
     return codes, epoch_days, digits[:, 16] % 2
 
 
+def canonical(value: str) -> str:
+    """The form a number is compared and stored in: :func:`normalise`, and a valid 15-digit
+    number upgraded to its 18 digits (GB 11643), so both forms of one person are one key."""
+    number = normalise(value)
+    if _FORMAT_15.match(number) and int(number[12:15]) < 996:
+        return upgrade_15(number)
+    return number
+
+
 def scan_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], today: dt.date | None
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32], pa.Array]:
     """One validation pass over many IDs: per value its reason index into :data:`REASONS`
     (0 valid or null), its birth date (days since 1970-01-01) and 1 for a male sex digit (both
-    0 where invalid), and the values as an Arrow string array."""
+    0 where invalid), and each value's :func:`canonical` form (null where the value is null).
+
+    Only values that are not already 18 plain characters go through Python (full-width,
+    lower-case x, 15 digits, spaces): the common case costs no Python object per value."""
     arr = as_string_array(values)
     today = today or dt.date.today()
     n = len(arr)
@@ -211,15 +226,21 @@ def scan_array(
     null = null_mask(arr)
     codes[null] = 0
     slow = np.flatnonzero(codes < 0)
+    keys = arr
     if len(slow):
         epoch = dt.date(1970, 1, 1)
+        forms: list[str] = []
         for i, value in zip(slow, arr.take(pa.array(slow)).to_pylist(), strict=True):
             check = validate(value, today=today)
             codes[i] = _CODE[check.reason]
+            forms.append(canonical(value))
             if check.valid:
                 born[i] = (dt.date.fromisoformat(check.details["birth_date"]) - epoch).days
                 odd[i] = 1 if check.details["sex"] == "1" else 0
-    return codes, born, odd, arr
+        mask = np.zeros(n, dtype=bool)
+        mask[slow] = True
+        keys = pc.replace_with_mask(arr, pa.array(mask), pa.array(forms, pa.string()))
+    return codes, born, odd, keys
 
 
 def validate_array(

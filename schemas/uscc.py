@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.divisions import division_table
 from schemas.identifiers import (
@@ -190,10 +191,13 @@ def _check_matrix(mat: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
     return codes
 
 
-def validate_array(
+def scan_array(
     values: pa.Array | pa.ChunkedArray | Sequence[str | None], *, allow: Collection[str] = ()
-) -> pa.StringArray:
-    """One reason code per value, null where valid (null inputs give null)."""
+) -> tuple[npt.NDArray[np.int8], pa.Array]:
+    """One validation pass: per value its reason index into :data:`REASONS` (0 valid or null)
+    and its :func:`normalise` form, the one codes are compared and stored in (null where the
+    value is null). Only values that are not 18 plain code-set characters (lower case,
+    full-width, spaces) go through Python."""
     arr = as_string_array(values)
     codes = np.full(len(arr), -1, dtype=np.int8)
     idx, mat = fixed_width_rows(arr, 18)
@@ -201,12 +205,26 @@ def validate_array(
         codes[idx] = _check_matrix(mat)
     codes[null_mask(arr)] = 0
     slow = np.flatnonzero(codes < 0)
+    keys = arr
     if len(slow):
+        forms: list[str] = []
         for i, value in zip(slow, arr.take(pa.array(slow)).to_pylist(), strict=True):
             codes[i] = _CODE[validate(value).reason]
+            forms.append(normalise(value))
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[slow] = True
+        keys = pc.replace_with_mask(arr, pa.array(mask), pa.array(forms, pa.string()))
     if allow:
         flagged = np.flatnonzero((codes == _CODE["CHECKSUM"]) | (codes == _CODE["ORG_CODE_CHECK"]))
         for i in flagged:
             if normalise(arr[int(i)].as_py()) in allow:
                 codes[i] = 0
+    return codes, keys
+
+
+def validate_array(
+    values: pa.Array | pa.ChunkedArray | Sequence[str | None], *, allow: Collection[str] = ()
+) -> pa.StringArray:
+    """One reason code per value, null where valid (null inputs give null)."""
+    codes, _ = scan_array(values, allow=allow)
     return reasons_array(codes, REASONS)

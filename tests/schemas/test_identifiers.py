@@ -327,3 +327,64 @@ def test_mod_37_36_catches_nearly_every_adjacent_transposition() -> None:
                     ) == licence_id.check_character(f"{prefix}{b}{a}Q")
     assert licence_id.check_character("IJ") == licence_id.check_character("JI")
     assert missed / tried < 0.01
+
+
+# --- canonical forms: one identifier written several ways is one key ------------------------
+
+ARABIC_INDIC = {48 + d: 0x660 + d for d in range(10)}
+
+
+def test_digits_of_other_scripts_are_not_a_resident_id() -> None:
+    """``\\d`` and ``int`` accept any script's digits: such a number validated and was stored
+    in those digits. Only full-width digits (NFKC) become ASCII."""
+    for digits in (ARABIC_INDIC, {48 + d: 0x966 + d for d in range(10)}):  # Devanagari
+        assert resident_id.validate("11010519491231002X".translate(digits)).reason == "FORMAT"
+        assert resident_id.validate("110105491231002".translate(digits)).reason == "FORMAT"
+    with pytest.raises(ValueError):
+        resident_id.check_character("11010519491231002".translate(ARABIC_INDIC))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "11010519491231002X",
+        "11010519491231002x",
+        "１１０１０５１９４９１２３１００２Ｘ",
+        "110105491231002",
+        "１１０１０５４９１２３１００２",
+        " 110105\u300019491231 002x ",
+        "\u200b11010519491231002X\ufeff",
+        "1101\u00ad0519491231002X",
+    ],
+)
+def test_resident_id_canonical_form(written: str) -> None:
+    assert resident_id.canonical(written) == "11010519491231002X"
+    codes, _, _, keys = resident_id.scan_array(pa.array([written, None]), dt.date(2026, 1, 1))
+    assert codes.tolist() == [0, 0] and keys.to_pylist() == ["11010519491231002X", None]
+
+
+def test_legacy_review_numbers_keep_their_15_digits() -> None:
+    assert resident_id.canonical("１１０１０５４９１２３１９９６") == "110105491231996"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["91350100m000100y43", "９１３５０１００Ｍ０００１００Ｙ４３", " 91350100 M000100Y43\u200b"],
+)
+def test_uscc_canonical_form(written: str) -> None:
+    codes, keys = uscc.scan_array(pa.array([written, "91350100M000100Y43", None]))
+    assert codes.tolist() == [0, 0, 0]
+    assert keys.to_pylist() == ["91350100M000100Y43", "91350100M000100Y43", None]
+
+
+@settings(max_examples=200)
+@given(st.lists(MIXED, max_size=40))
+def test_vectorised_canonical_forms_match_scalar(values: list[str | None]) -> None:
+    _, _, _, keys = resident_id.scan_array(pa.array(values, type=pa.string()), None)
+    assert keys.to_pylist() == [None if v is None else resident_id.canonical(v) for v in values]
+
+
+def test_bidi_controls_are_not_removed_from_identifiers() -> None:
+    """Only harmless invisible characters are dropped; a bidirectional override is kept, so
+    the value fails its check instead of being quietly repaired."""
+    assert resident_id.validate("\u202e11010519491231002X").reason == "FORMAT"
