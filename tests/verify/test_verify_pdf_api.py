@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from verify_fixtures import result
+from verify_fixtures import anchors, result
 from verify_world import World, make_service
 
 from hub.settings import Settings
@@ -104,7 +104,7 @@ def test_pdf_tied_to_the_wrong_licence_fails(pdf_world, pdfs) -> None:
 
 def test_pdf_offline_needs_its_licence(pdf_world, pdfs) -> None:
     bundle = export_bundle(pdf_world.svc)
-    ctx = offline_context(bundle)
+    ctx = offline_context(bundle, anchors(pdf_world.svc))
     alone = verify_input(pdfs["valid"], ctx)
     r = result(alone, "pdf_licence")
     assert (r.status, r.reason) == (INDETERMINATE, "PDF_LICENCE_UNAVAILABLE")
@@ -143,7 +143,7 @@ def test_api_verify_upload_json_qr_and_pdf(pdf_world, pdfs, http) -> None:
     bundle["licence"]["fields"]["address"]["value"] = "北京市"
     bad = http.post("/v1/licences/verify", json=bundle).json()
     assert bad["verdict"] == TOTAL_FAILED and bad["sub_indication"] == "FIELD_ALTERED"
-    qr = qr_payload(pdf_world.svc.document(pdf_world.revoked), "https://x/verify")
+    qr = qr_payload(pdf_world.svc.document(pdf_world.revoked), pdf_world.svc.verification_url)
     rev = http.post("/v1/licences/verify", json={"qr": qr}).json()
     assert rev["sub_indication"] == "REVOKED"
     pdf = http.post(
@@ -173,7 +173,9 @@ def test_pdf_sealed_after_seal_revocation(world) -> None:
 def test_valid_pdf_names_its_seal(pdf_world, pdfs) -> None:
     report = verify_input(pdfs["valid"], online_context(pdf_world.svc))
     assert result(report, "pdf_seal").status == "PASSED"
-    offline = verify_input(pdfs["valid"], offline_context(export_bundle(pdf_world.svc)))
+    offline = verify_input(
+        pdfs["valid"], offline_context(export_bundle(pdf_world.svc), anchors(pdf_world.svc))
+    )
     assert result(offline, "pdf_seal").status == "PASSED"
 
 
@@ -194,6 +196,7 @@ def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkey
     pdf = tmp_path / "licence.pdf"
     pdf.write_bytes(pdfs["valid"])
     runner = CliRunner()
+    assert runner.invoke(main, ["trust", "install"]).exit_code == 0
     base = ["verify", str(pdf), "--offline", "--trust", str(bundle)]
     alone = runner.invoke(main, base)
     assert alone.exit_code == 2 and "PDF_LICENCE_UNAVAILABLE" in alone.output, alone.output
