@@ -1580,6 +1580,8 @@ def read_licence_json(data: bytes) -> tuple[dict[str, Any], Any]:
         raise MalformedLicenceError("a licence is a JSON object")
     wrappers = [k for k in WRAPPERS if k in obj]
     bare = [k for k in LICENCE_PARTS if k in obj]
+    if "qr" in obj and (wrappers or bare):
+        wrappers.append("qr")
     if len(wrappers) > 1 or (wrappers and bare):
         both = " and ".join(f"“{k}”" for k in [*wrappers, *bare])
         raise AmbiguousInputError(
