@@ -11,9 +11,11 @@ genuine PDF of another licence, or a page with another licence's QR code, does n
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import io
+import logging
 import re
 import zlib
 from typing import Any
@@ -241,10 +243,52 @@ def _seal_check(signer: bytes, signed_at: dt.datetime | None, ctx: VerifyContext
     )
 
 
+_VERIFYING = contextvars.ContextVar("pdf_verify_quiet", default=False)
+
+
+class _QuietWhileVerifying(logging.Filter):
+    """Drops pyHanko's log records (tracebacks of a PDF modified after signing, a broken
+    xref) while this module verifies a PDF: the report explains what they would have said.
+    Outside verification (signing, rendering) they pass as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _VERIFYING.get()
+
+
+_QUIET = _QuietWhileVerifying()
+
+
+def _quiet_pyhanko() -> None:
+    # their loggers exist once the modules are imported
+    import importlib
+
+    for module in ("pyhanko.sign.diff_analysis", "pyhanko.sign.validation"):
+        importlib.import_module(module)
+
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if (
+            name.startswith("pyhanko")
+            and isinstance(lg, logging.Logger)
+            and _QUIET not in lg.filters
+        ):
+            lg.addFilter(_QUIET)
+
+
 def verify_pdf_bytes(
     data: bytes, ctx: VerifyContext
 ) -> tuple[list[CheckResult], dict[str, Any] | None]:
     """The PDF's own checks and, when it is tied to a known licence, that licence."""
+    _quiet_pyhanko()
+    token = _VERIFYING.set(True)
+    try:
+        return _verify_pdf_bytes(data, ctx)
+    finally:
+        _VERIFYING.reset(token)
+
+
+def _verify_pdf_bytes(
+    data: bytes, ctx: VerifyContext
+) -> tuple[list[CheckResult], dict[str, Any] | None]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 

@@ -202,3 +202,16 @@ def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkey
     assert alone.exit_code == 2 and "PDF_LICENCE_UNAVAILABLE" in alone.output, alone.output
     both = runner.invoke(main, [*base, "--licence", str(companion)])
     assert both.exit_code == 0 and "TOTAL_PASSED" in both.output, both.output
+
+
+def test_modified_pdf_report_without_library_noise(pdf_world, pdfs, capfd) -> None:
+    """pyHanko logs a traceback for a PDF modified after signing; the report says it all."""
+    import logging
+
+    logging.getLogger().handlers.clear()  # as on the command line: no handler configured
+    edited, flipped = _edited(pdfs["valid"]), pdfs["valid"].replace(b"pyHanko", b"PYHANKO", 1)
+    for pdf in (edited, flipped):
+        report = verify_input(pdf, online_context(pdf_world.svc))
+        assert result(report, "pdf_signature").status == FAILED
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "pyhanko" not in err.lower(), err
