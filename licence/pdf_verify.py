@@ -20,10 +20,16 @@ import re
 import zlib
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from licence.verify import FAILED, INDETERMINATE, PASSED, CheckResult, VerifyContext
+from licence.verify import (
+    FAILED,
+    INDETERMINATE,
+    PASSED,
+    CheckResult,
+    VerifyContext,
+    load_certificate,
+)
 
 _ACTUAL_TEXT = re.compile(rb"/ActualText\s*\(((?:\\.|[^\\)])*)\)", re.S)
 _LID = re.compile(r"证照标识\s*(1\.2\.156\.3005\.2\.[0-9A-Z.]+)")
@@ -99,7 +105,7 @@ def _qr_matches(root: Any, doc: dict[str, Any], url: str) -> bool:
 
 
 def _cert_der(doc: dict[str, Any]) -> bytes:
-    cert = x509.load_pem_x509_certificate(str(doc["signature"]["certificate"]).encode())
+    cert = load_certificate(str(doc["signature"]["certificate"]))
     return cert.public_bytes(serialization.Encoding.DER)
 
 

@@ -50,6 +50,7 @@ from licence.verify import (
     Report,
     SealState,
     VerifyContext,
+    load_certificate,
 )
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
@@ -152,7 +153,7 @@ def load_anchors(folder: Path) -> TrustAnchors:
                 Verifier.from_vkey(k)
             pems = tuple(str(p) for p in a.get("ca_certificates") or ())
             for p in pems:
-                x509.load_pem_x509_certificate(p.encode())
+                load_certificate(p)
             url = a.get("verification_url")
             anchors.append(
                 TrustAnchor(str(a["origin"]), keys, pems, None if url is None else str(url))
@@ -603,7 +604,7 @@ def offline_context(
     anchor = check_bundle_signature(bundle, anchors)
     try:
         pems = anchor.ca_certificates or tuple(bundle["ca_certificates"])
-        roots = [x509.load_pem_x509_certificate(str(p).encode()) for p in pems]
+        roots = [load_certificate(str(p)) for p in pems]
         checkpoint_roots = {
             strict_json.integer(c["size"], "checkpoint size", 2**63): bytes.fromhex(c["root"])
             for c in bundle["checkpoints"]

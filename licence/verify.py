@@ -319,7 +319,7 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
     pem = str(doc["signature"]["certificate"])
     hit = ctx.caches.certs.get(pem)
     if hit is None:
-        cert = x509.load_pem_x509_certificate(pem.encode())
+        cert = load_certificate(pem)
         try:
             public = cert.public_key()
         except UnsupportedAlgorithm:
@@ -335,6 +335,15 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
         hit = ctx.caches.certs[pem] = (cert, raw)
         ctx.caches.keys[pem] = public
     return hit
+
+
+def load_certificate(pem: str) -> x509.Certificate:
+    """A PEM certificate; ValueError (never another exception) for anything unreadable:
+    cryptography raises InvalidVersion, which is no ValueError, for a bad version field."""
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("utf-8"))
+    except (ValueError, x509.InvalidVersion, UnicodeEncodeError) as exc:
+        raise ValueError(f"the certificate cannot be read: {exc}") from None
 
 
 _encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses

@@ -221,6 +221,26 @@ def _self_made_seal_cert(key: Any, genuine: dict[str, Any]) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _bad_certificate_version(m: Maker) -> Any:
+    """The seal certificate's version field says 15 (found by the fuzz target: cryptography
+    raises InvalidVersion, which is no ValueError)."""
+    b = m.valid()
+    pem = b["licence"]["signature"]["certificate"]
+    lines = pem.strip().splitlines()
+    der = bytearray(base64.b64decode("".join(lines[1:-1])))
+    at = der.find(bytes.fromhex("a003020102"))
+    der[at + 4] = 0x0E
+    body = base64.b64encode(bytes(der)).decode()
+    chunks = [body[i : i + 64] for i in range(0, len(body), 64)]
+    b["licence"]["signature"]["certificate"] = "\n".join([lines[0], *chunks, lines[-1]]) + "\n"
+    return b
+
+
+def _as_shown(m: Maker) -> Any:
+    b = m.valid()
+    return {"document": b["licence"], "receipt": b["receipt"]}
+
+
 def _duplicate_header_key(m: Maker) -> bytes:
     """The signed header names ``seal_id`` twice: one parser reads the first, one the last."""
     b = m.valid()
@@ -470,6 +490,12 @@ RECIPES: dict[str, Recipe] = {
         PASS,
         ("ledger_inclusion", IND, "NO_RECEIPT"),
     ),
+    "licence/as-hub-licence-show-prints-it.json": (_as_shown, PASS, PASS),
+    "licence/certificate-version-invalid.json": (
+        _bad_certificate_version,
+        ("seal_signature", F, "SIG_MALFORMED"),
+        ("seal_signature", F, "SIG_MALFORMED"),
+    ),
     "licence/field-value-changed.json": (
         _field_value,
         ("integrity", F, "FIELD_ALTERED"),
@@ -575,6 +601,11 @@ RECIPES: dict[str, Recipe] = {
         MALFORMED,
     ),
     "receipt/path-not-a-list.json": (_set(["receipt", "path"], "11" * 32), MALFORMED, MALFORMED),
+    "receipt/checkpoint-not-text.json": (
+        _set(["receipt", "checkpoint"], {"size": 3}),
+        MALFORMED,
+        MALFORMED,
+    ),
     "receipt/duplicate-key.json": (
         _duplicate_receipt_key,
         ("format", F, "DUPLICATE_KEY"),
