@@ -163,6 +163,7 @@ class VerifyContext:
     now: dt.datetime | None = None
     verification_url: str = "https://hub.example.gov.cn/verify"
     trusted_hosts: Sequence[str] = ()
+    show_recorded: bool = False  # name registered values of altered fields (entitled staff)
     caches: _Caches = field(default_factory=_Caches, compare=False, repr=False)
 
     def current_time(self) -> dt.datetime:
@@ -202,6 +203,25 @@ def field_title(doc: Mapping[str, Any], name: str) -> str:
         return licence_types.get(parts[5]).field(name).name if len(parts) == 10 else name
     except (KeyError, TypeError, licence_types.LicenceTypeError):
         return name
+
+
+def _recorded_value(doc: Mapping[str, Any], name: str, ctx: VerifyContext) -> str | None:
+    """The value the platform registered for an altered field, for a caller entitled to see
+    it (``ctx.show_recorded``: staff on the command line, never the public page or API), and
+    only when the stored licence is the one presented (same identifier and digest)."""
+    if not ctx.show_recorded or ctx.document_of is None:
+        return None
+    header = doc["header"]
+    stored = ctx.document_of(str(header["licence_id"]))
+    if (
+        not isinstance(stored, dict)
+        or stored.get("header", {}).get("document_digest") != (header["document_digest"])
+    ):
+        return None
+    entry = stored.get("fields", {}).get(name)
+    if not isinstance(entry, dict) or "value" not in entry:
+        return None
+    return _shown(entry["value"])
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -244,7 +264,7 @@ def check_identifier(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext
     )
 
 
-def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext) -> CheckResult:
+def check_integrity(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
     """Every disclosed field matches its salted digest and the digests add up to the root."""
     header = doc["header"]
     alg = str(header["digest_alg"])
@@ -267,14 +287,16 @@ def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext)
                     title = field_title(doc, name)
                     label = name if title == name else f"{title} ({name})"
                     shown = _shown(entry["value"])
-                    return _r(
-                        "integrity",
-                        FAILED,
-                        "FIELD_ALTERED",
+                    en = (
                         f"field {label} was altered: the value presented, “{shown}”, is not "
-                        "the one that was sealed",
-                        f"证照字段“{title}”被篡改（所示内容“{shown}”与签章时不符）",
+                        "the one that was sealed"
                     )
+                    zh = f"证照字段“{title}”被篡改（所示内容“{shown}”与签章时不符"
+                    recorded = _recorded_value(doc, name, ctx)
+                    if recorded is not None:
+                        en += f"; the registered value is “{recorded}”"
+                        zh += f"，登记内容为“{recorded}”"
+                    return _r("integrity", FAILED, "FIELD_ALTERED", en, zh + "）")
         if _document_digest(fields, alg) != header["document_digest"]:
             return _r(
                 "integrity",

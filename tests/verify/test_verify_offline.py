@@ -243,3 +243,19 @@ def test_trust_install_from_a_peer_bundle_needs_its_key(world, cli, tmp_path: Pa
     key = world.svc.ledger.verifier_key()
     out = cli.invoke(main, ["trust", "install", "--from", str(bundle), "--log-key", key])
     assert out.exit_code == 0 and "2 CA certificate(s)" in out.output, out.output
+
+
+def test_cli_online_names_the_altered_field_and_what_was_registered(world, cli, tmp_path) -> None:
+    """Staff on the command line see the field's title, the value presented and, online, the
+    registered value; the public report (API, page) carries only the value presented."""
+    from licence.trust import verify_online
+
+    obj = world.bundle()
+    obj["licence"]["fields"]["legal_representative"]["value"] = "李四"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    out = cli.invoke(main, ["verify", str(tampered)])
+    assert out.exit_code == 1
+    assert "法定代表人" in out.output and "“李四”" in out.output and "“张三”" in out.output
+    public = verify_online(world.svc, tampered.read_bytes()).to_json()
+    assert "李四" in public and "张三" not in public

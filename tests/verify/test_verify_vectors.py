@@ -125,9 +125,10 @@ def test_vector(name: str, platform: Any, http: Any) -> None:
     data = (VECTORS / name).read_bytes()
     report = verify_online(platform[1], data)
     _assert(report, expected["online"], f"{name} online")
-    answer = http.post(
-        "/v1/licences/verify", content=data, headers={"Content-Type": "application/octet-stream"}
+    ctype = {".json": "application/json", ".pdf": "application/pdf"}.get(
+        Path(name).suffix, "text/plain"
     )
+    answer = http.post("/v1/licences/verify", content=data, headers={"Content-Type": ctype})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["verdict"], body["sub_indication"]) == (report.verdict, report.sub_indication)
