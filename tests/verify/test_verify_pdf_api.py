@@ -190,9 +190,10 @@ def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkey
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(export_bundle(pdf_world.svc), ensure_ascii=False))
     companion = tmp_path / "licence.json"
-    companion.write_text(
-        json.dumps(licence_with_receipt(pdf_world.svc, pdf_world.valid), ensure_ascii=False)
-    )
+    pair = json.dumps(licence_with_receipt(pdf_world.svc, pdf_world.valid), ensure_ascii=False)
+    companion.write_bytes(b"\xef\xbb\xbf" + pair.encode())  # a BOM: read as `hub verify` reads
+    doubled = tmp_path / "doubled.json"
+    doubled.write_text(pair.replace('"licence": {', '"licence": {}, "licence": {', 1))
     pdf = tmp_path / "licence.pdf"
     pdf.write_bytes(pdfs["valid"])
     runner = CliRunner()
@@ -200,15 +201,18 @@ def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkey
     base = ["verify", str(pdf), "--offline", "--trust", str(bundle)]
     alone = runner.invoke(main, base)
     assert alone.exit_code == 2 and "PDF_LICENCE_UNAVAILABLE" in alone.output, alone.output
+    refused = runner.invoke(main, [*base, "--licence", str(doubled)])
+    assert refused.exit_code == 2 and "duplicate key 'licence'" in refused.output
     both = runner.invoke(main, [*base, "--licence", str(companion)])
     assert both.exit_code == 0 and "TOTAL_PASSED" in both.output, both.output
 
 
-def test_modified_pdf_report_without_library_noise(pdf_world, pdfs, capfd) -> None:
+def test_modified_pdf_report_without_library_noise(pdf_world, pdfs, capfd, monkeypatch) -> None:
     """pyHanko logs a traceback for a PDF modified after signing; the report says it all."""
     import logging
 
-    logging.getLogger().handlers.clear()  # as on the command line: no handler configured
+    # as on the command line: no handler configured, so Python's last resort prints to stderr
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
     edited, flipped = _edited(pdfs["valid"]), pdfs["valid"].replace(b"pyHanko", b"PYHANKO", 1)
     for pdf in (edited, flipped):
         report = verify_input(pdf, online_context(pdf_world.svc))
