@@ -44,7 +44,9 @@ class ReportOut(BaseModel):
     as_of: str | None = Field(
         default=None, description="the verdict holds as of this time (ISO 8601, UTC)"
     )
-    as_of_zh: str | None = Field(default=None, examples=["截至2026-01-05 16:30（北京时间 UTC+8）"])
+    as_of_zh: str | None = Field(
+        default=None, examples=["截至2026-01-05 16:30 北京时间 UTC+8（在线实时）"]
+    )
     as_of_en: str | None = None
     age_hours: float | None = Field(
         default=None, description="offline only: how old the trust bundle was"

@@ -84,7 +84,7 @@ class TrustBundleError(ValueError):
             f"trust bundle refused: {self}",
             self.ZH.get(self.reason, "信任包不可用"),
         )
-        return Report(TOTAL_FAILED if status == FAILED else INDETERMINATE, [line])
+        return Report(TOTAL_FAILED if status == FAILED else INDETERMINATE, [line], "unknown")
 
 
 ANCHORS_FILE = "anchors.json"

@@ -1430,8 +1430,8 @@ CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 def china_time(t: dt.datetime) -> str:
-    """``2026-01-05 16:30（北京时间 UTC+8）``: how a service window reads a time."""
-    return _utc(t).astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M（北京时间 UTC+8）")
+    """``2026-01-05 16:30 北京时间 UTC+8``: how a service window reads a time."""
+    return _utc(t).astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M 北京时间 UTC+8")
 
 
 def utc_time(t: dt.datetime) -> str:
@@ -1487,13 +1487,22 @@ def _require_shape(doc: Any) -> None:
             raise MalformedLicenceError(f"field {name!r} has no digest")
 
 
-def _malformed(message: str, reason: str = "MALFORMED_INPUT", kind: str = "unknown") -> Report:
+_MALFORMED_ZH = {
+    "MALFORMED_INPUT": "无法识别的证照文件（格式错误或文件不完整）",
+    "DUPLICATE_KEY": "证照文件中同一字段名出现两次（可能夹带另一份内容），拒绝核验",
+    "AMBIGUOUS_INPUT": "文件同时包含两份证照内容，无法确定核验哪一份，拒绝核验",
+}
+
+
+def _malformed(
+    message: str, reason: str = "MALFORMED_INPUT", kind: str = "unknown", zh: str | None = None
+) -> Report:
     result = _r(
         "format",
         FAILED,
         reason,
         f"not a verifiable licence: {message}",
-        "无法识别的证照文件（格式错误或文件不完整）",
+        zh or _MALFORMED_ZH.get(reason, _MALFORMED_ZH["MALFORMED_INPUT"]),
     )
     return Report(TOTAL_FAILED, [result], kind)
 
@@ -1708,7 +1717,12 @@ def _verify_pair(
         try:
             receipt = Receipt.from_dict(raw_receipt)
         except ReceiptError as exc:
-            return _malformed(f"the ledger receipt cannot be read: {exc}", kind="json")
+            why = str(exc).removeprefix("malformed receipt: ")
+            return _malformed(
+                f"the ledger receipt cannot be read: {why}",
+                kind="json",
+                zh="存证回执格式错误（数字须为整数，内容不完整或被改动），无法核验",
+            )
     kind = "sealed"
     fields = doc.get("fields")
     if isinstance(fields, dict):
