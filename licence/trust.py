@@ -158,7 +158,7 @@ def load_anchors(folder: Path) -> TrustAnchors:
             anchors.append(
                 TrustAnchor(str(a["origin"]), keys, pems, None if url is None else str(url))
             )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TrustBundleError(f"{path} is damaged: {exc}", "ANCHORS_MALFORMED") from exc
     return TrustAnchors(tuple(anchors), str(path))
 

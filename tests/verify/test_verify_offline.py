@@ -259,3 +259,17 @@ def test_cli_online_names_the_altered_field_and_what_was_registered(world, cli, 
     assert "法定代表人" in out.output and "“李四”" in out.output and "“张三”" in out.output
     public = verify_online(world.svc, tampered.read_bytes()).to_json()
     assert "李四" in public and "张三" not in public
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{", b'{"format": "egov-hub/trust-anchors/v1", "anchors": [1]}', b"[]", b'{"a":1,"a":1}'],
+)
+def test_damaged_anchors_file_is_refused_with_its_reason(tmp_path: Path, content: bytes) -> None:
+    from licence.trust import ANCHORS_FILE, load_anchors
+
+    (tmp_path / ANCHORS_FILE).write_bytes(content)
+    with pytest.raises(TrustBundleError) as refused:
+        load_anchors(tmp_path)
+    assert refused.value.reason == "ANCHORS_MALFORMED"
+    assert refused.value.report().checks[0].reason == "ANCHORS_MALFORMED"
