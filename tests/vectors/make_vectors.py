@@ -49,6 +49,7 @@ class Maker:
         self.settings.ensure_dirs()
         self.world = World(make_service(self.settings), self.settings)
         self.svc = self.world.svc
+        self._seals_and_versions()
         self.pair = {
             name: licence_with_receipt(self.svc, lid)
             for name, lid in (
@@ -56,6 +57,8 @@ class Maker:
                 ("revoked", self.world.revoked),
                 ("suspended", self.world.suspended),
                 ("spare", self.world.spare),
+                ("superseded", self.superseded),
+                ("qualification", self.qualification),
             )
         }
         self.bundle = json.loads(json.dumps(export_bundle(self.svc)))
@@ -63,6 +66,37 @@ class Maker:
         # revoked after the bundle was exported: offline passes "as of" the bundle only
         self.svc.revoke(self.world.spare, "FRAUD", "以欺骗手段取得")
         self.svc.ledger.sequence()
+
+    def _seals_and_versions(self) -> None:
+        """Seals revoked, suspended and expired, and a superseded licence: before the bundle
+        is exported, so it carries them."""
+        import datetime as dt
+
+        from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_HR
+        from verify_fixtures import PROVINCE_MR as MR
+
+        from licence.service import Holder, ledger_receipts
+
+        svc = self.svc
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
+        self.expired_seal = svc.create_seal(PROVINCE_HR, name="旧章", years=1, now=past)
+        self.revoked_seal = svc.create_seal(MR, name="作废章")
+        svc.set_seal_status(self.revoked_seal["seal_id"], "revoked", "key compromised")
+        self.suspended_seal = svc.create_seal(MR, name="暂停章")
+        svc.set_seal_status(self.suspended_seal["seal_id"], "suspended", "audit")
+        old = svc.issue("business_licence", MR, Holder(ENTITY_USCC, ENTITY_NAME), BUSINESS_FIELDS)
+        self.superseded = old["header"]["licence_id"]
+        self.qualification = svc.issue(
+            "professional_qualification",
+            PROVINCE_HR,
+            Holder(self.world.person_id, "张三"),
+            self.world.qualification_fields,
+            dt.date.today() + dt.timedelta(days=30),
+        )["header"]["licence_id"]
+        svc.ledger.sequence()
+        svc.attach_receipts(ledger_receipts(svc.ledger))
+        svc.change(self.superseded, {"address": "湖南省长沙市天心区"}, "迁址")
+        svc.ledger.sequence()
 
     def valid(self) -> dict[str, Any]:
         return copy.deepcopy(self.pair["valid"])
@@ -239,6 +273,81 @@ def _bad_certificate_version(m: Maker) -> Any:
 def _as_shown(m: Maker) -> Any:
     b = m.valid()
     return {"document": b["licence"], "receipt": b["receipt"]}
+
+
+def _resealed(seal: str, **header: str) -> Callable[[Maker], Any]:
+    """The valid licence re-sealed with one of the platform's seals (its key, as a forger who
+    holds it could), the header changed by ``header``; signed a few seconds from now."""
+
+    def make(m: Maker) -> Any:
+        import datetime as dt
+
+        from verify_fixtures import resign
+
+        row = getattr(m, seal) if hasattr(m, seal) else getattr(m.world, seal)
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        values = {"signed_at": later, **header}
+        for key, value in values.items():
+            if value == "@seal":
+                values[key] = row["seal_id"]
+        b = m.valid()
+        b["licence"] = resign(m.svc, b["licence"], row, **values)
+        return b
+
+    return make
+
+
+def _expired_seal_cert(m: Maker) -> Any:
+    import datetime as dt
+
+    from verify_fixtures import resign
+
+    seal = m.expired_seal
+    doc = m.svc.document(m.world.valid)
+    signed_at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"licence": resign(m.svc, doc, seal, seal_id=seal["seal_id"], signed_at=signed_at)}
+
+
+def _forged_elsewhere(
+    issuer: str, seal: str, serial: str = "20269999999"
+) -> Callable[[Maker], Any]:
+    """A licence that was never issued, sealed with a real seal (no receipt: never logged)."""
+
+    def make(m: Maker) -> Any:
+        import datetime as dt
+
+        from verify_fixtures import forge
+
+        from licence import document
+        from schemas import licence_id
+
+        values = document.values(m.svc.document(m.world.valid))
+        issuer_code = getattr(m.world, issuer)["authority"] if issuer.endswith("seal") else issuer
+        lid = licence_id.build(values["证照类型代码"], issuer_code, serial, 1)
+        values["证照颁发机构代码"] = issuer_code
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"licence": forge(m.svc, values, getattr(m.world, seal), lid, now)}
+
+    return make
+
+
+def _wrong_check_character(m: Maker) -> Any:
+    b = m.valid()
+    lid = b["licence"]["header"]["licence_id"]
+    b["licence"]["header"]["licence_id"] = lid[:-1] + ("A" if lid[-1] != "A" else "B")
+    return b
+
+
+def _anchor(value: Any) -> Callable[[Maker], Any]:
+    def make(m: Maker) -> Any:
+        b = m.valid()
+        if value == "next":
+            b["receipt"]["anchor"]["reference"] = str(int(b["receipt"]["anchor"]["reference"]) + 1)
+        else:
+            b["receipt"]["anchor"] = value
+        return b
+
+    return make
 
 
 def _duplicate_header_key(m: Maker) -> bytes:
@@ -458,9 +567,12 @@ def _pdf(kind: str) -> Callable[[Maker], bytes]:
 
         from licence.service import render_pdf
 
-        pdf = render_pdf(m.svc, m.world.valid, REPO / ".cache" / "fonts")
-        if kind == "valid":
+        lid = m.world.revoked if kind == "revoked" else m.world.valid
+        pdf = render_pdf(m.svc, lid, REPO / ".cache" / "fonts")
+        if kind in ("valid", "revoked"):
             return pdf
+        if kind == "changed-inside-signature":
+            return pdf.replace(b"pyHanko", b"PYHANKO", 1)
         if kind == "truncated":
             return pdf[: len(pdf) // 2]
         w = IncrementalPdfFileWriter(io.BytesIO(pdf))
@@ -477,6 +589,10 @@ def _pdf(kind: str) -> Callable[[Maker], bytes]:
 
 
 F, IND = "FAILED", "INDETERMINATE"
+PROVINCE_HR_CODE = (
+    "114300000061427127"  # 湖南省人力资源和社会保障厅 (may not issue business licences)
+)
+ENTITY_CODE = "91430100MA4L12346D"  # a company (verify_fixtures.ENTITY_USCC), not an authority
 MALFORMED = ("format", F, "MALFORMED_INPUT")
 NO_QR_OFFLINE = ("qr_lookup", IND, "QR_LOOKUP_UNAVAILABLE")
 
@@ -562,6 +678,66 @@ RECIPES: dict[str, Recipe] = {
         ("format", F, "AMBIGUOUS_INPUT"),
     ),
     "licence/truncated.json": (_truncated, MALFORMED, MALFORMED),
+    "licence/identifier-check-character-wrong.json": (
+        _wrong_check_character,
+        ("identifier", F, "ID_CHECKSUM"),
+        ("identifier", F, "ID_CHECKSUM"),
+    ),
+    "licence/signature-not-base64.json": (
+        _set(["licence", "signature", "value"], "!!not base64!!"),
+        ("seal_signature", F, "SIG_MALFORMED"),
+        ("seal_signature", F, "SIG_MALFORMED"),
+    ),
+    "licence/seal-id-names-another-seal.json": (
+        _resealed("hr_seal"),
+        ("seal_status", F, "SEAL_CERT_MISMATCH"),
+        ("seal_status", F, "SEAL_CERT_MISMATCH"),
+    ),
+    "licence/seal-unregistered.json": (
+        _resealed("mr_seal", seal_id="X" * 22),
+        ("seal_status", F, "SEAL_UNKNOWN"),
+        ("seal_status", F, "SEAL_UNKNOWN"),
+    ),
+    "licence/sealed-with-revoked-seal.json": (
+        _resealed("revoked_seal", seal_id="@seal"),
+        ("seal_status", F, "SEAL_REVOKED"),
+        ("seal_status", F, "SEAL_REVOKED"),
+    ),
+    "licence/sealed-with-suspended-seal.json": (
+        _resealed("suspended_seal", seal_id="@seal"),
+        ("seal_status", F, "SEAL_SUSPENDED"),
+        ("seal_status", F, "SEAL_SUSPENDED"),
+    ),
+    "licence/seal-certificate-expired-at-signing.json": (
+        _expired_seal_cert,
+        ("seal_certificate", F, "CERT_EXPIRED"),
+        ("seal_certificate", F, "CERT_EXPIRED"),
+    ),
+    "licence/type-the-authority-may-not-issue.json": (
+        _forged_elsewhere(PROVINCE_HR_CODE, "hr_seal"),
+        ("authority", F, "TYPE_NOT_ALLOWED"),
+        ("authority", F, "TYPE_NOT_ALLOWED"),
+    ),
+    "licence/issuer-unregistered.json": (
+        _forged_elsewhere(ENTITY_CODE, "mr_seal"),
+        ("authority", F, "AUTHORITY_UNREGISTERED"),
+        ("authority", F, "AUTHORITY_UNREGISTERED"),
+    ),
+    "licence/never-issued.json": (
+        _forged_elsewhere("mr_seal", "mr_seal", "20261234567"),
+        ("status", F, "UNKNOWN_LICENCE"),
+        ("ledger_inclusion", IND, "NO_RECEIPT"),
+    ),
+    "licence/superseded.json": (
+        _receipt_of("superseded"),
+        ("status", F, "SUPERSEDED"),
+        ("status", F, "SUPERSEDED"),
+    ),
+    "licence/expired-by-2099.json": (
+        _receipt_of("qualification"),
+        ("validity_period", F, "EXPIRED"),
+        ("validity_period", F, "EXPIRED"),
+    ),
     "licence/not-a-licence.json": (lambda m: {"hello": "world"}, MALFORMED, MALFORMED),
     "licence/nan-field-value.json": (_nan_value, MALFORMED, MALFORMED),
     "licence/revoked.json": (
@@ -610,6 +786,16 @@ RECIPES: dict[str, Recipe] = {
         _duplicate_receipt_key,
         ("format", F, "DUPLICATE_KEY"),
         ("format", F, "DUPLICATE_KEY"),
+    ),
+    "receipt/anchor-of-another-checkpoint.json": (
+        _anchor("next"),
+        ("anchor", F, "ANCHOR_MISMATCH"),
+        ("anchor", F, "ANCHOR_MISMATCH"),
+    ),
+    "receipt/anchor-on-unreachable-fabric.json": (
+        _anchor({"backend": "fabric", "reference": "tx1", "size": 3, "block": 1}),
+        ("anchor", IND, "ANCHOR_BACKEND_UNAVAILABLE"),
+        ("anchor", IND, "ANCHOR_BACKEND_UNAVAILABLE"),
     ),
     "receipt/path-forged.json": (
         _path_forged,
@@ -701,6 +887,16 @@ RECIPES: dict[str, Recipe] = {
         ("pdf_signature", F, "PDF_MODIFIED"),
     ),
     "pdf/truncated.pdf": (_pdf("truncated"), MALFORMED, MALFORMED),
+    "pdf/changed-inside-signature.pdf": (
+        _pdf("changed-inside-signature"),
+        ("pdf_signature", F, "PDF_SIGNATURE_INVALID"),
+        ("pdf_signature", F, "PDF_SIGNATURE_INVALID"),
+    ),
+    "pdf/revoked.pdf": (_pdf("revoked"), ("status", F, "REVOKED"), ("status", F, "REVOKED")),
+}
+TODAY = {"licence/expired-by-2099.json": "2099-01-01"}  # verified as of that day
+COMPANION = {  # a PDF verified offline with its licence file (`hub verify --licence`)
+    "pdf/revoked.pdf": "licence/revoked.json",
 }
 WITH_LICENCE = {  # bundle vectors verified with another licence than licence/valid.json
     "bundle/revocation-deleted-and-re-signed.json": "licence/revoked.json",
@@ -745,6 +941,8 @@ def main() -> None:
                 "with": WITH_LICENCE.get(name, "licence/valid.json")
                 if name.startswith("bundle/")
                 else None,
+                "today": TODAY.get(name),
+                "companion": COMPANION.get(name),
             }
         (HERE / "trust").mkdir()
         (HERE / "trust" / "bundle.json").write_bytes(_dump(m.bundle))

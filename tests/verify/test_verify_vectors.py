@@ -9,6 +9,7 @@ public ``POST /v1/licences/verify`` (never a 5xx, the same report as online).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -19,14 +20,23 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.settings import Settings
+from ledger.receipt import Receipt
 from licence.trust import (
     TrustBundleError,
     load_anchors,
     load_bundle,
     offline_context,
+    online_context,
     verify_online,
 )
-from licence.verify import FAILED, INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, verify_input
+from licence.verify import (
+    FAILED,
+    INDETERMINATE,
+    TOTAL_FAILED,
+    TOTAL_PASSED,
+    read_licence_json,
+    verify_input,
+)
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 KINDS = ("licence", "receipt", "checkpoint", "bundle", "qr", "pdf")
@@ -105,10 +115,25 @@ def offline(name: str, now: dt.datetime | None = None) -> Any:
         bundle_file, subject = VECTORS / name, VECTORS / EXPECTED[name]["with"]
     when = now or _bundle_time() + dt.timedelta(hours=1)
     try:
-        ctx = offline_context(load_bundle(bundle_file.read_bytes()), anchors, now=when)
+        bundle = load_bundle(bundle_file.read_bytes())
+        ctx = offline_context(bundle, anchors, today=_today(name), now=when)
     except TrustBundleError as exc:
         return exc.report()
+    companion = EXPECTED[name].get("companion")
+    if companion:  # `hub verify PDF --offline --licence FILE`
+        doc, raw = read_licence_json((VECTORS / companion).read_bytes())
+        lid, receipt = doc["header"]["licence_id"], Receipt.from_dict(raw)
+        ctx = dataclasses.replace(
+            ctx,
+            document_of=lambda wanted: doc if wanted == lid else None,
+            receipt_of=lambda wanted: receipt if wanted == lid else None,
+        )
     return verify_input(subject.read_bytes(), ctx)
+
+
+def _today(name: str) -> dt.date | None:
+    day = EXPECTED[name].get("today")
+    return None if day is None else dt.date.fromisoformat(day)
 
 
 def test_every_vector_has_an_expectation() -> None:
@@ -123,6 +148,10 @@ def test_vector(name: str, platform: Any, http: Any) -> None:
     if expected["online"] is None:
         return  # a trust bundle is offline material
     data = (VECTORS / name).read_bytes()
+    if expected.get("today"):  # as of another day: the public API always verifies as of now
+        ctx = online_context(platform[1], today=_today(name))
+        _assert(verify_input(data, ctx), expected["online"], f"{name} online")
+        return
     report = verify_online(platform[1], data)
     _assert(report, expected["online"], f"{name} online")
     ctype = {".json": "application/json", ".pdf": "application/pdf"}.get(
