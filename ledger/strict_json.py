@@ -25,11 +25,15 @@ class StrictJSONError(ValueError):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise StrictJSONError(f"duplicate key {key!r}: a JSON object may name a member once")
-        out[key] = value
+    out = dict(pairs)  # in C; a duplicate shows as fewer keys than pairs
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise StrictJSONError(
+                    f"duplicate key {key!r}: a JSON object may name a member once"
+                )
+            seen.add(key)
     return out
 
 
