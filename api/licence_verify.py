@@ -10,7 +10,6 @@ is in the body (``TOTAL_PASSED`` / ``TOTAL_FAILED`` / ``INDETERMINATE``).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import HubState, hub_state
 from api.problems import Problem, responses
+from ledger import strict_json
 
 router = APIRouter(tags=["licences"])
 MAX_BYTES = 20 * 1024 * 1024
@@ -41,6 +41,16 @@ class ReportOut(BaseModel):
     licence_id: str | None = None
     summary: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckOut]
+    as_of: str | None = Field(
+        default=None, description="the verdict holds as of this time (ISO 8601, UTC)"
+    )
+    as_of_zh: str | None = Field(
+        default=None, examples=["截至2026-01-05 16:30 北京时间 UTC+8（在线实时）"]
+    )
+    as_of_en: str | None = None
+    age_hours: float | None = Field(
+        default=None, description="offline only: how old the trust bundle was"
+    )
 
 
 BODY_DOC: dict[str, Any] = {
@@ -98,12 +108,14 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
         raise Problem(413, "too-large", f"the file is over {MAX_BYTES // (1024 * 1024)} MB")
     if not data.strip():
         raise Problem(400, "empty", "the body is empty: send a licence file, a PDF or {'qr': ...}")
-    if ctype == "application/json":
+    if ctype == "application/json" and b'"qr"' in data:
         try:
-            obj = json.loads(data)
-        except ValueError:
-            obj = None  # the verifier reports it as a malformed (e.g. truncated) licence
+            obj = strict_json.loads(data)
+        except strict_json.StrictJSONError:
+            obj = None  # the verifier reports why (duplicate keys, truncated, …)
         if isinstance(obj, dict) and isinstance(obj.get("qr"), str):
+            if len(obj) > 1:
+                return data, None  # {"qr": …} with a licence beside it: the verifier refuses
             return b"", obj["qr"]
     return data, None
 

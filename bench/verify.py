@@ -60,7 +60,7 @@ _worker_files: list[bytes] = []
 
 def _init_worker(bundle: dict[str, Any], files: list[bytes]) -> None:
     global _worker_ctx, _worker_files
-    _worker_ctx = offline_context(bundle)
+    _worker_ctx = offline_context(bundle, bundle["log_keys"])  # the bench's own export
     _worker_files = files  # sent once per worker; each task then names a slice only
 
 
@@ -119,7 +119,7 @@ def main() -> None:
         bundle = json.loads(json.dumps(export_bundle(svc)))
         mean_kib = sum(map(len, files)) / len(files) / 1024
 
-        ctx = offline_context(bundle)
+        ctx = offline_context(bundle, bundle["log_keys"])  # pinned: the bench's own export
         verify_input(files[0], ctx, CORE_POLICY)  # warm: certificate and checkpoint caches
 
         def one_pass() -> int:
@@ -151,7 +151,7 @@ def main() -> None:
         )
 
         sample = files[: min(n, 2_000)]
-        full_ctx = offline_context(bundle)
+        full_ctx = offline_context(bundle, bundle["log_keys"])
         start = time.perf_counter()
         for d in sample:
             full = verify_input(d, full_ctx, OFFLINE_POLICY)

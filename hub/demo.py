@@ -337,6 +337,38 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     return reports
 
 
+def verify_offline(settings: Settings, svc: Any, issued: list[str]) -> Any:
+    """What a service window without a network does: install the hub's trust anchor once
+    (`hub trust install`), take a signed trust bundle (`hub trust export`) and the licence
+    with its receipt (`hub trust receipt`), and verify against the anchor, not the bundle."""
+    from licence.trust import (
+        export_bundle,
+        licence_with_receipt,
+        load_anchors,
+        load_bundle,
+        offline_context,
+        own_anchor,
+        save_anchors,
+    )
+    from licence.verify import verify_input
+
+    t = _step("verifying offline: trust anchor installed, signed trust bundle, no database")
+    folder = settings.home / "demo" / "offline"
+    folder.mkdir(parents=True, exist_ok=True)
+    anchors = load_anchors(settings.trust_path).with_anchor(own_anchor(svc))
+    print(f"   trust anchor installed: {save_anchors(settings.trust_path, anchors)}")
+    bundle_file, licence_file = folder / "bundle.json", folder / "licence.json"
+    bundle_file.write_text(json.dumps(export_bundle(svc), ensure_ascii=False), encoding="utf-8")
+    pair = licence_with_receipt(svc, issued[0])
+    licence_file.write_text(json.dumps(pair, ensure_ascii=False), encoding="utf-8")
+    ctx = offline_context(load_bundle(bundle_file.read_bytes()), load_anchors(settings.trust_path))
+    report = verify_input(licence_file.read_bytes(), ctx)
+    print(f"   {licence_file} with {bundle_file}")
+    print("   " + report.to_text().replace("\n", "\n   "))
+    _done(t)
+    return report
+
+
 def write_pdfs(settings: Settings, svc: Any, issued: list[str], count: int = 3) -> list[Path]:
     import logging
 
@@ -377,6 +409,7 @@ def run(
     docs = build_data_docs(settings) if data_docs else []
     svc, issued = issue_licences(settings, ingest["hub"], licences)
     reports = verify_three(settings, svc, issued)
+    offline = verify_offline(settings, svc, issued)
     pdf_paths = write_pdfs(settings, svc, issued, pdfs)
     elapsed = time.perf_counter() - started
     hub = ".venv/bin/hub"
@@ -392,6 +425,9 @@ def run(
      {hub} licence show {issued[0]}
      {hub} ledger checkpoint          the latest signed checkpoint
      {hub} verify <licence.json|pdf>  an explained verdict (exit 0 passed, 1 failed)
+     {hub} verify {settings.home / "demo" / "offline" / "licence.json"} --offline \\
+         --trust {settings.home / "demo" / "offline" / "bundle.json"}
+                                      offline, against the anchor `hub trust install` wrote
      {hub} serve                      the API and pages on {base}
          {base}/verify       drop a licence or paste a QR payload
          {base}/catalog      datasets, departments, latest runs, quality trend
@@ -406,6 +442,7 @@ def run(
         "issued": issued,
         "verdicts": [r.verdict for r in reports],
         "reports": reports,
+        "offline": offline,
         "pdfs": pdf_paths,
         "seconds": elapsed,
     }

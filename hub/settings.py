@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     audit_interval: float = Field(
         default=60.0, description="seconds between audit digests appended to the ledger"
     )
+    # offline verification: the trust anchors `hub trust install` writes (default HOME/trust)
+    # and how old a trust bundle may be before offline verdicts turn INDETERMINATE
+    trust_dir: Path | None = None
+    verify_max_age_hours: float = Field(default=12.0, gt=0, description="bundle freshness limit")
     # secret that unlocks the embedded key store (encrypted key files under keys_dir): given
     # here, or read from a file outside HOME, or from the PKCS#11 token; none of them set = the
     # demo default keys/master.secret (see storage/keys.py for the threat model)
@@ -107,6 +111,10 @@ class Settings(BaseSettings):
     @property
     def keys_path(self) -> Path:
         return self.keys_dir or self.home / "keys"
+
+    @property
+    def trust_path(self) -> Path:
+        return self.trust_dir or self.home / "trust"
 
     @property
     def airflow_path(self) -> Path:

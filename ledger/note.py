@@ -187,6 +187,21 @@ def open_note(note: bytes, verifiers: Iterable[Verifier]) -> bytes:
     return body
 
 
+def restrict_note(note: bytes, verifiers: Iterable[Verifier]) -> bytes:
+    """The note with only the signature lines of ``verifiers``' keys (in their order): what
+    the signer itself wrote, before witnesses or others added their cosignatures. Comparing
+    this (or the body) instead of the whole note lets extra signatures be ignored, as the
+    signed-note specification says. The signatures are not verified here."""
+    body, sigs = parse_note(note)
+    known = {(v.name, v.key_id) for v in verifiers}
+    lines = [
+        f"{SIG_PREFIX}{s.name} {base64.b64encode(s.key_id + s.signature).decode()}\n"
+        for s in sigs
+        if (s.name, s.key_id) in known
+    ]
+    return body + b"\n" + "".join(lines).encode()
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A C2SP tlog-checkpoint: origin, tree size, root hash and optional extension lines."""

@@ -10,9 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ledger import strict_json
 from ledger.anchor import AnchorReference
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint
+
+MAX_INDEX = 2**63 - 1  # a log position; checkpoint sizes are 64-bit as well
+MAX_PATH = 64  # an inclusion path has at most one hash per tree level
 
 
 class ReceiptError(ValueError):
@@ -53,40 +57,78 @@ class Receipt:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> Receipt:
+    def from_dict(cls, obj: Any) -> Receipt:
+        """A receipt from its JSON object; ReceiptError (a readable reason) for any other shape.
+
+        Numbers are JSON integers (``2.7``, ``"2"``, ``true`` and ``1e400`` are refused, not
+        coerced), hashes lowercase or uppercase hex, the checkpoint a string.
+        """
+        if not isinstance(obj, dict):
+            raise ReceiptError("malformed receipt: a receipt is a JSON object")
         try:
+            index = strict_json.integer(obj.get("index"), "receipt index", MAX_INDEX)
+            leaf = _hex(obj.get("leaf_hash"), "leaf_hash")
+            path = obj.get("path")
+            if not isinstance(path, list) or len(path) > MAX_PATH:
+                raise ReceiptError(f"path must be a list of at most {MAX_PATH} hashes")
+            hashes = tuple(_hex(h, "path entry") for h in path)
+            checkpoint = obj.get("checkpoint")
+            if not isinstance(checkpoint, str):
+                raise ReceiptError("checkpoint must be the signed note as text")
             data = obj.get("data")
+            hash_name = obj.get("hash", "sha256")
+            if not isinstance(hash_name, str):
+                raise ReceiptError("hash must name the hash function")
             a = obj.get("anchor")
             anchor = None
             if a is not None:
-                block = a.get("block")
+                if not isinstance(a, dict):
+                    raise ReceiptError("anchor must be an object")
+                backend, reference, block = a.get("backend"), a.get("reference"), a.get("block")
+                if not isinstance(backend, str) or not isinstance(reference, str | int):
+                    raise ReceiptError("anchor must name its backend and reference")
+                if isinstance(reference, bool):
+                    raise ReceiptError("anchor reference must be text")
                 anchor = AnchorReference(
-                    str(a["backend"]),
-                    str(a["reference"]),
-                    int(a["size"]),
-                    None if block is None else int(block),
+                    backend,
+                    str(reference),
+                    strict_json.integer(a.get("size"), "anchor size", MAX_INDEX),
+                    None
+                    if block is None
+                    else strict_json.integer(block, "anchor block", MAX_INDEX),
                 )
             return cls(
-                index=int(obj["index"]),
-                leaf_hash=bytes.fromhex(obj["leaf_hash"]),
-                path=tuple(map(bytes.fromhex, obj["path"])),
-                checkpoint=str(obj["checkpoint"]).encode("utf-8"),
-                data=None if data is None else bytes.fromhex(data),
-                hash_name=str(obj.get("hash", "sha256")),
+                index=index,
+                leaf_hash=leaf,
+                path=hashes,
+                checkpoint=checkpoint.encode("utf-8"),
+                data=None if data is None else _hex(data, "data"),
+                hash_name=hash_name,
                 anchor=anchor,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ReceiptError(f"malformed receipt: {exc}") from exc
+        except ReceiptError as exc:
+            raise ReceiptError(f"malformed receipt: {exc}") from None
+        except (strict_json.StrictJSONError, UnicodeEncodeError) as exc:
+            raise ReceiptError(f"malformed receipt: {exc}") from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Receipt:
         try:
-            obj = json.loads(text)
-        except ValueError as exc:
+            obj = strict_json.loads(text)
+        except strict_json.StrictJSONError as exc:
             raise ReceiptError(f"receipt is not JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise ReceiptError("receipt must be a JSON object")
         return cls.from_dict(obj)
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ReceiptError(f"{what} must be hex text")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ReceiptError(f"{what} is not hex") from None
 
 
 def verify_receipt(

@@ -11,17 +11,25 @@ genuine PDF of another licence, or a page with another licence's QR code, does n
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import io
+import logging
 import re
 import zlib
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from licence.verify import FAILED, INDETERMINATE, PASSED, CheckResult, VerifyContext
+from licence.verify import (
+    FAILED,
+    INDETERMINATE,
+    PASSED,
+    CheckResult,
+    VerifyContext,
+    load_certificate,
+)
 
 _ACTUAL_TEXT = re.compile(rb"/ActualText\s*\(((?:\\.|[^\\)])*)\)", re.S)
 _LID = re.compile(r"证照标识\s*(1\.2\.156\.3005\.2\.[0-9A-Z.]+)")
@@ -97,7 +105,7 @@ def _qr_matches(root: Any, doc: dict[str, Any], url: str) -> bool:
 
 
 def _cert_der(doc: dict[str, Any]) -> bytes:
-    cert = x509.load_pem_x509_certificate(str(doc["signature"]["certificate"]).encode())
+    cert = load_certificate(str(doc["signature"]["certificate"]))
     return cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -241,10 +249,52 @@ def _seal_check(signer: bytes, signed_at: dt.datetime | None, ctx: VerifyContext
     )
 
 
+_VERIFYING = contextvars.ContextVar("pdf_verify_quiet", default=False)
+
+
+class _QuietWhileVerifying(logging.Filter):
+    """Drops pyHanko's log records (tracebacks of a PDF modified after signing, a broken
+    xref) while this module verifies a PDF: the report explains what they would have said.
+    Outside verification (signing, rendering) they pass as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _VERIFYING.get()
+
+
+_QUIET = _QuietWhileVerifying()
+
+
+def _quiet_pyhanko() -> None:
+    # their loggers exist once the modules are imported
+    import importlib
+
+    for module in ("pyhanko.sign.diff_analysis", "pyhanko.sign.validation"):
+        importlib.import_module(module)
+
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if (
+            name.startswith("pyhanko")
+            and isinstance(lg, logging.Logger)
+            and _QUIET not in lg.filters
+        ):
+            lg.addFilter(_QUIET)
+
+
 def verify_pdf_bytes(
     data: bytes, ctx: VerifyContext
 ) -> tuple[list[CheckResult], dict[str, Any] | None]:
     """The PDF's own checks and, when it is tied to a known licence, that licence."""
+    _quiet_pyhanko()
+    token = _VERIFYING.set(True)
+    try:
+        return _verify_pdf_bytes(data, ctx)
+    finally:
+        _VERIFYING.reset(token)
+
+
+def _verify_pdf_bytes(
+    data: bytes, ctx: VerifyContext
+) -> tuple[list[CheckResult], dict[str, Any] | None]:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 

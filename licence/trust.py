@@ -8,6 +8,11 @@ authority's status list committed to the log under that checkpoint and its recei
 ``status_list`` check proves "not revoked as of N" from the log itself). With it and a
 licence's receipt, a licence is verified with no database and no network; how old the bundle is
 shows as the ``freshness`` check.
+
+Offline trust starts from anchors the verifier already holds, never from the bundle: the log
+key and platform CA of each hub it trusts (its own, and federation peers), installed once with
+``hub trust install`` into the verifier's configuration (:class:`TrustAnchors`). A bundle that
+no installed (or ``--log-key`` pinned) key signed is refused with a reason code.
 """
 
 from __future__ import annotations
@@ -17,21 +22,193 @@ import hashlib
 import json
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ledger import strict_json
 from ledger.anchor import AnchorReference
-from ledger.note import Checkpoint, NoteError, Verifier, open_note, parse_note, sign_note
+from ledger.note import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    open_note,
+    parse_note,
+    restrict_note,
+    sign_note,
+)
 from ledger.receipt import Receipt, ReceiptError
-from licence.verify import INDETERMINATE, CheckResult, Report, SealState, VerifyContext
+from licence.verify import (
+    DEFAULT_MAX_AGE_HOURS,
+    FAILED,
+    INDETERMINATE,
+    TOTAL_FAILED,
+    CheckResult,
+    Report,
+    SealState,
+    VerifyContext,
+    load_certificate,
+)
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
 
 
 class TrustBundleError(ValueError):
-    """A trust bundle cannot be read (wrong format, truncated, missing parts)."""
+    """A trust bundle is refused: ``reason`` says why (BUNDLE_MALFORMED, BUNDLE_UNSIGNED,
+    BUNDLE_UNTRUSTED, BUNDLE_ALTERED, NO_TRUST_ANCHOR)."""
+
+    ZH: ClassVar[dict[str, str]] = {
+        "BUNDLE_MALFORMED": "信任包格式错误或不完整",
+        "BUNDLE_UNSIGNED": "信任包未签名",
+        "BUNDLE_UNTRUSTED": "信任包非本机信任的平台签署（可能被伪造或替换）",
+        "BUNDLE_ALTERED": "信任包签名后被修改",
+        "NO_TRUST_ANCHOR": "本机未安装信任锚（先运行 hub trust install）",
+        "ANCHORS_MALFORMED": "本机信任锚配置文件损坏",
+    }
+
+    def __init__(self, message: str, reason: str = "BUNDLE_MALFORMED") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def report(self) -> Report:
+        """The refusal as a verification report: check ``trust_bundle`` FAILED with the reason
+        (INDETERMINATE when this verifier simply has no anchor yet)."""
+        status = INDETERMINATE if self.reason == "NO_TRUST_ANCHOR" else FAILED
+        line = CheckResult(
+            "trust_bundle",
+            status,
+            self.reason,
+            f"trust bundle refused: {self}",
+            self.ZH.get(self.reason, "信任包不可用"),
+        )
+        return Report(TOTAL_FAILED if status == FAILED else INDETERMINATE, [line], "unknown")
+
+
+ANCHORS_FILE = "anchors.json"
+ANCHORS_FORMAT = "egov-hub/trust-anchors/v1"
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """One hub this verifier trusts: its log's origin, log keys, platform CA certificates (PEM)
+    and the address its QR codes point at."""
+
+    origin: str
+    log_keys: tuple[str, ...]
+    ca_certificates: tuple[str, ...] = ()
+    verification_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "log_keys": list(self.log_keys),
+            "ca_certificates": list(self.ca_certificates),
+            "verification_url": self.verification_url,
+        }
+
+
+@dataclass(frozen=True)
+class TrustAnchors:
+    """What a verifier trusts offline: its own hub and federation peers, one anchor each."""
+
+    anchors: tuple[TrustAnchor, ...] = ()
+    source: str = field(default="", compare=False)
+
+    def with_anchor(self, anchor: TrustAnchor) -> TrustAnchors:
+        """These anchors with ``anchor`` added (replacing one of the same origin)."""
+        kept = tuple(a for a in self.anchors if a.origin != anchor.origin)
+        return TrustAnchors((*kept, anchor), self.source)
+
+    def hosts(self) -> tuple[str, ...]:
+        from licence.verify import qr_host
+
+        found = (qr_host(a.verification_url) for a in self.anchors if a.verification_url)
+        return tuple(h for h in found if h)
+
+    def to_json(self) -> str:
+        body = {"format": ANCHORS_FORMAT, "anchors": [a.to_dict() for a in self.anchors]}
+        return json.dumps(body, ensure_ascii=False, indent=1) + "\n"
+
+
+def load_anchors(folder: Path) -> TrustAnchors:
+    """The anchors installed in ``folder`` (``hub trust install``); none if it has none."""
+    path = folder / ANCHORS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return TrustAnchors(source=str(path))
+    except OSError as exc:
+        raise TrustBundleError(f"cannot read {path}: {exc}", "ANCHORS_MALFORMED") from exc
+    try:
+        obj = strict_json.loads(data)
+        if not isinstance(obj, dict) or obj.get("format") != ANCHORS_FORMAT:
+            raise ValueError(f"not a trust anchors file (expected format {ANCHORS_FORMAT})")
+        anchors = []
+        for a in obj["anchors"]:
+            keys = tuple(str(k) for k in a["log_keys"])
+            for k in keys:
+                Verifier.from_vkey(k)
+            pems = tuple(str(p) for p in a.get("ca_certificates") or ())
+            for p in pems:
+                load_certificate(p)
+            url = a.get("verification_url")
+            anchors.append(
+                TrustAnchor(str(a["origin"]), keys, pems, None if url is None else str(url))
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TrustBundleError(f"{path} is damaged: {exc}", "ANCHORS_MALFORMED") from exc
+    return TrustAnchors(tuple(anchors), str(path))
+
+
+def save_anchors(folder: Path, anchors: TrustAnchors) -> Path:
+    """Write ``anchors`` to ``folder`` (created if needed); the file path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ANCHORS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(anchors.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def own_anchor(svc: Any) -> TrustAnchor:
+    """This hub's anchor, from its own stores (what `hub trust install` writes by default)."""
+    from licence.ca import pem
+
+    pca = svc.platform_ca()
+    ledger = svc.ledger
+    return TrustAnchor(
+        origin=str(ledger.origin),
+        log_keys=(ledger.verifier_key(),),
+        ca_certificates=(pem(pca.root), pem(pca.seal_ca)),
+        verification_url=svc.verification_url,
+    )
+
+
+def anchor_from_bundle(bundle: Mapping[str, Any], log_keys: Sequence[str]) -> TrustAnchor:
+    """A peer's anchor from its bundle, which must be signed by one of ``log_keys`` (obtained
+    from the peer out of band: `hub ledger key` on its side): the CA certificates then come
+    from a bundle that key vouches for."""
+    if not log_keys:
+        raise TrustBundleError(
+            "installing from a bundle needs the hub's log key (--log-key), obtained from the "
+            "hub itself: a bundle cannot vouch for its own key",
+            "NO_TRUST_ANCHOR",
+        )
+    pinned = TrustAnchor(str(bundle.get("origin", "")), tuple(log_keys))
+    check_bundle_signature(bundle, TrustAnchors((pinned,)))
+    return TrustAnchor(
+        origin=str(bundle.get("origin") or pinned.origin or _origin_of_key(log_keys[0])),
+        log_keys=tuple(log_keys),
+        ca_certificates=tuple(str(p) for p in bundle["ca_certificates"]),
+        verification_url=str(bundle.get("verification_url") or "") or None,
+    )
+
+
+def _origin_of_key(vkey: str) -> str:
+    return vkey.split("+", 1)[0]
 
 
 def _naive_iso(t: Any) -> str | None:
@@ -186,7 +363,13 @@ def online_context(
         if anchor is None or ref.backend != anchor.name:
             raise ConnectionError(f"the {ref.backend} anchor backend is not reachable from here")
         try:
-            anchor.verify(ref, note)  # the embedded table, or the Fabric chain read back
+            # the anchor holds the note as the log signed it: compare that, so signatures a
+            # witness (or anyone) added later are ignored, as the signed-note format says
+            try:
+                own = restrict_note(note, [Verifier.from_vkey(ledger.verifier_key())])
+            except NoteError:
+                own = note
+            anchor.verify(ref, own)  # the embedded table, or the Fabric chain read back
         except AnchorUnavailableError as exc:
             raise ConnectionError(str(exc)) from exc
         except AnchorError as exc:
@@ -337,33 +520,58 @@ def _bundle_body(bundle: Mapping[str, Any]) -> bytes:
     return f"{BUNDLE_FORMAT}\nsha256:{digest}\n".encode()
 
 
-def check_bundle_signature(bundle: Mapping[str, Any], pinned_keys: Sequence[str] = ()) -> str:
-    """Raise TrustBundleError unless the bundle is signed by a log key: one of ``pinned_keys``
-    when given (authentic), else one the bundle itself lists (intact). Returns which."""
+def check_bundle_signature(
+    bundle: Mapping[str, Any], anchors: TrustAnchors | Sequence[str]
+) -> TrustAnchor:
+    """The installed anchor whose log key signed ``bundle``; TrustBundleError (with its reason
+    code) if none did, if it was changed after signing, or if it is unsigned. The keys the
+    bundle lists itself are never trusted for this: a forger lists their own."""
+    if not isinstance(anchors, TrustAnchors):
+        anchors = TrustAnchors((TrustAnchor("pinned", tuple(anchors)),) if anchors else ())
+    if not anchors.anchors:
+        raise TrustBundleError(
+            "this verifier has no trust anchor: install the hub's log key and CA once with "
+            "`hub trust install` (or pin the key with --log-key)",
+            "NO_TRUST_ANCHOR",
+        )
     note = bundle.get(SIGNATURE_KEY)
     if not isinstance(note, str):
         raise TrustBundleError(
-            "trust bundle is not signed: export it again with `hub trust export`"
+            "trust bundle is not signed: export it again with `hub trust export`",
+            "BUNDLE_UNSIGNED",
         )
-    keys = list(pinned_keys) or list(bundle.get("log_keys", []))
+    for anchor in anchors.anchors:
+        try:
+            body = open_note(note.encode(), [Verifier.from_vkey(k) for k in anchor.log_keys])
+        except NoteError:
+            continue
+        if body != _bundle_body(bundle):
+            raise TrustBundleError("trust bundle was changed after it was signed", "BUNDLE_ALTERED")
+        listed = bundle.get("log_keys")
+        if not isinstance(listed, list) or not set(anchor.log_keys) & set(map(str, listed)):
+            raise TrustBundleError(
+                "trust bundle does not list the pinned log key", "BUNDLE_UNTRUSTED"
+            )
+        return anchor
     try:
-        body = open_note(note.encode(), [Verifier.from_vkey(k) for k in keys])
-    except NoteError as exc:
-        who = "a pinned log key" if pinned_keys else "its own log key"
-        raise TrustBundleError(f"trust bundle signature rejected ({who}): {exc}") from exc
-    if body != _bundle_body(bundle):
-        raise TrustBundleError("trust bundle was changed after it was signed")
-    if pinned_keys and not set(pinned_keys) & set(bundle.get("log_keys", [])):
-        raise TrustBundleError("trust bundle does not list the pinned log key")
-    return "pinned" if pinned_keys else "self-signed"
+        _body, sigs = parse_note(note.encode())
+        names = ", ".join(sorted({s.name for s in sigs}))
+    except NoteError:
+        names = "an unreadable signature"
+    trusted = ", ".join(a.origin for a in anchors.anchors)
+    raise TrustBundleError(
+        f"trust bundle is signed by {names}, not by a log key this verifier trusts "
+        f"({trusted}): a forged or substituted bundle",
+        "BUNDLE_UNTRUSTED",
+    )
 
 
 def load_bundle(data: bytes) -> dict[str, Any]:
-    """Parse and shape-check a trust bundle."""
+    """Parse (strict I-JSON) and shape-check a trust bundle."""
     try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise TrustBundleError(f"trust bundle is not JSON (truncated?): {exc}") from exc
+        obj = strict_json.loads(data)
+    except strict_json.StrictJSONError as exc:
+        raise TrustBundleError(f"trust bundle cannot be read: {exc}") from exc
     if not isinstance(obj, dict) or obj.get("format") != BUNDLE_FORMAT:
         raise TrustBundleError(f"not a trust bundle (expected format {BUNDLE_FORMAT})")
     missing = [
@@ -378,22 +586,34 @@ def load_bundle(data: bytes) -> dict[str, Any]:
 
 def offline_context(
     bundle: Mapping[str, Any],
+    anchors: TrustAnchors | Sequence[str] = (),
     today: dt.date | None = None,
     now: dt.datetime | None = None,
-    max_age: dt.timedelta = dt.timedelta(days=7),
+    max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_MAX_AGE_HOURS),
     pinned_keys: Sequence[str] = (),
 ) -> VerifyContext:
-    """A context from a trust bundle alone: no database, no network. The bundle's signature
-    is checked first (against ``pinned_keys`` if given); TrustBundleError if it fails."""
-    check_bundle_signature(bundle, pinned_keys)
+    """A context from a trust bundle alone: no database, no network. The bundle must be signed
+    by a log key of ``anchors`` (installed with `hub trust install`) or ``pinned_keys``
+    (TrustBundleError otherwise, with its reason). Seal certificates chain to the anchor's
+    pinned CA certificates when it has them (else to the ones the signed bundle carries); QR
+    payloads may name the hosts of the anchors."""
+    if not isinstance(anchors, TrustAnchors):
+        anchors = TrustAnchors((TrustAnchor("pinned", tuple(anchors)),) if anchors else ())
+    if pinned_keys:
+        anchors = anchors.with_anchor(TrustAnchor("--log-key", tuple(pinned_keys)))
+    anchor = check_bundle_signature(bundle, anchors)
     try:
-        roots = [x509.load_pem_x509_certificate(p.encode()) for p in bundle["ca_certificates"]]
-        checkpoint_roots = {int(c["size"]): bytes.fromhex(c["root"]) for c in bundle["checkpoints"]}
+        pems = anchor.ca_certificates or tuple(bundle["ca_certificates"])
+        roots = [load_certificate(str(p)) for p in pems]
+        checkpoint_roots = {
+            strict_json.integer(c["size"], "checkpoint size", 2**63): bytes.fromhex(c["root"])
+            for c in bundle["checkpoints"]
+        }
         latest = Checkpoint.from_note_body(parse_note(str(bundle["checkpoint"]).encode())[0])
         checkpoint_roots.setdefault(latest.size, latest.root)
-        anchors = {
+        anchors_seen = {
             (str(a.get("backend", "embedded")), str(a["id"])): (
-                int(a["size"]),
+                strict_json.integer(a["size"], "anchor size", 2**63),
                 bytes.fromhex(a["root"]),
             )
             for a in bundle.get("anchors", [])
@@ -417,9 +637,12 @@ def offline_context(
         lists = {
             str(a): Receipt.from_dict(r) for a, r in dict(bundle.get("status_lists", {})).items()
         }
-        status_size = int(bundle["status"]["size"])
+        status_size = strict_json.integer(bundle["status"]["size"], "status size", 2**63)
         as_of = _aware(str(bundle["exported_at"]))
-    except (KeyError, TypeError, ValueError, NoteError, ReceiptError) as exc:
+        log_keys = [str(k) for k in bundle["log_keys"]]
+        for k in log_keys:
+            Verifier.from_vkey(k)
+    except (KeyError, TypeError, ValueError, AttributeError, NoteError, ReceiptError) as exc:
         raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
 
     checked: set[tuple[str, str, int, bytes]] = set()
@@ -429,12 +652,12 @@ def offline_context(
         # embedded table's rows, Fabric's transactions): offline, that record is the witness
         if (ref.backend, ref.reference, ref.size, note) in checked:
             return
-        if (ref.backend, ref.reference) not in anchors:
+        if (ref.backend, ref.reference) not in anchors_seen:
             raise ConnectionError(
                 f"the {ref.backend} anchor {ref.reference} is not in the trust bundle (anchored "
                 "after it was exported?) and cannot be checked offline"
             )
-        size, root = anchors[(ref.backend, ref.reference)]
+        size, root = anchors_seen[(ref.backend, ref.reference)]
         try:
             cp = Checkpoint.from_note_body(parse_note(note)[0])
         except NoteError as exc:
@@ -443,8 +666,9 @@ def offline_context(
             raise LookupError(f"anchor #{ref.reference} holds another checkpoint")
         checked.add((ref.backend, ref.reference, ref.size, note))
 
+    url = str(bundle.get("verification_url", "https://hub.example.gov.cn/verify"))
     return VerifyContext(
-        log_keys=list(bundle["log_keys"]),
+        log_keys=log_keys,
         status_of=snapshot.get,
         today=today or dt.date.today(),
         trust_roots=roots,
@@ -458,7 +682,8 @@ def offline_context(
         max_age=max_age,
         offline=True,
         now=now,
-        verification_url=str(bundle.get("verification_url", "https://hub.example.gov.cn/verify")),
+        verification_url=url,
+        trusted_hosts=anchors.hosts(),
     )
 
 

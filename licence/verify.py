@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
+from ledger import strict_json
 from ledger.anchor import AnchorReference
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint, parse_note
@@ -40,14 +41,6 @@ from licence import document, status_list
 from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, certificate_key
 from licence.signers import verify as verify_signature
 from schemas import licence_id
-
-_fast_decode: Callable[[bytes], Any] | None
-try:  # msgspec comes with apache-airflow-core (a project dependency); json alone also works
-    from msgspec.json import decode as _msgspec_decode
-
-    _fast_decode = _msgspec_decode
-except ImportError:  # pragma: no cover - only when msgspec is absent
-    _fast_decode = None
 
 PASSED, FAILED, INDETERMINATE = "PASSED", "FAILED", "INDETERMINATE"
 # the same ECDSA-with-SHA-256 check over a digest hashlib computed (a little less per call)
@@ -61,6 +54,9 @@ STATUS_ZH = {
 }
 VALIDITY_END = "证照有效期截止日期"
 VALIDITY_START = "证照有效期起始日期"
+# how old a trust bundle may be before offline verdicts turn INDETERMINATE (a service window
+# is online most of the time: a revocation must not stay unseen for days); per verifier
+DEFAULT_MAX_AGE_HOURS = 12.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,9 @@ class VerifyContext:
       licence's status as of that checkpoint from it, the licence's receipt and the log keys.
     - ``status_size``: the tree size the status answers are as of (offline snapshot); entries
       logged at or after it are too new for the snapshot.
-    - ``verification_url``: what the QR codes on PDFs point at (to re-draw and compare them).
+    - ``verification_url``: what the QR codes on PDFs point at (to re-draw and compare them);
+      a QR payload naming another host than its, or than one of ``trusted_hosts`` (federation
+      peers), fails ``qr_host``.
     - ``as_of`` / ``max_age``: when the (offline) trust material was exported, and how old it
       may be before the freshness check turns INDETERMINATE.
     """
@@ -160,10 +158,12 @@ class VerifyContext:
     status_size: int | None = None
     status_list_of: Callable[[str], Receipt | None] | None = None
     as_of: dt.datetime | None = None
-    max_age: dt.timedelta = dt.timedelta(days=7)
+    max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_MAX_AGE_HOURS)
     offline: bool = False
     now: dt.datetime | None = None
     verification_url: str = "https://hub.example.gov.cn/verify"
+    trusted_hosts: Sequence[str] = ()
+    show_recorded: bool = False  # name registered values of altered fields (entitled staff)
     caches: _Caches = field(default_factory=_Caches, compare=False, repr=False)
 
     def current_time(self) -> dt.datetime:
@@ -186,20 +186,48 @@ def _r(check: str, status: str, reason: str, en: str, zh: str) -> CheckResult:
     return CheckResult(check, status, reason, en, zh)
 
 
-def _loads(data: bytes) -> Any:
-    """``json.loads(data)``: the same objects, the same errors, in about half the time.
+def _loads(data: bytes | str) -> Any:
+    """The one strict I-JSON reader (``ledger.strict_json``): duplicate keys, NaN, Infinity
+    and out-of-range numbers are refused with a readable StrictJSONError; a leading UTF-8
+    byte-order mark is skipped."""
+    return strict_json.loads(data)
 
-    msgspec's decoder is a strict RFC 8259 parser that yields what ``json`` yields for every
-    text it accepts (duplicate keys, big integers and floats included; the tests compare
-    them); what it refuses (NaN, lone surrogates, a byte-order mark, out-of-range floats,
-    UTF-16, malformed text) goes to ``json.loads``, whose result or error stays the reference.
-    """
-    if _fast_decode is not None:
-        try:
-            return _fast_decode(data)
-        except (ValueError, RecursionError):
-            pass  # json decides, and words the error as before
-    return json.loads(data)
+
+def field_title(doc: Mapping[str, Any], name: str) -> str:
+    """A field's Chinese title from the licence type's catalogue (``法定代表人`` for
+    ``legal_representative``); the GB/T 36903 metadata names are already Chinese."""
+    from schemas import licence_types
+
+    try:
+        parts = str(doc["header"]["licence_id"]).split(".")
+        return licence_types.get(parts[5]).field(name).name if len(parts) == 10 else name
+    except (KeyError, TypeError, licence_types.LicenceTypeError):
+        return name
+
+
+def _recorded_value(doc: Mapping[str, Any], name: str, ctx: VerifyContext) -> str | None:
+    """The value the platform registered for an altered field, for a caller entitled to see
+    it (``ctx.show_recorded``: staff on the command line, never the public page or API), and
+    only when the stored licence is the one presented (same identifier and digest)."""
+    if not ctx.show_recorded or ctx.document_of is None:
+        return None
+    header = doc["header"]
+    stored = ctx.document_of(str(header["licence_id"]))
+    if (
+        not isinstance(stored, dict)
+        or stored.get("header", {}).get("document_digest") != (header["document_digest"])
+    ):
+        return None
+    entry = stored.get("fields", {}).get(name)
+    if not isinstance(entry, dict) or "value" not in entry:
+        return None
+    return _shown(entry["value"])
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A presented value, quoted and cut short for a report line."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _parse_time(text: str) -> dt.datetime:
@@ -236,7 +264,7 @@ def check_identifier(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext
     )
 
 
-def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext) -> CheckResult:
+def check_integrity(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
     """Every disclosed field matches its salted digest and the digests add up to the root."""
     header = doc["header"]
     alg = str(header["digest_alg"])
@@ -256,13 +284,19 @@ def check_integrity(doc: dict[str, Any], _r_: Receipt | None, _c: VerifyContext)
             if "value" in entry:
                 again = _field_digest(name, entry["value"], entry["salt"], alg)
                 if again != entry["digest"]:
-                    return _r(
-                        "integrity",
-                        FAILED,
-                        "FIELD_ALTERED",
-                        f"field {name!r} was altered: its value no longer matches its digest",
-                        f"证照字段“{name}”被篡改",
+                    title = field_title(doc, name)
+                    label = name if title == name else f"{title} ({name})"
+                    shown = _shown(entry["value"])
+                    en = (
+                        f"field {label} was altered: the value presented, “{shown}”, is not "
+                        "the one that was sealed"
                     )
+                    zh = f"证照字段“{title}”被篡改（所示内容“{shown}”与签章时不符"
+                    recorded = _recorded_value(doc, name, ctx)
+                    if recorded is not None:
+                        en += f"; the registered value is “{recorded}”"
+                        zh += f"，登记内容为“{recorded}”"
+                    return _r("integrity", FAILED, "FIELD_ALTERED", en, zh + "）")
         if _document_digest(fields, alg) != header["document_digest"]:
             return _r(
                 "integrity",
@@ -307,7 +341,7 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
     pem = str(doc["signature"]["certificate"])
     hit = ctx.caches.certs.get(pem)
     if hit is None:
-        cert = x509.load_pem_x509_certificate(pem.encode())
+        cert = load_certificate(pem)
         try:
             public = cert.public_key()
         except UnsupportedAlgorithm:
@@ -323,6 +357,15 @@ def _certificate(doc: Mapping[str, Any], ctx: VerifyContext) -> tuple[x509.Certi
         hit = ctx.caches.certs[pem] = (cert, raw)
         ctx.caches.keys[pem] = public
     return hit
+
+
+def load_certificate(pem: str) -> x509.Certificate:
+    """A PEM certificate; ValueError (never another exception) for anything unreadable:
+    cryptography raises InvalidVersion, which is no ValueError, for a bad version field."""
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("utf-8"))
+    except (ValueError, x509.InvalidVersion, UnicodeEncodeError) as exc:
+        raise ValueError(f"the certificate cannot be read: {exc}") from None
 
 
 _encode_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
@@ -955,9 +998,10 @@ def _status_stated(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyCont
     if ctx.status_of is None:
         return _r(name, INDETERMINATE, "STATUS_UNKNOWN", "status not available", "无法获取证照状态")
     row = ctx.status_of(lid)
-    as_of = ""
+    as_of, valid_zh = "", "证照状态有效"
     if ctx.as_of is not None:
-        as_of = f" as of {ctx.as_of.date().isoformat()}"
+        as_of = f" as of the trust bundle's checkpoint ({utc_time(ctx.as_of)})"
+        valid_zh = f"截至信任包检查点时间（{china_time(ctx.as_of)}）证照状态有效"
     if row is None:
         if ctx.status_size is not None and receipt is None:
             return _r(
@@ -977,7 +1021,15 @@ def _status_stated(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyCont
             )
         if ctx.status_size is not None:
             # a snapshot lists only licences that are no longer valid
-            return _r(name, PASSED, "OK", f"licence is valid{as_of}", "证照状态有效")
+            return _r(name, PASSED, "OK", f"licence is valid{as_of}", valid_zh)
+        if ctx.offline:
+            return _r(
+                name,
+                INDETERMINATE,
+                "STATUS_UNKNOWN",
+                "the trust bundle carries no status for this licence: verify it online",
+                "信任包中没有此证照的状态，请联网核验",
+            )
         return _r(
             name,
             FAILED,
@@ -987,7 +1039,7 @@ def _status_stated(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyCont
         )
     status = str(row["status"])
     if status == "valid":
-        return _r(name, PASSED, "OK", f"licence is valid{as_of}", "证照状态有效")
+        return _r(name, PASSED, "OK", f"licence is valid{as_of}", valid_zh)
     when = row.get("updated_at")
     if isinstance(when, str) and when:
         day = when[:10]
@@ -1164,15 +1216,16 @@ def check_freshness(_doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContex
         return _r(name, PASSED, "ONLINE", "online: status as of now", "在线核验，状态为实时")
     age = ctx.current_time() - _utc(ctx.as_of)
     hours = age.total_seconds() / 3600
-    text = f"trust bundle checkpoint is {hours:.1f} h old (exported {ctx.as_of.isoformat()})"
-    zh = f"信任包检查点已过{hours:.1f}小时（导出于{ctx.as_of.isoformat()}）"
+    limit = ctx.max_age.total_seconds() / 3600
+    text = f"trust bundle checkpoint is {hours:.1f} h old (exported {utc_time(ctx.as_of)})"
+    zh = f"信任包检查点已过{hours:.1f}小时（导出于{china_time(ctx.as_of)}）"
     if age > ctx.max_age:
         return _r(
             name,
             INDETERMINATE,
             "BUNDLE_STALE",
-            text + f", older than {ctx.max_age}: refresh it",
-            zh + "，已过期，请更新",
+            text + f", older than this verifier's limit of {limit:g} h: refresh it",
+            zh + f"，超过本机时效上限{limit:g}小时，请更新信任包",
         )
     return _r(name, PASSED, "OK", text, zh)
 
@@ -1226,6 +1279,8 @@ class Report:
     kind: str = "sealed"
     licence_id: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    as_of: dt.datetime | None = None  # the verdict holds as of this time (bundle checkpoint)
+    age: dt.timedelta | None = None  # how old the trust bundle was (offline only)
 
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == FAILED]
@@ -1244,8 +1299,24 @@ class Report:
         """0 passed, 1 failed, 2 indeterminate (what ``hub verify`` exits with)."""
         return {TOTAL_PASSED: 0, TOTAL_FAILED: 1}.get(self.verdict, 2)
 
+    def as_of_text(self) -> tuple[str, str] | None:
+        """(Chinese, English) of when the verdict holds: "as of" the trust bundle's checkpoint
+        offline (with its age), "as of now" online; None when nothing was checked."""
+        if self.as_of is None:
+            return None
+        if self.age is None:
+            return (
+                f"截至{china_time(self.as_of)}（在线实时）",
+                f"as of {utc_time(self.as_of)} (online)",
+            )
+        hours = self.age.total_seconds() / 3600
+        return (
+            f"截至{china_time(self.as_of)}（信任包检查点时间，已过{hours:.1f}小时）",
+            f"as of {utc_time(self.as_of)} (trust bundle checkpoint, {hours:.1f} h old)",
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "verdict": self.verdict,
             "sub_indication": self.sub_indication,
             "kind": self.kind,
@@ -1253,6 +1324,14 @@ class Report:
             "summary": self.summary,
             "checks": [c.to_dict() for c in self.checks],
         }
+        if self.as_of is not None:
+            text = self.as_of_text() or ("", "")
+            out["as_of"] = self.as_of.astimezone(dt.UTC).isoformat()
+            out["as_of_zh"], out["as_of_en"] = text
+            out["age_hours"] = (
+                None if self.age is None else round(self.age.total_seconds() / 3600, 2)
+            )
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
@@ -1260,6 +1339,9 @@ class Report:
     def to_text(self) -> str:
         head = {TOTAL_PASSED: "通过", TOTAL_FAILED: "不通过", INDETERMINATE: "无法确定"}
         lines = [f"verdict: {self.verdict} ({head.get(self.verdict, '')})"]
+        when = self.as_of_text()
+        if when is not None:
+            lines[0] += f" {when[0]} / {when[1]}"
         if self.licence_id:
             label = "seal" if self.kind == "seal" else "licence"
             lines.append(f"{label}: {self.licence_id} [{self.kind}]")
@@ -1312,19 +1394,48 @@ def verify(
     for check_name, check in checks.items():
         try:
             results.append(check(doc, receipt, ctx))
-        except (KeyError, TypeError, ValueError, AttributeError, licence_id.LicenceIdError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            ArithmeticError,
+            licence_id.LicenceIdError,
+        ):
             # a malformed part of the document (missing key, wrong type) fails just this check
             results.append(
                 _r(
                     check_name,
                     FAILED,
                     "MALFORMED",
-                    f"cannot read what this check needs: {type(exc).__name__}: {exc}",
-                    "证照数据格式错误",
+                    "cannot read what this check needs: a part of the licence is missing or "
+                    "has the wrong form",
+                    "证照数据格式错误（缺少内容或格式不对）",
                 )
             )
     lid = str(doc["header"].get("licence_id"))
-    return Report(_verdict(results), results, kind, lid, _summary(doc))
+    return Report(_verdict(results), results, kind, lid, _summary(doc), **_as_of(ctx))
+
+
+def _as_of(ctx: VerifyContext) -> dict[str, Any]:
+    """When the verdict holds (``Report`` keywords): the trust bundle's checkpoint time and its
+    age offline, now online."""
+    if ctx.as_of is None:
+        return {"as_of": ctx.current_time(), "age": None}
+    as_of = _utc(ctx.as_of)
+    return {"as_of": as_of, "age": max(ctx.current_time() - as_of, dt.timedelta(0))}
+
+
+CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def china_time(t: dt.datetime) -> str:
+    """``2026-01-05 16:30 北京时间 UTC+8``: how a service window reads a time."""
+    return _utc(t).astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M 北京时间 UTC+8")
+
+
+def utc_time(t: dt.datetime) -> str:
+    return _utc(t).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---- inputs --------------------------------------------------------------------------------
@@ -1376,20 +1487,32 @@ def _require_shape(doc: Any) -> None:
             raise MalformedLicenceError(f"field {name!r} has no digest")
 
 
-def _malformed(message: str, reason: str = "MALFORMED_INPUT", kind: str = "unknown") -> Report:
+_MALFORMED_ZH = {
+    "MALFORMED_INPUT": "无法识别的证照文件（格式错误或文件不完整）",
+    "DUPLICATE_KEY": "证照文件中同一字段名出现两次（可能夹带另一份内容），拒绝核验",
+    "AMBIGUOUS_INPUT": "文件同时包含两份证照内容，无法确定核验哪一份，拒绝核验",
+}
+
+
+def _malformed(
+    message: str, reason: str = "MALFORMED_INPUT", kind: str = "unknown", zh: str | None = None
+) -> Report:
     result = _r(
         "format",
         FAILED,
         reason,
         f"not a verifiable licence: {message}",
-        "无法识别的证照文件（格式错误或文件不完整）",
+        zh or _MALFORMED_ZH.get(reason, _MALFORMED_ZH["MALFORMED_INPUT"]),
     )
     return Report(TOTAL_FAILED, [result], kind)
 
 
 def parse_qr(text: str) -> tuple[str, str, str]:
     """(licence id, digest algorithm, document digest) from a QR payload URL."""
-    query = urllib.parse.urlsplit(text.strip()).query
+    try:
+        query = urllib.parse.urlsplit(text.strip()).query
+    except ValueError as exc:
+        raise MalformedLicenceError("the QR payload is not a link") from exc
     params = urllib.parse.parse_qs(query)
     lid = params.get("id", [""])[0]
     alg, _, digest = params.get("d", [""])[0].partition(":")
@@ -1398,12 +1521,47 @@ def parse_qr(text: str) -> tuple[str, str, str]:
     return lid, alg, digest
 
 
+def qr_host(text: str) -> str | None:
+    """The host a QR payload's link names (lower case), None for a bare ``id=…&d=…``."""
+    try:
+        host = urllib.parse.urlsplit(text.strip()).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None
+
+
+def _host_check(text: str, ctx: VerifyContext) -> CheckResult | None:
+    """FAILED when the payload names a host that is neither this platform's verification
+    address nor a trusted peer's (a look-alike site); None when it names none or a trusted one."""
+    host = qr_host(text)
+    if host is None:
+        return None
+    own = qr_host(ctx.verification_url)
+    if host == own or host in {h.lower() for h in ctx.trusted_hosts}:
+        return None
+    return _r(
+        "qr_host",
+        FAILED,
+        "QR_FOREIGN_HOST",
+        f"the QR code points at {host}, which is not this platform ({own}) nor a trusted peer: "
+        "do not trust the page it opens",
+        f"二维码指向的网站“{host}”不是本平台（{own}）或可信的对等平台，请勿信任",
+    )
+
+
 def verify_qr(text: str, ctx: VerifyContext, policy: Mapping[str, Check] | None = None) -> Report:
-    """Look the QR payload's licence up (online) and verify the stored licence."""
+    """Look the QR payload's licence up (online) and verify the stored licence.
+
+    A payload whose digest does not match a registered licence says only that: nothing about
+    the licence with that identifier (holder, issuer, number) is revealed to whoever typed it.
+    """
     try:
         lid, alg, digest = parse_qr(text)
     except MalformedLicenceError as exc:
         return _malformed(str(exc), kind="qr")
+    foreign = _host_check(text, ctx)
+    if foreign is not None:
+        return Report(TOTAL_FAILED, [foreign], "qr", lid, **_as_of(ctx))
     if ctx.document_of is None:
         return Report(
             INDETERMINATE,
@@ -1420,38 +1578,65 @@ def verify_qr(text: str, ctx: VerifyContext, policy: Mapping[str, Check] | None 
             lid,
         )
     doc = ctx.document_of(lid)
-    if doc is None:
-        return Report(
-            TOTAL_FAILED,
-            [
-                _r(
-                    "qr_lookup",
-                    FAILED,
-                    "QR_UNKNOWN_LICENCE",
-                    f"the platform has no licence {lid}",
-                    "平台无此证照（二维码无效或伪造）",
-                )
-            ],
-            "qr",
-            lid,
+    header = doc.get("header") if isinstance(doc, dict) else None
+    if (
+        doc is None
+        or not isinstance(header, dict)
+        or (
+            header.get("digest_alg"),
+            header.get("document_digest"),
         )
-    header = doc["header"]
-    if (header.get("digest_alg"), header.get("document_digest")) != (alg, digest):
-        lookup = _r(
-            "qr_lookup",
-            FAILED,
-            "QR_DIGEST_MISMATCH",
-            "the QR code's content digest differs from the registered licence",
-            "二维码中的摘要与登记证照不符",
-        )
-    else:
-        lookup = _r("qr_lookup", PASSED, "OK", "licence found by its QR code", "已查到该证照")
+        != (alg, digest)
+    ):
+        # one answer for "no such licence" and "another digest": the id alone reveals nothing
+        if ctx.offline:
+            en = "the licence file given with it (--licence) is not the licence this QR code names"
+            zh = "随附的证照文件与二维码所指证照不符"
+        else:
+            en = "no licence registered on this platform matches this QR code (wrong or forged)"
+            zh = "二维码与平台登记的证照不符（二维码无效或伪造）"
+        return Report(TOTAL_FAILED, [_r("qr_lookup", FAILED, "QR_NO_MATCH", en, zh)], "qr")
+    lookup = _r("qr_lookup", PASSED, "OK", "licence found by its QR code", "已查到该证照")
     report = verify(doc, None, ctx, policy, kind="qr")
     results = [lookup, *report.checks]
-    return Report(_verdict(results), results, "qr", lid, report.summary)
+    return Report(_verdict(results), results, "qr", lid, report.summary, report.as_of, report.age)
 
 
 PdfVerifier = Callable[[bytes, VerifyContext], tuple[list[CheckResult], dict[str, Any] | None]]
+BOM = strict_json.BOM
+WRAPPERS = ("licence", "document")  # {"licence": …, "receipt": …}; `hub licence show` prints
+# {"document": …, "receipt": …}
+LICENCE_PARTS = ("header", "signature", "fields")
+
+
+def read_licence_json(data: bytes) -> tuple[dict[str, Any], Any]:
+    """(licence, raw receipt or None) from a JSON licence file, the one reader of every
+    caller (``hub verify``, ``--licence``, the API, the page): strict I-JSON (duplicate keys,
+    NaN, out-of-range numbers refused; a UTF-8 byte-order mark skipped), then exactly one of a
+    bare licence, ``{"licence": …}`` or ``{"document": …}``; a file that is two things at once
+    is refused (AmbiguousInputError). Raises StrictJSONError / MalformedLicenceError."""
+    obj = strict_json.loads(data)
+    if not isinstance(obj, dict):
+        raise MalformedLicenceError("a licence is a JSON object")
+    wrappers = [k for k in WRAPPERS if k in obj]
+    bare = [k for k in LICENCE_PARTS if k in obj]
+    if "qr" in obj and (wrappers or bare):
+        wrappers.append("qr")
+    if len(wrappers) > 1 or (wrappers and bare):
+        both = " and ".join(f"“{k}”" for k in [*wrappers, *bare])
+        raise AmbiguousInputError(
+            f"the file carries both {both}: which one is the licence is ambiguous"
+        )
+    if wrappers:
+        doc = obj[wrappers[0]]
+        if not isinstance(doc, dict):
+            raise MalformedLicenceError(f"“{wrappers[0]}” is not a licence object")
+        return doc, obj.get("receipt")
+    return obj, obj.get("receipt")
+
+
+class AmbiguousInputError(MalformedLicenceError):
+    """The file could be read as two different licences (two wrappers, or wrapper and bare)."""
 
 
 def verify_input(
@@ -1464,13 +1649,17 @@ def verify_input(
     """Verify raw bytes: a sealed or disclosed JSON licence (optionally wrapped with its
     receipt as ``{"licence": ..., "receipt": ...}``, as ``hub licence show`` prints it
     (``{"document": ..., "receipt": ...}``) or carrying a top-level ``receipt``), a signed PDF,
-    or a QR payload. Unreadable input gives TOTAL_FAILED with check ``format``.
+    or a QR payload. Unreadable input gives TOTAL_FAILED with check ``format``: never an
+    exception, whatever the bytes.
 
     Build ``ctx`` with ``licence.trust.online_context(service)`` (online: every check can
-    pass) or ``licence.trust.offline_context(bundle)``; a bare ``VerifyContext(log_keys=...)``
-    leaves the certificate, seal and anchor checks INDETERMINATE.
+    pass) or ``licence.trust.offline_context(bundle, anchors)``; a bare
+    ``VerifyContext(log_keys=...)`` leaves the certificate, seal and anchor checks
+    INDETERMINATE.
     """
     stripped = data.strip()
+    if stripped.startswith(BOM):
+        stripped = stripped[len(BOM) :].lstrip()
     if stripped.startswith(b"%PDF"):
         if pdf_verifier is None:
             from licence.pdf_verify import verify_pdf_bytes
@@ -1478,16 +1667,29 @@ def verify_input(
             pdf_verifier = verify_pdf_bytes
         pdf_results, doc = pdf_verifier(data, ctx)
         if doc is None:
-            return Report(_verdict(pdf_results), pdf_results, "pdf")
+            return Report(_verdict(pdf_results), pdf_results, "pdf", **_as_of(ctx))
         report = verify(doc, None, ctx, policy, kind="pdf")
         results = [*pdf_results, *report.checks]
-        return Report(_verdict(results), results, "pdf", report.licence_id, report.summary)
-    if stripped.startswith(b"{"):
+        return Report(
+            _verdict(results),
+            results,
+            "pdf",
+            report.licence_id,
+            report.summary,
+            report.as_of,
+            report.age,
+        )
+    if stripped.startswith(b"{") or stripped.startswith(b"["):
         try:
-            obj = _loads(stripped)
-        except (ValueError, RecursionError) as exc:
-            return _malformed(f"JSON cannot be read (truncated?): {exc}", kind="json")
-        return verify_json(obj, ctx, policy)
+            doc, raw_receipt = read_licence_json(stripped)
+        except strict_json.StrictJSONError as exc:
+            code = "DUPLICATE_KEY" if "duplicate key" in str(exc) else "MALFORMED_INPUT"
+            return _malformed(f"the JSON cannot be read: {exc}", code, kind="json")
+        except AmbiguousInputError as exc:
+            return _malformed(str(exc), "AMBIGUOUS_INPUT", kind="json")
+        except MalformedLicenceError as exc:
+            return _malformed(str(exc), kind="json")
+        return _verify_pair(doc, raw_receipt, ctx, policy)
     try:
         text = stripped.decode("utf-8")
     except UnicodeDecodeError:
@@ -1498,32 +1700,28 @@ def verify_input(
 
 
 def verify_json(obj: Any, ctx: VerifyContext, policy: Mapping[str, Check] | None = None) -> Report:
-    """Verify a parsed JSON licence (sealed, disclosed, or wrapped with its receipt)."""
-    if isinstance(obj, dict) and isinstance(obj.get("licence"), dict):
-        doc, raw_receipt = obj["licence"], obj.get("receipt")
-    elif isinstance(obj, dict) and isinstance(obj.get("document"), dict):  # `hub licence show`
-        doc, raw_receipt = obj["document"], obj.get("receipt")
-    elif isinstance(obj, dict):
-        doc, raw_receipt = obj, obj.get("receipt")
-    else:
-        return _malformed("a licence is a JSON object", kind="json")
+    """Verify a parsed JSON licence (sealed, disclosed, or wrapped with its receipt); the same
+    wrapper rules as :func:`read_licence_json` (serialised again, so one reader decides)."""
+    try:
+        data = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        return _malformed(f"not JSON data: {exc}", kind="json")
+    return verify_input(data, ctx, policy)
+
+
+def _verify_pair(
+    doc: dict[str, Any], raw_receipt: Any, ctx: VerifyContext, policy: Mapping[str, Check] | None
+) -> Report:
     receipt = None
     if raw_receipt is not None:
         try:
             receipt = Receipt.from_dict(raw_receipt)
         except ReceiptError as exc:
-            return Report(
-                TOTAL_FAILED,
-                [
-                    _r(
-                        "ledger_inclusion",
-                        FAILED,
-                        "RECEIPT_MALFORMED",
-                        str(exc),
-                        "存证回执格式错误",
-                    )
-                ],
-                "json",
+            why = str(exc).removeprefix("malformed receipt: ")
+            return _malformed(
+                f"the ledger receipt cannot be read: {why}",
+                kind="json",
+                zh="存证回执格式错误（数字须为整数，内容不完整或被改动），无法核验",
             )
     kind = "sealed"
     fields = doc.get("fields")

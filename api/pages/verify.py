@@ -10,7 +10,6 @@ amber INDETERMINATE; a revoked or suspended licence shows its status, date and r
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from api.pages import web
+from licence.verify import china_time
 
 MAX_UPLOAD = 10 * 1024 * 1024
 FAILED = "FAILED"
@@ -82,6 +82,7 @@ class Outcome:
     source: str
     licence: dict[str, str] = field(default_factory=dict)
     banner: dict[str, str] | None = None
+    as_of: str = ""  # "截至… / as of …": when the verdict holds (in the large type)
 
     @property
     def failed(self) -> list[Line]:
@@ -125,25 +126,22 @@ def _printed(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def _claimed(data: bytes) -> dict[str, str]:
-    """The printed fields of a dropped JSON licence (bare, or wrapped with its receipt)."""
+    """The printed fields of a dropped JSON licence, read by the verifier's own reader."""
+    from ledger.strict_json import StrictJSONError
+    from licence.verify import MalformedLicenceError, read_licence_json
+
     try:
-        obj = json.loads(data.decode("utf-8-sig"))
-        if isinstance(obj, dict):
-            for key in ("licence",):
-                if isinstance(obj.get(key), dict):
-                    obj = obj[key]
-        return (
-            _printed(obj) if isinstance(obj, dict) and isinstance(obj.get("fields"), dict) else {}
-        )
-    except (UnicodeDecodeError, ValueError, AttributeError, TypeError):
+        doc, _receipt = read_licence_json(data)
+    except (StrictJSONError, MalformedLicenceError):
         return {}
+    return _printed(doc) if isinstance(doc.get("fields"), dict) else {}
 
 
 def _banner(row: dict[str, Any] | None) -> dict[str, str] | None:
     if row is None or row.get("status") in (None, "valid"):
         return None
     when = row.get("updated_at")
-    day = when.date().isoformat() if isinstance(when, dt.datetime) else str(when or "")
+    day = china_time(when) if isinstance(when, dt.datetime) else str(when or "")
     status = str(row["status"])
     return {
         "status": status,
@@ -154,29 +152,18 @@ def _banner(row: dict[str, Any] | None) -> dict[str, str] | None:
     }
 
 
-def _verified(svc: Any, data: bytes) -> tuple[str, list[Line], str | None]:
-    """The verifier's verdict and checks for any input (JSON, PDF, QR payload), and the id of
-    the licence it found."""
+def _verified(svc: Any, data: bytes) -> tuple[Any, list[Line], str | None]:
+    """The verifier's report and checks for any input (JSON, PDF, QR payload), and the id of
+    the licence it found (None when the input did not lead to one: e.g. a QR code that does
+    not match, whose licence must then not be shown)."""
     from licence.trust import verify_online
 
     report = verify_online(svc, data)
     lines = [Line(c.check, c.status, c.reason, c.en, c.zh) for c in report.checks]
-    return report.verdict, lines, report.licence_id
-
-
-def _rewrapped(data: bytes) -> bytes:
-    """``hub licence show`` prints ``{"document": …, "receipt": …}``; the verifier reads the
-    same pair as ``{"licence": …, "receipt": …}``. Anything else is passed on untouched."""
-    if not data.lstrip().startswith(b"{") or b'"document"' not in data:
-        return data
-    try:
-        obj = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
-        return data
-    if not isinstance(obj, dict) or not isinstance(obj.get("document"), dict):
-        return data
-    pair = {"licence": obj["document"], "receipt": obj.get("receipt")}
-    return json.dumps(pair, ensure_ascii=False).encode()
+    lid = report.licence_id
+    if any(c.check in ("qr_lookup", "qr_host") and c.status != "PASSED" for c in lines):
+        lid = None
+    return report, lines, lid
 
 
 def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] | None]:
@@ -190,14 +177,13 @@ def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] |
 def verify_file(svc: Any, data: bytes) -> Outcome:
     """Verify a dropped file: a sealed or disclosed JSON licence (alone, with its receipt, or as
     ``hub licence show`` prints it) or the licence's signed PDF."""
-    data = _rewrapped(data)
-    verdict, lines, lid = _verified(svc, data)
+    report, lines, lid = _verified(svc, data)
     source = "PDF" if data.lstrip()[:5] == b"%PDF-" else "JSON"
     printed, banner = _stored(svc, lid)
     if source == "JSON" and lid:
         # show what the dropped file claims (a tampered copy differs from what was issued)
         printed = _claimed(data) or printed
-    return Outcome(verdict, lines, source, printed, banner)
+    return Outcome(report.verdict, lines, source, printed, banner, _as_of(report))
 
 
 def verify_qr(svc: Any, payload: str) -> Outcome:
@@ -205,9 +191,14 @@ def verify_qr(svc: Any, payload: str) -> Outcome:
     text = " ".join(payload.split())  # a scanner may add line breaks
     if "?" not in text:
         text = "/verify?" + text  # the bare query part, as the page's own link carries it
-    verdict, lines, lid = _verified(svc, text.encode())
+    report, lines, lid = _verified(svc, text.encode())
     printed, banner = _stored(svc, lid)
-    return Outcome(verdict, lines, "QR", printed, banner)
+    return Outcome(report.verdict, lines, "QR", printed, banner, _as_of(report))
+
+
+def _as_of(report: Any) -> str:
+    when = report.as_of_text()
+    return "" if when is None else f"{when[0]} · {when[1]}"
 
 
 def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLResponse:
@@ -216,7 +207,7 @@ def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLRespon
         "verify.html",
         {
             "outcome": outcome,
-            "checked_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "checked_at": china_time(dt.datetime.now(dt.UTC)),
             "qr": qr,
             "check_zh": CHECK_ZH,
             "verdict_zh": VERDICT_ZH,

@@ -228,12 +228,18 @@ def pdf_cmd(licence_id: str, output: Path) -> None:
 @click.option("--hide", multiple=True, required=True, help="field to hide (repeatable)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
 def disclose_cmd(licence_id: str, hide: tuple[str, ...], output: Path | None) -> None:
-    """Write a redacted copy that still verifies against the same seal signature."""
+    """Write a redacted copy that still verifies against the same seal signature; with its
+    ledger receipt (``{"licence": …, "receipt": …}``) once the licence has one, so the copy
+    also verifies offline."""
+    from licence.trust import receipt_json
+
     svc = open_service(get_settings())
     try:
-        _emit(svc.disclose(licence_id, list(hide)), output)
+        disclosed = svc.disclose(licence_id, list(hide))
+        receipt = receipt_json(svc, licence_id)
     except _errors() as exc:
         _fail(exc)
+    _emit(disclosed if receipt is None else {"licence": disclosed, "receipt": receipt}, output)
 
 
 @licence.command("expire")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -23,24 +24,31 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _offline_context(
-    trust: Path, max_age_days: float, licence_file: Path | None, log_keys: tuple[str, ...]
-) -> Any:
-    import dataclasses
+class _Refused(Exception):
+    """The offline trust material is refused: carries the report to print."""
 
-    from licence.trust import TrustBundleError, load_bundle, offline_context
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.sub_indication)
+        self.report = report
+
+
+def _offline_context(
+    trust: Path, max_age_hours: float, licence_file: Path | None, log_keys: tuple[str, ...]
+) -> Any:
+    """(bundle, context) from the bundle and the anchors this verifier holds (installed with
+    `hub trust install`, plus --log-key); _Refused with the refusal as a report otherwise."""
+    from licence.trust import TrustBundleError, load_anchors, load_bundle, offline_context
 
     try:
+        anchors = load_anchors(get_settings().trust_path)
         bundle = load_bundle(trust.read_bytes())
-        ctx = offline_context(bundle, max_age=dt.timedelta(days=max_age_days), pinned_keys=log_keys)
-    except (OSError, TrustBundleError) as exc:
-        _fail(f"trust bundle {trust}: {exc}")
-    if not log_keys:
-        click.echo(
-            "note: trust bundle checked against its own log key; pin the platform's key with "
-            "--log-key to detect a substituted bundle",
-            err=True,
+        ctx = offline_context(
+            bundle, anchors, max_age=dt.timedelta(hours=max_age_hours), pinned_keys=log_keys
         )
+    except OSError as exc:
+        _fail(f"trust bundle {trust}: {exc}")
+    except TrustBundleError as exc:
+        raise _Refused(exc.report()) from exc
     if licence_file is not None:
         document_of, receipt_of = _companion(licence_file)
         ctx = dataclasses.replace(ctx, document_of=document_of, receipt_of=receipt_of)
@@ -49,22 +57,24 @@ def _offline_context(
 
 def _companion(path: Path) -> tuple[Any, Any]:
     """document_of and receipt_of over one licence JSON file (with its receipt, as
-    `hub trust receipt` writes it) given next to a PDF."""
+    `hub trust receipt` writes it) given next to a PDF: read by the verifier's own reader, so
+    it accepts and refuses exactly what `hub verify FILE` does."""
     from ledger.receipt import Receipt, ReceiptError
+    from ledger.strict_json import StrictJSONError
+    from licence.verify import MalformedLicenceError, read_licence_json
 
     try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
+        doc, raw_receipt = read_licence_json(path.read_bytes())
+    except OSError as exc:
         _fail(f"--licence {path}: {exc}")
-    doc, receipt = obj, None
-    for key in ("licence", "document"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            doc = obj[key]
-            try:
-                receipt = Receipt.from_dict(obj["receipt"]) if obj.get("receipt") else None
-            except ReceiptError:
-                receipt = None  # the verifier then reports NO_RECEIPT for it
-    lid = doc.get("header", {}).get("licence_id") if isinstance(doc, dict) else None
+    except (StrictJSONError, MalformedLicenceError) as exc:
+        _fail(f"--licence {path}: not a licence file: {exc}")
+    try:
+        receipt = None if raw_receipt is None else Receipt.from_dict(raw_receipt)
+    except ReceiptError:
+        receipt = None  # the verifier then reports NO_RECEIPT for it
+    header = doc.get("header")
+    lid = header.get("licence_id") if isinstance(header, dict) else None
 
     def document_of(wanted: str) -> dict[str, Any] | None:
         return doc if wanted == lid else None
@@ -93,12 +103,19 @@ def _companion(path: Path) -> tuple[Any, Any]:
     default=None,
     help="offline PDF: the licence JSON it renders",
 )
-@click.option("--max-age-days", default=7.0, show_default=True, help="bundle freshness limit")
+@click.option(
+    "--max-age-hours",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="offline: how old the trust bundle may be before the verdict is INDETERMINATE "
+    "(default HUB_VERIFY_MAX_AGE_HOURS, 12)",
+)
 @click.option(
     "--log-key",
     "log_keys",
     multiple=True,
-    help="pinned log verifier key (`hub ledger key` prints it); the bundle must be signed by it",
+    help="also trust this log verifier key (`hub ledger key` prints it) besides the anchors "
+    "installed with `hub trust install`",
 )
 @click.option("--policy", default=None, help="comma-separated checks to require (default: all)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -109,7 +126,7 @@ def verify(
     offline: bool,
     trust: Path | None,
     licence_file: Path | None,
-    max_age_days: float,
+    max_age_hours: float | None,
     log_keys: tuple[str, ...],
     policy: str | None,
     as_json: bool,
@@ -117,8 +134,10 @@ def verify(
     """Verify a licence FILE (sealed or disclosed JSON, PDF), a QR payload or a seal.
 
     Online (default) the running stores answer status, seals and receipts; with
-    --offline --trust BUNDLE only the file (with its receipt: `hub trust receipt`) and the
-    bundle are used, and the bundle's age is reported as the `freshness` check.
+    --offline --trust BUNDLE only the file (with its receipt: `hub trust receipt`), the bundle
+    and the trust anchors installed here (`hub trust install`, or --log-key) are used: a bundle
+    no trusted key signed is refused (check trust_bundle). The verdict holds "as of" the
+    bundle's checkpoint; its age is the `freshness` check.
     """
     from licence import verify as v
 
@@ -135,7 +154,12 @@ def verify(
     bundle: Any = None
     if offline:
         assert trust is not None
-        bundle, ctx = _offline_context(trust, max_age_days, licence_file, log_keys)
+        hours = get_settings().verify_max_age_hours if max_age_hours is None else max_age_hours
+        try:
+            bundle, ctx = _offline_context(trust, hours, licence_file, log_keys)
+        except _Refused as refused:
+            click.echo(refused.report.to_json() if as_json else refused.report.to_text())
+            sys.exit(refused.report.exit_code)
         if chosen is None:
             chosen = v.OFFLINE_POLICY
     else:
@@ -145,7 +169,8 @@ def verify(
 
         svc = open_service(get_settings())
         try:
-            ctx = online_context(svc)
+            # staff with the hub's state may see what was registered for an altered field
+            ctx = dataclasses.replace(online_context(svc), show_recorded=True)
         except CertificateAuthorityError as exc:
             _fail(str(exc))
     if seal_id is not None:
@@ -210,3 +235,57 @@ def receipt_cmd(licence_id: str, output: Path) -> None:
         _fail(str(exc))
     output.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     click.echo(f"written: {output}")
+
+
+@trust.command("install")
+@click.option(
+    "--from",
+    "bundle_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="another hub's trust bundle (a federation peer, or this hub on a device without "
+    "its state); needs --log-key",
+)
+@click.option(
+    "--log-key",
+    "log_keys",
+    multiple=True,
+    help="that hub's log verifier key, obtained from it out of band (`hub ledger key`)",
+)
+def install_cmd(bundle_file: Path | None, log_keys: tuple[str, ...]) -> None:
+    """Install a trust anchor: a hub's log key and platform CA certificates, which offline
+    verification then requires every trust bundle to be signed by.
+
+    Without --from: this hub's own anchor, read from its stores. With --from BUNDLE
+    --log-key KEY: the hub that signed BUNDLE with KEY (its CA certificates come from the
+    bundle that key signed). Anchors are kept in HUB_TRUST_DIR (default HUB_HOME/trust), one
+    per hub (installing again replaces it).
+    """
+    from licence.ca import CertificateAuthorityError
+    from licence.trust import (
+        TrustBundleError,
+        anchor_from_bundle,
+        load_anchors,
+        load_bundle,
+        own_anchor,
+        save_anchors,
+    )
+
+    settings = get_settings()
+    try:
+        anchors = load_anchors(settings.trust_path)
+        if bundle_file is None:
+            if log_keys:
+                _fail("--log-key goes with --from BUNDLE (the hub's own key is read from it)")
+            from hub.commands.licence import open_service
+
+            anchor = own_anchor(open_service(settings))
+        else:
+            anchor = anchor_from_bundle(load_bundle(bundle_file.read_bytes()), log_keys)
+    except (OSError, CertificateAuthorityError, TrustBundleError) as exc:
+        _fail(str(exc))
+    path = save_anchors(settings.trust_path, anchors.with_anchor(anchor))
+    click.echo(
+        f"installed: {anchor.origin} ({len(anchor.log_keys)} log key(s), "
+        f"{len(anchor.ca_certificates)} CA certificate(s)) in {path}"
+    )

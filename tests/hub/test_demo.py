@@ -39,6 +39,7 @@ def test_demo_summary_and_rerun(settings: Settings, capsys: object) -> None:
     assert _failed(revoked) == {"status": "REVOKED"}
     revoked_text = next(c for c in revoked.checks if c.check == "status").zh
     assert "已吊销" in revoked_text and "以欺骗手段取得许可" in revoked_text
+    assert first["offline"].verdict == "TOTAL_PASSED", first["offline"].to_text()
     assert len(first["pdfs"]) == 1 and first["pdfs"][0].read_bytes().startswith(b"%PDF")
 
     second = demo.run(settings, 1000, 200, 3, 1, airflow=False, data_docs=False)

@@ -63,7 +63,9 @@ def test_cli_issue_lifecycle_disclose(
         main, ["licence", "disclose", lid, "--hide", "registered_capital", "-o", str(red)]
     )
     assert out.exit_code == 0, out.output
-    assert "value" not in json.loads(red.read_text())["fields"]["registered_capital"]
+    disclosed = json.loads(red.read_text())
+    assert "value" not in disclosed["licence"]["fields"]["registered_capital"]
+    assert disclosed["receipt"] == shown["receipt"]  # kept: the copy verifies offline too
     assert "suspended" in run.invoke(main, ["licence", "suspend", lid, "--reason", "整改"]).output
     assert "valid" in run.invoke(main, ["licence", "reinstate", lid]).output
     change = ["licence", "change", lid, "--field", "address=湖南省长沙市天心区芙蓉中路1号"]

@@ -204,6 +204,7 @@ def test_cli_national_profile_issue_and_verify(national: Settings, tmp_path: Pat
     # offline, from the signed trust bundle: the SM2 certificate chains there too
     bundle = tmp_path / "bundle.json"
     assert run.invoke(main, ["trust", "export", str(bundle)]).exit_code == 0
+    assert run.invoke(main, ["trust", "install"]).exit_code == 0
     off = run.invoke(main, ["verify", str(lic), "--offline", "--trust", str(bundle)])
     assert off.exit_code == 0 and "TOTAL_PASSED" in off.output, off.output
 

@@ -150,7 +150,11 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     assert anchored.status == "PASSED" and "fabric" in anchored.en, report.to_text()
     # offline, at a service window: the trust bundle carries the Fabric transaction as recorded
     bundle = json.loads(json.dumps(export_bundle(svc)))
-    offline = verify(svc.document(lid), Receipt.from_dict(receipt_obj), offline_context(bundle))
+    offline = verify(
+        svc.document(lid),
+        Receipt.from_dict(receipt_obj),
+        offline_context(bundle, [svc.ledger.verifier_key()]),
+    )
     assert offline.verdict == TOTAL_PASSED, offline.to_text()
     assert next(c for c in offline.checks if c.check == "anchor").status == "PASSED"
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from verify_fixtures import result
+from verify_fixtures import anchors, result
 from verify_world import World, make_service
 
 from hub.settings import Settings
@@ -104,7 +104,7 @@ def test_pdf_tied_to_the_wrong_licence_fails(pdf_world, pdfs) -> None:
 
 def test_pdf_offline_needs_its_licence(pdf_world, pdfs) -> None:
     bundle = export_bundle(pdf_world.svc)
-    ctx = offline_context(bundle)
+    ctx = offline_context(bundle, anchors(pdf_world.svc))
     alone = verify_input(pdfs["valid"], ctx)
     r = result(alone, "pdf_licence")
     assert (r.status, r.reason) == (INDETERMINATE, "PDF_LICENCE_UNAVAILABLE")
@@ -143,7 +143,7 @@ def test_api_verify_upload_json_qr_and_pdf(pdf_world, pdfs, http) -> None:
     bundle["licence"]["fields"]["address"]["value"] = "北京市"
     bad = http.post("/v1/licences/verify", json=bundle).json()
     assert bad["verdict"] == TOTAL_FAILED and bad["sub_indication"] == "FIELD_ALTERED"
-    qr = qr_payload(pdf_world.svc.document(pdf_world.revoked), "https://x/verify")
+    qr = qr_payload(pdf_world.svc.document(pdf_world.revoked), pdf_world.svc.verification_url)
     rev = http.post("/v1/licences/verify", json={"qr": qr}).json()
     assert rev["sub_indication"] == "REVOKED"
     pdf = http.post(
@@ -173,7 +173,9 @@ def test_pdf_sealed_after_seal_revocation(world) -> None:
 def test_valid_pdf_names_its_seal(pdf_world, pdfs) -> None:
     report = verify_input(pdfs["valid"], online_context(pdf_world.svc))
     assert result(report, "pdf_seal").status == "PASSED"
-    offline = verify_input(pdfs["valid"], offline_context(export_bundle(pdf_world.svc)))
+    offline = verify_input(
+        pdfs["valid"], offline_context(export_bundle(pdf_world.svc), anchors(pdf_world.svc))
+    )
     assert result(offline, "pdf_seal").status == "PASSED"
 
 
@@ -188,14 +190,32 @@ def test_cli_offline_pdf_with_its_licence_file(pdf_world, pdfs, tmp_path, monkey
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(export_bundle(pdf_world.svc), ensure_ascii=False))
     companion = tmp_path / "licence.json"
-    companion.write_text(
-        json.dumps(licence_with_receipt(pdf_world.svc, pdf_world.valid), ensure_ascii=False)
-    )
+    pair = json.dumps(licence_with_receipt(pdf_world.svc, pdf_world.valid), ensure_ascii=False)
+    companion.write_bytes(b"\xef\xbb\xbf" + pair.encode())  # a BOM: read as `hub verify` reads
+    doubled = tmp_path / "doubled.json"
+    doubled.write_text(pair.replace('"licence": {', '"licence": {}, "licence": {', 1))
     pdf = tmp_path / "licence.pdf"
     pdf.write_bytes(pdfs["valid"])
     runner = CliRunner()
+    assert runner.invoke(main, ["trust", "install"]).exit_code == 0
     base = ["verify", str(pdf), "--offline", "--trust", str(bundle)]
     alone = runner.invoke(main, base)
     assert alone.exit_code == 2 and "PDF_LICENCE_UNAVAILABLE" in alone.output, alone.output
+    refused = runner.invoke(main, [*base, "--licence", str(doubled)])
+    assert refused.exit_code == 2 and "duplicate key 'licence'" in refused.output
     both = runner.invoke(main, [*base, "--licence", str(companion)])
     assert both.exit_code == 0 and "TOTAL_PASSED" in both.output, both.output
+
+
+def test_modified_pdf_report_without_library_noise(pdf_world, pdfs, capfd, monkeypatch) -> None:
+    """pyHanko logs a traceback for a PDF modified after signing; the report says it all."""
+    import logging
+
+    # as on the command line: no handler configured, so Python's last resort prints to stderr
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    edited, flipped = _edited(pdfs["valid"]), pdfs["valid"].replace(b"pyHanko", b"PYHANKO", 1)
+    for pdf in (edited, flipped):
+        report = verify_input(pdf, online_context(pdf_world.svc))
+        assert result(report, "pdf_signature").status == FAILED
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "pyhanko" not in err.lower(), err

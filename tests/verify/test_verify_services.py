@@ -33,7 +33,7 @@ def test_verify_on_postgresql(tmp_path) -> None:
     assert [e[0] for e in seal["events"]] == ["active", "suspended"]
     offline = verify_input(
         json.dumps(world.bundle(world.suspended), ensure_ascii=False).encode(),
-        offline_context(bundle),
+        offline_context(bundle, [world.svc.ledger.verifier_key()]),
     )
     r = result(offline, "status")
     assert (r.status, r.reason) == (FAILED, "SUSPENDED"), offline.to_text()

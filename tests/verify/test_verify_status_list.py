@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from verify_fixtures import PROVINCE_HR, result
+from verify_fixtures import PROVINCE_HR, anchors, result
 
 import hub.settings
 from hub.cli import main
@@ -35,7 +35,7 @@ def _online(world, lid: str, ctx=None):
 
 
 def _offline(world, lid: str, bundle):
-    ctx = offline_context(json.loads(json.dumps(bundle)))
+    ctx = offline_context(json.loads(json.dumps(bundle)), anchors(world.svc))
     return verify_input(json.dumps(world.bundle(lid), ensure_ascii=False).encode(), ctx, POLICY)
 
 

@@ -381,19 +381,33 @@ def test_qr_payload_valid(world) -> None:
     from licence.pdf import qr_payload
 
     report = run(
-        world.svc, qr_payload(world.svc.document(world.valid), "https://x/verify").encode()
+        world.svc, qr_payload(world.svc.document(world.valid), world.svc.verification_url).encode()
     )
     assert report.verdict == TOTAL_PASSED and report.kind == "qr", report.to_text()
 
 
 def test_qr_payload_for_unknown_licence(world) -> None:
-    payload = f"https://x/verify?id=1.2.156.3005.2.X.Y.1.001.Q&d=sha256:{'ab' * 32}"
-    _fails(run(world.svc, payload.encode()), "qr_lookup", "QR_UNKNOWN_LICENCE")
+    payload = f"/verify?id=1.2.156.3005.2.X.Y.1.001.Q&d=sha256:{'ab' * 32}"
+    _fails(run(world.svc, payload.encode()), "qr_lookup", "QR_NO_MATCH")
 
 
-def test_qr_payload_digest_mismatch(world) -> None:
-    payload = f"https://x/verify?id={world.valid}&d=sha256:{'ab' * 32}"
-    _fails(run(world.svc, payload.encode()), "qr_lookup", "QR_DIGEST_MISMATCH")
+def test_qr_payload_digest_mismatch_reveals_nothing_of_the_licence(world) -> None:
+    payload = f"{world.svc.verification_url}?id={world.valid}&d=sha256:{'ab' * 32}"
+    report = run(world.svc, payload.encode())
+    _fails(report, "qr_lookup", "QR_NO_MATCH")
+    # the same answer as for an identifier that does not exist: no summary, no other check
+    assert [c.check for c in report.checks] == ["qr_lookup"] and not report.summary
+    text = report.to_json()
+    assert "湖南" not in text and "长沙" not in text and "seal" not in text
+
+
+def test_qr_payload_naming_another_host_is_refused(world) -> None:
+    from licence.pdf import qr_payload
+
+    doc = world.svc.document(world.valid)
+    report = run(world.svc, qr_payload(doc, "https://verify.example.com/verify").encode())
+    _fails(report, "qr_host", "QR_FOREIGN_HOST")
+    assert "verify.example.com" in result(report, "qr_host").en
 
 
 # ---- policy ----------------------------------------------------------------------------------

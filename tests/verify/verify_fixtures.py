@@ -36,6 +36,13 @@ def run(svc: Any, obj: Any, ctx: Any = None) -> Any:
     return verify_input(data, ctx or online_context(svc))
 
 
+def anchors(svc: Any) -> Any:
+    """What a verifier holds after `hub trust install` on this platform: its log key and CA."""
+    from licence.trust import TrustAnchors, own_anchor
+
+    return TrustAnchors((own_anchor(svc),))
+
+
 def result(report: Any, check: str) -> Any:
     """The named check's result in a report (fails the test if it is missing)."""
     for c in report.checks:
