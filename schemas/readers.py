@@ -155,6 +155,7 @@ def decode(data: bytes, encoding: str, filename: str) -> tuple[str, str]:
             ) from None
         _check_gb_lines(data, filename, utf8_error=u8.start)
         return text, "gb18030"
+    _check_mojibake(data, text, filename)  # evidence of its own, whatever else the bytes are
     if not data.isascii() and _implausible(text) > 0:
         # valid UTF-8 with characters a Chinese name or address rarely has: if the bytes are
         # also GB18030 and read better so, they are GB18030 that happens to be valid UTF-8
@@ -164,7 +165,6 @@ def decode(data: bytes, encoding: str, filename: str) -> tuple[str, str]:
             gb_text = None
         if gb_text is not None and _implausible(gb_text) < _implausible(text):
             return gb_text, "gb18030"
-    _check_mojibake(data, text, filename)
     return text, "utf-8"
 
 
@@ -330,8 +330,8 @@ def _header_names(head: str, contract: Contract, filename: str) -> list[str]:
     import csv
 
     header = [h.strip() for h in next(csv.reader([head], delimiter=contract.delimiter), [])]
-    _check_header(header, contract, filename, head)
     _check_unique(header, filename)
+    _check_header(header, contract, filename, head)
     return header
 
 
@@ -768,8 +768,8 @@ def _xlsx_strings(
         ws, header = _choose_sheet(wb, contract, filename)
         if not header:
             raise ReadError(filename, f"empty workbook (sheet {ws.title!r} has no rows)")
-        _check_header(header, contract, filename)
         _check_unique(header, filename)
+        _check_header(header, contract, filename)
         ids = _identifier_columns(contract)
         positions = {i + 1: h for i, h in enumerate(header) if h}
         cols: dict[str, list[str | None]] = {h: [] for h in positions.values()}
