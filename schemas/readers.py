@@ -445,7 +445,6 @@ def _csv_strings(
         rows = None if table is None else table.num_rows
         if table is None or _blank_lines(text) + table.num_rows + 1 != _physical_lines(text):
             raise ReadError(filename, _structure_error(text, contract, len(header), rows))
-    table = table.rename_columns([n.strip() for n in table.column_names])
     return {n: table.column(n) for n in table.column_names}
 
 
@@ -479,6 +478,8 @@ def _parse_csv(
 
     if block is None:
         block = max(1 << 22, min(len(raw) + 1, 1 << 28))
+    # a column without a name (a trailing delimiter in the header) gets one of its own
+    header = [name or f"_unnamed_{i + 1}" for i, name in enumerate(header)]
     return pcsv.read_csv(
         io.BytesIO(raw),
         read_options=pcsv.ReadOptions(
@@ -627,7 +628,11 @@ def _json_kind(value: Any) -> str:
     return kinds.get(type(value), "a number")
 
 
-def _parquet_strings(data: bytes, contract: Contract, filename: str) -> dict[str, pa.Array]:
+def _parquet_strings(
+    data: bytes, contract: Contract, filename: str
+) -> tuple[dict[str, pa.Array], Flags]:
+    """A Parquet file's columns as text, and the rows where a contract's string column holds
+    a non-string value (``<column>:TYPE``: a number has lost what text it was)."""
     import pyarrow.parquet as pq
 
     if not data.startswith(b"PAR1"):
@@ -636,12 +641,22 @@ def _parquet_strings(data: bytes, contract: Contract, filename: str) -> dict[str
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise ReadError(filename, f"truncated or corrupt Parquet: {exc}") from None
+    _check_unique(table.column_names, filename)
     _check_header(table.column_names, contract, filename)
+    strings = {c.name for c in contract.columns if c.type == "string"}
     out: dict[str, pa.Array] = {}
+    flags: Flags = []
     for n in table.column_names:
         col = table.column(n).combine_chunks()
-        out[n] = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
-    return out
+        if pa.types.is_nested(col.type) or pa.types.is_binary(col.type):
+            raise ReadError(filename, f"column {n!r} holds {col.type} values, not text")
+        if not pa.types.is_string(col.type):
+            if n in strings:
+                valid = col.is_valid().to_numpy(zero_copy_only=False)
+                flags.append((f"{n}:TYPE", np.flatnonzero(valid).tolist()))
+            col = pc.cast(col, pa.string())
+        out[n] = col
+    return out, flags
 
 
 # caps on what a workbook may cost to read: Excel's own sheet limits, the inflated size of
@@ -774,12 +789,22 @@ def _choose_sheet(wb: Any, contract: Contract, filename: str) -> tuple[Any, list
     return wb[chosen], headers[chosen]
 
 
+def _lost_as_number(value: Any, identifier: bool, text: bool) -> bool:
+    """Whether a cell's number stands for text it can no longer give back: any number in an
+    identifier column, and in a text column one of more than 15 digits (a spreadsheet keeps
+    15 significant digits: the rest are gone)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return identifier or (text and abs(value) >= 1e15)
+
+
 def _xlsx_strings(
     data: bytes, contract: Contract, filename: str
 ) -> tuple[dict[str, pa.Array], list[tuple[str, list[int]]]]:
-    """The chosen sheet's columns as text, and the rows whose identifier is a spreadsheet
-    number (``<column>:NUMERIC_CELL``: a number has lost what an identifier is made of, its
-    digits past the 15th, its leading zeros, its X)."""
+    """The chosen sheet's columns as text, and the rows whose identifier or long digit string
+    is a spreadsheet number (``<column>:NUMERIC_CELL``, see :func:`_lost_as_number`: a number
+    has lost what an identifier is made of, its digits past the 15th, its leading zeros, its
+    X)."""
     import zipfile
     from xml.etree.ElementTree import ParseError
 
@@ -802,6 +827,7 @@ def _xlsx_strings(
         _check_unique(header, filename)
         _check_header(header, contract, filename)
         ids = _identifier_columns(contract)
+        texts = {c.name for c in contract.columns if c.type == "string"}
         positions = {i + 1: h for i, h in enumerate(header) if h}
         cols: dict[str, list[str | None]] = {h: [] for h in positions.values()}
         numeric: dict[str, list[int]] = {}
@@ -814,7 +840,7 @@ def _xlsx_strings(
             for col, name in positions.items():
                 cell = row.get(col)
                 value = None if cell is None else cell["value"]
-                if name in ids and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if _lost_as_number(value, name in ids, name in texts):
                     numeric.setdefault(name, []).append(n)
                 cols[name].append(_cell_text(value))
             n += 1
@@ -929,7 +955,8 @@ def _strings_of(
             json_strings, flags = _jsonl_strings(text, contract, filename)
             strings = dict(json_strings)
     elif fmt == "parquet":
-        strings = dict(_parquet_strings(data, contract, filename))
+        parquet_strings, flags = _parquet_strings(data, contract, filename)
+        strings = dict(parquet_strings)
     else:
         xlsx_strings, flags = _xlsx_strings(data, contract, filename)
         strings = dict(xlsx_strings)

@@ -108,10 +108,11 @@ def _stored(rows: list[tuple[int, str, str]]) -> dict[tuple[str, str], str]:
     return out
 
 
-def count_csv_rows(data: bytes, encoding: str) -> int:
-    """Data rows counted without the readers: non-blank lines after the header."""
-    lines = re.split(r"\r\n|\r|\n", data.decode(encoding))
-    return sum(1 for line in lines[1:] if line.strip(" \t"))
+def count_csv_rows(data: bytes) -> int:
+    """Data rows counted without the readers: non-blank lines after the header (line breaks
+    are the same bytes in UTF-8 and GB18030)."""
+    lines = re.split(rb"\r\n|\r|\n", data)
+    return sum(1 for line in lines[1:] if line.strip(b" \t"))
 
 
 # ---- workbooks ----------------------------------------------------------------------------------
@@ -130,6 +131,15 @@ def workbook(sheets: list[tuple[str, list[list[object]]]]) -> bytes:
             ws.append(row)
     out = io.BytesIO()
     wb.save(out)
+    return out.getvalue()
+
+
+def parquet(columns: dict[str, list[object]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(pa.table(columns), out)
     return out.getvalue()
 
 
@@ -425,6 +435,39 @@ def cases() -> list[Case]:
         )
     )
 
+    long_numbers = [
+        COLUMNS,
+        [rid(1), "张三", "", birth(1), 1, 12345],
+        [rid(2), "李四", "", birth(2), 1, 6222021234567890123],
+    ]
+    add(
+        Case(
+            "xlsx_long_number_in_a_text_column",
+            4,
+            "xlsx",
+            workbook([("data", long_numbers)]),
+            rows=2,
+            quarantined={1: ["remark:NUMERIC_CELL"]},
+            stored=_stored([(1, "张三", "")]),
+        )
+    )
+    add(
+        Case(
+            "parquet_identifier_as_number",
+            4,
+            "parquet",
+            parquet(
+                {
+                    "id_number": [int(rid(a)), int(rid(b))],
+                    "name": ["张三", "李四"],
+                    "birth_date": [birth(a), birth(b)],
+                }
+            ),
+            rows=2,
+            quarantined={0: ["id_number:TYPE"], 1: ["id_number:TYPE"]},
+        )
+    )
+
     def jl(*objs: object) -> bytes:
         return "\n".join(json.dumps(o, ensure_ascii=False) for o in objs).encode() + b"\n"
 
@@ -515,6 +558,15 @@ def cases() -> list[Case]:
             "xlsx",
             b"PK\x03\x04" + b"\x00" * 64,
             refused=r"truncated or corrupt XLSX",
+        )
+    )
+    add(
+        Case(
+            "parquet_nested_column",
+            5,
+            "parquet",
+            parquet({"id_number": [rid(1)], "name": [["张", "三"]]}),
+            refused=r"column 'name' holds list<.*> values, not text",
         )
     )
     add(
@@ -614,6 +666,17 @@ def cases() -> list[Case]:
             (",".join(f'"{c}"' for c in COLUMNS) + "\n" + _line(1, "张三") + "\n").encode(),
             rows=1,
             stored=_stored([(1, "张三", "")]),
+        )
+    )
+    trailing = (HEADER + ",,\n" + _line(1, "张三", "北京") + ",,\n").encode("gb18030")
+    add(
+        Case(
+            "csv_trailing_delimiters_in_the_header",
+            6,
+            "csv",
+            trailing,
+            rows=1,
+            stored=_stored([(1, "张三", "北京")]),
         )
     )
     instructions = [["填表说明"], ["1. 身份证号请以文本格式填写"], ["2. 日期格式 YYYY-MM-DD"]]
