@@ -1,11 +1,13 @@
 """Read department files (CSV, JSON lines, Parquet, XLSX) into Arrow with a contract's types.
 
 A file that cannot be read at all raises :class:`ReadError` with one message naming the file and
-the problem (unknown encoding, wrong delimiter, missing required columns, empty, truncated, not
-the declared format). Values that are merely bad do not fail the file: they become null in the
-typed table and get a reason code (``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``,
-``:FORMULA``) so the pipeline quarantines their row. Everything is kept as inert text: nothing
-read here is ever evaluated.
+the problem and, where it lies in the bytes, the line and byte offset (an encoding the text
+contradicts, lines in different encodings, a malformed row, a duplicate column, an ambiguous
+workbook, a cap exceeded, empty, truncated, not the declared format). Values that are merely bad
+do not fail the file: they become null in the typed table and get a reason code
+(``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:FORMULA``, ``:NUMERIC_CELL``) so the
+pipeline quarantines their row. Everything is kept as inert text: nothing read here is ever
+evaluated.
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ class ReadResult:
 @dataclass(frozen=True)
 class TextRead:
     """A file read as text only (what the ingest pipeline keeps): the raw rows and the reader's
-    text flags (``:FORMULA``, ``:CONTROL_CHAR``, ``:TOO_LONG``; no ``:TYPE``, the quality
-    engine parses types itself)."""
+    flags: the text flags (``:FORMULA``, ``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
+    itself found (``:TYPE`` for a JSON or Parquet value of the wrong kind, ``:NUMERIC_CELL``
+    for a spreadsheet number standing for an identifier); text is not typed here, the
+    quality engine parses types itself."""
 
     raw: pa.Table  # the rows as the department sent them + ``_row``
     reasons: pa.ListArray  # list<string> per row, the same text codes as :func:`read_file`'s
@@ -497,15 +501,15 @@ def _parse_csv(
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's own whitespace (U+2028 is not)
-MAX_JSON_DEPTH = 64
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
+    """An object's members as a dict, refused when a key appears twice (``json`` would keep
+    the last value silently); one C-speed dict and a length, the key found only then."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        raise _DuplicateKey(next(k for i, k in enumerate(keys) if k in keys[:i]))
     return out
 
 
@@ -513,40 +517,26 @@ class _DuplicateKey(ValueError):
     pass
 
 
-def _json_depth_ok(text: str) -> bool:
-    """Whether no value nests deeper than :data:`MAX_JSON_DEPTH` (a cheap over-estimate: the
-    brackets in strings count too, so only text with that many brackets is parsed by hand)."""
-    if text.count("[") + text.count("{") < MAX_JSON_DEPTH:
-        return True
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
-
-
-def _json_objects(text: str, filename: str) -> Iterator[tuple[int, Any]]:
+def _json_objects(text: str, filename: str) -> list[tuple[int, Any]]:
     """The file's JSON values with their line: JSON lines (one object per line), or one
     array of objects (pretty-printed or not). U+2028 and U+2029 are text inside strings,
-    not line breaks; JSON's whitespace separates the values, and only a line break may."""
+    not line breaks; JSON's whitespace separates the values, and only a line break may.
+    The common case, a value per line, is read line by line; anything else by a scan of the
+    whole text, which also says where a broken file breaks."""
     decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
-    if not _json_depth_ok(text):
-        raise ReadError(filename, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    if not text.lstrip().startswith("["):
+        try:
+            return [
+                (lineno, decoder.decode(line))
+                for lineno, line in enumerate(text.split("\n"), 1)
+                if line.strip()
+            ]
+        except (json.JSONDecodeError, _DuplicateKey, RecursionError):
+            pass  # the scan below finds the same values, or says what is wrong and where
+    return list(_json_scan(text, filename, decoder))
+
+
+def _json_scan(text: str, filename: str, decoder: json.JSONDecoder) -> Iterator[tuple[int, Any]]:
     pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
     line = 1 + text.count("\n", 0, pos)
     array = text.startswith("[", pos)
@@ -565,6 +555,8 @@ def _json_objects(text: str, filename: str) -> Iterator[tuple[int, Any]]:
             raise ReadError(
                 filename, f"line {line}: key {exc.args[0]!r} appears twice in one object"
             ) from None
+        except RecursionError:  # the decoder's own bound, a few hundred levels deep
+            raise ReadError(filename, f"line {line}: JSON nested too deeply") from None
         yield line, obj
         gap = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
         between = text[end:gap]

@@ -584,7 +584,7 @@ def cases() -> list[Case]:
             5,
             "jsonl",
             b'{"id_number": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
-            refused=r"nested more than 64 levels deep",
+            refused=r"line 1: JSON nested too deeply",
         )
     )
     add(

@@ -79,6 +79,7 @@ def test_a_refused_file_fails_its_run_on_the_command_line(
 
     monkeypatch.setenv("HUB_HOME", str(tmp_path / "hub"))
     monkeypatch.setenv("HUB_KEY_PASSPHRASE", "test-passphrase")
+    monkeypatch.setattr("hub.settings._settings", None)  # read the variables above; undone after
     bad = tmp_path / "dept.csv"
     bad.write_text("id_number,name,sex,name\n11010519491231002X,张三,1,李四\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["ingest", str(bad), "--dataset", "ps_household"])
