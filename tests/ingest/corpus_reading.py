@@ -336,6 +336,20 @@ def cases() -> list[Case]:
         )
     )
 
+    gb_bad = _csv(_line(1, "张三"), _line(2, "李四")).encode("gb18030")
+    bad_at = gb_bad.index(b"\xc0\xee")  # the first byte of 李, made invalid
+    gb_bad = gb_bad[:bad_at] + b"\xff" + gb_bad[bad_at + 1 :]
+    add(
+        Case(
+            "gb18030_with_an_invalid_byte",
+            1,
+            "csv",
+            gb_bad,
+            refused=rf"not valid UTF-8 \(at line 2, byte {len(HEADER) + 1 + len(rid(1)) + 1} "
+            rf"\(0xD5\)\) nor GB18030 \(at line 3, byte {bad_at} \(0xFF\)\)",
+        )
+    )
+
     # 3. rows lost while reading --------------------------------------------------------------
     rows_a = [COLUMNS, [rid(1), "张三", "", birth(1), "1", ""]]
     rows_b = [COLUMNS, [rid(2), "李四", "", birth(2), "2", ""], [rid(3), "王五", "", birth(3)]]
