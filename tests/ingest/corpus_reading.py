@@ -259,6 +259,20 @@ def cases() -> list[Case]:
             stored=_stored([(3, "王喆", "河北"), (4, "赵磊", "天津")]),
         )
     )
+    # GB2312 characters whose two bytes are also a UTF-8 character (lead 0xC4-0xDF, trail
+    # 0xA1-0xBF): read as UTF-8 they are Latin, Greek or Cyrillic letters, so GB18030 wins
+    gb_as_utf8 = _csv(_line(5, "莫默", "木目农弄"), _line(6, "牛暖", "慕女")).encode("gb18030")
+    gb_as_utf8.decode("utf-8")  # the point of the case: both decodings succeed
+    add(
+        Case(
+            "ambiguous_gb18030_valid_as_utf8",
+            1,
+            "csv",
+            gb_as_utf8,
+            rows=2,
+            stored=_stored([(5, "莫默", "木目农弄"), (6, "牛暖", "慕女")]),
+        )
+    )
     gb = (HEADER + "\n" + _line(1, "张三", "北京市朝阳区") + "\n").encode("gb18030")
     u8 = (_line(2, "李四", "上海市浦东新区世纪大道路") + "\n").encode("utf-8")
     gb_tail = (_line(3, "王五", "天津市和平区") + "\n").encode("gb18030")
