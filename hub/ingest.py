@@ -41,8 +41,9 @@ from storage.objects import ObjectStore, landing_key, object_store, sha256_hex
 Ref = dict[str, Any]
 ASSETS = {POPULATION: "library://population", LEGAL_ENTITY: "library://legal-entity"}
 REASONS_COLUMN = "_reasons"
-# reader flags the quality engine does not know about (it parses types itself)
-_READER_ONLY = (":CONTROL_CHAR", ":TOO_LONG", ":FORMULA")
+# reader flags the quality engine does not know about (it parses types itself; the reader's
+# :TYPE is a JSON value of the wrong kind, which the engine sees only as text)
+_READER_ONLY = (":CONTROL_CHAR", ":TOO_LONG", ":FORMULA", ":TYPE", ":NUMERIC_CELL")
 
 
 class IngestError(Exception):
@@ -215,12 +216,38 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
     Reading is part of this step, not a step of its own: the parsed rows go straight to the
     rules instead of through a work file (which cost the pipeline a tenth of its time to write
     and read back, and a second Airflow task per run). An unreadable file fails the run with
-    the reader's message."""
-    from quality.engine import check_table
-    from quality.metrics import enforce, record_run
+    the reader's message, and so does any other failure of the step (with its kind)."""
+    from quality.metrics import QualityBreachError
 
     run = hub.library.get_run(ref["run_id"])
     contract = hub.contract(run["dataset"])
+    try:
+        return _check(hub, ref, run, contract, fail_on_breach)
+    except (ReadError, QualityBreachError):
+        raise  # the run is marked failed with the message already
+    except Exception as exc:
+        # whatever else stops the step fails the run with a message saying so, so a run is
+        # never left "landed" (a retry that succeeds marks it checked again); an unexpected
+        # error's own text may quote the data, so only its kind is kept
+        if isinstance(exc, IngestError):
+            message = str(exc)
+        else:
+            message = (
+                f"check step failed ({type(exc).__name__}); the file stays in landing and "
+                "the run can be checked again"
+            )
+        hub.library.set_run(run["run_id"], status="failed", message=message, finished_at=_now())
+        if isinstance(exc, IngestError):
+            raise
+        raise IngestError(f"run {run['run_id']}: {message}") from exc
+
+
+def _check(
+    hub: Hub, ref: Ref, run: dict[str, Any], contract: Contract, fail_on_breach: bool | None
+) -> Ref:
+    from quality.engine import check_table
+    from quality.metrics import enforce, record_run
+
     try:
         # text only: the rules convert types themselves (quality.engine.check_table)
         read = read_text(hub.objects.get(run["object_key"]), contract, run["filename"])
@@ -266,10 +293,11 @@ def check(hub: Hub, ref: Ref, *, fail_on_breach: bool | None = None) -> Ref:
             _put_once(hub, q_key, lambda: _parquet_bytes(rejected))
             hub.library.record_quarantine(run["run_id"], run["dataset"], q_key, rows_q, counts)
         stored.result()
-    if run["status"] in ("landed", "read"):
+    if run["status"] in ("landed", "read", "failed"):
         hub.library.set_run(
             run["run_id"],
             status="checked",
+            message=None,
             rows_in=rows_in,
             rows_accepted=rows_acc,
             rows_quarantined=rows_q,

@@ -107,6 +107,7 @@ class Contract:
     thresholds: dict[str, float]
     on_breach: Literal["warn", "fail"]
     source: str = ""
+    sheet: str | None = None  # xlsx: the sheet to read (else the one sheet with the columns)
 
     def column(self, name: str) -> Column:
         """The column called ``name``; KeyError naming the dataset if there is none."""
@@ -191,7 +192,14 @@ _REQUIRED_KEYS = (
     "subject_column",
     "cadence_days",
 )
-_OPTIONAL_KEYS = ("encoding", "delimiter", "authoritative_for", "thresholds", "on_breach")
+_OPTIONAL_KEYS = (
+    "encoding",
+    "delimiter",
+    "sheet",
+    "authoritative_for",
+    "thresholds",
+    "on_breach",
+)
 _COLUMN_KEYS = ("name", "type", "required", "field", "rules")
 
 
@@ -269,12 +277,19 @@ def load_contract(path: Path | str) -> Contract:
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise r.fail(node("delimiter"), "delimiter", "expected one character")
 
+    fmt = r.text(node("format"), "format", FORMATS)
+    sheet: str | None = None
+    if "sheet" in top:
+        sheet = r.text(node("sheet"), "sheet")
+        if fmt != "xlsx":
+            raise r.fail(node("sheet"), "sheet", f"only an xlsx contract names a sheet, not {fmt}")
+
     return Contract(
         dataset_id=dataset_id,
         title=r.text(node("title"), "title"),
         department=r.text(node("department"), "department"),
         library=cast(Literal["population", "legal-entity"], library_name),
-        format=cast(Any, r.text(node("format"), "format", FORMATS)),
+        format=cast(Any, fmt),
         encoding=cast(
             Any, r.text(node("encoding"), "encoding", ENCODINGS) if "encoding" in top else "auto"
         ),
@@ -292,6 +307,7 @@ def load_contract(path: Path | str) -> Contract:
             else "warn",
         ),
         source=str(path),
+        sheet=sheet,
     )
 
 

@@ -1,20 +1,23 @@
 """Read department files (CSV, JSON lines, Parquet, XLSX) into Arrow with a contract's types.
 
 A file that cannot be read at all raises :class:`ReadError` with one message naming the file and
-the problem (unknown encoding, wrong delimiter, missing required columns, empty, truncated, not
-the declared format). Values that are merely bad do not fail the file: they become null in the
-typed table and get a reason code (``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``,
-``:FORMULA``) so the pipeline quarantines their row. Everything is kept as inert text: nothing
-read here is ever evaluated.
+the problem and, where it lies in the bytes, the line and byte offset (an encoding the text
+contradicts, lines in different encodings, a malformed row, a duplicate column, an ambiguous
+workbook, a cap exceeded, empty, truncated, not the declared format). Values that are merely bad
+do not fail the file: they become null in the typed table and get a reason code
+(``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:FORMULA``, ``:NUMERIC_CELL``) so the
+pipeline quarantines their row. Everything is kept as inert text: nothing read here is ever
+evaluated.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -68,8 +71,10 @@ class ReadResult:
 @dataclass(frozen=True)
 class TextRead:
     """A file read as text only (what the ingest pipeline keeps): the raw rows and the reader's
-    text flags (``:FORMULA``, ``:CONTROL_CHAR``, ``:TOO_LONG``; no ``:TYPE``, the quality
-    engine parses types itself)."""
+    flags: the text flags (``:FORMULA``, ``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
+    itself found (``:TYPE`` for a JSON or Parquet value of the wrong kind, ``:NUMERIC_CELL``
+    for a spreadsheet number standing for an identifier); text is not typed here, the
+    quality engine parses types itself."""
 
     raw: pa.Table  # the rows as the department sent them + ``_row``
     reasons: pa.ListArray  # list<string> per row, the same text codes as :func:`read_file`'s
@@ -80,27 +85,241 @@ class TextRead:
         return int(self.raw.num_rows)
 
 
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of byte ``offset``: lines end at LF, CRLF or a lone CR (no byte of a
+    multi-byte UTF-8 or GB18030 character is 0x0A or 0x0D, so the bytes can be counted)."""
+    head = data[:offset]
+    return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
+
+
+def _at(data: bytes, offset: int) -> str:
+    """Where a byte is, for a message: its line, its offset in the file and its value."""
+    return f"line {_line_of(data, offset)}, byte {offset} (0x{data[offset]:02X})"
+
+
+_LABEL = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "gb18030": "GB18030", "gbk": "GBK"}
+
+
+def _label(encoding: str) -> str:
+    return _LABEL.get(encoding, encoding)
+
+
+def _undecodable(data: bytes, exc: UnicodeDecodeError, encoding: str) -> str:
+    if exc.end >= len(data) and exc.start >= len(data) - 3:
+        return f"truncated: incomplete character at the end ({_at(data, exc.start)})"
+    return f"not valid {_label(encoding)} at {_at(data, exc.start)}"
+
+
 def decode(data: bytes, encoding: str, filename: str) -> tuple[str, str]:
-    """Decode ``data`` as declared, or detect UTF-8 (with/without BOM) then GB18030."""
-    if b"\x00" in data[:65536]:
-        raise ReadError(filename, "unknown encoding: NUL bytes (UTF-16 or binary content)")
-    if encoding == "auto":
-        bom = data.startswith(b"\xef\xbb\xbf")
-        candidates = ["utf-8-sig"] if bom else ["utf-8", "gb18030"]
-    else:
-        candidates = [encoding]
-    for enc in candidates:
+    """Decode ``data`` with the contract's encoding, or (``auto``) as UTF-8 or GB18030.
+
+    A declared encoding is used as declared. ``auto`` takes UTF-8 (with or without BOM) when
+    the file is valid UTF-8 and GB18030 when it is not; a file valid under both is decided by
+    the evidence of the text (:func:`_implausible`: the share of characters a Chinese name or
+    address does not use). Either way the text must read as one encoding: a file whose lines
+    are in different encodings, or whose text is UTF-8 read once as Latin-1 (mojibake), is
+    refused, and every refusal names the line and byte offset of the evidence.
+    """
+    nul = data.find(b"\x00", 0, 65536)
+    if nul >= 0:
+        raise ReadError(
+            filename, f"unknown encoding: NUL byte at {_at(data, nul)} (UTF-16 or binary content)"
+        )
+    if encoding != "auto":
         try:
-            text = data.decode(enc)
+            text = data.decode(encoding)
         except UnicodeDecodeError as exc:
-            last = exc
+            problem = _undecodable(data, exc, encoding)
+            raise ReadError(filename, f"{problem}; the contract declares {encoding}") from None
+        text = text.removeprefix("\ufeff")
+        if codecs.lookup(encoding).name in _GB_CODECS:
+            _check_gb_lines(data, filename, declared=encoding)
+        else:
+            _check_mojibake(data, text, filename)
+        return text, encoding
+    if data.startswith(_BOM):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ReadError(filename, _undecodable(data, exc, "utf-8")) from None
+        _check_mojibake(data, text.removeprefix("\ufeff"), filename)
+        return text.removeprefix("\ufeff"), "utf-8-sig"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as u8:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError as gb:
+            if gb.start >= len(data) - 3 and u8.start < gb.start:
+                raise ReadError(filename, _undecodable(data, gb, "gb18030")) from None
+            raise ReadError(
+                filename,
+                f"unknown encoding: not valid UTF-8 (at {_at(data, u8.start)}) nor GB18030 "
+                f"(at {_at(data, gb.start)})",
+            ) from None
+        _check_gb_lines(data, filename, utf8_error=u8.start)
+        return text, "gb18030"
+    _check_mojibake(data, text, filename)  # evidence of its own, whatever else the bytes are
+    if not data.isascii():
+        # valid UTF-8 and (rarely: real UTF-8 almost always breaks GB18030 within a line or
+        # two, which fails fast) valid GB18030 too: the reading more plausible as Chinese text
+        try:
+            gb_text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            gb_text = None
+        if gb_text is not None and _implausible(gb_text) < _implausible(text):
+            return gb_text, "gb18030"
+    return text, "utf-8"
+
+
+# ---- evidence for an encoding -------------------------------------------------------------------
+
+
+@functools.cache
+def _common_chars() -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which BMP code points a Chinese name or address plainly uses: ASCII, the GB2312
+    hanzi (rows 16-87), its punctuation row and its full-width ASCII row, the ideographic
+    space and the middle dot of transliterated names."""
+    lut = np.zeros(0x10000, dtype=bool)
+    lut[:0x80] = True
+    for lead in (0xA1, 0xA3, *range(0xB0, 0xF8)):
+        row = bytes(b for trail in range(0xA1, 0xFF) for b in (lead, trail))
+        chars = row.decode("gb2312", errors="replace")
+        if len(chars) != 0xFF - 0xA1:  # a row with unassigned pairs: one pair at a time
+            chars = "".join(
+                row[i : i + 2].decode("gb2312", errors="replace") for i in range(0, len(row), 2)
+            )
+        lut[[ord(c) for c in chars if c != "\ufffd"]] = True
+    lut[[0x00B7, 0x3000, 0x30FB]] = True
+    return lut
+
+
+def _implausible(text: str) -> float:
+    """The share of the non-ASCII characters of ``text`` that Chinese names and addresses
+    rarely use: rare and compatibility ideographs, private use, Latin-1 and other alphabets
+    (what mojibake is made of). 0.0 for text of common hanzi; 1.0 for pure mojibake."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    wide = cps[cps >= 0x80]
+    if not len(wide):
+        return 0.0
+    common = _common_chars()
+    ok = np.zeros(len(wide), dtype=bool)
+    bmp = wide < 0x10000
+    ok[bmp] = common[wide[bmp]]
+    return float((~ok).sum()) / len(wide)
+
+
+# bytes a line of GB2312-range text never has, and a UTF-8 line of Chinese text almost always
+# has (a continuation byte 0x80-0xA0): only lines with one can be UTF-8 inside a GB file.
+# ``bytes.translate`` marks them as 0x01 (every other byte 0x00) at memory speed, and
+# ``find`` visits the marks, where a regular expression would cost 10 ns a byte.
+_MARK_NOT_GB2312 = bytes(1 if 0x80 <= b <= 0xA0 else 0 for b in range(256))
+
+
+def _not_gb2312(data: bytes) -> Iterator[int]:
+    """Offsets of the bytes 0x80-0xA0 of ``data``, the first of each line only."""
+    marks = data.translate(_MARK_NOT_GB2312)
+    lf = b"\n" in data
+    at = marks.find(b"\x01")
+    while at >= 0:
+        yield at
+        _, end = _line_bounds(data, at, lf)
+        at = marks.find(b"\x01", end)
+
+
+def _line_bounds(data: bytes, offset: int, lf: bool = True) -> tuple[int, int]:
+    """The start and end byte offsets of the line holding ``offset`` (without its break);
+    ``lf``: whether ``data`` has a LF at all (else its lines end with CR). Each search stops
+    at the nearest break, so visiting every line costs one pass over the file."""
+    if not lf:
+        end = data.find(b"\r", offset)
+        return data.rfind(b"\r", 0, offset) + 1, len(data) if end < 0 else end
+    before = data.rfind(b"\n", 0, offset)
+    start = max(before, data.rfind(b"\r", before + 1, offset)) + 1
+    end = data.find(b"\n", offset)
+    end = len(data) if end < 0 else end
+    cr = data.find(b"\r", offset, end)
+    return start, end if cr < 0 else cr
+
+
+def _check_gb_lines(
+    data: bytes, filename: str, *, declared: str | None = None, utf8_error: int | None = None
+) -> None:
+    """Refuse a GB18030 file with lines that are UTF-8: each line with a byte outside the
+    GB2312 ranges is decoded both ways, and a line valid as UTF-8 that reads better so (see
+    :func:`_implausible`) is a UTF-8 line. ``utf8_error``: where UTF-8 decoding of the whole
+    file failed, if known (the line that is not UTF-8)."""
+    lf = b"\n" in data
+    for at in _not_gb2312(data):
+        start, end = _line_bounds(data, at, lf)
+        line = data[start:end]
+        try:
+            as_utf8 = line.decode("utf-8")
+        except UnicodeDecodeError:
             continue
-        return text.removeprefix("\ufeff"), enc
-    where = f"byte {last.start}"
-    if last.start >= len(data) - 4:
-        raise ReadError(filename, f"truncated: incomplete character at the end ({where})")
-    tried = " or ".join(candidates)
-    raise ReadError(filename, f"unknown encoding: not valid {tried} at {where}")
+        try:
+            as_gb = line.decode("gb18030")
+        except UnicodeDecodeError:
+            as_gb = None
+        if as_gb is not None and _implausible(as_utf8) >= _implausible(as_gb):
+            continue
+        first = start + next(i for i, b in enumerate(line) if b >= 0x80)
+        if utf8_error is None:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                utf8_error = exc.start
+        if utf8_error is None:
+            raise ReadError(
+                filename,
+                f"wrong encoding: the contract declares {declared} but the file is UTF-8 "
+                f"(from {_at(data, first)})",
+            )
+        raise ReadError(
+            filename,
+            f"mixed encodings: line {_line_of(data, first)} is UTF-8 (from {_at(data, first)}) "
+            f"but the file is not: {_at(data, utf8_error)} is not valid UTF-8; a file must "
+            "be in one encoding",
+        )
+
+
+# a run of characters that UTF-8 bytes decoded as Latin-1 or Windows-1252 become: a lead
+# byte (U+00C2-U+00F4) followed by continuation bytes (U+0080-U+00BF or their cp1252 forms)
+_CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
+_MOJIBAKE = re.compile(f"[\u00c2-\u00f4][\u0080-\u00bf{_CP1252_HIGH}]+")
+
+
+def _check_mojibake(data: bytes, text: str, filename: str) -> None:
+    """Refuse UTF-8 text holding UTF-8 once decoded as Latin-1/Windows-1252 ("å¼ ä¸‰" for
+    "张三"): a run of such characters whose bytes in that code page are valid UTF-8 of
+    characters beyond Latin-1. Only text with such characters (lead bytes 0xC3-0xC5) is
+    searched."""
+    at = data.find(b"\xc3")  # the UTF-8 lead byte of every character U+00C0-U+00FF
+    lf = b"\n" in data
+    while at >= 0:
+        start, end = _line_bounds(data, at, lf)
+        at = data.find(b"\xc3", end)
+        line = data[start:end].decode("utf-8")
+        for m in _MOJIBAKE.finditer(line):
+            if _is_mojibake(m.group()):
+                offset = start + len(line[: m.start()].encode("utf-8"))
+                raise ReadError(
+                    filename,
+                    f"mojibake: UTF-8 text that was once decoded as Latin-1 or Windows-1252 "
+                    f"at {_at(data, offset)}; send the file as it was before that conversion",
+                )
+
+
+def _is_mojibake(run: str) -> bool:
+    """Whether characters of Latin-1/Windows-1252 are UTF-8 bytes of wider characters."""
+    raw = bytearray()
+    for ch in run:
+        raw += ch.encode("latin-1") if ord(ch) < 0x100 else ch.encode("cp1252")
+    try:
+        again = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return any(ord(c) >= 0x800 for c in again)
 
 
 def _sniff_binary(data: bytes) -> str | None:
@@ -131,40 +350,127 @@ def _check_header(
         raise ReadError(filename, "none of the contract's columns are present")
 
 
+def _first_line(text: str) -> str:
+    """The header line: up to the first LF or CR (a file may end its lines with CR only)."""
+    ends = [e for e in (text.find("\n"), text.find("\r")) if e >= 0]
+    return text[: min(ends)] if ends else text
+
+
+def _header_names(head: str, contract: Contract, filename: str) -> list[str]:
+    """The header's column names (quoted or not), refused when one appears twice."""
+    import csv
+
+    header = [h.strip() for h in next(csv.reader([head], delimiter=contract.delimiter), [])]
+    _check_unique(header, filename)
+    _check_header(header, contract, filename, head)
+    return header
+
+
+def _check_unique(header: Sequence[str], filename: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        if name and name in seen:
+            raise ReadError(
+                filename,
+                f"duplicate column {name!r} in the header (columns {seen[name]} and {i}): "
+                "which one holds the values is unknown",
+            )
+        seen.setdefault(name, i)
+
+
+def _physical_lines(data: bytes | str) -> int:
+    """The number of lines (LF, CRLF or a lone CR end one; a last line needs no break)."""
+    if isinstance(data, str):
+        n = data.count("\n")
+        if "\r" in data:  # a CR is counted unless a LF follows it
+            n += data.count("\r") - data.count("\r\n")
+        last = data[-1:] in ("\n", "\r")
+    else:
+        n = data.count(b"\n")
+        if b"\r" in data:
+            n += data.count(b"\r") - data.count(b"\r\n")
+        last = data[-1:] in (b"\n", b"\r")
+    return n + (0 if last or not data else 1)
+
+
+def _structure_error(text: str, contract: Contract, width: int, rows: int | None) -> str:
+    """What is structurally wrong with a CSV, at its line: a record spanning lines (an
+    unterminated quote, or a line break inside a value) or a row with the wrong number of
+    fields; Python's csv module splits the rows as Arrow does (quotes open a value only at
+    its start). ``rows``: the rows Arrow parsed, if it did."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.delimiter)
+    line = 0
+    data_rows = 0
+    last = _physical_lines(text)
+    for record in reader:
+        start, line = line + 1, reader.line_num
+        if line > start:
+            return (
+                f"line {start}: a quoted value is not closed on its line (an unterminated "
+                f"quote, or a line break inside a value, through line {line}); rows are not "
+                "joined: correct the line and send the file again"
+            )
+        if start == 1:
+            continue
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue  # a blank line, or one of spaces only: not a row
+        data_rows += 1
+        if len(record) != width:
+            what = "truncated or malformed" if start == last else "malformed"
+            return f"{what}: line {start} has {len(record)} fields, the header has {width}"
+    return f"not readable as CSV: {data_rows} rows found, the parser read {rows}"
+
+
 def _csv_strings(
     text: str, contract: Contract, filename: str, utf8: bytes | None = None
 ) -> dict[str, Text]:
-    """The CSV's columns as text; ``utf8`` is ``text`` already encoded, if the caller has it."""
+    """The CSV's columns as text; ``utf8`` is ``text`` already encoded, if the caller has it.
+
+    One row per line: a record spanning lines or a row of the wrong width refuses the file at
+    its line; blank lines and lines of spaces only are not rows."""
     # ``not text.strip()`` without copying the whole text (strip() removes isspace() chars)
     if not text or text.isspace():
         raise ReadError(filename, "empty file")
-    end = text.find("\n")
-    head = text if end < 0 else text[:end]
-    header = [h.strip() for h in head.rstrip("\r").split(contract.delimiter)]
-    _check_header(header, contract, filename, head)
+    header = _header_names(_first_line(text), contract, filename)
     raw = text.encode("utf-8") if utf8 is None else utf8
+    table = None
     try:
         # blocks of a few MiB parse in parallel and stay in cache (2x faster than one block)
         table = _parse_csv(raw, contract.delimiter, header, 1 << 23)
     except pa.ArrowInvalid:
-        # a row longer than a block, or a malformed file: the one-block parse decides, so
-        # what is accepted and the error message are those of a whole-file parse
-        table = None
-    if table is None:
+        # a row longer than a block, or a malformed file: the one-block parse decides
         try:
             table = _parse_csv(raw, contract.delimiter, header, None)
-        except pa.ArrowInvalid as exc:
-            msg = str(exc)
-            m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
-            if m:
-                raise ReadError(
-                    filename,
-                    f"truncated or malformed: a row has {m.group(2)} fields, "
-                    f"the header has {m.group(1)}",
-                ) from None
-            raise ReadError(filename, f"not readable as CSV: {msg.splitlines()[0]}") from None
-    table = table.rename_columns([n.strip() for n in table.column_names])
+        except pa.ArrowInvalid:
+            table = None
+    if table is None or not _one_row_per_line(raw, table.num_rows):
+        rows = None if table is None else table.num_rows
+        if table is None or _blank_lines(text) + table.num_rows + 1 != _physical_lines(text):
+            raise ReadError(filename, _structure_error(text, contract, len(header), rows))
     return {n: table.column(n) for n in table.column_names}
+
+
+def _one_row_per_line(data: bytes, rows: int) -> bool:
+    """Whether the header and ``rows`` are every line of ``data`` (no blank line, no record
+    spanning lines): one count of line breaks, so the common case costs no scan of the rows."""
+    return _physical_lines(data) == rows + 1
+
+
+_BLANK_LINE = re.compile(r"^[ \t\f\v\u00a0\u3000]*$", re.MULTILINE)
+
+
+def _blank_lines(text: str) -> int:
+    """Lines of nothing or spaces only (not rows), for a file with other line counts."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    n = len(_BLANK_LINE.findall(lines))
+    return n - (1 if lines.endswith("\n") else 0)  # the empty "line" after the last break
+
+
+def _skip_blank(row: Any) -> str:
+    """Arrow's handler of a row of the wrong width: a line of spaces only is not a row."""
+    return "skip" if not row.text.strip() else "error"
 
 
 def _parse_csv(
@@ -176,10 +482,16 @@ def _parse_csv(
 
     if block is None:
         block = max(1 << 22, min(len(raw) + 1, 1 << 28))
+    # a column without a name (a trailing delimiter in the header) gets one of its own
+    header = [name or f"_unnamed_{i + 1}" for i, name in enumerate(header)]
     return pcsv.read_csv(
         io.BytesIO(raw),
-        read_options=pcsv.ReadOptions(block_size=block, use_threads=True, encoding=encoding),
-        parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        read_options=pcsv.ReadOptions(
+            block_size=block, use_threads=True, encoding=encoding, column_names=header, skip_rows=1
+        ),
+        parse_options=pcsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=_skip_blank
+        ),
         convert_options=pcsv.ConvertOptions(
             column_types={n: pa.string() for n in header},
             strings_can_be_null=False,
@@ -188,30 +500,131 @@ def _parse_csv(
     )
 
 
-def _jsonl_strings(text: str, contract: Contract, filename: str) -> dict[str, pa.Array]:
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's own whitespace (U+2028 is not)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refused when a key appears twice (``json`` would keep
+    the last value silently); one C-speed dict and a length, the key found only then."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        raise _DuplicateKey(next(k for i, k in enumerate(keys) if k in keys[:i]))
+    return out
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _json_objects(text: str, filename: str) -> list[tuple[int, Any]]:
+    """The file's JSON values with their line: JSON lines (one object per line), or one
+    array of objects (pretty-printed or not). U+2028 and U+2029 are text inside strings,
+    not line breaks; JSON's whitespace separates the values, and only a line break may.
+    The common case, a value per line, is read line by line; anything else by a scan of the
+    whole text, which also says where a broken file breaks."""
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+    if not text.lstrip().startswith("["):
+        try:
+            return [
+                (lineno, decoder.decode(line))
+                for lineno, line in enumerate(text.split("\n"), 1)
+                if line.strip()
+            ]
+        except (json.JSONDecodeError, _DuplicateKey, RecursionError):
+            pass  # the scan below finds the same values, or says what is wrong and where
+    return list(_json_scan(text, filename, decoder))
+
+
+def _json_scan(text: str, filename: str, decoder: json.JSONDecoder) -> Iterator[tuple[int, Any]]:
+    pos = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+    line = 1 + text.count("\n", 0, pos)
+    array = text.startswith("[", pos)
+    if array:
+        pos = _JSON_SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        line = 1 + text.count("\n", 0, pos)
+        if text.startswith("]", pos):
+            pos += 1
+            array = False
+    while pos < len(text):
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise ReadError(filename, f"line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except _DuplicateKey as exc:
+            raise ReadError(
+                filename, f"line {line}: key {exc.args[0]!r} appears twice in one object"
+            ) from None
+        except RecursionError:  # the decoder's own bound, a few hundred levels deep
+            raise ReadError(filename, f"line {line}: JSON nested too deeply") from None
+        yield line, obj
+        gap = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
+        between = text[end:gap]
+        nxt = gap
+        if array:
+            if text.startswith("]", gap):
+                rest = _JSON_SPACE.match(text, gap + 1).end()  # type: ignore[union-attr]
+                if rest != len(text):
+                    where = 1 + text.count("\n", 0, rest)
+                    raise ReadError(filename, f"line {where}: text after the JSON array")
+                return
+            if not text.startswith(",", gap):
+                where = 1 + text.count("\n", 0, gap)
+                raise ReadError(filename, f"line {where}: not valid JSON (expected , or ])")
+            nxt = _JSON_SPACE.match(text, gap + 1).end()  # type: ignore[union-attr]
+        elif gap < len(text) and "\n" not in between and "\r" not in between:
+            where = 1 + text.count("\n", 0, gap)
+            raise ReadError(filename, f"line {where}: two JSON values on one line")
+        line += text.count("\n", pos, nxt)
+        pos = nxt
+    if array:
+        raise ReadError(filename, "truncated: the JSON array is not closed")
+
+
+def _jsonl_strings(
+    text: str, contract: Contract, filename: str
+) -> tuple[dict[str, pa.Array], list[tuple[str, list[int]]]]:
+    """JSON objects as text columns, and the rows whose value is not of its column's JSON
+    type (``<column>:TYPE``): a string column takes strings only; no column takes a list or
+    an object. Numbers and booleans of other columns are kept as their JSON text."""
     if not text.strip():
         raise ReadError(filename, "empty file")
     names = contract.column_names
+    strings = {c.name for c in contract.columns if c.type == "string"}
     cols: dict[str, list[str | None]] = {n: [] for n in names}
+    wrong: dict[str, list[int]] = {}
     seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReadError(filename, f"line {lineno}: not valid JSON ({exc.msg})") from None
+    row = 0
+    for lineno, obj in _json_objects(text, filename):
         if not isinstance(obj, dict):
-            raise ReadError(filename, f"line {lineno}: expected a JSON object per line")
+            raise ReadError(
+                filename, f"line {lineno}: expected a JSON object, not {_json_kind(obj)}"
+            )
         seen.update(obj)
         for n in names:
             v = obj.get(n)
-            cols[n].append(None if v is None else v if isinstance(v, str) else json.dumps(v))
+            if v is None or isinstance(v, str):
+                cols[n].append(v)
+                continue
+            if n in strings or isinstance(v, (list, dict)):
+                wrong.setdefault(n, []).append(row)
+            cols[n].append(json.dumps(v, ensure_ascii=False))
+        row += 1
     _check_header(sorted(seen), contract, filename)
-    return {n: pa.array(v, pa.string()) for n, v in cols.items() if n in seen}
+    flags = [(f"{n}:TYPE", rows) for n, rows in wrong.items()]
+    return {n: pa.array(v, pa.string()) for n, v in cols.items() if n in seen}, flags
 
 
-def _parquet_strings(data: bytes, contract: Contract, filename: str) -> dict[str, pa.Array]:
+def _json_kind(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+def _parquet_strings(
+    data: bytes, contract: Contract, filename: str
+) -> tuple[dict[str, pa.Array], Flags]:
+    """A Parquet file's columns as text, and the rows where a contract's string column holds
+    a non-string value (``<column>:TYPE``: a number has lost what text it was)."""
     import pyarrow.parquet as pq
 
     if not data.startswith(b"PAR1"):
@@ -220,42 +633,221 @@ def _parquet_strings(data: bytes, contract: Contract, filename: str) -> dict[str
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise ReadError(filename, f"truncated or corrupt Parquet: {exc}") from None
+    _check_unique(table.column_names, filename)
     _check_header(table.column_names, contract, filename)
+    strings = {c.name for c in contract.columns if c.type == "string"}
     out: dict[str, pa.Array] = {}
+    flags: Flags = []
     for n in table.column_names:
         col = table.column(n).combine_chunks()
-        out[n] = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
-    return out
+        if pa.types.is_nested(col.type) or pa.types.is_binary(col.type):
+            raise ReadError(filename, f"column {n!r} holds {col.type} values, not text")
+        if not pa.types.is_string(col.type):
+            if n in strings:
+                valid = col.is_valid().to_numpy(zero_copy_only=False)
+                flags.append((f"{n}:TYPE", np.flatnonzero(valid).tolist()))
+            col = pc.cast(col, pa.string())
+        out[n] = col
+    return out, flags
 
 
-def _xlsx_strings(data: bytes, contract: Contract, filename: str) -> dict[str, pa.Array]:
+# caps on what a workbook may cost to read: Excel's own sheet limits, the inflated size of
+# the archive's parts and their compression ratio (checked before anything is inflated;
+# Python's zipfile never inflates a part beyond its declared size)
+XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_COLUMNS = 16_384
+XLSX_MAX_INFLATED = 512 << 20
+XLSX_MAX_RATIO = 100
+XLSX_MAX_PARTS = 10_000
+
+
+def _check_archive(data: bytes, filename: str) -> None:
+    """Refuse a workbook whose parts would inflate beyond the caps (a decompression bomb)."""
     import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            parts = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ReadError(filename, f"truncated or corrupt XLSX: {exc}") from None
+    if len(parts) > XLSX_MAX_PARTS:
+        raise ReadError(
+            filename, f"refused: {len(parts)} parts in the archive (cap {XLSX_MAX_PARTS})"
+        )
+    total = sum(p.file_size for p in parts)
+    if total > XLSX_MAX_INFLATED:
+        raise ReadError(
+            filename,
+            f"refused: its parts would inflate to {total} bytes (cap {XLSX_MAX_INFLATED})",
+        )
+    for part in parts:
+        if part.file_size > 1 << 18 and part.file_size > XLSX_MAX_RATIO * max(
+            part.compress_size, 1
+        ):
+            raise ReadError(
+                filename,
+                f"refused as a decompression bomb: part {part.filename!r} would inflate "
+                f"{part.file_size // max(part.compress_size, 1)} times (cap {XLSX_MAX_RATIO})",
+            )
+
+
+def _identifier_columns(contract: Contract) -> set[str]:
+    """String columns holding identifiers: the key, the subject, those checked as a resident
+    ID or a USCC, and those another rule reads an ID from."""
+    names = {*contract.key, contract.subject_column}
+    for c in contract.columns:
+        for rule in c.rules:
+            if rule.kind in ("resident_id", "uscc"):
+                names.add(c.name)
+            if rule.kind == "id_consistency":
+                names.add(str(rule.params.get("id_column", "")))
+    return {c.name for c in contract.columns if c.type == "string" and c.name in names}
+
+
+def _sheet_rows(wb: Any, ws: Any, limit: int | None = None) -> Iterator[tuple[int, dict[int, Any]]]:
+    """A sheet's rows as (row number, {column number: cell}), without the empty rows and
+    cells openpyxl would make up for gaps (a row numbered a million costs nothing)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    with wb._archive.open(ws._worksheet_path) as src:
+        parser = WorkSheetParser(
+            src,
+            ws._shared_strings,
+            data_only=False,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
+        for count, (idx, cells) in enumerate(parser.parse(), 1):
+            if idx > XLSX_MAX_ROWS:
+                raise _SheetCap(
+                    f"sheet {ws.title!r}: row {idx} is beyond the last row of a sheet "
+                    f"({XLSX_MAX_ROWS})"
+                )
+            row: dict[int, Any] = {}
+            for cell in cells:
+                col = cell["column"]
+                if col > XLSX_MAX_COLUMNS:
+                    raise _SheetCap(
+                        f"sheet {ws.title!r}: column {col} is beyond the last column of a "
+                        f"sheet ({XLSX_MAX_COLUMNS})"
+                    )
+                if cell["value"] is not None:
+                    row[col] = cell
+            if row:
+                yield idx, row
+            if limit is not None and count >= limit:
+                return
+
+
+class _SheetCap(Exception):
+    pass
+
+
+def _sheet_header(wb: Any, ws: Any) -> list[str]:
+    """The first row of a sheet as column names (empty names for empty cells)."""
+    for _, row in _sheet_rows(wb, ws, limit=50):
+        width = max(row)
+        return [str(row[i]["value"]).strip() if i in row else "" for i in range(1, width + 1)]
+    return []
+
+
+def _choose_sheet(wb: Any, contract: Contract, filename: str) -> tuple[Any, list[str]]:
+    """The sheet to read and its header: the contract's ``sheet``, else the one sheet whose
+    first row has the contract's required columns (a sheet of instructions is not one)."""
+    names = [ws.title for ws in wb.worksheets if hasattr(ws, "_worksheet_path")]
+    if contract.sheet is not None:
+        if contract.sheet not in names:
+            listed = ", ".join(repr(n) for n in names)
+            raise ReadError(filename, f"no sheet {contract.sheet!r} (the workbook has {listed})")
+        ws = wb[contract.sheet]
+        return ws, _sheet_header(wb, ws)
+    required = {c.name for c in contract.columns if c.required} or set(contract.column_names)
+    headers = {n: _sheet_header(wb, wb[n]) for n in names}
+    candidates = [n for n in names if required <= set(headers[n])]
+    if len(candidates) > 1:
+        listed = ", ".join(repr(n) for n in candidates)
+        raise ReadError(
+            filename,
+            f"several sheets have the contract's columns ({listed}): the contract must name "
+            "its sheet (`sheet:`), or the workbook hold one data sheet",
+        )
+    chosen = candidates[0] if candidates else names[0]
+    if not candidates and len(names) > 1:
+        listed = ", ".join(repr(n) for n in names)
+        raise ReadError(
+            filename, f"no sheet has the contract's required columns (sheets: {listed})"
+        )
+    return wb[chosen], headers[chosen]
+
+
+def _lost_as_number(value: Any, identifier: bool, text: bool) -> bool:
+    """Whether a cell's number stands for text it can no longer give back: any number in an
+    identifier column, and in a text column one of more than 15 digits (a spreadsheet keeps
+    15 significant digits: the rest are gone)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return identifier or (text and abs(value) >= 1e15)
+
+
+def _xlsx_strings(
+    data: bytes, contract: Contract, filename: str
+) -> tuple[dict[str, pa.Array], list[tuple[str, list[int]]]]:
+    """The chosen sheet's columns as text, and the rows whose identifier or long digit string
+    is a spreadsheet number (``<column>:NUMERIC_CELL``, see :func:`_lost_as_number`: a number
+    has lost what an identifier is made of, its digits past the 15th, its leading zeros, its
+    X)."""
+    import zipfile
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
 
     if not data.startswith(b"PK\x03\x04"):
         raise ReadError(filename, "not an XLSX file (no zip signature)")
+    _check_archive(data, filename)
     try:
         # formulas are read as their text, never evaluated
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ReadError(filename, f"truncated or corrupt XLSX: {exc}") from None
-    ws = wb.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header_row = next(rows, None)
-    if header_row is None:
-        raise ReadError(filename, "empty workbook")
-    header = [str(h).strip() if h is not None else "" for h in header_row]
-    _check_header(header, contract, filename)
-    cols: list[list[str | None]] = [[] for _ in header]
-    for row in rows:
-        if row is None or all(v is None for v in row):
-            continue
-        for i in range(len(header)):
-            v = row[i] if i < len(row) else None
-            cols[i].append(_cell_text(v))
-    wb.close()
-    return {h: pa.array(c, pa.string()) for h, c in zip(header, cols, strict=True) if h}
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as exc:
+        raise ReadError(filename, f"truncated or corrupt XLSX: {type(exc).__name__}") from None
+    except ParseError as exc:
+        raise ReadError(filename, f"corrupt XLSX: a part is not valid XML ({exc})") from None
+    try:
+        ws, header = _choose_sheet(wb, contract, filename)
+        if not header:
+            raise ReadError(filename, f"empty workbook (sheet {ws.title!r} has no rows)")
+        _check_unique(header, filename)
+        _check_header(header, contract, filename)
+        ids = _identifier_columns(contract)
+        texts = {c.name for c in contract.columns if c.type == "string"}
+        positions = {i + 1: h for i, h in enumerate(header) if h}
+        cols: dict[str, list[str | None]] = {h: [] for h in positions.values()}
+        numeric: dict[str, list[int]] = {}
+        first = True
+        n = 0
+        for _, row in _sheet_rows(wb, ws):
+            if first:  # the header
+                first = False
+                continue
+            for col, name in positions.items():
+                cell = row.get(col)
+                value = None if cell is None else cell["value"]
+                if _lost_as_number(value, name in ids, name in texts):
+                    numeric.setdefault(name, []).append(n)
+                cols[name].append(_cell_text(value))
+            n += 1
+    except _SheetCap as exc:
+        raise ReadError(filename, f"refused: {exc}") from None
+    except ParseError as exc:
+        raise ReadError(filename, f"corrupt XLSX: a sheet is not valid XML ({exc})") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as exc:
+        raise ReadError(filename, f"truncated or corrupt XLSX: {type(exc).__name__}") from None
+    except (AttributeError, IndexError) as exc:
+        raise ReadError(filename, f"corrupt XLSX: {type(exc).__name__} in a sheet") from None
+    finally:
+        wb.close()
+    flags = [(f"{name}:NUMERIC_CELL", rows) for name, rows in numeric.items()]
+    return {h: pa.array(c, pa.string()) for h, c in cols.items()}, flags
 
 
 def _cell_text(v: Any) -> str | None:
@@ -307,13 +899,39 @@ def _typed(col: pa.Array, type_name: str) -> pa.Array:
     raise ValueError(f"unknown column type {type_name!r}")
 
 
-def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, Text], str]:
-    """The file's columns as text (as sent; CSV columns in the parser's chunks) and the
-    encoding it was read with."""
+MAX_FILE_BYTES = 2 << 30  # a department file larger than this is refused unread
+Flags: TypeAlias = list[tuple[str, list[int]]]  # reason code -> rows, found while reading
+
+
+def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, Text], str, Flags]:
+    """The file's columns as text (as sent; CSV columns in the parser's chunks), the encoding
+    it was read with and the rows the reading itself flagged (a JSON value of the wrong type,
+    a spreadsheet number for an identifier). Whatever goes wrong is a :class:`ReadError`."""
+    try:
+        return _strings_of(data, contract, filename)
+    except ReadError:
+        raise
+    except RecursionError:
+        raise ReadError(filename, "nested too deeply to read") from None
+    except MemoryError:
+        raise ReadError(filename, "too large to read in the memory available") from None
+    except Exception as exc:  # a reader's own failure: a message, never a traceback
+        raise ReadError(
+            filename, f"not readable as {contract.format} ({type(exc).__name__})"
+        ) from exc
+
+
+def _strings_of(
+    data: bytes, contract: Contract, filename: str
+) -> tuple[dict[str, Text], str, Flags]:
     fmt = contract.format
     if not data:
         raise ReadError(filename, "empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise ReadError(filename, f"refused: {len(data)} bytes (cap {MAX_FILE_BYTES})")
     encoding = "binary"
+    flags: Flags = []
+    strings: dict[str, Text]
     if fmt in ("csv", "jsonl"):
         sniffed = _sniff_binary(data)
         if sniffed:
@@ -321,20 +939,32 @@ def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, 
         codec = _transcodable(data, contract) if fmt == "csv" else None
         fast = _csv_transcoded(data, codec, contract) if codec else None
         if fast is not None:
-            return fast, codec or ""
+            return fast, codec or "", flags
         text, encoding = decode(data, contract.encoding, filename)
         if fmt == "csv":
             strings = _csv_strings(text, contract, filename, _utf8_of(data, encoding))
         else:
-            strings = _jsonl_strings(text, contract, filename)
+            json_strings, flags = _jsonl_strings(text, contract, filename)
+            strings = dict(json_strings)
     elif fmt == "parquet":
-        strings = _parquet_strings(data, contract, filename)
+        parquet_strings, flags = _parquet_strings(data, contract, filename)
+        strings = dict(parquet_strings)
     else:
-        strings = _xlsx_strings(data, contract, filename)
+        xlsx_strings, flags = _xlsx_strings(data, contract, filename)
+        strings = dict(xlsx_strings)
     n = len(next(iter(strings.values()))) if strings else 0
     if n == 0:
         raise ReadError(filename, "no data rows (header only)")
-    return strings, encoding
+    return strings, encoding, flags
+
+
+def _flag_masks(flags: Flags, n: int) -> list[tuple[str, Mask]]:
+    out: list[tuple[str, Mask]] = []
+    for code, rows in flags:
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        out.append((code, mask))
+    return out
 
 
 # GB codecs whose multi-byte characters never contain the byte of "\n" (their trail bytes are
@@ -372,20 +1002,21 @@ def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Te
     is anything but a plain readable CSV in ``codec``, and then :func:`_csv_strings` reads
     it, with its exact errors. A successful parse here means the whole file decoded, so
     :func:`decode` would have given the same text: the same rows result."""
-    end = data.find(b"\n")
+    ends = [e for e in (data.find(b"\n"), data.find(b"\r")) if e >= 0]
     try:
-        head = (data if end < 0 else data[:end]).decode(codec)
+        head = (data[: min(ends)] if ends else data).decode(codec)
     except UnicodeDecodeError:
         return None
     if not head.strip() or head.startswith("\ufeff"):  # decode() strips a leading U+FEFF
         return None
-    header = [h.strip() for h in head.rstrip("\r").split(contract.delimiter)]
     try:
-        _check_header(header, contract, "", head)
+        header = _header_names(head, contract, "")
+        _check_gb_lines(data, "", utf8_error=-1)  # any UTF-8 line: the text path says where
         table = _parse_csv(data, contract.delimiter, header, _TRANSCODE_BLOCK, codec)
     except (ReadError, UnicodeError, pa.ArrowException):
         return None
-    table = table.rename_columns([n.strip() for n in table.column_names])
+    if not _one_row_per_line(data, table.num_rows):
+        return None  # blank lines, or a record spanning lines: the text path decides
     return {n: table.column(n) for n in table.column_names}
 
 
@@ -538,17 +1169,18 @@ def read_text(
     The same rows, errors and ``:FORMULA``/``:CONTROL_CHAR``/``:TOO_LONG`` codes as
     :func:`read_file`, for a caller that checks types itself (the ingest pipeline).
     """
-    strings, encoding = _strings(data, contract, filename)
+    strings, encoding, read_flags = _strings(data, contract, filename)
     n = len(next(iter(strings.values())))
     raw_cols = _as_sent(strings, contract, n)
     raw = _raw_table(raw_cols, contract, pa.array(np.arange(n, dtype=np.int64)))
     flags = [f for mine in _column_flags(raw_cols, contract) for f in mine]
+    flags += _flag_masks(read_flags, n)
     return TextRead(raw, _reason_lists(n, flags), encoding)
 
 
 def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     """Read one department file with ``contract``; :class:`ReadError` if it cannot be read."""
-    strings, encoding = _strings(data, contract, filename)
+    strings, encoding, read_flags = _strings(data, contract, filename)
     strings = {name: combined(col) for name, col in strings.items()}
     n = len(next(iter(strings.values())))
     raw_cols = _as_sent(strings, contract, n)
@@ -561,10 +1193,15 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
         trimmed = pc.utf8_trim_whitespace(col)
         trimmed = pc.if_else(pc.equal(trimmed, _EMPTY), pa.scalar(None, pa.string()), trimmed)
         clean = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed)
+        found = [mask for code, mask in _flag_masks(read_flags, n) if code.startswith(f"{c.name}:")]
+        if found:  # a value the reading itself refused is not typed either
+            bad = np.logical_or.reduce([bad, *found])
+            clean = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed)
         typed = _typed(clean, c.type)
         type_bad = pc.and_(pc.is_valid(clean), pc.is_null(typed))
         flags.append((f"{c.name}:TYPE", type_bad))
         typed_cols.append(typed)
+    flags += [(code, mask) for code, mask in _flag_masks(read_flags, n)]
 
     reasons = _reason_lists(n, flags)
     schema = contract.arrow_schema()

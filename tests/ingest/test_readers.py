@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -180,3 +181,16 @@ def test_ingest_subject_keys_are_the_library_subject_keys(
 
     got = _subjects(pa.array(values, pa.string()), library).to_pylist()
     assert got == [None if v is None else subject_key(library, v) for v in values]
+
+
+def test_a_contract_names_its_sheet_only_for_a_workbook(tmp_path: Path) -> None:
+    from schemas.contracts import ContractError, load_contract
+    from tests.ingest.conftest import PERSON_CONTRACT
+
+    xlsx = tmp_path / "x.yaml"
+    xlsx.write_text(PERSON_CONTRACT.format(fmt="xlsx") + "sheet: 登记信息\n", encoding="utf-8")
+    assert load_contract(xlsx).sheet == "登记信息"
+    csv = tmp_path / "c.yaml"
+    csv.write_text(PERSON_CONTRACT.format(fmt="csv") + "sheet: 登记信息\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"c\.yaml:\d+: sheet: only an xlsx contract"):
+        load_contract(csv)

@@ -167,7 +167,7 @@ def test_malformed_csv_error_is_the_whole_file_parse_error(persons: Contract) ->
     rows = [header, *[good] * 350_000, good + ",x", *[good] * 50_000, good + ",x,x", good]
     data = "\n".join(rows).encode()
     assert len(data) > 1 << 23  # more than one block: the first bad row is still the one named
-    with pytest.raises(ReadError, match="a row has 13 fields, the header has 12"):
+    with pytest.raises(ReadError, match="line 350002 has 13 fields, the header has 12"):
         read_text(data, persons, "f.csv")
 
 
@@ -234,3 +234,38 @@ def test_transcoded_parse_equals_decoding_first(
             assert fast[name].equals(slow[name]), name
     if chosen and damage is None and block > 64 and "\ufeff" not in text.split("\n", 1)[0]:
         assert fast is not None  # the shortcut is taken for plain files
+
+
+LINE_BYTES = st.lists(
+    st.sampled_from([b"a", b"\xd5\xc5", b"\xe5\xbc\xa0", b" ", b",", b"\n", b"\r", b"\r\n"]),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINE_BYTES, st.data())
+def test_line_bounds_and_counts_equal_a_split_into_lines(
+    parts: list[bytes], data: st.DataObject
+) -> None:
+    """The byte-level line helpers (each search stops at the nearest break) give what splitting
+    the bytes at LF, CRLF and lone CR gives, for any mixture of line ends."""
+    import re
+
+    raw = b"".join(parts)
+    spans, start = [], 0
+    for m in re.finditer(rb"\r\n|\r|\n", raw):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(raw)))
+    lines = len(spans) - (1 if raw.endswith((b"\n", b"\r")) else 0)
+    assert readers._physical_lines(raw) == lines
+    assert readers._physical_lines(raw.decode("latin-1")) == lines
+    breaks = [i for i, b in enumerate(raw) if b in b"\r\n"]
+    inside = [i for i in range(len(raw)) if i not in breaks]
+    if not inside:
+        return
+    offset = data.draw(st.sampled_from(inside))
+    number, (first, last) = next((k, s) for k, s in enumerate(spans, 1) if s[0] <= offset <= s[1])
+    assert readers._line_bounds(raw, offset, b"\n" in raw) == (first, last)
+    assert readers._line_of(raw, offset) == number
