@@ -991,7 +991,7 @@ class CloudSignService:
                 ",".join(sorted(d.hex() for d in digests)),
                 self.clock() + self.sad_ttl,
                 False,
-                envelope.seal(envelope.sad_key(sad), candidate.pin_key, sad_id.encode()),
+                envelope.seal(envelope.sad_key(sad), candidate.pin_key, _sad_context(sad_id, via)),
             )
             self._audit_in(
                 conn, "authorise", credential_id, "ok", digests, sad=sad_id[:16], via=via
@@ -1059,9 +1059,16 @@ class CloudSignService:
             problem = CredentialLockedError(f"credential {credential_id} is {row.status}")
         else:
             try:
+                # the PIN key is sealed to (SAD, client): a SAD authorised through one
+                # front end activates nothing when another front end presents it
                 pin_key = envelope.open_sealed(
-                    envelope.sad_key(sad), grant.sealed_pin_key, sad_id.encode(), "SAD"
+                    envelope.sad_key(sad), grant.sealed_pin_key, _sad_context(sad_id, via), "SAD"
                 )
+            except envelope.EnvelopeError:
+                pin_key = None
+                problem = InvalidSADError("this SAD was not authorised through this client")
+        if problem is None and pin_key is not None:
+            try:
                 if sm2:
                     sign = self.backend.sm2_signer(  # type: ignore[attr-defined]
                         credential_id, row.key_material, pin_key
@@ -1159,3 +1166,9 @@ def backend_for(settings: Any, keys: CaKeys) -> CredentialKeys | None:
 
     token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
     return Pkcs11Keys(token, keys.secret(MASTER_KEY))
+
+
+def _sad_context(sad_id: str, via: str) -> bytes:
+    """What a SAD's sealed PIN key is bound to: the SAD itself and the client (front end) that
+    relayed its authorisation, so only that client can spend it."""
+    return f"{sad_id}\x00{via}".encode()

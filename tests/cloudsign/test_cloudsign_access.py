@@ -267,3 +267,26 @@ def test_cli_binds_clients_at_enrolment_and_later(
         main, ["cloudsign", "unbind", credential, "--client", "sign-svc", "--officer", "desk-07"]
     )
     assert again.exit_code == 2 and "not bound" in again.output
+
+
+def test_a_sad_is_spent_only_by_the_client_it_was_authorised_through(
+    csc: Csc, cloudsign: CloudSignService, credential: tuple[str, Authenticator], clock: Clock
+) -> None:
+    """Two front ends bound to one holder: a SAD the holder's app obtained signs nothing when
+    the other front end presents it (the SAD is then void), and signs through the app."""
+    cid, app = credential
+    cloudsign.bind(cid, "other-app", by="desk-07")
+
+    def authorise() -> str:
+        clock.advance(30)
+        r = csc.post("credentials/authorize", _authorize(cid, PIN, app.code()), csc.portal)
+        assert r.status_code == 200, r.text
+        return str(r.json()["SAD"])
+
+    sign = {"credentialID": cid, "hashes": [B64], "signAlgo": "1.2.840.10045.4.3.2"}
+    r = csc.post("signatures/signHash", {**sign, "SAD": authorise()}, csc.stranger)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert "signatures" not in r.json()
+    r = csc.post("signatures/signHash", {**sign, "SAD": authorise()}, csc.portal)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["signatures"]) == 1

@@ -229,8 +229,11 @@ def test_operator_with_database_and_key_files_but_no_pin_cannot_sign(
                 hashes=HASH_A.hex(),
                 expires_at=cloudsign.clock() + 300,
                 used=False,
+                # sealed to (SAD, client) as the service seals it, for the local client
                 sealed_pin_key=envelope.seal(
-                    envelope.sad_key(forged), bytes(32), envelope.sad_hash(forged).encode()
+                    envelope.sad_key(forged),
+                    bytes(32),
+                    f"{envelope.sad_hash(forged)}\x00local".encode(),
                 ),
             )
         )
