@@ -44,8 +44,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    create_engine,
-    event,
     func,
     inspect,
     select,
@@ -54,6 +52,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.engine import make_engine
 
 POPULATION = "population"
 LEGAL_ENTITY = "legal-entity"
@@ -402,30 +402,8 @@ def _statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]
 
 
 def engine_for(db_url: str) -> Engine:
-    """An engine for the hub database; SQLite gets WAL and a busy timeout for concurrent runs.
-
-    Server databases get ``pool_pre_ping``: after a PostgreSQL restart the pooled connections are
-    dead, and a re-run must get a fresh one instead of failing on the first statement.
-    """
-    if db_url.startswith("sqlite"):
-        engine = create_engine(db_url, future=True)
-    else:
-        engine = create_engine(db_url, future=True, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # 16 KiB pages for a new database (an existing one keeps its own): a library is
-            # bulk-loaded and read by key, and a million-row merge is 12 % faster than on 4 KiB
-            cur.execute("PRAGMA page_size=16384")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache for bulk merges
-            cur.close()
-
-    return engine
+    """The hub database's engine (:func:`storage.engine.make_engine`: one per URL)."""
+    return make_engine(db_url)
 
 
 def _insert(engine: Engine, table: Table) -> Any:

@@ -1,0 +1,63 @@
+"""The one SQL engine factory: one engine per database URL, one set of SQLite pragmas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+import licence.store
+import storage.ledger_store
+import storage.library
+from hub.settings import Settings
+from storage.engine import dispose_engines, make_engine
+
+
+def test_same_url_is_one_engine_for_every_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    engine = make_engine(url)
+    assert storage.library.engine_for(url) is engine
+    assert storage.ledger_store.make_engine(url) is engine
+    assert licence.store.engine_for(url) is engine
+
+
+def test_different_databases_get_different_engines(tmp_path: Path) -> None:
+    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    two = make_engine(f"sqlite:///{tmp_path / 'two.db'}")
+    assert one is not two
+    assert one.url.database != two.url.database
+
+
+def test_every_sqlite_connection_runs_the_same_pragmas(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    with engine.connect() as conn:
+
+        def pragma(name: str) -> object:
+            return conn.execute(text(f"PRAGMA {name}")).scalar_one()
+
+        assert pragma("journal_mode") == "wal"
+        assert pragma("synchronous") == 2  # FULL: a commit survives a power cut
+        assert pragma("busy_timeout") == 30000
+        assert pragma("cache_size") == -131072
+        assert pragma("page_size") == 16384
+
+
+def test_dispose_forgets_the_engines(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert engine.pool.checkedin() == 1
+    dispose_engines()
+    assert engine.pool.checkedin() == 0  # the pooled connection is closed
+    assert make_engine(url) is not engine
+
+
+def test_licence_issue_opens_one_engine_for_its_three_stores(settings: Settings) -> None:
+    from hub.commands.licence import open_service
+
+    svc = open_service(settings)
+    engine = svc.store.engine
+    assert svc.ledger.engine is engine
+    assert svc.holders.library.engine is engine
+    assert engine is make_engine(settings.db_url)
