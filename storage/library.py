@@ -53,6 +53,7 @@ from sqlalchemy import (
 from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.dialects import postgresql, sqlite
 
+from schemas.precedence import Rank, rank, wins
 from storage.engine import make_engine
 
 POPULATION = "population"
@@ -412,15 +413,6 @@ def _insert(engine: Engine, table: Table) -> Any:
     if engine.dialect.name == "sqlite":
         return sqlite.insert(table)
     raise LibraryError(f"unsupported database dialect {engine.dialect.name!r}")
-
-
-def _wins(a: FactView, b: FactView | None) -> bool:
-    """Does fact ``a`` beat the current winner ``b``? Authoritative first, then newest."""
-    if b is None:
-        return True
-    if a.authoritative != b.authoritative:
-        return a.authoritative
-    return (a.observed_at, a.run_id) >= (b.observed_at, b.run_id)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -815,7 +807,13 @@ class LibraryStore:
             for name, value in _statement_values(doc, meta.fields).items():
                 fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
                 history.setdefault(name, []).append(fv)
-                if _wins(fv, winners.get(name)):
+                held = winners.get(name)
+                if wins(
+                    rank(fv.authoritative, fv.observed_at, run_id),
+                    None
+                    if held is None
+                    else rank(held.authoritative, held.observed_at, held.run_id),
+                ):
                     winners[name] = fv
         return GoldenRecord(library, subject, dict(sorted(winners.items())), history)
 
@@ -971,6 +969,7 @@ class _Precedence:
         self.mine = mine
         self.read_meta = read_meta
         self.meta: dict[str, RunMeta] = {run_id: mine}
+        self._ranks: dict[tuple[str, bool], Rank] = {}  # (run, authoritative): its rank
         self.compared = 0
         self.agreeing = 0
 
@@ -979,6 +978,15 @@ class _Precedence:
         missing = [r for r in run_ids if r not in self.meta]
         if missing:
             self.meta.update(self.read_meta(missing))
+
+    def _rank(self, run_id: str, authoritative: bool) -> Rank:
+        """The precedence rank of a described run's values (cached: a merge compares the same
+        few runs for every field of every subject)."""
+        key = (run_id, authoritative)
+        got = self._ranks.get(key)
+        if got is None:
+            got = self._ranks[key] = rank(authoritative, self.meta[run_id].observed_at, run_id)
+        return got
 
     def apply(self, stored: str, values: Mapping[str, str]) -> str | None:
         """The record with this run's winning values, or None if none of them wins."""
@@ -999,10 +1007,7 @@ class _Precedence:
                 if not ours and their_auth and theirs.dataset != mine.dataset:
                     self.compared += 1
                     self.agreeing += doc[cur][name] == value
-                if ours != their_auth:
-                    if not ours:
-                        continue
-                elif (mine.observed_at, run_id) < (theirs.observed_at, cur):
+                if not wins(self._rank(run_id, ours), self._rank(cur, their_auth)):
                     continue
                 if cur == run_id and doc[cur][name] == value:
                     continue
