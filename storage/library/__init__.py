@@ -1,0 +1,68 @@
+"""The population and legal-entity libraries: statements with provenance, golden records, runs.
+
+This room keeps what departments said about people and legal entities, statement by statement,
+and the golden record (the winning value per field) that approval systems read. Its public
+surface is what this package exports, chiefly :class:`LibraryStore` (the facade the pipeline,
+the licence service and the API use) and the Arrow encoders the ingest hands it
+(:func:`prepare_statements`, :func:`statements_from_arrow`, :func:`text_sort_indices`).
+"""
+
+from storage.library.store import (
+    GOLDEN_POINT_SQL,
+    LEGAL_ENTITY,
+    LIBRARIES,
+    POPULATION,
+    RUN_NUMBERS,
+    RUN_STATUSES,
+    STATEMENTS_WITH_RUNS,
+    FactView,
+    GoldenRecord,
+    LibraryError,
+    LibraryStore,
+    PreparedStatements,
+    RunMeta,
+    Statements,
+    engine_for,
+    golden_fields,
+    golden_text,
+    library_text,
+    merges,
+    metadata,
+    prepare_statements,
+    quarantine,
+    records,
+    runs,
+    statements,
+    statements_from_arrow,
+    text_sort_indices,
+)
+
+__all__ = [
+    "GOLDEN_POINT_SQL",
+    "LEGAL_ENTITY",
+    "LIBRARIES",
+    "POPULATION",
+    "RUN_NUMBERS",
+    "RUN_STATUSES",
+    "STATEMENTS_WITH_RUNS",
+    "FactView",
+    "GoldenRecord",
+    "LibraryError",
+    "LibraryStore",
+    "PreparedStatements",
+    "RunMeta",
+    "Statements",
+    "engine_for",
+    "golden_fields",
+    "golden_text",
+    "library_text",
+    "merges",
+    "metadata",
+    "prepare_statements",
+    "quarantine",
+    "records",
+    "runs",
+    "statements",
+    "statements_from_arrow",
+    "text_sort_indices",
+]
