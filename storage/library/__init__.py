@@ -7,23 +7,25 @@ the licence service and the API use) and the Arrow encoders the ingest hands it
 (:func:`prepare_statements`, :func:`statements_from_arrow`, :func:`text_sort_indices`).
 """
 
-from storage.library.store import (
-    GOLDEN_POINT_SQL,
+from storage.library.model import (
     LEGAL_ENTITY,
     LIBRARIES,
     POPULATION,
-    RUN_NUMBERS,
-    RUN_STATUSES,
-    STATEMENTS_WITH_RUNS,
     FactView,
     GoldenRecord,
     LibraryError,
-    LibraryStore,
-    PreparedStatements,
     RunMeta,
     Statements,
-    engine_for,
     golden_fields,
+)
+from storage.library.store import (
+    GOLDEN_POINT_SQL,
+    RUN_NUMBERS,
+    RUN_STATUSES,
+    STATEMENTS_WITH_RUNS,
+    LibraryStore,
+    PreparedStatements,
+    engine_for,
     golden_text,
     library_text,
     merges,
