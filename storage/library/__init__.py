@@ -18,23 +18,25 @@ from storage.library.model import (
     Statements,
     golden_fields,
 )
-from storage.library.store import (
-    GOLDEN_POINT_SQL,
+from storage.library.schema import (
     RUN_NUMBERS,
     RUN_STATUSES,
     STATEMENTS_WITH_RUNS,
+    merges,
+    metadata,
+    quarantine,
+    records,
+    runs,
+    statements,
+)
+from storage.library.store import (
+    GOLDEN_POINT_SQL,
     LibraryStore,
     PreparedStatements,
     engine_for,
     golden_text,
     library_text,
-    merges,
-    metadata,
     prepare_statements,
-    quarantine,
-    records,
-    runs,
-    statements,
     statements_from_arrow,
     text_sort_indices,
 )
