@@ -7,6 +7,13 @@ the licence service and the API use) and the Arrow encoders the ingest hands it
 (:func:`prepare_statements`, :func:`statements_from_arrow`, :func:`text_sort_indices`).
 """
 
+from storage.library.encoding import (
+    PreparedStatements,
+    library_text,
+    prepare_statements,
+    statements_from_arrow,
+    text_sort_indices,
+)
 from storage.library.model import (
     LEGAL_ENTITY,
     LIBRARIES,
@@ -29,17 +36,7 @@ from storage.library.schema import (
     runs,
     statements,
 )
-from storage.library.store import (
-    GOLDEN_POINT_SQL,
-    LibraryStore,
-    PreparedStatements,
-    engine_for,
-    golden_text,
-    library_text,
-    prepare_statements,
-    statements_from_arrow,
-    text_sort_indices,
-)
+from storage.library.store import GOLDEN_POINT_SQL, LibraryStore, engine_for, golden_text
 
 __all__ = [
     "GOLDEN_POINT_SQL",
