@@ -47,8 +47,6 @@ from storage.library.encoding import (
     PreparedStatements,
     _as_statements,
     _relayout,
-    _string_bytes,
-    _string_offsets,
 )
 from storage.library.model import (
     LEGAL_ENTITY,
@@ -67,6 +65,13 @@ from storage.library.model import (
     _record_text,
     _statement_values,
     golden_fields,
+)
+from storage.library.pgcopy import (
+    _BINARY_COPY_SIGNATURE,
+    _BINARY_COPY_TRAILER,
+    _binary_copy_rows,
+    _copy_escape,
+    _copy_escaped,
 )
 from storage.library.schema import (
     _LEGACY_FACTS,
@@ -1001,63 +1006,6 @@ class _Postgres(_Db):
                 "WHERE r.library = %s AND r.subject = c.subject",
                 (lib,),
             )
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_escaped(values: Sequence[str]) -> Sequence[str]:
-    """Values in COPY's text format; checked in one pass over their join, as they rarely
-    hold a backslash, tab or line break."""
-    joined = "\n".join(values)
-    if "\\" in joined or "\t" in joined or "\r" in joined or joined.count("\n") != len(values) - 1:
-        return [_copy_escape(v) for v in values]
-    return values
-
-
-def _copy_escape(value: str) -> str:
-    """A value in COPY's text format (backslash, tab, newline and CR escaped)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-# COPY's binary format: a signature, flags and header extension length (both 0), the rows,
-# then a field count of -1
-_BINARY_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_BINARY_COPY_TRAILER = b"\xff\xff"
-
-
-def _binary_copy_rows(columns: Sequence[str | int | Any]) -> bytes:
-    """Rows in COPY's binary format, assembled by Arrow's string kernels: each row is its
-    field count, then each value's byte length (32-bit, big-endian) and bytes. ``columns``
-    are Arrow string arrays without nulls, or a ``str`` or an ``int`` (an ``integer`` column):
-    the same value on every row."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = len(next(c for c in columns if not isinstance(c, str | int)))
-    parts: list[Any] = []
-    fixed = len(columns).to_bytes(2, "big")  # constant bytes gathered until the next array
-    for c in columns:
-        if isinstance(c, int):
-            fixed += (4).to_bytes(4, "big") + c.to_bytes(4, "big", signed=True)
-            continue
-        if isinstance(c, str):
-            raw = c.encode()
-            fixed += len(raw).to_bytes(4, "big") + raw
-            continue
-        if c.null_count:
-            raise LibraryError("a binary COPY column holds a null")
-        lengths = np.diff(_string_offsets(c)).astype(">i4").tobytes()
-        size = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(lengths)])
-        parts += [pa.scalar(fixed, pa.binary()), size.cast(pa.binary()), c.cast(pa.binary())]
-        fixed = b""
-    if fixed:
-        parts.append(pa.scalar(fixed, pa.binary()))
-    rows = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
-    return bytes(_string_bytes(rows).tobytes())
 
 
 def _in_order(last: str | None, first: str, run_id: str) -> None:
