@@ -25,6 +25,7 @@ from storage.library.model import (
     Statements,
     golden_fields,
 )
+from storage.library.reads import GOLDEN_POINT_SQL, golden_text
 from storage.library.schema import (
     RUN_NUMBERS,
     RUN_STATUSES,
@@ -36,7 +37,7 @@ from storage.library.schema import (
     runs,
     statements,
 )
-from storage.library.store import GOLDEN_POINT_SQL, LibraryStore, engine_for, golden_text
+from storage.library.store import LibraryStore, engine_for
 
 __all__ = [
     "GOLDEN_POINT_SQL",
