@@ -137,7 +137,7 @@ class _Sqlite(_Db):
         )
 
     def _by_subjects(
-        self, select: str, subjects: Sequence[str], *after: str
+        self, select: str, subjects: Sequence[str], *after: object
     ) -> Iterable[tuple[Any, ...]]:
         """The rows of ``select`` (its ``{marks}`` the subjects' placeholders, between the
         library and ``after``), in batches within SQLite's parameter limit."""
