@@ -25,7 +25,7 @@ from storage.library.model import (
     Statements,
     golden_fields,
 )
-from storage.library.reads import GOLDEN_POINT_SQL, golden_text
+from storage.library.reads import GOLDEN_POINT_SQL, GoldenReader, golden_text
 from storage.library.schema import (
     RUN_NUMBERS,
     RUN_STATUSES,
@@ -48,6 +48,7 @@ __all__ = [
     "RUN_STATUSES",
     "STATEMENTS_WITH_RUNS",
     "FactView",
+    "GoldenReader",
     "GoldenRecord",
     "LibraryError",
     "LibraryStore",

@@ -1,13 +1,21 @@
-"""The read side of the library: golden records read by subject, for the stores and the API."""
+"""The read side of the library: golden records read by subject, for the store and the API
+(:class:`GoldenReader`, the sharing API's point reads)."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 
-from storage.library.model import LibraryError, RunMeta, _record_text
+from storage.library.model import LibraryError, RunMeta, _record_text, golden_fields
 from storage.library.schema import STATEMENTS_WITH_RUNS
+
+if TYPE_CHECKING:
+    from storage.library.store import LibraryStore
 
 # a library's golden records: the stored ones, and the single statement of every subject that
 # has none (``:l`` the library; ``_SOME`` also takes ``:s``, a list of subjects)
@@ -17,11 +25,7 @@ _GOLDEN_SQL = (
     "WHERE m.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
     "WHERE r.library = m.library AND r.subject = s.subject)"
 )
-
-
 _GOLDEN_ALL = text(_GOLDEN_SQL.format(r="", s=""))
-
-
 _GOLDEN_SOME = text(
     _GOLDEN_SQL.format(r=" AND subject IN :s", s=" AND s.subject IN :s")
 ).bindparams(bindparam("s", expanding=True))
@@ -52,3 +56,52 @@ def golden_text(
     run_id, doc = found[0]
     assert run_id is not None
     return _record_text(run_id, doc, meta(run_id).fields)
+
+
+class GoldenReader:
+    """Point reads of golden records by primary key.
+
+    The hot path of the sharing API: on SQLite it uses one plain DB-API connection per thread
+    and a fixed statement, because SQLAlchemy's per-statement construction, compilation-cache
+    lookup and pool checkout cost more than the indexed read itself; other databases go through
+    the engine. The runs a record names are described by the library store's cached
+    :meth:`~storage.library.LibraryStore.run_meta`.
+    """
+
+    def __init__(self, library: LibraryStore) -> None:
+        self.library = library
+        self.engine = library.engine
+        db = self.engine.url.database
+        self._path = (
+            db
+            if self.engine.dialect.name == "sqlite" and db not in (None, "", ":memory:")
+            else None
+        )
+        self._local = threading.local()
+
+    def _doc(self, library: str, subject: str) -> str | None:
+        if self._path is not None:
+            con = getattr(self._local, "con", None)
+            if con is None:
+                con = sqlite3.connect(self._path, timeout=30)
+                self._local.con = con
+            return golden_text(
+                con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}),
+                partial(self.library.run_meta, library),
+            )
+        with self.engine.connect() as conn:
+            return golden_text(
+                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples(),
+                partial(self.library.run_meta, library),
+            )
+
+    def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
+        """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""
+        doc = self._doc(library, subject)
+        if doc is None:
+            return []
+        fields = golden_fields(doc, partial(self.library.run_meta, library))
+        return [
+            (name, f.value, f.dataset, f.run_id, f.observed_at, f.authoritative)
+            for name, f in fields.items()
+        ]

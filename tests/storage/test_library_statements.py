@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from api.records import GoldenReader
 from hub.settings import Settings
 from storage.library import (
     POPULATION,
+    GoldenReader,
     LibraryError,
     LibraryStore,
     Statements,
