@@ -45,11 +45,17 @@ _engines: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary
 _lock = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def configure_sqlite(dbapi_conn: Any) -> None:
+    """Run :data:`SQLITE_PRAGMAS` on a DB-API connection to SQLite: the engines do it on every
+    connection they open; a reader that opens its own (the API's point reads) does it too."""
     cur = dbapi_conn.cursor()
     for pragma in SQLITE_PRAGMAS:
         cur.execute(pragma)
     cur.close()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    configure_sqlite(dbapi_conn)
 
 
 def _new_engine(url: str) -> Engine:

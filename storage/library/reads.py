@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 
+from storage.engine import configure_sqlite
 from storage.library.model import LibraryError, RunMeta, _record_text, golden_fields
 from storage.library.schema import STATEMENTS_WITH_RUNS
 
@@ -83,7 +84,8 @@ class GoldenReader:
         if self._path is not None:
             con = getattr(self._local, "con", None)
             if con is None:
-                con = sqlite3.connect(self._path, timeout=30)
+                con = sqlite3.connect(self._path)
+                configure_sqlite(con)  # the hub's pragmas, busy timeout included
                 self._local.con = con
             return golden_text(
                 con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}),

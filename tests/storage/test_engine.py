@@ -61,3 +61,13 @@ def test_licence_issue_opens_one_engine_for_its_three_stores(settings: Settings)
     assert svc.ledger.engine is engine
     assert svc.holders.library.engine is engine
     assert engine is make_engine(settings.db_url)
+
+
+def test_the_api_point_reader_runs_the_same_pragmas(settings: Settings) -> None:
+    from storage.library import GoldenReader, LibraryStore
+
+    reader = GoldenReader(LibraryStore(make_engine(settings.db_url)))
+    assert reader.rows("population", "11010519491231002X") == []
+    con = reader._local.con  # the reader's own DB-API connection (no pool: the hot path)
+    assert con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    assert con.execute("PRAGMA synchronous").fetchone() == (2,)
