@@ -1,10 +1,15 @@
 """The population and legal-entity libraries: statements with provenance, golden records, runs.
 
 This room keeps what departments said about people and legal entities, statement by statement,
-and the golden record (the winning value per field) that approval systems read. Its public
-surface is what this package exports, chiefly :class:`LibraryStore` (the facade the pipeline,
-the licence service and the API use) and the Arrow encoders the ingest hands it
-(:func:`prepare_statements`, :func:`statements_from_arrow`, :func:`text_sort_indices`).
+and the golden record (the winning value per field under the 一数一源 rule of
+:mod:`schemas.precedence`) that the licence service and approval systems read. Its public
+surface is what this package exports, from four modules: ``store`` (:class:`LibraryStore`, the
+facade the pipeline, the licence service and the API use, and ``engine_for``), ``encoding``
+(the Arrow encoders the ingest hands it: :func:`prepare_statements`,
+:func:`statements_from_arrow`, :func:`text_sort_indices`, :func:`library_text`), ``reads``
+(:class:`GoldenReader`, the API's point reads) and ``model`` (the values they return). The
+others — ``schema`` (tables and upgrades), ``runs`` (runs and the quarantine index, methods of
+the store), ``merge``, ``dialects`` and ``pgcopy`` — are how the store does its work.
 """
 
 from storage.library.encoding import (
