@@ -36,7 +36,7 @@ def test_every_sqlite_connection_runs_the_same_pragmas(tmp_path: Path) -> None:
             return conn.execute(text(f"PRAGMA {name}")).scalar_one()
 
         assert pragma("journal_mode") == "wal"
-        assert pragma("synchronous") == 2  # FULL: a commit survives a power cut
+        assert pragma("synchronous") == 1  # NORMAL: a commit survives a killed process
         assert pragma("busy_timeout") == 30000
         assert pragma("cache_size") == -131072
         assert pragma("page_size") == 16384
@@ -70,4 +70,4 @@ def test_the_api_point_reader_runs_the_same_pragmas(settings: Settings) -> None:
     assert reader.rows("population", "11010519491231002X") == []
     con = reader._local.con  # the reader's own DB-API connection (no pool: the hot path)
     assert con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
-    assert con.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert con.execute("PRAGMA synchronous").fetchone() == (1,)
