@@ -71,3 +71,26 @@ def test_the_api_point_reader_runs_the_same_pragmas(settings: Settings) -> None:
     con = reader._local.con  # the reader's own DB-API connection (no pool: the hot path)
     assert con.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     assert con.execute("PRAGMA synchronous").fetchone() == (1,)
+
+
+def test_a_hub_file_with_other_pages_opens_and_keeps_them(tmp_path: Path) -> None:
+    """A hub whose file a 4 KiB-page engine created first (the ledger's, before one factory)."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from storage.library import POPULATION, LibraryStore
+
+    path = tmp_path / "hub.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size=4096")
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE ledger_meta (key VARCHAR(64) PRIMARY KEY, value VARCHAR(256))")
+    old.commit()
+    old.close()
+    lib = LibraryStore(make_engine(f"sqlite:///{path}"))
+    when = datetime(2026, 1, 5, tzinfo=UTC)
+    lib.merge(POPULATION, "run-1", "police", when, ["11010519491231002X"], {"name": ["张三"]})
+    rec = lib.person("11010519491231002X")
+    assert rec is not None and rec.value("name") == "张三"
+    with lib.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar_one() == 4096
