@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 import unicodedata
-from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select
 
 from schemas.library import subject_key
-from storage.library import (
-    GOLDEN_POINT_SQL,
-    LEGAL_ENTITY,
-    POPULATION,
-    LibraryStore,
-    golden_fields,
-    golden_text,
-)
+from storage.library import LEGAL_ENTITY, POPULATION
+from storage.library import GoldenReader as GoldenReader  # the point reads, built by api.deps
 
 NAME_FIELD = {POPULATION: "name", LEGAL_ENTITY: "entity_name"}
 
@@ -58,55 +49,6 @@ class RecordOut(BaseModel):
 
 # the canonical key of a subject in a request: the library's own (as the ingest stores it)
 normalise_subject = subject_key
-
-
-class GoldenReader:
-    """Point reads of golden records by primary key.
-
-    The hot path of the sharing API: on SQLite it uses one plain DB-API connection per thread
-    and a fixed statement, because SQLAlchemy's per-statement construction, compilation-cache
-    lookup and pool checkout cost more than the indexed read itself; other databases go through
-    the engine. The runs a record names are described by the library store's cached
-    :meth:`~storage.library.LibraryStore.run_meta`.
-    """
-
-    def __init__(self, library: LibraryStore) -> None:
-        self.library = library
-        self.engine = library.engine
-        db = self.engine.url.database
-        self._path = (
-            db
-            if self.engine.dialect.name == "sqlite" and db not in (None, "", ":memory:")
-            else None
-        )
-        self._local = threading.local()
-
-    def _doc(self, library: str, subject: str) -> str | None:
-        if self._path is not None:
-            con = getattr(self._local, "con", None)
-            if con is None:
-                con = sqlite3.connect(self._path, timeout=30)
-                self._local.con = con
-            return golden_text(
-                con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}),
-                partial(self.library.run_meta, library),
-            )
-        with self.engine.connect() as conn:
-            return golden_text(
-                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples(),
-                partial(self.library.run_meta, library),
-            )
-
-    def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
-        """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""
-        doc = self._doc(library, subject)
-        if doc is None:
-            return []
-        fields = golden_fields(doc, partial(self.library.run_meta, library))
-        return [
-            (name, f.value, f.dataset, f.run_id, f.observed_at, f.authoritative)
-            for name, f in fields.items()
-        ]
 
 
 def _stamp(value: Any) -> str:

@@ -20,12 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
-    event,
     insert,
     select,
     update,
 )
+
+from storage.engine import make_engine
 
 metadata = MetaData()
 
@@ -89,17 +89,8 @@ counters = Table(
 
 
 def engine_for(db_url: str) -> Engine:
-    engine = create_engine(db_url, future=True)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-    return engine
+    """The hub database's engine (:func:`storage.engine.make_engine`: one per URL)."""
+    return make_engine(db_url)
 
 
 class LicenceStore:

@@ -23,12 +23,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
-    event,
     func,
     select,
 )
 from sqlalchemy.exc import DBAPIError
+
+from storage.engine import make_engine as engine_factory
 
 metadata = MetaData()
 
@@ -100,20 +100,9 @@ def node_key(level: int, index: int) -> int:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL (readers never block the sequencer) and a wait."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives process kills
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: batch inserts stay in memory
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    """The hub database's engine (:func:`storage.engine.make_engine`: one per URL; on SQLite,
+    WAL keeps readers from blocking the sequencer)."""
+    return engine_factory(url)
 
 
 def create_tables(engine: Engine) -> None:

@@ -1,0 +1,370 @@
+"""The few statements a merge runs, per database: SQLite through the DB-API's ``executemany``,
+PostgreSQL with ``COPY`` (text and binary) under a per-library advisory lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
+from typing import Any
+
+from storage.library.encoding import PreparedStatements
+from storage.library.model import LibraryError, RunMeta, _encode, _meta_from_row
+from storage.library.pgcopy import (
+    _BINARY_COPY_SIGNATURE,
+    _BINARY_COPY_TRAILER,
+    _binary_copy_rows,
+    _copy_escape,
+    _copy_escaped,
+)
+from storage.library.schema import RUN_NUMBERS, STATEMENTS_WITH_RUNS
+
+
+class _Db:
+    """The few statements a merge needs, per database (raw DB-API cursor: bulk speed)."""
+
+    mark = "?"  # the driver's parameter placeholder
+
+    def __init__(self, cur: Any, library: str) -> None:
+        self.cur = cur
+        self.library = library
+        self.run_no = 0  # the merged run's number (add_merge), named by its statements
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        """Record the run (True) or find it recorded already (False), and its number."""
+        raise NotImplementedError
+
+    def _run_no(self, run_id: str) -> int:
+        m = self.mark
+        self.cur.execute(
+            f"SELECT run_no FROM library_merges WHERE library = {m} AND run_id = {m}",
+            (self.library, run_id),
+        )
+        return int(self.cur.fetchone()[0])
+
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
+        raise NotImplementedError
+
+    def has_other_runs(self, run_id: str) -> bool:
+        m = self.mark
+        self.cur.execute(
+            f"SELECT 1 FROM library_merges WHERE library = {m} AND run_id <> {m} LIMIT 1",
+            (self.library, run_id),
+        )
+        return self.cur.fetchone() is not None
+
+    def copy_prepared(self, prepared: PreparedStatements) -> bool:
+        """Write a new run's plain statements straight from Arrow, if this database can (the
+        caller has checked order and layout); False: write them the usual way. The writing
+        may go on in the background until :meth:`end_copy`."""
+        return False
+
+    def end_copy(self, exc: BaseException | None = None) -> None:
+        """Finish what :meth:`copy_prepared` started (abandon it if ``exc``), before any other
+        statement of the merge runs."""
+
+    def end_load(self) -> None:
+        """After a merge's last statement is written: restore what the load set aside."""
+
+    def known(self, subjects: Sequence[str]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+        """The stored golden records of these subjects, and for those without one the single
+        statement another run made (run id, statement): its golden record until now."""
+        records = dict(self._records(subjects))
+        single: dict[str, tuple[str, str]] = {}
+        for subject, other, doc in self._other_statements(
+            [s for s in subjects if s not in records]
+        ):
+            if subject in single:
+                raise LibraryError(
+                    f"library {self.library} is inconsistent: a subject has statements from "
+                    "several runs but no golden record"
+                )
+            single[subject] = (other, doc)
+        return records, single
+
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+        raise NotImplementedError
+
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        raise NotImplementedError
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        raise NotImplementedError
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def finish(
+        self, run_id: str, facts: int, compared: int, agreeing: int, fields: Sequence[str]
+    ) -> None:
+        m = self.mark
+        self.cur.execute(
+            f"UPDATE library_merges SET facts = {m}, compared = {m}, agreeing = {m}, "
+            f"fields = {m} WHERE library = {m} AND run_id = {m}",
+            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
+        )
+
+
+_MERGE_COLUMNS = (
+    "library, run_id, dataset, observed_at, authoritative, facts, compared, agreeing, run_no"
+)
+
+
+class _Sqlite(_Db):
+    """SQLite: the first write takes the database's single write lock until commit, so the
+    golden records read after it cannot change under the merge."""
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        self.cur.execute(
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, 0, 0, "
+            "(SELECT coalesce(max(run_no), 0) + 1 FROM library_merges)) ON CONFLICT DO NOTHING",
+            (
+                self.library,
+                run_id,
+                meta.dataset,
+                meta.observed_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                _encode(sorted(meta.authoritative)).decode(),
+            ),
+        )
+        first = bool(self.cur.rowcount == 1)
+        self.run_no = self._run_no(run_id)
+        return first
+
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
+        self.cur.executemany(
+            "INSERT INTO library_statements (subject, run_no, doc) VALUES (?, ?, ?) "
+            + ("" if first else "ON CONFLICT DO NOTHING"),
+            zip(subjects, repeat(self.run_no), docs),
+        )
+
+    def _by_subjects(
+        self, select: str, subjects: Sequence[str], *after: object
+    ) -> Iterable[tuple[Any, ...]]:
+        """The rows of ``select`` (its ``{marks}`` the subjects' placeholders, between the
+        library and ``after``), in batches within SQLite's parameter limit."""
+        for i in range(0, len(subjects), 900):
+            part = subjects[i : i + 900]
+            marks = ", ".join("?" * len(part))
+            self.cur.execute(select.format(marks=marks), (self.library, *part, *after))
+            yield from self.cur.fetchall()
+
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+        return self._by_subjects(
+            "SELECT subject, doc FROM library_records WHERE library = ? AND subject IN ({marks})",
+            subjects,
+        )
+
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        return self._by_subjects(
+            f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+            "WHERE m.library = ? AND s.subject IN ({marks}) AND s.run_no <> ?",
+            subjects,
+            self.run_no,
+        )
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        marks = ", ".join("?" * len(run_ids))
+        self.cur.execute(
+            "SELECT run_id, dataset, observed_at, authoritative, fields FROM library_merges "
+            f"WHERE library = ? AND run_id IN ({marks})",
+            (self.library, *run_ids),
+        )
+        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        lib = self.library
+        if fresh:
+            self.cur.executemany(
+                "INSERT INTO library_records (library, subject, doc) VALUES (?, ?, ?)",
+                [(lib, s, d) for s, d in fresh],
+            )
+        if changed:
+            self.cur.executemany(
+                "UPDATE library_records SET doc = ? WHERE library = ? AND subject = ?",
+                [(d, lib, s) for s, d in changed],
+            )
+
+
+class _Postgres(_Db):
+    """PostgreSQL: merges of one library are serialised by a transaction-level advisory lock;
+    statements and new golden records are streamed with COPY."""
+
+    mark = "%s"
+
+    def __init__(self, cur: Any, library: str) -> None:
+        super().__init__(cur, library)
+        self._copying: Any = None  # the open COPY of copy_prepared, and its Copy object
+        self._stream: Any = None
+        self._unkeyed: tuple[str, str] | None = None  # the statements' key, if set aside
+        self._key_decided = False
+
+    def add_merge(self, run_id: str, meta: RunMeta) -> bool:
+        self.cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hub.library:{self.library}",)
+        )
+        self.cur.execute(
+            f"INSERT INTO library_merges ({_MERGE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, 0, 0, "
+            f"nextval('{RUN_NUMBERS}')) ON CONFLICT DO NOTHING RETURNING run_no",
+            (
+                self.library,
+                run_id,
+                meta.dataset,
+                meta.observed_at,
+                _encode(sorted(meta.authoritative)).decode(),
+            ),
+        )
+        row = self.cur.fetchone()
+        self.run_no = int(row[0]) if row is not None else self._run_no(run_id)
+        return row is not None
+
+    def _copy(self, statement: str, rows: Iterable[tuple[str, ...]]) -> None:
+        """COPY text rows, formatted here: one write per 10,000 rows instead of psycopg's
+        per-row formatting (the JSON text holds no raw control characters, only backslashes
+        to escape)."""
+        with self.cur.copy(statement) as copy:
+            lines: list[str] = []
+            for row in rows:
+                lines.append("\t".join(map(_copy_escape, row)))
+                if len(lines) == 10_000:
+                    copy.write(("\n".join(lines) + "\n").encode())
+                    lines.clear()
+            if lines:
+                copy.write(("\n".join(lines) + "\n").encode())
+
+    def copy_prepared(self, prepared: PreparedStatements) -> bool:
+        if self._copying is None:
+            if not self._key_decided:  # once per merge, before its first statement is written
+                self._key_decided = True
+                self._unkeyed = self._set_key_aside()
+            # one COPY for all the run's chunks, fed by a writer thread: the server parses and
+            # stores one chunk while the next is joined here (a COPY per chunk made it wait).
+            # Binary format: no escaping to check or undo, a fifth less work for the server
+            from psycopg.copy import QueuedLibpqWriter
+
+            self._copying = self.cur.copy(
+                "COPY library_statements (subject, run_no, doc) FROM STDIN (FORMAT BINARY)",
+                writer=QueuedLibpqWriter(self.cur),
+            )
+            self._stream = self._copying.__enter__()
+            self._stream.write(_BINARY_COPY_SIGNATURE)
+        self._stream.write(_binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
+        return True
+
+    def end_copy(self, exc: BaseException | None = None) -> None:
+        copying, stream, self._copying, self._stream = self._copying, self._stream, None, None
+        if copying is not None:
+            if exc is None:
+                stream.write(_BINARY_COPY_TRAILER)
+            copying.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+    def _set_key_aside(self) -> tuple[str, str] | None:
+        """Drop the statements' primary key for a load into an empty table, to build it once
+        at the end (:meth:`end_load`): PostgreSQL's advice for bulk loads, and a million-row
+        first load's COPY takes half the time without a B-tree to update row by row. Only
+        with the table to itself (an exclusive lock taken without waiting); otherwise, or if
+        the table has rows, the key stays. Returns the key's (name, definition) if dropped;
+        a rolled-back merge restores it with everything else."""
+        import psycopg
+
+        self.cur.execute("SELECT EXISTS (SELECT 1 FROM library_statements)")
+        if self.cur.fetchone()[0]:
+            return None
+        self.cur.execute("SAVEPOINT hub_statements_key")
+        try:
+            self.cur.execute("LOCK TABLE library_statements IN ACCESS EXCLUSIVE MODE NOWAIT")
+        except psycopg.errors.LockNotAvailable:  # a reader or another merge: keep the key
+            self.cur.execute("ROLLBACK TO SAVEPOINT hub_statements_key")
+            return None
+        self.cur.execute("RELEASE SAVEPOINT hub_statements_key")
+        self.cur.execute("SELECT EXISTS (SELECT 1 FROM library_statements)")
+        if self.cur.fetchone()[0]:  # rows committed before the lock was granted
+            return None
+        self.cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'library_statements'::regclass AND contype = 'p'"
+        )
+        key = self.cur.fetchone()
+        if key is None:
+            return None
+        name, definition = str(key[0]), str(key[1])
+        self.cur.execute(f'ALTER TABLE library_statements DROP CONSTRAINT "{name}"')
+        return name, definition
+
+    def end_load(self) -> None:
+        unkeyed, self._unkeyed = self._unkeyed, None
+        if unkeyed is not None:  # sorted once: faster than a B-tree insert per row
+            name, definition = unkeyed
+            self.cur.execute(f'ALTER TABLE library_statements ADD CONSTRAINT "{name}" {definition}')
+
+    def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
+        """COPY rows given column-wise (a ``str`` is the same value on every row), the text
+        assembled by C-level joins instead of per-row formatting."""
+        n = len(next(c for c in columns if not isinstance(c, str)))
+        with self.cur.copy(statement) as copy:
+            for start in range(0, n, 20_000):
+                parts: list[Iterable[str]] = []
+                for i, c in enumerate(columns):
+                    if isinstance(c, str):
+                        parts.append(repeat(_copy_escape(c)))
+                    else:
+                        parts.append(_copy_escaped(c[start : start + 20_000]))
+                    parts.append(repeat("\t" if i < len(columns) - 1 else "\n"))
+                # the repeats are endless: the sliced columns end the rows
+                copy.write("".join(chain.from_iterable(zip(*parts, strict=False))).encode())
+
+    def add_statements(self, subjects: Sequence[str], docs: Sequence[str], first: bool) -> None:
+        if first:  # a new run's statements cannot exist yet
+            self._copy_columns(
+                "COPY library_statements (subject, run_no, doc) FROM STDIN",
+                [subjects, str(self.run_no), docs],
+            )
+            return
+        self.cur.executemany(
+            "INSERT INTO library_statements (subject, run_no, doc) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            list(zip(subjects, repeat(self.run_no), docs)),
+        )
+
+    def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
+        for i in range(0, len(subjects), 10_000):
+            self.cur.execute(
+                "SELECT subject, doc FROM library_records WHERE library = %s AND subject = ANY(%s)",
+                (self.library, list(subjects[i : i + 10_000])),
+            )
+            yield from self.cur.fetchall()
+
+    def _other_statements(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        for i in range(0, len(subjects), 10_000):
+            self.cur.execute(
+                f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+                "WHERE m.library = %s AND s.subject = ANY(%s) AND s.run_no <> %s",
+                (self.library, list(subjects[i : i + 10_000]), self.run_no),
+            )
+            yield from self.cur.fetchall()
+
+    def run_meta(self, run_ids: list[str]) -> dict[str, RunMeta]:
+        self.cur.execute(
+            "SELECT run_id, dataset, observed_at, authoritative, fields FROM library_merges "
+            "WHERE library = %s AND run_id = ANY(%s)",
+            (self.library, run_ids),
+        )
+        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
+
+    def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
+        lib = self.library
+        if fresh:  # under the library's lock nobody else can add these subjects meanwhile
+            self._copy(
+                "COPY library_records (library, subject, doc) FROM STDIN",
+                ((lib, s, d) for s, d in fresh),
+            )
+        if changed:  # one staging table per transaction, emptied for each chunk
+            self.cur.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS library_changed (subject text, doc text) "
+                "ON COMMIT DROP"
+            )
+            self.cur.execute("TRUNCATE library_changed")
+            self._copy("COPY library_changed FROM STDIN", changed)
+            self.cur.execute(
+                "UPDATE library_records AS r SET doc = c.doc FROM library_changed AS c "
+                "WHERE r.library = %s AND r.subject = c.subject",
+                (lib,),
+            )

@@ -1,0 +1,178 @@
+"""A merge's loop: statements written chunk by chunk, and golden records updated under the
+一数一源 precedence rule (:mod:`schemas.precedence`), counting agreement with the authoritative
+sources on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from schemas.precedence import Rank, rank, wins
+from storage.library.dialects import _Db
+from storage.library.encoding import PreparedStatements, _as_statements, _relayout
+from storage.library.model import (
+    LibraryError,
+    RunMeta,
+    Statements,
+    _decode,
+    _encode,
+    _record_text,
+    _statement_values,
+)
+
+
+def _in_order(last: str | None, first: str, run_id: str) -> None:
+    """Refuse a chunk that does not start after the previous chunk's last subject."""
+    if last is not None and first <= last:
+        raise LibraryError(
+            "merge chunks must hold disjoint subjects in increasing order "
+            f"(run {run_id}: a chunk starts at or before the previous one's end)"
+        )
+
+
+class _Precedence:
+    """Applies one run's values to stored golden records, counting agreement on the way."""
+
+    def __init__(
+        self,
+        run_id: str,
+        mine: RunMeta,
+        read_meta: Callable[[list[str]], dict[str, RunMeta]],
+    ) -> None:
+        self.run_id = run_id
+        self.mine = mine
+        self.read_meta = read_meta
+        self.meta: dict[str, RunMeta] = {run_id: mine}
+        self._ranks: dict[tuple[str, bool], Rank] = {}  # (run, authoritative): its rank
+        self.compared = 0
+        self.agreeing = 0
+
+    def describe(self, run_ids: Iterable[str]) -> None:
+        """Read the metadata of runs not described yet."""
+        missing = [r for r in run_ids if r not in self.meta]
+        if missing:
+            self.meta.update(self.read_meta(missing))
+
+    def _rank(self, run_id: str, authoritative: bool) -> Rank:
+        """The precedence rank of a described run's values (cached: a merge compares the same
+        few runs for every field of every subject)."""
+        key = (run_id, authoritative)
+        got = self._ranks.get(key)
+        if got is None:
+            got = self._ranks[key] = rank(authoritative, self.meta[run_id].observed_at, run_id)
+        return got
+
+    def apply(self, stored: str, values: Mapping[str, str]) -> str | None:
+        """The record with this run's winning values, or None if none of them wins."""
+        doc = _decode(stored.encode())
+        self.describe(doc)
+        winner: dict[str, str] = {}
+        for run_id, fields in doc.items():
+            for name in fields:
+                winner[name] = run_id
+        run_id, mine = self.run_id, self.mine
+        changed = False
+        for name, value in values.items():
+            cur = winner.get(name)
+            ours = name in mine.authoritative
+            if cur is not None:
+                theirs = self.meta[cur]
+                their_auth = name in theirs.authoritative
+                if not ours and their_auth and theirs.dataset != mine.dataset:
+                    self.compared += 1
+                    self.agreeing += doc[cur][name] == value
+                if not wins(self._rank(run_id, ours), self._rank(cur, their_auth)):
+                    continue
+                if cur == run_id and doc[cur][name] == value:
+                    continue
+                del doc[cur][name]
+                if not doc[cur]:
+                    del doc[cur]
+            doc.setdefault(run_id, {})[name] = value
+            changed = True
+        return _encode(doc).decode() if changed else None
+
+
+def _golden_updates(
+    db: _Db, merged: _Precedence, run_id: str, part: Statements
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The golden records a chunk's statements create (subjects another run spoke of alone
+    until now) and change (subjects with a stored record)."""
+    known, single = db.known(part.subjects)
+    if single:
+        merged.describe({other for other, _ in single.values()})
+    fresh: list[tuple[str, str]] = []
+    changed: list[tuple[str, str]] = []
+    if not known and not single:
+        return fresh, changed
+    for subject, doc in zip(part.subjects, part.docs, strict=True):
+        old = known.get(subject)
+        if old is not None:
+            new = merged.apply(old, _statement_values(doc, part.fields))
+            if new is not None:
+                changed.append((subject, new))
+            continue
+        one = single.get(subject)
+        if one is not None:  # two runs now speak of it: its record is stored from now on
+            other, statement = one
+            base = _record_text(other, statement, merged.meta[other].fields)
+            new = merged.apply(base, _statement_values(doc, part.fields))
+            fresh.append((subject, new or base))
+    return fresh, changed
+
+
+def _merge_each(
+    db: _Db,
+    chunks: Iterable[
+        Statements | PreparedStatements | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]
+    ],
+    run_id: str,
+    first: bool,
+    others: bool,
+    merged: _Precedence,
+    layout: tuple[str, ...] | None,
+    after_facts: Callable[[], None] | None,
+) -> tuple[int, tuple[str, ...] | None]:
+    """:meth:`LibraryStore.merge_chunks`' loop: (statements written, the run's layout)."""
+    written = 0
+    last: str | None = None
+    for chunk in chunks:
+        part: Statements | None = None
+        if (
+            isinstance(chunk, PreparedStatements)
+            and first
+            and not others
+            and len(chunk.subjects)
+            and chunk.plain
+            and chunk.fields == (layout or chunk.fields)
+        ):  # a first load on a database that copies Arrow text: no Python object
+            _in_order(last, chunk.subjects[0].as_py(), run_id)
+            if not db.copy_prepared(chunk):
+                part = chunk.finish()
+            else:
+                layout, last = chunk.fields, chunk.subjects[-1].as_py()
+                written += chunk.facts
+        elif isinstance(chunk, PreparedStatements):
+            part = chunk.finish()
+        else:
+            part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+        if part is not None:
+            if not part.subjects:
+                continue
+            if layout is None:
+                layout = part.fields
+            elif part.fields != layout:
+                part = _relayout(part, layout)
+            _in_order(last, part.subjects[0], run_id)
+            last = part.subjects[-1]
+            written += part.facts
+            db.end_copy()  # after Arrow-copied chunks: other statements need the connection
+            db.add_statements(part.subjects, part.docs, first)
+        if after_facts is not None:
+            after_facts()
+            after_facts = None
+        if part is not None and others:
+            db.write_records(*_golden_updates(db, merged, run_id, part))
+    if after_facts is not None:
+        after_facts()
+    return written, layout

@@ -1,0 +1,178 @@
+"""The library's tables, and the upgrade of a hub created before their current layout."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
+from sqlalchemy import Sequence as DbSequence
+
+from storage.library.model import LibraryError
+
+metadata = MetaData()
+
+
+merges = Table(
+    "library_merges",
+    metadata,
+    Column("library", String(16), primary_key=True),
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("observed_at", DateTime, nullable=False),
+    Column("authoritative", Text, nullable=False),  # JSON list of the fields it is the source of
+    Column("fields", Text),  # JSON list: the order of its statements' values (null: objects)
+    Column("facts", Integer, nullable=False),
+    Column("compared", Integer, nullable=False),  # accuracy against authoritative sources
+    Column("agreeing", Integer, nullable=False),
+    # the run's number, named by its statements (a hub from before them numbers its runs on open)
+    Column("run_no", Integer, unique=True),
+)
+
+
+# run numbers on PostgreSQL, where merges of the two libraries can run at once; SQLite has one
+# writer at a time and numbers a run max + 1
+RUN_NUMBERS = "library_run_no"
+
+
+DbSequence(RUN_NUMBERS, metadata=metadata)  # created on PostgreSQL only
+
+
+statements = Table(
+    "library_statements",
+    metadata,
+    Column("subject", String(32), primary_key=True),
+    Column("run_no", Integer, primary_key=True),  # library_merges.run_no: its library and run
+    Column("doc", Text, nullable=False),  # a JSON array in the run's field order (see below)
+    sqlite_with_rowid=False,  # clustered on the key: one B-tree per table, not two
+)
+
+
+records = Table(
+    "library_records",
+    metadata,
+    Column("library", String(16), primary_key=True),
+    Column("subject", String(32), primary_key=True),
+    Column("doc", Text, nullable=False),  # {"run id": {"field": "value", ...}, ...}: the winners
+    sqlite_with_rowid=False,
+)
+
+
+runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("filename", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("rows_in", Integer),
+    Column("rows_accepted", Integer),
+    Column("rows_quarantined", Integer),
+    Column("received_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("message", Text),
+    UniqueConstraint("dataset", "sha256", name="uq_run_dataset_sha"),
+)
+
+
+quarantine = Table(
+    "quarantine_index",
+    metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("reasons", Text, nullable=False),  # "code=count;..." summary, no personal data
+    Column("created_at", DateTime, nullable=False),
+    Column("resubmitted_as", String(80)),
+)
+
+
+RUN_STATUSES = ("landed", "read", "checked", "quarantined", "merged", "published", "failed")
+
+
+# the legacy layout (one row per field); a hub that still has it is migrated on open
+_LEGACY_FACTS = "library_facts"
+
+
+_LEGACY_GOLDEN = "library_golden"
+
+
+# statements (``s``) with their runs (``m``): a statement's library and run id are its run's
+STATEMENTS_WITH_RUNS = "library_statements s JOIN library_merges m ON m.run_no = s.run_no"
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _upgrade(conn: Connection) -> None:
+    """Bring the tables of a hub from before the current layout up to date, in one
+    transaction (on PostgreSQL under a lock: hubs opened at once upgrade one after the other).
+
+    - Runs keep their statements' field order (``library_merges.fields``).
+    - Runs are numbered (``library_merges.run_no``), in the order they were observed, and each
+      statement names its run's number instead of its library and run id: the statements
+      are rewritten, as many rows as before (checked).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('hub.library:upgrade'))"))
+    else:  # Python's sqlite3 would run the DDL outside the transaction
+        conn.exec_driver_sql("BEGIN")
+    merge_columns = _columns(conn, "library_merges")
+    if "fields" not in merge_columns:
+        conn.execute(text("ALTER TABLE library_merges ADD COLUMN fields TEXT"))
+    if "run_no" not in merge_columns:
+        conn.execute(text("ALTER TABLE library_merges ADD COLUMN run_no INTEGER"))
+        conn.execute(
+            text("CREATE UNIQUE INDEX uq_library_merges_run_no ON library_merges (run_no)")
+        )
+        known = conn.execute(
+            text("SELECT library, run_id FROM library_merges ORDER BY observed_at, library, run_id")
+        ).all()
+        if known:
+            conn.execute(
+                text("UPDATE library_merges SET run_no = :n WHERE library = :l AND run_id = :r"),
+                [{"n": n, "l": lib, "r": run} for n, (lib, run) in enumerate(known, 1)],
+            )
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT setval(:seq, :n, false)"), {"seq": RUN_NUMBERS, "n": len(known) + 1}
+            )
+    if "run_id" in _columns(conn, "library_statements"):
+        old = "library_statements_by_run_id"
+        conn.execute(text(f"ALTER TABLE library_statements RENAME TO {old}"))
+        if conn.dialect.name == "postgresql":  # its key's name is the new table's key's name
+            key = conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    f"WHERE conrelid = '{old}'::regclass AND contype = 'p'"
+                )
+            ).scalar_one()
+            conn.execute(text(f'ALTER TABLE {old} DROP CONSTRAINT "{key}"'))
+        statements.create(conn)
+        moved = conn.execute(
+            text(
+                "INSERT INTO library_statements (subject, run_no, doc) "
+                f"SELECT s.subject, m.run_no, s.doc FROM {old} s JOIN library_merges m "
+                "ON m.library = s.library AND m.run_id = s.run_id"
+            )
+        ).rowcount
+        had = conn.execute(text(f"SELECT count(*) FROM {old}")).scalar_one()
+        if moved != had:
+            raise LibraryError(
+                f"library_statements: {had - moved} of {had} statements name a run that was "
+                "never merged (library_merges); nothing was changed"
+            )
+        conn.execute(text(f"DROP TABLE {old}"))

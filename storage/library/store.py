@@ -1,0 +1,374 @@
+"""The population and legal-entity libraries: statements with provenance, golden records, runs.
+
+Every row a department sends becomes a *statement*: what one run (dataset, time) said about one
+subject, all its non-null fields in one JSON array (``library_statements``, keyed by subject and
+the run's number). The run's library, id, dataset, time, field order and the fields it is the
+authoritative source of are kept once per run (``library_merges``, where a merged run gets its
+number): a statement holds only what differs from row to row. The *golden record* of a subject
+is, per field, the winning value and the run that gave it: a value from the field's
+authoritative source (一数一源) beats any other; otherwise the newest wins (then the larger run
+id). A subject that more than one run spoke of has its golden record stored in
+``library_records``; a subject only one run spoke of has no row there, because its single
+statement already is its golden record (every value in it wins), and storing it twice would
+double a first load's writes. Statements, golden records and the run's status are written in
+one transaction per merge, so a killed merge leaves no trace and a re-run ends in the same state.
+
+One row per subject instead of one per field keeps a merge's write volume at the file's row
+count: on SQLite the rows go through the DB-API ``executemany`` in key order, on PostgreSQL they
+are streamed with ``COPY``. Precedence is decided in Python over the subjects the library
+already holds; concurrent merges of one library are serialised (SQLite's single writer, a
+PostgreSQL transaction-level advisory lock), so no read-modify-write is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, inspect, select, text, update
+
+from schemas.precedence import rank, wins
+from storage.engine import make_engine
+from storage.library.dialects import _Db, _Postgres, _Sqlite
+from storage.library.encoding import PreparedStatements
+from storage.library.merge import _merge_each, _Precedence
+from storage.library.model import (
+    LEGAL_ENTITY,
+    LIBRARIES,
+    POPULATION,
+    FactView,
+    GoldenRecord,
+    LibraryError,
+    RunMeta,
+    Statements,
+    _as_datetime,
+    _decode,
+    _meta_from_row,
+    _naive_utc,
+    _record_text,
+    _statement_values,
+    golden_fields,
+)
+from storage.library.reads import _GOLDEN_ALL, _GOLDEN_SOME
+from storage.library.runs import RunIndex
+from storage.library.schema import (
+    _LEGACY_FACTS,
+    _LEGACY_GOLDEN,
+    _upgrade,
+    merges,
+    metadata,
+    runs,
+    statements,
+)
+
+
+def engine_for(db_url: str) -> Engine:
+    """The hub database's engine (:func:`storage.engine.make_engine`: one per URL)."""
+    return make_engine(db_url)
+
+
+class LibraryStore(RunIndex):
+    """Read and bulk-merge API over the library tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            _upgrade(conn)
+        self._meta: dict[tuple[str, str], RunMeta] = {}
+        if _LEGACY_FACTS in inspect(engine).get_table_names():
+            self._migrate_legacy()
+
+    # ---- merge --------------------------------------------------------------------------
+    def merge(
+        self,
+        library: str,
+        run_id: str,
+        dataset: str,
+        observed_at: datetime,
+        subjects: Sequence[str | None],
+        columns: Mapping[str, Sequence[Any]],
+        authoritative_for: Iterable[str] = (),
+        *,
+        after_facts: Callable[[], None] | None = None,
+    ) -> int:
+        """Merge one run's accepted rows; returns the number of facts (non-null fields) written.
+
+        ``columns`` maps library field -> values aligned with ``subjects``; nulls are skipped (a
+        missing value never erases a known one) and a later row of the same subject wins per
+        field. Statements, golden records and the run's status change in one transaction.
+        ``after_facts`` is a test hook called between the two bulk writes (used to kill the
+        process mid-merge). Merging the same run again changes nothing.
+        """
+        return self.merge_chunks(
+            library,
+            run_id,
+            dataset,
+            observed_at,
+            [(subjects, columns)],
+            authoritative_for,
+            after_facts=after_facts,
+        )
+
+    def merge_chunks(
+        self,
+        library: str,
+        run_id: str,
+        dataset: str,
+        observed_at: datetime,
+        chunks: Iterable[
+            Statements
+            | PreparedStatements
+            | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]
+        ],
+        authoritative_for: Iterable[str] = (),
+        *,
+        after_facts: Callable[[], None] | None = None,
+        set_status: bool = True,
+    ) -> int:
+        """:meth:`merge` of a large run in pieces, still in one transaction.
+
+        Each chunk is ``(subjects, columns)`` like :meth:`merge`'s arguments, or
+        :class:`Statements` (see :func:`statements_from_arrow`), or :class:`PreparedStatements`
+        (see :func:`prepare_statements`: PostgreSQL copies a first load's Arrow text as it is,
+        without a Python object per row); a subject must not appear in two
+        chunks, and chunks come in increasing subject order (sort the rows by subject, stably,
+        and cut between subjects). Only one chunk is held in memory at a time.
+        """
+        if library not in LIBRARIES:
+            raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
+        dialect = self.engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise LibraryError(
+                f"unsupported database dialect {dialect!r}: use sqlite:/// or postgresql+psycopg://"
+            )
+        mine = RunMeta(dataset, _naive_utc(observed_at), frozenset(authoritative_for))
+        with self.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            db: _Db = _Postgres(cur, library) if dialect == "postgresql" else _Sqlite(cur, library)
+            first = db.add_merge(run_id, mine)  # takes the library's write lock
+            # with no other run in the library every subject is new: no record to read or write
+            others = db.has_other_runs(run_id)
+            merged = _Precedence(run_id, mine, db.run_meta)
+            # the run's statement layout: the first chunk's, or what an earlier merge stored
+            layout = None if first else db.run_meta([run_id])[run_id].fields
+            try:
+                written, layout = _merge_each(
+                    db, chunks, run_id, first, others, merged, layout, after_facts
+                )
+            except BaseException as exc:
+                db.end_copy(exc)
+                raise
+            db.end_copy()
+            db.end_load()
+            if first:
+                db.finish(run_id, written, merged.compared, merged.agreeing, layout or ())
+            if set_status:
+                conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
+            cur.close()
+        return written
+
+    def agreement(self, library: str, run_id: str) -> tuple[int, int]:
+        """(agreeing, compared) of a merged run's values with the authoritative sources' values
+        the library held for the same subjects and fields (GB/T 36344 accuracy), as counted by
+        its merge; (0, 0) for a run that was never merged."""
+        stmt = select(merges.c.agreeing, merges.c.compared).where(
+            and_(merges.c.library == library, merges.c.run_id == run_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    # ---- reads --------------------------------------------------------------------------
+    def run_meta(self, library: str, run_id: str) -> RunMeta:
+        """A merged run's source, time and authority (cached: it never changes once merged)."""
+        key = (library, run_id)
+        meta = self._meta.get(key)
+        if meta is None:
+            stmt = select(
+                merges.c.dataset, merges.c.observed_at, merges.c.authoritative, merges.c.fields
+            ).where(and_(merges.c.library == library, merges.c.run_id == run_id))
+            with self.engine.connect() as conn:
+                row = conn.execute(stmt).first()
+            if row is None:
+                raise LibraryError(f"golden record names run {run_id!r}, which was never merged")
+            meta = self._meta[key] = _meta_from_row(*row)
+        return meta
+
+    def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
+        """One subject's golden record, optionally as known at the end of day ``as_of``."""
+        stmt = (
+            select(
+                merges.c.run_id,
+                statements.c.doc,
+                merges.c.dataset,
+                merges.c.observed_at,
+                merges.c.authoritative,
+                merges.c.fields,
+            )
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(and_(merges.c.library == library, statements.c.subject == subject))
+            .order_by(merges.c.observed_at, merges.c.run_id)
+        )
+        if as_of is not None:
+            stmt = stmt.where(merges.c.observed_at <= datetime.combine(as_of, time.max))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            return None
+        history: dict[str, list[FactView]] = {}
+        winners: dict[str, FactView] = {}
+        for run_id, doc, dataset, observed, auth, layout in rows:
+            meta = _meta_from_row(dataset, observed, auth, layout)
+            for name, value in _statement_values(doc, meta.fields).items():
+                fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
+                history.setdefault(name, []).append(fv)
+                held = winners.get(name)
+                if wins(
+                    rank(fv.authoritative, fv.observed_at, run_id),
+                    None
+                    if held is None
+                    else rank(held.authoritative, held.observed_at, held.run_id),
+                ):
+                    winners[name] = fv
+        return GoldenRecord(library, subject, dict(sorted(winners.items())), history)
+
+    def person(self, id_number: str, as_of: date | None = None) -> GoldenRecord | None:
+        return self.record(POPULATION, id_number, as_of)
+
+    def entity(self, uscc: str, as_of: date | None = None) -> GoldenRecord | None:
+        return self.record(LEGAL_ENTITY, uscc, as_of)
+
+    def _golden(
+        self, library: str, subjects: Sequence[str] | None
+    ) -> Iterable[tuple[str, str | None, str]]:
+        """(subject, run id, statement) of subjects one run spoke of and (subject, None, stored
+        golden record) of the others, for a library or some of its subjects."""
+        sql = _GOLDEN_ALL if subjects is None else _GOLDEN_SOME
+        with self.engine.connect() as conn:
+            if subjects is None:
+                yield from conn.execute(sql, {"l": library})
+                return
+            for i in range(0, len(subjects), 400):
+                yield from conn.execute(sql, {"l": library, "s": list(subjects[i : i + 400])})
+
+    def field_values(
+        self, library: str, field_name: str, subjects: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        """subject -> current golden value of one field, for all subjects of the library or the
+        given ones (subjects without the field are absent)."""
+        wanted = None if subjects is None else sorted(set(subjects))
+        out: dict[str, str] = {}
+        for subject, run_id, doc in self._golden(library, wanted):
+            if run_id is not None:
+                value = _statement_values(doc, self.run_meta(library, run_id).fields).get(
+                    field_name
+                )
+                if value is not None:
+                    out[subject] = value
+                continue
+            for values in _decode(doc.encode()).values():
+                value = values.get(field_name)
+                if value is not None:
+                    out[subject] = value
+                    break
+        return out
+
+    def golden_values(self, library: str, field_name: str) -> dict[str, str]:
+        """subject -> current golden value of one field (bulk read for cross-source checks)."""
+        return self.field_values(library, field_name)
+
+    def subjects(self, library: str) -> list[str]:
+        stmt = (
+            select(statements.c.subject)
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(merges.c.library == library)
+            .distinct()
+            .order_by(statements.c.subject)
+        )
+        with self.engine.connect() as conn:
+            return [s for (s,) in conn.execute(stmt)]
+
+    def person_exists(self, id_number: str) -> bool:
+        stmt = (
+            select(statements.c.subject)
+            .join(merges, merges.c.run_no == statements.c.run_no)
+            .where(and_(merges.c.library == POPULATION, statements.c.subject == id_number))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def names(self, id_numbers: Iterable[str]) -> dict[str, str]:
+        """Golden ``name`` per resident ID, for holder checks (missing IDs are absent)."""
+        return self.field_values(POPULATION, "name", id_numbers)
+
+    def golden_snapshot(self) -> list[tuple[Any, ...]]:
+        """Every golden value as (library, subject, field, value, dataset, run_id, observed_at,
+        authoritative), sorted (used to compare end states)."""
+        out: list[tuple[Any, ...]] = []
+        for library in LIBRARIES:
+            meta = partial(self.run_meta, library)
+            for subject, run_id, doc in self._golden(library, None):
+                record = doc if run_id is None else _record_text(run_id, doc, meta(run_id).fields)
+                for name, f in golden_fields(record, meta).items():
+                    out.append(
+                        (
+                            library,
+                            subject,
+                            name,
+                            f.value,
+                            f.dataset,
+                            f.run_id,
+                            f.observed_at,
+                            f.authoritative,
+                        )
+                    )
+        return sorted(out)
+
+    def fact_count(self) -> int:
+        """How many values (non-null fields of statements) the library holds."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.sum(merges.c.facts), 0))).scalar_one()
+            )
+
+    # ---- upgrade from the one-row-per-field layout --------------------------------------
+    def _migrate_legacy(self) -> None:
+        """Move a hub's facts from the old one-row-per-field tables into statements and golden
+        records (run by run, in the order they were observed), then drop the old tables.
+
+        Re-running after an interruption re-merges the runs already moved, which changes nothing.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT library, run_id, dataset, observed_at, subject, field, value, "
+                    f"authoritative FROM {_LEGACY_FACTS} "
+                    "ORDER BY observed_at, run_id, library, subject, field"
+                )
+            ).all()
+        runs_seen: dict[tuple[str, str], list[Any]] = {}
+        for r in rows:
+            runs_seen.setdefault((r[0], r[1]), []).append(r)
+        for (library, run_id), facts in runs_seen.items():
+            subjects = sorted({f[4] for f in facts})
+            pos = {s: i for i, s in enumerate(subjects)}
+            columns: dict[str, list[Any]] = {}
+            for f in facts:
+                columns.setdefault(f[5], [None] * len(subjects))[pos[f[4]]] = f[6]
+            auth = {f[5] for f in facts if f[7]}
+            self.merge_chunks(
+                library,
+                run_id,
+                facts[0][2],
+                _as_datetime(facts[0][3]).replace(tzinfo=UTC),
+                [(subjects, columns)],
+                auth,
+                set_status=False,
+            )
+        with self.engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {_LEGACY_GOLDEN}"))
+            conn.execute(text(f"DROP TABLE {_LEGACY_FACTS}"))
