@@ -23,10 +23,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
     negative_data_rejection,
     positive_data_acceptance,
-    status_code_conformance,
 )
 
 from api.clients import ClientStore
@@ -52,11 +50,6 @@ def _excluded(path: str, mode: GenerationMode) -> list[Any]:
         # by design a body that is not a licence gets an explained verdict (200, "malformed"),
         # not a refusal: the caller learns what is wrong with the file they hold
         excluded.append(negative_data_rejection)
-    if mode is GenerationMode.NEGATIVE and path.startswith("/csc/"):
-        # CSC error bodies move to the CSC format ({"error", "error_description"}) in the
-        # cloud-signature part of issue #23; until then a malformed body gets FastAPI's problem
-        # document (400/422) that the CSC operations do not document
-        excluded += [content_type_conformance, status_code_conformance]
     return excluded
 
 
