@@ -1662,7 +1662,7 @@ def verify_input(
         stripped = stripped[len(BOM) :].lstrip()
     if stripped.startswith(b"%PDF"):
         if pdf_verifier is None:
-            from licence.pdf_verify import verify_pdf_bytes
+            from licence.verify.pdf import verify_pdf_bytes
 
             pdf_verifier = verify_pdf_bytes
         pdf_results, doc = pdf_verifier(data, ctx)
