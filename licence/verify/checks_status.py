@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger.receipt import Receipt
 from licence import status_list
+from licence.verify.checks_ledger import open_checkpoint_cached
 from licence.verify.context import VALIDITY_END, VALIDITY_START, VerifyContext, field_value
 from licence.verify.results import (
     FAILED,
@@ -174,6 +175,8 @@ def check_status_list(
             listed,
             ctx.verifiers(),
             fallback if isinstance(fallback, int) else None,
+            # the checkpoints are the ones check_checkpoint opened: open each note once
+            open_note=lambda note: open_checkpoint_cached(note, ctx),
         )
     except (status_list.SnapshotTooOldError, status_list.StatusIndexUnknownError) as exc:
         return result(
