@@ -273,8 +273,12 @@ def check_seal_status(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyConte
             f"seal {seal_id} is not registered on the platform",
             "印章未在平台登记",
         )
-    cert, _raw = _certificate(doc, ctx)
-    der_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    pem = str(doc["signature"]["certificate"])
+    der_hash = ctx.caches.der_sha256.get(pem)
+    if der_hash is None:
+        cert, _raw = _certificate(doc, ctx)
+        der = cert.public_bytes(serialization.Encoding.DER)
+        der_hash = ctx.caches.der_sha256[pem] = hashlib.sha256(der).hexdigest()
     if seal.cert_sha256 and der_hash not in seal.cert_sha256:
         return result(
             name,

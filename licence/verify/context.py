@@ -59,6 +59,7 @@ class _Caches:
     """Memoised pure results (a certificate's chain, a checkpoint's signature) per context."""
 
     certs: dict[str, tuple[x509.Certificate, bytes]] = field(default_factory=dict)
+    der_sha256: dict[str, str] = field(default_factory=dict)  # PEM -> SHA-256 of its DER
     keys: dict[str, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     notes: dict[bytes, Checkpoint] = field(default_factory=dict)
     chains: dict[tuple[str, str], CheckResult] = field(default_factory=dict)

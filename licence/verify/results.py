@@ -10,6 +10,7 @@ enums, so reports and ``--json`` carry the same strings as ever.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,11 +90,13 @@ def as_utc(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+@functools.lru_cache(maxsize=256)  # keyed by the exact time; a context shows one time per report
 def china_time(t: dt.datetime) -> str:
     """``2026-01-05 16:30 北京时间 UTC+8``: how a service window reads a time."""
     return as_utc(t).astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M 北京时间 UTC+8")
 
 
+@functools.lru_cache(maxsize=256)
 def utc_time(t: dt.datetime) -> str:
     return as_utc(t).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
