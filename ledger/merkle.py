@@ -230,8 +230,28 @@ class MemoryTree:
 
 
 def root(leaf_hashes: Sequence[bytes], hash_name: str = "sha256") -> bytes:
-    """MTH of the given leaf hashes."""
-    return MemoryTree(leaf_hashes, hash_name).root()
+    """MTH (RFC 9162 §2.1.1) of the given leaf hashes, the one Merkle root of the code base.
+
+    Bottom-up: adjacent nodes are paired level by level and an odd last node is carried up
+    unchanged, which gives the recursive definition's root (the left subtree of each split is
+    the largest power of two, so it is always perfect) without slicing or recursion.
+    """
+    if not leaf_hashes:
+        return empty_root(hash_name)
+    h = hasher(hash_name)
+    level = list(leaf_hashes)
+    while len(level) > 1:
+        odd = level[-1] if len(level) & 1 else None
+        level = [h(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if odd is not None:
+            level.append(odd)
+    return level[0]
+
+
+def data_root(entries: Iterable[bytes], hash_name: str = "sha256") -> bytes:
+    """MTH of the given entries (each hashed as a leaf, H(0x00 || entry), first)."""
+    h = hasher(hash_name)
+    return root([h(b"\x00" + e) for e in entries], hash_name)
 
 
 def inclusion_proof(

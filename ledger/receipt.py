@@ -140,6 +140,13 @@ def verify_receipt(
         cp = open_checkpoint(receipt.checkpoint, verifiers, origin)
     except NoteError as exc:
         raise ReceiptError(f"receipt checkpoint rejected: {exc}") from exc
+    prove_in(receipt, cp)
+    return cp
+
+
+def prove_in(receipt: Receipt, cp: Checkpoint) -> None:
+    """The receipt's entry (its data, when it carries it) is in ``cp``'s tree: ReceiptError
+    otherwise. ``cp`` is the receipt's checkpoint, already opened with trusted keys."""
     if receipt.data is not None and leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
         raise ReceiptError(f"entry {receipt.index}: data does not match its leaf hash")
     try:
@@ -148,4 +155,3 @@ def verify_receipt(
         )
     except ProofError as exc:
         raise ReceiptError(f"entry {receipt.index} not proven in checkpoint: {exc}") from exc
-    return cp

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import rfc8785
 from cryptography.hazmat.primitives import hashes
+
+from ledger import merkle
 
 FORMAT = "egov-hub/licence/v1"
 
@@ -44,6 +46,10 @@ class IntegrityError(ValueError):
 
 
 _MAX_SAFE_INT = 2**53
+# a JSON string exactly as JCS writes it: RFC 8785 §3.2.2.2 escapes ", \\, the five short
+# control escapes and other code points below U+0020 as lowercase \\u00xx, everything else as
+# is, which is what json.dumps(ensure_ascii=False) does (tests check it against rfc8785)
+json_string = json.encoder.encode_basestring
 
 
 def _simple(obj: Any) -> bool:
@@ -63,14 +69,36 @@ def _simple(obj: Any) -> bool:
     return False
 
 
+def _flat(obj: dict[Any, Any]) -> bytes | None:
+    """JCS of a flat object of ASCII keys and string or safe-integer values (a signed header, a
+    log entry), written directly; None for any other object."""
+    parts = []
+    for k in sorted(obj) if all(type(k) is str and k.isascii() for k in obj) else ():
+        v = obj[k]
+        if type(v) is str:
+            parts.append(f"{json_string(k)}:{json_string(v)}")
+        elif type(v) is int and -_MAX_SAFE_INT < v < _MAX_SAFE_INT:
+            parts.append(f"{json_string(k)}:{v}")
+        else:
+            return None
+    if len(parts) != len(obj):
+        return None
+    return ("{" + ",".join(parts) + "}").encode()
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical bytes of a JSON value.
+    """RFC 8785 (JCS) canonical bytes of a JSON value: the one encoder of signed and logged bytes.
 
     Licence content is strings, small integers and nested objects; for those, Python's
     ``json.dumps`` with sorted keys, no ASCII escaping and no spaces produces exactly the JCS
-    bytes (same string escapes, lowercase ``\\u00xx``), at a fraction of the cost of the
-    general ``rfc8785`` encoder, which handles everything else (floats, astral keys).
+    bytes (same string escapes, lowercase ``\\u00xx``), and a flat object of ASCII keys is
+    written directly, at a fraction of the cost of the general ``rfc8785`` encoder, which
+    handles everything else (floats, astral keys). Tests compare all three with ``rfc8785``.
     """
+    if type(obj) is dict:
+        flat = _flat(obj)
+        if flat is not None:
+            return flat
     if _simple(obj):
         return json.dumps(
             obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
@@ -78,43 +106,96 @@ def canonical(obj: Any) -> bytes:
     return bytes(rfc8785.dumps(obj))
 
 
+def _json_value(value: Any) -> str:
+    """JCS text of a field value (a string, the usual case, is one JSON string)."""
+    return json_string(value) if type(value) is str else canonical(value).decode()
+
+
+def _field_text(name_json: str, salt_json: str, value_json: str) -> str:
+    # the three keys are fixed and already in JCS order: a template around the members' JCS
+    return f'{{"name":{name_json},"salt":{salt_json},"value":{value_json}}}'
+
+
+def field_bytes(name: str, salt: str, value: Any) -> bytes:
+    """The committed bytes of one field: JCS of ``{"name": name, "salt": salt, "value": value}``."""
+    return _field_text(json_string(name), json_string(salt), _json_value(value)).encode()
+
+
+def field_hash(name: str, value: Any, salt: str, alg: str = "sha256") -> bytes:
+    """The digest committing to one field (name, salt, value)."""
+    if alg == "sha256":
+        return hashlib.sha256(field_bytes(name, salt, value)).digest()
+    return HASHES[alg](field_bytes(name, salt, value))
+
+
 def field_digest(name: str, value: Any, salt: str, alg: str = "sha256") -> str:
     """Hex digest committing to one field (name, salt, value)."""
-    return HASHES[alg](canonical({"name": name, "salt": salt, "value": value})).hex()
+    return field_hash(name, value, salt, alg).hex()
 
 
 def merkle_root(leaves: Sequence[bytes], alg: str = "sha256") -> bytes:
-    """RFC 9162 Merkle tree hash of ``leaves`` (leaf 0x00, node 0x01 prefixes)."""
-    h = HASHES[alg]
-    if not leaves:
-        return h(b"")
-    level = [h(b"\x00" + leaf) for leaf in leaves]
-
-    def mth(nodes: list[bytes]) -> bytes:
-        if len(nodes) == 1:
-            return nodes[0]
-        k = 1
-        while k * 2 < len(nodes):
-            k *= 2
-        return h(b"\x01" + mth(nodes[:k]) + mth(nodes[k:]))
-
-    return mth(level)
+    """RFC 9162 Merkle tree hash of ``leaves`` (``ledger.merkle.data_root``, the one root)."""
+    if alg not in HASHES:
+        raise KeyError(alg)
+    return merkle.data_root(leaves, alg)
 
 
 def commit_fields(
     values: Mapping[str, Any], alg: str = "sha256", salt: Callable[[], str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Salt every field: name -> {"value", "salt", "digest"}."""
-    make_salt = salt or (lambda: secrets.token_hex(16))
-    out: dict[str, dict[str, Any]] = {}
-    for name in sorted(values):
-        s = make_salt()
-        out[name] = {
-            "value": values[name],
-            "salt": s,
-            "digest": field_digest(name, values[name], s, alg),
-        }
-    return out
+    return seal_fields(values, alg, salt)[0]
+
+
+def seal_fields(
+    values: Mapping[str, Any], alg: str = "sha256", salt: Callable[[], str] | None = None
+) -> tuple[dict[str, dict[str, Any]], str, bytes]:
+    """Salt and commit every field in one pass: (fields, document digest, the fields' JCS).
+
+    Each field gets a fresh 128-bit salt (one read of the system CSPRNG per licence, not per
+    field, unless ``salt`` is given); its digest is computed once and hashed straight into the
+    Merkle tree; the fields' JCS bytes are written as they are made (the sealed licence's
+    bytes are assembled from them without encoding the fields again)."""
+    names = sorted(values)
+    if salt is None:
+        entropy = os.urandom(16 * len(names)).hex()
+        salts = [entropy[32 * k : 32 * k + 32] for k in range(len(names))]
+    else:
+        salts = [salt() for _ in names]
+    # JCS orders keys by UTF-16 code units, Python by code points: they agree below U+D800
+    ordered = all(max(map(ord, n), default=0) < 0xD800 for n in names)
+    h = hashlib.sha256 if alg == "sha256" else None
+    fields: dict[str, dict[str, Any]] = {}
+    hashes: list[bytes] = []
+    parts: list[str] = []
+    for name, s in zip(names, salts, strict=True):
+        value = values[name]
+        jname, jsalt, jvalue = json_string(name), json_string(s), _json_value(value)
+        data = _field_text(jname, jsalt, jvalue).encode()
+        own = h(data).digest() if h is not None else HASHES[alg](data)
+        hashes.append(own)
+        digest = own.hex()
+        fields[name] = {"value": value, "salt": s, "digest": digest}
+        if ordered:
+            parts.append(f'{jname}:{{"digest":"{digest}","salt":{jsalt},"value":{jvalue}}}')
+    root = merkle_root(hashes, alg).hex()
+    if not ordered:
+        return fields, root, canonical(fields)
+    return fields, root, ("{" + ",".join(parts) + "}").encode()
+
+
+def sealed_bytes(fields_jcs: bytes, header_jcs: bytes, signature: Mapping[str, Any]) -> bytes:
+    """JCS of a sealed licence ``{"fields", "header", "signature"}`` from its members' JCS (the
+    keys are fixed and in JCS order), so what was just encoded is not encoded again."""
+    return (
+        b'{"fields":'
+        + fields_jcs
+        + b',"header":'
+        + header_jcs
+        + b',"signature":'
+        + canonical(dict(signature))
+        + b"}"
+    )
 
 
 def document_digest(fields: Mapping[str, Mapping[str, Any]], alg: str = "sha256") -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -144,76 +142,18 @@ class _Checked:
     valid_until: dt.date | None
 
 
-_json_str = json.encoder.encode_basestring  # JSON string exactly as json.dumps(ensure_ascii=False)
-
-
-@functools.lru_cache(maxsize=4096)
-def _jcs_safe_key(name: str) -> bool:
-    # JCS sorts keys by UTF-16 code units, Python by code points: they agree below U+D800;
-    # cached: the same ~20 field names come back in every licence
-    return max(map(ord, name), default=0) < 0xD800
-
-
-def _commit_fields(
-    content: dict[str, Any], alg: str
-) -> tuple[dict[str, dict[str, Any]], str, str | None]:
-    """``document.commit_fields`` and ``document.document_digest`` in one pass, byte for byte,
-    and the fields' JCS text (None when the general path was taken).
-
-    For string values and BMP field names the JCS form of {"name", "salt", "value"} is a fixed
-    template around two JSON strings, so it is formatted directly instead of walking the general
-    encoder for each of a licence's ~20 fields (which dominated sealing); anything else takes
-    the general path.
-    """
-    if alg != "sha256" or not all(
-        type(v) is str and type(k) is str and _jcs_safe_key(k) for k, v in content.items()
-    ):
-        general = document.commit_fields(content, alg)
-        return general, document.document_digest(general, alg), None
-    fields: dict[str, dict[str, Any]] = {}
-    leaves: list[bytes] = []
-    parts: list[str] = []
-    sha = hashlib.sha256
-    # one read of the system CSPRNG per licence, not per field: each read releases the GIL,
-    # and while the object-writing threads run, getting it back cost more than the read
-    entropy = os.urandom(16 * len(content)).hex()
-    for k, name in enumerate(sorted(content)):
-        value = content[name]
-        salt = entropy[32 * k : 32 * k + 32]  # 128 bits, as document.commit_fields draws
-        jname, jvalue = _json_str(name), _json_str(value)
-        digest = sha(f'{{"name":{jname},"salt":"{salt}","value":{jvalue}}}'.encode()).digest()
-        leaves.append(digest)
-        hexd = digest.hex()
-        fields[name] = {"value": value, "salt": salt, "digest": hexd}
-        parts.append(f'{jname}:{{"digest":"{hexd}","salt":"{salt}","value":{jvalue}}}')
-    return fields, _merkle_root(leaves).hex(), "{" + ",".join(parts) + "}"
-
-
-def _header_jcs(header: dict[str, str]) -> bytes:
-    """``document.canonical(header)`` for the signed header (six string members), formatted in
-    JCS key order: the same bytes (tests compare them with the rfc8785 library)."""
-    if len(header) != 6 or not all(type(v) is str for v in header.values()):
-        return document.canonical(header)
-    j = _json_str
-    return (
-        f'{{"digest_alg":{j(header["digest_alg"])},'
-        f'"document_digest":{j(header["document_digest"])},'
-        f'"format":{j(header["format"])},'
-        f'"licence_id":{j(header["licence_id"])},'
-        f'"seal_id":{j(header["seal_id"])},'
-        f'"signed_at":{j(header["signed_at"])}}}'
-    ).encode()
-
-
 def _issue_entry(lid: str, digest: str, authority: str, status_index: int, time: str) -> bytes:
-    """The canonical (JCS) ``licence.issue`` log entry, formatted in JCS key order (the same
-    bytes as ``document.canonical`` of the dict; tests compare them with rfc8785)."""
-    j = _json_str
-    return (
-        f'{{"authority":{j(authority)},"document_digest":{j(digest)},'
-        f'"event":"licence.issue","licence_id":{j(lid)},'
-        f'"status_index":{int(status_index)},"time":{j(time)}}}'
-    ).encode()
+    """The canonical (JCS) ``licence.issue`` log entry."""
+    return document.canonical(
+        {
+            "authority": authority,
+            "document_digest": digest,
+            "event": "licence.issue",
+            "licence_id": lid,
+            "status_index": int(status_index),
+            "time": time,
+        }
+    )
 
 
 def _validate_holder_id(kind: str, identifier: str) -> Any:
@@ -269,22 +209,6 @@ def _licence_id(type_code: str, authority: str, serial: str, version: int) -> st
     p = _mod37_36(_id_prefix_state(type_code, authority, version), serial + ver)
     check = licence_id.ALPHABET[(37 - p) % 36]
     return f"{licence_id.PREFIX}.{type_code}.{authority}.{serial}.{ver}.{check}"
-
-
-def _merkle_root(leaves: list[bytes]) -> bytes:
-    """RFC 9162 Merkle tree hash of SHA-256 ``leaves``, bottom-up (pairs per level, an odd
-    last node carried up unchanged): the same value as ``document.merkle_root``'s recursion
-    over left subtrees of the largest power of two, without its slicing."""
-    sha = hashlib.sha256
-    level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
-    if not level:
-        return sha(b"").digest()
-    while len(level) > 1:
-        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 def _now() -> dt.datetime:
@@ -784,9 +708,9 @@ class LicenceService:
     ) -> tuple[dict[str, Any], bytes]:
         """The sealed document and its canonical (JCS) bytes, as stored."""
         alg = "sha256"
-        fields, root, fields_json = _commit_fields(content, alg)
+        fields, root, fields_json = document.seal_fields(content, alg)
         header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
-        header_json = _header_jcs(header)
+        header_json = document.canonical(header)
         signer = self._signer(seal)
         signature = {
             "algorithm": signer.algorithm,
@@ -794,21 +718,7 @@ class LicenceService:
             "certificate": seal["cert_pem"],
         }
         doc = {"header": header, "signature": signature, "fields": fields}
-        if fields_json is None:
-            return doc, document.canonical(doc)
-        # JCS of the whole document from its parts: keys fields < header < signature, and
-        # the signature's three members are plain strings (in JCS key order)
-        tail = (
-            f'{{"algorithm":{_json_str(signature["algorithm"])},'
-            f'"certificate":{_json_str(signature["certificate"])},'
-            f'"value":{_json_str(signature["value"])}}}'
-        )
-        raw = (
-            f'{{"fields":{fields_json},"header":'.encode()
-            + header_json
-            + f',"signature":{tail}}}'.encode()
-        )
-        return doc, raw
+        return doc, document.sealed_bytes(fields_json, header_json, signature)
 
     # ---- reading ------------------------------------------------------------------------
     def row(self, lid: str) -> dict[str, Any]:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger.note import Checkpoint, Verifier
-from ledger.receipt import Receipt, ReceiptError, verify_receipt
+from ledger.note import Checkpoint, NoteError, Verifier
+from ledger.receipt import Receipt, ReceiptError, prove_in, verify_receipt
 from licence.document import canonical
 
 EVENT = "status_list"
@@ -133,7 +134,16 @@ class StatusSnapshot:
 
 
 def parse_entry(data: bytes) -> StatusSnapshot:
-    """Read a ``status_list`` entry; StatusListError if it is not one or does not hold."""
+    """Read a ``status_list`` entry; StatusListError if it is not one or does not hold.
+
+    Memoised by the entry's exact bytes (every licence of an authority is checked against the
+    same list, and decoding it cost more than the rest of the proof): other bytes, however
+    close, are another key and are read afresh."""
+    return _parse_entry(bytes(data))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_entry(data: bytes) -> StatusSnapshot:
     try:
         obj = json.loads(data)
     except ValueError as exc:
@@ -166,12 +176,24 @@ class ProvenStatus:
     issue_index: int  # where the licence's issue entry is in the log
 
 
-def _proven(receipt: Receipt, verifiers: Sequence[Verifier]) -> Checkpoint:
-    """The receipt's entry, with its data, is in its checkpoint, signed by a trusted log key."""
+def _proven(
+    receipt: Receipt,
+    verifiers: Sequence[Verifier],
+    open_note: Callable[[bytes], Checkpoint] | None = None,
+) -> Checkpoint:
+    """The receipt's entry, with its data, is in its checkpoint, signed by a trusted log key
+    (opened with ``open_note`` when the caller keeps opened checkpoints)."""
     if receipt.data is None:
         raise StatusListError(f"entry {receipt.index}: the receipt carries no entry data")
     try:
-        return verify_receipt(receipt, verifiers)
+        if open_note is None:
+            return verify_receipt(receipt, verifiers)
+        try:
+            cp = open_note(receipt.checkpoint)
+        except NoteError as exc:
+            raise ReceiptError(f"receipt checkpoint rejected: {exc}") from exc
+        prove_in(receipt, cp)
+        return cp
     except ReceiptError as exc:
         raise StatusListError(str(exc)) from exc
 
@@ -200,14 +222,17 @@ def prove_status(
     status_list: Receipt,
     log_keys: Sequence[str | Verifier],
     status_index: int | None = None,
+    open_note: Callable[[bytes], Checkpoint] | None = None,
 ) -> ProvenStatus:
     """The licence's status as of the checkpoint its authority's status list was committed
     with, from two receipts and the trusted log keys alone. ``status_index`` is used only when
     the issue entry predates status indices in issue entries (the platform says it then).
+    ``open_note(note)`` opens a checkpoint with the trusted keys (a verifier's memo of opened
+    notes, keyed by their exact bytes); by default each receipt's note is opened afresh.
     Raises StatusListError when the proofs do not hold or do not fit together."""
     verifiers = [k if isinstance(k, Verifier) else Verifier.from_vkey(k) for k in log_keys]
-    _proven(issue, verifiers)
-    cp = _proven(status_list, verifiers)
+    _proven(issue, verifiers, open_note)
+    cp = _proven(status_list, verifiers, open_note)
     assert issue.data is not None and status_list.data is not None  # checked by _proven
     lid, digest, authority, bound = issue_binding(issue.data)
     if (lid, digest) != (licence_id, document_digest):

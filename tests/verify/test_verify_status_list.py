@@ -8,6 +8,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from verify_fixtures import PROVINCE_HR, anchors, result
 
@@ -139,3 +140,18 @@ def test_a_list_contradicting_the_platform_fails_the_status_check(world) -> None
     report = _online(world, world.revoked, dataclasses.replace(ctx, status_of=lying))
     status = result(report, "status")
     assert (status.status, status.reason) == (FAILED, "STATUS_LIST_CONFLICT")
+
+
+def test_a_read_status_list_is_never_served_for_other_bytes() -> None:
+    """Status list entries are memoised by their exact bytes: an entry with one bit set, read
+    after the genuine one, reads as itself, and a corrupted copy is refused, not served."""
+    from licence.status_list import StatusListError, parse_entry, snapshot_entry
+
+    genuine = snapshot_entry("AUTH", 16, [], 10, 12, "2026-01-01T00:00:00Z")
+    revoked = snapshot_entry("AUTH", 16, [(3, "revoked")], 10, 12, "2026-01-01T00:00:00Z")
+    assert parse_entry(genuine).status(3) == "valid"
+    assert parse_entry(revoked).status(3) == "revoked"
+    assert parse_entry(genuine).status(3) == "valid"
+    corrupted = genuine.replace(b'"size":16', b'"size":17')
+    with pytest.raises(StatusListError):
+        parse_entry(corrupted)

@@ -143,6 +143,30 @@ def test_every_vector_has_an_expectation() -> None:
     assert len(FILES) >= 50
 
 
+# vectors verified offline against the genuine bundle, as of the bundle's day
+SHARED_CONTEXT = [
+    n
+    for n in FILES
+    if not n.startswith("bundle/") and not EXPECTED[n]["companion"] and not EXPECTED[n]["today"]
+]
+
+
+def test_one_warmed_context_gives_every_vector_its_own_verdict() -> None:
+    """What a context memoises (certificates, chains per certificate and signing time, opened
+    checkpoints per note bytes, status lists per entry bytes) is keyed by the exact input: one
+    offline context, warmed by the genuine licence before each tampered vector, gives every
+    vector exactly the verdict a fresh context gives, and the genuine licence still passes."""
+    anchors = load_anchors(VECTORS / "trust")
+    bundle = load_bundle((VECTORS / "trust" / "bundle.json").read_bytes())
+    ctx = offline_context(bundle, anchors, now=_bundle_time() + dt.timedelta(hours=1))
+    genuine = (VECTORS / "licence" / "valid.json").read_bytes()
+    assert len(SHARED_CONTEXT) >= 40
+    for name in SHARED_CONTEXT:
+        assert verify_input(genuine, ctx).verdict == TOTAL_PASSED
+        _assert(verify_input((VECTORS / name).read_bytes(), ctx), EXPECTED[name]["offline"], name)
+    assert verify_input(genuine, ctx).verdict == TOTAL_PASSED
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_vector(name: str, platform: Any, http: Any) -> None:
     expected = EXPECTED[name]

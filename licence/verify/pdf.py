@@ -22,14 +22,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from licence.verify import (
-    FAILED,
-    INDETERMINATE,
-    PASSED,
-    CheckResult,
-    VerifyContext,
-    load_certificate,
-)
+from licence.verify.checks_seal import load_certificate
+from licence.verify.context import VerifyContext
+from licence.verify.results import FAILED, INDETERMINATE, PASSED, CheckResult
 
 _ACTUAL_TEXT = re.compile(rb"/ActualText\s*\(((?:\\.|[^\\)])*)\)", re.S)
 _LID = re.compile(r"证照标识\s*(1\.2\.156\.3005\.2\.[0-9A-Z.]+)")
