@@ -311,7 +311,7 @@ GATED = {
 }
 
 
-@router.post("/info")
+@router.post("/info", responses={400: CSC_ERRORS[400]})
 def info(body: InfoRequest | None = None) -> dict[str, Any]:
     return {
         "specs": "2.0.0.2",

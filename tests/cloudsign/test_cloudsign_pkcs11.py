@@ -119,8 +119,11 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
                     hashes=digest.hex(),
                     expires_at=clock() + 300,
                     used=False,
+                    # sealed to (SAD, client) as the service seals it, for the local client
                     sealed_pin_key=envelope.seal(
-                        envelope.sad_key(forged), bytes(32), envelope.sad_hash(forged).encode()
+                        envelope.sad_key(forged),
+                        bytes(32),
+                        f"{envelope.sad_hash(forged)}\x00local".encode(),
                     ),
                 )
             )
