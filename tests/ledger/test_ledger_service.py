@@ -98,12 +98,26 @@ def test_full_queue_pushes_back(settings: Settings) -> None:
 
 def test_sequencer_refuses_when_stored_tree_does_not_match_checkpoint(settings: Settings) -> None:
     svc = LedgerService.open(settings)
-    svc.append_many([b"a", b"b", b"c", b"d"])
+    svc.append_many([bytes([i]) for i in range(16)])
     svc.sequence()
     with svc.engine.begin() as conn:  # an attacker rewrites a stored interior node
-        conn.execute(
-            update(db.nodes).where(db.nodes.c.key == db.node_key(2, 0)).values(hash=bytes(32))
+        changed = conn.execute(
+            update(db.nodes)
+            .where(db.nodes.c.key == db.node_key(db.NODE_LEVEL, 0))
+            .values(hash=bytes(32))
         )
+        assert changed.rowcount == 1
+    svc.append(b"e")
+    with pytest.raises(LedgerError, match="refusing to sign"):
+        svc.sequence()
+
+
+def test_sequencer_refuses_when_a_signed_leaf_was_rewritten(settings: Settings) -> None:
+    svc = LedgerService.open(settings)
+    svc.append_many([bytes([i]) for i in range(5)])
+    svc.sequence()
+    with svc.engine.begin() as conn:  # below the stored levels, the leaves are the nodes
+        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(leaf=bytes(32)))
     svc.append(b"e")
     with pytest.raises(LedgerError, match="refusing to sign"):
         svc.sequence()
