@@ -49,13 +49,13 @@ from ledger.merkle import (
     assemble,
     consistency_ranges,
     fold,
+    hasher,
     inclusion_ranges,
     leaf_hashes,
     proof_nodes,
     range_nodes,
     verify_consistency,
 )
-from ledger.merkle import root as merkle_root
 from ledger.note import Checkpoint, Signer, open_checkpoint, sign_checkpoint
 from ledger.receipt import Receipt
 from storage import ledger_store as db
@@ -240,18 +240,23 @@ class LedgerService:
         return Frontier(size, [got[n] for n in wanted], self.hash_name)
 
     def _get_nodes(self, conn: Connection, wanted: list[Node]) -> dict[Node, bytes]:
-        """Perfect-subtree hashes: stored ones read, those below ``db.NODE_LEVEL`` folded from
-        their leaves (all read in one ``get_nodes``)."""
+        """Perfect-subtree hashes: stored ones read, those below ``db.NODE_LEVEL`` hashed up
+        from their leaves (one ``get_nodes`` for all; a node shared by several wanted ones,
+        as in bulk receipts, is hashed once)."""
         low = [(lv, i) for lv, i in wanted if 0 < lv < db.NODE_LEVEL]
         if not low:
             return db.get_nodes(conn, wanted)
-        leaves = {(0, j) for lv, i in low for j in range(i << lv, (i + 1) << lv)}
-        read = [n for n in wanted if not 0 < n[0] < db.NODE_LEVEL]
-        got = db.get_nodes(conn, read + sorted(leaves - set(read)))
+        below: list[set[int]] = [set() for _ in range(db.NODE_LEVEL)]  # indices per level
         for lv, i in low:
-            got[(lv, i)] = merkle_root(
-                [got[(0, j)] for j in range(i << lv, (i + 1) << lv)], self.hash_name
-            )
+            for level in range(lv):
+                below[level].update(range(i << (lv - level), (i + 1) << (lv - level)))
+        read = [n for n in wanted if not 0 < n[0] < db.NODE_LEVEL]
+        stored = set(read)
+        got = db.get_nodes(conn, read + [(0, j) for j in sorted(below[0]) if (0, j) not in stored])
+        h = hasher(self.hash_name)
+        for level in range(1, db.NODE_LEVEL):
+            for j in below[level] | {i for lv, i in low if lv == level}:
+                got[(level, j)] = h(b"\x01" + got[(level - 1, 2 * j)] + got[(level - 1, 2 * j + 1)])
         return got
 
     def sequence(self) -> SignedCheckpoint | None:
