@@ -228,6 +228,7 @@ class LedgerService:
     def _adopt_queue(self, conn: Connection) -> None:
         """Place the entries an earlier version left in ``ledger_pending`` (ids kept, queue
         order), so they are sequenced like any appended entry."""
+        db.lock_head(conn)
         rows = db.fetch_pending(conn)
         if rows:
             next_idx, _ = db.log_head(conn)

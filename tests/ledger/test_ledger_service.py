@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 import hub.settings
 from hub.cli import main
@@ -94,6 +94,25 @@ def test_full_queue_pushes_back(settings: Settings) -> None:
         svc.append(b"one too many")
     svc.sequence()
     svc.append(b"room again")
+
+
+def test_entries_an_earlier_version_queued_are_adopted_with_their_ids(settings: Settings) -> None:
+    svc = LedgerService.open(settings)
+    first = svc.append_many([b"a", b"b"])
+    svc.sequence()
+    with svc.engine.begin() as conn:  # an earlier version queued entries in ledger_pending
+        conn.execute(db.pending.insert(), [{"id": 7, "data": b"c"}, {"id": 8, "data": b"d"}])
+    again = LedgerService.open(settings)
+    assert again.entry_index(7) is None  # adopted into the queue, not yet signed
+    later = again.append(b"e")
+    signed = again.sequence()
+    assert signed is not None and signed.checkpoint.size == 5
+    with again.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.pending)).scalar_one() == 0
+    tree = MemoryTree(merkle.leaf_hash(d) for d in (b"a", b"b", b"c", b"d", b"e"))
+    assert signed.checkpoint.root == tree.root()
+    assert [again.entry_index(e) for e in [*first, 7, 8, later]] == [0, 1, 2, 3, 4]
+    assert later == 9
 
 
 def test_sequencer_refuses_when_stored_tree_does_not_match_checkpoint(settings: Settings) -> None:
