@@ -1,15 +1,20 @@
-"""The log service: durable queue, batch sequencer, signed checkpoints, proofs and receipts.
+"""The log service: durable appends, batch sequencer, signed checkpoints, proofs and receipts.
 
 Usage::
 
     svc = LedgerService.open(settings)        # creates tables and the log key on first use
-    entry_id = svc.append(b"licence issued")  # durable at once (a committed queue row)
+    entry_id = svc.append(b"licence issued")  # durable at once: placed in log order, committed
     signed = svc.sequence()                   # one batch, one transaction, one checkpoint
     index = svc.entry_index(entry_id)         # leaf index once sequenced
     receipt = svc.receipt(index)              # Receipt; .to_json() to attach it anywhere
     verify_receipt(receipt, [svc.verifier_key()])
     svc.start()  # optional background sequencer every settings.ledger_interval seconds
     svc.stop()
+
+An append writes each entry once, at its final position with its leaf hash; the entries after
+the last checkpoint are the queue (``queue_limit`` of them at most), and an entry has a leaf
+index (``entry_index``) and a receipt only once a checkpoint covers it. The sequencer hashes the
+queue's interior nodes level by level, stores them and signs one checkpoint over the whole queue.
 
 Snapshot sources: a function ``source(conn, state_size)`` registered with
 ``add_snapshot_source`` (``open`` registers ``SNAPSHOT_SOURCES``) is called inside every
@@ -39,12 +44,14 @@ from ledger.anchor import Anchor, AnchorError, AnchorReference, AnchorUnavailabl
 from ledger.embedded_anchor import EmbeddedAnchor
 from ledger.merkle import (
     Frontier,
+    Node,
     ProofError,
     assemble,
     consistency_ranges,
     fold,
+    hasher,
     inclusion_ranges,
-    leaf_hash,
+    leaf_hashes,
     proof_nodes,
     range_nodes,
     verify_consistency,
@@ -99,7 +106,6 @@ class LedgerService:
         anchor: Anchor | None = None,
         queue_limit: int = 100_000,
         interval: float = 1.0,
-        batch_limit: int = 100_000,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -108,7 +114,6 @@ class LedgerService:
         self.anchor = anchor
         self.queue_limit = queue_limit
         self.interval = interval
-        self.batch_limit = batch_limit
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -125,6 +130,7 @@ class LedgerService:
                 raise LedgerError(
                     f"this log uses {row.value}, not {hash_name}; a log never changes hash"
                 )
+            self._adopt_queue(conn)
 
     @classmethod
     def open(cls, settings: Settings, anchor: Anchor | None = None) -> LedgerService:
@@ -196,38 +202,77 @@ class LedgerService:
         """Queue entries inside the caller's transaction on this log's database: they commit
         (or roll back) with the caller's own rows. Raises QueueFullError when the queue is full.
         """
-        waiting = conn.execute(select(func.count()).select_from(db.pending)).scalar_one()
+        db.lock_head(conn)
+        next_idx, next_id = db.log_head(conn)
+        waiting = next_idx - db.tree_size(conn)
         if waiting + len(items) > self.queue_limit:
             raise QueueFullError(
                 f"ledger queue full ({waiting} waiting, limit {self.queue_limit}): "
                 "retry after the sequencer runs (hub ledger checkpoint)"
             )
-        first = conn.execute(select(func.max(db.pending.c.id))).scalar()
-        last_seq = conn.execute(select(func.max(db.entries.c.entry_id))).scalar()
-        start = max(int(first or 0), int(last_seq or 0)) + 1
-        ids = list(range(start, start + len(items)))
-        db.bulk_insert(
-            conn, db.pending, ("id", "data"), list(zip(ids, map(bytes, items), strict=True))
-        )
+        ids = list(range(next_id, next_id + len(items)))
+        self._place(conn, next_idx, ids, [bytes(d) for d in items])
         return ids
+
+    def _place(self, conn: Connection, first: int, ids: list[int], data: list[bytes]) -> None:
+        """Write entries at leaf indices ``first``, ``first + 1``, ... with their leaf hashes."""
+        rows = zip(
+            range(first, first + len(data)),
+            ids,
+            leaf_hashes(data, self.hash_name),
+            data,
+            strict=True,
+        )
+        db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), list(rows))
+
+    def _adopt_queue(self, conn: Connection) -> None:
+        """Place the entries an earlier version left in ``ledger_pending`` (ids kept, queue
+        order), so they are sequenced like any appended entry."""
+        db.lock_head(conn)
+        rows = db.fetch_pending(conn)
+        if rows:
+            next_idx, _ = db.log_head(conn)
+            self._place(conn, next_idx, [i for i, _ in rows], [d for _, d in rows])
+            conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
 
     def _frontier(self, conn: Connection, size: int) -> Frontier:
         wanted = range_nodes(0, size)
-        got = db.get_nodes(conn, wanted)
+        got = self._get_nodes(conn, wanted)
         return Frontier(size, [got[n] for n in wanted], self.hash_name)
 
-    def sequence(self) -> SignedCheckpoint | None:
-        """Sequence pending entries (batches up to batch_limit) until the queue is empty.
+    def _get_nodes(self, conn: Connection, wanted: list[Node]) -> dict[Node, bytes]:
+        """Perfect-subtree hashes: stored ones read, those below ``db.NODE_LEVEL`` hashed up
+        from their leaves (one ``get_nodes`` for all; a node shared by several wanted ones,
+        as in bulk receipts, is hashed once)."""
+        low = [(lv, i) for lv, i in wanted if 0 < lv < db.NODE_LEVEL]
+        if not low:
+            return db.get_nodes(conn, wanted)
+        below: list[set[int]] = [set() for _ in range(db.NODE_LEVEL)]  # indices per level
+        for lv, i in low:
+            for level in range(lv):
+                below[level].update(range(i << (lv - level), (i + 1) << (lv - level)))
+        read = [n for n in wanted if not 0 < n[0] < db.NODE_LEVEL]
+        stored = set(read)
+        got = db.get_nodes(conn, read + [(0, j) for j in sorted(below[0]) if (0, j) not in stored])
+        h = hasher(self.hash_name)
+        for level in range(1, db.NODE_LEVEL):
+            for j in below[level] | {i for lv, i in low if lv == level}:
+                got[(level, j)] = h(b"\x01" + got[(level - 1, 2 * j)] + got[(level - 1, 2 * j + 1)])
+        return got
 
-        Each batch is one transaction with one signed checkpoint; returns the last one, or the
-        latest existing checkpoint when nothing was pending (None for an empty, unsigned log).
+    def sequence(self) -> SignedCheckpoint | None:
+        """Sign every queued entry under one new checkpoint (one transaction).
+
+        Returns it, or the latest existing checkpoint when nothing was queued (None for an
+        empty, unsigned log).
         """
         result: SignedCheckpoint | None = None
         with self._lock:
             busy = 0
             while True:
                 try:
-                    batch = self._sequence_batch()
+                    result = self._sequence_batch()
+                    break
                 except OperationalError:
                     # SQLite: a writer committed between this transaction's first read and
                     # its first write (or held the lock too long); the batch rolled back whole
@@ -235,10 +280,6 @@ class LedgerService:
                     if busy == 8:
                         raise
                     time.sleep(0.005 * busy)
-                    continue
-                if batch is None:
-                    break
-                result = batch
         if result is None:
             latest = self.latest_checkpoint()
             if latest is None:
@@ -257,41 +298,43 @@ class LedgerService:
         hn = self.hash_name
         try:
             with self.engine.begin() as conn:
-                rows = db.fetch_pending(conn, self.batch_limit)
-                if not rows:
-                    return None
+                db.lock_head(conn)
+                end, _ = db.log_head(conn)
                 last = conn.execute(
                     select(db.checkpoints.c.size, db.checkpoints.c.root)
                     .order_by(db.checkpoints.c.size.desc())
                     .limit(1)
                 ).first()
-                size = db.tree_size(conn)
-                old_size = 0 if last is None else int(last.size)
+                size = 0 if last is None else int(last.size)
+                if end <= size:
+                    return None
                 frontier = self._frontier(conn, size)
-                if size != old_size or (last is not None and frontier.root() != bytes(last.root)):
+                if last is not None and frontier.root() != bytes(last.root):
                     raise LedgerError(
-                        f"stored tree (size {size}) does not match the last checkpoint "
-                        f"(size {old_size}): refusing to sign"
+                        f"stored tree of size {size} does not match the last checkpoint's "
+                        "root: refusing to sign"
                     )
-                last_pending = rows[-1][0]
                 if self._snapshots:
-                    rows = rows + self._snapshot_rows(conn, size + len(rows))
-                entry_rows: list[tuple[int, int, bytes, bytes]] = []
-                node_rows: list[tuple[int, bytes]] = []
-                append, key = frontier.append, db.node_key
-                for pos, (entry_id, data) in enumerate(rows):
-                    h = leaf_hash(data, hn)
-                    entry_rows.append((size + pos, entry_id, h, data))
-                    node_rows.extend((key(level, idx), nh) for level, idx, nh in append(h))
-                db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), entry_rows)
-                db.bulk_insert(conn, db.nodes, ("key", "hash"), node_rows)
-                conn.execute(delete(db.pending).where(db.pending.c.id <= last_pending))
+                    end = self._place_snapshots(conn, end)
+                leaves = db.leaves(conn, size, end)
+                if len(leaves) != end - size:
+                    raise LedgerError(
+                        f"entries {size}..{end - 1} are not all stored ({len(leaves)} found): "
+                        "refusing to sign"
+                    )
+                key = db.node_key
+                # sorted keys: the inserts walk the node index once, front to back
+                low = db.NODE_LEVEL
+                nodes = sorted(
+                    (key(level, idx), h)
+                    for level, idx, h in frontier.extend(leaves)
+                    if level >= low
+                )
+                db.bulk_insert(conn, db.nodes, ("key", "hash"), nodes)
                 new_root = frontier.root()
                 if last is not None:  # compare-and-swap: the new tree must extend the last one
-                    proof = self._consistency(conn, old_size, frontier.size)
-                    verify_consistency(
-                        old_size, frontier.size, bytes(last.root), new_root, proof, hn
-                    )
+                    proof = self._consistency(conn, size, frontier.size)
+                    verify_consistency(size, frontier.size, bytes(last.root), new_root, proof, hn)
                 cp = Checkpoint(self.origin, frontier.size, new_root)
                 note = sign_checkpoint(cp, self.signer)
                 conn.execute(db.checkpoints.insert().values(size=cp.size, root=new_root, note=note))
@@ -303,20 +346,19 @@ class LedgerService:
             raise LedgerError(f"refusing to sign an inconsistent checkpoint: {exc}") from exc
         return SignedCheckpoint(cp, note)
 
-    def _snapshot_rows(self, conn: Connection, state_size: int) -> list[tuple[int, bytes]]:
-        """(entry id, data) of the snapshot sources' entries for this batch, placed from
-        ``state_size`` on, with entry ids after every queued and sequenced one (so later
-        appends never reuse them)."""
+    def _place_snapshots(self, conn: Connection, state_size: int) -> int:
+        """Place the snapshot sources' entries for this batch from ``state_size`` on (the
+        queue's end), with entry ids after every other; returns the new end of the batch."""
         makers: list[SnapshotMaker] = []
         for source in self._snapshots:
             makers.extend(source(conn, state_size))
         if not makers:
-            return []
+            return state_size
         size = state_size + len(makers)
-        top_pending = conn.execute(select(func.max(db.pending.c.id))).scalar()
-        top_entry = conn.execute(select(func.max(db.entries.c.entry_id))).scalar()
-        start = max(int(top_pending or 0), int(top_entry or 0)) + 1
-        return [(start + k, bytes(make(size, state_size + k))) for k, make in enumerate(makers)]
+        _, next_id = db.log_head(conn)
+        data = [bytes(make(size, state_size + k)) for k, make in enumerate(makers)]
+        self._place(conn, state_size, list(range(next_id, next_id + len(data))), data)
+        return size
 
     def _anchor(self, signed: SignedCheckpoint) -> AnchorReference:
         assert self.anchor is not None
@@ -462,7 +504,7 @@ class LedgerService:
             self._thread.join()
             self._thread = None
 
-    CACHE_LEVEL = 4
+    CACHE_LEVEL = db.NODE_LEVEL  # the stored levels; those below are folded from leaves
 
     def _read_nodes(
         self, conn: Connection, wanted: list[tuple[int, int]]
@@ -471,7 +513,7 @@ class LedgerService:
         got = {n: cache[n] for n in wanted if n in cache}
         missing = [n for n in wanted if n not in got]
         if missing:
-            fetched = db.get_nodes(conn, missing)
+            fetched = self._get_nodes(conn, missing)
             got.update(fetched)
             for n, h in fetched.items():
                 if n[0] >= self.CACHE_LEVEL:
@@ -519,7 +561,7 @@ class LedgerService:
 
     def _consistency(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
         ranges = consistency_ranges(size1, size2)
-        return assemble(ranges, db.get_nodes(conn, proof_nodes(ranges)), self.hash_name)
+        return assemble(ranges, self._get_nodes(conn, proof_nodes(ranges)), self.hash_name)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         with self.engine.connect() as conn:
@@ -543,11 +585,14 @@ class LedgerService:
         return got[(0, index)], assemble(ranges, got, self.hash_name)
 
     def entry_index(self, entry_id: int) -> int | None:
+        """The entry's leaf index once a checkpoint covers it (None while it is queued)."""
         with self.engine.connect() as conn:
             idx = conn.execute(
                 select(db.entries.c.idx).where(db.entries.c.entry_id == entry_id)
             ).scalar()
-        return None if idx is None else int(idx)
+            if idx is None or int(idx) >= db.tree_size(conn):
+                return None
+        return int(idx)
 
     def receipt(self, index: int, size: int | None = None) -> Receipt | None:
         """Receipt of leaf ``index`` under the latest (or the given) checkpoint; None if the

@@ -27,6 +27,7 @@ SM2_DEFAULT_ID = b"1234567812345678"
 SM2_CURVE_OID = "1.2.156.10197.1.301"  # GB/T 33560: the SM2 curve (namedCurve of id-ecPublicKey)
 # SubjectPublicKeyInfo DER up to the point: id-ecPublicKey, namedCurve SM2, BIT STRING of 66 bytes
 _SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: built once, not per signature
 
 
 def sm2_backend() -> str:
@@ -59,7 +60,7 @@ class EcdsaP256Signer:
         self.key = key
 
     def sign(self, data: bytes) -> bytes:
-        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return self.key.sign(data, _ECDSA_SHA256)
 
     def public_key_bytes(self) -> bytes:
         """Uncompressed SEC1 point."""

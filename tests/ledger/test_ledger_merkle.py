@@ -73,7 +73,7 @@ def test_fast_matches_naive_reference_for_sizes_0_to_300() -> None:
     assert tree.root() == naive.mth(0, 0) == frontier.root()
     for n in range(1, 301):
         tree.append(entries[n - 1])
-        completed = frontier.append(merkle.leaf_hash(entries[n - 1]))
+        completed = frontier.extend([merkle.leaf_hash(entries[n - 1])])
         for level, idx, h in completed:  # every node the sequencer stores is the right one
             assert h == tree.node(level, idx) == naive.mth(idx << level, (idx + 1) << level)
         root = naive.mth(0, n)
@@ -86,6 +86,25 @@ def test_fast_matches_naive_reference_for_sizes_0_to_300() -> None:
             proof = tree.consistency_proof(m)
             assert proof == (naive.subproof(m, 0, n, True) if m < n else [])
             verify_consistency(m, n, naive.mth(0, m), root, proof)
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 3, 5, 8, 13, 64, 127])
+def test_frontier_extends_by_whole_batches_like_the_naive_tree(start: int) -> None:
+    entries = [i.to_bytes(2, "big") for i in range(start + 70)]
+    naive = NaiveTree(entries)
+    tree = MemoryTree(merkle.leaf_hashes(entries[:start]))
+    frontier = merkle.Frontier(start, [tree.node(*n) for n in merkle.range_nodes(0, start)])
+    size = start
+    for batch in (1, 2, 7, 16, 0, 44):
+        leaves = merkle.leaf_hashes(entries[size : size + batch])
+        completed = frontier.extend(leaves)
+        expected = {(lv, i) for lv in range(1, 9) for i in range(size + batch >> lv)}
+        expected -= {(lv, i) for lv in range(1, 9) for i in range(size >> lv)}
+        assert {(lv, i) for lv, i, _ in completed} == expected
+        for level, idx, h in completed:
+            assert h == naive.mth(idx << level, (idx + 1) << level)
+        size += batch
+        assert frontier.size == size and frontier.root() == naive.mth(0, size)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 import hub.settings
 from hub.cli import main
@@ -96,14 +96,47 @@ def test_full_queue_pushes_back(settings: Settings) -> None:
     svc.append(b"room again")
 
 
+def test_entries_an_earlier_version_queued_are_adopted_with_their_ids(settings: Settings) -> None:
+    svc = LedgerService.open(settings)
+    first = svc.append_many([b"a", b"b"])
+    svc.sequence()
+    with svc.engine.begin() as conn:  # an earlier version queued entries in ledger_pending
+        conn.execute(db.pending.insert(), [{"id": 7, "data": b"c"}, {"id": 8, "data": b"d"}])
+    again = LedgerService.open(settings)
+    assert again.entry_index(7) is None  # adopted into the queue, not yet signed
+    later = again.append(b"e")
+    signed = again.sequence()
+    assert signed is not None and signed.checkpoint.size == 5
+    with again.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.pending)).scalar_one() == 0
+    tree = MemoryTree(merkle.leaf_hash(d) for d in (b"a", b"b", b"c", b"d", b"e"))
+    assert signed.checkpoint.root == tree.root()
+    assert [again.entry_index(e) for e in [*first, 7, 8, later]] == [0, 1, 2, 3, 4]
+    assert later == 9
+
+
 def test_sequencer_refuses_when_stored_tree_does_not_match_checkpoint(settings: Settings) -> None:
     svc = LedgerService.open(settings)
-    svc.append_many([b"a", b"b", b"c", b"d"])
+    svc.append_many([bytes([i]) for i in range(16)])
     svc.sequence()
     with svc.engine.begin() as conn:  # an attacker rewrites a stored interior node
-        conn.execute(
-            update(db.nodes).where(db.nodes.c.key == db.node_key(2, 0)).values(hash=bytes(32))
+        changed = conn.execute(
+            update(db.nodes)
+            .where(db.nodes.c.key == db.node_key(db.NODE_LEVEL, 0))
+            .values(hash=bytes(32))
         )
+        assert changed.rowcount == 1
+    svc.append(b"e")
+    with pytest.raises(LedgerError, match="refusing to sign"):
+        svc.sequence()
+
+
+def test_sequencer_refuses_when_a_signed_leaf_was_rewritten(settings: Settings) -> None:
+    svc = LedgerService.open(settings)
+    svc.append_many([bytes([i]) for i in range(5)])
+    svc.sequence()
+    with svc.engine.begin() as conn:  # below the stored levels, the leaves are the nodes
+        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(leaf=bytes(32)))
     svc.append(b"e")
     with pytest.raises(LedgerError, match="refusing to sign"):
         svc.sequence()
