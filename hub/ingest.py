@@ -43,7 +43,7 @@ ASSETS = {POPULATION: "library://population", LEGAL_ENTITY: "library://legal-ent
 REASONS_COLUMN = "_reasons"
 # reader flags the quality engine does not know about (it parses types itself; the reader's
 # :TYPE is a JSON value of the wrong kind, which the engine sees only as text)
-_READER_ONLY = (":CONTROL_CHAR", ":TOO_LONG", ":FORMULA", ":TYPE", ":NUMERIC_CELL")
+_READER_ONLY = (":CONTROL_CHAR", ":TOO_LONG", ":TYPE", ":NUMERIC_CELL")
 
 
 class IngestError(Exception):

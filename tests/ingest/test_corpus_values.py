@@ -69,6 +69,18 @@ def _ingest(hub: Hub, case: Case) -> dict[str, object]:
     return ref
 
 
+def test_a_line_break_inside_a_csv_value_refuses_the_file(hub: Hub) -> None:
+    """A formula hidden behind a leading CR (OWASP) cannot reach the rule engine from a CSV: the
+    quoted CR is a line break inside a value, which refuses the file at its line (rows are
+    never joined); nothing of the file is merged."""
+    case = Case("leading_cr", "corpus_contacts", (corpus_values.contact(30, address="\r=1+1"),))
+    with pytest.raises(Exception, match=r"line 2: a quoted value is not closed on its line"):
+        run_pipeline(hub, case.dataset, case.data(), case.filename, fail_on_breach=False)
+    (run,) = hub.library.list_runs()
+    assert run["status"] == "failed"
+    assert hub.library.subjects("population") == []
+
+
 @pytest.mark.parametrize("case", corpus_values.cases(), ids=lambda c: f"class{c.klass}-{c.name}")
 def test_corpus_case(hub: Hub, case: Case) -> None:
     _ingest(hub, case)
