@@ -77,7 +77,7 @@ class HubState:
     """The services one API process shares between requests."""
 
     settings: Settings
-    ingest: Any  # hub.ingest.Hub: .objects, .library, .contracts
+    ingest: Any  # pipeline.ingest.Hub: .objects, .library, .contracts
     clients: ClientStore
     audit: Any  # api.audit.AuditLog
     golden: Any = None  # api.records.GoldenReader: point reads of golden records
@@ -98,7 +98,7 @@ class HubState:
     @classmethod
     def open(cls, settings: Settings) -> HubState:
         from api.audit import AuditLog, subject_key
-        from hub.ingest import Hub
+        from pipeline.ingest import Hub
         from storage.keys import EncryptedFileKeyStore
 
         hub = Hub.open(settings)

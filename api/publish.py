@@ -73,7 +73,8 @@ def start_ingest(
     """Land ``data`` (the file's bytes, or the path of the file spooled under
     :func:`incoming`, which is then consumed) as a file of ``dataset`` in a worker process and
     start its ingest (blocking: call it from a worker thread). ``hub`` is a
-    :class:`hub.ingest.Hub`. Raises :class:`hub.ingest.IngestError` for an unknown dataset,
+    :class:`pipeline.ingest.Hub`. Raises :class:`pipeline.ingest.IngestError` for an unknown
+    dataset,
     :class:`WorkerFailed` if the file could not be landed, and :class:`SchedulerUnavailable`
     when Airflow is configured but refuses the run (the file stays landed, so retrying the same
     upload resumes the same run)."""
@@ -235,7 +236,7 @@ def _work(argv: list[str]) -> int:
     import resource
 
     _limits()
-    from hub import ingest
+    from pipeline import ingest
 
     land_only = "--land-only" in argv
     dataset, file, name = [a for a in argv if a != "--land-only"][:3]

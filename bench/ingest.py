@@ -1,6 +1,6 @@
 """Benchmark: department person rows CSV -> SQLite library, end to end (land -> publish).
 
-Ours: ``hub.ingest.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
+Ours: ``pipeline.ingest.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
 land, read into Arrow, quality check, quarantine, merge statements + golden records. Baseline,
 measured in the same run: ``pandas.read_csv`` + one SQLAlchemy ORM object per row into a 12-column
 table (no provenance, no quality checks) on the same rows, as the issue asks (``--baseline-rows K``
@@ -25,8 +25,8 @@ DATASET = "ps_household"
 
 
 def _child_ours(file: Path, home: Path) -> dict[str, float]:
-    from hub.ingest import Hub, run_pipeline
     from hub.settings import Settings
+    from pipeline.ingest import Hub, run_pipeline
 
     hub = Hub.open(Settings(home=home))
     data = file.read_bytes()

@@ -1,6 +1,6 @@
 """DAG factory: one ``ingest_<dataset>`` DAG per contract, and the cross-source check DAG.
 
-Thin on purpose: each task is one call into :mod:`hub.ingest` and passes a small reference dict
+Thin on purpose: each task is one call into :mod:`pipeline.ingest` and passes a small reference dict
 (run id, object keys, counts) through XCom, never data. At parse time only the contract YAMLs are
 read. ``publish`` emits the library's Asset event; ``library_cross_checks`` is scheduled on those
 Assets. Tasks are process entry points, so they read the hub settings from the environment.
@@ -26,8 +26,8 @@ ASSET_OF = {"population": POPULATION_ASSET, "legal-entity": LEGAL_ENTITY_ASSET}
 
 
 def _hub() -> Any:
-    from hub.ingest import Hub
     from hub.settings import get_settings
+    from pipeline.ingest import Hub
 
     return Hub.open(get_settings())
 
@@ -46,7 +46,7 @@ def _final_on_breach(step: Any, ref: dict[str, Any]) -> dict[str, Any]:
 
 def build_ingest_dag(contract: Contract) -> DAG:
     """The ``ingest_<dataset>`` DAG: land → check → quarantine → merge → publish (the check
-    task reads the landed file itself: see :func:`hub.ingest.check`)."""
+    task reads the landed file itself: see :func:`pipeline.ingest.check`)."""
     dataset = contract.dataset_id
     with DAG(
         dag_id=f"ingest_{dataset}",
@@ -64,14 +64,14 @@ def build_ingest_dag(contract: Contract) -> DAG:
         def land(params: dict[str, Any] | None = None) -> dict[str, Any]:
             from pathlib import Path
 
-            from hub.ingest import land as land_step
+            from pipeline.ingest import land as land_step
 
             path = Path(str((params or {})["file"]))
             return land_step(_hub(), dataset, path.read_bytes(), path.name)
 
         @task
         def check(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import check as check_step
+            from pipeline.ingest import check as check_step
 
             return ref if ref["already_done"] else _final_on_breach(check_step, ref)
 
@@ -83,13 +83,13 @@ def build_ingest_dag(contract: Contract) -> DAG:
 
         @task
         def merge(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import merge as merge_step
+            from pipeline.ingest import merge as merge_step
 
             return ref if ref["already_done"] else _final_on_breach(merge_step, ref)
 
         @task(outlets=[ASSET_OF[contract.library]])
         def publish(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import publish as publish_step
+            from pipeline.ingest import publish as publish_step
 
             return publish_step(_hub(), ref)
 
@@ -108,7 +108,7 @@ def build_cross_check_dag() -> DAG:
 
         @task
         def cross_checks() -> dict[str, Any]:
-            from hub.ingest import cross_checks as run_checks
+            from pipeline.ingest import cross_checks as run_checks
 
             return dict(run_checks(_hub()))
 

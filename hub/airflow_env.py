@@ -77,7 +77,7 @@ def run_dag_test(settings: Settings, dataset: str, file: Path) -> dict[str, Any]
     if not (settings.airflow_path / "airflow.db").exists():
         migrate(settings)
     from dags.ingest import build_ingest_dag
-    from hub.ingest import Hub
+    from pipeline.ingest import Hub
 
     hub = Hub.open(settings)
     dag = build_ingest_dag(hub.contract(dataset))

@@ -79,7 +79,7 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
     """Each file through its ``ingest_<dataset>`` DAG (``dag.test()``, the Airflow task runner
     in this process, metadata in SQLite under HUB_HOME); Airflow's own log goes to a file."""
     from hub import airflow_env
-    from hub.ingest import Hub
+    from pipeline.ingest import Hub
     from storage.objects import sha256_hex
 
     logs = settings.home / "demo" / "logs"
@@ -110,7 +110,7 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
 
 def _ingest_in_process(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
     """The same task functions the DAGs call, run here one after another (no Airflow)."""
-    from hub.ingest import Hub, run_pipeline
+    from pipeline.ingest import Hub, run_pipeline
     from quality.metrics import QualityBreachError
     from storage.objects import sha256_hex
 
@@ -134,8 +134,8 @@ def ingest_departments(
 ) -> dict[str, Any]:
     """Generate and ingest every department file; returns per-dataset run summaries."""
     from hub.commands.quality import _text_table
-    from hub.ingest import Hub, cross_checks
     from hub.synth import SynthResult, generate
+    from pipeline.ingest import Hub, cross_checks
     from quality.metrics import scorecard
     from storage.library import engine_for
 

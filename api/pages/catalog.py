@@ -181,7 +181,7 @@ async def upload(
     (Airflow when a scheduler is configured, in this process otherwise); the page then follows
     the run until it ends."""
     from api.publish import SchedulerUnavailable, start_ingest
-    from hub.ingest import IngestError
+    from pipeline.ingest import IngestError
 
     if dataset not in _contracts(request):
         return _dataset_page(request, dataset)

@@ -90,11 +90,11 @@ def cached(request: Request, name: str, build: Callable[[Any], Any]) -> Any:
 
 
 def ingest_hub(request: Request) -> Any:
-    """The app's shared :class:`hub.ingest.Hub` (objects, library, contracts)."""
+    """The app's shared :class:`pipeline.ingest.Hub` (objects, library, contracts)."""
     shared = getattr(request.app.state, "hub", None)
     if shared is not None:
         return shared.ingest
-    from hub.ingest import Hub
+    from pipeline.ingest import Hub
 
     return cached(request, "pages_ingest", Hub.open)
 

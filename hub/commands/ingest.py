@@ -22,7 +22,7 @@ from hub.settings import get_settings
 @click.option("--warn-only", is_flag=True, help="do not fail the run on a threshold breach")
 def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None:
     """Land, read, check, quarantine, merge and publish one department FILE."""
-    from hub.ingest import Hub, IngestError, run_pipeline
+    from pipeline.ingest import Hub, IngestError, run_pipeline
     from quality.metrics import QualityBreachError
     from schemas.readers import ReadError
 

@@ -72,6 +72,6 @@ def entity(uscc: str, as_of: object, history: bool) -> None:
 @library.command("check")
 def check_cmd() -> None:
     """Cross-source checks: legal representatives exist; birth date/sex agree with the ID."""
-    from hub.ingest import Hub, cross_checks
+    from pipeline.ingest import Hub, cross_checks
 
     click.echo(json.dumps(cross_checks(Hub.open(get_settings())), ensure_ascii=False, indent=2))

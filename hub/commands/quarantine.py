@@ -33,7 +33,7 @@ def list_cmd(dataset: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def export(run_id: str, output: Path) -> None:
     """Write RUN_ID's quarantined rows as CSV (UTF-8 with BOM, formulas neutralised)."""
-    from hub.ingest import Hub, IngestError, export_quarantine
+    from pipeline.ingest import Hub, IngestError, export_quarantine
 
     try:
         output.write_bytes(export_quarantine(Hub.open(get_settings()), run_id))
@@ -49,8 +49,8 @@ def resubmit(run_id: str, file: Path) -> None:
     """Ingest the corrected export FILE as a new run of RUN_ID's dataset."""
     import json
 
-    from hub.ingest import Hub, IngestError
-    from hub.ingest import resubmit as do_resubmit
+    from pipeline.ingest import Hub, IngestError
+    from pipeline.ingest import resubmit as do_resubmit
     from schemas.readers import ReadError
 
     try:

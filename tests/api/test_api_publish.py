@@ -84,7 +84,7 @@ def test_uploads_are_parsed_in_a_limited_worker_never_in_the_server(
 ) -> None:
     """Multipart (as `curl -F file=@…` sends it): the file part is what lands, under the
     part's file name; the pipeline runs in a worker process under resource limits."""
-    from hub import ingest
+    from pipeline import ingest
     from storage.objects import sha256_hex
 
     def not_here(*_: object, **__: object) -> None:
@@ -114,7 +114,7 @@ def test_the_worker_runs_under_resource_limits(settings: Settings, tmp_path: Pat
     import resource
 
     from api import publish
-    from hub.ingest import Hub
+    from pipeline.ingest import Hub
 
     hub = Hub.open(settings)
     spooled = publish.incoming(settings) / "x.upload"
@@ -134,7 +134,7 @@ def test_a_worker_stopped_by_its_limits_leaves_the_run_failed_with_the_reason(
     import signal
 
     from api import publish
-    from hub import ingest
+    from pipeline import ingest
 
     hub = ingest.Hub.open(settings)
     ref = ingest.land(hub, "ps_household", _household(tmp_path, 5), "h.csv")

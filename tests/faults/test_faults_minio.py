@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from hub import ingest
 from hub.settings import Settings
 from hub.synth import SynthResult
+from pipeline import ingest
 from storage.objects import ObjectStore, ObjectStoreError, landing_key, sha256_hex
 from tests.faults.private_servers import PrivateMinio
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from hub import ingest
 from hub.settings import Settings
 from hub.synth import SynthResult
+from pipeline import ingest
 from tests.faults.conftest import DATASETS
 from tests.faults.private_servers import PrivatePostgres
 

@@ -69,8 +69,8 @@ def _kill_when_a_task_after_land_runs(settings: Settings, dag_run_id: str) -> st
 
 
 def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Path) -> None:
-    from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
+    from pipeline.ingest import Hub, run_pipeline
     from storage.library import POPULATION
 
     settings = scheduler_settings()

@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.ingest import _READER_ONLY, _rejections
+from pipeline.ingest import _READER_ONLY, _rejections
 
 ENGINE = st.sampled_from(["id_number:CHECKSUM", "name:REQUIRED", "_row:DUPLICATE_ROW", "a:TYPE"])
 READER = st.sampled_from(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.ingest import Hub, _load_table, run_pipeline
 from hub.settings import Settings
+from pipeline.ingest import Hub, _load_table, run_pipeline
 from schemas.readers import ReadError
 from tests.ingest.corpus_reading import CASES, Case, contract_yaml, count_csv_rows
 
@@ -102,7 +102,7 @@ def test_a_refused_file_fails_the_dag_check_task_at_once(
     from airflow.sdk.exceptions import AirflowFailException
 
     from dags import ingest as dags_ingest
-    from hub import ingest
+    from pipeline import ingest
 
     (case,) = [c for c in CASES if c.name == name]
     hub, dataset = _hub(settings, tmp_path, case)
@@ -121,7 +121,7 @@ def test_any_failure_of_the_check_step_fails_the_run_with_a_message(
     """Not only an unreadable file: whatever stops the check step marks the run failed with a
     message saying which step and what kind of failure, never leaving it "landed"; checking
     it again when the cause is gone carries on to the end."""
-    from hub import ingest
+    from pipeline import ingest
 
     (case,) = [c for c in CASES if c.name == "utf8_plain"]
     hub, dataset = _hub(settings, tmp_path, case)

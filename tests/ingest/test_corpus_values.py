@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hub.ingest import Hub, run_pipeline
 from hub.settings import Settings
+from pipeline.ingest import Hub, run_pipeline
 from schemas.contracts import CONTRACTS_DIR
 from tests.ingest import corpus_values
 from tests.ingest.corpus_values import Case, Deliveries

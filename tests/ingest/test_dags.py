@@ -118,8 +118,8 @@ def test_an_unreadable_file_fails_the_check_task_at_once(
     from airflow.sdk.exceptions import AirflowFailException
 
     from dags import ingest as dags_ingest
-    from hub import ingest
     from hub.settings import Settings
+    from pipeline import ingest
 
     hub = ingest.Hub.open(Settings(home=tmp_path))
     ref = ingest.land(hub, "ps_household", b"id_number;name\n1;2\n", "bad.csv")

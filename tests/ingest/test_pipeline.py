@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.ingest import Hub, cross_checks, export_quarantine, resubmit, run_pipeline
 from hub.settings import Settings
 from hub.synth import SynthResult, generate
+from pipeline.ingest import Hub, cross_checks, export_quarantine, resubmit, run_pipeline
 from schemas.readers import ReadError
 from tests.servicekit import session_database_url
 
@@ -85,7 +85,7 @@ def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResu
     """Work files expire (a MinIO lifecycle rule in production): a merge whose checked rows
     are gone says to run the check step again and merges nothing; after that check, the run
     ends as it would have. The check step writes no other work file: it reads the landed file."""
-    from hub import ingest
+    from pipeline import ingest
 
     path = synth.files["ps_household"]
     checked = ingest.check(hub, ingest.land(hub, "ps_household", path.read_bytes(), path.name))
@@ -117,7 +117,7 @@ def test_a_run_checked_before_the_checked_rows_file_merges_the_same(
     before that Parquet); the merge still takes them, to the same library."""
     import pyarrow.compute as pc
 
-    from hub import ingest
+    from pipeline import ingest
 
     path = synth.files["ps_household"]
     now = Hub.open(Settings(home=tmp_path / "now"))
@@ -185,7 +185,7 @@ def test_killed_mid_merge_reruns_to_same_state(
         import os, signal
         from datetime import datetime
         from pathlib import Path
-        from hub.ingest import Hub, land, check, merge
+        from pipeline.ingest import Hub, land, check, merge
         from hub.settings import Settings
         hub = Hub.open(Settings(home=Path({str(settings.home)!r})))
         data = Path({str(path)!r}).read_bytes()

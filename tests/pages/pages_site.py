@@ -41,10 +41,10 @@ def free_port() -> int:
 def seed(settings: Settings) -> dict[str, Any]:
     from api.pages.accounts import StaffAccounts
     from hub.demo import HUAINAN_HR, issue_licences
-    from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
     from licence.pdf import qr_payload
     from licence.service import Holder, ledger_receipts, render_pdf
+    from pipeline.ingest import Hub, run_pipeline
     from storage.library import engine_for
 
     # in process (the DAGs' own task functions): Airflow is not what these tests are about

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.ingest import Hub, run_pipeline
 from hub.settings import Settings
+from pipeline.ingest import Hub, run_pipeline
 from quality.metrics import QualityBreachError, scorecard
 from tests.quality.conftest import make_id
 

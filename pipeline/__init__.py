@@ -1,0 +1,1 @@
+"""The ingest pipeline room (see pipeline.ingest)."""
