@@ -79,14 +79,14 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
     """Each file through its ``ingest_<dataset>`` DAG (``dag.test()``, the Airflow task runner
     in this process, metadata in SQLite under HUB_HOME); Airflow's own log goes to a file."""
     from hub import airflow_env
-    from pipeline.ingest import Hub
+    from hub.wiring import ingest_services
     from storage.objects import sha256_hex
 
     logs = settings.home / "demo" / "logs"
     if not (settings.airflow_path / "airflow.db").exists():
         print("   creating Airflow's metadata database (first run only)", flush=True)
         airflow_env.migrate(settings)
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     runs: dict[str, Any] = {}
     for i, (ds, path) in enumerate(sorted(files.items())):
         t = time.perf_counter()
@@ -110,11 +110,12 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
 
 def _ingest_in_process(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
     """The same task functions the DAGs call, run here one after another (no Airflow)."""
-    from pipeline.ingest import Hub, run_pipeline
+    from hub.wiring import ingest_services
+    from pipeline.run import run_pipeline
     from quality.metrics import QualityBreachError
     from storage.objects import sha256_hex
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     runs: dict[str, Any] = {}
     for i, (ds, path) in enumerate(sorted(files.items())):
         try:  # the contract decides whether a quality breach fails the run, as in the DAG
@@ -135,11 +136,12 @@ def ingest_departments(
     """Generate and ingest every department file; returns per-dataset run summaries."""
     from hub.commands.quality import _text_table
     from hub.synth import SynthResult, generate
-    from pipeline.ingest import Hub, cross_checks
+    from hub.wiring import ingest_services
+    from pipeline.cross_checks import cross_checks
     from quality.metrics import scorecard
     from storage.library import engine_for
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     t = _step(f"generating Huainan (3404): {persons:,} persons, {entities:,} entities")
     out = settings.home / "demo" / "departments"
     manifest = out / "manifest.json"

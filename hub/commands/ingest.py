@@ -22,7 +22,9 @@ from hub.settings import get_settings
 @click.option("--warn-only", is_flag=True, help="do not fail the run on a threshold breach")
 def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None:
     """Land, read, check, quarantine, merge and publish one department FILE."""
-    from pipeline.ingest import Hub, IngestError, run_pipeline
+    from hub.wiring import ingest_services
+    from pipeline.refs import IngestError
+    from pipeline.run import run_pipeline
     from quality.metrics import QualityBreachError
     from schemas.readers import ReadError
 
@@ -33,7 +35,7 @@ def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None
         summary = run_dag_test(settings, dataset, file)
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         return
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     try:
         ref = run_pipeline(
             hub, dataset, file.read_bytes(), file.name, fail_on_breach=False if warn_only else None

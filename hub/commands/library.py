@@ -72,6 +72,9 @@ def entity(uscc: str, as_of: object, history: bool) -> None:
 @library.command("check")
 def check_cmd() -> None:
     """Cross-source checks: legal representatives exist; birth date/sex agree with the ID."""
-    from pipeline.ingest import Hub, cross_checks
+    from hub.wiring import ingest_services
+    from pipeline.cross_checks import cross_checks
 
-    click.echo(json.dumps(cross_checks(Hub.open(get_settings())), ensure_ascii=False, indent=2))
+    click.echo(
+        json.dumps(cross_checks(ingest_services(get_settings())), ensure_ascii=False, indent=2)
+    )

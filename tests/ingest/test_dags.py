@@ -119,9 +119,10 @@ def test_an_unreadable_file_fails_the_check_task_at_once(
 
     from dags import ingest as dags_ingest
     from hub.settings import Settings
-    from pipeline import ingest
+    from hub.wiring import ingest_services
+    from pipeline import steps as ingest
 
-    hub = ingest.Hub.open(Settings(home=tmp_path))
+    hub = ingest_services(Settings(home=tmp_path))
     ref = ingest.land(hub, "ps_household", b"id_number;name\n1;2\n", "bad.csv")
     monkeypatch.setattr(dags_ingest, "_hub", lambda: hub)  # type: ignore[attr-defined]
     with pytest.raises(AirflowFailException, match=r"bad\.csv: wrong delimiter"):

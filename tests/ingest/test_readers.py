@@ -146,7 +146,7 @@ def test_arrow_library_text_equals_the_library_own_conversion(
     bools: list[object],
     times: list[object],
 ) -> None:
-    from pipeline.ingest import as_library_text
+    from pipeline.merge import as_library_text
     from schemas.contracts import ARROW_TYPES
     from storage.library import library_text
 
@@ -178,7 +178,7 @@ def test_ingest_subject_keys_are_the_library_subject_keys(
     values: list[str | None], library: str
 ) -> None:
     """The ingest's vectorised keys equal the key a request is looked up by."""
-    from pipeline.ingest import _subjects
+    from pipeline.merge import _subjects
     from schemas.library import subject_key
 
     got = _subjects(pa.array(values, pa.string()), library).to_pylist()
