@@ -232,10 +232,11 @@ def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tup
 
 def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[str]]:
     """Seals for Huainan's authorities, then licences to entities and persons (idempotent)."""
-    from hub.commands.licence import open_service
-    from licence.service import Holder, IssueRequest, ledger_receipts
+    from hub.wiring import licence_service
+    from licence.receipts import anchor_and_attach
+    from licence.service import Holder, IssueRequest
 
-    svc = open_service(settings)
+    svc = licence_service(settings)
     t = _step("platform CA and seals")
     svc.ensure_ca()
     now = dt.datetime.now(dt.UTC)
@@ -292,11 +293,10 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
     print(f"   … {len(issued)} licences issued")
     _done(t)
     t = _step("sequencing the Merkle log and attaching receipts")
-    checkpoint = svc.ledger.sequence()
-    attached = svc.attach_receipts(ledger_receipts(svc.ledger))
-    print(f"   receipts attached: {attached}")
-    if checkpoint is not None:
-        print("   " + checkpoint.note.decode().replace("\n", "\n   ").rstrip())
+    done = anchor_and_attach(svc)
+    print(f"   receipts attached: {done.attached}")
+    if done.checkpoint is not None:
+        print("   " + done.checkpoint.note.decode().replace("\n", "\n   ").rstrip())
     _done(t)
     state_file.write_text(json.dumps(issued))
     return svc, issued
@@ -305,7 +305,8 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
 def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     """A valid licence, a tampered copy and a revoked licence, each with its report."""
     from ledger.receipt import Receipt
-    from licence.service import LifecycleError, ledger_receipts
+    from licence.receipts import anchor_and_attach
+    from licence.service import LifecycleError
     from licence.trust import online_context
     from licence.verify import verify
 
@@ -316,8 +317,7 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
         print(f"   revoked {revoked_id}")
     except LifecycleError:
         print(f"   {revoked_id} was revoked by an earlier run")
-    svc.ledger.sequence()
-    svc.attach_receipts(ledger_receipts(svc.ledger))
+    anchor_and_attach(svc)
     _done(t)
     ctx = online_context(svc)
     reports = []
