@@ -52,9 +52,9 @@ def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def runs(dataset: str | None, as_json: bool) -> None:
     """List ingest runs with their counts and status."""
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    lib = LibraryStore(engine_for(get_settings().db_url))
+    lib = library_store(get_settings())
     rows = lib.list_runs(dataset)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

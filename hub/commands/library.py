@@ -40,9 +40,9 @@ def _show(record: object | None, what: str, history: bool) -> None:
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    return LibraryStore(engine_for(get_settings().db_url))
+    return library_store(get_settings())
 
 
 @library.command()

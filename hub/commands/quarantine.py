@@ -18,9 +18,9 @@ def quarantine() -> None:
 @click.option("--dataset", "-d", default=None)
 def list_cmd(dataset: str | None) -> None:
     """Quarantined runs with row counts and reason-code totals."""
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    rows = LibraryStore(engine_for(get_settings().db_url)).list_quarantine(dataset)
+    rows = library_store(get_settings()).list_quarantine(dataset)
     if not rows:
         click.echo("nothing in quarantine")
     for q in rows:
