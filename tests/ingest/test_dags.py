@@ -33,7 +33,7 @@ def test_dag_file_does_no_io_beyond_contracts(tmp_path: Path) -> None:
 
     repo = Path(__file__).resolve().parents[2]
     home = tmp_path / "untouched"
-    code = "import dags.ingest"
+    code = "import dags.ingest, dags.anchor, dags.expire_licences"
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=repo,

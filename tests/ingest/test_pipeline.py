@@ -88,6 +88,24 @@ def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: IngestServices) 
     assert hub.library.fact_count() == 0
 
 
+def test_each_step_does_what_its_name_says(hub: IngestServices, synth: SynthResult) -> None:
+    """The check step sets nothing aside (it writes work files); the quarantine step keeps the
+    rejected rows; the merge writes the library; accuracy is measured by a step of its own."""
+    from pipeline import steps
+
+    path = synth.files["ps_household"]
+    ref = steps.check(hub, steps.land(hub, "ps_household", path.read_bytes(), path.name))
+    assert ref["rows_quarantined"] > 0 and hub.library.list_quarantine() == []
+    ref = steps.quarantine(hub, ref)
+    (entry,) = hub.library.list_quarantine()
+    assert entry["rows"] == ref["rows_quarantined"] and hub.objects.exists(entry["object_key"])
+    assert ref["quarantine_key"] == entry["object_key"] and hub.library.fact_count() == 0
+    merged = steps.merge(hub, ref)
+    assert hub.library.fact_count() == merged["facts"] > 0
+    assert "accuracy" not in merged["metrics"]
+    assert "accuracy" in steps.measure_accuracy(hub, merged)["metrics"]
+
+
 def test_expired_work_files_are_made_again_by_a_rerun(
     settings: Settings, hub: IngestServices, synth: SynthResult
 ) -> None:
