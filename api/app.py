@@ -8,8 +8,9 @@ What other routers (pages, licence verification, cloud signature) may use from `
 
 - ``app.state.settings`` — the :class:`hub.settings.Settings` the app was built with.
 - ``app.state.hub`` — an :class:`api.deps.HubState`, the shared services, opened once:
-  ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest`` (:class:`hub.ingest.Hub`:
-  objects, library, contracts), ``.clients`` (:class:`api.clients.ClientStore`), ``.audit``
+  ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest``
+  (:class:`pipeline.services.IngestServices`: objects, library, contracts), ``.clients``
+  (:class:`api.clients.ClientStore`), ``.audit``
   (:class:`api.audit.AuditLog`), ``.golden`` (:class:`api.records.GoldenReader`), ``.limiter``,
   ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
   (the licence service, opened on first use).

@@ -77,7 +77,7 @@ class HubState:
     """The services one API process shares between requests."""
 
     settings: Settings
-    ingest: Any  # hub.ingest.Hub: .objects, .library, .contracts
+    ingest: Any  # pipeline.services.IngestServices: .objects, .library, .contracts
     clients: ClientStore
     audit: Any  # api.audit.AuditLog
     golden: Any = None  # api.records.GoldenReader: point reads of golden records
@@ -98,10 +98,10 @@ class HubState:
     @classmethod
     def open(cls, settings: Settings) -> HubState:
         from api.audit import AuditLog, subject_key
-        from hub.ingest import Hub
+        from hub.wiring import ingest_services
         from storage.keys import EncryptedFileKeyStore
 
-        hub = Hub.open(settings)
+        hub = ingest_services(settings)
         keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
         from api.records import GoldenReader
 
@@ -133,18 +133,18 @@ class HubState:
     def ledger(self) -> Any:
         with self._lock:
             if self._ledger is None:
-                from ledger.service import LedgerService
+                from hub.wiring import ledger_service
 
-                self._ledger = LedgerService.open(self.settings)
+                self._ledger = ledger_service(self.settings)
             return self._ledger
 
     @property
     def licences(self) -> Any:
         with self._lock:
             if self._licences is None:
-                from hub.commands.licence import open_service
+                from hub.wiring import licence_service
 
-                self._licences = open_service(self.settings)
+                self._licences = licence_service(self.settings)
             return self._licences
 
     def start_background(self, sequencer: bool = True) -> None:

@@ -73,7 +73,8 @@ def start_ingest(
     """Land ``data`` (the file's bytes, or the path of the file spooled under
     :func:`incoming`, which is then consumed) as a file of ``dataset`` in a worker process and
     start its ingest (blocking: call it from a worker thread). ``hub`` is a
-    :class:`hub.ingest.Hub`. Raises :class:`hub.ingest.IngestError` for an unknown dataset,
+    :class:`pipeline.IngestServices`. Raises :class:`pipeline.refs.IngestError` for an unknown
+    dataset,
     :class:`WorkerFailed` if the file could not be landed, and :class:`SchedulerUnavailable`
     when Airflow is configured but refuses the run (the file stays landed, so retrying the same
     upload resumes the same run)."""
@@ -230,17 +231,18 @@ def _airflow(settings: Settings, dataset: str, path: Path) -> str:
 
 def _work(argv: list[str]) -> int:
     """``python -m api.publish DATASET FILE NAME [--land-only]``, settings as JSON on stdin:
-    land FILE, print the land reference as one JSON line, then (unless ``--land-only``) check,
-    merge and publish it. A failure is recorded on the run and exits 1."""
+    land FILE, print the land reference as one JSON line, then (unless ``--land-only``) run its
+    other steps. A failure is recorded on the run and exits 1."""
     import resource
 
     _limits()
-    from hub import ingest
+    from hub.wiring import ingest_services
+    from pipeline import steps as ingest
 
     land_only = "--land-only" in argv
     dataset, file, name = [a for a in argv if a != "--land-only"][:3]
     settings = Settings.model_validate_json(sys.stdin.read())
-    hub = ingest.Hub.open(settings)
+    hub = ingest_services(settings)
     try:
         ref = ingest.land(hub, dataset, Path(file).read_bytes(), name)
     except MemoryError:
@@ -256,21 +258,26 @@ def _work(argv: list[str]) -> int:
         return 0
     try:
         ref = ingest.check(hub, ref)
+        ref = ingest.quarantine(hub, ref)
         ref = ingest.merge(hub, ref)
+        ref = ingest.measure_accuracy(hub, ref)
         ingest.publish(hub, ref)
-    except MemoryError:
-        _failed(hub, ref["run_id"], "the file needs more memory than the ingest worker's limit")
-        return 1
     except Exception as exc:  # the run row carries the failure; log only the kind
+        if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
+            # (a step marks its run failed by the error's kind; this says what to do)
+            memory = "the file needs more memory than the ingest worker's limit"
+            _failed(hub, ref["run_id"], memory, replace=True)
+            return 1
         print(f"ingest run {ref['run_id']} failed: {type(exc).__name__}", file=sys.stderr)
         _failed(hub, ref["run_id"], str(exc)[:500])
         return 1
     return 0
 
 
-def _failed(hub: Any, run_id: str, message: str) -> None:
+def _failed(hub: Any, run_id: str, message: str, *, replace: bool = False) -> None:
+    """Mark the run failed with ``message``, unless a step did already (``replace``: anyway)."""
     run = hub.library.get_run(run_id)
-    if run["status"] != "failed":
+    if replace or run["status"] != "failed":
         hub.library.set_run(
             run_id,
             status="failed",

@@ -1,6 +1,6 @@
 """Benchmark: department person rows CSV -> SQLite library, end to end (land -> publish).
 
-Ours: ``hub.ingest.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
+Ours: ``pipeline.run.run_pipeline`` on a synthetic ``ps_household`` file (12 columns, ~1 % dirt):
 land, read into Arrow, quality check, quarantine, merge statements + golden records. Baseline,
 measured in the same run: ``pandas.read_csv`` + one SQLAlchemy ORM object per row into a 12-column
 table (no provenance, no quality checks) on the same rows, as the issue asks (``--baseline-rows K``
@@ -25,10 +25,11 @@ DATASET = "ps_household"
 
 
 def _child_ours(file: Path, home: Path) -> dict[str, float]:
-    from hub.ingest import Hub, run_pipeline
     from hub.settings import Settings
+    from hub.wiring import ingest_services
+    from pipeline.run import run_pipeline
 
-    hub = Hub.open(Settings(home=home))
+    hub = ingest_services(Settings(home=home))
     data = file.read_bytes()
     t = time.perf_counter()
     ref = run_pipeline(hub, DATASET, data, file.name, fail_on_breach=False)

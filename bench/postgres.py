@@ -4,7 +4,7 @@ One synthetic ``ps_household`` file (12 columns, ~1 % dirt, GB18030) is ingested
 (land -> check -> quarantine -> merge -> publish) three ways, each in its own child
 process so peak memory (the process's VmHWM) is its own, all in the same run on the same machine:
 
-- ``postgres``: ``hub.ingest.run_pipeline`` with the library on PostgreSQL (a fresh database
+- ``postgres``: ``pipeline.run.run_pipeline`` with the library on PostgreSQL (a fresh database
   created for this run and dropped at the end) — the merge streams the rows with ``COPY``;
 - ``sqlite``: the same pipeline on the embedded SQLite library;
 - ``copy``: the floor — one bare ``COPY`` of the same file's rows into a bare 12-column text
@@ -79,11 +79,12 @@ def _machine_cpu_seconds() -> float:
 
 def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]:
     """One end-to-end ingest, timed step by step (the steps ``run_pipeline`` runs)."""
-    from hub import ingest
     from hub.settings import Settings
+    from hub.wiring import ingest_services
+    from pipeline import steps as ingest
 
     settings = Settings(home=home, database_url=database_url or None)
-    hub = ingest.Hub.open(settings)
+    hub = ingest_services(settings)
     data = file.read_bytes()
     steps: dict[str, float] = {}
     library_merge = hub.library.merge_chunks
@@ -102,9 +103,9 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     t = start
     ref = ingest.land(hub, DATASET, data, file.name)
     steps["land"], t = time.perf_counter() - t, time.perf_counter()
-    ref = ingest.check(hub, ref, fail_on_breach=False)
+    ref = ingest.quarantine(hub, ingest.check(hub, ref), fail_on_breach=False)
     steps["check"], t = time.perf_counter() - t, time.perf_counter()
-    ref = ingest.merge(hub, ref)
+    ref = ingest.measure_accuracy(hub, ingest.merge(hub, ref), fail_on_breach=False)
     steps["merge"], t = time.perf_counter() - t, time.perf_counter()
     ref = ingest.publish(hub, ref)
     steps["publish"] = time.perf_counter() - t

@@ -1,6 +1,7 @@
 """Daily DAG: mark licences past their end of validity as expired (each one a ledger entry).
 
-Thin by design: the task body is one call into ``licence.service``; nothing heavy at import.
+Thin by design: the task body is one call into ``licence.service`` (built by ``hub.wiring``);
+nothing heavy at import.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ def expire_licences() -> None:
     def expire(ds: str | None = None) -> int:
         import datetime as dt
 
-        from hub.commands.licence import open_service
         from hub.settings import get_settings
+        from hub.wiring import licence_service
 
         today = dt.date.fromisoformat(ds) if ds else None
-        return len(open_service(get_settings()).expire_due(today))
+        return len(licence_service(get_settings()).expire_due(today))
 
     expire()
 

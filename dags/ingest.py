@@ -1,9 +1,11 @@
 """DAG factory: one ``ingest_<dataset>`` DAG per contract, and the cross-source check DAG.
 
-Thin on purpose: each task is one call into :mod:`hub.ingest` and passes a small reference dict
-(run id, object keys, counts) through XCom, never data. At parse time only the contract YAMLs are
-read. ``publish`` emits the library's Asset event; ``library_cross_checks`` is scheduled on those
-Assets. Tasks are process entry points, so they read the hub settings from the environment.
+Thin on purpose: each task is one call into a step of :mod:`pipeline` (the merge task also
+measures the run's accuracy, :mod:`pipeline.accuracy`) and passes the run's reference
+(:class:`pipeline.refs.RunRef`: run id, object keys, counts) through XCom, never data. At parse
+time only the contract YAMLs are read. ``publish`` emits the library's Asset event;
+``library_cross_checks`` is scheduled on those Assets. Tasks are process entry points, so they
+build their services with :mod:`hub.wiring` from the settings in the environment.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ ASSET_OF = {"population": POPULATION_ASSET, "legal-entity": LEGAL_ENTITY_ASSET}
 
 
 def _hub() -> Any:
-    from hub.ingest import Hub
     from hub.settings import get_settings
+    from hub.wiring import ingest_services
 
-    return Hub.open(get_settings())
+    return ingest_services(get_settings())
 
 
 def _final_on_breach(step: Any, ref: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +48,8 @@ def _final_on_breach(step: Any, ref: dict[str, Any]) -> dict[str, Any]:
 
 def build_ingest_dag(contract: Contract) -> DAG:
     """The ``ingest_<dataset>`` DAG: land → check → quarantine → merge → publish (the check
-    task reads the landed file itself: see :func:`hub.ingest.check`)."""
+    task reads the landed file itself: see :mod:`pipeline.check`; the quarantine task keeps
+    the rejected rows, then judges the thresholds)."""
     dataset = contract.dataset_id
     with DAG(
         dag_id=f"ingest_{dataset}",
@@ -64,32 +67,36 @@ def build_ingest_dag(contract: Contract) -> DAG:
         def land(params: dict[str, Any] | None = None) -> dict[str, Any]:
             from pathlib import Path
 
-            from hub.ingest import land as land_step
+            from pipeline.land import land as land_step
 
             path = Path(str((params or {})["file"]))
             return land_step(_hub(), dataset, path.read_bytes(), path.name)
 
         @task
         def check(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import check as check_step
+            from pipeline.check import check as check_step
 
             return ref if ref["already_done"] else _final_on_breach(check_step, ref)
 
         @task
         def quarantine(ref: dict[str, Any]) -> dict[str, Any]:
-            # check wrote the quarantine Parquet and index entry; this task reports it so the
-            # run's graph shows what was set aside
-            return {**ref, "quarantined": ref.get("rows_quarantined", 0)}
+            from pipeline.quarantine import quarantine as quarantine_step
+
+            return ref if ref["already_done"] else _final_on_breach(quarantine_step, ref)
 
         @task
         def merge(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import merge as merge_step
+            from pipeline.accuracy import measure_accuracy
+            from pipeline.merge import merge as merge_step
 
-            return ref if ref["already_done"] else _final_on_breach(merge_step, ref)
+            if ref["already_done"]:
+                return ref
+            # the accuracy against the authoritative sources is measured once the rows are in
+            return _final_on_breach(measure_accuracy, _final_on_breach(merge_step, ref))
 
         @task(outlets=[ASSET_OF[contract.library]])
         def publish(ref: dict[str, Any]) -> dict[str, Any]:
-            from hub.ingest import publish as publish_step
+            from pipeline.publish import publish as publish_step
 
             return publish_step(_hub(), ref)
 
@@ -108,7 +115,7 @@ def build_cross_check_dag() -> DAG:
 
         @task
         def cross_checks() -> dict[str, Any]:
-            from hub.ingest import cross_checks as run_checks
+            from pipeline.cross_checks import cross_checks as run_checks
 
             return dict(run_checks(_hub()))
 

@@ -77,9 +77,9 @@ def run_dag_test(settings: Settings, dataset: str, file: Path) -> dict[str, Any]
     if not (settings.airflow_path / "airflow.db").exists():
         migrate(settings)
     from dags.ingest import build_ingest_dag
-    from hub.ingest import Hub
+    from hub.wiring import ingest_services
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     dag = build_ingest_dag(hub.contract(dataset))
     dr = dag.test(run_conf={"file": str(file.resolve())})
     from storage.objects import sha256_hex

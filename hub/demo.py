@@ -79,14 +79,14 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
     """Each file through its ``ingest_<dataset>`` DAG (``dag.test()``, the Airflow task runner
     in this process, metadata in SQLite under HUB_HOME); Airflow's own log goes to a file."""
     from hub import airflow_env
-    from hub.ingest import Hub
+    from hub.wiring import ingest_services
     from storage.objects import sha256_hex
 
     logs = settings.home / "demo" / "logs"
     if not (settings.airflow_path / "airflow.db").exists():
         print("   creating Airflow's metadata database (first run only)", flush=True)
         airflow_env.migrate(settings)
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     runs: dict[str, Any] = {}
     for i, (ds, path) in enumerate(sorted(files.items())):
         t = time.perf_counter()
@@ -110,11 +110,12 @@ def _ingest_with_airflow(settings: Settings, files: dict[str, Path]) -> dict[str
 
 def _ingest_in_process(settings: Settings, files: dict[str, Path]) -> dict[str, Any]:
     """The same task functions the DAGs call, run here one after another (no Airflow)."""
-    from hub.ingest import Hub, run_pipeline
+    from hub.wiring import ingest_services
+    from pipeline.run import run_pipeline
     from quality.metrics import QualityBreachError
     from storage.objects import sha256_hex
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     runs: dict[str, Any] = {}
     for i, (ds, path) in enumerate(sorted(files.items())):
         try:  # the contract decides whether a quality breach fails the run, as in the DAG
@@ -134,12 +135,13 @@ def ingest_departments(
 ) -> dict[str, Any]:
     """Generate and ingest every department file; returns per-dataset run summaries."""
     from hub.commands.quality import _text_table
-    from hub.ingest import Hub, cross_checks
     from hub.synth import SynthResult, generate
+    from hub.wiring import ingest_services
+    from pipeline.cross_checks import cross_checks
     from quality.metrics import scorecard
     from storage.library import engine_for
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     t = _step(f"generating Huainan (3404): {persons:,} persons, {entities:,} entities")
     out = settings.home / "demo" / "departments"
     manifest = out / "manifest.json"
@@ -230,10 +232,11 @@ def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tup
 
 def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[str]]:
     """Seals for Huainan's authorities, then licences to entities and persons (idempotent)."""
-    from hub.commands.licence import open_service
-    from licence.service import Holder, IssueRequest, ledger_receipts
+    from hub.wiring import licence_service
+    from licence.receipts import anchor_and_attach
+    from licence.service import Holder, IssueRequest
 
-    svc = open_service(settings)
+    svc = licence_service(settings)
     t = _step("platform CA and seals")
     svc.ensure_ca()
     now = dt.datetime.now(dt.UTC)
@@ -290,11 +293,10 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
     print(f"   … {len(issued)} licences issued")
     _done(t)
     t = _step("sequencing the Merkle log and attaching receipts")
-    checkpoint = svc.ledger.sequence()
-    attached = svc.attach_receipts(ledger_receipts(svc.ledger))
-    print(f"   receipts attached: {attached}")
-    if checkpoint is not None:
-        print("   " + checkpoint.note.decode().replace("\n", "\n   ").rstrip())
+    done = anchor_and_attach(svc)
+    print(f"   receipts attached: {done.attached}")
+    if done.checkpoint is not None:
+        print("   " + done.checkpoint.note.decode().replace("\n", "\n   ").rstrip())
     _done(t)
     state_file.write_text(json.dumps(issued))
     return svc, issued
@@ -303,7 +305,8 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
 def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     """A valid licence, a tampered copy and a revoked licence, each with its report."""
     from ledger.receipt import Receipt
-    from licence.service import LifecycleError, ledger_receipts
+    from licence.receipts import anchor_and_attach
+    from licence.service import LifecycleError
     from licence.trust import online_context
     from licence.verify import verify
 
@@ -314,8 +317,7 @@ def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
         print(f"   revoked {revoked_id}")
     except LifecycleError:
         print(f"   {revoked_id} was revoked by an earlier run")
-    svc.ledger.sequence()
-    svc.attach_receipts(ledger_receipts(svc.ledger))
+    anchor_and_attach(svc)
     _done(t)
     ctx = online_context(svc)
     reports = []

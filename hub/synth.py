@@ -10,9 +10,6 @@ differences, legal representatives unknown to the population library. Same seed,
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -195,36 +192,11 @@ def _rows_for(contract: Contract, rows: list[dict[str, Any]]) -> list[list[str]]
 
 def write_file(contract: Contract, rows: list[list[str]], folder: Path) -> Path:
     """Write rows in the contract's format and encoding ("auto" is written as GB18030)."""
-    names = list(contract.column_names)
-    ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "xlsx": "xlsx"}[contract.format]
-    path = folder / f"{contract.dataset_id}.{ext}"
-    if contract.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, delimiter=contract.delimiter, lineterminator="\n")
-        w.writerow(names)
-        w.writerows(rows)
-        enc = {"auto": "gb18030"}.get(contract.encoding, contract.encoding)
-        path.write_bytes(buf.getvalue().encode(enc))
-    elif contract.format == "jsonl":
-        with path.open("w", encoding="utf-8") as fh:
-            for r in rows:
-                obj = {n: v for n, v in zip(names, r, strict=True) if v != ""}
-                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    elif contract.format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    from pipeline.files import contract_file
 
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        pq.write_table(pa.table({n: list(c) for n, c in zip(names, cols, strict=True)}), path)
-    else:
-        from openpyxl import Workbook
-
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet("data")
-        ws.append(names)
-        for r in rows:
-            ws.append(r)
-        wb.save(path)
+    data, suffix = contract_file(contract, rows)
+    path = folder / f"{contract.dataset_id}{suffix}"
+    path.write_bytes(data)
     return path
 
 

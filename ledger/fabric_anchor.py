@@ -12,14 +12,33 @@ import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ledger.anchor import AnchorError, AnchorReference, AnchorUnavailableError
 from ledger.fabric_gateway import Gateway, GatewayError, Identity
 from ledger.note import Checkpoint, NoteError, parse_note
 
-if TYPE_CHECKING:
-    from hub.settings import Settings
+
+class FabricConfig(Protocol):
+    """The connection values the anchor needs (the hub's settings have them as ``fabric_*``)."""
+
+    @property
+    def fabric_peer(self) -> str: ...
+    @property
+    def fabric_channel(self) -> str: ...
+    @property
+    def fabric_chaincode(self) -> str: ...
+    @property
+    def fabric_msp_id(self) -> str: ...
+    @property
+    def fabric_tls_ca(self) -> Path | None: ...
+    @property
+    def fabric_cert(self) -> Path | None: ...
+    @property
+    def fabric_key(self) -> Path | None: ...
+    @property
+    def fabric_retry_seconds(self) -> float: ...
+
 
 # Chaincode function names (see ledger/chaincode/cmd/loganchor).
 FN_REGISTER = "RegisterLog"
@@ -29,7 +48,7 @@ FN_BY_SIZE = "BySize"
 
 
 def network_settings(env_file: Path) -> dict[str, str]:
-    """The :class:`Settings` fields in a network's env file, as ``Settings(**these)`` takes
+    """The hub settings' fields in a network's env file, as ``Settings(**these)`` takes
     them: ``scripts/fabric.sh up`` writes ``HUB_LEDGER_ANCHOR=fabric`` and the ``HUB_FABRIC_*``
     lines of the local network to var/fabric/hub.env."""
     fields = {}
@@ -52,8 +71,8 @@ class FabricAnchor:
         self._registered = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, origin: str, vkey: str) -> FabricAnchor:
-        """Connect using the `fabric_*` settings (written by scripts/fabric.sh for the test net)."""
+    def from_settings(cls, settings: FabricConfig, origin: str, vkey: str) -> FabricAnchor:
+        """Connect using the `fabric_*` values (written by scripts/fabric.sh for the test net)."""
         tls_ca, cert, key = settings.fabric_tls_ca, settings.fabric_cert, settings.fabric_key
         if tls_ca is None or cert is None or key is None:
             missing = [

@@ -16,15 +16,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-from hub.settings import Settings
 from quality.engine import ROW, CheckResult
 from schemas.contracts import Contract
 from schemas.divisions import division_table
 from schemas.library import code_table
+
+
+class GxConfig(Protocol):
+    """Where the mirror keeps its context, archives and Data Docs, and the library's database
+    (the hub's settings have these fields)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def objects_path(self) -> Path: ...
+    @property
+    def db_url(self) -> str: ...
+
 
 RESIDENT_ID_CODES = (
     "EMPTY",
@@ -457,7 +469,7 @@ def disagreements(check: CheckResult, run: GxRun) -> dict[str, tuple[set[int], s
 
 
 def checkpoint_accepted(
-    settings: Settings, contract: Contract, accepted: pa.Table, *, run_id: str, as_of: dt.date
+    settings: GxConfig, contract: Contract, accepted: pa.Table, *, run_id: str, as_of: dt.date
 ) -> Path:
     """Validate an accepted batch (SUMMARY), archive the result JSON and rebuild Data Docs.
 
@@ -502,7 +514,7 @@ LIBRARY_SUBJECTS = (
 )
 
 
-def checkpoint_library(settings: Settings) -> Path:
+def checkpoint_library(settings: GxConfig) -> Path:
     """Validate the library keys through a SQL datasource (the hub database) and archive it.
 
     The checks run inside the database (SQL forms of the resident-ID and USCC expectations): the
@@ -557,19 +569,19 @@ def checkpoint_library(settings: Settings) -> Path:
     return _archive(settings, "library", run_id, result.describe_dict())
 
 
-def docs_root(settings: Settings) -> Path:
+def docs_root(settings: GxConfig) -> Path:
     """The GX project folder under HUB_HOME (its Data Docs live in ``uncommitted/data_docs``)."""
     return settings.home / "gx"
 
 
-def build_docs(settings: Settings) -> Iterable[str]:
+def build_docs(settings: GxConfig) -> Iterable[str]:
     """Rebuild Data Docs from the stored results; returns the index page locations."""
     context = _context(docs_root(settings))
     sites = context.build_data_docs()
     return list(sites.values())
 
 
-def _archive(settings: Settings, dataset: str, run_id: str, payload: dict[str, Any]) -> Path:
+def _archive(settings: GxConfig, dataset: str, run_id: str, payload: dict[str, Any]) -> Path:
     path = settings.objects_path / "quality" / dataset / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

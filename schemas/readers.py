@@ -5,9 +5,10 @@ the problem and, where it lies in the bytes, the line and byte offset (an encodi
 contradicts, lines in different encodings, a malformed row, a duplicate column, an ambiguous
 workbook, a cap exceeded, empty, truncated, not the declared format). Values that are merely bad
 do not fail the file: they become null in the typed table and get a reason code
-(``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:FORMULA``, ``:NUMERIC_CELL``) so the
-pipeline quarantines their row. Everything is kept as inert text: nothing read here is ever
-evaluated.
+(``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:NUMERIC_CELL``) so the pipeline
+quarantines their row. Everything is kept as inert text: nothing read here is ever evaluated.
+Whether a text value is a spreadsheet formula is the quality engine's rule (``FORMULA``, one
+rule in one place: :func:`quality.engine.formula_mask`), not the reader's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.identifiers import CONTROL_RE
+
 if TYPE_CHECKING:
     from schemas.contracts import Contract
 
@@ -35,10 +38,9 @@ Text: TypeAlias = (
 Mask: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
 ROW_COLUMN = "_row"
 _DELIMS = (",", ";", "\t", "|")
-# C0/C1 control characters other than tab; CR/LF inside a value is also refused
-_CONTROL = r"[\x00-\x08\x0a-\x1f\x7f-\x9f]"
-# spreadsheet formula triggers (OWASP CSV injection): = @ or +/- followed by a non-digit
-_FORMULA = r"^(=|@|[+\-][^0-9. ]|\t|\r)"
+# C0/C1 control characters other than tab (CR/LF inside a value is also refused): the same
+# rule as the quality engine's CONTROL_CHAR
+_CONTROL = CONTROL_RE
 # a Python "" passed to a compute function makes pyarrow import pandas (1.5 s) to test its type
 _EMPTY = pa.scalar("", pa.string())
 _TRUE = ("1", "true", "TRUE", "True", "Y", "y", "yes", "是")
@@ -71,7 +73,7 @@ class ReadResult:
 @dataclass(frozen=True)
 class TextRead:
     """A file read as text only (what the ingest pipeline keeps): the raw rows and the reader's
-    flags: the text flags (``:FORMULA``, ``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
+    flags: the text flags (``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
     itself found (``:TYPE`` for a JSON or Parquet value of the wrong kind, ``:NUMERIC_CELL``
     for a spreadsheet number standing for an identifier); text is not typed here, the
     quality engine parses types itself."""
@@ -1030,17 +1032,15 @@ def _utf8_of(data: bytes, encoding: str) -> bytes | None:
     return data.removeprefix(_BOM)
 
 
-def _text_flags_reference(col: pa.Array, formula: bool) -> tuple[pa.Array, ...]:
-    """The reader's text flags by definition, on the trimmed value: control characters,
-    over-long, and (string columns) a formula trigger. :func:`_text_flags` gives the same
-    flags faster; this is what it runs on the few rows that could be flagged."""
+def _text_flags_reference(col: pa.Array) -> tuple[pa.Array, ...]:
+    """The reader's text flags by definition, on the trimmed value: control characters and
+    over-long. :func:`_text_flags` gives the same flags faster; this is what it runs on the
+    few rows that could be flagged."""
     trimmed = pc.utf8_trim_whitespace(col)
     trimmed = pc.if_else(pc.equal(trimmed, _EMPTY), pa.scalar(None, pa.string()), trimmed)
     control = pc.fill_null(pc.match_substring_regex(trimmed, _CONTROL), False)
     long = pc.fill_null(pc.greater(pc.utf8_length(trimmed), MAX_FIELD_CHARS), False)
-    if not formula:
-        return control, long
-    return control, long, pc.fill_null(pc.match_substring_regex(trimmed, _FORMULA), False)
+    return control, long
 
 
 def _lut(values: list[int]) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -1053,11 +1053,6 @@ _BOM = b"\xef\xbb\xbf"
 # UTF-8 bytes that can belong to a character of _CONTROL: C0 controls but tab, DEL, and 0xC2,
 # the lead byte of U+0080-U+009F (only when the next byte is below 0xA0)
 _CONTROL_BYTES = _lut([*range(0x09), *range(0x0A, 0x20), 0x7F, 0xC2])
-# first bytes after which a value's trimmed text may start with a formula trigger: the
-# triggers, ASCII controls and space, and the lead bytes of every character Arrow's
-# utf8_trim_whitespace removes (U+0085 U+00A0: C2; U+1680: E1; U+2000-U+205F: E2; U+3000: E3),
-# as a value starting with any other character keeps it first after trimming
-_FORMULA_LEADS = _lut([*range(0x21), *b"=@+-", 0xC2, 0xE1, 0xE2, 0xE3])
 
 
 def _any_control_byte(seg: np.ndarray[Any, np.dtype[np.uint8]]) -> bool:
@@ -1076,28 +1071,27 @@ def _any_control_byte(seg: np.ndarray[Any, np.dtype[np.uint8]]) -> bool:
     return False
 
 
-def _text_flags(col: Text, formula: bool) -> list[pa.Array]:
+def _text_flags(col: Text) -> list[pa.Array]:
     """:func:`_text_flags_reference` of ``col`` (see :func:`_text_masks`), as Arrow arrays."""
-    return [pa.array(mask) for mask in _text_masks(col, formula)]
+    return [pa.array(mask) for mask in _text_masks(col)]
 
 
-def _text_masks(col: Text, formula: bool) -> list[np.ndarray[Any, np.dtype[np.bool_]]]:
+def _text_masks(col: Text) -> list[np.ndarray[Any, np.dtype[np.bool_]]]:
     """:func:`_text_flags_reference` of ``col``, evaluated only on the rows that could be flagged.
 
     Three facts about the UTF-8 bytes rule a row out: trimming only removes characters, so a
     value with no byte of a control character has none after trimming, nor more characters
-    than bytes; and a value whose first character is neither a trigger nor whitespace still
-    starts with it once trimmed. Finding such bytes is a few numpy passes over the data buffer,
+    than bytes. Finding such bytes is a few numpy passes over the data buffer,
     where the regexes cost a second per million rows.
     """
     if isinstance(col, pa.ChunkedArray):
-        parts = [_text_masks(chunk, formula) for chunk in col.chunks]
+        parts = [_text_masks(chunk) for chunk in col.chunks]
         if not parts:
-            return [np.zeros(0, dtype=bool) for _ in range(3 if formula else 2)]
+            return [np.zeros(0, dtype=bool) for _ in range(2)]
         return [np.concatenate(masks) for masks in zip(*parts, strict=True)]
     n = len(col)
     if not pa.types.is_string(col.type) or col.null_count == n:
-        flags = _text_flags_reference(col, formula)
+        flags = _text_flags_reference(col)
         return [np.asarray(f.to_numpy(zero_copy_only=False), dtype=bool) for f in flags]
     offsets = np.frombuffer(col.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * col.offset)
     data = col.buffers()[2]
@@ -1113,14 +1107,10 @@ def _text_masks(col: Text, formula: bool) -> list[np.ndarray[Any, np.dtype[np.bo
         c1 = at_c2 & (hits + 1 < len(seg)) & (seg[after] < 0xA0)
         hits = hits[~at_c2 | c1]
         maybe[np.searchsorted(offsets, hits + lo, side="right") - 1] = True
-    if formula:
-        filled = np.flatnonzero(lengths > 0)
-        firsts = buf[offsets[filled]]
-        maybe[filled[_FORMULA_LEADS[firsts]]] = True
     rows = np.flatnonzero(maybe)
-    masks = [np.zeros(n, dtype=bool) for _ in range(3 if formula else 2)]
+    masks = [np.zeros(n, dtype=bool) for _ in range(2)]
     if len(rows):
-        subset = _text_flags_reference(col.take(pa.array(rows)), formula)
+        subset = _text_flags_reference(col.take(pa.array(rows)))
         for mask, sub in zip(masks, subset, strict=True):
             mask[rows] = np.asarray(sub.to_numpy(zero_copy_only=False), dtype=bool)
     return masks
@@ -1137,11 +1127,7 @@ def _column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[s
     flags: list[list[tuple[str, Mask]]] = []
     for c, col in zip(contract.columns, raw_cols, strict=True):
         mine: list[tuple[str, Mask]] = []
-        if c.type == "string":
-            control, long, formula = _text_masks(col, True)
-            mine.append((f"{c.name}:FORMULA", formula))
-        else:
-            control, long = _text_masks(col, False)
+        control, long = _text_masks(col)
         mine.append((f"{c.name}:CONTROL_CHAR", control))
         mine.append((f"{c.name}:TOO_LONG", long))
         flags.append(mine)
@@ -1166,7 +1152,7 @@ def read_text(
 ) -> TextRead:
     """Read one department file as text with its text flags, without converting types.
 
-    The same rows, errors and ``:FORMULA``/``:CONTROL_CHAR``/``:TOO_LONG`` codes as
+    The same rows, errors and ``:CONTROL_CHAR``/``:TOO_LONG`` codes as
     :func:`read_file`, for a caller that checks types itself (the ingest pipeline).
     """
     strings, encoding, read_flags = _strings(data, contract, filename)

@@ -15,10 +15,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from hub.settings import Settings
+from typing import Any, Literal, Protocol
 
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
@@ -294,8 +291,25 @@ def _reachable(endpoint: str, what: str) -> Iterator[None]:
         ) from exc
 
 
-def object_store(settings: Settings, bucket: str = "hub") -> ObjectStore:
-    """The object store the settings select.
+class ObjectsConfig(Protocol):
+    """Which object store to open and how (the hub's settings have these fields)."""
+
+    @property
+    def objects(self) -> Literal["local", "minio"]: ...
+    @property
+    def objects_path(self) -> Path: ...
+    @property
+    def minio_endpoint(self) -> str: ...
+    @property
+    def minio_access_key(self) -> str: ...
+    @property
+    def minio_secret_key(self) -> str: ...
+    @property
+    def minio_secure(self) -> bool: ...
+
+
+def object_store(settings: ObjectsConfig, bucket: str = "hub") -> ObjectStore:
+    """The object store the configuration selects.
 
     On MinIO, ``bucket`` picks the bucket: ``hub`` (versioned working objects) by default, with
     ``landing/`` keys (department deliveries) in ``landing``; ``licences`` for issued licences.

@@ -106,7 +106,7 @@ def _wording() -> dict[str, Any]:
 def _dataset_page(
     request: Request, dataset: str, message: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    from hub.commands.quality import _svg_trend  # the scorecard's chart, shared on purpose
+    from quality.charts import svg_trend  # the scorecard's chart, shared on purpose
     from quality.metrics import scorecard
     from schemas.contracts import DIMENSIONS
 
@@ -134,7 +134,7 @@ def _dataset_page(
         ]
         if len(points) >= MIN_TREND_POINTS:
             limit = contract.thresholds.get(dim)
-            charts.append({"dimension": dim, "threshold": limit, "svg": _svg_trend(points, limit)})
+            charts.append({"dimension": dim, "threshold": limit, "svg": svg_trend(points, limit)})
     staff: Staff | None = web.signed_in(request)
     # the page follows a run that is still under way (a stalled one stops being followed)
     latest = runs[-1] if runs else None
@@ -181,7 +181,7 @@ async def upload(
     (Airflow when a scheduler is configured, in this process otherwise); the page then follows
     the run until it ends."""
     from api.publish import SchedulerUnavailable, start_ingest
-    from hub.ingest import IngestError
+    from pipeline.refs import IngestError
 
     if dataset not in _contracts(request):
         return _dataset_page(request, dataset)

@@ -90,13 +90,13 @@ def cached(request: Request, name: str, build: Callable[[Any], Any]) -> Any:
 
 
 def ingest_hub(request: Request) -> Any:
-    """The app's shared :class:`hub.ingest.Hub` (objects, library, contracts)."""
+    """The app's shared :class:`pipeline.services.IngestServices` (objects, library, contracts)."""
     shared = getattr(request.app.state, "hub", None)
     if shared is not None:
         return shared.ingest
-    from hub.ingest import Hub
+    from pipeline.services import IngestServices
 
-    return cached(request, "pages_ingest", Hub.open)
+    return cached(request, "pages_ingest", IngestServices.open)
 
 
 def licence_service(request: Request) -> Any:
@@ -104,7 +104,7 @@ def licence_service(request: Request) -> Any:
     shared = getattr(request.app.state, "hub", None)
     if shared is not None:
         return shared.licences
-    from hub.commands.licence import open_service
+    from hub.wiring import licence_service as open_service
 
     return cached(request, "pages_licence_service", open_service)
 

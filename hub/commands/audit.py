@@ -11,13 +11,13 @@ import click
 def _open() -> tuple[Any, Any]:
     from api.audit import AuditLog, subject_key
     from hub.settings import get_settings
-    from ledger.service import LedgerService
+    from hub.wiring import ledger_service
     from storage.keys import EncryptedFileKeyStore
     from storage.library import engine_for
 
     settings = get_settings()
     settings.ensure_dirs()
-    ledger = LedgerService.open(settings)
+    ledger = ledger_service(settings)
     keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
     return AuditLog(engine_for(settings.db_url), subject_key(keys), ledger.append), ledger
 

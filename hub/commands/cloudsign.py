@@ -13,9 +13,9 @@ from hub.settings import get_settings
 
 
 def _service() -> Any:
-    from licence.cloudsign.service import open_cloudsign
+    from hub.wiring import cloudsign_service
 
-    return open_cloudsign(get_settings())
+    return cloudsign_service(get_settings())
 
 
 def _fail(exc: Exception) -> None:

@@ -22,7 +22,9 @@ from hub.settings import get_settings
 @click.option("--warn-only", is_flag=True, help="do not fail the run on a threshold breach")
 def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None:
     """Land, read, check, quarantine, merge and publish one department FILE."""
-    from hub.ingest import Hub, IngestError, run_pipeline
+    from hub.wiring import ingest_services
+    from pipeline.refs import IngestError
+    from pipeline.run import run_pipeline
     from quality.metrics import QualityBreachError
     from schemas.readers import ReadError
 
@@ -33,7 +35,7 @@ def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None
         summary = run_dag_test(settings, dataset, file)
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         return
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     try:
         ref = run_pipeline(
             hub, dataset, file.read_bytes(), file.name, fail_on_breach=False if warn_only else None
@@ -50,9 +52,9 @@ def ingest(file: Path, dataset: str, via_airflow: bool, warn_only: bool) -> None
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def runs(dataset: str | None, as_json: bool) -> None:
     """List ingest runs with their counts and status."""
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    lib = LibraryStore(engine_for(get_settings().db_url))
+    lib = library_store(get_settings())
     rows = lib.list_runs(dataset)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 def _service() -> LedgerService:
     from hub.settings import get_settings
-    from ledger.service import LedgerService
+    from hub.wiring import ledger_service
 
-    return LedgerService.open(get_settings())
+    return ledger_service(get_settings())
 
 
 def _fail(exc: Exception) -> None:
@@ -53,13 +53,18 @@ def append(data: str | None, lines: Any) -> None:
 
 @ledger.command()
 def checkpoint() -> None:
-    """Sequence everything pending and print the new signed checkpoint."""
+    """Sequence everything pending, print the new signed checkpoint and attach the licences'
+    receipts (what the anchor DAG does every few minutes)."""
+    from hub.settings import get_settings
+    from hub.wiring import licence_service
     from ledger.anchor import AnchorError
     from ledger.service import LedgerError
+    from licence.receipts import anchor_and_attach
 
-    svc = _service()
+    licences = licence_service(get_settings())
+    svc = licences.ledger
     try:
-        signed = svc.sequence()
+        signed = anchor_and_attach(licences).checkpoint
     except (LedgerError, AnchorError) as exc:
         _fail(exc)
     if signed is None:

@@ -40,9 +40,9 @@ def _show(record: object | None, what: str, history: bool) -> None:
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    return LibraryStore(engine_for(get_settings().db_url))
+    return library_store(get_settings())
 
 
 @library.command()
@@ -72,6 +72,9 @@ def entity(uscc: str, as_of: object, history: bool) -> None:
 @library.command("check")
 def check_cmd() -> None:
     """Cross-source checks: legal representatives exist; birth date/sex agree with the ID."""
-    from hub.ingest import Hub, cross_checks
+    from hub.wiring import ingest_services
+    from pipeline.cross_checks import cross_checks
 
-    click.echo(json.dumps(cross_checks(Hub.open(get_settings())), ensure_ascii=False, indent=2))
+    click.echo(
+        json.dumps(cross_checks(ingest_services(get_settings())), ensure_ascii=False, indent=2)
+    )

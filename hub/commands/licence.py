@@ -14,24 +14,10 @@ from hub.settings import Settings, get_settings
 
 
 def open_service(settings: Settings) -> Any:
-    """The licence service wired to the configured stores (licences in the write-once
-    ``licences`` bucket on MinIO) and the ledger."""
-    from ledger.service import LedgerService
-    from licence.service import LibraryHolders, LicenceService
-    from licence.store import LicenceStore, engine_for
-    from storage.keys import EncryptedFileKeyStore
-    from storage.library import LibraryStore
-    from storage.library import engine_for as library_engine
-    from storage.objects import object_store
+    """The licence service (built by :func:`hub.wiring.licence_service`)."""
+    from hub.wiring import licence_service
 
-    settings.ensure_dirs()
-    return LicenceService(
-        LicenceStore(engine_for(settings.db_url)),
-        object_store(settings, bucket="licences"),  # object lock on MinIO
-        EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
-        LedgerService.open(settings),
-        LibraryHolders(LibraryStore(library_engine(settings.db_url))),
-    )
+    return licence_service(settings)
 
 
 def _fail(exc: Exception) -> None:
@@ -98,12 +84,10 @@ def issue_cmd(
 @licence.command("show")
 @click.argument("licence_id")
 def show_cmd(licence_id: str) -> None:
-    """Print the index row, the sealed document and its receipt (if sequenced)."""
-    from licence.service import ledger_receipts
-
+    """Print the index row, the sealed document and its receipt (once attached by
+    `hub ledger checkpoint` or the anchor DAG: showing only reads)."""
     svc = open_service(get_settings())
     try:
-        svc.attach_receipts(ledger_receipts(svc.ledger))
         row = svc.row(licence_id)
         out = {
             "status": row["status"],

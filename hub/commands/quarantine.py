@@ -18,9 +18,9 @@ def quarantine() -> None:
 @click.option("--dataset", "-d", default=None)
 def list_cmd(dataset: str | None) -> None:
     """Quarantined runs with row counts and reason-code totals."""
-    from storage.library import LibraryStore, engine_for
+    from hub.wiring import library_store
 
-    rows = LibraryStore(engine_for(get_settings().db_url)).list_quarantine(dataset)
+    rows = library_store(get_settings()).list_quarantine(dataset)
     if not rows:
         click.echo("nothing in quarantine")
     for q in rows:
@@ -33,10 +33,12 @@ def list_cmd(dataset: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def export(run_id: str, output: Path) -> None:
     """Write RUN_ID's quarantined rows as CSV (UTF-8 with BOM, formulas neutralised)."""
-    from hub.ingest import Hub, IngestError, export_quarantine
+    from hub.wiring import ingest_services
+    from pipeline.refs import IngestError
+    from pipeline.resubmit import export_quarantine
 
     try:
-        output.write_bytes(export_quarantine(Hub.open(get_settings()), run_id))
+        output.write_bytes(export_quarantine(ingest_services(get_settings()), run_id))
     except IngestError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {output}")
@@ -49,12 +51,13 @@ def resubmit(run_id: str, file: Path) -> None:
     """Ingest the corrected export FILE as a new run of RUN_ID's dataset."""
     import json
 
-    from hub.ingest import Hub, IngestError
-    from hub.ingest import resubmit as do_resubmit
+    from hub.wiring import ingest_services
+    from pipeline.refs import IngestError
+    from pipeline.resubmit import resubmit as do_resubmit
     from schemas.readers import ReadError
 
     try:
-        ref = do_resubmit(Hub.open(get_settings()), run_id, file.read_bytes())
+        ref = do_resubmit(ingest_services(get_settings()), run_id, file.read_bytes())
     except (IngestError, ReadError) as exc:
         raise click.ClickException(str(exc)) from None
     keys = ("run_id", "status", "rows_in", "rows_accepted", "rows_quarantined", "message")

@@ -84,7 +84,7 @@ def test_uploads_are_parsed_in_a_limited_worker_never_in_the_server(
 ) -> None:
     """Multipart (as `curl -F file=@…` sends it): the file part is what lands, under the
     part's file name; the pipeline runs in a worker process under resource limits."""
-    from hub import ingest
+    from pipeline import steps as ingest
     from storage.objects import sha256_hex
 
     def not_here(*_: object, **__: object) -> None:
@@ -114,9 +114,9 @@ def test_the_worker_runs_under_resource_limits(settings: Settings, tmp_path: Pat
     import resource
 
     from api import publish
-    from hub.ingest import Hub
+    from hub.wiring import ingest_services
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     spooled = publish.incoming(settings) / "x.upload"
     spooled.write_bytes(_household(tmp_path, 5))
     worker, ref = publish._spawn(settings, "ps_household", spooled, "h.csv", land_only=True)
@@ -134,9 +134,10 @@ def test_a_worker_stopped_by_its_limits_leaves_the_run_failed_with_the_reason(
     import signal
 
     from api import publish
-    from hub import ingest
+    from hub.wiring import ingest_services
+    from pipeline import steps as ingest
 
-    hub = ingest.Hub.open(settings)
+    hub = ingest_services(settings)
     ref = ingest.land(hub, "ps_household", _household(tmp_path, 5), "h.csv")
     publish.record_end(hub, ref["run_id"], -signal.SIGXCPU, "")
     run = hub.library.get_run(ref["run_id"])

@@ -23,9 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from hub import ingest
 from hub.settings import Settings
 from hub.synth import SynthResult
+from hub.wiring import ingest_services
+from pipeline import steps as ingest
+from pipeline.services import IngestServices
 from storage.objects import ObjectStore, ObjectStoreError, landing_key, sha256_hex
 from tests.faults.private_servers import PrivateMinio
 
@@ -67,7 +69,7 @@ class KillAfterFirstWorkObject:
         return self.inner.list(prefix)
 
 
-def _state(hub: ingest.Hub) -> dict[str, Any]:
+def _state(hub: IngestServices) -> dict[str, Any]:
     runs = [
         (r["dataset"], r["status"], r["rows_in"], r["rows_accepted"], r["rows_quarantined"])
         for r in hub.library.list_runs()
@@ -86,7 +88,7 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
     path = synth.files[DATASET]
     data = path.read_bytes()
 
-    reference = ingest.Hub.open(Settings(home=tmp_path / "ref"))
+    reference = ingest_services(Settings(home=tmp_path / "ref"))
     ingest.run_pipeline(
         reference, DATASET, data, path.name, received_at=RECEIVED, fail_on_breach=False
     )
@@ -115,14 +117,14 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
         restarter.start()
 
     failures: list[str] = []
-    first_hub = ingest.Hub.open(settings)
+    first_hub = ingest_services(settings)
     first_hub.objects = KillAfterFirstWorkObject(first_hub.objects, kill_minio)
 
-    def task(step: Callable[[ingest.Hub], dict[str, Any]]) -> dict[str, Any]:
+    def task(step: Callable[[IngestServices], dict[str, Any]]) -> dict[str, Any]:
         """One Airflow task: up to 6 attempts, 2 s apart, each in a fresh hub."""
         for attempt in range(6):
             try:
-                hub = first_hub if attempt == 0 and not outage else ingest.Hub.open(settings)
+                hub = first_hub if attempt == 0 and not outage else ingest_services(settings)
                 return step(hub)
             except TRANSIENT as exc:
                 failures.append(type(exc).__name__)
@@ -130,8 +132,10 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
         raise AssertionError(f"task still failing after retries: {failures}")
 
     ref = task(lambda h: ingest.land(h, DATASET, data, path.name, RECEIVED))
-    ref = task(lambda h: ingest.check(h, ref, fail_on_breach=False))
+    ref = task(lambda h: ingest.check(h, ref))
+    ref = task(lambda h: ingest.quarantine(h, ref, fail_on_breach=False))
     ref = task(lambda h: ingest.merge(h, ref))
+    ref = task(lambda h: ingest.measure_accuracy(h, ref, fail_on_breach=False))
     ref = task(lambda h: ingest.publish(h, ref))
     restarter.join(60)
 
@@ -139,7 +143,7 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
     assert failures, "no task attempt failed: the outage did not hit the ingest"
     assert ref["status"] == "published"
 
-    done = ingest.Hub.open(settings)
+    done = ingest_services(settings)
     assert _state(done) == expected  # nothing lost, nothing duplicated, same precedence
 
     # exactly one copy of each object, and the objects hold the right rows

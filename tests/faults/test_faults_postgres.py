@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from hub import ingest
 from hub.settings import Settings
 from hub.synth import SynthResult
+from hub.wiring import ingest_services
+from pipeline import steps as ingest
+from pipeline.services import IngestServices
 from tests.faults.conftest import DATASETS
 from tests.faults.private_servers import PrivatePostgres
 
@@ -26,11 +28,11 @@ pytestmark = pytest.mark.services
 RECEIVED = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def _hub(home: Path, url: str) -> ingest.Hub:
-    return ingest.Hub.open(Settings(home=home, database_url=url))
+def _hub(home: Path, url: str) -> IngestServices:
+    return ingest_services(Settings(home=home, database_url=url))
 
 
-def _state(hub: ingest.Hub) -> dict[str, Any]:
+def _state(hub: IngestServices) -> dict[str, Any]:
     runs = [
         (r["dataset"], r["status"], r["rows_in"], r["rows_accepted"], r["rows_quarantined"])
         for r in hub.library.list_runs()
@@ -43,7 +45,7 @@ def _state(hub: ingest.Hub) -> dict[str, Any]:
     }
 
 
-def _ingest(hub: ingest.Hub, synth: SynthResult, dataset: str) -> dict[str, Any]:
+def _ingest(hub: IngestServices, synth: SynthResult, dataset: str) -> dict[str, Any]:
     path = synth.files[dataset]
     return ingest.run_pipeline(
         hub, dataset, path.read_bytes(), path.name, received_at=RECEIVED, fail_on_breach=False
@@ -67,7 +69,7 @@ def test_postgres_crash_during_merge_then_rerun(
     # the update of known persons: land and check succeed, the merge is cut
     path = synth.files[update]
     ref = ingest.land(hub, update, path.read_bytes(), path.name, RECEIVED)
-    ref = ingest.check(hub, ref, fail_on_breach=False)
+    ref = ingest.quarantine(hub, ingest.check(hub, ref), fail_on_breach=False)
     crashes: list[float] = []
 
     def crash() -> None:
@@ -107,7 +109,7 @@ def test_postgres_down_before_merge_then_rerun_in_new_process(
     hub = _hub(tmp_path / "faulty", url)
     path = synth.files[DATASETS[0]]
     ref = ingest.land(hub, DATASETS[0], path.read_bytes(), path.name, RECEIVED)
-    ref = ingest.check(hub, ref, fail_on_breach=False)
+    ref = ingest.quarantine(hub, ingest.check(hub, ref), fail_on_breach=False)
     private_postgres.stop("immediate")
     try:
         with pytest.raises(DBAPIError):

@@ -69,8 +69,9 @@ def _kill_when_a_task_after_land_runs(settings: Settings, dag_run_id: str) -> st
 
 
 def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Path) -> None:
-    from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
+    from hub.wiring import ingest_services
+    from pipeline.run import run_pipeline
     from storage.library import POPULATION
 
     settings = scheduler_settings()
@@ -117,7 +118,7 @@ def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Pat
     assert ti["try_number"] >= 2, ti
 
     # the same file ingested without a fault, on the embedded default
-    ref_hub = Hub.open(Settings(home=tmp_path / "reference", key_passphrase="reference"))
+    ref_hub = ingest_services(Settings(home=tmp_path / "reference", key_passphrase="reference"))
     ref = run_pipeline(ref_hub, "ps_household", data, "household.csv")
     assert ref["status"] == "published"
     expected = {

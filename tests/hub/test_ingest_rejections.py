@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.ingest import _READER_ONLY, _rejections
+from pipeline.check import READER_ONLY, rejections
 
 ENGINE = st.sampled_from(["id_number:CHECKSUM", "name:REQUIRED", "_row:DUPLICATE_ROW", "a:TYPE"])
 READER = st.sampled_from(
@@ -21,7 +21,7 @@ def _definition(
 ) -> tuple[list[bool], list[int], list[list[str]]]:
     rows, reasons = [], []
     for i, (e, x) in enumerate(zip(engine, reader, strict=True)):
-        merged = sorted(set(e) | {r for r in x if r.endswith(_READER_ONLY)})
+        merged = sorted(set(e) | {r for r in x if r.endswith(READER_ONLY)})
         if merged:
             rows.append(i)
             reasons.append(merged)
@@ -42,7 +42,7 @@ def test_rejections_equal_the_per_row_definition(
     cut = len(reader) // chunks  # read flags arrive chunked from the work file
     parts = [flags.slice(i * cut, cut) for i in range(chunks - 1)]
     chunked = pa.chunked_array([*parts, flags.slice((chunks - 1) * cut)])
-    mask, rejected, reasons = _rejections(pa.array(engine, pa.list_(pa.string())), chunked)
+    mask, rejected, reasons = rejections(pa.array(engine, pa.list_(pa.string())), chunked)
     want_mask, want_rows, want_reasons = _definition(engine, reader)
     assert mask.to_pylist() == want_mask
     assert rejected.to_pylist() == want_rows

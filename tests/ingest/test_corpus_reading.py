@@ -9,18 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from hub.ingest import Hub, _load_table, run_pipeline
 from hub.settings import Settings
+from hub.wiring import ingest_services
+from pipeline.run import run_pipeline
+from pipeline.services import IngestServices
+from pipeline.work import load_table
 from schemas.readers import ReadError
 from tests.ingest.corpus_reading import CASES, Case, contract_yaml, count_csv_rows
 
 
-def _hub(settings: Settings, folder: Path, case: Case) -> tuple[Hub, str]:
+def _hub(settings: Settings, folder: Path, case: Case) -> tuple[IngestServices, str]:
     dataset, text = contract_yaml(case.fmt, case.encoding, case.sheet)
     contracts = folder / "contracts"
     contracts.mkdir(exist_ok=True)
     (contracts / f"{dataset}.yaml").write_text(text, encoding="utf-8")
-    return Hub.open(settings, contracts), dataset
+    return ingest_services(settings, contracts), dataset
 
 
 def test_the_corpus_covers_every_class_with_several_cases() -> None:
@@ -54,7 +57,7 @@ def test_case_outcome(case: Case, settings: Settings, tmp_path: Path) -> None:
     assert run["rows_in"] == run["rows_accepted"] + run["rows_quarantined"]
     quarantined: dict[int, list[str]] = {}
     for entry in hub.library.list_quarantine():
-        table = _load_table(hub, entry["object_key"])
+        table = load_table(hub.objects, entry["object_key"])
         for row, reasons in zip(
             table["_row"].to_pylist(), table["_reasons"].to_pylist(), strict=True
         ):
@@ -102,7 +105,7 @@ def test_a_refused_file_fails_the_dag_check_task_at_once(
     from airflow.sdk.exceptions import AirflowFailException
 
     from dags import ingest as dags_ingest
-    from hub import ingest
+    from pipeline import steps as ingest
 
     (case,) = [c for c in CASES if c.name == name]
     hub, dataset = _hub(settings, tmp_path, case)
@@ -121,7 +124,7 @@ def test_any_failure_of_the_check_step_fails_the_run_with_a_message(
     """Not only an unreadable file: whatever stops the check step marks the run failed with a
     message saying which step and what kind of failure, never leaving it "landed"; checking
     it again when the cause is gone carries on to the end."""
-    from hub import ingest
+    from pipeline import steps as ingest
 
     (case,) = [c for c in CASES if c.name == "utf8_plain"]
     hub, dataset = _hub(settings, tmp_path, case)
@@ -137,6 +140,7 @@ def test_any_failure_of_the_check_step_fails_the_run_with_a_message(
     assert run["status"] == "failed"
     assert "RuntimeError" in run["message"] and "张三" not in run["message"]
     monkeypatch.undo()
-    done = ingest.publish(hub, ingest.merge(hub, ingest.check(hub, ref)))
+    checked = ingest.quarantine(hub, ingest.check(hub, ref))
+    done = ingest.publish(hub, ingest.measure_accuracy(hub, ingest.merge(hub, checked)))
     assert done["status"] == "published"
     assert hub.library.get_run(ref["run_id"])["message"] is None

@@ -14,8 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hub.ingest import Hub, run_pipeline
 from hub.settings import Settings
+from hub.wiring import ingest_services
+from pipeline.run import run_pipeline
+from pipeline.services import IngestServices
 from schemas.contracts import CONTRACTS_DIR
 from tests.ingest import corpus_values
 from tests.ingest.corpus_values import Case, Deliveries
@@ -24,14 +26,14 @@ LIBRARY = {"ps_household": "population", "corpus_contacts": "population"}
 
 
 @pytest.fixture
-def hub(settings: Settings, tmp_path: Path) -> Hub:
+def hub(settings: Settings, tmp_path: Path) -> IngestServices:
     folder = tmp_path / "contracts"
     shutil.copytree(CONTRACTS_DIR, folder)
     (folder / "corpus_contacts.yaml").write_text(corpus_values.CONTACTS_CONTRACT, encoding="utf-8")
-    return Hub.open(settings, folder)
+    return ingest_services(settings, folder)
 
 
-def _quarantined(hub: Hub, run_id: str) -> dict[int, tuple[str, ...]]:
+def _quarantined(hub: IngestServices, run_id: str) -> dict[int, tuple[str, ...]]:
     """Data row -> reason codes of a run's quarantine file."""
     found = [q for q in hub.library.list_quarantine() if q["run_id"] == run_id]
     if not found:
@@ -46,7 +48,7 @@ def _quarantined(hub: Hub, run_id: str) -> dict[int, tuple[str, ...]]:
     }
 
 
-def _record(hub: Hub, dataset: str, subject: str) -> dict[str, str | None]:
+def _record(hub: IngestServices, dataset: str, subject: str) -> dict[str, str | None]:
     library = LIBRARY.get(dataset, "legal-entity")
     record = hub.library.record(library, subject)
     assert record is not None, f"{subject} is not in the {library} library"
@@ -55,7 +57,7 @@ def _record(hub: Hub, dataset: str, subject: str) -> dict[str, str | None]:
     return {name: fact.value for name, fact in record.fields.items()} | {key_field: record.subject}
 
 
-def _ingest(hub: Hub, case: Case) -> dict[str, object]:
+def _ingest(hub: IngestServices, case: Case) -> dict[str, object]:
     ref = run_pipeline(hub, case.dataset, case.data(), case.filename, fail_on_breach=False)
     assert ref["status"] == "published"
     rows_in = case.data().decode(corpus_values.ENCODING[case.dataset]).count("\r\n") - 1
@@ -69,8 +71,20 @@ def _ingest(hub: Hub, case: Case) -> dict[str, object]:
     return ref
 
 
+def test_a_line_break_inside_a_csv_value_refuses_the_file(hub: IngestServices) -> None:
+    """A formula hidden behind a leading CR (OWASP) cannot reach the rule engine from a CSV: the
+    quoted CR is a line break inside a value, which refuses the file at its line (rows are
+    never joined); nothing of the file is merged."""
+    case = Case("leading_cr", "corpus_contacts", (corpus_values.contact(30, address="\r=1+1"),))
+    with pytest.raises(Exception, match=r"line 2: a quoted value is not closed on its line"):
+        run_pipeline(hub, case.dataset, case.data(), case.filename, fail_on_breach=False)
+    (run,) = hub.library.list_runs()
+    assert run["status"] == "failed"
+    assert hub.library.subjects("population") == []
+
+
 @pytest.mark.parametrize("case", corpus_values.cases(), ids=lambda c: f"class{c.klass}-{c.name}")
-def test_corpus_case(hub: Hub, case: Case) -> None:
+def test_corpus_case(hub: IngestServices, case: Case) -> None:
     _ingest(hub, case)
     library = LIBRARY.get(case.dataset, "legal-entity")
     subjects = hub.library.subjects(library)
@@ -90,7 +104,7 @@ def _key(case: Case, row: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("run", corpus_values.deliveries(), ids=lambda d: d.name)
-def test_later_delivery_reaches_the_same_subject(hub: Hub, run: Deliveries) -> None:
+def test_later_delivery_reaches_the_same_subject(hub: IngestServices, run: Deliveries) -> None:
     refs = [_ingest(hub, case) for case in run.files]
     library = LIBRARY.get(run.dataset, "legal-entity")
     assert tuple(hub.library.subjects(library)) == run.subjects

@@ -33,7 +33,7 @@ def test_dag_file_does_no_io_beyond_contracts(tmp_path: Path) -> None:
 
     repo = Path(__file__).resolve().parents[2]
     home = tmp_path / "untouched"
-    code = "import dags.ingest"
+    code = "import dags.ingest, dags.anchor, dags.expire_licences"
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=repo,
@@ -118,10 +118,11 @@ def test_an_unreadable_file_fails_the_check_task_at_once(
     from airflow.sdk.exceptions import AirflowFailException
 
     from dags import ingest as dags_ingest
-    from hub import ingest
     from hub.settings import Settings
+    from hub.wiring import ingest_services
+    from pipeline import steps as ingest
 
-    hub = ingest.Hub.open(Settings(home=tmp_path))
+    hub = ingest_services(Settings(home=tmp_path))
     ref = ingest.land(hub, "ps_household", b"id_number;name\n1;2\n", "bad.csv")
     monkeypatch.setattr(dags_ingest, "_hub", lambda: hub)  # type: ignore[attr-defined]
     with pytest.raises(AirflowFailException, match=r"bad\.csv: wrong delimiter"):

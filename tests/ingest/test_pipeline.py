@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from hub.ingest import Hub, cross_checks, export_quarantine, resubmit, run_pipeline
 from hub.settings import Settings
 from hub.synth import SynthResult, generate
+from hub.wiring import ingest_services
+from pipeline.cross_checks import cross_checks
+from pipeline.resubmit import export_quarantine, resubmit
+from pipeline.run import run_pipeline
+from pipeline.services import IngestServices
+from pipeline.work import arrow_bytes, load_table, parquet_bytes
 from schemas.readers import ReadError
 from tests.servicekit import session_database_url
 
@@ -27,11 +32,11 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 
 
 @pytest.fixture
-def hub(settings: Settings) -> Hub:
-    return Hub.open(settings)
+def hub(settings: Settings) -> IngestServices:
+    return ingest_services(settings)
 
 
-def _ingest_all(hub: Hub, synth: SynthResult) -> dict[str, dict]:
+def _ingest_all(hub: IngestServices, synth: SynthResult) -> dict[str, dict]:
     out = {}
     for ds in ORDER:
         path = synth.files[ds]
@@ -39,7 +44,9 @@ def _ingest_all(hub: Hub, synth: SynthResult) -> dict[str, dict]:
     return out
 
 
-def test_every_contract_ingests_and_nothing_is_lost(hub: Hub, synth: SynthResult) -> None:
+def test_every_contract_ingests_and_nothing_is_lost(
+    hub: IngestServices, synth: SynthResult
+) -> None:
     refs = _ingest_all(hub, synth)
     for ds, ref in refs.items():
         assert ref["status"] == "published", ds
@@ -59,7 +66,7 @@ def test_every_contract_ingests_and_nothing_is_lost(hub: Hub, synth: SynthResult
     assert rec is not None and rec.fields["name"].dataset == "ps_household"
 
 
-def test_same_file_again_changes_nothing(hub: Hub, synth: SynthResult) -> None:
+def test_same_file_again_changes_nothing(hub: IngestServices, synth: SynthResult) -> None:
     path = synth.files["ps_household"]
     first = run_pipeline(hub, "ps_household", path.read_bytes(), path.name)
     snap, facts = hub.library.golden_snapshot(), hub.library.fact_count()
@@ -71,7 +78,7 @@ def test_same_file_again_changes_nothing(hub: Hub, synth: SynthResult) -> None:
     assert len(hub.library.list_runs("ps_household")) == 1
 
 
-def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: Hub) -> None:
+def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: IngestServices) -> None:
     data = "id_number;name;sex\n11010519491231002X;张三;2\n".encode()
     with pytest.raises(ReadError, match=r"bad\.csv: wrong delimiter"):
         run_pipeline(hub, "ps_household", data, "bad.csv")
@@ -81,23 +88,46 @@ def test_unreadable_file_fails_clearly_and_reaches_nothing(hub: Hub) -> None:
     assert hub.library.fact_count() == 0
 
 
-def test_expired_work_files_are_made_again_by_a_rerun(hub: Hub, synth: SynthResult) -> None:
+def test_each_step_does_what_its_name_says(hub: IngestServices, synth: SynthResult) -> None:
+    """The check step sets nothing aside (it writes work files); the quarantine step keeps the
+    rejected rows; the merge writes the library; accuracy is measured by a step of its own."""
+    from pipeline import steps
+
+    path = synth.files["ps_household"]
+    ref = steps.check(hub, steps.land(hub, "ps_household", path.read_bytes(), path.name))
+    assert ref["rows_quarantined"] > 0 and hub.library.list_quarantine() == []
+    ref = steps.quarantine(hub, ref)
+    (entry,) = hub.library.list_quarantine()
+    assert entry["rows"] == ref["rows_quarantined"] and hub.objects.exists(entry["object_key"])
+    assert ref["quarantine_key"] == entry["object_key"] and hub.library.fact_count() == 0
+    merged = steps.merge(hub, ref)
+    assert hub.library.fact_count() == merged["facts"] > 0
+    assert "accuracy" not in merged["metrics"]
+    assert "accuracy" in steps.measure_accuracy(hub, merged)["metrics"]
+
+
+def test_expired_work_files_are_made_again_by_a_rerun(
+    settings: Settings, hub: IngestServices, synth: SynthResult
+) -> None:
     """Work files expire (a MinIO lifecycle rule in production): a merge whose checked rows
-    are gone says to run the check step again and merges nothing; after that check, the run
-    ends as it would have. The check step writes no other work file: it reads the landed file."""
-    from hub import ingest
+    are gone says to run the check step again, merges nothing and marks the run failed with
+    that message; after that check, the run ends as it would have. The check step writes the
+    checked rows and the rejected ones (for the quarantine step): it reads the landed file."""
+    from pipeline import steps as ingest
 
     path = synth.files["ps_household"]
     checked = ingest.check(hub, ingest.land(hub, "ps_household", path.read_bytes(), path.name))
-    work = hub.settings.objects_path / "work" / checked["run_id"]
-    assert sorted(p.name for p in work.iterdir()) == ["checked.arrow"]
+    work = settings.objects_path / "work" / checked["run_id"]
+    assert sorted(p.name for p in work.iterdir()) == ["checked.arrow", "rejected.arrow"]
+    checked = ingest.quarantine(hub, checked)
     checked_rows = work / "checked.arrow"
     stored = checked_rows.read_bytes()
     checked_rows.unlink()  # the checked rows expired before the merge step ran
     with pytest.raises(ingest.IngestError, match=r"checked rows .* are gone.*check step again"):
         ingest.merge(hub, checked)
-    assert hub.library.get_run(checked["run_id"])["status"] == "checked"  # nothing merged
-    assert hub.library.fact_count() == 0
+    run = hub.library.get_run(checked["run_id"])
+    assert run["status"] == "failed" and "check step again" in run["message"]
+    assert hub.library.fact_count() == 0  # nothing merged
     checked = ingest.check(hub, checked)
     assert checked_rows.read_bytes() == stored  # the same rows, made again
     done = ingest.publish(hub, ingest.merge(hub, checked))
@@ -117,10 +147,10 @@ def test_a_run_checked_before_the_checked_rows_file_merges_the_same(
     before that Parquet); the merge still takes them, to the same library."""
     import pyarrow.compute as pc
 
-    from hub import ingest
+    from pipeline import steps as ingest
 
     path = synth.files["ps_household"]
-    now = Hub.open(Settings(home=tmp_path / "now"))
+    now = ingest_services(Settings(home=tmp_path / "now"))
     run_pipeline(
         now,
         "ps_household",
@@ -128,16 +158,16 @@ def test_a_run_checked_before_the_checked_rows_file_merges_the_same(
         path.name,
         received_at=datetime(2026, 1, 5, tzinfo=UTC),
     )
-    before = Hub.open(Settings(home=tmp_path / "before"))
+    before = ingest_services(Settings(home=tmp_path / "before"))
     ref = ingest.land(
         before, "ps_household", path.read_bytes(), path.name, datetime(2026, 1, 5, tzinfo=UTC)
     )
-    ref = ingest.check(before, ref)
-    work = before.settings.objects_path / "work" / ref["run_id"]
-    checked = ingest._load_table(before, ref["checked_key"])
+    ref = ingest.quarantine(before, ingest.check(before, ref))
+    work = tmp_path / "before" / "objects" / "work" / ref["run_id"]
+    checked = load_table(before.objects, ref["checked_key"])
     accepted = checked.filter(checked["_accepted"]).drop_columns(["_accepted"])
     assert accepted.num_rows == ref["rows_accepted"] < checked.num_rows
-    write = ingest._arrow_bytes if old.endswith(".arrow") else ingest._parquet_bytes
+    write = arrow_bytes if old.endswith(".arrow") else parquet_bytes
     (work / old).write_bytes(write(accepted))
     (work / "checked.arrow").unlink()
     done = ingest.publish(before, ingest.merge(before, ref))
@@ -146,7 +176,9 @@ def test_a_run_checked_before_the_checked_rows_file_merges_the_same(
     assert pc.sum(checked["_accepted"]).as_py() == ref["rows_accepted"]
 
 
-def test_authoritative_source_wins_over_newer_department(hub: Hub, synth: SynthResult) -> None:
+def test_authoritative_source_wins_over_newer_department(
+    hub: IngestServices, synth: SynthResult
+) -> None:
     path = synth.files["ps_household"]
     t0 = datetime.now(UTC) - timedelta(days=1)
     run_pipeline(hub, "ps_household", path.read_bytes(), path.name, received_at=t0)
@@ -185,9 +217,13 @@ def test_killed_mid_merge_reruns_to_same_state(
         import os, signal
         from datetime import datetime
         from pathlib import Path
-        from hub.ingest import Hub, land, check, merge
+        from hub.wiring import ingest_services
+        from pipeline.services import IngestServices
+        from pipeline.land import land
+        from pipeline.check import check
+        from pipeline.merge import merge
         from hub.settings import Settings
-        hub = Hub.open(Settings(home=Path({str(settings.home)!r})))
+        hub = ingest_services(Settings(home=Path({str(settings.home)!r})))
         data = Path({str(path)!r}).read_bytes()
         ref = land(hub, "ps_household", data, "f.csv", datetime.fromisoformat({received!r}))
         ref = check(hub, ref)
@@ -198,20 +234,20 @@ def test_killed_mid_merge_reruns_to_same_state(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120
     )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     assert hub.library.fact_count() == 0  # the killed transaction left nothing
     assert hub.library.list_runs()[0]["status"] == "checked"
     when = datetime.fromisoformat(received)
     ref = run_pipeline(hub, "ps_household", path.read_bytes(), "f.csv", received_at=when)
     assert ref["status"] == "published"
 
-    clean = Hub.open(Settings(home=tmp_path / "clean"))
+    clean = ingest_services(Settings(home=tmp_path / "clean"))
     run_pipeline(clean, "ps_household", path.read_bytes(), "f.csv", received_at=when)
     assert hub.library.golden_snapshot() == clean.library.golden_snapshot()
     assert hub.library.fact_count() == clean.library.fact_count()
 
 
-def test_quarantine_resubmit_after_correction(hub: Hub, synth: SynthResult) -> None:
+def test_quarantine_resubmit_after_correction(hub: IngestServices, synth: SynthResult) -> None:
     path = synth.files["ps_household"]
     first = run_pipeline(hub, "ps_household", path.read_bytes(), path.name)
     q = hub.library.list_quarantine("ps_household")[0]
@@ -223,7 +259,9 @@ def test_quarantine_resubmit_after_correction(hub: Hub, synth: SynthResult) -> N
     assert hub.library.list_quarantine("ps_household")[0]["resubmitted_as"] == ref["run_id"]
 
 
-def test_cross_checks_report_unknown_representatives(hub: Hub, synth: SynthResult) -> None:
+def test_cross_checks_report_unknown_representatives(
+    hub: IngestServices, synth: SynthResult
+) -> None:
     _ingest_all(hub, synth)
     report = cross_checks(hub)
     assert report["entities_checked"] > 0
@@ -233,7 +271,7 @@ def test_cross_checks_report_unknown_representatives(hub: Hub, synth: SynthResul
         assert hub.library.entity(uscc_code) is not None
 
 
-def test_threshold_breach_stops_before_merge(hub: Hub, tmp_path: Path) -> None:
+def test_threshold_breach_stops_before_merge(hub: IngestServices, tmp_path: Path) -> None:
     from quality.metrics import QualityBreachError
 
     dirty = generate(tmp_path / "dirty", persons=100, entities=5, seed=1, dirt=0.3)
@@ -267,7 +305,7 @@ def test_pipeline_on_postgresql_and_minio(tmp_path: Path, synth: SynthResult) ->
         minio_access_key=env["HUB_MINIO_ACCESS_KEY"],
         minio_secret_key=env["HUB_MINIO_SECRET_KEY"],
     )
-    hub = Hub.open(s)
+    hub = ingest_services(s)
     metadata.drop_all(hub.library.engine)
     metadata.create_all(hub.library.engine)
     f = synth.files["ps_household"]

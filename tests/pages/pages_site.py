@@ -41,14 +41,15 @@ def free_port() -> int:
 def seed(settings: Settings) -> dict[str, Any]:
     from api.pages.accounts import StaffAccounts
     from hub.demo import HUAINAN_HR, issue_licences
-    from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
+    from hub.wiring import ingest_services
     from licence.pdf import qr_payload
     from licence.service import Holder, ledger_receipts, render_pdf
+    from pipeline.run import run_pipeline
     from storage.library import engine_for
 
     # in process (the DAGs' own task functions): Airflow is not what these tests are about
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     synth = generate(settings.home / "departments", city="3404", persons=300, entities=40, seed=1)
     for dataset, path in sorted(synth.files.items()):
         run_pipeline(hub, dataset, path.read_bytes(), path.name, fail_on_breach=False)

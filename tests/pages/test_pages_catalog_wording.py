@@ -24,10 +24,11 @@ DATASET = "ps_household"
 
 @pytest.fixture
 def hub_one_run(settings: Settings) -> Any:
-    from hub.ingest import Hub, run_pipeline
     from hub.synth import generate
+    from hub.wiring import ingest_services
+    from pipeline.run import run_pipeline
 
-    hub = Hub.open(settings)
+    hub = ingest_services(settings)
     synth = generate(settings.home / "departments", city="3404", persons=60, entities=5, seed=3)
     data = synth.files[DATASET].read_bytes()
     run_pipeline(hub, DATASET, data, "household.csv", fail_on_breach=False)
@@ -78,8 +79,8 @@ def test_one_run_draws_no_trend_charts(client: TestClient) -> None:
 
 
 def test_two_runs_draw_the_trend(settings: Settings, client: TestClient, hub_one_run: Any) -> None:
-    from hub.ingest import run_pipeline
     from hub.synth import generate
+    from pipeline.run import run_pipeline
 
     again = generate(settings.home / "again", city="3404", persons=50, entities=5, seed=4)
     run_pipeline(
@@ -90,7 +91,7 @@ def test_two_runs_draw_the_trend(settings: Settings, client: TestClient, hub_one
 
 
 def test_a_failed_upload_shows_its_reason(client: TestClient, hub_one_run: Any) -> None:
-    from hub import ingest
+    from pipeline import steps as ingest
     from schemas.readers import ReadError
 
     ref = ingest.land(hub_one_run, DATASET, b"\xff\xfe not a table at all\n", "broken.csv")

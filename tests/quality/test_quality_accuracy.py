@@ -13,8 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.ingest import Hub, run_pipeline
 from hub.settings import Settings
+from hub.wiring import ingest_services
+from pipeline.run import run_pipeline
+from pipeline.services import IngestServices
 from quality.metrics import QualityBreachError, scorecard
 from tests.quality.conftest import make_id
 
@@ -39,7 +41,7 @@ columns:
 IDS = [make_id("19770707", f"{i:03d}") for i in range(1, 6)]  # nobody else's test person
 
 
-def _hub(settings: Settings, tmp_path: Path, on_breach: str) -> Hub:
+def _hub(settings: Settings, tmp_path: Path, on_breach: str) -> IngestServices:
     folder = tmp_path / "contracts"
     folder.mkdir(exist_ok=True)
     for name, department, authoritative in (
@@ -52,7 +54,7 @@ def _hub(settings: Settings, tmp_path: Path, on_breach: str) -> Hub:
             ),
             encoding="utf-8",
         )
-    return Hub.open(settings, folder)
+    return ingest_services(settings, folder)
 
 
 def _csv(rows: list[tuple[str, str, str]]) -> bytes:

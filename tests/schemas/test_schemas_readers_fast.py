@@ -23,7 +23,7 @@ from schemas import readers
 from schemas.contracts import Contract, load_contracts
 from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file, read_text
 
-# every character class the shortcuts reason about: formula triggers, C0/C1 controls, DEL, every
+# every character class the shortcuts reason about: C0/C1 controls, DEL, every
 # character Arrow trims (ASCII and Unicode spaces), BOM, full-width and CJK text, Latin-1 (0xC2
 # lead bytes that are not controls, e.g. the middle dot in 买买提·艾力), astral characters
 HOSTILE = st.sampled_from(
@@ -51,32 +51,23 @@ def _filled(flags: tuple[pa.Array, ...] | list[pa.Array]) -> list[list[bool]]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(VALUE, max_size=30), st.booleans(), st.integers(0, 3), st.integers(0, 30))
-def test_text_flags_equal_the_definition(
-    values: list[str | None], formula: bool, cut: int, split: int
-) -> None:
+@given(st.lists(VALUE, max_size=30), st.integers(0, 3), st.integers(0, 30))
+def test_text_flags_equal_the_definition(values: list[str | None], cut: int, split: int) -> None:
     col = pa.array(values, pa.string())
     col = col.slice(min(cut, len(col)))  # a sliced array: offsets do not start at 0
-    fast = readers._text_flags(col, formula)
-    want = _filled(readers._text_flags_reference(col, formula))
+    fast = readers._text_flags(col)
+    want = _filled(readers._text_flags_reference(col))
     assert _filled(fast) == want
     # the CSV parser's chunks: flags computed chunk by chunk, joined
     at = min(split, len(col))
     chunked = pa.chunked_array([col.slice(0, at), col.slice(at)], pa.string())
-    assert [m.tolist() for m in readers._text_masks(chunked, formula)] == want
+    assert [m.tolist() for m in readers._text_masks(chunked)] == want
 
 
-def test_shortcut_bytes_cover_every_trimmed_and_control_character() -> None:
-    """Arrow's whitespace set and the control class, checked over all of Unicode: a character
-    the trim removes starts with a byte of _FORMULA_LEADS, and a control character has a byte
-    of _CONTROL_BYTES (C1 controls: 0xC2 then a byte below 0xA0)."""
+def test_shortcut_bytes_cover_every_control_character() -> None:
+    """The control class, checked over all of Unicode: a control character has a byte of
+    _CONTROL_BYTES (C1 controls: 0xC2 then a byte below 0xA0)."""
     points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    chars = pa.array([chr(c) + "x" for c in points])
-    trimmed = pc.utf8_trim_whitespace(chars).to_pylist()
-    spaces = [c for c, t in zip(points, trimmed, strict=True) if t == "x"]
-    assert 0x3000 in spaces and 0x20 in spaces
-    for c in spaces:
-        assert readers._FORMULA_LEADS[chr(c).encode()[0]], hex(c)
     controls = pc.match_substring_regex(pa.array([chr(c) for c in points]), readers._CONTROL)
     for c in np.flatnonzero(controls.to_numpy(zero_copy_only=False)):
         raw = chr(points[c]).encode()

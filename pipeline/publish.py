@@ -1,0 +1,34 @@
+"""The publish step: the run closed as published; the caller emits the library's Asset event."""
+
+from __future__ import annotations
+
+from pipeline.refs import IngestError, RunRef
+from pipeline.services import IngestServices, fail_run
+from pipeline.work import now
+from storage.library import LEGAL_ENTITY, POPULATION
+
+ASSETS = {POPULATION: "library://population", LEGAL_ENTITY: "library://legal-entity"}
+# what a failure of this step says; a run failed so (merged, then not closed) may publish again
+_FAILED = "publish step failed"
+
+
+def publish(hub: IngestServices, ref: RunRef) -> RunRef:
+    """Close the run as published (a DAG task then emits the library's Asset event).
+
+    Only a merged run is published (a run whose publishing failed may try again); a failure
+    marks the run failed with a message saying so."""
+    run = hub.library.get_run(ref["run_id"])
+    contract = hub.contract(run["dataset"])
+    if run["status"] != "published":
+        retrying = run["status"] == "failed" and str(run["message"] or "").startswith(_FAILED)
+        if run["status"] != "merged" and not retrying:
+            raise IngestError(f"run {run['run_id']} is {run['status']}, not merged: cannot publish")
+        try:
+            hub.library.set_run(run["run_id"], status="published", message=None, finished_at=now())
+        except Exception as exc:
+            retry = "the run is merged and can be published again"
+            error = fail_run(hub, run["run_id"], exc, "publish", retry)
+            if error is exc:
+                raise
+            raise error from exc
+    return {**ref, "status": "published", "asset": ASSETS[contract.library]}

@@ -1,0 +1,65 @@
+"""Receipts are attached by the anchoring round (``hub ledger checkpoint`` and the ``anchor``
+DAG), never by a reader: `hub licence show` only reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+import hub.settings
+from hub.cli import main
+from hub.settings import Settings
+from hub.wiring import ledger_service
+from storage.library import LibraryStore, engine_for
+from tests.licence.licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR
+
+
+def _issue(settings: Settings, run: CliRunner) -> str:
+    assert run.invoke(main, ["init"]).exit_code == 0
+    LibraryStore(engine_for(settings.db_url)).merge(
+        "legal-entity",
+        "r1",
+        "samr.entities",
+        datetime.now(UTC),
+        [ENTITY_USCC],
+        {"entity_name": ["长沙星辰餐饮有限公司"]},
+    )
+    args = ["licence", "issue", "business_licence", "--authority", PROVINCE_MR]
+    args += ["--holder", ENTITY_USCC, "--holder-name", "长沙星辰餐饮有限公司"]
+    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
+    out = run.invoke(main, args)
+    assert out.exit_code == 0, out.output
+    return out.output.strip()
+
+
+def test_showing_a_licence_attaches_nothing_the_checkpoint_does(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    run = CliRunner()
+    lid = _issue(settings, run)
+    ledger_service(settings).sequence()  # sequenced by someone else: a receipt exists now
+    shown = json.loads(run.invoke(main, ["licence", "show", lid]).output)
+    assert shown["receipt"] is None  # the reader did not attach it
+    out = run.invoke(main, ["ledger", "checkpoint"])
+    assert out.exit_code == 0, out.output
+    shown = json.loads(run.invoke(main, ["licence", "show", lid]).output)
+    assert shown["receipt"] is not None
+
+
+def test_the_anchor_dag_runs_one_round(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One task, which sequences, anchors and attaches (the receipt appears without any
+    reader)."""
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    from dags.anchor import anchor_dag
+
+    (task,) = anchor_dag.tasks
+    assert task.task_id == "anchor_and_attach"
+    lid = _issue(settings, CliRunner())
+    done = task.python_callable()
+    assert done["receipts_attached"] == 1 and done["checkpoint_size"] >= 1
+    shown = json.loads(CliRunner().invoke(main, ["licence", "show", lid]).output)
+    assert shown["receipt"] is not None
