@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from hub.settings import Settings
 
 if TYPE_CHECKING:
-    from pipeline.services import IngestServices
-
     from ledger.service import LedgerService
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
+    from pipeline.services import IngestServices
     from storage.library import LibraryStore
 
 
@@ -35,7 +34,6 @@ def ingest_services(settings: Settings, contracts_dir: Path | None = None) -> In
     """What the ingest steps work with: the object store, the library and the contracts
     (those of ``contracts_dir``, or the project's)."""
     from pipeline.services import IngestServices
-
     from schemas.contracts import load_contracts
     from storage.objects import object_store
 
