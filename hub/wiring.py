@@ -46,8 +46,13 @@ def ingest_services(settings: Settings, contracts_dir: Path | None = None) -> In
 def ledger_service(settings: Settings) -> LedgerService:
     """The transparency log with its signer and the configured anchor."""
     from ledger.service import LedgerService
+    from licence.status_snapshot import status_snapshot
 
-    return LedgerService.open(settings)
+    ledger = LedgerService.open(settings)
+    # every checkpoint commits the licence status lists of the state it covers, whichever
+    # process sequences it (the log itself knows nothing of licences)
+    ledger.add_snapshot_source(status_snapshot)
+    return ledger
 
 
 def licence_service(settings: Settings, ledger: LedgerService | None = None) -> LicenceService:

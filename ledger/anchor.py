@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -50,3 +51,24 @@ class Anchor(Protocol):
     def verify(self, reference: AnchorReference, note: bytes) -> None:
         """Raise AnchorError unless `note` is what `reference` anchored."""
         ...
+
+
+class FabricConfig(Protocol):
+    """The connection values the anchor needs (the hub's settings have them as ``fabric_*``)."""
+
+    @property
+    def fabric_peer(self) -> str: ...
+    @property
+    def fabric_channel(self) -> str: ...
+    @property
+    def fabric_chaincode(self) -> str: ...
+    @property
+    def fabric_msp_id(self) -> str: ...
+    @property
+    def fabric_tls_ca(self) -> Path | None: ...
+    @property
+    def fabric_cert(self) -> Path | None: ...
+    @property
+    def fabric_key(self) -> Path | None: ...
+    @property
+    def fabric_retry_seconds(self) -> float: ...

@@ -12,33 +12,11 @@ import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from ledger.anchor import AnchorError, AnchorReference, AnchorUnavailableError
+from ledger.anchor import AnchorError, AnchorReference, AnchorUnavailableError, FabricConfig
 from ledger.fabric_gateway import Gateway, GatewayError, Identity
 from ledger.note import Checkpoint, NoteError, parse_note
-
-
-class FabricConfig(Protocol):
-    """The connection values the anchor needs (the hub's settings have them as ``fabric_*``)."""
-
-    @property
-    def fabric_peer(self) -> str: ...
-    @property
-    def fabric_channel(self) -> str: ...
-    @property
-    def fabric_chaincode(self) -> str: ...
-    @property
-    def fabric_msp_id(self) -> str: ...
-    @property
-    def fabric_tls_ca(self) -> Path | None: ...
-    @property
-    def fabric_cert(self) -> Path | None: ...
-    @property
-    def fabric_key(self) -> Path | None: ...
-    @property
-    def fabric_retry_seconds(self) -> float: ...
-
 
 # Chaincode function names (see ledger/chaincode/cmd/loganchor).
 FN_REGISTER = "RegisterLog"

@@ -17,7 +17,8 @@ index (``entry_index``) and a receipt only once a checkpoint covers it. The sequ
 queue's interior nodes level by level, stores them and signs one checkpoint over the whole queue.
 
 Snapshot sources: a function ``source(conn, state_size)`` registered with
-``add_snapshot_source`` (``open`` registers ``SNAPSHOT_SOURCES``) is called inside every
+``add_snapshot_source`` (the composition root, ``hub/wiring.py``, registers the licence status
+lists: the log itself knows nothing of licences) is called inside every
 sequencing transaction, after the batch's entries are placed (``state_size`` is the tree size
 they end at) and before the checkpoint is signed. It returns entry makers; each is called as
 ``make(checkpoint_size, index)`` and its bytes are sequenced at ``index``, after the batch,
@@ -28,19 +29,25 @@ process produced the checkpoint.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from hub.settings import Settings
-from ledger.anchor import Anchor, AnchorError, AnchorReference, AnchorUnavailableError
+from ledger.anchor import (
+    Anchor,
+    AnchorError,
+    AnchorReference,
+    AnchorUnavailableError,
+    FabricConfig,
+)
 from ledger.embedded_anchor import EmbeddedAnchor
 from ledger.merkle import (
     Frontier,
@@ -63,10 +70,6 @@ from storage.keys import EncryptedFileKeyStore, KeyStore
 
 log = logging.getLogger(__name__)
 LOG_KEY_NAME = "ledger-log"
-# "module:function" snapshot sources every LedgerService.open registers (imported lazily: the
-# log itself knows nothing of licences); a missing module is skipped
-SNAPSHOT_SOURCES = ("licence.status_snapshot:status_snapshot",)
-
 SnapshotMaker = Callable[[int, int], bytes]  # (checkpoint size, its own index) -> entry
 SnapshotSource = Callable[[Connection, int], list[SnapshotMaker]]
 
@@ -94,6 +97,28 @@ def load_signer(keys: KeyStore, origin: str) -> Signer:
     if not isinstance(key, Ed25519PrivateKey):
         raise LedgerError(f"key {LOG_KEY_NAME!r} is not an Ed25519 key")
     return Signer(origin.replace(" ", "_"), key)
+
+
+class LedgerConfig(FabricConfig, Protocol):
+    """The values :meth:`LedgerService.open` reads (the hub's settings have them)."""
+
+    @property
+    def db_url(self) -> str: ...
+    @property
+    def keys_path(self) -> Path: ...
+    @property
+    def key_passphrase(self) -> str: ...
+    @property
+    def crypto_profile(self) -> str: ...
+    @property
+    def ledger_origin(self) -> str: ...
+    @property
+    def ledger_anchor(self) -> str: ...
+    @property
+    def ledger_queue_limit(self) -> int: ...
+    @property
+    def ledger_interval(self) -> float: ...
+    def ensure_dirs(self) -> None: ...
 
 
 class LedgerService:
@@ -133,7 +158,7 @@ class LedgerService:
             self._adopt_queue(conn)
 
     @classmethod
-    def open(cls, settings: Settings, anchor: Anchor | None = None) -> LedgerService:
+    def open(cls, settings: LedgerConfig, anchor: Anchor | None = None) -> LedgerService:
         settings.ensure_dirs()
         engine = db.make_engine(settings.db_url)
         keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
@@ -154,13 +179,6 @@ class LedgerService:
             settings.ledger_queue_limit,
             settings.ledger_interval,
         )
-        for spec in SNAPSHOT_SOURCES:
-            module, _, attr = spec.partition(":")
-            try:
-                source = getattr(importlib.import_module(module), attr)
-            except ImportError:  # a deployment without that package: nothing to snapshot
-                continue
-            svc.add_snapshot_source(source)
         return svc
 
     def add_snapshot_source(self, source: SnapshotSource) -> None:

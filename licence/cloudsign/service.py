@@ -1140,6 +1140,7 @@ class CloudSignService:
 def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:
     """The service wired to the embedded (or configured) stores, library and ledger."""
     from ledger.service import LedgerService
+    from licence.status_snapshot import status_snapshot
     from storage.keys import EncryptedFileKeyStore
     from storage.library import LibraryStore, engine_for
     from storage.objects import object_store
@@ -1147,11 +1148,13 @@ def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> Clou
     settings.ensure_dirs()
     engine = engine_for(settings.db_url)
     keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    ledger = LedgerService.open(settings)
+    ledger.add_snapshot_source(status_snapshot)  # its checkpoints commit the status lists too
     return CloudSignService(
         engine,
         keys,
         object_store(settings),
-        LedgerService.open(settings),
+        ledger,
         LibraryStore(engine),
         backend or backend_for(settings, keys),
         crypto_profile=settings.crypto_profile,

@@ -94,7 +94,9 @@ def test_every_checkpoint_producer_commits_the_lists(
     service.create_seal(PROVINCE_MR)
     lid = _issue(service)
     service.revoke(lid, "OTHER", "撤销")
-    bare = LedgerService.open(settings)  # what `hub ledger checkpoint` uses
+    from hub.wiring import ledger_service
+
+    bare = ledger_service(settings)  # what `hub ledger checkpoint` and the API's sequencer use
     n = _checkpoint(bare)
     assert service.store.status_list_at(PROVINCE_MR, n) is not None
     assert _prove(service, lid, n)["status"] == "revoked"
