@@ -10,6 +10,7 @@ of the same file on the embedded default, and exactly one copy of each object.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -27,6 +28,8 @@ from hub.settings import Settings
 from hub.synth import SynthResult
 from hub.wiring import ingest_services
 from pipeline import steps as ingest
+from pipeline.refs import IngestError
+from pipeline.run import run_pipeline
 from pipeline.services import IngestServices
 from storage.objects import ObjectStore, ObjectStoreError, landing_key, sha256_hex
 from tests.faults.private_servers import PrivateMinio
@@ -37,7 +40,9 @@ RECEIVED = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 DATASET = "ps_household"
 DOWN_SECONDS = 8.0
 # what an unreachable MinIO raises: the SDK's own retries exhausted, or our wrapped S3 errors
-TRANSIENT = (ObjectStoreError,)
+# what the DAG's tasks retry: the store's error, or the step's IngestError raised from it after
+# marking the run failed (a retry that succeeds moves the run on)
+TRANSIENT = (ObjectStoreError, IngestError)
 
 
 class KillAfterFirstWorkObject:
@@ -89,9 +94,7 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
     data = path.read_bytes()
 
     reference = ingest_services(Settings(home=tmp_path / "ref"))
-    ingest.run_pipeline(
-        reference, DATASET, data, path.name, received_at=RECEIVED, fail_on_breach=False
-    )
+    run_pipeline(reference, DATASET, data, path.name, received_at=RECEIVED, fail_on_breach=False)
     expected = _state(reference)
 
     settings = Settings(
@@ -117,8 +120,10 @@ def test_minio_killed_mid_ingest_task_retries_until_back(
         restarter.start()
 
     failures: list[str] = []
-    first_hub = ingest_services(settings)
-    first_hub.objects = KillAfterFirstWorkObject(first_hub.objects, kill_minio)
+    fresh = ingest_services(settings)
+    first_hub = dataclasses.replace(
+        fresh, objects=KillAfterFirstWorkObject(fresh.objects, kill_minio)
+    )
 
     def task(step: Callable[[IngestServices], dict[str, Any]]) -> dict[str, Any]:
         """One Airflow task: up to 6 attempts, 2 s apart, each in a fresh hub."""

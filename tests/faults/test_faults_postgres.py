@@ -19,6 +19,8 @@ from hub.settings import Settings
 from hub.synth import SynthResult
 from hub.wiring import ingest_services
 from pipeline import steps as ingest
+from pipeline.refs import IngestError
+from pipeline.run import run_pipeline
 from pipeline.services import IngestServices
 from tests.faults.conftest import DATASETS
 from tests.faults.private_servers import PrivatePostgres
@@ -47,7 +49,7 @@ def _state(hub: IngestServices) -> dict[str, Any]:
 
 def _ingest(hub: IngestServices, synth: SynthResult, dataset: str) -> dict[str, Any]:
     path = synth.files[dataset]
-    return ingest.run_pipeline(
+    return run_pipeline(
         hub, dataset, path.read_bytes(), path.name, received_at=RECEIVED, fail_on_breach=False
     )
 
@@ -76,14 +78,17 @@ def test_postgres_crash_during_merge_then_rerun(
         private_postgres.restart_crash()
         crashes.append(1)
 
-    with pytest.raises(DBAPIError):
+    with pytest.raises(IngestError) as failed:
         ingest.merge(hub, ref, after_facts=crash)
+    assert isinstance(failed.value.__cause__, DBAPIError)
     assert crashes, "the server was not restarted during the merge"
 
-    # nothing of the cut merge reached the library; the run still waits for its merge
+    # nothing of the cut merge reached the library; the run says why it stopped
     after = _state(hub)
     assert after["golden"] == before["golden"] and after["facts"] == before["facts"]
-    assert hub.library.get_run(ref["run_id"])["status"] == "checked"
+    run = hub.library.get_run(ref["run_id"])
+    assert run["status"] == "failed"
+    assert "merge step failed (OperationalError)" in run["message"]
 
     # the re-run (same hub: pooled connections to the old server must not break it)
     again = _ingest(hub, synth, update)
