@@ -132,14 +132,6 @@ class Client:
             {g.purpose for g in self.grants if now < g.expires_at.replace(tzinfo=UTC).timestamp()}
         )
 
-    def grants_for(self, scope: str, purpose: str, now: datetime) -> list[Grant]:
-        """The live grants of ``scope`` for ``purpose`` (expiry compared in UTC)."""
-        return [
-            g
-            for g in self.grants
-            if g.scope == scope and g.purpose == purpose and g.expires_at > now
-        ]
-
     def permit(self, scope: str, purpose: str, now: float | None = None) -> Permit | None:
         """The client's live grants of ``scope`` for ``purpose`` at POSIX time ``now``
         (default: the current time), or None if there is none."""

@@ -134,10 +134,10 @@ def ingest_departments(
     settings: Settings, persons: int, entities: int, *, airflow: bool = True
 ) -> dict[str, Any]:
     """Generate and ingest every department file; returns per-dataset run summaries."""
-    from hub.commands.quality import _text_table
     from hub.synth import SynthResult, generate
     from hub.wiring import ingest_services
     from pipeline.cross_checks import cross_checks
+    from quality.charts import scorecard_table
     from quality.metrics import scorecard
     from storage.library import engine_for
 
@@ -186,7 +186,7 @@ def ingest_departments(
         )
     print("\n   quality scorecard (GB/T 36344 dimensions; `hub quality report` shows the history)")
     latest = {r["dataset"]: r for r in scorecard(engine_for(settings.db_url))}
-    print("   " + _text_table(list(latest.values())).replace("\n", "\n   "))
+    print("   " + scorecard_table(list(latest.values())).replace("\n", "\n   "))
     _done(t)
     t = _step("cross-source checks")
     found = cross_checks(hub)

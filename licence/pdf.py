@@ -598,7 +598,7 @@ class _QRCode(qrcode.QRCode):  # type: ignore[type-arg]
         return pattern
 
 
-def _qr_png(payload: str) -> Image.Image:
+def qr_code_image(payload: str) -> Image.Image:
     """The QR code image (box 6, border 1, ECC level M) printed on the PDF, pixel for pixel
     what ``qrcode``'s PIL image gives (the PDF check compares these pixels)."""
     import numpy as np
@@ -610,14 +610,6 @@ def _qr_png(payload: str) -> Image.Image:
     pixels = np.where(dark, 0, 255).astype(np.uint8)
     pixels = np.repeat(np.repeat(pixels, qr.box_size, axis=0), qr.box_size, axis=1)
     return Image.fromarray(pixels, "L").convert("RGB")
-
-
-def _qr_png_reference(payload: str) -> Image.Image:
-    """The QR image drawn by ``qrcode`` alone (tests compare ``_qr_png`` with it)."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=1)
-    qr.add_data(payload)
-    qr.make(fit=True)
-    return qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
 
 
 def qr_payload(doc: dict[str, Any], verification_url: str) -> str:
@@ -677,7 +669,7 @@ def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Pa
     )
     images = {
         "Seal": _cached_image(seal_png, writer),
-        "QR": _qr_image(_qr_png(qr_payload(doc, verification_url)), writer),
+        "QR": _qr_image(qr_code_image(qr_payload(doc, verification_url)), writer),
     }
     page.finish(images)
     out = io.BytesIO()

@@ -698,11 +698,6 @@ class LicenceService:
             "证照所属管辖属地编码": c.auth.division,
         }
 
-    def _seal(
-        self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
-    ) -> dict[str, Any]:
-        return self._seal_raw(lid, content, seal, now)[0]
-
     def _seal_raw(
         self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
     ) -> tuple[dict[str, Any], bytes]:

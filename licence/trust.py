@@ -225,18 +225,19 @@ def _aware(text: str) -> dt.datetime:
 
 
 _Event = tuple[str, str, str, int]  # seal id, status, time, position in the log
-QUEUED = 1 << 62  # positions of queued entries: after every sequenced one
-# per ledger: the sequenced entries already scanned for seal events and the events found
+# per ledger: the entries already scanned for seal events and the events found
 _SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[_Event]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
-    """Status history of every seal, read from the ledger's seal entries (queued ones too).
+    """Status history of every seal, read from the ledger's seal entries (queued ones too:
+    an appended entry has its row in ``ledger_entries`` before it is sequenced, and the log
+    adopts an earlier version's ``ledger_pending`` rows when opened).
 
-    Sequenced entries are scanned once per ledger object (later calls read only new entries);
-    queued ones are read each time since they move into the log when sequenced.
+    Entries are scanned once per ledger object (later calls read only new entries): a row of
+    ``ledger_entries`` never changes once written.
     """
     from sqlalchemy import func, select
 
@@ -251,11 +252,11 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
         return column.op("LIKE")(b"%" + marker + b"%")
 
     scanned, found = _SEAL_SCAN.get(ledger, (-1, frozenset()))
-    # one transaction: a consistent snapshot, so no entry is between queue and log unseen
+    # one transaction: a consistent snapshot of the entries up to ``top``
     with ledger.engine.begin() as conn:
         top = conn.execute(select(func.max(db.entries.c.idx))).scalar()
         top = -1 if top is None else int(top)
-        sequenced = [
+        appended = [
             (int(r[0]), bytes(r[1]))
             for r in conn.execute(
                 select(db.entries.c.idx, db.entries.c.data).where(
@@ -265,20 +266,11 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
                 )
             )
         ]
-        # queued entries follow every sequenced one in log order
-        queued = [
-            (QUEUED + int(r[0]), bytes(r[1]))
-            for r in conn.execute(
-                select(db.pending.c.id, db.pending.c.data).where(seal_entries(db.pending.c.data))
-            )
-        ]
-    remembered = found | frozenset(_events(sequenced))
+    remembered = found | frozenset(_events(appended))
     _SEAL_SCAN[ledger] = (max(top, scanned), remembered)
     out: dict[str, list[tuple[str, dt.datetime]]] = {}
     # time order; events within the same second keep their log order
-    for seal_id, status, time, _pos in sorted(
-        remembered | _events(queued), key=lambda e: (_aware(e[2]), e[3])
-    ):
+    for seal_id, status, time, _pos in sorted(remembered, key=lambda e: (_aware(e[2]), e[3])):
         out.setdefault(seal_id, []).append((status, _aware(time)))
     return out
 

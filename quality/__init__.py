@@ -1,1 +1,10 @@
-"""Data quality: contract rules run vectorised over Arrow, mirrored in Great Expectations."""
+"""Data quality: contract rules run vectorised over Arrow, mirrored in Great Expectations.
+
+The one rule engine of the hub: a contract's rules run over an Arrow table and give each row
+its reason codes; referential rules run after the merge; metrics per run (GB/T 36344
+dimensions), thresholds and scorecards are kept and charted. The Great Expectations mirror
+(suites, checkpoints, Data Docs) lives in ``gx`` alone, the only module that imports it. Imports
+``schemas`` (and ``storage``, for the library tables the mirror validates).
+
+Public surface: ``engine``, ``referential``, ``metrics``, ``charts``, ``gx``.
+"""

@@ -1,10 +1,11 @@
 """Charts of the quality scorecard: small inline SVG, no JavaScript (the command line's HTML
-report and the catalogue page draw the same chart)."""
+report and the catalogue page draw the same chart), and its plain-text table."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import Any
 
 
 def svg_trend(points: Sequence[tuple[str, float]], threshold: float | None) -> str:
@@ -42,3 +43,25 @@ def svg_trend(points: Sequence[tuple[str, float]], threshold: float | None) -> s
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def scorecard_table(runs: Sequence[dict[str, Any]]) -> str:
+    """The scorecard as plain text: one line per checked run with its ratios per dimension
+    (and a line for its breaches), as `hub quality report` and `hub demo` print it."""
+    from schemas.contracts import DIMENSIONS  # pyarrow: only when a table is printed
+
+    short = {d: d[:5] for d in DIMENSIONS}
+    head = f"{'checked at':19}  {'dataset':18} {'status':9} {'rows':>8} {'held':>6}  " + " ".join(
+        f"{short[d]:>6}" for d in DIMENSIONS
+    )
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        m = r["metrics"]
+        cells = " ".join(f"{m[d]:6.3f}" if d in m else f"{'-':>6}" for d in DIMENSIONS)
+        lines.append(
+            f"{r['checked_at']:%Y-%m-%d %H:%M:%S}  {r['dataset']:18.18} {r['status']:9} "
+            f"{r['rows_in']:>8} {r['rows_quarantined']:>6}  {cells}"
+        )
+        if r["breaches"]:
+            lines.append(f"{'':21}breach: {r['breaches']}")
+    return "\n".join(lines)

@@ -253,12 +253,6 @@ class EncryptedFileKeyStore:
         return _open_or_create_secret(self, name)
 
 
-class SecretStore(Protocol):
-    """Where symmetric master keys live (envelope encryption); never written in clear."""
-
-    def secret(self, name: str) -> bytes: ...
-
-
 _SECRET_MAGIC = b"hub-secret-v1\n"
 
 

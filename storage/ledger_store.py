@@ -247,8 +247,3 @@ def leaves(conn: Connection, begin: int, end: int) -> list[bytes]:
         return [bytes(h) for (h,) in cur.fetchall()]
     finally:
         cur.close()
-
-
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(table.insert(), list(rows))

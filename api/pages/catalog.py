@@ -23,12 +23,12 @@ MAX_UPLOAD = 200 * 1024 * 1024
 FINISHED = ("published", "failed")
 FOLLOW_FOR = dt.timedelta(minutes=15)
 LIBRARY_ZH = {"population": "人口库", "legal-entity": "法人库"}
-# what each run status means to a clerk (storage.library.RUN_STATUSES), in Chinese and English
+# what each run status means to a clerk (storage.library.RUN_STATUSES and the legacy "read"),
+# in Chinese and English
 RUN_STATUS = {
     "landed": ("已接收", "received"),
     "read": ("已读取", "read"),
     "checked": ("已校验", "checked"),
-    "quarantined": ("部分隔离", "rows quarantined"),
     "merged": ("已合并入库", "merged"),
     "published": ("已发布", "published"),
     "failed": ("失败", "failed"),

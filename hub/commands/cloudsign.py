@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from hub.commands.common import fail
 from hub.settings import get_settings
 
 
@@ -16,11 +17,6 @@ def _service() -> Any:
     from hub.wiring import cloudsign_service
 
     return cloudsign_service(get_settings())
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -69,7 +65,7 @@ def enrol_cmd(
         for client in clients:
             svc.bind(enrolment.credential_id, client, by="holder (enrolment)")
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"credential: {enrolment.credential_id}")
@@ -131,7 +127,7 @@ def sign_cmd(
             client = LocalCsc(_service())
         signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         if not url:
             client.service.flush_audit()  # the audit rows reach the ledger before we exit
@@ -150,11 +146,11 @@ def verify_cmd(file: Path) -> None:
 
     svc = _service()
     if not svc.objects.exists(ca.ROOT_OBJECT):
-        _fail(ca.CertificateAuthorityError("no platform CA yet: run `hub init`"))
+        fail(ca.CertificateAuthorityError("no platform CA yet: run `hub init`"))
     root = x509.load_pem_x509_certificate(svc.objects.get(ca.ROOT_OBJECT))
     reports = verify_pdf(file.read_bytes(), root, svc, svc.ledger)
     if not reports:
-        _fail(ValueError(f"{file} carries no signature"))
+        fail(ValueError(f"{file} carries no signature"))
     out = [{**r.__dict__, "ok": r.ok} for r in reports]
     click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     if not all(r.ok for r in reports):
@@ -182,7 +178,7 @@ def unlock_cmd(credential: str, officer: str) -> None:
     try:
         svc.unlock(credential, officer)
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"unlocked: {credential}")
@@ -199,7 +195,7 @@ def bind_cmd(credential: str, client_id: str, officer: str) -> None:
     try:
         svc.bind(credential, client_id, by=officer)
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"bound: {credential} -> {client_id}")
@@ -217,7 +213,7 @@ def unbind_cmd(credential: str, client_id: str, officer: str) -> None:
     finally:
         svc.flush_audit()
     if not gone:
-        _fail(ValueError(f"client {client_id!r} is not bound to {credential}"))
+        fail(ValueError(f"client {client_id!r} is not bound to {credential}"))
     click.echo(f"unbound: {credential} -/-> {client_id}")
 
 
@@ -232,7 +228,7 @@ def pin_cmd(credential: str) -> None:
     try:
         svc.change_pin(credential, pin, otp, new_pin)
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"PIN changed: {credential}")
@@ -248,7 +244,7 @@ def revoke_cmd(credential: str, officer: str, reason: str) -> None:
     try:
         svc.revoke(credential, officer, reason)
     except _errors() as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.flush_audit()
     click.echo(f"revoked: {credential}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hub.commands.common import fail, licence_errors
 from hub.settings import Settings, get_settings
 
 
@@ -18,20 +18,6 @@ def open_service(settings: Settings) -> Any:
     from hub.wiring import licence_service
 
     return licence_service(settings)
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-def _errors() -> tuple[type[Exception], ...]:
-    from licence.authorities import AuthorityError
-    from licence.ca import CertificateAuthorityError
-    from licence.seals import SealError
-    from licence.service import LicenceError
-
-    return (LicenceError, SealError, AuthorityError, CertificateAuthorityError, KeyError)
 
 
 def _emit(obj: Any, output: Path | None) -> None:
@@ -76,8 +62,8 @@ def issue_cmd(
             values,
             valid_until.date() if valid_until else None,
         )
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     click.echo(doc["header"]["licence_id"])
 
 
@@ -97,8 +83,8 @@ def show_cmd(licence_id: str) -> None:
             "document": svc.document(licence_id),
             "receipt": svc.receipt(licence_id),
         }
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     _emit(out, None)
 
 
@@ -106,7 +92,7 @@ def _field_values(fields: tuple[str, ...]) -> dict[str, str]:
     values: dict[str, str] = {}
     for item in fields:
         if "=" not in item:
-            _fail(ValueError(f"--field {item!r}: expected k=v"))
+            fail(ValueError(f"--field {item!r}: expected k=v"))
         k, v = item.split("=", 1)
         values[k.strip()] = v
     return values
@@ -122,8 +108,8 @@ def change_cmd(licence_id: str, fields: tuple[str, ...], reason: str) -> None:
     svc = open_service(get_settings())
     try:
         doc = svc.change(licence_id, values, reason)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     click.echo(doc["header"]["licence_id"])
 
 
@@ -136,8 +122,8 @@ def _lifecycle(action: str, licence_id: str, reason: str, code: str | None) -> N
             svc.suspend(licence_id, reason)
         else:
             svc.reinstate(licence_id, reason)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     click.echo(f"{licence_id}: {svc.row(licence_id)['status']}")
 
 
@@ -181,8 +167,8 @@ def status_cmd(licence_id: str, size: int | None, output: Path | None) -> None:
     svc = open_service(get_settings())
     try:
         proof = svc.status_proof(licence_id, size)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     _emit(proof, output)
 
 
@@ -201,8 +187,8 @@ def pdf_cmd(licence_id: str, output: Path) -> None:
             # a fresh, validly sealed PDF of a revoked or superseded licence would mislead
             raise LifecycleError(f"licence {licence_id} is {status}: no new PDF is issued for it")
         data = render_pdf(svc, licence_id, settings.home / "cache" / "fonts")
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     output.write_bytes(data)
     click.echo(f"written: {output} ({len(data)} bytes)")
 
@@ -221,8 +207,8 @@ def disclose_cmd(licence_id: str, hide: tuple[str, ...], output: Path | None) ->
     try:
         disclosed = svc.disclose(licence_id, list(hide))
         receipt = receipt_json(svc, licence_id)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     _emit(disclosed if receipt is None else {"licence": disclosed, "receipt": receipt}, output)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from hub.settings import get_settings
-from quality.charts import svg_trend
+from quality.charts import scorecard_table, svg_trend
 from schemas.contracts import DIMENSIONS
 
 
@@ -38,7 +38,7 @@ def report(dataset: str | None, department: str | None, html_file: Path | None) 
     if not runs:
         click.echo("no quality runs recorded yet (run an ingest first)")
     else:
-        click.echo(_text_table(runs))
+        click.echo(scorecard_table(runs))
     if html_file is not None:
         html_file.write_text(
             render_html(runs, dataset=dataset, department=department), encoding="utf-8"
@@ -66,24 +66,6 @@ def gx_docs(library: bool) -> None:
         click.echo(f"library validation archived at {path}")
     for where in gx.build_docs(settings):
         click.echo(f"Data Docs: {where}")
-
-
-def _text_table(runs: Sequence[dict[str, Any]]) -> str:
-    short = {d: d[:5] for d in DIMENSIONS}
-    head = f"{'checked at':19}  {'dataset':18} {'status':9} {'rows':>8} {'held':>6}  " + " ".join(
-        f"{short[d]:>6}" for d in DIMENSIONS
-    )
-    lines = [head, "-" * len(head)]
-    for r in runs:
-        m = r["metrics"]
-        cells = " ".join(f"{m[d]:6.3f}" if d in m else f"{'-':>6}" for d in DIMENSIONS)
-        lines.append(
-            f"{r['checked_at']:%Y-%m-%d %H:%M:%S}  {r['dataset']:18.18} {r['status']:9} "
-            f"{r['rows_in']:>8} {r['rows_quarantined']:>6}  {cells}"
-        )
-        if r["breaches"]:
-            lines.append(f"{'':21}breach: {r['breaches']}")
-    return "\n".join(lines)
 
 
 def render_html(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hub.commands.licence import _errors, _fail, open_service
+from hub.commands.common import fail, licence_errors
+from hub.commands.licence import open_service
 from hub.settings import get_settings
 
 
@@ -33,8 +34,8 @@ def create_cmd(authority: str, name: str | None, years: int, profile: str | None
     try:
         algorithm = algorithm_for(profile or settings.crypto_profile)
         row = svc.create_seal(authority, name, years=years, algorithm=algorithm)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     click.echo(
         f"{row['seal_id']}  {row['name']}  {row['algorithm']}  "
         f"valid until {row['valid_to']:%Y-%m-%d}"
@@ -57,8 +58,8 @@ def _status(seal_id: str, status: str, reason: str) -> None:
     svc = open_service(get_settings())
     try:
         svc.set_seal_status(seal_id, status, reason)
-    except _errors() as exc:
-        _fail(exc)
+    except licence_errors() as exc:
+        fail(exc)
     click.echo(f"{seal_id}: {status}")
 
 

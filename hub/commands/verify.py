@@ -11,17 +11,13 @@ from typing import Any
 
 import click
 
+from hub.commands.common import fail
 from hub.settings import get_settings
 
 EXIT_HELP = """
 Exit status: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE (cannot be decided now: missing
 trust material, stale bundle, unreachable service). Usage errors also exit 2.
 """
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 class _Refused(Exception):
@@ -46,7 +42,7 @@ def _offline_context(
             bundle, anchors, max_age=dt.timedelta(hours=max_age_hours), pinned_keys=log_keys
         )
     except OSError as exc:
-        _fail(f"trust bundle {trust}: {exc}")
+        fail(f"trust bundle {trust}: {exc}")
     except TrustBundleError as exc:
         raise _Refused(exc.report()) from exc
     if licence_file is not None:
@@ -66,9 +62,9 @@ def _companion(path: Path) -> tuple[Any, Any]:
     try:
         doc, raw_receipt = read_licence_json(path.read_bytes())
     except OSError as exc:
-        _fail(f"--licence {path}: {exc}")
+        fail(f"--licence {path}: {exc}")
     except (StrictJSONError, MalformedLicenceError) as exc:
-        _fail(f"--licence {path}: not a licence file: {exc}")
+        fail(f"--licence {path}: not a licence file: {exc}")
     try:
         receipt = None if raw_receipt is None else Receipt.from_dict(raw_receipt)
     except ReceiptError:
@@ -142,15 +138,15 @@ def verify(
     from licence import verify as v
 
     if offline and trust is None:
-        _fail("--offline needs --trust BUNDLE (make one with `hub trust export`)")
+        fail("--offline needs --trust BUNDLE (make one with `hub trust export`)")
     if sum(x is not None for x in (file, qr, seal_id)) != 1:
-        _fail("give exactly one of FILE, --qr PAYLOAD or --seal SEAL_ID")
+        fail("give exactly one of FILE, --qr PAYLOAD or --seal SEAL_ID")
     chosen = None
     if policy:
         try:
             chosen = v.policy_of([p.strip() for p in policy.split(",") if p.strip()])
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     bundle: Any = None
     if offline:
         assert trust is not None
@@ -172,7 +168,7 @@ def verify(
             # staff with the hub's state may see what was registered for an altered field
             ctx = dataclasses.replace(online_context(svc), show_recorded=True)
         except CertificateAuthorityError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if seal_id is not None:
         from licence import trust as t
 
@@ -187,7 +183,7 @@ def verify(
         try:
             data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         except OSError as exc:
-            _fail(f"cannot read {file}: {exc}")
+            fail(f"cannot read {file}: {exc}")
         report = v.verify_input(data, ctx, chosen)
     click.echo(report.to_json() if as_json else report.to_text())
     sys.exit(report.exit_code)
@@ -210,7 +206,7 @@ def export_cmd(bundle: Path) -> None:
     try:
         data = export_bundle(svc)
     except (CertificateAuthorityError, TrustBundleError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     bundle.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     click.echo(
         f"written: {bundle} (checkpoint size {data['status']['size']}, "
@@ -232,7 +228,7 @@ def receipt_cmd(licence_id: str, output: Path) -> None:
     try:
         data = licence_with_receipt(svc, licence_id)
     except (LicenceError, ReceiptError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     output.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     click.echo(f"written: {output}")
 
@@ -276,14 +272,14 @@ def install_cmd(bundle_file: Path | None, log_keys: tuple[str, ...]) -> None:
         anchors = load_anchors(settings.trust_path)
         if bundle_file is None:
             if log_keys:
-                _fail("--log-key goes with --from BUNDLE (the hub's own key is read from it)")
+                fail("--log-key goes with --from BUNDLE (the hub's own key is read from it)")
             from hub.commands.licence import open_service
 
             anchor = own_anchor(open_service(settings))
         else:
             anchor = anchor_from_bundle(load_bundle(bundle_file.read_bytes()), log_keys)
     except (OSError, CertificateAuthorityError, TrustBundleError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     path = save_anchors(settings.trust_path, anchors.with_anchor(anchor))
     click.echo(
         f"installed: {anchor.origin} ({len(anchor.log_keys)} log key(s), "

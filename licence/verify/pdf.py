@@ -92,9 +92,9 @@ def _images(root: Any) -> list[tuple[int, int, bytes]]:
 
 
 def _qr_matches(root: Any, doc: dict[str, Any], url: str) -> bool:
-    from licence.pdf import _qr_png, qr_payload
+    from licence.pdf import qr_code_image, qr_payload
 
-    img = _qr_png(qr_payload(doc, url))
+    img = qr_code_image(qr_payload(doc, url))
     want = (img.width, img.height, img.tobytes())
     return want in _images(root)
 

@@ -99,7 +99,11 @@ quarantine = Table(
 )
 
 
-RUN_STATUSES = ("landed", "read", "checked", "quarantined", "merged", "published", "failed")
+# the statuses the pipeline sets, in the order a run passes them ("failed" from any step)
+RUN_STATUSES = ("landed", "checked", "merged", "published", "failed")
+# set only by hubs from before the read step became part of the check step: a run may still
+# carry it (the check step moves it on), but nothing writes it any more
+LEGACY_RUN_STATUSES = ("read",)
 
 
 # the legacy layout (one row per field); a hub that still has it is migrated on open

@@ -154,3 +154,22 @@ def test_a_hub_in_the_one_row_per_field_layout_is_upgraded(settings: Settings) -
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
     assert "library_facts" not in tables and "library_golden" not in tables
+
+
+def test_run_statuses_nothing_sets_are_refused_and_a_legacy_read_run_stays_readable(
+    settings: Settings,
+) -> None:
+    from sqlalchemy import update
+
+    from storage.library.schema import runs
+
+    lib = LibraryStore(engine_for(settings.db_url))
+    lib.open_run("run-1", "ps_population", "ab" * 32, "landing/x", "x.csv", _t(1))
+    for never_set in ("quarantined", "read"):
+        with pytest.raises(LibraryError, match=f"unknown run status '{never_set}'"):
+            lib.set_run("run-1", status=never_set)
+    with lib.engine.begin() as conn:  # a hub from before the read step joined the check step
+        conn.execute(update(runs).where(runs.c.run_id == "run-1").values(status="read"))
+    assert [r["status"] for r in lib.list_runs("ps_population")] == ["read"]
+    lib.set_run("run-1", status="checked")  # the check step moves such a run on
+    assert lib.list_runs()[0]["status"] == "checked"
