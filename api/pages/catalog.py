@@ -10,6 +10,9 @@ JavaScript).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -169,6 +172,23 @@ def dataset_page(request: Request, dataset: str, _staff: web.SignedIn) -> HTMLRe
     return _dataset_page(request, dataset)
 
 
+async def _spool(file: UploadFile, folder: Path) -> Path | None:
+    """The uploaded file copied to a file under ``folder`` a chunk at a time (never held in
+    memory whole), or None, with nothing left behind, if it is empty or over ``MAX_UPLOAD``."""
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".upload")
+    path, size = Path(name), 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := await file.read(1024 * 1024):
+            size += len(chunk)
+            if size > MAX_UPLOAD:
+                break
+            out.write(chunk)
+    if size == 0 or size > MAX_UPLOAD:
+        path.unlink(missing_ok=True)
+        return None
+    return path
+
+
 @router.post("/catalog/{dataset}/upload", response_class=HTMLResponse)
 async def upload(
     request: Request,
@@ -178,29 +198,30 @@ async def upload(
     _csrf: web.CsrfChecked,
 ) -> HTMLResponse:
     """Publish a department file: landed, and its ingest started as the upload API starts it
-    (Airflow when a scheduler is configured, in this process otherwise); the page then follows
+    (Airflow when a scheduler is configured, an ingest worker process otherwise; the file is
+    spooled to disk, never held in memory whole); the page then follows
     the run until it ends."""
-    from api.publish import SchedulerUnavailable, start_ingest
+    from api.publish import SchedulerUnavailable, incoming, start_ingest
     from pipeline.refs import IngestError
 
     if dataset not in _contracts(request):
         return _dataset_page(request, dataset)
-    data = await file.read(MAX_UPLOAD + 1)
-    if not data or len(data) > MAX_UPLOAD:
+    settings = request.app.state.settings
+    spooled = await _spool(file, incoming(settings))
+    if spooled is None:
         return _dataset_page(
             request,
             dataset,
             {"ok": False, "text": f"文件为空或超过 {MAX_UPLOAD // 2**20} MiB / empty or too large"},
             status_code=400,
         )
-    settings = request.app.state.settings
     try:
         started = await run_in_threadpool(
             start_ingest,
             settings,
             web.ingest_hub(request),
             dataset,
-            data,
+            spooled,
             file.filename or "upload",
         )
     except IngestError as exc:

@@ -107,3 +107,26 @@ def test_a_failed_upload_shows_its_reason(client: TestClient, hub_one_run: Any) 
     assert "失败" in row[:600] and "原因 Reason" in row[:2000]
     catalogue = client.get("/catalog").text
     assert "失败" in catalogue and "原因 Reason" in catalogue
+
+
+def test_an_upload_is_spooled_to_disk_and_a_too_large_one_leaves_nothing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue's upload form copies the file to disk a chunk at a time (never read whole
+    into memory); an empty or too large file is refused and leaves no spool file behind."""
+    import asyncio
+    import io
+
+    from starlette.datastructures import UploadFile
+
+    from api.pages import catalog
+
+    monkeypatch.setattr(catalog, "MAX_UPLOAD", 3 * 1024 * 1024)
+    body = b"x" * (3 * 1024 * 1024)
+    path = asyncio.run(catalog._spool(UploadFile(io.BytesIO(body), filename="a.csv"), tmp_path))
+    assert path is not None and path.read_bytes() == body
+    path.unlink()
+    for refused in (b"", body + b"y"):
+        upload = UploadFile(io.BytesIO(refused), filename="b.csv")
+        assert asyncio.run(catalog._spool(upload, tmp_path)) is None
+    assert list(tmp_path.iterdir()) == []
