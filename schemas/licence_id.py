@@ -7,6 +7,7 @@ authority's USCC, the check character ISO/IEC 7064 MOD 37,36 over the concatenat
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,19 +51,33 @@ class LicenceId:
         )
 
 
+_VALUE = {c: i for i, c in enumerate(ALPHABET)}
+
+
+def _state(p: int, data: str) -> int:
+    """The running ISO/IEC 7064 MOD 37,36 state ``p`` after ``data``."""
+    value = _VALUE
+    for char in data:
+        v = value.get(char)
+        if v is None:
+            raise LicenceIdError("FORMAT", f"character {char!r} is not 0-9 or A-Z")
+        t = (p + v) % 36
+        p = ((t or 36) * 2) % 37
+    return p
+
+
 def check_character(data: str) -> str:
     """ISO/IEC 7064 MOD 37,36 check character over ``data`` (digits and capital letters)."""
-    p = 36
-    for char in data:
-        value = ALPHABET.find(char)
-        if value < 0:
-            raise LicenceIdError("FORMAT", f"character {char!r} is not 0-9 or A-Z")
-        t = (p + value) % 36
-        p = ((t or 36) * 2) % 37
-    return ALPHABET[(37 - p) % 36]
+    return ALPHABET[(37 - _state(36, data)) % 36]
 
 
-def _check_parts(type_code: str, issuer_code: str, serial: str, version: str) -> None:
+@functools.lru_cache(maxsize=256)
+def _prefix_state(type_code: str, issuer_code: str) -> int:
+    """Check the type code and issuer code, and return the check's state after them.
+
+    Every licence of a type and issuer shares this prefix, so it is checked once per pair of
+    exact strings (the key is the strings themselves: other characters are another entry, and
+    a code that fails raises, which is never cached)."""
     if len(type_code) != 21 or not type_code[18:].isdigit():
         raise LicenceIdError("TYPE_CODE", f"type code {type_code!r} is not a USCC plus 3 digits")
     if not uscc.validate(type_code[:18]).valid:
@@ -71,10 +86,17 @@ def _check_parts(type_code: str, issuer_code: str, serial: str, version: str) ->
         )
     if not uscc.validate(issuer_code).valid:
         raise LicenceIdError("ISSUER_CODE", f"issuer code {issuer_code!r} is not a valid USCC")
+    return _state(36, type_code + issuer_code)
+
+
+def _check_parts(type_code: str, issuer_code: str, serial: str, version: str) -> int:
+    """LicenceIdError naming the first bad part; else the check's state after the prefix."""
+    p = _prefix_state(type_code, issuer_code)
     if not _SERIAL.match(serial):
         raise LicenceIdError("SERIAL", f"serial {serial!r} must be digits and capital letters")
     if not _VERSION.match(version) or version == "000":
         raise LicenceIdError("VERSION", f"version {version!r} must be three digits from 001")
+    return p
 
 
 def build(type_code: str, issuer_uscc: str, serial: str, version: int = 1) -> str:
@@ -82,16 +104,9 @@ def build(type_code: str, issuer_uscc: str, serial: str, version: int = 1) -> st
     if not 1 <= version <= 999:
         raise LicenceIdError("VERSION", f"version {version} must be 1..999")
     ver = f"{version:03d}"
-    _check_parts(type_code, issuer_uscc, serial, ver)
-    return str(
-        LicenceId(
-            type_code,
-            issuer_uscc,
-            serial,
-            version,
-            check_character(type_code + issuer_uscc + serial + ver),
-        )
-    )
+    p = _check_parts(type_code, issuer_uscc, serial, ver)
+    check = ALPHABET[(37 - _state(p, serial + ver)) % 36]
+    return f"{PREFIX}.{type_code}.{issuer_uscc}.{serial}.{ver}.{check}"
 
 
 def parse(value: str) -> LicenceId:
@@ -103,8 +118,8 @@ def parse(value: str) -> LicenceId:
     if len(parts) != 5:
         raise LicenceIdError("FORMAT", "expected type.issuer.serial.version.check after the prefix")
     type_code, issuer_code, serial, version, check = parts
-    _check_parts(type_code, issuer_code, serial, version)
-    if len(check) != 1 or check_character(type_code + issuer_code + serial + version) != check:
+    p = _check_parts(type_code, issuer_code, serial, version)
+    if len(check) != 1 or ALPHABET[(37 - _state(p, serial + version)) % 36] != check:
         raise LicenceIdError("CHECKSUM", "the check character does not match")
     return LicenceId(type_code, issuer_code, serial, int(version), check)
 

@@ -301,6 +301,22 @@ def test_licence_id_reason_codes(value: str, reason: str) -> None:
     assert licence_id.validate(value).reason == reason
 
 
+def test_licence_id_prefix_cache_never_answers_for_other_codes() -> None:
+    # the type and issuer check is remembered per pair of exact strings: after a valid
+    # identifier, the same one with one character of its issuer changed is checked afresh, and
+    # a refused issuer stays refused however often it is asked
+    good = f"{LICENCE}.001.U"
+    assert licence_id.validate(good).valid
+    altered_issuer = good.replace("11430000006122244L", "11430000006122244N")
+    for _ in range(2):
+        assert licence_id.validate(altered_issuer).reason == "ISSUER_CODE"
+    altered_type = good.replace("11100000000013338W011", "11100000000013338X011")
+    assert licence_id.validate(altered_type).reason == "TYPE_CODE"
+    assert licence_id.validate(good).valid
+    with pytest.raises(licence_id.LicenceIdError):
+        licence_id.build("11100000000013338W011", "11430000006122244N", "1", 1)
+
+
 @given(
     st.text(alphabet=licence_id.ALPHABET, min_size=2, max_size=60),
     st.data(),
