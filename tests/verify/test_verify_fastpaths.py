@@ -35,7 +35,11 @@ CTX = VerifyContext(log_keys=())
 
 
 def _passes(fields: dict[str, Any], root: Any) -> bool:
-    doc = {"header": {"digest_alg": "sha256", "document_digest": root}, "fields": fields}
+    # the identifier field, when present, must match the header (its own check, not the
+    # digests'): give the header that identifier so only the digests decide here
+    shown = fields.get("证照标识", {}).get("value", "") if isinstance(fields, dict) else ""
+    header = {"digest_alg": "sha256", "document_digest": root, "licence_id": shown}
+    doc = {"header": header, "fields": fields}
     try:
         return check_integrity(doc, None, CTX).status == PASSED
     except (KeyError, TypeError, ValueError):
