@@ -19,7 +19,7 @@ import functools
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableSet, Sequence
 from dataclasses import dataclass
 
 from ledger.note import Checkpoint, NoteError, Verifier
@@ -180,9 +180,12 @@ def _proven(
     receipt: Receipt,
     verifiers: Sequence[Verifier],
     open_note: Callable[[bytes], Checkpoint] | None = None,
+    included: MutableSet[Receipt] | None = None,
 ) -> Checkpoint:
     """The receipt's entry, with its data, is in its checkpoint, signed by a trusted log key
-    (opened with ``open_note`` when the caller keeps opened checkpoints)."""
+    (opened with ``open_note`` when the caller keeps opened checkpoints). ``included`` holds
+    receipts whose inclusion proof already held against their own checkpoint's tree (keyed by
+    the whole receipt, its note bytes included): their proof is not walked again."""
     if receipt.data is None:
         raise StatusListError(f"entry {receipt.index}: the receipt carries no entry data")
     try:
@@ -192,7 +195,10 @@ def _proven(
             cp = open_note(receipt.checkpoint)
         except NoteError as exc:
             raise ReceiptError(f"receipt checkpoint rejected: {exc}") from exc
-        prove_in(receipt, cp)
+        if included is None or receipt not in included:
+            prove_in(receipt, cp)
+            if included is not None:
+                included.add(receipt)
         return cp
     except ReceiptError as exc:
         raise StatusListError(str(exc)) from exc
@@ -223,16 +229,18 @@ def prove_status(
     log_keys: Sequence[str | Verifier],
     status_index: int | None = None,
     open_note: Callable[[bytes], Checkpoint] | None = None,
+    included: MutableSet[Receipt] | None = None,
 ) -> ProvenStatus:
     """The licence's status as of the checkpoint its authority's status list was committed
     with, from two receipts and the trusted log keys alone. ``status_index`` is used only when
     the issue entry predates status indices in issue entries (the platform says it then).
     ``open_note(note)`` opens a checkpoint with the trusted keys (a verifier's memo of opened
     notes, keyed by their exact bytes); by default each receipt's note is opened afresh.
+    ``included``: a verifier's memo of receipts already proven in their checkpoint's tree.
     Raises StatusListError when the proofs do not hold or do not fit together."""
     verifiers = [k if isinstance(k, Verifier) else Verifier.from_vkey(k) for k in log_keys]
-    _proven(issue, verifiers, open_note)
-    cp = _proven(status_list, verifiers, open_note)
+    _proven(issue, verifiers, open_note, included)
+    cp = _proven(status_list, verifiers, open_note, included)
     assert issue.data is not None and status_list.data is not None  # checked by _proven
     lid, digest, authority, bound = issue_binding(issue.data)
     if (lid, digest) != (licence_id, document_digest):

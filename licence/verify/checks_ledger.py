@@ -46,6 +46,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
         verify_inclusion(
             receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
         )
+        ctx.caches.included.add(receipt)  # the status list check proves it under trusted keys
     except (ReceiptError, ProofError, NoteError, ValueError, KeyError) as exc:
         return result(
             name,

@@ -177,6 +177,7 @@ def check_status_list(
             fallback if isinstance(fallback, int) else None,
             # the checkpoints are the ones check_checkpoint opened: open each note once
             open_note=lambda note: open_checkpoint_cached(note, ctx),
+            included=ctx.caches.included,
         )
     except (status_list.SnapshotTooOldError, status_list.StatusIndexUnknownError) as exc:
         return result(

@@ -8,7 +8,7 @@ bundle checked against pinned anchors); a check never reaches for anything else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableSet, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,36 @@ class SealState:
         return state
 
 
+class Included(MutableSet[Receipt]):
+    """Receipts whose inclusion proof held against their own checkpoint's tree.
+
+    Keyed by the whole receipt (index, leaf hash, path, note bytes, entry data): a receipt
+    that differs in any byte is another key and is proven afresh. Bounded: a verifier that
+    reads a million licences keeps at most ``limit`` of them (the issue receipt of the licence
+    being verified and its authority's status list are what repeat)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._seen: set[Receipt] = set()
+        self.limit = limit
+
+    def __contains__(self, receipt: object) -> bool:
+        return receipt in self._seen
+
+    def __iter__(self) -> Iterator[Receipt]:
+        return iter(self._seen)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, receipt: Receipt) -> None:
+        if len(self._seen) >= self.limit:
+            self._seen.clear()
+        self._seen.add(receipt)
+
+    def discard(self, receipt: Receipt) -> None:
+        self._seen.discard(receipt)
+
+
 @dataclass
 class _Caches:
     """Memoised pure results (a certificate's chain, a checkpoint's signature) per context."""
@@ -64,6 +94,7 @@ class _Caches:
     notes: dict[bytes, Checkpoint] = field(default_factory=dict)
     chains: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
     checkpoints: dict[bytes, Checkpoint | NoteError] = field(default_factory=dict)
+    included: Included = field(default_factory=Included)
     verifiers: list[Verifier] | None = None
 
 

@@ -1,0 +1,80 @@
+"""A verifier's memo of proven receipts never answers for other bytes.
+
+One offline context verifies many licences and remembers which receipts' inclusion proofs held;
+a receipt that differs in any byte (path, entry data, note) is proven afresh and fails, before
+and after the genuine one was remembered, and the status list receipt it shares with every
+licence of the authority is no exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from verify_fixtures import anchors
+
+from ledger.receipt import Receipt
+from licence.trust import export_bundle, offline_context
+from licence.verify import FAILED, TOTAL_PASSED, verify_input
+from licence.verify.context import Included
+
+
+def _file(bundle: dict[str, Any]) -> bytes:
+    return json.dumps(bundle, ensure_ascii=False).encode()
+
+
+def _flip_path(bundle: dict[str, Any]) -> dict[str, Any]:
+    forged = json.loads(json.dumps(bundle))
+    first = bytearray.fromhex(forged["receipt"]["path"][0])
+    first[0] ^= 0x01
+    forged["receipt"]["path"][0] = first.hex()
+    return forged
+
+
+def _outcome(report: Any, name: str) -> tuple[str, str]:
+    return next((c.status, c.reason) for c in report.checks if c.check == name)
+
+
+def test_an_altered_receipt_is_proven_afresh_before_and_after_the_genuine_one(world) -> None:
+    ctx = offline_context(export_bundle(world.svc), anchors(world.svc))
+    genuine = world.bundle()
+    forged = _flip_path(genuine)
+    assert verify_input(_file(forged), ctx).verdict != TOTAL_PASSED
+    assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
+    again = verify_input(_file(forged), ctx)
+    assert again.verdict != TOTAL_PASSED
+    assert _outcome(again, "ledger_inclusion") == (FAILED, "PROOF_INVALID")
+    assert _outcome(again, "status") == (FAILED, "STATUS_LIST_INVALID")
+    assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
+
+
+def test_a_forged_status_list_receipt_fails_after_the_genuine_one_was_proven(world) -> None:
+    ctx = offline_context(export_bundle(world.svc), anchors(world.svc))
+    genuine = world.bundle()
+    assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
+    listed = ctx.status_list_of
+    assert listed is not None
+
+    def forged_list(authority: str) -> Receipt | None:
+        real = listed(authority)
+        assert real is not None and real.path
+        bad = bytes([real.path[0][0] ^ 0x01]) + real.path[0][1:]
+        return dataclasses.replace(real, path=(bad, *real.path[1:]))
+
+    # the same memo (the same caches), another status list receipt
+    forged_ctx = dataclasses.replace(ctx, status_list_of=forged_list)
+    assert forged_ctx.caches is ctx.caches
+    report = verify_input(_file(genuine), forged_ctx)
+    assert _outcome(report, "status") == (FAILED, "STATUS_LIST_INVALID")
+    assert report.verdict != TOTAL_PASSED
+
+
+def test_the_memo_is_bounded() -> None:
+    memo = Included(limit=3)
+    receipts = [Receipt(i, bytes(32), (), b"note") for i in range(10)]
+    for r in receipts:
+        memo.add(r)
+        assert r in memo
+        assert len(memo) <= 3
+    assert receipts[0] not in memo
