@@ -200,10 +200,11 @@ def ingest_departments(
 def build_data_docs(settings: Settings) -> list[str]:
     """Validate the library tables with Great Expectations and build the Data Docs."""
     from quality import gx
+    from storage.library import subject_queries
 
     t = _step("Great Expectations: library validation and Data Docs")
     with _output_to(settings.home / "demo" / "logs" / "gx.log"):
-        gx.checkpoint_library(settings)
+        gx.checkpoint_library(settings, subject_queries())
         sites = list(gx.build_docs(settings))
     for where in sites:
         print(f"   Data Docs: {where}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -514,16 +514,16 @@ LIBRARY_SUBJECTS = (
 )
 
 
-def checkpoint_library(settings: GxConfig) -> Path:
+def checkpoint_library(settings: GxConfig, subjects: Mapping[str, str]) -> Path:
     """Validate the library keys through a SQL datasource (the hub database) and archive it.
 
     The checks run inside the database (SQL forms of the resident-ID and USCC expectations): the
     population library's keys must be resident IDs, the legal-entity library's keys USCCs.
+    ``subjects`` is, per library, the SQL listing its subjects (``storage.library.
+    subject_queries()``: the store owns its layout).
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
-
-    from storage.library import STATEMENTS_WITH_RUNS
 
     custom = _custom()
     context = _context(docs_root(settings))
@@ -535,9 +535,7 @@ def checkpoint_library(settings: GxConfig) -> Path:
     source = add(name="library", connection_string=settings.db_url)
     definitions = []
     for library, asset_name, suite_name in LIBRARY_SUBJECTS:
-        query = (
-            f"SELECT DISTINCT s.subject FROM {STATEMENTS_WITH_RUNS} WHERE m.library = '{library}'"
-        )
+        query = subjects[library]
         asset = next((a for a in source.assets if a.name == asset_name), None)
         if asset is not None and asset.query != query:  # stored by a hub of an older layout
             source.delete_asset(name=asset_name)

@@ -59,10 +59,10 @@ def gx_docs(library: bool) -> None:
     settings = get_settings()
     settings.ensure_dirs()
     if library:
-        from storage.library import LibraryStore, engine_for
+        from storage.library import LibraryStore, engine_for, subject_queries
 
         LibraryStore(engine_for(settings.db_url))  # creates the library tables if missing
-        path = gx.checkpoint_library(settings)
+        path = gx.checkpoint_library(settings, subject_queries())
         click.echo(f"library validation archived at {path}")
     for where in gx.build_docs(settings):
         click.echo(f"Data Docs: {where}")

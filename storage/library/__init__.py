@@ -41,6 +41,7 @@ from storage.library.schema import (
     records,
     runs,
     statements,
+    subject_queries,
 )
 from storage.library.store import LibraryStore, engine_for
 
@@ -72,5 +73,6 @@ __all__ = [
     "runs",
     "statements",
     "statements_from_arrow",
+    "subject_queries",
     "text_sort_indices",
 ]

@@ -117,6 +117,16 @@ _LEGACY_GOLDEN = "library_golden"
 STATEMENTS_WITH_RUNS = "library_statements s JOIN library_merges m ON m.run_no = s.run_no"
 
 
+def subject_queries() -> dict[str, str]:
+    """Per library, the SQL that lists its distinct subjects (the keys the Great Expectations
+    mirror validates inside the database): the store owns the layout, callers pass it on."""
+    return {
+        library: f"SELECT DISTINCT s.subject FROM {STATEMENTS_WITH_RUNS} "
+        f"WHERE m.library = '{library}'"
+        for library in ("population", "legal-entity")
+    }
+
+
 def _columns(conn: Connection, table: str) -> set[str]:
     return {c["name"] for c in inspect(conn).get_columns(table)}
 

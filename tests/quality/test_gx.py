@@ -14,6 +14,7 @@ from hub.settings import Settings
 from quality import gx
 from quality.engine import CheckResult, check_table
 from schemas.contracts import Contract, load_contracts
+from storage.library import subject_queries
 from tests.quality.conftest import AS_OF, make_uscc, person, to_table
 from tests.quality.test_engine import CASES
 
@@ -100,7 +101,9 @@ def test_checkpoint_archives_results_and_builds_docs(settings: Settings) -> None
 def test_library_checkpoint_runs_resident_id_rule_in_sql(settings: Settings) -> None:
     good, bad = person(0)["id_number"], str(person(1)["id_number"])[:-1] + "Y"
     _golden_subjects(settings, [("population", str(good)), ("population", bad)])
-    archived = json.loads(gx.checkpoint_library(settings).read_text(encoding="utf-8"))
+    archived = json.loads(
+        gx.checkpoint_library(settings, subject_queries()).read_text(encoding="utf-8")
+    )
     assert archived["success"] is False
     results = {
         e["expectation_type"]: e["result"]
@@ -204,7 +207,9 @@ def test_library_checkpoint_validates_entity_usccs_in_sql(settings: Settings) ->
         [("population", str(person(0)["id_number"]))]
         + [("legal-entity", c) for c in USCC_CASES if c == c.upper()],
     )
-    archived = json.loads(gx.checkpoint_library(settings).read_text(encoding="utf-8"))
+    archived = json.loads(
+        gx.checkpoint_library(settings, subject_queries()).read_text(encoding="utf-8")
+    )
     assert archived["success"] is False
     results = {
         e["expectation_type"]: e for v in archived["validation_results"] for e in v["expectations"]
