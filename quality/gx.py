@@ -194,16 +194,16 @@ def _sql_resident_id_valid(column: Any) -> Any:
     """
     import sqlalchemy as sa
 
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    from schemas.resident_id import CHECK_CHARS, WEIGHTS
 
     def digit(i: int) -> Any:
         return sa.case({str(d): d for d in range(10)}, value=sa.func.substr(column, i, 1), else_=-1)
 
     total: Any = sa.literal(0)
-    for i, w in enumerate(weights, start=1):
+    for i, w in enumerate(WEIGHTS, start=1):
         total = total + digit(i) * w
     check = sa.case(
-        *[(total % 11 == r, c) for r, c in enumerate("10X98765432")], else_=sa.literal("?")
+        *[(total % 11 == r, c) for r, c in enumerate(CHECK_CHARS)], else_=sa.literal("?")
     )
     return sa.and_(
         sa.func.length(column) == 18,
