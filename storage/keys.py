@@ -56,6 +56,16 @@ class KeyStoreError(Exception):
     """A key could not be stored or loaded (missing, exists already, wrong passphrase)."""
 
 
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file only its owner can read (mode 0600, made so at creation,
+    never widened). FileExistsError if the file exists: a key or secret is never overwritten,
+    and of two processes creating it at once exactly one succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
@@ -132,13 +142,10 @@ def move_passphrase(settings: Any, target: str) -> str:
     if target.startswith("file:"):
         path = Path(target[len("file:") :]).expanduser()
         _outside_home(path, settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_new(path, (value + "\n").encode())
         except FileExistsError:
             raise KeyStoreError(f"{path} exists already: choose a new file") from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
         advice = f"HUB_KEY_PASSPHRASE_FILE={path.resolve()}"
     elif target == "pkcs11":
         from storage.pkcs11 import Pkcs11Error
@@ -184,10 +191,7 @@ def _passphrase(folder: Path, configured: str) -> bytes:
                 "HUB_KEY_PASSPHRASE, HUB_KEY_PASSPHRASE_FILE or HUB_KEY_PASSPHRASE_FROM=pkcs11 "
                 "as when they were made"
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
+        write_new(secret, secrets.token_urlsafe(32).encode())
     return secret.read_text().strip().encode()
 
 
@@ -213,15 +217,12 @@ class EncryptedFileKeyStore:
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(self._passphrase),
         )
-        self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_new(path, pem)
         except FileExistsError:
             raise KeyStoreError(
                 f"key {name!r} exists already; keys are never overwritten"
             ) from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
 
     def load(self, name: str) -> PrivateKeyTypes:
         path = self._path(name)
@@ -281,13 +282,10 @@ def _open_or_create_secret(store: EncryptedFileKeyStore, name: str) -> bytes:
             secrets.token_bytes(12),
         )
         sealed = AESGCM(_secret_kek(store._passphrase, salt)).encrypt(nonce, value, aad)
-        store.folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_new(path, _SECRET_MAGIC + salt + nonce + sealed)
         except FileExistsError:
             return _open_or_create_secret(store, name)  # another process created it first
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_SECRET_MAGIC + salt + nonce + sealed)
         return value
     blob = path.read_bytes()
     if not blob.startswith(_SECRET_MAGIC):
@@ -447,15 +445,12 @@ class Sm2KeyFiles:
         pem_bytes = encrypt_pkcs8(
             sm2_private_key_info(scalar, public_point), self.store._passphrase
         )
-        self.store.folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_new(path, pem_bytes)
         except FileExistsError:
             raise KeyStoreError(
                 f"key {name!r} exists already; keys are never overwritten"
             ) from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem_bytes)
 
     def load(self, name: str) -> bytes:
         """The private scalar (32 bytes)."""
