@@ -134,30 +134,49 @@ def issue_seal_certificate(
     not_after: dt.datetime,
 ) -> x509.Certificate:
     """A seal certificate signed by the seal CA, binding USCC, seal name and picture hash."""
-    ca_key = keys.load(SEAL_CA_KEY)
+    picture = x509.UnrecognizedExtension(SEAL_PICTURE_OID, b"\x04\x20" + picture_sha256)
+    return _signing_certificate(
+        keys,
+        (SEAL_CA_KEY, "seal CA", seal_ca),
+        public,
+        _seal_subject(uscc, authority_name, seal_name),
+        (not_before, not_after),
+        picture,
+    )
+
+
+def _signing_certificate(
+    keys: KeyStore,
+    issuer: tuple[str, str, x509.Certificate],
+    public: ec.EllipticCurvePublicKey,
+    subject: x509.Name,
+    validity: tuple[dt.datetime, dt.datetime],
+    extension: x509.ExtensionType,
+) -> x509.Certificate:
+    """An end-entity signing certificate (digitalSignature + nonRepudiation, not a CA) issued by
+    ``issuer`` = (its key's name, what it is called in errors, its certificate), carrying one
+    extension of its own (a seal's picture hash, a person's key identifier)."""
+    key_name, what, ca = issuer
+    ca_key = keys.load(key_name)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise CertificateAuthorityError("seal CA key is not an EC key")
-    subject = _seal_subject(uscc, authority_name, seal_name)
+        raise CertificateAuthorityError(f"{what} key is not an EC key")
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(seal_ca.subject)
+        .issuer_name(ca.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, True, False, False, False, False, False, False, False),
             critical=True,
         )
-        .add_extension(
-            x509.UnrecognizedExtension(SEAL_PICTURE_OID, b"\x04\x20" + picture_sha256),
-            critical=False,
-        )
+        .add_extension(extension, critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                seal_ca.public_key()  # type: ignore[arg-type]
+                ca.public_key()  # type: ignore[arg-type]
             ),
             critical=False,
         )
@@ -250,31 +269,13 @@ def issue_person_certificate(
 ) -> x509.Certificate:
     """A natural person's signing certificate: CN = name, description = the masked ID number
     (never the full number); key usage digitalSignature + nonRepudiation."""
-    ca_key = keys.load(SIGN_CA_KEY)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise CertificateAuthorityError("signing CA key is not an EC key")
-    subject = _person_subject(name, id_number)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(sign_ca.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                sign_ca.public_key()  # type: ignore[arg-type]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    return _signing_certificate(
+        keys,
+        (SIGN_CA_KEY, "signing CA", sign_ca),
+        public,
+        _person_subject(name, id_number),
+        (not_before, not_after),
+        x509.SubjectKeyIdentifier.from_public_key(public),
     )
 
 
