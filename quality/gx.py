@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from quality.engine import ROW, CheckResult
+from schemas import resident_id, uscc
 from schemas.contracts import Contract
 from schemas.divisions import division_table
 from schemas.library import code_table
@@ -38,24 +39,9 @@ class GxConfig(Protocol):
     def db_url(self) -> str: ...
 
 
-RESIDENT_ID_CODES = (
-    "EMPTY",
-    "FORMAT",
-    "BIRTH_DATE",
-    "CHECKSUM",
-    "DIVISION_UNKNOWN",
-    "LEGACY_REVIEW",
-)
-USCC_CODES = (
-    "EMPTY",
-    "FORMAT",
-    "CHARSET",
-    "AUTHORITY",
-    "ENTITY_TYPE",
-    "DIVISION_UNKNOWN",
-    "ORG_CODE_CHECK",
-    "CHECKSUM",
-)
+# the reason codes one expectation mirrors: every reason the identifier's check can give
+RESIDENT_ID_CODES = tuple(r for r in resident_id.REASONS if r is not None)
+USCC_CODES = tuple(r for r in uscc.REASONS if r is not None)
 
 
 @dataclass(frozen=True)
@@ -96,8 +82,6 @@ def _custom() -> _Custom:
         ColumnPairMapMetricProvider,
         column_pair_condition_partial,
     )
-
-    from schemas import resident_id, uscc
 
     def _valid(validate: Any, column: pd.Series) -> pd.Series:
         values = pa.array(column.astype(object).where(column.notna(), None), type=pa.string())
@@ -223,8 +207,6 @@ def _sql_uscc_valid(column: Any) -> Any:
     condition would let GX count the row as neither expected nor unexpected.
     """
     import sqlalchemy as sa
-
-    from schemas import uscc
 
     code = sa.func.upper(column)
 
@@ -369,7 +351,6 @@ def frame(contract: Contract, typed: pa.Table, *, as_of: dt.date) -> Any:
     Dates become pandas timestamps (GX compares those with datetime bounds); the birth date and
     sex encoded in the ID are added as columns for the pair expectations.
     """
-    from schemas import resident_id
 
     columns: dict[str, Any] = {}
     for name in typed.column_names:
