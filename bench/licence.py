@@ -133,7 +133,7 @@ def _floors(svc: Any, work: Path, n: int) -> dict[str, float]:
         hashlib.sha256(raw).digest()
     sha_s = time.perf_counter() - start
     with svc.ledger.engine.connect() as conn:
-        entries = db.entries_by_id(conn, [r["ledger_index"] for r in rows])
+        entries = db.entries_by_id(conn, [r["ledger_entry_id"] for r in rows])
     con = sqlite3.connect(work / "floor.db", isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")

@@ -603,7 +603,7 @@ class LicenceService:
                     "document_digest": digest,
                     "seal_id": c.seal["seal_id"],
                     "status_index": status_index,
-                    "ledger_index": None,
+                    "ledger_entry_id": None,
                     "updated_at": naive,
                 }
             )
@@ -643,7 +643,7 @@ class LicenceService:
             conn.execute(
                 update(licences)
                 .where(licences.c.licence_id == bindparam("lid"))
-                .values(ledger_index=bindparam("entry")),
+                .values(ledger_entry_id=bindparam("entry")),
                 [
                     {"lid": r["licence_id"], "entry": e}
                     for r, e in zip(rows, entry_ids, strict=True)
@@ -666,7 +666,7 @@ class LicenceService:
                     ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
                     conn.execute(
                         insert(licences),
-                        [{**r, "ledger_index": e} for r, e in zip(rows, ids, strict=True)],
+                        [{**r, "ledger_entry_id": e} for r, e in zip(rows, ids, strict=True)],
                     )
                 return
             except (IntegrityError, OperationalError):
@@ -888,7 +888,7 @@ class LicenceService:
         size, list_index = found
         ledger: Any = self.ledger
         issue_index = (
-            None if row["ledger_index"] is None else ledger.entry_index(row["ledger_index"])
+            None if row["ledger_entry_id"] is None else ledger.entry_index(row["ledger_entry_id"])
         )
         if issue_index is None or issue_index >= size:
             raise LicenceError(

@@ -1,7 +1,8 @@
 """Licence store: index rows for seals and licences (SQLAlchemy Core, own tables).
 
 The sealed documents themselves live write-once in the object store; these tables are the
-index (status, version chain, status-list position, ledger index) that lifecycle commands update.
+index (status, version chain, status-list position, ledger entry id) that lifecycle commands
+update. Opening the store brings the tables of a hub from before the current layout up to date.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -21,13 +23,19 @@ from sqlalchemy import (
     Text,
     and_,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
 from storage.engine import make_engine
 
 metadata = MetaData()
+
+ENTRY_COLUMN = "ledger_entry_id"
+# its name in hubs from before it was named for what it holds (renamed when the store opens)
+_LEGACY_ENTRY_COLUMN = "ledger_index"
 
 seals = Table(
     "licence_seals",
@@ -64,7 +72,9 @@ licences = Table(
     Column("document_digest", String(64), nullable=False),
     Column("seal_id", String(40), nullable=False),
     Column("status_index", Integer, nullable=False),
-    Column("ledger_index", Integer),
+    # the id of the licence's issue entry in the ledger (``ledger_entries.entry_id``), not its
+    # position in the log: the log gives it an index only once it is sequenced
+    Column(ENTRY_COLUMN, Integer),
     Column("receipt", Text),  # ledger receipt JSON, attached once the entry is sequenced
     Column("superseded_by", String(120)),
     Column("updated_at", DateTime, nullable=False),
@@ -93,12 +103,46 @@ def engine_for(db_url: str) -> Engine:
     return make_engine(db_url)
 
 
+def _licence_columns(conn: Connection) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(licences.name)}
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the licence tables of a hub from before the current layout up to date: a no-op
+    on a current hub (one read of the table's columns), else one transaction that changes
+    nothing if it fails (on PostgreSQL under a lock, on SQLite under the write lock: hubs
+    opened at once upgrade one after the other, and the second finds nothing to do).
+
+    - ``licences.ledger_index`` is renamed ``ledger_entry_id``: it always held the issue
+      entry's id, never its index in the log. The values are kept as they are.
+    """
+    with engine.connect() as conn:
+        if _LEGACY_ENTRY_COLUMN not in _licence_columns(conn):
+            return
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('hub.licence:upgrade'))"))
+        else:  # Python's sqlite3 would run the DDL outside the transaction
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _LEGACY_ENTRY_COLUMN not in _licence_columns(conn):
+            return  # another process upgraded it meanwhile
+        conn.execute(
+            text(
+                f"ALTER TABLE {licences.name} "
+                f"RENAME COLUMN {_LEGACY_ENTRY_COLUMN} TO {ENTRY_COLUMN}"
+            )
+        )
+        if ENTRY_COLUMN not in _licence_columns(conn):
+            raise RuntimeError(f"{licences.name}: renaming {_LEGACY_ENTRY_COLUMN} failed")
+
+
 class LicenceStore:
     """Index rows for seals and licences."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        upgrade(engine)
 
     # ---- counters: serial numbers and status-list positions ----------------------------
     def next_value(self, name: str, conn: Any, count: int = 1) -> int:
@@ -208,8 +252,10 @@ class LicenceStore:
         return None if found is None else (int(found[0]), int(found[1]))
 
     def unreceipted(self) -> list[tuple[str, int]]:
-        stmt = select(licences.c.licence_id, licences.c.ledger_index).where(
-            and_(licences.c.receipt.is_(None), licences.c.ledger_index.is_not(None))
+        """(licence id, ledger entry id) of every logged licence without its receipt yet."""
+        entry = licences.c[ENTRY_COLUMN]
+        stmt = select(licences.c.licence_id, entry).where(
+            and_(licences.c.receipt.is_(None), entry.is_not(None))
         )
         with self.engine.connect() as conn:
             return [(str(a), int(b)) for a, b in conn.execute(stmt)]

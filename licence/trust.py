@@ -689,9 +689,9 @@ def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
         return None
     if row["receipt"]:
         return dict(json.loads(row["receipt"]))
-    if row["ledger_index"] is None:
+    if row["ledger_entry_id"] is None:
         return None
-    data = ledger_receipts(svc.ledger)(int(row["ledger_index"]))
+    data = ledger_receipts(svc.ledger)(int(row["ledger_entry_id"]))
     if data is None:
         return None
     svc.store.update_licence(lid, receipt=data.decode())
