@@ -613,10 +613,6 @@ class LicenceService:
 
     def _store_batch(self, prepared: _Prepared) -> list[dict[str, Any]]:
         """Write a prepared batch's objects, then its index rows and log entries."""
-        from sqlalchemy import bindparam, insert, update
-
-        from licence.store import licences
-
         docs, rows, entries, written = (
             prepared.docs,
             prepared.rows,
@@ -636,37 +632,26 @@ class LicenceService:
             # failure leaves neither (and one commit instead of three per batch)
             self._commit_with_log(rows, entries)
             return docs
-        with self.store.engine.begin() as conn:
-            conn.execute(insert(licences), rows)
+        self.store.add_licences(rows)
         entry_ids = self.ledger.append_many(entries)
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                update(licences)
-                .where(licences.c.licence_id == bindparam("lid"))
-                .values(ledger_entry_id=bindparam("entry")),
-                [
-                    {"lid": r["licence_id"], "entry": e}
-                    for r, e in zip(rows, entry_ids, strict=True)
-                ],
-            )
+        self.store.set_entry_ids(
+            [(r["licence_id"], e) for r, e in zip(rows, entry_ids, strict=True)]
+        )
         return docs
 
     def _commit_with_log(self, rows: list[dict[str, Any]], entries: list[bytes]) -> None:
         """Insert the index rows and queue their log entries in one transaction, retried like
         the log's own append when another writer took the same entry ids (PostgreSQL) or held
         the write lock too long (SQLite); a failed attempt leaves nothing."""
-        from sqlalchemy import insert
         from sqlalchemy.exc import IntegrityError, OperationalError
-
-        from licence.store import licences
 
         for attempt in range(5):
             try:
                 with self.store.engine.begin() as conn:
                     ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
-                    conn.execute(
-                        insert(licences),
+                    self.store.add_licences(
                         [{**r, "ledger_entry_id": e} for r, e in zip(rows, ids, strict=True)],
+                        conn,
                     )
                 return
             except (IntegrityError, OperationalError):
@@ -928,18 +913,9 @@ class LicenceService:
         at any time, so a stop half-way loses nothing, and memory stays bounded by a chunk
         instead of growing with the backlog.
         """
-        from sqlalchemy import bindparam, update
-
-        from licence.store import licences
-
         attached = 0
         pending = self.store.unreceipted()
         many = getattr(receipt_for, "many", None)
-        stmt = (
-            update(licences)
-            .where(licences.c.licence_id == bindparam("lid"))
-            .values(receipt=bindparam("receipt"))
-        )
         for lo in range(0, len(pending), RECEIPT_CHUNK):
             part = pending[lo : lo + RECEIPT_CHUNK]
             # a bulk reader answers a whole chunk in one go; a plain callable entry by entry
@@ -948,10 +924,9 @@ class LicenceService:
             for lid, entry in part:
                 data = found.get(entry) if found is not None else receipt_for(entry)
                 if data is not None:
-                    batch.append({"lid": lid, "receipt": data.decode()})
+                    batch.append((lid, data.decode()))
             if batch:
-                with self.store.engine.begin() as conn:
-                    conn.execute(stmt, batch)
+                self.store.attach_receipts(batch)
                 attached += len(batch)
         return attached
 

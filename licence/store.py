@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     insert,
     inspect,
     select,
@@ -210,6 +211,34 @@ class LicenceStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
 
+    def add_licences(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Insert index rows, in ``conn``'s transaction when given (with their log entries)."""
+        if conn is not None:
+            conn.execute(insert(licences), rows)
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(licences), rows)
+
+    def set_entry_ids(self, entry_ids: list[tuple[str, int]]) -> None:
+        """Record (licence id, ledger entry id) of licences whose issue entries were logged."""
+        stmt = (
+            update(licences)
+            .where(licences.c.licence_id == bindparam("lid"))
+            .values({ENTRY_COLUMN: bindparam("entry")})
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"lid": lid, "entry": e} for lid, e in entry_ids])
+
+    def attach_receipts(self, receipts: list[tuple[str, str]]) -> None:
+        """Store (licence id, receipt JSON) pairs, in one transaction."""
+        stmt = (
+            update(licences)
+            .where(licences.c.licence_id == bindparam("lid"))
+            .values(receipt=bindparam("receipt"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"lid": lid, "receipt": r} for lid, r in receipts])
+
     def update_licence(self, licence_id: str, conn: Any = None, **values: Any) -> None:
         stmt = update(licences).where(licences.c.licence_id == licence_id).values(**values)
         if conn is not None:
@@ -217,6 +246,21 @@ class LicenceStore:
             return
         with self.engine.begin() as c:
             c.execute(stmt)
+
+    def no_longer_valid(self) -> list[dict[str, Any]]:
+        """Status, reason, time, authority and successor of every licence not valid now."""
+        cols = licences.c
+        stmt = select(
+            cols.licence_id,
+            cols.status,
+            cols.reason_code,
+            cols.reason_text,
+            cols.updated_at,
+            cols.authority,
+            cols.superseded_by,
+        ).where(cols.status != "valid")
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     def statuses(self, authority: str) -> list[tuple[int, str]]:
         """(status-list index, status) of every licence of one authority."""

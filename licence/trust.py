@@ -394,7 +394,6 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from licence.ca import pem
-    from licence.store import licences
     from storage import ledger_store as db
 
     now = now or dt.datetime.now(dt.UTC)
@@ -448,29 +447,17 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
                 "events": [[s, t.isoformat()] for s, t in state.events],
             }
         )
-    status: dict[str, Any] = {}
-    cols = licences.c
-    with svc.store.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                cols.licence_id,
-                cols.status,
-                cols.reason_code,
-                cols.reason_text,
-                cols.updated_at,
-                cols.authority,
-                cols.superseded_by,
-            ).where(cols.status != "valid")
-        ).mappings()
-        for r in rows:
-            status[str(r["licence_id"])] = {
-                "status": r["status"],
-                "reason_code": r["reason_code"],
-                "reason_text": r["reason_text"],
-                "updated_at": _naive_iso(r["updated_at"]),
-                "authority": r["authority"],
-                "superseded_by": r["superseded_by"],
-            }
+    status: dict[str, Any] = {
+        str(r["licence_id"]): {
+            "status": r["status"],
+            "reason_code": r["reason_code"],
+            "reason_text": r["reason_text"],
+            "updated_at": _naive_iso(r["updated_at"]),
+            "authority": r["authority"],
+            "superseded_by": r["superseded_by"],
+        }
+        for r in svc.store.no_longer_valid()
+    }
     # each authority's status list committed with the latest checkpoint, with its receipt:
     # offline, "not revoked as of checkpoint N" is then proven by the log, not only asserted
     from licence import authorities
