@@ -980,7 +980,7 @@ __all__ = ["LicenceService", "SignatureError", "check_sealed"]
 
 def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
     """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it."""
-    from licence import pdf
+    from licence import pdf, pdf_font
 
     doc = service.document(lid)
     seal_id = doc["header"]["seal_id"]
@@ -1012,6 +1012,6 @@ def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
         service._pdf_seals[seal_id] = cached
     _, material, signer = cached
     unsigned = pdf.render(
-        doc, material.picture_png, service.verification_url, pdf.font_file(font_cache)
+        doc, material.picture_png, service.verification_url, pdf_font.font_file(font_cache)
     )
     return pdf.sign(unsigned, material, row["name"], signer)

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import rfc8785
 from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PERSON_ID, PROVINCE_MR
+from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from ledger.receipt import verify_receipt
 from ledger.service import LedgerService
-from licence import document, pdf
+from licence import document, pdf, pdf_font
 from licence.service import (
     Holder,
     HolderError,
@@ -169,10 +170,10 @@ def test_bulk_receipts_equal_single_receipts(ledger: LedgerService) -> None:
 def test_font_subset_keeps_glyph_ids_and_outlines() -> None:
     from fontTools.ttLib import TTFont
 
-    font = pdf.font_file(FONTS)
-    program = pdf._font_program(font, font.stat().st_mtime_ns)
+    font = pdf_font.font_file(FONTS)
+    program = pdf_font._font_program(font, font.stat().st_mtime_ns)
     assert program is not None
-    engine = pdf._SubsetEngine(pdf.PdfFileWriter(), program)
+    engine = pdf_font._SubsetEngine(PdfFileWriter(), program)
     engine.shape("营业执照 统一社会信用代码 ABC123")
     used = set(engine._glyphs)
     data = program.subset(used, {ord("营"): min(used)})
@@ -196,9 +197,9 @@ def test_cached_font_pdf_looks_like_pyhanko_engine_pdf(
     service.create_seal(PROVINCE_MR)
     doc = service.issue("business_licence", PROVINCE_MR, ENTITY, BUSINESS_FIELDS)
     png = service.objects.get(f"seals/{doc['header']['seal_id']}/picture.png")
-    font = pdf.font_file(FONTS)
+    font = pdf_font.font_file(FONTS)
     fast = pdf.render(doc, png, service.verification_url, font)
-    monkeypatch.setattr(pdf, "_font_program", lambda *_: None)  # pyHanko's own engine
+    monkeypatch.setattr(pdf_font, "_font_program", lambda *_: None)  # pyHanko's own engine
     slow = pdf.render(doc, png, service.verification_url, font)
     pages = []
     for name, data in (("fast", fast), ("slow", slow)):
