@@ -343,15 +343,8 @@ def verify_offline(settings: Settings, svc: Any, issued: list[str]) -> Any:
     """What a service window without a network does: install the hub's trust anchor once
     (`hub trust install`), take a signed trust bundle (`hub trust export`) and the licence
     with its receipt (`hub trust receipt`), and verify against the anchor, not the bundle."""
-    from licence.trust import (
-        export_bundle,
-        licence_with_receipt,
-        load_anchors,
-        load_bundle,
-        offline_context,
-        own_anchor,
-        save_anchors,
-    )
+    from licence.trust import export_bundle, licence_with_receipt, load_bundle, offline_context
+    from licence.trust_anchors import load_anchors, own_anchor, save_anchors
     from licence.verify import verify_input
 
     t = _step("verifying offline: trust anchor installed, signed trust bundle, no database")

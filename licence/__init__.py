@@ -9,5 +9,5 @@ store, trust bundles, the cloud signature and the verification package. Imports 
 
 Public surface: ``service`` (issuance, lifecycle, seals), ``document``, ``seals``, ``ca``,
 ``authorities``, ``signers``, ``pdf``, ``picture``, ``status_list``, ``status_snapshot``,
-``store``, ``receipts``, ``trust``, ``cloudsign`` and ``verify`` (packages).
+``store``, ``receipts``, ``trust``, ``trust_anchors``, ``cloudsign`` and ``verify`` (packages).
 """

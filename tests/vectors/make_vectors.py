@@ -43,7 +43,8 @@ class Maker:
         from verify_world import World, make_service
 
         from hub.settings import Settings
-        from licence.trust import TrustAnchors, export_bundle, licence_with_receipt, own_anchor
+        from licence.trust import export_bundle, licence_with_receipt
+        from licence.trust_anchors import TrustAnchors, own_anchor
 
         self.settings = Settings(home=home, key_passphrase=PASSPHRASE)
         self.settings.ensure_dirs()
@@ -924,7 +925,7 @@ def _expected(value: Expect) -> Any:
 
 
 def main() -> None:
-    from licence.trust import save_anchors
+    from licence.trust_anchors import save_anchors
 
     for kind in (*KINDS, "platform", "trust"):
         shutil.rmtree(HERE / kind, ignore_errors=True)

@@ -21,14 +21,8 @@ from fastapi.testclient import TestClient
 
 from hub.settings import Settings
 from ledger.receipt import Receipt
-from licence.trust import (
-    TrustBundleError,
-    load_anchors,
-    load_bundle,
-    offline_context,
-    online_context,
-    verify_online,
-)
+from licence.trust import load_bundle, offline_context, online_context, verify_online
+from licence.trust_anchors import TrustBundleError, load_anchors
 from licence.verify import (
     FAILED,
     INDETERMINATE,
