@@ -41,7 +41,9 @@ from bench._common import parse_args, peak_rss_mb, report
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence import seals
-from licence.service import Holder, IssueRequest, ledger_receipts, render_pdf
+from licence.issuance import Holder, IssueRequest
+from licence.pdf import render_pdf
+from licence.receipts import ledger_receipts
 from schemas import uscc
 from storage.library import LibraryStore
 from storage.library import engine_for as library_engine

@@ -233,8 +233,8 @@ def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tup
 def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[str]]:
     """Seals for Huainan's authorities, then licences to entities and persons (idempotent)."""
     from hub.wiring import licence_service
+    from licence.issuance import Holder, IssueRequest
     from licence.receipts import anchor_and_attach
-    from licence.service import Holder, IssueRequest
 
     svc = licence_service(settings)
     t = _step("platform CA and seals")
@@ -305,8 +305,8 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
 def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     """A valid licence, a tampered copy and a revoked licence, each with its report."""
     from ledger.receipt import Receipt
+    from licence.errors import LifecycleError
     from licence.receipts import anchor_and_attach
-    from licence.service import LifecycleError
     from licence.trust import online_context
     from licence.verify import verify
 
@@ -367,7 +367,7 @@ def verify_offline(settings: Settings, svc: Any, issued: list[str]) -> Any:
 def write_pdfs(settings: Settings, svc: Any, issued: list[str], count: int = 3) -> list[Path]:
     import logging
 
-    from licence.service import render_pdf
+    from licence.pdf import render_pdf
 
     # Airflow's logging set-up (imported for the ingest) lets fontTools narrate every subset
     logging.getLogger("fontTools").setLevel(logging.WARNING)

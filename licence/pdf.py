@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import qrcode
 from asn1crypto import keys as asn1_keys
@@ -33,8 +33,13 @@ from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from licence.pdf_font import font_engine
+from licence import seals
+from licence.pdf_font import font_engine, font_file
+from licence.signers import SM2_SM3
 from schemas import licence_types
+
+if TYPE_CHECKING:
+    from licence.service import LicenceService
 
 PAGE_W, PAGE_H = 842.0, 595.0  # A4 landscape, like the paper business licence
 BORDER = (0.62, 0.13, 0.10)
@@ -385,3 +390,44 @@ def sign(
 
 
 _reserved: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+# per service, seal id -> (certificate PEM, signing material, pyHanko signer)
+_seal_material: weakref.WeakKeyDictionary[
+    LicenceService, dict[str, tuple[str, SealMaterial, signers.SimpleSigner]]
+] = weakref.WeakKeyDictionary()
+
+
+def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
+    """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it."""
+    doc = service.document(lid)
+    seal_id = doc["header"]["seal_id"]
+    row = service.store.seal(seal_id)
+    if row is None:
+        raise seals.SealError(f"seal {seal_id} of licence {lid} is not in the store")
+    if row["algorithm"] == SM2_SM3:
+        raise seals.SealError(
+            f"licence {lid} is sealed with the SM2 seal {seal_id}: a PAdES PDF cannot be "
+            "sealed with SM2 (pyHanko and the PDF signature standards have no SM2-with-SM3); "
+            "hand out the sealed JSON licence, which verifies with `hub verify`"
+        )
+    # the seal's key, certificates, picture and pyHanko signer are loaded once per seal
+    # (decrypting the key and parsing certificates for every PDF cost more than drawing it);
+    # keyed by the certificate too, so a store that changed under us is read again
+    per_seal = _seal_material.setdefault(service, {})
+    cached = per_seal.get(seal_id)
+    if cached is None or cached[0] != row["cert_pem"]:
+        png = service.objects.get(f"seals/{seal_id}/picture.png")
+        key = service.keys.load(row["key_name"])
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        pca = service.platform_ca()
+        material = SealMaterial(
+            key,
+            x509.load_pem_x509_certificate(row["cert_pem"].encode()),
+            [pca.seal_ca, pca.root],
+            png,
+        )
+        cached = (row["cert_pem"], material, pdf_signer(material))
+        per_seal[seal_id] = cached
+    _, material, signer = cached
+    unsigned = render(doc, material.picture_png, service.verification_url, font_file(font_cache))
+    return sign(unsigned, material, row["name"], signer)

@@ -81,7 +81,7 @@ def online_context(
     """A context over a LicenceService and its ledger: status as of now, receipts attached."""
     from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.service import LedgerError
-    from licence.service import LicenceNotFoundError
+    from licence.errors import LicenceNotFoundError
 
     pca = svc.platform_ca()
     ledger = svc.ledger
@@ -436,7 +436,7 @@ def offline_context(
 def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
     """The licence's receipt; attached to its index row first if the ledger has sequenced it
     since (one licence, not a scan of every unreceipted one). None if unknown or pending."""
-    from licence.service import ledger_receipts
+    from licence.receipts import ledger_receipts
 
     row = svc.store.licence(lid)
     if row is None:

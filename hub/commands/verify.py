@@ -223,7 +223,7 @@ def receipt_cmd(licence_id: str, output: Path) -> None:
     """Write the licence with its ledger receipt: the file offline verification takes."""
     from hub.commands.licence import open_service
     from ledger.receipt import ReceiptError
-    from licence.service import LicenceError
+    from licence.errors import LicenceError
     from licence.trust import licence_with_receipt
 
     svc = open_service(get_settings())

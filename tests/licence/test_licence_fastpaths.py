@@ -24,14 +24,9 @@ from pyhanko.pdf_utils.writer import PdfFileWriter
 from ledger.receipt import verify_receipt
 from ledger.service import LedgerService
 from licence import document, pdf, pdf_font
-from licence.service import (
-    Holder,
-    HolderError,
-    IssueRequest,
-    LibraryHolders,
-    LicenceService,
-    check_sealed,
-)
+from licence.errors import HolderError
+from licence.issuance import Holder, IssueRequest, LibraryHolders
+from licence.service import LicenceService, check_sealed
 from schemas import uscc
 from storage.library import LibraryStore
 
@@ -60,7 +55,7 @@ def test_sealed_fields_hold_and_are_their_jcs() -> None:
 def test_sealed_bytes_are_the_jcs_of_the_document(service: LicenceService) -> None:
     seal = service.create_seal(PROVINCE_MR)
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    doc, raw = service._seal_raw("L-1", {**TRICKY, "证照标识": "L-1"}, seal, now)
+    doc, raw = service.preparer.seal_raw("L-1", {**TRICKY, "证照标识": "L-1"}, seal, now)
     assert raw == document.canonical(doc)
     check_sealed(doc)
     issued = service.issue("business_licence", PROVINCE_MR, ENTITY, BUSINESS_FIELDS)
@@ -248,7 +243,7 @@ def test_later_pdfs_of_a_seal_reuse_the_measured_signature_space(
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    from licence.service import render_pdf
+    from licence.pdf import render_pdf
 
     service.create_seal(PROVINCE_MR)
     docs = service.issue_many([_request(ENTITY), _request(ENTITY), _request(ENTITY)])
@@ -270,7 +265,7 @@ def test_a_busy_database_on_commit_is_retried_without_duplicates(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from licence.service import ledger_receipts
+    from licence.receipts import ledger_receipts
 
     service.create_seal(PROVINCE_MR)
     ledger.sequence()

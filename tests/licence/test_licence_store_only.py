@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE_MODULES = ("licence/service.py",)
+SERVICE_MODULES = ("licence/service.py", "licence/issuance.py")
 
 
 def sql_of_its_own(path: Path) -> list[str]:

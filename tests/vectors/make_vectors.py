@@ -76,7 +76,8 @@ class Maker:
         from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_HR
         from verify_fixtures import PROVINCE_MR as MR
 
-        from licence.service import Holder, ledger_receipts
+        from licence.issuance import Holder
+        from licence.receipts import ledger_receipts
 
         svc = self.svc
         past = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
@@ -566,7 +567,7 @@ def _pdf(kind: str) -> Callable[[Maker], bytes]:
         from pyhanko.pdf_utils import generic
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-        from licence.service import render_pdf
+        from licence.pdf import render_pdf
 
         lid = m.world.revoked if kind == "revoked" else m.world.valid
         pdf = render_pdf(m.svc, lid, REPO / ".cache" / "fonts")

@@ -13,7 +13,8 @@ from verify_fixtures import ENTITY_NAME, ENTITY_USCC, PROVINCE_MR, anchors, resu
 
 import hub.settings
 from hub.cli import main
-from licence.service import Holder, ledger_receipts
+from licence.issuance import Holder
+from licence.receipts import ledger_receipts
 from licence.trust import export_bundle, load_bundle, offline_context
 from licence.trust_anchors import TrustBundleError
 from licence.verify import FAILED, INDETERMINATE, PASSED, TOTAL_PASSED, verify_input

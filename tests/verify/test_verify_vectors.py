@@ -43,7 +43,8 @@ PASSPHRASE = "vectors-passphrase"
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The platform the vectors were made on (a copy: verifying may attach receipts)."""
     from ledger.service import LedgerService
-    from licence.service import LibraryHolders, LicenceService
+    from licence.issuance import LibraryHolders
+    from licence.service import LicenceService
     from licence.store import LicenceStore, engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.library import LibraryStore
