@@ -41,7 +41,9 @@ from bench._common import parse_args, peak_rss_mb, report
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence import seals
-from licence.service import Holder, IssueRequest, ledger_receipts, render_pdf
+from licence.issuance import Holder, IssueRequest
+from licence.pdf import render_pdf
+from licence.receipts import ledger_receipts
 from schemas import uscc
 from storage.library import LibraryStore
 from storage.library import engine_for as library_engine
@@ -133,7 +135,7 @@ def _floors(svc: Any, work: Path, n: int) -> dict[str, float]:
         hashlib.sha256(raw).digest()
     sha_s = time.perf_counter() - start
     with svc.ledger.engine.connect() as conn:
-        entries = db.entries_by_id(conn, [r["ledger_index"] for r in rows])
+        entries = db.entries_by_id(conn, [r["ledger_entry_id"] for r in rows])
     con = sqlite3.connect(work / "floor.db", isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")

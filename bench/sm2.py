@@ -19,7 +19,8 @@ from bench._common import parse_args, peak_rss_mb, report
 from bench.licence import _fields, _holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
-from licence.service import Holder, IssueRequest, check_sealed
+from licence.issuance import Holder, IssueRequest
+from licence.service import check_sealed
 from licence.signers import ECDSA_P256, SM2_SM3, Sm2Signer, sm2_backend, sm2_verify
 from storage.library import LibraryStore
 from storage.library import engine_for as library_engine

@@ -40,7 +40,8 @@ from bench.licence import AUTHORITY, BATCH, _fields, _holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence import document
-from licence.service import Holder, IssueRequest, ledger_receipts
+from licence.issuance import Holder, IssueRequest
+from licence.receipts import ledger_receipts
 from licence.trust import export_bundle, offline_context, verify_online
 from licence.verify import CORE_POLICY, OFFLINE_POLICY, TOTAL_PASSED, load_certificate, verify_input
 from storage.library import LibraryStore

@@ -234,8 +234,8 @@ def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tup
 def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[str]]:
     """Seals for Huainan's authorities, then licences to entities and persons (idempotent)."""
     from hub.wiring import licence_service
+    from licence.issuance import Holder, IssueRequest
     from licence.receipts import anchor_and_attach
-    from licence.service import Holder, IssueRequest
 
     svc = licence_service(settings)
     t = _step("platform CA and seals")
@@ -306,8 +306,8 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
 def verify_three(settings: Settings, svc: Any, issued: list[str]) -> list[Any]:
     """A valid licence, a tampered copy and a revoked licence, each with its report."""
     from ledger.receipt import Receipt
+    from licence.errors import LifecycleError
     from licence.receipts import anchor_and_attach
-    from licence.service import LifecycleError
     from licence.trust import online_context
     from licence.verify import verify
 
@@ -344,15 +344,8 @@ def verify_offline(settings: Settings, svc: Any, issued: list[str]) -> Any:
     """What a service window without a network does: install the hub's trust anchor once
     (`hub trust install`), take a signed trust bundle (`hub trust export`) and the licence
     with its receipt (`hub trust receipt`), and verify against the anchor, not the bundle."""
-    from licence.trust import (
-        export_bundle,
-        licence_with_receipt,
-        load_anchors,
-        load_bundle,
-        offline_context,
-        own_anchor,
-        save_anchors,
-    )
+    from licence.trust import export_bundle, licence_with_receipt, load_bundle, offline_context
+    from licence.trust_anchors import load_anchors, own_anchor, save_anchors
     from licence.verify import verify_input
 
     t = _step("verifying offline: trust anchor installed, signed trust bundle, no database")
@@ -375,7 +368,7 @@ def verify_offline(settings: Settings, svc: Any, issued: list[str]) -> Any:
 def write_pdfs(settings: Settings, svc: Any, issued: list[str], count: int = 3) -> list[Path]:
     import logging
 
-    from licence.service import render_pdf
+    from licence.pdf import render_pdf
 
     # Airflow's logging set-up (imported for the ingest) lets fontTools narrate every subset
     logging.getLogger("fontTools").setLevel(logging.WARNING)

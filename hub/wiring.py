@@ -58,7 +58,8 @@ def ledger_service(settings: Settings) -> LedgerService:
 def licence_service(settings: Settings, ledger: LedgerService | None = None) -> LicenceService:
     """The licence service wired to the configured stores (licences in the write-once
     ``licences`` bucket on MinIO) and the ledger (``ledger``, or one opened here)."""
-    from licence.service import LibraryHolders, LicenceService
+    from licence.issuance import LibraryHolders
+    from licence.service import LicenceService
     from licence.store import LicenceStore, engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.objects import object_store

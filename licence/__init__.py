@@ -7,7 +7,8 @@ authority, the signers (ECDSA P-256, SM2), the PDF rendition, the status lists, 
 store, trust bundles, the cloud signature and the verification package. Imports ``schemas``,
 ``storage`` and ``ledger``, never ``hub`` or ``api``.
 
-Public surface: ``service`` (issuance, lifecycle, seals), ``document``, ``seals``, ``ca``,
-``authorities``, ``signers``, ``pdf``, ``picture``, ``status_list``, ``status_snapshot``,
-``store``, ``receipts``, ``trust``, ``cloudsign`` and ``verify`` (packages).
+Public surface: ``service`` (issuance, lifecycle, seals), ``issuance``, ``errors``,
+``document``, ``seals``, ``ca``, ``authorities``, ``signers``, ``pdf``, ``picture``,
+``status_list``, ``status_snapshot``, ``store``, ``receipts``, ``trust``, ``trust_anchors``,
+``cloudsign`` and ``verify`` (packages).
 """

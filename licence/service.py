@@ -5,32 +5,41 @@ allowed to issue it, no active seal, a holder missing from the library (or with 
 bad fields raise a specific error and leave the object store, the licence store and the ledger
 untouched. Each accepted event (issue, suspend, reinstate, revoke, change, expire, seal events)
 is one ledger entry; the licence's receipt is attached once the ledger has sequenced it.
+Checking, numbering and sealing a batch is ``licence.issuance``; the refusals are
+``licence.errors``; a stored licence's PDF is ``licence.pdf.render_pdf``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import json
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from licence import authorities, ca, document, seals, status_list
-from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, Signer, certificate_key, verify
+from licence.errors import LicenceError, LicenceNotFoundError, LifecycleError
+from licence.issuance import (
+    BatchPreparer,
+    Holder,
+    HolderDirectory,
+    IssueRequest,
+    Prepared,
+    iso_utc,
+    utc_now,
+)
+from licence.signers import ECDSA_P256, SignatureError, certificate_key, verify
 from licence.store import LicenceStore
-from schemas import licence_id, licence_types, resident_id, uscc
+from schemas import licence_types
 from storage.keys import KeyStore
 from storage.objects import ObjectStore
 
 RECEIPT_CHUNK = 5000  # entries per bulk receipt read when attaching receipts
-HOLDER_CODE_TYPES = {"person": "111", "entity": "001"}  # GB/T 36903 持证主体代码类型
 STATUS_LABELS = {
     "valid": "有效",
     "suspended": "暂扣",
@@ -48,182 +57,12 @@ REVOCATION_REASONS = {
 }
 
 
-class LicenceError(Exception):
-    """Base class: a licence operation was refused; nothing was issued or logged."""
-
-
-class UnknownTypeError(LicenceError):
-    pass
-
-
-class NotAllowedError(LicenceError):
-    pass
-
-
-class NoActiveSealError(LicenceError):
-    pass
-
-
-class HolderError(LicenceError):
-    pass
-
-
-class InvalidFieldsError(LicenceError):
-    pass
-
-
-class LicenceNotFoundError(LicenceError):
-    pass
-
-
-class LifecycleError(LicenceError):
-    """The requested transition is not possible from the licence's current status."""
-
-
 class EventLog(Protocol):
     """The ledger as seen from here: append an entry, get its receipt once sequenced."""
 
     def append(self, data: bytes) -> int: ...
 
     def append_many(self, items: list[bytes]) -> list[int]: ...
-
-
-class HolderDirectory(Protocol):
-    """Look up a holder's registered name: kind ``person`` (resident ID) or ``entity`` (USCC)."""
-
-    def holder_name(self, kind: str, identifier: str) -> str | None: ...
-
-
-class LibraryHolders:
-    """HolderDirectory over the population and legal-entity golden records."""
-
-    def __init__(self, library: Any) -> None:
-        self.library = library
-
-    def holder_name(self, kind: str, identifier: str) -> str | None:
-        if kind == "person":
-            rec = self.library.person(identifier)
-            return rec.value("name") if rec else None
-        rec = self.library.entity(identifier)
-        return rec.value("entity_name") if rec else None
-
-    def holder_names(self, kind: str, identifiers: list[str]) -> dict[str, str]:
-        """Registered names of many holders in bulk reads of the golden records (the winning
-        value per field, as ``holder_name`` returns); unknown holders are absent."""
-        from storage.library import LEGAL_ENTITY, POPULATION
-
-        library, field = (POPULATION, "name") if kind == "person" else (LEGAL_ENTITY, "entity_name")
-        return dict(self.library.field_values(library, field, identifiers))
-
-
-@dataclass(frozen=True)
-class Holder:
-    identifier: str
-    name: str
-
-
-@dataclass(frozen=True)
-class IssueRequest:
-    type_name: str
-    authority: str
-    holder: Holder
-    fields: dict[str, str]
-    valid_until: dt.date | None = None
-
-
-@dataclass(frozen=True)
-class _Checked:
-    lt: licence_types.LicenceType
-    auth: authorities.Authority
-    seal: dict[str, Any]
-    holder_id: str
-    holder_name: str
-    fields: dict[str, str]
-    valid_until: dt.date | None
-
-
-def _issue_entry(lid: str, digest: str, authority: str, status_index: int, time: str) -> bytes:
-    """The canonical (JCS) ``licence.issue`` log entry."""
-    return document.canonical(
-        {
-            "authority": authority,
-            "document_digest": digest,
-            "event": "licence.issue",
-            "licence_id": lid,
-            "status_index": int(status_index),
-            "time": time,
-        }
-    )
-
-
-def _validate_holder_id(kind: str, identifier: str) -> Any:
-    """The holder identifier's check: USCC for entities, resident ID for persons."""
-    return (uscc if kind == "entity" else resident_id).validate(identifier)
-
-
-@dataclass
-class _Prepared:
-    """A checked, numbered and sealed batch, not yet written anywhere."""
-
-    docs: list[dict[str, Any]]
-    rows: list[dict[str, Any]]
-    entries: list[bytes]
-    written: list[tuple[str, bytes]]  # object key, sealed bytes
-
-
-@dataclass
-class _Prefetched:
-    """A batch's holder identifiers checked once and their registered names read in bulk."""
-
-    names: dict[str, dict[str, str]]  # holder kind -> identifier -> registered name
-    checks: dict[tuple[str, str], Any]  # (holder kind, identifier as given) -> its check
-
-
-@functools.lru_cache(maxsize=256)
-def _id_prefix_state(type_code: str, authority: str, version: int) -> int:
-    """Check a licence type, issuer and version once (licence_id.build raises if bad) and
-    return the ISO/IEC 7064 MOD 37,36 state after the type code and issuer, which are the
-    same for a whole batch: each licence then runs the check over its serial only."""
-    licence_id.build(type_code, authority, "0", version)
-    return _mod37_36(36, type_code + authority)
-
-
-_ALPHA = {c: i for i, c in enumerate(licence_id.ALPHABET)}
-
-
-def _mod37_36(p: int, data: str) -> int:
-    """The running state of ``licence_id.check_character`` (same steps) after ``data``."""
-    alpha = _ALPHA
-    for char in data:
-        t = (p + alpha[char]) % 36
-        p = ((t or 36) * 2) % 37
-    return p
-
-
-def _licence_id(type_code: str, authority: str, serial: str, version: int) -> str:
-    """``licence_id.build`` for the serials this service makes (digits): the type code and
-    issuer USCC, the same for a whole batch, are checked once instead of per licence."""
-    if not serial.isdigit() or not serial.isascii():
-        return licence_id.build(type_code, authority, serial, version)
-    ver = f"{version:03d}"
-    p = _mod37_36(_id_prefix_state(type_code, authority, version), serial + ver)
-    check = licence_id.ALPHABET[(37 - p) % 36]
-    return f"{licence_id.PREFIX}.{type_code}.{authority}.{serial}.{ver}.{check}"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@functools.lru_cache(maxsize=64)
-def _iso(t: dt.datetime) -> str:
-    # cached: a whole batch is issued at one time (strftime per licence showed in profiles)
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@functools.lru_cache(maxsize=64)
-def _ymd(t: dt.date) -> str:
-    return t.strftime("%Y%m%d")
 
 
 class LicenceService:
@@ -244,8 +83,7 @@ class LicenceService:
         self.ledger = ledger
         self.holders = holders
         self.verification_url = verification_url
-        self._signers: dict[str, Signer] = {}
-        self._pdf_seals: dict[str, tuple[str, Any, Any]] = {}  # seal id -> PDF signing material
+        self.preparer = BatchPreparer(store, keys, holders)
         register = getattr(ledger, "add_snapshot_source", None)
         if register is not None:
             # a log opened without LedgerService.open (tests, embedding) still commits the
@@ -297,7 +135,7 @@ class LicenceService:
         ``algorithm`` SM2_SM3 makes an SM2 seal (national profile)."""
         auth = authorities.get(authority_uscc)
         pca = self.platform_ca()
-        now = now or _now()
+        now = now or utc_now()
         with self.store.engine.begin() as conn:
             n = self.store.next_value(f"seal:{auth.uscc}", conn)
         seal_id = f"{auth.uscc}{n + 1:04d}"
@@ -344,7 +182,7 @@ class LicenceService:
                 "seal_id": seal_id,
                 "authority": auth.uscc,
                 "certificate_sha256": made.info.cert_list[0],
-                "time": _iso(now),
+                "time": iso_utc(now),
             }
         )
         return row
@@ -359,43 +197,15 @@ class LicenceService:
             raise seals.SealError(f"seal {seal_id} is {row['status']}; cannot make it {status}")
         self.store.set_seal_status(seal_id, status)
         self._log(
-            {"event": f"seal.{status}", "seal_id": seal_id, "reason": reason, "time": _iso(_now())}
+            {
+                "event": f"seal.{status}",
+                "seal_id": seal_id,
+                "reason": reason,
+                "time": iso_utc(utc_now()),
+            }
         )
 
-    def _signer(self, seal: dict[str, Any]) -> Signer:
-        signer = self._signers.get(seal["seal_id"])
-        if signer is None:
-            signer = seals.load_signer(self.keys, seal["key_name"], seal["algorithm"])
-            self._signers[seal["seal_id"]] = signer
-        return signer
-
     # ---- issuance -----------------------------------------------------------------------
-    def _check_holder(
-        self,
-        lt: licence_types.LicenceType,
-        holder: Holder,
-        pre: _Prefetched | None = None,
-    ) -> str:
-        check = pre.checks.get((lt.holder_kind, holder.identifier)) if pre else None
-        if check is None:
-            check = _validate_holder_id(lt.holder_kind, holder.identifier)
-        kind = "USCC" if lt.holder_kind == "entity" else "resident ID"
-        if not check.valid or check.normalised is None:
-            raise HolderError(f"holder {kind} is invalid ({check.reason}); nothing issued")
-        ident = str(check.normalised)
-        if pre is not None and lt.holder_kind in pre.names:
-            registered = pre.names[lt.holder_kind].get(ident)
-        else:
-            registered = self.holders.holder_name(lt.holder_kind, ident)
-        library = "legal-entity" if lt.holder_kind == "entity" else "population"
-        if registered is None:
-            raise HolderError(f"holder not found in the {library} library; nothing issued")
-        if registered.strip() != holder.name.strip():
-            raise HolderError(
-                f"holder name does not match the {library} library record; nothing issued"
-            )
-        return ident
-
     def issue(
         self,
         type_name: str,
@@ -412,64 +222,6 @@ class LicenceService:
         req = IssueRequest(type_name, authority_uscc, holder, fields, valid_until)
         return self.issue_many([req], now, _version=_version, _serial=_serial)[0]
 
-    def _prefetch_holders(self, requests: list[IssueRequest]) -> _Prefetched | None:
-        """Registered names of a batch's holders, one bulk read per holder kind (None when the
-        directory has no bulk read: then each request looks its holder up on its own)."""
-        bulk = getattr(self.holders, "holder_names", None)
-        if bulk is None or len(requests) < 2:
-            return None
-        wanted: dict[str, list[str]] = {}
-        checks: dict[tuple[str, str], Any] = {}
-        for req in requests:
-            try:
-                kind = licence_types.get(req.type_name).holder_kind
-            except licence_types.LicenceTypeError:
-                continue  # reported in order by _check
-            check = checks[(kind, req.holder.identifier)] = _validate_holder_id(
-                kind, req.holder.identifier
-            )
-            if check.valid and check.normalised is not None:
-                wanted.setdefault(kind, []).append(check.normalised)
-        names = {kind: dict(bulk(kind, ids)) for kind, ids in wanted.items()}
-        return _Prefetched(names, checks)
-
-    def _check(
-        self,
-        req: IssueRequest,
-        now: dt.datetime,
-        seals_cache: dict[str, Any],
-        pre: _Prefetched | None = None,
-    ) -> _Checked:
-        try:
-            lt = licence_types.get(req.type_name)
-        except licence_types.LicenceTypeError as exc:
-            raise UnknownTypeError(str(exc)) from None
-        try:
-            auth = authorities.get(req.authority)
-            authorities.require_allowed(auth, lt)
-        except authorities.AuthorityError as exc:
-            raise NotAllowedError(str(exc)) from None
-        if auth.uscc not in seals_cache:
-            seals_cache[auth.uscc] = self.store.active_seal(auth.uscc, now)
-        seal = seals_cache[auth.uscc]
-        if seal is None:
-            raise NoActiveSealError(
-                f"{auth.name} ({auth.uscc}) has no active seal: create one with `hub seal create`"
-            )
-        holder_id = self._check_holder(lt, req.holder, pre)
-        try:
-            clean = lt.check_fields(req.fields)
-        except licence_types.FieldError as exc:
-            raise InvalidFieldsError(str(exc)) from None
-        valid_until = req.valid_until
-        if valid_until is None and lt.default_years:
-            valid_until = now.date().replace(year=now.year + lt.default_years) - dt.timedelta(1)
-        if valid_until is None and not lt.long_term_allowed:
-            raise InvalidFieldsError(f"{lt.name} needs an end of validity (no long-term validity)")
-        if valid_until is not None and valid_until <= now.date():
-            raise InvalidFieldsError(f"end of validity {valid_until} is not after the issue date")
-        return _Checked(lt, auth, seal, holder_id, req.holder.name.strip(), clean, valid_until)
-
     def issue_many(
         self,
         requests: list[IssueRequest],
@@ -483,7 +235,7 @@ class LicenceService:
         """
         if not requests:
             return []
-        return self._store_batch(self._prepare_batch(requests, now, _version, _serial))
+        return self._store_batch(self.preparer.prepare(requests, now, _version, _serial))
 
     def issue_batches(
         self,
@@ -501,7 +253,7 @@ class LicenceService:
         Returns the number of licences issued."""
         issued = 0
 
-        def store(k: int, prepared: _Prepared) -> int:
+        def store(k: int, prepared: Prepared) -> int:
             self._store_batch(prepared)
             if after_batch is not None:
                 after_batch(k)
@@ -510,7 +262,7 @@ class LicenceService:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="licence-writer") as writer:
             pending: Future[int] | None = None
             for k, requests in enumerate(batches):
-                prepared = self._prepare_batch(requests, None, 1, None) if requests else None
+                prepared = self.preparer.prepare(requests, None, 1, None) if requests else None
                 if pending is not None:
                     issued += pending.result()  # re-raises the writer's error
                     pending = None
@@ -520,103 +272,8 @@ class LicenceService:
                 issued += pending.result()
         return issued
 
-    def _reserve(self, name_counts: list[tuple[str, int]]) -> dict[str, int]:
-        """Reserve ``count`` values of each counter in one short transaction (retried when
-        a concurrent writer, such as the pipeline's, committed first)."""
-        from sqlalchemy.exc import OperationalError
-
-        for attempt in range(8):
-            try:
-                with self.store.engine.begin() as conn:
-                    return {name: self.store.next_value(name, conn, k) for name, k in name_counts}
-            except OperationalError:
-                if attempt == 7:
-                    raise
-                time.sleep(0.005 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def _prepare_batch(
-        self,
-        requests: list[IssueRequest],
-        now: dt.datetime | None,
-        _version: int,
-        _serial: str | None,
-    ) -> _Prepared:
-        """Check every request, reserve serials and status positions, seal every licence:
-        everything of a batch but writing it (no object, row or log entry yet)."""
-        now = now or _now()
-        seals_cache: dict[str, dict[str, Any] | None] = {}
-        pre = self._prefetch_holders(requests)
-        checked = [self._check(req, now, seals_cache, pre) for req in requests]
-        docs: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        entries: list[bytes] = []
-        naive = now.replace(tzinfo=None)
-        # serials and status-list positions are reserved in their own short transaction, like
-        # a database sequence: a batch that fails later leaves a gap, never a serial that the
-        # next batch would reuse for a licence object already written (write-once refuses
-        # it), and the write lock is not held while the objects are fsynced
-        per_auth: dict[str, int] = {}
-        for c in checked:
-            per_auth[c.auth.uscc] = per_auth.get(c.auth.uscc, 0) + 1
-        got = self._reserve(
-            [(f"serial:{a}:{now.year}", k) for a, k in per_auth.items()]
-            + [(f"status:{a}", k) for a, k in per_auth.items()]
-        )
-        serial_next = {a: got[f"serial:{a}:{now.year}"] for a in per_auth}
-        status_next = {a: got[f"status:{a}"] for a in per_auth}
-        # every licence is sealed before any object is written (a signing failure writes
-        # nothing); the objects are then written as a batch and the index rows commit only
-        # once all are durable
-        written: list[tuple[str, bytes]] = []
-        when = _iso(now)
-        for c in checked:
-            serial = _serial
-            if serial is None:
-                serial = f"{now.year}{serial_next[c.auth.uscc] + 1:07d}"
-                serial_next[c.auth.uscc] += 1
-            status_index = status_next[c.auth.uscc]
-            status_next[c.auth.uscc] += 1
-            lid = _licence_id(c.lt.code, c.auth.uscc, serial, _version)
-            content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
-            doc, raw = self._seal_raw(lid, content, c.seal, now)
-            # one folder per authority and year, not per licence: creating a folder per
-            # licence cost more than writing the licence (the row keeps the key, so licences
-            # stored as licences/<id>/licence.json before read back as they were)
-            key = f"licences/{c.auth.uscc}/{now.year}/{lid}.json"
-            written.append((key, raw))
-            docs.append(doc)
-            digest = doc["header"]["document_digest"]
-            rows.append(
-                {
-                    "licence_id": lid,
-                    "type_code": c.lt.code,
-                    "authority": c.auth.uscc,
-                    "serial": serial,
-                    "version": _version,
-                    "holder_kind": c.lt.holder_kind,
-                    "holder_id": c.holder_id,
-                    "status": "valid",
-                    "issued_at": naive,
-                    "valid_to": c.valid_until.isoformat() if c.valid_until else None,
-                    "object_key": key,
-                    "document_digest": digest,
-                    "seal_id": c.seal["seal_id"],
-                    "status_index": status_index,
-                    "ledger_index": None,
-                    "updated_at": naive,
-                }
-            )
-            # status_index binds the licence to its bit in the authority's status lists
-            entries.append(_issue_entry(lid, digest, c.auth.uscc, status_index, when))
-        return _Prepared(docs, rows, entries, written)
-
-    def _store_batch(self, prepared: _Prepared) -> list[dict[str, Any]]:
+    def _store_batch(self, prepared: Prepared) -> list[dict[str, Any]]:
         """Write a prepared batch's objects, then its index rows and log entries."""
-        from sqlalchemy import bindparam, insert, update
-
-        from licence.store import licences
-
         docs, rows, entries, written = (
             prepared.docs,
             prepared.rows,
@@ -636,84 +293,32 @@ class LicenceService:
             # failure leaves neither (and one commit instead of three per batch)
             self._commit_with_log(rows, entries)
             return docs
-        with self.store.engine.begin() as conn:
-            conn.execute(insert(licences), rows)
+        self.store.add_licences(rows)
         entry_ids = self.ledger.append_many(entries)
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                update(licences)
-                .where(licences.c.licence_id == bindparam("lid"))
-                .values(ledger_index=bindparam("entry")),
-                [
-                    {"lid": r["licence_id"], "entry": e}
-                    for r, e in zip(rows, entry_ids, strict=True)
-                ],
-            )
+        self.store.set_entry_ids(
+            [(r["licence_id"], e) for r, e in zip(rows, entry_ids, strict=True)]
+        )
         return docs
 
     def _commit_with_log(self, rows: list[dict[str, Any]], entries: list[bytes]) -> None:
         """Insert the index rows and queue their log entries in one transaction, retried like
         the log's own append when another writer took the same entry ids (PostgreSQL) or held
         the write lock too long (SQLite); a failed attempt leaves nothing."""
-        from sqlalchemy import insert
         from sqlalchemy.exc import IntegrityError, OperationalError
-
-        from licence.store import licences
 
         for attempt in range(5):
             try:
                 with self.store.engine.begin() as conn:
                     ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
-                    conn.execute(
-                        insert(licences),
-                        [{**r, "ledger_index": e} for r, e in zip(rows, ids, strict=True)],
+                    self.store.add_licences(
+                        [{**r, "ledger_entry_id": e} for r, e in zip(rows, ids, strict=True)],
+                        conn,
                     )
                 return
             except (IntegrityError, OperationalError):
                 if attempt == 4:
                     raise
                 time.sleep(0.01 * (attempt + 1))
-
-    @staticmethod
-    def _metadata(
-        c: _Checked, lid: str, serial: str, version: int, now: dt.datetime
-    ) -> dict[str, Any]:
-        """The GB/T 36903 metadata of a licence."""
-        until = c.valid_until
-        return {
-            "证照标识": lid,
-            "证照名称": c.lt.name,
-            "证照类型名称": c.lt.name,
-            "证照类型代码": c.lt.code,
-            "证照编号": f"{serial}-{version:03d}",
-            "证照颁发机构": c.auth.name,
-            "证照颁发机构代码": c.auth.uscc,
-            "证照颁发日期": _ymd(now),
-            "证照有效期起始日期": _ymd(now),
-            "证照有效期截止日期": _ymd(until) if until else "",
-            "证照有效期长期标识": "1" if until is None else "0",
-            "持证主体": c.holder_name,
-            "持证主体代码": c.holder_id,
-            "持证主体代码类型": HOLDER_CODE_TYPES[c.lt.holder_kind],
-            "证照所属管辖属地编码": c.auth.division,
-        }
-
-    def _seal_raw(
-        self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
-    ) -> tuple[dict[str, Any], bytes]:
-        """The sealed document and its canonical (JCS) bytes, as stored."""
-        alg = "sha256"
-        fields, root, fields_json = document.seal_fields(content, alg)
-        header = document.signed_header(lid, root, alg, seal["seal_id"], _iso(now))
-        header_json = document.canonical(header)
-        signer = self._signer(seal)
-        signature = {
-            "algorithm": signer.algorithm,
-            "value": base64.b64encode(signer.sign(header_json)).decode(),
-            "certificate": seal["cert_pem"],
-        }
-        doc = {"header": header, "signature": signature, "fields": fields}
-        return doc, document.sealed_bytes(fields_json, header_json, signature)
 
     # ---- reading ------------------------------------------------------------------------
     def row(self, lid: str) -> dict[str, Any]:
@@ -750,7 +355,7 @@ class LicenceService:
                 f"licence {lid} is {row['status']} ({STATUS_LABELS.get(row['status'], '')}); "
                 f"cannot {event}"
             )
-        now = _now()
+        now = utc_now()
         values = {
             "status": to,
             "reason_code": reason_code or None,
@@ -765,7 +370,7 @@ class LicenceService:
             "status": to,
             "reason_code": reason_code,
             "reason": reason_text,
-            "time": _iso(now),
+            "time": iso_utc(now),
         }
         shared = getattr(self.ledger, "shares_database", None)
         if shared is not None and shared(self.store.engine):
@@ -837,7 +442,7 @@ class LicenceService:
 
     def expire_due(self, today: dt.date | None = None) -> list[str]:
         """Mark licences past their end of validity as expired (the daily DAG calls this)."""
-        today = today or _now().date()
+        today = today or utc_now().date()
         done = []
         for lid in self.store.due_for_expiry(today):
             self._transition(
@@ -888,7 +493,7 @@ class LicenceService:
         size, list_index = found
         ledger: Any = self.ledger
         issue_index = (
-            None if row["ledger_index"] is None else ledger.entry_index(row["ledger_index"])
+            None if row["ledger_entry_id"] is None else ledger.entry_index(row["ledger_entry_id"])
         )
         if issue_index is None or issue_index >= size:
             raise LicenceError(
@@ -928,18 +533,9 @@ class LicenceService:
         at any time, so a stop half-way loses nothing, and memory stays bounded by a chunk
         instead of growing with the backlog.
         """
-        from sqlalchemy import bindparam, update
-
-        from licence.store import licences
-
         attached = 0
         pending = self.store.unreceipted()
         many = getattr(receipt_for, "many", None)
-        stmt = (
-            update(licences)
-            .where(licences.c.licence_id == bindparam("lid"))
-            .values(receipt=bindparam("receipt"))
-        )
         for lo in range(0, len(pending), RECEIPT_CHUNK):
             part = pending[lo : lo + RECEIPT_CHUNK]
             # a bulk reader answers a whole chunk in one go; a plain callable entry by entry
@@ -948,40 +544,15 @@ class LicenceService:
             for lid, entry in part:
                 data = found.get(entry) if found is not None else receipt_for(entry)
                 if data is not None:
-                    batch.append({"lid": lid, "receipt": data.decode()})
+                    batch.append((lid, data.decode()))
             if batch:
-                with self.store.engine.begin() as conn:
-                    conn.execute(stmt, batch)
+                self.store.attach_receipts(batch)
                 attached += len(batch)
         return attached
 
     # ---- disclosure and checking --------------------------------------------------------
     def disclose(self, lid: str, hide: list[str]) -> dict[str, Any]:
         return document.disclose(self.document(lid), hide)
-
-
-class _LedgerReceipts:
-    """Entry id -> receipt JSON bytes (None while pending) over a LedgerService; ``many`` reads a
-    whole list of entries in one connection when the ledger offers bulk receipts."""
-
-    def __init__(self, ledger: Any) -> None:
-        self.ledger = ledger
-        if not hasattr(ledger, "receipts_for_entries"):
-            self.many = None  # type: ignore[assignment]
-
-    def __call__(self, entry_id: int) -> bytes | None:
-        index = self.ledger.entry_index(entry_id)
-        receipt = None if index is None else self.ledger.receipt(index)
-        return None if receipt is None else str(receipt.to_json()).encode()
-
-    def many(self, entry_ids: list[int]) -> dict[int, bytes]:
-        found = self.ledger.receipts_for_entries(entry_ids)
-        return {e: str(r.to_json()).encode() for e, r in found.items()}
-
-
-def ledger_receipts(ledger: Any) -> Any:
-    """``receipt_for`` over a LedgerService: entry id -> receipt JSON bytes, or None if pending."""
-    return _LedgerReceipts(ledger)
 
 
 def check_sealed(doc: dict[str, Any]) -> None:
@@ -1001,42 +572,3 @@ def check_sealed(doc: dict[str, Any]) -> None:
 
 
 __all__ = ["LicenceService", "SignatureError", "check_sealed"]
-
-
-def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
-    """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it."""
-    from licence import pdf
-
-    doc = service.document(lid)
-    seal_id = doc["header"]["seal_id"]
-    row = service.store.seal(seal_id)
-    if row is None:
-        raise seals.SealError(f"seal {seal_id} of licence {lid} is not in the store")
-    if row["algorithm"] == SM2_SM3:
-        raise seals.SealError(
-            f"licence {lid} is sealed with the SM2 seal {seal_id}: a PAdES PDF cannot be "
-            "sealed with SM2 (pyHanko and the PDF signature standards have no SM2-with-SM3); "
-            "hand out the sealed JSON licence, which verifies with `hub verify`"
-        )
-    # the seal's key, certificates, picture and pyHanko signer are loaded once per seal
-    # (decrypting the key and parsing certificates for every PDF cost more than drawing it);
-    # keyed by the certificate too, so a store that changed under us is read again
-    cached = service._pdf_seals.get(seal_id)
-    if cached is None or cached[0] != row["cert_pem"]:
-        png = service.objects.get(f"seals/{seal_id}/picture.png")
-        key = service.keys.load(row["key_name"])
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        pca = service.platform_ca()
-        material = pdf.SealMaterial(
-            key,
-            x509.load_pem_x509_certificate(row["cert_pem"].encode()),
-            [pca.seal_ca, pca.root],
-            png,
-        )
-        cached = (row["cert_pem"], material, pdf.pdf_signer(material))
-        service._pdf_seals[seal_id] = cached
-    _, material, signer = cached
-    unsigned = pdf.render(
-        doc, material.picture_png, service.verification_url, pdf.font_file(font_cache)
-    )
-    return pdf.sign(unsigned, material, row["name"], signer)

@@ -1,7 +1,8 @@
 """Licence store: index rows for seals and licences (SQLAlchemy Core, own tables).
 
 The sealed documents themselves live write-once in the object store; these tables are the
-index (status, version chain, status-list position, ledger index) that lifecycle commands update.
+index (status, version chain, status-list position, ledger entry id) that lifecycle commands
+update. Opening the store brings the tables of a hub from before the current layout up to date.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -20,14 +22,21 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
 from storage.engine import make_engine
 
 metadata = MetaData()
+
+ENTRY_COLUMN = "ledger_entry_id"
+# its name in hubs from before it was named for what it holds (renamed when the store opens)
+_LEGACY_ENTRY_COLUMN = "ledger_index"
 
 seals = Table(
     "licence_seals",
@@ -64,7 +73,9 @@ licences = Table(
     Column("document_digest", String(64), nullable=False),
     Column("seal_id", String(40), nullable=False),
     Column("status_index", Integer, nullable=False),
-    Column("ledger_index", Integer),
+    # the id of the licence's issue entry in the ledger (``ledger_entries.entry_id``), not its
+    # position in the log: the log gives it an index only once it is sequenced
+    Column(ENTRY_COLUMN, Integer),
     Column("receipt", Text),  # ledger receipt JSON, attached once the entry is sequenced
     Column("superseded_by", String(120)),
     Column("updated_at", DateTime, nullable=False),
@@ -93,12 +104,46 @@ def engine_for(db_url: str) -> Engine:
     return make_engine(db_url)
 
 
+def _licence_columns(conn: Connection) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(licences.name)}
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the licence tables of a hub from before the current layout up to date: a no-op
+    on a current hub (one read of the table's columns), else one transaction that changes
+    nothing if it fails (on PostgreSQL under a lock, on SQLite under the write lock: hubs
+    opened at once upgrade one after the other, and the second finds nothing to do).
+
+    - ``licences.ledger_index`` is renamed ``ledger_entry_id``: it always held the issue
+      entry's id, never its index in the log. The values are kept as they are.
+    """
+    with engine.connect() as conn:
+        if _LEGACY_ENTRY_COLUMN not in _licence_columns(conn):
+            return
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('hub.licence:upgrade'))"))
+        else:  # Python's sqlite3 would run the DDL outside the transaction
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _LEGACY_ENTRY_COLUMN not in _licence_columns(conn):
+            return  # another process upgraded it meanwhile
+        conn.execute(
+            text(
+                f"ALTER TABLE {licences.name} "
+                f"RENAME COLUMN {_LEGACY_ENTRY_COLUMN} TO {ENTRY_COLUMN}"
+            )
+        )
+        if ENTRY_COLUMN not in _licence_columns(conn):
+            raise RuntimeError(f"{licences.name}: renaming {_LEGACY_ENTRY_COLUMN} failed")
+
+
 class LicenceStore:
     """Index rows for seals and licences."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        upgrade(engine)
 
     # ---- counters: serial numbers and status-list positions ----------------------------
     def next_value(self, name: str, conn: Any, count: int = 1) -> int:
@@ -166,6 +211,34 @@ class LicenceStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
 
+    def add_licences(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Insert index rows, in ``conn``'s transaction when given (with their log entries)."""
+        if conn is not None:
+            conn.execute(insert(licences), rows)
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(licences), rows)
+
+    def set_entry_ids(self, entry_ids: list[tuple[str, int]]) -> None:
+        """Record (licence id, ledger entry id) of licences whose issue entries were logged."""
+        stmt = (
+            update(licences)
+            .where(licences.c.licence_id == bindparam("lid"))
+            .values({ENTRY_COLUMN: bindparam("entry")})
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"lid": lid, "entry": e} for lid, e in entry_ids])
+
+    def attach_receipts(self, receipts: list[tuple[str, str]]) -> None:
+        """Store (licence id, receipt JSON) pairs, in one transaction."""
+        stmt = (
+            update(licences)
+            .where(licences.c.licence_id == bindparam("lid"))
+            .values(receipt=bindparam("receipt"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"lid": lid, "receipt": r} for lid, r in receipts])
+
     def update_licence(self, licence_id: str, conn: Any = None, **values: Any) -> None:
         stmt = update(licences).where(licences.c.licence_id == licence_id).values(**values)
         if conn is not None:
@@ -173,6 +246,21 @@ class LicenceStore:
             return
         with self.engine.begin() as c:
             c.execute(stmt)
+
+    def no_longer_valid(self) -> list[dict[str, Any]]:
+        """Status, reason, time, authority and successor of every licence not valid now."""
+        cols = licences.c
+        stmt = select(
+            cols.licence_id,
+            cols.status,
+            cols.reason_code,
+            cols.reason_text,
+            cols.updated_at,
+            cols.authority,
+            cols.superseded_by,
+        ).where(cols.status != "valid")
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     def statuses(self, authority: str) -> list[tuple[int, str]]:
         """(status-list index, status) of every licence of one authority."""
@@ -208,8 +296,10 @@ class LicenceStore:
         return None if found is None else (int(found[0]), int(found[1]))
 
     def unreceipted(self) -> list[tuple[str, int]]:
-        stmt = select(licences.c.licence_id, licences.c.ledger_index).where(
-            and_(licences.c.receipt.is_(None), licences.c.ledger_index.is_not(None))
+        """(licence id, ledger entry id) of every logged licence without its receipt yet."""
+        entry = licences.c[ENTRY_COLUMN]
+        stmt = select(licences.c.licence_id, entry).where(
+            and_(licences.c.receipt.is_(None), entry.is_not(None))
         )
         with self.engine.connect() as conn:
             return [(str(a), int(b)) for a, b in conn.execute(stmt)]

@@ -11,8 +11,9 @@ shows as the ``freshness`` check.
 
 Offline trust starts from anchors the verifier already holds, never from the bundle: the log
 key and platform CA of each hub it trusts (its own, and federation peers), installed once with
-``hub trust install`` into the verifier's configuration (:class:`TrustAnchors`). A bundle that
-no installed (or ``--log-key`` pinned) key signed is refused with a reason code.
+``hub trust install`` into the verifier's configuration (``licence.trust_anchors``). A bundle
+that no installed (or ``--log-key`` pinned) key signed is refused with a reason code. Seals'
+status histories come from the ledger (``licence.seal_history``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from typing import Any
 
 from ledger import strict_json
 from ledger.anchor import AnchorReference
@@ -41,11 +36,11 @@ from ledger.note import (
     sign_note,
 )
 from ledger.receipt import Receipt, ReceiptError
+from licence.seal_history import aware, cert_hash, naive_iso, seal_events, seal_state
+from licence.trust_anchors import TrustAnchor, TrustAnchors, TrustBundleError
 from licence.verify import (
     DEFAULT_MAX_AGE_HOURS,
-    FAILED,
     INDETERMINATE,
-    TOTAL_FAILED,
     CheckResult,
     Report,
     SealState,
@@ -54,137 +49,6 @@ from licence.verify import (
 )
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
-
-
-class TrustBundleError(ValueError):
-    """A trust bundle is refused: ``reason`` says why (BUNDLE_MALFORMED, BUNDLE_UNSIGNED,
-    BUNDLE_UNTRUSTED, BUNDLE_ALTERED, NO_TRUST_ANCHOR)."""
-
-    ZH: ClassVar[dict[str, str]] = {
-        "BUNDLE_MALFORMED": "信任包格式错误或不完整",
-        "BUNDLE_UNSIGNED": "信任包未签名",
-        "BUNDLE_UNTRUSTED": "信任包非本机信任的平台签署（可能被伪造或替换）",
-        "BUNDLE_ALTERED": "信任包签名后被修改",
-        "NO_TRUST_ANCHOR": "本机未安装信任锚（先运行 hub trust install）",
-        "ANCHORS_MALFORMED": "本机信任锚配置文件损坏",
-    }
-
-    def __init__(self, message: str, reason: str = "BUNDLE_MALFORMED") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-    def report(self) -> Report:
-        """The refusal as a verification report: check ``trust_bundle`` FAILED with the reason
-        (INDETERMINATE when this verifier simply has no anchor yet)."""
-        status = INDETERMINATE if self.reason == "NO_TRUST_ANCHOR" else FAILED
-        line = CheckResult(
-            "trust_bundle",
-            status,
-            self.reason,
-            f"trust bundle refused: {self}",
-            self.ZH.get(self.reason, "信任包不可用"),
-        )
-        return Report(TOTAL_FAILED if status == FAILED else INDETERMINATE, [line], "unknown")
-
-
-ANCHORS_FILE = "anchors.json"
-ANCHORS_FORMAT = "egov-hub/trust-anchors/v1"
-
-
-@dataclass(frozen=True)
-class TrustAnchor:
-    """One hub this verifier trusts: its log's origin, log keys, platform CA certificates (PEM)
-    and the address its QR codes point at."""
-
-    origin: str
-    log_keys: tuple[str, ...]
-    ca_certificates: tuple[str, ...] = ()
-    verification_url: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "log_keys": list(self.log_keys),
-            "ca_certificates": list(self.ca_certificates),
-            "verification_url": self.verification_url,
-        }
-
-
-@dataclass(frozen=True)
-class TrustAnchors:
-    """What a verifier trusts offline: its own hub and federation peers, one anchor each."""
-
-    anchors: tuple[TrustAnchor, ...] = ()
-    source: str = field(default="", compare=False)
-
-    def with_anchor(self, anchor: TrustAnchor) -> TrustAnchors:
-        """These anchors with ``anchor`` added (replacing one of the same origin)."""
-        kept = tuple(a for a in self.anchors if a.origin != anchor.origin)
-        return TrustAnchors((*kept, anchor), self.source)
-
-    def hosts(self) -> tuple[str, ...]:
-        from licence.verify import qr_host
-
-        found = (qr_host(a.verification_url) for a in self.anchors if a.verification_url)
-        return tuple(h for h in found if h)
-
-    def to_json(self) -> str:
-        body = {"format": ANCHORS_FORMAT, "anchors": [a.to_dict() for a in self.anchors]}
-        return json.dumps(body, ensure_ascii=False, indent=1) + "\n"
-
-
-def load_anchors(folder: Path) -> TrustAnchors:
-    """The anchors installed in ``folder`` (``hub trust install``); none if it has none."""
-    path = folder / ANCHORS_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return TrustAnchors(source=str(path))
-    except OSError as exc:
-        raise TrustBundleError(f"cannot read {path}: {exc}", "ANCHORS_MALFORMED") from exc
-    try:
-        obj = strict_json.loads(data)
-        if not isinstance(obj, dict) or obj.get("format") != ANCHORS_FORMAT:
-            raise ValueError(f"not a trust anchors file (expected format {ANCHORS_FORMAT})")
-        anchors = []
-        for a in obj["anchors"]:
-            keys = tuple(str(k) for k in a["log_keys"])
-            for k in keys:
-                Verifier.from_vkey(k)
-            pems = tuple(str(p) for p in a.get("ca_certificates") or ())
-            for p in pems:
-                load_certificate(p)
-            url = a.get("verification_url")
-            anchors.append(
-                TrustAnchor(str(a["origin"]), keys, pems, None if url is None else str(url))
-            )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TrustBundleError(f"{path} is damaged: {exc}", "ANCHORS_MALFORMED") from exc
-    return TrustAnchors(tuple(anchors), str(path))
-
-
-def save_anchors(folder: Path, anchors: TrustAnchors) -> Path:
-    """Write ``anchors`` to ``folder`` (created if needed); the file path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ANCHORS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(anchors.to_json(), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def own_anchor(svc: Any) -> TrustAnchor:
-    """This hub's anchor, from its own stores (what `hub trust install` writes by default)."""
-    from licence.ca import pem
-
-    pca = svc.platform_ca()
-    ledger = svc.ledger
-    return TrustAnchor(
-        origin=str(ledger.origin),
-        log_keys=(ledger.verifier_key(),),
-        ca_certificates=(pem(pca.root), pem(pca.seal_ca)),
-        verification_url=svc.verification_url,
-    )
 
 
 def anchor_from_bundle(bundle: Mapping[str, Any], log_keys: Sequence[str]) -> TrustAnchor:
@@ -211,110 +75,13 @@ def _origin_of_key(vkey: str) -> str:
     return vkey.split("+", 1)[0]
 
 
-def _naive_iso(t: Any) -> str | None:
-    if t is None:
-        return None
-    if isinstance(t, dt.datetime):
-        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
-    return str(t)
-
-
-def _aware(text: str) -> dt.datetime:
-    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-_Event = tuple[str, str, str, int]  # seal id, status, time, position in the log
-# per ledger: the entries already scanned for seal events and the events found
-_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[_Event]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
-    """Status history of every seal, read from the ledger's seal entries (queued ones too:
-    an appended entry has its row in ``ledger_entries`` before it is sequenced, and the log
-    adopts an earlier version's ``ledger_pending`` rows when opened).
-
-    Entries are scanned once per ledger object (later calls read only new entries): a row of
-    ``ledger_entries`` never changes once written.
-    """
-    from sqlalchemy import func, select
-
-    from storage import ledger_store as db
-
-    marker = b'"seal.'
-
-    def seal_entries(column: Any) -> Any:
-        # SQLite's LIKE does not match inside BLOBs; PostgreSQL has bytea LIKE bytea
-        if ledger.engine.dialect.name == "sqlite":
-            return func.instr(column, marker) > 0
-        return column.op("LIKE")(b"%" + marker + b"%")
-
-    scanned, found = _SEAL_SCAN.get(ledger, (-1, frozenset()))
-    # one transaction: a consistent snapshot of the entries up to ``top``
-    with ledger.engine.begin() as conn:
-        top = conn.execute(select(func.max(db.entries.c.idx))).scalar()
-        top = -1 if top is None else int(top)
-        appended = [
-            (int(r[0]), bytes(r[1]))
-            for r in conn.execute(
-                select(db.entries.c.idx, db.entries.c.data).where(
-                    db.entries.c.idx > scanned,
-                    db.entries.c.idx <= top,
-                    seal_entries(db.entries.c.data),
-                )
-            )
-        ]
-    remembered = found | frozenset(_events(appended))
-    _SEAL_SCAN[ledger] = (max(top, scanned), remembered)
-    out: dict[str, list[tuple[str, dt.datetime]]] = {}
-    # time order; events within the same second keep their log order
-    for seal_id, status, time, _pos in sorted(remembered, key=lambda e: (_aware(e[2]), e[3])):
-        out.setdefault(seal_id, []).append((status, _aware(time)))
-    return out
-
-
-def _events(entries: list[tuple[int, bytes]]) -> set[_Event]:
-    """(seal id, status, time, log position) of the seal events among ledger entries."""
-    items: set[_Event] = set()
-    for pos, data in entries:
-        try:
-            entry = json.loads(data)
-        except ValueError:
-            continue
-        event = str(entry.get("event", ""))
-        if not event.startswith("seal.") or "seal_id" not in entry or "time" not in entry:
-            continue
-        status = "active" if event == "seal.create" else event.removeprefix("seal.")
-        items.add((str(entry["seal_id"]), status, str(entry["time"]), pos))
-    return items
-
-
-def _cert_hash(pem: str) -> str:
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def _seal_state(row: Mapping[str, Any], events: list[tuple[str, dt.datetime]]) -> SealState:
-    return SealState(
-        seal_id=str(row["seal_id"]),
-        authority=str(row["authority"]),
-        status=str(row["status"]),
-        valid_from=_aware(_naive_iso(row["valid_from"]) or ""),
-        valid_to=_aware(_naive_iso(row["valid_to"]) or ""),
-        cert_sha256=(_cert_hash(str(row["cert_pem"])),),
-        events=tuple(events),
-    )
-
-
 def online_context(
     svc: Any, today: dt.date | None = None, now: dt.datetime | None = None
 ) -> VerifyContext:
     """A context over a LicenceService and its ledger: status as of now, receipts attached."""
     from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.service import LedgerError
-    from licence.service import LicenceNotFoundError
+    from licence.errors import LicenceNotFoundError
 
     pca = svc.platform_ca()
     ledger = svc.ledger
@@ -326,11 +93,11 @@ def online_context(
             return None
         if "all" not in events_cache:
             events_cache["all"] = seal_events(ledger)
-        return _seal_state(row, events_cache["all"].get(seal_id, []))
+        return seal_state(row, events_cache["all"].get(seal_id, []))
 
     def seal_for_cert(cert_sha256: str) -> SealState | None:
         for row in svc.store.seals():
-            if _cert_hash(str(row["cert_pem"])) == cert_sha256:
+            if cert_hash(str(row["cert_pem"])) == cert_sha256:
                 return seal_of(str(row["seal_id"]))
         return None
 
@@ -394,7 +161,6 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from licence.ca import pem
-    from licence.store import licences
     from storage import ledger_store as db
 
     now = now or dt.datetime.now(dt.UTC)
@@ -435,7 +201,7 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     events = seal_events(ledger)
     seals = []
     for row in svc.store.seals():
-        state = _seal_state(row, events.get(row["seal_id"], []))
+        state = seal_state(row, events.get(row["seal_id"], []))
         seals.append(
             {
                 "seal_id": state.seal_id,
@@ -448,29 +214,17 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
                 "events": [[s, t.isoformat()] for s, t in state.events],
             }
         )
-    status: dict[str, Any] = {}
-    cols = licences.c
-    with svc.store.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                cols.licence_id,
-                cols.status,
-                cols.reason_code,
-                cols.reason_text,
-                cols.updated_at,
-                cols.authority,
-                cols.superseded_by,
-            ).where(cols.status != "valid")
-        ).mappings()
-        for r in rows:
-            status[str(r["licence_id"])] = {
-                "status": r["status"],
-                "reason_code": r["reason_code"],
-                "reason_text": r["reason_text"],
-                "updated_at": _naive_iso(r["updated_at"]),
-                "authority": r["authority"],
-                "superseded_by": r["superseded_by"],
-            }
+    status: dict[str, Any] = {
+        str(r["licence_id"]): {
+            "status": r["status"],
+            "reason_code": r["reason_code"],
+            "reason_text": r["reason_text"],
+            "updated_at": naive_iso(r["updated_at"]),
+            "authority": r["authority"],
+            "superseded_by": r["superseded_by"],
+        }
+        for r in svc.store.no_longer_valid()
+    }
     # each authority's status list committed with the latest checkpoint, with its receipt:
     # offline, "not revoked as of checkpoint N" is then proven by the log, not only asserted
     from licence import authorities
@@ -615,10 +369,10 @@ def offline_context(
                 seal_id=str(s["seal_id"]),
                 authority=str(s["authority"]),
                 status=str(s["status"]),
-                valid_from=_aware(s["valid_from"]),
-                valid_to=_aware(s["valid_to"]),
+                valid_from=aware(s["valid_from"]),
+                valid_to=aware(s["valid_to"]),
                 cert_sha256=tuple(s["cert_sha256"]),
-                events=tuple((str(st), _aware(t)) for st, t in s["events"]),
+                events=tuple((str(st), aware(t)) for st, t in s["events"]),
             )
             for s in bundle["seals"]
         }
@@ -630,7 +384,7 @@ def offline_context(
             str(a): Receipt.from_dict(r) for a, r in dict(bundle.get("status_lists", {})).items()
         }
         status_size = strict_json.integer(bundle["status"]["size"], "status size", 2**63)
-        as_of = _aware(str(bundle["exported_at"]))
+        as_of = aware(str(bundle["exported_at"]))
         log_keys = [str(k) for k in bundle["log_keys"]]
         for k in log_keys:
             Verifier.from_vkey(k)
@@ -682,16 +436,16 @@ def offline_context(
 def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
     """The licence's receipt; attached to its index row first if the ledger has sequenced it
     since (one licence, not a scan of every unreceipted one). None if unknown or pending."""
-    from licence.service import ledger_receipts
+    from licence.receipts import ledger_receipts
 
     row = svc.store.licence(lid)
     if row is None:
         return None
     if row["receipt"]:
         return dict(json.loads(row["receipt"]))
-    if row["ledger_index"] is None:
+    if row["ledger_entry_id"] is None:
         return None
-    data = ledger_receipts(svc.ledger)(int(row["ledger_index"]))
+    data = ledger_receipts(svc.ledger)(int(row["ledger_entry_id"]))
     if data is None:
         return None
     svc.store.update_licence(lid, receipt=data.decode())

@@ -20,7 +20,7 @@ def licence_errors() -> tuple[type[Exception], ...]:
     """The errors a licence or seal command reports with :func:`fail` (imported when needed)."""
     from licence.authorities import AuthorityError
     from licence.ca import CertificateAuthorityError
+    from licence.errors import LicenceError
     from licence.seals import SealError
-    from licence.service import LicenceError
 
     return (LicenceError, SealError, AuthorityError, CertificateAuthorityError, KeyError)

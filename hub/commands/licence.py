@@ -50,7 +50,7 @@ def issue_cmd(
     valid_until: dt.datetime | None,
 ) -> None:
     """Issue a sealed licence of TYPE (file stem, type code or Chinese name)."""
-    from licence.service import Holder
+    from licence.issuance import Holder
 
     values = _field_values(fields)
     svc = open_service(get_settings())
@@ -177,7 +177,8 @@ def status_cmd(licence_id: str, size: int | None, output: Path | None) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def pdf_cmd(licence_id: str, output: Path) -> None:
     """Write the PAdES-signed PDF of a licence."""
-    from licence.service import LifecycleError, render_pdf
+    from licence.errors import LifecycleError
+    from licence.pdf import render_pdf
 
     settings = get_settings()
     svc = open_service(settings)

@@ -33,7 +33,8 @@ def _offline_context(
 ) -> Any:
     """(bundle, context) from the bundle and the anchors this verifier holds (installed with
     `hub trust install`, plus --log-key); _Refused with the refusal as a report otherwise."""
-    from licence.trust import TrustBundleError, load_anchors, load_bundle, offline_context
+    from licence.trust import load_bundle, offline_context
+    from licence.trust_anchors import TrustBundleError, load_anchors
 
     try:
         anchors = load_anchors(get_settings().trust_path)
@@ -200,7 +201,8 @@ def export_cmd(bundle: Path) -> None:
     """Write BUNDLE: CA certificates, log keys, a fresh checkpoint, seals, status snapshot."""
     from hub.commands.licence import open_service
     from licence.ca import CertificateAuthorityError
-    from licence.trust import TrustBundleError, export_bundle
+    from licence.trust import export_bundle
+    from licence.trust_anchors import TrustBundleError
 
     svc = open_service(get_settings())
     try:
@@ -221,7 +223,7 @@ def receipt_cmd(licence_id: str, output: Path) -> None:
     """Write the licence with its ledger receipt: the file offline verification takes."""
     from hub.commands.licence import open_service
     from ledger.receipt import ReceiptError
-    from licence.service import LicenceError
+    from licence.errors import LicenceError
     from licence.trust import licence_with_receipt
 
     svc = open_service(get_settings())
@@ -258,14 +260,8 @@ def install_cmd(bundle_file: Path | None, log_keys: tuple[str, ...]) -> None:
     per hub (installing again replaces it).
     """
     from licence.ca import CertificateAuthorityError
-    from licence.trust import (
-        TrustBundleError,
-        anchor_from_bundle,
-        load_anchors,
-        load_bundle,
-        own_anchor,
-        save_anchors,
-    )
+    from licence.trust import anchor_from_bundle, load_bundle
+    from licence.trust_anchors import TrustBundleError, load_anchors, own_anchor, save_anchors
 
     settings = get_settings()
     try:

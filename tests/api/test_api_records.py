@@ -8,7 +8,7 @@ from pathlib import Path
 
 from api.clients import ClientStore
 from ledger.merkle import verify_consistency, verify_inclusion
-from licence.service import Holder
+from licence.issuance import Holder
 from schemas import uscc
 from storage.library import LEGAL_ENTITY
 from tests.api.conftest import PURPOSE, Api

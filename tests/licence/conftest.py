@@ -9,7 +9,8 @@ from licence_fixtures import ENTITY_USCC, PERSON_ID
 
 from hub.settings import Settings
 from ledger.service import LedgerService
-from licence.service import LibraryHolders, LicenceService
+from licence.issuance import LibraryHolders
+from licence.service import LicenceService
 from licence.store import LicenceStore, engine_for
 from storage.keys import EncryptedFileKeyStore
 from storage.library import LibraryStore

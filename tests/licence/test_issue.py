@@ -15,19 +15,18 @@ from licence_fixtures import (
 
 from ledger.service import LedgerService
 from licence.document import IntegrityError, canonical
-from licence.service import (
-    Holder,
+from licence.errors import (
     HolderError,
     InvalidFieldsError,
     LicenceNotFoundError,
-    LicenceService,
     LifecycleError,
     NoActiveSealError,
     NotAllowedError,
     UnknownTypeError,
-    check_sealed,
-    ledger_receipts,
 )
+from licence.issuance import Holder
+from licence.receipts import ledger_receipts
+from licence.service import LicenceService, check_sealed
 from licence.signers import SignatureError
 from schemas import licence_id
 

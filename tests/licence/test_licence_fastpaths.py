@@ -19,18 +19,14 @@ from typing import Any
 import pytest
 import rfc8785
 from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PERSON_ID, PROVINCE_MR
+from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from ledger.receipt import verify_receipt
 from ledger.service import LedgerService
-from licence import document, pdf
-from licence.service import (
-    Holder,
-    HolderError,
-    IssueRequest,
-    LibraryHolders,
-    LicenceService,
-    check_sealed,
-)
+from licence import document, pdf, pdf_font
+from licence.errors import HolderError
+from licence.issuance import Holder, IssueRequest, LibraryHolders
+from licence.service import LicenceService, check_sealed
 from schemas import uscc
 from storage.library import LibraryStore
 
@@ -59,7 +55,7 @@ def test_sealed_fields_hold_and_are_their_jcs() -> None:
 def test_sealed_bytes_are_the_jcs_of_the_document(service: LicenceService) -> None:
     seal = service.create_seal(PROVINCE_MR)
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    doc, raw = service._seal_raw("L-1", {**TRICKY, "证照标识": "L-1"}, seal, now)
+    doc, raw = service.preparer.seal_raw("L-1", {**TRICKY, "证照标识": "L-1"}, seal, now)
     assert raw == document.canonical(doc)
     check_sealed(doc)
     issued = service.issue("business_licence", PROVINCE_MR, ENTITY, BUSINESS_FIELDS)
@@ -169,10 +165,10 @@ def test_bulk_receipts_equal_single_receipts(ledger: LedgerService) -> None:
 def test_font_subset_keeps_glyph_ids_and_outlines() -> None:
     from fontTools.ttLib import TTFont
 
-    font = pdf.font_file(FONTS)
-    program = pdf._font_program(font, font.stat().st_mtime_ns)
+    font = pdf_font.font_file(FONTS)
+    program = pdf_font._font_program(font, font.stat().st_mtime_ns)
     assert program is not None
-    engine = pdf._SubsetEngine(pdf.PdfFileWriter(), program)
+    engine = pdf_font._SubsetEngine(PdfFileWriter(), program)
     engine.shape("营业执照 统一社会信用代码 ABC123")
     used = set(engine._glyphs)
     data = program.subset(used, {ord("营"): min(used)})
@@ -196,9 +192,9 @@ def test_cached_font_pdf_looks_like_pyhanko_engine_pdf(
     service.create_seal(PROVINCE_MR)
     doc = service.issue("business_licence", PROVINCE_MR, ENTITY, BUSINESS_FIELDS)
     png = service.objects.get(f"seals/{doc['header']['seal_id']}/picture.png")
-    font = pdf.font_file(FONTS)
+    font = pdf_font.font_file(FONTS)
     fast = pdf.render(doc, png, service.verification_url, font)
-    monkeypatch.setattr(pdf, "_font_program", lambda *_: None)  # pyHanko's own engine
+    monkeypatch.setattr(pdf_font, "_font_program", lambda *_: None)  # pyHanko's own engine
     slow = pdf.render(doc, png, service.verification_url, font)
     pages = []
     for name, data in (("fast", fast), ("slow", slow)):
@@ -247,7 +243,7 @@ def test_later_pdfs_of_a_seal_reuse_the_measured_signature_space(
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    from licence.service import render_pdf
+    from licence.pdf import render_pdf
 
     service.create_seal(PROVINCE_MR)
     docs = service.issue_many([_request(ENTITY), _request(ENTITY), _request(ENTITY)])
@@ -269,7 +265,7 @@ def test_a_busy_database_on_commit_is_retried_without_duplicates(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from licence.service import ledger_receipts
+    from licence.receipts import ledger_receipts
 
     service.create_seal(PROVINCE_MR)
     ledger.sequence()

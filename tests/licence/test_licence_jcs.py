@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from licence_fixtures import PROVINCE_MR
 
 from licence import document
-from licence.service import LicenceService, _issue_entry, _licence_id
+from licence.issuance import issue_entry, licence_id_for
+from licence.service import LicenceService
 from schemas import licence_id
 
 # any Unicode scalar value (lone surrogates cannot be encoded as UTF-8 by either side)
@@ -37,7 +38,7 @@ def test_issue_entry_is_rfc8785(lid: str, digest: str, auth: str, index: int, ti
         "status_index": index,
         "time": time,
     }
-    assert _issue_entry(lid, digest, auth, index, time) == rfc8785.dumps(entry)
+    assert issue_entry(lid, digest, auth, index, time) == rfc8785.dumps(entry)
 
 
 @given(st.dictionaries(BMP_KEY, TEXT, max_size=25))
@@ -63,7 +64,7 @@ def test_sealed_licence_bytes_are_rfc8785(service: LicenceService, content: dict
     if seal is None:
         seal = service.create_seal(PROVINCE_MR)
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    doc, raw = service._seal_raw("L-1", content, seal, now)
+    doc, raw = service.preparer.seal_raw("L-1", content, seal, now)
     assert raw == rfc8785.dumps(doc)
 
 
@@ -72,5 +73,5 @@ def test_incremental_check_character_matches_build(serial: int, version: int) ->
     type_code = "11100000000013338W001"
     text = f"{serial:011d}"
     built = licence_id.build(type_code, PROVINCE_MR, text, version)
-    assert _licence_id(type_code, PROVINCE_MR, text, version) == str(built)
+    assert licence_id_for(type_code, PROVINCE_MR, text, version) == str(built)
     assert licence_id.validate(str(built)).valid

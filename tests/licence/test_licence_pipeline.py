@@ -12,14 +12,10 @@ from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR
 from ledger.receipt import Receipt, verify_receipt
 from ledger.service import LedgerService
 from licence.document import canonical
-from licence.service import (
-    Holder,
-    HolderError,
-    IssueRequest,
-    LicenceService,
-    check_sealed,
-    ledger_receipts,
-)
+from licence.errors import HolderError
+from licence.issuance import Holder, IssueRequest
+from licence.receipts import ledger_receipts
+from licence.service import LicenceService, check_sealed
 
 ENTITY = Holder(ENTITY_USCC, "长沙星辰餐饮有限公司")
 

@@ -16,7 +16,9 @@ from ledger.receipt import Receipt
 from ledger.service import LedgerService
 from licence import status_list
 from licence.document import canonical
-from licence.service import Holder, LicenceError, LicenceService
+from licence.errors import LicenceError
+from licence.issuance import Holder
+from licence.service import LicenceService
 
 ENTITY = Holder(ENTITY_USCC, "长沙星辰餐饮有限公司")
 

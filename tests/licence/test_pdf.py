@@ -12,7 +12,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from licence.service import Holder, LicenceService, render_pdf
+from licence.issuance import Holder
+from licence.pdf import render_pdf
+from licence.service import LicenceService
 
 
 def test_pdf_is_pades_signed_by_the_seal(service: LicenceService, tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ import hub.settings
 from hub.cli import main
 from hub.settings import Settings
 from licence import ca
+from licence.pdf import render_pdf
 from licence.seals import SealError, load_signer
-from licence.service import LicenceService, check_sealed, render_pdf
+from licence.service import LicenceService, check_sealed
 from licence.signers import SM2_SM3, SignatureError, Sm2Signer, certificate_key, verify
 from storage.keys import EncryptedFileKeyStore, KeyStoreError, Sm2KeyFiles
 from storage.library import LibraryStore, engine_for
@@ -110,7 +111,7 @@ def test_sm2_seal_certificate_and_key(service: LicenceService, settings: Setting
 
 
 def test_sm2_sealed_licence_issued_and_checked(service: LicenceService) -> None:
-    from licence.service import Holder
+    from licence.issuance import Holder
 
     service.create_seal(PROVINCE_MR, algorithm=SM2_SM3)
     doc = service.issue(

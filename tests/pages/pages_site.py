@@ -43,8 +43,9 @@ def seed(settings: Settings) -> dict[str, Any]:
     from hub.demo import HUAINAN_HR, issue_licences
     from hub.synth import generate
     from hub.wiring import ingest_services
-    from licence.pdf import qr_payload
-    from licence.service import Holder, ledger_receipts, render_pdf
+    from licence.issuance import Holder
+    from licence.pdf import qr_payload, render_pdf
+    from licence.receipts import ledger_receipts
     from pipeline.run import run_pipeline
     from storage.library import engine_for
 

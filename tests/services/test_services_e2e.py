@@ -50,7 +50,7 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     from hub.commands.licence import open_service
     from hub.synth import generate
     from ledger.receipt import Receipt
-    from licence.service import ledger_receipts
+    from licence.receipts import ledger_receipts
     from licence.trust import export_bundle, offline_context, online_context
     from licence.verify import TOTAL_FAILED, TOTAL_PASSED, verify
     from storage.library import POPULATION
@@ -108,7 +108,7 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     holder_id, holder_name = from_this_file[0]
 
     # --- a licence to one of them: issued, sequenced, receipt attached, verified ---------------
-    from licence.service import Holder
+    from licence.issuance import Holder
 
     svc = open_service(settings.model_copy(update=fabric_settings(fabric_network)))
     svc.ensure_ca()

@@ -43,7 +43,8 @@ class Maker:
         from verify_world import World, make_service
 
         from hub.settings import Settings
-        from licence.trust import TrustAnchors, export_bundle, licence_with_receipt, own_anchor
+        from licence.trust import export_bundle, licence_with_receipt
+        from licence.trust_anchors import TrustAnchors, own_anchor
 
         self.settings = Settings(home=home, key_passphrase=PASSPHRASE)
         self.settings.ensure_dirs()
@@ -75,7 +76,8 @@ class Maker:
         from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_HR
         from verify_fixtures import PROVINCE_MR as MR
 
-        from licence.service import Holder, ledger_receipts
+        from licence.issuance import Holder
+        from licence.receipts import ledger_receipts
 
         svc = self.svc
         past = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
@@ -565,7 +567,7 @@ def _pdf(kind: str) -> Callable[[Maker], bytes]:
         from pyhanko.pdf_utils import generic
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-        from licence.service import render_pdf
+        from licence.pdf import render_pdf
 
         lid = m.world.revoked if kind == "revoked" else m.world.valid
         pdf = render_pdf(m.svc, lid, REPO / ".cache" / "fonts")
@@ -924,7 +926,7 @@ def _expected(value: Expect) -> Any:
 
 
 def main() -> None:
-    from licence.trust import save_anchors
+    from licence.trust_anchors import save_anchors
 
     for kind in (*KINDS, "platform", "trust"):
         shutil.rmtree(HERE / kind, ignore_errors=True)

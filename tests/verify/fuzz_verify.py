@@ -19,7 +19,8 @@ import atheris
 with atheris.instrument_imports():
     from ledger import note, receipt, strict_json
     from licence import verify
-    from licence.trust import load_anchors, load_bundle, offline_context
+    from licence.trust import load_bundle, offline_context
+    from licence.trust_anchors import load_anchors
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 

@@ -13,8 +13,10 @@ from verify_fixtures import ENTITY_NAME, ENTITY_USCC, PROVINCE_MR, anchors, resu
 
 import hub.settings
 from hub.cli import main
-from licence.service import Holder, ledger_receipts
-from licence.trust import TrustBundleError, export_bundle, load_bundle, offline_context
+from licence.issuance import Holder
+from licence.receipts import ledger_receipts
+from licence.trust import export_bundle, load_bundle, offline_context
+from licence.trust_anchors import TrustBundleError
 from licence.verify import FAILED, INDETERMINATE, PASSED, TOTAL_PASSED, verify_input
 
 
@@ -266,7 +268,7 @@ def test_cli_online_names_the_altered_field_and_what_was_registered(world, cli, 
     [b"{", b'{"format": "egov-hub/trust-anchors/v1", "anchors": [1]}', b"[]", b'{"a":1,"a":1}'],
 )
 def test_damaged_anchors_file_is_refused_with_its_reason(tmp_path: Path, content: bytes) -> None:
-    from licence.trust import ANCHORS_FILE, load_anchors
+    from licence.trust_anchors import ANCHORS_FILE, load_anchors
 
     (tmp_path / ANCHORS_FILE).write_bytes(content)
     with pytest.raises(TrustBundleError) as refused:

@@ -15,7 +15,7 @@ from verify_fixtures import anchors, result
 from verify_world import World, make_service
 
 from hub.settings import Settings
-from licence.service import render_pdf
+from licence.pdf import render_pdf
 from licence.trust import export_bundle, offline_context, online_context
 from licence.verify import FAILED, INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, verify_input
 

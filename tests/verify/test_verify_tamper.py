@@ -17,7 +17,7 @@ from ledger.note import Checkpoint, Signer, parse_note, sign_checkpoint
 from ledger.service import LOG_KEY_NAME
 from licence import document
 from licence.ca import create_platform_ca
-from licence.service import Holder
+from licence.issuance import Holder
 from licence.trust import online_context
 from licence.verify import (
     FAILED,

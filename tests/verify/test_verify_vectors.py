@@ -21,14 +21,8 @@ from fastapi.testclient import TestClient
 
 from hub.settings import Settings
 from ledger.receipt import Receipt
-from licence.trust import (
-    TrustBundleError,
-    load_anchors,
-    load_bundle,
-    offline_context,
-    online_context,
-    verify_online,
-)
+from licence.trust import load_bundle, offline_context, online_context, verify_online
+from licence.trust_anchors import TrustBundleError, load_anchors
 from licence.verify import (
     FAILED,
     INDETERMINATE,
@@ -49,7 +43,8 @@ PASSPHRASE = "vectors-passphrase"
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The platform the vectors were made on (a copy: verifying may attach receipts)."""
     from ledger.service import LedgerService
-    from licence.service import LibraryHolders, LicenceService
+    from licence.issuance import LibraryHolders
+    from licence.service import LicenceService
     from licence.store import LicenceStore, engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.library import LibraryStore

@@ -38,7 +38,7 @@ def run(svc: Any, obj: Any, ctx: Any = None) -> Any:
 
 def anchors(svc: Any) -> Any:
     """What a verifier holds after `hub trust install` on this platform: its log key and CA."""
-    from licence.trust import TrustAnchors, own_anchor
+    from licence.trust_anchors import TrustAnchors, own_anchor
 
     return TrustAnchors((own_anchor(svc),))
 

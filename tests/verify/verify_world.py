@@ -16,12 +16,9 @@ from verify_fixtures import (
 
 from hub.settings import Settings
 from ledger.service import LedgerService
-from licence.service import (
-    Holder,
-    LibraryHolders,
-    LicenceService,
-    ledger_receipts,
-)
+from licence.issuance import Holder, LibraryHolders
+from licence.receipts import ledger_receipts
+from licence.service import LicenceService
 from licence.store import LicenceStore, engine_for
 from storage.keys import EncryptedFileKeyStore
 from storage.library import LibraryStore

@@ -6,7 +6,7 @@ import json
 
 from hub.settings import Settings
 from ledger.service import LedgerService
-from licence.trust import seal_events
+from licence.seal_history import seal_events
 from storage import ledger_store as db
 
 
