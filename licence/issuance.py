@@ -129,38 +129,6 @@ class Prefetched:
     checks: dict[tuple[str, str], Any]  # (holder kind, identifier as given) -> its check
 
 
-@functools.lru_cache(maxsize=256)
-def _id_prefix_state(type_code: str, authority: str, version: int) -> int:
-    """Check a licence type, issuer and version once (licence_id.build raises if bad) and
-    return the ISO/IEC 7064 MOD 37,36 state after the type code and issuer, which are the
-    same for a whole batch: each licence then runs the check over its serial only."""
-    licence_id.build(type_code, authority, "0", version)
-    return _mod37_36(36, type_code + authority)
-
-
-_ALPHA = {c: i for i, c in enumerate(licence_id.ALPHABET)}
-
-
-def _mod37_36(p: int, data: str) -> int:
-    """The running state of ``licence_id.check_character`` (same steps) after ``data``."""
-    alpha = _ALPHA
-    for char in data:
-        t = (p + alpha[char]) % 36
-        p = ((t or 36) * 2) % 37
-    return p
-
-
-def licence_id_for(type_code: str, authority: str, serial: str, version: int) -> str:
-    """``licence_id.build`` for the serials this service makes (digits): the type code and
-    issuer USCC, the same for a whole batch, are checked once instead of per licence."""
-    if not serial.isdigit() or not serial.isascii():
-        return licence_id.build(type_code, authority, serial, version)
-    ver = f"{version:03d}"
-    p = _mod37_36(_id_prefix_state(type_code, authority, version), serial + ver)
-    check = licence_id.ALPHABET[(37 - p) % 36]
-    return f"{licence_id.PREFIX}.{type_code}.{authority}.{serial}.{ver}.{check}"
-
-
 def utc_now() -> dt.datetime:
     """Now in UTC, to the second (the time licences and log entries carry)."""
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -328,7 +296,7 @@ class BatchPreparer:
                 serial_next[c.auth.uscc] += 1
             status_index = status_next[c.auth.uscc]
             status_next[c.auth.uscc] += 1
-            lid = licence_id_for(c.lt.code, c.auth.uscc, serial, _version)
+            lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
             content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
             doc, raw = self.seal_raw(lid, content, c.seal, now)
             # one folder per authority and year, not per licence: creating a folder per
