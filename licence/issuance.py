@@ -37,6 +37,10 @@ class HolderDirectory(Protocol):
 
     def holder_name(self, kind: str, identifier: str) -> str | None: ...
 
+    def holder_names(self, kind: str, identifiers: list[str]) -> dict[str, str]:
+        """Registered names of many holders of one kind in one read; unknown ones absent."""
+        ...
+
 
 class LibraryHolders:
     """HolderDirectory over the population and legal-entity golden records."""
@@ -182,10 +186,9 @@ class BatchPreparer:
         return ident
 
     def _prefetch_holders(self, requests: list[IssueRequest]) -> Prefetched | None:
-        """Registered names of a batch's holders, one bulk read per holder kind (None when the
-        directory has no bulk read: then each request looks its holder up on its own)."""
-        bulk = getattr(self.holders, "holder_names", None)
-        if bulk is None or len(requests) < 2:
+        """Registered names of a batch's holders, one bulk read per holder kind (None for a
+        single request: it looks its holder up on its own)."""
+        if len(requests) < 2:
             return None
         wanted: dict[str, list[str]] = {}
         checks: dict[tuple[str, str], Any] = {}
@@ -199,7 +202,7 @@ class BatchPreparer:
             )
             if check.valid and check.normalised is not None:
                 wanted.setdefault(kind, []).append(check.normalised)
-        names = {kind: dict(bulk(kind, ids)) for kind, ids in wanted.items()}
+        names = {kind: dict(self.holders.holder_names(kind, ids)) for kind, ids in wanted.items()}
         return Prefetched(names, checks)
 
     def _check(

@@ -7,36 +7,37 @@ reads what this round stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from licence.service import LicenceService
+from ledger.receipt import Receipt
+from licence.service import LicenceService, ReceiptSource
 
 if TYPE_CHECKING:
     from ledger.service import SignedCheckpoint
 
 
+class BulkReceipts(Protocol):
+    """The ledger's bulk receipt read (``LedgerService.receipts_for_entries``)."""
+
+    def receipts_for_entries(self, entry_ids: Sequence[int]) -> Mapping[int, Receipt]: ...
+
+
 class _LedgerReceipts:
-    """Entry id -> receipt JSON bytes (None while pending) over a LedgerService; ``many`` reads a
-    whole list of entries in one connection when the ledger offers bulk receipts."""
+    """Entry id -> receipt JSON bytes over the ledger, a whole list of entries in one read;
+    entries still pending are absent."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: BulkReceipts) -> None:
         self.ledger = ledger
-        if not hasattr(ledger, "receipts_for_entries"):
-            self.many = None  # type: ignore[assignment]
-
-    def __call__(self, entry_id: int) -> bytes | None:
-        index = self.ledger.entry_index(entry_id)
-        receipt = None if index is None else self.ledger.receipt(index)
-        return None if receipt is None else str(receipt.to_json()).encode()
 
     def many(self, entry_ids: list[int]) -> dict[int, bytes]:
         found = self.ledger.receipts_for_entries(entry_ids)
         return {e: str(r.to_json()).encode() for e, r in found.items()}
 
 
-def ledger_receipts(ledger: Any) -> Any:
-    """``receipt_for`` over a LedgerService: entry id -> receipt JSON bytes, or None if pending."""
+def ledger_receipts(ledger: BulkReceipts) -> ReceiptSource:
+    """The receipts ``LicenceService.attach_receipts`` attaches, read from the ledger."""
     return _LedgerReceipts(ledger)
 
 

@@ -15,9 +15,9 @@ import base64
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,6 +39,11 @@ from schemas import licence_types
 from storage.keys import KeyStore
 from storage.objects import ObjectStore
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from ledger.service import SignedCheckpoint, SnapshotSource
+
 RECEIPT_CHUNK = 5000  # entries per bulk receipt read when attaching receipts
 STATUS_LABELS = {
     "valid": "有效",
@@ -58,11 +63,29 @@ REVOCATION_REASONS = {
 
 
 class EventLog(Protocol):
-    """The ledger as seen from here: append an entry, get its receipt once sequenced."""
+    """The ledger as seen from here (``ledger.service.LedgerService``): append entries, alone or
+    in the caller's transaction when both share a database, sequence a checkpoint, and commit
+    the status lists with each checkpoint."""
 
     def append(self, data: bytes) -> int: ...
 
-    def append_many(self, items: list[bytes]) -> list[int]: ...
+    def append_many(self, items: Sequence[bytes]) -> list[int]: ...
+
+    def shares_database(self, engine: Engine) -> bool: ...
+
+    def append_many_in(self, conn: Connection, items: Sequence[bytes]) -> list[int]: ...
+
+    def sequence(self) -> SignedCheckpoint | None: ...
+
+    def add_snapshot_source(self, source: SnapshotSource) -> None: ...
+
+    def entry_index(self, entry_id: int) -> int | None: ...
+
+
+class ReceiptSource(Protocol):
+    """Receipts of log entries by entry id, JSON bytes; pending entries are absent."""
+
+    def many(self, entry_ids: list[int]) -> Mapping[int, bytes]: ...
 
 
 class LicenceService:
@@ -84,13 +107,11 @@ class LicenceService:
         self.holders = holders
         self.verification_url = verification_url
         self.preparer = BatchPreparer(store, keys, holders)
-        register = getattr(ledger, "add_snapshot_source", None)
-        if register is not None:
-            # a log opened without LedgerService.open (tests, embedding) still commits the
-            # status lists with each checkpoint; registering twice is a no-op
-            from licence.status_snapshot import status_snapshot
+        # a log opened without LedgerService.open (tests, embedding) still commits the status
+        # lists with each checkpoint; registering twice is a no-op
+        from licence.status_snapshot import status_snapshot
 
-            register(status_snapshot)
+        ledger.add_snapshot_source(status_snapshot)
 
     # ---- platform CA --------------------------------------------------------------------
     def ensure_ca(self) -> ca.PlatformCA:
@@ -280,15 +301,8 @@ class LicenceService:
             prepared.entries,
             prepared.written,
         )
-        put_many = getattr(self.objects, "put_many", None)
-        if put_many is not None:
-            put_many(written)  # a store that makes a whole batch durable at once
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, min(16, len(written)))) as pool:
-                for f in [pool.submit(self.objects.put, k, d) for k, d in written]:
-                    f.result()  # re-raises the first failed write: no row, no log entry
-        shared = getattr(self.ledger, "shares_database", None)
-        if shared is not None and shared(self.store.engine):
+        self.objects.put_many(written)  # the first failed write raises: no row, no log entry
+        if self.ledger.shares_database(self.store.engine):
             # same database as the log: index rows and log entries commit together, so a
             # failure leaves neither (and one commit instead of three per batch)
             self._commit_with_log(rows, entries)
@@ -309,7 +323,7 @@ class LicenceService:
         for attempt in range(5):
             try:
                 with self.store.engine.begin() as conn:
-                    ids = self.ledger.append_many_in(conn, entries)  # type: ignore[attr-defined]
+                    ids = self.ledger.append_many_in(conn, entries)
                     self.store.add_licences(
                         [{**r, "ledger_entry_id": e} for r, e in zip(rows, ids, strict=True)],
                         conn,
@@ -372,8 +386,7 @@ class LicenceService:
             "reason": reason_text,
             "time": iso_utc(now),
         }
-        shared = getattr(self.ledger, "shares_database", None)
-        if shared is not None and shared(self.store.engine):
+        if self.ledger.shares_database(self.store.engine):
             # the row and its log entry commit together: a status list snapshot (read in the
             # sequencing transaction) shows the change exactly when its entry precedes it
             self._update_with_log(lid, values, document.canonical(entry))
@@ -391,7 +404,7 @@ class LicenceService:
             try:
                 with self.store.engine.begin() as conn:
                     self.store.update_licence(lid, conn, **values)
-                    self.ledger.append_many_in(conn, [entry])  # type: ignore[attr-defined]
+                    self.ledger.append_many_in(conn, [entry])
                 return
             except (IntegrityError, OperationalError):
                 if attempt == 4:
@@ -466,7 +479,7 @@ class LicenceService:
     def commit_status_lists(self) -> list[int]:
         """Produce a checkpoint now; returns the log indices of the status lists committed
         with it (every checkpoint commits them: ``licence.status_snapshot``)."""
-        signed = self.ledger.sequence()  # type: ignore[attr-defined]
+        signed = self.ledger.sequence()
         if signed is None:
             return []
         size = signed.checkpoint.size
@@ -525,9 +538,9 @@ class LicenceService:
             "log_key": ledger.verifier_key(),
         }
 
-    def attach_receipts(self, receipt_for: Any) -> int:
-        """Attach receipts of sequenced issue entries; ``receipt_for(entry)`` returns the
-        receipt JSON bytes, or None while the entry is pending. Returns the count.
+    def attach_receipts(self, receipts: ReceiptSource) -> int:
+        """Attach receipts of sequenced issue entries (``licence.receipts.ledger_receipts``);
+        entries still pending get theirs in a later round. Returns the count.
 
         One transaction per chunk of entries: a receipt is a proof that can be attached again
         at any time, so a stop half-way loses nothing, and memory stays bounded by a chunk
@@ -535,14 +548,12 @@ class LicenceService:
         """
         attached = 0
         pending = self.store.unreceipted()
-        many = getattr(receipt_for, "many", None)
         for lo in range(0, len(pending), RECEIPT_CHUNK):
             part = pending[lo : lo + RECEIPT_CHUNK]
-            # a bulk reader answers a whole chunk in one go; a plain callable entry by entry
-            found = many([e for _, e in part]) if many is not None else None
+            found = receipts.many([e for _, e in part])  # a whole chunk in one read
             batch = []
             for lid, entry in part:
-                data = found.get(entry) if found is not None else receipt_for(entry)
+                data = found.get(entry)
                 if data is not None:
                     batch.append((lid, data.decode()))
             if batch:

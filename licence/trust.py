@@ -445,7 +445,8 @@ def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
         return dict(json.loads(row["receipt"]))
     if row["ledger_entry_id"] is None:
         return None
-    data = ledger_receipts(svc.ledger)(int(row["ledger_entry_id"]))
+    entry = int(row["ledger_entry_id"])
+    data = ledger_receipts(svc.ledger).many([entry]).get(entry)
     if data is None:
         return None
     svc.store.update_licence(lid, receipt=data.decode())

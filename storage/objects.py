@@ -61,6 +61,10 @@ class ObjectStore(Protocol):
         """Store ``data``; True if written, False if identical bytes were there already."""
         ...
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """``put`` for a batch, durable when it returns; the first failed write raises."""
+        ...
+
     def get(self, key: str) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
@@ -236,6 +240,17 @@ class MinioObjectStore:
         except S3Error as exc:
             raise ObjectStoreError(f"MinIO refused {key!r}: {exc.code}") from exc
         return True
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """``put`` for a batch, up to 16 objects in flight (each PUT is a round trip; MinIO
+        makes each durable before it answers). The first failed write raises."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+            futures = [pool.submit(self.put, key, data) for key, data in items]
+            return [f.result() for f in futures]
 
     def get(self, key: str) -> bytes:
         from minio.error import S3Error

@@ -97,8 +97,6 @@ def test_a_bad_holder_in_a_batch_refuses_the_batch_with_the_single_message(
 class _FailingObjects:
     """The real object store, except that the n-th put fails like a full disk."""
 
-    put_many = None  # one put per object, so the failure lands inside the batch
-
     def __init__(self, inner: Any, fail_at: int) -> None:
         self.inner, self.fail_at, self.calls = inner, fail_at, 0
 
@@ -107,6 +105,9 @@ class _FailingObjects:
         if self.calls == self.fail_at and key.startswith("licences/"):
             raise OSError(28, "No space left on device")
         return bool(self.inner.put(key, data))
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> list[bool]:
+        return [self.put(k, d) for k, d in items]  # the failure lands inside the batch
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
