@@ -7,5 +7,6 @@ handlers call the rooms, with the services ``hub serve`` builds and hands to ``c
 
 Public surface: ``app`` (``create_app``), ``routers`` and ``pages`` (packages), ``clients``,
 ``purposes``, ``audit``, ``records``, ``publish``, ``licence_verify``, ``csc``, ``problems``;
-``deps`` and ``gateway`` are the process's shared state and its middleware.
+``state`` (what the API is handed, and the process's shared state), ``deps`` (the gate) and
+``gateway`` (the middleware).
 """

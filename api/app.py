@@ -1,4 +1,4 @@
-"""Application factory: one FastAPI app built from settings, one router per resource.
+"""Application factory: one FastAPI app built from the services it is handed, one router each.
 
 Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``); it is
 listed once in :data:`ROUTERS` (``"module:attribute"``) and imported when the app is built, so
@@ -6,8 +6,9 @@ listed once in :data:`ROUTERS` (``"module:attribute"``) and imported when the ap
 
 What other routers (pages, licence verification, cloud signature) may use from ``app.state``:
 
-- ``app.state.settings`` — the :class:`hub.settings.Settings` the app was built with.
-- ``app.state.hub`` — an :class:`api.deps.HubState`, the shared services, opened once:
+- ``app.state.config`` — the :class:`api.state.ApiConfig` the app was built with (plain values
+  from the hub's settings; the API never reads the settings itself).
+- ``app.state.hub`` — an :class:`api.state.HubState`, the shared services, opened once:
   ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest``
   (:class:`pipeline.services.IngestServices`: objects, library, contracts), ``.clients``
   (:class:`api.clients.ClientStore`), ``.audit``
@@ -15,7 +16,7 @@ What other routers (pages, licence verification, cloud signature) may use from `
   ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
   (the licence service, opened on first use).
 
-In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``); for a
+In a handler, depend on ``api.state.hub_state`` (``state: HubState = Depends(hub_state)``); for a
 client-system endpoint take ``api.deps.gate(scope)`` (``access: Annotated[Access,
 gate("population")]``): it authenticates the bearer API key, applies the rate limit, checks the
 declared ``X-Purpose`` against the client's live grants of that scope (403 otherwise), and writes
@@ -32,7 +33,7 @@ import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hub.settings import Settings
+from api.state import ApiServices
 
 # "module:attribute" of every router the app serves, in order.
 ROUTERS: list[str] = [
@@ -50,8 +51,9 @@ ROUTERS: list[str] = [
 ]
 
 
-def create_app(settings: Settings, *, background: bool = True) -> Any:
-    """The FastAPI application for ``settings`` (state shared through ``app.state``).
+def create_app(services: ApiServices, *, background: bool = True) -> Any:
+    """The FastAPI application serving ``services`` (built by ``hub.wiring.api_services``;
+    state shared through ``app.state``).
 
     ``background`` runs the periodic audit digest (and the ledger sequencer) while the app is
     served; tests build the app without them and trigger digests on demand.
@@ -59,9 +61,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     from fastapi import FastAPI
 
     from api import problems
-    from api.deps import HubState
+    from api.state import HubState
 
-    state = HubState.open(settings)
+    state = HubState.open(services)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
@@ -96,7 +98,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
+    app.state.config = services.config
     app.state.hub = state
     problems.install(app)
     from api.gateway import Gateway

@@ -50,9 +50,7 @@ from licence.cloudsign.service import (
     SHA256_OID,
     SM2_SM3_OID,
     CloudSignService,
-    backend_for,
 )
-from storage.keys import EncryptedFileKeyStore
 
 SCOPE = "cloudsign"
 PREFIX = "/csc/v2"
@@ -217,15 +215,7 @@ def _service(request: Request) -> CloudSignService:
         svc = getattr(state, "cloudsign", None)
         if svc is None:
             hub = state.hub
-            keys = EncryptedFileKeyStore(hub.settings.keys_path, hub.settings.key_passphrase)
-            svc = state.cloudsign = CloudSignService(
-                hub.library.engine,
-                keys,
-                hub.ingest.objects,
-                hub.ledger,
-                hub.library,
-                backend_for(hub.settings, keys),
-            )
+            svc = state.cloudsign = hub.services.cloudsign(hub.ledger)
     return svc
 
 

@@ -1,8 +1,7 @@
-"""Shared state of the API process and the dependencies handlers use (state, client, grants).
+"""The dependencies handlers use: the app's state, the client, its grants, the audit gate.
 
-:class:`HubState` opens the services once per app and is reachable as ``app.state.hub``; the
-ledger and licence services are opened on first use so an app that never touches them does not
-pay for their keys.
+:class:`api.state.HubState` (its dependency: :func:`api.state.hub_state`) is the state one API
+process shares, reachable as ``app.state.hub``.
 
 :func:`require` is the one gate of the sharing API: it authenticates the client (``Authorization:
 Bearer <key>``), reads the declared purpose (``X-Purpose``), applies the client's rate limit,
@@ -33,7 +32,6 @@ resident IDs upgraded), refusals included.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import (
     AsyncIterator,
@@ -55,118 +53,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import AuditWriteFailed
-from api.clients import Client, ClientStore, Grant, Permit, RateLimiter
+from api.clients import Client, Grant, Permit
 from api.problems import Problem
-from api.purposes import Purposes, registry
-from hub.settings import Settings
+from api.purposes import Purposes
+from api.state import HubState
 
-# requests/s per network address that fail authentication (bursts twice that): a stranger
-# guessing keys, or flooding the audit, is held to this before any key is even hashed
-STRANGER_RATE = 5.0
-# public look-ups (``GET /verify?id=&d=``, ``POST /v1/licences/verify``) per address: a
-# window's queue may scan a few dozen licences at once, a harvester gets one a second
-PUBLIC_RATE = 1.0
-PUBLIC_BURST = 30.0
 # at most one audit row per address per this many seconds for requests refused by the
 # address limit: the audit records that a flood happened, not each request of it
 NOTE_EVERY = 60.0
-
-
-@dataclass
-class HubState:
-    """The services one API process shares between requests."""
-
-    settings: Settings
-    ingest: Any  # pipeline.services.IngestServices: .objects, .library, .contracts
-    clients: ClientStore
-    audit: Any  # api.audit.AuditLog
-    golden: Any = None  # api.records.GoldenReader: point reads of golden records
-    limiter: RateLimiter = field(default_factory=RateLimiter)
-    # per network address: failed authentications (before any key is looked up) and public
-    # look-ups (licence verification, which needs no key)
-    strangers: RateLimiter = field(default_factory=RateLimiter)
-    stranger_rate: float = STRANGER_RATE
-    public_rate: float = PUBLIC_RATE
-    public_burst: float = PUBLIC_BURST
-    purposes: Purposes = field(default_factory=registry)
-    _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
-    _ledger: Any = None
-    _licences: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _sequencing: bool = False
-
-    @classmethod
-    def open(cls, settings: Settings) -> HubState:
-        from api.audit import AuditLog, subject_key
-        from hub.wiring import ingest_services
-        from storage.keys import EncryptedFileKeyStore
-
-        hub = ingest_services(settings)
-        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-        from api.records import GoldenReader
-
-        purposes = registry(settings.home)
-        clients = ClientStore(hub.library.engine, purposes=purposes)
-        state = cls(
-            settings,
-            hub,
-            clients,
-            None,
-            purposes=purposes,
-            stranger_rate=settings.api_stranger_rate,
-            public_rate=settings.api_public_rate,
-        )
-        state.golden = GoldenReader(hub.library)
-        from licence.store import LicenceStore
-
-        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
-        state.audit = AuditLog(
-            hub.library.engine, subject_key(keys), lambda data: state.ledger.append(data)
-        )
-        return state
-
-    @property
-    def library(self) -> Any:
-        return self.ingest.library
-
-    @property
-    def ledger(self) -> Any:
-        with self._lock:
-            if self._ledger is None:
-                from hub.wiring import ledger_service
-
-                self._ledger = ledger_service(self.settings)
-            return self._ledger
-
-    @property
-    def licences(self) -> Any:
-        with self._lock:
-            if self._licences is None:
-                from hub.wiring import licence_service
-
-                self._licences = licence_service(self.settings)
-            return self._licences
-
-    def start_background(self, sequencer: bool = True) -> None:
-        """Digest audit rows every ``settings.audit_interval`` s and (optionally) run the
-        ledger's batch sequencer so digests reach a signed checkpoint."""
-        self.audit.start(self.settings.audit_interval)
-        if sequencer:
-            self.ledger.start()
-            self._sequencing = True
-
-    def close(self) -> None:
-        """Stop periodic work and commit the audit rows still queued."""
-        self.audit.stop()
-        if self._sequencing:
-            self.ledger.stop()
-            self._sequencing = False
-
-
-async def hub_state(request: Request) -> HubState:
-    """Dependency: the app's :class:`HubState` (async: no thread-pool hop per request)."""
-    state: HubState = request.app.state.hub
-    return state
 
 
 @dataclass
@@ -522,7 +416,7 @@ async def admit(request: Request, scope: str, route: str) -> Access:
     subjects = [path_subject] if path_subject else _body_subjects(request, scope)
     declared = raw_purpose.decode("ascii", "replace") if raw_purpose.isascii() else ""
     purpose = declared if declared in state.purposes else "-"
-    rate = client.rate_limit or state.settings.api_rate_limit
+    rate = client.rate_limit or state.config.rate_limit
     # a batch counts one per subject
     wait = state.limiter.take(cid, rate, max(1, len(subjects or ())))
     if wait > 0:

@@ -130,14 +130,14 @@ def setup_client(home: Path, suffix: str = "") -> str:
 def serve(home: Path, port: int) -> None:
     import uvicorn
 
-    from api.app import create_app
     from api.problems import Problem
     from api.records import normalise_subject, record_response
     from hub.settings import Settings
+    from hub.wiring import api_app
     from storage.library import POPULATION
 
     settings = Settings(home=home, key_passphrase=PASSPHRASE, audit_interval=10.0)
-    app: FastAPI = create_app(settings, background=True)
+    app: FastAPI = api_app(settings, background=True)
 
     shown = frozenset(GRANTED).__contains__
 
