@@ -1,8 +1,8 @@
 """Application factory: one FastAPI app built from the services it is handed, one router each.
 
-Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``); it is
-listed once in :data:`ROUTERS` (``"module:attribute"``) and imported when the app is built, so
-``hub --help`` never pays for FastAPI. To add a router, add ONE line to :data:`ROUTERS`.
+Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``), imported
+here and listed once in :data:`ROUTERS`; to add a router, import its module and add it there.
+(``hub --help`` never imports this module: ``hub serve`` does, when it runs.)
 
 What other routers (pages, licence verification, cloud signature) may use from ``app.state``:
 
@@ -29,26 +29,29 @@ document automatically. Errors are RFC 9457 problem documents
 
 from __future__ import annotations
 
-import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import APIRouter
+
+from api import csc, licence_verify, pages
+from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
 from api.state import ApiServices
 
-# "module:attribute" of every router the app serves, in order.
-ROUTERS: list[str] = [
-    "api.routers.meta:router",
-    "api.routers.persons:router",
-    "api.routers.entities:router",
-    "api.routers.verify:router",
-    "api.routers.holders:router",
-    "api.routers.batch:router",
-    "api.routers.ledger:router",
-    "api.routers.datasets:router",
-    "api.pages:router",
-    "api.csc:router",
-    "api.licence_verify:router",
-]
+# every router the app serves, in order
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    persons.router,
+    entities.router,
+    verify.router,
+    holders.router,
+    batch.router,
+    ledger.router,
+    datasets.router,
+    pages.router,
+    csc.router,
+    licence_verify.router,
+)
 
 
 def create_app(services: ApiServices, *, background: bool = True) -> Any:
@@ -104,9 +107,8 @@ def create_app(services: ApiServices, *, background: bool = True) -> Any:
     from api.gateway import Gateway
 
     app.add_middleware(Gateway)  # body limits, public look-ups' limit and audit, no-store
-    for spec in ROUTERS:
-        module, _, attr = spec.partition(":")
-        app.include_router(getattr(importlib.import_module(module), attr or "router"))
+    for router in ROUTERS:
+        app.include_router(router)
     _document_bearer(app)
     _serve_gated_directly(app)
     return app

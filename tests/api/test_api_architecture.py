@@ -43,3 +43,18 @@ def test_no_module_of_the_api_imports_the_hub() -> None:
 def test_the_walk_sees_lazy_imports_inside_functions() -> None:
     tree = ast.parse("def f():\n    from hub.wiring import x\n    import hub.settings\n")
     assert [m for _, m in _imported_modules(tree)] == ["hub.wiring", "hub.settings"]
+
+
+def test_the_api_loads_no_module_by_a_string_name() -> None:
+    """Routers are imported explicitly: a broken one fails the app's import, never skipped."""
+    calls = [
+        f"api/{path.relative_to(API)}:{node.lineno}"
+        for path in sorted(API.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            or (isinstance(node.func, ast.Name) and node.func.id in {"__import__", "import_module"})
+        )
+    ]
+    assert calls == []
