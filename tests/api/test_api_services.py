@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.audit import audit_log, verify
+from api.audit import audit_log
+from api.audit_verify import verify
 from hub.settings import Settings
 from hub.wiring import api_app
 from tests.api.conftest import PERSON, PERSON_NAME, PURPOSE, seed_library
