@@ -7,7 +7,7 @@ handlers call the rooms, with the services ``hub serve`` builds and hands to ``c
 
 Public surface: ``app`` (``create_app``), ``routers`` and ``pages`` (packages), ``clients``,
 ``purposes``, ``audit`` (and ``audit_verify``), ``records``, ``publish``, ``licence_verify``,
-``csc``, ``problems``;
-``state`` (what the API is handed, and the process's shared state), ``deps`` (the gate) and
-``gateway`` (the middleware).
+``csc``, ``problems``; ``state`` (what the API is handed, and the process's shared state),
+``deps`` (the gate), ``gated`` (the gate's fast path for plain reads) and ``gateway`` (the
+middleware).
 """

@@ -133,10 +133,10 @@ def _check_function_scope(dependant: Any, path: str) -> None:
 
 def _serve_gated_directly(app: Any) -> None:
     """Serve the plain gated operations (path and query parameters only, e.g. ``GET
-    /v1/persons/{id}``) through :class:`api.deps.GatedOperation`: the gate and the parameter
+    /v1/persons/{id}``) through :class:`api.gated.GatedOperation`: the gate and the parameter
     checks in one call instead of FastAPI's dependency solving. The route object (and so the
     OpenAPI document) is unchanged; only the ASGI app that answers it is replaced."""
-    from api.deps import GatedOperation
+    from api.gated import GatedOperation
 
     for route in app.routes:
         fast = GatedOperation.for_route(route)

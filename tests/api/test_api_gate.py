@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.audit import audit_log
 from api.clients import ClientStore
-from api.deps import GatedOperation
+from api.gated import GatedOperation
 from tests.api.conftest import ENTITY, PERSON, PERSON_NAME, PURPOSE, Api
 
 
