@@ -45,12 +45,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import Access, admit, conclude
 from api.problems import Problem
 from licence.cloudsign.errors import CloudSignError, InvalidRequestError
-from licence.cloudsign.service import (
-    ECDSA_SHA256_OID,
-    SHA256_OID,
-    SM2_SM3_OID,
-    CloudSignService,
-)
+from licence.cloudsign.oids import ECDSA_SHA256_OID, SHA256_OID, SM2_SM3_OID
+from licence.cloudsign.service import CloudSignService
 
 SCOPE = "cloudsign"
 PREFIX = "/csc/v2"

@@ -112,7 +112,8 @@ def api_services(settings: Settings) -> ApiServices:
     ingest = ingest_services(settings)
 
     def cloudsign(ledger: Any) -> CloudSignService:
-        from licence.cloudsign.service import CloudSignService, backend_for
+        from licence.cloudsign.keys import backend_for
+        from licence.cloudsign.service import CloudSignService
 
         keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
         return CloudSignService(

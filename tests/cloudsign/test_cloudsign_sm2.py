@@ -34,16 +34,16 @@ from licence.cloudsign.errors import (
     KeyAlgorithmNotSupportedError,
     WrongPINError,
 )
-from licence.cloudsign.remote import CscSigner, LocalCsc
-from licence.cloudsign.service import (
+from licence.cloudsign.keys import Pkcs11Keys
+from licence.cloudsign.oids import (
     ECDSA_SHA256_OID,
     SHA256_OID,
     SM2_KEY_OID,
     SM2_SM3_OID,
     SM3_OID,
-    CloudSignService,
-    Pkcs11Keys,
 )
+from licence.cloudsign.remote import CscSigner, LocalCsc
+from licence.cloudsign.service import CloudSignService
 from storage.keys import sm2_scalar_from_pkcs8
 from storage.library import LibraryStore, engine_for
 
