@@ -6,6 +6,8 @@ error, the Cloud Signature Consortium API and the staff pages. No domain rule li
 handlers call the rooms, with the services ``hub serve`` builds and hands to ``create_app``.
 
 Public surface: ``app`` (``create_app``), ``routers`` and ``pages`` (packages), ``clients``,
-``purposes``, ``audit``, ``records``, ``publish``, ``licence_verify``, ``csc``, ``problems``;
-``deps`` and ``gateway`` are the process's shared state and its middleware.
+``purposes``, ``audit`` (and ``audit_verify``), ``records``, ``publish``, ``licence_verify``,
+``csc``, ``problems``; ``state`` (what the API is handed, and the process's shared state),
+``deps`` (the gate), ``gated`` (the gate's fast path for plain reads) and ``gateway`` (the
+middleware).
 """

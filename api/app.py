@@ -1,13 +1,14 @@
-"""Application factory: one FastAPI app built from settings, one router per resource.
+"""Application factory: one FastAPI app built from the services it is handed, one router each.
 
-Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``); it is
-listed once in :data:`ROUTERS` (``"module:attribute"``) and imported when the app is built, so
-``hub --help`` never pays for FastAPI. To add a router, add ONE line to :data:`ROUTERS`.
+Each resource lives in its own module exposing ``router`` (a ``fastapi.APIRouter``), imported
+here and listed once in :data:`ROUTERS`; to add a router, import its module and add it there.
+(``hub --help`` never imports this module: ``hub serve`` does, when it runs.)
 
 What other routers (pages, licence verification, cloud signature) may use from ``app.state``:
 
-- ``app.state.settings`` — the :class:`hub.settings.Settings` the app was built with.
-- ``app.state.hub`` — an :class:`api.deps.HubState`, the shared services, opened once:
+- ``app.state.config`` — the :class:`api.state.ApiConfig` the app was built with (plain values
+  from the hub's settings; the API never reads the settings itself).
+- ``app.state.hub`` — an :class:`api.state.HubState`, the shared services, opened once:
   ``.library`` (:class:`storage.library.LibraryStore`), ``.ingest``
   (:class:`pipeline.services.IngestServices`: objects, library, contracts), ``.clients``
   (:class:`api.clients.ClientStore`), ``.audit``
@@ -15,7 +16,7 @@ What other routers (pages, licence verification, cloud signature) may use from `
   ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
   (the licence service, opened on first use).
 
-In a handler, depend on ``api.deps.hub_state`` (``state: HubState = Depends(hub_state)``); for a
+In a handler, depend on ``api.state.hub_state`` (``state: HubState = Depends(hub_state)``); for a
 client-system endpoint take ``api.deps.gate(scope)`` (``access: Annotated[Access,
 gate("population")]``): it authenticates the bearer API key, applies the rate limit, checks the
 declared ``X-Purpose`` against the client's live grants of that scope (403 otherwise), and writes
@@ -28,30 +29,34 @@ document automatically. Errors are RFC 9457 problem documents
 
 from __future__ import annotations
 
-import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hub.settings import Settings
+from fastapi import APIRouter
 
-# "module:attribute" of every router the app serves, in order.
-ROUTERS: list[str] = [
-    "api.routers.meta:router",
-    "api.routers.persons:router",
-    "api.routers.entities:router",
-    "api.routers.verify:router",
-    "api.routers.holders:router",
-    "api.routers.batch:router",
-    "api.routers.ledger:router",
-    "api.routers.datasets:router",
-    "api.pages:router",
-    "api.csc:router",
-    "api.licence_verify:router",
-]
+from api import csc, licence_verify, pages
+from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
+from api.state import ApiServices
+
+# every router the app serves, in order
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    persons.router,
+    entities.router,
+    verify.router,
+    holders.router,
+    batch.router,
+    ledger.router,
+    datasets.router,
+    pages.router,
+    csc.router,
+    licence_verify.router,
+)
 
 
-def create_app(settings: Settings, *, background: bool = True) -> Any:
-    """The FastAPI application for ``settings`` (state shared through ``app.state``).
+def create_app(services: ApiServices, *, background: bool = True) -> Any:
+    """The FastAPI application serving ``services`` (built by ``hub.wiring.api_services``;
+    state shared through ``app.state``).
 
     ``background`` runs the periodic audit digest (and the ledger sequencer) while the app is
     served; tests build the app without them and trigger digests on demand.
@@ -59,9 +64,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
     from fastapi import FastAPI
 
     from api import problems
-    from api.deps import HubState
+    from api.state import HubState
 
-    state = HubState.open(settings)
+    state = HubState.open(services)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> Any:
@@ -96,15 +101,14 @@ def create_app(settings: Settings, *, background: bool = True) -> Any:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
+    app.state.config = services.config
     app.state.hub = state
     problems.install(app)
     from api.gateway import Gateway
 
     app.add_middleware(Gateway)  # body limits, public look-ups' limit and audit, no-store
-    for spec in ROUTERS:
-        module, _, attr = spec.partition(":")
-        app.include_router(getattr(importlib.import_module(module), attr or "router"))
+    for router in ROUTERS:
+        app.include_router(router)
     _document_bearer(app)
     _serve_gated_directly(app)
     return app
@@ -129,10 +133,10 @@ def _check_function_scope(dependant: Any, path: str) -> None:
 
 def _serve_gated_directly(app: Any) -> None:
     """Serve the plain gated operations (path and query parameters only, e.g. ``GET
-    /v1/persons/{id}``) through :class:`api.deps.GatedOperation`: the gate and the parameter
+    /v1/persons/{id}``) through :class:`api.gated.GatedOperation`: the gate and the parameter
     checks in one call instead of FastAPI's dependency solving. The route object (and so the
     OpenAPI document) is unchanged; only the ASGI app that answers it is replaced."""
-    from api.deps import GatedOperation
+    from api.gated import GatedOperation
 
     for route in app.routes:
         fast = GatedOperation.for_route(route)

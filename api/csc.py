@@ -45,14 +45,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import Access, admit, conclude
 from api.problems import Problem
 from licence.cloudsign.errors import CloudSignError, InvalidRequestError
-from licence.cloudsign.service import (
-    ECDSA_SHA256_OID,
-    SHA256_OID,
-    SM2_SM3_OID,
-    CloudSignService,
-    backend_for,
-)
-from storage.keys import EncryptedFileKeyStore
+from licence.cloudsign.oids import ECDSA_SHA256_OID, SHA256_OID, SM2_SM3_OID
+from licence.cloudsign.service import CloudSignService
 
 SCOPE = "cloudsign"
 PREFIX = "/csc/v2"
@@ -217,15 +211,7 @@ def _service(request: Request) -> CloudSignService:
         svc = getattr(state, "cloudsign", None)
         if svc is None:
             hub = state.hub
-            keys = EncryptedFileKeyStore(hub.settings.keys_path, hub.settings.key_passphrase)
-            svc = state.cloudsign = CloudSignService(
-                hub.library.engine,
-                keys,
-                hub.ingest.objects,
-                hub.ledger,
-                hub.library,
-                backend_for(hub.settings, keys),
-            )
+            svc = state.cloudsign = hub.services.cloudsign(hub.ledger)
     return svc
 
 

@@ -1,8 +1,7 @@
-"""Shared state of the API process and the dependencies handlers use (state, client, grants).
+"""The dependencies handlers use: the app's state, the client, its grants, the audit gate.
 
-:class:`HubState` opens the services once per app and is reachable as ``app.state.hub``; the
-ledger and licence services are opened on first use so an app that never touches them does not
-pay for their keys.
+:class:`api.state.HubState` (its dependency: :func:`api.state.hub_state`) is the state one API
+process shares, reachable as ``app.state.hub``.
 
 :func:`require` is the one gate of the sharing API: it authenticates the client (``Authorization:
 Bearer <key>``), reads the declared purpose (``X-Purpose``), applies the client's rate limit,
@@ -12,8 +11,9 @@ fields they returned on the :class:`Access` it yields. Handlers take it through 
 which runs its exit before the response is sent, so the request waits for its audit row's
 commit (group commit, :mod:`api.audit`) and answers 503 with no data if the audit fails.
 The gate's two halves are :func:`admit` and :func:`conclude`; operations whose only inputs are
-path and query parameters (the record reads) are answered by :class:`GatedOperation`, which calls
-them directly instead of going through FastAPI's dependency solving (same checks, same audit).
+path and query parameters (the record reads) are answered by
+:class:`api.gated.GatedOperation`, which calls them directly instead of going through FastAPI's
+dependency solving (same checks, same audit).
 
 Authentication compares the SHA-256 of the presented key with the stored hash; the resolved
 client and its grants are cached by :class:`api.clients.ClientStore` for ``cache_seconds``
@@ -33,11 +33,9 @@ resident IDs upgraded), refusals included.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -46,127 +44,19 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Depends, Request, Response
-from fastapi.dependencies.utils import (  # type: ignore[attr-defined]  # not re-exported
-    get_missing_field_error,
-)
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import AuditWriteFailed
-from api.clients import Client, ClientStore, Grant, Permit, RateLimiter
+from api.clients import Client, Grant, Permit
 from api.problems import Problem
-from api.purposes import Purposes, registry
-from hub.settings import Settings
+from api.purposes import Purposes
+from api.state import HubState
 
-# requests/s per network address that fail authentication (bursts twice that): a stranger
-# guessing keys, or flooding the audit, is held to this before any key is even hashed
-STRANGER_RATE = 5.0
-# public look-ups (``GET /verify?id=&d=``, ``POST /v1/licences/verify``) per address: a
-# window's queue may scan a few dozen licences at once, a harvester gets one a second
-PUBLIC_RATE = 1.0
-PUBLIC_BURST = 30.0
 # at most one audit row per address per this many seconds for requests refused by the
 # address limit: the audit records that a flood happened, not each request of it
 NOTE_EVERY = 60.0
-
-
-@dataclass
-class HubState:
-    """The services one API process shares between requests."""
-
-    settings: Settings
-    ingest: Any  # pipeline.services.IngestServices: .objects, .library, .contracts
-    clients: ClientStore
-    audit: Any  # api.audit.AuditLog
-    golden: Any = None  # api.records.GoldenReader: point reads of golden records
-    limiter: RateLimiter = field(default_factory=RateLimiter)
-    # per network address: failed authentications (before any key is looked up) and public
-    # look-ups (licence verification, which needs no key)
-    strangers: RateLimiter = field(default_factory=RateLimiter)
-    stranger_rate: float = STRANGER_RATE
-    public_rate: float = PUBLIC_RATE
-    public_burst: float = PUBLIC_BURST
-    purposes: Purposes = field(default_factory=registry)
-    _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
-    _ledger: Any = None
-    _licences: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _sequencing: bool = False
-
-    @classmethod
-    def open(cls, settings: Settings) -> HubState:
-        from api.audit import AuditLog, subject_key
-        from hub.wiring import ingest_services
-        from storage.keys import EncryptedFileKeyStore
-
-        hub = ingest_services(settings)
-        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-        from api.records import GoldenReader
-
-        purposes = registry(settings.home)
-        clients = ClientStore(hub.library.engine, purposes=purposes)
-        state = cls(
-            settings,
-            hub,
-            clients,
-            None,
-            purposes=purposes,
-            stranger_rate=settings.api_stranger_rate,
-            public_rate=settings.api_public_rate,
-        )
-        state.golden = GoldenReader(hub.library)
-        from licence.store import LicenceStore
-
-        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
-        state.audit = AuditLog(
-            hub.library.engine, subject_key(keys), lambda data: state.ledger.append(data)
-        )
-        return state
-
-    @property
-    def library(self) -> Any:
-        return self.ingest.library
-
-    @property
-    def ledger(self) -> Any:
-        with self._lock:
-            if self._ledger is None:
-                from hub.wiring import ledger_service
-
-                self._ledger = ledger_service(self.settings)
-            return self._ledger
-
-    @property
-    def licences(self) -> Any:
-        with self._lock:
-            if self._licences is None:
-                from hub.wiring import licence_service
-
-                self._licences = licence_service(self.settings)
-            return self._licences
-
-    def start_background(self, sequencer: bool = True) -> None:
-        """Digest audit rows every ``settings.audit_interval`` s and (optionally) run the
-        ledger's batch sequencer so digests reach a signed checkpoint."""
-        self.audit.start(self.settings.audit_interval)
-        if sequencer:
-            self.ledger.start()
-            self._sequencing = True
-
-    def close(self) -> None:
-        """Stop periodic work and commit the audit rows still queued."""
-        self.audit.stop()
-        if self._sequencing:
-            self.ledger.stop()
-            self._sequencing = False
-
-
-async def hub_state(request: Request) -> HubState:
-    """Dependency: the app's :class:`HubState` (async: no thread-pool hop per request)."""
-    state: HubState = request.app.state.hub
-    return state
 
 
 @dataclass
@@ -522,7 +412,7 @@ async def admit(request: Request, scope: str, route: str) -> Access:
     subjects = [path_subject] if path_subject else _body_subjects(request, scope)
     declared = raw_purpose.decode("ascii", "replace") if raw_purpose.isascii() else ""
     purpose = declared if declared in state.purposes else "-"
-    rate = client.rate_limit or state.settings.api_rate_limit
+    rate = client.rate_limit or state.config.rate_limit
     # a batch counts one per subject
     wait = state.limiter.take(cid, rate, max(1, len(subjects or ())))
     if wait > 0:
@@ -595,7 +485,7 @@ def require(scope: str) -> Callable[..., AsyncIterator[Access]]:
             await conclude(request, route, access, None)
 
     dependency.gate = True  # type: ignore[attr-defined]  # marks gated operations for OpenAPI
-    dependency.scope = scope  # type: ignore[attr-defined]  # read by GatedOperation
+    dependency.scope = scope  # type: ignore[attr-defined]  # read by api.gated.GatedOperation
     return dependency
 
 
@@ -604,149 +494,3 @@ def gate(scope: str) -> Any:
     commit) run before the response is sent: FastAPI runs a request-scoped dependency's exit
     after the answer has left, which would let data out before its audit row is committed."""
     return Depends(require(scope), scope="function")
-
-
-class GatedOperation:
-    """The ASGI app of a gated operation whose inputs are only path and query parameters: the
-    gate (:func:`admit`, :func:`conclude`) and the parameter checks run in one plain call
-    instead of FastAPI's per-request dependency solving (exit stacks, an async generator, an
-    annotation walk per parameter), which cost more than the gate itself.
-
-    Same behaviour as the route through :func:`gate`: parameters validated by the same pydantic
-    fields (422 problems with the same locations), the audit row committed before the answer,
-    errors handled by the app's exception handlers. :meth:`for_route` returns None for any
-    operation it does not cover (a body, headers, other dependencies, a sync handler), which
-    keeps FastAPI's own handling; so does an app with ``dependency_overrides`` set.
-    """
-
-    def __init__(self, route: APIRoute, scope: str, access_param: str) -> None:
-        self.route = route
-        self.scope = scope
-        self.path = route.path_format
-        self.access_param = access_param
-        self.endpoint: Callable[..., Awaitable[Any]] = route.endpoint
-        self.standard = route.app  # FastAPI's own handling, for dependency overrides
-        dependant = route.dependant
-        self.path_fields = [(f.name, f.alias, f, ("path", f.alias)) for f in dependant.path_params]
-        self.query_fields = list(dependant.query_params)
-        self.query_defaults = {}
-        for f in self.query_fields:
-            if not f.field_info.is_required():
-                self.query_defaults[f.name] = f.default
-
-    @classmethod
-    def for_route(cls, route: Any) -> GatedOperation | None:
-        """The fast handling of ``route``, or None if it is not a plain gated operation."""
-        from fastapi.datastructures import DefaultPlaceholder
-
-        if not isinstance(route, APIRoute):
-            return None
-        d = route.dependant
-        if len(d.dependencies) != 1 or not getattr(d.dependencies[0].call, "gate", False):
-            return None
-        gate_dep = d.dependencies[0]
-        if gate_dep.scope != "function" or not gate_dep.name:
-            return None
-        if (
-            d.header_params
-            or d.cookie_params
-            or d.body_params
-            or d.request_param_name
-            or d.websocket_param_name
-            or d.http_connection_param_name
-            or d.response_param_name
-            or d.background_tasks_param_name
-            or d.security_scopes_param_name
-            or not d.is_coroutine_callable
-            or not isinstance(route.response_class, DefaultPlaceholder)
-            or any(not f.field_info.is_required() for f in d.path_params)
-            or any(
-                f.default is not None and not isinstance(f.default, (str, int, float, bool))
-                for f in d.query_params
-            )
-        ):
-            return None
-        return cls(route, getattr(gate_dep.call, "scope"), gate_dep.name)  # noqa: B009
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        request = Request(scope, receive, send)
-        if request.app.dependency_overrides:
-            await self.standard(scope, receive, send)
-            return
-        try:
-            response = await self._respond(request)
-        except Exception as exc:
-            # the app's exception handlers answer, exactly as for FastAPI's own routes
-            from starlette._exception_handler import wrap_app_handling_exceptions
-
-            error = exc
-
-            async def reraise(_scope: Any, _receive: Any, _send: Any) -> None:
-                raise error
-
-            await wrap_app_handling_exceptions(reraise, request)(scope, receive, send)
-            return
-        await response(scope, receive, send)
-
-    async def _respond(self, request: Request) -> Response:
-        access = await admit(request, self.scope, self.path)
-        try:
-            values = self._parameters(request)
-            values[self.access_param] = access
-            response = await self.endpoint(**values)
-            if not isinstance(response, Response):
-                response = await self._serialise(response)
-        except Exception as exc:
-            await conclude(request, self.path, access, exc)
-            raise
-        await conclude(request, self.path, access, None)
-        return response
-
-    def _parameters(self, request: Request) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        errors: list[Any] = []
-        given = request.scope["path_params"]
-        for name, alias, f, loc in self.path_fields:
-            value, errs = f.validate(given[alias], values, loc=loc)
-            if errs:
-                errors.extend(errs)
-            else:
-                values[name] = value
-        if self.query_fields:
-            if request.scope.get("query_string"):
-                from fastapi.dependencies.utils import request_params_to_args
-
-                found, errs = request_params_to_args(self.query_fields, request.query_params)
-                values.update(found)
-                errors.extend(errs)
-            else:
-                values.update(self.query_defaults)
-                errors.extend(
-                    get_missing_field_error(("query", f.alias))
-                    for f in self.query_fields
-                    if f.name not in self.query_defaults
-                )
-        if errors:
-            raise RequestValidationError(errors)
-        return values
-
-    async def _serialise(self, content: Any) -> Response:
-        from fastapi.routing import serialize_response
-
-        route = self.route
-        body = await serialize_response(
-            field=route.response_field,
-            response_content=content,
-            include=route.response_model_include,
-            exclude=route.response_model_exclude,
-            by_alias=route.response_model_by_alias,
-            exclude_unset=route.response_model_exclude_unset,
-            exclude_defaults=route.response_model_exclude_defaults,
-            exclude_none=route.response_model_exclude_none,
-            dump_json=route.response_field is not None,
-        )
-        if route.response_field is None:
-            from fastapi.responses import JSONResponse
-
-            return JSONResponse(body, route.status_code or 200)
-        return Response(body, route.status_code or 200, media_type="application/json")

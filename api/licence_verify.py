@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import HubState, hub_state
 from api.problems import Problem, responses
+from api.state import HubState, hub_state
 from ledger import strict_json
 
 router = APIRouter(tags=["licences"])

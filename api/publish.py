@@ -3,10 +3,11 @@
 No uploaded file is ever read, checked or merged in the server's own process: a file is a
 stranger's bytes, and a few kilobytes of a crafted spreadsheet can cost minutes of CPU or
 gigabytes of memory. :func:`start_ingest` hands the file (spooled to disk by the caller) to a
-**worker process** (``python -m api.publish``) that runs under resource limits (address space
-``WORKER_MEMORY``, CPU time ``WORKER_CPU_SECONDS``, lower priority), so a hostile file can burn
-only that worker. The worker lands the file (stored write-once, run opened) and reports the run
-before :func:`start_ingest` returns, so the run id it gives is final; then
+**worker process** (the command :attr:`Uploads.worker`: ``python -m hub.publish_worker``) that
+runs under resource limits (address space ``WORKER_MEMORY``, CPU time ``WORKER_CPU_SECONDS``,
+lower priority), so a hostile file can burn only that worker. The worker lands the file
+(stored write-once, run opened) and reports the run before :func:`start_ingest` returns, so the
+run id it gives is final; then
 
 - with a scheduler configured (``HUB_AIRFLOW_API_URL``) the worker stops there and the
   ``ingest_<dataset>`` DAG is triggered through the Airflow REST API;
@@ -25,14 +26,11 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
-
-from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,19 @@ class WorkerFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Uploads:
+    """What starting an upload's ingest needs (built from the hub's settings by
+    ``hub.wiring``): where files are spooled, the worker's command and input, the scheduler."""
+
+    home: Path  # uploads are spooled under home/uploads/incoming, kept under home/uploads
+    worker: tuple[str, ...]  # the command that runs the ingest worker (arguments follow)
+    worker_input: str = field(repr=False)  # written to the worker's stdin (its settings)
+    airflow_api_url: str = ""  # the Airflow REST API; empty: no scheduler, the worker ingests
+    airflow_username: str = ""
+    airflow_password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Started:
     """An ingest run opened by an upload, and what runs it."""
 
@@ -60,15 +71,15 @@ class Started:
     worker_pid: int | None = None
 
 
-def incoming(settings: Settings) -> Path:
+def incoming(uploads: Uploads) -> Path:
     """The folder uploads are spooled to before the worker lands them."""
-    folder = settings.home / "uploads" / INCOMING
+    folder = uploads.home / "uploads" / INCOMING
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def start_ingest(
-    settings: Settings, hub: Any, dataset: str, data: bytes | Path, filename: str
+    uploads: Uploads, hub: Any, dataset: str, data: bytes | Path, filename: str
 ) -> Started:
     """Land ``data`` (the file's bytes, or the path of the file spooled under
     :func:`incoming`, which is then consumed) as a file of ``dataset`` in a worker process and
@@ -81,15 +92,15 @@ def start_ingest(
     name = PurePath(filename).name or "upload.csv"
     hub.contract(dataset)  # IngestError for an unknown dataset, before any work
     if isinstance(data, bytes):
-        fd, spooled = tempfile.mkstemp(dir=incoming(settings), suffix=".upload")
+        fd, spooled = tempfile.mkstemp(dir=incoming(uploads), suffix=".upload")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         path = Path(spooled)
     else:
         path = data
-    land_only = bool(settings.airflow_api_url)
+    land_only = bool(uploads.airflow_api_url)
     try:
-        worker, ref = _spawn(settings, dataset, path, name, land_only)
+        worker, ref = _spawn(uploads, dataset, path, name, land_only)
         run = hub.library.get_run(ref["run_id"])
         if ref["already_done"]:
             return Started(run, "none: already ingested", worker_pid=worker.pid)
@@ -99,11 +110,11 @@ def start_ingest(
             ).start()
             return Started(run, "worker", worker_pid=worker.pid)
         worker.wait()
-        keep = settings.home / "uploads" / f"{ref['run_id']}{PurePath(name).suffix}"
+        keep = uploads.home / "uploads" / f"{ref['run_id']}{PurePath(name).suffix}"
         if not keep.exists():
             os.replace(path, keep)
         try:
-            dag_run = _airflow(settings, dataset, keep)
+            dag_run = _airflow(uploads, dataset, keep)
         except Exception as exc:  # httpx errors quote URLs only; still log just the kind
             log.error("airflow trigger failed: %s", type(exc).__name__)
             raise SchedulerUnavailable(
@@ -114,21 +125,11 @@ def start_ingest(
         path.unlink(missing_ok=True)
 
 
-def _limits() -> None:
-    """In the worker, before it reads anything: its resource limits and a lower priority (set
-    by the worker itself: a ``preexec_fn`` is unsafe in the server, which runs threads)."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
-    resource.setrlimit(resource.RLIMIT_CPU, (WORKER_CPU_SECONDS, WORKER_CPU_SECONDS + 1))
-    os.nice(5)
-
-
 def _spawn(
-    settings: Settings, dataset: str, path: Path, name: str, land_only: bool
+    uploads: Uploads, dataset: str, path: Path, name: str, land_only: bool
 ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """Start the worker and wait until it has landed the file; (worker, its land reference)."""
-    args = [sys.executable, "-m", "api.publish", dataset, str(path), name]
+    args = [*uploads.worker, dataset, str(path), name]
     if land_only:
         args.append("--land-only")
     worker = subprocess.Popen(
@@ -140,7 +141,7 @@ def _spawn(
         start_new_session=True,  # its own process group: killed as one if it stalls
     )
     assert worker.stdin is not None and worker.stdout is not None
-    worker.stdin.write(settings.model_dump_json())
+    worker.stdin.write(uploads.worker_input)
     worker.stdin.close()
     worker.stdin = None  # closed: communicate() must not flush it again
     line = _first_line(worker)
@@ -203,15 +204,15 @@ def record_end(hub: Any, run_id: str, returncode: int | None, stderr: str) -> No
     )
 
 
-def _airflow(settings: Settings, dataset: str, path: Path) -> str:
+def _airflow(uploads: Uploads, dataset: str, path: Path) -> str:
     """Trigger ``ingest_<dataset>`` through the Airflow 3 REST API; returns the dag run id."""
     import httpx
 
-    base = settings.airflow_api_url.rstrip("/")
+    base = uploads.airflow_api_url.rstrip("/")
     with httpx.Client(timeout=30) as http:
         tok = http.post(
             f"{base}/auth/token",
-            json={"username": settings.airflow_username, "password": settings.airflow_password},
+            json={"username": uploads.airflow_username, "password": uploads.airflow_password},
         )
         tok.raise_for_status()
         headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
@@ -224,67 +225,3 @@ def _airflow(settings: Settings, dataset: str, path: Path) -> str:
         )
         r.raise_for_status()
         return str(r.json()["dag_run_id"])
-
-
-# ---- the worker ---------------------------------------------------------------------------
-
-
-def _work(argv: list[str]) -> int:
-    """``python -m api.publish DATASET FILE NAME [--land-only]``, settings as JSON on stdin:
-    land FILE, print the land reference as one JSON line, then (unless ``--land-only``) run its
-    other steps. A failure is recorded on the run and exits 1."""
-    import resource
-
-    _limits()
-    from hub.wiring import ingest_services
-    from pipeline import steps as ingest
-
-    land_only = "--land-only" in argv
-    dataset, file, name = [a for a in argv if a != "--land-only"][:3]
-    settings = Settings.model_validate_json(sys.stdin.read())
-    hub = ingest_services(settings)
-    try:
-        ref = ingest.land(hub, dataset, Path(file).read_bytes(), name)
-    except MemoryError:
-        print("the file is larger than the ingest worker's memory limit", file=sys.stderr)
-        return 1
-    limits = {
-        "memory": resource.getrlimit(resource.RLIMIT_AS)[0],
-        "cpu_seconds": resource.getrlimit(resource.RLIMIT_CPU)[0],
-        "pid": os.getpid(),
-    }
-    print(json.dumps({**ref, "worker": limits}), flush=True)
-    if land_only or ref["already_done"]:
-        return 0
-    try:
-        ref = ingest.check(hub, ref)
-        ref = ingest.quarantine(hub, ref)
-        ref = ingest.merge(hub, ref)
-        ref = ingest.measure_accuracy(hub, ref)
-        ingest.publish(hub, ref)
-    except Exception as exc:  # the run row carries the failure; log only the kind
-        if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
-            # (a step marks its run failed by the error's kind; this says what to do)
-            memory = "the file needs more memory than the ingest worker's limit"
-            _failed(hub, ref["run_id"], memory, replace=True)
-            return 1
-        print(f"ingest run {ref['run_id']} failed: {type(exc).__name__}", file=sys.stderr)
-        _failed(hub, ref["run_id"], str(exc)[:500])
-        return 1
-    return 0
-
-
-def _failed(hub: Any, run_id: str, message: str, *, replace: bool = False) -> None:
-    """Mark the run failed with ``message``, unless a step did already (``replace``: anyway)."""
-    run = hub.library.get_run(run_id)
-    if replace or run["status"] != "failed":
-        hub.library.set_run(
-            run_id,
-            status="failed",
-            message=message,
-            finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        )
-
-
-if __name__ == "__main__":
-    sys.exit(_work(sys.argv[1:]))

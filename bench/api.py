@@ -8,7 +8,7 @@ filtering, per-client rate limit, one audit row per request committed before its
 two floors reading the same golden row with no auth, grants or audit: ``GET /bare/persons/{id}``,
 an ordinary FastAPI route (the floor of issue 10, the ``ratio``), and ``GET
 /direct/persons/{id}``, a plain Starlette route, answered without FastAPI's dependency solving
-like the gated record reads (:class:`api.deps.GatedOperation`), so ours over it (the figure
+like the gated record reads (:class:`api.gated.GatedOperation`), so ours over it (the figure
 ``ours_over_direct``) is what the gate and the durable audit cost. A separate load-generator
 process (raw asyncio sockets, HTTP/1.1 keep-alive, C connections) requests random known IDs for
 D seconds per endpoint (30 s, 5 s with ``--quick``) and reports requests/s, p50/p99 latency and
@@ -130,14 +130,14 @@ def setup_client(home: Path, suffix: str = "") -> str:
 def serve(home: Path, port: int) -> None:
     import uvicorn
 
-    from api.app import create_app
     from api.problems import Problem
     from api.records import normalise_subject, record_response
     from hub.settings import Settings
+    from hub.wiring import api_app
     from storage.library import POPULATION
 
     settings = Settings(home=home, key_passphrase=PASSPHRASE, audit_interval=10.0)
-    app: FastAPI = create_app(settings, background=True)
+    app: FastAPI = api_app(settings, background=True)
 
     shown = frozenset(GRANTED).__contains__
 
@@ -151,7 +151,7 @@ def serve(home: Path, port: int) -> None:
 
     async def direct(request: Request) -> Response:
         # the same read as `bare`, as a plain Starlette route: no FastAPI dependency solving,
-        # like the gated operations (api.deps.GatedOperation), so ours-over-this isolates what
+        # like the gated operations (api.gated.GatedOperation), so ours-over-this isolates what
         # auth, grants, rate limit and the durable audit cost
         state = request.app.state.hub
         subject = normalise_subject(POPULATION, request.path_params["id"])

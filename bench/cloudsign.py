@@ -29,7 +29,8 @@ from bench._common import parse_args, peak_rss_mb, report
 from hub.settings import Settings
 from ledger.service import LedgerService
 from licence.cloudsign import totp
-from licence.cloudsign.service import CloudSignService, Enrolment
+from licence.cloudsign.credentials import Enrolment
+from licence.cloudsign.service import CloudSignService
 from schemas import resident_id
 from storage.keys import EncryptedFileKeyStore
 from storage.library import LibraryStore, engine_for

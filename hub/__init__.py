@@ -7,5 +7,6 @@ Airflow environment, and the synthetic city behind ``make demo`` and the benchma
 import every room; no room imports it.
 
 Public surface: ``settings``, ``wiring``, ``cli``, ``commands`` (a package; ``commands.common``
-holds what the groups share), ``airflow_env``, ``demo``, ``synth``.
+holds what the groups share), ``publish_worker`` (the upload-ingest worker process),
+``airflow_env``, ``demo``, ``synth``.
 """

@@ -1,6 +1,7 @@
 """The one place that builds the hub's services from its settings.
 
-The command line, the API (through ``hub serve``) and the DAG tasks all take their services
+The command line, the API (``hub serve`` hands :func:`api_services` to
+``api.app.create_app``) and the DAG tasks all take their services
 from here: the library store, the ingest pipeline's services, the ledger, the licence service
 and the cloud-signature service. Rooms below ``hub/`` never read the settings themselves; they
 are handed these services (or plain values). Heavy modules are imported inside each builder, so
@@ -15,6 +16,10 @@ from typing import TYPE_CHECKING
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from api.publish import Uploads
+    from api.state import ApiServices
     from ledger.service import LedgerService
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
@@ -79,3 +84,69 @@ def cloudsign_service(settings: Settings) -> CloudSignService:
     from licence.cloudsign.service import open_cloudsign
 
     return open_cloudsign(settings)
+
+
+def uploads_config(settings: Settings) -> Uploads:
+    """What the API's uploads need: the spool folder, the worker (``python -m
+    hub.publish_worker``, handed these settings on stdin) and the scheduler."""
+    import sys
+
+    from api.publish import Uploads
+
+    return Uploads(
+        home=settings.home,
+        worker=(sys.executable, "-m", "hub.publish_worker"),
+        worker_input=settings.model_dump_json(),
+        airflow_api_url=settings.airflow_api_url,
+        airflow_username=settings.airflow_username,
+        airflow_password=settings.airflow_password,
+    )
+
+
+def api_services(settings: Settings) -> ApiServices:
+    """What ``api.app.create_app`` is handed: the API's config, the ingest services and the
+    key store, and factories of the ledger, licence and cloud-signature services (the API
+    builds each on first use, so start-up stays cheap)."""
+    from api.state import ApiConfig, ApiServices
+    from storage.keys import EncryptedFileKeyStore
+
+    ingest = ingest_services(settings)
+
+    def cloudsign(ledger: Any) -> CloudSignService:
+        from licence.cloudsign.keys import backend_for
+        from licence.cloudsign.service import CloudSignService
+
+        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+        return CloudSignService(
+            ingest.library.engine,
+            keys,
+            ingest.objects,
+            ledger,
+            ingest.library,
+            backend_for(settings, keys),
+        )
+
+    config = ApiConfig(
+        home=settings.home,
+        rate_limit=settings.api_rate_limit,
+        stranger_rate=settings.api_stranger_rate,
+        public_rate=settings.api_public_rate,
+        audit_interval=settings.audit_interval,
+        uploads=uploads_config(settings),
+    )
+    return ApiServices(
+        config=config,
+        ingest=ingest,
+        keys=EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
+        ledger=lambda: ledger_service(settings),
+        licences=lambda: licence_service(settings),
+        cloudsign=cloudsign,
+    )
+
+
+def api_app(settings: Settings, *, background: bool = True) -> Any:
+    """The API application for ``settings``: :func:`api_services` handed to
+    ``api.app.create_app`` (what ``hub serve`` runs; tests and benchmarks use it too)."""
+    from api.app import create_app
+
+    return create_app(api_services(settings), background=background)

@@ -1,7 +1,7 @@
 """Staff web pages: ``/verify`` (open), ``/catalog`` (signed in), sign-in and ``/docs``.
 
 Server-rendered HTML (Jinja2 templates in ``api/templates``, CSS in ``api/static``, nothing from
-a CDN). One router, registered in ``api.app.ROUTERS`` as ``api.pages:router``.
+a CDN). One router, ``api.pages.router``, listed in ``api.app.ROUTERS``.
 """
 
 from __future__ import annotations

@@ -206,8 +206,8 @@ async def upload(
 
     if dataset not in _contracts(request):
         return _dataset_page(request, dataset)
-    settings = request.app.state.settings
-    spooled = await _spool(file, incoming(settings))
+    uploads = request.app.state.config.uploads
+    spooled = await _spool(file, incoming(uploads))
     if spooled is None:
         return _dataset_page(
             request,
@@ -218,7 +218,7 @@ async def upload(
     try:
         started = await run_in_threadpool(
             start_ingest,
-            settings,
+            uploads,
             web.ingest_hub(request),
             dataset,
             spooled,

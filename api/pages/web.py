@@ -76,7 +76,7 @@ class PagesRoute(APIRoute):
         return route
 
 
-# ---- services, built once per app from app.state.settings ----------------------------------
+# ---- services, built once per app from app.state.config ------------------------------------
 def cached(request: Request, name: str, build: Callable[[Any], Any]) -> Any:
     state = request.app.state
     value = getattr(state, name, None)
@@ -84,29 +84,19 @@ def cached(request: Request, name: str, build: Callable[[Any], Any]) -> Any:
         with _lock:
             value = getattr(state, name, None)
             if value is None:
-                value = build(state.settings)
+                value = build(state.config)
                 setattr(state, name, value)
     return value
 
 
 def ingest_hub(request: Request) -> Any:
     """The app's shared :class:`pipeline.services.IngestServices` (objects, library, contracts)."""
-    shared = getattr(request.app.state, "hub", None)
-    if shared is not None:
-        return shared.ingest
-    from pipeline.services import IngestServices
-
-    return cached(request, "pages_ingest", IngestServices.open)
+    return request.app.state.hub.ingest
 
 
 def licence_service(request: Request) -> Any:
     """The app's shared licence service (one ledger per process), opened on first use."""
-    shared = getattr(request.app.state, "hub", None)
-    if shared is not None:
-        return shared.licences
-    from hub.wiring import licence_service as open_service
-
-    return cached(request, "pages_licence_service", open_service)
+    return request.app.state.hub.licences
 
 
 def accounts(request: Request) -> StaffAccounts:

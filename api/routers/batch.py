@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import PRINTABLE, Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
 from api.records import FieldValue, LicenceOut, normalise_subject, record, valid_licences
 from api.routers.holders import holder_key
 from api.routers.verify import EntityClaim, PersonClaim, entity_matches, person_matches
+from api.state import HubState, hub_state
 from storage.library import LEGAL_ENTITY, POPULATION
 
 router = APIRouter(tags=["batch"])

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import PRINTABLE, Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
 from api.records import UtcDatetime
+from api.state import HubState, hub_state
 
 router = APIRouter(tags=["publishing"])
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -169,11 +170,11 @@ async def upload(
         raise Problem(403, "not-granted", f"dataset {id!r} is outside the client's grant")
     if id not in state.ingest.contracts:
         raise Problem(404, "unknown-dataset", f"no dataset contract {id!r}")
-    path, part_name = await _spool(request, incoming(state.settings))
+    path, part_name = await _spool(request, incoming(state.config.uploads))
     name = filename or part_name or "upload.csv"
     try:
         started = await run_in_threadpool(
-            start_ingest, state.settings, state.ingest, id, path, name
+            start_ingest, state.config.uploads, state.ingest, id, path, name
         )
     except SchedulerUnavailable as exc:
         raise Problem(503, "scheduler-unavailable", str(exc)) from exc

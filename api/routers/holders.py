@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from api.deps import PRINTABLE, Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
 from api.records import LicenceOut, valid_licences
+from api.state import HubState, hub_state
 
 router = APIRouter(tags=["licences"])
 ERRORS = responses(400, 401, 403, 422, 429)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Access, HubState, gate, hub_state
+from api.deps import Access, gate
 from api.problems import Problem, responses
+from api.state import HubState, hub_state
 
 router = APIRouter(tags=["ledger"])
 ERRORS = responses(400, 401, 403, 404, 422, 429)

@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.deps import PRINTABLE, Access, HubState, gate, hub_state
+from api.deps import PRINTABLE, Access, gate
 from api.problems import responses
 from api.records import normalise_subject, same_name, values
+from api.state import HubState, hub_state
 from storage.library import LEGAL_ENTITY, POPULATION
 
 router = APIRouter(tags=["verification"])

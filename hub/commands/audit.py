@@ -78,7 +78,7 @@ def digest(checkpoint: bool) -> None:
 @audit.command("verify")
 def verify() -> None:
     """Recompute every audit digest and compare with the ledger; exit 1 on any difference."""
-    from api.audit import verify as run_verify
+    from api.audit_verify import verify as run_verify
 
     log, ledger = _open()
     report = run_verify(log.engine, ledger)

@@ -19,12 +19,12 @@ def serve(host: str | None, port: int | None, background: bool, access_log: bool
     """Serve the sharing API (OpenAPI at /docs and /openapi.json) in one process."""
     import uvicorn
 
-    from api.app import create_app
     from hub.settings import get_settings
+    from hub.wiring import api_app
 
     settings = get_settings()
     settings.ensure_dirs()
-    app = create_app(settings, background=background)
+    app = api_app(settings, background=background)  # the API handed its services
     # access logs carry request paths, and paths carry ID numbers: off unless asked for.
     # One worker process: the per-client rate limit is counted in this process's memory.
     uvicorn.run(

@@ -3,6 +3,8 @@ person can activate, once, for the exact hashes they approved (CSC API v2, EN 41
 
 Modules: :mod:`.totp` (RFC 4226/6238 one-time passwords), :mod:`.envelope` (PIN-bound envelope
 encryption of private keys), :mod:`.errors` (CSC error codes), :mod:`.store` (SQL tables),
-:mod:`.service` (enrol, authorise, signHash, audit), :mod:`.remote` (CSC clients and the pyHanko
-remote signer for PDFs).
+:mod:`.service` (authorise, signHash; the service class), :mod:`.credentials` (enrol, bindings,
+info, unlock, PIN change, revoke), :mod:`.audit` (audit rows, batched onto the ledger),
+:mod:`.keys` (envelope and PKCS#11 key back ends), :mod:`.oids` (algorithm identifiers),
+:mod:`.remote` (CSC clients and the pyHanko remote signer for PDFs).
 """

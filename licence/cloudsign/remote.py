@@ -29,7 +29,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from ledger.merkle import leaf_hash
 from ledger.receipt import Receipt, ReceiptError, verify_receipt
 from licence.cloudsign.errors import CloudSignError, KeyAlgorithmNotSupportedError
-from licence.cloudsign.service import SM2_KEY_OID, CloudSignService
+from licence.cloudsign.oids import SM2_KEY_OID
+from licence.cloudsign.service import CloudSignService
 
 # asks the holder for (PIN, OTP), shown the hash they are about to authorise
 Activation = Callable[[bytes], tuple[str, str]]

@@ -7,9 +7,14 @@ which only the client has.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     Integer,
@@ -88,3 +93,19 @@ attempts = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("locked", Boolean, nullable=False, default=False),
 )
+
+
+def now_utc(clock: Callable[[], float]) -> dt.datetime:
+    """The time ``clock`` (seconds since the epoch) says, in UTC."""
+    return dt.datetime.fromtimestamp(clock(), dt.UTC)
+
+
+def driver_sql(conn: Connection, statement: str, *params: Any) -> Any:
+    """A hot-path statement straight to the driver (qmark or format placeholders).
+
+    Building SQLAlchemy Core statements per call cost more than the database work on the
+    authorise/sign path; these few fixed statements skip it.
+    """
+    if conn.dialect.paramstyle != "qmark":
+        statement = statement.replace("?", "%s")
+    return conn.exec_driver_sql(statement, tuple(params))

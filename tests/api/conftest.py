@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.clients import ClientStore
 from hub.settings import Settings
+from hub.wiring import api_app
 from storage.library import LEGAL_ENTITY, POPULATION, LibraryStore, engine_for
 
 PERSON = "11010519491231002X"
@@ -66,7 +66,7 @@ class Api:
 @pytest.fixture
 def api(settings: Settings) -> Iterator[Api]:
     seed_library(settings)
-    app = create_app(settings, background=False)
+    app = api_app(settings, background=False)
     state = app.state.hub
     store = state.clients
     granted = store.add("approvals-a", "Approval system A", rate_limit=1000)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from hub.settings import Settings
+from hub.wiring import api_app
 
 
 def test_unknown_path_is_a_problem_document(settings: Settings) -> None:
-    with TestClient(create_app(settings, background=False)) as client:
+    with TestClient(api_app(settings, background=False)) as client:
         assert client.get("/v1/health").json()["status"] == "ok"
         r = client.get("/v1/no-such-thing")
     assert r.status_code == 404
@@ -26,7 +26,7 @@ def test_every_gated_operation_documents_what_the_gate_answers(settings: Setting
     header lists the registered codes."""
     from api.purposes import registry
 
-    app = create_app(settings, background=False)
+    app = api_app(settings, background=False)
     doc = app.openapi()
     gated = [
         (path, method, op)

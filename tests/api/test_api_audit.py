@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
 
-from api.audit import audit_log, verify
+from api.audit import audit_log
+from api.audit_verify import verify
 from tests.api.conftest import PERSON, Api
 
 

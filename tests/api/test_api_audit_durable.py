@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import event, text
 
-from api.app import create_app
 from hub.settings import Settings
+from hub.wiring import api_app
 from tests.api.conftest import PERSON, PERSON_NAME, PURPOSE, Api, seed_library
 
 SLOW_COMMIT = 0.3  # s each audit insert is held back, so an early answer would be caught
@@ -45,7 +45,7 @@ def server(settings: Settings) -> Iterator[Server]:
     import uvicorn
 
     seed_library(settings)
-    app = create_app(settings, background=False)
+    app = api_app(settings, background=False)
     state = app.state.hub
     key = state.clients.add("approvals-a", "Approval system A", rate_limit=1000)
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)

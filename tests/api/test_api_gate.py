@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.audit import audit_log
 from api.clients import ClientStore
-from api.deps import GatedOperation
+from api.gated import GatedOperation
 from tests.api.conftest import ENTITY, PERSON, PERSON_NAME, PURPOSE, Api
 
 
@@ -122,7 +122,7 @@ def test_direct_reads_validate_and_audit_like_fastapi(api: Api) -> None:
 
 def test_dependency_overrides_fall_back_to_fastapi(api: Api) -> None:
     """Overrides are a FastAPI feature the direct path does not implement: it steps aside."""
-    from api.deps import hub_state
+    from api.state import hub_state
 
     app = api.http.app
     app.dependency_overrides[hub_state] = lambda: app.state.hub

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.publish import SchedulerUnavailable, start_ingest
 from hub.settings import Settings
+from hub.wiring import api_app
 from tests.api.conftest import PURPOSE, Api
 
 
@@ -37,7 +37,7 @@ def test_unreachable_scheduler_answers_503_and_the_file_stays_landed(
     with_scheduler = settings.model_copy(
         update={"airflow_api_url": f"http://127.0.0.1:{_closed_port()}"}
     )
-    app = create_app(with_scheduler, background=False)
+    app = api_app(with_scheduler, background=False)
     store = app.state.hub.clients
     key = store.add("publisher-a", "Department system", rate_limit=1000)
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
@@ -54,7 +54,7 @@ def test_unreachable_scheduler_answers_503_and_the_file_stays_landed(
     # the page's upload form calls the same function: same refusal, same landed run
     hub = app.state.hub.ingest
     with pytest.raises(SchedulerUnavailable, match="retry"):
-        start_ingest(with_scheduler, hub, "ps_household", data, "p.csv")
+        start_ingest(app.state.config.uploads, hub, "ps_household", data, "p.csv")
     assert [run["status"] for run in hub.library.list_runs("ps_household")] == ["landed"]
 
 
@@ -114,12 +114,13 @@ def test_the_worker_runs_under_resource_limits(settings: Settings, tmp_path: Pat
     import resource
 
     from api import publish
-    from hub.wiring import ingest_services
+    from hub.wiring import ingest_services, uploads_config
 
     hub = ingest_services(settings)
-    spooled = publish.incoming(settings) / "x.upload"
+    uploads = uploads_config(settings)
+    spooled = publish.incoming(uploads) / "x.upload"
     spooled.write_bytes(_household(tmp_path, 5))
-    worker, ref = publish._spawn(settings, "ps_household", spooled, "h.csv", land_only=True)
+    worker, ref = publish._spawn(uploads, "ps_household", spooled, "h.csv", land_only=True)
     worker.wait()
     assert ref["worker"]["memory"] == publish.WORKER_MEMORY
     assert ref["worker"]["cpu_seconds"] == publish.WORKER_CPU_SECONDS

@@ -13,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from api.audit import audit_log, verify
+from api.audit import audit_log
+from api.audit_verify import verify
 from hub.settings import Settings
+from hub.wiring import api_app
 from tests.api.conftest import PERSON, PERSON_NAME, PURPOSE, seed_library
 from tests.servicekit import services_settings
 
@@ -30,7 +31,7 @@ def pg_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def http(pg_settings: Settings) -> Iterator[tuple[TestClient, str]]:
     seed_library(pg_settings)
-    app = create_app(pg_settings, background=False)
+    app = api_app(pg_settings, background=False)
     store = app.state.hub.clients
     cid = f"svc-{time.time_ns()}"
     key = store.add(cid, "services client", rate_limit=1000)

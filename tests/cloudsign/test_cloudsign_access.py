@@ -17,9 +17,9 @@ from cloudsign_fixtures import OTHER_ID, PERSON_ID, PIN, Authenticator, Clock, c
 from fastapi.testclient import TestClient
 
 import hub.settings
-from api.app import create_app
 from hub.cli import main
 from hub.settings import Settings
+from hub.wiring import api_app
 from licence.cloudsign.service import CloudSignService
 from storage.library import LibraryStore, engine_for
 
@@ -58,7 +58,7 @@ class Csc:
 
 @pytest.fixture
 def csc(settings: Settings, cloudsign: CloudSignService) -> Iterator[Csc]:
-    api = create_app(settings, background=False)
+    api = api_app(settings, background=False)
     api.state.cloudsign = cloudsign
     portal = csc_client(api, "gov-portal")
     stranger = csc_client(api, "other-app")

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from hub.settings import Settings
+from hub.wiring import api_app
 from licence.cloudsign.service import CloudSignService
 
 DIGEST = hashlib.sha256(b"form").digest()
@@ -24,7 +24,7 @@ B64 = base64.b64encode(DIGEST).decode()
 
 @pytest.fixture
 def http(settings: Settings, cloudsign: CloudSignService) -> Iterator[TestClient]:
-    api = create_app(settings, background=False)
+    api = api_app(settings, background=False)
     api.state.cloudsign = cloudsign
     with TestClient(api, headers=csc_client(api)) as client:
         yield client

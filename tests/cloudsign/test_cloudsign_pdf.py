@@ -14,8 +14,8 @@ from cloudsign_fixtures import (
 )
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from hub.settings import Settings
+from hub.wiring import api_app
 from ledger.service import LedgerService
 from licence.cloudsign import store
 from licence.cloudsign.errors import WrongPINError
@@ -61,7 +61,7 @@ def test_pdf_signed_over_the_csc_http_api(
 ) -> None:
     enrolment = cloudsign.enrol(PERSON_ID, PIN)
     app = Authenticator(enrolment.otp_uri, clock)
-    api = create_app(settings, background=False)
+    api = api_app(settings, background=False)
     api.state.cloudsign = cloudsign  # same stores, controllable clock
     cloudsign.bind(enrolment.credential_id, "gov-portal", by="desk-07")
     with TestClient(api, headers=csc_client(api)) as http:

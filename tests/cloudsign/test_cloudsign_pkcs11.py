@@ -16,8 +16,9 @@ from servicekit import service_env, services_settings
 
 from licence.cloudsign import envelope
 from licence.cloudsign.errors import KeyUnavailableError, SADReusedError
+from licence.cloudsign.keys import Pkcs11Keys
 from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
-from licence.cloudsign.service import CloudSignService, Pkcs11Keys, open_cloudsign
+from licence.cloudsign.service import CloudSignService, open_cloudsign
 from schemas import resident_id
 from storage.library import LibraryStore
 from storage.objects import MinioObjectStore

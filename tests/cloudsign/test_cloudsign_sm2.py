@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import hub.settings
-from api.app import create_app
 from hub.cli import main
 from hub.settings import Settings
+from hub.wiring import api_app
 from licence import signers
 from licence.cloudsign import envelope, store
 from licence.cloudsign.errors import (
@@ -34,16 +34,16 @@ from licence.cloudsign.errors import (
     KeyAlgorithmNotSupportedError,
     WrongPINError,
 )
-from licence.cloudsign.remote import CscSigner, LocalCsc
-from licence.cloudsign.service import (
+from licence.cloudsign.keys import Pkcs11Keys
+from licence.cloudsign.oids import (
     ECDSA_SHA256_OID,
     SHA256_OID,
     SM2_KEY_OID,
     SM2_SM3_OID,
     SM3_OID,
-    CloudSignService,
-    Pkcs11Keys,
 )
+from licence.cloudsign.remote import CscSigner, LocalCsc
+from licence.cloudsign.service import CloudSignService
 from storage.keys import sm2_scalar_from_pkcs8
 from storage.library import LibraryStore, engine_for
 
@@ -233,7 +233,7 @@ def test_pdf_signing_refuses_sm2(cloudsign: CloudSignService) -> None:
 
 @pytest.fixture
 def http(settings: Settings, cloudsign: CloudSignService) -> Iterator[TestClient]:
-    api = create_app(settings, background=False)
+    api = api_app(settings, background=False)
     api.state.cloudsign = cloudsign
     with TestClient(api, headers=csc_client(api)) as client:
         yield client

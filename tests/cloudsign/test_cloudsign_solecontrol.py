@@ -29,7 +29,8 @@ from licence.cloudsign.errors import (
     WrongOTPError,
     WrongPINError,
 )
-from licence.cloudsign.service import CloudSignService, EnvelopeKeys
+from licence.cloudsign.keys import EnvelopeKeys
+from licence.cloudsign.service import CloudSignService
 from storage.keys import EncryptedFileKeyStore
 
 HASH_A = hashlib.sha256(b"application A").digest()

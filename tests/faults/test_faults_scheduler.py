@@ -31,8 +31,8 @@ from servicekit import (
     wait_for_run,
 )
 
-from api.app import create_app
 from hub.settings import PROJECT_ROOT, Settings
+from hub.wiring import api_app
 
 pytestmark = pytest.mark.services
 
@@ -78,7 +78,7 @@ def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Pat
     files = generate(tmp_path / "synth", persons=60, entities=2, dirt=0.0, seed=time.time_ns())
     data = files.files["ps_household"].read_bytes()
 
-    app = create_app(settings, background=False)
+    app = api_app(settings, background=False)
     headers = household_publisher(app, "fault")
     old_pgid = int(PID_FILE.read_text())
     with TestClient(app) as http:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from hub.cli import COMMANDS, main
@@ -54,6 +55,17 @@ def test_help_lists_every_command_without_importing_heavy_libraries() -> None:
     assert "HEAVY []" in out.stdout
     for name in COMMANDS:
         assert name in out.stdout
+
+
+def test_a_command_whose_module_cannot_be_imported_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lazy loader never turns a broken command module into "No such command"."""
+    monkeypatch.setitem(COMMANDS, "broken", ("hub.commands.not_a_module", "broken", "Broken."))
+    result = CliRunner().invoke(main, ["broken", "--help"])
+    assert isinstance(result.exception, ModuleNotFoundError)
+    assert "hub.commands.not_a_module" in str(result.exception)
+    assert "No such command" not in result.output
 
 
 def test_unknown_command_is_a_clear_error() -> None:

@@ -134,9 +134,9 @@ def test_a_merge_failure_in_the_dag_task_fails_the_run_and_is_retried(
 def test_a_merge_failure_in_the_api_worker_fails_the_run(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``python -m api.publish`` (run here in-process, without its resource limits) exits 1
-    and leaves the run failed with the merge step's message."""
-    from api import publish
+    """``python -m hub.publish_worker`` (run here in-process, without its resource limits)
+    exits 1 and leaves the run failed with the merge step's message."""
+    from hub import publish_worker as publish
 
     path = tmp_path / "dept.csv"
     path.write_bytes(FILE)

@@ -1,7 +1,7 @@
 """Fixtures for the staff pages: a small seeded hub served by uvicorn, and headless Chromium.
 
 The hub (a few hundred persons, four licences, one revoked) is built once per module; the app
-is the real one (``api.app.create_app``) on a free loopback port; the browser is Debian's
+is the real one (``hub.wiring.api_app``) on a free loopback port; the browser is Debian's
 ``chromium`` driven by Playwright (no browser download: the executable path is set).
 """
 
@@ -23,7 +23,7 @@ from hub.settings import Settings
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     import uvicorn
 
-    from api.app import create_app
+    from hub.wiring import api_app
 
     settings = Settings(
         home=tmp_path_factory.mktemp("pages") / "hub", key_passphrase="test-passphrase"
@@ -34,7 +34,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, background=False),
+            api_app(settings, background=False),
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -12,10 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.pages.accounts import StaffAccounts
 from api.pages.web import cst
 from hub.settings import Settings
+from hub.wiring import api_app
 from storage.library import engine_for
 
 PASSWORD = "correct horse battery"
@@ -39,7 +39,7 @@ def hub_one_run(settings: Settings) -> Any:
 def client(settings: Settings, hub_one_run: Any) -> Iterator[TestClient]:
     cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     StaffAccounts(engine_for(settings.db_url), cheap).add("clerk", "publisher", PASSWORD)
-    with TestClient(create_app(settings, background=False)) as c:
+    with TestClient(api_app(settings, background=False)) as c:
         page = c.get("/login").text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.pages.web import CSP
 from hub.settings import Settings
+from hub.wiring import api_app
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, background=False)) as c:
+    with TestClient(api_app(settings, background=False)) as c:
         yield c
 
 

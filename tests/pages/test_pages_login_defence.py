@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 import hub.settings
-from api.app import create_app
 from api.pages.accounts import AccountError, StaffAccounts, password_problem
 from api.pages.auth import HashGate, HashingBusy, LoginThrottle
 from hub.cli import main
 from hub.settings import Settings
+from hub.wiring import api_app
 from storage.library import engine_for
 
 PASSWORD = "correct horse battery"
@@ -28,7 +28,7 @@ def app(settings: Settings) -> Any:
     StaffAccounts(engine_for(settings.db_url), PasswordHasher(**CHEAP)).add(  # type: ignore[arg-type]
         "admin", "admin", PASSWORD
     )
-    return create_app(settings, background=False)
+    return api_app(settings, background=False)
 
 
 def _client(app: Any, address: str) -> TestClient:

@@ -9,9 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.pages.accounts import StaffAccounts
 from hub.settings import Settings
+from hub.wiring import api_app
 from storage.library import engine_for
 
 PASSWORD = "correct horse battery"
@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 def client(settings: Settings) -> Iterator[TestClient]:
     cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     StaffAccounts(engine_for(settings.db_url), cheap).add("alice", "admin", PASSWORD)
-    with TestClient(create_app(settings, background=False)) as c:
+    with TestClient(api_app(settings, background=False)) as c:
         yield c
 
 

@@ -36,7 +36,7 @@ from servicekit import (
     wait_for_run,
 )
 
-from api.app import create_app
+from hub.wiring import api_app
 
 pytestmark = pytest.mark.services
 
@@ -60,7 +60,7 @@ def test_upload_to_scheduler_to_licence_verified_then_revoked(
     data = files.files["ps_household"].read_bytes()
 
     # --- a department system uploads its file through the API ---------------------------------
-    app = create_app(settings, background=False)
+    app = api_app(settings, background=False)
     headers = household_publisher(app, "e2e")
     with TestClient(app) as http:
         upload = upload_household(http, headers, data)

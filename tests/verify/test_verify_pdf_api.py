@@ -123,9 +123,9 @@ def test_pdf_offline_needs_its_licence(pdf_world, pdfs) -> None:
 
 @pytest.fixture(scope="module")
 def http(pdf_world: World):
-    from api.app import create_app
+    from hub.wiring import api_app
 
-    app = create_app(pdf_world.svc_settings, background=False)
+    app = api_app(pdf_world.svc_settings, background=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

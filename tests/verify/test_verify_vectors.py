@@ -70,9 +70,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def http(platform: Any) -> Any:
-    from api.app import create_app
+    from hub.wiring import api_app
 
-    app = create_app(platform[0], background=False)
+    app = api_app(platform[0], background=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -1,0 +1,153 @@
+"""What the API is handed (its services and plain settings) and the state one process shares.
+
+The API never reads the hub's settings: ``hub serve`` (through :func:`hub.wiring.api_services`)
+builds an :class:`ApiServices` and passes it to :func:`api.app.create_app`. :class:`HubState`
+opens what is built from those services once per app and is reachable as ``app.state.hub``; the
+ledger, licence and cloud-signature services are built on first use (their factories are handed
+in) so an app that never touches them does not pay for their keys.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from api.clients import ClientStore, RateLimiter
+from api.purposes import Purposes, registry
+
+if TYPE_CHECKING:
+    from api.publish import Uploads
+
+# requests/s per network address that fail authentication (bursts twice that): a stranger
+# guessing keys, or flooding the audit, is held to this before any key is even hashed
+STRANGER_RATE = 5.0
+# public look-ups (``GET /verify?id=&d=``, ``POST /v1/licences/verify``) per address: a
+# window's queue may scan a few dozen licences at once, a harvester gets one a second
+PUBLIC_RATE = 1.0
+PUBLIC_BURST = 30.0
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The plain values the API reads (from the hub's settings, by ``hub.wiring``)."""
+
+    home: Path  # the hub's state folder: purposes, the pages' session key
+    rate_limit: float  # requests/s per client without a rate of its own (burst twice that)
+    stranger_rate: float  # requests/s per address failing authentication
+    public_rate: float  # public look-ups per address and second
+    audit_interval: float  # seconds between audit digests (background work)
+    uploads: Uploads  # where uploads are spooled, the worker, the scheduler
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """Everything the API is handed: its config, the shared stores and factories of the
+    services it opens on first use."""
+
+    config: ApiConfig
+    ingest: Any  # pipeline.services.IngestServices: .objects, .library, .contracts
+    keys: Any  # the key store (storage.keys): the audit's subject key
+    ledger: Callable[[], Any]  # -> ledger.service.LedgerService
+    licences: Callable[[], Any]  # -> licence.service.LicenceService
+    cloudsign: Callable[[Any], Any]  # ledger -> licence.cloudsign.service.CloudSignService
+
+
+@dataclass
+class HubState:
+    """The services one API process shares between requests."""
+
+    services: ApiServices
+    clients: ClientStore
+    audit: Any  # api.audit.AuditLog
+    golden: Any = None  # api.records.GoldenReader: point reads of golden records
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # per network address: failed authentications (before any key is looked up) and public
+    # look-ups (licence verification, which needs no key)
+    strangers: RateLimiter = field(default_factory=RateLimiter)
+    stranger_rate: float = STRANGER_RATE
+    public_rate: float = PUBLIC_RATE
+    public_burst: float = PUBLIC_BURST
+    purposes: Purposes = field(default_factory=registry)
+    _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
+    _ledger: Any = None
+    _licences: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sequencing: bool = False
+
+    @classmethod
+    def open(cls, services: ApiServices) -> HubState:
+        from api.audit import AuditLog, subject_key
+        from api.records import GoldenReader
+        from licence.store import LicenceStore
+
+        config = services.config
+        hub = services.ingest
+        purposes = registry(config.home)
+        clients = ClientStore(hub.library.engine, purposes=purposes)
+        state = cls(
+            services,
+            clients,
+            None,
+            purposes=purposes,
+            stranger_rate=config.stranger_rate,
+            public_rate=config.public_rate,
+        )
+        state.golden = GoldenReader(hub.library)
+        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
+        state.audit = AuditLog(
+            hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)
+        )
+        return state
+
+    @property
+    def config(self) -> ApiConfig:
+        return self.services.config
+
+    @property
+    def ingest(self) -> Any:
+        """The ingest pipeline's services: ``.objects``, ``.library``, ``.contracts``."""
+        return self.services.ingest
+
+    @property
+    def library(self) -> Any:
+        return self.services.ingest.library
+
+    @property
+    def ledger(self) -> Any:
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = self.services.ledger()
+            return self._ledger
+
+    @property
+    def licences(self) -> Any:
+        with self._lock:
+            if self._licences is None:
+                self._licences = self.services.licences()
+            return self._licences
+
+    def start_background(self, sequencer: bool = True) -> None:
+        """Digest audit rows every ``config.audit_interval`` s and (optionally) run the
+        ledger's batch sequencer so digests reach a signed checkpoint."""
+        self.audit.start(self.config.audit_interval)
+        if sequencer:
+            self.ledger.start()
+            self._sequencing = True
+
+    def close(self) -> None:
+        """Stop periodic work and commit the audit rows still queued."""
+        self.audit.stop()
+        if self._sequencing:
+            self.ledger.stop()
+            self._sequencing = False
+
+
+async def hub_state(request: Request) -> HubState:
+    """Dependency: the app's :class:`HubState` (async: no thread-pool hop per request)."""
+    state: HubState = request.app.state.hub
+    return state
