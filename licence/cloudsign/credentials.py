@@ -22,7 +22,6 @@ from licence.cloudsign import envelope, store, totp
 from licence.cloudsign.errors import (
     CredentialLockedError,
     InvalidRequestError,
-    KeyAlgorithmNotSupportedError,
     KeyUnavailableError,
     NotInLibraryError,
     UnknownCredentialError,
@@ -100,12 +99,7 @@ class CredentialLifecycle:
         pin_secrets = envelope.derive_pin(self._master, credential_id, pin, salt, self.pin_params)
         sm2_point: bytes | None = None
         if profile == "national":
-            create_sm2 = getattr(self.backend, "create_sm2", None)
-            if create_sm2 is None:
-                raise KeyAlgorithmNotSupportedError(
-                    f"the {self.backend.name} key store cannot hold SM2 keys"
-                )
-            sm2_point, material = create_sm2(credential_id, pin_secrets.pin_key)
+            sm2_point, material = self.backend.create_sm2(credential_id, pin_secrets.pin_key)
         else:
             public, material = self.backend.create(credential_id, pin_secrets.pin_key)
         try:

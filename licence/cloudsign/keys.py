@@ -48,6 +48,15 @@ class CredentialKeys(Protocol):
         """A function signing SHA-256 digests (DER ECDSA); raises KeyUnavailableError."""
         ...
 
+    def create_sm2(self, credential_id: str, pin_key: bytes) -> tuple[bytes, bytes]:
+        """Generate an SM2 key (national profile); returns the public point and the material
+        to store. KeyAlgorithmNotSupportedError where the store cannot hold SM2 keys."""
+        ...
+
+    def sm2_signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        """A function signing with the credential's SM2 key; raises KeyUnavailableError."""
+        ...
+
     def discard(self, credential_id: str) -> None:
         """Remove a key (failed enrolment, revocation)."""
         ...
@@ -159,11 +168,17 @@ class Pkcs11Keys:
         return self._tag(credential_id, new_pin_key)
 
     def create_sm2(self, credential_id: str, pin_key: bytes) -> tuple[bytes, bytes]:
-        raise KeyAlgorithmNotSupportedError(
-            "the PKCS#11 key store cannot hold SM2 keys (SoftHSM2 has no SM2 mechanism): "
-            "enrol under the standard profile (ECDSA P-256), or use the envelope key store "
-            "(HUB_CLOUDSIGN_KEYS=envelope) for the national profile"
-        )
+        raise KeyAlgorithmNotSupportedError(_NO_SM2_ON_TOKEN)
+
+    def sm2_signer(self, credential_id: str, stored: bytes, pin_key: bytes) -> DigestSigner:
+        raise KeyAlgorithmNotSupportedError(_NO_SM2_ON_TOKEN)
+
+
+_NO_SM2_ON_TOKEN = (
+    "the PKCS#11 key store cannot hold SM2 keys (SoftHSM2 has no SM2 mechanism): enrol under "
+    "the standard profile (ECDSA P-256), or use the envelope key store "
+    "(HUB_CLOUDSIGN_KEYS=envelope) for the national profile"
+)
 
 
 def backend_for(settings: Any, keys: CaKeys) -> CredentialKeys | None:

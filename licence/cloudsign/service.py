@@ -396,9 +396,7 @@ class CloudSignService(CredentialLifecycle, CloudSignAudit):
         if problem is None and pin_key is not None:
             try:
                 if sm2:
-                    sign = self.backend.sm2_signer(  # type: ignore[attr-defined]
-                        credential_id, row.key_material, pin_key
-                    )
+                    sign = self.backend.sm2_signer(credential_id, row.key_material, pin_key)
                 else:
                     sign = self.backend.signer(credential_id, row.key_material, pin_key)
             except (envelope.EnvelopeError, KeyUnavailableError) as exc:
