@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from api.publish import Uploads
     from api.state import ApiServices
     from ledger.service import LedgerService
+    from licence.cloudsign.keys import CaKeys, CredentialKeys
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
@@ -79,11 +80,42 @@ def licence_service(settings: Settings, ledger: LedgerService | None = None) -> 
     )
 
 
-def cloudsign_service(settings: Settings) -> CloudSignService:
-    """The cloud-signature service on the configured stores, library and ledger."""
-    from licence.cloudsign.service import open_cloudsign
+def cloudsign_keys(settings: Settings, keys: CaKeys) -> CredentialKeys | None:
+    """Where credential keys live: the PKCS#11 token ``HUB_CLOUDSIGN_KEYS=pkcs11`` names, or
+    None for the default (envelopes sealed under the hub's master secret)."""
+    if settings.cloudsign_keys != "pkcs11":
+        return None
+    from licence.cloudsign.keys import MASTER_KEY, Pkcs11Keys
+    from storage.pkcs11 import Pkcs11Token
 
-    return open_cloudsign(settings)
+    token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
+    return Pkcs11Keys(token, keys.secret(MASTER_KEY))
+
+
+def cloudsign_service(
+    settings: Settings,
+    *,
+    ledger: LedgerService | None = None,
+    ingest: IngestServices | None = None,
+    backend: CredentialKeys | None = None,
+) -> CloudSignService:
+    """The cloud-signature service on the configured stores, library and ledger (``ledger``
+    and ``ingest``'s object store and library when the caller has them open already), with
+    the configured key back end unless ``backend`` is given."""
+    from licence.cloudsign.service import CloudSignService
+    from storage.keys import EncryptedFileKeyStore
+
+    ingest = ingest or ingest_services(settings)
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    return CloudSignService(
+        ingest.library.engine,
+        keys,
+        ingest.objects,
+        ledger or ledger_service(settings),
+        ingest.library,
+        backend or cloudsign_keys(settings, keys),
+        crypto_profile=settings.crypto_profile,
+    )
 
 
 def uploads_config(settings: Settings) -> Uploads:
@@ -112,19 +144,8 @@ def api_services(settings: Settings) -> ApiServices:
 
     ingest = ingest_services(settings)
 
-    def cloudsign(ledger: Any) -> CloudSignService:
-        from licence.cloudsign.keys import backend_for
-        from licence.cloudsign.service import CloudSignService
-
-        keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-        return CloudSignService(
-            ingest.library.engine,
-            keys,
-            ingest.objects,
-            ledger,
-            ingest.library,
-            backend_for(settings, keys),
-        )
+    def cloudsign(ledger: LedgerService) -> CloudSignService:
+        return cloudsign_service(settings, ledger=ledger, ingest=ingest)
 
     config = ApiConfig(
         home=settings.home,

@@ -1,9 +1,9 @@
 """The ledger's snapshot source for licences: every authority's status lists, every checkpoint.
 
-Every log the hub opens registers :func:`status_snapshot` (``hub.wiring.ledger_service``,
-``open_cloudsign`` and the licence service itself), so whichever process produces a checkpoint
-(``hub ledger checkpoint``, the API's background sequencer, the licence service, the demo)
-appends, in the same transaction and under the same
+Every log the hub opens registers :func:`status_snapshot` (``hub.wiring.ledger_service``, which
+the cloud-signature service's log comes from too, and the licence service itself), so
+whichever process produces a checkpoint (``hub ledger checkpoint``, the API's background
+sequencer, the licence service, the demo) appends, in the same transaction and under the same
 checkpoint, one ``status_list`` entry per authority that has licences. Every checkpoint that
 sequences anything carries a fresh snapshot of every such authority, changed or not: so a status
 list committed with checkpoint N speaks for the state at N, and "not revoked as of N" needs no

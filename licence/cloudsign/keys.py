@@ -179,13 +179,3 @@ _NO_SM2_ON_TOKEN = (
     "the standard profile (ECDSA P-256), or use the envelope key store "
     "(HUB_CLOUDSIGN_KEYS=envelope) for the national profile"
 )
-
-
-def backend_for(settings: Any, keys: CaKeys) -> CredentialKeys | None:
-    """The key back end ``settings.cloudsign_keys`` selects (None: the default envelopes)."""
-    if settings.cloudsign_keys != "pkcs11":
-        return None
-    from storage.pkcs11 import Pkcs11Token
-
-    token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
-    return Pkcs11Keys(token, keys.secret(MASTER_KEY))

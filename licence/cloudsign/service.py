@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +47,7 @@ from licence.cloudsign.errors import (
     WrongOTPError,
     WrongPINError,
 )
-from licence.cloudsign.keys import MASTER_KEY, CaKeys, CredentialKeys, EnvelopeKeys, backend_for
+from licence.cloudsign.keys import MASTER_KEY, CaKeys, CredentialKeys, EnvelopeKeys
 from licence.cloudsign.oids import (
     EC_PUBLIC_KEY_OID,
     ECDSA_SHA256_OID,
@@ -459,30 +459,6 @@ class CloudSignService(CredentialLifecycle, CloudSignAudit):
                     self.clock(),
                 ).rowcount
             )
-
-
-def open_cloudsign(settings: Any, backend: CredentialKeys | None = None) -> CloudSignService:
-    """The service wired to the embedded (or configured) stores, library and ledger."""
-    from ledger.service import LedgerService
-    from licence.status_snapshot import status_snapshot
-    from storage.keys import EncryptedFileKeyStore
-    from storage.library import LibraryStore, engine_for
-    from storage.objects import object_store
-
-    settings.ensure_dirs()
-    engine = engine_for(settings.db_url)
-    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-    ledger = LedgerService.open(settings)
-    ledger.add_snapshot_source(status_snapshot)  # its checkpoints commit the status lists too
-    return CloudSignService(
-        engine,
-        keys,
-        object_store(settings),
-        ledger,
-        LibraryStore(engine),
-        backend or backend_for(settings, keys),
-        crypto_profile=settings.crypto_profile,
-    )
 
 
 def _sad_context(sad_id: str, via: str) -> bytes:

@@ -14,11 +14,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from servicekit import service_env, services_settings
 
+from hub.wiring import cloudsign_service
 from licence.cloudsign import envelope
 from licence.cloudsign.errors import KeyUnavailableError, SADReusedError
 from licence.cloudsign.keys import Pkcs11Keys
 from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
-from licence.cloudsign.service import CloudSignService, open_cloudsign
+from licence.cloudsign.service import CloudSignService
 from schemas import resident_id
 from storage.library import LibraryStore
 from storage.objects import MinioObjectStore
@@ -70,7 +71,7 @@ def test_pdf_signed_with_a_token_key_on_postgresql_and_minio(
     settings = services_settings(tmp_path).model_copy(update={"cloudsign_keys": "pkcs11"})
     body = f"34010419{secrets.randbelow(30) + 60}0101{secrets.randbelow(900) + 100}"
     person = body + resident_id.check_character(body)
-    svc: CloudSignService = open_cloudsign(settings)
+    svc: CloudSignService = cloudsign_service(settings)
     assert isinstance(svc.backend, Pkcs11Keys)
     # a bucket of this test's own: the platform CA must match this test's key folder
     bucket = f"test-cs-{secrets.token_hex(6)}"
