@@ -39,10 +39,13 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+if TYPE_CHECKING:
+    from storage.pkcs11 import Pkcs11Token
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MASTER_SECRET_FILE = "master.secret"
@@ -70,7 +73,28 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _outside_home(path: Path, settings: Any) -> None:
+class PassphraseConfig(Protocol):
+    """Where the key-store passphrase comes from (the hub's settings have these fields)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def keys_path(self) -> Path: ...
+    @property
+    def key_passphrase(self) -> str: ...
+    @property
+    def key_passphrase_file(self) -> Path | None: ...
+    @property
+    def key_passphrase_from(self) -> str: ...
+    @property
+    def pkcs11_module(self) -> str: ...
+    @property
+    def pkcs11_token(self) -> str: ...
+    @property
+    def pkcs11_pin(self) -> str: ...
+
+
+def _outside_home(path: Path, settings: PassphraseConfig) -> None:
     for folder in (settings.home, settings.keys_path):
         if _inside(path, folder):
             raise KeyStoreError(
@@ -79,13 +103,13 @@ def _outside_home(path: Path, settings: Any) -> None:
             )
 
 
-def _token(settings: Any) -> Any:
+def _token(settings: PassphraseConfig) -> Pkcs11Token:
     from storage.pkcs11 import Pkcs11Token
 
     return Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token, settings.pkcs11_pin)
 
 
-def resolve_passphrase(settings: Any) -> str:
+def resolve_passphrase(settings: PassphraseConfig) -> str:
     """The key-store passphrase from ``HUB_KEY_PASSPHRASE_FILE`` or the PKCS#11 token (see
     the table above); raises :class:`KeyStoreError` saying what is wrong."""
     if settings.key_passphrase_file:
@@ -126,7 +150,7 @@ def resolve_passphrase(settings: Any) -> str:
     return str(settings.key_passphrase)
 
 
-def move_passphrase(settings: Any, target: str) -> str:
+def move_passphrase(settings: PassphraseConfig, target: str) -> str:
     """Move the demo default ``keys/master.secret`` to ``target`` ("file:PATH", "pkcs11" or
     "env"): write it there, check it still unlocks the key store, delete the file. Returns
     what to set in the service's environment (for "env": the passphrase itself, shown once)."""
