@@ -4,7 +4,6 @@ DAG), never by a reader: `hub licence show` only reads."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -13,26 +12,12 @@ import hub.settings
 from hub.cli import main
 from hub.settings import Settings
 from hub.wiring import ledger_service
-from storage.library import LibraryStore, engine_for
-from tests.licence.licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR
+from tests.licence.licence_fixtures import issue_by_cli
 
 
 def _issue(settings: Settings, run: CliRunner) -> str:
     assert run.invoke(main, ["init"]).exit_code == 0
-    LibraryStore(engine_for(settings.db_url)).merge(
-        "legal-entity",
-        "r1",
-        "samr.entities",
-        datetime.now(UTC),
-        [ENTITY_USCC],
-        {"entity_name": ["长沙星辰餐饮有限公司"]},
-    )
-    args = ["licence", "issue", "business_licence", "--authority", PROVINCE_MR]
-    args += ["--holder", ENTITY_USCC, "--holder-name", "长沙星辰餐饮有限公司"]
-    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
-    out = run.invoke(main, args)
-    assert out.exit_code == 0, out.output
-    return out.output.strip()
+    return issue_by_cli(settings.db_url, run)
 
 
 def test_showing_a_licence_attaches_nothing_the_checkpoint_does(

@@ -22,3 +22,35 @@ BUSINESS_FIELDS = {
         "餐饮服务；食品销售。（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
     ),
 }
+ENTITY_NAME = "长沙星辰餐饮有限公司"
+# `hub licence issue` of a business licence to ENTITY_USCC by PROVINCE_MR
+ISSUE_ARGS = ["licence", "issue", "business_licence", "--authority", PROVINCE_MR]
+ISSUE_ARGS += ["--holder", ENTITY_USCC, "--holder-name", ENTITY_NAME]
+ISSUE_ARGS += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
+
+
+def register_entity(db_url: str) -> None:
+    """Put ENTITY_USCC with ENTITY_NAME into the legal-entity library at ``db_url``."""
+    from datetime import UTC, datetime
+
+    from storage.library import LibraryStore, engine_for
+
+    LibraryStore(engine_for(db_url)).merge(
+        "legal-entity",
+        "r1",
+        "samr.entities",
+        datetime.now(UTC),
+        [ENTITY_USCC],
+        {"entity_name": [ENTITY_NAME]},
+    )
+
+
+def issue_by_cli(db_url: str, run: object) -> str:
+    """Register the holder and issue one business licence with ``hub licence issue`` (through
+    ``run``, a click CliRunner); the new licence's id."""
+    from hub.cli import main
+
+    register_entity(db_url)
+    out = run.invoke(main, ISSUE_ARGS)  # type: ignore[attr-defined]
+    assert out.exit_code == 0, out.output
+    return str(out.output.strip())

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_HR, PROVINCE_MR
+from licence_fixtures import (
+    ISSUE_ARGS,
+    PROVINCE_HR,
+    PROVINCE_MR,
+    issue_by_cli,
+)
 
 import hub.settings
 from hub.cli import main
 from hub.settings import Settings
-from storage.library import LibraryStore, engine_for
 
 
 def test_cli_issue_lifecycle_disclose(
@@ -27,31 +30,9 @@ def test_cli_issue_lifecycle_disclose(
     assert run.invoke(main, ["init"]).output.count("created") == 0  # idempotent
     listing = run.invoke(main, ["seal", "list"]).output
     assert PROVINCE_MR in listing and "active" in listing
-    LibraryStore(engine_for(settings.db_url)).merge(
-        "legal-entity",
-        "r1",
-        "samr.entities",
-        datetime.now(UTC),
-        [ENTITY_USCC],
-        {"entity_name": ["长沙星辰餐饮有限公司"]},
-    )
-    args = [
-        "licence",
-        "issue",
-        "business_licence",
-        "--authority",
-        PROVINCE_MR,
-        "--holder",
-        ENTITY_USCC,
-        "--holder-name",
-        "长沙星辰餐饮有限公司",
-    ]
-    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
-    out = run.invoke(main, args)
-    assert out.exit_code == 0, out.output
-    lid = out.output.strip()
+    lid = issue_by_cli(settings.db_url, run)
     # not allowed: clear message, exit 2
-    bad = args.copy()
+    bad = ISSUE_ARGS.copy()
     bad[bad.index(PROVINCE_MR)] = PROVINCE_HR
     out = run.invoke(main, bad)
     assert out.exit_code == 2 and "not allowed" in out.output

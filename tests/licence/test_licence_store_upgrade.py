@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR
+from licence_fixtures import ENTITY_USCC, PROVINCE_MR, issue_by_cli
 from old_layouts import add_old_licence, as_hub_from_before, create_before_entry_ids
 from sqlalchemy import Engine, event, inspect, text
 
@@ -21,8 +21,6 @@ from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence.store import LicenceStore, engine_for, metadata
 from licence.trust import licence_with_receipt, verify_online
-from storage.library import LibraryStore
-from storage.library import engine_for as library_engine
 
 
 def _columns(engine: Engine) -> set[str]:
@@ -31,20 +29,7 @@ def _columns(engine: Engine) -> set[str]:
 
 def _issue(settings: Settings, run: CliRunner) -> str:
     assert run.invoke(main, ["init"]).exit_code == 0
-    LibraryStore(library_engine(settings.db_url)).merge(
-        "legal-entity",
-        "r1",
-        "samr.entities",
-        datetime.now(UTC),
-        [ENTITY_USCC],
-        {"entity_name": ["长沙星辰餐饮有限公司"]},
-    )
-    args = ["licence", "issue", "business_licence", "--authority", PROVINCE_MR]
-    args += ["--holder", ENTITY_USCC, "--holder-name", "长沙星辰餐饮有限公司"]
-    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
-    out = run.invoke(main, args)
-    assert out.exit_code == 0, out.output
-    return out.output.strip()
+    return issue_by_cli(settings.db_url, run)
 
 
 def test_a_hub_from_before_keeps_its_entry_ids_and_its_licences_verify(

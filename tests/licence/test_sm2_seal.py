@@ -7,7 +7,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
-from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR
+from licence_fixtures import BUSINESS_FIELDS, ENTITY_USCC, PROVINCE_MR, issue_by_cli
 
 import hub.settings
 from hub.cli import main
@@ -27,7 +26,6 @@ from licence.seals import SealError, load_signer
 from licence.service import LicenceService, check_sealed
 from licence.signers import SM2_SM3, SignatureError, Sm2Signer, certificate_key, verify
 from storage.keys import EncryptedFileKeyStore, KeyStoreError, Sm2KeyFiles
-from storage.library import LibraryStore, engine_for
 
 # GB/T 32918.5-2017 Annex A (standards.md §6)
 SM2_D = "3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8"
@@ -157,20 +155,7 @@ def test_cli_national_profile_issue_and_verify(national: Settings, tmp_path: Pat
     # --profile overrides the setting either way
     out = run.invoke(main, ["seal", "create", "--authority", PROVINCE_MR, "--profile", "national"])
     assert out.exit_code == 0 and SM2_SM3 in out.output, out.output
-    LibraryStore(engine_for(national.db_url)).merge(
-        "legal-entity",
-        "r1",
-        "samr.entities",
-        datetime.now(UTC),
-        [ENTITY_USCC],
-        {"entity_name": ["长沙星辰餐饮有限公司"]},
-    )
-    args = ["licence", "issue", "business_licence", "--authority", PROVINCE_MR]
-    args += ["--holder", ENTITY_USCC, "--holder-name", "长沙星辰餐饮有限公司"]
-    args += [x for k, v in BUSINESS_FIELDS.items() for x in ("--field", f"{k}={v}")]
-    out = run.invoke(main, args)
-    assert out.exit_code == 0, out.output
-    lid = out.output.strip()
+    lid = issue_by_cli(national.db_url, run)
     assert run.invoke(main, ["ledger", "checkpoint"]).exit_code == 0
     lic = tmp_path / "licence.json"
     out = run.invoke(main, ["trust", "receipt", lid, "-o", str(lic)])
