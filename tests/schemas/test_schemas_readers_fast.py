@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import readers
 from schemas.contracts import Contract, load_contracts
 from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file, read_text
+from schemas.readers import read as readers
 
 # every character class the shortcuts reason about: C0/C1 controls, DEL, every
 # character Arrow trims (ASCII and Unicode spaces), BOM, full-width and CJK text, Latin-1 (0xC2
