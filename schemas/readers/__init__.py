@@ -9,17 +9,8 @@ results :class:`ReadResult` and :class:`TextRead`), :class:`ReadError`, :func:`d
 behind them are the package's own.
 """
 
-from schemas.readers.read import (
-    MAX_FIELD_CHARS,
-    ROW_COLUMN,
-    ReadError,
-    ReadResult,
-    TextRead,
-    combined,
-    decode,
-    read_file,
-    read_text,
-)
+from schemas.readers.read import MAX_FIELD_CHARS, decode, read_file, read_text
+from schemas.readers.results import ROW_COLUMN, ReadError, ReadResult, TextRead, combined
 
 __all__ = [
     "MAX_FIELD_CHARS",

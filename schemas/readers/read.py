@@ -19,24 +19,30 @@ import io
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.identifiers import CONTROL_RE
+from schemas.readers.results import (
+    ROW_COLUMN,
+    Flags,
+    Mask,
+    ReadError,
+    ReadResult,
+    Text,
+    TextRead,
+    _flag_masks,
+    _reason_lists,
+    combined,
+)
 
 if TYPE_CHECKING:
     from schemas.contracts import Contract
 
 MAX_FIELD_CHARS = 4096
-Text: TypeAlias = (
-    pa.Array | pa.ChunkedArray
-)  # a column of text as read (CSV: in the parser's chunks)
-Mask: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
-ROW_COLUMN = "_row"
 _DELIMS = (",", ";", "\t", "|")
 # C0/C1 control characters other than tab (CR/LF inside a value is also refused): the same
 # rule as the quality engine's CONTROL_CHAR
@@ -45,46 +51,6 @@ _CONTROL = CONTROL_RE
 _EMPTY = pa.scalar("", pa.string())
 _TRUE = ("1", "true", "TRUE", "True", "Y", "y", "yes", "是")
 _FALSE = ("0", "false", "FALSE", "False", "N", "n", "no", "否")
-
-
-class ReadError(Exception):
-    """The file cannot be read; the message names the file and the problem."""
-
-    def __init__(self, filename: str, problem: str) -> None:
-        self.filename = filename
-        self.problem = problem
-        super().__init__(f"{filename}: {problem}")
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    """A file read with a contract: typed table, the raw text, and per-row parse reasons."""
-
-    table: pa.Table  # contract schema + ``_row`` (0-based data row number)
-    raw: pa.Table  # the same rows as text, as the department sent them
-    reasons: pa.ListArray  # list<string> per row; empty = parsed cleanly
-    encoding: str
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
-
-
-@dataclass(frozen=True)
-class TextRead:
-    """A file read as text only (what the ingest pipeline keeps): the raw rows and the reader's
-    flags: the text flags (``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
-    itself found (``:TYPE`` for a JSON or Parquet value of the wrong kind, ``:NUMERIC_CELL``
-    for a spreadsheet number standing for an identifier); text is not typed here, the
-    quality engine parses types itself."""
-
-    raw: pa.Table  # the rows as the department sent them + ``_row``
-    reasons: pa.ListArray  # list<string> per row, the same text codes as :func:`read_file`'s
-    encoding: str
-
-    @property
-    def rows(self) -> int:
-        return int(self.raw.num_rows)
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -902,7 +868,6 @@ def _typed(col: pa.Array, type_name: str) -> pa.Array:
 
 
 MAX_FILE_BYTES = 2 << 30  # a department file larger than this is refused unread
-Flags: TypeAlias = list[tuple[str, list[int]]]  # reason code -> rows, found while reading
 
 
 def _strings(data: bytes, contract: Contract, filename: str) -> tuple[dict[str, Text], str, Flags]:
@@ -958,15 +923,6 @@ def _strings_of(
     if n == 0:
         raise ReadError(filename, "no data rows (header only)")
     return strings, encoding, flags
-
-
-def _flag_masks(flags: Flags, n: int) -> list[tuple[str, Mask]]:
-    out: list[tuple[str, Mask]] = []
-    for code, rows in flags:
-        mask = np.zeros(n, dtype=bool)
-        mask[rows] = True
-        out.append((code, mask))
-    return out
 
 
 # GB codecs whose multi-byte characters never contain the byte of "\n" (their trail bytes are
@@ -1134,11 +1090,6 @@ def _column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[s
     return flags
 
 
-def combined(col: Text) -> pa.Array:
-    """A column as one Arrow array (a chunked one concatenated)."""
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-
-
 def _raw_table(raw_cols: list[Text], contract: Contract, rows: pa.Array) -> pa.Table:
     return pa.Table.from_arrays(raw_cols, names=list(contract.column_names)).append_column(
         ROW_COLUMN, rows
@@ -1194,31 +1145,3 @@ def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
     row_numbers = pa.array(np.arange(n, dtype=np.int64))
     table = pa.Table.from_arrays(typed_cols, schema=schema).append_column(ROW_COLUMN, row_numbers)
     return ReadResult(table, _raw_table(raw_cols, contract, row_numbers), reasons, encoding)
-
-
-def _reason_lists(n: int, flags: Sequence[tuple[str, Mask | pa.Array]]) -> pa.ListArray:
-    """Per-row list of the codes whose flag is set, in the order of ``flags``.
-
-    Built from the flagged positions only (offsets by counting, codes by one stable sort), so a
-    clean million-row file costs no Python object per row.
-    """
-    rows: list[np.ndarray[Any, Any]] = []
-    codes: list[np.ndarray[Any, Any]] = []
-    for k, (_, mask) in enumerate(flags):
-        if isinstance(mask, np.ndarray):
-            idx = np.flatnonzero(mask)
-        else:
-            idx = pc.indices_nonzero(mask).to_numpy().astype(np.int64)
-        if len(idx):
-            rows.append(idx)
-            codes.append(np.full(len(idx), k, dtype=np.int32))
-    if not rows:
-        return pa.ListArray.from_arrays(
-            pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string())
-        )
-    at = np.concatenate(rows)
-    order = np.argsort(at, kind="stable")  # within a row, flags keep their order
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(at, minlength=n), out=offsets[1:])
-    names = pa.array([code for code, _ in flags], pa.string())
-    return pa.ListArray.from_arrays(pa.array(offsets), names.take(np.concatenate(codes)[order]))
