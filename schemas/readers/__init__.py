@@ -9,7 +9,8 @@ results :class:`ReadResult` and :class:`TextRead`), :class:`ReadError`, :func:`d
 behind them are the package's own.
 """
 
-from schemas.readers.read import MAX_FIELD_CHARS, decode, read_file, read_text
+from schemas.readers.encoding import decode
+from schemas.readers.read import MAX_FIELD_CHARS, read_file, read_text
 from schemas.readers.results import ROW_COLUMN, ReadError, ReadResult, TextRead, combined
 
 __all__ = [

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from schemas.contracts import Contract, load_contracts
 from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file, read_text
+from schemas.readers import encoding as encodings
 from schemas.readers import read as readers
 
 # every character class the shortcuts reason about: C0/C1 controls, DEL, every
@@ -145,10 +146,10 @@ def test_utf8_bytes_are_the_decoded_text(body: bytes, bom: bytes) -> None:
     data = bom + body
     for declared in ("auto", "utf-8", "utf-8-sig"):
         try:
-            text, encoding = readers.decode(data, declared, "f")
+            text, encoding = encodings.decode(data, declared, "f")
         except ReadError:
             continue
-        utf8 = readers._utf8_of(data, encoding)
+        utf8 = encodings._utf8_of(data, encoding)
         assert utf8 == text.encode("utf-8") if encoding.startswith("utf-8") else utf8 is None
 
 
@@ -213,7 +214,7 @@ def test_transcoded_parse_equals_decoding_first(
         patch.setattr(readers, "_TRANSCODE_BLOCK", block)
         fast = readers._csv_transcoded(data, chosen, contract) if chosen else None
     try:
-        decoded, encoding = readers.decode(data, declared, "f.csv")
+        decoded, encoding = encodings.decode(data, declared, "f.csv")
         slow = readers._csv_strings(decoded, contract, "f.csv")
     except ReadError:
         assert fast is None
@@ -258,5 +259,5 @@ def test_line_bounds_and_counts_equal_a_split_into_lines(
         return
     offset = data.draw(st.sampled_from(inside))
     number, (first, last) = next((k, s) for k, s in enumerate(spans, 1) if s[0] <= offset <= s[1])
-    assert readers._line_bounds(raw, offset, b"\n" in raw) == (first, last)
-    assert readers._line_of(raw, offset) == number
+    assert encodings._line_bounds(raw, offset, b"\n" in raw) == (first, last)
+    assert encodings._line_of(raw, offset) == number
