@@ -17,7 +17,7 @@ import codecs
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from schemas.identifiers import CONTROL_RE
 from schemas.readers.encoding import _BOM, _GB_CODECS, _check_gb_lines, _utf8_of, decode
+from schemas.readers.header import _check_header, _check_unique
 from schemas.readers.results import (
     ROW_COLUMN,
     Flags,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from schemas.contracts import Contract
 
 MAX_FIELD_CHARS = 4096
-_DELIMS = (",", ";", "\t", "|")
 # C0/C1 control characters other than tab (CR/LF inside a value is also refused): the same
 # rule as the quality engine's CONTROL_CHAR
 _CONTROL = CONTROL_RE
@@ -61,26 +61,6 @@ def _sniff_binary(data: bytes) -> str | None:
     return None
 
 
-def _check_header(
-    names: list[str], contract: Contract, filename: str, text_head: str | None = None
-) -> None:
-    wanted = set(contract.column_names)
-    present = set(names)
-    if text_head is not None and len(names) == 1 and len(contract.columns) > 1:
-        for d in _DELIMS:
-            if d != contract.delimiter and d in names[0]:
-                raise ReadError(
-                    filename,
-                    f"wrong delimiter: the header splits on {d!r}, the contract declares "
-                    f"{contract.delimiter!r}",
-                )
-    missing = [c.name for c in contract.columns if c.required and c.name not in present]
-    if missing:
-        raise ReadError(filename, f"missing required columns: {', '.join(missing)}")
-    if not wanted & present:
-        raise ReadError(filename, "none of the contract's columns are present")
-
-
 def _first_line(text: str) -> str:
     """The header line: up to the first LF or CR (a file may end its lines with CR only)."""
     ends = [e for e in (text.find("\n"), text.find("\r")) if e >= 0]
@@ -95,18 +75,6 @@ def _header_names(head: str, contract: Contract, filename: str) -> list[str]:
     _check_unique(header, filename)
     _check_header(header, contract, filename, head)
     return header
-
-
-def _check_unique(header: Sequence[str], filename: str) -> None:
-    seen: dict[str, int] = {}
-    for i, name in enumerate(header, 1):
-        if name and name in seen:
-            raise ReadError(
-                filename,
-                f"duplicate column {name!r} in the header (columns {seen[name]} and {i}): "
-                "which one holds the values is unknown",
-            )
-        seen.setdefault(name, i)
 
 
 def _physical_lines(data: bytes | str) -> int:
