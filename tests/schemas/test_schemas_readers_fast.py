@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.contracts import Contract, load_contracts
-from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file, read_text
+from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_file, read_text
 from schemas.readers import encoding as encodings
 from schemas.readers import read as readers
 
@@ -129,13 +129,13 @@ def test_csv_blocks_parse_like_one_block(rows: list[list[str]]) -> None:
     table, or fails and the reader falls back to the one-block parse."""
     raw = _csv(rows, ["a", "b", "c"], False).encode()
     try:
-        whole = readers._parse_csv(raw, ",", ["a", "b", "c"], None)
+        whole = csvfile._parse_csv(raw, ",", ["a", "b", "c"], None)
     except pa.ArrowInvalid:
         with pytest.raises(pa.ArrowInvalid):  # never accepted in blocks when refused whole
-            readers._parse_csv(raw, ",", ["a", "b", "c"], 64)
+            csvfile._parse_csv(raw, ",", ["a", "b", "c"], 64)
         return
     try:
-        blocks = readers._parse_csv(raw, ",", ["a", "b", "c"], 64)
+        blocks = csvfile._parse_csv(raw, ",", ["a", "b", "c"], 64)
     except pa.ArrowInvalid:
         return  # e.g. a row longer than the block: _csv_strings parses as one block instead
     assert blocks.combine_chunks().equals(whole.combine_chunks())
@@ -209,13 +209,13 @@ def test_transcoded_parse_equals_decoding_first(
     if damage is not None:
         at = damage[0] % (len(data) + 1)
         data = data[:at] + damage[1] + data[at:]
-    chosen = readers._transcodable(data, contract)
+    chosen = csvfile._transcodable(data, contract)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(readers, "_TRANSCODE_BLOCK", block)
-        fast = readers._csv_transcoded(data, chosen, contract) if chosen else None
+        patch.setattr(csvfile, "_TRANSCODE_BLOCK", block)
+        fast = csvfile._csv_transcoded(data, chosen, contract) if chosen else None
     try:
         decoded, encoding = encodings.decode(data, declared, "f.csv")
-        slow = readers._csv_strings(decoded, contract, "f.csv")
+        slow = csvfile._csv_strings(decoded, contract, "f.csv")
     except ReadError:
         assert fast is None
         return
@@ -251,8 +251,8 @@ def test_line_bounds_and_counts_equal_a_split_into_lines(
         start = m.end()
     spans.append((start, len(raw)))
     lines = len(spans) - (1 if raw.endswith((b"\n", b"\r")) else 0)
-    assert readers._physical_lines(raw) == lines
-    assert readers._physical_lines(raw.decode("latin-1")) == lines
+    assert csvfile._physical_lines(raw) == lines
+    assert csvfile._physical_lines(raw.decode("latin-1")) == lines
     breaks = [i for i, b in enumerate(raw) if b in b"\r\n"]
     inside = [i for i in range(len(raw)) if i not in breaks]
     if not inside:
