@@ -225,8 +225,6 @@ def _check_gb_lines(
 # a run of characters that UTF-8 bytes decoded as Latin-1 or Windows-1252 become: a lead
 # byte (U+00C2-U+00F4) followed by continuation bytes (U+0080-U+00BF or their cp1252 forms)
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
-
-
 _MOJIBAKE = re.compile(f"[\u00c2-\u00f4][\u0080-\u00bf{_CP1252_HIGH}]+")
 
 
