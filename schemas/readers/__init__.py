@@ -10,8 +10,9 @@ behind them are the package's own.
 """
 
 from schemas.readers.encoding import decode
-from schemas.readers.read import MAX_FIELD_CHARS, read_file, read_text
+from schemas.readers.read import read_file, read_text
 from schemas.readers.results import ROW_COLUMN, ReadError, ReadResult, TextRead, combined
+from schemas.readers.text_flags import MAX_FIELD_CHARS
 
 __all__ = [
     "MAX_FIELD_CHARS",

@@ -20,9 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.contracts import Contract, load_contracts
-from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_file, read_text
+from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_file, read_text, text_flags
 from schemas.readers import encoding as encodings
-from schemas.readers import read as readers
 
 # every character class the shortcuts reason about: C0/C1 controls, DEL, every
 # character Arrow trims (ASCII and Unicode spaces), BOM, full-width and CJK text, Latin-1 (0xC2
@@ -56,23 +55,23 @@ def _filled(flags: tuple[pa.Array, ...] | list[pa.Array]) -> list[list[bool]]:
 def test_text_flags_equal_the_definition(values: list[str | None], cut: int, split: int) -> None:
     col = pa.array(values, pa.string())
     col = col.slice(min(cut, len(col)))  # a sliced array: offsets do not start at 0
-    fast = readers._text_flags(col)
-    want = _filled(readers._text_flags_reference(col))
+    fast = text_flags._text_flags(col)
+    want = _filled(text_flags._text_flags_reference(col))
     assert _filled(fast) == want
     # the CSV parser's chunks: flags computed chunk by chunk, joined
     at = min(split, len(col))
     chunked = pa.chunked_array([col.slice(0, at), col.slice(at)], pa.string())
-    assert [m.tolist() for m in readers._text_masks(chunked)] == want
+    assert [m.tolist() for m in text_flags._text_masks(chunked)] == want
 
 
 def test_shortcut_bytes_cover_every_control_character() -> None:
     """The control class, checked over all of Unicode: a control character has a byte of
     _CONTROL_BYTES (C1 controls: 0xC2 then a byte below 0xA0)."""
     points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    controls = pc.match_substring_regex(pa.array([chr(c) for c in points]), readers._CONTROL)
+    controls = pc.match_substring_regex(pa.array([chr(c) for c in points]), text_flags._CONTROL)
     for c in np.flatnonzero(controls.to_numpy(zero_copy_only=False)):
         raw = chr(points[c]).encode()
-        assert readers._CONTROL_BYTES[raw[0]], hex(points[c])
+        assert text_flags._CONTROL_BYTES[raw[0]], hex(points[c])
         assert len(raw) == 1 or (raw[0] == 0xC2 and raw[1] < 0xA0)
 
 
