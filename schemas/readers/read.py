@@ -1,4 +1,4 @@
-"""Read department files (CSV, JSON lines, Parquet, XLSX) into Arrow with a contract's types.
+"""Read one department file: the dispatch by format, then the text flags and the typed table.
 
 A file that cannot be read at all raises :class:`ReadError` with one message naming the file and
 the problem and, where it lies in the bytes, the line and byte offset (an encoding the text
