@@ -45,6 +45,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quality.arrays import _fixed_width, _np, _present, _string_data
 from quality.results import ROW, CheckResult, Failure, Mask, dimension_of
 from schemas import resident_id, uscc
 from schemas.contracts import ARROW_TYPES, DECIMAL_TYPE, Column, Contract
@@ -56,18 +57,6 @@ from schemas.library import code_table
 _THREADS = 2
 
 
-def _np(mask: pa.Array | pa.ChunkedArray) -> Mask:
-    """A boolean Arrow array as numpy, nulls counted as False (a null never fails a rule)."""
-    filled = pc.fill_null(mask, False)
-    if isinstance(filled, pa.ChunkedArray):
-        filled = filled.combine_chunks()
-    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _present(arr: pa.Array) -> Mask:
-    return _np(pc.is_valid(arr))
-
-
 _INT_RE = r"^[+-]?\d{1,18}$"
 _DECIMAL_RE = r"^[+-]?\d{1,16}(\.\d{1,4})?$"
 _TRUE = ["true", "1", "y", "yes", "是", "t"]
@@ -75,22 +64,6 @@ _FALSE = ["false", "0", "n", "no", "否", "f"]
 
 
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-
-
-def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """Rows whose value is exactly ``width`` bytes, and those values as a (rows, width) matrix.
-
-    Reading the Arrow data buffer directly lets numpy check every character position at once.
-    """
-    fits = _np(pc.equal(pc.binary_length(text), width))
-    idx = np.flatnonzero(fits)
-    if not len(idx):
-        return idx, np.zeros((0, width), dtype=np.uint8)
-    sub = text.take(pa.array(idx))
-    offsets = np.frombuffer(sub.buffers()[1], dtype=np.int32)
-    start = int(offsets[sub.offset])
-    data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[start : start + width * len(idx)]
-    return idx, data.reshape(len(idx), width)
 
 
 def _number(mat: npt.NDArray[np.uint8], cols: list[int]) -> npt.NDArray[np.int64]:
@@ -278,17 +251,6 @@ _NOT_FORMULA_RE = r"^[0-9+\-.,()/ ]+$"
 # regex (the engine gives trimmed text, which rarely starts with any of them)
 _FORMULA_LEADS = np.zeros(256, dtype=bool)
 _FORMULA_LEADS[[*range(0x21), *b"=+-@'\"", 0xC2, 0xE1, 0xE2, 0xE3, 0xEF]] = True
-
-
-def _string_data(
-    text: pa.Array,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
-    """The offsets and data bytes of a string array (a zero-copy view)."""
-    n = len(text)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * text.offset)
-    data = text.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return offsets, buf
 
 
 def _continues(
