@@ -8,7 +8,7 @@ do not fail the file: they become null in the typed table and get a reason code
 (``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:NUMERIC_CELL``) so the pipeline
 quarantines their row. Everything is kept as inert text: nothing read here is ever evaluated.
 Whether a text value is a spreadsheet formula is the quality engine's rule (``FORMULA``, one
-rule in one place: :func:`quality.engine.formula_mask`), not the reader's.
+rule in one place: :func:`quality.text.formula_mask`), not the reader's.
 """
 
 from __future__ import annotations
