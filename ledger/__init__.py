@@ -6,7 +6,7 @@ Fabric), and a receipt proves an entry offline. The Merkle maths, notes, receipt
 JSON reader are pure; the service keeps the log through ``storage.ledger_store``. Takes plain
 configuration, never the hub's settings.
 
-Public surface: ``merkle``, ``note``, ``receipt``, ``strict_json``, ``service``, ``anchor``,
-``embedded_anchor``, ``fabric_anchor`` (with ``fabric_gateway``, its client); the chaincode
-(Go) is in ``ledger/chaincode/``.
+Public surface: ``merkle``, ``note``, ``receipt``, ``strict_json``, ``service`` (with
+``log_reader``, its read side), ``anchor``, ``embedded_anchor``, ``fabric_anchor`` (with
+``fabric_gateway``, its client); the chaincode (Go) is in ``ledger/chaincode/``.
 """

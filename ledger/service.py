@@ -16,6 +16,9 @@ the last checkpoint are the queue (``queue_limit`` of them at most), and an entr
 index (``entry_index``) and a receipt only once a checkpoint covers it. The sequencer hashes the
 queue's interior nodes level by level, stores them and signs one checkpoint over the whole queue.
 
+The read side (sizes, roots, proofs, receipts) is :class:`ledger.log_reader.LogReader`, which
+the service extends: reading needs no lock, queue or thread.
+
 Snapshot sources: a function ``source(conn, state_size)`` registered with
 ``add_snapshot_source`` (the composition root, ``hub/wiring.py``, registers the licence status
 lists: the log itself knows nothing of licences) is called inside every
@@ -49,22 +52,15 @@ from ledger.anchor import (
     FabricConfig,
 )
 from ledger.embedded_anchor import EmbeddedAnchor
+from ledger.log_reader import LedgerError, LogReader
 from ledger.merkle import (
     Frontier,
-    Node,
     ProofError,
-    assemble,
-    consistency_ranges,
-    fold,
-    hasher,
-    inclusion_ranges,
     leaf_hashes,
-    proof_nodes,
     range_nodes,
     verify_consistency,
 )
-from ledger.note import Checkpoint, Signer, open_checkpoint, sign_checkpoint
-from ledger.receipt import Receipt
+from ledger.note import Checkpoint, Signer, sign_checkpoint
 from storage import ledger_store as db
 from storage.keys import EncryptedFileKeyStore, KeyStore
 
@@ -72,10 +68,6 @@ log = logging.getLogger(__name__)
 LOG_KEY_NAME = "ledger-log"
 SnapshotMaker = Callable[[int, int], bytes]  # (checkpoint size, its own index) -> entry
 SnapshotSource = Callable[[Connection, int], list[SnapshotMaker]]
-
-
-class LedgerError(Exception):
-    """The log refused an operation (full queue, conflicting sequencer, unknown size)."""
 
 
 class QueueFullError(LedgerError):
@@ -121,7 +113,9 @@ class LedgerConfig(FabricConfig, Protocol):
     def ensure_dirs(self) -> None: ...
 
 
-class LedgerService:
+class LedgerService(LogReader):
+    """The log: a :class:`~ledger.log_reader.LogReader` that also appends, sequences and anchors."""
+
     def __init__(
         self,
         engine: Engine,
@@ -132,19 +126,13 @@ class LedgerService:
         queue_limit: int = 100_000,
         interval: float = 1.0,
     ) -> None:
-        self.engine = engine
-        self.signer = signer
+        super().__init__(engine, signer, hash_name, anchor)
         self.origin = origin
-        self.hash_name = hash_name
-        self.anchor = anchor
         self.queue_limit = queue_limit
         self.interval = interval
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # perfect-subtree hashes never change once committed: cache the upper levels (at most
-        # n/2^CACHE_LEVEL of them) so a proof reads only its few low-level nodes
-        self._node_cache: dict[tuple[int, int], bytes] = {}
         self._snapshots: list[SnapshotSource] = []
         db.create_tables(engine)
         with engine.begin() as conn:
@@ -257,26 +245,6 @@ class LedgerService:
         wanted = range_nodes(0, size)
         got = self._get_nodes(conn, wanted)
         return Frontier(size, [got[n] for n in wanted], self.hash_name)
-
-    def _get_nodes(self, conn: Connection, wanted: list[Node]) -> dict[Node, bytes]:
-        """Perfect-subtree hashes: stored ones read, those below ``db.NODE_LEVEL`` hashed up
-        from their leaves (one ``get_nodes`` for all; a node shared by several wanted ones,
-        as in bulk receipts, is hashed once)."""
-        low = [(lv, i) for lv, i in wanted if 0 < lv < db.NODE_LEVEL]
-        if not low:
-            return db.get_nodes(conn, wanted)
-        below: list[set[int]] = [set() for _ in range(db.NODE_LEVEL)]  # indices per level
-        for lv, i in low:
-            for level in range(lv):
-                below[level].update(range(i << (lv - level), (i + 1) << (lv - level)))
-        read = [n for n in wanted if not 0 < n[0] < db.NODE_LEVEL]
-        stored = set(read)
-        got = db.get_nodes(conn, read + [(0, j) for j in sorted(below[0]) if (0, j) not in stored])
-        h = hasher(self.hash_name)
-        for level in range(1, db.NODE_LEVEL):
-            for j in below[level] | {i for lv, i in low if lv == level}:
-                got[(level, j)] = h(b"\x01" + got[(level - 1, 2 * j)] + got[(level - 1, 2 * j + 1)])
-        return got
 
     def sequence(self) -> SignedCheckpoint | None:
         """Sign every queued entry under one new checkpoint (one transaction).
@@ -480,25 +448,6 @@ class LedgerService:
             rows = conn.execute(select(q.size).where(q.reference.is_(None)).order_by(q.size))
             return [int(r.size) for r in rows]
 
-    def _anchor_ref(self, conn: Connection, size: int) -> AnchorReference | None:
-        """Where the checkpoint of ``size`` was anchored, if it was."""
-        if isinstance(self.anchor, EmbeddedAnchor):
-            anchored = conn.execute(
-                select(db.anchors.c.id).where(db.anchors.c.size == size)
-            ).scalar()
-            return (
-                None if anchored is None else AnchorReference(self.anchor.name, str(anchored), size)
-            )
-        row = conn.execute(
-            select(
-                db.anchor_queue.c.backend, db.anchor_queue.c.reference, db.anchor_queue.c.block
-            ).where(db.anchor_queue.c.size == size)
-        ).first()
-        if row is None or row.reference is None:
-            return None
-        block = None if row.block is None else int(row.block)
-        return AnchorReference(str(row.backend), str(row.reference), size, block)
-
     # --- background sequencer ---------------------------------------------------------------
 
     def start(self) -> None:
@@ -521,152 +470,3 @@ class LedgerService:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-    CACHE_LEVEL = db.NODE_LEVEL  # the stored levels; those below are folded from leaves
-
-    def _read_nodes(
-        self, conn: Connection, wanted: list[tuple[int, int]]
-    ) -> dict[tuple[int, int], bytes]:
-        cache = self._node_cache
-        got = {n: cache[n] for n in wanted if n in cache}
-        missing = [n for n in wanted if n not in got]
-        if missing:
-            fetched = self._get_nodes(conn, missing)
-            got.update(fetched)
-            for n, h in fetched.items():
-                if n[0] >= self.CACHE_LEVEL:
-                    cache[n] = h
-        return got
-
-    # --- reading ------------------------------------------------------------------------------
-
-    def size(self) -> int:
-        with self.engine.connect() as conn:
-            return db.tree_size(conn)
-
-    def latest_checkpoint(self) -> tuple[Checkpoint, bytes] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(db.checkpoints.c.note).order_by(db.checkpoints.c.size.desc()).limit(1)
-            ).first()
-        if row is None:
-            return None
-        note = bytes(row.note)
-        return open_checkpoint(note, [self.signer.verifier()]), note
-
-    def checkpoint_note(self, size: int) -> bytes | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(db.checkpoints.c.note).where(db.checkpoints.c.size == size)
-            ).first()
-        return None if row is None else bytes(row.note)
-
-    def verifier_key(self) -> str:
-        return self.signer.vkey()
-
-    def _check_size(self, conn: Connection, size: int) -> None:
-        have = db.tree_size(conn)
-        if not 0 <= size <= have:
-            raise LedgerError(f"tree size {size} is beyond the log's {have} entries")
-
-    def root(self, size: int | None = None) -> bytes:
-        with self.engine.connect() as conn:
-            size = db.tree_size(conn) if size is None else size
-            self._check_size(conn, size)
-            wanted = range_nodes(0, size)
-            got = self._read_nodes(conn, wanted)
-        return fold([got[n] for n in wanted], self.hash_name)
-
-    def _consistency(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
-        ranges = consistency_ranges(size1, size2)
-        return assemble(ranges, self._get_nodes(conn, proof_nodes(ranges)), self.hash_name)
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self.engine.connect() as conn:
-            self._check_size(conn, size2)
-            return self._consistency(conn, size1, size2)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self.engine.connect() as conn:
-            self._check_size(conn, size)
-            ranges = inclusion_ranges(index, size)
-            return assemble(ranges, self._read_nodes(conn, proof_nodes(ranges)), self.hash_name)
-
-    def prove(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
-        """Leaf hash and inclusion path of ``index`` at ``size`` in one connection."""
-        with self.engine.connect() as conn:
-            ranges = inclusion_ranges(index, size)
-            wanted = proof_nodes(ranges)
-            if (0, index) not in wanted:
-                wanted.append((0, index))
-            got = self._read_nodes(conn, wanted)
-        return got[(0, index)], assemble(ranges, got, self.hash_name)
-
-    def entry_index(self, entry_id: int) -> int | None:
-        """The entry's leaf index once a checkpoint covers it (None while it is queued)."""
-        with self.engine.connect() as conn:
-            idx = conn.execute(
-                select(db.entries.c.idx).where(db.entries.c.entry_id == entry_id)
-            ).scalar()
-            if idx is None or int(idx) >= db.tree_size(conn):
-                return None
-        return int(idx)
-
-    def receipt(self, index: int, size: int | None = None) -> Receipt | None:
-        """Receipt of leaf ``index`` under the latest (or the given) checkpoint; None if the
-        entry is not yet covered by a checkpoint."""
-        with self.engine.connect() as conn:
-            q = select(db.checkpoints.c.size, db.checkpoints.c.note)
-            q = q.where(db.checkpoints.c.size == size) if size is not None else q
-            cp = conn.execute(q.order_by(db.checkpoints.c.size.desc()).limit(1)).first()
-            entry = conn.execute(
-                select(db.entries.c.leaf, db.entries.c.data).where(db.entries.c.idx == index)
-            ).first()
-            if cp is None or entry is None or index >= int(cp.size):
-                return None
-            ranges = inclusion_ranges(index, int(cp.size))
-            path = assemble(ranges, self._read_nodes(conn, proof_nodes(ranges)), self.hash_name)
-            anchor = self._anchor_ref(conn, int(cp.size))
-        return Receipt(
-            index,
-            bytes(entry.leaf),
-            tuple(path),
-            bytes(cp.note),
-            bytes(entry.data),
-            self.hash_name,
-            anchor,
-        )
-
-    def receipts_for_entries(self, entry_ids: Sequence[int]) -> dict[int, Receipt]:
-        """Receipts of many entries (by entry id) under the latest checkpoint, in one
-        connection with bulk reads; entries not yet sequenced or covered are left out.
-
-        Same receipts as ``receipt(entry_index(e))`` for each entry, without two queries and
-        a proof read per entry (attaching receipts to a batch of licences was dominated by them).
-        """
-        out: dict[int, Receipt] = {}
-        if not entry_ids:
-            return out
-        with self.engine.connect() as conn:
-            cp = conn.execute(
-                select(db.checkpoints.c.size, db.checkpoints.c.note)
-                .order_by(db.checkpoints.c.size.desc())
-                .limit(1)
-            ).first()
-            if cp is None:
-                return out
-            size, note = int(cp.size), bytes(cp.note)
-            rows = [r for r in db.entries_by_id(conn, entry_ids) if r[1] < size]
-            ranges = {idx: inclusion_ranges(idx, size) for _, idx, _, _ in rows}
-            # neighbouring leaves share most of their paths: each distinct subtree range is
-            # read and folded once for the whole list, not once per receipt
-            distinct = {r: range_nodes(*r) for rs in ranges.values() for r in rs}
-            wanted = sorted({n for nodes in distinct.values() for n in nodes})
-            got = self._read_nodes(conn, wanted)
-            anchor = self._anchor_ref(conn, size)
-        hn = self.hash_name
-        folded = {r: fold([got[n] for n in nodes], hn) for r, nodes in distinct.items()}
-        for entry_id, idx, leaf, data in rows:
-            path = tuple(folded[r] for r in ranges[idx])
-            out[entry_id] = Receipt(idx, leaf, path, note, data, hn, anchor)
-        return out

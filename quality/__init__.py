@@ -6,5 +6,8 @@ dimensions), thresholds and scorecards are kept and charted. The Great Expectati
 (suites, checkpoints, Data Docs) lives in ``gx`` alone, the only module that imports it. Imports
 ``schemas`` (and ``storage``, for the library tables the mirror validates).
 
-Public surface: ``engine``, ``referential``, ``metrics``, ``charts``, ``gx``.
+Public surface: ``engine`` (the rules and the check), ``results`` (what a check gives),
+``coercion`` (text to a column's type), ``text`` (the character and formula policies),
+``referential``, ``metrics``, ``charts``, ``gx``; ``arrays`` holds the engine's numpy views of
+Arrow arrays, for those modules only.
 """

@@ -5,30 +5,17 @@ turned into a ``list<string>`` of reason codes per row (``<column>:<CODE>``) wit
 over rows. pyarrow.compute does the string work (regex, set membership, parsing) and numpy the
 mask algebra, because both run in C over whole columns (see the report in ``bench/quality.py``).
 
-Strings arriving for typed columns are parsed here (a value that does not parse is ``TYPE``), so
-one call both checks a file read as text and gives the typed table the merge needs.
+Strings arriving for typed columns are parsed (:mod:`quality.coercion`; a value that does not
+parse is ``TYPE``), so one call both checks a file read as text and gives the typed table the
+merge needs.
 
-Text is normalised before any rule, and the typed table holds the normalised values (what the
-library stores):
-
-- invisible characters with no meaning in register text (soft hyphen U+00AD, zero-width
-  U+200B-U+200D, word joiner and invisible operators U+2060-U+2064, U+FEFF) are removed from
-  every value; then leading and trailing whitespace is trimmed and blank text is missing;
-- a value holding a bidirectional control (U+061C, U+200E, U+200F, U+202A-U+202E,
-  U+2066-U+2069: they reorder what a person reads) is ``BIDI_CONTROL``, one holding hidden
-  text (U+206A-U+206F, U+FFF9-U+FFFB, tags U+E0000-U+E007F) ``INVISIBLE_CHAR``, one holding a
-  C0/C1 control character other than tab ``CONTROL_CHAR``: quarantined, never stored;
-- identifiers (columns with a ``resident_id`` or ``uscc`` rule) are stored in their canonical
-  form: NFKC (full-width to ASCII), no spaces, upper case, and a 15-digit resident ID upgraded
-  to 18 digits; keys and ``unique`` compare these forms, so one ID written two ways in a file is
-  ``DUPLICATE_KEY`` on both rows, like a literal duplicate;
-- a text value that a spreadsheet would run as a formula is ``FORMULA`` (OWASP CSV injection;
-  in a column whose code table or identifier rule already refuses it, that rule's code):
-  one starting with ``=``, ``+``, ``-`` or ``@``, also after leading whitespace (tab, CR) or
-  quotes, unless it is only digits, spaces and ``+-.,()/`` (a phone number like
-  ``+86 10 1234 5678``, a signed number, a lone ``-``), which cannot call anything. Typed
-  columns (int, decimal, date, datetime, bool) accept only their own grammar, so a payload
-  there is ``TYPE``; a leading sign is part of the number grammar.
+Text is normalised before any rule (:mod:`quality.text`: invisible characters removed; bidi,
+hidden and control characters refused; spreadsheet formulas refused), and the typed table
+holds the normalised values (what the library stores). Identifiers (columns with a
+``resident_id`` or ``uscc`` rule) are stored in their canonical form: NFKC (full-width to
+ASCII), no spaces, upper case, and a 15-digit resident ID upgraded to 18 digits; keys and
+``unique`` compare these forms, so one ID written two ways in a file is ``DUPLICATE_KEY`` on
+both rows, like a literal duplicate.
 """
 
 from __future__ import annotations
@@ -37,7 +24,6 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
 
@@ -46,228 +32,18 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quality.arrays import _fixed_width, _np, _present
+from quality.coercion import coerce
+from quality.results import ROW, CheckResult, Failure, Mask, dimension_of
+from quality.text import formula_mask, normalise_text
 from schemas import resident_id, uscc
-from schemas.contracts import ARROW_TYPES, DECIMAL_TYPE, Column, Contract
+from schemas.contracts import Column, Contract
 from schemas.divisions import division_table
-from schemas.identifiers import BIDI_RE, CONTROL_RE, HIDDEN_RE, REMOVED_RE, reasons_array
+from schemas.identifiers import reasons_array
 from schemas.library import code_table
 
-Mask = npt.NDArray[np.bool_]
 # the check's column tasks share two threads (the machines this runs on have two cores or more)
 _THREADS = 2
-
-# which GB/T 36344 dimension each reason code counts against; anything else is conformity
-DIMENSION_OF = {
-    "REQUIRED": "completeness",
-    "MISSING_COLUMN": "completeness",
-    "ID_MISMATCH": "consistency",
-    "DUPLICATE": "uniqueness",
-    "DUPLICATE_KEY": "uniqueness",
-    "DUPLICATE_ROW": "uniqueness",
-}
-ROW = "_row"
-REASONS = "_reasons"
-
-
-def dimension_of(reason: str) -> str:
-    """The GB/T 36344 dimension a reason code (``column:CODE`` or ``CODE``) counts against."""
-    return DIMENSION_OF.get(reason.rsplit(":", 1)[-1], "conformity")
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One rule's verdict over the whole table: the reason code and the rows that fail it."""
-
-    reason: str
-    rule: str
-    failed: Mask
-
-
-@dataclass
-class CheckResult:
-    """Per-row reason codes, the accepted/quarantined split and the dimension ratios of one file."""
-
-    table: pa.Table
-    typed: pa.Table
-    reasons: pa.ListArray
-    accepted_mask: pa.BooleanArray
-    metrics: dict[str, float]
-    failures: list[Failure] = field(default_factory=list)
-
-    @property
-    def rows_in(self) -> int:
-        rows: int = self.table.num_rows
-        return rows
-
-    @property
-    def rows_accepted(self) -> int:
-        total: int = pc.sum(self.accepted_mask).as_py() or 0
-        return total
-
-    @property
-    def rows_quarantined(self) -> int:
-        return self.rows_in - self.rows_accepted
-
-    def accepted(self) -> pa.Table:
-        """Accepted rows with the contract's types (the columns of ``contract.arrow_schema()``)."""
-        return self.typed.filter(self.accepted_mask)
-
-    def quarantined(self) -> pa.Table:
-        """Rejected rows as received, plus ``_row`` (0-based row number) and ``_reasons``."""
-        rejected = pc.invert(self.accepted_mask)
-        table = self.table.append_column(ROW, pa.array(np.arange(self.rows_in, dtype=np.int64)))
-        table = table.append_column(REASONS, self.reasons)
-        return table.filter(rejected)
-
-    def failing_rows(self) -> dict[str, set[int]]:
-        """Reason code -> row numbers failing it (what the Great Expectations mirror must match)."""
-        out: dict[str, set[int]] = {}
-        for f in self.failures:
-            rows = set(np.flatnonzero(f.failed).tolist())
-            if rows:
-                out.setdefault(f.reason, set()).update(rows)
-        return out
-
-    def reason_counts(self) -> dict[str, int]:
-        """Reason code -> number of rows carrying it."""
-        return {r: len(rows) for r, rows in sorted(self.failing_rows().items())}
-
-
-def _np(mask: pa.Array | pa.ChunkedArray) -> Mask:
-    """A boolean Arrow array as numpy, nulls counted as False (a null never fails a rule)."""
-    filled = pc.fill_null(mask, False)
-    if isinstance(filled, pa.ChunkedArray):
-        filled = filled.combine_chunks()
-    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _present(arr: pa.Array) -> Mask:
-    return _np(pc.is_valid(arr))
-
-
-_INT_RE = r"^[+-]?\d{1,18}$"
-_DECIMAL_RE = r"^[+-]?\d{1,16}(\.\d{1,4})?$"
-_TRUE = ["true", "1", "y", "yes", "是", "t"]
-_FALSE = ["false", "0", "n", "no", "否", "f"]
-
-
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-
-
-def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """Rows whose value is exactly ``width`` bytes, and those values as a (rows, width) matrix.
-
-    Reading the Arrow data buffer directly lets numpy check every character position at once.
-    """
-    fits = _np(pc.equal(pc.binary_length(text), width))
-    idx = np.flatnonzero(fits)
-    if not len(idx):
-        return idx, np.zeros((0, width), dtype=np.uint8)
-    sub = text.take(pa.array(idx))
-    offsets = np.frombuffer(sub.buffers()[1], dtype=np.int32)
-    start = int(offsets[sub.offset])
-    data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[start : start + width * len(idx)]
-    return idx, data.reshape(len(idx), width)
-
-
-def _number(mat: npt.NDArray[np.uint8], cols: list[int]) -> npt.NDArray[np.int64]:
-    out = np.zeros(len(mat), dtype=np.int64)
-    for c in cols:
-        out = out * 10 + (mat[:, c].astype(np.int64) - 48)
-    return out
-
-
-def _parse_dates(text: pa.Array) -> pa.Array:
-    """Dates written YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD; anything else, or 2021-02-30, is null.
-
-    Done on the bytes with numpy (shape, month, days in month, then days since 1970) because
-    ``strptime`` is several times slower and silently rolls 2021-02-30 over to March.
-    """
-    n = len(text)
-    days = np.zeros(n, dtype=np.int64)
-    ok = np.zeros(n, dtype=bool)
-    for width, digit_cols, ymd in (
-        (10, [0, 1, 2, 3, 5, 6, 8, 9], ([0, 1, 2, 3], [5, 6], [8, 9])),
-        (8, list(range(8)), ([0, 1, 2, 3], [4, 5], [6, 7])),
-    ):
-        idx, mat = _fixed_width(text, width)
-        if not len(idx):
-            continue
-        digits = mat[:, digit_cols]
-        shape = ((digits >= 48) & (digits <= 57)).all(axis=1)
-        if width == 10:
-            sep = mat[:, 4]
-            shape &= ((sep == 45) | (sep == 47)) & (mat[:, 7] == sep)
-        y, m, d = (_number(mat, cols) for cols in ymd)
-        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-        month_ok = (m >= 1) & (m <= 12)
-        dim = _DAYS_IN_MONTH[np.where(month_ok, m, 0)] + ((m == 2) & leap)
-        good = shape & month_ok & (d >= 1) & (d <= dim) & (y >= 1)
-        yy = y - (m <= 2)
-        era = yy // 400
-        yoe = yy - era * 400
-        doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-        days[idx] = era * 146097 + doe - 719468
-        ok[idx] = good
-    return pa.array(days.astype(np.int32), type=pa.date32(), mask=~ok)
-
-
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
-
-
-def _parse_datetimes(text: pa.Array) -> pa.Array:
-    result = pa.nulls(len(text), pa.timestamp("s"))
-    for fmt in _DATETIME_FORMATS:
-        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        same = pc.equal(pc.strftime(parsed, format=fmt), text)
-        parsed = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, pa.timestamp("s")))
-        result = pc.coalesce(result, parsed)
-    return result
-
-
-def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
-    """``arr`` converted to the column's type and the mask of values that would not convert.
-
-    Text is trimmed and blank text counts as missing, as departments send "" for "not known".
-    """
-    target = ARROW_TYPES[column.type]
-    if arr.type == target and column.type != "string":
-        return arr, np.zeros(len(arr), dtype=bool)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        try:
-            return arr.cast(target), np.zeros(len(arr), dtype=bool)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            arr = arr.cast(pa.string())
-    text = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-    blank = pc.equal(text, "")
-    if pc.any(blank).as_py():  # else the copy if_else makes would equal text
-        text = pc.if_else(blank, pa.scalar(None, pa.string()), text)
-    kind = column.type
-    if kind == "string":
-        return text, np.zeros(len(arr), dtype=bool)
-    if kind == "int":
-        ok = pc.match_substring_regex(text, _INT_RE)
-        # Arrow's cast refuses the "+5" the pattern allows: drop the one leading plus sign
-        digits = pc.utf8_ltrim(pc.if_else(ok, text, pa.scalar(None, pa.string())), "+")
-        typed = digits.cast(pa.int64())
-    elif kind == "decimal":
-        ok = pc.match_substring_regex(text, _DECIMAL_RE)
-        typed = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.decimal128(38, 4))
-        typed = typed.cast(DECIMAL_TYPE)
-    elif kind == "date":
-        typed = _parse_dates(text)
-    elif kind == "datetime":
-        typed = _parse_datetimes(text)
-    else:  # bool
-        lower = pc.utf8_lower(text)
-        typed = pc.if_else(
-            pc.is_in(lower, pa.array(_TRUE)),
-            True,
-            pc.if_else(pc.is_in(lower, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
-        )
-    bad = _present(text) & ~_present(typed)
-    return typed, bad
 
 
 def _repeated(values: pa.Array, among: Mask | None = None) -> Mask:
@@ -339,141 +115,6 @@ def divisions_in_force(codes: npt.NDArray[np.int64], years: npt.NDArray[Any]) ->
     covered = ((starts[safe] <= year) & (year <= ends[safe])).any(axis=1)
     result: Mask = covered & (idx >= 0)
     return result
-
-
-_REFUSED = (("BIDI_CONTROL", BIDI_RE), ("INVISIBLE_CHAR", HIDDEN_RE), ("CONTROL_CHAR", CONTROL_RE))
-# a formula trigger after any leading whitespace or quotes (ASCII, curly and full-width)
-_SPACES = r"\s\x{0085}\x{00A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}"
-_QUOTES = "'\"\u2018\u2019\u201c\u201d\uff02\uff07"
-_FORMULA_RE = f"^[{_SPACES}{_QUOTES}]*[=+\\-@]"
-# what a value starting with + or - may be and still not be a formula: no letter, no operator
-# that calls or refers to anything (phone numbers, signed numbers, dashes for "none")
-_NOT_FORMULA_RE = r"^[0-9+\-.,()/ ]+$"
-# first bytes of a value that may start a formula: the triggers, quotes, ASCII whitespace and
-# controls, and the lead bytes of curly and full-width quotes and of Unicode spaces (U+0085
-# U+00A0: C2; U+1680: E1; U+2000-U+205F: E2; U+3000: E3); a value starting otherwise needs no
-# regex (the engine gives trimmed text, which rarely starts with any of them)
-_FORMULA_LEADS = np.zeros(256, dtype=bool)
-_FORMULA_LEADS[[*range(0x21), *b"=+-@'\"", 0xC2, 0xE1, 0xE2, 0xE3, 0xEF]] = True
-
-
-def _string_data(
-    text: pa.Array,
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
-    """The offsets and data bytes of a string array (a zero-copy view)."""
-    n = len(text)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * text.offset)
-    data = text.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return offsets, buf
-
-
-def _continues(
-    lead: int,
-    b1: npt.NDArray[np.uint8],
-    seg: npt.NDArray[np.uint8],
-    at: npt.NDArray[np.intp],
-    last: int,
-) -> Mask:
-    """Which ``lead`` bytes at ``at`` (next byte ``b1``) may start a suspect character."""
-    if lead == 0xC2:
-        found: Mask = b1 <= 0xAD
-    elif lead == 0xD8:
-        found = b1 == 0x9C
-    elif lead == 0xEF:
-        found = (b1 == 0xBB) | (b1 == 0xBF)
-    elif lead == 0xF3:
-        found = b1 == 0xA0
-    else:
-        found = _after_e2(b1, seg[np.minimum(at + 2, last)])
-    return found
-
-
-def _after_e2(b1: npt.NDArray[np.uint8], b2: npt.NDArray[np.uint8]) -> Mask:
-    """U+2060-U+207F (E2 81 ..), U+200B-U+200F (E2 80 8B-8F), U+202A-U+202E (E2 80 AA-AE)."""
-    zero_width = (b2 >= 0x8B) & (b2 <= 0x8F)
-    embedding = (b2 >= 0xAA) & (b2 <= 0xAE)
-    result: Mask = (b1 == 0x81) | ((b1 == 0x80) & (zero_width | embedding))
-    return result
-
-
-def _suspect_rows(text: pa.Array) -> npt.NDArray[np.intp]:
-    """Rows that may hold a character the text normalisation removes or refuses (a superset:
-    the regexes decide), found on the UTF-8 bytes with numpy: C0 controls but tab and DEL,
-    and the lead bytes of the others followed by the continuation bytes they need (C2 80-AD:
-    C1 controls to the soft hyphen; D8 9C; E2 80 8B-8F and AA-AE; E2 81; EF BB; EF BF; F3 A0).
-
-    ASCII text (codes, numbers, dates) costs two reductions; other text a comparison per lead
-    byte, several times faster than a regex per value."""
-    if len(text) == text.null_count:
-        return np.zeros(0, dtype=np.intp)
-    offsets, buf = _string_data(text)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    seg = buf[lo:hi]
-    if not len(seg):
-        return np.zeros(0, dtype=np.intp)
-    last = len(seg) - 1
-    hits: list[npt.NDArray[np.intp]] = []
-    if int(seg.min()) < 0x20:
-        hits.append(np.flatnonzero((seg < 0x20) & (seg != 0x09)))
-    top = int(seg.max())
-    if top >= 0x7F:
-        hits.append(np.flatnonzero(seg == 0x7F))
-    if top >= 0xC2:
-        for lead in (0xC2, 0xD8, 0xE2, 0xEF, 0xF3):
-            at = np.flatnonzero(seg == lead)
-            if len(at):
-                hits.append(at[_continues(lead, seg[np.minimum(at + 1, last)], seg, at, last)])
-    if not hits:
-        return np.zeros(0, dtype=np.intp)
-    at = np.concatenate(hits)
-    if not len(at):
-        return at
-    return np.unique(np.searchsorted(offsets, at + lo, side="right") - 1)
-
-
-def normalise_text(text: pa.Array) -> tuple[pa.Array, list[tuple[str, Mask]]]:
-    """``text`` without the removed invisible characters, and the rows holding a refused one
-    (``BIDI_CONTROL``, ``INVISIBLE_CHAR``, ``CONTROL_CHAR``; the latter judged on the trimmed
-    value, as surrounding line breaks are only whitespace). Only the rows that may hold any
-    such character (:func:`_suspect_rows`) go through the regexes."""
-    n = len(text)
-    rows = _suspect_rows(text)
-    if not len(rows):
-        return text, []
-    cleaned = pc.replace_substring_regex(text.take(pa.array(rows)), REMOVED_RE, "")
-    trimmed = pc.utf8_trim_whitespace(cleaned)
-    flags: list[tuple[str, Mask]] = []
-    for code, pattern in _REFUSED:
-        mask = np.zeros(n, dtype=bool)
-        mask[rows] = _np(pc.match_substring_regex(trimmed, pattern))
-        flags.append((code, mask))
-    where = np.zeros(n, dtype=bool)
-    where[rows] = True
-    return pc.replace_with_mask(text, pa.array(where), cleaned), flags
-
-
-def formula_mask(text: pa.Array) -> Mask:
-    """Rows of ``text`` a spreadsheet would evaluate (see the module docstring); only values
-    whose first byte may start one are matched against the patterns."""
-    n = len(text)
-    out = np.zeros(n, dtype=bool)
-    if n == text.null_count:
-        return out
-    offsets, buf = _string_data(text)
-    if not len(buf):
-        return out
-    # each value's first byte (for an empty or null value, a byte of the next: a spare match)
-    leads = np.take(_FORMULA_LEADS, np.take(buf, np.minimum(offsets[:-1], len(buf) - 1)))
-    if not leads.any():
-        return out
-    rows = np.flatnonzero(leads)
-    if len(rows):
-        sub = text.take(pa.array(rows))
-        trigger = _np(pc.match_substring_regex(sub, _FORMULA_RE))
-        harmless = _np(pc.match_substring_regex(sub, _NOT_FORMULA_RE))
-        out[rows] = trigger & ~harmless
-    return out
 
 
 # rules that only accept values from a closed set none of which starts with a formula trigger

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from quality.engine import ROW, CheckResult
+from quality.results import ROW, CheckResult
 from schemas import resident_id, uscc
 from schemas.contracts import Contract
 from schemas.divisions import division_table

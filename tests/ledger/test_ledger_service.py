@@ -17,10 +17,11 @@ from hub.settings import Settings
 from ledger import merkle
 from ledger.anchor import AnchorError
 from ledger.embedded_anchor import EmbeddedAnchor
+from ledger.log_reader import LedgerError
 from ledger.merkle import MemoryTree, verify_consistency
 from ledger.note import Checkpoint, Signer, sign_checkpoint
 from ledger.receipt import Receipt, ReceiptError, verify_receipt
-from ledger.service import LedgerError, LedgerService, QueueFullError
+from ledger.service import LedgerService, QueueFullError
 from storage import ledger_store as db
 
 

@@ -212,7 +212,7 @@ def test_entity_contract_uscc_rules(contracts: dict[str, Contract]) -> None:
 
 
 def test_date_shapes() -> None:
-    from quality.engine import _parse_dates
+    from quality.coercion import _parse_dates
 
     text = ["2024-02-29", "2023-02-29", "2024/12/31", "20240101", "2024-13-01", "2024-1-01", None]
     assert _parse_dates(pa.array(text)).to_pylist() == [

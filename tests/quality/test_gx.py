@@ -12,7 +12,8 @@ import pytest
 
 from hub.settings import Settings
 from quality import gx
-from quality.engine import CheckResult, check_table
+from quality.engine import check_table
+from quality.results import CheckResult
 from schemas.contracts import Contract, load_contracts
 from storage.library import subject_queries
 from tests.quality.conftest import AS_OF, make_uscc, person, to_table

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quality import engine
-from quality.engine import check_table, coerce
+from quality.coercion import coerce
+from quality.engine import check_table
 from schemas.contracts import Contract, load_contracts
 from tests.quality.conftest import AS_OF, person, to_table
 

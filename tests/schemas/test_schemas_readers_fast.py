@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import readers
 from schemas.contracts import Contract, load_contracts
-from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file, read_text
+from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_file, read_text, text_flags
+from schemas.readers import encoding as encodings
 
 # every character class the shortcuts reason about: C0/C1 controls, DEL, every
 # character Arrow trims (ASCII and Unicode spaces), BOM, full-width and CJK text, Latin-1 (0xC2
@@ -55,23 +55,23 @@ def _filled(flags: tuple[pa.Array, ...] | list[pa.Array]) -> list[list[bool]]:
 def test_text_flags_equal_the_definition(values: list[str | None], cut: int, split: int) -> None:
     col = pa.array(values, pa.string())
     col = col.slice(min(cut, len(col)))  # a sliced array: offsets do not start at 0
-    fast = readers._text_flags(col)
-    want = _filled(readers._text_flags_reference(col))
+    fast = text_flags._text_flags(col)
+    want = _filled(text_flags._text_flags_reference(col))
     assert _filled(fast) == want
     # the CSV parser's chunks: flags computed chunk by chunk, joined
     at = min(split, len(col))
     chunked = pa.chunked_array([col.slice(0, at), col.slice(at)], pa.string())
-    assert [m.tolist() for m in readers._text_masks(chunked)] == want
+    assert [m.tolist() for m in text_flags._text_masks(chunked)] == want
 
 
 def test_shortcut_bytes_cover_every_control_character() -> None:
     """The control class, checked over all of Unicode: a control character has a byte of
     _CONTROL_BYTES (C1 controls: 0xC2 then a byte below 0xA0)."""
     points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
-    controls = pc.match_substring_regex(pa.array([chr(c) for c in points]), readers._CONTROL)
+    controls = pc.match_substring_regex(pa.array([chr(c) for c in points]), text_flags._CONTROL)
     for c in np.flatnonzero(controls.to_numpy(zero_copy_only=False)):
         raw = chr(points[c]).encode()
-        assert readers._CONTROL_BYTES[raw[0]], hex(points[c])
+        assert text_flags._CONTROL_BYTES[raw[0]], hex(points[c])
         assert len(raw) == 1 or (raw[0] == 0xC2 and raw[1] < 0xA0)
 
 
@@ -128,13 +128,13 @@ def test_csv_blocks_parse_like_one_block(rows: list[list[str]]) -> None:
     table, or fails and the reader falls back to the one-block parse."""
     raw = _csv(rows, ["a", "b", "c"], False).encode()
     try:
-        whole = readers._parse_csv(raw, ",", ["a", "b", "c"], None)
+        whole = csvfile._parse_csv(raw, ",", ["a", "b", "c"], None)
     except pa.ArrowInvalid:
         with pytest.raises(pa.ArrowInvalid):  # never accepted in blocks when refused whole
-            readers._parse_csv(raw, ",", ["a", "b", "c"], 64)
+            csvfile._parse_csv(raw, ",", ["a", "b", "c"], 64)
         return
     try:
-        blocks = readers._parse_csv(raw, ",", ["a", "b", "c"], 64)
+        blocks = csvfile._parse_csv(raw, ",", ["a", "b", "c"], 64)
     except pa.ArrowInvalid:
         return  # e.g. a row longer than the block: _csv_strings parses as one block instead
     assert blocks.combine_chunks().equals(whole.combine_chunks())
@@ -145,10 +145,10 @@ def test_utf8_bytes_are_the_decoded_text(body: bytes, bom: bytes) -> None:
     data = bom + body
     for declared in ("auto", "utf-8", "utf-8-sig"):
         try:
-            text, encoding = readers.decode(data, declared, "f")
+            text, encoding = encodings.decode(data, declared, "f")
         except ReadError:
             continue
-        utf8 = readers._utf8_of(data, encoding)
+        utf8 = encodings._utf8_of(data, encoding)
         assert utf8 == text.encode("utf-8") if encoding.startswith("utf-8") else utf8 is None
 
 
@@ -208,13 +208,13 @@ def test_transcoded_parse_equals_decoding_first(
     if damage is not None:
         at = damage[0] % (len(data) + 1)
         data = data[:at] + damage[1] + data[at:]
-    chosen = readers._transcodable(data, contract)
+    chosen = csvfile._transcodable(data, contract)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(readers, "_TRANSCODE_BLOCK", block)
-        fast = readers._csv_transcoded(data, chosen, contract) if chosen else None
+        patch.setattr(csvfile, "_TRANSCODE_BLOCK", block)
+        fast = csvfile._csv_transcoded(data, chosen, contract) if chosen else None
     try:
-        decoded, encoding = readers.decode(data, declared, "f.csv")
-        slow = readers._csv_strings(decoded, contract, "f.csv")
+        decoded, encoding = encodings.decode(data, declared, "f.csv")
+        slow = csvfile._csv_strings(decoded, contract, "f.csv")
     except ReadError:
         assert fast is None
         return
@@ -250,13 +250,13 @@ def test_line_bounds_and_counts_equal_a_split_into_lines(
         start = m.end()
     spans.append((start, len(raw)))
     lines = len(spans) - (1 if raw.endswith((b"\n", b"\r")) else 0)
-    assert readers._physical_lines(raw) == lines
-    assert readers._physical_lines(raw.decode("latin-1")) == lines
+    assert csvfile._physical_lines(raw) == lines
+    assert csvfile._physical_lines(raw.decode("latin-1")) == lines
     breaks = [i for i, b in enumerate(raw) if b in b"\r\n"]
     inside = [i for i in range(len(raw)) if i not in breaks]
     if not inside:
         return
     offset = data.draw(st.sampled_from(inside))
     number, (first, last) = next((k, s) for k, s in enumerate(spans, 1) if s[0] <= offset <= s[1])
-    assert readers._line_bounds(raw, offset, b"\n" in raw) == (first, last)
-    assert readers._line_of(raw, offset) == number
+    assert encodings._line_bounds(raw, offset, b"\n" in raw) == (first, last)
+    assert encodings._line_of(raw, offset) == number

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quality.engine import check_table, formula_mask, normalise_text
+from quality.engine import check_table
+from quality.text import formula_mask, normalise_text
 from schemas.contracts import Contract, load_contracts
 from schemas.identifiers import BIDI_CHARS, HIDDEN_CHARS, REMOVED_CHARS
 from tests.quality.conftest import AS_OF, person, to_table
