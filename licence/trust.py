@@ -80,7 +80,7 @@ def online_context(
 ) -> VerifyContext:
     """A context over a LicenceService and its ledger: status as of now, receipts attached."""
     from ledger.anchor import AnchorError, AnchorUnavailableError
-    from ledger.service import LedgerError
+    from ledger.log_reader import LedgerError
     from licence.errors import LicenceNotFoundError
 
     pca = svc.platform_ca()

@@ -34,7 +34,7 @@ def ledger() -> None:
 @click.option("--lines", "lines", type=click.File("rb"), help="one entry per line (- for stdin)")
 def append(data: str | None, lines: Any) -> None:
     """Queue DATA (its UTF-8 bytes) or every line of --lines FILE as entries; prints entry ids."""
-    from ledger.service import LedgerError
+    from ledger.log_reader import LedgerError
 
     if (data is None) == (lines is None):
         raise click.UsageError("give exactly one of DATA or --lines FILE")
@@ -58,7 +58,7 @@ def checkpoint() -> None:
     from hub.settings import get_settings
     from hub.wiring import licence_service
     from ledger.anchor import AnchorError
-    from ledger.service import LedgerError
+    from ledger.log_reader import LedgerError
     from licence.receipts import anchor_and_attach
 
     licences = licence_service(get_settings())
@@ -90,8 +90,8 @@ def checkpoint() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON with hex hashes")
 def prove(index: int, size: int | None, as_json: bool) -> None:
     """Print the inclusion proof of entry INDEX."""
+    from ledger.log_reader import LedgerError
     from ledger.merkle import ProofError
-    from ledger.service import LedgerError
 
     svc = _service()
     try:
@@ -129,8 +129,8 @@ def prove(index: int, size: int | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON with hex hashes")
 def consistency(old: int, new: int, as_json: bool) -> None:
     """Print the consistency proof from tree size OLD to NEW."""
+    from ledger.log_reader import LedgerError
     from ledger.merkle import ProofError
-    from ledger.service import LedgerError
 
     svc = _service()
     try:
@@ -178,7 +178,7 @@ def verify_receipt_cmd(file: Path, keys: tuple[str, ...], origin: str | None) ->
 @click.option("--size", type=int, help="tree size (default: all sequenced entries)")
 def root(size: int | None) -> None:
     """Print the Merkle root (hex) of the log at --size."""
-    from ledger.service import LedgerError
+    from ledger.log_reader import LedgerError
 
     try:
         click.echo(_service().root(size).hex())

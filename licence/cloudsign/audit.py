@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.service import LedgerError
+from ledger.log_reader import LedgerError
 from licence.cloudsign import store
 from licence.cloudsign.errors import (
     CloudSignError,
