@@ -1,14 +1,15 @@
-"""Read one department file: the dispatch by format, then the text flags and the typed table.
+"""Read one department file as text: the dispatch by format, then the text flags.
 
 A file that cannot be read at all raises :class:`ReadError` with one message naming the file and
 the problem and, where it lies in the bytes, the line and byte offset (an encoding the text
 contradicts, lines in different encodings, a malformed row, a duplicate column, an ambiguous
 workbook, a cap exceeded, empty, truncated, not the declared format). Values that are merely bad
-do not fail the file: they become null in the typed table and get a reason code
-(``<column>:TYPE``, ``:CONTROL_CHAR``, ``:TOO_LONG``, ``:NUMERIC_CELL``) so the pipeline
-quarantines their row. Everything is kept as inert text: nothing read here is ever evaluated.
-Whether a text value is a spreadsheet formula is the quality engine's rule (``FORMULA``, one
-rule in one place: :func:`quality.text.formula_mask`), not the reader's.
+do not fail the file: they get a reason code (``:CONTROL_CHAR``, ``:TOO_LONG``, and what reading
+itself finds: ``:TYPE`` for a JSON or Parquet value of the wrong kind, ``:NUMERIC_CELL``) so the
+pipeline quarantines their row; the types of the contract's columns are parsed by the quality
+engine (``quality.coercion``), not here. Everything is kept as inert text: nothing read here is
+ever evaluated. Whether a text value is a spreadsheet formula is the quality engine's rule
+(``FORMULA``, one rule in one place: :func:`quality.text.formula_mask`), not the reader's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from schemas.readers.csvfile import _csv_strings, _csv_transcoded, _transcodable
 from schemas.readers.encoding import _utf8_of, decode
@@ -26,23 +26,17 @@ from schemas.readers.parquet import _parquet_strings
 from schemas.readers.results import (
     ROW_COLUMN,
     Flags,
-    Mask,
     ReadError,
-    ReadResult,
     Text,
     TextRead,
     _flag_masks,
     _reason_lists,
-    combined,
 )
-from schemas.readers.text_flags import _EMPTY, _column_flags
+from schemas.readers.text_flags import _column_flags
 from schemas.readers.xlsx import _xlsx_strings
 
 if TYPE_CHECKING:
     from schemas.contracts import Contract
-
-_TRUE = ("1", "true", "TRUE", "True", "Y", "y", "yes", "是")
-_FALSE = ("0", "false", "FALSE", "False", "N", "n", "no", "否")
 
 
 def _sniff_binary(data: bytes) -> str | None:
@@ -51,41 +45,6 @@ def _sniff_binary(data: bytes) -> str | None:
     if data.startswith(b"PK\x03\x04"):
         return "xlsx (zip)"
     return None
-
-
-def _typed(col: pa.Array, type_name: str) -> pa.Array:
-    """Convert trimmed non-null text to ``type_name``; unparseable values become null."""
-    if type_name == "string":
-        return col
-    if type_name == "int":
-        ok = pc.match_substring_regex(col, r"^[+-]?\d{1,18}$")
-        # Arrow's cast refuses the "+5" the pattern allows: drop the one leading plus sign
-        return pc.cast(pc.utf8_ltrim(pc.if_else(ok, col, None), "+"), pa.int64())
-    if type_name == "decimal":
-        ok = pc.match_substring_regex(col, r"^[+-]?\d{1,16}(\.\d{1,4})?$")
-        return pc.cast(pc.if_else(ok, col, None), pa.decimal128(20, 4))
-    if type_name == "bool":
-        t = pc.is_in(col, pa.array(_TRUE))
-        f = pc.is_in(col, pa.array(_FALSE))
-        return pc.if_else(t, True, pc.if_else(f, False, pa.scalar(None, pa.bool_())))
-    if type_name == "date":
-        # accept 2024-01-31, 2024/01/31, 20240131, 2024年1月31日 (zero-padded or not)
-        norm = pc.replace_substring_regex(
-            col, r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$", r"\1-\2-\3"
-        )
-        norm = pc.replace_substring_regex(norm, r"-(\d)-", r"-0\1-")
-        norm = pc.replace_substring_regex(norm, r"-(\d)$", r"-0\1")
-        ts = pc.strptime(norm, format="%Y-%m-%d", unit="s", error_is_null=True)
-        # strptime rolls 02-30 over to 03-02: keep only values that format back identically
-        back = pc.strftime(ts, format="%Y-%m-%d")
-        return pc.cast(pc.if_else(pc.equal(back, norm), ts, None), pa.date32())
-    if type_name == "datetime":
-        norm = pc.replace_substring_regex(col, r"T", " ")
-        norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2}-\d{2})$", r"\1 00:00:00")
-        ts = pc.strptime(norm, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-        back = pc.strftime(ts, format="%Y-%m-%d %H:%M:%S")
-        return pc.if_else(pc.equal(back, norm), ts, pa.scalar(None, pa.timestamp("s")))
-    raise ValueError(f"unknown column type {type_name!r}")
 
 
 MAX_FILE_BYTES = 2 << 30  # a department file larger than this is refused unread
@@ -165,8 +124,8 @@ def read_text(
 ) -> TextRead:
     """Read one department file as text with its text flags, without converting types.
 
-    The same rows, errors and ``:CONTROL_CHAR``/``:TOO_LONG`` codes as
-    :func:`read_file`, for a caller that checks types itself (the ingest pipeline).
+    The caller types the values itself: the check step's rules parse each column's type
+    (``quality.coercion``, the one grammar of the contract's types).
     """
     strings, encoding, read_flags = _strings(data, contract, filename)
     n = len(next(iter(strings.values())))
@@ -175,35 +134,3 @@ def read_text(
     flags = [f for mine in _column_flags(raw_cols, contract) for f in mine]
     flags += _flag_masks(read_flags, n)
     return TextRead(raw, _reason_lists(n, flags), encoding)
-
-
-def read_file(data: bytes, contract: Contract, filename: str) -> ReadResult:
-    """Read one department file with ``contract``; :class:`ReadError` if it cannot be read."""
-    strings, encoding, read_flags = _strings(data, contract, filename)
-    strings = {name: combined(col) for name, col in strings.items()}
-    n = len(next(iter(strings.values())))
-    raw_cols = _as_sent(strings, contract, n)
-    per_column = _column_flags(raw_cols, contract)
-    typed_cols: list[pa.Array] = []
-    flags: list[tuple[str, Mask | pa.Array]] = []
-    for c, col, mine in zip(contract.columns, raw_cols, per_column, strict=True):
-        flags.extend(mine)
-        bad = np.logical_or.reduce([mask for _, mask in mine])
-        trimmed = pc.utf8_trim_whitespace(col)
-        trimmed = pc.if_else(pc.equal(trimmed, _EMPTY), pa.scalar(None, pa.string()), trimmed)
-        clean = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed)
-        found = [mask for code, mask in _flag_masks(read_flags, n) if code.startswith(f"{c.name}:")]
-        if found:  # a value the reading itself refused is not typed either
-            bad = np.logical_or.reduce([bad, *found])
-            clean = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed)
-        typed = _typed(clean, c.type)
-        type_bad = pc.and_(pc.is_valid(clean), pc.is_null(typed))
-        flags.append((f"{c.name}:TYPE", type_bad))
-        typed_cols.append(typed)
-    flags += [(code, mask) for code, mask in _flag_masks(read_flags, n)]
-
-    reasons = _reason_lists(n, flags)
-    schema = contract.arrow_schema()
-    row_numbers = pa.array(np.arange(n, dtype=np.int64))
-    table = pa.Table.from_arrays(typed_cols, schema=schema).append_column(ROW_COLUMN, row_numbers)
-    return ReadResult(table, _raw_table(raw_cols, contract, row_numbers), reasons, encoding)

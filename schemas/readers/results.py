@@ -32,20 +32,6 @@ class ReadError(Exception):
 
 
 @dataclass(frozen=True)
-class ReadResult:
-    """A file read with a contract: typed table, the raw text, and per-row parse reasons."""
-
-    table: pa.Table  # contract schema + ``_row`` (0-based data row number)
-    raw: pa.Table  # the same rows as text, as the department sent them
-    reasons: pa.ListArray  # list<string> per row; empty = parsed cleanly
-    encoding: str
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
-
-
-@dataclass(frozen=True)
 class TextRead:
     """A file read as text only (what the ingest pipeline keeps): the raw rows and the reader's
     flags: the text flags (``:CONTROL_CHAR``, ``:TOO_LONG``) and what reading
@@ -54,7 +40,7 @@ class TextRead:
     quality engine parses types itself."""
 
     raw: pa.Table  # the rows as the department sent them + ``_row``
-    reasons: pa.ListArray  # list<string> per row, the same text codes as :func:`read_file`'s
+    reasons: pa.ListArray  # list<string> per row, the reader's text codes
     encoding: str
 
     @property

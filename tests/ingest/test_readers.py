@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from schemas.contracts import Contract
-from schemas.readers import MAX_FIELD_CHARS, ReadError, read_file
+from schemas.readers import MAX_FIELD_CHARS, ReadError
+from tests.ingest.typed_read import read_typed
 
 CSV = "id_number,name,birth_date,children,verified\n11010519491231002X,张三,1949-12-31,2,是\n"
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_csv_encodings_detected(contract: Contract, encoding: str) -> None:
-    res = read_file(CSV.encode(encoding), contract, "f.csv")
+    res = read_typed(CSV.encode(encoding), contract, "f.csv")
     assert res.table.column("name").to_pylist() == ["张三"]
     assert str(res.table.column("birth_date")[0]) == "1949-12-31"
     assert res.table.column("children").to_pylist() == [2]
@@ -40,7 +41,7 @@ def test_bad_values_become_reasons_not_failures(contract: Contract) -> None:
         f"3,{'长' * (MAX_FIELD_CHARS + 1)},,,\n"
         "4,Robert'); DROP TABLE persons;--,2001年2月3日,,\n"
     )
-    res = read_file(text.encode(), contract, "dirty.csv")
+    res = read_typed(text.encode(), contract, "dirty.csv")
     reasons = res.reasons.to_pylist()
     # a formula is read as inert text: whether it is one is the quality engine's rule
     assert set(reasons[0]) == {
@@ -51,10 +52,10 @@ def test_bad_values_become_reasons_not_failures(contract: Contract) -> None:
     assert reasons[1] == ["name:CONTROL_CHAR"]
     assert str(res.table.column("birth_date")[1]) == "1985-02-28"
     assert reasons[2] == ["name:TOO_LONG"]
-    # SQL fragments are just text
-    assert reasons[3] == []
+    # SQL fragments are just text; a date is YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, nothing else
+    assert reasons[3] == ["birth_date:TYPE"]
     assert res.table.column("name")[3].as_py() == "Robert'); DROP TABLE persons;--"
-    assert str(res.table.column("birth_date")[3]) == "2001-02-03"
+    assert res.table.column("birth_date")[3].as_py() is None
     # raw text is kept as sent, for quarantine
     assert res.raw.column("name")[0].as_py() == "=cmd|' /C calc'!A0"
     assert res.table.column("_row").to_pylist() == [0, 1, 2, 3]
@@ -63,13 +64,13 @@ def test_bad_values_become_reasons_not_failures(contract: Contract) -> None:
 def test_jsonl_parquet_xlsx(make_contract: Callable[[str], Contract]) -> None:
     rows = [{"id_number": "11010519491231002X", "name": "张三", "birth_date": "1949-12-31"}]
     jl = make_contract("jsonl")
-    res = read_file("\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), jl, "a")
+    res = read_typed("\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), jl, "a")
     assert res.table.column("name").to_pylist() == ["张三"]
 
     pqc = make_contract("parquet")
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buf)
-    res = read_file(buf.getvalue(), pqc, "a.parquet")
+    res = read_typed(buf.getvalue(), pqc, "a.parquet")
     assert str(res.table.column("birth_date")[0]) == "1949-12-31"
 
     xc = make_contract("xlsx")
@@ -81,7 +82,7 @@ def test_jsonl_parquet_xlsx(make_contract: Callable[[str], Contract]) -> None:
     ws.append(["110105194912310021", '=HYPERLINK("http://x")', None])
     out = io.BytesIO()
     wb.save(out)
-    res = read_file(out.getvalue(), xc, "a.xlsx")
+    res = read_typed(out.getvalue(), xc, "a.xlsx")
     assert res.table.column("children").to_pylist() == [2, None]
     # the cell's formula is read as its text, inert; the quality engine judges it
     assert res.reasons.to_pylist()[1] == []
@@ -111,7 +112,7 @@ def test_unreadable_files(
 ) -> None:
     c = make_contract(fmt)
     with pytest.raises(ReadError, match=problem) as info:
-        read_file(data, c, "dept_file.dat")
+        read_typed(data, c, "dept_file.dat")
     assert str(info.value).startswith("dept_file.dat: ")
 
 

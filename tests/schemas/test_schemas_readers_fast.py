@@ -3,7 +3,7 @@
 ``read_text`` (what the ingest pipeline reads with) skips type conversion and looks for text flags
 only where the UTF-8 bytes say a flag is possible; the CSV is parsed in blocks. Each shortcut is
 compared here with the definition it replaces: ``_text_flags_reference`` (trim, regexes, length
-on every value), ``read_file``'s flags and a whole-file, one-block parse.
+on every value) and a whole-file, one-block parse.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.contracts import Contract, load_contracts
-from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_file, read_text, text_flags
+from schemas.readers import MAX_FIELD_CHARS, ReadError, csvfile, read_text, text_flags
 from schemas.readers import encoding as encodings
+from tests.ingest.typed_read import read_typed
 
 # every character class the shortcuts reason about: C0/C1 controls, DEL, every
 # character Arrow trims (ASCII and Unicode spaces), BOM, full-width and CJK text, Latin-1 (0xC2
@@ -91,36 +92,6 @@ def _csv(rows: list[list[str]], names: list[str], crlf: bool) -> str:
 CELL = st.one_of(st.text(HOSTILE, max_size=10), st.sampled_from(["1990-01-31", "3", "20", "x"]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(st.lists(CELL, min_size=12, max_size=12), min_size=1, max_size=12),
-    st.booleans(),
-    st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]),
-)
-def test_read_text_equals_read_file(
-    persons: Contract, rows: list[list[str]], crlf: bool, encoding: str
-) -> None:
-    """Same rows, same text flags, same errors as the full reader, on quoted newlines, CRLF,
-    BOM, GB18030 and every hostile character."""
-    text = _csv(rows, list(persons.column_names), crlf)
-    try:
-        data = text.encode(encoding)
-    except UnicodeEncodeError:
-        return  # not representable in GB18030 (lone surrogates cannot occur: st.text is valid)
-    try:
-        full = read_file(data, persons, "f.csv")
-    except ReadError as exc:
-        with pytest.raises(ReadError) as fast_exc:
-            read_text(data, persons, "f.csv")
-        assert str(fast_exc.value) == str(exc)
-        return
-    fast = read_text(data, persons, "f.csv")
-    assert fast.raw.equals(full.raw)
-    assert fast.encoding == full.encoding
-    wanted = [[r for r in rs if not r.endswith(":TYPE")] for rs in full.reasons.to_pylist()]
-    assert fast.reasons.to_pylist() == wanted
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(st.text(HOSTILE, max_size=6), min_size=3, max_size=3), max_size=20))
 def test_csv_blocks_parse_like_one_block(rows: list[list[str]]) -> None:
@@ -175,7 +146,7 @@ def test_plus_signed_integer_is_typed_not_a_crash(persons: Contract) -> None:
     header = ",".join(persons.column_names)
     row = ["x"] * 12
     row[persons.column_names.index("family_size")] = "+5"
-    res = read_file(f"{header}\n{','.join(row)}\n".encode(), persons, "f.csv")
+    res = read_typed(f"{header}\n{','.join(row)}\n".encode(), persons, "f.csv")
     assert res.table.column("family_size").to_pylist() == [5]
 
 
