@@ -434,8 +434,9 @@ def offline_context(
 
 
 def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
-    """The licence's receipt; attached to its index row first if the ledger has sequenced it
-    since (one licence, not a scan of every unreceipted one). None if unknown or pending."""
+    """The licence's receipt: the one the anchoring round attached, else read from the ledger
+    if it has sequenced the entry since (not stored: readers only read; the next round attaches
+    it). None if unknown or pending."""
     from licence.receipts import ledger_receipts
 
     row = svc.store.licence(lid)
@@ -447,10 +448,7 @@ def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
         return None
     entry = int(row["ledger_entry_id"])
     data = ledger_receipts(svc.ledger).many([entry]).get(entry)
-    if data is None:
-        return None
-    svc.store.update_licence(lid, receipt=data.decode())
-    return dict(json.loads(data))
+    return None if data is None else dict(json.loads(data))
 
 
 def licence_with_receipt(svc: Any, lid: str) -> dict[str, Any]:

@@ -35,6 +35,27 @@ def test_showing_a_licence_attaches_nothing_the_checkpoint_does(
     assert shown["receipt"] is not None
 
 
+def test_verifying_or_disclosing_a_licence_stores_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # the receipt is read from the ledger for the verdict and the disclosed copy, not stored
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    run = CliRunner()
+    lid = _issue(settings, run)
+    ledger_service(settings).sequence()
+    bare = tmp_path / "licence.json"  # the sealed document alone: online, the ledger has it
+    document = json.loads(run.invoke(main, ["licence", "show", lid]).output)["document"]
+    bare.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    out = run.invoke(main, ["verify", str(bare), "--json"])
+    assert json.loads(out.output)["verdict"] == "TOTAL_PASSED", out.output
+    copy = tmp_path / "copy.json"
+    out = run.invoke(main, ["licence", "disclose", lid, "--hide", "address", "-o", str(copy)])
+    assert out.exit_code == 0, out.output
+    assert json.loads(copy.read_text(encoding="utf-8"))["receipt"] is not None
+    shown = json.loads(run.invoke(main, ["licence", "show", lid]).output)
+    assert shown["receipt"] is None  # still for the anchoring round to attach
+
+
 def test_the_anchor_dag_runs_one_round(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """One task, which sequences, anchors and attaches (the receipt appears without any
     reader)."""
