@@ -34,7 +34,7 @@ from licence.cloudsign.oids import (
     SM2_KEY_OID,
     SM2_SM3_OID,
 )
-from licence.cloudsign.store import driver_sql, now_utc
+from licence.cloudsign.store import driver_sql, now_utc, take_otp_step
 
 PROFILES = ("standard", "national")
 ISSUER = "省级政务服务平台 Cloud Signature"
@@ -348,20 +348,13 @@ class CredentialLifecycle:
         except KeyUnavailableError as exc:
             raise self._refuse(exc, "pin-change", credential_id) from None
         with self.engine.begin() as conn:
-            taken = driver_sql(
-                conn,
-                "UPDATE cloudsign_credentials SET pin_params = ?, pin_salt = ?, "
-                "pin_verifier = ?, key_material = ?, otp_last_step = ?, failures = 0 "
-                "WHERE credential_id = ? AND otp_last_step < ?",
-                self.pin_params.encode(),
-                salt,
-                new.verifier,
-                material,
-                step,
-                credential_id,
-                step,
-            ).rowcount
-            if taken != 1:
+            new_pin = {
+                "pin_params": self.pin_params.encode(),
+                "pin_salt": salt,
+                "pin_verifier": new.verifier,
+                "key_material": material,
+            }
+            if not take_otp_step(conn, credential_id, step, new_pin):
                 raise WrongOTPError("wrong one-time password (already used)")
             driver_sql(
                 conn, "DELETE FROM cloudsign_attempts WHERE credential_id = ?", credential_id

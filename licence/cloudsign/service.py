@@ -56,7 +56,7 @@ from licence.cloudsign.oids import (
     SM2_SM3_OID,
     SM3_OID,
 )
-from licence.cloudsign.store import driver_sql
+from licence.cloudsign.store import driver_sql, take_otp_step
 
 log = logging.getLogger(__name__)
 
@@ -288,16 +288,7 @@ class CloudSignService(CredentialLifecycle, CloudSignAudit):
         sad = secrets.token_urlsafe(32)
         sad_id = envelope.sad_hash(sad)
         with self.engine.begin() as conn:
-            # single acceptance of an OTP (RFC 6238 §5.2), race-free across processes
-            taken = driver_sql(
-                conn,
-                "UPDATE cloudsign_credentials SET otp_last_step = ?, failures = 0 "
-                "WHERE credential_id = ? AND otp_last_step < ?",
-                step,
-                credential_id,
-                step,
-            ).rowcount
-            if taken != 1:
+            if not take_otp_step(conn, credential_id, step):
                 raise WrongOTPError("wrong one-time password (already used)")
             driver_sql(
                 conn,

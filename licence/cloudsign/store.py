@@ -100,6 +100,28 @@ def now_utc(clock: Callable[[], float]) -> dt.datetime:
     return dt.datetime.fromtimestamp(clock(), dt.UTC)
 
 
+def take_otp_step(
+    conn: Connection, credential_id: str, step: int, also: dict[str, Any] | None = None
+) -> bool:
+    """Accept an OTP time step once (RFC 6238 §5.2), race-free across processes: the
+    credential's last accepted step moves to ``step`` only if it was below it, failures reset,
+    and the columns of ``also`` (fixed names from the caller) change in the same statement.
+    False when another request took this step (or a later one) first."""
+    sets = "".join(f"{name} = ?, " for name in also or {})
+    return bool(
+        driver_sql(
+            conn,
+            f"UPDATE cloudsign_credentials SET {sets}otp_last_step = ?, failures = 0 "
+            "WHERE credential_id = ? AND otp_last_step < ?",
+            *(also or {}).values(),
+            step,
+            credential_id,
+            step,
+        ).rowcount
+        == 1
+    )
+
+
 def driver_sql(conn: Connection, statement: str, *params: Any) -> Any:
     """A hot-path statement straight to the driver (qmark or format placeholders).
 
