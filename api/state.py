@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -21,7 +21,15 @@ from api.clients import ClientStore, RateLimiter
 from api.purposes import Purposes, registry
 
 if TYPE_CHECKING:
+    from api.audit import AuditLog
     from api.publish import Uploads
+    from api.records import GoldenReader
+    from ledger.service import LedgerService
+    from licence.cloudsign.service import CloudSignService
+    from licence.service import LicenceService
+    from pipeline.services import IngestServices
+    from storage.keys import KeyStore
+    from storage.library import LibraryStore
 
 # requests/s per network address that fail authentication (bursts twice that): a stranger
 # guessing keys, or flooding the audit, is held to this before any key is even hashed
@@ -50,11 +58,11 @@ class ApiServices:
     services it opens on first use."""
 
     config: ApiConfig
-    ingest: Any  # pipeline.services.IngestServices: .objects, .library, .contracts
-    keys: Any  # the key store (storage.keys): the audit's subject key
-    ledger: Callable[[], Any]  # -> ledger.service.LedgerService
-    licences: Callable[[], Any]  # -> licence.service.LicenceService
-    cloudsign: Callable[[Any], Any]  # ledger -> licence.cloudsign.service.CloudSignService
+    ingest: IngestServices  # .objects, .library, .contracts
+    keys: KeyStore  # the audit's subject key
+    ledger: Callable[[], LedgerService]
+    licences: Callable[[], LicenceService]
+    cloudsign: Callable[[LedgerService], CloudSignService]  # built with the app's ledger
 
 
 @dataclass
@@ -63,8 +71,8 @@ class HubState:
 
     services: ApiServices
     clients: ClientStore
-    audit: Any  # api.audit.AuditLog
-    golden: Any = None  # api.records.GoldenReader: point reads of golden records
+    audit: AuditLog
+    golden: GoldenReader  # point reads of golden records
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # per network address: failed authentications (before any key is looked up) and public
     # look-ups (licence verification, which needs no key)
@@ -74,8 +82,8 @@ class HubState:
     public_burst: float = PUBLIC_BURST
     purposes: Purposes = field(default_factory=registry)
     _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
-    _ledger: Any = None
-    _licences: Any = None
+    _ledger: LedgerService | None = None
+    _licences: LicenceService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sequencing: bool = False
 
@@ -89,18 +97,19 @@ class HubState:
         hub = services.ingest
         purposes = registry(config.home)
         clients = ClientStore(hub.library.engine, purposes=purposes)
+        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
+        # the audit's digests go to the state's ledger, opened when the first digest is due
+        audit = AuditLog(
+            hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)
+        )
         state = cls(
             services,
             clients,
-            None,
+            audit,
+            GoldenReader(hub.library),
             purposes=purposes,
             stranger_rate=config.stranger_rate,
             public_rate=config.public_rate,
-        )
-        state.golden = GoldenReader(hub.library)
-        LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
-        state.audit = AuditLog(
-            hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)
         )
         return state
 
@@ -109,23 +118,23 @@ class HubState:
         return self.services.config
 
     @property
-    def ingest(self) -> Any:
+    def ingest(self) -> IngestServices:
         """The ingest pipeline's services: ``.objects``, ``.library``, ``.contracts``."""
         return self.services.ingest
 
     @property
-    def library(self) -> Any:
+    def library(self) -> LibraryStore:
         return self.services.ingest.library
 
     @property
-    def ledger(self) -> Any:
+    def ledger(self) -> LedgerService:
         with self._lock:
             if self._ledger is None:
                 self._ledger = self.services.ledger()
             return self._ledger
 
     @property
-    def licences(self) -> Any:
+    def licences(self) -> LicenceService:
         with self._lock:
             if self._licences is None:
                 self._licences = self.services.licences()
