@@ -93,7 +93,7 @@ def _pdfs_in_workers(settings: Settings, cache: Path, ids: list[str]) -> tuple[f
     return warm, run
 
 
-def _holders(n: int) -> list[tuple[str, str]]:
+def synth_holders(n: int) -> list[tuple[str, str]]:
     out = []
     for i in range(n):
         org = f"MA{i:06d}"
@@ -102,7 +102,7 @@ def _holders(n: int) -> list[tuple[str, str]]:
     return out
 
 
-def _fields(i: int) -> dict[str, str]:
+def synth_fields(i: int) -> dict[str, str]:
     return {
         "entity_type": "有限责任公司（自然人投资或控股）",
         "legal_representative": "张三",
@@ -209,7 +209,7 @@ def main() -> None:
         svc = open_service(settings)
         svc.ensure_ca()
         svc.create_seal(AUTHORITY)
-        holders = _holders(n)
+        holders = synth_holders(n)
         LibraryStore(library_engine(settings.db_url)).merge(
             "legal-entity",
             "bench",
@@ -220,7 +220,7 @@ def main() -> None:
         )
         batches = (
             [
-                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), _fields(i))
+                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), synth_fields(i))
                 for i in range(lo, min(n, lo + BATCH))
             ]
             for lo in range(0, n, BATCH)
@@ -277,7 +277,7 @@ def main() -> None:
         docs = [
             {
                 "licence": lid,
-                **{k: v for k, v in _fields(i).items()},
+                **{k: v for k, v in synth_fields(i).items()},
                 "holder": holders[i][1],
                 "holder_id": holders[i][0],
             }

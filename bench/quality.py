@@ -91,12 +91,12 @@ def synthetic(n: int, seed: int = 7, dirt: float = 0.01) -> tuple[pa.Table, int]
 
 def _division_at_timings(table: pa.Table) -> tuple[float, float]:
     """The division_at rule's lookup, vectorised vs the scalar table per distinct pair."""
-    from quality.engine import _division_ints, divisions_in_force
+    from quality.engine import division_ints, divisions_in_force
 
     division = table.column("household_division").combine_chunks()
     years = np.random.default_rng(3).integers(1990, 2026, len(division))
-    codes = _division_ints(division)
-    vec_s, vec = timed(lambda: divisions_in_force(_division_ints(division), years), repeat=3)
+    codes = division_ints(division)
+    vec_s, vec = timed(lambda: divisions_in_force(division_ints(division), years), repeat=3)
     lookup = division_table()
 
     def scalar() -> np.ndarray:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._common import parse_args, peak_rss_mb, report
-from bench.licence import _fields, _holders
+from bench.licence import synth_fields, synth_holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence.issuance import Holder, IssueRequest
@@ -51,7 +51,7 @@ def _issue(work: Path, algorithm: str, n: int) -> tuple[float, float]:
     svc = open_service(settings)
     svc.ensure_ca()
     svc.create_seal(AUTHORITY, algorithm=algorithm)
-    holders = _holders(n)
+    holders = synth_holders(n)
     LibraryStore(library_engine(settings.db_url)).merge(
         "legal-entity",
         "bench",
@@ -65,7 +65,7 @@ def _issue(work: Path, algorithm: str, n: int) -> tuple[float, float]:
     for lo in range(0, n, BATCH):
         docs += svc.issue_many(
             [
-                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), _fields(i))
+                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), synth_fields(i))
                 for i in range(lo, min(n, lo + BATCH))
             ]
         )

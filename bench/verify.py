@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench._common import parse_args, peak_rss_mb, report, timed
-from bench.licence import AUTHORITY, BATCH, _fields, _holders
+from bench.licence import AUTHORITY, BATCH, synth_fields, synth_holders
 from hub.commands.licence import open_service
 from hub.settings import Settings
 from licence import document
@@ -113,7 +113,7 @@ def _line(label: str, seconds: float, count: int, floor_s: float) -> str:
 
 
 def _issue(svc: Any, settings: Settings, n: int) -> list[str]:
-    holders = _holders(n)
+    holders = synth_holders(n)
     LibraryStore(library_engine(settings.db_url)).merge(
         "legal-entity",
         "bench",
@@ -126,7 +126,7 @@ def _issue(svc: Any, settings: Settings, n: int) -> list[str]:
     for lo in range(0, n, BATCH):
         docs = svc.issue_many(
             [
-                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), _fields(i))
+                IssueRequest("business_licence", AUTHORITY, Holder(*holders[i]), synth_fields(i))
                 for i in range(lo, min(n, lo + BATCH))
             ]
         )
@@ -228,11 +228,11 @@ def main() -> None:
             )
         )
 
-        holders = _holders(n)
+        holders = synth_holders(n)
         docs = [
             {
                 "licence": lid,
-                **_fields(i),
+                **synth_fields(i),
                 "holder": holders[i][1],
                 "holder_id": holders[i][0],
             }

@@ -1,7 +1,7 @@
 """numpy views of Arrow arrays, as the engine's rules read them: masks and the bytes of text.
 
-A rule's verdict is a numpy mask (:func:`_np`: nulls never fail); reading a string array's
-offsets and data buffers directly (:func:`_string_data`, :func:`_fixed_width`) lets numpy look
+A rule's verdict is a numpy mask (:func:`numpy_mask`: nulls never fail); reading a string array's
+offsets and data buffers directly (:func:`string_data`, :func:`fixed_width`) lets numpy look
 at every character position at once where a regex per value would cost far more.
 """
 
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from quality.results import Mask
 
 
-def _np(mask: pa.Array | pa.ChunkedArray) -> Mask:
+def numpy_mask(mask: pa.Array | pa.ChunkedArray) -> Mask:
     """A boolean Arrow array as numpy, nulls counted as False (a null never fails a rule)."""
     filled = pc.fill_null(mask, False)
     if isinstance(filled, pa.ChunkedArray):
@@ -23,16 +23,16 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> Mask:
     return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _present(arr: pa.Array) -> Mask:
-    return _np(pc.is_valid(arr))
+def present_mask(arr: pa.Array) -> Mask:
+    return numpy_mask(pc.is_valid(arr))
 
 
-def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+def fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Rows whose value is exactly ``width`` bytes, and those values as a (rows, width) matrix.
 
     Reading the Arrow data buffer directly lets numpy check every character position at once.
     """
-    fits = _np(pc.equal(pc.binary_length(text), width))
+    fits = numpy_mask(pc.equal(pc.binary_length(text), width))
     idx = np.flatnonzero(fits)
     if not len(idx):
         return idx, np.zeros((0, width), dtype=np.uint8)
@@ -43,7 +43,7 @@ def _fixed_width(text: pa.Array, width: int) -> tuple[npt.NDArray[np.int64], npt
     return idx, data.reshape(len(idx), width)
 
 
-def _string_data(
+def string_data(
     text: pa.Array,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
     """The offsets and data bytes of a string array (a zero-copy view)."""

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quality.arrays import _fixed_width, _present
+from quality.arrays import fixed_width, present_mask
 from quality.results import Mask
 from schemas.contracts import ARROW_TYPES, DECIMAL_TYPE, Column
 
@@ -46,7 +46,7 @@ def _parse_dates(text: pa.Array) -> pa.Array:
         (10, [0, 1, 2, 3, 5, 6, 8, 9], ([0, 1, 2, 3], [5, 6], [8, 9])),
         (8, list(range(8)), ([0, 1, 2, 3], [4, 5], [6, 7])),
     ):
-        idx, mat = _fixed_width(text, width)
+        idx, mat = fixed_width(text, width)
         if not len(idx):
             continue
         digits = mat[:, digit_cols]
@@ -122,5 +122,5 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
             True,
             pc.if_else(pc.is_in(lower, pa.array(_FALSE)), False, pa.scalar(None, pa.bool_())),
         )
-    bad = _present(text) & ~_present(typed)
+    bad = present_mask(text) & ~present_mask(typed)
     return typed, bad

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quality.arrays import _fixed_width, _np, _present
+from quality.arrays import fixed_width, numpy_mask, present_mask
 from quality.coercion import coerce
 from quality.results import ROW, CheckResult, Failure, Mask, dimension_of
 from quality.text import formula_mask, normalise_text
@@ -69,10 +69,10 @@ def _row_keys(columns: list[pa.Array], nulls: str | None) -> pa.Array:
     )
 
 
-def _division_ints(values: pa.Array) -> npt.NDArray[np.int64]:
+def division_ints(values: pa.Array) -> npt.NDArray[np.int64]:
     """Six-digit codes as integers; -1 where the value is null or not exactly six ASCII digits."""
     out = np.full(len(values), -1, dtype=np.int64)
-    idx, mat = _fixed_width(values.cast(pa.string()), 6)
+    idx, mat = fixed_width(values.cast(pa.string()), 6)
     if len(idx):
         digits = mat - np.uint8(48)  # wraps: a byte below "0" becomes 208 or more
         ok = (digits <= 9).all(axis=1)
@@ -215,7 +215,7 @@ class _Checker:
             typed = self._canonical(col, typed)
         self.typed[col.name] = typed
         if col.required:
-            self.add(col.name, "REQUIRED", "required", ~_present(typed) & ~bad)
+            self.add(col.name, "REQUIRED", "required", ~present_mask(typed) & ~bad)
         self.add(col.name, "TYPE", "type", bad)
         for code, mask in refused:
             self.add(col.name, code, "text", mask)
@@ -241,24 +241,26 @@ class _Checker:
     # -- rules: each reads the typed column; a null value never fails a rule other than REQUIRED
     def rule_code_table(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         codes = pa.array(list(code_table(p["table"])))
-        failed = _present(values) & ~_np(pc.is_in(values.cast(pa.string()), value_set=codes))
+        failed = present_mask(values) & ~numpy_mask(
+            pc.is_in(values.cast(pa.string()), value_set=codes)
+        )
         self.add(col.name, "CODE_TABLE", "code_table", failed)
 
     def rule_regex(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         ok = pc.match_substring_regex(values.cast(pa.string()), p["pattern"])
-        self.add(col.name, "REGEX", "regex", _present(values) & ~_np(ok))
+        self.add(col.name, "REGEX", "regex", present_mask(values) & ~numpy_mask(ok))
 
     def rule_max_length(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         longer = pc.greater(pc.utf8_length(values.cast(pa.string())), p["value"])
-        self.add(col.name, "MAX_LENGTH", "max_length", _np(longer))
+        self.add(col.name, "MAX_LENGTH", "max_length", numpy_mask(longer))
 
     def rule_range(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         num = values.cast(pa.float64()) if pa.types.is_decimal(values.type) else values
         failed = np.zeros(self.n, dtype=bool)
         if p.get("min") is not None:
-            failed |= _np(pc.less(num, p["min"]))
+            failed |= numpy_mask(pc.less(num, p["min"]))
         if p.get("max") is not None:
-            failed |= _np(pc.greater(num, p["max"]))
+            failed |= numpy_mask(pc.greater(num, p["max"]))
         self.add(col.name, "RANGE", "range", failed)
 
     def _date_bound(self, value: Any) -> dt.date:
@@ -274,15 +276,17 @@ class _Checker:
         days = values.cast(pa.date32()) if pa.types.is_timestamp(values.type) else values
         failed = np.zeros(self.n, dtype=bool)
         if p.get("min") is not None:
-            failed |= _np(pc.less(days, pa.scalar(self._date_bound(p["min"]), pa.date32())))
+            failed |= numpy_mask(pc.less(days, pa.scalar(self._date_bound(p["min"]), pa.date32())))
         if p.get("max") is not None:
-            failed |= _np(pc.greater(days, pa.scalar(self._date_bound(p["max"]), pa.date32())))
+            failed |= numpy_mask(
+                pc.greater(days, pa.scalar(self._date_bound(p["max"]), pa.date32()))
+            )
         self.add(col.name, "DATE", "date", failed)
 
     def _identifier(self, col: Column, reasons: pa.Array, rule: str, drop: tuple[str, ...]) -> None:
         for code in pc.unique(reasons).drop_null().to_pylist():
             if code not in drop:
-                self.add(col.name, code, rule, _np(pc.equal(reasons, code)))
+                self.add(col.name, code, rule, numpy_mask(pc.equal(reasons, code)))
 
     def rule_resident_id(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         codes = self._id_scan(col.name, values)[0]
@@ -316,7 +320,7 @@ class _Checker:
         codes, born_days, odd, _ = self._id_scan(name, ids)
         with self._parts_lock:
             if name not in self.ids:
-                invalid = (codes != 0) | ~_present(ids)
+                invalid = (codes != 0) | ~present_mask(ids)
                 born = pa.array(born_days, type=pa.date32(), mask=invalid)
                 sex = pc.if_else(pa.array(odd == 1, mask=invalid), "1", "2")
                 self.ids[name] = (born, sex)
@@ -331,14 +335,14 @@ class _Checker:
     def _division_codes(self, name: str, values: pa.Array) -> npt.NDArray[np.int64]:
         with self._division_lock:
             if name not in self.divisions:  # both division rules read the same column
-                self.divisions[name] = _division_ints(values)
+                self.divisions[name] = division_ints(values)
             return self.divisions[name]
 
     def rule_division(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         """The code was a GB/T 2260 division code at some time (abolished codes included)."""
         codes = self._division_codes(col.name, values)
         known = division_table().known_mask(np.maximum(codes, 0)) & (codes >= 0)
-        failed = _present(values) & ~known
+        failed = present_mask(values) & ~known
         self.add(col.name, "DIVISION", "division", failed)
 
     def rule_division_at(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
@@ -348,7 +352,7 @@ class _Checker:
         ``division`` rule's ``DIVISION``); a code never in force fails too.
         """
         dates = self.typed[p["at_column"]]
-        judged = _present(values) & _present(dates)
+        judged = present_mask(values) & present_mask(dates)
         years = np.asarray(pc.fill_null(pc.year(dates), 0).to_numpy(zero_copy_only=False))
         failed = judged & ~divisions_in_force(self._division_codes(col.name, values), years)
         self.add(col.name, "DIVISION_AT", "division_at", failed)
@@ -361,7 +365,7 @@ class _Checker:
             differs = pc.not_equal(days, born)
         else:
             differs = pc.not_equal(values.cast(pa.string()), sex)
-        self.add(col.name, "ID_MISMATCH", "id_consistency", _np(differs))
+        self.add(col.name, "ID_MISMATCH", "id_consistency", numpy_mask(differs))
 
     def rule_unique(self, col: Column, values: pa.Array, p: dict[str, Any]) -> None:
         self.add(col.name, "DUPLICATE", "unique", _repeated(values))

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quality.arrays import _np, _string_data
+from quality.arrays import numpy_mask, string_data
 from quality.results import Mask
 from schemas.identifiers import BIDI_RE, CONTROL_RE, HIDDEN_RE, REMOVED_RE
 
@@ -89,7 +89,7 @@ def _suspect_rows(text: pa.Array) -> npt.NDArray[np.intp]:
     byte, several times faster than a regex per value."""
     if len(text) == text.null_count:
         return np.zeros(0, dtype=np.intp)
-    offsets, buf = _string_data(text)
+    offsets, buf = string_data(text)
     lo, hi = int(offsets[0]), int(offsets[-1])
     seg = buf[lo:hi]
     if not len(seg):
@@ -128,7 +128,7 @@ def normalise_text(text: pa.Array) -> tuple[pa.Array, list[tuple[str, Mask]]]:
     flags: list[tuple[str, Mask]] = []
     for code, pattern in _REFUSED:
         mask = np.zeros(n, dtype=bool)
-        mask[rows] = _np(pc.match_substring_regex(trimmed, pattern))
+        mask[rows] = numpy_mask(pc.match_substring_regex(trimmed, pattern))
         flags.append((code, mask))
     where = np.zeros(n, dtype=bool)
     where[rows] = True
@@ -142,7 +142,7 @@ def formula_mask(text: pa.Array) -> Mask:
     out = np.zeros(n, dtype=bool)
     if n == text.null_count:
         return out
-    offsets, buf = _string_data(text)
+    offsets, buf = string_data(text)
     if not len(buf):
         return out
     # each value's first byte (for an empty or null value, a byte of the next: a spare match)
@@ -152,7 +152,7 @@ def formula_mask(text: pa.Array) -> Mask:
     rows = np.flatnonzero(leads)
     if len(rows):
         sub = text.take(pa.array(rows))
-        trigger = _np(pc.match_substring_regex(sub, _FORMULA_RE))
-        harmless = _np(pc.match_substring_regex(sub, _NOT_FORMULA_RE))
+        trigger = numpy_mask(pc.match_substring_regex(sub, _FORMULA_RE))
+        harmless = numpy_mask(pc.match_substring_regex(sub, _NOT_FORMULA_RE))
         out[rows] = trigger & ~harmless
     return out

@@ -3,8 +3,8 @@
 A record spanning lines (an unterminated quote, a line break inside a value) or a row of the
 wrong width refuses the file at its line; blank lines and lines of spaces only are not rows.
 A file that is certainly GB18030 (or declared a GB codec) is decoded by Arrow as it parses
-(:func:`_csv_transcoded`); anything unusual about it goes the way of every other file:
-:func:`schemas.readers.encoding.decode` first, then :func:`_csv_strings`.
+(:func:`csv_transcoded`); anything unusual about it goes the way of every other file:
+:func:`schemas.readers.encoding.decode` first, then :func:`read_csv_strings`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from schemas.readers.encoding import _BOM, _GB_CODECS, _check_gb_lines
-from schemas.readers.header import _check_header, _check_unique
+from schemas.readers.encoding import GB_CODECS, UTF8_BOM, check_gb_lines
+from schemas.readers.header import check_header, check_unique
 from schemas.readers.results import ReadError, Text
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ def _header_names(head: str, contract: Contract, filename: str) -> list[str]:
     import csv
 
     header = [h.strip() for h in next(csv.reader([head], delimiter=contract.delimiter), [])]
-    _check_unique(header, filename)
-    _check_header(header, contract, filename, head)
+    check_unique(header, filename)
+    check_header(header, contract, filename, head)
     return header
 
 
@@ -85,7 +85,7 @@ def _structure_error(text: str, contract: Contract, width: int, rows: int | None
     return f"not readable as CSV: {data_rows} rows found, the parser read {rows}"
 
 
-def _csv_strings(
+def read_csv_strings(
     text: str, contract: Contract, filename: str, utf8: bytes | None = None
 ) -> dict[str, Text]:
     """The CSV's columns as text; ``utf8`` is ``text`` already encoded, if the caller has it.
@@ -165,7 +165,7 @@ def _parse_csv(
 _TRANSCODE_BLOCK = 1 << 21  # bytes per parsed block (a longer row: the one-block path reads it)
 
 
-def _transcodable(data: bytes, contract: Contract) -> str | None:
+def transcodable(data: bytes, contract: Contract) -> str | None:
     """The GB codec :func:`decode` would read ``data`` with, when that is certain without
     decoding it all (a UTF-8 error well inside the first 64 KiB rules out UTF-8), else None."""
     if b"\x00" in data[:65536]:
@@ -176,9 +176,9 @@ def _transcodable(data: bytes, contract: Contract) -> str | None:
             name = codecs.lookup(declared).name
         except LookupError:
             return None
-        return declared if name in _GB_CODECS else None
+        return declared if name in GB_CODECS else None
     head = data[:65536]
-    if head.startswith(_BOM):
+    if head.startswith(UTF8_BOM):
         return None
     try:
         head.decode("utf-8")
@@ -188,10 +188,10 @@ def _transcodable(data: bytes, contract: Contract) -> str | None:
     return None
 
 
-def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Text] | None:
+def csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Text] | None:
     """The CSV's columns, decoded by Arrow as it parses (the decoding thread overlaps the
     parsing threads: 40 % faster on two cores than decoding first); None whenever the file
-    is anything but a plain readable CSV in ``codec``, and then :func:`_csv_strings` reads
+    is anything but a plain readable CSV in ``codec``, and then :func:`read_csv_strings` reads
     it, with its exact errors. A successful parse here means the whole file decoded, so
     :func:`decode` would have given the same text: the same rows result."""
     ends = [e for e in (data.find(b"\n"), data.find(b"\r")) if e >= 0]
@@ -203,7 +203,7 @@ def _csv_transcoded(data: bytes, codec: str, contract: Contract) -> dict[str, Te
         return None
     try:
         header = _header_names(head, contract, "")
-        _check_gb_lines(data, "", utf8_error=-1)  # any UTF-8 line: the text path says where
+        check_gb_lines(data, "", utf8_error=-1)  # any UTF-8 line: the text path says where
         table = _parse_csv(data, contract.delimiter, header, _TRANSCODE_BLOCK, codec)
     except (ReadError, UnicodeError, pa.ArrowException):
         return None

@@ -34,8 +34,8 @@ def _at(data: bytes, offset: int) -> str:
 
 # GB codecs whose multi-byte characters never contain the byte of "\n" (their trail bytes are
 # 0x30 and up), so the header is the bytes before the first 0x0A
-_GB_CODECS = ("gb18030", "gbk", "gb2312")
-_BOM = b"\xef\xbb\xbf"
+GB_CODECS = ("gb18030", "gbk", "gb2312")
+UTF8_BOM = b"\xef\xbb\xbf"
 _LABEL = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "gb18030": "GB18030", "gbk": "GBK"}
 
 
@@ -71,12 +71,12 @@ def decode(data: bytes, encoding: str, filename: str) -> tuple[str, str]:
             problem = _undecodable(data, exc, encoding)
             raise ReadError(filename, f"{problem}; the contract declares {encoding}") from None
         text = text.removeprefix("\ufeff")
-        if codecs.lookup(encoding).name in _GB_CODECS:
-            _check_gb_lines(data, filename, declared=encoding)
+        if codecs.lookup(encoding).name in GB_CODECS:
+            check_gb_lines(data, filename, declared=encoding)
         else:
             _check_mojibake(data, text, filename)
         return text, encoding
-    if data.startswith(_BOM):
+    if data.startswith(UTF8_BOM):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -96,7 +96,7 @@ def decode(data: bytes, encoding: str, filename: str) -> tuple[str, str]:
                 f"unknown encoding: not valid UTF-8 (at {_at(data, u8.start)}) nor GB18030 "
                 f"(at {_at(data, gb.start)})",
             ) from None
-        _check_gb_lines(data, filename, utf8_error=u8.start)
+        check_gb_lines(data, filename, utf8_error=u8.start)
         return text, "gb18030"
     _check_mojibake(data, text, filename)  # evidence of its own, whatever else the bytes are
     if not data.isascii():
@@ -181,7 +181,7 @@ def _line_bounds(data: bytes, offset: int, lf: bool = True) -> tuple[int, int]:
     return start, end if cr < 0 else cr
 
 
-def _check_gb_lines(
+def check_gb_lines(
     data: bytes, filename: str, *, declared: str | None = None, utf8_error: int | None = None
 ) -> None:
     """Refuse a GB18030 file with lines that are UTF-8: each line with a byte outside the
@@ -261,11 +261,11 @@ def _is_mojibake(run: str) -> bool:
     return any(ord(c) >= 0x800 for c in again)
 
 
-def _utf8_of(data: bytes, encoding: str) -> bytes | None:
+def utf8_of(data: bytes, encoding: str) -> bytes | None:
     """``decode(data)``'s text as UTF-8 without encoding it again, when ``data`` was UTF-8:
     the bytes minus the BOMs :func:`decode` drops (``utf-8-sig`` one, then one more)."""
     if encoding not in ("utf-8", "utf-8-sig"):
         return None
     if encoding == "utf-8-sig":
-        data = data.removeprefix(_BOM)
-    return data.removeprefix(_BOM)
+        data = data.removeprefix(UTF8_BOM)
+    return data.removeprefix(UTF8_BOM)

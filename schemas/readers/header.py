@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _DELIMS = (",", ";", "\t", "|")
 
 
-def _check_header(
+def check_header(
     names: list[str], contract: Contract, filename: str, text_head: str | None = None
 ) -> None:
     wanted = set(contract.column_names)
@@ -38,7 +38,7 @@ def _check_header(
         raise ReadError(filename, "none of the contract's columns are present")
 
 
-def _check_unique(header: Sequence[str], filename: str) -> None:
+def check_unique(header: Sequence[str], filename: str) -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(header, 1):
         if name and name in seen:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from schemas.readers.header import _check_header
+from schemas.readers.header import check_header
 from schemas.readers.results import ReadError
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _json_scan(text: str, filename: str, decoder: json.JSONDecoder) -> Iterator[
         raise ReadError(filename, "truncated: the JSON array is not closed")
 
 
-def _jsonl_strings(
+def read_jsonl_strings(
     text: str, contract: Contract, filename: str
 ) -> tuple[dict[str, pa.Array], list[tuple[str, list[int]]]]:
     """JSON objects as text columns, and the rows whose value is not of its column's JSON
@@ -131,7 +131,7 @@ def _jsonl_strings(
                 wrong.setdefault(n, []).append(row)
             cols[n].append(json.dumps(v, ensure_ascii=False))
         row += 1
-    _check_header(sorted(seen), contract, filename)
+    check_header(sorted(seen), contract, filename)
     flags = [(f"{n}:TYPE", rows) for n, rows in wrong.items()]
     return {n: pa.array(v, pa.string()) for n, v in cols.items() if n in seen}, flags
 

@@ -9,14 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.readers.header import _check_header, _check_unique
+from schemas.readers.header import check_header, check_unique
 from schemas.readers.results import Flags, ReadError
 
 if TYPE_CHECKING:
     from schemas.contracts import Contract
 
 
-def _parquet_strings(
+def read_parquet_strings(
     data: bytes, contract: Contract, filename: str
 ) -> tuple[dict[str, pa.Array], Flags]:
     """A Parquet file's columns as text, and the rows where a contract's string column holds
@@ -29,8 +29,8 @@ def _parquet_strings(
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise ReadError(filename, f"truncated or corrupt Parquet: {exc}") from None
-    _check_unique(table.column_names, filename)
-    _check_header(table.column_names, contract, filename)
+    check_unique(table.column_names, filename)
+    check_header(table.column_names, contract, filename)
     strings = {c.name for c in contract.columns if c.type == "string"}
     out: dict[str, pa.Array] = {}
     flags: Flags = []

@@ -19,21 +19,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from schemas.readers.csvfile import _csv_strings, _csv_transcoded, _transcodable
-from schemas.readers.encoding import _utf8_of, decode
-from schemas.readers.jsonl import _jsonl_strings
-from schemas.readers.parquet import _parquet_strings
+from schemas.readers.csvfile import csv_transcoded, read_csv_strings, transcodable
+from schemas.readers.encoding import decode, utf8_of
+from schemas.readers.jsonl import read_jsonl_strings
+from schemas.readers.parquet import read_parquet_strings
 from schemas.readers.results import (
     ROW_COLUMN,
     Flags,
     ReadError,
     Text,
     TextRead,
-    _flag_masks,
-    _reason_lists,
+    flag_masks,
+    reason_lists,
 )
-from schemas.readers.text_flags import _column_flags
-from schemas.readers.xlsx import _xlsx_strings
+from schemas.readers.text_flags import column_flags
+from schemas.readers.xlsx import read_xlsx_strings
 
 if TYPE_CHECKING:
     from schemas.contracts import Contract
@@ -83,21 +83,21 @@ def _strings_of(
         sniffed = _sniff_binary(data)
         if sniffed:
             raise ReadError(filename, f"looks like {sniffed}, the contract declares {fmt}")
-        codec = _transcodable(data, contract) if fmt == "csv" else None
-        fast = _csv_transcoded(data, codec, contract) if codec else None
+        codec = transcodable(data, contract) if fmt == "csv" else None
+        fast = csv_transcoded(data, codec, contract) if codec else None
         if fast is not None:
             return fast, codec or "", flags
         text, encoding = decode(data, contract.encoding, filename)
         if fmt == "csv":
-            strings = _csv_strings(text, contract, filename, _utf8_of(data, encoding))
+            strings = read_csv_strings(text, contract, filename, utf8_of(data, encoding))
         else:
-            json_strings, flags = _jsonl_strings(text, contract, filename)
+            json_strings, flags = read_jsonl_strings(text, contract, filename)
             strings = dict(json_strings)
     elif fmt == "parquet":
-        parquet_strings, flags = _parquet_strings(data, contract, filename)
+        parquet_strings, flags = read_parquet_strings(data, contract, filename)
         strings = dict(parquet_strings)
     else:
-        xlsx_strings, flags = _xlsx_strings(data, contract, filename)
+        xlsx_strings, flags = read_xlsx_strings(data, contract, filename)
         strings = dict(xlsx_strings)
     n = len(next(iter(strings.values()))) if strings else 0
     if n == 0:
@@ -131,6 +131,6 @@ def read_text(
     n = len(next(iter(strings.values())))
     raw_cols = _as_sent(strings, contract, n)
     raw = _raw_table(raw_cols, contract, pa.array(np.arange(n, dtype=np.int64)))
-    flags = [f for mine in _column_flags(raw_cols, contract) for f in mine]
-    flags += _flag_masks(read_flags, n)
-    return TextRead(raw, _reason_lists(n, flags), encoding)
+    flags = [f for mine in column_flags(raw_cols, contract) for f in mine]
+    flags += flag_masks(read_flags, n)
+    return TextRead(raw, reason_lists(n, flags), encoding)

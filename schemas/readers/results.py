@@ -2,7 +2,7 @@
 
 Every reader module raises :class:`ReadError` and returns its columns as :data:`Text`; the
 flags they raise on rows (:data:`Flags`, :data:`Mask`) become one ``list<string>`` of reason
-codes per row in :func:`_reason_lists`.
+codes per row in :func:`reason_lists`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class TextRead:
 Flags: TypeAlias = list[tuple[str, list[int]]]  # reason code -> rows, found while reading
 
 
-def _flag_masks(flags: Flags, n: int) -> list[tuple[str, Mask]]:
+def flag_masks(flags: Flags, n: int) -> list[tuple[str, Mask]]:
     out: list[tuple[str, Mask]] = []
     for code, rows in flags:
         mask = np.zeros(n, dtype=bool)
@@ -65,7 +65,7 @@ def combined(col: Text) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _reason_lists(n: int, flags: Sequence[tuple[str, Mask | pa.Array]]) -> pa.ListArray:
+def reason_lists(n: int, flags: Sequence[tuple[str, Mask | pa.Array]]) -> pa.ListArray:
     """Per-row list of the codes whose flag is set, in the order of ``flags``.
 
     Built from the flagged positions only (offsets by counting, codes by one stable sort), so a

@@ -112,7 +112,7 @@ def _text_masks(col: Text) -> list[np.ndarray[Any, np.dtype[np.bool_]]]:
     return masks
 
 
-def _column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[str, Mask]]]:
+def column_flags(raw_cols: list[Text], contract: Contract) -> list[list[tuple[str, Mask]]]:
     """The text flags of each column of :func:`_as_sent`, in reason order."""
     flags: list[list[tuple[str, Mask]]] = []
     for c, col in zip(contract.columns, raw_cols, strict=True):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from schemas.readers.header import _check_header, _check_unique
+from schemas.readers.header import check_header, check_unique
 from schemas.readers.results import ReadError
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _lost_as_number(value: Any, identifier: bool, text: bool) -> bool:
     return identifier or (text and abs(value) >= 1e15)
 
 
-def _xlsx_strings(
+def read_xlsx_strings(
     data: bytes, contract: Contract, filename: str
 ) -> tuple[dict[str, pa.Array], list[tuple[str, list[int]]]]:
     """The chosen sheet's columns as text, and the rows whose identifier or long digit string
@@ -187,8 +187,8 @@ def _xlsx_strings(
         ws, header = _choose_sheet(wb, contract, filename)
         if not header:
             raise ReadError(filename, f"empty workbook (sheet {ws.title!r} has no rows)")
-        _check_unique(header, filename)
-        _check_header(header, contract, filename)
+        check_unique(header, filename)
+        check_header(header, contract, filename)
         ids = _identifier_columns(contract)
         texts = {c.name for c in contract.columns if c.type == "string"}
         positions = {i + 1: h for i, h in enumerate(header) if h}

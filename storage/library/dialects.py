@@ -8,18 +8,18 @@ from itertools import chain, repeat
 from typing import Any
 
 from storage.library.encoding import PreparedStatements
-from storage.library.model import LibraryError, RunMeta, _encode, _meta_from_row
+from storage.library.model import LibraryError, RunMeta, encode_json, meta_from_row
 from storage.library.pgcopy import (
-    _BINARY_COPY_SIGNATURE,
-    _BINARY_COPY_TRAILER,
-    _binary_copy_rows,
-    _copy_escape,
-    _copy_escaped,
+    BINARY_COPY_SIGNATURE,
+    BINARY_COPY_TRAILER,
+    binary_copy_rows,
+    copy_escape,
+    copy_escaped,
 )
 from storage.library.schema import RUN_NUMBERS, STATEMENTS_WITH_RUNS
 
 
-class _Db:
+class Dialect:
     """The few statements a merge needs, per database (raw DB-API cursor: bulk speed)."""
 
     mark = "?"  # the driver's parameter placeholder
@@ -100,7 +100,7 @@ class _Db:
         self.cur.execute(
             f"UPDATE library_merges SET facts = {m}, compared = {m}, agreeing = {m}, "
             f"fields = {m} WHERE library = {m} AND run_id = {m}",
-            (facts, compared, agreeing, _encode(list(fields)).decode(), self.library, run_id),
+            (facts, compared, agreeing, encode_json(list(fields)).decode(), self.library, run_id),
         )
 
 
@@ -109,7 +109,7 @@ _MERGE_COLUMNS = (
 )
 
 
-class _Sqlite(_Db):
+class SqliteDialect(Dialect):
     """SQLite: the first write takes the database's single write lock until commit, so the
     golden records read after it cannot change under the merge."""
 
@@ -122,7 +122,7 @@ class _Sqlite(_Db):
                 run_id,
                 meta.dataset,
                 meta.observed_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                _encode(sorted(meta.authoritative)).decode(),
+                encode_json(sorted(meta.authoritative)).decode(),
             ),
         )
         first = bool(self.cur.rowcount == 1)
@@ -168,7 +168,7 @@ class _Sqlite(_Db):
             f"WHERE library = ? AND run_id IN ({marks})",
             (self.library, *run_ids),
         )
-        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
+        return {r: meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library
@@ -184,7 +184,7 @@ class _Sqlite(_Db):
             )
 
 
-class _Postgres(_Db):
+class PostgresDialect(Dialect):
     """PostgreSQL: merges of one library are serialised by a transaction-level advisory lock;
     statements and new golden records are streamed with COPY."""
 
@@ -209,7 +209,7 @@ class _Postgres(_Db):
                 run_id,
                 meta.dataset,
                 meta.observed_at,
-                _encode(sorted(meta.authoritative)).decode(),
+                encode_json(sorted(meta.authoritative)).decode(),
             ),
         )
         row = self.cur.fetchone()
@@ -223,7 +223,7 @@ class _Postgres(_Db):
         with self.cur.copy(statement) as copy:
             lines: list[str] = []
             for row in rows:
-                lines.append("\t".join(map(_copy_escape, row)))
+                lines.append("\t".join(map(copy_escape, row)))
                 if len(lines) == 10_000:
                     copy.write(("\n".join(lines) + "\n").encode())
                     lines.clear()
@@ -245,15 +245,15 @@ class _Postgres(_Db):
                 writer=QueuedLibpqWriter(self.cur),
             )
             self._stream = self._copying.__enter__()
-            self._stream.write(_BINARY_COPY_SIGNATURE)
-        self._stream.write(_binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
+            self._stream.write(BINARY_COPY_SIGNATURE)
+        self._stream.write(binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
         return True
 
     def end_copy(self, exc: BaseException | None = None) -> None:
         copying, stream, self._copying, self._stream = self._copying, self._stream, None, None
         if copying is not None:
             if exc is None:
-                stream.write(_BINARY_COPY_TRAILER)
+                stream.write(BINARY_COPY_TRAILER)
             copying.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
     def _set_key_aside(self) -> tuple[str, str] | None:
@@ -304,9 +304,9 @@ class _Postgres(_Db):
                 parts: list[Iterable[str]] = []
                 for i, c in enumerate(columns):
                     if isinstance(c, str):
-                        parts.append(repeat(_copy_escape(c)))
+                        parts.append(repeat(copy_escape(c)))
                     else:
-                        parts.append(_copy_escaped(c[start : start + 20_000]))
+                        parts.append(copy_escaped(c[start : start + 20_000]))
                     parts.append(repeat("\t" if i < len(columns) - 1 else "\n"))
                 # the repeats are endless: the sliced columns end the rows
                 copy.write("".join(chain.from_iterable(zip(*parts, strict=False))).encode())
@@ -347,7 +347,7 @@ class _Postgres(_Db):
             "WHERE library = %s AND run_id = ANY(%s)",
             (self.library, run_ids),
         )
-        return {r: _meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
+        return {r: meta_from_row(d, o, a, f) for r, d, o, a, f in self.cur.fetchall()}
 
     def write_records(self, fresh: list[tuple[str, str]], changed: list[tuple[str, str]]) -> None:
         lib = self.library

@@ -12,9 +12,9 @@ from typing import Any, cast
 from storage.library.model import (
     LibraryError,
     Statements,
-    _encode,
-    _positional,
-    _statement_values,
+    encode_json,
+    positional,
+    statement_values,
 )
 
 # a value the Arrow path can quote as is: no character JSON requires to be escaped
@@ -74,7 +74,7 @@ class PreparedStatements:
             facts -= int(present[rows].sum())
             wide = _statements([keys[i] for i in rows], part)
             facts += sum(len(fields) for _, fields in wide)
-            merged = {s: _positional(fields, names) for s, fields in wide}
+            merged = {s: positional(fields, names) for s, fields in wide}
             for i in rows:
                 docs[i] = None if self.same_next[i] else merged.get(keys[i])
                 present[i] = docs[i] is not None  # an empty statement is no statement
@@ -143,7 +143,7 @@ def _arrow_array(values: Any) -> Any:
     return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
-def _string_offsets(column: Any) -> Any:
+def string_offsets(column: Any) -> Any:
     """Where each value of an Arrow string (or binary) array starts in its data buffer, and
     where the last one ends: a numpy int32 view of ``len(column) + 1`` offsets."""
     import numpy as np
@@ -153,14 +153,14 @@ def _string_offsets(column: Any) -> Any:
     )
 
 
-def _string_bytes(column: Any) -> Any:
+def string_bytes(column: Any) -> Any:
     """The UTF-8 bytes of an Arrow string array's values, as a numpy uint8 view."""
     import numpy as np
 
     data = column.buffers()[2]
     if data is None:
         return np.zeros(0, dtype=np.uint8)
-    bounds = _string_offsets(column)
+    bounds = string_offsets(column)
     return np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
 
 
@@ -183,8 +183,8 @@ def text_sort_indices(values: Any) -> Any:
         at = pc.indices_nonzero(present)
         order = at.take(text_sort_indices(values.filter(present)))
         return pa.concat_arrays([order, pc.indices_nonzero(pc.invert(present))])
-    raw = _string_bytes(values)
-    offsets = _string_offsets(values)
+    raw = string_bytes(values)
+    offsets = string_offsets(values)
     lengths = np.diff(offsets)
     width = int(lengths.max())
     if width == 0 or width > 24 or not raw.all():
@@ -204,7 +204,7 @@ def text_sort_indices(values: Any) -> Any:
 def _has_json_special(column: Any) -> bool:
     """Does any value of an Arrow string array hold a byte JSON escapes (control, quote,
     backslash)? UTF-8 never uses these bytes inside a multi-byte character."""
-    raw = _string_bytes(column)
+    raw = string_bytes(column)
     return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
 
 
@@ -231,7 +231,7 @@ def _statements(
     return out
 
 
-def _as_statements(
+def as_statements(
     subjects: Sequence[str | None], columns: Mapping[str, Sequence[Any]]
 ) -> Statements:
     """A ``(subjects, columns)`` chunk as :class:`Statements`."""
@@ -243,22 +243,22 @@ def _as_statements(
     return Statements(
         layout,
         [s for s, _ in wide],
-        [_positional(fields, layout) for _, fields in wide],
+        [positional(fields, layout) for _, fields in wide],
         sum(len(fields) for _, fields in wide),
     )
 
 
-def _relayout(part: Statements, fields: tuple[str, ...]) -> Statements:
+def relayout(part: Statements, fields: tuple[str, ...]) -> Statements:
     """A chunk's statements in another layout (``()``: JSON objects, as older runs stored)."""
     docs: list[str] = []
     for doc in part.docs:
-        values = _statement_values(doc, part.fields)
+        values = statement_values(doc, part.fields)
         extra = set(values) - set(fields)
         if fields and extra:
             raise LibraryError(
                 f"the chunks of one merge must have the same fields: {sorted(extra)} are new"
             )
-        docs.append(_positional(values, fields) if fields else _encode(values).decode())
+        docs.append(positional(values, fields) if fields else encode_json(values).decode())
     return Statements(fields, part.subjects, docs, part.facts)
 
 

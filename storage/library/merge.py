@@ -8,16 +8,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas.precedence import Rank, rank, wins
-from storage.library.dialects import _Db
-from storage.library.encoding import PreparedStatements, _as_statements, _relayout
+from storage.library.dialects import Dialect
+from storage.library.encoding import PreparedStatements, as_statements, relayout
 from storage.library.model import (
     LibraryError,
     RunMeta,
     Statements,
-    _decode,
-    _encode,
-    _record_text,
-    _statement_values,
+    decode_json_map,
+    encode_json,
+    record_text,
+    statement_values,
 )
 
 
@@ -30,7 +30,7 @@ def _in_order(last: str | None, first: str, run_id: str) -> None:
         )
 
 
-class _Precedence:
+class Precedence:
     """Applies one run's values to stored golden records, counting agreement on the way."""
 
     def __init__(
@@ -64,7 +64,7 @@ class _Precedence:
 
     def apply(self, stored: str, values: Mapping[str, str]) -> str | None:
         """The record with this run's winning values, or None if none of them wins."""
-        doc = _decode(stored.encode())
+        doc = decode_json_map(stored.encode())
         self.describe(doc)
         winner: dict[str, str] = {}
         for run_id, fields in doc.items():
@@ -90,11 +90,11 @@ class _Precedence:
                     del doc[cur]
             doc.setdefault(run_id, {})[name] = value
             changed = True
-        return _encode(doc).decode() if changed else None
+        return encode_json(doc).decode() if changed else None
 
 
 def _golden_updates(
-    db: _Db, merged: _Precedence, run_id: str, part: Statements
+    db: Dialect, merged: Precedence, run_id: str, part: Statements
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The golden records a chunk's statements create (subjects another run spoke of alone
     until now) and change (subjects with a stored record)."""
@@ -108,28 +108,28 @@ def _golden_updates(
     for subject, doc in zip(part.subjects, part.docs, strict=True):
         old = known.get(subject)
         if old is not None:
-            new = merged.apply(old, _statement_values(doc, part.fields))
+            new = merged.apply(old, statement_values(doc, part.fields))
             if new is not None:
                 changed.append((subject, new))
             continue
         one = single.get(subject)
         if one is not None:  # two runs now speak of it: its record is stored from now on
             other, statement = one
-            base = _record_text(other, statement, merged.meta[other].fields)
-            new = merged.apply(base, _statement_values(doc, part.fields))
+            base = record_text(other, statement, merged.meta[other].fields)
+            new = merged.apply(base, statement_values(doc, part.fields))
             fresh.append((subject, new or base))
     return fresh, changed
 
 
-def _merge_each(
-    db: _Db,
+def merge_each(
+    db: Dialect,
     chunks: Iterable[
         Statements | PreparedStatements | tuple[Sequence[str | None], Mapping[str, Sequence[Any]]]
     ],
     run_id: str,
     first: bool,
     others: bool,
-    merged: _Precedence,
+    merged: Precedence,
     layout: tuple[str, ...] | None,
     after_facts: Callable[[], None] | None,
 ) -> tuple[int, tuple[str, ...] | None]:
@@ -155,14 +155,14 @@ def _merge_each(
         elif isinstance(chunk, PreparedStatements):
             part = chunk.finish()
         else:
-            part = chunk if isinstance(chunk, Statements) else _as_statements(*chunk)
+            part = chunk if isinstance(chunk, Statements) else as_statements(*chunk)
         if part is not None:
             if not part.subjects:
                 continue
             if layout is None:
                 layout = part.fields
             elif part.fields != layout:
-                part = _relayout(part, layout)
+                part = relayout(part, layout)
             _in_order(last, part.subjects[0], run_id)
             last = part.subjects[-1]
             written += part.facts

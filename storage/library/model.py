@@ -22,10 +22,10 @@ LEGAL_ENTITY = "legal-entity"
 LIBRARIES = (POPULATION, LEGAL_ENTITY)
 
 
-_encode = msgspec.json.Encoder().encode
+encode_json = msgspec.json.Encoder().encode
 
 
-_decode = msgspec.json.Decoder(dict[str, dict[str, str]]).decode
+decode_json_map = msgspec.json.Decoder(dict[str, dict[str, str]]).decode
 
 
 _decode_statement = msgspec.json.Decoder(dict[str, str]).decode
@@ -86,12 +86,12 @@ class Statements:
     facts: int
 
 
-def _positional(values: Mapping[str, str], fields: Sequence[str]) -> str:
+def positional(values: Mapping[str, str], fields: Sequence[str]) -> str:
     """A statement's JSON array text: the values in the order of ``fields``."""
-    return _encode([values.get(f) for f in fields]).decode()
+    return encode_json([values.get(f) for f in fields]).decode()
 
 
-def _statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]:
+def statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]:
     """A stored statement as {field: value}: a JSON array in its run's field order, or (as
     written before runs kept a layout) a JSON object."""
     raw = doc.encode() if isinstance(doc, str) else doc
@@ -103,24 +103,24 @@ def _statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]
     return {f: v for f, v in zip(fields, values, strict=True) if v is not None}
 
 
-def _as_datetime(value: Any) -> datetime:
+def as_datetime(value: Any) -> datetime:
     """A stored time as naive UTC (SQLite's DB-API hands back SQLAlchemy's text form)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo is None else _naive_utc(value)
+        return value if value.tzinfo is None else naive_utc(value)
     return datetime.fromisoformat(str(value))
 
 
-def _naive_utc(value: datetime) -> datetime:
+def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _meta_from_row(
+def meta_from_row(
     dataset: str, observed: Any, authoritative: str, fields: str | None = None
 ) -> RunMeta:
     """A run's metadata from its ``library_merges`` columns."""
     return RunMeta(
         dataset,
-        _as_datetime(observed),
+        as_datetime(observed),
         frozenset(msgspec.json.decode(authoritative.encode())),
         tuple(msgspec.json.decode(fields.encode())) if fields else (),
     )
@@ -134,14 +134,14 @@ def golden_fields(doc: str | bytes, meta: Callable[[str], RunMeta]) -> dict[str,
     """
     raw = doc.encode() if isinstance(doc, str) else doc
     out: dict[str, FactView] = {}
-    for run_id, values in _decode(raw).items():
+    for run_id, values in decode_json_map(raw).items():
         m = meta(run_id)
         for name, value in values.items():
             out[name] = FactView(value, m.dataset, run_id, m.observed_at, name in m.authoritative)
     return out
 
 
-def _record_text(run_id: str, statement: str, fields: Sequence[str]) -> str:
+def record_text(run_id: str, statement: str, fields: Sequence[str]) -> str:
     """The golden record of a subject one run spoke of: all of that statement."""
-    values = statement if statement[:1] == "{" else _encode(_statement_values(statement, fields))
-    return _encode({run_id: msgspec.Raw(values)}).decode()
+    values = statement if statement[:1] == "{" else encode_json(statement_values(statement, fields))
+    return encode_json({run_id: msgspec.Raw(values)}).decode()

@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from storage.library.encoding import _string_bytes, _string_offsets
+from storage.library.encoding import string_bytes, string_offsets
 from storage.library.model import LibraryError
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_escaped(values: Sequence[str]) -> Sequence[str]:
+def copy_escaped(values: Sequence[str]) -> Sequence[str]:
     """Values in COPY's text format; checked in one pass over their join, as they rarely
     hold a backslash, tab or line break."""
     joined = "\n".join(values)
     if "\\" in joined or "\t" in joined or "\r" in joined or joined.count("\n") != len(values) - 1:
-        return [_copy_escape(v) for v in values]
+        return [copy_escape(v) for v in values]
     return values
 
 
-def _copy_escape(value: str) -> str:
+def copy_escape(value: str) -> str:
     """A value in COPY's text format (backslash, tab, newline and CR escaped)."""
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
         return value.translate(_COPY_ESCAPES)
@@ -29,13 +29,13 @@ def _copy_escape(value: str) -> str:
 
 # COPY's binary format: a signature, flags and header extension length (both 0), the rows,
 # then a field count of -1
-_BINARY_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+BINARY_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 
 
-_BINARY_COPY_TRAILER = b"\xff\xff"
+BINARY_COPY_TRAILER = b"\xff\xff"
 
 
-def _binary_copy_rows(columns: Sequence[str | int | Any]) -> bytes:
+def binary_copy_rows(columns: Sequence[str | int | Any]) -> bytes:
     """Rows in COPY's binary format, assembled by Arrow's string kernels: each row is its
     field count, then each value's byte length (32-bit, big-endian) and bytes. ``columns``
     are Arrow string arrays without nulls, or a ``str`` or an ``int`` (an ``integer`` column):
@@ -57,11 +57,11 @@ def _binary_copy_rows(columns: Sequence[str | int | Any]) -> bytes:
             continue
         if c.null_count:
             raise LibraryError("a binary COPY column holds a null")
-        lengths = np.diff(_string_offsets(c)).astype(">i4").tobytes()
+        lengths = np.diff(string_offsets(c)).astype(">i4").tobytes()
         size = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), n, [None, pa.py_buffer(lengths)])
         parts += [pa.scalar(fixed, pa.binary()), size.cast(pa.binary()), c.cast(pa.binary())]
         fixed = b""
     if fixed:
         parts.append(pa.scalar(fixed, pa.binary()))
     rows = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
-    return bytes(_string_bytes(rows).tobytes())
+    return bytes(string_bytes(rows).tobytes())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, text
 
 from storage.engine import configure_sqlite
-from storage.library.model import LibraryError, RunMeta, _record_text, golden_fields
+from storage.library.model import LibraryError, RunMeta, golden_fields, record_text
 from storage.library.schema import STATEMENTS_WITH_RUNS
 
 if TYPE_CHECKING:
@@ -26,10 +26,10 @@ _GOLDEN_SQL = (
     "WHERE m.library = :l{s} AND NOT EXISTS (SELECT 1 FROM library_records r "
     "WHERE r.library = m.library AND r.subject = s.subject)"
 )
-_GOLDEN_ALL = text(_GOLDEN_SQL.format(r="", s=""))
-_GOLDEN_SOME = text(
-    _GOLDEN_SQL.format(r=" AND subject IN :s", s=" AND s.subject IN :s")
-).bindparams(bindparam("s", expanding=True))
+GOLDEN_ALL = text(_GOLDEN_SQL.format(r="", s=""))
+GOLDEN_SOME = text(_GOLDEN_SQL.format(r=" AND subject IN :s", s=" AND s.subject IN :s")).bindparams(
+    bindparam("s", expanding=True)
+)
 
 
 # one subject's golden record in one statement: its stored record, or else its statements
@@ -56,7 +56,7 @@ def golden_text(
         raise LibraryError("a subject has statements from several runs but no golden record")
     run_id, doc = found[0]
     assert run_id is not None
-    return _record_text(run_id, doc, meta(run_id).fields)
+    return record_text(run_id, doc, meta(run_id).fields)
 
 
 class GoldenReader:

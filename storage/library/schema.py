@@ -107,10 +107,10 @@ LEGACY_RUN_STATUSES = ("read",)
 
 
 # the legacy layout (one row per field); a hub that still has it is migrated on open
-_LEGACY_FACTS = "library_facts"
+LEGACY_FACTS = "library_facts"
 
 
-_LEGACY_GOLDEN = "library_golden"
+LEGACY_GOLDEN = "library_golden"
 
 
 # statements (``s``) with their runs (``m``): a statement's library and run id are its run's
@@ -131,7 +131,7 @@ def _columns(conn: Connection, table: str) -> set[str]:
     return {c["name"] for c in inspect(conn).get_columns(table)}
 
 
-def _upgrade(conn: Connection) -> None:
+def upgrade_tables(conn: Connection) -> None:
     """Bring the tables of a hub from before the current layout up to date, in one
     transaction (on PostgreSQL under a lock: hubs opened at once upgrade one after the other).
 

@@ -31,9 +31,9 @@ from sqlalchemy import Engine, and_, func, inspect, select, text, update
 
 from schemas.precedence import rank, wins
 from storage.engine import make_engine
-from storage.library.dialects import _Db, _Postgres, _Sqlite
+from storage.library.dialects import Dialect, PostgresDialect, SqliteDialect
 from storage.library.encoding import PreparedStatements
-from storage.library.merge import _merge_each, _Precedence
+from storage.library.merge import Precedence, merge_each
 from storage.library.model import (
     LEGAL_ENTITY,
     LIBRARIES,
@@ -43,24 +43,24 @@ from storage.library.model import (
     LibraryError,
     RunMeta,
     Statements,
-    _as_datetime,
-    _decode,
-    _meta_from_row,
-    _naive_utc,
-    _record_text,
-    _statement_values,
+    as_datetime,
+    decode_json_map,
     golden_fields,
+    meta_from_row,
+    naive_utc,
+    record_text,
+    statement_values,
 )
-from storage.library.reads import _GOLDEN_ALL, _GOLDEN_SOME
+from storage.library.reads import GOLDEN_ALL, GOLDEN_SOME
 from storage.library.runs import RunIndex
 from storage.library.schema import (
-    _LEGACY_FACTS,
-    _LEGACY_GOLDEN,
-    _upgrade,
+    LEGACY_FACTS,
+    LEGACY_GOLDEN,
     merges,
     metadata,
     runs,
     statements,
+    upgrade_tables,
 )
 
 
@@ -76,9 +76,9 @@ class LibraryStore(RunIndex):
         self.engine = engine
         metadata.create_all(engine)
         with engine.begin() as conn:
-            _upgrade(conn)
+            upgrade_tables(conn)
         self._meta: dict[tuple[str, str], RunMeta] = {}
-        if _LEGACY_FACTS in inspect(engine).get_table_names():
+        if LEGACY_FACTS in inspect(engine).get_table_names():
             self._migrate_legacy()
 
     # ---- merge --------------------------------------------------------------------------
@@ -144,18 +144,22 @@ class LibraryStore(RunIndex):
             raise LibraryError(
                 f"unsupported database dialect {dialect!r}: use sqlite:/// or postgresql+psycopg://"
             )
-        mine = RunMeta(dataset, _naive_utc(observed_at), frozenset(authoritative_for))
+        mine = RunMeta(dataset, naive_utc(observed_at), frozenset(authoritative_for))
         with self.engine.begin() as conn:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            db: _Db = _Postgres(cur, library) if dialect == "postgresql" else _Sqlite(cur, library)
+            db: Dialect = (
+                PostgresDialect(cur, library)
+                if dialect == "postgresql"
+                else SqliteDialect(cur, library)
+            )
             first = db.add_merge(run_id, mine)  # takes the library's write lock
             # with no other run in the library every subject is new: no record to read or write
             others = db.has_other_runs(run_id)
-            merged = _Precedence(run_id, mine, db.run_meta)
+            merged = Precedence(run_id, mine, db.run_meta)
             # the run's statement layout: the first chunk's, or what an earlier merge stored
             layout = None if first else db.run_meta([run_id])[run_id].fields
             try:
-                written, layout = _merge_each(
+                written, layout = merge_each(
                     db, chunks, run_id, first, others, merged, layout, after_facts
                 )
             except BaseException as exc:
@@ -194,7 +198,7 @@ class LibraryStore(RunIndex):
                 row = conn.execute(stmt).first()
             if row is None:
                 raise LibraryError(f"golden record names run {run_id!r}, which was never merged")
-            meta = self._meta[key] = _meta_from_row(*row)
+            meta = self._meta[key] = meta_from_row(*row)
         return meta
 
     def record(self, library: str, subject: str, as_of: date | None = None) -> GoldenRecord | None:
@@ -221,8 +225,8 @@ class LibraryStore(RunIndex):
         history: dict[str, list[FactView]] = {}
         winners: dict[str, FactView] = {}
         for run_id, doc, dataset, observed, auth, layout in rows:
-            meta = _meta_from_row(dataset, observed, auth, layout)
-            for name, value in _statement_values(doc, meta.fields).items():
+            meta = meta_from_row(dataset, observed, auth, layout)
+            for name, value in statement_values(doc, meta.fields).items():
                 fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
                 history.setdefault(name, []).append(fv)
                 held = winners.get(name)
@@ -246,7 +250,7 @@ class LibraryStore(RunIndex):
     ) -> Iterable[tuple[str, str | None, str]]:
         """(subject, run id, statement) of subjects one run spoke of and (subject, None, stored
         golden record) of the others, for a library or some of its subjects."""
-        sql = _GOLDEN_ALL if subjects is None else _GOLDEN_SOME
+        sql = GOLDEN_ALL if subjects is None else GOLDEN_SOME
         with self.engine.connect() as conn:
             if subjects is None:
                 yield from conn.execute(sql, {"l": library})
@@ -263,13 +267,11 @@ class LibraryStore(RunIndex):
         out: dict[str, str] = {}
         for subject, run_id, doc in self._golden(library, wanted):
             if run_id is not None:
-                value = _statement_values(doc, self.run_meta(library, run_id).fields).get(
-                    field_name
-                )
+                value = statement_values(doc, self.run_meta(library, run_id).fields).get(field_name)
                 if value is not None:
                     out[subject] = value
                 continue
-            for values in _decode(doc.encode()).values():
+            for values in decode_json_map(doc.encode()).values():
                 value = values.get(field_name)
                 if value is not None:
                     out[subject] = value
@@ -312,7 +314,7 @@ class LibraryStore(RunIndex):
         for library in LIBRARIES:
             meta = partial(self.run_meta, library)
             for subject, run_id, doc in self._golden(library, None):
-                record = doc if run_id is None else _record_text(run_id, doc, meta(run_id).fields)
+                record = doc if run_id is None else record_text(run_id, doc, meta(run_id).fields)
                 for name, f in golden_fields(record, meta).items():
                     out.append(
                         (
@@ -346,7 +348,7 @@ class LibraryStore(RunIndex):
             rows = conn.execute(
                 text(
                     "SELECT library, run_id, dataset, observed_at, subject, field, value, "
-                    f"authoritative FROM {_LEGACY_FACTS} "
+                    f"authoritative FROM {LEGACY_FACTS} "
                     "ORDER BY observed_at, run_id, library, subject, field"
                 )
             ).all()
@@ -364,11 +366,11 @@ class LibraryStore(RunIndex):
                 library,
                 run_id,
                 facts[0][2],
-                _as_datetime(facts[0][3]).replace(tzinfo=UTC),
+                as_datetime(facts[0][3]).replace(tzinfo=UTC),
                 [(subjects, columns)],
                 auth,
                 set_status=False,
             )
         with self.engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE IF EXISTS {_LEGACY_GOLDEN}"))
-            conn.execute(text(f"DROP TABLE {_LEGACY_FACTS}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {LEGACY_GOLDEN}"))
+            conn.execute(text(f"DROP TABLE {LEGACY_FACTS}"))

@@ -1,5 +1,6 @@
 """House rules of architecture.md §2, checked over the source: no room imports a room above
-it, and no module-level import cycle anywhere.
+it, no module imports another module's ``_private`` name, and no module-level import cycle
+anywhere.
 
 A room's modules may import the rooms its row of the table names (``schemas/`` only the
 standard library and pyarrow; ``api/`` every room but ``hub/``, since the API is handed its
@@ -68,6 +69,21 @@ def room_violations() -> list[str]:
     return sorted(set(bad))
 
 
+def private_imports() -> list[str]:
+    """``from m import _name`` where ``m`` is one of ours and ``_name`` is not a dunder: a name
+    another module needs is part of its module's interface and says so by having no underscore."""
+    bad = []
+    modules = _modules()
+    for module, path in modules.items():
+        for names, line in _imports(path, top_level_only=False):
+            if len(names) < 2 or names[0] not in modules:
+                continue
+            name = names[-1].rsplit(".", 1)[1]
+            if name.startswith("_") and not name.startswith("__"):
+                bad.append(f"{module}:{line} imports {names[-1]}")
+    return sorted(set(bad))
+
+
 def import_cycles() -> list[list[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = defaultdict(set)
@@ -118,6 +134,10 @@ def test_no_room_imports_a_room_above_it() -> None:
     assert room_violations() == []
 
 
+def test_no_module_imports_another_modules_private_name() -> None:
+    assert private_imports() == []
+
+
 def test_no_module_level_import_cycle() -> None:
     assert import_cycles() == []
 
@@ -129,8 +149,10 @@ def test_the_checks_see_a_violation_and_a_cycle(tmp_path: Path, monkeypatch) -> 
     (tmp_path / "quality" / "a.py").write_text("import storage.b\n", encoding="utf-8")
     (tmp_path / "storage" / "b.py").write_text("import storage.c\n", encoding="utf-8")
     (tmp_path / "storage" / "c.py").write_text("from storage import b\n", encoding="utf-8")
+    (tmp_path / "storage" / "d.py").write_text("from storage.b import _x, __all__\n", "utf-8")
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
     assert room_violations() == ["quality.a:1 imports storage.b"]
+    assert private_imports() == ["storage.d:1 imports storage.b._x"]
     assert import_cycles() == [["storage.b", "storage.c"]]  # `from storage import b` too
     (tmp_path / "storage" / "c.py").write_text("def f():\n    import storage.b\n", encoding="utf-8")
     assert import_cycles() == []  # resolved at call time

@@ -118,11 +118,11 @@ def test_unreadable_files(
 
 @given(st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=0, max_size=4))
 def test_reason_lists_are_the_flagged_codes_per_row_in_flag_order(masks: list[list[bool]]) -> None:
-    from schemas.readers.results import _reason_lists
+    from schemas.readers.results import reason_lists
 
     flags = [(f"c{k}:RULE", pa.array(m)) for k, m in enumerate(masks)]
     expected = [[code for code, m in flags if m[i].as_py()] for i in range(5)]
-    assert _reason_lists(5, flags).to_pylist() == expected
+    assert reason_lists(5, flags).to_pylist() == expected
 
 
 @given(

@@ -83,5 +83,5 @@ def test_division_codes_are_six_ascii_digits_as_integers(values: list[str | None
         ok = v is not None and len(v.encode()) == 6 and all("0" <= ch <= "9" for ch in v)
         return int(v) if ok and v is not None else -1
 
-    got = engine._division_ints(pa.array(values, pa.string()))
+    got = engine.division_ints(pa.array(values, pa.string()))
     assert got.tolist() == [definition(v) for v in values]

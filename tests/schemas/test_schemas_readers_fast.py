@@ -119,7 +119,7 @@ def test_utf8_bytes_are_the_decoded_text(body: bytes, bom: bytes) -> None:
             text, encoding = encodings.decode(data, declared, "f")
         except ReadError:
             continue
-        utf8 = encodings._utf8_of(data, encoding)
+        utf8 = encodings.utf8_of(data, encoding)
         assert utf8 == text.encode("utf-8") if encoding.startswith("utf-8") else utf8 is None
 
 
@@ -179,13 +179,13 @@ def test_transcoded_parse_equals_decoding_first(
     if damage is not None:
         at = damage[0] % (len(data) + 1)
         data = data[:at] + damage[1] + data[at:]
-    chosen = csvfile._transcodable(data, contract)
+    chosen = csvfile.transcodable(data, contract)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(csvfile, "_TRANSCODE_BLOCK", block)
-        fast = csvfile._csv_transcoded(data, chosen, contract) if chosen else None
+        fast = csvfile.csv_transcoded(data, chosen, contract) if chosen else None
     try:
         decoded, encoding = encodings.decode(data, declared, "f.csv")
-        slow = csvfile._csv_strings(decoded, contract, "f.csv")
+        slow = csvfile.read_csv_strings(decoded, contract, "f.csv")
     except ReadError:
         assert fast is None
         return

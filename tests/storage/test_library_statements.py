@@ -23,7 +23,7 @@ from storage.library import (
     statements_from_arrow,
     text_sort_indices,
 )
-from storage.library.encoding import _as_statements as python_statements
+from storage.library.encoding import as_statements as python_statements
 from tests.storage.old_layouts import add_old_run, create_before_run_numbers
 
 A, B, C = "110105194912310021", "110105194912310048", "34040219800101001X"
