@@ -1,8 +1,7 @@
 """The cloud-signature audit: a row with each operation, appended to the ledger in batches.
 
-Mixed into :class:`licence.cloudsign.service.CloudSignService`, whose ``__init__`` sets the
-attributes it uses (``engine``, ``ledger``, ``clock``, ``audit_batch``, ``audit_interval`` and
-the flush state) and whose ``erase_expired_sads`` each flush runs.
+The base of :class:`licence.cloudsign.service.CloudSignService`, whose ``__init__`` sets the
+attributes declared here and which implements ``erase_expired_sads`` (each flush runs it).
 """
 
 from __future__ import annotations
@@ -11,10 +10,11 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.log_reader import LedgerError
@@ -37,8 +37,22 @@ def hashes_root(digests: Sequence[bytes]) -> str:
     return hashlib.sha256(b"".join(sorted(digests))).hexdigest()
 
 
-class CloudSignAudit:
+class CloudSignAudit(ABC):
     """The audit half of the cloud-signature service (rows, flushes to the ledger, trails)."""
+
+    engine: Engine
+    ledger: EventLog
+    clock: Callable[[], float]
+    audit_batch: int  # rows per ledger append
+    audit_interval: float  # seconds between flushes
+    _unflushed: int
+    _last_flush: float
+    _flush_lock: threading.RLock
+    _timer: threading.Timer | None
+
+    @abstractmethod
+    def erase_expired_sads(self) -> int:
+        """Erase the sealed PIN key of every expired SAD; the number erased."""
 
     def _audit_in(
         self,

@@ -1,7 +1,7 @@
 """Credential lifecycle of the cloud-signature service: enrol, bind, info, unlock, PIN, revoke.
 
-Mixed into :class:`licence.cloudsign.service.CloudSignService`, which sets the attributes used
-here and provides the authentication these operations share with authorisation
+The base of :class:`licence.cloudsign.service.CloudSignService`, which sets the attributes
+declared here and implements the authentication these operations share with authorisation
 (``_authenticate``, ``_locked_for``, ``remaining_attempts``).
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from licence import ca, signers
 from licence.cloudsign import envelope, store, totp
+from licence.cloudsign.audit import CloudSignAudit
 from licence.cloudsign.errors import (
     CredentialLockedError,
     InvalidRequestError,
@@ -27,6 +29,7 @@ from licence.cloudsign.errors import (
     UnknownCredentialError,
     WrongOTPError,
 )
+from licence.cloudsign.keys import CaKeys, CredentialKeys
 from licence.cloudsign.oids import (
     EC_PUBLIC_KEY_OID,
     ECDSA_SHA256_OID,
@@ -66,8 +69,39 @@ def check_pin(pin: str) -> None:
         raise InvalidRequestError("the PIN must be 6 to 12 digits")
 
 
-class CredentialLifecycle:
-    """The credential half of the cloud-signature service."""
+class CredentialLifecycle(CloudSignAudit):
+    """The credential half of the cloud-signature service (its audit is the base's)."""
+
+    keys: CaKeys
+    objects: CertObjects
+    persons: PersonDirectory
+    backend: CredentialKeys
+    pin_params: envelope.PinParams
+    crypto_profile: str  # "standard" (P-256) or "national" (SM2)
+    cert_years: int
+    multisign: int  # signatures one SAD may authorise
+    _master: bytes
+    _algorithms: dict[str, str]  # credential -> key algorithm (certificates never change)
+
+    @abstractmethod
+    def _locked_for(self, credential_id: str, via: str) -> bool:
+        """True if client ``via`` used up its PIN/OTP attempts on this credential."""
+
+    @abstractmethod
+    def remaining_attempts(self, credential_id: str, via: str = "local") -> int:
+        """PIN/OTP attempts client ``via`` has left on this credential."""
+
+    @abstractmethod
+    def _authenticate(
+        self,
+        credential_id: str,
+        pin: str,
+        otp: str,
+        event: str,
+        digests: Sequence[bytes] = (),
+        via: str = "local",
+    ) -> tuple[envelope.PinSecrets, int]:
+        """Check PIN then OTP; the PIN secrets and the OTP's time step."""
 
     def signing_ca(self) -> x509.Certificate:
         return ca.ensure_signing_ca(self.keys, self.objects)
@@ -348,13 +382,13 @@ class CredentialLifecycle:
         except KeyUnavailableError as exc:
             raise self._refuse(exc, "pin-change", credential_id) from None
         with self.engine.begin() as conn:
-            new_pin = {
+            pin_columns = {
                 "pin_params": self.pin_params.encode(),
                 "pin_salt": salt,
                 "pin_verifier": new.verifier,
                 "key_material": material,
             }
-            if not take_otp_step(conn, credential_id, step, new_pin):
+            if not take_otp_step(conn, credential_id, step, pin_columns):
                 raise WrongOTPError("wrong one-time password (already used)")
             driver_sql(
                 conn, "DELETE FROM cloudsign_attempts WHERE credential_id = ?", credential_id

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from licence import signers
 from licence.cloudsign import envelope, store, totp
-from licence.cloudsign.audit import CloudSignAudit, EventLog
+from licence.cloudsign.audit import EventLog
 from licence.cloudsign.credentials import (
     CertObjects,
     CredentialLifecycle,
@@ -67,7 +67,7 @@ class Authorisation:
     expires_in: int
 
 
-class CloudSignService(CredentialLifecycle, CloudSignAudit):
+class CloudSignService(CredentialLifecycle):
     """CSC v2 operations over the credential store, with audit entries on the ledger."""
 
     def __init__(
