@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger import strict_json
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import Checkpoint, NoteError, open_checkpoint, parse_note
 from ledger.receipt import Receipt, ReceiptError
+from licence.status_list import StatusListError, issue_binding
 from licence.verify.context import VerifyContext
 from licence.verify.results import FAILED, INDETERMINATE, PASSED, CheckResult, result
 
@@ -56,15 +56,13 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             "存证证明无效（路径被伪造）",
         )
     try:
-        entry = strict_json.loads(receipt.data)
-    except ValueError:
-        entry = {}
+        entry = issue_binding(receipt.data)
+    except StatusListError:
+        entry = None
     header = doc["header"]
-    if (
-        not isinstance(entry, dict)
-        or entry.get("event") != "licence.issue"
-        or (entry.get("licence_id"), entry.get("document_digest"))
-        != (header["licence_id"], header["document_digest"])
+    if entry is None or (entry.licence_id, entry.document_digest) != (
+        header["licence_id"],
+        header["document_digest"],
     ):
         return result(
             name,

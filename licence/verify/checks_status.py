@@ -153,7 +153,7 @@ def check_status_list(
     header = doc["header"]
     lid, digest = str(header["licence_id"]), str(header["document_digest"])
     try:
-        authority = status_list.issue_binding(receipt.data)[2]
+        authority = status_list.issue_binding(receipt.data).authority
     except status_list.StatusListError as exc:
         return result(name, FAILED, "STATUS_LIST_INVALID", str(exc), "状态列表证明无效")
     listed = ctx.status_list_of(authority)

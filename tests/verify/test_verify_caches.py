@@ -12,9 +12,11 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from verify_fixtures import anchors
 
 from ledger.receipt import Receipt
+from licence.status_list import StatusListError, issue_binding
 from licence.trust import export_bundle, offline_context
 from licence.verify import FAILED, TOTAL_PASSED, verify_input
 from licence.verify.context import Included
@@ -78,3 +80,40 @@ def test_the_memo_is_bounded() -> None:
         assert r in memo
         assert len(memo) <= 3
     assert receipts[0] not in memo
+
+
+def _issue_entry(**fields: Any) -> bytes:
+    entry = {
+        "event": "licence.issue",
+        "licence_id": "L1",
+        "document_digest": "aa" * 32,
+        "authority": "A",
+        "status_index": 3,
+    }
+    return json.dumps({**entry, **fields}).encode()
+
+
+def test_the_issue_entry_memo_answers_each_bytes_for_themselves() -> None:
+    # the entry is read once per verification and remembered by its exact bytes: a remembered
+    # entry never answers for one that differs in its digest, id or authority
+    genuine = issue_binding(_issue_entry())
+    assert (genuine.licence_id, genuine.authority, genuine.status_index) == ("L1", "A", 3)
+    assert issue_binding(_issue_entry(document_digest="ab" * 32)).document_digest == "ab" * 32
+    assert issue_binding(_issue_entry(licence_id="L2")).licence_id == "L2"
+    assert issue_binding(_issue_entry(authority="B")).authority == "B"
+    assert issue_binding(_issue_entry()) == genuine
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (_issue_entry(event="licence.revoke"), "not for an issue entry"),
+        (_issue_entry(licence_id=7), "lacks its licence id"),
+        (_issue_entry()[:-1] + b', "authority": "B"}', "duplicate key"),
+        (b"not json", "not JSON"),
+    ],
+)
+def test_an_entry_that_is_not_an_issue_binding_is_refused(data: bytes, why: str) -> None:
+    issue_binding(_issue_entry())  # a genuine one remembered first
+    with pytest.raises(StatusListError, match=why):
+        issue_binding(data)
