@@ -42,12 +42,12 @@ def key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not name or not _NAME.match(name):
         raise NoteError(f"invalid key name {name!r}: non-empty, no spaces and no '+'")
 
 
-def _raw_public(key: Ed25519PublicKey) -> bytes:
+def raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -55,10 +55,10 @@ class Signer:
     """Signs note bodies with an Ed25519 key under a key name."""
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
+        check_name(name)
         self.name = name
         self._key = private_key
-        self.public_key = _raw_public(private_key.public_key())
+        self.public_key = raw_public(private_key.public_key())
         self.key_id = key_id(name, self.public_key)
 
     def sign(self, body: bytes) -> bytes:
@@ -80,7 +80,7 @@ class Verifier:
     key_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
+        check_name(self.name)
         if len(self.public_key) != 32:
             raise NoteError(f"Ed25519 public key must be 32 bytes, got {len(self.public_key)}")
         object.__setattr__(self, "key_id", key_id(self.name, self.public_key))
@@ -158,7 +158,7 @@ def parse_note(note: bytes) -> tuple[bytes, list[NoteSignature]]:
         if len(parts) != 2:
             raise NoteError("signature line must be '— name signature'")
         name, b64 = parts
-        _check_name(name)
+        check_name(name)
         raw = _b64decode(b64, "signature")
         if len(raw) < 5:
             raise NoteError("signature is too short")
