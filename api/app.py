@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
+from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify, witness
 from api.state import ApiServices
 
 # every router the app serves, in order
@@ -47,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     holders.router,
     batch.router,
     ledger.router,
+    witness.router,
     datasets.router,
     pages.router,
     csc.router,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from api.publish import Uploads
     from api.records import GoldenReader
     from ledger.service import LedgerService
+    from ledger.witness import Witness
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
@@ -63,6 +64,7 @@ class ApiServices:
     ledger: Callable[[], LedgerService]
     licences: Callable[[], LicenceService]
     cloudsign: Callable[[LedgerService], CloudSignService]  # built with the app's ledger
+    witness: Callable[[], Witness]  # the hub's C2SP witness of peer logs
 
 
 @dataclass
@@ -84,6 +86,7 @@ class HubState:
     _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
     _ledger: LedgerService | None = None
     _licences: LicenceService | None = None
+    _witness: Witness | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sequencing: bool = False
 
@@ -139,6 +142,13 @@ class HubState:
             if self._licences is None:
                 self._licences = self.services.licences()
             return self._licences
+
+    @property
+    def witness(self) -> Witness:
+        with self._lock:
+            if self._witness is None:
+                self._witness = self.services.witness()
+            return self._witness
 
     def start_background(self, sequencer: bool = True) -> None:
         """Digest audit rows every ``config.audit_interval`` s and (optionally) run the

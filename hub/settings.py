@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     ledger_anchor: Literal["embedded", "fabric"] = "embedded"
     ledger_interval: float = Field(default=1.0, description="sequencer batch interval, seconds")
     ledger_queue_limit: int = 100_000
+    # the hub's C2SP witness (it cosigns the checkpoints of the peer logs it watches)
+    witness_name: str = "hub.example.gov.cn/witness"
     # Fabric anchor (production)
     fabric_peer: str = "127.0.0.1:7051"
     fabric_channel: str = "anchors"

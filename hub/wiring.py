@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from api.publish import Uploads
     from api.state import ApiServices
     from ledger.service import LedgerService
+    from ledger.witness import Witness
     from licence.cloudsign.keys import CaKeys, CredentialKeys
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
@@ -59,6 +60,20 @@ def ledger_service(settings: Settings) -> LedgerService:
     # process sequences it (the log itself knows nothing of licences)
     ledger.add_snapshot_source(status_snapshot)
     return ledger
+
+
+def witness(settings: Settings) -> Witness:
+    """The hub's C2SP witness: its own Ed25519 key, its state in the hub's SQL store."""
+    from ledger.witness import Witness, load_cosigner
+    from storage.engine import make_engine
+    from storage.keys import EncryptedFileKeyStore
+
+    settings.ensure_dirs()
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    hash_name = "sm3" if settings.crypto_profile == "national" else "sha256"
+    return Witness(
+        make_engine(settings.db_url), load_cosigner(keys, settings.witness_name), hash_name
+    )
 
 
 def licence_service(settings: Settings, ledger: LedgerService | None = None) -> LicenceService:
@@ -162,6 +177,7 @@ def api_services(settings: Settings) -> ApiServices:
         ledger=lambda: ledger_service(settings),
         licences=lambda: licence_service(settings),
         cloudsign=cloudsign,
+        witness=lambda: witness(settings),
     )
 
 
