@@ -53,12 +53,15 @@ def ingest_services(settings: Settings, contracts_dir: Path | None = None) -> In
 def ledger_service(settings: Settings) -> LedgerService:
     """The transparency log with its signer and the configured anchor."""
     from ledger.service import LedgerService
+    from ledger.witness_client import WitnessPool
     from licence.status_snapshot import status_snapshot
 
     ledger = LedgerService.open(settings)
     # every checkpoint commits the licence status lists of the state it covers, whichever
     # process sequences it (the log itself knows nothing of licences)
     ledger.add_snapshot_source(status_snapshot)
+    # the witnesses `hub ledger witness add` configured cosign each new checkpoint
+    ledger.witnesses = WitnessPool(ledger.engine)
     return ledger
 
 

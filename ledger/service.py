@@ -61,6 +61,7 @@ from ledger.merkle import (
     verify_consistency,
 )
 from ledger.note import Checkpoint, Signer, sign_checkpoint
+from ledger.witness_client import WitnessPool
 from storage import ledger_store as db
 from storage.keys import EncryptedFileKeyStore, KeyStore
 
@@ -134,6 +135,7 @@ class LedgerService(LogReader):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snapshots: list[SnapshotSource] = []
+        self.witnesses: WitnessPool | None = None  # who cosigns each new checkpoint
         db.create_tables(engine)
         with engine.begin() as conn:
             row = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "hash")).first()
@@ -266,6 +268,7 @@ class LedgerService(LogReader):
                     if busy == 8:
                         raise
                     time.sleep(0.005 * busy)
+        fresh = result is not None
         if result is None:
             latest = self.latest_checkpoint()
             if latest is None:
@@ -278,7 +281,25 @@ class LedgerService(LogReader):
             self._queue_anchor(size)
             anchored = self.anchor_queued()
             result = SignedCheckpoint(result.checkpoint, result.note, anchored.get(size))
+        if fresh and self.witnesses is not None:
+            # after anchoring: the anchor keeps the note as the log signed it
+            result = self._cosigned(result)
         return result
+
+    def _cosigned(self, signed: SignedCheckpoint) -> SignedCheckpoint:
+        """The new checkpoint with the cosignatures of the witnesses that gave one, stored
+        with it (outside the sequencing lock: a slow witness never holds up appends)."""
+        assert self.witnesses is not None
+        note = self.witnesses.cosign(signed.note, self.consistency_proof)
+        if note == signed.note:
+            return signed
+        with self.engine.begin() as conn:
+            conn.execute(
+                db.checkpoints.update()
+                .where(db.checkpoints.c.size == signed.checkpoint.size)
+                .values(note=note)
+            )
+        return SignedCheckpoint(signed.checkpoint, note, signed.anchor)
 
     def _sequence_batch(self) -> SignedCheckpoint | None:
         hn = self.hash_name

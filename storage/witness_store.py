@@ -59,3 +59,16 @@ evidence = Table(
 
 def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
+
+
+# the log's side: the witnesses this hub's sequencer asks to cosign its checkpoints
+peers = Table(
+    "ledger_witnesses",
+    metadata,
+    Column("name", String(255), primary_key=True),  # the witness's key name
+    Column("url", Text, nullable=False),  # its submission prefix (…/add-checkpoint is added)
+    Column("vkey", Text, nullable=False),  # its cosignature/v1 verifier key
+    Column("size", BigInteger, nullable=False, default=0),  # the size it last cosigned
+    Column("cosigned_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+)

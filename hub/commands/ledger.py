@@ -190,3 +190,113 @@ def root(size: int | None) -> None:
 def key() -> None:
     """Print the log's verifier key (name+id+key) for offline receipt checks."""
     click.echo(_service().verifier_key())
+
+
+@ledger.group()
+def witness() -> None:
+    """C2SP witnessing: this hub's witness of peer logs, and the witnesses of this hub's log."""
+
+
+def _witness() -> Any:
+    from hub.settings import get_settings
+    from hub.wiring import witness as build
+
+    return build(get_settings())
+
+
+@witness.command("key")
+def witness_key() -> None:
+    """Print this hub's witness key (cosignature/v1) for peers to add."""
+    click.echo(_witness().cosigner.verifier().vkey())
+
+
+@witness.command("watch")
+@click.argument("origin")
+@click.argument("vkey")
+def witness_watch(origin: str, vkey: str) -> None:
+    """Cosign the checkpoints of the peer log ORIGIN, signed by its key VKEY
+    (the peer's `hub ledger key`)."""
+    from ledger.note import NoteError
+
+    try:
+        _witness().watch(origin, vkey)
+    except NoteError as exc:
+        _fail(exc)
+    click.echo(f"watching {origin}")
+
+
+@witness.command("add")
+@click.argument("url")
+@click.argument("vkey")
+def witness_add(url: str, vkey: str) -> None:
+    """Ask the witness at URL (its submission prefix, e.g. https://peer/v1/witness), whose key is
+    VKEY (the peer's `hub ledger witness key`), to cosign each new checkpoint of this log."""
+    from ledger.note import NoteError
+
+    pool = _service().witnesses
+    assert pool is not None
+    try:
+        peer = pool.add(url, vkey)
+    except NoteError as exc:
+        _fail(exc)
+    click.echo(f"checkpoints go to {peer.name} at {peer.url}")
+
+
+@witness.command("remove")
+@click.argument("name")
+def witness_remove(name: str) -> None:
+    """Stop asking the witness NAME."""
+    pool = _service().witnesses
+    assert pool is not None
+    if not pool.remove(name):
+        _fail(LookupError(f"no witness named {name!r}"))
+    click.echo(f"removed {name}")
+
+
+@ledger.command()
+@click.option("--json", "as_json", is_flag=True, help="as JSON")
+def witnesses(as_json: bool) -> None:
+    """What each witness has cosigned: the witnesses of this log, and the peer logs this hub's
+    witness watches (with the evidence of misbehaviour it kept)."""
+    import datetime as dt
+
+    pool = _service().witnesses
+    assert pool is not None
+    mine = _witness()
+    ours = [vars(p) for p in pool.peers()]
+    theirs = [
+        {**vars(log), "evidence": [_evidence(e) for e in mine.evidence(log.origin)]}
+        for log in mine.logs()
+    ]
+    if as_json:
+        click.echo(json.dumps({"witnesses": ours, "watched_logs": theirs}, indent=2))
+        return
+
+    def when(t: int | None) -> str:
+        return "never" if t is None else dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+
+    click.echo(f"witnesses of this log ({len(ours)}):")
+    for p in ours:
+        state = f"error: {p['last_error']}" if p["last_error"] else "ok"
+        click.echo(f"  {p['name']}  cosigned size {p['size']} at {when(p['cosigned_at'])}  {state}")
+    click.echo(f"peer logs this hub's witness ({mine.cosigner.name}) watches ({len(theirs)}):")
+    for log in theirs:
+        click.echo(
+            f"  {log['origin']}  cosigned size {log['size'] or 0} at {when(log['cosigned_at'])}"
+            f"  evidence kept: {len(log['evidence'])}"
+        )
+        for e in log["evidence"]:
+            click.echo(f"    {e['kind']} at size {e['size']}: {e['detail']}")
+
+
+def _evidence(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": row["kind"],
+        "size": row["size"],
+        "detail": row["detail"],
+        "note": bytes(row["note"]).decode("utf-8", "replace"),
+        "cosigned_note": None
+        if row["cosigned_note"] is None
+        else bytes(row["cosigned_note"]).decode("utf-8", "replace"),
+        "recorded_at": str(row["recorded_at"]),
+    }
