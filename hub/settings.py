@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     ledger_queue_limit: int = 100_000
     # the hub's C2SP witness (it cosigns the checkpoints of the peer logs it watches)
     witness_name: str = "hub.example.gov.cn/witness"
+    # how many of a log's known witnesses must have cosigned a receipt's checkpoint for a
+    # verdict to pass (0: reports name the cosigners, nothing is required)
+    witness_quorum: int = Field(default=0, ge=0)
     # Fabric anchor (production)
     fabric_peer: str = "127.0.0.1:7051"
     fabric_channel: str = "anchors"

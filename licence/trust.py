@@ -26,6 +26,7 @@ from typing import Any
 
 from ledger import strict_json
 from ledger.anchor import AnchorReference
+from ledger.cosignature import CosignatureVerifier
 from ledger.note import (
     Checkpoint,
     NoteError,
@@ -76,9 +77,13 @@ def _origin_of_key(vkey: str) -> str:
 
 
 def online_context(
-    svc: Any, today: dt.date | None = None, now: dt.datetime | None = None
+    svc: Any,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    witness_quorum: int = 0,
 ) -> VerifyContext:
-    """A context over a LicenceService and its ledger: status as of now, receipts attached."""
+    """A context over a LicenceService and its ledger: status as of now, receipts attached;
+    ``witness_quorum`` of the log's witnesses must have cosigned a receipt's checkpoint."""
     from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.log_reader import LedgerError
     from licence.errors import LicenceNotFoundError
@@ -138,8 +143,11 @@ def online_context(
         found = svc.store.status_list_at(authority)
         return None if found is None else ledger.receipt(found[1])
 
+    pool = ledger.witnesses
     return VerifyContext(
         log_keys=[ledger.verifier_key()],
+        witnesses=[] if pool is None else [w.vkey() for w in pool.verifiers()],
+        witness_quorum=witness_quorum,
         status_of=svc.store.licence,
         status_list_of=status_list_of,
         today=today or dt.date.today(),
@@ -241,6 +249,10 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "origin": signed.checkpoint.origin,
         "verification_url": svc.verification_url,
         "log_keys": [ledger.verifier_key()],
+        # the witnesses that cosign this log's checkpoints (C2SP cosignature/v1 keys)
+        "witnesses": []
+        if ledger.witnesses is None
+        else [w.vkey() for w in ledger.witnesses.verifiers()],
         "ca_certificates": [pem(pca.root), pem(pca.seal_ca)],
         "checkpoint": signed.note.decode("utf-8"),
         "checkpoints": checkpoints,
@@ -337,12 +349,14 @@ def offline_context(
     now: dt.datetime | None = None,
     max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_MAX_AGE_HOURS),
     pinned_keys: Sequence[str] = (),
+    witness_quorum: int = 0,
 ) -> VerifyContext:
     """A context from a trust bundle alone: no database, no network. The bundle must be signed
     by a log key of ``anchors`` (installed with `hub trust install`) or ``pinned_keys``
     (TrustBundleError otherwise, with its reason). Seal certificates chain to the anchor's
     pinned CA certificates when it has them (else to the ones the signed bundle carries); QR
-    payloads may name the hosts of the anchors."""
+    payloads may name the hosts of the anchors. ``witness_quorum`` of the witnesses the signed
+    bundle names must have cosigned a receipt's checkpoint."""
     if not isinstance(anchors, TrustAnchors):
         anchors = TrustAnchors((TrustAnchor("pinned", tuple(anchors)),) if anchors else ())
     if pinned_keys:
@@ -388,6 +402,9 @@ def offline_context(
         log_keys = [str(k) for k in bundle["log_keys"]]
         for k in log_keys:
             Verifier.from_vkey(k)
+        witnesses = [str(k) for k in bundle.get("witnesses", [])]  # older bundles: none
+        for k in witnesses:
+            CosignatureVerifier.from_vkey(k)
     except (KeyError, TypeError, ValueError, AttributeError, NoteError, ReceiptError) as exc:
         raise TrustBundleError(f"trust bundle is malformed: {exc}") from exc
 
@@ -415,6 +432,8 @@ def offline_context(
     url = str(bundle.get("verification_url", "https://hub.example.gov.cn/verify"))
     return VerifyContext(
         log_keys=log_keys,
+        witnesses=witnesses,
+        witness_quorum=witness_quorum,
         status_of=snapshot.get,
         today=today or dt.date.today(),
         trust_roots=roots,

@@ -114,6 +114,14 @@ def _companion(path: Path) -> tuple[Any, Any]:
     help="also trust this log verifier key (`hub ledger key` prints it) besides the anchors "
     "installed with `hub trust install`",
 )
+@click.option(
+    "--witnesses",
+    "quorum",
+    type=click.IntRange(min=0),
+    default=None,
+    help="how many of the log's known witnesses must have cosigned the receipt's checkpoint "
+    "(default HUB_WITNESS_QUORUM, 0: the report only names them)",
+)
 @click.option("--policy", default=None, help="comma-separated checks to require (default: all)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def verify(
@@ -125,6 +133,7 @@ def verify(
     licence_file: Path | None,
     max_age_hours: float | None,
     log_keys: tuple[str, ...],
+    quorum: int | None,
     policy: str | None,
     as_json: bool,
 ) -> None:
@@ -149,6 +158,8 @@ def verify(
         except ValueError as exc:
             fail(str(exc))
     bundle: Any = None
+    if quorum is None:
+        quorum = get_settings().witness_quorum
     if offline:
         assert trust is not None
         hours = get_settings().verify_max_age_hours if max_age_hours is None else max_age_hours
@@ -157,6 +168,7 @@ def verify(
         except _Refused as refused:
             click.echo(refused.report.to_json() if as_json else refused.report.to_text())
             sys.exit(refused.report.exit_code)
+        ctx = dataclasses.replace(ctx, witness_quorum=quorum)
         if chosen is None:
             chosen = v.OFFLINE_POLICY
     else:
@@ -167,7 +179,9 @@ def verify(
         svc = open_service(get_settings())
         try:
             # staff with the hub's state may see what was registered for an altered field
-            ctx = dataclasses.replace(online_context(svc), show_recorded=True)
+            ctx = dataclasses.replace(
+                online_context(svc, witness_quorum=quorum), show_recorded=True
+            )
         except CertificateAuthorityError as exc:
             fail(str(exc))
     if seal_id is not None:

@@ -94,9 +94,47 @@ def open_checkpoint_cached(note: bytes, ctx: VerifyContext) -> Checkpoint:
 
 
 def check_checkpoint(
+    doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext
+) -> CheckResult:
+    """The receipt's checkpoint is signed by a trusted log key, agrees with the log, and is
+    cosigned by as many of the log's known witnesses as the policy requires (the report names
+    those that cosigned)."""
+    checked = _check_checkpoint(doc, receipt, ctx)
+    if checked.status != PASSED or receipt is None or not ctx.witnesses:
+        return checked
+    try:
+        cosigned = ctx.cosigners(receipt.checkpoint)
+    except NoteError as exc:
+        return result(
+            checked.check,
+            FAILED,
+            "COSIGNATURE_INVALID",
+            f"a witness cosignature on the checkpoint was altered: {exc}",
+            "检查点的见证联署签名无效（被篡改）",
+        )
+    names = ", ".join(c.name for c in cosigned) or "no known witness"
+    if len(cosigned) < ctx.witness_quorum:
+        return result(
+            checked.check,
+            INDETERMINATE,
+            "NOT_WITNESSED",
+            f"{checked.en}, but cosigned by {len(cosigned)} of {len(ctx.witnesses)} "
+            f"known witnesses ({names}) where the policy requires {ctx.witness_quorum}: the "
+            "log may show others another history",
+            f"检查点见证联署不足（{len(cosigned)}/{ctx.witness_quorum}），无法排除账本分叉",
+        )
+    return result(
+        checked.check,
+        PASSED,
+        checked.reason,
+        f"{checked.en}; cosigned by {names}",
+        f"{checked.zh}；见证联署：{len(cosigned)}个",
+    )
+
+
+def _check_checkpoint(
     _doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext
 ) -> CheckResult:
-    """The receipt's checkpoint is signed by a trusted log key and agrees with the log."""
     name = "checkpoint"
     if receipt is None:
         return result(name, INDETERMINATE, "NO_RECEIPT", "no checkpoint to check", "无检查点可校验")

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.anchor import AnchorReference
+from ledger.cosignature import Cosignature, CosignatureVerifier, cosignatures
 from ledger.note import Checkpoint, NoteError, Verifier
 from ledger.receipt import Receipt
 from licence.verify.results import CheckResult, as_utc
@@ -96,6 +97,9 @@ class _Caches:
     checkpoints: dict[bytes, Checkpoint | NoteError] = field(default_factory=dict)
     included: Included = field(default_factory=Included)
     verifiers: list[Verifier] | None = None
+    # a checkpoint note's valid cosignatures by the context's witnesses (or why none count)
+    cosigned: dict[bytes, list[Cosignature] | NoteError] = field(default_factory=dict)
+    witnesses: list[CosignatureVerifier] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ class VerifyContext:
     verification_url: str = "https://hub.example.gov.cn/verify"
     trusted_hosts: Sequence[str] = ()
     show_recorded: bool = False  # name registered values of altered fields (entitled staff)
+    witnesses: Sequence[str] = ()  # cosignature/v1 keys of the log's witnesses
+    witness_quorum: int = 0  # how many of them must have cosigned a receipt's checkpoint
     caches: _Caches = field(default_factory=_Caches, compare=False, repr=False)
 
     def current_time(self) -> dt.datetime:
@@ -153,6 +159,22 @@ class VerifyContext:
         if self.caches.verifiers is None:
             self.caches.verifiers = [Verifier.from_vkey(k) for k in self.log_keys]
         return self.caches.verifiers
+
+    def cosigners(self, note: bytes) -> list[Cosignature]:
+        """The valid cosignatures of this context's witnesses on a checkpoint note (memoised
+        by the note's exact bytes); NoteError when a known witness's line does not verify."""
+        hit = self.caches.cosigned.get(note)
+        if hit is None:
+            if self.caches.witnesses is None:
+                self.caches.witnesses = [CosignatureVerifier.from_vkey(k) for k in self.witnesses]
+            try:
+                hit = cosignatures(note, self.caches.witnesses)
+            except NoteError as exc:
+                hit = exc
+            self.caches.cosigned[note] = hit
+        if isinstance(hit, NoteError):
+            raise hit
+        return hit
 
 
 Check = Callable[[dict[str, Any], Receipt | None, VerifyContext], CheckResult]
