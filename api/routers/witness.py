@@ -72,6 +72,14 @@ async def about(request: Request, state: Annotated[HubState, Depends(hub_state)]
         422: {"description": "the consistency proof does not hold"},
         429: {"description": "too many requests from this address"},
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "'old <size>', up to 63 base64 consistency proof lines, a blank "
+            "line, then the signed checkpoint (C2SP tlog-witness)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def add_checkpoint(
     request: Request, state: Annotated[HubState, Depends(hub_state)]
