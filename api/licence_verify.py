@@ -1,10 +1,12 @@
-"""``POST /v1/licences/verify``: verify a licence file, PDF or QR payload; the report as JSON.
+"""``POST /v1/licences/verify``: verify a licence file, PDF, SD-JWT VC export or QR payload;
+the report as JSON.
 
 Public like the QR code's "scan to verify" link: the caller already holds the licence (or its
 printed QR code), and the report names no holder. The body is either a multipart upload (field
 ``file``: sealed or disclosed JSON licence, licence with receipt, or PDF), a JSON body (a
 licence, ``{"licence": ..., "receipt": ...}``, or ``{"qr": "<payload>"}``), or the raw bytes
-with ``Content-Type: application/pdf``. The HTTP status is 200 whatever the verdict: the verdict
+with ``Content-Type: application/pdf`` (or ``application/vc+sd-jwt`` for an export made with
+``hub licence export --format sd-jwt-vc``). The HTTP status is 200 whatever the verdict: the verdict
 is in the body (``TOTAL_PASSED`` / ``TOTAL_FAILED`` / ``INDETERMINATE``).
 """
 
@@ -82,6 +84,10 @@ BODY_DOC: dict[str, Any] = {
                 }
             },
             "application/pdf": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+            "application/vc+sd-jwt": {
+                "schema": {"type": "string", "minLength": 1},
+                "example": "eyJhbGciOiJFUzI1NiIsInR5cCI6InZjK3NkLWp3dCIsIng1YyI6Wy4uLl19.….…~WyJ…~",
+            },
         },
     }
 }

@@ -231,3 +231,37 @@ def types_cmd() -> None:
         if lt.code not in seen:
             seen.add(lt.code)
             click.echo(f"{lt.code}  {lt.name} ({lt.name_en}), holder: {lt.holder_kind}")
+
+
+@licence.command("export")
+@click.argument("licence_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["sd-jwt-vc"]),
+    default="sd-jwt-vc",
+    show_default=True,
+    help="W3C VC 2.0 secured as an SD-JWT (VC-JOSE-COSE), signed with the licence's seal",
+)
+@click.option("--disclose", default=None, help="comma-separated fields to disclose (default all)")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def export_cmd(licence_id: str, fmt: str, disclose: str | None, output: Path | None) -> None:
+    """Export a licence in a format verifiers that do not know this hub read (its status lists:
+    GET /v1/status-lists/AUTHORITY/PURPOSE); `hub verify` accepts the export back."""
+    from licence.errors import LicenceNotFoundError
+    from licence.exports import sd_jwt_vc
+    from licence.sdjwt_vc import SdJwtError
+
+    svc = open_service(get_settings())
+    chosen = None if disclose is None else [f.strip() for f in disclose.split(",") if f.strip()]
+    try:
+        text = sd_jwt_vc(svc, licence_id, chosen)
+    except LicenceNotFoundError:
+        raise click.ClickException(f"no licence {licence_id}") from None
+    except (SdJwtError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if output:
+        output.write_text(text + "\n", encoding="ascii")
+        click.echo(f"wrote {output} ({fmt})")
+    else:
+        click.echo(text)

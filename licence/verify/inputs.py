@@ -15,6 +15,8 @@ from typing import Any
 
 from ledger import strict_json
 from ledger.receipt import Receipt, ReceiptError
+from licence.sdjwt_vc import SdJwtError, looks_like, read_credential
+from licence.verify.checks_seal import load_certificate
 from licence.verify.context import Check, VerifyContext, report_time
 from licence.verify.pdf import verify_pdf_bytes
 from licence.verify.policy import malformed, verify
@@ -216,9 +218,61 @@ def verify_input(
         text = stripped.decode("utf-8")
     except UnicodeDecodeError:
         return malformed("neither JSON, PDF nor a QR payload")
+    if looks_like(text):
+        return verify_sd_jwt_vc(text, ctx, policy)
     if "id=" in text and "\n" not in text:
         return verify_qr(text, ctx, policy)
     return malformed("neither JSON, PDF nor a QR payload")
+
+
+def verify_sd_jwt_vc(
+    text: str, ctx: VerifyContext, policy: Mapping[str, Check] | None = None
+) -> Report:
+    """Verify a licence exported as an SD-JWT VC (``hub licence export --format sd-jwt-vc``):
+    the check ``sd_jwt`` (the JWS by its ``x5c`` certificate, which must be the licence's own
+    seal certificate, and every disclosure against the signed digests), then every check of
+    the licence the credential carries, rebuilt from its disclosed fields."""
+    name = "sd_jwt"
+    try:
+        read = read_credential(text)
+    except SdJwtError as exc:
+        failed = result(
+            name, FAILED, "SD_JWT_INVALID", f"the SD-JWT VC does not hold: {exc}", "SD-JWT凭证无效"
+        )
+        return Report(TOTAL_FAILED, [failed], "sd-jwt-vc", **report_time(ctx))
+    sealed_cert = (read.licence.get("signature") or {}).get("certificate")
+    try:
+        same = isinstance(sealed_cert, str) and load_certificate(sealed_cert) == read.certificate
+    except ValueError:
+        same = False
+    if not same:
+        failed = result(
+            name,
+            FAILED,
+            "SD_JWT_SIGNER_MISMATCH",
+            "the credential is not signed with the seal certificate of the licence it carries",
+            "凭证签名证书与证照印章证书不一致",
+        )
+        return Report(TOTAL_FAILED, [failed], "sd-jwt-vc", **report_time(ctx))
+    held = result(
+        name,
+        PASSED,
+        "OK",
+        f"signed by the licence's seal; {len(read.disclosed)} disclosed field(s) match the "
+        "signed digests",
+        f"SD-JWT凭证签名有效，披露字段{len(read.disclosed)}项与签名摘要一致",
+    )
+    report = _verify_pair(read.licence, read.receipt, ctx, policy)
+    checks = [held, *report.checks]
+    return Report(
+        verdict_of(checks),
+        checks,
+        "sd-jwt-vc",
+        report.licence_id,
+        report.summary,
+        report.as_of,
+        report.age,
+    )
 
 
 def verify_json(obj: Any, ctx: VerifyContext, policy: Mapping[str, Check] | None = None) -> Report:
