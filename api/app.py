@@ -35,7 +35,18 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify, witness
+from api.routers import (
+    batch,
+    datasets,
+    entities,
+    holders,
+    ledger,
+    meta,
+    persons,
+    status_lists,
+    verify,
+    witness,
+)
 from api.state import ApiServices
 
 # every router the app serves, in order
@@ -48,6 +59,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     batch.router,
     ledger.router,
     witness.router,
+    status_lists.router,
     datasets.router,
     pages.router,
     csc.router,
