@@ -44,6 +44,7 @@ from api.routers import (
     meta,
     persons,
     status_lists,
+    trust,
     verify,
     witness,
 )
@@ -60,6 +61,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger.router,
     witness.router,
     status_lists.router,
+    trust.router,
     datasets.router,
     pages.router,
     csc.router,

@@ -127,9 +127,18 @@ async def _body(request: Request) -> tuple[bytes, str | None]:
 
 
 def _verify(state: HubState, data: bytes, qr: str | None) -> dict[str, Any]:
+    import datetime as dt
+
     from licence.trust import verify_online
 
-    return verify_online(state.licences, data, qr).to_dict()
+    config = state.config
+    return verify_online(
+        state.licences,
+        data,
+        qr,
+        peers_dir=config.trust_dir,
+        max_age=dt.timedelta(hours=config.verify_max_age_hours),
+    ).to_dict()
 
 
 @router.post(

@@ -51,6 +51,8 @@ class ApiConfig:
     public_rate: float  # public look-ups per address and second
     audit_interval: float  # seconds between audit digests (background work)
     uploads: Uploads  # where uploads are spooled, the worker, the scheduler
+    trust_dir: Path | None = None  # trust anchors and federation peers (HUB_TRUST_DIR)
+    verify_max_age_hours: float = 12.0  # how old a peer's trust bundle may be
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,8 @@ def api_services(settings: Settings) -> ApiServices:
         public_rate=settings.api_public_rate,
         audit_interval=settings.audit_interval,
         uploads=uploads_config(settings),
+        trust_dir=settings.trust_path,
+        verify_max_age_hours=settings.verify_max_age_hours,
     )
     return ApiServices(
         config=config,

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ledger import strict_json
@@ -42,12 +43,14 @@ from licence.trust_anchors import TrustAnchor, TrustAnchors, TrustBundleError
 from licence.verify import (
     DEFAULT_MAX_AGE_HOURS,
     INDETERMINATE,
+    PASSED,
     CheckResult,
     Report,
     SealState,
     VerifyContext,
     load_certificate,
 )
+from licence.verify.results import verdict_of
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
 
@@ -163,9 +166,13 @@ def online_context(
     )
 
 
-def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+def export_bundle(
+    svc: Any, now: dt.datetime | None = None, since: int | None = None
+) -> dict[str, Any]:
     """The trust bundle as a JSON-ready dict; sequences the ledger first so the checkpoint is
-    recent and every licence issued so far is covered by the status snapshot."""
+    recent and every licence issued so far is covered by the status snapshot. ``since``: a
+    peer's last seen tree size, for which the bundle carries the RFC 9162 consistency proof to
+    its checkpoint (``consistency``: from, to, path)."""
     from sqlalchemy import select
 
     from licence.ca import pem
@@ -263,17 +270,23 @@ def export_bundle(svc: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     }
     # signed by the log key, so a device that pins that key detects a doctored bundle
     bundle[SIGNATURE_KEY] = sign_note(_bundle_body(bundle), [ledger.signer]).decode()
+    size = signed.checkpoint.size
+    if since is not None and 0 < since <= size:
+        path = ledger.consistency_proof(since, size) if since < size else []
+        bundle[CONSISTENCY_KEY] = {"from": since, "to": size, "path": [h.hex() for h in path]}
     return bundle
 
 
 SIGNATURE_KEY = "bundle_signature"
+CONSISTENCY_KEY = "consistency"
 
 
 def _bundle_body(bundle: Mapping[str, Any]) -> bytes:
     """The signed-note body committing to a bundle: its JCS digest."""
     from licence.document import canonical
 
-    content = {k: v for k, v in bundle.items() if k != SIGNATURE_KEY}
+    # the consistency proof a peer asked for is checked against the signed roots, not signed
+    content = {k: v for k, v in bundle.items() if k not in (SIGNATURE_KEY, CONSISTENCY_KEY)}
     digest = hashlib.sha256(canonical(content)).hexdigest()
     return f"{BUNDLE_FORMAT}\nsha256:{digest}\n".encode()
 
@@ -506,17 +519,56 @@ def verify_seal_offline(bundle: Mapping[str, Any], seal_id: str, ctx: VerifyCont
     return verify_seal(seal_id, state, cert, ctx)
 
 
-def verify_online(svc: Any, data: bytes = b"", qr: str | None = None) -> Report:
-    """Verify a licence file (or a QR payload) against this platform's live stores.
+def verify_online(
+    svc: Any,
+    data: bytes = b"",
+    qr: str | None = None,
+    peers_dir: Path | None = None,
+    max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_MAX_AGE_HOURS),
+    ctx: VerifyContext | None = None,
+) -> Report:
+    """Verify a licence file (or a QR payload) against this platform's live stores, or, when
+    the file is a federation peer's (its receipt names a peer's log, see
+    :mod:`licence.peers`), against that peer's latest trust bundle in ``peers_dir``, the
+    report naming the peer (check ``issuing_hub``).
 
     A platform that has no certificate authority yet can decide nothing: the report is
-    INDETERMINATE (NO_PLATFORM_CA), never an error and never FAILED.
+    INDETERMINATE (NO_PLATFORM_CA), never an error and never FAILED. ``ctx``: the online
+    context to use for this hub's own licences (default :func:`online_context`).
     """
     from licence.ca import CertificateAuthorityError
-    from licence.verify import verify_input, verify_qr
+    from licence.verify import OFFLINE_POLICY, verify_input, verify_qr
 
+    if qr is None and peers_dir is not None:
+        from licence.peers import peer_context
+
+        try:
+            found = peer_context(peers_dir, data, max_age)
+        except TrustBundleError as exc:
+            return exc.report()
+        if found is not None:
+            peer, ctx = found
+            report = verify_input(data, ctx, OFFLINE_POLICY)
+            named = CheckResult(
+                "issuing_hub",
+                PASSED,
+                "PEER_HUB",
+                f"issued under the federation peer {peer.name} ({peer.origin}); checked with "
+                f"its trust bundle fetched {peer.fetched_at[:16]}Z",
+                f"跨地区互认：由联盟节点“{peer.name}”签发，依其信任包核验",
+            )
+            checks = [named, *report.checks]
+            return Report(
+                verdict_of(checks),
+                checks,
+                report.kind,
+                report.licence_id,
+                {**report.summary, "issuing_hub": peer.name, "issuing_origin": peer.origin},
+                report.as_of,
+                report.age,
+            )
     try:
-        ctx = online_context(svc)
+        ctx = ctx or online_context(svc)
     except CertificateAuthorityError as exc:
         line = CheckResult(
             "trust_roots",

@@ -199,7 +199,19 @@ def verify(
             data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         except OSError as exc:
             fail(f"cannot read {file}: {exc}")
-        report = v.verify_input(data, ctx, chosen)
+        if offline or chosen is not None:
+            report = v.verify_input(data, ctx, chosen)
+        else:  # a federation peer's licence is checked with the peer's latest bundle
+            from licence.trust import verify_online
+
+            settings = get_settings()
+            report = verify_online(
+                svc,
+                data,
+                peers_dir=settings.trust_path,
+                max_age=dt.timedelta(hours=settings.verify_max_age_hours),
+                ctx=ctx,
+            )
     click.echo(report.to_json() if as_json else report.to_text())
     sys.exit(report.exit_code)
 
@@ -295,3 +307,51 @@ def install_cmd(bundle_file: Path | None, log_keys: tuple[str, ...]) -> None:
         f"installed: {anchor.origin} ({len(anchor.log_keys)} log key(s), "
         f"{len(anchor.ca_certificates)} CA certificate(s)) in {path}"
     )
+
+
+@trust.command("add-peer")
+@click.argument("source")
+@click.option("--name", required=True, help="what reports call this hub (e.g. 江苏省政务服务平台)")
+@click.option(
+    "--log-key",
+    "log_keys",
+    multiple=True,
+    required=True,
+    help="the peer's log verifier key, obtained from it out of band (`hub ledger key`)",
+)
+def add_peer_cmd(source: str, name: str, log_keys: tuple[str, ...]) -> None:
+    """Trust a federation peer: SOURCE is its bundle URL (https://peer/v1/trust/bundle) or a
+    bundle file, which must be signed by --log-key. Its licences then verify here with its
+    bundle (`hub verify`, the API, the /verify page), the report naming it."""
+    from licence.peers import PeerError, add_peer
+
+    try:
+        peer = add_peer(get_settings().trust_path, source, name, log_keys)
+    except PeerError as exc:
+        fail(str(exc))
+    click.echo(f"peer added: {peer.name} ({peer.origin}), checkpoint {peer.size}")
+
+
+@trust.command("peers")
+def peers_cmd() -> None:
+    """The federation peers trusted here, with the checkpoint and time of their bundle."""
+    from licence.peers import peers
+
+    found = peers(get_settings().trust_path)
+    if not found:
+        click.echo("no peers (add one with `hub trust add-peer URL --name N --log-key K`)")
+    for p in found:
+        where = p.url or "(from a file)"
+        click.echo(f"{p.name}  {p.origin}  checkpoint {p.size}  fetched {p.fetched_at}  {where}")
+
+
+@trust.command("refresh")
+def refresh_cmd() -> None:
+    """Fetch every peer's newer bundle; one refused for another history is kept as evidence."""
+    from licence.peers import refresh
+
+    outcomes = refresh(get_settings().trust_path)
+    for name, what in outcomes:
+        click.echo(f"{name}: {what}")
+    if any(w.startswith(("refused", "not refreshed")) for _n, w in outcomes):
+        sys.exit(1)
