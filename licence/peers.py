@@ -254,3 +254,29 @@ def peer_context(
         return None
     ctx = offline_context(peer.bundle, load_anchors(folder), max_age=max_age, now=now)
     return peer, ctx
+
+
+def named(report: Any, peer: Peer) -> Any:
+    """``report`` with a first check ``issuing_hub`` naming the peer whose bundle decided it
+    (and the peer in its summary)."""
+    from licence.verify import PASSED, CheckResult, Report
+    from licence.verify.results import verdict_of
+
+    line = CheckResult(
+        "issuing_hub",
+        PASSED,
+        "PEER_HUB",
+        f"issued under the federation peer {peer.name} ({peer.origin}); checked with its trust "
+        f"bundle fetched {peer.fetched_at[:16]}Z",
+        f"跨地区互认：由联盟节点“{peer.name}”签发，依其信任包核验",
+    )
+    checks = [line, *report.checks]
+    return Report(
+        verdict_of(checks),
+        checks,
+        report.kind,
+        report.licence_id,
+        {**report.summary, "issuing_hub": peer.name, "issuing_origin": peer.origin},
+        report.as_of,
+        report.age,
+    )

@@ -43,14 +43,12 @@ from licence.trust_anchors import TrustAnchor, TrustAnchors, TrustBundleError
 from licence.verify import (
     DEFAULT_MAX_AGE_HOURS,
     INDETERMINATE,
-    PASSED,
     CheckResult,
     Report,
     SealState,
     VerifyContext,
     load_certificate,
 )
-from licence.verify.results import verdict_of
 
 BUNDLE_FORMAT = "egov-hub/trust-bundle/v1"
 
@@ -547,26 +545,10 @@ def verify_online(
         except TrustBundleError as exc:
             return exc.report()
         if found is not None:
-            peer, ctx = found
-            report = verify_input(data, ctx, OFFLINE_POLICY)
-            named = CheckResult(
-                "issuing_hub",
-                PASSED,
-                "PEER_HUB",
-                f"issued under the federation peer {peer.name} ({peer.origin}); checked with "
-                f"its trust bundle fetched {peer.fetched_at[:16]}Z",
-                f"跨地区互认：由联盟节点“{peer.name}”签发，依其信任包核验",
-            )
-            checks = [named, *report.checks]
-            return Report(
-                verdict_of(checks),
-                checks,
-                report.kind,
-                report.licence_id,
-                {**report.summary, "issuing_hub": peer.name, "issuing_origin": peer.origin},
-                report.as_of,
-                report.age,
-            )
+            from licence.peers import named
+
+            peer, peer_ctx = found
+            return named(verify_input(data, peer_ctx, OFFLINE_POLICY), peer)
     try:
         ctx = ctx or online_context(svc)
     except CertificateAuthorityError as exc:

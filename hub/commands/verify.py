@@ -201,6 +201,12 @@ def verify(
             fail(f"cannot read {file}: {exc}")
         if offline or chosen is not None:
             report = v.verify_input(data, ctx, chosen)
+            if offline:  # a federation peer's bundle: the report names the peer
+                from licence.peers import named, peer_of
+
+                peer = peer_of(get_settings().trust_path, str(bundle.get("origin", "")))
+                if peer is not None:
+                    report = named(report, peer)
         else:  # a federation peer's licence is checked with the peer's latest bundle
             from licence.trust import verify_online
 

@@ -150,6 +150,7 @@ def test_two_hubs_recognise_each_others_licences(hubs: tuple[Hub, Hub], tmp_path
         )
     )  # fmt: skip
     assert offline["verdict"] == "TOTAL_PASSED", offline
+    assert "B省平台" in _check(offline, "issuing_hub")["en"]
 
     # a stale bundle of B's is not a pass at A
     stale = _verdict(
