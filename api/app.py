@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
+from api.routers import batch, claims, datasets, entities, holders, ledger, meta, persons, verify
 from api.state import ApiServices
 
 # every router the app serves, in order
@@ -44,6 +44,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     persons.router,
     entities.router,
     verify.router,
+    claims.router,
     holders.router,
     batch.router,
     ledger.router,

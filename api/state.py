@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
+    from sharing.service import ClaimService
     from storage.keys import KeyStore
     from storage.library import LibraryStore
 
@@ -63,6 +64,8 @@ class ApiServices:
     ledger: Callable[[], LedgerService]
     licences: Callable[[], LicenceService]
     cloudsign: Callable[[LedgerService], CloudSignService]  # built with the app's ledger
+    # claims with receipts, built with the app's ledger, licence service and point reads
+    claims: Callable[[LedgerService, LicenceService, GoldenReader], ClaimService] | None = None
 
 
 @dataclass
@@ -84,6 +87,7 @@ class HubState:
     _noted: dict[str, float] = field(default_factory=dict)  # address -> last 429 audited
     _ledger: LedgerService | None = None
     _licences: LicenceService | None = None
+    _claims: ClaimService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sequencing: bool = False
 
@@ -140,6 +144,18 @@ class HubState:
                 self._licences = self.services.licences()
             return self._licences
 
+    @property
+    def claims(self) -> ClaimService:
+        """Claims and their receipts (the verification seal is created on first use)."""
+        factory = self.services.claims
+        if factory is None:
+            raise RuntimeError("this API was not handed a claim service (hub.wiring)")
+        ledger, licences = self.ledger, self.licences
+        with self._lock:
+            if self._claims is None:
+                self._claims = factory(ledger, licences, self.golden)
+            return self._claims
+
     def start_background(self, sequencer: bool = True) -> None:
         """Digest audit rows every ``config.audit_interval`` s and (optionally) run the
         ledger's batch sequencer so digests reach a signed checkpoint."""
@@ -151,6 +167,8 @@ class HubState:
     def close(self) -> None:
         """Stop periodic work and commit the audit rows still queued."""
         self.audit.stop()
+        if self._claims is not None:
+            self._claims.close()  # the receipts still queued are written
         if self._sequencing:
             self.ledger.stop()
             self._sequencing = False
