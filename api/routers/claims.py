@@ -13,7 +13,6 @@ audited under the subject's normalised ID with the claim types asked as its fiel
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any, Literal
 
@@ -147,9 +146,10 @@ def _as_of(day: dt.date | None) -> dt.date | None:
     return day
 
 
-async def _stored(futures: list[Any]) -> None:
+async def _stored(state: HubState, items: list[Any]) -> None:
+    """Return once the receipts are stored and their ledger entries queued (503 if not)."""
     try:
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        await state.claims.store.stored(items)
     except Exception:
         raise Problem(
             503,
@@ -176,7 +176,7 @@ async def verify_claims(
     answers, day, sealed = service.answer(
         access.client.client_id, access.purpose, subject, parsed, as_of, now
     )
-    await _stored([service.store.submit(access.client.client_id, sealed, now)])
+    await _stored(state, [(access.client.client_id, sealed, now)])
     access.outcome = "answered"
     return ClaimsOut.model_construct(
         receipt_id=sealed.receipt_id,
@@ -198,11 +198,12 @@ async def batch_verify_claims(
     service = state.claims
     client = access.client.client_id
     now = dt.datetime.now(dt.UTC)
-    results, futures = [], []
+    results: list[BatchItem] = []
+    items: list[Any] = []
     day = as_of or now.date()
     for subject in subjects:
         answers, day, sealed = service.answer(client, access.purpose, subject, parsed, as_of, now)
-        futures.append(service.store.submit(client, sealed, now))
+        items.append((client, sealed, now))
         access.touch(subject, access.fields, "answered")
         results.append(
             BatchItem.model_construct(
@@ -211,7 +212,7 @@ async def batch_verify_claims(
                 answers=[ClaimOut.model_construct(**a.to_json()) for a in answers],
             )
         )
-    await _stored(futures)
+    await _stored(state, items)
     return BatchOut.model_construct(as_of=day, results=results)
 
 
