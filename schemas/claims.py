@@ -63,6 +63,15 @@ class ClaimParamError(ValueError):
         super().__init__(f"claim {claim}: {text}")
 
 
+@cache
+def _division_prefixes() -> frozenset[str]:
+    """Every 2-, 4- and 6-digit prefix of a GB/T 2260 code (read once)."""
+    from schemas.divisions import division_table
+
+    codes = division_table().codes()
+    return frozenset(c[:n] for c in codes for n in (2, 4, 6))
+
+
 @dataclass(frozen=True)
 class Param:
     """One declared parameter of a claim type."""
@@ -105,11 +114,9 @@ class Param:
                 raise ValueError("expected a date YYYY-MM-DD") from None
             return day, day.isoformat()
         if kind == "division":
-            from schemas.divisions import division_table
-
             if not _DIVISION.match(text):
                 raise ValueError("expected a GB/T 2260 code or prefix of 2, 4 or 6 digits")
-            if not division_table().codes(text):
+            if text not in _division_prefixes():
                 raise ValueError(f"no GB/T 2260 division starts with {text}")
             return text, text
         if kind == "code":

@@ -16,6 +16,7 @@ library does not hold is ``FIELD_MISSING``; a subject the library does not know 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -379,6 +380,7 @@ PREDICATES: dict[str, Predicate] = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def subject_kind(subject: str) -> str | None:
     """``person`` for a (normalised) resident ID number, ``entity`` for a USCC, else None."""
     from schemas import resident_id, uscc

@@ -49,10 +49,14 @@ class StoreFacts:
         self.library = library
         self.golden = golden
         self.as_of = as_of
+        self._rows: dict[tuple[str, str], list[tuple[object, ...]]] = {}
 
     def record(self, library: str, subject: str, fields: Sequence[str]) -> GoldenRecord | None:
         if self.as_of is None and self.golden is not None:
-            rows = self.golden.rows(library, subject)
+            key = (library, subject)
+            rows = self._rows.get(key)
+            if rows is None:  # one point read per subject and question, not one per claim
+                rows = self._rows[key] = self.golden.rows(library, subject)
             if not rows:
                 return None
             winners = {

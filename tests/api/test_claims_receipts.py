@@ -179,3 +179,15 @@ def test_hub_verify_checks_a_receipt_file_online_and_offline(
     failed = runner.invoke(main, ["verify", str(path)])
     assert failed.exit_code == 1, failed.output
     assert "FIELD_ALTERED" in failed.output
+
+
+def test_the_public_verify_endpoint_accepts_a_receipt(capi: ClaimsApi) -> None:
+    doc, _ = _receipt_file(capi)
+    r = capi.http.post("/v1/licences/verify", json=doc)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["verdict"], body["kind"]) == ("TOTAL_PASSED", "claim-receipt")
+    bad = copy.deepcopy(doc)
+    _flip_answer(bad)
+    failed = capi.http.post("/v1/licences/verify", json=bad).json()
+    assert failed["verdict"] == "TOTAL_FAILED" and failed["sub_indication"] == "FIELD_ALTERED"
