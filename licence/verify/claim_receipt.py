@@ -28,6 +28,7 @@ from licence.verify.checks_seal import (
 )
 from licence.verify.checks_status import check_freshness
 from licence.verify.context import Check, VerifyContext, report_time
+from licence.verify.policy import Policy, malformed
 from licence.verify.results import (
     FAILED,
     INDETERMINATE,
@@ -182,8 +183,6 @@ def verify_claim_receipt(
     policy: Mapping[str, Check] | None = None,
 ) -> Report:
     """Run the receipt policy (offline: with freshness); TOTAL_PASSED only when all passed."""
-    from licence.verify.policy import Policy, malformed
-
     problem = _shape(doc)
     if problem is not None:
         return malformed(problem, kind="claim-receipt", zh="核验凭证格式错误（缺少内容）")

@@ -191,3 +191,13 @@ def test_the_public_verify_endpoint_accepts_a_receipt(capi: ClaimsApi) -> None:
     _flip_answer(bad)
     failed = capi.http.post("/v1/licences/verify", json=bad).json()
     assert failed["verdict"] == "TOTAL_FAILED" and failed["sub_indication"] == "FIELD_ALTERED"
+
+
+def test_a_receipt_missing_its_parts_is_refused_plainly(capi: ClaimsApi) -> None:
+    doc, state = _receipt_file(capi)
+    bad = copy.deepcopy(doc)
+    del bad["document"]["header"]["document_digest"]
+    report = verify_online(state.licences, json.dumps(bad, ensure_ascii=False).encode())
+    assert report.verdict == "TOTAL_FAILED"
+    assert [(c.check, c.reason) for c in report.checks] == [("format", "MALFORMED_INPUT")]
+    assert "document_digest" in report.checks[0].en
