@@ -3,8 +3,7 @@
 Each sealed receipt is stored (``claim_receipts``: id, client, time, its ledger entry id and
 its bytes) and its ``claim.receipt`` entry queued in the log in the same transaction, so a
 receipt the API handed out is always both stored and logged. Receipts of concurrent requests
-are written together (group commit: on SQLite by the event loop once per loop iteration, on a
-server database by a writer thread): a request waits for its commit,
+are written together by one writer thread (group commit): a request waits for its commit,
 never for the checkpoint; :meth:`ReceiptStore.with_proof` adds the inclusion proof once the
 sequencer has covered the entry.
 """
@@ -77,11 +76,6 @@ class ReceiptStore:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._on_loop = engine.dialect.name == "sqlite"
-        self._loop_pending: list[
-            tuple[list[tuple[str, SealedReceipt, dt.datetime]], asyncio.Future[None]]
-        ] = []
-        self._loop_scheduled = False
 
     # ---- writing ------------------------------------------------------------------------
     def write(self, items: Sequence[tuple[str, SealedReceipt, dt.datetime]]) -> None:
@@ -110,37 +104,11 @@ class ReceiptStore:
 
     async def stored(self, items: Sequence[tuple[str, SealedReceipt, dt.datetime]]) -> None:
         """Return once ``items`` (client id, receipt, time) are committed with their ledger
-        entries; raises what kept them from being.
-
-        On SQLite (a local file: a commit takes well under a millisecond) the event loop
-        commits every receipt queued during one loop iteration in one transaction, as the
-        audit does, so two writer threads never contend for the one write lock; on a server
-        database the writer thread commits them (the loop never waits on the network)."""
-        if not self._on_loop:
-            futures = [self.submit(c, r, t) for c, r, t in items]
-            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
-            return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._loop_pending.append((list(items), fut))
-        if not self._loop_scheduled:
-            self._loop_scheduled = True
-            loop.call_soon(self._commit_on_loop)
-        await fut
-
-    def _commit_on_loop(self) -> None:
-        waiting, self._loop_pending = self._loop_pending, []
-        self._loop_scheduled = False
-        try:
-            self.write([item for items, _ in waiting for item in items])
-        except Exception as exc:
-            for _, fut in waiting:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for _, fut in waiting:
-            if not fut.done():
-                fut.set_result(None)
+        entries; raises what kept them from being. The writer thread commits them, together
+        with whatever other requests queued meanwhile: the event loop never waits for the
+        database's write lock (the sequencer holds it while it signs a checkpoint)."""
+        futures = [self.submit(c, r, t) for c, r, t in items]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
 
     def submit(self, client: str, sealed: SealedReceipt, at: dt.datetime) -> Future[None]:
         """Queue one receipt for the writer thread; the future completes once it is committed

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -83,9 +84,18 @@ def subject_key(keys: KeyStore) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"hub claim receipt subject v1").derive(raw)
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    # a keyed HMAC made once and copied per subject: OpenSSL 3 looks the algorithm up again,
+    # slowly, for every new HMAC (as the audit's subject hash notes)
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def subject_hash(key: bytes, subject: str) -> str:
     """The keyed hash of a normalised subject a receipt carries."""
-    return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
+    h = _keyed(key).copy()
+    h.update(subject.encode())
+    return h.hexdigest()
 
 
 def new_receipt_id(now: dt.datetime) -> str:

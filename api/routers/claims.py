@@ -14,9 +14,10 @@ audited under the subject's normalised ID with the claim types asked as its fiel
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Response
 from pydantic import BaseModel, Field
 
 from api.deps import PRINTABLE, Access, gate
@@ -146,6 +147,10 @@ def _as_of(day: dt.date | None) -> dt.date | None:
     return day
 
 
+def _json(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 async def _stored(state: HubState, items: list[Any]) -> None:
     """Return once the receipts are stored and their ledger entries queued (503 if not)."""
     try:
@@ -164,7 +169,7 @@ async def verify_claims(
     body: Annotated[ClaimsIn, Body(openapi_examples=_examples())],  # type: ignore[arg-type]
     access: Annotated[Access, gate(SCOPE)],
     state: Annotated[HubState, Depends(hub_state)],
-) -> ClaimsOut:
+) -> Response:
     """Do these claims hold of the subject (as of a date)? Answers true / false /
     "undetermined" (with a reason), never a value, with the receipt sealing them."""
     subject = normalise(body.subject)
@@ -178,11 +183,14 @@ async def verify_claims(
     )
     await _stored(state, [(access.client.client_id, sealed, now)])
     access.outcome = "answered"
-    return ClaimsOut.model_construct(
-        receipt_id=sealed.receipt_id,
-        as_of=day,
-        answers=[ClaimOut.model_construct(**a.to_json()) for a in answers],
-    )
+    # serialised here, not re-validated through the response model (as the record reads do);
+    # the schemathesis test checks the body against the OpenAPI document
+    body = {
+        "receipt_id": sealed.receipt_id,
+        "as_of": day.isoformat(),
+        "answers": [a.to_json() for a in answers],
+    }
+    return Response(_json(body), media_type="application/json")
 
 
 @router.post("/v1/batch/claims/verify", response_model=BatchOut, responses=ERRORS)
