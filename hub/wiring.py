@@ -129,6 +129,7 @@ def claim_service(
 ) -> ClaimService:
     """Claims (核验) over the libraries and the licence index, with receipts sealed by the
     platform's verification seal (created on first use) and logged in ``ledger``."""
+    from licence.seals import algorithm_for
     from sharing.service import ClaimService
     from storage.keys import EncryptedFileKeyStore
 
@@ -136,7 +137,8 @@ def claim_service(
     licences = licences or licence_service(settings, ledger)
     library = (ingest or ingest_services(settings)).library
     keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
-    return ClaimService.open(library, golden, ledger, licences, keys)
+    algorithm = algorithm_for(settings.crypto_profile)
+    return ClaimService.open(library, golden, ledger, licences, keys, algorithm)
 
 
 def uploads_config(settings: Settings) -> Uploads:

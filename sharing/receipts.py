@@ -200,10 +200,13 @@ class SealHost(Protocol):
     def ensure_ca(self) -> Any: ...
 
 
-def ensure_verification_seal(host: SealHost, now: dt.datetime | None = None) -> VerificationSeal:
-    """The platform's verification seal, created on first use: a P-256 key in the key store, a
-    certificate of the platform seal CA, its row beside the authorities' seals (so online and
-    offline verification find it) and a ``seal.create`` ledger entry."""
+def ensure_verification_seal(
+    host: SealHost, now: dt.datetime | None = None, algorithm: str | None = None
+) -> VerificationSeal:
+    """The platform's verification seal, created on first use: a key in the key store (ECDSA
+    P-256, or SM2 under the national profile: ``algorithm``), a certificate of the platform seal
+    CA, its row beside the authorities' seals (so online and offline verification find it) and
+    a ``seal.create`` ledger entry. A seal made earlier keeps its own algorithm."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from licence import ca, seals
@@ -228,7 +231,7 @@ def ensure_verification_seal(host: SealHost, now: dt.datetime | None = None) -> 
             host.keys,
             now,
             until,
-            ECDSA_P256,
+            algorithm or ECDSA_P256,
         )
         if not host.keys.exists(SEAL_KEY):
             seals.save_seal_key(host.keys, SEAL_KEY, made)
@@ -241,7 +244,7 @@ def ensure_verification_seal(host: SealHost, now: dt.datetime | None = None) -> 
             "seal_id": SEAL_ID,
             "authority": PLATFORM_USCC,
             "name": SEAL_NAME,
-            "algorithm": ECDSA_P256,
+            "algorithm": made.algorithm,
             "key_name": SEAL_KEY,
             "cert_pem": cert_pem,
             "picture_sha256": made.info.picture_sha256,

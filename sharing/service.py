@@ -103,13 +103,15 @@ class ClaimService:
         ledger: ReceiptLog,
         seal_host: SealHost,
         keys: KeyStore,
+        algorithm: str | None = None,
     ) -> ClaimService:
-        """The service on the hub's stores; creates the verification seal on first use."""
+        """The service on the hub's stores; creates the verification seal on first use (with
+        ``algorithm``, the crypto profile's seal algorithm)."""
         return cls(
             library,
             golden,
             ReceiptStore(library.engine, ledger),
-            ensure_verification_seal(seal_host),
+            ensure_verification_seal(seal_host, algorithm=algorithm),
             receipt_subject_key(keys),
         )
 

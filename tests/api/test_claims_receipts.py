@@ -201,3 +201,24 @@ def test_a_receipt_missing_its_parts_is_refused_plainly(capi: ClaimsApi) -> None
     assert report.verdict == "TOTAL_FAILED"
     assert [(c.check, c.reason) for c in report.checks] == [("format", "MALFORMED_INPUT")]
     assert "document_digest" in report.checks[0].en
+
+
+def test_under_the_national_profile_the_verification_seal_is_sm2(tmp_path: Path) -> None:
+    from licence.signers import SM2_SM3
+
+    national = Settings(home=tmp_path / "hub", key_passphrase="test-passphrase")
+    national = national.model_copy(update={"crypto_profile": "national"})
+    national.ensure_dirs()
+    api = claims_api(national)
+    capi = next(api)
+    try:
+        doc, state = _receipt_file(capi)
+        assert doc["document"]["signature"]["algorithm"] == SM2_SM3
+        report = verify_online(state.licences, json.dumps(doc, ensure_ascii=False).encode())
+        assert report.verdict == "TOTAL_PASSED", report.to_text()
+        bad = copy.deepcopy(doc)
+        _flip_answer(bad)
+        failed = verify_online(state.licences, json.dumps(bad, ensure_ascii=False).encode())
+        assert {c.check for c in failed.failed()} == {"integrity"}
+    finally:
+        api.close()
