@@ -147,6 +147,9 @@ class HubState:
     @property
     def claims(self) -> ClaimService:
         """Claims and their receipts (the verification seal is created on first use)."""
+        built = self._claims
+        if built is not None:
+            return built
         factory = self.services.claims
         if factory is None:
             raise RuntimeError("this API was not handed a claim service (hub.wiring)")

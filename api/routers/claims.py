@@ -244,3 +244,37 @@ async def claim_receipt(
         raise Problem(404, "not-found", "no receipt with this id was given to this client")
     access.outcome = "receipt"
     return ReceiptOut.model_construct(**found)
+
+
+class SubjectIn(BaseModel):
+    subject: Subject
+
+
+class AboutOut(BaseModel):
+    about: bool = Field(examples=[True], description="the receipt is about this subject")
+
+
+@router.post(
+    "/v1/claims/receipts/{receipt_id}/subject",
+    response_model=AboutOut,
+    responses=responses(400, 401, 403, 404, 422, 429, 503),
+)
+async def claim_receipt_subject(
+    receipt_id: Annotated[
+        str, Path(min_length=1, max_length=40, pattern=PRINTABLE, examples=["CR20261207A1B2C3"])
+    ],
+    body: SubjectIn,
+    access: Annotated[Access, gate(SCOPE)],
+    state: Annotated[HubState, Depends(hub_state)],
+) -> AboutOut:
+    """Is this receipt about this subject? A receipt names its subject only by a keyed hash
+    (HMAC under a hub key): the hub, asked by the client the receipt was given to, answers
+    yes or no (any form of the ID: a 15-digit number matches its 18-digit form)."""
+    access.subject = normalise(body.subject)
+    found = state.claims.store.with_proof(receipt_id, access.client.client_id)
+    if found is None:
+        access.outcome = "not-found"
+        raise Problem(404, "not-found", "no receipt with this id was given to this client")
+    about = state.claims.is_about(found["document"]["fields"], body.subject)
+    access.outcome = "about" if about else "not-about"
+    return AboutOut(about=about)

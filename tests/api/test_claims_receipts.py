@@ -222,3 +222,19 @@ def test_under_the_national_profile_the_verification_seal_is_sm2(tmp_path: Path)
         assert {c.check for c in failed.failed()} == {"integrity"}
     finally:
         api.close()
+
+
+def test_the_client_can_ask_whether_a_receipt_is_about_a_subject(capi: ClaimsApi) -> None:
+    doc, state = _receipt_file(capi, LEGACY_15)
+    rid = doc["document"]["header"]["receipt_id"]
+    path = f"/v1/claims/receipts/{rid}/subject"
+
+    def about(subject: str, key: str | None = None) -> Any:
+        return capi.http.post(path, json={"subject": subject}, headers=capi.headers(key))
+
+    assert about(LEGACY).json() == {"about": True}
+    assert about(LEGACY_15).json() == {"about": True}
+    assert about(DEAD).json() == {"about": False}
+    assert about(LEGACY, capi.partial).status_code == 404  # another client's receipt
+    row = capi.audit()[-2]  # the last answered question: audited under the subject asked about
+    assert row["subject_hash"] == state.audit.subject_hash(DEAD)
