@@ -221,18 +221,34 @@ def _run_load(
 
 
 def _measure(
-    port: int, endpoints: dict[str, str], home: Path, key: str, secs: float, conns: int, rounds: int
+    pid: int,
+    port: int,
+    endpoints: dict[str, str],
+    home: Path,
+    key: str,
+    secs: float,
+    conns: int,
+    rounds: int,
 ) -> dict[str, dict[str, float]]:
     """Each endpoint under load for ``secs`` in all, in ``rounds`` interleaved slices, so a
-    change in how busy the shared machine is falls on both alike."""
+    change in how busy the shared machine is falls on both alike; with the server's CPU time
+    per question, of its event loop and of its other threads (receipt writer, audit, ledger
+    sequencer), which depends on that even less."""
+    from bench.api import _cpu_seconds
+
     acc: dict[str, dict[str, typing.Any]] = {
-        label: {"wall": 0.0, "non_200": 0, "lat": []} for label in endpoints
+        label: {"wall": 0.0, "non_200": 0, "lat": [], "loop": 0.0, "threads": 0.0}
+        for label in endpoints
     }
     order = list(endpoints)
     for r in range(rounds):
         for label in order[r % len(order) :] + order[: r % len(order)]:
+            main0, others0 = _cpu_seconds(pid)
             out = _run_load(port, endpoints[label], home, key, secs / rounds, conns)
+            main1, others1 = _cpu_seconds(pid)
             a = acc[label]
+            a["loop"] += main1 - main0
+            a["threads"] += others1 - others0
             a["wall"] += out["wall"]
             a["non_200"] += out["non_200"]
             a["lat"].extend(out["lat_us"])
@@ -245,6 +261,8 @@ def _measure(
             "p50_ms": round(lat[len(lat) // 2] / 1000, 2) if lat else 0.0,
             "p99_ms": round(lat[int(len(lat) * 0.99)] / 1000, 2) if lat else 0.0,
             "non_200": a["non_200"],
+            "loop_cpu_ms": round(1000 * a["loop"] / max(1, len(lat)), 3),
+            "threads_cpu_ms": round(1000 * a["threads"] / max(1, len(lat)), 3),
         }
     return results
 
@@ -307,7 +325,7 @@ def main() -> None:
         _wait_up(port)
         _run_load(port, "/v1/claims/verify", home, warm_key, 2.0, args.connections)  # warm-up
         endpoints = {"floor": "/bare/claims/verify", "ours": "/v1/claims/verify"}
-        runs = _measure(port, endpoints, home, key, secs, args.connections, rounds)
+        runs = _measure(server.pid, port, endpoints, home, key, secs, args.connections, rounds)
         batch_s, batch_status = _batch(port, key, ids)
     finally:
         server.send_signal(signal.SIGINT)
@@ -326,7 +344,8 @@ def main() -> None:
     ):
         print(
             f"{label:30s} {r['rps']:8.1f} q/s  p50 {r['p50_ms']:6.2f} ms  "
-            f"p99 {r['p99_ms']:6.2f} ms  non-200 {r['non_200']}"
+            f"p99 {r['p99_ms']:6.2f} ms  server CPU {r['loop_cpu_ms']:.3f} ms/q on the loop + "
+            f"{r['threads_cpu_ms']:.3f} in other threads  non-200 {r['non_200']}"
         )
     print(f"batch 1,000 subjects x 3 claims: {batch_s:.3f} s (median of 5, status {batch_status})")
     figures = {
@@ -341,6 +360,10 @@ def main() -> None:
         "floor_p50_ms": floor["p50_ms"],
         "floor_p99_ms": floor["p99_ms"],
         "ours_over_floor": round(ours["rps"] / floor["rps"], 3) if floor["rps"] else 0.0,
+        "ours_loop_cpu_ms": ours["loop_cpu_ms"],
+        "ours_threads_cpu_ms": ours["threads_cpu_ms"],
+        "floor_loop_cpu_ms": floor["loop_cpu_ms"],
+        "floor_threads_cpu_ms": floor["threads_cpu_ms"],
         "batch_1000x3_s": round(batch_s, 3),
         "batch_status": batch_status,
         "non_200": ours["non_200"] + floor["non_200"],
