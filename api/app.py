@@ -37,6 +37,7 @@ from fastapi import APIRouter
 from api import csc, licence_verify, pages
 from api.routers import (
     batch,
+    claims,
     datasets,
     entities,
     holders,
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     persons.router,
     entities.router,
     verify.router,
+    claims.router,
     holders.router,
     batch.router,
     ledger.router,

@@ -17,6 +17,8 @@ ledger          ``GET /v1/ledger/...``                         ``*``
 datasets        ``POST /v1/datasets/{id}/uploads``, runs       dataset ids, or ``*``
 cloudsign       ``POST /csc/v2/credentials/...``, signHash     ``*`` (and the client must
                                                                be bound to the credential)
+claims          ``POST /v1/claims/verify``, batch, receipts    claim type ids, or ``*``
+                (``claim:<type>`` grants one claim type)
 ==============  =============================================  ===========================
 """
 
@@ -57,7 +59,9 @@ SCOPES = (
     "ledger",
     "datasets",
     "cloudsign",
+    "claims",
 )
+CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"
 
 metadata = MetaData()
@@ -246,7 +250,21 @@ class ClientStore:
         expires_at: datetime,
         fields: list[str] | None = None,
     ) -> int:
-        """Add a grant; returns its id."""
+        """Add a grant; returns its id. ``claim:<type>`` is scope ``claims`` for one claim
+        type; claim grants name only claim types of the catalogue."""
+        if scope.startswith(CLAIM_SCOPE):
+            scope, fields = "claims", [scope.removeprefix(CLAIM_SCOPE), *(fields or [])]
+            fields = [f for f in fields if f.strip() and f.strip() != "*"]
+        if scope == "claims":
+            from schemas import claims as catalogue
+
+            unknown = sorted({f.strip() for f in fields or [] if f.strip()} - {"*"})
+            unknown = [f for f in unknown if f not in catalogue.catalogue()]
+            if unknown:
+                raise ClientError(
+                    f"unknown claim type(s) {', '.join(unknown)}; known: "
+                    f"{', '.join(catalogue.catalogue())}"
+                )
         if scope not in SCOPES:
             raise ClientError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
         code = self.purposes.resolve(purpose)

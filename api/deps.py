@@ -190,10 +190,12 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
     raws: list[Any]
     if isinstance(doc.get("ids"), list):
         raws = doc["ids"]
+    elif isinstance(doc.get("subjects"), list):  # claims batch
+        raws = doc["subjects"]
     elif isinstance(doc.get("items"), list):
         raws = [i.get("id") or i.get("uscc") if isinstance(i, dict) else None for i in doc["items"]]
     else:
-        raws = [doc.get("id") or doc.get("uscc")]
+        raws = [doc.get("id") or doc.get("uscc") or doc.get("subject")]
     found = [
         audit_subject(scope, r)
         for r in raws[:MAX_SUBJECTS]

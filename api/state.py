@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
+    from sharing.service import ClaimService
     from storage.keys import KeyStore
     from storage.library import LibraryStore
 
@@ -67,6 +68,8 @@ class ApiServices:
     licences: Callable[[], LicenceService]
     cloudsign: Callable[[LedgerService], CloudSignService]  # built with the app's ledger
     witness: Callable[[], Witness]  # the hub's C2SP witness of peer logs
+    # claims with receipts, built with the app's ledger, licence service and point reads
+    claims: Callable[[LedgerService, LicenceService, GoldenReader], ClaimService] | None = None
 
 
 @dataclass
@@ -89,6 +92,7 @@ class HubState:
     _ledger: LedgerService | None = None
     _licences: LicenceService | None = None
     _witness: Witness | None = None
+    _claims: ClaimService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sequencing: bool = False
 
@@ -152,6 +156,20 @@ class HubState:
                 self._witness = self.services.witness()
             return self._witness
 
+    def claims(self) -> ClaimService:
+        """Claims and their receipts (the verification seal is created on first use)."""
+        built = self._claims
+        if built is not None:
+            return built
+        factory = self.services.claims
+        if factory is None:
+            raise RuntimeError("this API was not handed a claim service (hub.wiring)")
+        ledger, licences = self.ledger, self.licences
+        with self._lock:
+            if self._claims is None:
+                self._claims = factory(ledger, licences, self.golden)
+            return self._claims
+
     def start_background(self, sequencer: bool = True) -> None:
         """Digest audit rows every ``config.audit_interval`` s and (optionally) run the
         ledger's batch sequencer so digests reach a signed checkpoint."""
@@ -163,6 +181,8 @@ class HubState:
     def close(self) -> None:
         """Stop periodic work and commit the audit rows still queued."""
         self.audit.stop()
+        if self._claims is not None:
+            self._claims.close()  # the receipts still queued are written
         if self._sequencing:
             self.ledger.stop()
             self._sequencing = False

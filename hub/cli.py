@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
     "client": ("hub.commands.client", "client", "API clients: add, rotate, grant, revoke, list."),
     "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),
+    "claims": (
+        "hub.commands.claims",
+        "claims",
+        "Claims (核验): list the claim types, check one for a subject.",
+    ),
 }
 
 

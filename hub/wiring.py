@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
+    from sharing.service import ClaimService
     from storage.library import LibraryStore
 
 
@@ -136,6 +137,28 @@ def cloudsign_service(
     )
 
 
+def claim_service(
+    settings: Settings,
+    ledger: LedgerService | None = None,
+    licences: LicenceService | None = None,
+    *,
+    golden: Any = None,
+    ingest: IngestServices | None = None,
+) -> ClaimService:
+    """Claims (核验) over the libraries and the licence index, with receipts sealed by the
+    platform's verification seal (created on first use) and logged in ``ledger``."""
+    from licence.seals import algorithm_for
+    from sharing.service import ClaimService
+    from storage.keys import EncryptedFileKeyStore
+
+    ledger = ledger or ledger_service(settings)
+    licences = licences or licence_service(settings, ledger)
+    library = (ingest or ingest_services(settings)).library
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    algorithm = algorithm_for(settings.crypto_profile)
+    return ClaimService.open(library, golden, ledger, licences, keys, algorithm)
+
+
 def uploads_config(settings: Settings) -> Uploads:
     """What the API's uploads need: the spool folder, the worker (``python -m
     hub.publish_worker``, handed these settings on stdin) and the scheduler."""
@@ -165,6 +188,9 @@ def api_services(settings: Settings) -> ApiServices:
     def cloudsign(ledger: LedgerService) -> CloudSignService:
         return cloudsign_service(settings, ledger=ledger, ingest=ingest)
 
+    def claims(ledger: LedgerService, licences: LicenceService, golden: Any) -> ClaimService:
+        return claim_service(settings, ledger, licences, golden=golden, ingest=ingest)
+
     config = ApiConfig(
         home=settings.home,
         rate_limit=settings.api_rate_limit,
@@ -183,6 +209,7 @@ def api_services(settings: Settings) -> ApiServices:
         licences=lambda: licence_service(settings),
         cloudsign=cloudsign,
         witness=lambda: witness(settings),
+        claims=claims,
     )
 
 

@@ -27,7 +27,12 @@ from licence.document import canonical
 from licence.signers import ECDSA_P256, SM2_SM3, EcdsaP256Signer, Signer, Sm2Signer
 from storage.keys import EncryptedFileKeyStore, KeyStore, Sm2KeyFiles
 
-SEAL_TYPES = {"official": "法定名称章", "licence": "电子证照专用章"}
+# "verification": the platform's own seal on claim receipts (sharing.receipts)
+SEAL_TYPES = {
+    "official": "法定名称章",
+    "licence": "电子证照专用章",
+    "verification": "数据核验专用章",
+}
 PICTURE_MM = 42
 PROFILE_ALGORITHMS = {"standard": ECDSA_P256, "national": SM2_SM3}
 

@@ -37,6 +37,8 @@ def _recorded_value(doc: Mapping[str, Any], name: str, ctx: VerifyContext) -> st
     if not ctx.show_recorded or ctx.document_of is None:
         return None
     header = doc["header"]
+    if not isinstance(header.get("licence_id"), str):  # a claim receipt: nothing registered
+        return None
     stored = ctx.document_of(str(header["licence_id"]))
     if (
         not isinstance(stored, dict)

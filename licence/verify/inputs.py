@@ -17,6 +17,7 @@ from ledger import strict_json
 from ledger.receipt import Receipt, ReceiptError
 from licence.sdjwt_vc import SdJwtError, looks_like, read_credential
 from licence.verify.checks_seal import load_certificate
+from licence.verify.claim_receipt import is_claim_receipt, receipt_policy, verify_claim_receipt
 from licence.verify.context import Check, VerifyContext, report_time
 from licence.verify.pdf import verify_pdf_bytes
 from licence.verify.policy import malformed, verify
@@ -299,6 +300,8 @@ def _verify_pair(
                 kind="json",
                 zh="存证回执格式错误（数字须为整数，内容不完整或被改动），无法核验",
             )
+    if is_claim_receipt(doc):
+        return verify_claim_receipt(doc, receipt, ctx, receipt_policy(policy, ctx))
     kind = "sealed"
     fields = doc.get("fields")
     if isinstance(fields, dict):

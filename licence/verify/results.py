@@ -174,7 +174,7 @@ class Report:
         if when is not None:
             lines[0] += f" {when[0]} / {when[1]}"
         if self.licence_id:
-            label = "seal" if self.kind == "seal" else "licence"
+            label = {"seal": "seal", "claim-receipt": "receipt"}.get(self.kind, "licence")
             lines.append(f"{label}: {self.licence_id} [{self.kind}]")
         for c in self.checks:
             lines.append(f"  {c.status:<13} {c.check:<17} {c.reason:<24} {c.zh} / {c.en}")
