@@ -156,6 +156,7 @@ class HubState:
                 self._witness = self.services.witness()
             return self._witness
 
+    @property
     def claims(self) -> ClaimService:
         """Claims and their receipts (the verification seal is created on first use)."""
         built = self._claims
