@@ -35,7 +35,18 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
+from api.pages import me, me_redeem
+from api.routers import (
+    batch,
+    datasets,
+    entities,
+    holders,
+    ledger,
+    meta,
+    persons,
+    presentations,
+    verify,
+)
 from api.state import ApiServices
 
 # every router the app serves, in order
@@ -45,10 +56,13 @@ ROUTERS: tuple[APIRouter, ...] = (
     entities.router,
     verify.router,
     holders.router,
+    presentations.router,
     batch.router,
     ledger.router,
     datasets.router,
     pages.router,
+    me.router,
+    me_redeem.router,
     csc.router,
     licence_verify.router,
 )

@@ -17,6 +17,9 @@ ledger          ``GET /v1/ledger/...``                         ``*``
 datasets        ``POST /v1/datasets/{id}/uploads``, runs       dataset ids, or ``*``
 cloudsign       ``POST /csc/v2/credentials/...``, signHash     ``*`` (and the client must
                                                                be bound to the credential)
+holder-app      ``POST /v1/presentations`` for a citizen       ``*`` (and a registered key:
+                (a holder app's signed assertion)              ``hub holder app-key``)
+presentations   ``POST /v1/presentations/{code}/redeem``       ``*``
 ==============  =============================================  ===========================
 """
 
@@ -57,6 +60,8 @@ SCOPES = (
     "ledger",
     "datasets",
     "cloudsign",
+    "holder-app",
+    "presentations",
 )
 KEY_PREFIX = "hub_"
 

@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
     "client": ("hub.commands.client", "client", "API clients: add, rotate, grant, revoke, list."),
     "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),
+    "holder": ("hub.commands.holder", "holder", "Holder's side: register a holder app's key."),
 }
 
 

@@ -1,0 +1,66 @@
+"""SQL tables of the holder's side, in the hub database: holder sessions, presentations,
+holder-app keys and the assertion identifiers already seen.
+
+Secrets are kept only as SHA-256 hashes: a session token and a presentation code are 256 and
+96 random bits, so a fast hash is enough (there is nothing to brute-force) and the table alone
+lets nobody sign in or redeem. The holder's ID number is stored (to list their sessions and
+presentations) but never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+sessions = Table(
+    "holder_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("holder", String(18), nullable=False, index=True),
+    Column("via", String(64), nullable=False),  # "pages", or the holder app's client id
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+presentations = Table(
+    "holder_presentations",
+    metadata,
+    Column("code_sha256", String(64), primary_key=True),
+    Column("holder", String(18), nullable=False, index=True),
+    Column("licence_id", String(120), nullable=False),
+    Column("disclosed", Text, nullable=False),  # JSON list of the field names shown
+    Column("audience", String(64)),  # a client id or a service window; NULL: anyone
+    Column("purpose", String(64)),  # a registered purpose code; NULL: any
+    Column("uses_left", Integer, nullable=False),
+    Column("created_via", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
+app_keys = Table(
+    "holder_app_keys",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("public_key", Text, nullable=False),  # PEM (SubjectPublicKeyInfo)
+    Column("created_at", DateTime, nullable=False),
+)
+
+seen_assertions = Table(
+    "holder_seen_assertions",
+    metadata,
+    Column("issuer", String(64), primary_key=True),
+    Column("jti", String(128), primary_key=True),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
+
+def create(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 (hex) of a random secret (session token, presentation code)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
