@@ -280,6 +280,9 @@ async def licence_pdf(request: Request, lid: str, _session: web.SessionDep) -> R
 
 
 # ---- presentations ------------------------------------------------------------------------
+PRIVATE_BY_DEFAULT = ("持证主体代码",)
+
+
 def _field_labels(doc: dict[str, Any], type_code: str) -> list[dict[str, Any]]:
     """The licence's fields with their Chinese names and values, for the holder's choice."""
     from schemas import licence_types
@@ -287,7 +290,14 @@ def _field_labels(doc: dict[str, Any], type_code: str) -> list[dict[str, Any]]:
     lt = licence_types.catalogue().get(type_code)
     names = {f.key: f.name for f in lt.fields} if lt else {}
     return [
-        {"key": k, "label": names.get(k, k), "value": e.get("value", "")}
+        {
+            "key": k,
+            "label": names.get(k, k),
+            "value": e.get("value", ""),
+            "always": k in core.ALWAYS_SHOWN,
+            # the holder's own ID number is not shown unless they tick it
+            "ticked": k not in PRIVATE_BY_DEFAULT,
+        }
         for k, e in sorted(doc["fields"].items())
     ]
 
