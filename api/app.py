@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.pages import me, me_redeem
+from api.pages import me, me_corrections, me_redeem
 from api.routers import (
     batch,
     datasets,
@@ -63,6 +63,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     me.router,
     me_redeem.router,
+    me_corrections.router,
     csc.router,
     licence_verify.router,
 )

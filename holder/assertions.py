@@ -34,6 +34,8 @@ ALGORITHMS = ["ES256", "EdDSA"]
 MAX_LIFETIME = 300  # seconds between iat and exp
 LEEWAY = 30  # seconds of clock skew tolerated
 REQUIRED = ["iss", "sub", "aud", "exp", "iat", "jti"]
+KEY_SECONDS = 2.0  # a key registered or replaced in another process is used within this
+PURGE_SECONDS = 60.0  # expired jti rows are deleted at most this often
 
 
 @dataclass
@@ -85,6 +87,8 @@ class HolderApps:
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine, self.clock = engine, clock
+        self._keys: dict[str, tuple[float, Any]] = {}  # client -> (read at, key or None)
+        self._purged = float("-inf")
         store.create(engine)
 
     def register(self, client_id: str, public_pem: bytes) -> None:
@@ -95,19 +99,29 @@ class HolderApps:
         pem = key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
-        with self.engine.begin() as conn:
+        with store.write(self.engine) as conn:
             conn.execute(delete(store.app_keys).where(store.app_keys.c.client_id == client_id))
             conn.execute(
                 insert(store.app_keys).values(
                     client_id=client_id, public_key=pem, created_at=_utc(self.clock())
                 )
             )
+        self._keys.pop(client_id, None)
 
     def _key(self, client_id: str) -> Any:
+        """The app's parsed key (None if it has none), read at most every KEY_SECONDS."""
+        now = time.monotonic()
+        cached = self._keys.get(client_id)
+        if cached is not None and now - cached[0] < KEY_SECONDS:
+            return cached[1]
         stmt = select(store.app_keys.c.public_key).where(store.app_keys.c.client_id == client_id)
         with self.engine.connect() as conn:
             pem = conn.execute(stmt).scalar()
-        return None if pem is None else load_public_key(str(pem).encode())
+        key = None if pem is None else load_public_key(str(pem).encode())
+        if len(self._keys) > 1000:
+            self._keys.clear()
+        self._keys[client_id] = (now, key)
+        return key
 
     def verify(self, token: str, client_id: str, audience: str) -> str:
         """The citizen (normalised resident ID) the assertion of app ``client_id`` names;
@@ -176,8 +190,10 @@ class HolderApps:
         """Accept ``jti`` once (atomically: a primary key), forgetting expired ones."""
         seen = store.seen_assertions
         try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(seen).where(seen.c.expires_at < _utc(now)))
+            with store.write(self.engine) as conn:
+                if now - self._purged >= PURGE_SECONDS:
+                    conn.execute(delete(seen).where(seen.c.expires_at < _utc(now)))
+                    self._purged = now
                 conn.execute(insert(seen).values(issuer=client_id, jti=jti, expires_at=_utc(until)))
         except IntegrityError:
             raise AssertionRefused(

@@ -130,6 +130,8 @@ class Presentations:
         self, engine: Engine, licences: LicenceSource, clock: Callable[[], float] = time.time
     ) -> None:
         self.engine, self.licences, self.clock = engine, licences, clock
+        # a licence's field names never change (a change issues a new licence id)
+        self._fields: dict[str, list[str]] = {}
         store.create(engine)
 
     def create(
@@ -170,7 +172,12 @@ class Presentations:
             raise PresentationError(
                 409, "licence-not-valid", f"licence {licence_id} is {state}: it cannot be presented"
             )
-        fields = sorted(self.licences.document(licence_id)["fields"])
+        fields = self._fields.get(licence_id)
+        if fields is None:
+            fields = sorted(self.licences.document(licence_id)["fields"])
+            if len(self._fields) > 10_000:
+                self._fields.clear()
+            self._fields[licence_id] = fields
         chosen = list(dict.fromkeys(disclose))
         unknown = [n for n in chosen if n not in fields]
         if unknown:
@@ -185,7 +192,7 @@ class Presentations:
         shown = list(dict.fromkeys([*chosen, *(n for n in ALWAYS_SHOWN if n in fields)]))
         code = new_code()
         now = self.clock()
-        with self.engine.begin() as conn:
+        with store.write(self.engine) as conn:
             conn.execute(
                 insert(store.presentations).values(
                     code_sha256=store.secret_hash(code),
@@ -247,7 +254,7 @@ class Presentations:
                 holder,
                 lid,
             )
-        with self.engine.begin() as conn:
+        with store.write(self.engine) as conn:
             spent = conn.execute(
                 update(p)
                 .where(and_(p.c.code_sha256 == key, p.c.uses_left > 0, p.c.expires_at > now))

@@ -114,7 +114,7 @@ class HolderSessions:
         """A new session for ``holder``; its token (shown once: the cookie's value)."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        with self.engine.begin() as conn:
+        with store.write(self.engine) as conn:
             conn.execute(delete(store.sessions).where(store.sessions.c.expires_at < _utc(now)))
             conn.execute(
                 insert(store.sessions).values(
@@ -142,7 +142,7 @@ class HolderSessions:
 
     def end(self, token: str | None) -> None:
         if token:
-            with self.engine.begin() as conn:
+            with store.write(self.engine) as conn:
                 conn.execute(
                     delete(store.sessions).where(
                         store.sessions.c.token_sha256 == store.secret_hash(token)

@@ -10,8 +10,11 @@ presentations) but never logged.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Connection, DateTime, Engine, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -56,6 +59,23 @@ seen_assertions = Table(
     Column("expires_at", DateTime, nullable=False, index=True),
 )
 
+corrections = Table(
+    "holder_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holder", String(18), nullable=False, index=True),
+    Column("field", String(64), nullable=False),
+    Column("dataset", String(64), nullable=False, index=True),  # whose value is disputed
+    Column("department", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | answered | corrected
+    Column("created_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+    Column("answer", Text),
+    Column("answered_by", String(64)),
+    sqlite_autoincrement=True,
+)
+
 
 def create(engine: Engine) -> None:
     metadata.create_all(engine)
@@ -64,3 +84,19 @@ def create(engine: Engine) -> None:
 def secret_hash(secret: str) -> str:
     """SHA-256 (hex) of a random secret (session token, presentation code)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_writing = threading.Lock()
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, one at a time in this process.
+
+    On SQLite, writers that collide wait in SQLite's busy handler, which sleeps in growing
+    steps (up to 100 ms) and so gives a long tail: 16 connections making codes had p99 794 ms
+    with p50 67 ms (bench.api --quick). Queued on a lock here they take turns as soon as the
+    previous commit ends. On PostgreSQL the lock only orders this process's own writes.
+    """
+    with _writing, engine.begin() as conn:
+        yield conn

@@ -48,6 +48,8 @@ OUTCOME_ZH = {
     "wrong-audience": "拒绝：非指定对象",
     "wrong-purpose": "拒绝：用途不符",
     "denied": "拒绝：无授权",
+    "correction-requested": "提交更正申请",
+    "answered": "部门已答复更正申请",
 }
 
 
@@ -369,7 +371,7 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
         "presentation-made",
         201,
     )
-    out = presentation_out(side, made)
+    out = await run_in_threadpool(presentation_out, side, made, True)
     return _render(
         request,
         "me_code.html",
@@ -423,11 +425,18 @@ async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse
 
 @router.get("/me/data", response_class=HTMLResponse)
 async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    """My golden record in the population library, each field with its source and time."""
+    """My golden record in the population library, each field with its source and time, and
+    my correction requests."""
+    holder = await _holder(request)
+    return await _data_page(request, holder)
+
+
+async def _data_page(
+    request: Request, holder: str, error: str | None = None, status: int = 200
+) -> HTMLResponse:
     from api.records import record
     from storage.library import POPULATION
 
-    holder = await _holder(request)
     state = request.app.state.hub
     fields = await run_in_threadpool(record, state, POPULATION, holder, None)
     await audit_row(
@@ -444,7 +453,66 @@ async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
         {"name": k, **v, "updated": _when(v.get("updated_at"))}
         for k, v in sorted((fields or {}).items())
     ]
-    return _render(request, "me_data.html", {"rows": rows})
+    mine = await run_in_threadpool(corrections(request).mine, holder)
+    context = {"rows": rows, "requests": mine, "error": error}
+    return _render(request, "me_data.html", context, status)
+
+
+@router.post("/me/data/corrections", response_class=HTMLResponse)
+async def request_correction(
+    request: Request,
+    _csrf: web.CsrfChecked,
+    field_name: Annotated[str, Form(alias="field")] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """ "This is wrong": a correction request to the department whose data the field came from."""
+    from holder.corrections import CorrectionError
+
+    holder = await _holder(request)
+    try:
+        await run_in_threadpool(corrections(request).file, holder, field_name[:64], note[:2000])
+    except CorrectionError as exc:
+        return await _data_page(request, holder, str(exc), 400)
+    await audit_row(
+        request,
+        HOLDER_PAGES,
+        HOLDER_PURPOSE,
+        "/me/data/corrections",
+        holder,
+        [field_name[:64]],
+        "correction-requested",
+        201,
+    )
+    return web.redirect(request, "/me/data")
+
+
+def corrections(request: Request) -> Any:
+    """The app's correction requests (:class:`holder.corrections.Corrections`), whose field
+    sources are read from the golden record and the datasets' contracts."""
+    from holder.corrections import Corrections, Source
+
+    app = request.app
+
+    def source(holder: str, name: str) -> Source | None:
+        from api.records import record
+        from storage.library import POPULATION
+
+        state = app.state.hub
+        found = (record(state, POPULATION, holder, None) or {}).get(name)
+        if found is None:
+            return None
+        dataset = str(found["source"])
+        contract = state.ingest.contracts.get(dataset)
+        when = dt.datetime.fromisoformat(str(found["updated_at"]).replace("Z", "+00:00"))
+        return Source(
+            dataset,
+            contract.department if contract is not None else dataset,
+            when.astimezone(dt.UTC).replace(tzinfo=None),
+        )
+
+    return web.cached(
+        request, "holder_corrections", lambda _s: Corrections(app.state.hub.library.engine, source)
+    )
 
 
 def _when(stamp: Any) -> str:

@@ -62,3 +62,90 @@ def test_who_looked_finds_accesses_whatever_form_the_request_used(hub: Hub) -> N
     assert len(rows) == 3  # both requests, the allowed and the refused one
     assert "approvals-a" in page.text and "approvals-b" in page.text
     assert "证照免提交" in page.text  # the purpose, by its title
+
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def _staff_login(hub: Hub) -> None:
+    from api.pages.accounts import StaffAccounts
+
+    StaffAccounts(hub.app.state.hub.library.engine).add("alice", "publisher", PASSWORD, "王丽")
+    page = hub.http.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = hub.http.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "username": "alice",
+            "password": PASSWORD,
+            "next": "/corrections",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+
+
+def test_this_is_wrong_reaches_the_publisher_who_answers_it(hub: Hub) -> None:
+    hub.sign_in()
+    csrf = hub.csrf("/me/data")
+    filed = hub.http.post(
+        "/me/data/corrections",
+        data={"csrf_token": csrf, "field": "name", "note": "姓名写错了，应为张叁"},
+        follow_redirects=False,
+    )
+    assert filed.status_code == 303
+    page = hub.http.get("/me/data")
+    assert 'data-status="open"' in page.text and "police.residents" in page.text
+    again = hub.http.post(
+        "/me/data/corrections", data={"csrf_token": csrf, "field": "name", "note": "again"}
+    )
+    assert again.status_code == 400 and "already open" in again.text
+    unknown = hub.http.post(
+        "/me/data/corrections", data={"csrf_token": csrf, "field": "salary", "note": "x"}
+    )
+    assert unknown.status_code == 400 and "no field" in unknown.text
+    # the department's publisher sees it and answers
+    hub.http.cookies.clear()
+    _staff_login(hub)
+    listed = hub.http.get("/corrections")
+    assert listed.status_code == 200 and "姓名写错了" in listed.text
+    request_id = listed.text.split('data-id="')[1].split('"')[0]
+    token = listed.text.split('name="csrf_token" value="')[1].split('"')[0]
+    answered = hub.http.post(
+        f"/corrections/{request_id}/answer",
+        data={"csrf_token": token, "answer": "已核实户籍登记，姓名无误"},
+        follow_redirects=False,
+    )
+    assert answered.status_code == 303
+    hub.http.cookies.clear()
+    hub.sign_in()
+    page = hub.http.get("/me/data")
+    assert 'data-status="answered"' in page.text and "姓名无误" in page.text
+    audit = hub.http.get("/me/audit").text
+    assert "staff:alice" in audit and "部门已答复更正申请" in audit
+
+
+def test_a_corrected_delivery_closes_the_request(hub: Hub) -> None:
+    from storage.library import LibraryStore
+
+    hub.sign_in()
+    csrf = hub.csrf("/me/data")
+    hub.http.post(
+        "/me/data/corrections", data={"csrf_token": csrf, "field": "name", "note": "错字"}
+    )
+    LibraryStore(hub.app.state.hub.library.engine).merge(
+        "population",
+        "run-p2",
+        "police.residents",
+        dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+        [PERSON_ID],
+        {"name": ["张叁"]},
+    )
+    page = hub.http.get("/me/data")
+    assert 'data-status="corrected"' in page.text and "张叁" in page.text
+
+
+def test_only_publishers_see_correction_requests(hub: Hub) -> None:
+    answer = hub.http.get("/corrections", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")

@@ -33,12 +33,12 @@ def _redeem(hub: Hub, code: str, client: str = "approvals-a", purpose: str = PUR
 
 
 def test_redeem_returns_only_the_disclosed_licence_receipt_and_a_green_verdict(hub: Hub) -> None:
-    made = _make(hub, ["occupation", "level", "证照名称"])
+    made = _make(hub, ["occupation", "level", "证照名称"], qr_image=True)
     assert made.status_code == 201, made.text
     body = made.json()
     code = body["code"]
     assert len(code) == 24 and body["url"].endswith(f"/p/{code}")
-    assert body["qr"].startswith("data:image/svg+xml;base64,")
+    assert body["qr"].startswith("data:image/png;base64,")
     assert "certificate_number" in body["hidden"] and "持证主体代码" in body["hidden"]
     # the code is stored only as its hash
     with hub.app.state.hub.library.engine.connect() as conn:
@@ -60,7 +60,9 @@ def test_redeem_returns_only_the_disclosed_licence_receipt_and_a_green_verdict(h
 
 
 def test_second_use_and_expiry_are_410_with_a_clear_message(hub: Hub) -> None:
-    code = _make(hub, ["occupation"]).json()["code"]
+    made = _make(hub, ["occupation"]).json()
+    assert made["qr"] is None  # drawn only when asked for: a holder app draws its own
+    code = made["code"]
     assert _redeem(hub, code).status_code == 200
     again = _redeem(hub, code)
     assert again.status_code == 410 and "already used" in again.json()["detail"]
