@@ -384,6 +384,7 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
                     "disclose": made.disclosed,
                     "audience": audience,
                     "lifetime_seconds": lifetime,
+                    "qr_image": True,
                 }
             ),
         },

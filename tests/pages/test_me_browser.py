@@ -89,3 +89,34 @@ def test_citizen_presents_hiding_two_fields_clerk_redeems_once(
     assert outcomes == ["already-used", "redeemed"]
     assert "已核验" in phone.inner_text("#who-looked")
     screenshot(phone, "me-audit-phone")
+
+
+def test_the_live_code_renews_itself_before_it_expires(site: Site, phone: Any) -> None:
+    from hub.wiring import cloudsign_service
+    from licence.cloudsign import totp
+
+    holder, lid, _fields, _key = _citizen(site)
+    # a second credential for the same citizen: the newest one signs in
+    enrolment = cloudsign_service(site.settings).enrol(holder, PIN)
+    secret = parse_qs(urlparse(enrolment.otp_uri).query)["secret"][0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    phone.goto(site.url + "/me/login")
+    phone.fill("input[name=id_number]", holder)
+    phone.fill("input[name=pin]", PIN)
+    phone.fill("input[name=otp]", totp.totp(key, time.time()))
+    phone.click("#me-login button[type=submit]")
+    phone.wait_for_url(site.url + "/me")
+    phone.goto(f"{site.url}/me/licences/{lid}/present")
+    phone.fill("input[name=lifetime]", "10")
+    phone.click("#present-form button[type=submit]")
+    phone.wait_for_selector("#code-text")
+    first = phone.inner_text("#code-text").strip()
+    # about 5 s before it expires the page fetches a new code and shows it
+    phone.wait_for_function(
+        "first => document.getElementById('code-text').textContent.trim() !== first",
+        arg=first,
+        timeout=15_000,
+    )
+    second = phone.inner_text("#code-text").strip()
+    assert second != first and len(second) == 24
+    assert phone.get_attribute("#code-qr", "src").startswith("data:image/png;base64,")
