@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PRINTABLE, Access, admit, anonymous, conclude, gate
+from api.deps import PRINTABLE, Access, admit, anonymous, conclude, gate, limit_address
 from api.problems import Problem, responses
 from api.state import HubState, hub_state
 from holder import presentations as core
@@ -39,6 +39,8 @@ REDEEM_SCOPE = "presentations"
 HOLDER_PAGES = "holder-pages"  # the audit's client for what the holder does on the pages
 HOLDER_PURPOSE = "holder-service"
 ASSERTION_HEADER = "x-holder-assertion"
+HOLDER_RATE = 1.0  # codes a holder makes on the pages per second ...
+HOLDER_BURST = 10.0  # ... in bursts of up to this many (a live code renews every few seconds)
 
 
 @dataclass
@@ -199,8 +201,11 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
     from api.pages import session as sessions
     from api.pages import web
 
+    state: HubState = request.app.state.hub
     holder = await signed_in_holder(request, side)
     if holder is None:
+        # a stranger's requests are held to the address budget of requests without a key
+        await limit_address(request, route, state.stranger_rate, "address-limited", charge=True)
         await audit_row(request, anonymous(request.scope), "-", route, None, (), "no-session", 401)
         raise Problem(
             401,
@@ -211,6 +216,17 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
     if not sessions.csrf_ok(page, request.headers.get("x-csrf-token"), web.secret(request)):
         await audit_row(request, HOLDER_PAGES, HOLDER_PURPOSE, route, holder, (), "csrf", 403)
         raise Problem(403, "csrf", "the X-CSRF-Token header is missing or stale: reload the page")
+    wait = state.limiter.take(f"holder:{holder}", HOLDER_RATE, burst=HOLDER_BURST)
+    if wait > 0:
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, route, holder, (), "rate-limited", 429
+        )
+        raise Problem(
+            429,
+            "rate-limited",
+            f"at most {HOLDER_RATE:g} code a second (bursts of {HOLDER_BURST:g}): retry shortly",
+            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
     return holder
 
 

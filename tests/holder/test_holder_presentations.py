@@ -174,3 +174,8 @@ def test_redeemed_presentation_never_contains_a_hidden_value(hub: Hub, data: st.
         if value not in elsewhere and len(value) > 4:
             assert value not in text, name
     assert core.normalise_code(f"https://x/p/{made.code.upper()}") == made.code
+
+
+def test_a_holder_cannot_mint_codes_without_limit(hub: Hub) -> None:
+    answers = [_make(hub, ["occupation"]).status_code for _ in range(12)]
+    assert answers[:10] == [201] * 10 and answers[-1] == 429
