@@ -34,7 +34,7 @@ from api.routers.presentations import (
     signed_in_holder,
 )
 from holder import presentations as core
-from holder.signin import SESSION_SECONDS, SignInRefused, sign_in
+from holder.signin import SESSION_SECONDS, SignInRefused, holder_id, sign_in
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
@@ -90,7 +90,10 @@ async def login(
     """ID number + PIN + OTP through the cloud-signature checks; a new holder session."""
     route = "/me/login"
     address = request.client.host if request.client else "-"
-    name = id_number.strip().upper()[:40]
+    try:  # the pause follows the person whatever form the number was typed in
+        name = holder_id(id_number)
+    except SignInRefused:
+        name = id_number.strip().upper()[:40]
     throttle = _throttle(request)
     wait = throttle.wait(name, address)
     if wait > 0:

@@ -71,8 +71,10 @@ def test_a_locked_credential_cannot_sign_in_but_still_signs_through_its_app(hub:
     assert hub.cloudsign.remaining_attempts(cid, "gov-portal") == 5
 
 
-def test_address_pause_after_repeated_failures(hub: Hub) -> None:
-    answers = [hub.sign_in(pin="000000").status_code for _ in range(6)]
+def test_address_pause_after_repeated_failures_whatever_form_the_id_takes(hub: Hub) -> None:
+    full_width = PERSON_ID.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    forms = [PERSON_ID, full_width, PERSON_ID.lower()]
+    answers = [hub.sign_in(pin="000000", id_number=forms[i % 3]).status_code for i in range(6)]
     assert answers[-1] == 429
 
 
