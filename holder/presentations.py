@@ -35,6 +35,7 @@ MAX_USES = 10
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, no padding
 CODE_PATTERN = re.compile(r"^[a-z2-7]{24}$")
 MAX_TEXT = 64
+WITHDRAWN = -1  # uses_left of a code its holder withdrew
 # shown in every presentation: what the verdict needs to be decided (which licence, which
 # authority, when it is valid), none of it about the holder; without the validity the verdict
 # could only be INDETERMINATE (``VALIDITY_HIDDEN``)
@@ -261,6 +262,14 @@ class Presentations:
                 .values(uses_left=p.c.uses_left - 1)
             ).rowcount
         if spent != 1:
+            if row.uses_left == WITHDRAWN:
+                raise PresentationError(
+                    410,
+                    "withdrawn",
+                    "the holder withdrew this code: ask them to show a new one",
+                    holder,
+                    lid,
+                )
             if row.expires_at <= now:
                 raise PresentationError(
                     410,
@@ -282,3 +291,39 @@ class Presentations:
         # only the licence's own members travel (header, seal signature, fields)
         kept: dict[str, Any] = {k: full[k] for k in ("header", "signature", "fields") if k in full}
         return Redemption(holder, lid, document.disclose(kept, hidden), shown)
+
+    def open_codes(self, holder: str) -> list[dict[str, Any]]:
+        """The holder's codes still usable now (what they have shown and may withdraw);
+        ``ref`` is the code's hash, which redeems nothing."""
+        p = store.presentations
+        now = _utc(self.clock())
+        stmt = (
+            select(p)
+            .where(and_(p.c.holder == holder, p.c.uses_left > 0, p.c.expires_at > now))
+            .order_by(p.c.created_at.desc())
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            {
+                "ref": r.code_sha256,
+                "licence_id": r.licence_id,
+                "disclosed": json.loads(r.disclosed),
+                "audience": r.audience,
+                "uses_left": r.uses_left,
+                "expires_at": r.expires_at,
+            }
+            for r in rows
+        ]
+
+    def withdraw(self, holder: str, ref: str) -> str | None:
+        """Withdraw one of the holder's codes (by ``ref``) before it is used or expires; the
+        licence it showed, None if there was no such usable code of theirs."""
+        p = store.presentations
+        mine = and_(p.c.code_sha256 == ref, p.c.holder == holder, p.c.uses_left > 0)
+        with store.write(self.engine) as conn:
+            lid = conn.execute(select(p.c.licence_id).where(mine)).scalar()
+            if lid is None:
+                return None
+            conn.execute(update(p).where(mine).values(uses_left=WITHDRAWN))
+        return str(lid)

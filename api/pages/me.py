@@ -47,6 +47,7 @@ OUTCOME_ZH = {
     "expired": "拒绝：亮证码已过期",
     "wrong-audience": "拒绝：非指定对象",
     "wrong-purpose": "拒绝：用途不符",
+    "withdrawn": "撤回亮证码 / 拒绝：亮证码已撤回",
     "denied": "拒绝：无授权",
     "correction-requested": "提交更正申请",
     "answered": "部门已答复更正申请",
@@ -198,7 +199,30 @@ def my_licences(request: Request, holder: str) -> list[dict[str, Any]]:
 async def me_home(request: Request, _session: web.SessionDep) -> HTMLResponse:
     holder = await _holder(request)
     found = await run_in_threadpool(my_licences, request, holder)
-    return _render(request, "me.html", {"licences": found, "holder_masked": _mask(holder)})
+    codes = await run_in_threadpool(holder_side(request).presentations.open_codes, holder)
+    return _render(
+        request, "me.html", {"licences": found, "codes": codes, "holder_masked": _mask(holder)}
+    )
+
+
+@router.post("/me/codes/{ref}/withdraw")
+async def withdraw_code(request: Request, ref: str, _csrf: web.CsrfChecked) -> Response:
+    """Withdraw a code shown by mistake: it can no longer be redeemed (410 "withdrawn")."""
+    holder = await _holder(request)
+    side = holder_side(request)
+    lid = await run_in_threadpool(side.presentations.withdraw, holder, ref[:64])
+    if lid is not None:
+        await audit_row(
+            request,
+            HOLDER_PAGES,
+            HOLDER_PURPOSE,
+            "/me/codes/{ref}/withdraw",
+            holder,
+            (),
+            "withdrawn",
+            200,
+        )
+    return web.redirect(request, "/me")
 
 
 def _mask(identifier: str) -> str:

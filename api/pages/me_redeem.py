@@ -31,6 +31,7 @@ REFUSED_ZH = {
     "wrong-audience": "该亮证码指定了其他核验对象，本次未使用",
     "wrong-purpose": "该亮证码限定了其他用途，本次未使用",
     "unknown-code": "亮证码无效",
+    "withdrawn": "持证人已撤回该亮证码",
 }
 
 

@@ -179,3 +179,20 @@ def test_redeemed_presentation_never_contains_a_hidden_value(hub: Hub, data: st.
 def test_a_holder_cannot_mint_codes_without_limit(hub: Hub) -> None:
     answers = [_make(hub, ["occupation"]).status_code for _ in range(12)]
     assert answers[:10] == [201] * 10 and answers[-1] == 429
+
+
+def test_the_holder_withdraws_a_code_shown_by_mistake(hub: Hub) -> None:
+    code = _make(hub, ["occupation"]).json()["code"]
+    page = hub.http.get("/me")
+    ref = page.text.split('data-ref="')[1].split('"')[0]
+    assert code not in page.text  # the page names codes by their hash only
+    csrf = hub.csrf("/me")
+    done = hub.http.post(
+        f"/me/codes/{ref}/withdraw", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    assert 'data-ref="' not in hub.http.get("/me").text
+    gone = _redeem(hub, code)
+    assert gone.status_code == 410 and "withdrew" in gone.json()["detail"]
+    outcomes = [r["outcome"] for r in hub.audit() if r["route"].startswith("/me/codes")]
+    assert outcomes == ["withdrawn"]
