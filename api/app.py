@@ -15,6 +15,8 @@ What other routers (pages, licence verification, cloud signature) may use from `
   (:class:`api.audit.AuditLog`), ``.golden`` (:class:`api.records.GoldenReader`), ``.limiter``,
   ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
   (the licence service, opened on first use).
+- ``app.state.holder_side`` — the holder's sessions, holder apps and presentations
+  (:func:`api.routers.presentations.holder_side`, built on first use).
 
 In a handler, depend on ``api.state.hub_state`` (``state: HubState = Depends(hub_state)``); for a
 client-system endpoint take ``api.deps.gate(scope)`` (``access: Annotated[Access,
@@ -35,6 +37,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
+from api.pages import me, me_corrections, me_redeem
 from api.routers import (
     batch,
     claims,
@@ -44,6 +47,7 @@ from api.routers import (
     ledger,
     meta,
     persons,
+    presentations,
     status_lists,
     trust,
     verify,
@@ -59,6 +63,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     verify.router,
     claims.router,
     holders.router,
+    presentations.router,
     batch.router,
     ledger.router,
     witness.router,
@@ -66,6 +71,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     trust.router,
     datasets.router,
     pages.router,
+    me.router,
+    me_redeem.router,
+    me_corrections.router,
     csc.router,
     licence_verify.router,
 )

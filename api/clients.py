@@ -19,6 +19,9 @@ cloudsign       ``POST /csc/v2/credentials/...``, signHash     ``*`` (and the cl
                                                                be bound to the credential)
 claims          ``POST /v1/claims/verify``, batch, receipts    claim type ids, or ``*``
                 (``claim:<type>`` grants one claim type)
+holder-app      ``POST /v1/presentations`` for a citizen       ``*`` (and a registered key:
+                (a holder app's signed assertion)              ``hub holder app-key``)
+presentations   ``POST /v1/presentations/{code}/redeem``       ``*``
 ==============  =============================================  ===========================
 """
 
@@ -60,6 +63,8 @@ SCOPES = (
     "datasets",
     "cloudsign",
     "claims",
+    "holder-app",
+    "presentations",
 )
 CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"

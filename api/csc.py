@@ -204,7 +204,7 @@ class SignHashRequest(BaseModel):
 _open_lock = threading.Lock()
 
 
-def _service(request: Request) -> CloudSignService:
+def cloudsign_service(request: Request) -> CloudSignService:
     """The app's cloud-signature service, over the app's library, objects and ledger."""
     state = request.app.state
     with _open_lock:
@@ -237,7 +237,7 @@ def _not_bound(access: Access, holder: str | None, description: str) -> JSONResp
 
 async def _bound(request: Request, credential_id: str) -> tuple[CloudSignService, str | None]:
     """The service and the credential's holder if the calling client is bound to it."""
-    svc = _service(request)
+    svc = cloudsign_service(request)
     access = _access(request)
     holder, bound = await run_in_threadpool(
         svc.holder_if_bound, credential_id, access.client.client_id
@@ -323,7 +323,7 @@ async def credentials_list(body: ListRequest, request: Request) -> dict[str, Any
     from schemas.library import subject_key
 
     access = _access(request)
-    svc = _service(request)
+    svc = cloudsign_service(request)
     holder = subject_key("population", body.userID)
     access.subject = holder
     via = access.client.client_id

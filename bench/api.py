@@ -13,6 +13,11 @@ like the gated record reads (:class:`api.gated.GatedOperation`), so ours over it
 process (raw asyncio sockets, HTTP/1.1 keep-alive, C connections) requests random known IDs for
 D seconds per endpoint (30 s, 5 s with ``--quick``) and reports requests/s, p50/p99 latency and
 the server's CPU time per request for all three in the same run.
+
+Then presentations (亮证码, issue 27): a holder app makes codes for one citizen's licence
+(``POST /v1/presentations`` with a fresh ES256 assertion each) for D seconds, and an approval
+system redeems every code it made (``POST /v1/presentations/{code}/redeem``: the disclosed
+licence, its receipt and the online verdict), each with C connections: requests/s and p50/p99.
 Usage: ``python -m bench.api [--quick] [--persons N] [--seconds D] [--connections C]``.
 """
 
@@ -230,6 +235,209 @@ def loadgen(port: int, prefix: str, home: Path, key: str, seconds: float, conns:
     print(json.dumps(result))
 
 
+# ---- presentations ------------------------------------------------------------------------
+APP = "bench-holder-app"
+REDEEMER = "bench-redeemer"
+APP_PURPOSE = "holder-service"
+
+
+def _app_key() -> typing.Any:
+    """The benchmark holder app's signing key: derived from a constant in each process (a
+    throwaway key of this benchmark, never written anywhere)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.derive_private_key(0xBE7C4A11, ec.SECP256R1())
+
+
+def setup_presentations(home: Path) -> dict[str, str]:
+    """A qualification certificate for the first person of the library (issued once and
+    anchored), the holder app's key registered, and fresh keys of the app (holder-app grant)
+    and of a redeemer (presentations grant)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from api.clients import ClientStore
+    from holder.assertions import HolderApps
+    from hub.settings import Settings
+    from storage.library import POPULATION, engine_for
+
+    settings = Settings(home=home, key_passphrase=PASSPHRASE)
+    engine = engine_for(settings.db_url)
+    state = home / "presentation.json"
+    if state.exists():
+        found = dict(json.loads(state.read_text()))
+    else:
+        from hub.wiring import library_store, licence_service
+        from licence.issuance import Holder
+        from licence.receipts import ledger_receipts
+
+        holder = (home / "ids.txt").read_text().split()[0]
+        name = str(library_store(settings).record(POPULATION, holder).fields["name"].value)
+        svc = licence_service(settings)
+        svc.ensure_ca()
+        authority = "114300000061427127"  # 湖南省人力资源和社会保障厅
+        if svc.store.active_seal(authority, dt.datetime.now(dt.UTC)) is None:
+            svc.create_seal(authority)
+        doc = svc.issue(
+            "professional_qualification",
+            authority,
+            Holder(holder, name),
+            {
+                "occupation": "电工",
+                "level": "四级/中级工",
+                "certificate_number": "S3404000000001",
+                "assessed_on": "2025-06-30",
+            },
+        )
+        svc.ledger.sequence()
+        svc.attach_receipts(ledger_receipts(svc.ledger))
+        found = {"holder": holder, "licence_id": doc["header"]["licence_id"]}
+        state.write_text(json.dumps(found))
+    pem = (
+        _app_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    store = ClientStore(engine)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    for cid, scope, purpose in (
+        (APP, "holder-app", APP_PURPOSE),
+        (REDEEMER, "presentations", PURPOSE),
+    ):
+        mine = f"{cid}-{os.getpid()}"
+        found[cid] = store.add(mine, "benchmark " + cid, rate_limit=1e9)
+        store.grant(mine, scope, purpose, until)
+        if cid == APP:
+            HolderApps(engine).register(mine, pem)
+            found["app_id"] = mine
+    return found
+
+
+async def _post_worker(
+    port: int,
+    request_of: typing.Callable[[], bytes | None],
+    stop: float,
+    lat: list[float],
+    codes: dict[int, int],
+    bodies: list[bytes] | None,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop:
+            raw = request_of()
+            if raw is None:
+                break
+            t0 = time.perf_counter()
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            lat.append(time.perf_counter() - t0)
+            codes[status] = codes.get(status, 0) + 1
+            if bodies is not None and status == 201:
+                bodies.append(body)
+    finally:
+        writer.close()
+
+
+def _post(path: str, headers: dict[str, str], body: bytes) -> bytes:
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{head}\r\n"
+    ).encode() + body
+
+
+async def _present_load(
+    port: int, phase: str, setup: dict[str, str], seconds: float, conns: int, codes_file: Path
+) -> dict[str, typing.Any]:
+    import uuid
+
+    import jwt
+
+    key = _app_key()
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    made: list[bytes] | None = None
+    if phase == "create":
+        made = []
+        body = json.dumps(
+            {"licence_id": setup["licence_id"], "disclose": ["occupation", "level"]}
+        ).encode()
+        app_headers = {"Authorization": f"Bearer {setup[APP]}", "X-Purpose": APP_PURPOSE}
+
+        def request_of() -> bytes | None:
+            now = int(time.time())
+            claims = {
+                "iss": setup["app_id"],
+                "sub": setup["holder"],
+                "aud": "https://hub.example.gov.cn",
+                "iat": now,
+                "exp": now + 60,
+                "jti": uuid.uuid4().hex,
+            }
+            token = jwt.encode(claims, key, algorithm="ES256")
+            return _post("/v1/presentations", {**app_headers, "X-Holder-Assertion": token}, body)
+
+    else:
+        pending = codes_file.read_text().split()
+        redeemer = {"Authorization": f"Bearer {setup[REDEEMER]}", "X-Purpose": PURPOSE}
+
+        def request_of() -> bytes | None:
+            if not pending:
+                return None
+            return _post(f"/v1/presentations/{pending.pop()}/redeem", redeemer, b"")
+
+    start = time.perf_counter()
+    stop = start + seconds
+    await asyncio.gather(
+        *[_post_worker(port, request_of, stop, lat, statuses, made) for _ in range(conns)]
+    )
+    wall = time.perf_counter() - start
+    if made is not None:
+        codes_file.write_text("\n".join(json.loads(b)["code"] for b in made))
+    return {
+        "wall": wall,
+        "lat_us": [round(1e6 * x) for x in lat],
+        "non_2xx": sum(v for k, v in statuses.items() if k not in (200, 201)),
+    }
+
+
+def present_loadgen(port: int, phase: str, home: Path, seconds: float, conns: int) -> None:
+    import uvloop
+
+    setup = json.loads(os.environ["BENCH_PRESENT_SETUP"])
+    codes_file = home / f"codes-{os.getppid()}.txt"
+    result = uvloop.run(_present_load(port, phase, setup, seconds, conns, codes_file))
+    print(json.dumps(result))
+
+
+def _present_phase(
+    port: int, phase: str, home: Path, setup: dict[str, str], secs: float, conns: int
+) -> dict[str, float]:
+    out = subprocess.run(
+        _child("--present", str(port), phase, str(home), str(secs), str(conns)),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BENCH_PRESENT_SETUP": json.dumps(setup)},
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    lat = sorted(got["lat_us"])
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / got["wall"], 1) if got["wall"] else 0.0,
+        "p50_ms": round(lat[len(lat) // 2] / 1000, 2) if lat else 0.0,
+        "p99_ms": round(lat[int(len(lat) * 0.99)] / 1000, 2) if lat else 0.0,
+        "non_2xx": got["non_2xx"],
+    }
+
+
 # ---- driver -------------------------------------------------------------------------------
 
 
@@ -341,6 +549,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         serve(Path(sys.argv[2]), int(sys.argv[3]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--present":
+        a = sys.argv[2:7]
+        present_loadgen(int(a[0]), a[1], Path(a[2]), float(a[3]), int(a[4]))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
         a = sys.argv[2:8]
         loadgen(int(a[0]), a[1], Path(a[2]), a[3], float(a[4]), int(a[5]))
@@ -363,6 +575,7 @@ def main() -> None:
     load(home, n)
     warm_key = setup_client(home)
     key = setup_client(home, "-measured")
+    present = setup_presentations(home)
     port = _free_port()
     server = subprocess.Popen(_child("--serve", str(home), str(port)))
     try:
@@ -377,6 +590,13 @@ def main() -> None:
             server.pid, port, endpoints, home, key, secs, args.connections, args.rounds, "ours"
         )
         floor, direct, ours = runs["floor"], runs["direct"], runs["ours"]
+        # presentations: every code made is redeemed once (the redeem phase ends when the
+        # codes run out, or after the same time); a warm-up first opens the licence service
+        # and the holder's stores, which the first requests would otherwise wait for
+        _present_phase(port, "create", home, present, 1.0, args.connections)
+        _present_phase(port, "redeem", home, present, 1.0, args.connections)
+        create = _present_phase(port, "create", home, present, secs, args.connections)
+        redeem = _present_phase(port, "redeem", home, present, secs, args.connections)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -401,6 +621,11 @@ def main() -> None:
             f"p99 {r['p99_ms']:6.2f} ms  server CPU {r['cpu_ms']:.3f} ms/req "
             f"(= {1000 / r['cpu_ms'] if r['cpu_ms'] else 0:,.0f} req/s per core)  "
             f"non-200 {r['non_200']}"
+        )
+    for label, r in (("present: create", create), ("present: redeem", redeem)):
+        print(
+            f"{label:26s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"p99 {r['p99_ms']:6.2f} ms  requests {r['requests']:,}  non-2xx {r['non_2xx']}"
         )
     print(f"audit rows written for this run's client: {audited:,} (requests: {ours['requests']:,})")
     print(
@@ -432,6 +657,11 @@ def main() -> None:
         "audit_commits": n_commits,
         "audit_rows_per_commit": round(n_rows / max(1, n_commits), 2),
         "audit_thread_commits": commits["thread_commits"],
+        "present_create_rps": create["rps"],
+        "present_create_p99_ms": create["p99_ms"],
+        "present_redeem_rps": redeem["rps"],
+        "present_redeem_p99_ms": redeem["p99_ms"],
+        "present_non_2xx": create["non_2xx"] + redeem["non_2xx"],
     }
     report(
         "api",

@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "claims",
         "Claims (核验): list the claim types, check one for a subject.",
     ),
+    "holder": ("hub.commands.holder", "holder", "Holder's side: register a holder app's key."),
 }
 
 

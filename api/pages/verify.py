@@ -83,6 +83,8 @@ class Outcome:
     licence: dict[str, str] = field(default_factory=dict)
     banner: dict[str, str] | None = None
     as_of: str = ""  # "截至… / as of …": when the verdict holds (in the large type)
+    # a redeemed presentation (亮证码): every field, its value or that the holder hid it
+    shown: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Line]:
@@ -101,7 +103,7 @@ def _mask(identifier: str) -> str:
     return identifier
 
 
-def _printed(doc: dict[str, Any]) -> dict[str, str]:
+def printed(doc: dict[str, Any]) -> dict[str, str]:
     """The fields printed on the licence that identify it (disclosed values only)."""
     fields = doc.get("fields") or {}
 
@@ -134,10 +136,10 @@ def _claimed(data: bytes) -> dict[str, str]:
         doc, _receipt = read_licence_json(data)
     except (StrictJSONError, MalformedLicenceError):
         return {}
-    return _printed(doc) if isinstance(doc.get("fields"), dict) else {}
+    return printed(doc) if isinstance(doc.get("fields"), dict) else {}
 
 
-def _banner(row: dict[str, Any] | None) -> dict[str, str] | None:
+def banner(row: dict[str, Any] | None) -> dict[str, str] | None:
     if row is None or row.get("status") in (None, "valid"):
         return None
     when = row.get("updated_at")
@@ -171,7 +173,7 @@ def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] |
     row = svc.store.licence(lid) if lid else None
     if row is None:
         return {}, None
-    return _printed(svc.document(lid)), _banner(row)
+    return printed(svc.document(lid)), banner(row)
 
 
 def verify_file(svc: Any, data: bytes) -> Outcome:
@@ -201,7 +203,9 @@ def _as_of(report: Any) -> str:
     return "" if when is None else f"{when[0]} · {when[1]}"
 
 
-def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLResponse:
+def page(
+    request: Request, outcome: Outcome | None, qr: str = "", status_code: int = 200
+) -> HTMLResponse:
     return web.render(
         request,
         "verify.html",
@@ -213,6 +217,7 @@ def _page(request: Request, outcome: Outcome | None, qr: str = "") -> HTMLRespon
             "verdict_zh": VERDICT_ZH,
             "max_upload_mb": MAX_UPLOAD // (1024 * 1024),
         },
+        status_code=status_code,
     )
 
 
@@ -226,8 +231,8 @@ def verify_page(
     """The form; opened from a scanned QR code (``?id=…&d=…``) it verifies straight away."""
     if id and d:
         payload = f"id={id}&d={d}"
-        return _page(request, verify_qr(web.licence_service(request), payload), payload)
-    return _page(request, None)
+        return page(request, verify_qr(web.licence_service(request), payload), payload)
+    return page(request, None)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -240,6 +245,8 @@ async def verify_submit(
     """Verify the dropped file, else the pasted QR payload."""
     from starlette.concurrency import run_in_threadpool
 
+    from api.pages import me_redeem
+
     svc = web.licence_service(request)
     data = await file.read(MAX_UPLOAD + 1) if file is not None and file.filename else b""
     if len(data) > MAX_UPLOAD:
@@ -250,8 +257,11 @@ async def verify_submit(
         )
     elif data:
         outcome = await run_in_threadpool(verify_file, svc, data)
+    elif qr.strip() and me_redeem.is_presentation(qr):
+        outcome, status = await me_redeem.redeem_outcome(request, qr)
+        return page(request, outcome, "", status)
     elif qr.strip():
         outcome = await run_in_threadpool(verify_qr, svc, qr)
     else:
         outcome = None
-    return _page(request, outcome, qr)
+    return page(request, outcome, qr)

@@ -195,19 +195,32 @@ def pdf_cmd(licence_id: str, output: Path) -> None:
 
 
 @licence.command("disclose")
-@click.argument("licence_id")
-@click.option("--hide", multiple=True, required=True, help="field to hide (repeatable)")
+@click.argument("licence_ref", metavar="LICENCE")
+@click.option("--hide", multiple=True, required=True, help="fields to hide: f,g (repeatable)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
-def disclose_cmd(licence_id: str, hide: tuple[str, ...], output: Path | None) -> None:
+def disclose_cmd(licence_ref: str, hide: tuple[str, ...], output: Path | None) -> None:
     """Write a redacted copy that still verifies against the same seal signature; with its
     ledger receipt (``{"licence": …, "receipt": …}``) once the licence has one, so the copy
-    also verifies offline."""
+    also verifies offline. LICENCE is a licence file (the holder's copy: no platform needed)
+    or a licence identifier on this platform."""
+    from holder.disclosure import DisclosureError, disclose_file, hidden_names
+
+    path = Path(licence_ref)
+    try:
+        names = hidden_names(hide)
+        if path.is_file():
+            _emit(disclose_file(path.read_bytes(), names), output)
+            return
+        if path.suffix.lower() == ".json":
+            fail(f"no such file: {licence_ref}")
+    except DisclosureError as exc:
+        fail(exc)
     from licence.trust import receipt_json
 
     svc = open_service(get_settings())
     try:
-        disclosed = svc.disclose(licence_id, list(hide))
-        receipt = receipt_json(svc, licence_id)
+        disclosed = svc.disclose(licence_ref, names)
+        receipt = receipt_json(svc, licence_ref)
     except licence_errors() as exc:
         fail(exc)
     _emit(disclosed if receipt is None else {"licence": disclosed, "receipt": receipt}, output)

@@ -44,6 +44,7 @@ from licence.cloudsign.errors import (
     MissingSADError,
     SADExpiredError,
     SADReusedError,
+    UnknownCredentialError,
     WrongOTPError,
     WrongPINError,
 )
@@ -313,6 +314,44 @@ class CloudSignService(CredentialLifecycle):
             )
         self._maybe_flush()
         return Authorisation(sad, self.sad_ttl)
+
+    def sign_in(self, id_number: str, pin: str, otp: str, via: str) -> str:
+        """The holder proves control of their credential (PIN + a fresh OTP) without signing:
+        what signing in to the holder's pages takes. The same checks, attempt counting per
+        client ``via``, lock and audit as :meth:`authorize`; the OTP's step is used up.
+        Returns the credential used (the newest one not revoked); UnknownCredentialError if
+        the person holds none."""
+        found = None
+        with self.engine.connect() as conn:
+            for row in driver_sql(
+                conn,
+                "SELECT credential_id, status FROM cloudsign_credentials "
+                "WHERE id_number = ? ORDER BY created_at DESC",
+                id_number,
+            ):
+                if found is None or (found[1] == "revoked" and row.status != "revoked"):
+                    found = (str(row.credential_id), str(row.status))
+        if found is None:
+            raise UnknownCredentialError("no cloud-signature credential for this person")
+        credential_id = found[0]
+        _, step = self._authenticate(credential_id, pin, otp, "sign-in", via=via)
+        with self.engine.begin() as conn:
+            if not take_otp_step(conn, credential_id, step):
+                raise self._refuse(
+                    WrongOTPError("wrong one-time password (already used)"),
+                    "sign-in",
+                    credential_id,
+                    via=via,
+                )
+            driver_sql(
+                conn,
+                "DELETE FROM cloudsign_attempts WHERE credential_id = ? AND client_id = ?",
+                credential_id,
+                via,
+            )
+            self._audit_in(conn, "sign-in", credential_id, "ok", via=via)
+        self._maybe_flush()
+        return credential_id
 
     # ---- sign -------------------------------------------------------------------------
     def sign_hash(

@@ -1,0 +1,550 @@
+"""The holder's own pages (``/me``): sign-in with the cloud-signature credential, my licences
+(with their sealed JSON, PDF and a "present" button), presentations (亮证码), my data with its
+sources, and who looked at my data.
+
+Identity is the holder session (:mod:`holder.signin`: a random token in the HttpOnly,
+SameSite=Lax cookie ``hub_holder``, stored only hashed, 30 minutes); forms carry the pages'
+CSRF token like every staff form. Sign-in attempts are paused per (ID number, address) by the
+staff pages' own :class:`api.pages.auth.LoginThrottle`, and counted against the credential's
+lock for the client ``holder-pages``. Everything the holder does here is audited under their
+normalised ID (client ``holder-pages``), so it shows in their own "who looked at my data".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.csc import cloudsign_service
+from api.pages import web
+from api.pages.auth import HashGate, HashingBusy, LoginThrottle
+from api.routers.presentations import (
+    HOLDER_COOKIE,
+    HOLDER_PAGES,
+    HOLDER_PURPOSE,
+    audit_row,
+    holder_side,
+    presentation_out,
+    signed_in_holder,
+)
+from holder import presentations as core
+from holder.signin import SESSION_SECONDS, SignInRefused, holder_id, sign_in
+
+router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
+
+OUTCOME_ZH = {
+    "ok": "已提供",
+    "redeemed": "已核验（亮证码）",
+    "presentation-made": "生成亮证码",
+    "signed-in": "登录",
+    "already-used": "拒绝：亮证码已使用",
+    "expired": "拒绝：亮证码已过期",
+    "wrong-audience": "拒绝：非指定对象",
+    "wrong-purpose": "拒绝：用途不符",
+    "withdrawn": "撤回亮证码 / 拒绝：亮证码已撤回",
+    "denied": "拒绝：无授权",
+    "correction-requested": "提交更正申请",
+    "answered": "部门已答复更正申请",
+}
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    return web.cached(request, "holder_login_throttle", lambda _s: LoginThrottle())  # type: ignore[no-any-return]
+
+
+def _hash_gate(request: Request) -> HashGate:
+    return web.cached(request, "holder_hash_gate", lambda _s: HashGate())  # type: ignore[no-any-return]
+
+
+async def _holder(request: Request) -> str:
+    """The signed-in holder, or a redirect to ``/me/login``."""
+    holder = await signed_in_holder(request, holder_side(request))
+    if holder is None:
+        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
+    return holder
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
+    return web.render(request, template, {"holder_signed_in": True, **context}, status)
+
+
+# ---- sign-in ------------------------------------------------------------------------------
+@router.get("/me/login", response_class=HTMLResponse)
+def login_form(request: Request, _session: web.SessionDep) -> HTMLResponse:
+    return web.render(request, "me_login.html", {"error": None})
+
+
+@router.post("/me/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    _csrf: web.CsrfChecked,
+    id_number: Annotated[str, Form()] = "",
+    pin: Annotated[str, Form()] = "",
+    otp: Annotated[str, Form()] = "",
+) -> Response:
+    """ID number + PIN + OTP through the cloud-signature checks; a new holder session."""
+    route = "/me/login"
+    address = request.client.host if request.client else "-"
+    try:  # the pause follows the person whatever form the number was typed in
+        name = holder_id(id_number)
+    except SignInRefused:
+        name = id_number.strip().upper()[:40]
+    throttle = _throttle(request)
+    wait = throttle.wait(name, address)
+    if wait > 0:
+        return _paused(request, wait)
+    svc = cloudsign_service(request)
+
+    def check() -> str:
+        with _hash_gate(request).slot():
+            return sign_in(svc, id_number, pin, otp)
+
+    try:
+        holder = await run_in_threadpool(check)
+    except HashingBusy:
+        response = web.render(request, "me_login.html", {"error": "busy"}, status_code=503)
+        response.headers["Retry-After"] = "5"
+        return response
+    except SignInRefused as exc:
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, route, exc.holder, (), exc.outcome, exc.status
+        )
+        wait = throttle.failed(name, address)
+        if wait > 0:
+            return _paused(request, wait)
+        return web.render(request, "me_login.html", {"error": exc.message}, status_code=exc.status)
+    throttle.succeeded(name, address)
+    await audit_row(request, HOLDER_PAGES, HOLDER_PURPOSE, route, holder, (), "signed-in", 200)
+    token = await run_in_threadpool(holder_side(request).sessions.start, holder)
+    web.start_session(request, web.signed_in(request))  # a new CSRF token after sign-in
+    response = web.redirect(request, "/me")
+    response.set_cookie(
+        HOLDER_COOKIE,
+        token,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+def _paused(request: Request, wait: float) -> HTMLResponse:
+    minutes = max(1, math.ceil(wait / 60))
+    response = web.render(
+        request, "me_login.html", {"error": "locked", "minutes": minutes}, status_code=429
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+@router.post("/me/logout")
+async def logout(request: Request, _csrf: web.CsrfChecked) -> Response:
+    """End the holder session on the server and forget the cookie."""
+    side = holder_side(request)
+    await run_in_threadpool(side.sessions.end, request.cookies.get(HOLDER_COOKIE))
+    response = web.redirect(request, "/me/login")
+    response.delete_cookie(HOLDER_COOKIE, path="/")
+    return response
+
+
+# ---- my licences ----------------------------------------------------------------------------
+STATUS_ZH = {
+    "valid": "有效",
+    "suspended": "已暂扣",
+    "revoked": "已吊销",
+    "expired": "已失效",
+    "superseded": "已变更",
+}
+
+
+def my_licences(request: Request, holder: str) -> list[dict[str, Any]]:
+    """Every licence the holder holds, whatever its status, newest first."""
+    from sqlalchemy import select
+
+    from licence.store import licences
+    from schemas import licence_types
+
+    stmt = (
+        select(licences).where(licences.c.holder_id == holder).order_by(licences.c.issued_at.desc())
+    )
+    with request.app.state.hub.library.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    catalogue = licence_types.catalogue()
+    out = []
+    for r in rows:
+        lt = catalogue.get(r.type_code)
+        status = "superseded" if r.superseded_by else str(r.status)
+        out.append(
+            {
+                "licence_id": r.licence_id,
+                "type_name": lt.name if lt else r.type_code,
+                "status": status,
+                "status_zh": STATUS_ZH.get(status, status),
+                "issued_at": r.issued_at,
+                "valid_to": r.valid_to or "长期",
+            }
+        )
+    return out
+
+
+@router.get("/me", response_class=HTMLResponse)
+async def me_home(request: Request, _session: web.SessionDep) -> HTMLResponse:
+    holder = await _holder(request)
+    found = await run_in_threadpool(my_licences, request, holder)
+    codes = await run_in_threadpool(holder_side(request).presentations.open_codes, holder)
+    return _render(
+        request, "me.html", {"licences": found, "codes": codes, "holder_masked": _mask(holder)}
+    )
+
+
+@router.post("/me/codes/{ref}/withdraw")
+async def withdraw_code(request: Request, ref: str, _csrf: web.CsrfChecked) -> Response:
+    """Withdraw a code shown by mistake: it can no longer be redeemed (410 "withdrawn")."""
+    holder = await _holder(request)
+    side = holder_side(request)
+    lid = await run_in_threadpool(side.presentations.withdraw, holder, ref[:64])
+    if lid is not None:
+        await audit_row(
+            request,
+            HOLDER_PAGES,
+            HOLDER_PURPOSE,
+            "/me/codes/{ref}/withdraw",
+            holder,
+            (),
+            "withdrawn",
+            200,
+        )
+    return web.redirect(request, "/me")
+
+
+def _mask(identifier: str) -> str:
+    return identifier[:6] + "*" * 8 + identifier[14:] if len(identifier) == 18 else identifier
+
+
+async def _own(request: Request, holder: str, lid: str) -> dict[str, Any]:
+    """The licence row if the holder holds it; a 404 page otherwise (same for unknown)."""
+    svc = request.app.state.hub.licences
+    row = await run_in_threadpool(svc.store.licence, lid)
+    if row is None or row["holder_id"] != holder:
+        raise web.PageExit(
+            web.render(
+                request,
+                "error.html",
+                {
+                    "title_zh": "未找到证照",
+                    "title_en": "No such licence",
+                    "message_zh": "您名下没有这本证照。",
+                    "message_en": "You hold no licence with this identifier.",
+                },
+                status_code=404,
+            )
+        )
+    return dict(row)
+
+
+@router.get("/me/licences/{lid}/json")
+async def licence_json(request: Request, lid: str, _session: web.SessionDep) -> Response:
+    """The sealed licence with its ledger receipt: the holder's own copy (verifies offline,
+    and ``hub licence disclose FILE`` hides fields of it without the platform)."""
+    from licence.trust import receipt_json
+
+    holder = await _holder(request)
+    await _own(request, holder, lid)
+    svc = request.app.state.hub.licences
+    doc = await run_in_threadpool(svc.document, lid)
+    receipt = await run_in_threadpool(receipt_json, svc, lid)
+    body = doc if receipt is None else {"licence": doc, "receipt": receipt}
+    await audit_row(
+        request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/licences/{lid}/json", holder, (), "ok", 200
+    )
+    return web.secure(
+        Response(
+            json.dumps(body, ensure_ascii=False, indent=2),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="licence.json"'},
+        )
+    )
+
+
+@router.get("/me/licences/{lid}/pdf")
+async def licence_pdf(request: Request, lid: str, _session: web.SessionDep) -> Response:
+    """The licence's signed PDF (valid licences only: a fresh PDF of a revoked one misleads)."""
+    from licence.pdf import render_pdf
+
+    holder = await _holder(request)
+    row = await _own(request, holder, lid)
+    if row["status"] != "valid":
+        status_zh = STATUS_ZH.get(row["status"], row["status"])
+        raise web.PageExit(
+            web.render(
+                request,
+                "error.html",
+                {
+                    "title_zh": "无法生成 PDF",
+                    "title_en": "No PDF",
+                    "message_zh": f"该证照状态为“{status_zh}”，不再生成 PDF。",
+                    "message_en": f"The licence is {row['status']}: no new PDF is issued for it.",
+                },
+                status_code=409,
+            )
+        )
+    svc = request.app.state.hub.licences
+    fonts = request.app.state.config.home / "cache" / "fonts"
+    data = await run_in_threadpool(render_pdf, svc, lid, fonts)
+    return web.secure(
+        Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="licence.pdf"'},
+        )
+    )
+
+
+# ---- presentations ------------------------------------------------------------------------
+PRIVATE_BY_DEFAULT = ("持证主体代码",)
+
+
+def _field_labels(doc: dict[str, Any], type_code: str) -> list[dict[str, Any]]:
+    """The licence's fields with their Chinese names and values, for the holder's choice."""
+    from schemas import licence_types
+
+    lt = licence_types.catalogue().get(type_code)
+    names = {f.key: f.name for f in lt.fields} if lt else {}
+    return [
+        {
+            "key": k,
+            "label": names.get(k, k),
+            "value": e.get("value", ""),
+            "always": k in core.ALWAYS_SHOWN,
+            # the holder's own ID number is not shown unless they tick it
+            "ticked": k not in PRIVATE_BY_DEFAULT,
+        }
+        for k, e in sorted(doc["fields"].items())
+    ]
+
+
+@router.get("/me/licences/{lid}/present", response_class=HTMLResponse)
+async def present_form(request: Request, lid: str, _session: web.SessionDep) -> HTMLResponse:
+    holder = await _holder(request)
+    row = await _own(request, holder, lid)
+    doc = await run_in_threadpool(request.app.state.hub.licences.document, lid)
+    return _render(
+        request,
+        "me_present.html",
+        {
+            "lid": lid,
+            "fields": _field_labels(doc, row["type_code"]),
+            "max_lifetime": core.MAX_LIFETIME,
+            "error": None,
+        },
+    )
+
+
+@router.post("/me/licences/{lid}/present", response_class=HTMLResponse)
+async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLResponse:
+    """Make a presentation of the chosen fields; the page shows its code and QR, and renews
+    the code by itself while it stays open (``/pages/static/me.js``)."""
+    holder = await _holder(request)
+    form = await request.form()
+    shown = [str(v) for v in form.getlist("show")]
+    audience = str(form.get("audience") or "").strip() or None
+    lifetime = _int(form.get("lifetime"), core.DEFAULT_LIFETIME)
+    side = holder_side(request)
+    try:
+        made = await run_in_threadpool(
+            lambda: side.presentations.create(
+                holder, lid, shown, audience=audience, lifetime=lifetime, via=HOLDER_PAGES
+            )
+        )
+    except core.PresentationError as exc:
+        await audit_row(
+            request,
+            HOLDER_PAGES,
+            HOLDER_PURPOSE,
+            "/v1/presentations",
+            holder,
+            (),
+            exc.kind,
+            exc.status,
+        )
+        row = await _own(request, holder, lid)
+        doc = await run_in_threadpool(request.app.state.hub.licences.document, lid)
+        return _render(
+            request,
+            "me_present.html",
+            {
+                "lid": lid,
+                "fields": _field_labels(doc, row["type_code"]),
+                "max_lifetime": core.MAX_LIFETIME,
+                "error": exc.message,
+            },
+            status=exc.status,
+        )
+    await audit_row(
+        request,
+        HOLDER_PAGES,
+        HOLDER_PURPOSE,
+        "/v1/presentations",
+        holder,
+        made.disclosed,
+        "presentation-made",
+        201,
+    )
+    out = await run_in_threadpool(presentation_out, side, made, True)
+    return _render(
+        request,
+        "me_code.html",
+        {
+            "p": out,
+            "lifetime": lifetime,
+            "renew": json.dumps(
+                {
+                    "licence_id": lid,
+                    "disclose": made.disclosed,
+                    "audience": audience,
+                    "lifetime_seconds": lifetime,
+                    "qr_image": True,
+                }
+            ),
+        },
+    )
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+# ---- who looked at my data; my data ---------------------------------------------------------
+@router.get("/me/audit", response_class=HTMLResponse)
+async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse:
+    """Every access to my records, claims, licences and presentations: the audit under my
+    normalised ID, newest first."""
+    holder = await _holder(request)
+    state = request.app.state.hub
+    rows = await run_in_threadpool(state.audit.query, holder, 500)
+    purposes = state.purposes
+    entries = [
+        {
+            "at": r["at"],
+            "client": r["client_id"],
+            "purpose": purposes.label(r["purpose"]) if r["purpose"] in purposes else r["purpose"],
+            "route": r["route"],
+            "fields": r["fields"],
+            "outcome": r["outcome"],
+            "outcome_zh": OUTCOME_ZH.get(r["outcome"], r["outcome"]),
+            "allowed": int(r["status"]) < 400,
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+    return _render(request, "me_audit.html", {"entries": entries})
+
+
+@router.get("/me/data", response_class=HTMLResponse)
+async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
+    """My golden record in the population library, each field with its source and time, and
+    my correction requests."""
+    holder = await _holder(request)
+    return await _data_page(request, holder)
+
+
+async def _data_page(
+    request: Request, holder: str, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    from api.records import record
+    from storage.library import POPULATION
+
+    state = request.app.state.hub
+    fields = await run_in_threadpool(record, state, POPULATION, holder, None)
+    await audit_row(
+        request,
+        HOLDER_PAGES,
+        HOLDER_PURPOSE,
+        "/me/data",
+        holder,
+        sorted(fields or {}),
+        "ok",
+        200,
+    )
+    rows = [
+        {"name": k, **v, "updated": _when(v.get("updated_at"))}
+        for k, v in sorted((fields or {}).items())
+    ]
+    mine = await run_in_threadpool(corrections(request).mine, holder)
+    context = {"rows": rows, "requests": mine, "error": error}
+    return _render(request, "me_data.html", context, status)
+
+
+@router.post("/me/data/corrections", response_class=HTMLResponse)
+async def request_correction(
+    request: Request,
+    _csrf: web.CsrfChecked,
+    field_name: Annotated[str, Form(alias="field")] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """ "This is wrong": a correction request to the department whose data the field came from."""
+    from holder.corrections import CorrectionError
+
+    holder = await _holder(request)
+    try:
+        await run_in_threadpool(corrections(request).file, holder, field_name[:64], note[:2000])
+    except CorrectionError as exc:
+        return await _data_page(request, holder, str(exc), 400)
+    await audit_row(
+        request,
+        HOLDER_PAGES,
+        HOLDER_PURPOSE,
+        "/me/data/corrections",
+        holder,
+        [field_name[:64]],
+        "correction-requested",
+        201,
+    )
+    return web.redirect(request, "/me/data")
+
+
+def corrections(request: Request) -> Any:
+    """The app's correction requests (:class:`holder.corrections.Corrections`), whose field
+    sources are read from the golden record and the datasets' contracts."""
+    from holder.corrections import Corrections, Source
+
+    app = request.app
+
+    def source(holder: str, name: str) -> Source | None:
+        from api.records import record
+        from storage.library import POPULATION
+
+        state = app.state.hub
+        found = (record(state, POPULATION, holder, None) or {}).get(name)
+        if found is None:
+            return None
+        dataset = str(found["source"])
+        contract = state.ingest.contracts.get(dataset)
+        when = dt.datetime.fromisoformat(str(found["updated_at"]).replace("Z", "+00:00"))
+        return Source(
+            dataset,
+            contract.department if contract is not None else dataset,
+            when.astimezone(dt.UTC).replace(tzinfo=None),
+        )
+
+    return web.cached(
+        request, "holder_corrections", lambda _s: Corrections(app.state.hub.library.engine, source)
+    )
+
+
+def _when(stamp: Any) -> str:
+    try:
+        return web.cst(dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")))
+    except ValueError:
+        return str(stamp)

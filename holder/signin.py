@@ -1,0 +1,150 @@
+"""Holder sign-in with the cloud-signature credential, and the holder's sessions.
+
+A citizen signs in with their resident ID number, the credential's PIN and a fresh TOTP: the
+very checks signing uses (``CloudSignService.sign_in``), so a wrong PIN or OTP counts towards
+the same lock, a used OTP step is refused, and a locked or revoked credential cannot sign in.
+Attempts are counted for the client :data:`PAGES`, so a stranger who guesses PINs on the web
+page locks the web sign-in only: the holder's signing through their own app goes on.
+
+What the person is told is the same for a wrong ID number, PIN or OTP (a stranger learns
+nothing about whether an ID has a credential); the audit keeps the exact reason, for the holder.
+
+A session is a random 256-bit token in an HttpOnly cookie, stored only as its SHA-256 with the
+holder and an expiry (:data:`SESSION_SECONDS`), so signing out ends it on the server too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine, delete, insert, select
+
+from holder import store
+from licence.cloudsign.errors import CloudSignError, CredentialLockedError, UnknownCredentialError
+
+PAGES = "holder-pages"  # the client the web sign-in's attempts are counted for
+SESSION_SECONDS = 30 * 60  # a citizen at a window or on a phone: half an hour, then sign in again
+
+
+class CredentialChecks(Protocol):
+    """The cloud-signature service as sign-in sees it."""
+
+    def sign_in(self, id_number: str, pin: str, otp: str, via: str) -> str: ...
+
+
+@dataclass
+class SignInRefused(Exception):
+    """A refused sign-in: ``outcome`` for the audit, ``status`` for the answer, ``message`` for
+    the person (the same for every wrong input, a lock said as such)."""
+
+    outcome: str
+    status: int
+    message: str
+    holder: str | None = None  # the normalised ID the attempt named, if it was one
+
+    def __str__(self) -> str:
+        return self.message
+
+
+WRONG = "身份证号、PIN 或动态口令有误 / the ID number, PIN or one-time password is wrong"
+LOCKED = (
+    "多次输入错误，网页登录已锁定，请到服务窗口解锁 / too many wrong attempts: sign-in is "
+    "locked, the service desk can unlock it"
+)
+
+
+def holder_id(raw: str) -> str:
+    """The normalised resident ID number (18 characters, valid check character); SignInRefused
+    (400) for anything else."""
+    from schemas import resident_id
+    from schemas.library import subject_key
+    from storage.library import POPULATION
+
+    value = subject_key(POPULATION, raw[:40])
+    if not resident_id.validate(value).valid or len(value) != 18:
+        raise SignInRefused(
+            "invalid-id",
+            400,
+            "请输入有效的 18 位身份证号 / enter a valid 18-character resident ID number",
+        )
+    return value
+
+
+def sign_in(checks: CredentialChecks, raw_id: str, pin: str, otp: str, via: str = PAGES) -> str:
+    """Check ID + PIN + OTP with the credential; the holder's normalised ID number, or
+    SignInRefused naming the reason (``refused:invalid_pin``, ``refused:invalid_otp``,
+    ``refused:credential_locked``, ``refused:no_credential``)."""
+    holder = holder_id(raw_id)
+    try:
+        checks.sign_in(holder, pin.strip()[:32], otp.strip()[:16], via)
+    except UnknownCredentialError:
+        raise SignInRefused("refused:no_credential", 401, WRONG, holder) from None
+    except CredentialLockedError as exc:
+        raise SignInRefused(f"refused:{exc.code}", 403, LOCKED, holder) from None
+    except CloudSignError as exc:
+        locked = "locked" in str(exc)
+        raise SignInRefused(
+            f"refused:{exc.code}", 403 if locked else 401, LOCKED if locked else WRONG, holder
+        ) from None
+    return holder
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
+
+
+class HolderSessions:
+    """Server-side holder sessions (token hash → holder, expiry)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], float] = time.time,
+        lifetime: int = SESSION_SECONDS,
+    ) -> None:
+        self.engine, self.clock, self.lifetime = engine, clock, lifetime
+        store.create(engine)
+
+    def start(self, holder: str, via: str = PAGES) -> str:
+        """A new session for ``holder``; its token (shown once: the cookie's value)."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        with store.write(self.engine) as conn:
+            conn.execute(delete(store.sessions).where(store.sessions.c.expires_at < _utc(now)))
+            conn.execute(
+                insert(store.sessions).values(
+                    token_sha256=store.secret_hash(token),
+                    holder=holder,
+                    via=via[:64],
+                    created_at=_utc(now),
+                    expires_at=_utc(now + self.lifetime),
+                )
+            )
+        return token
+
+    def holder_of(self, token: str | None) -> str | None:
+        """The holder of a live session, None for no, an unknown or an expired token."""
+        if not token or len(token) > 64:
+            return None
+        stmt = select(store.sessions.c.holder, store.sessions.c.expires_at).where(
+            store.sessions.c.token_sha256 == store.secret_hash(token)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None or row.expires_at <= _utc(self.clock()):
+            return None
+        return str(row.holder)
+
+    def end(self, token: str | None) -> None:
+        if token:
+            with store.write(self.engine) as conn:
+                conn.execute(
+                    delete(store.sessions).where(
+                        store.sessions.c.token_sha256 == store.secret_hash(token)
+                    )
+                )
