@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, or_, select
 from storage.library import FactView, GoldenRecord
 
 
-class _Library(Protocol):
+class LibraryReads(Protocol):
     engine: Engine
 
     def record(
@@ -25,7 +25,7 @@ class _Library(Protocol):
     ) -> GoldenRecord | None: ...
 
 
-class _PointReads(Protocol):
+class PointReads(Protocol):
     def rows(self, library: str, subject: str) -> list[tuple[object, ...]]: ...
 
 
@@ -44,7 +44,7 @@ class StoreFacts:
     """Claim facts as of ``as_of`` (None: now) from the library and the licence index."""
 
     def __init__(
-        self, library: _Library, golden: _PointReads | None, as_of: dt.date | None = None
+        self, library: LibraryReads, golden: PointReads | None, as_of: dt.date | None = None
     ) -> None:
         self.library = library
         self.golden = golden

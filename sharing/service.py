@@ -17,7 +17,7 @@ from schemas import claims as catalogue
 from schemas.claims import ClaimCatalogueError, ClaimParamError, ClaimType, ParamValue
 from schemas.library import subject_key
 from sharing.claims import Answer, evaluate
-from sharing.facts import StoreFacts, _Library, _PointReads
+from sharing.facts import LibraryReads, PointReads, StoreFacts
 from sharing.receipt_store import ReceiptLog, ReceiptStore
 from sharing.receipts import (
     SealedReceipt,
@@ -83,8 +83,8 @@ class ClaimService:
 
     def __init__(
         self,
-        library: _Library,
-        golden: _PointReads | None,
+        library: LibraryReads,
+        golden: PointReads | None,
         store: ReceiptStore,
         seal: VerificationSeal,
         subject_secret: bytes,
@@ -98,8 +98,8 @@ class ClaimService:
     @classmethod
     def open(
         cls,
-        library: _Library,
-        golden: _PointReads | None,
+        library: LibraryReads,
+        golden: PointReads | None,
         ledger: ReceiptLog,
         seal_host: SealHost,
         keys: KeyStore,

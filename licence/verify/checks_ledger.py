@@ -17,7 +17,7 @@ from licence.verify.context import VerifyContext
 from licence.verify.results import FAILED, INDETERMINATE, PASSED, CheckResult, result
 
 
-def _receipt_checkpoint(receipt: Receipt, ctx: VerifyContext) -> Checkpoint:
+def receipt_checkpoint(receipt: Receipt, ctx: VerifyContext) -> Checkpoint:
     """The (unverified) checkpoint a receipt is proven in; parsed once per note."""
     cp = ctx.caches.notes.get(receipt.checkpoint)
     if cp is None:
@@ -38,7 +38,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             "尚无上链存证回执",
         )
     try:
-        cp = _receipt_checkpoint(receipt, ctx)
+        cp = receipt_checkpoint(receipt, ctx)
         if receipt.data is None:
             raise ReceiptError("receipt carries no entry data")
         if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:

@@ -20,7 +20,7 @@ from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.note import NoteError
 from ledger.receipt import Receipt, ReceiptError
 from licence.verify.checks_content import check_integrity
-from licence.verify.checks_ledger import _receipt_checkpoint, check_anchor, check_checkpoint
+from licence.verify.checks_ledger import check_anchor, check_checkpoint, receipt_checkpoint
 from licence.verify.checks_seal import (
     check_seal_certificate,
     check_seal_signature,
@@ -79,7 +79,7 @@ def check_receipt_ledger(
             "尚无上链存证回执（尚未记账，稍后重新获取凭证）",
         )
     try:
-        cp = _receipt_checkpoint(receipt, ctx)
+        cp = receipt_checkpoint(receipt, ctx)
         if receipt.data is None:
             raise ReceiptError("receipt carries no entry data")
         if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
