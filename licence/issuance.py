@@ -20,6 +20,7 @@ from licence import authorities, document, seals
 from licence.errors import (
     HolderError,
     InvalidFieldsError,
+    LicenceError,
     NoActiveSealError,
     NotAllowedError,
     UnknownTypeError,
@@ -256,6 +257,24 @@ class BatchPreparer:
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def refusals(
+        self, requests: list[IssueRequest], now: dt.datetime | None = None
+    ) -> list[LicenceError | None]:
+        """Check every request on its own, writing nothing: per request, the LicenceError
+        that would refuse it, or None if it would be issued."""
+        now = now or utc_now()
+        seals_cache: dict[str, dict[str, Any] | None] = {}
+        pre = self._prefetch_holders(requests)
+        out: list[LicenceError | None] = []
+        for req in requests:
+            try:
+                self._check(req, now, seals_cache, pre)
+            except LicenceError as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        return out
 
     def prepare(
         self,
