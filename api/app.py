@@ -35,7 +35,17 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.routers import batch, datasets, entities, holders, ledger, meta, persons, verify
+from api.routers import (
+    batch,
+    datasets,
+    entities,
+    holders,
+    ledger,
+    licences,
+    meta,
+    persons,
+    verify,
+)
 from api.state import ApiServices
 
 # every router the app serves, in order
@@ -51,6 +61,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     csc.router,
     licence_verify.router,
+    licences.router,
 )
 
 

@@ -17,6 +17,8 @@ ledger          ``GET /v1/ledger/...``                         ``*``
 datasets        ``POST /v1/datasets/{id}/uploads``, runs       dataset ids, or ``*``
 cloudsign       ``POST /csc/v2/credentials/...``, signHash     ``*`` (and the client must
                                                                be bound to the credential)
+issue           ``POST /v1/licences``, batch, lifecycle        licence types (code or
+                (the client must be bound to an authority)     name), or ``*``
 ==============  =============================================  ===========================
 """
 
@@ -57,6 +59,7 @@ SCOPES = (
     "ledger",
     "datasets",
     "cloudsign",
+    "issue",
 )
 KEY_PREFIX = "hub_"
 
