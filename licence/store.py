@@ -115,6 +115,18 @@ idempotency = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+# rows of bulk issuance jobs (``hub licence issue-batch``) already done: issued (licence id) or
+# refused (reason), written in the transaction that commits the licences, so a job resumed
+# after a crash skips exactly the rows that were done
+bulk_rows = Table(
+    "licence_bulk_rows",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("row_key", String(128), primary_key=True),
+    Column("licence_id", String(120)),
+    Column("refusal", Text),
+)
+
 counters = Table(
     "licence_counters",
     metadata,
@@ -431,3 +443,33 @@ class LicenceStore:
                     and_(cols.client_id == client_id, cols.key == key, cols.state == "pending")
                 )
             )
+
+    # ---- bulk issuance jobs ---------------------------------------------------------------
+    def bulk_done(self, job_id: str) -> dict[str, tuple[str | None, str | None]]:
+        """Row key -> (licence id, refusal) of the rows of a bulk job already done."""
+        cols = bulk_rows.c
+        stmt = select(cols.row_key, cols.licence_id, cols.refusal).where(cols.job_id == job_id)
+        with self.engine.connect() as conn:
+            return {str(k): (lid, why) for k, lid, why in conn.execute(stmt)}
+
+    def record_bulk(
+        self, conn: Connection, job_id: str, rows: list[tuple[str, str | None, str | None]]
+    ) -> None:
+        """Record (row key, licence id, refusal) of done rows in ``conn``'s transaction."""
+        if rows:
+            conn.execute(
+                insert(bulk_rows),
+                [
+                    {"job_id": job_id, "row_key": k, "licence_id": lid, "refusal": why}
+                    for k, lid, why in rows
+                ],
+            )
+
+    def holders_with(self, type_code: str) -> set[str]:
+        """Holders with a valid or suspended licence of this type."""
+        cols = licences.c
+        stmt = select(cols.holder_id).where(
+            and_(cols.type_code == type_code, cols.status.in_(("valid", "suspended")))
+        )
+        with self.engine.connect() as conn:
+            return {str(h) for (h,) in conn.execute(stmt)}

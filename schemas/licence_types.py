@@ -2,7 +2,8 @@
 
 Each type has its GB/T 36904 type code (defining authority USCC + 3 digits), the holder kind
 (``entity`` held by USCC, ``person`` by resident ID), the kinds of authority allowed to issue it,
-its validity rule and its fields (Chinese and English names, type, required, constraints).
+its validity rule and its fields (Chinese and English names, type, required, constraints, and
+``library``: the library field bulk issuance takes the value from).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FieldSpec:
     max_length: int | None = None
     pattern: str | None = None
     values: tuple[str, ...] = ()
+    library: str | None = None  # the library field it is taken from in bulk issuance
 
     def check(self, value: str) -> str | None:
         """Reason the value is invalid, or None."""
@@ -117,6 +119,7 @@ def _parse(path: Path) -> LicenceType:
                 max_length=f.get("max_length"),
                 pattern=f.get("pattern"),
                 values=tuple(str(v) for v in f.get("values", ())),
+                library=str(f["library"]) if f.get("library") else None,
             )
             for f in data["fields"]
         )

@@ -231,3 +231,119 @@ def types_cmd() -> None:
         if lt.code not in seen:
             seen.add(lt.code)
             click.echo(f"{lt.code}  {lt.name} ({lt.name_en}), holder: {lt.holder_kind}")
+
+
+@licence.command("issue-batch")
+@click.argument("type_name", metavar="TYPE")
+@click.option("--authority", required=True, help="USCC of the issuing authority")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="CSV: holder_id, holder_name, [valid_until,] the type's fields (key or Chinese name)",
+)
+@click.option(
+    "--from-dataset",
+    default=None,
+    help="issue to the golden records of the library this dataset feeds (e.g. mr_enterprise)",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    help="FIELD=VALUE or FIELD!=VALUE on library fields (repeatable; with --from-dataset)",
+)
+@click.option(
+    "--all-holders",
+    is_flag=True,
+    help="with --from-dataset: also holders that already hold a valid licence of TYPE",
+)
+@click.option("--field", "fields", multiple=True, help="k=v for every row, repeatable")
+@click.option("--chunk", type=int, default=500, show_default=True, help="licences per commit")
+@click.option("--max-rate", type=float, default=0.0, help="licences/s at most (0: no limit)")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="write the refused rows (row, reason) to this CSV file",
+)
+def issue_batch_cmd(
+    type_name: str,
+    authority: str,
+    from_file: Path | None,
+    from_dataset: str | None,
+    where: tuple[str, ...],
+    all_holders: bool,
+    fields: tuple[str, ...],
+    chunk: int,
+    max_rate: float,
+    report: Path | None,
+) -> None:
+    """Issue licences of TYPE in bulk from a CSV file or from library records, with a progress
+    bar. Interrupted (even killed), the same command resumes: rows already issued or refused
+    are skipped, none is issued twice. Bad rows are refused one by one with their reason."""
+    import csv
+    import sys
+
+    from licence.bulk import BulkError, BulkIssuer, library_rows, parse_where, read_csv
+    from schemas import licence_types
+
+    if (from_file is None) == (from_dataset is None):
+        fail("give exactly one of --from FILE.csv and --from-dataset DATASET")
+    if where and from_dataset is None:
+        fail("--where filters library records: use it with --from-dataset")
+    constants = _field_values(fields)
+    settings = get_settings()
+    svc = open_service(settings)
+    errors: tuple[type[Exception], ...] = (
+        BulkError,
+        licence_types.LicenceTypeError,
+        *licence_errors(),
+    )
+    try:
+        lt = licence_types.get(type_name)
+        issuer = BulkIssuer(svc, chunk, max_rate)
+        issuer.check(type_name, authority)
+        if from_file is not None:
+            source = read_csv(from_file, lt, constants)
+        else:
+            from hub.wiring import library_store
+            from schemas.contracts import load_contracts
+
+            contract = load_contracts().get(str(from_dataset))
+            if contract is None:
+                raise BulkError(f"unknown dataset {from_dataset!r}")
+            wanted = "legal-entity" if lt.holder_kind == "entity" else "population"
+            if contract.library != wanted:
+                raise BulkError(
+                    f"{from_dataset} feeds the {contract.library} library; {lt.name} is held by "
+                    f"{'entities' if lt.holder_kind == 'entity' else 'persons'}"
+                )
+            skip = set() if all_holders else svc.store.holders_with(lt.code)
+            source = library_rows(
+                library_store(settings), wanted, lt, parse_where(where), constants, skip
+            )
+        total = len(source.rows) + len(source.refused)
+        with click.progressbar(
+            length=total, label=f"issuing {lt.name}", file=sys.stderr, show_pos=True
+        ) as bar:
+            result = issuer.run(type_name, authority, source, bar.update)
+    except errors as exc:
+        fail(exc)
+    if report is not None:
+        with report.open("w", encoding="utf-8-sig", newline="") as out:
+            w = csv.writer(out)
+            w.writerow(["row", "reason"])
+            w.writerows(result.refused)
+    resumed = f", {result.resumed} done by an earlier run" if result.resumed else ""
+    click.echo(
+        f"job {result.job_id}: {result.total} rows, {result.issued} issued, "
+        f"{len(result.refused)} refused{resumed}"
+    )
+    for key, why in result.refused[:5]:
+        # a row of library records is keyed by its holder: shown masked on the terminal
+        shown = key if len(key) < 15 else f"{key[:6]}…{key[-4:]}"
+        click.echo(f"  refused row {shown}: {why}", err=True)
+    if len(result.refused) > 5:
+        more = f" (all in {report})" if report else " (--report FILE.csv lists them all)"
+        click.echo(f"  … {len(result.refused) - 5} more{more}", err=True)
