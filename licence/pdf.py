@@ -8,6 +8,7 @@ certificate binds.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import textwrap
@@ -314,7 +315,9 @@ def _fit_rows(rows: list[tuple[str, str]]) -> tuple[int, list[tuple[str, list[st
 def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Path) -> bytes:
     """The unsigned one-page PDF of a (fully disclosed) licence."""
     vals = {n: e["value"] for n, e in doc["fields"].items() if "value" in e}
-    lt = licence_types.get(vals["证照类型代码"])
+    # the type as it was when the licence was sealed: a later change never alters it
+    signed = dt.datetime.strptime(doc["header"]["signed_at"], "%Y-%m-%dT%H:%M:%SZ")
+    lt = licence_types.at(vals["证照类型代码"], signed)
     writer = PdfFileWriter()
     page = _Page(writer, font)
     page.rect(18, 18, PAGE_W - 36, PAGE_H - 36, 4, BORDER)
@@ -329,6 +332,13 @@ def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Pa
     holder_label = "名称" if lt.holder_kind == "entity" else "姓名"
     rows: list[tuple[str, str]] = [(holder_label, vals["持证主体"])]
     rows += [(f.name, str(vals[f.key])) for f in lt.fields if f.key in vals]
+    # a field the licence holds that this version of its type does not (sealed in the second
+    # the type changed): shown under the current type's title, never left out
+    shown = {f.key for f in lt.fields}
+    current = licence_types.get(lt.code)
+    rows += [
+        (f.name, str(vals[f.key])) for f in current.fields if f.key in vals and f.key not in shown
+    ]
     until = vals.get("证照有效期截止日期", "")
     rows.append(
         (

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from schemas import uscc
 
 CATALOGUE_DIR = Path(__file__).with_name("licence_types")
 FIELD_TYPES = ("string", "date", "enum", "integer")
@@ -107,7 +112,17 @@ class LicenceType:
 
 
 def _parse(path: Path) -> LicenceType:
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return parse_text(path.read_text(encoding="utf-8"), path.name)
+
+
+def parse_text(text: str, source: str) -> LicenceType:
+    """A licence type from its YAML text (``source`` names it in errors); LicenceTypeError
+    says what is wrong."""
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LicenceTypeError(f"{source}: not YAML ({exc})") from None
+    path = Path(source)
     try:
         fields = tuple(
             FieldSpec(
@@ -134,21 +149,35 @@ def _parse(path: Path) -> LicenceType:
             default_years=data["validity"].get("default_years"),
             fields=fields,
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise LicenceTypeError(f"{path.name}: missing or malformed entry {exc}") from exc
     if not re.fullmatch(r"[0-9A-Z]{18}\d{3}", lt.code) or not lt.code.startswith(lt.defined_by):
         raise LicenceTypeError(f"{path.name}: type code must be the defining USCC + 3 digits")
     if lt.holder_kind not in HOLDER_KINDS:
         raise LicenceTypeError(f"{path.name}: holder_kind must be one of {HOLDER_KINDS}")
+    if not uscc.validate(lt.defined_by).valid:
+        raise LicenceTypeError(f"{path.name}: defined_by {lt.defined_by} is not a valid USCC")
+    if not lt.fields or len({f.key for f in lt.fields}) != len(lt.fields):
+        raise LicenceTypeError(f"{path.name}: fields must be given, each key once")
     for f in lt.fields:
         if f.type not in FIELD_TYPES:
             raise LicenceTypeError(f"{path.name}: field {f.key} has unknown type {f.type}")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", f.key):
+            raise LicenceTypeError(f"{path.name}: field key {f.key!r}: lower case, digits, _")
+        if f.pattern is not None:
+            try:
+                re.compile(f.pattern)
+            except re.error as exc:
+                raise LicenceTypeError(f"{path.name}: field {f.key}: bad pattern ({exc})") from None
+        if f.type == "enum" and not f.values:
+            raise LicenceTypeError(f"{path.name}: enum field {f.key} lists no values")
     return lt
 
 
 @cache
-def catalogue(folder: Path = CATALOGUE_DIR) -> dict[str, LicenceType]:
-    """All licence types, keyed by type code (also reachable by file stem through ``get``)."""
+def shipped(folder: Path = CATALOGUE_DIR) -> dict[str, LicenceType]:
+    """The licence types of the YAML files in ``folder`` (what seeds a new hub), keyed by type
+    code and by file stem."""
     types: dict[str, LicenceType] = {}
     for path in sorted(folder.glob("*.yaml")):
         lt = _parse(path)
@@ -157,8 +186,80 @@ def catalogue(folder: Path = CATALOGUE_DIR) -> dict[str, LicenceType]:
     return types
 
 
-def get(name_or_code: str, folder: Path = CATALOGUE_DIR) -> LicenceType:
-    """A licence type by type code, file stem (e.g. ``business_licence``) or Chinese name."""
+@dataclass(frozen=True)
+class Version:
+    """One version of a licence type in a hub's registry: in force from ``since`` (naive UTC)."""
+
+    stem: str
+    since: dt.datetime
+    lt: LicenceType
+
+
+# the hub's registry (``licence.store`` installs a loader reading the SQL store): versions of
+# every type by code, oldest first, read again at most every REFRESH_SECONDS
+REFRESH_SECONDS = 5.0
+_registry: dict[str, Any] = {"loader": None, "at": 0.0, "versions": {}, "current": None}
+_lock = threading.Lock()
+
+
+def use_registry(loader: Callable[[], dict[str, list[Version]]] | None) -> None:
+    """Read licence types from ``loader`` (versions by type code) instead of the YAML files
+    (None: back to the YAML files)."""
+    with _lock:
+        _registry.update(loader=loader, at=0.0, versions={}, current=None)
+
+
+def _live() -> dict[str, LicenceType] | None:
+    loader = _registry["loader"]
+    if loader is None:
+        return None
+    now = time.monotonic()
+    if _registry["current"] is None or now - _registry["at"] > REFRESH_SECONDS:
+        with _lock:
+            if _registry["current"] is None or now - _registry["at"] > REFRESH_SECONDS:
+                versions = loader()
+                current: dict[str, LicenceType] = {}
+                for code, vs in versions.items():
+                    current[code] = vs[-1].lt
+                    current[vs[-1].stem] = vs[-1].lt
+                _registry.update(at=now, versions=versions, current=current)
+    found: dict[str, LicenceType] = _registry["current"]
+    return found
+
+
+def refresh() -> None:
+    """Read the registry again at the next look-up (after this process changed it)."""
+    with _lock:
+        _registry["at"] = 0.0
+        _registry["current"] = None
+
+
+def catalogue(folder: Path | None = None) -> dict[str, LicenceType]:
+    """All licence types, keyed by type code and by catalogue name (file stem): the hub's
+    registry when one is in use, else the YAML files (of ``folder`` when given)."""
+    if folder is None:
+        live = _live()
+        if live is not None:
+            return live
+    return shipped(folder or CATALOGUE_DIR)
+
+
+def at(code: str, when: dt.datetime | dt.date) -> LicenceType:
+    """The version of type ``code`` in force at ``when`` (a licence's issue time): what its
+    PDF is drawn with, so a later change of the type never alters a licence already issued."""
+    current = get(code)
+    versions: list[Version] = _registry["versions"].get(current.code, [])
+    moment = when if isinstance(when, dt.datetime) else dt.datetime.combine(when, dt.time.max)
+    moment = moment.replace(tzinfo=None)
+    found = current
+    for v in versions:
+        if v.since <= moment:
+            found = v.lt
+    return found if versions else current
+
+
+def get(name_or_code: str, folder: Path | None = None) -> LicenceType:
+    """A licence type by type code, catalogue name (e.g. ``business_licence``) or Chinese name."""
     types = catalogue(folder)
     if name_or_code in types:
         return types[name_or_code]

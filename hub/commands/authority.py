@@ -60,3 +60,38 @@ def bind_cmd(client_id: str, uscc: str) -> None:
         fail(f"no active client {client_id!r} (see `hub client list`)")
     store.bind_client(client_id, auth.uscc)
     click.echo(f"{client_id} issues as {auth.name} ({auth.uscc})")
+
+
+@authority.command("add")
+@click.argument("uscc")
+@click.option("--name", required=True, help="the authority's name, e.g. 淮南市民政局")
+@click.option("--division", required=True, help="GB/T 2260 division code, e.g. 340400")
+@click.option("--kind", required=True, help="its kind, matched against a type's issuer_kinds")
+@click.option("--may-issue", default="", help="licence types, comma-separated")
+def add_cmd(uscc: str, name: str, division: str, kind: str, may_issue: str) -> None:
+    """Register an issuing authority (stored in the hub, not in the repository)."""
+    from licence.authorities import Authority, AuthorityError
+
+    types = tuple(t.strip() for t in may_issue.split(",") if t.strip())
+    if not (division.isdigit() and len(division) == 6):
+        fail(f"division {division!r}: six digits (GB/T 2260)")
+    try:
+        _store().add_authority(Authority(uscc.strip().upper(), name, division, kind, types))
+    except AuthorityError as exc:
+        fail(exc)
+    click.echo(f"{uscc.strip().upper()} {name}: registered")
+
+
+@authority.command("grant-type")
+@click.argument("uscc")
+@click.argument("type_name", metavar="TYPE")
+def grant_type_cmd(uscc: str, type_name: str) -> None:
+    """Let the authority USCC issue licences of TYPE."""
+    from licence.authorities import AuthorityError
+    from schemas.licence_types import LicenceTypeError
+
+    try:
+        auth = _store().grant_type(uscc.strip().upper(), type_name)
+    except (AuthorityError, LicenceTypeError) as exc:
+        fail(exc)
+    click.echo(f"{auth.uscc} {auth.name} may issue: {', '.join(auth.may_issue)}")

@@ -221,16 +221,81 @@ def expire_cmd() -> None:
         click.echo(f"expired: {lid}")
 
 
-@licence.command("types")
-def types_cmd() -> None:
-    """List the licence types of the catalogue."""
+@licence.group("types", invoke_without_command=True)
+@click.pass_context
+def types_group(ctx: click.Context) -> None:
+    """The hub's licence types: list, show, add (a new type or a new version of one)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(types_list_cmd)
+
+
+def _open_store() -> Any:
+    from licence.store import LicenceStore, engine_for
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    return LicenceStore(engine_for(settings.db_url))
+
+
+@types_group.command("list")
+def types_list_cmd() -> None:
+    """List the licence types: code, name, catalogue name, holder kind, version."""
+    store = _open_store()
+    for code, versions in sorted(store.type_versions().items()):
+        v = versions[-1]
+        lt = v.lt
+        click.echo(
+            f"{code}  {lt.name} ({lt.name_en}) [{v.stem}], holder: {lt.holder_kind}, "
+            f"issued by: {', '.join(lt.issuer_kinds)}, version {len(versions)}"
+        )
+
+
+@types_group.command("show")
+@click.argument("type_name", metavar="TYPE")
+def types_show_cmd(type_name: str) -> None:
+    """Print a type's current YAML (fields, validity, holder kind) and its versions."""
     from schemas import licence_types
 
-    seen = set()
-    for lt in licence_types.catalogue().values():
-        if lt.code not in seen:
-            seen.add(lt.code)
-            click.echo(f"{lt.code}  {lt.name} ({lt.name_en}), holder: {lt.holder_kind}")
+    store = _open_store()
+    try:
+        lt = licence_types.get(type_name)
+    except licence_types.LicenceTypeError as exc:
+        fail(exc)
+    from sqlalchemy import select
+
+    from licence.store import type_versions
+
+    cols = type_versions.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(cols.version, cols.created_at, cols.yaml)
+            .where(cols.code == lt.code)
+            .order_by(cols.version)
+        ).all()
+    for version, created, _ in rows:
+        since = "shipped" if created.year == 1970 else f"since {created:%Y-%m-%d %H:%M:%S} UTC"
+        click.echo(f"# version {version} ({since})")
+    click.echo(rows[-1][2].rstrip())
+
+
+@types_group.command("add")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def types_add_cmd(file: Path) -> None:
+    """Add the licence type of FILE.yaml (its catalogue name is the file's name), or a new
+    version of it when its code exists: licences already issued keep the version they were
+    sealed under (their PDFs do not change)."""
+    from schemas import licence_types
+
+    store = _open_store()
+    try:
+        version = store.add_type(file.read_text(encoding="utf-8"), file.stem)
+    except (licence_types.LicenceTypeError, UnicodeDecodeError) as exc:
+        fail(exc)
+    lt = licence_types.get(file.stem)
+    if version == 0:
+        click.echo(f"{lt.code} {lt.name}: unchanged")
+    else:
+        click.echo(f"{lt.code} {lt.name}: version {version}")
 
 
 @licence.command("issue-batch")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import ENTITY, ENTITY_NAME, PERSON, PERSON_NAME, seed_library
 from fastapi.testclient import TestClient
 
 from hub.settings import Settings
 from hub.wiring import api_app
+from tests.api.conftest import ENTITY, ENTITY_NAME, PERSON, PERSON_NAME, seed_library
 
 CITY_MR = "11430100005543215L"  # 长沙市市场监督管理局
 PROVINCE_MR = "11430000006122244L"  # 湖南省市场监督管理局
