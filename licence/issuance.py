@@ -13,7 +13,7 @@ import base64
 import datetime as dt
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from licence import authorities, document, seals
@@ -124,6 +124,9 @@ class Prepared:
     rows: list[dict[str, Any]]
     entries: list[bytes]
     written: list[tuple[str, bytes]]  # object key, sealed bytes
+    # what governance compares with the libraries later: the name (and legal representative)
+    # each licence was issued to
+    basis: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -310,6 +313,7 @@ class BatchPreparer:
         # nothing); the objects are then written as a batch and the index rows commit only
         # once all are durable
         written: list[tuple[str, bytes]] = []
+        basis: list[dict[str, Any]] = []
         when = iso_utc(now)
         for c in checked:
             serial = _serial
@@ -350,7 +354,14 @@ class BatchPreparer:
             )
             # status_index binds the licence to its bit in the authority's status lists
             entries.append(issue_entry(lid, digest, c.auth.uscc, status_index, when))
-        return Prepared(docs, rows, entries, written)
+            basis.append(
+                {
+                    "licence_id": lid,
+                    "holder_name": c.holder_name,
+                    "legal_rep": c.fields.get("legal_representative"),
+                }
+            )
+        return Prepared(docs, rows, entries, written, basis)
 
     @staticmethod
     def _metadata(

@@ -346,11 +346,17 @@ class LicenceService:
         if self.ledger.shares_database(self.store.engine):
             # same database as the log: index rows and log entries commit together, so a
             # failure leaves neither (and one commit instead of three per batch)
-            extra = None if on_commit is None else (lambda conn: on_commit(docs, conn))
+
+            def extra(conn: Connection) -> None:
+                self.store.add_basis(prepared.basis, conn)
+                if on_commit is not None:
+                    on_commit(docs, conn)
+
             self._commit_with_log(rows, entries, extra)
             return docs
         with self.store.engine.begin() as conn:
             self.store.add_licences(rows, conn)
+            self.store.add_basis(prepared.basis, conn)
             if on_commit is not None:
                 on_commit(docs, conn)
         entry_ids = self.ledger.append_many(entries)

@@ -154,6 +154,47 @@ authority_rows = Table(
 )
 SEEDED_AT = dt.datetime(1970, 1, 1)  # the shipped types are in force for every licence
 
+# what each licence was issued to, for governance: the holder's name and legal representative
+# as on the licence (written with the licence; backfilled from the document for older ones)
+basis_rows = Table(
+    "licence_basis",
+    metadata,
+    Column("licence_id", String(120), primary_key=True),
+    Column("holder_name", Text, nullable=False),
+    Column("legal_rep", Text),
+)
+
+# governance runs (licence_governance DAG, `hub licence governance --run`) and their findings:
+# one open finding per licence and kind, with the run that first and last found it
+governance_runs = Table(
+    "licence_governance_runs",
+    metadata,
+    Column("run_no", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("checked", Integer),
+    Column("found", Integer),
+    Column("suspended", Integer),
+)
+
+findings = Table(
+    "licence_findings",
+    metadata,
+    Column("finding_id", Integer, primary_key=True, autoincrement=True),
+    Column("licence_id", String(120), nullable=False, index=True),
+    Column("authority", String(18), nullable=False, index=True),
+    Column("type_code", String(21), nullable=False),
+    Column("holder_id", String(18), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON: field, values, dataset, library run
+    Column("action", String(16), nullable=False),  # flagged | suspended
+    Column("first_run", Integer, nullable=False),
+    Column("last_run", Integer, nullable=False),
+    Column("state", String(8), nullable=False),  # open | resolved
+    Column("found_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+)
+
 counters = Table(
     "licence_counters",
     metadata,
@@ -669,3 +710,122 @@ class LicenceStore:
         )
         with self.engine.connect() as conn:
             return {str(h) for (h,) in conn.execute(stmt)}
+
+    # ---- governance -----------------------------------------------------------------------
+    def add_basis(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> None:
+        """Record what licences were issued to (with them, in ``conn``'s transaction)."""
+        if not rows:
+            return
+        if conn is not None:
+            conn.execute(insert(basis_rows), rows)
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(basis_rows), rows)
+
+    def valid_for_governance(
+        self, authority: str | None = None
+    ) -> list[tuple[str, str, str, str, str, str | None, str | None]]:
+        """(licence id, authority, type code, holder kind, holder id, name on it, legal
+        representative on it) of every valid licence; the last two None without a basis."""
+        cols = licences.c
+        stmt = (
+            select(
+                cols.licence_id,
+                cols.authority,
+                cols.type_code,
+                cols.holder_kind,
+                cols.holder_id,
+                basis_rows.c.holder_name,
+                basis_rows.c.legal_rep,
+            )
+            .select_from(licences.outerjoin(basis_rows, basis_rows.c.licence_id == cols.licence_id))
+            .where(cols.status == "valid")
+            .order_by(cols.licence_id)
+        )
+        if authority:
+            stmt = stmt.where(cols.authority == authority)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(stmt)]
+
+    def start_governance_run(self) -> int:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(governance_runs).values(started_at=now)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def finish_governance_run(self, run_no: int, checked: int, found: int, suspended: int) -> None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(governance_runs)
+                .where(governance_runs.c.run_no == run_no)
+                .values(finished_at=now, checked=checked, found=found, suspended=suspended)
+            )
+
+    def open_findings(self, authority: str | None = None) -> list[dict[str, Any]]:
+        """The open findings (of one authority), oldest first."""
+        stmt = select(findings).where(findings.c.state == "open").order_by(findings.c.finding_id)
+        if authority:
+            stmt = stmt.where(findings.c.authority == authority)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def record_findings(
+        self,
+        run_no: int,
+        found: list[dict[str, Any]],
+        checked: set[str],
+    ) -> list[dict[str, Any]]:
+        """Store a run's findings: a finding already open (same licence and kind) is marked
+        seen by this run, a new one is added; an open finding of a checked licence that this
+        run did not find again is resolved. Returns the new findings."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        cols = findings.c
+        found_keys = {(f["licence_id"], f["kind"]) for f in found}
+        with self.engine.begin() as conn:
+            open_rows = {
+                (r.licence_id, r.kind): r.finding_id
+                for r in conn.execute(
+                    select(cols.finding_id, cols.licence_id, cols.kind).where(cols.state == "open")
+                )
+            }
+            new = [f for f in found if (f["licence_id"], f["kind"]) not in open_rows]
+            seen = [fid for key, fid in open_rows.items() if key in found_keys]
+            stale = [
+                fid for key, fid in open_rows.items() if key not in found_keys and key[0] in checked
+            ]
+            for ids, values in (
+                (seen, {"last_run": run_no}),
+                (stale, {"state": "resolved", "resolved_at": now, "last_run": run_no}),
+            ):
+                for lo in range(0, len(ids), 500):
+                    conn.execute(
+                        update(findings)
+                        .where(cols.finding_id.in_(ids[lo : lo + 500]))
+                        .values(**values)
+                    )
+            if new:
+                conn.execute(
+                    insert(findings),
+                    [
+                        {
+                            **f,
+                            "first_run": run_no,
+                            "last_run": run_no,
+                            "state": "open",
+                            "found_at": now,
+                        }
+                        for f in new
+                    ],
+                )
+        return new
+
+    def set_finding_action(self, licence_id: str, kind: str, action: str) -> None:
+        cols = findings.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(findings)
+                .where(and_(cols.licence_id == licence_id, cols.kind == kind, cols.state == "open"))
+                .values(action=action)
+            )

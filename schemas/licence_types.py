@@ -2,8 +2,9 @@
 
 Each type has its GB/T 36904 type code (defining authority USCC + 3 digits), the holder kind
 (``entity`` held by USCC, ``person`` by resident ID), the kinds of authority allowed to issue it,
-its validity rule and its fields (Chinese and English names, type, required, constraints, and
-``library``: the library field bulk issuance takes the value from).
+its validity rule, its fields (Chinese and English names, type, required, constraints, and
+``library``: the library field bulk issuance takes the value from) and its governance policy
+(``governance: {auto_suspend: [...]}``: the findings that suspend a licence automatically).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from schemas import uscc
 
 CATALOGUE_DIR = Path(__file__).with_name("licence_types")
 FIELD_TYPES = ("string", "date", "enum", "integer")
+# what governance may suspend a licence of a type for automatically (``governance:
+# {auto_suspend: [...]}``; every other finding is only flagged to the authority)
+SUSPENDABLE = ("HOLDER_DIED", "ENTITY_NOT_OPERATING", "NAME_CHANGED", "LEGAL_REP_CHANGED")
 HOLDER_KINDS = ("entity", "person")
 
 
@@ -81,6 +85,7 @@ class LicenceType:
     long_term_allowed: bool
     default_years: int | None
     fields: tuple[FieldSpec, ...]
+    auto_suspend: tuple[str, ...] = ()  # governance findings that suspend a licence at once
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:
@@ -148,6 +153,9 @@ def parse_text(text: str, source: str) -> LicenceType:
             long_term_allowed=bool(data["validity"]["long_term_allowed"]),
             default_years=data["validity"].get("default_years"),
             fields=fields,
+            auto_suspend=tuple(
+                str(k) for k in (data.get("governance") or {}).get("auto_suspend") or ()
+            ),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise LicenceTypeError(f"{path.name}: missing or malformed entry {exc}") from exc
@@ -155,6 +163,11 @@ def parse_text(text: str, source: str) -> LicenceType:
         raise LicenceTypeError(f"{path.name}: type code must be the defining USCC + 3 digits")
     if lt.holder_kind not in HOLDER_KINDS:
         raise LicenceTypeError(f"{path.name}: holder_kind must be one of {HOLDER_KINDS}")
+    for kind in lt.auto_suspend:
+        if kind not in SUSPENDABLE:
+            raise LicenceTypeError(
+                f"{path.name}: governance.auto_suspend {kind!r}: one of {', '.join(SUSPENDABLE)}"
+            )
     if not uscc.validate(lt.defined_by).valid:
         raise LicenceTypeError(f"{path.name}: defined_by {lt.defined_by} is not a valid USCC")
     if not lt.fields or len({f.key for f in lt.fields}) != len(lt.fields):

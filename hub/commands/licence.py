@@ -412,3 +412,43 @@ def issue_batch_cmd(
     if len(result.refused) > 5:
         more = f" (all in {report})" if report else " (--report FILE.csv lists them all)"
         click.echo(f"  … {len(result.refused) - 5} more{more}", err=True)
+
+
+@licence.command("governance")
+@click.option("--authority", default=None, help="only this authority's licences (USCC)")
+@click.option(
+    "--run", "run_now", is_flag=True, help="reconcile with the libraries now (what the DAG runs)"
+)
+def governance_cmd(authority: str | None, run_now: bool) -> None:
+    """Governance (治理): the open findings on valid licences (holder died, entity no longer
+    operating, name or legal representative changed, holder unknown), per authority, with the
+    library run that said so; --run reconciles first and applies each type's policy."""
+    from hub.wiring import library_store
+    from licence import governance
+    from licence.governance_run import run_governance
+
+    settings = get_settings()
+    svc = open_service(settings)
+    if run_now:
+        result = run_governance(svc, library_store(settings), authority)
+        click.echo(
+            f"governance run {result.run_no}: {result.checked} valid licences checked, "
+            f"{len(result.findings)} findings ({result.new} new), "
+            f"{len(result.suspended)} suspended"
+        )
+    rows = svc.store.open_findings(authority)
+    by_authority: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_authority.setdefault(row["authority"], []).append(row)
+    for auth, found in sorted(by_authority.items()):
+        click.echo(f"{auth}: {len(found)} open findings")
+        for row in found:
+            ev = json.loads(row["evidence"])
+            source = f"{ev['dataset']} run {ev['library_run']}" if ev.get("dataset") else "—"
+            click.echo(
+                f"  {row['licence_id']}  {row['kind']} ({governance.KINDS[row['kind']]}), "
+                f"{row['action']}; says {source}; governance runs {row['first_run']}"
+                f"–{row['last_run']}"
+            )
+    if not rows:
+        click.echo("no open findings")
