@@ -362,3 +362,16 @@ def test_issuance_is_audited_under_the_holder(issuing: Issuing) -> None:
     audit.flush()
     rows = [x for x in audit.query(ENTITY) if x["client_id"] == "city-mr"]
     assert [(x["status"], x["outcome"]) for x in rows] == [(201, "issued")]
+
+
+def test_a_retry_while_the_first_is_in_flight_is_told_to_wait(issuing: Issuing) -> None:
+    from api.routers.licences import LicenceIn, _digest
+
+    body = business()
+    digest = _digest("/v1/licences", LicenceIn.model_validate(body))
+    # the first request holds the key (as while it is being sealed)
+    assert issuing.state.licences.store.claim_key("city-mr", "case-9", digest) is None
+    r = issuing.http.post("/v1/licences", json=body, headers=issuing.headers("city-mr", "case-9"))
+    assert r.status_code == 409 and r.json()["type"].endswith("/idempotency-key-in-flight")
+    assert r.headers["Retry-After"] == "1"
+    assert issuing.licence_count() == 0
