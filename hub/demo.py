@@ -22,6 +22,9 @@ from typing import Any
 
 from hub.settings import Settings, get_settings
 
+HUAINAN_MR = "11340400MB1234562J"  # 淮南市市场监督管理局
+HUAINAN_HR = "11340400MB12355653"  # 淮南市人力资源和社会保障局
+
 
 def _step(title: str) -> float:
     print(f"\n== {title}", flush=True)
