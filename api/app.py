@@ -45,6 +45,7 @@ from api.routers import (
     entities,
     holders,
     ledger,
+    licences,
     meta,
     persons,
     presentations,
@@ -76,6 +77,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me_corrections.router,
     csc.router,
     licence_verify.router,
+    licences.router,
 )
 
 

@@ -22,6 +22,8 @@ claims          ``POST /v1/claims/verify``, batch, receipts    claim type ids, o
 holder-app      ``POST /v1/presentations`` for a citizen       ``*`` (and a registered key:
                 (a holder app's signed assertion)              ``hub holder app-key``)
 presentations   ``POST /v1/presentations/{code}/redeem``       ``*``
+issue           ``POST /v1/licences``, batch, lifecycle        licence types (code or
+                (the client must be bound to an authority)     name), or ``*``
 ==============  =============================================  ===========================
 """
 
@@ -65,6 +67,7 @@ SCOPES = (
     "claims",
     "holder-app",
     "presentations",
+    "issue",
 )
 CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"

@@ -3,6 +3,15 @@ against OpenAttestation wrapping and signing the same documents in the same run.
 
     python -m bench.licence            # 100,000 licences, 200 PDFs, 10,000 OpenAttestation docs
     python -m bench.licence --quick    # 2,000 / 20 / 1,000
+    python -m bench.licence --api-only # only the API path below (20,000 over HTTP; 2,000 quick)
+    python -m bench.licence --governance   # governance: 1,000,000 persons, 100,000 licences
+    python -m bench.licence --governance --quick   # 100,000 persons, 10,000 licences
+
+The API path: a real ``hub serve``-like uvicorn server (a child process, the audit and the
+ledger's sequencer running in the background as in production) and an issuing client bound to
+the authority: ``POST /v1/batch/licences`` with 1,000 licences per request and an
+Idempotency-Key (sealed, stored, logged, audited per holder), one request after the other,
+then single ``POST /v1/licences`` requests one after the other for their latency (p50, p99).
 
 Licences are issued through ``LicenceService.issue_batches``: batch k+1 is checked, numbered and
 sealed in this thread while batch k is written and committed in one writer thread (one process,
@@ -188,8 +197,259 @@ def _openattestation(docs: list[dict[str, str]], work: Path) -> dict[str, float]
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def _serve(home: Path, port: int) -> None:
+    """Child process: the API over the benchmark's hub, as ``hub serve`` runs it."""
+    import uvicorn
+
+    from hub.wiring import api_app
+
+    app = api_app(Settings(home=home, key_passphrase="bench"), background=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api_path(
+    settings: Settings, svc: Any, holders: list[tuple[str, str]], n: int, singles: int
+) -> dict[str, float]:
+    """Batch issuance over HTTP (licences/s) and single issuance latency (ms), on a server."""
+    import datetime as dt
+    import signal
+    import statistics
+    import sys
+
+    import httpx
+
+    from api.clients import ClientStore
+
+    clients = ClientStore(library_engine(settings.db_url))
+    client_id = f"bench-issuer-{os.getpid()}"
+    key = clients.add(client_id, "benchmark issuing system", rate_limit=1e9)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    clients.grant(client_id, "issue", "licence-issuance", until, ["business_licence"])
+    svc.store.bind_client(client_id, AUTHORITY)
+
+    def item(i: int) -> dict[str, Any]:
+        holder, name = holders[i % len(holders)]
+        return {
+            "type": "business_licence",
+            "holder": {"id": holder, "name": name},
+            "fields": synth_fields(i),
+        }
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.licence", "--serve", str(settings.home), str(port)]
+    )
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "licence-issuance"}
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300
+        ) as http:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    if http.get("/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.time() > deadline:
+                    raise RuntimeError("the API server did not come up")
+                time.sleep(0.2)
+            warm = http.post("/v1/batch/licences", json={"items": [item(0)] * 10})
+            assert warm.status_code == 200, warm.text
+            start = time.perf_counter()
+            for lo in range(0, n, BATCH):
+                items = [item(i) for i in range(lo, min(n, lo + BATCH))]
+                r = http.post(
+                    "/v1/batch/licences",
+                    json={"items": items},
+                    headers={"Idempotency-Key": f"bench-{os.getpid()}-{lo}"},
+                )
+                assert r.status_code == 200 and r.json()["issued"] == len(items), r.text[:300]
+            batch_s = time.perf_counter() - start
+            latencies = []
+            for i in range(singles):
+                t0 = time.perf_counter()
+                r = http.post(
+                    "/v1/licences",
+                    json=item(i),
+                    headers={"Idempotency-Key": f"bench-{os.getpid()}-one-{i}"},
+                )
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 201, r.text[:300]
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    latencies.sort()
+    return {
+        "http_batch_licences_per_s": n / batch_s,
+        "http_single_p50_ms": statistics.median(latencies),
+        "http_single_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def _api_only(args: argparse.Namespace) -> None:
+    n, singles = (2_000, 100) if args.quick else (20_000, 1_000)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-licence-api-", dir=args.work_dir))
+    try:
+        settings = Settings(home=work / "hub", key_passphrase="bench")
+        svc = open_service(settings)
+        svc.ensure_ca()
+        svc.create_seal(AUTHORITY)
+        holders = synth_holders(min(n, 10_000))
+        LibraryStore(library_engine(settings.db_url)).merge(
+            "legal-entity",
+            "bench",
+            "samr.entities",
+            datetime.now(UTC),
+            [h for h, _ in holders],
+            {"entity_name": [name for _, name in holders]},
+        )
+        api = _api_path(settings, svc, holders, n, singles)
+        _print_api(n, singles, api)
+        report(
+            "licence-api",
+            {"licences": n, "singles": singles, **{k: round(v, 1) for k, v in api.items()}},
+            "the same issuance in process (python -m bench.licence)",
+            1.0,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _governance(args: argparse.Namespace) -> None:
+    """A governance run over the population library and valid licences held by persons, with
+    1 % deaths and 1 % renames planted after issue: the run's time, and every planted change
+    found (nothing else)."""
+    import random
+
+    from bench.api import _ids
+    from licence.governance import HOLDER_DIED, NAME_CHANGED
+    from licence.governance_run import run_governance
+    from licence.samples import HUAINAN_ISSUERS, sample_fields
+    from storage.library import POPULATION
+
+    persons, n = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-governance-", dir=args.work_dir))
+    try:
+        settings = Settings(home=work / "hub", key_passphrase="bench")
+        svc = open_service(settings)
+        svc.ensure_ca()
+        issuer = HUAINAN_ISSUERS["household_register"]
+        svc.create_seal(issuer)
+        library = LibraryStore(library_engine(settings.db_url))
+        ids = _ids(persons)
+        rng = random.Random(7)
+        names = {i: "王李张刘陈"[k % 5] + "建华秀英志强"[k % 6] + str(k) for k, i in enumerate(ids)}
+        t = time.perf_counter()
+
+        def chunks(size: int = 50_000) -> Any:
+            for lo in range(0, len(ids), size):
+                part = ids[lo : lo + size]
+                yield list(part), {"name": [names[i] for i in part]}
+
+        library.merge_chunks(
+            POPULATION, "ps-1", "ps_household", datetime(2026, 1, 5, tzinfo=UTC), chunks(), ["name"]
+        )
+        load_s = time.perf_counter() - t
+        holders = rng.sample(ids, n)
+        t = time.perf_counter()
+        batches = (
+            [
+                IssueRequest(
+                    "household_register",
+                    issuer,
+                    Holder(h, names[h]),
+                    sample_fields("household_register", k, h),
+                )
+                for k, h in enumerate(holders[lo : lo + BATCH], start=lo)
+            ]
+            for lo in range(0, n, BATCH)
+        )
+        svc.issue_batches(
+            batches, lambda k: svc.ledger.sequence() if (k + 1) % SEQUENCE_EVERY == 0 else None
+        )
+        svc.ledger.sequence()
+        issue_s = time.perf_counter() - t
+        dead = holders[: n // 100]
+        renamed = holders[n // 100 : n // 50]
+        library.merge(
+            POPULATION,
+            "ca-2",
+            "ca_marriage_death",
+            datetime(2026, 2, 5, tzinfo=UTC),
+            sorted(dead),
+            {"deceased": ["1"] * len(dead)},
+            ["deceased"],
+        )
+        library.merge(
+            POPULATION,
+            "ps-2",
+            "ps_household",
+            datetime(2026, 2, 6, tzinfo=UTC),
+            sorted(renamed),
+            {"name": [names[h] + "新" for h in sorted(renamed)]},
+            ["name"],
+        )
+        t = time.perf_counter()
+        result = run_governance(svc, library)
+        gov_s = time.perf_counter() - t
+        found = {(f.holder_id, f.kind) for f in result.findings}
+        planted = {(h, HOLDER_DIED) for h in dead} | {(h, NAME_CHANGED) for h in renamed}
+        assert found == planted, f"{len(found ^ planted)} findings differ from those planted"
+        print(
+            f"governance: {persons:,} persons (loaded in {load_s:.1f} s), {n:,} valid licences "
+            f"(issued in {issue_s:.1f} s), {len(planted):,} planted changes all found and nothing "
+            f"else, in {gov_s:.1f} s (read, compare, store the findings with their evidence)"
+        )
+        report(
+            "licence-governance",
+            {
+                "persons": persons,
+                "licences": n,
+                "findings": len(result.findings),
+                "governance_s": round(gov_s, 2),
+            },
+            "none (the issue's target: 1,000,000 persons and 100,000 licences in < 30 s)",
+            gov_s / 30.0,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_api(n: int, singles: int, api: dict[str, float]) -> None:
+    print(
+        f"API: issued {n} licences over HTTP in batches of {BATCH} (POST /v1/batch/licences, "
+        f"Idempotency-Key, audited per holder): {api['http_batch_licences_per_s']:,.0f} "
+        f"licences/s; {singles} single POST /v1/licences one after the other: p50 "
+        f"{api['http_single_p50_ms']:.1f} ms, p99 {api['http_single_p99_ms']:.1f} ms"
+    )
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        _serve(Path(sys.argv[2]), int(sys.argv[3]))
+        return
+
     def extra(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api-only", action="store_true", help="only the API path")
+        p.add_argument("--governance", action="store_true", help="only the governance run")
         p.add_argument("--licences", type=int, help="licences to issue (a size between)")
         p.add_argument(
             "--work-dir",
@@ -199,6 +459,12 @@ def main() -> None:
         )
 
     args = parse_args(__doc__ or "", extra)
+    if args.api_only:
+        _api_only(args)
+        return
+    if args.governance:
+        _governance(args)
+        return
     n, n_pdf, n_oa = (2_000, 20, 1_000) if args.quick else (100_000, 200, 10_000)
     n = args.licences or n
     if args.work_dir is not None:
@@ -256,6 +522,10 @@ def main() -> None:
             f"sealed bytes {floor['durable_write_per_s']:,.0f}/s"
         )
 
+        n_api, singles = (2_000, 100) if args.quick else (20_000, 1_000)
+        api = _api_path(settings, svc, holders, n_api, singles)
+        _print_api(n_api, singles, api)
+
         ids = [r["licence_id"] for r in svc.store.licences()[:n_pdf]]
         cache = settings.home / "cache" / "fonts"
         render_pdf(svc, ids[0], cache)  # warm the font cache (one-off per installation)
@@ -306,6 +576,7 @@ def main() -> None:
                 "pdfs_per_s_2_processes": round(n_pdf / pdf2_s, 2),
                 "openattestation_docs": oa["docs"],
                 "openattestation_docs_per_s": round(oa_rate, 1),
+                **{k: round(v, 1) for k, v in api.items()},
             },
             "OpenAttestation 6.9 (npm) wrapDocuments + signDocument (secp256k1), same documents",
             rate / oa_rate,

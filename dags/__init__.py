@@ -5,5 +5,6 @@ Thin process entry points: each task calls one function of a room, with services
 constantly.
 
 Public surface: ``ingest`` (one ``ingest_<dataset>`` DAG per contract and the cross-source
-checks), ``anchor`` (sequence, anchor, attach receipts), ``expire_licences`` (daily).
+checks), ``anchor`` (sequence, anchor, attach receipts), ``expire_licences`` (daily),
+``licence_governance`` (licences against the libraries, on every library update).
 """

@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
     "client": ("hub.commands.client", "client", "API clients: add, rotate, grant, revoke, list."),
+    "authority": (
+        "hub.commands.authority",
+        "authority",
+        "Issuing authorities and the API clients bound to them.",
+    ),
     "audit": ("hub.commands.audit", "audit", "API access audit: query, digest, verify."),
     "claims": (
         "hub.commands.claims",

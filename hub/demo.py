@@ -212,36 +212,80 @@ def build_data_docs(settings: Settings) -> list[str]:
     return [str(w) for w in sites]
 
 
-def _holders(hub: Any, count: int) -> tuple[list[tuple[str, str, Any]], list[tuple[str, str]]]:
+PERSON_FIELDS = ("name", "sex", "birth_date", "household_address")
+ENTITY_FIELDS = ("entity_name", "legal_rep_name", "established_date", "registered_address")
+ENTITY_FIELDS += ("business_scope",)
+# the mix of licences the demo issues, per hundred holders: every kind of enterprise licence and
+# every licence people hold, in rough proportion to how often they are shown
+ENTITY_MIX = [
+    ("business_licence", 50),
+    ("food_business_permit", 20),
+    ("drug_business_licence", 8),
+    ("construction_qualification", 8),
+    ("road_transport_permit", 7),
+    ("pollutant_discharge_permit", 7),
+]
+PERSON_MIX = [
+    ("social_security_card", 25),
+    ("household_register", 20),
+    ("marriage_certificate", 15),
+    ("professional_qualification", 15),
+    ("real_estate_certificate", 10),
+    ("birth_medical_certificate", 5),
+    ("disability_certificate", 5),
+    ("divorce_certificate", 5),
+]
+
+
+def _mix(weights: list[tuple[str, int]], n: int) -> list[str]:
+    """``n`` licence types in the proportions of ``weights``, interleaved (the first holders
+    already get every type)."""
+    total = sum(w for _, w in weights)
+    out: list[str] = []
+    given = dict.fromkeys((t for t, _ in weights), 0)
+    for i in range(n):
+        # the type furthest behind its share so far
+        stem = max(weights, key=lambda tw: tw[1] * (i + 1) / total - given[tw[0]])[0]
+        given[stem] += 1
+        out.append(stem)
+    return out
+
+
+def _holders(
+    hub: Any, count: int
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, str, dict[str, Any]]]]:
     lib = hub.library
     entities = []
     for uscc in lib.subjects("legal-entity"):
         rec = lib.entity(uscc)
         if rec and rec.value("entity_name") and rec.value("legal_rep_name"):
-            entities.append((uscc, rec.value("entity_name") or "", rec))
+            values = {f: rec.value(f) for f in ENTITY_FIELDS}
+            entities.append((uscc, rec.value("entity_name") or "", values))
         if len(entities) == count:
             break
     persons = []
     for pid in lib.subjects("population"):
         rec = lib.person(pid)
         if rec and rec.value("name"):
-            persons.append((pid, rec.value("name") or ""))
+            persons.append((pid, rec.value("name") or "", {f: rec.value(f) for f in PERSON_FIELDS}))
         if len(persons) == count:
             break
     return entities, persons
 
 
 def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[str]]:
-    """Seals for Huainan's authorities, then licences to entities and persons (idempotent)."""
+    """Seals for Huainan's authorities, then a mix of every licence type to entities and persons
+    of the libraries (idempotent)."""
     from hub.wiring import licence_service
     from licence.issuance import Holder, IssueRequest
     from licence.receipts import anchor_and_attach
+    from licence.samples import HUAINAN_ISSUERS, sample_fields
 
     svc = licence_service(settings)
     t = _step("platform CA and seals")
     svc.ensure_ca()
     now = dt.datetime.now(dt.UTC)
-    for authority in (HUAINAN_MR, HUAINAN_HR):
+    for authority in dict.fromkeys(HUAINAN_ISSUERS.values()):
         if svc.store.active_seal(authority, now) is None:
             row = svc.create_seal(authority)
             print(f"   seal {row['seal_id']} created for {authority}")
@@ -253,40 +297,19 @@ def issue_licences(settings: Settings, hub: Any, count: int) -> tuple[Any, list[
         issued: list[str] = json.loads(state_file.read_text())
         print(f"\n== licences issued by an earlier run reused: {len(issued)}")
         return svc, issued
-    t = _step(f"issuing {count} business licences and {count} qualification certificates")
+    t = _step(f"issuing {count} licences to enterprises and {count} to persons, of 14 types")
     entities, persons = _holders(hub, count)
-    requests = [
-        IssueRequest(
-            "business_licence",
-            HUAINAN_MR,
-            Holder(uscc, name),
-            {
-                "entity_type": "有限责任公司（自然人投资或控股）",
-                "legal_representative": rec.value("legal_rep_name") or "",
-                "registered_capital": "人民币壹佰万元整",
-                "established": rec.value("established_date") or "2020-01-01",
-                "address": (rec.value("registered_address") or "安徽省淮南市")[:200],
-                "business_scope": (rec.value("business_scope") or "一般项目：技术服务")[:2000],
-            },
-            None,
-        )
-        for uscc, name, rec in entities
-    ]
-    requests += [
-        IssueRequest(
-            "professional_qualification",
-            HUAINAN_HR,
-            Holder(pid, name),
-            {
-                "occupation": "电工",
-                "level": "四级/中级工",
-                "certificate_number": f"S{3404_0000_0000 + i:013d}",
-                "assessed_on": "2025-06-30",
-            },
-            None,
-        )
-        for i, (pid, name) in enumerate(persons)
-    ]
+    requests = []
+    for i, ((uscc, name, rec), stem) in enumerate(
+        zip(entities, _mix(ENTITY_MIX, len(entities)), strict=True)
+    ):
+        fields = sample_fields(stem, i, uscc, rec)
+        requests.append(IssueRequest(stem, HUAINAN_ISSUERS[stem], Holder(uscc, name), fields))
+    for i, ((pid, name, rec), stem) in enumerate(
+        zip(persons, _mix(PERSON_MIX, len(persons)), strict=True)
+    ):
+        fields = sample_fields(stem, i, pid, rec)
+        requests.append(IssueRequest(stem, HUAINAN_ISSUERS[stem], Holder(pid, name), fields))
     docs = svc.issue_many(requests)
     issued = [d["header"]["licence_id"] for d in docs]
     for lid in issued[:3]:

@@ -10,5 +10,6 @@ store, trust bundles, the cloud signature and the verification package. Imports 
 Public surface: ``service`` (issuance, lifecycle, seals), ``issuance``, ``errors``,
 ``document``, ``seals``, ``ca``, ``authorities``, ``signers``, ``pdf``, ``picture``,
 ``status_list``, ``status_snapshot``, ``store``, ``receipts``, ``trust``, ``trust_anchors``,
-``cloudsign`` and ``verify`` (packages).
+``samples``, ``bulk``, ``governance``, ``governance_run``, ``cloudsign`` and ``verify``
+(packages).
 """

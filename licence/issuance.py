@@ -13,13 +13,14 @@ import base64
 import datetime as dt
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from licence import authorities, document, seals
 from licence.errors import (
     HolderError,
     InvalidFieldsError,
+    LicenceError,
     NoActiveSealError,
     NotAllowedError,
     UnknownTypeError,
@@ -123,6 +124,9 @@ class Prepared:
     rows: list[dict[str, Any]]
     entries: list[bytes]
     written: list[tuple[str, bytes]]  # object key, sealed bytes
+    # what governance compares with the libraries later: the name (and legal representative)
+    # each licence was issued to
+    basis: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +261,24 @@ class BatchPreparer:
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    def refusals(
+        self, requests: list[IssueRequest], now: dt.datetime | None = None
+    ) -> list[LicenceError | None]:
+        """Check every request on its own, writing nothing: per request, the LicenceError
+        that would refuse it, or None if it would be issued."""
+        now = now or utc_now()
+        seals_cache: dict[str, dict[str, Any] | None] = {}
+        pre = self._prefetch_holders(requests)
+        out: list[LicenceError | None] = []
+        for req in requests:
+            try:
+                self._check(req, now, seals_cache, pre)
+            except LicenceError as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        return out
+
     def prepare(
         self,
         requests: list[IssueRequest],
@@ -291,6 +313,7 @@ class BatchPreparer:
         # nothing); the objects are then written as a batch and the index rows commit only
         # once all are durable
         written: list[tuple[str, bytes]] = []
+        basis: list[dict[str, Any]] = []
         when = iso_utc(now)
         for c in checked:
             serial = _serial
@@ -331,7 +354,14 @@ class BatchPreparer:
             )
             # status_index binds the licence to its bit in the authority's status lists
             entries.append(issue_entry(lid, digest, c.auth.uscc, status_index, when))
-        return Prepared(docs, rows, entries, written)
+            basis.append(
+                {
+                    "licence_id": lid,
+                    "holder_name": c.holder_name,
+                    "legal_rep": c.fields.get("legal_representative"),
+                }
+            )
+        return Prepared(docs, rows, entries, written, basis)
 
     @staticmethod
     def _metadata(

@@ -8,6 +8,7 @@ certificate binds.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import textwrap
@@ -289,15 +290,41 @@ def _date(yyyymmdd: str) -> str:
     return f"{yyyymmdd[:4]}年{int(yyyymmdd[4:6])}月{int(yyyymmdd[6:])}日"
 
 
+# the rows of fields: labels from LABEL_X, values from VALUE_X, between ROWS_TOP and ROWS_BOTTOM
+# (above the issuing authority, the seal and the QR code), in the largest size that fits
+LABEL_X, VALUE_X, LABEL_WIDTH = 110.0, 262.0, 144.0
+ROWS_TOP, ROWS_BOTTOM = PAGE_H - 175, 152.0
+LINE, GAP = 1.43, 0.57  # line height and the gap after a row, in units of the font size
+MAX_LINES = 4  # lines of one value at most
+
+
+def _fit_rows(rows: list[tuple[str, str]]) -> tuple[int, list[tuple[str, list[str]]]]:
+    """The font size (14 down to 9) and the wrapped values of the rows: the largest size at
+    which the last line stays above the authority's name and the seal."""
+    wrapped: list[tuple[str, list[str]]] = []
+    for size in range(14, 8, -1):
+        per_line = int(30 * 14 / size)  # the values' column is 420 pt wide
+        wrapped = [(label, (textwrap.wrap(v, per_line) or [""])[:MAX_LINES]) for label, v in rows]
+        lines = sum(len(ls) for _, ls in wrapped)
+        last = ROWS_TOP - (lines - 1) * size * LINE - (len(wrapped) - 1) * size * GAP
+        if last >= ROWS_BOTTOM:
+            return size, wrapped
+    return 9, wrapped
+
+
 def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Path) -> bytes:
     """The unsigned one-page PDF of a (fully disclosed) licence."""
     vals = {n: e["value"] for n, e in doc["fields"].items() if "value" in e}
-    lt = licence_types.get(vals["证照类型代码"])
+    # the type as it was when the licence was sealed: a later change never alters it
+    signed = dt.datetime.strptime(doc["header"]["signed_at"], "%Y-%m-%dT%H:%M:%SZ")
+    lt = licence_types.at(vals["证照类型代码"], signed)
     writer = PdfFileWriter()
     page = _Page(writer, font)
     page.rect(18, 18, PAGE_W - 36, PAGE_H - 36, 4, BORDER)
     page.rect(28, 28, PAGE_W - 56, PAGE_H - 56, 1.2, GOLD)
-    page.text(PAGE_W / 2, PAGE_H - 105, " ".join(lt.name), 40, BORDER, "center")
+    # a long name (建筑业企业资质证书) is set smaller so it stays clear of the header lines
+    title_size = 40 if len(lt.name) <= 7 else int(40 * 7 / len(lt.name))
+    page.text(PAGE_W / 2, PAGE_H - 105, " ".join(lt.name), title_size, BORDER, "center")
     page.text(PAGE_W / 2, PAGE_H - 128, f"（电子证照 · {lt.name_en}）", 12, GOLD, "center")
     code_label = "统一社会信用代码" if lt.holder_kind == "entity" else "公民身份号码"
     page.text(70, PAGE_H - 70, f"证照编号：{vals.get('证照编号', '')}", 11)
@@ -305,6 +332,13 @@ def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Pa
     holder_label = "名称" if lt.holder_kind == "entity" else "姓名"
     rows: list[tuple[str, str]] = [(holder_label, vals["持证主体"])]
     rows += [(f.name, str(vals[f.key])) for f in lt.fields if f.key in vals]
+    # a field the licence holds that this version of its type does not (sealed in the second
+    # the type changed): shown under the current type's title, never left out
+    shown = {f.key for f in lt.fields}
+    current = licence_types.get(lt.code)
+    rows += [
+        (f.name, str(vals[f.key])) for f in current.fields if f.key in vals and f.key not in shown
+    ]
     until = vals.get("证照有效期截止日期", "")
     rows.append(
         (
@@ -312,15 +346,17 @@ def render(doc: dict[str, Any], seal_png: bytes, verification_url: str, font: Pa
             f"{_date(vals['证照有效期起始日期'])} 至 " + (_date(until) if until else "长期"),
         )
     )
-    y = PAGE_H - 175
-    for label, value in rows:
+    size, wrapped = _fit_rows(rows)
+    y = ROWS_TOP
+    for label, lines in wrapped:
         spaced = label if len(label) > 3 else "　".join(label)
-        page.text(120, y, spaced, 14, (0.25, 0.25, 0.25))
-        lines = textwrap.wrap(value, 30) or [""]
-        for line in lines[:4]:
-            page.text(250, y, line, 14)
-            y -= 20
-        y -= 8
+        # a long label is set smaller so that it ends before the values' column
+        label_size = min(size, int(LABEL_WIDTH / len(spaced))) if spaced else size
+        page.text(LABEL_X, y, spaced, label_size, (0.25, 0.25, 0.25))
+        for line in lines:
+            page.text(VALUE_X, y, line, size)
+            y -= size * LINE
+        y -= size * GAP
     # issuing authority, date and the seal over them (as on paper)
     page.text(PAGE_W - 110, 130, f"颁发机关：{vals['证照颁发机构']}", 14, align="right")
     page.text(PAGE_W - 110, 105, _date(vals["证照颁发日期"]), 14, align="right")

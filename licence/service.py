@@ -250,13 +250,49 @@ class LicenceService:
         *,
         _version: int = 1,
         _serial: str | None = None,
+        on_commit: Callable[[list[dict[str, Any]], Connection], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Issue a batch: every request is checked first (one bad request refuses the whole
         batch, nothing written); then one transaction for the index rows and one ledger append.
+        ``on_commit(docs, conn)`` runs in the transaction that commits the index rows.
         """
         if not requests:
             return []
-        return self._store_batch(self.preparer.prepare(requests, now, _version, _serial))
+        prepared = self.preparer.prepare(requests, now, _version, _serial)
+        return self._store_batch(prepared, on_commit)
+
+    def issue_each(
+        self,
+        requests: list[IssueRequest],
+        now: dt.datetime | None = None,
+        on_commit: Callable[[list[dict[str, Any] | LicenceError], Connection], None] | None = None,
+    ) -> list[dict[str, Any] | LicenceError]:
+        """Issue the requests that pass every check and refuse the others, each with its own
+        reason: one result per request, in order (the sealed document, or the LicenceError
+        refusing it). The accepted ones are issued as one ``issue_many`` batch (all or
+        nothing). ``on_commit(results, conn)`` runs in the transaction that commits them (in
+        a transaction of its own when every request was refused): the API records its answer
+        to an Idempotency-Key there, so a licence is never committed without it."""
+        now = now or utc_now()
+        refused = self.preparer.refusals(requests, now)
+        good = [r for r, e in zip(requests, refused, strict=True) if e is None]
+
+        def merge(docs: list[dict[str, Any]]) -> list[dict[str, Any] | LicenceError]:
+            it = iter(docs)
+            return [e if e is not None else next(it) for e in refused]
+
+        hook: Callable[[list[dict[str, Any]], Connection], None] | None = None
+        if on_commit is not None:
+            then = on_commit
+
+            def hook(docs: list[dict[str, Any]], conn: Connection) -> None:
+                then(merge(docs), conn)
+
+        results = merge(self.issue_many(good, now, on_commit=hook) if good else [])
+        if not good and on_commit is not None:
+            with self.store.engine.begin() as conn:
+                on_commit(results, conn)
+        return results
 
     def issue_batches(
         self,
@@ -293,8 +329,13 @@ class LicenceService:
                 issued += pending.result()
         return issued
 
-    def _store_batch(self, prepared: Prepared) -> list[dict[str, Any]]:
-        """Write a prepared batch's objects, then its index rows and log entries."""
+    def _store_batch(
+        self,
+        prepared: Prepared,
+        on_commit: Callable[[list[dict[str, Any]], Connection], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Write a prepared batch's objects, then its index rows and log entries
+        (``on_commit(docs, conn)`` in the transaction of the index rows)."""
         docs, rows, entries, written = (
             prepared.docs,
             prepared.rows,
@@ -305,16 +346,31 @@ class LicenceService:
         if self.ledger.shares_database(self.store.engine):
             # same database as the log: index rows and log entries commit together, so a
             # failure leaves neither (and one commit instead of three per batch)
-            self._commit_with_log(rows, entries)
+
+            def extra(conn: Connection) -> None:
+                self.store.add_basis(prepared.basis, conn)
+                if on_commit is not None:
+                    on_commit(docs, conn)
+
+            self._commit_with_log(rows, entries, extra)
             return docs
-        self.store.add_licences(rows)
+        with self.store.engine.begin() as conn:
+            self.store.add_licences(rows, conn)
+            self.store.add_basis(prepared.basis, conn)
+            if on_commit is not None:
+                on_commit(docs, conn)
         entry_ids = self.ledger.append_many(entries)
         self.store.set_entry_ids(
             [(r["licence_id"], e) for r, e in zip(rows, entry_ids, strict=True)]
         )
         return docs
 
-    def _commit_with_log(self, rows: list[dict[str, Any]], entries: list[bytes]) -> None:
+    def _commit_with_log(
+        self,
+        rows: list[dict[str, Any]],
+        entries: list[bytes],
+        extra: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Insert the index rows and queue their log entries in one transaction, retried like
         the log's own append when another writer took the same entry ids (PostgreSQL) or held
         the write lock too long (SQLite); a failed attempt leaves nothing."""
@@ -328,6 +384,8 @@ class LicenceService:
                         [{**r, "ledger_entry_id": e} for r, e in zip(rows, ids, strict=True)],
                         conn,
                     )
+                    if extra is not None:
+                        extra(conn)
                 return
             except (IntegrityError, OperationalError):
                 if attempt == 4:

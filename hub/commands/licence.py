@@ -234,16 +234,237 @@ def expire_cmd() -> None:
         click.echo(f"expired: {lid}")
 
 
-@licence.command("types")
-def types_cmd() -> None:
-    """List the licence types of the catalogue."""
+@licence.group("types", invoke_without_command=True)
+@click.pass_context
+def types_group(ctx: click.Context) -> None:
+    """The hub's licence types: list, show, add (a new type or a new version of one)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(types_list_cmd)
+
+
+def _open_store() -> Any:
+    from licence.store import LicenceStore, engine_for
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    return LicenceStore(engine_for(settings.db_url))
+
+
+@types_group.command("list")
+def types_list_cmd() -> None:
+    """List the licence types: code, name, catalogue name, holder kind, version."""
+    store = _open_store()
+    for code, versions in sorted(store.type_versions().items()):
+        v = versions[-1]
+        lt = v.lt
+        click.echo(
+            f"{code}  {lt.name} ({lt.name_en}) [{v.stem}], holder: {lt.holder_kind}, "
+            f"issued by: {', '.join(lt.issuer_kinds)}, version {len(versions)}"
+        )
+
+
+@types_group.command("show")
+@click.argument("type_name", metavar="TYPE")
+def types_show_cmd(type_name: str) -> None:
+    """Print a type's current YAML (fields, validity, holder kind) and its versions."""
     from schemas import licence_types
 
-    seen = set()
-    for lt in licence_types.catalogue().values():
-        if lt.code not in seen:
-            seen.add(lt.code)
-            click.echo(f"{lt.code}  {lt.name} ({lt.name_en}), holder: {lt.holder_kind}")
+    store = _open_store()
+    try:
+        lt = licence_types.get(type_name)
+    except licence_types.LicenceTypeError as exc:
+        fail(exc)
+    from sqlalchemy import select
+
+    from licence.store import type_versions
+
+    cols = type_versions.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(cols.version, cols.created_at, cols.yaml)
+            .where(cols.code == lt.code)
+            .order_by(cols.version)
+        ).all()
+    for version, created, _ in rows:
+        since = "shipped" if created.year == 1970 else f"since {created:%Y-%m-%d %H:%M:%S} UTC"
+        click.echo(f"# version {version} ({since})")
+    click.echo(rows[-1][2].rstrip())
+
+
+@types_group.command("add")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def types_add_cmd(file: Path) -> None:
+    """Add the licence type of FILE.yaml (its catalogue name is the file's name), or a new
+    version of it when its code exists: licences already issued keep the version they were
+    sealed under (their PDFs do not change)."""
+    from schemas import licence_types
+
+    store = _open_store()
+    try:
+        version = store.add_type(file.read_text(encoding="utf-8"), file.stem)
+    except (licence_types.LicenceTypeError, UnicodeDecodeError) as exc:
+        fail(exc)
+    lt = licence_types.get(file.stem)
+    if version == 0:
+        click.echo(f"{lt.code} {lt.name}: unchanged")
+    else:
+        click.echo(f"{lt.code} {lt.name}: version {version}")
+
+
+@licence.command("issue-batch")
+@click.argument("type_name", metavar="TYPE")
+@click.option("--authority", required=True, help="USCC of the issuing authority")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="CSV: holder_id, holder_name, [valid_until,] the type's fields (key or Chinese name)",
+)
+@click.option(
+    "--from-dataset",
+    default=None,
+    help="issue to the golden records of the library this dataset feeds (e.g. mr_enterprise)",
+)
+@click.option(
+    "--where",
+    multiple=True,
+    help="FIELD=VALUE or FIELD!=VALUE on library fields (repeatable; with --from-dataset)",
+)
+@click.option(
+    "--all-holders",
+    is_flag=True,
+    help="with --from-dataset: also holders that already hold a valid licence of TYPE",
+)
+@click.option("--field", "fields", multiple=True, help="k=v for every row, repeatable")
+@click.option("--chunk", type=int, default=500, show_default=True, help="licences per commit")
+@click.option("--max-rate", type=float, default=0.0, help="licences/s at most (0: no limit)")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="write the refused rows (row, reason) to this CSV file",
+)
+def issue_batch_cmd(
+    type_name: str,
+    authority: str,
+    from_file: Path | None,
+    from_dataset: str | None,
+    where: tuple[str, ...],
+    all_holders: bool,
+    fields: tuple[str, ...],
+    chunk: int,
+    max_rate: float,
+    report: Path | None,
+) -> None:
+    """Issue licences of TYPE in bulk from a CSV file or from library records, with a progress
+    bar. Interrupted (even killed), the same command resumes: rows already issued or refused
+    are skipped, none is issued twice. Bad rows are refused one by one with their reason."""
+    import csv
+    import sys
+
+    from licence.bulk import BulkError, BulkIssuer, library_rows, parse_where, read_csv
+    from schemas import licence_types
+
+    if (from_file is None) == (from_dataset is None):
+        fail("give exactly one of --from FILE.csv and --from-dataset DATASET")
+    if where and from_dataset is None:
+        fail("--where filters library records: use it with --from-dataset")
+    constants = _field_values(fields)
+    settings = get_settings()
+    svc = open_service(settings)
+    errors: tuple[type[Exception], ...] = (
+        BulkError,
+        licence_types.LicenceTypeError,
+        *licence_errors(),
+    )
+    try:
+        lt = licence_types.get(type_name)
+        issuer = BulkIssuer(svc, chunk, max_rate)
+        issuer.check(type_name, authority)
+        if from_file is not None:
+            source = read_csv(from_file, lt, constants)
+        else:
+            from hub.wiring import library_store
+            from schemas.contracts import load_contracts
+
+            contract = load_contracts().get(str(from_dataset))
+            if contract is None:
+                raise BulkError(f"unknown dataset {from_dataset!r}")
+            wanted = "legal-entity" if lt.holder_kind == "entity" else "population"
+            if contract.library != wanted:
+                raise BulkError(
+                    f"{from_dataset} feeds the {contract.library} library; {lt.name} is held by "
+                    f"{'entities' if lt.holder_kind == 'entity' else 'persons'}"
+                )
+            skip = set() if all_holders else svc.store.holders_with(lt.code)
+            source = library_rows(
+                library_store(settings), wanted, lt, parse_where(where), constants, skip
+            )
+        total = len(source.rows) + len(source.refused)
+        with click.progressbar(
+            length=total, label=f"issuing {lt.name}", file=sys.stderr, show_pos=True
+        ) as bar:
+            result = issuer.run(type_name, authority, source, bar.update)
+    except errors as exc:
+        fail(exc)
+    if report is not None:
+        with report.open("w", encoding="utf-8-sig", newline="") as out:
+            w = csv.writer(out)
+            w.writerow(["row", "reason"])
+            w.writerows(result.refused)
+    resumed = f", {result.resumed} done by an earlier run" if result.resumed else ""
+    click.echo(
+        f"job {result.job_id}: {result.total} rows, {result.issued} issued, "
+        f"{len(result.refused)} refused{resumed}"
+    )
+    for key, why in result.refused[:5]:
+        # a row of library records is keyed by its holder: shown masked on the terminal
+        shown = key if len(key) < 15 else f"{key[:6]}…{key[-4:]}"
+        click.echo(f"  refused row {shown}: {why}", err=True)
+    if len(result.refused) > 5:
+        more = f" (all in {report})" if report else " (--report FILE.csv lists them all)"
+        click.echo(f"  … {len(result.refused) - 5} more{more}", err=True)
+
+
+@licence.command("governance")
+@click.option("--authority", default=None, help="only this authority's licences (USCC)")
+@click.option(
+    "--run", "run_now", is_flag=True, help="reconcile with the libraries now (what the DAG runs)"
+)
+def governance_cmd(authority: str | None, run_now: bool) -> None:
+    """Governance (治理): the open findings on valid licences (holder died, entity no longer
+    operating, name or legal representative changed, holder unknown), per authority, with the
+    library run that said so; --run reconciles first and applies each type's policy."""
+    from hub.wiring import library_store
+    from licence import governance
+    from licence.governance_run import run_governance
+
+    settings = get_settings()
+    svc = open_service(settings)
+    if run_now:
+        result = run_governance(svc, library_store(settings), authority)
+        click.echo(
+            f"governance run {result.run_no}: {result.checked} valid licences checked, "
+            f"{len(result.findings)} findings ({result.new} new), "
+            f"{len(result.suspended)} suspended"
+        )
+    rows = svc.store.open_findings(authority)
+    by_authority: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_authority.setdefault(row["authority"], []).append(row)
+    for auth, found in sorted(by_authority.items()):
+        click.echo(f"{auth}: {len(found)} open findings")
+        for row in found:
+            ev = json.loads(row["evidence"])
+            source = f"{ev['dataset']} run {ev['library_run']}" if ev.get("dataset") else "—"
+            click.echo(
+                f"  {row['licence_id']}  {row['kind']} ({governance.KINDS[row['kind']]}), "
+                f"{row['action']}; says {source}; governance runs {row['first_run']}"
+                f"–{row['last_run']}"
+            )
+    if not rows:
+        click.echo("no open findings")
 
 
 @licence.command("export")
