@@ -154,13 +154,24 @@ def banner(row: dict[str, Any] | None) -> dict[str, str] | None:
     }
 
 
-def _verified(svc: Any, data: bytes) -> tuple[Any, list[Line], str | None]:
+def _verified(svc: Any, data: bytes, config: Any = None) -> tuple[Any, list[Line], str | None]:
     """The verifier's report and checks for any input (JSON, PDF, QR payload), and the id of
     the licence it found (None when the input did not lead to one: e.g. a QR code that does
-    not match, whose licence must then not be shown)."""
+    not match, whose licence must then not be shown). With the app's ``config``, a federation
+    peer's licence is checked with the peer's trust bundle (the report names the peer)."""
+    import datetime as dt
+
     from licence.trust import verify_online
 
-    report = verify_online(svc, data)
+    if config is None:
+        report = verify_online(svc, data)
+    else:
+        report = verify_online(
+            svc,
+            data,
+            peers_dir=config.trust_dir,
+            max_age=dt.timedelta(hours=config.verify_max_age_hours),
+        )
     lines = [Line(c.check, c.status, c.reason, c.en, c.zh) for c in report.checks]
     lid = report.licence_id
     if any(c.check in ("qr_lookup", "qr_host") and c.status != "PASSED" for c in lines):
@@ -176,10 +187,11 @@ def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] |
     return printed(svc.document(lid)), banner(row)
 
 
-def verify_file(svc: Any, data: bytes) -> Outcome:
+def verify_file(svc: Any, data: bytes, config: Any = None) -> Outcome:
     """Verify a dropped file: a sealed or disclosed JSON licence (alone, with its receipt, or as
-    ``hub licence show`` prints it) or the licence's signed PDF."""
-    report, lines, lid = _verified(svc, data)
+    ``hub licence show`` prints it), the licence's signed PDF, an SD-JWT VC export, or a
+    federation peer's licence (with ``config``, the app's, which names where peers are kept)."""
+    report, lines, lid = _verified(svc, data, config)
     source = "PDF" if data.lstrip()[:5] == b"%PDF-" else "JSON"
     printed, banner = _stored(svc, lid)
     if source == "JSON" and lid:
@@ -256,7 +268,7 @@ async def verify_submit(
             f"文件超过 {MAX_UPLOAD // (1024 * 1024)} MiB",
         )
     elif data:
-        outcome = await run_in_threadpool(verify_file, svc, data)
+        outcome = await run_in_threadpool(verify_file, svc, data, request.app.state.config)
     elif qr.strip() and me_redeem.is_presentation(qr):
         outcome, status = await me_redeem.redeem_outcome(request, qr)
         return page(request, outcome, "", status)

@@ -110,3 +110,16 @@ def test_the_bundle_endpoint_carries_a_consistency_proof(hub_b, fetch) -> None:
     hub_b.svc.ledger.append(b"later")
     later = json.loads(fetch(f"{URL}?since={size}"))
     assert later["consistency"]["from"] == size and later["consistency"]["path"]
+
+
+def test_the_verify_page_checks_a_peers_licence_with_its_bundle(world, hub_b, fetch) -> None:
+    from types import SimpleNamespace
+
+    from api.pages.verify import verify_file
+
+    trust_dir = world.svc_settings.trust_path
+    add_peer(trust_dir, URL, "湖南B平台", (hub_b.svc.ledger.verifier_key(),), fetch)
+    config = SimpleNamespace(trust_dir=trust_dir, verify_max_age_hours=12.0)
+    outcome = verify_file(world.svc, _file(hub_b, hub_b.valid), config)
+    assert outcome.verdict == TOTAL_PASSED
+    assert any(line.check == "issuing_hub" and "湖南B平台" in line.en for line in outcome.checks)
