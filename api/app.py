@@ -37,7 +37,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
-from api.pages import me, me_corrections, me_redeem
+from api.pages import governance, me, me_corrections, me_redeem
 from api.routers import (
     batch,
     claims,
@@ -75,6 +75,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me.router,
     me_redeem.router,
     me_corrections.router,
+    governance.router,
     csc.router,
     licence_verify.router,
     licences.router,

@@ -267,3 +267,43 @@ def test_an_issuing_system_reads_its_authoritys_findings(
     assert {f["licence_id"] for f in body["findings"]} == {issued["e1"], issued["e2"], issued["e3"]}
     e1 = next(f for f in body["findings"] if f["licence_id"] == issued["e1"])
     assert e1["action"] == "suspended" and e1["evidence"]["library_run"] == "mr-2"
+
+
+def test_issuer_staff_see_findings_on_the_governance_page(
+    service: LicenceService,
+    library: LibraryStore,
+    issued: dict[str, str],
+    settings: Settings,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.pages.accounts import StaffAccounts
+    from hub.wiring import api_app
+
+    plant(library)
+    run_governance(service, library)
+    app = api_app(settings, background=False)
+    password = "correct horse battery staple 42"
+    accounts = StaffAccounts(app.state.hub.library.engine)
+    accounts.add("zhao", "issuer", password, "赵敏")
+    accounts.add("qian", "verifier", password, "钱立")
+
+    def login(http: TestClient, who: str) -> None:
+        token = http.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"csrf_token": token, "username": who, "password": password, "next": "/"}
+        assert http.post("/login", data=form, follow_redirects=False).status_code == 303
+
+    with TestClient(app) as http:
+        assert http.get("/governance", follow_redirects=False).status_code == 303  # sign in
+        login(http, "zhao")
+        page = http.get("/governance")
+        assert page.status_code == 200, page.text
+        for lid in (issued["e1"], issued["p2"]):
+            assert lid in page.text
+        assert 'data-action="suspended"' in page.text and "NAME_CHANGED" in page.text
+        civil = HUAINAN_ISSUERS["marriage_certificate"]
+        one = http.get("/governance", params={"authority": civil}).text
+        assert issued["p2"] in one and issued["e1"] not in one
+    with TestClient(app) as http:
+        login(http, "qian")  # a verifier is not an issuer
+        assert http.get("/governance", follow_redirects=False).status_code in (303, 403)
