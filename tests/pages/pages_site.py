@@ -57,10 +57,23 @@ def seed(settings: Settings) -> dict[str, Any]:
     svc, issued = issue_licences(settings, hub, 2)
     valid_id, revoked_id = issued[0], issued[1]
     svc.revoke(revoked_id, "FRAUD", "以欺骗手段取得许可")
+    # a person's receipted qualification (the holder's pages present it; the demo's mix of 14
+    # types may give the first persons other licences)
+    person = svc.document(issued[2])["fields"]
+    svc.issue(
+        "professional_qualification",
+        HUAINAN_HR,
+        Holder(person["持证主体代码"]["value"], person["持证主体"]["value"]),
+        {
+            "occupation": "电工",
+            "level": "四级/中级工",
+            "certificate_number": "S3404000000998",
+            "assessed_on": "2025-06-30",
+        },
+    )
     svc.ledger.sequence()
     svc.attach_receipts(ledger_receipts(svc.ledger))
     # issued after the last checkpoint: not yet in the ledger, so its verdict is INDETERMINATE
-    person = svc.document(issued[2])["fields"]
     pending = svc.issue(
         "professional_qualification",
         HUAINAN_HR,

@@ -21,12 +21,15 @@ def _citizen(site: Site) -> tuple[str, str, dict[str, Any], bytes]:
     its fields, and the OTP key of the credential enrolled for them here."""
     from hub.wiring import cloudsign_service, licence_service
     from licence.store import licences
+    from schemas import licence_types
 
     svc = licence_service(site.settings)
+    qualification = licence_types.get("professional_qualification").code
     with svc.store.engine.connect() as conn:
         rows = conn.execute(
             select(licences.c.licence_id, licences.c.holder_id).where(
                 licences.c.holder_kind == "person",
+                licences.c.type_code == qualification,  # the demo now issues 14 types
                 licences.c.status == "valid",
                 licences.c.receipt.is_not(None),
             )
