@@ -31,6 +31,7 @@ if [ "$tier" = all ] || [ "$tier" = fast ]; then
     phase "ruff format --check" ruff format --check .
     phase "ruff check" ruff check .
     phase "mypy (strict core)" mypy
+    phase "commit subjects" bash scripts/check_commits.sh
     phase "go test (chaincode)" bash -c '[ ! -f ledger/chaincode/go.mod ] || (cd ledger/chaincode && GOTOOLCHAIN=local GOFLAGS= go test ./...)'
     phase "pytest fast tier" pytest_tier "not services"
 fi

@@ -235,6 +235,25 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
     response_model=PresentationOut,
     status_code=201,
     responses=responses(400, 401, 403, 404, 409, 422, 429, 503),
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "X-Purpose",
+                "in": "header",
+                "required": True,
+                "description": "a holder app's declared purpose (the holder's own session "
+                "on the pages sends none)",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "X-Holder-Assertion",
+                "in": "header",
+                "required": False,
+                "description": "a holder app's signed assertion naming the citizen (JWS)",
+                "schema": {"type": "string"},
+            },
+        ]
+    },
 )
 async def create_presentation(body: PresentationIn, request: Request) -> PresentationOut:
     """Make a presentation (亮证码) of one of the holder's valid licences showing only the
