@@ -194,6 +194,27 @@ def pdf_cmd(licence_id: str, output: Path) -> None:
     click.echo(f"written: {output} ({len(data)} bytes)")
 
 
+@licence.command("ofd")
+@click.argument("licence_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def ofd_cmd(licence_id: str, output: Path) -> None:
+    """Write the licence as an OFD file (GB/T 33190) sealed with a GB/T 38540 signature."""
+    from licence.errors import LifecycleError
+    from licence.ofd import render_ofd
+
+    settings = get_settings()
+    svc = open_service(settings)
+    try:
+        status = svc.row(licence_id)["status"]
+        if status != "valid":
+            raise LifecycleError(f"licence {licence_id} is {status}: no new OFD is issued for it")
+        data = render_ofd(svc, licence_id, settings.home / "cache" / "fonts")
+    except licence_errors() as exc:
+        fail(exc)
+    output.write_bytes(data)
+    click.echo(f"written: {output} ({len(data)} bytes)")
+
+
 @licence.command("disclose")
 @click.argument("licence_ref", metavar="LICENCE")
 @click.option("--hide", multiple=True, required=True, help="fields to hide: f,g (repeatable)")
