@@ -1,0 +1,199 @@
+"""The platform's TSA (RFC 3161), OCSP responder (RFC 6960) and CRLs over HTTP, checked by
+OpenSSL: tokens verify to the platform root, a revoked seal is revoked in both OCSP and CRL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+
+from licence import ca, ltv
+from storage.keys import EncryptedFileKeyStore
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@dataclass
+class Services:
+    url: str
+    authority: ltv.Authority
+    seal: x509.Certificate
+    registry: dict[int, tuple[x509.Certificate, dt.datetime | None]]
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    folder = tmp_path_factory.mktemp("ltv")
+    keys = EncryptedFileKeyStore(folder / "keys", "pass phrase")
+    platform = ca.create_platform_ca(keys, NOW - dt.timedelta(days=1))
+    root_key, seal_ca_key = keys.load(ca.ROOT_KEY), keys.load(ca.SEAL_CA_KEY)
+    assert isinstance(root_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(seal_ca_key, ec.EllipticCurvePrivateKey)
+    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    registry: dict[int, tuple[x509.Certificate, dt.datetime | None]] = {}
+    authority = ltv.Authority(
+        platform.root,
+        root_key,
+        platform.seal_ca,
+        seal_ca_key,
+        ltv.tsa_certificate(platform.root, root_key, tsa_key.public_key(), NOW),
+        tsa_key,
+        lambda: registry,
+    )
+    srv, url = ltv.serve_in_thread(authority)
+    seal_key = ec.generate_private_key(ec.SECP256R1())
+    seal = ca.issue_seal_certificate(
+        keys, platform.seal_ca, seal_key.public_key(), "11430000006122244L", "湖南省市场监督管理局",
+        "电子证照专用章", b"\x00" * 32, NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=30),
+        revocation=(f"{url}/ocsp", f"{url}/crl/seal-ca.crl"),
+    )  # fmt: skip
+    registry[seal.serial_number] = (seal, None)
+    for name, cert in (
+        ("root", platform.root),
+        ("seal-ca", platform.seal_ca),
+        ("tsa", authority.tsa),
+        ("seal", seal),
+    ):
+        (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "chain.pem").write_bytes(
+        (folder / "root.pem").read_bytes() + (folder / "seal-ca.pem").read_bytes()
+    )
+    yield Services(url, authority, seal, registry, folder)
+    srv.shutdown()
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess[str]:
+    path = shutil.which("openssl")
+    assert path, "openssl (scripts/apt-packages.txt) is needed for the independent checks"
+    return subprocess.run([path, *args], capture_output=True, text=True)
+
+
+def _post(url: str, body: bytes, kind: str) -> bytes:
+    req = urllib.request.Request(url, body, {"Content-Type": kind})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return bytes(resp.read())
+
+
+def test_seal_certificates_say_where_their_status_is(services: Services) -> None:
+    aia = services.seal.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+    ocsp_urls = [
+        d.access_location.value
+        for d in aia.value
+        if d.access_method == AuthorityInformationAccessOID.OCSP
+    ]
+    assert ocsp_urls == [f"{services.url}/ocsp"]
+    cdp = services.seal.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    assert cdp.value[0].full_name[0].value == f"{services.url}/crl/seal-ca.crl"
+
+
+def test_timestamp_tokens_verify_with_openssl(services: Services) -> None:
+    data = "电子证照 signed bytes".encode()
+    (services.folder / "data.bin").write_bytes(data)
+    query = services.folder / "q.tsq"
+    made = _openssl(
+        "ts", "-query", "-data", str(services.folder / "data.bin"), "-sha256", "-cert",
+        "-out", str(query),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    reply = _post(f"{services.url}/tsa", query.read_bytes(), "application/timestamp-query")
+    (services.folder / "r.tsr").write_bytes(reply)
+    text = _openssl("ts", "-reply", "-in", str(services.folder / "r.tsr"), "-text")
+    assert "Status: Granted." in text.stdout and ltv.TSA_POLICY_OID in text.stdout, text.stdout
+    checked = _openssl(
+        "ts", "-verify", "-queryfile", str(query), "-in", str(services.folder / "r.tsr"),
+        "-CAfile", str(services.folder / "root.pem"),
+        "-untrusted", str(services.folder / "tsa.pem"),
+    )  # fmt: skip
+    assert checked.returncode == 0 and "Verification: OK" in checked.stdout, checked.stderr
+    # another document's query does not match this token
+    (services.folder / "other.bin").write_bytes(b"other")
+    other = services.folder / "o.tsq"
+    _openssl("ts", "-query", "-data", str(services.folder / "other.bin"), "-sha256",
+             "-out", str(other))  # fmt: skip
+    mismatch = _openssl(
+        "ts", "-verify", "-queryfile", str(other), "-in", str(services.folder / "r.tsr"),
+        "-CAfile", str(services.folder / "root.pem"),
+        "-untrusted", str(services.folder / "tsa.pem"),
+    )  # fmt: skip
+    assert mismatch.returncode != 0
+
+
+def test_the_tsa_certificate_is_for_time_stamping_only(services: Services) -> None:
+    eku = services.authority.tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical and list(eku.value) == [x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]
+    services.authority.tsa.verify_directly_issued_by(services.authority.root)
+
+
+def test_ocsp_good_then_revoked_as_openssl_reads_it(services: Services) -> None:
+    folder = services.folder
+
+    def ask() -> str:
+        out = _openssl(
+            "ocsp", "-issuer", str(folder / "seal-ca.pem"), "-cert", str(folder / "seal.pem"),
+            "-url", f"{services.url}/ocsp", "-CAfile", str(folder / "chain.pem"),
+        )  # fmt: skip
+        assert "Response verify OK" in out.stderr + out.stdout, out.stderr
+        return out.stdout
+
+    assert f"{folder / 'seal.pem'}: good" in ask()
+    revoked_at = NOW + dt.timedelta(minutes=1)
+    services.registry[services.seal.serial_number] = (services.seal, revoked_at)
+    try:
+        answer = ask()
+        assert f"{folder / 'seal.pem'}: revoked" in answer, answer
+        crl_der = urllib.request.urlopen(f"{services.url}/crl/seal-ca.crl", timeout=10).read()
+        crl = x509.load_der_x509_crl(crl_der)
+        assert crl.is_signature_valid(services.authority.seal_ca.public_key())  # type: ignore[arg-type]
+        entry = crl.get_revoked_certificate_by_serial_number(services.seal.serial_number)
+        assert entry is not None and entry.revocation_date_utc == revoked_at
+        (folder / "seal-ca.crl").write_bytes(crl_der)
+        read = _openssl(
+            "crl", "-inform", "DER", "-in", str(folder / "seal-ca.crl"),
+            "-CAfile", str(folder / "chain.pem"), "-noout", "-text",
+        )  # fmt: skip
+        assert "verify OK" in read.stderr + read.stdout, read.stderr
+        assert format(services.seal.serial_number, "X")[-8:] in read.stdout.replace(":", "")
+    finally:
+        services.registry[services.seal.serial_number] = (services.seal, None)
+
+
+def test_root_crl_lists_nothing_and_is_signed_by_the_root(services: Services) -> None:
+    crl = x509.load_der_x509_crl(
+        urllib.request.urlopen(f"{services.url}/crl/root.crl", timeout=10).read()
+    )
+    assert crl.is_signature_valid(services.authority.root.public_key())  # type: ignore[arg-type]
+    assert len(crl) == 0 and crl.issuer == services.authority.root.subject
+
+
+def test_bad_requests_get_protocol_errors_not_tracebacks(services: Services) -> None:
+    # a TimeStampResp carrying only its status, as OpenSSL reads it
+    (services.folder / "bad.tsr").write_bytes(_post(f"{services.url}/tsa", b"\x30\x03junk", "x"))
+    text = _openssl("ts", "-reply", "-in", str(services.folder / "bad.tsr"), "-text").stdout
+    # RFC 3161 badRequest (2): "transaction not permitted or supported"
+    assert "Status: Rejected." in text and "transaction not permitted" in text, text
+    answer = ocsp.load_der_ocsp_response(_post(f"{services.url}/ocsp", b"junk", "x"))
+    assert answer.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    # a certificate the seal CA never issued: the responder does not vouch for it
+    stranger = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        hashlib.sha256(b"x").digest(), hashlib.sha256(b"y").digest(), 12345, hashes.SHA256()
+    )
+    der = stranger.build().public_bytes(serialization.Encoding.DER)
+    answer = ocsp.load_der_ocsp_response(_post(f"{services.url}/ocsp", der, "x"))
+    assert answer.response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
+    with pytest.raises(urllib.error.HTTPError) as too_big:
+        _post(f"{services.url}/tsa", b"\x00" * (ltv.MAX_REQUEST + 1), "x")
+    assert too_big.value.code == 413
