@@ -23,7 +23,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from licence import ca, ltv
 from storage.keys import EncryptedFileKeyStore
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+EXPIRES_IN = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -31,15 +31,18 @@ class Services:
     url: str
     authority: ltv.Authority
     seal: x509.Certificate
+    seal_key: ec.EllipticCurvePrivateKey
     registry: dict[int, tuple[x509.Certificate, dt.datetime | None]]
     folder: Path
+    now: dt.datetime
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     folder = tmp_path_factory.mktemp("ltv")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     keys = EncryptedFileKeyStore(folder / "keys", "pass phrase")
-    platform = ca.create_platform_ca(keys, NOW - dt.timedelta(days=1))
+    platform = ca.create_platform_ca(keys, now - dt.timedelta(days=1))
     root_key, seal_ca_key = keys.load(ca.ROOT_KEY), keys.load(ca.SEAL_CA_KEY)
     assert isinstance(root_key, ec.EllipticCurvePrivateKey)
     assert isinstance(seal_ca_key, ec.EllipticCurvePrivateKey)
@@ -50,15 +53,20 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         root_key,
         platform.seal_ca,
         seal_ca_key,
-        ltv.tsa_certificate(platform.root, root_key, tsa_key.public_key(), NOW),
+        ltv.tsa_certificate(platform.root, root_key, tsa_key.public_key(), now),
         tsa_key,
         lambda: registry,
     )
     srv, url = ltv.serve_in_thread(authority)
+    authority.tsa = ltv.tsa_certificate(
+        platform.root, root_key, tsa_key.public_key(), now, crl_url=f"{url}/crl/root.crl"
+    )
     seal_key = ec.generate_private_key(ec.SECP256R1())
+    # the seal certificate expires in ten minutes: validation twenty minutes on is past it
+    # (and the OCSP answers and CRLs, good for a day, are still current then)
     seal = ca.issue_seal_certificate(
         keys, platform.seal_ca, seal_key.public_key(), "11430000006122244L", "湖南省市场监督管理局",
-        "电子证照专用章", b"\x00" * 32, NOW - dt.timedelta(hours=1), NOW + dt.timedelta(days=30),
+        "电子证照专用章", b"\x00" * 32, now - dt.timedelta(hours=1), now + EXPIRES_IN,
         revocation=(f"{url}/ocsp", f"{url}/crl/seal-ca.crl"),
     )  # fmt: skip
     registry[seal.serial_number] = (seal, None)
@@ -72,7 +80,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     (folder / "chain.pem").write_bytes(
         (folder / "root.pem").read_bytes() + (folder / "seal-ca.pem").read_bytes()
     )
-    yield Services(url, authority, seal, registry, folder)
+    yield Services(url, authority, seal, seal_key, registry, folder, now)
     srv.shutdown()
 
 
@@ -150,7 +158,7 @@ def test_ocsp_good_then_revoked_as_openssl_reads_it(services: Services) -> None:
         return out.stdout
 
     assert f"{folder / 'seal.pem'}: good" in ask()
-    revoked_at = NOW + dt.timedelta(minutes=1)
+    revoked_at = services.now + dt.timedelta(minutes=1)
     services.registry[services.seal.serial_number] = (services.seal, revoked_at)
     try:
         answer = ask()
@@ -197,3 +205,128 @@ def test_bad_requests_get_protocol_errors_not_tracebacks(services: Services) -> 
     with pytest.raises(urllib.error.HTTPError) as too_big:
         _post(f"{services.url}/tsa", b"\x00" * (ltv.MAX_REQUEST + 1), "x")
     assert too_big.value.code == 413
+
+
+def _blank_pdf() -> bytes:
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+    writer = PdfFileWriter()
+    writer.insert_page(
+        PageObject(
+            contents=writer.add_object(generic.StreamObject(stream_data=b"")),
+            media_box=generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)]),
+        )
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _validate_after_expiry(pdf: bytes, services: Services) -> str:
+    """The AdES indication pyHanko's validator gives, revocation required for every
+    certificate that names where its status is, twenty minutes on: past the seal's expiry."""
+    import asyncio
+    import io
+
+    from asn1crypto import x509 as ax509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (
+        PdfSignatureValidationSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.authority import CertTrustAnchor
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    root = ax509.Certificate.load(services.authority.root.public_bytes(serialization.Encoding.DER))
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=[CertTrustAnchor(root)]),
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+                intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+            )
+        ),
+    )
+    spec = PdfSignatureValidationSpec(SignatureValidationSpec(cert_validation_policy=policy))
+    later = services.now + 2 * EXPIRES_IN
+    assert later > services.seal.not_valid_after_utc
+    timing = ValidationTimingInfo(later, later, point_in_time_validation=True)
+    sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+    result = asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
+    return str(result.ades_subindic)
+
+
+def test_b_lta_outlives_the_seal_certificate_and_b_b_does_not(services: Services) -> None:
+    """pyHanko's AdES validator (ETSI EN 319 102-1), revocation required wherever a certificate
+    names its status service, run twenty minutes on, past the seal certificate's expiry."""
+    from licence import pdf as licence_pdf
+
+    material = licence_pdf.SealMaterial(
+        services.seal_key,
+        services.seal,
+        [services.authority.seal_ca, services.authority.root],
+        b"",
+    )
+    signer = licence_pdf.pdf_signer(material)
+    roots = [services.authority.root]
+    tsa = f"{services.url}/tsa"
+    blank = _blank_pdf()
+    b_b = licence_pdf.sign(blank, material, "seal", signer)
+    b_lt = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal")
+    b_lta = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal", archive=True)
+    upgraded = ltv.add_archive_timestamp(b_lt, roots, tsa)
+    again = ltv.add_archive_timestamp(b_lta, roots, tsa)  # the re-timestamping of an archive
+    results = {
+        name: _validate_after_expiry(pdf, services)
+        for name, pdf in (
+            ("B-B", b_b), ("B-LT", b_lt), ("B-LTA", b_lta), ("upgraded", upgraded),
+            ("again", again),
+        )
+    }  # fmt: skip
+    assert results["B-B"] == "AdESIndeterminate.SIG_CONSTRAINTS_FAILURE", results
+    # the signature time stamp alone proves when the signature existed, not when the OCSP
+    # answers and CRLs in the DSS did: until a document time stamp covers them, no proof of
+    # existence (the reason `--ltv` writes B-LTA straight away)
+    assert results["B-LT"] == "AdESIndeterminate.NO_POE", results
+    for name in ("B-LTA", "upgraded", "again"):
+        assert results[name] == "AdESPassed.OK", results
+
+
+def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
+    """Revocation is really checked: the OCSP answer "revoked" stops the signing."""
+    from pyhanko.sign.general import SigningError
+
+    from licence import pdf as licence_pdf
+
+    material = licence_pdf.SealMaterial(
+        services.seal_key,
+        services.seal,
+        [services.authority.seal_ca, services.authority.root],
+        b"",
+    )
+    services.registry[services.seal.serial_number] = (services.seal, services.now)
+    try:
+        with pytest.raises((SigningError, ValueError)) as refused:
+            ltv.sign_pdf_ltv(
+                _blank_pdf(),
+                licence_pdf.pdf_signer(material),
+                [services.authority.root],
+                f"{services.url}/tsa",
+                "seal",
+                archive=True,
+            )
+        cause = refused.value.__cause__
+        assert "revoked" in f"{type(cause).__name__} {cause}".lower(), repr(cause)
+    finally:
+        services.registry[services.seal.serial_number] = (services.seal, None)
