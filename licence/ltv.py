@@ -414,3 +414,57 @@ def add_archive_timestamp(
         output=out,
     )
     return out.getvalue()
+
+
+# ---- the services over the platform's own state -------------------------------------------
+
+
+def ensure_tsa(service: Any, crl_url: str | None = None) -> tuple[x509.Certificate, Any]:
+    """The platform TSA's certificate (made once, kept as ``ca/tsa.pem``) and its key (kept
+    encrypted in the key store, like every CA key)."""
+    from licence import ca as platform_ca
+
+    if service.objects.exists(TSA_OBJECT):
+        cert = x509.load_pem_x509_certificate(service.objects.get(TSA_OBJECT))
+        return cert, service.keys.load(TSA_KEY)
+    pca = service.platform_ca()
+    root_key = service.keys.load(platform_ca.ROOT_KEY)
+    key = ec.generate_private_key(ec.SECP256R1())
+    service.keys.save(TSA_KEY, key)
+    cert = tsa_certificate(
+        pca.root, root_key, key.public_key(), dt.datetime.now(dt.UTC), crl_url=crl_url
+    )
+    service.objects.put(TSA_OBJECT, cert.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
+def authority_of(service: Any, base_url: str | None = None) -> Authority:
+    """The services' signing material and seal registry from a LicenceService: a revoked
+    seal's certificate is revoked from the time its revocation was logged."""
+    from licence import ca as platform_ca
+    from licence.seal_history import seal_events
+
+    pca = service.platform_ca()
+    tsa, tsa_key = ensure_tsa(service, None if base_url is None else f"{base_url}/crl/root.crl")
+
+    def registry() -> dict[int, tuple[x509.Certificate, dt.datetime | None]]:
+        events = seal_events(service.ledger)
+        out: dict[int, tuple[x509.Certificate, dt.datetime | None]] = {}
+        for row in service.store.seals():
+            cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
+            revoked = None
+            if row["status"] == "revoked":
+                times = [t for s, t in events.get(str(row["seal_id"]), []) if s == "revoked"]
+                revoked = times[0] if times else dt.datetime.now(dt.UTC)
+            out[cert.serial_number] = (cert, revoked)
+        return out
+
+    return Authority(
+        pca.root,
+        service.keys.load(platform_ca.ROOT_KEY),
+        pca.seal_ca,
+        service.keys.load(platform_ca.SEAL_CA_KEY),
+        tsa,
+        tsa_key,
+        registry,
+    )

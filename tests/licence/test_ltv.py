@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from hub.settings import Settings
 from licence import ca, ltv
 from storage.keys import EncryptedFileKeyStore
 
@@ -330,3 +331,49 @@ def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
         assert "revoked" in f"{type(cause).__name__} {cause}".lower(), repr(cause)
     finally:
         services.registry[services.seal.serial_number] = (services.seal, None)
+
+
+def test_cli_writes_b_lta_and_renews_its_archive(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import json
+
+    from click.testing import CliRunner
+    from licence_fixtures import issue_by_cli
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    import hub.settings
+    from hub.cli import main
+    from hub.commands.licence import open_service
+
+    monkeypatch.setattr(hub.settings, "_settings", settings)
+    run = CliRunner()
+    assert run.invoke(main, ["init"]).exit_code == 0
+    lid = issue_by_cli(settings.db_url, run)
+    srv, url = ltv.serve_in_thread(ltv.authority_of(open_service(settings)))
+    try:
+        refused = run.invoke(main, ["licence", "pdf", lid, "-o", str(tmp_path / "x.pdf"), "--ltv"])
+        assert refused.exit_code != 0 and "--tsa" in refused.output
+        out = run.invoke(
+            main, ["licence", "pdf", lid, "-o", str(tmp_path / "lta.pdf"), "--ltv",
+                   "--tsa", f"{url}/tsa"],
+        )  # fmt: skip
+        assert out.exit_code == 0, out.output
+        reader = PdfFileReader(io.BytesIO((tmp_path / "lta.pdf").read_bytes()))
+        assert "/DSS" in reader.root
+        kinds = [s.sig_object.get("/Type") for s in reader.embedded_signatures]
+        assert kinds == ["/Sig", "/DocTimeStamp"]
+        renewed = run.invoke(
+            main, ["licence", "timestamp", str(tmp_path / "lta.pdf"), "-o",
+                   str(tmp_path / "renewed.pdf"), "--tsa", f"{url}/tsa"],
+        )  # fmt: skip
+        assert renewed.exit_code == 0, renewed.output
+        again = PdfFileReader(io.BytesIO((tmp_path / "renewed.pdf").read_bytes()))
+        assert len(again.embedded_signatures) == 3
+        # the licence verifier still reads the sealed PDF after the archive updates
+        report = run.invoke(main, ["verify", str(tmp_path / "renewed.pdf"), "--json"])
+        checks = {c["check"]: c["status"] for c in json.loads(report.stdout)["checks"]}
+        assert checks["pdf_signature"] == "PASSED", report.output
+    finally:
+        srv.shutdown()
