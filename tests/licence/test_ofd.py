@@ -702,3 +702,21 @@ def test_the_verify_page_takes_an_ofd(service: LicenceService, sm2_licence: str)
     lines = {line.check: str(line.status) for line in outcome.checks}
     assert lines["ofd_package"] == lines["ofd_licence"] == "PASSED"
     assert outcome.licence  # what the platform issued under the licence's id is shown
+
+
+def test_an_ecdsa_seal_signs_ofds_too(service: LicenceService) -> None:
+    """Under the standard profile the package is signed with ecdsa-with-SHA256 and its files
+    digested with SHA-256; it verifies the same way."""
+    import datetime as dt
+
+    service.create_seal(PROVINCE_MR, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    holder = Holder(ENTITY_USCC, "长沙星辰餐饮有限公司")
+    lid = service.issue("business_licence", PROVINCE_MR, holder, BUSINESS_FIELDS)["header"][
+        "licence_id"
+    ]
+    data = render_ofd(service, lid, FONTS)
+    signature_xml = _files(data)["Doc_0/Signs/Sign_0/Signature.xml"]
+    assert gbt38540.ECDSA_SHA256_OID.encode() in signature_xml
+    assert b'CheckMethod="2.16.840.1.101.3.4.2.1"' in signature_xml
+    checks = _checks(verify_input(data, online_context(service)))
+    assert {v for k, v in checks.items() if k.startswith("ofd_")} == {("PASSED", "OK")}
