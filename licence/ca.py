@@ -15,7 +15,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
 from storage.keys import KeyStore
 
@@ -132,8 +132,11 @@ def issue_seal_certificate(
     picture_sha256: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
-    """A seal certificate signed by the seal CA, binding USCC, seal name and picture hash."""
+    """A seal certificate signed by the seal CA, binding USCC, seal name and picture hash;
+    ``revocation`` = (OCSP URL, CRL URL) puts where its status is told into it
+    (``licence.ltv`` serves both)."""
     picture = x509.UnrecognizedExtension(SEAL_PICTURE_OID, b"\x04\x20" + picture_sha256)
     return _signing_certificate(
         keys,
@@ -142,6 +145,7 @@ def issue_seal_certificate(
         _seal_subject(uscc, authority_name, seal_name),
         (not_before, not_after),
         picture,
+        revocation,
     )
 
 
@@ -152,6 +156,7 @@ def _signing_certificate(
     subject: x509.Name,
     validity: tuple[dt.datetime, dt.datetime],
     extension: x509.ExtensionType,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """An end-entity signing certificate (digitalSignature + nonRepudiation, not a CA) issued by
     ``issuer`` = (its key's name, what it is called in errors, its certificate), carrying one
@@ -160,9 +165,24 @@ def _signing_certificate(
     ca_key = keys.load(key_name)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise CertificateAuthorityError(f"{what} key is not an EC key")
+    builder = x509.CertificateBuilder()
+    if revocation is not None:
+        ocsp_url, crl_url = revocation
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                        x509.UniformResourceIdentifier(ocsp_url))]
+            ),
+            critical=False,
+        ).add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None,
+                                        None)]
+            ),
+            critical=False,
+        )  # fmt: skip
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(ca.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())

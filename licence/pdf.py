@@ -433,8 +433,11 @@ _seal_material: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
-    """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it."""
+def render_pdf(
+    service: LicenceService, lid: str, font_cache: Any, tsa_url: str | None = None
+) -> bytes:
+    """The PAdES-signed PDF of a stored licence, sealed with the seal that sealed it: B-B, or
+    with ``tsa_url`` (the platform TSA, ``licence.ltv``) B-LTA."""
     doc = service.document(lid)
     seal_id = doc["header"]["seal_id"]
     row = service.store.seal(seal_id)
@@ -466,4 +469,9 @@ def render_pdf(service: LicenceService, lid: str, font_cache: Any) -> bytes:
         per_seal[seal_id] = cached
     _, material, signer = cached
     unsigned = render(doc, material.picture_png, service.verification_url, font_file(font_cache))
+    if tsa_url is not None:
+        from licence.ltv import sign_pdf_ltv
+
+        roots = [service.platform_ca().root]
+        return sign_pdf_ltv(unsigned, signer, roots, tsa_url, row["name"], archive=True)
     return sign(unsigned, material, row["name"], signer)

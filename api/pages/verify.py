@@ -42,6 +42,14 @@ CHECK_ZH = {
     "pdf_signature": "PDF 签章",
     "pdf_licence": "PDF 与证照",
     "pdf_seal": "PDF 印章",
+    "ofd_package": "OFD 文件包",
+    "ofd_integrity": "OFD 签章原文",
+    "ofd_ses_signature": "OFD 电子签章",
+    "ofd_seal_document": "OFD 印章数据",
+    "ofd_seal_validity": "OFD 印章有效期",
+    "ofd_seal_certificate": "OFD 签章证书",
+    "ofd_signing_time": "OFD 签章时间",
+    "ofd_licence": "OFD 与证照",
     "freshness": "数据时效",
     "trust_roots": "信任根",
 }
@@ -189,10 +197,13 @@ def _stored(svc: Any, lid: str | None) -> tuple[dict[str, str], dict[str, str] |
 
 def verify_file(svc: Any, data: bytes, config: Any = None) -> Outcome:
     """Verify a dropped file: a sealed or disclosed JSON licence (alone, with its receipt, or as
-    ``hub licence show`` prints it), the licence's signed PDF, an SD-JWT VC export, or a
-    federation peer's licence (with ``config``, the app's, which names where peers are kept)."""
+    ``hub licence show`` prints it), the licence's signed PDF or sealed OFD, an SD-JWT VC
+    export, or a federation peer's licence (with ``config``, the app's, which names where peers
+    are kept)."""
     report, lines, lid = _verified(svc, data, config)
-    source = "PDF" if data.lstrip()[:5] == b"%PDF-" else "JSON"
+    source = (
+        "PDF" if data.lstrip()[:5] == b"%PDF-" else "OFD" if data[:4] == b"PK\x03\x04" else "JSON"
+    )
     printed, banner = _stored(svc, lid)
     if source == "JSON" and lid:
         # show what the dropped file claims (a tampered copy differs from what was issued)

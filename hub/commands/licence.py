@@ -175,11 +175,20 @@ def status_cmd(licence_id: str, size: int | None, output: Path | None) -> None:
 @licence.command("pdf")
 @click.argument("licence_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-def pdf_cmd(licence_id: str, output: Path) -> None:
+@click.option(
+    "--ltv",
+    is_flag=True,
+    help="PAdES B-LTA: signature time stamp, validation data and a document time stamp "
+    "(needs --tsa)",
+)
+@click.option("--tsa", "tsa_url", envvar="HUB_TSA_URL", default=None, help="the platform TSA's URL")
+def pdf_cmd(licence_id: str, output: Path, ltv: bool, tsa_url: str | None) -> None:
     """Write the PAdES-signed PDF of a licence."""
     from licence.errors import LifecycleError
     from licence.pdf import render_pdf
 
+    if ltv and not tsa_url:
+        fail("--ltv needs the time-stamping service: --tsa URL (or HUB_TSA_URL)")
     settings = get_settings()
     svc = open_service(settings)
     try:
@@ -187,7 +196,77 @@ def pdf_cmd(licence_id: str, output: Path) -> None:
         if status != "valid":
             # a fresh, validly sealed PDF of a revoked or superseded licence would mislead
             raise LifecycleError(f"licence {licence_id} is {status}: no new PDF is issued for it")
-        data = render_pdf(svc, licence_id, settings.home / "cache" / "fonts")
+        fonts = settings.home / "cache" / "fonts"
+        data = render_pdf(svc, licence_id, fonts, tsa_url if ltv else None)
+    except licence_errors() as exc:
+        fail(exc)
+    except (OSError, ValueError) as exc:  # pyHanko's SigningError is a ValueError
+        fail(f"the long-term signature could not be made: {exc}")
+    output.write_bytes(data)
+    click.echo(f"written: {output} ({len(data)} bytes)")
+
+
+@licence.command("timestamp")
+@click.argument("pdf", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--tsa", "tsa_url", envvar="HUB_TSA_URL", required=True, help="the platform TSA's URL"
+)
+def timestamp_cmd(pdf: Path, output: Path, tsa_url: str) -> None:
+    """Upgrade a sealed PDF to B-LTA, or renew its archive: validation data for its last time
+    stamp and a new document time stamp (run before that time stamp's certificate expires)."""
+    from licence.ltv import add_archive_timestamp
+
+    svc = open_service(get_settings())
+    try:
+        data = add_archive_timestamp(pdf.read_bytes(), [svc.platform_ca().root], tsa_url)
+    except licence_errors() as exc:
+        fail(exc)
+    except (OSError, ValueError) as exc:
+        fail(f"{pdf} could not be time-stamped: {exc}")
+    output.write_bytes(data)
+    click.echo(f"written: {output} ({len(data)} bytes)")
+
+
+@licence.command("ltv-serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=59457, show_default=True)
+@click.option(
+    "--base-url", default=None, help="the URL others reach it at (default http://HOST:PORT)"
+)
+def ltv_serve_cmd(host: str, port: int, base_url: str | None) -> None:
+    """Run the platform's RFC 3161 TSA (POST /tsa), OCSP responder (POST /ocsp) and CRLs
+    (GET /crl/seal-ca.crl, /crl/root.crl)."""
+    from licence.ltv import authority_of, server
+
+    svc = open_service(get_settings())
+    try:
+        authority = authority_of(svc, base_url or f"http://{host}:{port}")
+    except licence_errors() as exc:
+        fail(exc)
+    srv = server(authority, host, port)
+    click.echo(f"serving TSA, OCSP and CRLs on http://{host}:{port}")
+    try:
+        srv.serve_forever()
+    finally:
+        srv.server_close()
+
+
+@licence.command("ofd")
+@click.argument("licence_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def ofd_cmd(licence_id: str, output: Path) -> None:
+    """Write the licence as an OFD file (GB/T 33190) sealed with a GB/T 38540 signature."""
+    from licence.errors import LifecycleError
+    from licence.ofd import render_ofd
+
+    settings = get_settings()
+    svc = open_service(settings)
+    try:
+        status = svc.row(licence_id)["status"]
+        if status != "valid":
+            raise LifecycleError(f"licence {licence_id} is {status}: no new OFD is issued for it")
+        data = render_ofd(svc, licence_id, settings.home / "cache" / "fonts")
     except licence_errors() as exc:
         fail(exc)
     output.write_bytes(data)

@@ -101,6 +101,13 @@ def _companion(path: Path) -> tuple[Any, Any]:
     help="offline PDF: the licence JSON it renders",
 )
 @click.option(
+    "--document",
+    "document_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="the document a detached GB/T 38540 signature FILE (DER) was made over",
+)
+@click.option(
     "--max-age-hours",
     type=click.FloatRange(min=0),
     default=None,
@@ -131,13 +138,15 @@ def verify(
     offline: bool,
     trust: Path | None,
     licence_file: Path | None,
+    document_file: Path | None,
     max_age_hours: float | None,
     log_keys: tuple[str, ...],
     quorum: int | None,
     policy: str | None,
     as_json: bool,
 ) -> None:
-    """Verify a licence FILE (sealed or disclosed JSON, PDF), a QR payload or a seal.
+    """Verify a licence FILE (sealed or disclosed JSON, PDF, OFD), a QR payload or a seal; a
+    GB/T 38540 signature FILE (DER) with the --document it was made over.
 
     Online (default) the running stores answer status, seals and receipts; with
     --offline --trust BUNDLE only the file (with its receipt: `hub trust receipt`), the bundle
@@ -199,7 +208,9 @@ def verify(
             data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
         except OSError as exc:
             fail(f"cannot read {file}: {exc}")
-        if offline or chosen is not None:
+        if document_file is not None:
+            report = v.verify_ses(data, document_file.read_bytes(), ctx)
+        elif offline or chosen is not None:
             report = v.verify_input(data, ctx, chosen)
             if offline:  # a federation peer's bundle: the report names the peer
                 from licence.peers import named, peer_of

@@ -19,7 +19,8 @@ The modules, leaf first:
 - ``policy``: the policies and the runner ``verify``;
 - ``pdf``: the PAdES signature of a licence PDF and its tie to the licence;
 - ``inputs``: ``verify_input`` for raw bytes (JSON, PDF, QR payload), the one JSON reader;
-- ``seal``: verifying a seal itself, as of now.
+- ``seal``: verifying a seal itself, as of now;
+- ``ses``: a GB/T 38540 SES_Signature over a document (``licence.gbt38540``).
 
 This ``__init__`` is the public surface: callers import from ``licence.verify``.
 """
@@ -62,6 +63,7 @@ from licence.verify.results import (
     utc_time,
 )
 from licence.verify.seal import verify_seal
+from licence.verify.ses import verify_ses
 
 __all__ = [
     "CHECKS",
@@ -97,4 +99,5 @@ __all__ = [
     "verify_json",
     "verify_qr",
     "verify_seal",
+    "verify_ses",
 ]

@@ -1,5 +1,5 @@
 """What a verifier is given, recognised and read: a JSON licence (bare, wrapped with its
-receipt, or disclosed), a signed PDF, a QR payload.
+receipt, or disclosed), a signed PDF, a QR payload, a sealed OFD, a GB/T 38540 SES_Signature (DER).
 
 ``verify_input`` is the entry point for raw bytes; every input, however malformed, ends in a
 :class:`Report` (``format`` FAILED with a readable reason), never an exception. JSON goes through
@@ -15,10 +15,12 @@ from typing import Any
 
 from ledger import strict_json
 from ledger.receipt import Receipt, ReceiptError
+from licence.gbt38540 import looks_like_signature
 from licence.sdjwt_vc import SdJwtError, looks_like, read_credential
 from licence.verify.checks_seal import load_certificate
 from licence.verify.claim_receipt import is_claim_receipt, receipt_policy, verify_claim_receipt
 from licence.verify.context import Check, VerifyContext, report_time
+from licence.verify.ofd import looks_like_ofd, verify_ofd_bytes
 from licence.verify.pdf import verify_pdf_bytes
 from licence.verify.policy import malformed, verify
 from licence.verify.results import (
@@ -33,6 +35,7 @@ from licence.verify.results import (
     result,
     verdict_of,
 )
+from licence.verify.ses import verify_ses
 
 
 def parse_qr(text: str) -> tuple[str, str, str]:
@@ -186,6 +189,24 @@ def verify_input(
     ``VerifyContext(log_keys=...)`` leaves the certificate, seal and anchor checks
     INDETERMINATE.
     """
+    if looks_like_ofd(data):
+        ofd_results, doc = verify_ofd_bytes(data, ctx)
+        if doc is None:
+            return Report(verdict_of(ofd_results), ofd_results, "ofd", **report_time(ctx))
+        report = verify(doc, None, ctx, policy, kind="ofd")
+        results = [*ofd_results, *report.checks]
+        return Report(
+            verdict_of(results),
+            results,
+            "ofd",
+            report.licence_id,
+            report.summary,
+            report.as_of,
+            report.age,
+        )
+    if data.startswith(b"\x30") and looks_like_signature(data):
+        # a GB/T 38540 SES_Signature (DER) on its own: detached, so integrity is INDETERMINATE
+        return verify_ses(data, None, ctx)
     stripped = data.strip()
     if stripped.startswith(BOM):
         stripped = stripped[len(BOM) :].lstrip()
