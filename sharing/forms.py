@@ -286,6 +286,24 @@ class _Filler:
         )  # fmt: skip
 
 
+def applicant_id(form: Form, raw: str) -> str:
+    """The applicant's normalised ID for ``form`` (resident ID or USCC, as the library keys
+    it); ValueError saying why ``raw`` is not one."""
+    from schemas import resident_id, uscc
+    from schemas.library import subject_key
+
+    key = subject_key(form.library, raw)
+    if form.applicant == "person":
+        checked = resident_id.validate(key)
+        if not checked.valid or checked.normalised is None:
+            raise ValueError(f"not a resident ID number ({checked.reason})")
+        return checked.normalised
+    found = uscc.validate(key)
+    if not found.valid or found.normalised is None:
+        raise ValueError(f"not a unified social credit code ({found.reason})")
+    return found.normalised
+
+
 def prefill(form: Form, applicant: str, reads: FormReads, allows: Allows, on: dt.date) -> Prefilled:
     """``form`` filled for ``applicant`` (its normalised ID) as far as ``allows`` lets the caller
     read, on day ``on`` (ages and licence validity are as of that day)."""

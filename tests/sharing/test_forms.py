@@ -39,7 +39,7 @@ BUSINESS, FOOD, HOUSEHOLD, SSCARD = (
 )
 
 
-def _seed_typical(store: LibraryStore) -> None:
+def seed_typical(store: LibraryStore) -> None:
     """One resident and one company with every field the demo departments deliver."""
     store.merge(
         "population",
@@ -110,7 +110,7 @@ class Materials:
 def reads(tmp_path_factory: pytest.TempPathFactory) -> StoreFormReads:
     path: Path = tmp_path_factory.mktemp("forms") / "hub.db"
     store = seed(LibraryStore(engine_for(f"sqlite:///{path}")))
-    _seed_typical(store)
+    seed_typical(store)
     add_licence(store, ELDER, HOUSEHOLD, holder_kind="person", serial=10)
     add_licence(store, ELDER, SSCARD, holder_kind="person", serial=11)
     add_licence(store, COMPANY, BUSINESS, serial=12)
