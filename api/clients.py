@@ -26,6 +26,7 @@ issue           ``POST /v1/licences``, batch, lifecycle        licence types (co
                 (the client must be bound to an authority)     name), or ``*``
 forms           ``POST /v1/forms/{form}/prefill`` (each field  form ids, or ``*``
                 also needs the grant of what it reads)
+policies        ``GET /v1/policies/{id}/applications``         policy ids, or ``*``
 ==============  =============================================  ===========================
 """
 
@@ -71,6 +72,7 @@ SCOPES = (
     "presentations",
     "issue",
     "forms",
+    "policies",
 )
 CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"

@@ -76,6 +76,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "forms",
         "Forms (零填报): list, show, prefill one for an applicant.",
     ),
+    "policies": (
+        "hub.commands.policies",
+        "policies",
+        "Eligibility policies (免申即享): list, run, applications.",
+    ),
 }
 
 

@@ -235,12 +235,27 @@ class ApplicationStore:
         return ended
 
     def since(
-        self, policy: str, since: dt.datetime | None = None, limit: int = 1000
+        self,
+        policy: str,
+        since: dt.datetime | None = None,
+        limit: int = 1000,
+        after: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Applications of ``policy`` created or ended after ``since``, oldest change first."""
+        """Applications of ``policy`` created or ended after ``since`` (changed at ``since``
+        itself only if their id sorts after ``after``: one run stamps many alike), oldest
+        change first."""
         stmt = select(applications).where(applications.c.policy == policy)
         if since is not None:
-            stmt = stmt.where(applications.c.updated_at > _naive(since))
+            later = applications.c.updated_at > _naive(since)
+            if after is not None:
+                later = or_(
+                    later,
+                    and_(
+                        applications.c.updated_at == _naive(since),
+                        applications.c.application_id > after,
+                    ),
+                )
+            stmt = stmt.where(later)
         stmt = stmt.order_by(applications.c.updated_at, applications.c.application_id).limit(limit)
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(stmt)]

@@ -58,7 +58,11 @@ def _merge(
 
 @pytest.fixture
 def lib(tmp_path: Path) -> LibraryStore:
-    store = LibraryStore(engine_for(f"sqlite:///{tmp_path / 'hub.db'}"))
+    return lib_with_people(LibraryStore(engine_for(f"sqlite:///{tmp_path / 'hub.db'}")))
+
+
+def lib_with_people(store: LibraryStore) -> LibraryStore:
+    """The people above (OLD to NOBIRTH), merged into ``store``."""
     people = {
         OLD: ("1940-05-05", "340402"),
         JUST: ("1946-03-01", "340403"),
