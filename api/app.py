@@ -38,6 +38,7 @@ from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
 from api.pages import governance, me, me_corrections, me_redeem
+from api.pages import policies as policy_pages
 from api.routers import (
     batch,
     claims,
@@ -80,6 +81,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me_redeem.router,
     me_corrections.router,
     governance.router,
+    policy_pages.router,
     csc.router,
     licence_verify.router,
     licences.router,

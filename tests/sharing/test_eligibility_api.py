@@ -131,3 +131,41 @@ def test_a_dag_per_policy_runs_when_its_library_changes() -> None:
         uris = {a.uri.rstrip("/") for a in dag.timetable.asset_condition.objects}
         assert uris == {f"library://{policy.library}"}
         assert list(dag.task_dict) == ["judge"]
+
+
+def test_staff_see_a_policys_applications_with_their_sources(
+    settings: Settings, hub_lib: LibraryStore
+) -> None:
+    from api.pages.accounts import StaffAccounts
+
+    run(hub_lib, MARCH)
+    app = api_app(settings, background=False)
+    password = "correct horse battery staple 42"
+    accounts = StaffAccounts(app.state.hub.library.engine)
+    accounts.add("sun", "verifier", password, "孙丽")
+    accounts.add("li", "publisher", password, "李强")
+
+    def login(client: TestClient, who: str) -> None:
+        token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"csrf_token": token, "username": who, "password": password, "next": "/"}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+
+    with TestClient(app) as client:
+        assert client.get("/policies", follow_redirects=False).status_code == 303  # sign in
+        login(client, "sun")
+        index = client.get("/policies")
+        assert index.status_code == 200 and "/policies/elderly-allowance" in index.text
+        page = client.get("/policies/elderly-allowance")
+        assert page.status_code == 200, page.text
+        assert OLD in page.text and "3 份申请" in page.text
+        assert "省公安厅" in page.text and "ps_household" in page.text
+        assert (
+            client.get("/policies/elderly-allowance", params={"since": "2999-01-01"}).text.count(
+                'data-status="open"'
+            )
+            == 0
+        )
+        assert client.get("/policies/tax-rebate").status_code == 404
+    with TestClient(app) as client:
+        login(client, "li")  # a publisher does not review benefit applications
+        assert client.get("/policies", follow_redirects=False).status_code in (303, 403)
