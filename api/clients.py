@@ -27,6 +27,8 @@ issue           ``POST /v1/licences``, batch, lifecycle        licence types (co
 forms           ``POST /v1/forms/{form}/prefill`` (each field  form ids, or ``*``
                 also needs the grant of what it reads)
 policies        ``GET /v1/policies/{id}/applications``         policy ids, or ``*``
+materials       ``POST /v1/materials``, a holder's materials,  material types, or ``*``
+                ``GET /v1/materials/{id}``; prefill links
 ==============  =============================================  ===========================
 """
 
@@ -73,6 +75,7 @@ SCOPES = (
     "issue",
     "forms",
     "policies",
+    "materials",
 )
 CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"

@@ -50,8 +50,15 @@ def build_eligibility_dag(policy: Policy) -> DAG:
 
             hub = ingest_services(get_settings())
             departments = {k: c.department for k, c in hub.contracts.items()}
+            from sharing.materials import MaterialStore
+
+            materials = MaterialStore(hub.library.engine, hub.objects)
             reads = StoreFormReads(
-                hub.library.engine, GoldenReader(hub.library), departments, hub.objects
+                hub.library.engine,
+                GoldenReader(hub.library),
+                departments,
+                hub.objects,
+                materials.refs,
             )
             today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # Beijing
             return run_on_store(policy, hub.library, reads, today).to_json()

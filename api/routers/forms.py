@@ -139,9 +139,11 @@ async def prefill_form(
         return permit is not None and permit.allows(name)
 
     departments = {k: c.department for k, c in state.ingest.contracts.items()}
-    materials = getattr(state, "materials_for", None)
+    from api.routers.materials import store as material_store
+
+    materials = material_store(state)
     reads = StoreFormReads(
-        state.library.engine, state.golden, departments, state.ingest.objects, materials
+        state.library.engine, state.golden, departments, state.ingest.objects, materials.refs
     )
     on = body.as_of or dt.datetime.now(dt.UTC).date()
     out = prefill(form, applicant, reads, allows, on)

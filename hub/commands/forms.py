@@ -86,7 +86,12 @@ def prefill_cmd(form_id: str, applicant: str, on: dt.datetime | None, as_json: b
         fail(str(exc))
     hub = ingest_services(get_settings())
     departments = {k: c.department for k, c in hub.contracts.items()}
-    reads = StoreFormReads(hub.library.engine, GoldenReader(hub.library), departments, hub.objects)
+    from sharing.materials import MaterialStore
+
+    materials = MaterialStore(hub.library.engine, hub.objects)
+    reads = StoreFormReads(
+        hub.library.engine, GoldenReader(hub.library), departments, hub.objects, materials.refs
+    )
     out = prefill(form, who, reads, allow_all, on.date() if on else dt.date.today())
     if as_json:
         click.echo(json.dumps(out.to_json(), ensure_ascii=False, indent=2))

@@ -66,7 +66,12 @@ def run(policy_id: str, on: dt.datetime | None) -> None:
     policy = _policy(policy_id)
     hub = ingest_services(get_settings())
     departments = {k: c.department for k, c in hub.contracts.items()}
-    reads = StoreFormReads(hub.library.engine, GoldenReader(hub.library), departments, hub.objects)
+    from sharing.materials import MaterialStore
+
+    materials = MaterialStore(hub.library.engine, hub.objects)
+    reads = StoreFormReads(
+        hub.library.engine, GoldenReader(hub.library), departments, hub.objects, materials.refs
+    )
     result = run_on_store(policy, hub.library, reads, on.date() if on else dt.date.today())
     click.echo(json.dumps(result.to_json(), ensure_ascii=False))
 
