@@ -133,14 +133,35 @@ def eligible_mask(
     return mask
 
 
+def typed(table: pa.Table, library: str) -> pa.Table:
+    """``table`` with its date and number fields parsed as the library schema types them, by
+    the quality engine's own coercion (a value that does not parse is null): done once when a
+    library is read, so each run of a policy's rules compares typed values."""
+    from quality.coercion import coerce
+    from schemas.library import library_schema
+
+    schema = library_schema(library)
+    out = table
+    for i, name in enumerate(table.column_names):
+        if name == SUBJECT:
+            continue
+        kind = schema.field(name).type
+        if kind in ("date", "int", "decimal"):
+            column = table.column(i).combine_chunks()
+            parsed, _ = coerce(column, RuleColumn(name, kind, False, None, ()))
+            out = out.set_column(i, name, parsed)
+    return out
+
+
 def library_table(lib: LibraryStore, library: str, fields: Sequence[str]) -> pa.Table:
-    """Every subject of ``library`` with the current golden text of ``fields`` (null if none)."""
+    """Every subject of ``library`` with the current golden values of ``fields`` (null if
+    none), typed (:func:`typed`)."""
     subjects = lib.subjects(library)
     columns: dict[str, Any] = {SUBJECT: pa.array(subjects, pa.string())}
     for name in fields:
         values = lib.field_values(library, name)
         columns[name] = pa.array([values.get(s) for s in subjects], pa.string())
-    return pa.table(columns)
+    return typed(pa.table(columns), library)
 
 
 def licence_holders(engine: Engine, type_codes: Iterable[str], on: dt.date) -> dict[str, set[str]]:
