@@ -267,11 +267,17 @@ class _Filler:
             if ref is None:
                 return self.empty(f, "not-held", "no valid licence of this type")
             self.read.add(f"{LICENCES}.{f.licence_type}")
-            column = {"licence_id": ref.licence_id, "valid_to": ref.valid_to}
-            column["issued_at"] = ref.issued_at
-            shown = column.get(f.licence_field) if f.licence_field in column else None
-            if f.licence_field not in column:
+            index = {"licence_id": ref.licence_id, "issued_at": ref.issued_at}
+            shown: str | None
+            if f.licence_field == "valid_to":
+                shown = ref.valid_to or "长期"  # long-term validity
+            elif f.licence_field in index:
+                shown = index[f.licence_field]
+            else:
                 shown = ref.fields.get(f.licence_field)
+            if shown is None:  # the reference still spares the applicant the paper copy
+                note = "the licence's document could not be read for this field"
+                return Filled(f.key, f.label, f.kind, "not-held", None, licence=ref, note=note)
             return Filled(f.key, f.label, f.kind, "filled", shown, licence=ref)
         assert f.material is not None
         if not self.allows(MATERIALS, f.material):

@@ -5,6 +5,7 @@ filled; a malformed form definition fails loading with a message naming the fiel
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,22 @@ def test_a_malformed_form_fails_loading_naming_the_field(
 def test_an_unknown_form_names_the_known_ones() -> None:
     with pytest.raises(catalogue.FormError, match=r"known: .*retirement"):
         catalogue.get("tax-return")
+
+
+class Documents:
+    """An object store holding one sealed licence document (what issuance stores)."""
+
+    def get(self, key: str) -> bytes:
+        assert key == "licences/test.json"
+        doc = {"fields": {"permit_number": {"value": "JY13404020000017"}}, "header": {}}
+        return json.dumps(doc).encode()
+
+
+def test_a_licence_field_is_read_from_the_licence_document(reads: StoreFormReads) -> None:
+    with_docs = StoreFormReads(reads.engine, reads.golden, reads.departments, Documents())
+    out = {f.key: f for f in fill(with_docs, "food-business-permit", OPEN).fields}
+    assert out["previous_permit"].value == "JY13404020000017"
+    assert out["previous_permit"].licence is not None
+    without = {f.key: f for f in fill(reads, "food-business-permit", OPEN).fields}
+    assert without["previous_permit"].status == "not-held"
+    assert without["previous_permit"].licence is not None  # the reference is still given
