@@ -200,6 +200,15 @@ def test_the_holder_withdraws_a_material_and_it_is_no_longer_served(api: Any) ->
     r = http.post(path, headers={**app_headers, "X-Holder-Assertion": token(ELDER)})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "withdrawn"
+    from sqlalchemy import select
+
+    from sharing.materials import materials as table
+
+    with app.state.hub.library.engine.connect() as conn:
+        entry = conn.execute(
+            select(table.c.ledger_entry).where(table.c.material_id == made["material_id"])
+        ).scalar_one()
+    assert entry is not None  # the withdrawal was appended to the ledger
     gone = http.get(f"/v1/materials/{made['material_id']}", headers=_h(keys["window"]))
     assert gone.status_code == 410
     listed = http.get(f"/v1/holders/{ELDER}/materials", headers=_h(keys["window"])).json()
