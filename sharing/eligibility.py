@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,9 @@ applications = Table(
     UniqueConstraint("policy", "subject", "period", name="uq_policy_subject_period"),
     Index("ix_policy_applications_updated", "policy", "updated_at"),
 )
+
+
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose applications table exists
 
 
 def period_of(policy: Policy, day: dt.date) -> tuple[str, dt.date]:
@@ -197,7 +201,9 @@ class ApplicationStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        if engine not in _READY:  # once per engine, not on every request
+            metadata.create_all(engine)
+            _READY.add(engine)
 
     def open_subjects(self, policy: str) -> set[str]:
         """Subjects with an open application of ``policy`` (any period): receiving it."""

@@ -14,6 +14,7 @@ the hub does not hold is ``not-held``; the applicant enters the rest. The caller
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -318,6 +319,11 @@ def prefill(form: Form, applicant: str, reads: FormReads, allows: Allows, on: dt
     return Prefilled(form, applicant, on, fields, frozenset(filler.read))
 
 
+_LICENCE_TABLES: weakref.WeakSet[Engine] = (
+    weakref.WeakSet()
+)  # engines whose licence index tables exist
+
+
 class StoreFormReads:
     """:class:`FormReads` over the hub's stores: the golden point reads, the licence index
     (with the documents in the object store for licence fields) and the materials library."""
@@ -353,7 +359,9 @@ class StoreFormReads:
 
         from licence.store import LicenceStore, licences
 
-        LicenceStore(self.engine)  # the index tables, on a fresh hub too
+        if self.engine not in _LICENCE_TABLES:  # the index tables, on a fresh hub too
+            LicenceStore(self.engine)
+            _LICENCE_TABLES.add(self.engine)
         day = on.isoformat()
         stmt = (
             select(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,9 @@ materials = Table(
     UniqueConstraint("holder", "type", "sha256", name="uq_material_holder_type_sha"),
     Index("ix_materials_holder", "holder", "type"),
 )
+
+
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose materials table exists
 
 
 class MaterialError(ValueError):
@@ -150,7 +154,9 @@ class MaterialStore:
     def __init__(self, engine: Engine, objects: ObjectStore) -> None:
         self.engine = engine
         self.objects = objects
-        metadata.create_all(engine)
+        if engine not in _READY:  # once per engine, not on every request
+            metadata.create_all(engine)
+            _READY.add(engine)
 
     def submit(
         self,
