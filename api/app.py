@@ -38,16 +38,20 @@ from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
 from api.pages import governance, me, me_corrections, me_redeem
+from api.pages import policies as policy_pages
 from api.routers import (
     batch,
     claims,
     datasets,
     entities,
+    forms,
     holders,
     ledger,
     licences,
+    materials,
     meta,
     persons,
+    policies,
     presentations,
     status_lists,
     trust,
@@ -63,6 +67,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     entities.router,
     verify.router,
     claims.router,
+    forms.router,
+    policies.router,
+    materials.router,
     holders.router,
     presentations.router,
     batch.router,
@@ -76,6 +83,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me_redeem.router,
     me_corrections.router,
     governance.router,
+    policy_pages.router,
     csc.router,
     licence_verify.router,
     licences.router,

@@ -24,6 +24,11 @@ holder-app      ``POST /v1/presentations`` for a citizen       ``*`` (and a regi
 presentations   ``POST /v1/presentations/{code}/redeem``       ``*``
 issue           ``POST /v1/licences``, batch, lifecycle        licence types (code or
                 (the client must be bound to an authority)     name), or ``*``
+forms           ``POST /v1/forms/{form}/prefill`` (each field  form ids, or ``*``
+                also needs the grant of what it reads)
+policies        ``GET /v1/policies/{id}/applications``         policy ids, or ``*``
+materials       ``POST /v1/materials``, a holder's materials,  material types, or ``*``
+                ``GET /v1/materials/{id}``; prefill links
 ==============  =============================================  ===========================
 """
 
@@ -68,6 +73,9 @@ SCOPES = (
     "holder-app",
     "presentations",
     "issue",
+    "forms",
+    "policies",
+    "materials",
 )
 CLAIM_SCOPE = "claim:"  # ``claim:<type>``: scope claims, that one claim type
 KEY_PREFIX = "hub_"

@@ -174,8 +174,9 @@ def _path_subject(request: Request, scope: str) -> str | None:
 
 
 def _body_subjects(request: Request, scope: str) -> list[str] | None:
-    """The subjects a JSON request body names (``id``/``uscc``, ``ids``, ``items``), normalised;
-    None if the body names none (or is not JSON FastAPI has read)."""
+    """The subjects a JSON request body names (``id``/``uscc``/``subject``/``applicant``,
+    ``ids``, ``items``), normalised; None if the body names none (or is not JSON FastAPI has
+    read)."""
     import json
 
     body = getattr(request, "_body", None)
@@ -195,7 +196,7 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
     elif isinstance(doc.get("items"), list):
         raws = [i.get("id") or i.get("uscc") if isinstance(i, dict) else None for i in doc["items"]]
     else:
-        raws = [doc.get("id") or doc.get("uscc") or doc.get("subject")]
+        raws = [doc.get("id") or doc.get("uscc") or doc.get("subject") or doc.get("applicant")]
     found = [
         audit_subject(scope, r)
         for r in raws[:MAX_SUBJECTS]

@@ -34,6 +34,7 @@ LICENCE_LIMIT = 20 * MiB  # POST /v1/licences/verify
 # POST /verify (the page's drop zone): the page refuses files over 10 MiB itself, with a
 # verdict a clerk reads; past this the gateway answers 413 without reading further
 PAGE_VERIFY_LIMIT = 32 * MiB
+MATERIAL_LIMIT = 10 * MiB  # POST /v1/materials (sharing.materials.MAX_BYTES)
 WITNESS_LIMIT = 64 * 1024  # POST /v1/witness/add-checkpoint (C2SP: 63 hashes and a checkpoint)
 PRIVATE_PREFIXES = ("/v1/", "/csc/")
 PUBLIC_ROUTES = {("GET", "/verify"), ("POST", "/v1/licences/verify")}
@@ -57,6 +58,8 @@ def body_limit(method: str, path: str) -> int:
         return LICENCE_LIMIT + ENVELOPE
     if path == "/verify":
         return PAGE_VERIFY_LIMIT + ENVELOPE
+    if method == "POST" and path == "/v1/materials":
+        return MATERIAL_LIMIT + ENVELOPE
     if path == "/v1/witness/add-checkpoint":
         return WITNESS_LIMIT
     return DEFAULT_LIMIT

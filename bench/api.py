@@ -18,6 +18,10 @@ Then presentations (亮证码, issue 27): a holder app makes codes for one citiz
 (``POST /v1/presentations`` with a fresh ES256 assertion each) for D seconds, and an approval
 system redeems every code it made (``POST /v1/presentations/{code}/redeem``: the disclosed
 licence, its receipt and the online verdict), each with C connections: requests/s and p50/p99.
+Then forms (零填报, issue 28): an approval system prefills the 高龄津贴 form
+(``POST /v1/forms/elderly-allowance/prefill``, grants of the form, population and licences) for
+random known persons for D seconds with C connections: requests/s and p50/p99 (target p99 <
+50 ms at 16 connections).
 Usage: ``python -m bench.api [--quick] [--persons N] [--seconds D] [--connections C]``.
 """
 
@@ -238,6 +242,7 @@ def loadgen(port: int, prefix: str, home: Path, key: str, seconds: float, conns:
 # ---- presentations ------------------------------------------------------------------------
 APP = "bench-holder-app"
 REDEEMER = "bench-redeemer"
+PREFILLER = "bench-prefill"
 APP_PURPOSE = "holder-service"
 
 
@@ -301,6 +306,10 @@ def setup_presentations(home: Path) -> dict[str, str]:
     )
     store = ClientStore(engine)
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    prefill = f"{PREFILLER}-{os.getpid()}"  # forms (issue 28): the form and what it reads
+    found[PREFILLER] = store.add(prefill, "benchmark prefill", rate_limit=1e9)
+    for scope in ("forms", "population", "licences"):
+        store.grant(prefill, scope, PURPOSE, until)
     for cid, scope, purpose in (
         (APP, "holder-app", APP_PURPOSE),
         (REDEEMER, "presentations", PURPOSE),
@@ -383,6 +392,15 @@ async def _present_load(
             }
             token = jwt.encode(claims, key, algorithm="ES256")
             return _post("/v1/presentations", {**app_headers, "X-Holder-Assertion": token}, body)
+
+    elif phase == "prefill":
+        ids = (codes_file.parent / "ids.txt").read_text().split()
+        rng = random.Random(28)
+        filler = {"Authorization": f"Bearer {setup[PREFILLER]}", "X-Purpose": PURPOSE}
+
+        def request_of() -> bytes | None:
+            body = json.dumps({"applicant": ids[rng.randrange(len(ids))]}).encode()
+            return _post("/v1/forms/elderly-allowance/prefill", filler, body)
 
     else:
         pending = codes_file.read_text().split()
@@ -597,6 +615,8 @@ def main() -> None:
         _present_phase(port, "redeem", home, present, 1.0, args.connections)
         create = _present_phase(port, "create", home, present, secs, args.connections)
         redeem = _present_phase(port, "redeem", home, present, secs, args.connections)
+        _present_phase(port, "prefill", home, present, 1.0, args.connections)  # warm-up
+        prefill = _present_phase(port, "prefill", home, present, secs, args.connections)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -622,7 +642,11 @@ def main() -> None:
             f"(= {1000 / r['cpu_ms'] if r['cpu_ms'] else 0:,.0f} req/s per core)  "
             f"non-200 {r['non_200']}"
         )
-    for label, r in (("present: create", create), ("present: redeem", redeem)):
+    for label, r in (
+        ("present: create", create),
+        ("present: redeem", redeem),
+        ("forms: prefill", prefill),
+    ):
         print(
             f"{label:26s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
             f"p99 {r['p99_ms']:6.2f} ms  requests {r['requests']:,}  non-2xx {r['non_2xx']}"
@@ -662,6 +686,10 @@ def main() -> None:
         "present_redeem_rps": redeem["rps"],
         "present_redeem_p99_ms": redeem["p99_ms"],
         "present_non_2xx": create["non_2xx"] + redeem["non_2xx"],
+        "prefill_rps": prefill["rps"],
+        "prefill_p50_ms": prefill["p50_ms"],
+        "prefill_p99_ms": prefill["p99_ms"],
+        "prefill_non_2xx": prefill["non_2xx"],
     }
     report(
         "api",

@@ -71,6 +71,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Claims (核验): list the claim types, check one for a subject.",
     ),
     "holder": ("hub.commands.holder", "holder", "Holder's side: register a holder app's key."),
+    "forms": (
+        "hub.commands.forms",
+        "forms",
+        "Forms (零填报): list, show, prefill one for an applicant.",
+    ),
+    "policies": (
+        "hub.commands.policies",
+        "policies",
+        "Eligibility policies (免申即享): list, run, applications.",
+    ),
 }
 
 

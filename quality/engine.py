@@ -458,3 +458,39 @@ def check_table(
     schema = contract.arrow_schema()
     typed = pa.table([checker.typed[name] for name in schema.names], schema=schema)
     return CheckResult(table, typed, reasons, accepted, metrics, checker.failures)
+
+
+def passes(table: pa.Table, column: Column, as_of: dt.date | None = None) -> Mask:
+    """Rows of ``table`` whose value of ``column`` is present, parses as the column's type and
+    passes every one of the column's rules, judged exactly as :func:`check_table` judges a file.
+
+    The check's rules used as predicates: an eligibility policy (:mod:`sharing.eligibility`)
+    selects the people a benefit is for with them, vectorised, instead of a second rule
+    engine. A column missing from ``table`` passes nowhere.
+    """
+    n = table.num_rows
+    if column.name not in table.column_names:
+        return np.zeros(n, dtype=bool)
+    contract = Contract(
+        dataset_id="predicate",
+        title="",
+        department="",
+        library="population",
+        format="csv",
+        encoding="auto",
+        delimiter=",",
+        columns=(column,),
+        key=(column.name,),
+        subject_column=column.name,
+        authoritative_for=(),
+        cadence_days=1,
+        thresholds={},
+        on_breach="warn",
+    )
+    checker = _Checker(table, contract, as_of or dt.date.today())
+    failures = checker._collect(partial(checker._coerce, column))
+    failures += checker._collect(partial(checker._rules, column))
+    ok: Mask = present_mask(checker.typed[column.name])
+    for failure in failures:
+        ok &= ~failure.failed
+    return ok
