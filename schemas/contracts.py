@@ -200,7 +200,7 @@ _OPTIONAL_KEYS = (
     "thresholds",
     "on_breach",
 )
-_COLUMN_KEYS = ("name", "type", "required", "field", "rules")
+_COLUMN_KEYS = ("name", "type", "required", "field", "rules", "sharing")  # sharing: schemas.sharing
 
 
 def load_contract(path: Path | str) -> Contract:
