@@ -40,6 +40,7 @@ from api import csc, licence_verify, pages
 from api.pages import governance, me, me_corrections, me_redeem
 from api.routers import (
     batch,
+    catalog,
     claims,
     datasets,
     entities,
@@ -71,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     status_lists.router,
     trust.router,
     datasets.router,
+    catalog.router,
     pages.router,
     me.router,
     me_redeem.router,
