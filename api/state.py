@@ -105,7 +105,9 @@ class HubState:
         config = services.config
         hub = services.ingest
         purposes = registry(config.home)
-        clients = ClientStore(hub.library.engine, purposes=purposes)
+        clients = ClientStore(
+            hub.library.engine, purposes=purposes, contracts=hub.contracts.values()
+        )
         LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
         # the audit's digests go to the state's ledger, opened when the first digest is due
         audit = AuditLog(
