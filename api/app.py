@@ -39,6 +39,7 @@ from fastapi import APIRouter
 from api import csc, licence_verify, pages
 from api.pages import governance, me, me_corrections, me_redeem
 from api.routers import (
+    access,
     batch,
     catalog,
     claims,
@@ -73,6 +74,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     trust.router,
     datasets.router,
     catalog.router,
+    access.router,
     pages.router,
     me.router,
     me_redeem.router,
