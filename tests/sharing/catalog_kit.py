@@ -33,6 +33,11 @@ class Hub:
     clients: ClientStore
     keys: dict[str, str]
 
+    def served_clients(self) -> ClientStore:
+        """The server's own client store (its cache is what a CLI change waits out)."""
+        store: ClientStore = self.http.app.state.hub.clients  # type: ignore[attr-defined]
+        return store
+
     def headers(self, client_id: str, purpose: str = PURPOSE) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[client_id]}", "X-Purpose": purpose}
 
