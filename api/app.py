@@ -37,6 +37,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
+from api.pages import access as access_page
 from api.pages import governance, me, me_corrections, me_redeem
 from api.routers import (
     access,
@@ -80,6 +81,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me_redeem.router,
     me_corrections.router,
     governance.router,
+    access_page.router,
     csc.router,
     licence_verify.router,
     licences.router,
