@@ -5,17 +5,22 @@ data, served to that department's publishing client only.
 its reason codes, its key and the values as delivered (so the department can correct them and
 resubmit: ``hub quarantine resubmit``). The client needs a ``datasets`` grant naming the run's
 dataset; another department's run is not found. Each row's subject is audited.
+
+``GET /v1/findings``: the cross-source findings (:mod:`pipeline.cross_checks`) on fields whose
+authoritative source is a department the client publishes for, with their evidence; a finding
+closes when a later check no longer finds it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
+from api.records import UtcDatetime
 from api.state import HubState, hub_state
 
 router = APIRouter(tags=["publishing"])
@@ -87,3 +92,36 @@ def get_rejections(
         reasons=str(entries[0]["reasons"]),
         items=items,
     )
+
+
+class FindingOut(BaseModel):
+    finding_id: int
+    kind: str = Field(examples=["birth_date_vs_id"])
+    library: str
+    field: str = Field(description="the library field at fault")
+    subject: str
+    department: str = Field(description="the field's authoritative source")
+    evidence: dict[str, Any]
+    status: str = Field(description="open, or closed once a later delivery resolved it")
+    opened_at: UtcDatetime
+    closed_at: UtcDatetime | None = None
+
+
+@router.get("/v1/findings", response_model=list[FindingOut], responses=responses(401, 403, 429))
+def get_findings(
+    access: Annotated[Access, gate("datasets")],
+    state: Annotated[HubState, Depends(hub_state)],
+    status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "open",
+) -> list[FindingOut]:
+    """Cross-source findings on fields whose authoritative source is a department this client
+    publishes for (the departments of the datasets its grant names)."""
+    from storage.findings import FindingStore
+
+    departments = sorted(
+        {c.department for ds, c in state.ingest.contracts.items() if access.allows(ds)}
+    )
+    rows = FindingStore(state.library.engine).list(departments, None if status == "all" else status)
+    access.fields = set(departments)
+    for r in rows:
+        access.touch(r["subject"], {r["field"]}, f"finding-{r['status']}")
+    return [FindingOut.model_validate(r) for r in rows]
