@@ -99,3 +99,16 @@ def test_the_dataset_page_shows_each_columns_sharing(catalogue_page: str) -> Non
     assert rows["family_size"] == "none" and rows["name"] == "unconditional"
     assert rows["mobile"] == "conditional"
     assert "不予共享" in catalogue_page and "须说明法律依据" in catalogue_page
+
+
+def test_a_contract_with_a_bad_sharing_declaration_fails_to_load_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    from schemas.contracts import ContractError
+
+    source = Path(load_contracts()["ps_household"].source)
+    text = source.read_text(encoding="utf-8").replace("sharing: 不予共享", "sharing: 保密")
+    path = tmp_path / "ps_household.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ContractError, match=r"family_size\)\.sharing: sharing must be one of"):
+        load_contract(path)
