@@ -111,3 +111,72 @@ class FindingStore:
         for r in out:
             r["evidence"] = json.loads(r["evidence"])
         return out
+
+
+disputes = Table(
+    "data_disputes",
+    metadata,
+    Column("dispute_id", String(40), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("library", String(16), nullable=False),
+    Column("subject", String(32), nullable=False, index=True),
+    Column("field", String(64), nullable=False),
+    Column("claimed_value", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("department", Text, nullable=False),
+    Column("status", String(8), nullable=False),  # open | closed
+    Column("closed_by", String(16)),  # delivery | answer
+    Column("answer", Text),
+    Column("filed_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+)
+
+
+class DisputeStore:
+    """Disputes of a golden record's field, sent to the field's authoritative department."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def file(self, **values: Any) -> str:
+        import secrets
+
+        now = values.pop("now", None) or _now()
+        dispute_id = f"DS{now:%Y%m%d}-{secrets.token_hex(4)}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(disputes).values(
+                    dispute_id=dispute_id, status="open", filed_at=now, **values
+                )
+            )
+        return dispute_id
+
+    def get(self, dispute_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(disputes).where(disputes.c.dispute_id == dispute_id)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def close(
+        self, dispute_id: str, closed_by: str, answer: str = "", now: dt.datetime | None = None
+    ) -> bool:
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(disputes)
+                .where(and_(disputes.c.dispute_id == dispute_id, disputes.c.status == "open"))
+                .values(
+                    status="closed", closed_by=closed_by, answer=answer, closed_at=now or _now()
+                )
+            ).rowcount
+        return bool(n)
+
+    def list(
+        self, departments: Iterable[str] | None = None, status: str | None = "open"
+    ) -> builtins.list[dict[str, Any]]:
+        q = select(disputes).order_by(disputes.c.filed_at)
+        if status:
+            q = q.where(disputes.c.status == status)
+        if departments is not None:
+            q = q.where(disputes.c.department.in_(builtins.list(departments)))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]

@@ -8,7 +8,7 @@ decisions, deadline and grant. Requests of unconditional fields only are granted
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
@@ -22,7 +22,7 @@ router = APIRouter(tags=["access requests"])
 
 
 class AccessRequestIn(BaseModel):
-    scope: str = Field(max_length=32, examples=["population"])
+    scope: Literal["population", "legal-entity"] = Field(examples=["population"])
     fields: list[Annotated[str, Field(max_length=64)]] = Field(
         min_length=1, max_length=64, examples=[["name", "death_date"]]
     )
