@@ -99,9 +99,8 @@ def record(
     if marks:
         from api.routers.disputes import disputed_fields
 
-        for name in disputed_fields(state, library, subject):
-            if name in out:
-                out[name]["disputed"] = True
+        for name in disputed_fields(state, library, subject, out):
+            out[name]["disputed"] = True
     return out
 
 

@@ -180,3 +180,16 @@ class DisputeStore:
             q = q.where(disputes.c.department.in_(builtins.list(departments)))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def open_disputes(engine: Engine) -> builtins.list[dict[str, Any]]:
+    """The open disputes, read only (no table is created: the hub creates it when it opens)."""
+    q = select(
+        disputes.c.library,
+        disputes.c.subject,
+        disputes.c.field,
+        disputes.c.department,
+        disputes.c.filed_at,
+    ).where(disputes.c.status == "open")
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

@@ -93,24 +93,20 @@ async def decide(
     decision = str(form.get("decision", ""))
     fields = [str(f) for f in form.getlist("fields")]
     note = str(form.get("note", ""))
-    department = _store(request).department_of(staff.username)
+    department = await run_in_threadpool(lambda: _store(request).department_of(staff.username))
     if staff.role != "approver" or department is None:
         text = "只有绑定部门的审批员可以审批 / only an approver bound to a department decides"
-        return _page(request, staff, {"ok": False, "text": text}, 403)
+        return await run_in_threadpool(_page, request, staff, {"ok": False, "text": text}, 403)
     if decision == "approve" and fields:
         decision = "narrow"
     try:
         row = await run_in_threadpool(
-            desk(request.app.state.hub).decide,
-            request_id,
-            department,
-            staff.username,
-            decision,
-            fields,
-            note,
+            lambda: desk(request.app.state.hub).decide(
+                request_id, department, staff.username, decision, fields, note
+            )
         )
     except RequestRefused as exc:
-        return _page(request, staff, {"ok": False, "text": str(exc)}, 422)
+        return await run_in_threadpool(_page, request, staff, {"ok": False, "text": str(exc)}, 422)
     await audit_row(
         request,
         f"staff:{staff.username}",
@@ -123,4 +119,4 @@ async def decide(
     )
     zh = DECISION_ZH.get(decision, decision)
     text = f"已记录：{zh} / recorded: {decision} — {request_id} ({row['status']})"
-    return _page(request, staff, {"ok": True, "text": text})
+    return await run_in_threadpool(_page, request, staff, {"ok": True, "text": text})

@@ -111,14 +111,10 @@ async def file_request(
 
     until = dt.datetime.combine(body.until, dt.time(), dt.UTC)
     try:
-        row = await run_in_threadpool(
-            desk(state).file,
-            client.client_id,
-            body.scope,
-            body.fields,
-            body.purpose,
-            body.legal_basis,
-            until,
+        row = await run_in_threadpool(  # database writes (and the ledger): off the loop
+            lambda: desk(state).file(
+                client.client_id, body.scope, body.fields, body.purpose, body.legal_basis, until
+            )
         )
     except RequestRefused as exc:
         await audited(request, client, "access-request-refused", 422)

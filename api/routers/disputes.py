@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import PRINTABLE, Access, gate
 from api.problems import Problem, responses
@@ -23,7 +24,7 @@ from api.state import HubState, hub_state
 
 router = APIRouter(tags=["disputes"])
 REFRESH = 2.0  # seconds an answer may show a settled dispute (as the client cache)
-INDEX = "disputes_index"  # attribute of the HubState: (loaded at, open (library, subject, field))
+INDEX = "disputes_index"  # attribute of the HubState: (loaded at, open disputes by subject)
 _lock = threading.Lock()
 
 
@@ -61,33 +62,56 @@ def _store(state: HubState) -> Any:
     return DisputeStore(state.library.engine)
 
 
-def settle(state: HubState) -> set[tuple[str, str, str]]:
-    """Close the open disputes a later delivery of their department answered; returns the
-    (library, subject, field) of those still open."""
+def settle(state: HubState) -> int:
+    """Close the open disputes a later delivery of their department answered; returns how
+    many were closed."""
     from api.records import record
     from sharing.disputes import datasets_of, settled_by_delivery
 
     store = _store(state)
     contracts = list(state.ingest.contracts.values())
-    still = set()
+    closed = 0
     for d in store.list():
         fields = record(state, d["library"], d["subject"], None, marks=False) or {}
         if settled_by_delivery(d, fields.get(d["field"]), datasets_of(d["department"], contracts)):
-            store.close(d["dispute_id"], "delivery")
-        else:
-            still.add((d["library"], d["subject"], d["field"]))
-    return still
+            closed += bool(store.close(d["dispute_id"], "delivery"))
+    return closed
 
 
-def disputed_fields(state: HubState, library: str, subject: str) -> set[str]:
-    """The fields of a subject's golden record with an open dispute (refreshed every 2 s)."""
+Index = dict[tuple[str, str], list[tuple[str, dict[str, Any], set[str]]]]
+
+
+def _load(state: HubState) -> Index:
+    from sharing.disputes import datasets_of
+    from storage.findings import open_disputes
+
+    contracts = list(state.ingest.contracts.values())
+    out: Index = {}
+    for d in open_disputes(state.library.engine):
+        entry = (str(d["field"]), d, datasets_of(d["department"], contracts))
+        out.setdefault((d["library"], d["subject"]), []).append(entry)
+    return out
+
+
+def disputed_fields(
+    state: HubState, library: str, subject: str, values: dict[str, dict[str, Any]]
+) -> set[str]:
+    """The fields of a subject's current golden record (``values``) with an open dispute that
+    no later delivery of its department has answered. Read only (a read never waits on a
+    writer's lock): the open disputes are looked up at most every 2 s."""
+    from sharing.disputes import settled_by_delivery
+
     now = time.monotonic()
-    hit: tuple[float, set[tuple[str, str, str]]] | None = getattr(state, INDEX, None)
+    hit: tuple[float, Index] | None = getattr(state, INDEX, None)
     if hit is None or now - hit[0] > REFRESH:
         with _lock:
-            hit = (now, settle(state))
+            hit = (now, _load(state))
             setattr(state, INDEX, hit)
-    return {f for lib, s, f in hit[1] if lib == library and s == subject}
+    return {
+        name
+        for name, dispute, datasets in hit[1].get((library, subject), ())
+        if not settled_by_delivery(dispute, values.get(name), datasets)
+    }
 
 
 def forget(state: HubState) -> None:
@@ -123,18 +147,25 @@ async def file_dispute(
         raise Problem(
             403, "not-granted", f"this client may not read {body.field!r} of the {library} library"
         )
-    dispute_id = _store(state).file(
-        client_id=client.client_id,
-        library=library,
-        subject=subject,
-        field=body.field,
-        claimed_value=body.claimed_value,
-        evidence=body.evidence,
-        department=department,
-    )
+
+    def filing() -> dict[str, Any] | None:  # database writes: off the event loop
+        store = _store(state)
+        return store.get(
+            store.file(
+                client_id=client.client_id,
+                library=library,
+                subject=subject,
+                field=body.field,
+                claimed_value=body.claimed_value,
+                evidence=body.evidence,
+                department=department,
+            )
+        )
+
+    filed = await run_in_threadpool(filing)
     forget(state)
     await audited(request, client, "dispute-filed", 201, subject=subject, fields=(body.field,))
-    return DisputeOut.model_validate(_store(state).get(dispute_id))
+    return DisputeOut.model_validate(filed)
 
 
 def _departments(state: HubState, access: Access) -> list[str]:
