@@ -37,13 +37,18 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
+from api.pages import access as access_page
 from api.pages import governance, me, me_corrections, me_redeem
 from api.pages import policies as policy_pages
 from api.routers import (
+    access,
     batch,
+    catalog,
     claims,
     datasets,
+    disputes,
     entities,
+    findings,
     forms,
     holders,
     ledger,
@@ -78,12 +83,17 @@ ROUTERS: tuple[APIRouter, ...] = (
     status_lists.router,
     trust.router,
     datasets.router,
+    catalog.router,
+    access.router,
+    findings.router,
+    disputes.router,
     pages.router,
     me.router,
     me_redeem.router,
     me_corrections.router,
     governance.router,
     policy_pages.router,
+    access_page.router,
     csc.router,
     licence_verify.router,
     licences.router,

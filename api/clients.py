@@ -38,9 +38,10 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -59,6 +60,11 @@ from sqlalchemy import (
 )
 
 from api.purposes import Purposes, registry
+
+if TYPE_CHECKING:
+    from schemas.contracts import Contract
+    from schemas.sharing import Sharing
+    from sharing.access import Approval
 
 SCOPES = (
     "population",
@@ -142,6 +148,9 @@ class Client:
     name: str
     rate_limit: float | None
     grants: tuple[Grant, ...]
+    # library scope -> the fields the catalogue lets any grant open (all but 不予共享): a
+    # grant, even a "*" one stored before the catalogue, never opens another
+    shareable: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
     # permits by (scope, purpose), worked out once per cached Client (see ClientStore)
     _permits: dict[tuple[str, str], Permit] = field(default_factory=dict, compare=False, repr=False)
 
@@ -170,6 +179,9 @@ class Client:
             return None
         every = any("*" in g.fields for g in live)
         names = None if every else frozenset().union(*(g.fields for g in live))
+        within = self.shareable.get(scope)
+        if within is not None:
+            names = within if names is None else names & within
         until = min(g.expires_at.replace(tzinfo=UTC).timestamp() for g in live)
         found = Permit(live, names, until)
         self._permits[(scope, purpose)] = found
@@ -193,11 +205,17 @@ class ClientStore:
     """
 
     def __init__(
-        self, engine: Engine, cache_seconds: float = 2.0, purposes: Purposes | None = None
+        self,
+        engine: Engine,
+        cache_seconds: float = 2.0,
+        purposes: Purposes | None = None,
+        contracts: Iterable[Contract] | None = None,
     ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
         self.purposes = purposes if purposes is not None else registry()
+        self._contracts = tuple(contracts) if contracts is not None else None
+        self._sharing: dict[str, dict[str, Sharing]] = {}
         self._cache: dict[str, tuple[float, Client | None]] = {}
         self._lock = threading.Lock()
         metadata.create_all(engine)
@@ -221,6 +239,26 @@ class ClientStore:
                 for old, code in renames.items():
                     conn.execute(update(grants).where(grants.c.purpose == old).values(purpose=code))
         return renames
+
+    def sharing(self, library: str) -> dict[str, Sharing]:
+        """The catalogue's sharing attribute of every field of ``library`` (the contracts this
+        store was given, else the project's, narrow the library's declarations)."""
+        found = self._sharing.get(library)
+        if found is None:
+            from schemas.sharing import library_sharing
+
+            if self._contracts is None:
+                from schemas.contracts import load_contracts
+
+                self._contracts = tuple(load_contracts().values())
+            found = self._sharing[library] = library_sharing(library, self._contracts)
+        return found
+
+    def shareable(self) -> dict[str, frozenset[str]]:
+        """Library scope -> the fields a grant may open at all (all but 不予共享)."""
+        from sharing.access import LIBRARY_SCOPES, shareable
+
+        return {scope: shareable(self.sharing(scope)) for scope in LIBRARY_SCOPES}
 
     # ---- administration -----------------------------------------------------------------
     def add(self, client_id: str, name: str, rate_limit: float | None = None) -> str:
@@ -265,9 +303,13 @@ class ClientStore:
         purpose: str,
         expires_at: datetime,
         fields: list[str] | None = None,
+        approval: Approval | None = None,
     ) -> int:
         """Add a grant; returns its id. ``claim:<type>`` is scope ``claims`` for one claim
-        type; claim grants name only claim types of the catalogue."""
+        type; claim grants name only claim types of the catalogue. A grant of a library scope
+        holds only what the data catalogue allows (:func:`sharing.access.grant_fields`): no
+        不予共享 field, a 有条件共享 one only under the ``approval`` of its owning
+        department(s), ``*`` written out as the fields it stands for."""
         if scope.startswith(CLAIM_SCOPE):
             scope, fields = "claims", [scope.removeprefix(CLAIM_SCOPE), *(fields or [])]
             fields = [f for f in fields if f.strip() and f.strip() != "*"]
@@ -291,6 +333,13 @@ class ClientStore:
                 f"Chinese or English title): {known}"
             )
         names = sorted({f.strip() for f in (fields or ["*"]) if f.strip()}) or ["*"]
+        from sharing.access import LIBRARY_SCOPES, GrantRefused, grant_fields
+
+        if scope in LIBRARY_SCOPES:
+            try:
+                names = grant_fields(scope, names, code, self.sharing(scope), approval)
+            except GrantRefused as exc:
+                raise ClientError(f"grant refused by the data catalogue: {exc}") from None
         expires = (
             expires_at.astimezone(UTC).replace(tzinfo=None) if expires_at.tzinfo else expires_at
         )
@@ -409,6 +458,7 @@ class ClientStore:
                 Grant(g.grant_id, g.scope, frozenset(g.fields.split(",")), g.purpose, g.expires_at)
                 for g in gs
             ),
+            self.shareable(),
         )
 
 

@@ -36,6 +36,11 @@ class FieldValue(BaseModel):
     authoritative: bool = Field(
         description="the value comes from the field's authoritative source (一数一源)"
     )
+    disputed: bool | None = Field(
+        default=None,
+        description="true while a dispute of this value is open with its department "
+        "(POST /v1/disputes); absent otherwise",
+    )
 
 
 class RecordOut(BaseModel):
@@ -59,10 +64,11 @@ def _stamp(value: Any) -> str:
 
 
 def record(
-    state: Any, library: str, subject: str, as_of: dt.date | None
+    state: Any, library: str, subject: str, as_of: dt.date | None, *, marks: bool = True
 ) -> dict[str, dict[str, Any]] | None:
     """Every field of the subject's golden record (now, or as known at the end of ``as_of``),
-    as plain JSON-ready dicts shaped like :class:`FieldValue`."""
+    as plain JSON-ready dicts shaped like :class:`FieldValue`; with ``marks``, the current
+    values with an open dispute carry ``"disputed": true``."""
     if as_of is not None:
         rec = state.library.record(library, subject, as_of)
         if rec is None:
@@ -80,7 +86,7 @@ def record(
     rows = state.golden.rows(library, subject)
     if not rows:
         return None
-    return {
+    out = {
         name: {
             "value": value,
             "source": dataset,
@@ -90,6 +96,12 @@ def record(
         }
         for name, value, dataset, run_id, observed, auth in rows
     }
+    if marks:
+        from api.routers.disputes import disputed_fields
+
+        for name in disputed_fields(state, library, subject, out):
+            out[name]["disputed"] = True
+    return out
 
 
 def record_response(

@@ -101,12 +101,16 @@ class HubState:
         from api.audit import AuditLog, subject_key
         from api.records import GoldenReader
         from licence.store import LicenceStore
+        from storage.findings import DisputeStore
 
         config = services.config
         hub = services.ingest
         purposes = registry(config.home)
-        clients = ClientStore(hub.library.engine, purposes=purposes)
+        clients = ClientStore(
+            hub.library.engine, purposes=purposes, contracts=hub.contracts.values()
+        )
         LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
+        DisputeStore(hub.library.engine)  # the disputes table: golden reads look into it
         # the audit's digests go to the state's ledger, opened when the first digest is due
         audit = AuditLog(
             hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)

@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "serve": ("hub.commands.serve", "serve", "Serve the sharing API (uvicorn, loopback)."),
     "client": ("hub.commands.client", "client", "API clients: add, rotate, grant, revoke, list."),
+    "access": (
+        "hub.commands.access",
+        "access",
+        "Access requests: list, approve (or narrow), refuse; bind approvers.",
+    ),
     "authority": (
         "hub.commands.authority",
         "authority",

@@ -30,15 +30,20 @@ def cross_checks(hub: IngestServices) -> dict[str, Any]:
     births = lib.golden_values(POPULATION, "birth_date")
     ids = list(births)
     derived = resident_id.birth_date_array(pa.array(ids, pa.string())).to_pylist()
-    birth_mismatch = sum(
-        1 for i, d in zip(ids, derived, strict=True) if d is not None and d.isoformat() != births[i]
-    )
+    birth_wrong = [
+        (i, births[i], d.isoformat())
+        for i, d in zip(ids, derived, strict=True)
+        if d is not None and d.isoformat() != births[i]
+    ]
+    birth_mismatch = len(birth_wrong)
     sexes = lib.golden_values(POPULATION, "sex")
     sids = list(sexes)
     dsex = resident_id.sex_array(pa.array(sids, pa.string())).to_pylist()
-    sex_mismatch = sum(
-        1 for i, s in zip(sids, dsex, strict=True) if s is not None and s != sexes[i]
-    )
+    sex_wrong = [
+        (i, sexes[i], s) for i, s in zip(sids, dsex, strict=True) if s is not None and s != sexes[i]
+    ]
+    sex_mismatch = len(sex_wrong)
+    opened, closed = record_findings(hub, unmatched, birth_wrong, sex_wrong)
     return {
         "entities_checked": len(rep_entities),
         "legal_rep_unmatched": len(unmatched),
@@ -46,4 +51,53 @@ def cross_checks(hub: IngestServices) -> dict[str, Any]:
         "persons_checked": len(set(ids) | set(sids)),
         "birth_date_mismatch": birth_mismatch,
         "sex_mismatch": sex_mismatch,
+        "findings_opened": opened,
+        "findings_closed": closed,
     }
+
+
+KINDS = ("legal_rep_unknown", "birth_date_vs_id", "sex_vs_id")
+
+
+def record_findings(
+    hub: IngestServices,
+    unmatched: list[str],
+    birth_wrong: list[tuple[str, str, str]],
+    sex_wrong: list[tuple[str, str, str]],
+) -> tuple[int, int]:
+    """Store the findings with their evidence for the field's authoritative department
+    (storage.findings); those no longer found are closed. Returns (opened, closed)."""
+    from schemas.sharing import field_owners
+    from storage.findings import FindingStore
+
+    contracts = list(hub.contracts.values())
+    people = field_owners(POPULATION, contracts)
+    entities = field_owners(LEGAL_ENTITY, contracts)
+    unknown = "(no authoritative source)"
+    found: list[dict[str, Any]] = [
+        {
+            "kind": "legal_rep_unknown",
+            "library": LEGAL_ENTITY,
+            "field": "legal_rep_id_number",
+            "subject": uscc,
+            "department": entities.get("legal_rep_id_number", unknown),
+            "evidence": {"legal_rep_id_number": "not in the population library"},
+        }
+        for uscc in unmatched
+    ]
+    for kind, field, wrong in (
+        ("birth_date_vs_id", "birth_date", birth_wrong),
+        ("sex_vs_id", "sex", sex_wrong),
+    ):
+        found += [
+            {
+                "kind": kind,
+                "library": POPULATION,
+                "field": field,
+                "subject": subject,
+                "department": people.get(field, unknown),
+                "evidence": {"golden": value, "from_id_number": derived},
+            }
+            for subject, value, derived in wrong
+        ]
+    return FindingStore(hub.library.engine).sync(KINDS, found)

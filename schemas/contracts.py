@@ -200,7 +200,7 @@ _OPTIONAL_KEYS = (
     "thresholds",
     "on_breach",
 )
-_COLUMN_KEYS = ("name", "type", "required", "field", "rules")
+_COLUMN_KEYS = ("name", "type", "required", "field", "rules", "sharing")  # sharing: schemas.sharing
 
 
 def load_contract(path: Path | str) -> Contract:
@@ -349,6 +349,14 @@ def _columns(r: _Reader, seq: yaml.Node, library_fields: tuple[str, ...]) -> tup
                 _rule(r, rn, f"{where}.rules[{j}]")
                 for j, rn in enumerate(r.sequence(m["rules"][1], f"{where}.rules"))
             )
+        if "sharing" in m:  # read by schemas.sharing; a bad one fails here, with its line
+            from schemas.sharing import SharingError, parse_sharing
+
+            snode = m["sharing"][1]
+            try:
+                parse_sharing(yaml.load(yaml.serialize(snode), Loader=yaml.SafeLoader), "")
+            except SharingError as exc:
+                raise r.fail(snode, f"{where}.sharing", str(exc).removeprefix(": ")) from None
         columns.append(Column(name, cast(ColumnType, ctype), required, lib_field, rules))
     types: dict[str, str] = {c.name: c.type for c in columns}
     for i, (col, cnode) in enumerate(zip(columns, nodes, strict=True)):

@@ -31,8 +31,14 @@ from sqlalchemy import (
     update,
 )
 
-ROLES = ("admin", "publisher", "issuer", "verifier")
-ROLE_ZH = {"admin": "管理员", "publisher": "数据发布员", "issuer": "发证员", "verifier": "核验员"}
+ROLES = ("admin", "publisher", "issuer", "verifier", "approver")
+ROLE_ZH = {
+    "admin": "管理员",
+    "publisher": "数据发布员",
+    "issuer": "发证员",
+    "verifier": "核验员",
+    "approver": "共享审批员",
+}
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 

@@ -112,6 +112,7 @@ def _dataset_page(
     from quality.charts import svg_trend  # the scorecard's chart, shared on purpose
     from quality.metrics import scorecard
     from schemas.contracts import DIMENSIONS
+    from schemas.sharing import contract_sharing
 
     contract = _contracts(request).get(dataset)
     if contract is None:
@@ -151,6 +152,7 @@ def _dataset_page(
         "dataset.html",
         {
             "contract": contract,
+            "sharing": contract_sharing(contract),
             "library_zh": LIBRARY_ZH.get(contract.library, contract.library),
             "runs": list(reversed(runs))[:20],
             "quality": list(reversed(quality))[:20],

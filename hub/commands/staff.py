@@ -9,7 +9,8 @@ import click
 
 from hub.settings import get_settings
 
-ROLES = ("admin", "publisher", "issuer", "verifier")  # mirrors api.pages.accounts.ROLES
+# mirrors api.pages.accounts.ROLES
+ROLES = ("admin", "publisher", "issuer", "verifier", "approver")
 
 
 def _accounts() -> Any:

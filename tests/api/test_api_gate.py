@@ -13,6 +13,7 @@ from sqlalchemy import select
 from api.audit import audit_log
 from api.clients import ClientStore
 from api.gated import GatedOperation
+from sharing.access import Approval
 from tests.api.conftest import ENTITY, PERSON, PERSON_NAME, PURPOSE, Api
 
 
@@ -71,8 +72,10 @@ def test_changes_through_the_servers_own_store_apply_at_once(api: Api) -> None:
     h = api.headers(purpose="identity-verification")
     assert api.http.get(url, headers=h).status_code == 403  # cached: no grant for this purpose
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    # mobile is 有条件共享: a grant of it needs its department's approval of a request
+    approved = Approval("AR-1", frozenset({"mobile"}), "identity-verification")
     grant_id = api.clients.grant(
-        "approvals-a", "population", "identity-verification", until, ["mobile"]
+        "approvals-a", "population", "identity-verification", until, ["mobile"], approved
     )
     r = api.http.get(url, headers=h)
     assert r.status_code == 200 and set(r.json()["fields"]) == {"mobile"}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sharing.access import Approval
 from tests.api.conftest import ENTITY, ENTITY_NAME, PERSON, PERSON_NAME, PURPOSE, Api
 
 # (method, path, json body) of every data endpoint of the sharing API
@@ -85,7 +86,11 @@ def test_person_returns_only_granted_fields_with_sources(api: Api) -> None:
 
 def test_person_as_of_and_field_grant_widened(api: Api) -> None:
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-    api.clients.grant("approvals-a", "population", "identity-verification", until, ["mobile"])
+    # mobile is 有条件共享: a grant of it needs its department's approval of a request
+    approved = Approval("AR-1", frozenset({"mobile"}), "identity-verification")
+    api.clients.grant(
+        "approvals-a", "population", "identity-verification", until, ["mobile"], approved
+    )
     h = api.headers(purpose="identity-verification")
     now = api.http.get(f"/v1/persons/{PERSON}", headers=h).json()
     assert now["fields"] == {"mobile": now["fields"]["mobile"]}

@@ -22,6 +22,9 @@ SEMANTIC_REJECTION = (
     "/csc/v2/credentials/authorize",
     "/csc/v2/signatures/signHash",
     "/v1/witness/add-checkpoint",
+    # checked against the data catalogue: fields, purposes, legal basis, dates (422 naming why)
+    "/v1/access-requests",
+    "/v1/disputes",
 )
 
 
