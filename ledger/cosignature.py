@@ -15,7 +15,6 @@ the largest consistent tree head the witness has seen for the checkpoint's origi
 from __future__ import annotations
 
 import base64
-import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ledger.note import (
     check_name,
     key_id,
     parse_note,
+    parse_vkey,
     raw_public,
 )
 
@@ -91,20 +91,8 @@ class CosignatureVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignatureVerifier:
         """Parse ``name+hexid+base64(0x04||key)``; the id must match the key."""
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise NoteError("witness key must be name+hexid+base64key")
-        name, hexid, b64 = parts
-        try:
-            raw = base64.b64decode(b64.encode("ascii"), validate=True)
-        except (ValueError, UnicodeEncodeError) as exc:
-            raise NoteError("witness key is not valid base64") from exc
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-            raise NoteError("witness key is not an Ed25519 cosignature/v1 (type 0x04) key")
-        verifier = cls(name, raw[1:])
-        if not re.fullmatch(r"[0-9a-f]{8}", hexid) or bytes.fromhex(hexid) != verifier.key_id:
-            raise NoteError(f"witness key id {hexid!r} does not match name and key")
-        return verifier
+        name, key = parse_vkey(vkey, ALG_COSIGNATURE_V1, "witness key")
+        return cls(name, key)
 
     def vkey(self) -> str:
         raw = bytes([ALG_COSIGNATURE_V1]) + self.public_key

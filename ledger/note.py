@@ -42,6 +42,24 @@ def key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
+def parse_vkey(vkey: str, alg: int, what: str) -> tuple[str, bytes]:
+    """(name, raw 32-byte Ed25519 public key) of a signed-note verifier key
+    ``name+hexid+base64(alg||key)`` of algorithm ``alg``, whose id must match name and key."""
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise NoteError(f"{what} must be name+hexid+base64key")
+    name, hexid, b64 = parts
+    check_name(name)
+    raw = _b64decode(b64, what)
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteError(f"{what} is not an Ed25519 (type 0x{alg:02x}) key")
+    if not re.fullmatch(r"[0-9a-f]{8}", hexid) or bytes.fromhex(hexid) != key_id(
+        name, raw[1:], alg
+    ):
+        raise NoteError(f"{what} id {hexid!r} does not match name and key")
+    return name, raw[1:]
+
+
 def check_name(name: str) -> None:
     if not name or not _NAME.match(name):
         raise NoteError(f"invalid key name {name!r}: non-empty, no spaces and no '+'")
@@ -88,17 +106,8 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         """Parse ``name+hexid+base64(0x01||key)``; the id must match the key."""
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise NoteError("verifier key must be name+hexid+base64key")
-        name, hexid, b64 = parts
-        raw = _b64decode(b64, "verifier key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteError("verifier key is not an Ed25519 (type 0x01) key")
-        verifier = cls(name, raw[1:])
-        if not re.fullmatch(r"[0-9a-f]{8}", hexid) or bytes.fromhex(hexid) != verifier.key_id:
-            raise NoteError(f"verifier key id {hexid!r} does not match name and key")
-        return verifier
+        name, key = parse_vkey(vkey, ALG_ED25519, "verifier key")
+        return cls(name, key)
 
     def vkey(self) -> str:
         raw = bytes([ALG_ED25519]) + self.public_key

@@ -26,6 +26,20 @@ def receipt_checkpoint(receipt: Receipt, ctx: VerifyContext) -> Checkpoint:
     return cp
 
 
+def proven_checkpoint(receipt: Receipt, ctx: VerifyContext) -> Checkpoint:
+    """The receipt's checkpoint, once the receipt's entry data, leaf hash and inclusion proof
+    hold under it; ReceiptError, ProofError, NoteError (or ValueError) saying which does not."""
+    cp = receipt_checkpoint(receipt, ctx)
+    if receipt.data is None:
+        raise ReceiptError("receipt carries no entry data")
+    if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
+        raise ReceiptError("entry data does not match its leaf hash")
+    verify_inclusion(
+        receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
+    )
+    return cp
+
+
 def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContext) -> CheckResult:
     """The receipt's entry is this licence's issue event, proven in the receipt's checkpoint."""
     name = "ledger_inclusion"
@@ -38,14 +52,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             "尚无上链存证回执",
         )
     try:
-        cp = receipt_checkpoint(receipt, ctx)
-        if receipt.data is None:
-            raise ReceiptError("receipt carries no entry data")
-        if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
-            raise ReceiptError("entry data does not match its leaf hash")
-        verify_inclusion(
-            receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
-        )
+        cp = proven_checkpoint(receipt, ctx)
         ctx.caches.included.add(receipt)  # the status list check proves it under trusted keys
     except (ReceiptError, ProofError, NoteError, ValueError, KeyError) as exc:
         return result(
@@ -55,6 +62,7 @@ def check_ledger(doc: dict[str, Any], receipt: Receipt | None, ctx: VerifyContex
             f"the inclusion proof does not hold: {exc}",
             "存证证明无效（路径被伪造）",
         )
+    assert receipt.data is not None  # proven_checkpoint checked it
     try:
         entry = issue_binding(receipt.data)
     except StatusListError:

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger import strict_json
-from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.merkle import ProofError
 from ledger.note import NoteError
 from ledger.receipt import Receipt, ReceiptError
 from licence.verify.checks_content import check_integrity
-from licence.verify.checks_ledger import check_anchor, check_checkpoint, receipt_checkpoint
+from licence.verify.checks_ledger import check_anchor, check_checkpoint, proven_checkpoint
 from licence.verify.checks_seal import (
     check_seal_certificate,
     check_seal_signature,
@@ -79,14 +79,7 @@ def check_receipt_ledger(
             "尚无上链存证回执（尚未记账，稍后重新获取凭证）",
         )
     try:
-        cp = receipt_checkpoint(receipt, ctx)
-        if receipt.data is None:
-            raise ReceiptError("receipt carries no entry data")
-        if leaf_hash(receipt.data, receipt.hash_name) != receipt.leaf_hash:
-            raise ReceiptError("entry data does not match its leaf hash")
-        verify_inclusion(
-            receipt.index, cp.size, receipt.leaf_hash, receipt.path, cp.root, receipt.hash_name
-        )
+        cp = proven_checkpoint(receipt, ctx)
     except (ReceiptError, ProofError, NoteError, ValueError, KeyError) as exc:
         return result(
             name,
@@ -95,6 +88,7 @@ def check_receipt_ledger(
             f"the inclusion proof does not hold: {exc}",
             "存证证明无效（路径被伪造）",
         )
+    assert receipt.data is not None  # proven_checkpoint checked it
     try:
         entry = strict_json.loads(receipt.data)
     except ValueError:
