@@ -42,7 +42,11 @@ def test_declarations_are_read_from_the_library_and_the_contract() -> None:
     assert population["name"].attribute == "unconditional"  # low sensitivity: default
     mobile = population["mobile"]
     assert mobile.attribute == "conditional" and mobile.legal_basis
-    assert mobile.purposes == ("identity-verification", "social-assistance-review")
+    assert mobile.purposes == (
+        "identity-verification",
+        "social-assistance-review",
+        "business-registration-review",
+    )
     assert contract_sharing(contracts["ps_household"])["family_size"].attribute == "none"
 
 

@@ -14,11 +14,13 @@ from fastapi.testclient import TestClient
 from api.clients import ClientStore
 from hub.settings import Settings
 from hub.wiring import api_app
+from sharing.access import Approval
 from storage.library import LibraryStore, engine_for
 from tests.sharing.claims_fixtures import add_licence, seed
 from tests.sharing.test_forms import BUSINESS, COMPANY, ELDER, seed_typical
 
 PURPOSE = "social-assistance-review"
+REGISTRATION = "business-registration-review"
 
 
 @dataclass
@@ -27,8 +29,8 @@ class FormsApi:
     app: Any
     keys: dict[str, str]
 
-    def prefill(self, who: str, form: str, body: dict[str, Any]) -> Any:
-        headers = {"Authorization": f"Bearer {self.keys[who]}", "X-Purpose": PURPOSE}
+    def prefill(self, who: str, form: str, body: dict[str, Any], purpose: str = PURPOSE) -> Any:
+        headers = {"Authorization": f"Bearer {self.keys[who]}", "X-Purpose": purpose}
         return self.http.post(f"/v1/forms/{form}/prefill", json=body, headers=headers)
 
     def audit(self) -> list[dict[str, Any]]:
@@ -56,8 +58,21 @@ def _api(settings: Settings) -> Iterator[FormsApi]:
         "some": clients.add("street-office", "街道 window", rate_limit=10_000),
         "none": clients.add("other", "no forms grant", rate_limit=10_000),
     }
-    for scope in ("forms", "population", "legal-entity", "licences"):
+    for scope in ("forms", "legal-entity", "licences"):
         clients.grant("civil-affairs", scope, PURPOSE, until)
+    # the conditional (有条件共享) fields the form reads were approved for this purpose by the
+    # population department (an access request); contact_address is 不予共享, never granted
+    conditional = {"mobile", "death_date", "ethnic_group", "household_address", "marital_status"}
+    approved = Approval("AR-forms", frozenset(conditional), PURPOSE)
+    clients.grant("civil-affairs", "population", PURPOSE, until, None, approved)
+    # a company's registration is reviewed under its own purpose; the representative's ID
+    # number (有条件共享) and mobile were approved for it by their departments
+    for scope in ("forms", "licences"):
+        clients.grant("civil-affairs", scope, REGISTRATION, until)
+    rep = Approval("AR-rep", frozenset({"legal_rep_id_number"}), REGISTRATION)
+    clients.grant("civil-affairs", "legal-entity", REGISTRATION, until, None, rep)
+    mobile = Approval("AR-mobile", frozenset({"mobile"}), REGISTRATION)
+    clients.grant("civil-affairs", "population", REGISTRATION, until, ["mobile"], mobile)
     clients.grant("street-office", "forms", PURPOSE, until, ["elderly-allowance"])
     clients.grant("street-office", "population", PURPOSE, until, ["name", "birth_date"])
     clients.grant("other", "population", PURPOSE, until)
@@ -122,7 +137,7 @@ def test_bad_requests_say_what_is_wrong(
 
 
 def test_a_company_form_fills_from_the_company_and_its_representative(api: FormsApi) -> None:
-    r = api.prefill("all", "business-registration", {"applicant": COMPANY})
+    r = api.prefill("all", "business-registration", {"applicant": COMPANY}, REGISTRATION)
     assert r.status_code == 200, r.text
     fields = {f["key"]: f for f in r.json()["fields"]}
     assert fields["legal_rep_mobile"]["value"] == "13905540001"
