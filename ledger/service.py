@@ -51,6 +51,7 @@ from ledger.anchor import (
     AnchorUnavailableError,
     FabricConfig,
 )
+from ledger.cosignature import add_cosignatures
 from ledger.embedded_anchor import EmbeddedAnchor
 from ledger.log_reader import LedgerError, LogReader
 from ledger.merkle import (
@@ -281,24 +282,27 @@ class LedgerService(LogReader):
             self._queue_anchor(size)
             anchored = self.anchor_queued()
             result = SignedCheckpoint(result.checkpoint, result.note, anchored.get(size))
-        if fresh and self.witnesses is not None:
-            # after anchoring: the anchor keeps the note as the log signed it
-            result = self._cosigned(result)
+        if self.witnesses is not None:
+            # after anchoring: the anchor keeps the note as the log signed it. A checkpoint
+            # another process signed is completed here with the cosignatures it lacks (once
+            # per witness and checkpoint), so receipts made after this call carry them
+            result = self._cosigned(result, only_missing=not fresh)
         return result
 
-    def _cosigned(self, signed: SignedCheckpoint) -> SignedCheckpoint:
+    def _cosigned(self, signed: SignedCheckpoint, only_missing: bool = False) -> SignedCheckpoint:
         """The new checkpoint with the cosignatures of the witnesses that gave one, stored
         with it (outside the sequencing lock: a slow witness never holds up appends)."""
         assert self.witnesses is not None
-        note = self.witnesses.cosign(signed.note, self.consistency_proof)
+        note = self.witnesses.cosign(signed.note, self.consistency_proof, only_missing)
         if note == signed.note:
             return signed
+        got = note[len(signed.note) :].decode("utf-8")  # the lines the witnesses gave
+        where = db.checkpoints.c.size == signed.checkpoint.size
         with self.engine.begin() as conn:
-            conn.execute(
-                db.checkpoints.update()
-                .where(db.checkpoints.c.size == signed.checkpoint.size)
-                .values(note=note)
-            )
+            # merged into the stored note, which another process may have cosigned meanwhile
+            stored = conn.execute(select(db.checkpoints.c.note).where(where)).scalar_one()
+            note = add_cosignatures(bytes(stored), got)
+            conn.execute(db.checkpoints.update().where(where).values(note=note))
         return SignedCheckpoint(signed.checkpoint, note, signed.anchor)
 
     def _sequence_batch(self) -> SignedCheckpoint | None:

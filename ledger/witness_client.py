@@ -58,6 +58,7 @@ class WitnessPool:
         self._post = post
         self.retry_after = retry_after  # seconds an unreachable witness is left alone
         self._resting: dict[str, float] = {}  # witness -> monotonic time to ask it again
+        self._asked: dict[str, tuple[int, bytes]] = {}  # witness -> checkpoint last asked about
         tables.create_tables(engine)
 
     def add(self, url: str, vkey: str) -> WitnessPeer:
@@ -91,19 +92,36 @@ class WitnessPool:
     def verifiers(self) -> list[CosignatureVerifier]:
         return [CosignatureVerifier.from_vkey(p.vkey) for p in self.peers()]
 
-    def cosign(self, note: bytes, prove: Callable[[int, int], Sequence[bytes]]) -> bytes:
+    def cosign(
+        self,
+        note: bytes,
+        prove: Callable[[int, int], Sequence[bytes]],
+        only_missing: bool = False,
+    ) -> bytes:
         """``note`` with the cosignatures of every witness that cosigned it now; ``prove(old,
-        new)`` gives the log's consistency proof between two sizes."""
+        new)`` gives the log's consistency proof between two sizes. ``only_missing``: ask only
+        the witnesses whose cosignature the note lacks and that this pool has not asked for
+        this checkpoint yet (a checkpoint another process signed, before receipts are made)."""
         peers = self.peers()
         if not peers:
             return note
+        cp = Checkpoint.from_note_body(parse_note(note)[0])
+        if only_missing:
+            present = {c.name for c in cosignatures(note, self.verifiers())}
+            peers = [
+                p
+                for p in peers
+                if p.name not in present and self._asked.get(p.name) != (cp.size, cp.root)
+            ]
+            if not peers:
+                return note
         if self._post is None:
             self._post = http_post()
-        cp = Checkpoint.from_note_body(parse_note(note)[0])
         out = note
         for peer in peers:
             if self._resting.get(peer.name, 0.0) > time.monotonic():
                 continue
+            self._asked[peer.name] = (cp.size, cp.root)
             line, size, error = self._ask(peer, note, cp, prove)
             if error is not None and error.startswith("unreachable"):
                 self._resting[peer.name] = time.monotonic() + self.retry_after

@@ -96,7 +96,7 @@ def request_out(row: dict[str, Any]) -> AccessRequestOut:
     "/v1/access-requests",
     status_code=201,
     response_model=AccessRequestOut,
-    responses=responses(401, 422, 429),
+    responses=responses(400, 401, 422, 429),
 )
 async def file_request(
     body: AccessRequestIn,

@@ -120,7 +120,10 @@ def forget(state: HubState) -> None:
 
 
 @router.post(
-    "/v1/disputes", status_code=201, response_model=DisputeOut, responses=responses(401, 403, 422)
+    "/v1/disputes",
+    status_code=201,
+    response_model=DisputeOut,
+    responses=responses(400, 401, 403, 422),
 )
 async def file_dispute(
     body: DisputeIn,

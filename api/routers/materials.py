@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PRINTABLE, Access, admit, conclude, gate
 from api.problems import Problem, responses
+from api.routers.presentations import HOLDER_APP_HEADERS
 from api.state import HubState, hub_state
 
 if TYPE_CHECKING:
@@ -215,7 +216,8 @@ async def material_content(
 @router.post(
     "/v1/materials/{material_id}/withdraw",
     response_model=MaterialOut,
-    responses=responses(401, 403, 404, 429, 503),
+    responses=responses(400, 401, 403, 404, 409, 410, 422, 429, 503),
+    openapi_extra=HOLDER_APP_HEADERS,
 )
 async def withdraw_material(
     material_id: MaterialId,

@@ -33,6 +33,27 @@ from holder.assertions import AssertionRefused, HolderApps
 from holder.signin import HolderSessions
 
 router = APIRouter(tags=["presentations"])
+
+# what a holder app sends beside its key, documented on every route it may call
+HOLDER_APP_HEADERS: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "X-Purpose",
+            "in": "header",
+            "required": True,
+            "description": "a holder app's declared purpose (the holder's own session on the "
+            "pages sends none)",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "X-Holder-Assertion",
+            "in": "header",
+            "required": False,
+            "description": "a holder app's signed assertion naming the citizen (JWS)",
+            "schema": {"type": "string"},
+        },
+    ]
+}
 HOLDER_COOKIE = "hub_holder"
 APP_SCOPE = "holder-app"
 REDEEM_SCOPE = "presentations"
@@ -235,25 +256,7 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
     response_model=PresentationOut,
     status_code=201,
     responses=responses(400, 401, 403, 404, 409, 422, 429, 503),
-    openapi_extra={
-        "parameters": [
-            {
-                "name": "X-Purpose",
-                "in": "header",
-                "required": True,
-                "description": "a holder app's declared purpose (the holder's own session "
-                "on the pages sends none)",
-                "schema": {"type": "string"},
-            },
-            {
-                "name": "X-Holder-Assertion",
-                "in": "header",
-                "required": False,
-                "description": "a holder app's signed assertion naming the citizen (JWS)",
-                "schema": {"type": "string"},
-            },
-        ]
-    },
+    openapi_extra=HOLDER_APP_HEADERS,
 )
 async def create_presentation(body: PresentationIn, request: Request) -> PresentationOut:
     """Make a presentation (亮证码) of one of the holder's valid licences showing only the

@@ -44,6 +44,9 @@ SEMANTIC_REJECTION = (
     "/csc/v2/credentials/authorize",
     "/csc/v2/signatures/signHash",
     "/v1/witness/add-checkpoint",
+    # the catalogue refuses (422) a request naming fields or purposes it does not have
+    "/v1/access-requests",
+    "/v1/disputes",
 )
 
 

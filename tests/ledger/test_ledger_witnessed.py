@@ -97,3 +97,35 @@ def test_a_witness_that_refuses_or_is_unreachable_never_stops_the_log(
     signed = hub_b.sequence()
     assert signed is not None and signed.checkpoint.size == 2
     assert hub_b.witnesses.peers()[0].last_error == "unreachable: ConnectionError"
+
+
+def test_a_checkpoint_signed_without_witnesses_is_completed_once_before_receipts(
+    hub_a: TestClient, hub_b: LedgerService
+) -> None:
+    # another process sequenced it and had not cosigned it yet when receipts were wanted: the
+    # next sequence() call (what `hub ledger checkpoint` runs before attaching receipts)
+    # collects the missing cosignature, and asks each witness once per checkpoint
+    witness = _witness_of(hub_a)
+    hub_a.app.state.hub.witness.watch("hub-b.test/log", hub_b.signer.vkey())
+    pool = hub_b.witnesses
+    hub_b.witnesses = None
+    hub_b.append(b"signed elsewhere")
+    signed = hub_b.sequence()
+    assert signed is not None and cosignatures(signed.note, [witness]) == []
+    asked = []
+
+    def post(url: str, body: bytes) -> tuple[int, str, str]:
+        asked.append(url)
+        answer = hub_a.post(url.removeprefix("http://hub-a.test"), content=body)
+        return answer.status_code, answer.text, answer.headers.get("content-type", "")
+
+    assert pool is not None
+    hub_b.witnesses = WitnessPool(hub_b.engine, post=post)
+    hub_b.witnesses.add(PREFIX, witness.vkey())
+    again = hub_b.sequence()
+    assert again is not None and again.checkpoint == signed.checkpoint
+    assert [c.name for c in cosignatures(again.note, [witness])] == ["hub-a.test/witness"]
+    stored = hub_b.latest_checkpoint()
+    assert stored is not None and cosignatures(stored[1], [witness])
+    hub_b.sequence()
+    assert len(asked) == 1  # not asked again for the same checkpoint
