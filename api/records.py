@@ -157,7 +157,7 @@ def valid_licences(
     state: Any, holder: str, type_code: str | None, allowed: Any
 ) -> list[LicenceOut]:
     """The holder's licences that are valid today (not superseded, not expired)."""
-    from licence.store import licences
+    from licence.tables import licences
     from schemas import licence_types
 
     today = dt.date.today().isoformat()

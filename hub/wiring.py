@@ -85,7 +85,8 @@ def licence_service(settings: Settings, ledger: LedgerService | None = None) -> 
     ``licences`` bucket on MinIO) and the ledger (``ledger``, or one opened here)."""
     from licence.issuance import LibraryHolders
     from licence.service import LicenceService
-    from licence.store import LicenceStore, engine_for
+    from licence.store import LicenceStore
+    from licence.tables import engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.objects import object_store
 

@@ -33,7 +33,7 @@ class Authority:
         return lt.code in self.may_issue and self.kind in lt.issuer_kinds
 
 
-def _row(row: Any, source: str) -> Authority:
+def checked_row(row: Any, source: str) -> Authority:
     """An authority from its YAML (or stored) row, every code checked."""
     try:
         code = str(row["uscc"]).strip().upper()
@@ -54,7 +54,7 @@ def shipped(path: Path = REGISTRY_FILE) -> dict[str, Authority]:
     data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     out: dict[str, Authority] = {}
     for row in data:
-        a = _row(row, path.name)
+        a = checked_row(row, path.name)
         out[a.uscc] = a
     return out
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, select
 
 from licence.status_list import snapshot_entry
-from licence.store import counters, licences, status_lists
+from licence.tables import counters, licences, status_lists
 
 STATUS_COUNTER = "status:"  # licence_counters name prefix: "status:<authority USCC>"
 

@@ -170,7 +170,8 @@ def library_table(lib: LibraryStore, library: str, fields: Sequence[str]) -> pa.
 
 def licence_holders(engine: Engine, type_codes: Iterable[str], on: dt.date) -> dict[str, set[str]]:
     """Licence type -> holders of a licence of it valid on ``on`` (the licence index)."""
-    from licence.store import LicenceStore, licences
+    from licence.store import LicenceStore
+    from licence.tables import licences
 
     codes = sorted(set(type_codes))
     out: dict[str, set[str]] = {c: set() for c in codes}

@@ -34,7 +34,7 @@ _READY: set[int] = set()  # engines whose licence index tables exist (a fresh hu
 
 def _licence_tables(engine: Engine) -> None:
     if id(engine) not in _READY:
-        from licence.store import metadata
+        from licence.tables import metadata
 
         metadata.create_all(engine)
         _READY.add(id(engine))
@@ -68,7 +68,7 @@ class StoreFacts:
         return self.library.record(library, subject, self.as_of)
 
     def valid_licence(self, holder: str, type_code: str, on: dt.date) -> bool:
-        from licence.store import licences
+        from licence.tables import licences
 
         _licence_tables(self.library.engine)
         end = dt.datetime.combine(on, dt.time.max)

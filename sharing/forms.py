@@ -357,7 +357,8 @@ class StoreFormReads:
 
         from sqlalchemy import and_, or_, select
 
-        from licence.store import LicenceStore, licences
+        from licence.store import LicenceStore
+        from licence.tables import licences
 
         if self.engine not in _LICENCE_TABLES:  # the index tables, on a fresh hub too
             LicenceStore(self.engine)

@@ -169,7 +169,7 @@ def my_licences(request: Request, holder: str) -> list[dict[str, Any]]:
     """Every licence the holder holds, whatever its status, newest first."""
     from sqlalchemy import select
 
-    from licence.store import licences
+    from licence.tables import licences
     from schemas import licence_types
 
     stmt = (

@@ -11,7 +11,8 @@ from hub.commands.common import fail, licence_errors
 
 def _store() -> Any:
     from hub.settings import get_settings
-    from licence.store import LicenceStore, engine_for
+    from licence.store import LicenceStore
+    from licence.tables import engine_for
 
     settings = get_settings()
     settings.ensure_dirs()

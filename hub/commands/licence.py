@@ -322,7 +322,8 @@ def types_group(ctx: click.Context) -> None:
 
 
 def _open_store() -> Any:
-    from licence.store import LicenceStore, engine_for
+    from licence.store import LicenceStore
+    from licence.tables import engine_for
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -355,7 +356,7 @@ def types_show_cmd(type_name: str) -> None:
         fail(exc)
     from sqlalchemy import select
 
-    from licence.store import type_versions
+    from licence.tables import type_versions
 
     cols = type_versions.c
     with store.engine.connect() as conn:

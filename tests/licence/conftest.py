@@ -11,7 +11,8 @@ from hub.settings import Settings
 from ledger.service import LedgerService
 from licence.issuance import LibraryHolders
 from licence.service import LicenceService
-from licence.store import LicenceStore, engine_for
+from licence.store import LicenceStore
+from licence.tables import engine_for
 from storage.keys import EncryptedFileKeyStore
 from storage.library import LibraryStore
 from storage.library import engine_for as library_engine

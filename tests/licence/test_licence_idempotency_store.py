@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import update
 
 from hub.settings import Settings
-from licence.store import LicenceStore, engine_for, idempotency
+from licence.store import LicenceStore
+from licence.tables import engine_for, idempotency
 
 
 def _store(settings: Settings) -> LicenceStore:

@@ -21,7 +21,8 @@ from licence import authorities
 from licence.issuance import Holder
 from licence.pdf import render_pdf
 from licence.service import LicenceService
-from licence.store import LicenceStore, engine_for
+from licence.store import LicenceStore
+from licence.tables import engine_for
 from schemas import licence_types
 
 CITY = "11340400MB1236007X"  # 淮南市民政局 (shipped)

@@ -19,7 +19,8 @@ import hub.settings
 from hub.cli import main
 from hub.commands.licence import open_service
 from hub.settings import Settings
-from licence.store import LicenceStore, engine_for, metadata
+from licence.store import LicenceStore
+from licence.tables import engine_for, metadata
 from licence.trust import licence_with_receipt, verify_online
 
 

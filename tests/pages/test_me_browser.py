@@ -20,7 +20,7 @@ def _citizen(site: Site) -> tuple[str, str, dict[str, Any], bytes]:
     """A citizen holding a valid, receipted qualification certificate: their ID, the licence,
     its fields, and the OTP key of the credential enrolled for them here."""
     from hub.wiring import cloudsign_service, licence_service
-    from licence.store import licences
+    from licence.tables import licences
     from schemas import licence_types
 
     svc = licence_service(site.settings)

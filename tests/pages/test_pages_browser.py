@@ -95,7 +95,8 @@ def test_sealed_pdf_verifies_green(site: Site, phone: Any) -> None:
 
 
 def site_row(site: Site, lid: str) -> dict[str, Any]:
-    from licence.store import LicenceStore, engine_for
+    from licence.store import LicenceStore
+    from licence.tables import engine_for
 
     row = LicenceStore(engine_for(site.settings.db_url)).licence(lid)
     assert row is not None

@@ -191,7 +191,8 @@ def seed(store: LibraryStore) -> LibraryStore:
 
 def add_licence(lib: LibraryStore, holder: str, type_code: str, **row: object) -> None:
     """An index row of the licence store (what issuance writes), for holder claims."""
-    from licence.store import LicenceStore, licences
+    from licence.store import LicenceStore
+    from licence.tables import licences
 
     LicenceStore(lib.engine)
     now = dt.datetime(2024, 1, 1)

@@ -45,7 +45,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from ledger.service import LedgerService
     from licence.issuance import LibraryHolders
     from licence.service import LicenceService
-    from licence.store import LicenceStore, engine_for
+    from licence.store import LicenceStore
+    from licence.tables import engine_for
     from storage.keys import EncryptedFileKeyStore
     from storage.library import LibraryStore
     from storage.library import engine_for as library_engine
