@@ -38,7 +38,8 @@ from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
 from api.pages import access as access_page
-from api.pages import governance, me, me_corrections, me_redeem
+from api.pages import governance as governance_page
+from api.pages import me, me_corrections, me_redeem
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -50,9 +51,11 @@ from api.routers import (
     entities,
     findings,
     forms,
+    governance,
     holders,
     ledger,
     licences,
+    lifecycle,
     materials,
     meta,
     persons,
@@ -91,12 +94,14 @@ ROUTERS: tuple[APIRouter, ...] = (
     me.router,
     me_redeem.router,
     me_corrections.router,
-    governance.router,
+    governance_page.router,
     policy_pages.router,
     access_page.router,
     csc.router,
     licence_verify.router,
     licences.router,
+    lifecycle.router,
+    governance.router,
 )
 
 

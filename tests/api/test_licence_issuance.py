@@ -365,10 +365,10 @@ def test_issuance_is_audited_under_the_holder(issuing: Issuing) -> None:
 
 
 def test_a_retry_while_the_first_is_in_flight_is_told_to_wait(issuing: Issuing) -> None:
-    from api.routers.licences import LicenceIn, _digest
+    from api.routers.issuing import LicenceIn, request_digest
 
     body = business()
-    digest = _digest("/v1/licences", LicenceIn.model_validate(body))
+    digest = request_digest("/v1/licences", LicenceIn.model_validate(body))
     # the first request holds the key (as while it is being sealed)
     assert issuing.state.licences.store.claim_key("city-mr", "case-9", digest) is None
     r = issuing.http.post("/v1/licences", json=body, headers=issuing.headers("city-mr", "case-9"))
