@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ledger.receipt import Receipt
-from licence.service import LicenceService, ReceiptSource
+from licence.service import LicenceService
+from licence.status_service import ReceiptSource
 
 if TYPE_CHECKING:
     from ledger.service import SignedCheckpoint
