@@ -81,7 +81,34 @@ def private_imports() -> list[str]:
             name = names[-1].rsplit(".", 1)[1]
             if name.startswith("_") and not name.startswith("__"):
                 bad.append(f"{module}:{line} imports {names[-1]}")
+        bad += private_attributes(module, path, modules)
     return sorted(set(bad))
+
+
+def private_attributes(module: str, path: Path, modules: dict[str, Path]) -> list[str]:
+    """``alias._name`` where ``alias`` is one of our modules imported under that name (``import
+    a.b as alias`` or ``from a import b as alias``): the same reach past the interface."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname: a.name for a in node.names if a.asname and a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for a in node.names:
+                if f"{node.module}.{a.name}" in modules:
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    bad = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and aliases[node.value.id] != module
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            bad.append(f"{module}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    return bad
 
 
 def import_cycles() -> list[list[str]]:
@@ -150,9 +177,13 @@ def test_the_checks_see_a_violation_and_a_cycle(tmp_path: Path, monkeypatch) -> 
     (tmp_path / "storage" / "b.py").write_text("import storage.c\n", encoding="utf-8")
     (tmp_path / "storage" / "c.py").write_text("from storage import b\n", encoding="utf-8")
     (tmp_path / "storage" / "d.py").write_text("from storage.b import _x, __all__\n", "utf-8")
+    (tmp_path / "storage" / "e.py").write_text("from storage import b as x\nx._y()\n", "utf-8")
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
     assert room_violations() == ["quality.a:1 imports storage.b"]
-    assert private_imports() == ["storage.d:1 imports storage.b._x"]
+    assert private_imports() == [
+        "storage.d:1 imports storage.b._x",
+        "storage.e:2 uses storage.b._y",
+    ]
     assert import_cycles() == [["storage.b", "storage.c"]]  # `from storage import b` too
     (tmp_path / "storage" / "c.py").write_text("def f():\n    import storage.b\n", encoding="utf-8")
     assert import_cycles() == []  # resolved at call time
