@@ -82,3 +82,17 @@ def test_each_type_issues_and_renders(
     out = settings.home / "pdf"
     out.mkdir(exist_ok=True)
     (out / f"{stem}.pdf").write_bytes(pdf)
+
+
+def test_a_type_read_again_from_its_text_is_the_changed_type() -> None:
+    # the registry's YAML is parsed once per exact text (it is read again every few seconds):
+    # the same text gives the same type, and a changed text never gets the old one
+    path = next(licence_types.CATALOGUE_DIR.glob("*.yaml"))
+    text = path.read_text(encoding="utf-8")
+    first = licence_types.parse_text(text, path.name)
+    assert licence_types.parse_text(text, path.name) is first
+    renamed = text.replace(f"name_en: {first.name_en}", "name_en: Renamed for the test", 1)
+    assert renamed != text
+    assert licence_types.parse_text(renamed, path.name).name_en == "Renamed for the test"
+    with pytest.raises(licence_types.LicenceTypeError):
+        licence_types.parse_text(text.replace("code:", "kode:", 1), path.name)
