@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import email.message
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response, params
 from fastapi.dependencies.utils import (  # type: ignore[attr-defined]  # not re-exported
     get_missing_field_error,
+    request_body_to_args,
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from api.deps import admit, conclude
+from api.state import hub_state
 
 
 class GatedOperation:
-    """The ASGI app of a gated operation whose inputs are only path and query parameters: the
-    gate (:func:`admit`, :func:`conclude`) and the parameter checks run in one plain call
-    instead of FastAPI's per-request dependency solving (exit stacks, an async generator, an
-    annotation walk per parameter), which cost more than the gate itself.
+    """The ASGI app of a gated operation whose inputs are path and query parameters and at most
+    one JSON body (and the hub's state): the gate (:func:`admit`, :func:`conclude`) and the
+    parameter checks run in one plain call instead of FastAPI's per-request dependency solving
+    (exit stacks, an async generator, an annotation walk per parameter), which cost more than
+    the gate itself.
 
-    Same behaviour as the route through :func:`gate`: parameters validated by the same pydantic
-    fields (422 problems with the same locations), the audit row committed before the answer,
-    errors handled by the app's exception handlers. :meth:`for_route` returns None for any
-    operation it does not cover (a body, headers, other dependencies, a sync handler), which
-    keeps FastAPI's own handling; so does an app with ``dependency_overrides`` set.
+    Same behaviour as the route through :func:`gate`: the body read and decoded as FastAPI
+    does (a JSON error is a 422 before the gate, as there), parameters and body validated by
+    the same pydantic fields (422 problems with the same locations) after the gate, the audit
+    row committed before the answer, errors handled by the app's exception handlers.
+    :meth:`for_route` returns None for any operation it does not cover (forms, an embedded
+    body, headers, other dependencies, a sync handler), which keeps FastAPI's own handling; so
+    does an app with ``dependency_overrides`` set.
     """
 
     def __init__(self, route: APIRoute, scope: str, access_param: str) -> None:
@@ -42,6 +49,8 @@ class GatedOperation:
         for f in self.query_fields:
             if not f.field_info.is_required():
                 self.query_defaults[f.name] = f.default
+        self.body_fields = list(dependant.body_params)
+        self.state_params = [dep.name for dep in dependant.dependencies if dep.call is hub_state]
 
     @classmethod
     def for_route(cls, route: Any) -> GatedOperation | None:
@@ -51,15 +60,20 @@ class GatedOperation:
         if not isinstance(route, APIRoute):
             return None
         d = route.dependant
-        if len(d.dependencies) != 1 or not getattr(d.dependencies[0].call, "gate", False):
+        gates = [dep for dep in d.dependencies if getattr(dep.call, "gate", False)]
+        others = [dep for dep in d.dependencies if not getattr(dep.call, "gate", False)]
+        if len(gates) != 1 or any(dep.call is not hub_state or not dep.name for dep in others):
             return None
-        gate_dep = d.dependencies[0]
+        gate_dep = gates[0]
         if gate_dep.scope != "function" or not gate_dep.name:
             return None
+        embedded = getattr(route, "_embed_body_fields", True)
         if (
             d.header_params
             or d.cookie_params
-            or d.body_params
+            or len(d.body_params) > 1
+            or (d.body_params and (embedded or route.body_field is None))
+            or (d.body_params and isinstance(route.body_field.field_info, params.Form))
             or d.request_param_name
             or d.websocket_param_name
             or d.http_connection_param_name
@@ -98,9 +112,18 @@ class GatedOperation:
         await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
+        body = await self._body(request) if self.body_fields else None
         access = await admit(request, self.scope, self.path)
         try:
-            values = self._parameters(request)
+            values, errors = self._parameters(request)
+            if self.body_fields:
+                found, body_errors = await request_body_to_args(self.body_fields, body, False)
+                values.update(found)
+                errors.extend(body_errors)
+            if errors:  # all of them at once, as FastAPI reports them
+                raise RequestValidationError(errors, body=body)
+            for name in self.state_params:
+                values[name] = request.app.state.hub
             values[self.access_param] = access
             response = await self.endpoint(**values)
             if not isinstance(response, Response):
@@ -111,7 +134,40 @@ class GatedOperation:
         await conclude(request, self.path, access, None)
         return response
 
-    def _parameters(self, request: Request) -> dict[str, Any]:
+    @staticmethod
+    async def _body(request: Request) -> Any:
+        """The request body as FastAPI's own handler reads it: JSON when the content type says
+        so (or none is given), else the raw bytes (which the model then refuses)."""
+        try:
+            raw = await request.body()
+            if not raw:
+                return None
+            kind = request.headers.get("content-type")
+            if kind:
+                message = email.message.Message()
+                message["content-type"] = kind
+                sub = message.get_content_subtype()
+                if message.get_content_maintype() != "application" or not (
+                    sub == "json" or sub.endswith("+json")
+                ):
+                    return raw
+            return await request.json()
+        except json.JSONDecodeError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise RequestValidationError([error], body=exc.doc) from exc
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise HTTPException(400, "There was an error parsing the body") from exc
+
+    def _parameters(self, request: Request) -> tuple[dict[str, Any], list[Any]]:
+        """The path and query parameters' values, and their validation errors."""
         values: dict[str, Any] = {}
         errors: list[Any] = []
         given = request.scope["path_params"]
@@ -135,9 +191,7 @@ class GatedOperation:
                     for f in self.query_fields
                     if f.name not in self.query_defaults
                 )
-        if errors:
-            raise RequestValidationError(errors)
-        return values
+        return values, errors
 
     async def _serialise(self, content: Any) -> Response:
         from fastapi.routing import serialize_response

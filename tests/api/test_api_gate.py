@@ -30,13 +30,56 @@ def _other_process_store(api: Api) -> ClientStore:
     return ClientStore(api.http.app.state.hub.clients.engine)
 
 
-def test_record_reads_are_served_directly_and_the_rest_by_fastapi(api: Api) -> None:
+def test_plain_gated_operations_are_served_directly_and_the_rest_by_fastapi(api: Api) -> None:
     apps = {getattr(r, "path", ""): r.app for r in api.http.app.routes}
     assert isinstance(apps["/v1/persons/{id}"], GatedOperation)
     assert isinstance(apps["/v1/entities/{uscc}"], GatedOperation)
-    # a body, another dependency or a sync handler: FastAPI's own handling
-    assert not isinstance(apps["/v1/verify/person"], GatedOperation)
-    assert not isinstance(apps["/v1/holders/{id}/licences"], GatedOperation)
+    # one JSON body and the hub's state are read directly too
+    assert isinstance(apps["/v1/verify/person"], GatedOperation)
+    assert isinstance(apps["/v1/claims/verify"], GatedOperation)
+    assert isinstance(apps["/v1/holders/{id}/licences"], GatedOperation)
+    # a header parameter or a sync handler: FastAPI's own handling
+    assert not isinstance(apps["/v1/licences"], GatedOperation)
+    assert not isinstance(apps["/v1/licences/{licence_id}/revoke"], GatedOperation)
+
+
+BODY_CASES: list[tuple[str, bytes, dict[str, str]]] = [
+    ("good", b'{"id": "%s", "name": "%s"}', {"Content-Type": "application/json"}),
+    ("broken JSON", b'{"id": "%s", "name": ', {"Content-Type": "application/json"}),
+    ("no content type", b'{"id": "%s", "name": "%s"}', {}),
+    ("text body", b'{"id": "%s", "name": "%s"}', {"Content-Type": "text/plain"}),
+    ("vendor JSON", b'{"id": "%s", "name": "%s"}', {"Content-Type": "application/x+json"}),
+    ("empty", b"", {"Content-Type": "application/json"}),
+    ("a list", b'["%s", "%s"]', {"Content-Type": "application/json"}),
+    ("wrong types", b'{"id": 12, "name": ["%s", "%s"]}', {"Content-Type": "application/json"}),
+    ("extra field", b'{"id": "%s", "name": "%s", "x": 1}', {"Content-Type": "application/json"}),
+    ("not UTF-8", b'{"id": "%s", "name": "\xff\xfe"}', {"Content-Type": "application/json"}),
+]
+
+
+def test_direct_bodies_answer_exactly_as_fastapi_does(api: Api) -> None:
+    """Every body case gets the same status and problem from the direct path as from
+    FastAPI's own (forced by a dependency override), and the same audit row."""
+    from api.state import hub_state
+
+    app = api.http.app
+
+    def ask(body: bytes, headers: dict[str, str], key: str | None) -> tuple[Any, ...]:
+        r = api.http.post("/v1/verify/person", content=body, headers=api.headers(key) | headers)
+        audit = _last_audit(api)
+        return r.status_code, r.text, (audit["outcome"], audit["status"], audit["route"])
+
+    for label, template, headers in BODY_CASES:
+        body = template.replace(b"%s", PERSON.encode(), 1).replace(b"%s", PERSON_NAME.encode())
+        for key in (None, api.ungranted, "not-a-key"):
+            direct = ask(body, headers, key)
+            app.dependency_overrides[hub_state] = lambda: app.state.hub
+            try:
+                standard = ask(body, headers, key)
+            finally:
+                app.dependency_overrides.clear()
+            assert direct == standard, (label, key)
+            assert PERSON not in direct[1] and PERSON_NAME not in direct[1], label
 
 
 def test_revocation_elsewhere_takes_effect_within_the_cache_bound(api: Api) -> None:
