@@ -72,6 +72,11 @@ SnapshotMaker = Callable[[int, int], bytes]  # (checkpoint size, its own index) 
 SnapshotSource = Callable[[Connection, int], list[SnapshotMaker]]
 
 
+class ConcurrentSequencerError(LedgerError):
+    """Another sequencer (another process on the same log) signed the next checkpoint first:
+    this batch rolled back whole, and the next round covers whatever is still queued."""
+
+
 class QueueFullError(LedgerError):
     """Too many entries wait for sequencing; retry after the sequencer catches up."""
 
@@ -350,7 +355,7 @@ class LedgerService(LogReader):
                 note = sign_checkpoint(cp, self.signer)
                 conn.execute(db.checkpoints.insert().values(size=cp.size, root=new_root, note=note))
         except IntegrityError as exc:
-            raise LedgerError(
+            raise ConcurrentSequencerError(
                 f"another sequencer extended the log concurrently: {exc.orig}"
             ) from exc
         except ProofError as exc:
@@ -487,6 +492,9 @@ class LedgerService(LogReader):
         while not self._stop.wait(self.interval):
             try:
                 self.sequence()
+            except ConcurrentSequencerError:
+                # the expected outcome of two hubs sequencing one log: not a failure
+                log.info("ledger sequencer: another process signed this round's checkpoint")
             except (LedgerError, SQLAlchemyError, AnchorError):
                 log.exception("ledger sequencer batch failed; will retry")
 

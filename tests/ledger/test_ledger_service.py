@@ -244,3 +244,32 @@ def test_concurrent_appenders_get_distinct_ids(settings: Settings) -> None:
     signed = services[0].sequence()
     assert signed is not None and signed.checkpoint.size == 180
     assert all(services[1].entry_index(i) is not None for i in got)
+
+
+def test_losing_a_sequencing_race_is_logged_as_information(
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hubs sequencing one log: the one that loses the race rolled back and retries next
+    round, which is no failure (one INFO line, no traceback); a real failure is still an error."""
+    import logging
+
+    from ledger.service import ConcurrentSequencerError
+
+    svc = LedgerService.open(settings.model_copy(update={"ledger_interval": 0.01}))
+    rounds: list[Exception] = [
+        ConcurrentSequencerError("another sequencer extended the log concurrently: UNIQUE"),
+        LedgerError("the log is broken"),
+    ]
+
+    def sequence() -> None:
+        if rounds:
+            raise rounds.pop(0)
+        svc._stop.set()
+
+    monkeypatch.setattr(svc, "sequence", sequence)
+    with caplog.at_level(logging.INFO, logger="ledger.service"):
+        svc._loop()
+    raced, failed = [r for r in caplog.records if r.name == "ledger.service"]
+    assert raced.levelno == logging.INFO and raced.exc_info is None
+    assert "another process" in raced.getMessage()
+    assert failed.levelno == logging.ERROR and failed.exc_info is not None
