@@ -28,12 +28,10 @@ Usage: ``python -m bench.api [--quick] [--persons N] [--seconds D] [--connection
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +41,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
+from bench import _http as httpkit
 from bench._common import report
 
 PASSPHRASE = "bench-api"
@@ -52,21 +51,6 @@ GRANTED = ("name", "sex", "birth_date")  # of the 4 fields loaded; mobile is not
 
 
 # ---- data ---------------------------------------------------------------------------------
-
-
-def _ids(n: int, seed: int = 3404) -> list[str]:
-    from schemas import resident_id
-
-    rng = random.Random(seed)
-    counties = ["340402", "340403", "340404", "340405", "340406", "340421", "340422"]
-    out: set[str] = set()
-    while len(out) < n:
-        body = (
-            f"{rng.choice(counties)}{rng.randint(1940, 2005)}{rng.randint(1, 12):02d}"
-            f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-        )
-        out.add(body + resident_id.check_character(body))
-    return sorted(out)
 
 
 def load(home: Path, n: int) -> list[str]:
@@ -83,7 +67,7 @@ def load(home: Path, n: int) -> list[str]:
         return ids_file.read_text().split()
     settings = Settings(home=home, key_passphrase=PASSPHRASE)
     settings.ensure_dirs()
-    ids = _ids(n)
+    ids = httpkit.ids(n)
     rng = random.Random(1)
     surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
     given = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英"
@@ -186,49 +170,16 @@ def serve(home: Path, port: int) -> None:
 # ---- load generator -----------------------------------------------------------------------
 
 
-async def _worker(
-    port: int, path_of: object, headers: bytes, stop: float, lat: list[float], codes: dict[int, int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    rng = random.Random()
-    try:
-        while time.perf_counter() < stop:
-            path = path_of(rng)  # type: ignore[operator]
-            t0 = time.perf_counter()
-            writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
-            codes[status] = codes.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _load(
+def _load(
     port: int, prefix: str, ids: list[str], key: str, seconds: float, conns: int
-) -> dict[str, typing.Any]:
+) -> typing.Coroutine[typing.Any, typing.Any, dict[str, typing.Any]]:
     headers = f"Authorization: Bearer {key}\r\nX-Purpose: {PURPOSE}\r\n".encode()
-    encoded = [f"{prefix}{i}".encode() for i in ids]
+    paths = [f"{prefix}{i}".encode() for i in ids]
 
-    def path_of(rng: random.Random) -> bytes:
-        return encoded[rng.randrange(len(encoded))]
+    def request_of(rng: random.Random) -> bytes:
+        return httpkit.get_request(paths[rng.randrange(len(paths))], headers)
 
-    lat: list[float] = []
-    codes: dict[int, int] = {}
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(*[_worker(port, path_of, headers, stop, lat, codes) for _ in range(conns)])
-    wall = time.perf_counter() - start
-    return {
-        "wall": wall,
-        "lat_us": [round(1e6 * x) for x in lat],
-        "non_200": sum(v for k, v in codes.items() if k != 200),
-    }
+    return httpkit.load(port, request_of, seconds, conns)
 
 
 def loadgen(port: int, prefix: str, home: Path, key: str, seconds: float, conns: int) -> None:
@@ -236,7 +187,7 @@ def loadgen(port: int, prefix: str, home: Path, key: str, seconds: float, conns:
 
     ids = (home / "ids.txt").read_text().split()
     result = uvloop.run(_load(port, prefix, ids, key, seconds, conns))
-    print(json.dumps(result))
+    print(json.dumps({**result, "non_200": httpkit.answered_other_than(result)}))
 
 
 # ---- presentations ------------------------------------------------------------------------
@@ -323,45 +274,6 @@ def setup_presentations(home: Path) -> dict[str, str]:
     return found
 
 
-async def _post_worker(
-    port: int,
-    request_of: typing.Callable[[], bytes | None],
-    stop: float,
-    lat: list[float],
-    codes: dict[int, int],
-    bodies: list[bytes] | None,
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop:
-            raw = request_of()
-            if raw is None:
-                break
-            t0 = time.perf_counter()
-            writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
-            codes[status] = codes.get(status, 0) + 1
-            if bodies is not None and status == 201:
-                bodies.append(body)
-    finally:
-        writer.close()
-
-
-def _post(path: str, headers: dict[str, str], body: bytes) -> bytes:
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n{head}\r\n"
-    ).encode() + body
-
-
 async def _present_load(
     port: int, phase: str, setup: dict[str, str], seconds: float, conns: int, codes_file: Path
 ) -> dict[str, typing.Any]:
@@ -370,8 +282,6 @@ async def _present_load(
     import jwt
 
     key = _app_key()
-    lat: list[float] = []
-    statuses: dict[int, int] = {}
     made: list[bytes] | None = None
     if phase == "create":
         made = []
@@ -380,7 +290,7 @@ async def _present_load(
         ).encode()
         app_headers = {"Authorization": f"Bearer {setup[APP]}", "X-Purpose": APP_PURPOSE}
 
-        def request_of() -> bytes | None:
+        def request_of(_rng: random.Random) -> bytes | None:
             now = int(time.time())
             claims = {
                 "iss": setup["app_id"],
@@ -391,39 +301,32 @@ async def _present_load(
                 "jti": uuid.uuid4().hex,
             }
             token = jwt.encode(claims, key, algorithm="ES256")
-            return _post("/v1/presentations", {**app_headers, "X-Holder-Assertion": token}, body)
+            return httpkit.post_request(
+                "/v1/presentations", {**app_headers, "X-Holder-Assertion": token}, body
+            )
 
     elif phase == "prefill":
         ids = (codes_file.parent / "ids.txt").read_text().split()
         rng = random.Random(28)
         filler = {"Authorization": f"Bearer {setup[PREFILLER]}", "X-Purpose": PURPOSE}
 
-        def request_of() -> bytes | None:
+        def request_of(_rng: random.Random) -> bytes | None:
             body = json.dumps({"applicant": ids[rng.randrange(len(ids))]}).encode()
-            return _post("/v1/forms/elderly-allowance/prefill", filler, body)
+            return httpkit.post_request("/v1/forms/elderly-allowance/prefill", filler, body)
 
     else:
         pending = codes_file.read_text().split()
         redeemer = {"Authorization": f"Bearer {setup[REDEEMER]}", "X-Purpose": PURPOSE}
 
-        def request_of() -> bytes | None:
+        def request_of(_rng: random.Random) -> bytes | None:
             if not pending:
                 return None
-            return _post(f"/v1/presentations/{pending.pop()}/redeem", redeemer, b"")
+            return httpkit.post_request(f"/v1/presentations/{pending.pop()}/redeem", redeemer, b"")
 
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(
-        *[_post_worker(port, request_of, stop, lat, statuses, made) for _ in range(conns)]
-    )
-    wall = time.perf_counter() - start
+    result = await httpkit.load(port, request_of, seconds, conns, made)
     if made is not None:
         codes_file.write_text("\n".join(json.loads(b)["code"] for b in made))
-    return {
-        "wall": wall,
-        "lat_us": [round(1e6 * x) for x in lat],
-        "non_2xx": sum(v for k, v in statuses.items() if k not in (200, 201)),
-    }
+    return {**result, "non_2xx": httpkit.answered_other_than(result, (200, 201))}
 
 
 def present_loadgen(port: int, phase: str, home: Path, seconds: float, conns: int) -> None:
@@ -446,53 +349,10 @@ def _present_phase(
         env={**os.environ, "BENCH_PRESENT_SETUP": json.dumps(setup)},
     )
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    lat = sorted(got["lat_us"])
-    return {
-        "requests": len(lat),
-        "rps": round(len(lat) / got["wall"], 1) if got["wall"] else 0.0,
-        "p50_ms": round(lat[len(lat) // 2] / 1000, 2) if lat else 0.0,
-        "p99_ms": round(lat[int(len(lat) * 0.99)] / 1000, 2) if lat else 0.0,
-        "non_2xx": got["non_2xx"],
-    }
+    return {**httpkit.latency_figures(got["lat_us"], got["wall"]), "non_2xx": got["non_2xx"]}
 
 
 # ---- driver -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_up(port: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the API server did not come up on port {port}")
-
-
-def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """User + system CPU time so far of a process's main thread (the event loop, which serves
-    the requests) and of its other threads together (Linux /proc)."""
-    main = others = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread has just ended
-            continue
-        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        if task.name == str(pid):
-            main += seconds
-        else:
-            others += seconds
-    return main, others
 
 
 def _child(*args: str) -> list[str]:
@@ -538,9 +398,9 @@ def _measure(
     background = 0.0
     for r in range(rounds):
         for label in order[r % len(order) :] + order[: r % len(order)]:
-            main0, others0 = _cpu_seconds(pid)
+            main0, others0 = httpkit.cpu_seconds(pid)
             out = _run_load(port, endpoints[label], home, key, secs / rounds, conns)
-            main1, others1 = _cpu_seconds(pid)
+            main1, others1 = httpkit.cpu_seconds(pid)
             a = acc[label]
             a["cpu"] += main1 - main0
             background += others1 - others0
@@ -550,13 +410,9 @@ def _measure(
     acc[audited]["cpu"] += background
     results: dict[str, dict[str, float]] = {}
     for label, a in acc.items():
-        lat = sorted(a["lat"])
-        n = max(1, len(lat))
+        n = max(1, len(a["lat"]))
         results[label] = {
-            "requests": len(lat),
-            "rps": round(len(lat) / a["wall"], 1) if a["wall"] else 0.0,
-            "p50_ms": round(lat[len(lat) // 2] / 1000, 2) if lat else 0.0,
-            "p99_ms": round(lat[int(len(lat) * 0.99)] / 1000, 2) if lat else 0.0,
+            **httpkit.latency_figures(a["lat"], a["wall"]),
             "non_200": a["non_200"],
             "cpu_ms": round(1000 * a["cpu"] / n, 3),
         }
@@ -594,10 +450,10 @@ def main() -> None:
     warm_key = setup_client(home)
     key = setup_client(home, "-measured")
     present = setup_presentations(home)
-    port = _free_port()
+    port = httpkit.free_port()
     server = subprocess.Popen(_child("--serve", str(home), str(port)))
     try:
-        _wait_up(port)
+        httpkit.wait_up(port)
         _run_load(port, "/v1/persons/", home, warm_key, 2.0, args.connections)  # warm-up
         endpoints = {
             "floor": "/bare/persons/",

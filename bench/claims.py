@@ -21,7 +21,6 @@ Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connect
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import http.client
 import json
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from fastapi import Request, Response  # the floor route's annotations, resolved by FastAPI
 
+from bench import _http as httpkit
 from bench._common import report
 
 PASSPHRASE = "bench-claims"
@@ -54,7 +54,6 @@ def load(home: Path, n: int) -> list[str]:
     from collections.abc import Iterator
     from typing import Any
 
-    from bench.api import _ids
     from hub.settings import Settings
     from storage.library import POPULATION, LibraryStore, engine_for
 
@@ -63,7 +62,7 @@ def load(home: Path, n: int) -> list[str]:
         return ids_file.read_text().split()
     settings = Settings(home=home, key_passphrase=PASSPHRASE)
     settings.ensure_dirs()
-    ids = _ids(n)
+    ids = httpkit.ids(n)
     t = time.perf_counter()
     store = LibraryStore(engine_for(settings.db_url))
 
@@ -140,67 +139,24 @@ def serve(home: Path, port: int) -> None:
 
 
 # ---- load generator -----------------------------------------------------------------------
-async def _worker(
-    port: int,
-    path: bytes,
-    headers: bytes,
-    ids: list[str],
-    stop: float,
-    lat: list[float],
-    codes: dict[int, int],
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    rng = random.Random()
-    try:
-        while time.perf_counter() < stop:
-            body = json.dumps({"subject": ids[rng.randrange(len(ids))], "claims": CLAIMS}).encode()
-            t0 = time.perf_counter()
-            writer.write(
-                b"POST "
-                + path
-                + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                + headers
-                + b"Content-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
-            codes[status] = codes.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _load(
+def _load(
     port: int, path: str, ids: list[str], key: str, seconds: float, conns: int
-) -> dict[str, typing.Any]:
-    headers = f"Authorization: Bearer {key}\r\nX-Purpose: {PURPOSE}\r\n".encode()
-    lat: list[float] = []
-    codes: dict[int, int] = {}
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(
-        *[_worker(port, path.encode(), headers, ids, stop, lat, codes) for _ in range(conns)]
-    )
-    return {
-        "wall": time.perf_counter() - start,
-        "lat_us": [round(1e6 * x) for x in lat],
-        "non_200": sum(v for k, v in codes.items() if k != 200),
-    }
+) -> typing.Coroutine[typing.Any, typing.Any, dict[str, typing.Any]]:
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+
+    def request_of(rng: random.Random) -> bytes:
+        body = json.dumps({"subject": ids[rng.randrange(len(ids))], "claims": CLAIMS}).encode()
+        return httpkit.post_request(path, headers, body)
+
+    return httpkit.load(port, request_of, seconds, conns)
 
 
 def loadgen(port: int, path: str, home: Path, key: str, seconds: float, conns: int) -> None:
     import uvloop
 
     ids = (home / "ids.txt").read_text().split()
-    print(json.dumps(uvloop.run(_load(port, path, ids, key, seconds, conns))))
+    result = uvloop.run(_load(port, path, ids, key, seconds, conns))
+    print(json.dumps({**result, "non_200": httpkit.answered_other_than(result)}))
 
 
 # ---- driver -------------------------------------------------------------------------------
@@ -234,8 +190,6 @@ def _measure(
     change in how busy the shared machine is falls on both alike; with the server's CPU time
     per question, of its event loop and of its other threads (receipt writer, audit, ledger
     sequencer), which depends on that even less."""
-    from bench.api import _cpu_seconds
-
     acc: dict[str, dict[str, typing.Any]] = {
         label: {"wall": 0.0, "non_200": 0, "lat": [], "loop": 0.0, "threads": 0.0}
         for label in endpoints
@@ -243,9 +197,9 @@ def _measure(
     order = list(endpoints)
     for r in range(rounds):
         for label in order[r % len(order) :] + order[: r % len(order)]:
-            main0, others0 = _cpu_seconds(pid)
+            main0, others0 = httpkit.cpu_seconds(pid)
             out = _run_load(port, endpoints[label], home, key, secs / rounds, conns)
-            main1, others1 = _cpu_seconds(pid)
+            main1, others1 = httpkit.cpu_seconds(pid)
             a = acc[label]
             a["loop"] += main1 - main0
             a["threads"] += others1 - others0
@@ -254,15 +208,12 @@ def _measure(
             a["lat"].extend(out["lat_us"])
     results: dict[str, dict[str, float]] = {}
     for label, a in acc.items():
-        lat = sorted(a["lat"])
+        n = max(1, len(a["lat"]))
         results[label] = {
-            "requests": len(lat),
-            "rps": round(len(lat) / a["wall"], 1) if a["wall"] else 0.0,
-            "p50_ms": round(lat[len(lat) // 2] / 1000, 2) if lat else 0.0,
-            "p99_ms": round(lat[int(len(lat) * 0.99)] / 1000, 2) if lat else 0.0,
+            **httpkit.latency_figures(a["lat"], a["wall"]),
             "non_200": a["non_200"],
-            "loop_cpu_ms": round(1000 * a["loop"] / max(1, len(lat)), 3),
-            "threads_cpu_ms": round(1000 * a["threads"] / max(1, len(lat)), 3),
+            "loop_cpu_ms": round(1000 * a["loop"] / n, 3),
+            "threads_cpu_ms": round(1000 * a["threads"] / n, 3),
         }
     return results
 
@@ -294,8 +245,6 @@ def _batch(port: int, key: str, ids: list[str], repeat: int = 5) -> tuple[float,
 
 
 def main() -> None:
-    from bench.api import _free_port, _wait_up
-
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         serve(Path(sys.argv[2]), int(sys.argv[3]))
         return
@@ -319,10 +268,10 @@ def main() -> None:
     ids = load(home, n)
     warm_key = setup_client(home, "-warm")
     key = setup_client(home, "-measured")
-    port = _free_port()
+    port = httpkit.free_port()
     server = subprocess.Popen(_child("--serve", str(home), str(port)))
     try:
-        _wait_up(port)
+        httpkit.wait_up(port)
         _run_load(port, "/v1/claims/verify", home, warm_key, 2.0, args.connections)  # warm-up
         endpoints = {"floor": "/bare/claims/verify", "ours": "/v1/claims/verify"}
         runs = _measure(server.pid, port, endpoints, home, key, secs, args.connections, rounds)

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import _http as httpkit
 from bench._common import parse_args, peak_rss_mb, report
 from hub.commands.licence import open_service
 from hub.settings import Settings
@@ -207,14 +208,6 @@ def _serve(home: Path, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _api_path(
     settings: Settings, svc: Any, holders: list[tuple[str, str]], n: int, singles: int
 ) -> dict[str, float]:
@@ -243,7 +236,7 @@ def _api_path(
             "fields": synth_fields(i),
         }
 
-    port = _free_port()
+    port = httpkit.free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.licence", "--serve", str(settings.home), str(port)]
     )
@@ -335,7 +328,6 @@ def _governance(args: argparse.Namespace) -> None:
     found (nothing else)."""
     import random
 
-    from bench.api import _ids
     from licence.governance import HOLDER_DIED, NAME_CHANGED
     from licence.governance_run import run_governance
     from licence.samples import HUAINAN_ISSUERS, sample_fields
@@ -352,7 +344,7 @@ def _governance(args: argparse.Namespace) -> None:
         issuer = HUAINAN_ISSUERS["household_register"]
         svc.create_seal(issuer)
         library = LibraryStore(library_engine(settings.db_url))
-        ids = _ids(persons)
+        ids = httpkit.ids(persons)
         rng = random.Random(7)
         names = {i: "王李张刘陈"[k % 5] + "建华秀英志强"[k % 6] + str(k) for k, i in enumerate(ids)}
         t = time.perf_counter()
