@@ -96,6 +96,7 @@ def licence_service(settings: Settings, ledger: LedgerService | None = None) -> 
         EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
         ledger or ledger_service(settings),
         LibraryHolders(library_store(settings)),
+        ltv_url=settings.ltv_url,
     )
 
 

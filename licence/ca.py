@@ -54,10 +54,13 @@ def _ca_cert(
     path_len: int,
     now: dt.datetime,
     issuer_public: ec.EllipticCurvePublicKey,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
+    builder = x509.CertificateBuilder()
+    if crl_url is not None:
+        builder = builder.add_extension(crl_distribution_points(crl_url), critical=False)
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(issuer)
         .public_key(public)
         .serial_number(x509.random_serial_number())
@@ -76,8 +79,30 @@ def _ca_cert(
     )
 
 
-def create_platform_ca(keys: KeyStore, now: dt.datetime | None = None) -> PlatformCA:
-    """Create the root and seal-issuing CA; keys go to the (encrypted) key store."""
+def crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
+    """RFC 5280 §4.2.1.13: the one place the issuer's CRL is published."""
+    point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+    return x509.CRLDistributionPoints([point])
+
+
+def revocation_extensions(revocation: tuple[str, str] | None) -> list[x509.ExtensionType]:
+    """Where a certificate's status is told: the OCSP responder (authority information access,
+    RFC 5280 §4.2.2.1) and the CRL (distribution point), from ``revocation`` = (OCSP URL, CRL
+    URL); none without."""
+    if revocation is None:
+        return []
+    ocsp_url, crl_url = revocation
+    ocsp = x509.AccessDescription(
+        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+    )
+    return [x509.AuthorityInformationAccess([ocsp]), crl_distribution_points(crl_url)]
+
+
+def create_platform_ca(
+    keys: KeyStore, now: dt.datetime | None = None, crl_url: str | None = None
+) -> PlatformCA:
+    """Create the root and seal-issuing CA; keys go to the (encrypted) key store. With
+    ``crl_url`` (the root's CRL, ``licence.ltv``) the seal CA's certificate says where it is."""
     now = now or dt.datetime.now(dt.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     seal_key = ec.generate_private_key(ec.SECP256R1())
@@ -88,7 +113,15 @@ def create_platform_ca(keys: KeyStore, now: dt.datetime | None = None) -> Platfo
         root_name, root_name, root_key.public_key(), root_key, 20, 1, now, root_key.public_key()
     )
     seal_ca = _ca_cert(
-        seal_name, root_name, seal_key.public_key(), root_key, 10, 0, now, root_key.public_key()
+        seal_name,
+        root_name,
+        seal_key.public_key(),
+        root_key,
+        10,
+        0,
+        now,
+        root_key.public_key(),
+        crl_url,
     )
     return PlatformCA(root, seal_ca)
 
@@ -166,21 +199,8 @@ def _signing_certificate(
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise CertificateAuthorityError(f"{what} key is not an EC key")
     builder = x509.CertificateBuilder()
-    if revocation is not None:
-        ocsp_url, crl_url = revocation
-        builder = builder.add_extension(
-            x509.AuthorityInformationAccess(
-                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
-                                        x509.UniformResourceIdentifier(ocsp_url))]
-            ),
-            critical=False,
-        ).add_extension(
-            x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None,
-                                        None)]
-            ),
-            critical=False,
-        )  # fmt: skip
+    for located in revocation_extensions(revocation):
+        builder = builder.add_extension(located, critical=False)
     return (
         builder.subject_name(subject)
         .issuer_name(ca.subject)
@@ -404,11 +424,13 @@ def issue_sm2_seal_certificate(
     picture_sha256: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key on
     the SM2 curve, signed by the seal CA's P-256 key."""
     subject = _seal_subject(uscc, authority_name, seal_name)
     picture = [(SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256)]
+    picture += [(e.oid, False, e.public_bytes()) for e in revocation_extensions(revocation)]
     return _sm2_end_entity_certificate(
         SEAL_CA_KEY, keys, seal_ca, subject, public_point, not_before, not_after, picture
     )

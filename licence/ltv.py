@@ -296,6 +296,19 @@ ROUTES = {
 }
 
 
+def seal_revocation_urls(base_url: str) -> tuple[str, str] | None:
+    """(OCSP URL, CRL URL) a seal certificate names for the service at ``base_url``
+    (``HUB_LTV_URL``); None when no service is configured (no extension, no status check)."""
+    base = base_url.rstrip("/")
+    return (f"{base}/ocsp", f"{base}/crl/seal-ca.crl") if base else None
+
+
+def root_crl_url(base_url: str) -> str | None:
+    """Where the root's CRL is (named by the seal CA's and the TSA's certificates)."""
+    base = base_url.rstrip("/")
+    return f"{base}/crl/root.crl" if base else None
+
+
 def server(authority: Authority, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for the three services (``serve_forever`` it, or run it in a thread):
     ``POST /tsa``, ``POST /ocsp``, ``GET /crl/seal-ca.crl`` and ``GET /crl/root.crl``."""

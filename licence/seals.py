@@ -143,9 +143,11 @@ def build_seal(
     valid_from: dt.datetime,
     valid_to: dt.datetime,
     algorithm: str = ECDSA_P256,
+    revocation: tuple[str, str] | None = None,
 ) -> CreatedSeal:
     """Key pair (P-256, or SM2 for ``SM2_SM3``), picture, certificate and maker-signed seal info
-    for one seal."""
+    for one seal; ``revocation`` = (OCSP URL, CRL URL) of the platform's status services
+    (``licence.ltv``), named in the certificate."""
     if seal_type not in SEAL_TYPES:
         raise SealError(f"unknown seal type {seal_type!r}; use one of {', '.join(SEAL_TYPES)}")
     if valid_to <= valid_from:
@@ -159,10 +161,14 @@ def build_seal(
     key: ec.EllipticCurvePrivateKey | Sm2Signer
     if algorithm == SM2_SM3:
         key = Sm2Signer.generate()
-        cert = ca.issue_sm2_seal_certificate(keys, seal_ca, key.public_key_bytes(), *subject)
+        cert = ca.issue_sm2_seal_certificate(
+            keys, seal_ca, key.public_key_bytes(), *subject, revocation=revocation
+        )
     else:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = ca.issue_seal_certificate(keys, seal_ca, key.public_key(), *subject)
+        cert = ca.issue_seal_certificate(
+            keys, seal_ca, key.public_key(), *subject, revocation=revocation
+        )
     cert_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
     info = SealInfo(
         seal_id=seal_id,

@@ -232,16 +232,19 @@ def timestamp_cmd(pdf: Path, output: Path, tsa_url: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=59457, show_default=True)
 @click.option(
-    "--base-url", default=None, help="the URL others reach it at (default http://HOST:PORT)"
+    "--base-url",
+    default=None,
+    help="the URL others reach it at (default HUB_LTV_URL, else http://HOST:PORT)",
 )
 def ltv_serve_cmd(host: str, port: int, base_url: str | None) -> None:
     """Run the platform's RFC 3161 TSA (POST /tsa), OCSP responder (POST /ocsp) and CRLs
     (GET /crl/seal-ca.crl, /crl/root.crl)."""
     from licence.ltv import authority_of, server
 
-    svc = open_service(get_settings())
+    settings = get_settings()
+    svc = open_service(settings)
     try:
-        authority = authority_of(svc, base_url or f"http://{host}:{port}")
+        authority = authority_of(svc, base_url or settings.ltv_url or f"http://{host}:{port}")
     except licence_errors() as exc:
         fail(exc)
     srv = server(authority, host, port)

@@ -208,7 +208,7 @@ def test_bad_requests_get_protocol_errors_not_tracebacks(services: Services) -> 
     assert too_big.value.code == 413
 
 
-def _blank_pdf() -> bytes:
+def blank_pdf() -> bytes:
     import io
 
     from pyhanko.pdf_utils import generic
@@ -227,8 +227,20 @@ def _blank_pdf() -> bytes:
 
 
 def _validate_after_expiry(pdf: bytes, services: Services) -> str:
-    """The AdES indication pyHanko's validator gives, revocation required for every
-    certificate that names where its status is, twenty minutes on: past the seal's expiry."""
+    """The AdES indication twenty minutes on: past the seal's expiry."""
+    later = services.now + 2 * EXPIRES_IN
+    assert later > services.seal.not_valid_after_utc
+    return ades_indication(pdf, services.authority.root, later)
+
+
+def ades_indication(
+    pdf: bytes, root_cert: x509.Certificate, at: dt.datetime, retroactive: bool = False
+) -> str:
+    """The AdES indication pyHanko's validator gives for the first signature of ``pdf`` at
+    ``at``, trusting ``root_cert``, revocation required for every certificate that names where
+    its status is, from the validation data in the PDF alone (nothing is fetched: the
+    services may be long gone); ``retroactive`` lets revocation data vouch for times before
+    it was issued (pyHanko's ``retroactive_revinfo``)."""
     import asyncio
     import io
 
@@ -237,6 +249,8 @@ def _validate_after_expiry(pdf: bytes, services: Services) -> str:
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
         SignatureValidationSpec,
     )
     from pyhanko_certvalidator.authority import CertTrustAnchor
@@ -249,20 +263,22 @@ def _validate_after_expiry(pdf: bytes, services: Services) -> str:
     )
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
-    root = ax509.Certificate.load(services.authority.root.public_bytes(serialization.Encoding.DER))
+    root = ax509.Certificate.load(root_cert.public_bytes(serialization.Encoding.DER))
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=[CertTrustAnchor(root)]),
         revinfo_policy=CertRevTrustPolicy(
             RevocationCheckingPolicy(
                 ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
                 intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
-            )
+            ),
+            retroactive_revinfo=retroactive,
         ),
     )
-    spec = PdfSignatureValidationSpec(SignatureValidationSpec(cert_validation_policy=policy))
-    later = services.now + 2 * EXPIRES_IN
-    assert later > services.seal.not_valid_after_utc
-    timing = ValidationTimingInfo(later, later, point_in_time_validation=True)
+    local_only = RevocationInfoGatheringSpec(RevinfoOnlineFetchingRule.LOCAL_ONLY)
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(cert_validation_policy=policy, revinfo_gathering_policy=local_only)
+    )
+    timing = ValidationTimingInfo(at, at, point_in_time_validation=True)
     sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
     result = asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
     return str(result.ades_subindic)
@@ -282,7 +298,7 @@ def test_b_lta_outlives_the_seal_certificate_and_b_b_does_not(services: Services
     signer = licence_pdf.pdf_signer(material)
     roots = [services.authority.root]
     tsa = f"{services.url}/tsa"
-    blank = _blank_pdf()
+    blank = blank_pdf()
     b_b = licence_pdf.sign(blank, material, "seal", signer)
     b_lt = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal")
     b_lta = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal", archive=True)
@@ -300,6 +316,11 @@ def test_b_lta_outlives_the_seal_certificate_and_b_b_does_not(services: Services
     # answers and CRLs in the DSS did: until a document time stamp covers them, no proof of
     # existence (the reason `--ltv` writes B-LTA straight away)
     assert results["B-LT"] == "AdESIndeterminate.NO_POE", results
+    # nor does letting revocation data vouch for earlier times (pyHanko's retroactive_revinfo):
+    # what is missing is proof that the data existed before the certificate expired
+    later = services.now + 2 * EXPIRES_IN
+    retroactive = ades_indication(b_lt, services.authority.root, later, retroactive=True)
+    assert retroactive == "AdESIndeterminate.NO_POE", retroactive
     for name in ("B-LTA", "upgraded", "again"):
         assert results[name] == "AdESPassed.OK", results
 
@@ -320,7 +341,7 @@ def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
     try:
         with pytest.raises((SigningError, ValueError)) as refused:
             ltv.sign_pdf_ltv(
-                _blank_pdf(),
+                blank_pdf(),
                 licence_pdf.pdf_signer(material),
                 [services.authority.root],
                 f"{services.url}/tsa",
@@ -377,3 +398,49 @@ def test_cli_writes_b_lta_and_renews_its_archive(
         assert checks["pdf_signature"] == "PASSED", report.output
     finally:
         srv.shutdown()
+
+
+def _locations(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(OCSP URLs, CRL URLs) a certificate names; empty when it names none."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp_urls = [
+            str(d.access_location.value)
+            for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP
+        ]
+    except x509.ExtensionNotFound:
+        ocsp_urls = []
+    try:
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crl_urls = [str(n.value) for point in cdp for n in point.full_name or []]
+    except x509.ExtensionNotFound:
+        crl_urls = []
+    return ocsp_urls, crl_urls
+
+
+def test_the_configured_service_is_named_in_the_certificates_the_hub_makes(
+    settings: Settings,
+) -> None:
+    """HUB_LTV_URL: the seal CA's certificate names the root's CRL, every new seal's (P-256 and
+    SM2) the seal CA's OCSP responder and CRL; with none configured, nothing is named."""
+    from hub.wiring import licence_service
+    from licence.signers import ECDSA_P256, SM2_SM3
+
+    base = "http://ltv.example.gov.cn:59457"
+    svc = licence_service(settings.model_copy(update={"ltv_url": base + "/"}))
+    pca = svc.ensure_ca()
+    assert _locations(pca.seal_ca) == ([], [f"{base}/crl/root.crl"])
+    assert _locations(pca.root) == ([], [])
+    for algorithm in (ECDSA_P256, SM2_SM3):
+        row = svc.create_seal("11430000006122244L", algorithm=algorithm)
+        cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
+        assert _locations(cert) == ([f"{base}/ocsp"], [f"{base}/crl/seal-ca.crl"]), algorithm
+
+    plain = licence_service(
+        settings.model_copy(update={"ltv_url": "", "home": settings.home.parent / "plain"})
+    )
+    plain.ensure_ca()
+    assert _locations(plain.platform_ca().seal_ca) == ([], [])
+    row = plain.create_seal("11430000006122244L")
+    assert _locations(x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())) == ([], [])
