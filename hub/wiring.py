@@ -135,6 +135,7 @@ def cloudsign_service(
         ingest.library,
         backend or cloudsign_keys(settings, keys),
         crypto_profile=settings.crypto_profile,
+        ltv_url=settings.ltv_url,
     )
 
 

@@ -258,9 +258,13 @@ def ensure_platform_ca(keys: KeyStore, objects: _CertObjects) -> PlatformCA:
 
 
 def ensure_signing_ca(
-    keys: KeyStore, objects: _CertObjects, now: dt.datetime | None = None
+    keys: KeyStore,
+    objects: _CertObjects,
+    now: dt.datetime | None = None,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """The personal-signature issuing CA (under the platform root), created on first use."""
+    """The personal-signature issuing CA (under the platform root), created on first use (with
+    ``crl_url``, the root's CRL, named in its certificate)."""
     if objects.exists(SIGN_CA_OBJECT):
         if not keys.exists(SIGN_CA_KEY):
             raise CertificateAuthorityError(
@@ -286,6 +290,7 @@ def ensure_signing_ca(
         0,
         now or dt.datetime.now(dt.UTC),
         root_key.public_key(),
+        crl_url,
     )
     objects.put(SIGN_CA_OBJECT, pem(cert).encode())
     return cert
@@ -306,9 +311,11 @@ def issue_person_certificate(
     id_number: str,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """A natural person's signing certificate: CN = name, description = the masked ID number
-    (never the full number); key usage digitalSignature + nonRepudiation."""
+    (never the full number); key usage digitalSignature + nonRepudiation; ``revocation`` as
+    for seals."""
     return _signing_certificate(
         keys,
         (SIGN_CA_KEY, "signing CA", sign_ca),
@@ -316,6 +323,7 @@ def issue_person_certificate(
         _person_subject(name, id_number),
         (not_before, not_after),
         x509.SubjectKeyIdentifier.from_public_key(public),
+        revocation,
     )
 
 
@@ -444,6 +452,7 @@ def issue_sm2_person_certificate(
     id_number: str,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_person_certificate` (national profile): same subject (CN =
     name, description = masked ID number) and extensions, the key on the SM2 curve, signed by
@@ -460,6 +469,7 @@ def issue_sm2_person_certificate(
             x509.SubjectKeyIdentifier(key_id).public_bytes(),
         )
     ]
+    ski += [(e.oid, False, e.public_bytes()) for e in revocation_extensions(revocation)]
     return _sm2_end_entity_certificate(
         SIGN_CA_KEY, keys, sign_ca, subject, public_point, not_before, not_after, ski
     )

@@ -444,3 +444,116 @@ def test_the_configured_service_is_named_in_the_certificates_the_hub_makes(
     assert _locations(plain.platform_ca().seal_ca) == ([], [])
     row = plain.create_seal("11430000006122244L")
     assert _locations(x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())) == ([], [])
+
+
+def _ocsp_status(url: str, cert: x509.Certificate, issuer: x509.Certificate) -> str:
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(cert, issuer, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    answer = ocsp.load_der_ocsp_response(_post(url, der, "application/ocsp-request"))
+    assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    public = issuer.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(answer.signature, answer.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    return answer.certificate_status.name
+
+
+def test_a_cloud_signed_pdf_at_b_lta_outlives_the_signer_certificate(settings: Settings) -> None:
+    """The citizen's cloud signature (signHash over the CSC API, through pyHanko) at B-LTA: the
+    person's certificate names the service's OCSP responder and the signing CA's CRL; the
+    holder authorises one hash; validated from the PDF alone, revocation checking on, twenty
+    minutes after the certificate expired: valid, its B-B twin not. A revoked credential's
+    certificate is revoked at the responder and in the CRL."""
+    import base64
+    import io
+    import time
+    from urllib.parse import parse_qs, urlparse
+
+    from licence_fixtures import PERSON_ID
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from ledger.service import LedgerService
+    from licence.cloudsign import totp
+    from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
+    from licence.cloudsign.service import CloudSignService
+    from storage.library import LibraryStore, engine_for
+    from storage.objects import LocalObjectStore
+
+    library = LibraryStore(engine_for(settings.db_url))
+    library.merge("population", "run-p", "police.residents", dt.datetime.now(dt.UTC),
+                  [PERSON_ID], {"name": ["张三"]})  # fmt: skip
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    objects = LocalObjectStore(settings.objects_path)
+    clock = [time.time()]
+    cloud = CloudSignService(
+        library.engine, keys, objects, LedgerService.open(settings), library,
+        clock=lambda: clock[0],
+    )  # fmt: skip
+    pca = ca.ensure_platform_ca(keys, objects)
+    root_key, seal_ca_key = keys.load(ca.ROOT_KEY), keys.load(ca.SEAL_CA_KEY)
+    assert isinstance(root_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(seal_ca_key, ec.EllipticCurvePrivateKey)
+    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    authority = ltv.Authority(
+        pca.root, root_key, pca.seal_ca, seal_ca_key,
+        ltv.tsa_certificate(pca.root, root_key, tsa_key.public_key(), now), tsa_key, dict,
+    )  # fmt: skip
+    srv, url = ltv.serve_in_thread(authority)
+    try:
+        cloud.ltv_url = url  # HUB_LTV_URL
+        authority.tsa = ltv.tsa_certificate(
+            pca.root, root_key, tsa_key.public_key(), now, crl_url=ltv.root_crl_url(url)
+        )
+        authority.sign_ca = cloud.signing_ca()
+        authority.sign_ca_key = keys.load(ca.SIGN_CA_KEY)  # type: ignore[assignment]
+        authority.person_certificates = lambda: ltv.person_registry(cloud.engine)
+        assert _locations(authority.sign_ca) == ([], [f"{url}/crl/root.crl"])
+        # enrolled three years (the certificate's life) less ten minutes ago
+        real = clock[0]
+        clock[0] = real - 3 * 365 * 86400 + EXPIRES_IN.total_seconds()
+        enrolment = cloud.enrol(PERSON_ID, "246810")
+        clock[0] = real
+        cert = enrolment.certificate
+        assert _locations(cert) == ([f"{url}/ocsp"], [f"{url}/crl/sign-ca.crl"])
+        secret = parse_qs(urlparse(enrolment.otp_uri).query)["secret"][0]
+        otp_key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        authorised: list[bytes] = []
+
+        def activate(digest: bytes) -> tuple[str, str]:
+            authorised.append(digest)
+            code = totp.totp(otp_key, clock[0])
+            clock[0] += 30  # the next code is a fresh one
+            return "246810", code
+
+        def signer() -> CscSigner:
+            return CscSigner(LocalCsc(cloud), enrolment.credential_id, activate)
+
+        b_lta = sign_pdf(blank_pdf(), signer(), tsa_url=f"{url}/tsa", trust_roots=[pca.root])
+        assert len(authorised) == 1  # the time stamps need no second authorisation
+        b_b = sign_pdf(blank_pdf(), signer())
+        reader = PdfFileReader(io.BytesIO(b_lta))
+        kinds = [s.sig_object.get("/Type") for s in reader.embedded_signatures]
+        assert kinds == ["/Sig", "/DocTimeStamp"] and "/DSS" in reader.root
+        later = now + 2 * EXPIRES_IN
+        assert later > cert.not_valid_after_utc
+        assert ades_indication(b_lta, pca.root, later) == "AdESPassed.OK"
+        assert ades_indication(b_b, pca.root, later) != "AdESPassed.OK"
+        # `hub cloudsign verify` reports the person's signature (the time stamps are not one)
+        (report,) = verify_pdf(b_lta, pca.root, cloud)
+        assert report.ok and report.cloud_signature and report.changes_allowed, report
+
+        assert _ocsp_status(f"{url}/ocsp", cert, authority.sign_ca) == "GOOD"
+        cloud.revoke(enrolment.credential_id, officer="desk-07", reason="phone lost")
+        assert _ocsp_status(f"{url}/ocsp", cert, authority.sign_ca) == "REVOKED"
+        crl = x509.load_der_x509_crl(
+            urllib.request.urlopen(f"{url}/crl/sign-ca.crl", timeout=10).read()
+        )
+        assert crl.is_signature_valid(authority.sign_ca.public_key())  # type: ignore[arg-type]
+        assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    finally:
+        srv.shutdown()
+        cloud.flush_audit()
