@@ -59,11 +59,16 @@ def _named(cert: x509.Certificate) -> tuple[str, str]:
     return str(aia[0].access_location.value), str(full_name[0].value)
 
 
-def _ocsp_status(hub: Hub, cert: x509.Certificate) -> ocsp.OCSPCertStatus:
+def _ocsp_status(
+    hub: Hub, cert: x509.Certificate, issuer: x509.Certificate | None = None
+) -> ocsp.OCSPCertStatus:
+    """The status the responder the certificate names gives, checked to be signed by the
+    certificate's issuer (default: the seal CA)."""
+    issuer = issuer or hub.pca.seal_ca
     ocsp_url, _ = _named(cert)
     der = (
         ocsp.OCSPRequestBuilder()
-        .add_certificate(cert, hub.pca.seal_ca, hashes.SHA256())
+        .add_certificate(cert, issuer, hashes.SHA256())
         .build()
         .public_bytes(serialization.Encoding.DER)
     )
@@ -71,11 +76,9 @@ def _ocsp_status(hub: Hub, cert: x509.Certificate) -> ocsp.OCSPCertStatus:
     with urllib.request.urlopen(req, timeout=10) as resp:
         answer = ocsp.load_der_ocsp_response(resp.read())
     assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
-    seal_ca_key = hub.pca.seal_ca.public_key()
-    assert isinstance(seal_ca_key, ec.EllipticCurvePublicKey)
-    seal_ca_key.verify(
-        answer.signature, answer.tbs_response_bytes, ec.ECDSA(hashes.SHA256())
-    )  # signed by the hub's seal CA
+    issuer_key = issuer.public_key()
+    assert isinstance(issuer_key, ec.EllipticCurvePublicKey)
+    issuer_key.verify(answer.signature, answer.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
     return answer.certificate_status
 
 
@@ -130,3 +133,52 @@ def test_revoking_a_seal_in_the_hub_revokes_it_at_the_running_service(hub: Hub) 
         )
     cause = refused.value.__cause__
     assert "revoked" in f"{type(cause).__name__} {cause}".lower(), repr(cause)
+
+
+def test_a_cloud_signature_of_the_hub_gets_its_status_from_the_running_service(
+    hub: Hub,
+) -> None:
+    """A credential enrolled in the service's hub names the running responder; its B-LTA PDF
+    carries the responder's answer about the person and validates; once the credential is
+    revoked the responder and the signing CA's CRL say so."""
+    import base64
+    import time
+    from urllib.parse import parse_qs, urlparse
+
+    from licence_fixtures import PERSON_ID
+
+    from hub.wiring import cloudsign_service
+    from licence.cloudsign import totp
+    from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf
+    from storage.library import LibraryStore, engine_for
+
+    _, settings = servicekit.ltv_service()
+    LibraryStore(engine_for(settings.db_url)).merge(
+        "population", "ltv-test", "police.residents", dt.datetime.now(dt.UTC), [PERSON_ID],
+        {"name": ["张三"]},
+    )  # fmt: skip
+    cloud = cloudsign_service(settings, ledger=hub.service.ledger)
+    try:
+        enrolment = cloud.enrol(PERSON_ID, "246810")
+        cert = enrolment.certificate
+        assert _named(cert) == (f"{hub.url}/ocsp", f"{hub.url}/crl/sign-ca.crl")
+        sign_ca = cloud.signing_ca()
+        assert _ocsp_status(hub, cert, sign_ca) == ocsp.OCSPCertStatus.GOOD
+        secret = parse_qs(urlparse(enrolment.otp_uri).query)["secret"][0]
+        otp_key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        signer = CscSigner(
+            LocalCsc(cloud),
+            enrolment.credential_id,
+            lambda _digest: ("246810", totp.totp(otp_key, time.time())),
+        )
+        b_lta = sign_pdf(blank_pdf(), signer, tsa_url=f"{hub.url}/tsa", trust_roots=[hub.pca.root])
+        now = dt.datetime.now(dt.UTC)
+        assert ades_indication(b_lta, hub.pca.root, now) == "AdESPassed.OK"
+        cloud.revoke(enrolment.credential_id, officer="desk-07", reason="phone lost (test)")
+        assert _ocsp_status(hub, cert, sign_ca) == ocsp.OCSPCertStatus.REVOKED
+        _, crl_url = _named(cert)
+        with urllib.request.urlopen(crl_url, timeout=10) as resp:
+            crl = x509.load_der_x509_crl(resp.read())
+        assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    finally:
+        cloud.flush_audit()
