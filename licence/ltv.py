@@ -125,11 +125,14 @@ class Authority:
     sign_ca_key: ec.EllipticCurvePrivateKey | None = None
     person_certificates: Callable[[], Registry] = dict
 
-    def issuers(self) -> dict[str, tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Registry]]:
-        """The issuing CAs the services answer for: name -> (certificate, key, registry)."""
-        out = {"seal-ca": (self.seal_ca, self.seal_ca_key, self.seal_certificates())}
+    def issuers(
+        self,
+    ) -> dict[str, tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Callable[[], Registry]]]:
+        """The issuing CAs the services answer for: name -> (certificate, key, what it issued;
+        read when asked)."""
+        out = {"seal-ca": (self.seal_ca, self.seal_ca_key, self.seal_certificates)}
         if self.sign_ca is not None and self.sign_ca_key is not None:
-            out["sign-ca"] = (self.sign_ca, self.sign_ca_key, self.person_certificates())
+            out["sign-ca"] = (self.sign_ca, self.sign_ca_key, self.person_certificates)
         return out
 
     # ---- RFC 3161 ------------------------------------------------------------------------
@@ -246,7 +249,7 @@ class Authority:
             return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         issuer, issuer_key, registry = found[0]
         now = self.clock().replace(microsecond=0)
-        known = registry.get(req.serial_number)
+        known = registry().get(req.serial_number)
         builder = ocsp.OCSPResponseBuilder()
         if known is None:
             return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
@@ -277,7 +280,7 @@ class Authority:
         if issuer in issuers:
             ca, key, registry = issuers[issuer]
             revoked: Iterable[tuple[int, dt.datetime]] = [
-                (serial, at) for serial, (_c, at) in registry.items() if at
+                (serial, at) for serial, (_c, at) in registry().items() if at
             ]
         elif issuer == "root":
             ca, key, revoked = self.root, self.root_key, []
