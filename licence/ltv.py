@@ -470,6 +470,31 @@ def add_archive_timestamp(
     return out.getvalue()
 
 
+def why_not(exc: BaseException) -> str:
+    """What stopped a long-term signature, for the person who asked: the certificate-path
+    reason pyHanko keeps as the cause, named without the certificates' subjects (a person's
+    name is in theirs)."""
+    from pyhanko_certvalidator import errors
+
+    cause = exc.__cause__ or exc
+    reasons: list[tuple[type[BaseException], str]] = [
+        (errors.RevokedError, "a certificate on the signer's path is revoked"),
+        (
+            errors.InsufficientRevinfoError,
+            "the status of a certificate on the signer's path could not be had from the OCSP "
+            "responder or CRL it names (is the service at HUB_LTV_URL running?)",
+        ),
+        (errors.ExpiredError, "a certificate on the signer's path has expired"),
+        (errors.NotYetValidError, "a certificate on the signer's path is not yet valid"),
+        (errors.PathBuildingError, "the signer's certificate does not chain to the platform root"),
+        (OSError, "the time-stamping or status service could not be reached"),
+    ]
+    for kind, reason in reasons:
+        if isinstance(cause, kind):
+            return reason
+    return str(exc)
+
+
 # ---- the services over the platform's own state -------------------------------------------
 
 

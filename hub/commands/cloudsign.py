@@ -149,7 +149,9 @@ def sign_cmd(
     except _errors() as exc:
         fail(exc)
     except (OSError, ValueError) as exc:  # pyHanko's SigningError is a ValueError
-        fail(f"the long-term signature could not be made: {exc}")
+        from licence.ltv import why_not
+
+        fail(f"the long-term signature could not be made: {why_not(exc)}")
     finally:
         if not url:
             client.service.flush_audit()  # the audit rows reach the ledger before we exit

@@ -89,3 +89,30 @@ def test_sign_ltv_from_the_command_line(
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_sign_ltv_with_the_service_down_says_so_before_any_authorisation(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The person's certificate names a responder nobody answers at: the command stops with
+    the reason, names no one, and never asks for the PIN (nothing is authorised or signed)."""
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    monkeypatch.setattr(hub.settings, "_settings", settings.model_copy(update={"ltv_url": url}))
+    run = CliRunner()
+    assert run.invoke(main, ["init"]).exit_code == 0
+    LibraryStore(engine_for(settings.db_url)).merge(
+        "population", "r1", "police.residents", datetime.now(UTC), [PERSON_ID], {"name": ["张三"]}
+    )
+    out = run.invoke(main, ["cloudsign", "enrol", PERSON_ID], input=f"{PIN}\n{PIN}\n")
+    credential = out.output.split("credential: ")[1].split()[0]
+    pdf, signed = tmp_path / "letter.pdf", tmp_path / "letter.signed.pdf"
+    pdf.write_bytes(blank_pdf())
+    out = run.invoke(
+        main,
+        ["cloudsign", "sign", str(pdf), "--credential", credential, "-o", str(signed),
+         "--ltv", "--tsa", f"{url}/tsa"],
+    )  # fmt: skip
+    assert out.exit_code == 2 and "HUB_LTV_URL" in out.output, out.output
+    assert "authorising" not in out.output and "PIN" not in out.output
+    assert "张三" not in out.output and PERSON_ID[-4:] not in out.output
+    assert not signed.exists()
