@@ -426,6 +426,7 @@ def test_the_configured_service_is_named_in_the_certificates_the_hub_makes(
     SM2) the seal CA's OCSP responder and CRL; with none configured, nothing is named."""
     from hub.wiring import licence_service
     from licence.signers import ECDSA_P256, SM2_SM3
+    from sharing.receipts import ensure_verification_seal
 
     base = "http://ltv.example.gov.cn:59457"
     svc = licence_service(settings.model_copy(update={"ltv_url": base + "/"}))
@@ -436,6 +437,12 @@ def test_the_configured_service_is_named_in_the_certificates_the_hub_makes(
         row = svc.create_seal("11430000006122244L", algorithm=algorithm)
         cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
         assert _locations(cert) == ([f"{base}/ocsp"], [f"{base}/crl/seal-ca.crl"]), algorithm
+    # the platform's own verification seal (claim receipts) too
+    verification = ensure_verification_seal(svc)
+    assert _locations(x509.load_pem_x509_certificate(verification.certificate_pem.encode())) == (
+        [f"{base}/ocsp"],
+        [f"{base}/crl/seal-ca.crl"],
+    )
 
     plain = licence_service(
         settings.model_copy(update={"ltv_url": "", "home": settings.home.parent / "plain"})
