@@ -23,6 +23,10 @@ ROOT_KEY = "platform-root-ca"
 SEAL_CA_KEY = "platform-seal-ca"
 # private arc for the seal picture hash; to be replaced by a registered OID before production
 SEAL_PICTURE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61810.1.1")
+# the same arc: the (critical, only) extended key usage of the platform's SM2 seal maker, the
+# one certificate besides the seal CA itself whose signature makes a GB/T 38540 seal
+SEAL_MAKING_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61810.1.4")
+SEAL_MAKER_KEY, SEAL_MAKER_OBJECT = "platform-seal-maker-sm2", "ca/seal-maker-sm2.pem"
 
 
 class CertificateAuthorityError(Exception):
@@ -442,6 +446,30 @@ def issue_sm2_seal_certificate(
     return _sm2_end_entity_certificate(
         SEAL_CA_KEY, keys, seal_ca, subject, public_point, not_before, not_after, picture
     )
+
+
+def issue_sm2_seal_maker_certificate(
+    keys: KeyStore,
+    seal_ca: x509.Certificate,
+    public_point: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The national profile's seal maker (制章者): an SM2 key certified by the seal CA (P-256,
+    as for SM2 seals) for one use only, making seals (critical extended key usage
+    ``SEAL_MAKING_OID``), so an SESeal's maker signature is SM2 with SM3 like the seals' own."""
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "省级电子证照共享平台"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "电子印章制章者 Seal Maker (SM2)"),
+        ]
+    )
+    eku = x509.ExtendedKeyUsage([SEAL_MAKING_OID])
+    return _sm2_end_entity_certificate(
+        SEAL_CA_KEY, keys, seal_ca, name, public_point, not_before, not_after,
+        [(eku.oid, True, eku.public_bytes())],
+    )  # fmt: skip
 
 
 def issue_sm2_person_certificate(
