@@ -10,9 +10,14 @@ and is not installed (pyHanko's ``DummyTimeStamper`` is RSA-only, with a testing
 - The TSA's key (ECDSA P-256) is certified by the platform root for ``timeStamping`` only
   (critical extended key usage); its tokens carry ``TSA_POLICY_OID``, the request's nonce and
   the ESS signing-certificate-v2 attribute.
-- OCSP answers for certificates the seal CA issued, signed by the seal CA itself (so no
-  responder certificate needs checking): ``good``, ``revoked`` (with the time) or ``unknown``.
-- CRLs: the seal CA's (revoked seals' certificates) and the root's (its intermediates).
+- OCSP answers for certificates the seal CA issued and, when the cloud signature's personal
+  signing CA exists, for the people's certificates it issued, each signed by the issuing CA
+  itself (so no responder certificate needs checking): ``good`` or ``revoked`` (with the
+  time); a certificate neither issued gets "unauthorized".
+- CRLs: the seal CA's (revoked seals' certificates), the signing CA's (revoked credentials'
+  certificates) and the root's (its intermediates).
+- Certificates name these services when ``HUB_LTV_URL`` is set (``seal_revocation_urls``,
+  ``person_revocation_urls``, ``root_crl_url``).
 
 Requests are bounded (``MAX_REQUEST`` bytes); anything unreadable gets the protocol's own error
 status, never a traceback.
@@ -345,7 +350,8 @@ def root_crl_url(base_url: str) -> str | None:
 
 def server(authority: Authority, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for the three services (``serve_forever`` it, or run it in a thread):
-    ``POST /tsa``, ``POST /ocsp``, ``GET /crl/seal-ca.crl`` and ``GET /crl/root.crl``."""
+    ``POST /tsa``, ``POST /ocsp``, ``GET /crl/seal-ca.crl``, ``/crl/sign-ca.crl`` and
+    ``/crl/root.crl``."""
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: bytes, kind: str = "text/plain") -> None:

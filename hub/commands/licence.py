@@ -242,7 +242,7 @@ def timestamp_cmd(pdf: Path, output: Path, tsa_url: str) -> None:
 )
 def ltv_serve_cmd(host: str, port: int, base_url: str | None) -> None:
     """Run the platform's RFC 3161 TSA (POST /tsa), OCSP responder (POST /ocsp) and CRLs
-    (GET /crl/seal-ca.crl, /crl/root.crl)."""
+    (GET /crl/seal-ca.crl, /crl/sign-ca.crl, /crl/root.crl)."""
     from licence.ltv import authority_of, server
     from storage.objects import object_store
 
