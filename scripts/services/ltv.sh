@@ -22,6 +22,11 @@ ltv_up() {
     if pid_alive ltv; then
         log "ltv already running on $LTV_URL"
     else
+        # another checkout's service on this port would answer our health check for a hub
+        # that is not ours
+        if curl -s -o /dev/null --max-time 2 "$LTV_URL/"; then
+            die "port $LTV_PORT already answers HTTP: set HUB_SERVICES_LTV_PORT to a free port"
+        fi
         # platform CA, log key and the registered authorities' seals, made once (idempotent)
         ltv_hub init
         "${LTV_CMD[@]}" >>"$LTV_LOG" 2>&1 || { show_log "$LTV_LOG"; die "hub init for the LTV service failed"; }
@@ -30,6 +35,7 @@ ltv_up() {
     fi
     # healthy = the root's CRL is signed and served (the keys are unlocked, the store is read)
     wait_for ltv 20 "$LTV_LOG" http_ok "$LTV_URL/crl/root.crl" || die "ltv not ready"
+    pid_alive ltv || { show_log "$LTV_LOG"; die "ltv exited after starting"; }
     log "ltv up on $LTV_URL (POST /tsa, POST /ocsp, GET /crl/seal-ca.crl, /crl/root.crl)"
 }
 
