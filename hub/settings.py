@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     airflow_api_url: str = ""
     airflow_username: str = ""
     airflow_password: str = Field(default="", repr=False)
+    # the platform's TSA, OCSP responder and CRLs (`hub licence ltv-serve`, the services tier's
+    # `ltv`): certificates the platform CA issues name its OCSP and CRL locations; "" = none
+    ltv_url: str = Field(default="", description="base URL of the TSA/OCSP/CRL service")
     # PKCS#11 key store (SoftHSM2 in tests): module path, token label and user PIN
     pkcs11_module: str = ""
     pkcs11_token: str = ""

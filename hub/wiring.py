@@ -97,6 +97,7 @@ def licence_service(settings: Settings, ledger: LedgerService | None = None) -> 
         EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase),
         ledger or ledger_service(settings),
         LibraryHolders(library_store(settings)),
+        ltv_url=settings.ltv_url,
     )
 
 
@@ -135,6 +136,7 @@ def cloudsign_service(
         ingest.library,
         backend or cloudsign_keys(settings, keys),
         crypto_profile=settings.crypto_profile,
+        ltv_url=settings.ltv_url,
     )
 
 

@@ -23,6 +23,10 @@ ROOT_KEY = "platform-root-ca"
 SEAL_CA_KEY = "platform-seal-ca"
 # private arc for the seal picture hash; to be replaced by a registered OID before production
 SEAL_PICTURE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61810.1.1")
+# the same arc: the (critical, only) extended key usage of the platform's SM2 seal maker, the
+# one certificate besides the seal CA itself whose signature makes a GB/T 38540 seal
+SEAL_MAKING_OID = x509.ObjectIdentifier("1.3.6.1.4.1.61810.1.4")
+SEAL_MAKER_KEY, SEAL_MAKER_OBJECT = "platform-seal-maker-sm2", "ca/seal-maker-sm2.pem"
 
 
 class CertificateAuthorityError(Exception):
@@ -54,10 +58,13 @@ def _ca_cert(
     path_len: int,
     now: dt.datetime,
     issuer_public: ec.EllipticCurvePublicKey,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
+    builder = x509.CertificateBuilder()
+    if crl_url is not None:
+        builder = builder.add_extension(crl_distribution_points(crl_url), critical=False)
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(issuer)
         .public_key(public)
         .serial_number(x509.random_serial_number())
@@ -76,8 +83,30 @@ def _ca_cert(
     )
 
 
-def create_platform_ca(keys: KeyStore, now: dt.datetime | None = None) -> PlatformCA:
-    """Create the root and seal-issuing CA; keys go to the (encrypted) key store."""
+def crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
+    """RFC 5280 §4.2.1.13: the one place the issuer's CRL is published."""
+    point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+    return x509.CRLDistributionPoints([point])
+
+
+def revocation_extensions(revocation: tuple[str, str] | None) -> list[x509.ExtensionType]:
+    """Where a certificate's status is told: the OCSP responder (authority information access,
+    RFC 5280 §4.2.2.1) and the CRL (distribution point), from ``revocation`` = (OCSP URL, CRL
+    URL); none without."""
+    if revocation is None:
+        return []
+    ocsp_url, crl_url = revocation
+    ocsp = x509.AccessDescription(
+        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+    )
+    return [x509.AuthorityInformationAccess([ocsp]), crl_distribution_points(crl_url)]
+
+
+def create_platform_ca(
+    keys: KeyStore, now: dt.datetime | None = None, crl_url: str | None = None
+) -> PlatformCA:
+    """Create the root and seal-issuing CA; keys go to the (encrypted) key store. With
+    ``crl_url`` (the root's CRL, ``licence.ltv``) the seal CA's certificate says where it is."""
     now = now or dt.datetime.now(dt.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     seal_key = ec.generate_private_key(ec.SECP256R1())
@@ -88,7 +117,15 @@ def create_platform_ca(keys: KeyStore, now: dt.datetime | None = None) -> Platfo
         root_name, root_name, root_key.public_key(), root_key, 20, 1, now, root_key.public_key()
     )
     seal_ca = _ca_cert(
-        seal_name, root_name, seal_key.public_key(), root_key, 10, 0, now, root_key.public_key()
+        seal_name,
+        root_name,
+        seal_key.public_key(),
+        root_key,
+        10,
+        0,
+        now,
+        root_key.public_key(),
+        crl_url,
     )
     return PlatformCA(root, seal_ca)
 
@@ -166,21 +203,8 @@ def _signing_certificate(
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise CertificateAuthorityError(f"{what} key is not an EC key")
     builder = x509.CertificateBuilder()
-    if revocation is not None:
-        ocsp_url, crl_url = revocation
-        builder = builder.add_extension(
-            x509.AuthorityInformationAccess(
-                [x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
-                                        x509.UniformResourceIdentifier(ocsp_url))]
-            ),
-            critical=False,
-        ).add_extension(
-            x509.CRLDistributionPoints(
-                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None,
-                                        None)]
-            ),
-            critical=False,
-        )  # fmt: skip
+    for located in revocation_extensions(revocation):
+        builder = builder.add_extension(located, critical=False)
     return (
         builder.subject_name(subject)
         .issuer_name(ca.subject)
@@ -238,9 +262,13 @@ def ensure_platform_ca(keys: KeyStore, objects: _CertObjects) -> PlatformCA:
 
 
 def ensure_signing_ca(
-    keys: KeyStore, objects: _CertObjects, now: dt.datetime | None = None
+    keys: KeyStore,
+    objects: _CertObjects,
+    now: dt.datetime | None = None,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """The personal-signature issuing CA (under the platform root), created on first use."""
+    """The personal-signature issuing CA (under the platform root), created on first use (with
+    ``crl_url``, the root's CRL, named in its certificate)."""
     if objects.exists(SIGN_CA_OBJECT):
         if not keys.exists(SIGN_CA_KEY):
             raise CertificateAuthorityError(
@@ -266,6 +294,7 @@ def ensure_signing_ca(
         0,
         now or dt.datetime.now(dt.UTC),
         root_key.public_key(),
+        crl_url,
     )
     objects.put(SIGN_CA_OBJECT, pem(cert).encode())
     return cert
@@ -286,9 +315,11 @@ def issue_person_certificate(
     id_number: str,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """A natural person's signing certificate: CN = name, description = the masked ID number
-    (never the full number); key usage digitalSignature + nonRepudiation."""
+    (never the full number); key usage digitalSignature + nonRepudiation; ``revocation`` as
+    for seals."""
     return _signing_certificate(
         keys,
         (SIGN_CA_KEY, "signing CA", sign_ca),
@@ -296,6 +327,7 @@ def issue_person_certificate(
         _person_subject(name, id_number),
         (not_before, not_after),
         x509.SubjectKeyIdentifier.from_public_key(public),
+        revocation,
     )
 
 
@@ -404,14 +436,40 @@ def issue_sm2_seal_certificate(
     picture_sha256: bytes,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_seal_certificate`: same subject and extensions, the key on
     the SM2 curve, signed by the seal CA's P-256 key."""
     subject = _seal_subject(uscc, authority_name, seal_name)
     picture = [(SEAL_PICTURE_OID, False, b"\x04\x20" + picture_sha256)]
+    picture += [(e.oid, False, e.public_bytes()) for e in revocation_extensions(revocation)]
     return _sm2_end_entity_certificate(
         SEAL_CA_KEY, keys, seal_ca, subject, public_point, not_before, not_after, picture
     )
+
+
+def issue_sm2_seal_maker_certificate(
+    keys: KeyStore,
+    seal_ca: x509.Certificate,
+    public_point: bytes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """The national profile's seal maker (制章者): an SM2 key certified by the seal CA (P-256,
+    as for SM2 seals) for one use only, making seals (critical extended key usage
+    ``SEAL_MAKING_OID``), so an SESeal's maker signature is SM2 with SM3 like the seals' own."""
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "省级电子证照共享平台"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "电子印章制章者 Seal Maker (SM2)"),
+        ]
+    )
+    eku = x509.ExtendedKeyUsage([SEAL_MAKING_OID])
+    return _sm2_end_entity_certificate(
+        SEAL_CA_KEY, keys, seal_ca, name, public_point, not_before, not_after,
+        [(eku.oid, True, eku.public_bytes())],
+    )  # fmt: skip
 
 
 def issue_sm2_person_certificate(
@@ -422,6 +480,7 @@ def issue_sm2_person_certificate(
     id_number: str,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    revocation: tuple[str, str] | None = None,
 ) -> x509.Certificate:
     """The SM2 twin of :func:`issue_person_certificate` (national profile): same subject (CN =
     name, description = masked ID number) and extensions, the key on the SM2 curve, signed by
@@ -438,6 +497,7 @@ def issue_sm2_person_certificate(
             x509.SubjectKeyIdentifier(key_id).public_bytes(),
         )
     ]
+    ski += [(e.oid, False, e.public_bytes()) for e in revocation_extensions(revocation)]
     return _sm2_end_entity_certificate(
         SIGN_CA_KEY, keys, sign_ca, subject, public_point, not_before, not_after, ski
     )

@@ -10,9 +10,14 @@ and is not installed (pyHanko's ``DummyTimeStamper`` is RSA-only, with a testing
 - The TSA's key (ECDSA P-256) is certified by the platform root for ``timeStamping`` only
   (critical extended key usage); its tokens carry ``TSA_POLICY_OID``, the request's nonce and
   the ESS signing-certificate-v2 attribute.
-- OCSP answers for certificates the seal CA issued, signed by the seal CA itself (so no
-  responder certificate needs checking): ``good``, ``revoked`` (with the time) or ``unknown``.
-- CRLs: the seal CA's (revoked seals' certificates) and the root's (its intermediates).
+- OCSP answers for certificates the seal CA issued and, when the cloud signature's personal
+  signing CA exists, for the people's certificates it issued, each signed by the issuing CA
+  itself (so no responder certificate needs checking): ``good`` or ``revoked`` (with the
+  time); a certificate neither issued gets "unauthorized".
+- CRLs: the seal CA's (revoked seals' certificates), the signing CA's (revoked credentials'
+  certificates) and the root's (its intermediates).
+- Certificates name these services when ``HUB_LTV_URL`` is set (``seal_revocation_urls``,
+  ``person_revocation_urls``, ``root_crl_url``).
 
 Requests are bounded (``MAX_REQUEST`` bytes); anything unreadable gets the protocol's own error
 status, never a traceback.
@@ -48,6 +53,10 @@ DIGESTS: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
+
+
+# serial -> (certificate, revoked at or None): what one issuing CA has issued
+Registry = dict[int, tuple[x509.Certificate, dt.datetime | None]]
 
 
 class LtvError(ValueError):
@@ -114,8 +123,22 @@ class Authority:
     tsa: x509.Certificate
     tsa_key: ec.EllipticCurvePrivateKey
     # serial -> (certificate, revoked at or None), for certificates the seal CA issued
-    seal_certificates: Callable[[], dict[int, tuple[x509.Certificate, dt.datetime | None]]]
+    seal_certificates: Callable[[], Registry]
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    # the personal signing CA of the cloud signature and its people's certificates (optional)
+    sign_ca: x509.Certificate | None = None
+    sign_ca_key: ec.EllipticCurvePrivateKey | None = None
+    person_certificates: Callable[[], Registry] = dict
+
+    def issuers(
+        self,
+    ) -> dict[str, tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Callable[[], Registry]]]:
+        """The issuing CAs the services answer for: name -> (certificate, key, what it issued;
+        read when asked)."""
+        out = {"seal-ca": (self.seal_ca, self.seal_ca_key, self.seal_certificates)}
+        if self.sign_ca is not None and self.sign_ca_key is not None:
+            out["sign-ca"] = (self.sign_ca, self.sign_ca_key, self.person_certificates)
+        return out
 
     # ---- RFC 3161 ------------------------------------------------------------------------
     def timestamp(self, body: bytes) -> bytes:
@@ -208,22 +231,30 @@ class Authority:
 
     # ---- RFC 6960 ------------------------------------------------------------------------
     def ocsp(self, body: bytes) -> bytes:
-        """A DER OCSPResponse for a DER OCSPRequest about one certificate of the seal CA."""
+        """A DER OCSPResponse for a DER OCSPRequest about one certificate of the seal CA (or
+        of the personal signing CA), signed by that CA."""
         try:
             req = ocsp.load_der_ocsp_request(body)
         except ValueError:
             return _ocsp_error(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        issuer_key = self.seal_ca.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
         alg = req.hash_algorithm
-        h = hashes.Hash(alg)
-        h.update(issuer_key)
-        if req.issuer_key_hash != h.finalize():
+
+        def key_hash(cert: x509.Certificate) -> bytes:
+            h = hashes.Hash(alg)
+            h.update(
+                cert.public_key().public_bytes(
+                    serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+                )
+            )
+            return h.finalize()
+
+        found = [i for i in self.issuers().values() if key_hash(i[0]) == req.issuer_key_hash]
+        if not found:
             # not ours: RFC 6960 §2.3 has "unauthorized" for a responder not in a position to answer
             return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        issuer, issuer_key, registry = found[0]
         now = self.clock().replace(microsecond=0)
-        known = self.seal_certificates().get(req.serial_number)
+        known = registry().get(req.serial_number)
         builder = ocsp.OCSPResponseBuilder()
         if known is None:
             return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
@@ -231,29 +262,30 @@ class Authority:
         status = ocsp.OCSPCertStatus.GOOD if revoked_at is None else ocsp.OCSPCertStatus.REVOKED
         builder = builder.add_response(
             cert=cert,
-            issuer=self.seal_ca,
+            issuer=issuer,
             algorithm=hashes.SHA1() if isinstance(alg, hashes.SHA1) else hashes.SHA256(),
             cert_status=status,
             this_update=now,
             next_update=now + UPDATE_EVERY,
             revocation_time=revoked_at.replace(tzinfo=None) if revoked_at else None,
             revocation_reason=x509.ReasonFlags.unspecified if revoked_at else None,
-        ).responder_id(ocsp.OCSPResponderEncoding.HASH, self.seal_ca)
+        ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
         for ext in req.extensions:
             if isinstance(ext.value, x509.OCSPNonce):
                 builder = builder.add_extension(ext.value, critical=False)
-        response = builder.sign(self.seal_ca_key, hashes.SHA256())
+        response = builder.sign(issuer_key, hashes.SHA256())
         return response.public_bytes(serialization.Encoding.DER)
 
     # ---- RFC 5280 CRLs -------------------------------------------------------------------
     def crl(self, issuer: str) -> bytes:
-        """The DER CRL of ``issuer`` ("seal-ca": revoked seal certificates; "root": none of its
-        intermediates is revoked)."""
+        """The DER CRL of ``issuer`` ("seal-ca": revoked seal certificates; "sign-ca": revoked
+        personal signing certificates; "root": none of its intermediates is revoked)."""
         now = self.clock().replace(microsecond=0)
-        if issuer == "seal-ca":
-            ca, key = self.seal_ca, self.seal_ca_key
+        issuers = self.issuers()
+        if issuer in issuers:
+            ca, key, registry = issuers[issuer]
             revoked: Iterable[tuple[int, dt.datetime]] = [
-                (serial, at) for serial, (_c, at) in self.seal_certificates().items() if at
+                (serial, at) for serial, (_c, at) in registry().items() if at
             ]
         elif issuer == "root":
             ca, key, revoked = self.root, self.root_key, []
@@ -292,13 +324,34 @@ ROUTES = {
     "/tsa": "application/timestamp-reply",
     "/ocsp": "application/ocsp-response",
     "/crl/seal-ca.crl": "application/pkix-crl",
+    "/crl/sign-ca.crl": "application/pkix-crl",
     "/crl/root.crl": "application/pkix-crl",
 }
 
 
+def seal_revocation_urls(base_url: str) -> tuple[str, str] | None:
+    """(OCSP URL, CRL URL) a seal certificate names for the service at ``base_url``
+    (``HUB_LTV_URL``); None when no service is configured (no extension, no status check)."""
+    base = base_url.rstrip("/")
+    return (f"{base}/ocsp", f"{base}/crl/seal-ca.crl") if base else None
+
+
+def person_revocation_urls(base_url: str) -> tuple[str, str] | None:
+    """(OCSP URL, CRL URL) a personal signing certificate (cloud signature) names."""
+    base = base_url.rstrip("/")
+    return (f"{base}/ocsp", f"{base}/crl/sign-ca.crl") if base else None
+
+
+def root_crl_url(base_url: str) -> str | None:
+    """Where the root's CRL is (named by the seal CA's and the TSA's certificates)."""
+    base = base_url.rstrip("/")
+    return f"{base}/crl/root.crl" if base else None
+
+
 def server(authority: Authority, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for the three services (``serve_forever`` it, or run it in a thread):
-    ``POST /tsa``, ``POST /ocsp``, ``GET /crl/seal-ca.crl`` and ``GET /crl/root.crl``."""
+    ``POST /tsa``, ``POST /ocsp``, ``GET /crl/seal-ca.crl``, ``/crl/sign-ca.crl`` and
+    ``/crl/root.crl``."""
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: bytes, kind: str = "text/plain") -> None:
@@ -309,9 +362,12 @@ def server(authority: Authority, host: str = "127.0.0.1", port: int = 0) -> Thre
             self.wfile.write(body)
 
         def do_GET(self) -> None:
-            if self.path in ("/crl/seal-ca.crl", "/crl/root.crl"):
-                name = self.path.removeprefix("/crl/").removesuffix(".crl")
-                self._send(200, authority.crl(name), ROUTES[self.path])
+            name = self.path.removeprefix("/crl/").removesuffix(".crl")
+            if self.path.startswith("/crl/") and self.path in ROUTES:
+                try:
+                    self._send(200, authority.crl(name), ROUTES[self.path])
+                except LtvError:  # no personal signing CA on this platform (yet)
+                    self._send(404, b"not found")
             else:
                 self._send(404, b"not found")
 
@@ -363,12 +419,16 @@ def sign_pdf_ltv(
     signer: Any,
     trust_roots: Iterable[x509.Certificate],
     tsa_url: str,
-    name: str,
+    name: str | None,
     archive: bool = False,
+    field_name: str = "Seal",
+    reason: str = "电子证照签章 Electronic licence seal",
 ) -> bytes:
-    """PAdES B-LT: the seal's signature (``signer``: ``licence.pdf.pdf_signer``) with a
-    signature time stamp from ``tsa_url`` and the validation data (certificates, OCSP answers,
-    CRLs) in the document security store; ``archive`` adds a document time stamp (B-LTA)."""
+    """PAdES B-LT: the seal's signature (``signer``: ``licence.pdf.pdf_signer``, or a person's
+    cloud signature, ``licence.cloudsign.remote.CscSigner``) with a signature time stamp from
+    ``tsa_url`` and the validation data (certificates, OCSP answers, CRLs, fetched from where
+    the certificates say) in the document security store; ``archive`` adds a document time
+    stamp (B-LTA)."""
     import io
 
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -376,11 +436,11 @@ def sign_pdf_ltv(
     from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
     meta = signers.PdfSignatureMetadata(
-        field_name="Seal",
+        field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         name=name,
-        reason="电子证照签章 Electronic licence seal",
+        reason=reason,
         embed_validation_info=True,
         validation_context=_validation_context(trust_roots),
         use_pades_lta=archive,
@@ -416,6 +476,31 @@ def add_archive_timestamp(
     return out.getvalue()
 
 
+def why_not(exc: BaseException) -> str:
+    """What stopped a long-term signature, for the person who asked: the certificate-path
+    reason pyHanko keeps as the cause, named without the certificates' subjects (a person's
+    name is in theirs)."""
+    from pyhanko_certvalidator import errors
+
+    cause = exc.__cause__ or exc
+    reasons: list[tuple[type[BaseException], str]] = [
+        (errors.RevokedError, "a certificate on the signer's path is revoked"),
+        (
+            errors.InsufficientRevinfoError,
+            "the status of a certificate on the signer's path could not be had from the OCSP "
+            "responder or CRL it names (is the service at HUB_LTV_URL running?)",
+        ),
+        (errors.ExpiredError, "a certificate on the signer's path has expired"),
+        (errors.NotYetValidError, "a certificate on the signer's path is not yet valid"),
+        (errors.PathBuildingError, "the signer's certificate does not chain to the platform root"),
+        (OSError, "the time-stamping or status service could not be reached"),
+    ]
+    for kind, reason in reasons:
+        if isinstance(cause, kind):
+            return reason
+    return str(exc)
+
+
 # ---- the services over the platform's own state -------------------------------------------
 
 
@@ -438,18 +523,58 @@ def ensure_tsa(service: Any, crl_url: str | None = None) -> tuple[x509.Certifica
     return cert, key
 
 
-def authority_of(service: Any, base_url: str | None = None) -> Authority:
-    """The services' signing material and seal registry from a LicenceService: a revoked
-    seal's certificate is revoked from the time its revocation was logged."""
+def person_registry(engine: Any) -> Registry:
+    """The personal signing certificates of the cloud signature (its credentials table in
+    ``engine``), a revoked credential's certificate revoked from when its revocation was
+    audited; none before the cloud signature's tables exist."""
+    import json
+
+    from sqlalchemy import inspect, select
+
+    from licence.cloudsign import store
+
+    if not inspect(engine).has_table(store.credentials.name):
+        return {}
+    creds, audit = store.credentials.c, store.audit.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(creds.credential_id, creds.status, creds.certificate)).all()
+        revoked_at = {
+            r.credential_id: dt.datetime.fromisoformat(json.loads(r.record)["at"])
+            for r in conn.execute(
+                select(audit.credential_id, audit.record).where(
+                    audit.event == "revoke", audit.outcome == "ok"
+                )
+            )
+        }
+    out: Registry = {}
+    for r in rows:
+        cert = x509.load_pem_x509_certificate(str(r.certificate).encode())
+        at = None
+        if r.status == "revoked":
+            at = revoked_at.get(r.credential_id, dt.datetime.now(dt.UTC))
+        out[cert.serial_number] = (cert, at)
+    return out
+
+
+def authority_of(service: Any, base_url: str | None = None, cert_objects: Any = None) -> Authority:
+    """The services' signing material and registries from a LicenceService: a revoked seal's
+    certificate is revoked from the time its revocation was logged; the personal signing CA
+    (made here if the cloud signature has not made it yet; its certificate in
+    ``cert_objects``, default the licence objects) answers for the cloud signature's people."""
     from licence import ca as platform_ca
     from licence.seal_history import seal_events
 
     pca = service.platform_ca()
-    tsa, tsa_key = ensure_tsa(service, None if base_url is None else f"{base_url}/crl/root.crl")
+    root_crl = None if base_url is None else root_crl_url(base_url)
+    tsa, tsa_key = ensure_tsa(service, root_crl)
+    sign_ca = platform_ca.ensure_signing_ca(
+        service.keys, cert_objects or service.objects, crl_url=root_crl
+    )
+    sign_ca_key = service.keys.load(platform_ca.SIGN_CA_KEY)
 
-    def registry() -> dict[int, tuple[x509.Certificate, dt.datetime | None]]:
+    def registry() -> Registry:
         events = seal_events(service.ledger)
-        out: dict[int, tuple[x509.Certificate, dt.datetime | None]] = {}
+        out: Registry = {}
         for row in service.store.seals():
             cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
             revoked = None
@@ -467,4 +592,7 @@ def authority_of(service: Any, base_url: str | None = None) -> Authority:
         tsa,
         tsa_key,
         registry,
+        sign_ca=sign_ca,
+        sign_ca_key=sign_ca_key,
+        person_certificates=lambda: person_registry(service.store.engine),
     )

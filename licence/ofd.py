@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from licence import ca, gbt38540, seals
-from licence.signers import SM2_SM3, EcdsaP256Signer
+from licence.signers import SM2_SM3, EcdsaP256Signer, Signer
 
 if TYPE_CHECKING:
     from licence.service import LicenceService
@@ -53,9 +53,15 @@ def ses_seal(service: LicenceService, seal_id: str) -> bytes:
     if service.objects.exists(path):
         return bytes(service.objects.get(path))
     pca = service.platform_ca()
-    maker_key = service.keys.load(ca.SEAL_CA_KEY)
-    if not isinstance(maker_key, ec.EllipticCurvePrivateKey):
-        raise seals.SealError("the platform seal CA key is not an EC key")
+    maker: Signer
+    if row["algorithm"] == SM2_SM3:
+        # national profile: the SM2 seal maker the seal CA certified signs with SM2 and SM3
+        maker_cert, maker = seals.ensure_sm2_maker(service.keys, service.objects, pca.seal_ca)
+    else:
+        maker_key = service.keys.load(ca.SEAL_CA_KEY)
+        if not isinstance(maker_key, ec.EllipticCurvePrivateKey):
+            raise seals.SealError("the platform seal CA key is not an EC key")
+        maker_cert, maker = pca.seal_ca, EcdsaP256Signer(maker_key)
     cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
     der = gbt38540.build_seal(
         seal_id=seal_id,
@@ -68,8 +74,8 @@ def ses_seal(service: LicenceService, seal_id: str) -> bytes:
         picture_type="PNG",
         width_mm=seals.PICTURE_MM,
         height_mm=seals.PICTURE_MM,
-        maker_cert=pca.seal_ca.public_bytes(serialization.Encoding.DER),
-        maker=EcdsaP256Signer(maker_key),
+        maker_cert=maker_cert.public_bytes(serialization.Encoding.DER),
+        maker=maker,
     )
     service.objects.put(path, der)
     return der

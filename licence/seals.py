@@ -131,6 +131,32 @@ def load_signer(keys: KeyStore, key_name: str, algorithm: str) -> Signer:
     raise SealError(f"seal key {key_name!r} has unknown algorithm {algorithm!r}")
 
 
+def ensure_sm2_maker(
+    keys: KeyStore, objects: Any, seal_ca: x509.Certificate
+) -> tuple[x509.Certificate, Sm2Signer]:
+    """The platform's SM2 seal maker (national profile): its certificate from the seal CA
+    (``ca.issue_sm2_seal_maker_certificate``, kept as ``ca/seal-maker-sm2.pem``, valid as long
+    as the seal CA) and its signer (the key encrypted in the key folder), made on first use."""
+    files = _sm2_files(keys)
+    if objects.exists(ca.SEAL_MAKER_OBJECT):
+        cert = x509.load_pem_x509_certificate(objects.get(ca.SEAL_MAKER_OBJECT))
+        return cert, Sm2Signer(files.load(ca.SEAL_MAKER_KEY).hex())
+    if keys.exists(ca.SEAL_MAKER_KEY):  # kept, but its certificate was never stored
+        maker = Sm2Signer(files.load(ca.SEAL_MAKER_KEY).hex())
+    else:
+        maker = Sm2Signer.generate()
+        files.save(ca.SEAL_MAKER_KEY, maker.private_bytes(), maker.public_key_bytes())
+    cert = ca.issue_sm2_seal_maker_certificate(
+        keys,
+        seal_ca,
+        maker.public_key_bytes(),
+        dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+        seal_ca.not_valid_after_utc,
+    )
+    objects.put(ca.SEAL_MAKER_OBJECT, ca.pem(cert).encode())
+    return cert, maker
+
+
 def build_seal(
     seal_id: str,
     authority: str,
@@ -143,9 +169,11 @@ def build_seal(
     valid_from: dt.datetime,
     valid_to: dt.datetime,
     algorithm: str = ECDSA_P256,
+    revocation: tuple[str, str] | None = None,
 ) -> CreatedSeal:
     """Key pair (P-256, or SM2 for ``SM2_SM3``), picture, certificate and maker-signed seal info
-    for one seal."""
+    for one seal; ``revocation`` = (OCSP URL, CRL URL) of the platform's status services
+    (``licence.ltv``), named in the certificate."""
     if seal_type not in SEAL_TYPES:
         raise SealError(f"unknown seal type {seal_type!r}; use one of {', '.join(SEAL_TYPES)}")
     if valid_to <= valid_from:
@@ -159,10 +187,14 @@ def build_seal(
     key: ec.EllipticCurvePrivateKey | Sm2Signer
     if algorithm == SM2_SM3:
         key = Sm2Signer.generate()
-        cert = ca.issue_sm2_seal_certificate(keys, seal_ca, key.public_key_bytes(), *subject)
+        cert = ca.issue_sm2_seal_certificate(
+            keys, seal_ca, key.public_key_bytes(), *subject, revocation=revocation
+        )
     else:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = ca.issue_seal_certificate(keys, seal_ca, key.public_key(), *subject)
+        cert = ca.issue_seal_certificate(
+            keys, seal_ca, key.public_key(), *subject, revocation=revocation
+        )
     cert_hash = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
     info = SealInfo(
         seal_id=seal_id,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from licence import authorities, ca, document, seals
+from licence import authorities, ca, document, ltv, seals
 from licence.errors import LicenceError, LicenceNotFoundError, LifecycleError
 from licence.issuance import (
     BatchPreparer,
@@ -94,6 +94,7 @@ class LicenceService(StatusReadings):
         ledger: EventLog,
         holders: HolderDirectory,
         verification_url: str = "https://hub.example.gov.cn/verify",
+        ltv_url: str = "",
     ) -> None:
         self.store = store
         self.objects = objects
@@ -101,6 +102,8 @@ class LicenceService(StatusReadings):
         self.ledger = ledger
         self.holders = holders
         self.verification_url = verification_url
+        # the TSA/OCSP/CRL service (licence.ltv) new certificates name; "" = none
+        self.ltv_url = ltv_url
         self.preparer = BatchPreparer(store, keys, holders)
         # a log opened without LedgerService.open (tests, embedding) still commits the status
         # lists with each checkpoint; registering twice is a no-op
@@ -121,7 +124,7 @@ class LicenceService(StatusReadings):
                 "the licence objects (ca/, seals/, licences/) from the previous store into this "
                 "one (on MinIO the 'licences' bucket)"
             )
-        pca = ca.create_platform_ca(self.keys)
+        pca = ca.create_platform_ca(self.keys, crl_url=ltv.root_crl_url(self.ltv_url))
         self.objects.put("ca/root.pem", ca.pem(pca.root).encode())
         self.objects.put("ca/seal-ca.pem", ca.pem(pca.seal_ca).encode())
         return pca
@@ -169,6 +172,7 @@ class LicenceService(StatusReadings):
             now,
             now + dt.timedelta(days=365 * years),
             algorithm,
+            revocation=ltv.seal_revocation_urls(self.ltv_url),
         )
         key_name = f"seal-{seal_id}"
         seals.save_seal_key(self.keys, key_name, made)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production tier on loopback: PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric for the services
 # tests. Usage: scripts/services.sh up|down|status [SERVICE...]
-# (SERVICE: postgres minio softhsm airflow fabric)
+# (SERVICE: postgres minio softhsm airflow fabric ltv)
 # `up` installs missing Debian packages, builds MinIO once, starts what is not running, waits on
 # health checks and writes var/services/env; `down` stops only what it started. Prints each
 # phase's duration. State, logs and generated secrets live in var/services/ (git-ignored).
@@ -16,6 +16,10 @@ done
 
 action=${1:-}; shift || true
 ALL="postgres minio softhsm airflow fabric"
+# the platform's TSA, OCSP responder and CRLs (licence/ltv.py) over a hub of their own
+# shellcheck source=services/ltv.sh
+source "$here/services/ltv.sh"
+ALL="$ALL ltv"
 wanted=${*:-$ALL}
 for s in $wanted; do
     case " $ALL " in *" $s "*) ;; *) die "unknown service '$s' (choose from: $ALL)";; esac
@@ -53,6 +57,7 @@ write_env() {
         echo "export HUB_PKCS11_TOKEN='$HSM_TOKEN'"
         echo "export HUB_PKCS11_PIN='$(secret hsm_user_pin)'"
         echo "export HUB_PKCS11_SO_PIN='$(secret hsm_so_pin)'"
+        ltv_env
     ) > "$env.tmp" && mv "$env.tmp" "$env"
     log "wrote var/services/env (source it to reach the services)"
 }
@@ -74,7 +79,7 @@ case "$action" in
         ;;
     down)
         total=$SECONDS
-        for s in fabric airflow minio postgres; do
+        for s in ltv fabric airflow minio postgres; do
             case " $wanted " in *" $s "*) phase "$s" "${s}_down";; esac
         done
         print_timings
@@ -84,7 +89,7 @@ case "$action" in
         for s in $ALL; do "${s}_status"; done
         ;;
     *)
-        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric]" >&2
+        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric ltv]" >&2
         exit 2
         ;;
 esac

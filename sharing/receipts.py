@@ -209,7 +209,7 @@ def ensure_verification_seal(
     a ``seal.create`` ledger entry. A seal made earlier keeps its own algorithm."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from licence import ca, seals
+    from licence import ca, ltv, seals
     from licence.signers import ECDSA_P256
 
     row = host.store.seal(SEAL_ID)
@@ -232,6 +232,8 @@ def ensure_verification_seal(
             now,
             until,
             algorithm or ECDSA_P256,
+            # the OCSP responder and CRL of the configured LTV service (HUB_LTV_URL), if any
+            revocation=ltv.seal_revocation_urls(getattr(host, "ltv_url", "")),
         )
         if not host.keys.exists(SEAL_KEY):
             seals.save_seal_key(host.keys, SEAL_KEY, made)

@@ -213,3 +213,28 @@ def wait_for_run(http: Any, headers: dict[str, str], run_id: str, timeout: float
             break
         time.sleep(3)
     return run
+
+
+def ltv_service() -> tuple[str, Settings]:
+    """The TSA/OCSP/CRL service of ``scripts/services.sh up ltv``: its base URL and the settings
+    of the hub it speaks for (its own SQLite, objects and keys under ``var/services/ltv``), so a
+    test can make seals there and ask the running service about them."""
+    env = service_env()
+    if "HUB_LTV_URL" not in env:
+        raise ServicesNotRunningError(
+            "var/services/env names no LTV service: run `scripts/services.sh up ltv`"
+        )
+    home = Path(env["HUB_SERVICES_LTV_HOME"])
+    # every store named, so no HUB_* variable of the caller's shell points elsewhere
+    settings = Settings(
+        home=home,
+        key_passphrase=env["HUB_SERVICES_LTV_KEY_PASSPHRASE"],
+        database_url=f"sqlite:///{home / 'hub.db'}",
+        objects="local",
+        objects_dir=home / "objects",
+        keys_dir=home / "keys",
+        ledger_anchor="embedded",
+        crypto_profile="standard",
+        ltv_url=env["HUB_LTV_URL"],
+    )
+    return env["HUB_LTV_URL"], settings

@@ -97,6 +97,13 @@ def enrol_cmd(
     default=None,
     help="with --url: the purpose of a 'cloudsign' grant of the client (X-Purpose)",
 )
+@click.option(
+    "--ltv",
+    is_flag=True,
+    help="PAdES B-LTA: signature time stamp, validation data and a document time stamp "
+    "(needs --tsa)",
+)
+@click.option("--tsa", "tsa_url", envvar="HUB_TSA_URL", default=None, help="the platform TSA's URL")
 def sign_cmd(
     file: Path,
     credential: str,
@@ -104,6 +111,8 @@ def sign_cmd(
     url: str | None,
     api_key: str | None,
     purpose: str | None,
+    ltv: bool,
+    tsa_url: str | None,
 ) -> None:
     """Sign the PDF FILE with CREDENTIAL; asks for the PIN and the current OTP."""
     from licence.cloudsign.remote import CscSigner, HttpCsc, LocalCsc, sign_pdf
@@ -114,6 +123,8 @@ def sign_cmd(
         otp = click.prompt("one-time password", err=True)
         return str(pin), str(otp)
 
+    if ltv and not tsa_url:
+        fail("--ltv needs the time-stamping service: --tsa URL (or HUB_TSA_URL)")
     output = output or file.with_name(f"{file.stem}.signed.pdf")
     try:
         if url:
@@ -125,9 +136,22 @@ def sign_cmd(
             client: Any = HttpCsc(httpx.Client(base_url=url, timeout=30, headers=headers))
         else:
             client = LocalCsc(_service())
-        signed = sign_pdf(file.read_bytes(), CscSigner(client, credential, activate))
+        signer = CscSigner(client, credential, activate)
+        if ltv:
+            from cryptography import x509
+
+            # the chain's self-signed end: the platform root the validation data leads up to
+            chain = [x509.load_der_x509_certificate(c) for c in client.certificates(credential)]
+            roots = [c for c in chain if c.issuer == c.subject]
+            signed = sign_pdf(file.read_bytes(), signer, tsa_url=tsa_url, trust_roots=roots)
+        else:
+            signed = sign_pdf(file.read_bytes(), signer)
     except _errors() as exc:
         fail(exc)
+    except (OSError, ValueError) as exc:  # pyHanko's SigningError is a ValueError
+        from licence.ltv import why_not
+
+        fail(f"the long-term signature could not be made: {why_not(exc)}")
     finally:
         if not url:
             client.service.flush_audit()  # the audit rows reach the ledger before we exit

@@ -201,7 +201,9 @@ def pdf_cmd(licence_id: str, output: Path, ltv: bool, tsa_url: str | None) -> No
     except licence_errors() as exc:
         fail(exc)
     except (OSError, ValueError) as exc:  # pyHanko's SigningError is a ValueError
-        fail(f"the long-term signature could not be made: {exc}")
+        from licence.ltv import why_not
+
+        fail(f"the long-term signature could not be made: {why_not(exc)}")
     output.write_bytes(data)
     click.echo(f"written: {output} ({len(data)} bytes)")
 
@@ -223,7 +225,9 @@ def timestamp_cmd(pdf: Path, output: Path, tsa_url: str) -> None:
     except licence_errors() as exc:
         fail(exc)
     except (OSError, ValueError) as exc:
-        fail(f"{pdf} could not be time-stamped: {exc}")
+        from licence.ltv import why_not
+
+        fail(f"{pdf} could not be time-stamped: {why_not(exc)}")
     output.write_bytes(data)
     click.echo(f"written: {output} ({len(data)} bytes)")
 
@@ -232,16 +236,25 @@ def timestamp_cmd(pdf: Path, output: Path, tsa_url: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=59457, show_default=True)
 @click.option(
-    "--base-url", default=None, help="the URL others reach it at (default http://HOST:PORT)"
+    "--base-url",
+    default=None,
+    help="the URL others reach it at (default HUB_LTV_URL, else http://HOST:PORT)",
 )
 def ltv_serve_cmd(host: str, port: int, base_url: str | None) -> None:
     """Run the platform's RFC 3161 TSA (POST /tsa), OCSP responder (POST /ocsp) and CRLs
-    (GET /crl/seal-ca.crl, /crl/root.crl)."""
+    (GET /crl/seal-ca.crl, /crl/sign-ca.crl, /crl/root.crl)."""
     from licence.ltv import authority_of, server
+    from storage.objects import object_store
 
-    svc = open_service(get_settings())
+    settings = get_settings()
+    svc = open_service(settings)
     try:
-        authority = authority_of(svc, base_url or f"http://{host}:{port}")
+        # the personal signing CA's certificate is where the cloud signature keeps it
+        authority = authority_of(
+            svc,
+            base_url or settings.ltv_url or f"http://{host}:{port}",
+            cert_objects=object_store(settings),
+        )
     except licence_errors() as exc:
         fail(exc)
     srv = server(authority, host, port)

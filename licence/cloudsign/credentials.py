@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import and_, delete, insert, select, update
 
-from licence import ca, signers
+from licence import ca, ltv, signers
 from licence.cloudsign import envelope, store, totp
 from licence.cloudsign.audit import CloudSignAudit
 from licence.cloudsign.errors import (
@@ -78,6 +78,7 @@ class CredentialLifecycle(CloudSignAudit):
     backend: CredentialKeys
     pin_params: envelope.PinParams
     crypto_profile: str  # "standard" (P-256) or "national" (SM2)
+    ltv_url: str  # the TSA/OCSP/CRL service certificates name ("" = none)
     cert_years: int
     multisign: int  # signatures one SAD may authorise
     _master: bytes
@@ -104,7 +105,7 @@ class CredentialLifecycle(CloudSignAudit):
         """Check PIN then OTP; the PIN secrets and the OTP's time step."""
 
     def signing_ca(self) -> x509.Certificate:
-        return ca.ensure_signing_ca(self.keys, self.objects)
+        return ca.ensure_signing_ca(self.keys, self.objects, crl_url=ltv.root_crl_url(self.ltv_url))
 
     def chain(self) -> list[x509.Certificate]:
         """Signing CA then root: what a verifier needs besides the signer's certificate."""
@@ -136,6 +137,7 @@ class CredentialLifecycle(CloudSignAudit):
             sm2_point, material = self.backend.create_sm2(credential_id, pin_secrets.pin_key)
         else:
             public, material = self.backend.create(credential_id, pin_secrets.pin_key)
+        revocation = ltv.person_revocation_urls(self.ltv_url)
         try:
             now = now_utc(self.clock)
             validity = (
@@ -144,11 +146,11 @@ class CredentialLifecycle(CloudSignAudit):
             )
             if sm2_point is not None:
                 cert = ca.issue_sm2_person_certificate(
-                    self.keys, sign_ca, sm2_point, name, id_number, *validity
+                    self.keys, sign_ca, sm2_point, name, id_number, *validity, revocation
                 )
             else:
                 cert = ca.issue_person_certificate(
-                    self.keys, sign_ca, public, name, id_number, *validity
+                    self.keys, sign_ca, public, name, id_number, *validity, revocation
                 )
             otp_key = totp.new_secret()
             with self.engine.begin() as conn:

@@ -162,8 +162,22 @@ def sign_pdf(
     signer: CscSigner,
     field_name: str = "Signature1",
     reason: str = "本人签署 Signed by the holder",
+    *,
+    tsa_url: str | None = None,
+    trust_roots: Sequence[x509.Certificate] = (),
 ) -> bytes:
-    """PAdES B-B signature of ``pdf`` made remotely; the certificate chain is embedded."""
+    """PAdES B-B signature of ``pdf`` made remotely; the certificate chain is embedded. With
+    ``tsa_url`` (the platform TSA, ``licence.ltv``) B-LTA: a signature time stamp, the
+    validation data up to ``trust_roots`` in the document security store (fetched from the
+    locations the certificates name, revocation required where they name one) and a document
+    time stamp; the holder still authorises exactly one hash."""
+    if tsa_url is not None:
+        from licence.ltv import sign_pdf_ltv
+
+        return sign_pdf_ltv(
+            pdf, signer, trust_roots, tsa_url, None, archive=True, field_name=field_name,
+            reason=reason,
+        )  # fmt: skip
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
@@ -246,7 +260,8 @@ def verify_pdf(
     ledger: LedgerProofs | None = None,
 ) -> list[SignatureReport]:
     """Validate every signature in ``pdf`` with pyHanko, trusting only ``root``; with the
-    service, find each signature's audit records, and with the ledger, prove them in the log."""
+    service, find each signature's audit records, and with the ledger, prove them in the log.
+    Document time stamps (B-LTA) are not signatures: they are left to the AdES validation."""
     trust = asn1_x509.Certificate.load(root.public_bytes(serialization.Encoding.DER))
     signing_ca = (
         asn1_x509.Certificate.load(service.signing_ca().public_bytes(serialization.Encoding.DER))
@@ -256,6 +271,8 @@ def verify_pdf(
     reader = PdfFileReader(io.BytesIO(pdf))
     reports = []
     for embedded in reader.embedded_signatures:
+        if embedded.sig_object.get("/Type") == "/DocTimeStamp":
+            continue  # a B-LTA archive time stamp (licence.ltv), no one's signature
         status = validate_pdf_signature(embedded, ValidationContext(trust_roots=[trust]))
         digest = signed_attributes_digest(embedded)
         rows = (

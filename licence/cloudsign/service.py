@@ -89,9 +89,12 @@ class CloudSignService(CredentialLifecycle):
         audit_batch: int = 256,
         audit_interval: float = 0.5,
         crypto_profile: str = "standard",
+        ltv_url: str = "",
     ) -> None:
         self.engine = engine
         self.crypto_profile = crypto_profile
+        # the TSA/OCSP/CRL service (licence.ltv) new certificates name; "" = none
+        self.ltv_url = ltv_url
         self._algorithms: dict[str, str] = {}  # credential -> key algorithm (certs never change)
         self.keys = keys
         self.objects = objects

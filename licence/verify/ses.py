@@ -8,7 +8,8 @@ The checks, each PASSED / FAILED / INDETERMINATE with a reason and a plain expla
 - ``ses_signature``: the signer's signature verifies under the signer's certificate, which is
   one the seal lists;
 - ``seal_document``: the seal maker's signature over the seal verifies, and the maker is the
-  platform's seal CA (one of the context's trust roots);
+  platform's seal CA (one of the context's trust roots) or, under the national profile, the
+  SM2 seal maker the seal CA certified for making seals only;
 - ``seal_validity``: the signing time lies within the seal's validity and, when the platform
   knows the seal, the seal was active then and lists this certificate;
 - ``seal_certificate``: the signer's certificate chains to the platform CA and was valid at the
@@ -21,9 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
 from licence import gbt38540
@@ -90,15 +92,53 @@ def _maker(seal: gbt38540.Seal, ctx: VerifyContext) -> CheckResult:
             "缺少平台根证书，无法确认制章者",
         )
     maker = hashlib.sha256(seal.maker_cert).digest()
-    if maker not in {c.fingerprint(hashes.SHA256()) for c in ctx.trust_roots}:
+    if maker in {c.fingerprint(hashes.SHA256()) for c in ctx.trust_roots}:
+        return result(name, PASSED, "OK", "seal maker signature verifies", "印章数据完整")
+    if _certified_maker(seal.maker_cert, ctx.trust_roots, seal.create_date):
         return result(
             name,
-            FAILED,
-            "MAKER_UNTRUSTED",
-            "the seal was made by a certificate that is not the platform's seal CA",
-            "制章者不是本平台的印章签发机构（不可信）",
+            PASSED,
+            "OK",
+            "seal maker signature verifies (the platform's SM2 seal maker, certified by the "
+            "seal CA)",
+            "印章数据完整（制章者证书由本平台印章签发机构签发）",
         )
-    return result(name, PASSED, "OK", "seal maker signature verifies", "印章数据完整")
+    return result(
+        name,
+        FAILED,
+        "MAKER_UNTRUSTED",
+        "the seal was made by a certificate that is neither the platform's seal CA nor the "
+        "seal maker it certified",
+        "制章者不是本平台的印章签发机构（不可信）",
+    )
+
+
+def _certified_maker(
+    maker_der: bytes, roots: Sequence[x509.Certificate], made: dt.datetime
+) -> bool:
+    """The national profile's seal maker: a certificate a trust root (the seal CA) issued for
+    making seals and nothing else (critical extended key usage ``ca.SEAL_MAKING_OID``), valid
+    when the seal was made. A seal's own certificate (no such usage) never qualifies."""
+    from licence.ca import SEAL_MAKING_OID
+
+    try:
+        cert = x509.load_der_x509_certificate(maker_der)
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    if not eku.critical or list(eku.value) != [SEAL_MAKING_OID]:
+        return False
+    if not cert.not_valid_before_utc <= made <= cert.not_valid_after_utc:
+        return False
+    for issuer in roots:
+        if issuer.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue
+        return True
+    return False
 
 
 def _validity(sig: gbt38540.Signature, ctx: VerifyContext) -> CheckResult:

@@ -208,7 +208,7 @@ def test_bad_requests_get_protocol_errors_not_tracebacks(services: Services) -> 
     assert too_big.value.code == 413
 
 
-def _blank_pdf() -> bytes:
+def blank_pdf() -> bytes:
     import io
 
     from pyhanko.pdf_utils import generic
@@ -227,8 +227,20 @@ def _blank_pdf() -> bytes:
 
 
 def _validate_after_expiry(pdf: bytes, services: Services) -> str:
-    """The AdES indication pyHanko's validator gives, revocation required for every
-    certificate that names where its status is, twenty minutes on: past the seal's expiry."""
+    """The AdES indication twenty minutes on: past the seal's expiry."""
+    later = services.now + 2 * EXPIRES_IN
+    assert later > services.seal.not_valid_after_utc
+    return ades_indication(pdf, services.authority.root, later)
+
+
+def ades_indication(
+    pdf: bytes, root_cert: x509.Certificate, at: dt.datetime, retroactive: bool = False
+) -> str:
+    """The AdES indication pyHanko's validator gives for the first signature of ``pdf`` at
+    ``at``, trusting ``root_cert``, revocation required for every certificate that names where
+    its status is, from the validation data in the PDF alone (nothing is fetched: the
+    services may be long gone); ``retroactive`` lets revocation data vouch for times before
+    it was issued (pyHanko's ``retroactive_revinfo``)."""
     import asyncio
     import io
 
@@ -237,6 +249,8 @@ def _validate_after_expiry(pdf: bytes, services: Services) -> str:
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
         SignatureValidationSpec,
     )
     from pyhanko_certvalidator.authority import CertTrustAnchor
@@ -249,20 +263,22 @@ def _validate_after_expiry(pdf: bytes, services: Services) -> str:
     )
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
-    root = ax509.Certificate.load(services.authority.root.public_bytes(serialization.Encoding.DER))
+    root = ax509.Certificate.load(root_cert.public_bytes(serialization.Encoding.DER))
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=[CertTrustAnchor(root)]),
         revinfo_policy=CertRevTrustPolicy(
             RevocationCheckingPolicy(
                 ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
                 intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
-            )
+            ),
+            retroactive_revinfo=retroactive,
         ),
     )
-    spec = PdfSignatureValidationSpec(SignatureValidationSpec(cert_validation_policy=policy))
-    later = services.now + 2 * EXPIRES_IN
-    assert later > services.seal.not_valid_after_utc
-    timing = ValidationTimingInfo(later, later, point_in_time_validation=True)
+    local_only = RevocationInfoGatheringSpec(RevinfoOnlineFetchingRule.LOCAL_ONLY)
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(cert_validation_policy=policy, revinfo_gathering_policy=local_only)
+    )
+    timing = ValidationTimingInfo(at, at, point_in_time_validation=True)
     sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
     result = asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
     return str(result.ades_subindic)
@@ -282,7 +298,7 @@ def test_b_lta_outlives_the_seal_certificate_and_b_b_does_not(services: Services
     signer = licence_pdf.pdf_signer(material)
     roots = [services.authority.root]
     tsa = f"{services.url}/tsa"
-    blank = _blank_pdf()
+    blank = blank_pdf()
     b_b = licence_pdf.sign(blank, material, "seal", signer)
     b_lt = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal")
     b_lta = ltv.sign_pdf_ltv(blank, signer, roots, tsa, "seal", archive=True)
@@ -300,6 +316,11 @@ def test_b_lta_outlives_the_seal_certificate_and_b_b_does_not(services: Services
     # answers and CRLs in the DSS did: until a document time stamp covers them, no proof of
     # existence (the reason `--ltv` writes B-LTA straight away)
     assert results["B-LT"] == "AdESIndeterminate.NO_POE", results
+    # nor does letting revocation data vouch for earlier times (pyHanko's retroactive_revinfo):
+    # what is missing is proof that the data existed before the certificate expired
+    later = services.now + 2 * EXPIRES_IN
+    retroactive = ades_indication(b_lt, services.authority.root, later, retroactive=True)
+    assert retroactive == "AdESIndeterminate.NO_POE", retroactive
     for name in ("B-LTA", "upgraded", "again"):
         assert results[name] == "AdESPassed.OK", results
 
@@ -320,7 +341,7 @@ def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
     try:
         with pytest.raises((SigningError, ValueError)) as refused:
             ltv.sign_pdf_ltv(
-                _blank_pdf(),
+                blank_pdf(),
                 licence_pdf.pdf_signer(material),
                 [services.authority.root],
                 f"{services.url}/tsa",
@@ -377,3 +398,169 @@ def test_cli_writes_b_lta_and_renews_its_archive(
         assert checks["pdf_signature"] == "PASSED", report.output
     finally:
         srv.shutdown()
+
+
+def _locations(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(OCSP URLs, CRL URLs) a certificate names; empty when it names none."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        ocsp_urls = [
+            str(d.access_location.value)
+            for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP
+        ]
+    except x509.ExtensionNotFound:
+        ocsp_urls = []
+    try:
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        crl_urls = [str(n.value) for point in cdp for n in point.full_name or []]
+    except x509.ExtensionNotFound:
+        crl_urls = []
+    return ocsp_urls, crl_urls
+
+
+def test_the_configured_service_is_named_in_the_certificates_the_hub_makes(
+    settings: Settings,
+) -> None:
+    """HUB_LTV_URL: the seal CA's certificate names the root's CRL, every new seal's (P-256 and
+    SM2) the seal CA's OCSP responder and CRL; with none configured, nothing is named."""
+    from hub.wiring import licence_service
+    from licence.signers import ECDSA_P256, SM2_SM3
+    from sharing.receipts import ensure_verification_seal
+
+    base = "http://ltv.example.gov.cn:59457"
+    svc = licence_service(settings.model_copy(update={"ltv_url": base + "/"}))
+    pca = svc.ensure_ca()
+    assert _locations(pca.seal_ca) == ([], [f"{base}/crl/root.crl"])
+    assert _locations(pca.root) == ([], [])
+    for algorithm in (ECDSA_P256, SM2_SM3):
+        row = svc.create_seal("11430000006122244L", algorithm=algorithm)
+        cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
+        assert _locations(cert) == ([f"{base}/ocsp"], [f"{base}/crl/seal-ca.crl"]), algorithm
+    # the platform's own verification seal (claim receipts) too
+    verification = ensure_verification_seal(svc)
+    assert _locations(x509.load_pem_x509_certificate(verification.certificate_pem.encode())) == (
+        [f"{base}/ocsp"],
+        [f"{base}/crl/seal-ca.crl"],
+    )
+
+    plain = licence_service(
+        settings.model_copy(update={"ltv_url": "", "home": settings.home.parent / "plain"})
+    )
+    plain.ensure_ca()
+    assert _locations(plain.platform_ca().seal_ca) == ([], [])
+    row = plain.create_seal("11430000006122244L")
+    assert _locations(x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())) == ([], [])
+
+
+def _ocsp_status(url: str, cert: x509.Certificate, issuer: x509.Certificate) -> str:
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(cert, issuer, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    answer = ocsp.load_der_ocsp_response(_post(url, der, "application/ocsp-request"))
+    assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    public = issuer.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(answer.signature, answer.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    return answer.certificate_status.name
+
+
+def test_a_cloud_signed_pdf_at_b_lta_outlives_the_signer_certificate(settings: Settings) -> None:
+    """The citizen's cloud signature (signHash over the CSC API, through pyHanko) at B-LTA: the
+    person's certificate names the service's OCSP responder and the signing CA's CRL; the
+    holder authorises one hash; validated from the PDF alone, revocation checking on, twenty
+    minutes after the certificate expired: valid, its B-B twin not. A revoked credential's
+    certificate is revoked at the responder and in the CRL."""
+    import base64
+    import io
+    import time
+    from urllib.parse import parse_qs, urlparse
+
+    from licence_fixtures import PERSON_ID
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from ledger.service import LedgerService
+    from licence.cloudsign import totp
+    from licence.cloudsign.remote import CscSigner, LocalCsc, sign_pdf, verify_pdf
+    from licence.cloudsign.service import CloudSignService
+    from storage.library import LibraryStore, engine_for
+    from storage.objects import LocalObjectStore
+
+    library = LibraryStore(engine_for(settings.db_url))
+    library.merge("population", "run-p", "police.residents", dt.datetime.now(dt.UTC),
+                  [PERSON_ID], {"name": ["张三"]})  # fmt: skip
+    keys = EncryptedFileKeyStore(settings.keys_path, settings.key_passphrase)
+    objects = LocalObjectStore(settings.objects_path)
+    clock = [time.time()]
+    cloud = CloudSignService(
+        library.engine, keys, objects, LedgerService.open(settings), library,
+        clock=lambda: clock[0],
+    )  # fmt: skip
+    pca = ca.ensure_platform_ca(keys, objects)
+    root_key, seal_ca_key = keys.load(ca.ROOT_KEY), keys.load(ca.SEAL_CA_KEY)
+    assert isinstance(root_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(seal_ca_key, ec.EllipticCurvePrivateKey)
+    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    authority = ltv.Authority(
+        pca.root, root_key, pca.seal_ca, seal_ca_key,
+        ltv.tsa_certificate(pca.root, root_key, tsa_key.public_key(), now), tsa_key, dict,
+    )  # fmt: skip
+    srv, url = ltv.serve_in_thread(authority)
+    try:
+        cloud.ltv_url = url  # HUB_LTV_URL
+        authority.tsa = ltv.tsa_certificate(
+            pca.root, root_key, tsa_key.public_key(), now, crl_url=ltv.root_crl_url(url)
+        )
+        authority.sign_ca = cloud.signing_ca()
+        authority.sign_ca_key = keys.load(ca.SIGN_CA_KEY)  # type: ignore[assignment]
+        authority.person_certificates = lambda: ltv.person_registry(cloud.engine)
+        assert _locations(authority.sign_ca) == ([], [f"{url}/crl/root.crl"])
+        # enrolled three years (the certificate's life) less ten minutes ago
+        real = clock[0]
+        clock[0] = real - 3 * 365 * 86400 + EXPIRES_IN.total_seconds()
+        enrolment = cloud.enrol(PERSON_ID, "246810")
+        clock[0] = real
+        cert = enrolment.certificate
+        assert _locations(cert) == ([f"{url}/ocsp"], [f"{url}/crl/sign-ca.crl"])
+        secret = parse_qs(urlparse(enrolment.otp_uri).query)["secret"][0]
+        otp_key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        authorised: list[bytes] = []
+
+        def activate(digest: bytes) -> tuple[str, str]:
+            authorised.append(digest)
+            code = totp.totp(otp_key, clock[0])
+            clock[0] += 30  # the next code is a fresh one
+            return "246810", code
+
+        def signer() -> CscSigner:
+            return CscSigner(LocalCsc(cloud), enrolment.credential_id, activate)
+
+        b_lta = sign_pdf(blank_pdf(), signer(), tsa_url=f"{url}/tsa", trust_roots=[pca.root])
+        assert len(authorised) == 1  # the time stamps need no second authorisation
+        b_b = sign_pdf(blank_pdf(), signer())
+        reader = PdfFileReader(io.BytesIO(b_lta))
+        kinds = [s.sig_object.get("/Type") for s in reader.embedded_signatures]
+        assert kinds == ["/Sig", "/DocTimeStamp"] and "/DSS" in reader.root
+        later = now + 2 * EXPIRES_IN
+        assert later > cert.not_valid_after_utc
+        assert ades_indication(b_lta, pca.root, later) == "AdESPassed.OK"
+        assert ades_indication(b_b, pca.root, later) != "AdESPassed.OK"
+        # `hub cloudsign verify` reports the person's signature (the time stamps are not one)
+        (report,) = verify_pdf(b_lta, pca.root, cloud)
+        assert report.ok and report.cloud_signature and report.changes_allowed, report
+
+        assert _ocsp_status(f"{url}/ocsp", cert, authority.sign_ca) == "GOOD"
+        cloud.revoke(enrolment.credential_id, officer="desk-07", reason="phone lost")
+        assert _ocsp_status(f"{url}/ocsp", cert, authority.sign_ca) == "REVOKED"
+        crl = x509.load_der_x509_crl(
+            urllib.request.urlopen(f"{url}/crl/sign-ca.crl", timeout=10).read()
+        )
+        assert crl.is_signature_valid(authority.sign_ca.public_key())  # type: ignore[arg-type]
+        assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    finally:
+        srv.shutdown()
+        cloud.flush_audit()
