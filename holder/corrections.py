@@ -121,15 +121,22 @@ class Corrections:
             rows = conn.execute(stmt).all()
         return self._refresh(rows)
 
-    def answer(self, request_id: int, by: str, text: str) -> str:
-        """The department answers an open request (and closes it); the holder it concerns."""
+    def answer(
+        self, request_id: int, by: str, text: str, datasets: Collection[str] | None = None
+    ) -> str:
+        """The department answers an open request about one of its ``datasets`` (all when
+        None) and closes it; the holder it concerns."""
         text = " ".join(text.split())
         if not 1 <= len(text) <= MAX_NOTE:
             raise CorrectionError(f"the answer must be 1 to {MAX_NOTE} characters")
         c = store.corrections
         with store.write(self.engine) as conn:
             row = conn.execute(select(c).where(c.c.id == request_id)).first()
-            if row is None or row.status != "open":
+            if (
+                row is None
+                or row.status != "open"
+                or (datasets is not None and row.dataset not in datasets)
+            ):
                 raise CorrectionError(f"no open correction request no. {request_id}")
             conn.execute(
                 update(c)

@@ -1,8 +1,8 @@
 """``/corrections``: holders' correction requests ("this is wrong", from ``/me/data``), for the
 publisher staff of the departments whose data they dispute.
 
-Staff accounts carry a role but no department yet, so every publisher sees every department's
-requests, each labelled with its department and dataset. Showing a request shows the holder's
+A publisher sees the requests about its department's datasets only (``hub staff department``);
+admin sees every department's. Showing a request shows the holder's
 ID number to the publisher who must correct it: each request shown and each answer is audited
 under the holder's ID (client ``staff:<name>``), so the holder sees who handled it.
 """
@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.pages import web
-from api.pages.accounts import Staff
+from api.pages.department import Desk, PublisherDesk
 from api.pages.me import corrections
 from api.routers.presentations import audit_row
 
@@ -24,10 +24,10 @@ router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
 
 async def _page(
-    request: Request, staff: Staff, error: str | None = None, status: int = 200
+    request: Request, desk: Desk, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    found = await run_in_threadpool(corrections(request).for_datasets, None)
-    who = f"staff:{staff.username}"
+    found = await run_in_threadpool(corrections(request).for_datasets, desk.datasets)
+    who = f"staff:{desk.staff.username}"
     for q in found:
         if q["status"] == "open":
             await audit_row(request, who, "-", "/corrections", q["holder"], [q["field"]], "ok", 200)
@@ -37,15 +37,15 @@ async def _page(
 
 
 @router.get("/corrections", response_class=HTMLResponse)
-async def corrections_page(request: Request, staff: web.Publisher) -> HTMLResponse:
-    return await _page(request, staff)
+async def corrections_page(request: Request, desk: PublisherDesk) -> HTMLResponse:
+    return await _page(request, desk)
 
 
 @router.post("/corrections/{request_id}/answer", response_class=HTMLResponse)
 async def answer(
     request: Request,
     request_id: int,
-    staff: web.Publisher,
+    desk: PublisherDesk,
     _csrf: web.CsrfChecked,
     text: Annotated[str, Form(alias="answer")] = "",
 ) -> Response:
@@ -54,11 +54,11 @@ async def answer(
 
     try:
         holder = await run_in_threadpool(
-            corrections(request).answer, request_id, staff.username, text[:2000]
+            corrections(request).answer, request_id, desk.staff.username, text[:2000], desk.datasets
         )
     except CorrectionError as exc:
-        return await _page(request, staff, str(exc), 400)
+        return await _page(request, desk, str(exc), 400)
     await audit_row(
-        request, f"staff:{staff.username}", "-", "/corrections", holder, (), "answered", 200
+        request, f"staff:{desk.staff.username}", "-", "/corrections", holder, (), "answered", 200
     )
     return web.redirect(request, "/corrections")

@@ -42,7 +42,7 @@ def test_my_data_shows_each_field_with_its_source(hub: Hub) -> None:
     hub.sign_in()
     page = hub.http.get("/me/data")
     assert page.status_code == 200
-    assert PERSON_NAME in page.text and "police.residents" in page.text
+    assert PERSON_NAME in page.text and "ps_household" in page.text
 
 
 def test_who_looked_finds_accesses_whatever_form_the_request_used(hub: Hub) -> None:
@@ -69,8 +69,11 @@ PASSWORD = "correct horse battery staple 42"
 
 def _staff_login(hub: Hub) -> None:
     from api.pages.accounts import StaffAccounts
+    from storage.access_requests import AccessRequestStore
 
-    StaffAccounts(hub.app.state.hub.library.engine).add("alice", "publisher", PASSWORD, "王丽")
+    engine = hub.app.state.hub.library.engine
+    StaffAccounts(engine).add("alice", "publisher", PASSWORD, "王丽")
+    AccessRequestStore(engine).bind("alice", "省公安厅 Public Security Department")
     page = hub.http.get("/login")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     answer = hub.http.post(
@@ -96,7 +99,7 @@ def test_this_is_wrong_reaches_the_publisher_who_answers_it(hub: Hub) -> None:
     )
     assert filed.status_code == 303
     page = hub.http.get("/me/data")
-    assert 'data-status="open"' in page.text and "police.residents" in page.text
+    assert 'data-status="open"' in page.text and "ps_household" in page.text
     again = hub.http.post(
         "/me/data/corrections", data={"csrf_token": csrf, "field": "name", "note": "again"}
     )
@@ -137,7 +140,7 @@ def test_a_corrected_delivery_closes_the_request(hub: Hub) -> None:
     LibraryStore(hub.app.state.hub.library.engine).merge(
         "population",
         "run-p2",
-        "police.residents",
+        "ps_household",
         dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
         [PERSON_ID],
         {"name": ["张叁"]},
