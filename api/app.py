@@ -38,7 +38,7 @@ from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
 from api.pages import access as access_page
-from api.pages import governance, me, me_corrections, me_redeem
+from api.pages import governance, me, me_corrections, me_redeem, publisher
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -91,6 +91,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     me.router,
     me_redeem.router,
     me_corrections.router,
+    publisher.router,
     governance.router,
     policy_pages.router,
     access_page.router,
