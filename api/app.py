@@ -39,7 +39,7 @@ from fastapi import APIRouter
 from api import csc, licence_verify, pages
 from api.pages import access as access_page
 from api.pages import disputes as dispute_pages
-from api.pages import governance, me, me_corrections, me_redeem, publisher
+from api.pages import governance, me, me_redeem, publisher
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -91,7 +91,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     me.router,
     me_redeem.router,
-    me_corrections.router,
     publisher.router,
     dispute_pages.router,
     governance.router,

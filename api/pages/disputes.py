@@ -84,6 +84,12 @@ async def disputes_page(
     return await _page(request, desk, status)
 
 
+@router.get("/corrections")
+def corrections(request: Request) -> Response:
+    """Citizens' correction requests are disputes now: the old address leads here."""
+    return web.redirect(request, "/disputes")
+
+
 @router.post("/disputes/{dispute_id}/answer", response_class=HTMLResponse)
 async def answer(
     request: Request,

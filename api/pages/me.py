@@ -49,8 +49,10 @@ OUTCOME_ZH = {
     "wrong-purpose": "拒绝：用途不符",
     "withdrawn": "撤回亮证码 / 拒绝：亮证码已撤回",
     "denied": "拒绝：无授权",
-    "correction-requested": "提交更正申请",
-    "answered": "部门已答复更正申请",
+    "dispute-filed": "提出数据异议（这不对）",
+    "dispute": "部门查看数据异议",
+    "dispute-upheld": "部门答复：异议成立",
+    "dispute-rejected": "部门答复：原值无误",
 }
 
 
@@ -453,20 +455,29 @@ async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse
 
 @router.get("/me/data", response_class=HTMLResponse)
 async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    """My golden record in the population library, each field with its source and time, and
-    my correction requests."""
+    """My golden record, each field with its source and time, and the disputes of it (mine,
+    "this is wrong", and any an approval system filed)."""
     holder = await _holder(request)
     return await _data_page(request, holder)
+
+
+def holder_library(holder: str) -> str:
+    """The library a holder's golden record is in: a company's (USCC) or a person's."""
+    from schemas import uscc
+    from storage.library import LEGAL_ENTITY, POPULATION
+
+    return LEGAL_ENTITY if uscc.validate(holder).valid else POPULATION
 
 
 async def _data_page(
     request: Request, holder: str, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
     from api.records import record
-    from storage.library import POPULATION
+    from api.routers.disputes import desk
 
     state = request.app.state.hub
-    fields = await run_in_threadpool(record, state, POPULATION, holder, None)
+    library = holder_library(holder)
+    fields = await run_in_threadpool(record, state, library, holder, None)
     await audit_row(
         request,
         HOLDER_PAGES,
@@ -481,66 +492,50 @@ async def _data_page(
         {"name": k, **v, "updated": _when(v.get("updated_at"))}
         for k, v in sorted((fields or {}).items())
     ]
-    mine = await run_in_threadpool(corrections(request).mine, holder)
-    context = {"rows": rows, "requests": mine, "error": error}
+    mine = await run_in_threadpool(desk(state).of_subject, holder)
+    context = {"rows": rows, "disputes": mine, "error": error, "library": library}
     return _render(request, "me_data.html", context, status)
 
 
-@router.post("/me/data/corrections", response_class=HTMLResponse)
-async def request_correction(
+@router.post("/me/data/disputes", response_class=HTMLResponse)
+async def dispute_field(
     request: Request,
     _csrf: web.CsrfChecked,
     field_name: Annotated[str, Form(alias="field")] = "",
-    note: Annotated[str, Form()] = "",
+    claimed_value: Annotated[str, Form()] = "",
+    evidence: Annotated[str, Form()] = "",
 ) -> Response:
-    """ "This is wrong": a correction request to the department whose data the field came from."""
-    from holder.corrections import CorrectionError
+    """ "This is wrong": a dispute of a field shown on my data page, sent to the field's
+    authoritative department (:class:`sharing.disputes.DisputeDesk`, the one rule)."""
+    from api.records import record
+    from api.routers.disputes import desk, forget
+    from holder.corrections import FILER
+    from sharing.disputes import DisputeRefused
 
     holder = await _holder(request)
+    state = request.app.state.hub
+    name = field_name[:64]
+    shown = await run_in_threadpool(record, state, holder_library(holder), holder, None)
+    if name not in (shown or {}):
+        return await _data_page(request, holder, f"your record has no field {name!r}", 400)
     try:
-        await run_in_threadpool(corrections(request).file, holder, field_name[:64], note[:2000])
-    except CorrectionError as exc:
+        await run_in_threadpool(
+            desk(state).file, FILER, holder, name, claimed_value[:400], evidence[:4000]
+        )
+    except DisputeRefused as exc:
         return await _data_page(request, holder, str(exc), 400)
+    forget(state)
     await audit_row(
         request,
         HOLDER_PAGES,
         HOLDER_PURPOSE,
-        "/me/data/corrections",
+        "/me/data/disputes",
         holder,
-        [field_name[:64]],
-        "correction-requested",
+        [name],
+        "dispute-filed",
         201,
     )
     return web.redirect(request, "/me/data")
-
-
-def corrections(request: Request) -> Any:
-    """The app's correction requests (:class:`holder.corrections.Corrections`), whose field
-    sources are read from the golden record and the datasets' contracts."""
-    from holder.corrections import Corrections, Source
-
-    app = request.app
-
-    def source(holder: str, name: str) -> Source | None:
-        from api.records import record
-        from storage.library import POPULATION
-
-        state = app.state.hub
-        found = (record(state, POPULATION, holder, None) or {}).get(name)
-        if found is None:
-            return None
-        dataset = str(found["source"])
-        contract = state.ingest.contracts.get(dataset)
-        when = dt.datetime.fromisoformat(str(found["updated_at"]).replace("Z", "+00:00"))
-        return Source(
-            dataset,
-            contract.department if contract is not None else dataset,
-            when.astimezone(dt.UTC).replace(tzinfo=None),
-        )
-
-    return web.cached(
-        request, "holder_corrections", lambda _s: Corrections(app.state.hub.library.engine, source)
-    )
 
 
 def _when(stamp: Any) -> str:
