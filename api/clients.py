@@ -290,10 +290,19 @@ class ClientStore:
         """Databases made before grants recorded their approval get the column (NULL: no
         approval, so their grants open no conditional field)."""
         from sqlalchemy import inspect, text
+        from sqlalchemy.exc import DBAPIError
 
-        if "approved" not in {c["name"] for c in inspect(self.engine).get_columns("api_grants")}:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE api_grants ADD COLUMN approved TEXT"))
+        def present() -> bool:
+            columns = inspect(self.engine).get_columns("api_grants")
+            return "approved" in {c["name"] for c in columns}
+
+        if not present():
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE api_grants ADD COLUMN approved TEXT"))
+            except DBAPIError:
+                if not present():  # not another process adding it at the same moment
+                    raise
 
     # ---- administration -----------------------------------------------------------------
     def add(self, client_id: str, name: str, rate_limit: float | None = None) -> str:
