@@ -3,8 +3,11 @@
 A citizen signs in with their resident ID number, the credential's PIN and a fresh TOTP: the
 very checks signing uses (``CloudSignService.sign_in``), so a wrong PIN or OTP counts towards
 the same lock, a used OTP step is refused, and a locked or revoked credential cannot sign in.
-Attempts are counted for the client :data:`PAGES`, so a stranger who guesses PINs on the web
-page locks the web sign-in only: the holder's signing through their own app goes on.
+Attempts on the web page are counted for the client :func:`web_client` of the address they
+come from, so a stranger who guesses PINs locks the web sign-in *from their own address* only:
+the holder signing in from elsewhere, and their signing through their own app, go on. A spray
+from many addresses meets a slower back-off per ID number (in the pages), which a browser the
+holder signed in with before (:func:`device_proof`, a keyed cookie) does not wait for.
 
 What the person is told is the same for a wrong ID number, PIN or OTP (a stranger learns
 nothing about whether an ID has a credential); the audit keeps the exact reason, for the holder.
@@ -16,6 +19,8 @@ holder and an expiry (:data:`SESSION_SECONDS`), so signing out ends it on the se
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -56,6 +61,22 @@ LOCKED = (
     "多次输入错误，网页登录已锁定，请到服务窗口解锁 / too many wrong attempts: sign-in is "
     "locked, the service desk can unlock it"
 )
+
+
+def web_client(address: str) -> str:
+    """The client the web sign-in's attempts from ``address`` are counted for: the lock of a
+    credential is per (ID, address). The address is kept as a short digest, not as such."""
+    return f"{PAGES}@{hashlib.sha256(address.encode()).hexdigest()[:16]}"
+
+
+def device_proof(key: bytes, holder: str) -> str:
+    """The value of the cookie that marks a browser ``holder`` signed in with (HMAC-SHA256 of
+    the normalised ID under the pages' key): proof of an earlier success, not of identity."""
+    return hmac.new(key, f"holder-device|{holder}".encode(), hashlib.sha256).hexdigest()
+
+
+def known_device(key: bytes, holder: str, cookie: str | None) -> bool:
+    return bool(cookie) and hmac.compare_digest(device_proof(key, holder), str(cookie))
 
 
 def holder_id(raw: str) -> str:

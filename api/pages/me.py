@@ -5,9 +5,13 @@ sources, and who looked at my data.
 Identity is the holder session (:mod:`holder.signin`: a random token in the HttpOnly,
 SameSite=Lax cookie ``hub_holder``, stored only hashed, 30 minutes); forms carry the pages'
 CSRF token like every staff form. Sign-in attempts are paused per (ID number, address) by the
-staff pages' own :class:`api.pages.auth.LoginThrottle`, and counted against the credential's
-lock for the client ``holder-pages``. Everything the holder does here is audited under their
-normalised ID (client ``holder-pages``), so it shows in their own "who looked at my data".
+staff pages' own :class:`api.pages.auth.LoginThrottle` and counted against the credential's
+lock per (ID number, address) (:func:`holder.signin.web_client`): a stranger who knows an ID
+locks the sign-in from their own address only. Failures from all addresses together meet a
+slower back-off per ID number (:data:`SPRAY_ALLOWED` failures, then 30 s doubling to 5 min),
+which a browser that signed in as that person before (cookie ``hub_holder_device``) skips.
+Everything the holder does here is audited under their normalised ID (client
+``holder-pages``), so it shows in their own "who looked at my data".
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ from api.routers.presentations import (
     signed_in_holder,
 )
 from holder import presentations as core
-from holder.signin import SESSION_SECONDS, SignInRefused, holder_id, sign_in
+from holder.signin import (
+    SESSION_SECONDS,
+    SignInRefused,
+    device_proof,
+    holder_id,
+    known_device,
+    sign_in,
+    web_client,
+)
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
@@ -56,8 +68,23 @@ OUTCOME_ZH = {
 }
 
 
+DEVICE_COOKIE = "hub_holder_device"
+DEVICE_SECONDS = 365 * 24 * 3600
+SPRAY_ALLOWED = 20  # failures for one ID from browsers it never signed in with, all addresses
+SPRAY_FIRST, SPRAY_LONGEST = 30.0, 300.0  # then a pause for such browsers, doubling up to this
+EVERYWHERE = "*"  # the address key of the back-off over all addresses
+
+
 def _throttle(request: Request) -> LoginThrottle:
     return web.cached(request, "holder_login_throttle", lambda _s: LoginThrottle())  # type: ignore[no-any-return]
+
+
+def _spray(request: Request) -> LoginThrottle:
+    return web.cached(  # type: ignore[no-any-return]
+        request,
+        "holder_spray_throttle",
+        lambda _s: LoginThrottle(SPRAY_ALLOWED, SPRAY_FIRST, SPRAY_LONGEST),
+    )
 
 
 def _hash_gate(request: Request) -> HashGate:
@@ -97,15 +124,18 @@ async def login(
         name = holder_id(id_number)
     except SignInRefused:
         name = id_number.strip().upper()[:40]
-    throttle = _throttle(request)
+    throttle, spray = _throttle(request), _spray(request)
+    known = known_device(web.secret(request), name, request.cookies.get(DEVICE_COOKIE))
     wait = throttle.wait(name, address)
+    if not known:
+        wait = max(wait, spray.wait(name, EVERYWHERE))
     if wait > 0:
         return _paused(request, wait)
     svc = cloudsign_service(request)
 
     def check() -> str:
         with _hash_gate(request).slot():
-            return sign_in(svc, id_number, pin, otp)
+            return sign_in(svc, id_number, pin, otp, web_client(address))
 
     try:
         holder = await run_in_threadpool(check)
@@ -118,6 +148,8 @@ async def login(
             request, HOLDER_PAGES, HOLDER_PURPOSE, route, exc.holder, (), exc.outcome, exc.status
         )
         wait = throttle.failed(name, address)
+        if not known:
+            wait = max(wait, spray.failed(name, EVERYWHERE))
         if wait > 0:
             return _paused(request, wait)
         return web.render(request, "me_login.html", {"error": exc.message}, status_code=exc.status)
@@ -126,6 +158,20 @@ async def login(
     token = await run_in_threadpool(holder_side(request).sessions.start, holder)
     web.start_session(request, web.signed_in(request))  # a new CSRF token after sign-in
     response = web.redirect(request, "/me")
+    _holder_cookie(request, response, token)
+    response.set_cookie(  # this browser signed in as the holder: it skips the spray back-off
+        DEVICE_COOKIE,
+        device_proof(web.secret(request), holder),
+        max_age=DEVICE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/me/login",
+    )
+    return response
+
+
+def _holder_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         HOLDER_COOKIE,
         token,
@@ -135,7 +181,6 @@ async def login(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return response
 
 
 def _paused(request: Request, wait: float) -> HTMLResponse:
