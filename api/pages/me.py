@@ -41,6 +41,8 @@ from holder import presentations as core
 from holder.signin import (
     SESSION_SECONDS,
     SignInRefused,
+    acting_person,
+    acting_via,
     device_proof,
     holder_id,
     known_device,
@@ -55,6 +57,8 @@ OUTCOME_ZH = {
     "redeemed": "已核验（亮证码）",
     "presentation-made": "生成亮证码",
     "signed-in": "登录",
+    "acting-for": "法定代表人代表企业登录",
+    "act-for-refused": "拒绝：非企业法定代表人",
     "already-used": "拒绝：亮证码已使用",
     "expired": "拒绝：亮证码已过期",
     "wrong-audience": "拒绝：非指定对象",
@@ -247,9 +251,88 @@ async def me_home(request: Request, _session: web.SessionDep) -> HTMLResponse:
     holder = await _holder(request)
     found = await run_in_threadpool(my_licences, request, holder)
     codes = await run_in_threadpool(holder_side(request).presentations.open_codes, holder)
-    return _render(
-        request, "me.html", {"licences": found, "codes": codes, "holder_masked": _mask(holder)}
-    )
+    return _render(request, "me.html", await _home_context(request, holder, found, codes))
+
+
+async def _home_context(
+    request: Request, holder: str, found: Any, codes: Any, error: str | None = None
+) -> dict[str, Any]:
+    session = await _session_of(request)
+    person = acting_person(session[1]) if session else None
+    return {
+        "licences": found,
+        "codes": codes,
+        "holder_masked": _mask(holder),
+        "acting_for": holder if person else None,
+        "acting_person": _mask(person) if person else None,
+        "act_error": error,
+    }
+
+
+async def _session_of(request: Request) -> tuple[str, str, dt.datetime] | None:
+    side = holder_side(request)
+    return await run_in_threadpool(side.sessions.session, request.cookies.get(HOLDER_COOKIE))
+
+
+# ---- acting for a company -------------------------------------------------------------------
+@router.post("/me/act-for", response_class=HTMLResponse)
+async def act_for(
+    request: Request, _csrf: web.CsrfChecked, uscc_text: Annotated[str, Form(alias="uscc")] = ""
+) -> Response:
+    """The signed-in person acts for a company the legal-entity library names them the legal
+    representative of: a session for the company, ending with the person's own."""
+    from schemas.library import subject_key
+    from storage.library import LEGAL_ENTITY
+
+    session = await _session_of(request)
+    if session is None:
+        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
+    person, via, until = session
+    if acting_person(via) is not None:
+        person = str(acting_person(via))  # from one company to another: still the person
+    company = subject_key(LEGAL_ENTITY, uscc_text.strip()[:40])
+    side = holder_side(request)
+    allowed = side.sessions.authorised
+    if allowed is None or not await run_in_threadpool(allowed, company, person):
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", person, (), "act-for-refused", 403
+        )
+        found = await run_in_threadpool(my_licences, request, person)
+        codes = await run_in_threadpool(side.presentations.open_codes, person)
+        message = (
+            "企业登记信息中您不是该企业的法定代表人 / the legal-entity library does not name "
+            "you the legal representative of this company"
+        )
+        context = await _home_context(request, person, found, codes, message)
+        return _render(request, "me.html", context, 403)
+    for subject in (person, company):
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", subject, (), "acting-for", 200
+        )
+    return await _switch(request, company, acting_via(person), until)
+
+
+@router.post("/me/act-for/end", response_class=HTMLResponse)
+async def act_for_end(request: Request, _csrf: web.CsrfChecked) -> Response:
+    """Back to the person's own side (the session still ends when theirs would have)."""
+    from holder.signin import PAGES
+
+    session = await _session_of(request)
+    if session is None:
+        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
+    person = acting_person(session[1])
+    if person is None:
+        return web.redirect(request, "/me")
+    return await _switch(request, person, PAGES, session[2])
+
+
+async def _switch(request: Request, holder: str, via: str, until: dt.datetime) -> Response:
+    side = holder_side(request)
+    await run_in_threadpool(side.sessions.end, request.cookies.get(HOLDER_COOKIE))
+    token = await run_in_threadpool(side.sessions.start, holder, via, until)
+    response = web.redirect(request, "/me")
+    _holder_cookie(request, response, token)
+    return response
 
 
 @router.post("/me/codes/{ref}/withdraw")

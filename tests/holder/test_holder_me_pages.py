@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from holder_app import PURPOSE, Hub
-from holder_world import PERSON_ID, PERSON_NAME
+from holder_world import ENTITY_USCC, OTHER_ID, PERSON_ID, PERSON_NAME
 
 from licence.trust import export_bundle, offline_context
 from licence.verify import TOTAL_PASSED, verify_input
@@ -182,3 +182,60 @@ def test_requests_stored_before_become_disputes(hub: Hub) -> None:
     page = hub.http.get("/me/data").text
     assert 'data-status="open"' in page and 'data-closed-by="answer"' in page
     assert "姓名无误" in page
+
+
+# ---- a company's legal representative acts for it ------------------------------------------
+def _represent(hub: Hub, person: str, minutes: int = 1) -> None:
+    from storage.library import LibraryStore
+
+    LibraryStore(hub.app.state.hub.library.engine).merge(
+        "legal-entity",
+        f"run-e-{person[-4:]}-{minutes}",
+        "mr_enterprise",
+        dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes),
+        [ENTITY_USCC],
+        {"legal_rep_id_number": [person]},
+    )
+
+
+def _act_for(hub: Hub, uscc: str) -> object:
+    return hub.http.post(
+        "/me/act-for", data={"csrf_token": hub.csrf("/me"), "uscc": uscc}, follow_redirects=False
+    )
+
+
+def test_the_legal_representative_sees_the_companys_licences_and_data(hub: Hub) -> None:
+    hub.sign_in()
+    refused = _act_for(hub, ENTITY_USCC)  # the library names no representative yet
+    assert refused.status_code == 403 and "法定代表人" in refused.text  # type: ignore[attr-defined]
+    _represent(hub, PERSON_ID)
+    assert _act_for(hub, ENTITY_USCC.lower()).status_code == 303  # type: ignore[attr-defined]
+    home = hub.http.get("/me").text
+    assert hub.world.business in home and hub.world.qualification not in home
+    assert 'id="acting-for"' in home and ENTITY_USCC in home
+    data = hub.http.get("/me/data").text
+    assert "legal-entity" in data and "legal_rep_id_number" in data
+    seen = [r["outcome"] for r in hub.audit(ENTITY_USCC)]
+    assert "acting-for" in seen  # the company's own "who looked at my data"
+    back = hub.http.post(
+        "/me/act-for/end", data={"csrf_token": hub.csrf("/me")}, follow_redirects=False
+    )
+    assert back.status_code == 303
+    home = hub.http.get("/me").text
+    assert hub.world.qualification in home and hub.world.business not in home
+
+
+def test_a_change_of_representative_ends_the_company_session(hub: Hub) -> None:
+    _represent(hub, PERSON_ID)
+    hub.sign_in()
+    assert _act_for(hub, ENTITY_USCC).status_code == 303  # type: ignore[attr-defined]
+    _represent(hub, OTHER_ID, minutes=2)  # the regulator's next delivery names another person
+    answer = hub.http.get("/me", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/me/login"
+
+
+def test_nobody_else_acts_for_the_company(hub: Hub) -> None:
+    _represent(hub, OTHER_ID)
+    hub.sign_in()  # PERSON_ID, not the representative
+    assert _act_for(hub, ENTITY_USCC).status_code == 403  # type: ignore[attr-defined]
+    assert "act-for-refused" in [r["outcome"] for r in hub.audit(PERSON_ID)]
