@@ -297,13 +297,14 @@ async def act_for(
         await audit_row(
             request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", person, (), "act-for-refused", 403
         )
-        found = await run_in_threadpool(my_licences, request, person)
-        codes = await run_in_threadpool(side.presentations.open_codes, person)
+        holder = session[0]  # the page as it was: the person's, or the company's
+        found = await run_in_threadpool(my_licences, request, holder)
+        codes = await run_in_threadpool(side.presentations.open_codes, holder)
         message = (
             "企业登记信息中您不是该企业的法定代表人 / the legal-entity library does not name "
             "you the legal representative of this company"
         )
-        context = await _home_context(request, person, found, codes, message)
+        context = await _home_context(request, holder, found, codes, message)
         return _render(request, "me.html", context, 403)
     for subject in (person, company):
         await audit_row(

@@ -33,7 +33,8 @@ async def audit_subjects(
         return
     log = request.app.state.hub.audit
     who = f"staff:{desk.staff.username}"
-    rows = [log.row(who, "-", "GET", route, s, sorted(f), outcome, 200) for s, f in seen]
+    method = request.method
+    rows = [log.row(who, "-", method, route, s, sorted(f), outcome, 200) for s, f in seen]
     try:
         await log.committed(log.submit(rows))
     except AuditWriteFailed:
