@@ -22,6 +22,7 @@ from api.pages.department import Desk, PublisherDesk
 from api.pages.publisher import audit_subjects
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
+CLOSED_SHOWN = 200  # the most recently closed disputes shown (every open one is)
 CLOSED_ZH = {
     "delivery": "已由新交付数据关闭",
     "upheld": "已答复：异议成立",
@@ -53,7 +54,11 @@ async def _page(
         None if status == "all" else status,
     )
     forget(state)  # a delivery may have settled some
-    rows.sort(key=lambda d: (d["status"] != "open", d["filed_at"]))
+    opened = sorted((d for d in rows if d["status"] == "open"), key=lambda d: d["filed_at"])
+    closed = sorted(
+        (d for d in rows if d["status"] != "open"), key=lambda d: d["closed_at"], reverse=True
+    )
+    rows = opened + closed[:CLOSED_SHOWN]
     await audit_subjects(
         request, desk, "/disputes", [(d["subject"], {d["field"]}) for d in rows], "dispute"
     )
@@ -80,7 +85,8 @@ async def disputes_page(
     desk: PublisherDesk,
     status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "all",
 ) -> HTMLResponse:
-    """The department's disputes, open ones first (oldest first), then the closed ones."""
+    """The department's disputes, open ones first (oldest first), then the 200 most recently
+    closed."""
     return await _page(request, desk, status)
 
 

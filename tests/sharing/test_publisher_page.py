@@ -69,6 +69,27 @@ def test_the_department_sees_its_rejected_rows_and_findings(desk: Hub) -> None:
     assert any(a["client_id"] == "staff:police" for a in audit)
 
 
+def test_a_finding_a_later_delivery_corrected_shows_as_closed(desk: Hub) -> None:
+    subject = _birth_date_finding(desk)
+    right = f"{subject[6:10]}-{subject[10:12]}-{subject[12:14]}"
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    desk.ingest.library.merge(
+        POPULATION,
+        f"{DATASET}-fix",
+        DATASET,
+        when,
+        [subject],
+        {"birth_date": [right]},
+        ["birth_date"],
+    )
+    assert cross_checks(desk.ingest)["findings_closed"] >= 1
+    sign_in(desk.http, "police")
+    shown = desk.http.get("/publisher?status=closed").text
+    row = shown[shown.index('id="findings"') :]
+    assert subject in row and 'data-status="closed"' in row and "已解决" in row
+    assert subject not in desk.http.get("/publisher?status=open").text
+
+
 def test_another_department_sees_none_of_it(desk: Hub) -> None:
     subject = _birth_date_finding(desk)
     (run,) = desk.ingest.library.list_runs(DATASET)
