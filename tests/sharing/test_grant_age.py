@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, inspect, text
 
-from api.clients import ClientStore, grants
+from api.clients import Client, ClientStore, Grant, grants
 from storage.library import POPULATION, engine_for
 from tests.sharing.catalog_kit import PURPOSE, UNTIL, Hub, hub
 
@@ -83,3 +85,38 @@ def test_a_database_from_before_gets_the_approval_column(tmp_path: object) -> No
     assert client is not None
     permit = client.permit("population", PURPOSE)
     assert permit is not None and permit.allows("name") and not permit.allows("mobile")
+
+
+def test_no_read_opens_a_conditional_field_its_grant_has_no_approval_for() -> None:
+    """Property: whatever fields old or new grants name (``*`` included) and whatever
+    approvals they record, a read opens a conditional field only if some live grant names it
+    (or ``*``) and records its approval, and never a 不予共享 field."""
+    store = ClientStore(create_engine("sqlite://"))
+    sharing = store.sharing("population")
+    names = sorted(sharing)
+    conditional = store.conditional()["population"]
+    withheld = {n for n, rule in sharing.items() if rule.attribute == "none"}
+    until = dt.datetime(2099, 1, 1)
+    grant = st.builds(
+        lambda fields, approved, i: Grant(i, "population", fields, PURPOSE, until, approved),
+        st.frozensets(st.sampled_from([*names, "*"]), min_size=1),
+        st.frozensets(st.sampled_from(sorted(conditional))),
+        st.integers(1, 10**6),
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(grant, min_size=1, max_size=4))
+    def check(grants: list[Grant]) -> None:
+        client = Client("c", "c", None, tuple(grants), store.shareable(), store.conditional())
+        permit = client.permit("population", PURPOSE)
+        assert permit is not None
+        for name in names:
+            named = [g for g in grants if "*" in g.fields or name in g.fields]
+            if name in withheld:
+                assert not permit.allows(name)
+            elif name in conditional:
+                assert permit.allows(name) == any(name in g.approved for g in named)
+            else:
+                assert permit.allows(name) == bool(named)
+
+    check()
