@@ -38,8 +38,9 @@ from fastapi import APIRouter
 
 from api import csc, licence_verify, pages
 from api.pages import access as access_page
+from api.pages import disputes as dispute_pages
 from api.pages import governance as governance_page
-from api.pages import me, me_corrections, me_redeem
+from api.pages import me, me_data, me_redeem, publisher
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -92,8 +93,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     disputes.router,
     pages.router,
     me.router,
+    me_data.router,
     me_redeem.router,
-    me_corrections.router,
+    publisher.router,
+    dispute_pages.router,
     governance_page.router,
     policy_pages.router,
     access_page.router,

@@ -106,6 +106,9 @@ grants = Table(
     Column("client_id", String(64), nullable=False, index=True),
     Column("scope", String(32), nullable=False),
     Column("fields", Text, nullable=False),  # comma-separated, or "*"
+    # the 有条件共享 fields an approved access request opened (comma-separated); NULL: none,
+    # as for every grant stored before the catalogue (added to older databases on opening)
+    Column("approved", Text),
     Column("purpose", String(64), nullable=False),
     Column("expires_at", DateTime, nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -124,6 +127,7 @@ class Grant:
     fields: frozenset[str]  # {"*"} = every field
     purpose: str
     expires_at: datetime
+    approved: frozenset[str] = frozenset()  # conditional fields an approval opened
 
     def allows(self, name: str) -> bool:
         return "*" in self.fields or name in self.fields
@@ -151,6 +155,9 @@ class Client:
     # library scope -> the fields the catalogue lets any grant open (all but 不予共享): a
     # grant, even a "*" one stored before the catalogue, never opens another
     shareable: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    # library scope -> its 有条件共享 fields: a grant opens one only if an approval did
+    # (``Grant.approved``), whatever the grant's age
+    conditional: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
     # permits by (scope, purpose), worked out once per cached Client (see ClientStore)
     _permits: dict[tuple[str, str], Permit] = field(default_factory=dict, compare=False, repr=False)
 
@@ -177,11 +184,18 @@ class Client:
         )
         if not live:
             return None
-        every = any("*" in g.fields for g in live)
-        names = None if every else frozenset().union(*(g.fields for g in live))
         within = self.shareable.get(scope)
-        if within is not None:
-            names = within if names is None else names & within
+        if within is None:
+            every = any("*" in g.fields for g in live)
+            names = None if every else frozenset().union(*(g.fields for g in live))
+        else:  # a library scope: each grant opens what the catalogue lets it, on every read
+            barred = self.conditional.get(scope, frozenset())
+            names = frozenset().union(
+                *(
+                    (within if "*" in g.fields else g.fields & within) - (barred - g.approved)
+                    for g in live
+                )
+            )
         until = min(g.expires_at.replace(tzinfo=UTC).timestamp() for g in live)
         found = Permit(live, names, until)
         self._permits[(scope, purpose)] = found
@@ -219,6 +233,7 @@ class ClientStore:
         self._cache: dict[str, tuple[float, Client | None]] = {}
         self._lock = threading.Lock()
         metadata.create_all(engine)
+        self._add_approved_column()
         self.upgraded = self._upgrade_purposes()
 
     def _upgrade_purposes(self) -> dict[str, str]:
@@ -259,6 +274,35 @@ class ClientStore:
         from sharing.access import LIBRARY_SCOPES, shareable
 
         return {scope: shareable(self.sharing(scope)) for scope in LIBRARY_SCOPES}
+
+    def conditional(self) -> dict[str, frozenset[str]]:
+        """Library scope -> its 有条件共享 fields (opened only under an approval)."""
+        from sharing.access import LIBRARY_SCOPES
+
+        return {
+            scope: frozenset(
+                n for n, rule in self.sharing(scope).items() if rule.attribute == "conditional"
+            )
+            for scope in LIBRARY_SCOPES
+        }
+
+    def _add_approved_column(self) -> None:
+        """Databases made before grants recorded their approval get the column (NULL: no
+        approval, so their grants open no conditional field)."""
+        from sqlalchemy import inspect, text
+        from sqlalchemy.exc import DBAPIError
+
+        def present() -> bool:
+            columns = inspect(self.engine).get_columns("api_grants")
+            return "approved" in {c["name"] for c in columns}
+
+        if not present():
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE api_grants ADD COLUMN approved TEXT"))
+            except DBAPIError:
+                if not present():  # not another process adding it at the same moment
+                    raise
 
     # ---- administration -----------------------------------------------------------------
     def add(self, client_id: str, name: str, rate_limit: float | None = None) -> str:
@@ -335,11 +379,14 @@ class ClientStore:
         names = sorted({f.strip() for f in (fields or ["*"]) if f.strip()}) or ["*"]
         from sharing.access import LIBRARY_SCOPES, GrantRefused, grant_fields
 
+        approved = None
         if scope in LIBRARY_SCOPES:
             try:
                 names = grant_fields(scope, names, code, self.sharing(scope), approval)
             except GrantRefused as exc:
                 raise ClientError(f"grant refused by the data catalogue: {exc}") from None
+            opened = sorted(set(names) & self.conditional()[scope])
+            approved = ",".join(opened) if opened else None
         expires = (
             expires_at.astimezone(UTC).replace(tzinfo=None) if expires_at.tzinfo else expires_at
         )
@@ -353,6 +400,7 @@ class ClientStore:
                     client_id=client_id,
                     scope=scope,
                     fields=",".join(names),
+                    approved=approved,
                     purpose=code,
                     expires_at=expires,
                     created_at=_now(),
@@ -455,10 +503,18 @@ class ClientStore:
             row.name,
             row.rate_limit,
             tuple(
-                Grant(g.grant_id, g.scope, frozenset(g.fields.split(",")), g.purpose, g.expires_at)
+                Grant(
+                    g.grant_id,
+                    g.scope,
+                    frozenset(g.fields.split(",")),
+                    g.purpose,
+                    g.expires_at,
+                    frozenset(g.approved.split(",")) if g.approved else frozenset(),
+                )
                 for g in gs
             ),
             self.shareable(),
+            self.conditional(),
         )
 
 

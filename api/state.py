@@ -100,6 +100,7 @@ class HubState:
     def open(cls, services: ApiServices) -> HubState:
         from api.audit import AuditLog, subject_key
         from api.records import GoldenReader
+        from holder.corrections import move_to_disputes
         from licence.store import LicenceStore
         from storage.findings import DisputeStore
 
@@ -111,6 +112,7 @@ class HubState:
         )
         LicenceStore(hub.library.engine)  # the licence index tables, on a fresh hub too
         DisputeStore(hub.library.engine)  # the disputes table: golden reads look into it
+        move_to_disputes(hub.library.engine)  # correction requests stored before are disputes
         # the audit's digests go to the state's ledger, opened when the first digest is due
         audit = AuditLog(
             hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)

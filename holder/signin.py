@@ -3,24 +3,37 @@
 A citizen signs in with their resident ID number, the credential's PIN and a fresh TOTP: the
 very checks signing uses (``CloudSignService.sign_in``), so a wrong PIN or OTP counts towards
 the same lock, a used OTP step is refused, and a locked or revoked credential cannot sign in.
-Attempts are counted for the client :data:`PAGES`, so a stranger who guesses PINs on the web
-page locks the web sign-in only: the holder's signing through their own app goes on.
+Attempts on the web page are counted for the client :func:`web_client` of the address they
+come from, so a stranger who guesses PINs locks the web sign-in *from their own address* only:
+the holder signing in from elsewhere, and their signing through their own app, go on. A spray
+from many addresses meets a slower back-off per ID number (in the pages), which a browser the
+holder signed in with before (:func:`device_proof`, a keyed cookie) does not wait for.
 
 What the person is told is the same for a wrong ID number, PIN or OTP (a stranger learns
 nothing about whether an ID has a credential); the audit keeps the exact reason, for the holder.
 
 A session is a random 256-bit token in an HttpOnly cookie, stored only as its SHA-256 with the
 holder and an expiry (:data:`SESSION_SECONDS`), so signing out ends it on the server too.
+
+A company's legal representative (法定代表人) acts for the company: signed in as themselves,
+they open a session *for the company* (holder: its USCC; ``via``: ``rep:<their ID>``,
+:func:`acting_via`). The authorisation is the legal-entity library's
+``legal_rep_id_number`` of the company, delivered by the market regulator (the authoritative
+source), so nothing new is registered and a change of representative takes effect with the
+delivery: every use of such a session checks it again (:func:`represents`), and the session
+ends with the person's own (it never outlives it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
@@ -56,6 +69,22 @@ LOCKED = (
     "多次输入错误，网页登录已锁定，请到服务窗口解锁 / too many wrong attempts: sign-in is "
     "locked, the service desk can unlock it"
 )
+
+
+def web_client(address: str) -> str:
+    """The client the web sign-in's attempts from ``address`` are counted for: the lock of a
+    credential is per (ID, address). The address is kept as a short digest, not as such."""
+    return f"{PAGES}@{hashlib.sha256(address.encode()).hexdigest()[:16]}"
+
+
+def device_proof(key: bytes, holder: str) -> str:
+    """The value of the cookie that marks a browser ``holder`` signed in with (HMAC-SHA256 of
+    the normalised ID under the pages' key): proof of an earlier success, not of identity."""
+    return hmac.new(key, f"holder-device|{holder}".encode(), hashlib.sha256).hexdigest()
+
+
+def known_device(key: bytes, holder: str, cookie: str | None) -> bool:
+    return bool(cookie) and hmac.compare_digest(device_proof(key, holder), str(cookie))
 
 
 def holder_id(raw: str) -> str:
@@ -94,6 +123,28 @@ def sign_in(checks: CredentialChecks, raw_id: str, pin: str, otp: str, via: str 
     return holder
 
 
+ACTING = "rep:"  # ``via`` of a session held for a company by its legal representative
+
+
+def acting_via(person: str) -> str:
+    return ACTING + person
+
+
+def acting_person(via: str) -> str | None:
+    """The person acting for the session's company, None for a session of one's own."""
+    return via[len(ACTING) :] if via.startswith(ACTING) else None
+
+
+def represents(entity: Mapping[str, Mapping[str, Any]] | None, person: str) -> bool:
+    """Whether the company's golden record (``entity``: fields with a ``value``) names
+    ``person`` (a normalised resident ID) as its legal representative."""
+    from schemas.library import subject_key
+    from storage.library import POPULATION
+
+    value = ((entity or {}).get("legal_rep_id_number") or {}).get("value")
+    return bool(value) and subject_key(POPULATION, str(value)) == person
+
+
 def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
 
@@ -106,14 +157,21 @@ class HolderSessions:
         engine: Engine,
         clock: Callable[[], float] = time.time,
         lifetime: int = SESSION_SECONDS,
+        authorised: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``authorised(company, person)``: whether ``person`` may act for ``company`` now
+        (without it, no session held for a company is honoured)."""
         self.engine, self.clock, self.lifetime = engine, clock, lifetime
+        self.authorised = authorised
         store.create(engine)
 
-    def start(self, holder: str, via: str = PAGES) -> str:
-        """A new session for ``holder``; its token (shown once: the cookie's value)."""
+    def start(self, holder: str, via: str = PAGES, until: dt.datetime | None = None) -> str:
+        """A new session for ``holder`` (ending at ``until`` at the latest); its token (shown
+        once: the cookie's value)."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
+        expires = _utc(now + self.lifetime)
+        expires = min(expires, until) if until is not None else expires
         with store.write(self.engine) as conn:
             conn.execute(delete(store.sessions).where(store.sessions.c.expires_at < _utc(now)))
             conn.execute(
@@ -122,23 +180,34 @@ class HolderSessions:
                     holder=holder,
                     via=via[:64],
                     created_at=_utc(now),
-                    expires_at=_utc(now + self.lifetime),
+                    expires_at=expires,
                 )
             )
         return token
 
-    def holder_of(self, token: str | None) -> str | None:
-        """The holder of a live session, None for no, an unknown or an expired token."""
+    def session(self, token: str | None) -> tuple[str, str, dt.datetime] | None:
+        """(holder, via, expiry) of a live session, None for no, an unknown or an expired
+        token, or a company's session whose person no longer represents it."""
         if not token or len(token) > 64:
             return None
-        stmt = select(store.sessions.c.holder, store.sessions.c.expires_at).where(
-            store.sessions.c.token_sha256 == store.secret_hash(token)
-        )
+        stmt = select(
+            store.sessions.c.holder, store.sessions.c.via, store.sessions.c.expires_at
+        ).where(store.sessions.c.token_sha256 == store.secret_hash(token))
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None or row.expires_at <= _utc(self.clock()):
             return None
-        return str(row.holder)
+        person = acting_person(str(row.via))
+        if person is not None and (
+            self.authorised is None or not self.authorised(str(row.holder), person)
+        ):
+            return None
+        return str(row.holder), str(row.via), row.expires_at
+
+    def holder_of(self, token: str | None) -> str | None:
+        """The holder of a live session (see :meth:`session`), else None."""
+        found = self.session(token)
+        return found[0] if found is not None else None
 
     def end(self, token: str | None) -> None:
         if token:

@@ -125,7 +125,7 @@ disputes = Table(
     Column("evidence", Text, nullable=False),
     Column("department", Text, nullable=False),
     Column("status", String(8), nullable=False),  # open | closed
-    Column("closed_by", String(16)),  # delivery | answer
+    Column("closed_by", String(16)),  # delivery | upheld | rejected | answer (no verdict)
     Column("answer", Text),
     Column("filed_at", DateTime, nullable=False),
     Column("closed_at", DateTime),
@@ -171,11 +171,16 @@ class DisputeStore:
         return bool(n)
 
     def list(
-        self, departments: Iterable[str] | None = None, status: str | None = "open"
+        self,
+        departments: Iterable[str] | None = None,
+        status: str | None = "open",
+        subject: str | None = None,
     ) -> builtins.list[dict[str, Any]]:
         q = select(disputes).order_by(disputes.c.filed_at)
         if status:
             q = q.where(disputes.c.status == status)
+        if subject is not None:
+            q = q.where(disputes.c.subject == subject)
         if departments is not None:
             q = q.where(disputes.c.department.in_(builtins.list(departments)))
         with self.engine.connect() as conn:

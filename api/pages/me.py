@@ -1,13 +1,17 @@
-"""The holder's own pages (``/me``): sign-in with the cloud-signature credential, my licences
-(with their sealed JSON, PDF and a "present" button), presentations (亮证码), my data with its
-sources, and who looked at my data.
+"""The holder's own pages (``/me``): sign-in with the cloud-signature credential, acting for a
+company, my licences (with their sealed JSON, PDF and a "present" button) and presentations
+(亮证码). My data and who looked at it are :mod:`api.pages.me_data`.
 
 Identity is the holder session (:mod:`holder.signin`: a random token in the HttpOnly,
 SameSite=Lax cookie ``hub_holder``, stored only hashed, 30 minutes); forms carry the pages'
 CSRF token like every staff form. Sign-in attempts are paused per (ID number, address) by the
-staff pages' own :class:`api.pages.auth.LoginThrottle`, and counted against the credential's
-lock for the client ``holder-pages``. Everything the holder does here is audited under their
-normalised ID (client ``holder-pages``), so it shows in their own "who looked at my data".
+staff pages' own :class:`api.pages.auth.LoginThrottle` and counted against the credential's
+lock per (ID number, address) (:func:`holder.signin.web_client`): a stranger who knows an ID
+locks the sign-in from their own address only. Failures from all addresses together meet a
+slower back-off per ID number (:data:`SPRAY_ALLOWED` failures, then 30 s doubling to 5 min),
+which a browser that signed in as that person before (cookie ``hub_holder_device``) skips.
+Everything the holder does here is audited under their normalised ID (client
+``holder-pages``), so it shows in their own "who looked at my data".
 """
 
 from __future__ import annotations
@@ -34,35 +38,44 @@ from api.routers.presentations import (
     signed_in_holder,
 )
 from holder import presentations as core
-from holder.signin import SESSION_SECONDS, SignInRefused, holder_id, sign_in
+from holder.signin import (
+    SESSION_SECONDS,
+    SignInRefused,
+    acting_person,
+    acting_via,
+    device_proof,
+    holder_id,
+    known_device,
+    sign_in,
+    web_client,
+)
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
-OUTCOME_ZH = {
-    "ok": "已提供",
-    "redeemed": "已核验（亮证码）",
-    "presentation-made": "生成亮证码",
-    "signed-in": "登录",
-    "already-used": "拒绝：亮证码已使用",
-    "expired": "拒绝：亮证码已过期",
-    "wrong-audience": "拒绝：非指定对象",
-    "wrong-purpose": "拒绝：用途不符",
-    "withdrawn": "撤回亮证码 / 拒绝：亮证码已撤回",
-    "denied": "拒绝：无授权",
-    "correction-requested": "提交更正申请",
-    "answered": "部门已答复更正申请",
-}
+DEVICE_COOKIE = "hub_holder_device"
+DEVICE_SECONDS = 365 * 24 * 3600
+SPRAY_ALLOWED = 20  # failures for one ID from browsers it never signed in with, all addresses
+SPRAY_FIRST, SPRAY_LONGEST = 30.0, 300.0  # then a pause for such browsers, doubling up to this
+EVERYWHERE = "*"  # the address key of the back-off over all addresses
 
 
 def _throttle(request: Request) -> LoginThrottle:
     return web.cached(request, "holder_login_throttle", lambda _s: LoginThrottle())  # type: ignore[no-any-return]
 
 
+def _spray(request: Request) -> LoginThrottle:
+    return web.cached(  # type: ignore[no-any-return]
+        request,
+        "holder_spray_throttle",
+        lambda _s: LoginThrottle(SPRAY_ALLOWED, SPRAY_FIRST, SPRAY_LONGEST),
+    )
+
+
 def _hash_gate(request: Request) -> HashGate:
     return web.cached(request, "holder_hash_gate", lambda _s: HashGate())  # type: ignore[no-any-return]
 
 
-async def _holder(request: Request) -> str:
+async def signed_in(request: Request) -> str:
     """The signed-in holder, or a redirect to ``/me/login``."""
     holder = await signed_in_holder(request, holder_side(request))
     if holder is None:
@@ -70,7 +83,7 @@ async def _holder(request: Request) -> str:
     return holder
 
 
-def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
     return web.render(request, template, {"holder_signed_in": True, **context}, status)
 
 
@@ -95,15 +108,18 @@ async def login(
         name = holder_id(id_number)
     except SignInRefused:
         name = id_number.strip().upper()[:40]
-    throttle = _throttle(request)
+    throttle, spray = _throttle(request), _spray(request)
+    known = known_device(web.secret(request), name, request.cookies.get(DEVICE_COOKIE))
     wait = throttle.wait(name, address)
+    if not known:
+        wait = max(wait, spray.wait(name, EVERYWHERE))
     if wait > 0:
         return _paused(request, wait)
     svc = cloudsign_service(request)
 
     def check() -> str:
         with _hash_gate(request).slot():
-            return sign_in(svc, id_number, pin, otp)
+            return sign_in(svc, id_number, pin, otp, web_client(address))
 
     try:
         holder = await run_in_threadpool(check)
@@ -116,6 +132,8 @@ async def login(
             request, HOLDER_PAGES, HOLDER_PURPOSE, route, exc.holder, (), exc.outcome, exc.status
         )
         wait = throttle.failed(name, address)
+        if not known:
+            wait = max(wait, spray.failed(name, EVERYWHERE))
         if wait > 0:
             return _paused(request, wait)
         return web.render(request, "me_login.html", {"error": exc.message}, status_code=exc.status)
@@ -124,6 +142,20 @@ async def login(
     token = await run_in_threadpool(holder_side(request).sessions.start, holder)
     web.start_session(request, web.signed_in(request))  # a new CSRF token after sign-in
     response = web.redirect(request, "/me")
+    _holder_cookie(request, response, token)
+    response.set_cookie(  # this browser signed in as the holder: it skips the spray back-off
+        DEVICE_COOKIE,
+        device_proof(web.secret(request), holder),
+        max_age=DEVICE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/me/login",
+    )
+    return response
+
+
+def _holder_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         HOLDER_COOKIE,
         token,
@@ -133,7 +165,6 @@ async def login(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return response
 
 
 def _paused(request: Request, wait: float) -> HTMLResponse:
@@ -197,18 +228,98 @@ def my_licences(request: Request, holder: str) -> list[dict[str, Any]]:
 
 @router.get("/me", response_class=HTMLResponse)
 async def me_home(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    holder = await _holder(request)
+    holder = await signed_in(request)
     found = await run_in_threadpool(my_licences, request, holder)
     codes = await run_in_threadpool(holder_side(request).presentations.open_codes, holder)
-    return _render(
-        request, "me.html", {"licences": found, "codes": codes, "holder_masked": _mask(holder)}
-    )
+    return render(request, "me.html", await _home_context(request, holder, found, codes))
+
+
+async def _home_context(
+    request: Request, holder: str, found: Any, codes: Any, error: str | None = None
+) -> dict[str, Any]:
+    session = await _session_of(request)
+    person = acting_person(session[1]) if session else None
+    return {
+        "licences": found,
+        "codes": codes,
+        "holder_masked": _mask(holder),
+        "acting_for": holder if person else None,
+        "acting_person": _mask(person) if person else None,
+        "act_error": error,
+    }
+
+
+async def _session_of(request: Request) -> tuple[str, str, dt.datetime] | None:
+    side = holder_side(request)
+    return await run_in_threadpool(side.sessions.session, request.cookies.get(HOLDER_COOKIE))
+
+
+# ---- acting for a company -------------------------------------------------------------------
+@router.post("/me/act-for", response_class=HTMLResponse)
+async def act_for(
+    request: Request, _csrf: web.CsrfChecked, uscc_text: Annotated[str, Form(alias="uscc")] = ""
+) -> Response:
+    """The signed-in person acts for a company the legal-entity library names them the legal
+    representative of: a session for the company, ending with the person's own."""
+    from schemas.library import subject_key
+    from storage.library import LEGAL_ENTITY
+
+    session = await _session_of(request)
+    if session is None:
+        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
+    person, via, until = session
+    if acting_person(via) is not None:
+        person = str(acting_person(via))  # from one company to another: still the person
+    company = subject_key(LEGAL_ENTITY, uscc_text.strip()[:40])
+    side = holder_side(request)
+    allowed = side.sessions.authorised
+    if allowed is None or not await run_in_threadpool(allowed, company, person):
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", person, (), "act-for-refused", 403
+        )
+        holder = session[0]  # the page as it was: the person's, or the company's
+        found = await run_in_threadpool(my_licences, request, holder)
+        codes = await run_in_threadpool(side.presentations.open_codes, holder)
+        message = (
+            "企业登记信息中您不是该企业的法定代表人 / the legal-entity library does not name "
+            "you the legal representative of this company"
+        )
+        context = await _home_context(request, holder, found, codes, message)
+        return render(request, "me.html", context, 403)
+    for subject in (person, company):
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", subject, (), "acting-for", 200
+        )
+    return await _switch(request, company, acting_via(person), until)
+
+
+@router.post("/me/act-for/end", response_class=HTMLResponse)
+async def act_for_end(request: Request, _csrf: web.CsrfChecked) -> Response:
+    """Back to the person's own side (the session still ends when theirs would have)."""
+    from holder.signin import PAGES
+
+    session = await _session_of(request)
+    if session is None:
+        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
+    person = acting_person(session[1])
+    if person is None:
+        return web.redirect(request, "/me")
+    return await _switch(request, person, PAGES, session[2])
+
+
+async def _switch(request: Request, holder: str, via: str, until: dt.datetime) -> Response:
+    side = holder_side(request)
+    await run_in_threadpool(side.sessions.end, request.cookies.get(HOLDER_COOKIE))
+    token = await run_in_threadpool(side.sessions.start, holder, via, until)
+    response = web.redirect(request, "/me")
+    _holder_cookie(request, response, token)
+    return response
 
 
 @router.post("/me/codes/{ref}/withdraw")
 async def withdraw_code(request: Request, ref: str, _csrf: web.CsrfChecked) -> Response:
     """Withdraw a code shown by mistake: it can no longer be redeemed (410 "withdrawn")."""
-    holder = await _holder(request)
+    holder = await signed_in(request)
     side = holder_side(request)
     lid = await run_in_threadpool(side.presentations.withdraw, holder, ref[:64])
     if lid is not None:
@@ -256,7 +367,7 @@ async def licence_json(request: Request, lid: str, _session: web.SessionDep) -> 
     and ``hub licence disclose FILE`` hides fields of it without the platform)."""
     from licence.trust import receipt_json
 
-    holder = await _holder(request)
+    holder = await signed_in(request)
     await _own(request, holder, lid)
     svc = request.app.state.hub.licences
     doc = await run_in_threadpool(svc.document, lid)
@@ -279,7 +390,7 @@ async def licence_pdf(request: Request, lid: str, _session: web.SessionDep) -> R
     """The licence's signed PDF (valid licences only: a fresh PDF of a revoked one misleads)."""
     from licence.pdf import render_pdf
 
-    holder = await _holder(request)
+    holder = await signed_in(request)
     row = await _own(request, holder, lid)
     if row["status"] != "valid":
         status_zh = STATUS_ZH.get(row["status"], row["status"])
@@ -333,10 +444,10 @@ def _field_labels(doc: dict[str, Any], type_code: str) -> list[dict[str, Any]]:
 
 @router.get("/me/licences/{lid}/present", response_class=HTMLResponse)
 async def present_form(request: Request, lid: str, _session: web.SessionDep) -> HTMLResponse:
-    holder = await _holder(request)
+    holder = await signed_in(request)
     row = await _own(request, holder, lid)
     doc = await run_in_threadpool(request.app.state.hub.licences.document, lid)
-    return _render(
+    return render(
         request,
         "me_present.html",
         {
@@ -352,7 +463,7 @@ async def present_form(request: Request, lid: str, _session: web.SessionDep) -> 
 async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLResponse:
     """Make a presentation of the chosen fields; the page shows its code and QR, and renews
     the code by itself while it stays open (``/pages/static/me.js``)."""
-    holder = await _holder(request)
+    holder = await signed_in(request)
     form = await request.form()
     shown = [str(v) for v in form.getlist("show")]
     audience = str(form.get("audience") or "").strip() or None
@@ -377,7 +488,7 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
         )
         row = await _own(request, holder, lid)
         doc = await run_in_threadpool(request.app.state.hub.licences.document, lid)
-        return _render(
+        return render(
             request,
             "me_present.html",
             {
@@ -399,7 +510,7 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
         201,
     )
     out = await run_in_threadpool(presentation_out, side, made, True)
-    return _render(
+    return render(
         request,
         "me_code.html",
         {
@@ -423,128 +534,3 @@ def _int(value: Any, default: int) -> int:
         return int(str(value))
     except (TypeError, ValueError):
         return default
-
-
-# ---- who looked at my data; my data ---------------------------------------------------------
-@router.get("/me/audit", response_class=HTMLResponse)
-async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    """Every access to my records, claims, licences and presentations: the audit under my
-    normalised ID, newest first."""
-    holder = await _holder(request)
-    state = request.app.state.hub
-    rows = await run_in_threadpool(state.audit.query, holder, 500)
-    purposes = state.purposes
-    entries = [
-        {
-            "at": r["at"],
-            "client": r["client_id"],
-            "purpose": purposes.label(r["purpose"]) if r["purpose"] in purposes else r["purpose"],
-            "route": r["route"],
-            "fields": r["fields"],
-            "outcome": r["outcome"],
-            "outcome_zh": OUTCOME_ZH.get(r["outcome"], r["outcome"]),
-            "allowed": int(r["status"]) < 400,
-            "status": r["status"],
-        }
-        for r in rows
-    ]
-    return _render(request, "me_audit.html", {"entries": entries})
-
-
-@router.get("/me/data", response_class=HTMLResponse)
-async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    """My golden record in the population library, each field with its source and time, and
-    my correction requests."""
-    holder = await _holder(request)
-    return await _data_page(request, holder)
-
-
-async def _data_page(
-    request: Request, holder: str, error: str | None = None, status: int = 200
-) -> HTMLResponse:
-    from api.records import record
-    from storage.library import POPULATION
-
-    state = request.app.state.hub
-    fields = await run_in_threadpool(record, state, POPULATION, holder, None)
-    await audit_row(
-        request,
-        HOLDER_PAGES,
-        HOLDER_PURPOSE,
-        "/me/data",
-        holder,
-        sorted(fields or {}),
-        "ok",
-        200,
-    )
-    rows = [
-        {"name": k, **v, "updated": _when(v.get("updated_at"))}
-        for k, v in sorted((fields or {}).items())
-    ]
-    mine = await run_in_threadpool(corrections(request).mine, holder)
-    context = {"rows": rows, "requests": mine, "error": error}
-    return _render(request, "me_data.html", context, status)
-
-
-@router.post("/me/data/corrections", response_class=HTMLResponse)
-async def request_correction(
-    request: Request,
-    _csrf: web.CsrfChecked,
-    field_name: Annotated[str, Form(alias="field")] = "",
-    note: Annotated[str, Form()] = "",
-) -> Response:
-    """ "This is wrong": a correction request to the department whose data the field came from."""
-    from holder.corrections import CorrectionError
-
-    holder = await _holder(request)
-    try:
-        await run_in_threadpool(corrections(request).file, holder, field_name[:64], note[:2000])
-    except CorrectionError as exc:
-        return await _data_page(request, holder, str(exc), 400)
-    await audit_row(
-        request,
-        HOLDER_PAGES,
-        HOLDER_PURPOSE,
-        "/me/data/corrections",
-        holder,
-        [field_name[:64]],
-        "correction-requested",
-        201,
-    )
-    return web.redirect(request, "/me/data")
-
-
-def corrections(request: Request) -> Any:
-    """The app's correction requests (:class:`holder.corrections.Corrections`), whose field
-    sources are read from the golden record and the datasets' contracts."""
-    from holder.corrections import Corrections, Source
-
-    app = request.app
-
-    def source(holder: str, name: str) -> Source | None:
-        from api.records import record
-        from storage.library import POPULATION
-
-        state = app.state.hub
-        found = (record(state, POPULATION, holder, None) or {}).get(name)
-        if found is None:
-            return None
-        dataset = str(found["source"])
-        contract = state.ingest.contracts.get(dataset)
-        when = dt.datetime.fromisoformat(str(found["updated_at"]).replace("Z", "+00:00"))
-        return Source(
-            dataset,
-            contract.department if contract is not None else dataset,
-            when.astimezone(dt.UTC).replace(tzinfo=None),
-        )
-
-    return web.cached(
-        request, "holder_corrections", lambda _s: Corrections(app.state.hub.library.engine, source)
-    )
-
-
-def _when(stamp: Any) -> str:
-    try:
-        return web.cst(dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")))
-    except ValueError:
-        return str(stamp)

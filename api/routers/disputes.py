@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
@@ -46,7 +46,9 @@ class DisputeOut(BaseModel):
     evidence: str
     department: str
     status: str = Field(description="open, or closed (by a delivery or an answer)")
-    closed_by: str | None = None
+    closed_by: str | None = Field(
+        default=None, description="delivery, upheld, rejected, or answer (without a verdict)"
+    )
     answer: str | None = None
     filed_at: UtcDatetime
     closed_at: UtcDatetime | None = None
@@ -54,28 +56,26 @@ class DisputeOut(BaseModel):
 
 class AnswerIn(BaseModel):
     answer: str = Field(min_length=1, max_length=2000)
+    verdict: Literal["upheld", "rejected"] | None = Field(
+        default=None, description="upheld: the claim is right; rejected: the value stands"
+    )
 
 
-def _store(state: HubState) -> Any:
-    from storage.findings import DisputeStore
+def desk(state: HubState) -> Any:
+    """The hub's :class:`sharing.disputes.DisputeDesk` (the one rule of filing, settling and
+    answering disputes, for the API and the pages alike), built once."""
+    found = getattr(state, "dispute_desk", None)
+    if found is None:
+        from api.records import record
+        from sharing.disputes import DisputeDesk
 
-    return DisputeStore(state.library.engine)
-
-
-def settle(state: HubState) -> int:
-    """Close the open disputes a later delivery of their department answered; returns how
-    many were closed."""
-    from api.records import record
-    from sharing.disputes import datasets_of, settled_by_delivery
-
-    store = _store(state)
-    contracts = list(state.ingest.contracts.values())
-    closed = 0
-    for d in store.list():
-        fields = record(state, d["library"], d["subject"], None, marks=False) or {}
-        if settled_by_delivery(d, fields.get(d["field"]), datasets_of(d["department"], contracts)):
-            closed += bool(store.close(d["dispute_id"], "delivery"))
-    return closed
+        found = DisputeDesk(
+            state.library.engine,
+            state.ingest.contracts.values(),
+            lambda library, subject: record(state, library, subject, None, marks=False),
+        )
+        state.dispute_desk = found
+    return found
 
 
 Index = dict[tuple[str, str], list[tuple[str, dict[str, Any], set[str]]]]
@@ -133,11 +133,10 @@ async def file_dispute(
 ) -> DisputeOut:
     """Dispute a field of a golden record this client holds a live grant to read."""
     from schemas.library import subject_key
-    from sharing.disputes import DisputeRefused, authority, library_of
+    from sharing.disputes import DisputeRefused, library_of
 
     try:
         library = library_of(body.field)
-        department = authority(library, body.field, state.ingest.contracts.values())
     except DisputeRefused as exc:
         raise Problem(422, "dispute-refused", str(exc)) from None
     subject = subject_key(library, body.subject)
@@ -150,22 +149,17 @@ async def file_dispute(
         raise Problem(
             403, "not-granted", f"this client may not read {body.field!r} of the {library} library"
         )
-
-    def filing() -> dict[str, Any] | None:  # database writes: off the event loop
-        store = _store(state)
-        return store.get(
-            store.file(
-                client_id=client.client_id,
-                library=library,
-                subject=subject,
-                field=body.field,
-                claimed_value=body.claimed_value,
-                evidence=body.evidence,
-                department=department,
-            )
+    try:
+        filed = await run_in_threadpool(  # database writes: off the event loop
+            desk(state).file,
+            client.client_id,
+            subject,
+            body.field,
+            body.claimed_value,
+            body.evidence,
         )
-
-    filed = await run_in_threadpool(filing)
+    except DisputeRefused as exc:
+        raise Problem(422, "dispute-refused", str(exc)) from None
     forget(state)
     await audited(request, client, "dispute-filed", 201, subject=subject, fields=(body.field,))
     return DisputeOut.model_validate(filed)
@@ -181,9 +175,8 @@ def list_disputes(
     state: Annotated[HubState, Depends(hub_state)],
 ) -> list[DisputeOut]:
     """The open disputes sent to the departments this client publishes for."""
-    settle(state)
+    rows = desk(state).for_departments(_departments(state, access))
     forget(state)
-    rows = _store(state).list(_departments(state, access))
     for r in rows:
         access.touch(r["subject"], {r["field"]}, "dispute")
     return [DisputeOut.model_validate(r) for r in rows]
@@ -200,14 +193,18 @@ def answer_dispute(
     access: Annotated[Access, gate("datasets")],
     state: Annotated[HubState, Depends(hub_state)],
 ) -> DisputeOut:
-    """Close a dispute of this department with an answer (e.g. the value is right, or the
-    correction comes with the next delivery)."""
-    store = _store(state)
-    row = store.get(id)
-    if row is None or row["department"] not in _departments(state, access):
+    """Close a dispute of this department with an answer: ``verdict`` upheld (the claim is
+    right; the correction comes with the next delivery) or rejected (the value stands)."""
+    from sharing.disputes import DisputeRefused
+
+    mine = _departments(state, access)
+    row = desk(state).store.get(id)
+    if row is None or row["department"] not in mine:
         raise Problem(404, "unknown-dispute", "no dispute of this department with this id")
-    if not store.close(id, "answer", body.answer):
-        raise Problem(422, "dispute-closed", f"dispute {id} is closed already")
+    try:
+        closed = desk(state).answer(id, mine, body.verdict or "answer", body.answer)
+    except DisputeRefused as exc:
+        raise Problem(422, "dispute-closed", str(exc)) from None
     forget(state)
     access.touch(row["subject"], {row["field"]}, "dispute-answered")
-    return DisputeOut.model_validate(store.get(id))
+    return DisputeOut.model_validate(closed)

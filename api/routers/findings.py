@@ -54,8 +54,6 @@ def get_rejections(
     state: Annotated[HubState, Depends(hub_state)],
 ) -> RejectionsOut:
     """The quarantined rows of a run of a dataset this client publishes (at most 1,000)."""
-    from pipeline.work import REASONS_COLUMN, load_table
-    from schemas.library import subject_key
     from storage.library import LibraryError
 
     try:
@@ -65,33 +63,53 @@ def get_rejections(
     if not access.allows(run["dataset"]):
         raise Problem(404, "unknown-run", "no ingest run with this id")
     access.fields = {run["dataset"]}
+    entry, rows = rejected_rows(state, run, MAX_ROWS)
+    for r in rows:
+        if r["subject"]:
+            access.touch(r["subject"], {run["dataset"]}, "rejected")
+    return RejectionsOut(
+        run_id=id,
+        dataset=run["dataset"],
+        rows=int(entry["rows"]) if entry else 0,
+        shown=len(rows),
+        reasons=str(entry["reasons"]) if entry else "",
+        items=[RejectedRow.model_validate(r) for r in rows],
+    )
+
+
+def rejected_rows(
+    state: HubState, run: dict[str, Any], limit: int
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A run's quarantine entry (None if nothing was rejected) and its first ``limit``
+    rejected rows: ``row`` (1-based), ``reasons``, ``key`` and ``values`` as delivered, and
+    ``subject`` (the normalised subject the row names, to audit the showing of it, or None).
+    What the publishing client (here) and the department's publisher page both show."""
+    from pipeline.work import REASONS_COLUMN, load_table
+    from schemas.library import subject_key
+
     contract = state.ingest.contracts[run["dataset"]]
-    entries = [q for q in state.library.list_quarantine(run["dataset"]) if q["run_id"] == id]
+    entries = [
+        q for q in state.library.list_quarantine(run["dataset"]) if q["run_id"] == run["run_id"]
+    ]
     if not entries:
-        return RejectionsOut(
-            run_id=id, dataset=run["dataset"], rows=0, shown=0, reasons="", items=[]
-        )
+        return None, []
     table = load_table(state.ingest.objects, entries[0]["object_key"])
     cols: dict[str, list[Any]] = {n: table[n].to_pylist() for n in table.column_names}
     names = [n for n in table.column_names if n != REASONS_COLUMN]
     items = []
-    for i in range(min(table.num_rows, MAX_ROWS)):
+    for i in range(min(table.num_rows, limit)):
         values = {n: None if cols[n][i] is None else str(cols[n][i]) for n in names}
-        key = {k: values.get(k) for k in contract.key}
         subject = values.get(contract.subject_column)
-        if subject:
-            access.touch(subject_key(contract.library, subject), {run["dataset"]}, "rejected")
         items.append(
-            RejectedRow(row=i + 1, reasons=list(cols[REASONS_COLUMN][i]), key=key, values=values)
+            {
+                "row": i + 1,
+                "reasons": list(cols[REASONS_COLUMN][i]),
+                "key": {k: values.get(k) for k in contract.key},
+                "values": values,
+                "subject": subject_key(contract.library, subject) if subject else None,
+            }
         )
-    return RejectionsOut(
-        run_id=id,
-        dataset=run["dataset"],
-        rows=int(entries[0]["rows"]),
-        shown=len(items),
-        reasons=str(entries[0]["reasons"]),
-        items=items,
-    )
+    return entries[0], items
 
 
 class FindingOut(BaseModel):

@@ -94,13 +94,23 @@ def holder_side(request: Request) -> HolderSide:
                 licences = hub.licences
                 parts = urlsplit(licences.verification_url)
                 side = HolderSide(
-                    HolderSessions(engine),
+                    HolderSessions(engine, authorised=lambda c, p: legal_rep(hub, c, p)),
                     HolderApps(engine),
                     core.Presentations(engine, licences),
                     f"{parts.scheme}://{parts.netloc}",
                 )
                 state.holder_side = side
     return side
+
+
+def legal_rep(state: HubState, company: str, person: str) -> bool:
+    """Whether the legal-entity library names ``person`` the legal representative of
+    ``company`` now (what a session held for a company rests on)."""
+    from api.records import record
+    from holder.signin import represents
+    from storage.library import LEGAL_ENTITY
+
+    return represents(record(state, LEGAL_ENTITY, company, None, marks=False), person)
 
 
 def qr_image(text: str) -> str:

@@ -1,4 +1,5 @@
-"""``hub staff``: accounts for the staff web pages (roles admin, publisher, issuer, verifier)."""
+"""``hub staff``: accounts for the staff web pages (roles admin, publisher, issuer, verifier,
+approver), and the department a publisher or approver account works for."""
 
 from __future__ import annotations
 
@@ -51,13 +52,45 @@ def add(username: str, role: str, display_name: str, password_stdin: bool) -> No
 
 @staff.command("list")
 def list_() -> None:
-    """Every account with its role (never a password or hash)."""
-    rows = _accounts().list()
+    """Every account with its role and department (never a password or hash)."""
+    accounts = _accounts()
+    rows = accounts.list()
     if not rows:
         click.echo("no staff accounts yet (hub staff add NAME --role admin)")
+    bound = _bindings(accounts.engine)
     for s in rows:
         state = "disabled" if s.disabled else "active"
-        click.echo(f"{s.username:<20} {s.role:<10} {state:<9} {s.display_name}")
+        where = bound.department_of(s.username) or ("all" if s.role == "admin" else "-")
+        click.echo(f"{s.username:<20} {s.role:<10} {state:<9} {s.display_name}  [{where}]")
+
+
+def _bindings(engine: Any) -> Any:
+    from storage.access_requests import AccessRequestStore
+
+    return AccessRequestStore(engine)
+
+
+@staff.command("department")
+@click.argument("username")
+@click.argument("department")
+def department(username: str, department: str) -> None:
+    """Bind USERNAME (a publisher or approver) to DEPARTMENT (any unique part of its name):
+    its pages show only that department's rejections, findings and disputes (approvers: the
+    access requests it decides)."""
+    from hub.commands.access import resolve_department
+
+    accounts = _accounts()
+    found = accounts.get(username)
+    if found is None:
+        raise click.ClickException(f"no staff account {username!r} (see `hub staff list`)")
+    if found.role not in ("publisher", "approver"):
+        raise click.ClickException(
+            f"{username!r} is {found.role}: only publisher and approver accounts work for one "
+            "department"
+        )
+    name = resolve_department(department)
+    _bindings(accounts.engine).bind(username, name)
+    click.echo(f"{username} ({found.role}) works for {name}")
 
 
 @staff.command("passwd")

@@ -51,13 +51,13 @@ def make_library(settings: Settings) -> LibraryStore:
     lib.merge(
         "population",
         "run-p",
-        "police.residents",
+        "ps_household",
         now,
         [PERSON_ID, OTHER_ID],
         {"name": [PERSON_NAME, "李四"]},
     )
     lib.merge(
-        "legal-entity", "run-e", "samr.entities", now, [ENTITY_USCC], {"entity_name": [ENTITY_NAME]}
+        "legal-entity", "run-e", "mr_enterprise", now, [ENTITY_USCC], {"entity_name": [ENTITY_NAME]}
     )
     return lib
 

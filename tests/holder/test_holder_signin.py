@@ -172,3 +172,44 @@ def test_hub_holder_app_key_registers_the_key_assertions_are_checked_with(
     bad.write_text("not a key")
     out = CliRunner().invoke(main, ["holder", "app-key", "holder-app", "--public-key", str(bad)])
     assert out.exit_code == 2 and "not a PEM public key" in out.output
+
+
+# ---- a stranger who knows the ID cannot lock the holder out ----------------------------------
+def _from(hub: Hub, address: str, pin: str = "000000") -> int:
+    """A wrong sign-in (or a right one with ``pin``) from a browser at ``address``."""
+    from fastapi.testclient import TestClient
+
+    other = TestClient(hub.app, client=(address, 40000))
+    page = other.get("/me/login").text
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = other.post(
+        "/me/login",
+        data={"csrf_token": token, "id_number": PERSON_ID, "pin": pin, "otp": hub.phone.code()},
+        follow_redirects=False,
+    )
+    return answer.status_code
+
+
+def test_a_strangers_wrong_pins_lock_only_the_strangers_address(hub: Hub) -> None:
+    answers = [_from(hub, "203.0.113.7") for _ in range(7)]
+    assert answers[-1] in (403, 429) and 401 in answers  # paused, then locked, there
+    assert hub.sign_in().status_code == 303  # the holder, from their own address, gets in
+    cid = hub.cloudsign.list_credentials(PERSON_ID)[0]
+    events = [(r["event"], r["outcome"]) for r in hub.cloudsign.audit_trail(cid)]
+    assert ("sign-in", "refused:invalid_pin") in events and ("sign-in", "ok") in events
+
+
+def test_a_spray_from_many_addresses_meets_a_back_off_the_holders_browser_skips(
+    hub: Hub,
+) -> None:
+    from api.pages.me import SPRAY_ALLOWED
+
+    assert hub.sign_in().status_code == 303  # the holder's browser: marked as known
+    hub.http.post("/me/logout", data={"csrf_token": hub.csrf("/me")})
+    for i in range(SPRAY_ALLOWED - 1):
+        assert _from(hub, f"198.51.100.{i}") == 401  # one guess from each of many addresses
+    assert _from(hub, "198.51.100.249") == 429  # the last allowed failure starts the pause
+    assert _from(hub, "198.51.100.250") == 429  # a new address now waits ...
+    assert _from(hub, "198.51.100.251", pin="246810") == 429  # ... even with the right PIN
+    hub.clock.advance(31)  # a fresh OTP step for the holder
+    assert hub.sign_in().status_code == 303  # ... but the holder's own browser does not

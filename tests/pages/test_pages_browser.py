@@ -63,7 +63,9 @@ def test_revoked_licence_shows_revoked_with_date_and_reason(site: Site, desk: An
     banner = desk.inner_text("#status-banner")
     assert "已吊销" in banner
     row = site_row(site, site.revoked_id)
-    assert row["updated_at"].date().isoformat() in banner
+    from api.pages.web import cst  # the pages show China Standard Time, not UTC
+
+    assert cst(row["updated_at"], "%Y-%m-%d") in banner
     assert "以欺骗手段取得许可" in desk.inner_text("#verdict")
     assert desk.locator("#checks tr.failed[data-check=status]").count() == 1
     screenshot(desk, "verify-revoked-desk")

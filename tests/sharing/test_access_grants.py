@@ -83,7 +83,7 @@ def test_star_is_written_out_as_the_fields_it_may_open(store: ClientStore) -> No
     assert "death_date" in _permit_fields(store, "approvals", "population", PURPOSES[0])
 
 
-def test_a_star_grant_stored_before_the_catalogue_opens_no_withheld_field(
+def test_a_star_grant_stored_before_the_catalogue_opens_no_withheld_or_conditional_field(
     store: ClientStore,
 ) -> None:
     from sqlalchemy import insert
@@ -104,7 +104,8 @@ def test_a_star_grant_stored_before_the_catalogue_opens_no_withheld_field(
         )
     permit = _client(store).permit("population", PURPOSES[0])
     assert permit is not None
-    assert not permit.allows("contact_address") and permit.allows("mobile")
+    assert not permit.allows("contact_address")  # 不予共享
+    assert not permit.allows("mobile") and permit.allows("name")  # 有条件共享: no approval
 
 
 def _client(store: ClientStore) -> Client:
