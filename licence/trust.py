@@ -73,6 +73,10 @@ def anchor_from_bundle(bundle: Mapping[str, Any], log_keys: Sequence[str]) -> Tr
     )
 
 
+# (anchor reference, checkpoint note) pairs an anchor backend confirmed in this process
+_ANCHORED: set[tuple[Any, bytes]] = set()
+
+
 def _origin_of_key(vkey: str) -> str:
     return vkey.split("+", 1)[0]
 
@@ -134,7 +138,12 @@ def online_context(
                 own = restrict_note(note, [Verifier.from_vkey(ledger.verifier_key())])
             except NoteError:
                 own = note
+            if (ref, own) in _ANCHORED:
+                return  # an anchored checkpoint stays anchored: checked once per process
             anchor.verify(ref, own)  # the embedded table, or the Fabric chain read back
+            if len(_ANCHORED) >= 1024:
+                _ANCHORED.clear()
+            _ANCHORED.add((ref, own))
         except AnchorUnavailableError as exc:
             raise ConnectionError(str(exc)) from exc
         except AnchorError as exc:
