@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,10 @@ def anchor_from_bundle(bundle: Mapping[str, Any], log_keys: Sequence[str]) -> Tr
 
 # (anchor reference, checkpoint note) pairs an anchor backend confirmed in this process
 _ANCHORED: set[tuple[Any, bytes]] = set()
+# status lists' receipts per log by (list entry index, checkpoint size), for unwitnessed logs
+_LIST_RECEIPTS: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Receipt | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _origin_of_key(vkey: str) -> str:
@@ -149,16 +154,36 @@ def online_context(
         except AnchorError as exc:
             raise LookupError(str(exc)) from exc
 
+    pool = ledger.witnesses
+
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)
-        return None if found is None else ledger.receipt(found[1])
+        if found is None:
+            return None
+        size, index = found
+        if pool is not None:  # a witnessed note gains cosignatures: read it as it is now
+            return ledger.receipt(index, size)
+        # else the receipt under one checkpoint never changes
+        known = _LIST_RECEIPTS.setdefault(ledger, {})
+        if (index, size) not in known:
+            if len(known) >= 256:
+                known.clear()
+            known[(index, size)] = ledger.receipt(index, size)
+        return known[(index, size)]
 
-    pool = ledger.witnesses
+    rows: dict[str, dict[str, Any] | None] = {}
+
+    def status_of(lid: str) -> dict[str, Any] | None:
+        # one read of the licence's row per verdict (two checks ask for it)
+        if lid not in rows:
+            rows[lid] = svc.store.licence(lid)
+        return rows[lid]
+
     return VerifyContext(
         log_keys=[ledger.verifier_key()],
         witnesses=[] if pool is None else [w.vkey() for w in pool.verifiers()],
         witness_quorum=witness_quorum,
-        status_of=svc.store.licence,
+        status_of=status_of,
         status_list_of=status_list_of,
         today=today or dt.date.today(),
         trust_roots=[pca.root, pca.seal_ca],
