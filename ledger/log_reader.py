@@ -49,6 +49,8 @@ class LogReader:
         # perfect-subtree hashes never change once committed: cache the upper levels (at most
         # n/2^CACHE_LEVEL of them) so a proof reads only its few low-level nodes
         self._node_cache: dict[tuple[int, int], bytes] = {}
+        # the root of the first ``size`` entries never changes either (an append-only log)
+        self._roots: dict[int, bytes] = {}
 
     CACHE_LEVEL = db.NODE_LEVEL  # the stored levels; those below are folded from leaves
 
@@ -115,13 +117,21 @@ class LogReader:
         if not 0 <= size <= have:
             raise LedgerError(f"tree size {size} is beyond the log's {have} entries")
 
+    ROOTS_KEPT = 4096  # roots of past sizes remembered (online verifiers ask for a few)
+
     def root(self, size: int | None = None) -> bytes:
+        if size is not None and size in self._roots:
+            return self._roots[size]
         with self.engine.connect() as conn:
             size = db.tree_size(conn) if size is None else size
             self._check_size(conn, size)
             wanted = range_nodes(0, size)
             got = self._read_nodes(conn, wanted)
-        return fold([got[n] for n in wanted], self.hash_name)
+        found = fold([got[n] for n in wanted], self.hash_name)
+        if len(self._roots) >= self.ROOTS_KEPT:
+            self._roots.pop(next(iter(self._roots)))
+        self._roots[size] = found
+        return found
 
     def _consistency(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
         ranges = consistency_ranges(size1, size2)

@@ -105,6 +105,7 @@ class LicenceService(StatusReadings):
         # the TSA/OCSP/CRL service (licence.ltv) new certificates name; "" = none
         self.ltv_url = ltv_url
         self.preparer = BatchPreparer(store, keys, holders)
+        self._platform_ca: ca.PlatformCA | None = None
         # a log opened without LedgerService.open (tests, embedding) still commits the status
         # lists with each checkpoint; registering twice is a no-op
         from licence.status_snapshot import status_snapshot
@@ -130,12 +131,17 @@ class LicenceService(StatusReadings):
         return pca
 
     def platform_ca(self) -> ca.PlatformCA:
+        """The platform root and seal CA, read once: they are made once per platform and never
+        replaced (:meth:`ensure_ca` refuses to mint a second), and every online verdict asks."""
+        if self._platform_ca is not None:
+            return self._platform_ca
         if not self.objects.exists("ca/root.pem"):
             raise ca.CertificateAuthorityError("no platform CA yet: run `hub init`")
-        return ca.PlatformCA(
+        self._platform_ca = ca.PlatformCA(
             x509.load_pem_x509_certificate(self.objects.get("ca/root.pem")),
             x509.load_pem_x509_certificate(self.objects.get("ca/seal-ca.pem")),
         )
+        return self._platform_ca
 
     def _log(self, event: dict[str, Any]) -> int:
         return self.ledger.append(document.canonical(event))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ def anchor_from_bundle(bundle: Mapping[str, Any], log_keys: Sequence[str]) -> Tr
         ca_certificates=tuple(str(p) for p in bundle["ca_certificates"]),
         verification_url=str(bundle.get("verification_url") or "") or None,
     )
+
+
+# (anchor reference, checkpoint note) pairs an anchor backend confirmed in this process
+_ANCHORED: set[tuple[Any, bytes]] = set()
+# status lists' receipts per log by (list entry index, checkpoint size), for unwitnessed logs
+_LIST_RECEIPTS: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Receipt | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _origin_of_key(vkey: str) -> str:
@@ -134,22 +143,47 @@ def online_context(
                 own = restrict_note(note, [Verifier.from_vkey(ledger.verifier_key())])
             except NoteError:
                 own = note
+            if (ref, own) in _ANCHORED:
+                return  # an anchored checkpoint stays anchored: checked once per process
             anchor.verify(ref, own)  # the embedded table, or the Fabric chain read back
+            if len(_ANCHORED) >= 1024:
+                _ANCHORED.clear()
+            _ANCHORED.add((ref, own))
         except AnchorUnavailableError as exc:
             raise ConnectionError(str(exc)) from exc
         except AnchorError as exc:
             raise LookupError(str(exc)) from exc
 
+    pool = ledger.witnesses
+
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)
-        return None if found is None else ledger.receipt(found[1])
+        if found is None:
+            return None
+        size, index = found
+        if pool is not None:  # a witnessed note gains cosignatures: read it as it is now
+            return ledger.receipt(index, size)
+        # else the receipt under one checkpoint never changes
+        known = _LIST_RECEIPTS.setdefault(ledger, {})
+        if (index, size) not in known:
+            if len(known) >= 256:
+                known.clear()
+            known[(index, size)] = ledger.receipt(index, size)
+        return known[(index, size)]
 
-    pool = ledger.witnesses
+    rows: dict[str, dict[str, Any] | None] = {}
+
+    def status_of(lid: str) -> dict[str, Any] | None:
+        # one read of the licence's row per verdict (two checks ask for it)
+        if lid not in rows:
+            rows[lid] = svc.store.licence(lid)
+        return rows[lid]
+
     return VerifyContext(
         log_keys=[ledger.verifier_key()],
         witnesses=[] if pool is None else [w.vkey() for w in pool.verifiers()],
         witness_quorum=witness_quorum,
-        status_of=svc.store.licence,
+        status_of=status_of,
         status_list_of=status_list_of,
         today=today or dt.date.today(),
         trust_roots=[pca.root, pca.seal_ca],

@@ -130,12 +130,25 @@ def check_seal_signature(
     return _SEAL_SIGNATURE_OK
 
 
+# (certificate, issuer) DER digests whose signature was checked: a certificate's bytes fix its
+# signature, so the answer never changes (every verdict checks the same few seal chains)
+_ISSUED: dict[tuple[bytes, bytes], bool] = {}
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    key = (cert.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
+    known = _ISSUED.get(key)
+    if known is not None:
+        return known
     try:
         cert.verify_directly_issued_by(issuer)
+        found = True
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
+        found = False
+    if len(_ISSUED) >= 4096:
+        _ISSUED.clear()
+    _ISSUED[key] = found
+    return found
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
