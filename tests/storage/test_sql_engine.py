@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-import licence.store
+import licence.tables
 import storage.ledger_store
 import storage.library
 from hub.settings import Settings
@@ -18,7 +18,7 @@ def test_same_url_is_one_engine_for_every_store(tmp_path: Path) -> None:
     engine = make_engine(url)
     assert storage.library.engine_for(url) is engine
     assert storage.ledger_store.make_engine(url) is engine
-    assert licence.store.engine_for(url) is engine
+    assert licence.tables.engine_for(url) is engine
 
 
 def test_different_databases_get_different_engines(tmp_path: Path) -> None:
