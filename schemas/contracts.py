@@ -119,6 +119,7 @@ class PullSource:
     folder: str | None = None
     path: str = ""
     since_param: str = "since"
+    queue: str = "default"  # the Airflow queue its pull runs on (a department's edge worker)
 
 
 @dataclass(frozen=True)
@@ -351,9 +352,11 @@ def load_contract(path: Path | str) -> Contract:
 
 # what each kind of source may say, beyond ``kind``
 _SOURCE_KEYS: dict[str, frozenset[str]] = {
-    "sql": frozenset({"connection", "table", "query", "watermark", "deleted", "snapshot"}),
-    "prefix": frozenset({"connection", "bucket", "prefix", "folder"}),
-    "http": frozenset({"connection", "path", "watermark", "deleted", "snapshot", "since_param"}),
+    "sql": frozenset({"connection", "table", "query", "watermark", "deleted", "snapshot", "queue"}),
+    "prefix": frozenset({"connection", "bucket", "prefix", "folder", "queue"}),
+    "http": frozenset(
+        {"connection", "path", "watermark", "deleted", "snapshot", "since_param", "queue"}
+    ),
 }
 # keys that would put a credential or an address into the contract
 _CREDENTIAL_KEYS = frozenset(
@@ -405,7 +408,16 @@ def _pull_source(r: _Reader, node: yaml.Node) -> PullSource:
                 f"unknown key for a {kind} source ({', '.join(sorted(allowed))})",
             )
     values: dict[str, Any] = {}
-    for name in ("connection", "table", "query", "watermark", "deleted", "bucket", "folder"):
+    for name in (
+        "connection",
+        "table",
+        "query",
+        "watermark",
+        "deleted",
+        "bucket",
+        "folder",
+        "queue",
+    ):
         if name in m:
             values[name] = r.text(m[name][1], f"source.{name}").strip()
     for name in ("prefix", "path", "since_param"):
@@ -430,6 +442,8 @@ def _pull_source(r: _Reader, node: yaml.Node) -> PullSource:
             "source.connection",
             f"{connection!r} is not an Airflow Connection id (letters, digits, _ and -)",
         )
+    if "queue" in values and not _CONNECTION.fullmatch(values["queue"]):
+        raise r.fail(where("queue"), "source.queue", "a queue name is letters, digits, _ and -")
     for name in ("watermark", "deleted"):
         if name in values and not _NAME.fullmatch(values[name]):
             raise r.fail(where(name), f"source.{name}", f"{values[name]!r} is not a column name")
