@@ -120,6 +120,7 @@ class PullSource:
     path: str = ""
     since_param: str = "since"
     queue: str = "default"  # the Airflow queue its pull runs on (a department's edge worker)
+    every_minutes: int | None = None  # pull more often than the cadence (the DAG's schedule)
 
 
 @dataclass(frozen=True)
@@ -352,10 +353,30 @@ def load_contract(path: Path | str) -> Contract:
 
 # what each kind of source may say, beyond ``kind``
 _SOURCE_KEYS: dict[str, frozenset[str]] = {
-    "sql": frozenset({"connection", "table", "query", "watermark", "deleted", "snapshot", "queue"}),
-    "prefix": frozenset({"connection", "bucket", "prefix", "folder", "queue"}),
+    "sql": frozenset(
+        {
+            "connection",
+            "table",
+            "query",
+            "watermark",
+            "deleted",
+            "snapshot",
+            "queue",
+            "every_minutes",
+        }
+    ),
+    "prefix": frozenset({"connection", "bucket", "prefix", "folder", "queue", "every_minutes"}),
     "http": frozenset(
-        {"connection", "path", "watermark", "deleted", "snapshot", "since_param", "queue"}
+        {
+            "connection",
+            "path",
+            "watermark",
+            "deleted",
+            "snapshot",
+            "since_param",
+            "queue",
+            "every_minutes",
+        }
     ),
 }
 # keys that would put a credential or an address into the contract
@@ -426,6 +447,11 @@ def _pull_source(r: _Reader, node: yaml.Node) -> PullSource:
             if not isinstance(value, str):
                 raise r.fail(m[name][1], f"source.{name}", f"expected text, got {value!r}")
             values[name] = value
+    if "every_minutes" in m:
+        every = r.scalar(m["every_minutes"][1], "source.every_minutes")
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise r.fail(m["every_minutes"][1], "source.every_minutes", "expected minutes >= 1")
+        values["every_minutes"] = every
     if "snapshot" in m:
         snapshot = r.scalar(m["snapshot"][1], "source.snapshot")
         if not isinstance(snapshot, bool):
@@ -463,6 +489,13 @@ def _pull_source(r: _Reader, node: yaml.Node) -> PullSource:
                 "say how a pull finds what changed: watermark (a column that grows with every "
                 "change) or snapshot: true",
             )
+    if values.get("queue", "default") != "default" and (kind == "prefix" or values.get("snapshot")):
+        raise r.fail(
+            where("queue"),
+            "source.queue",
+            "a department's edge worker reads a sql or http source by its watermark; a prefix "
+            "or snapshot source is read by the hub (queue: default)",
+        )
     if kind == "sql":
         if ("table" in values) == ("query" in values):
             raise r.fail(node, "source", "a sql source gives a table or a query (one of them)")

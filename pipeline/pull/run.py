@@ -87,12 +87,7 @@ def pull(
     contract, source = _source(hub, dataset)
     step = after_step or (lambda _name: None)
     result = PullResult(dataset)
-    for pending in hub.library.pull_batches(dataset, merged=False):
-        if pending["status"] in ("landed", "checked"):
-            result.runs.append(finish(hub, pending["run_id"], fail_on_breach, step))
-    for pending in hub.library.pull_batches(dataset, merged=True):
-        if pending["status"] == "merged":  # merged, not yet published
-            result.runs.append(finish(hub, pending["run_id"], fail_on_breach, step))
+    result.runs += settle(hub, dataset, fail_on_breach, step)
     if source.kind == "prefix":
         files = _files(source, connections, dataset)
         seen = {b["position"] for b in hub.library.pull_batches(dataset)}
@@ -127,6 +122,32 @@ def pull(
     result.position = hub.library.pull_position(dataset)
     result.message = "pulled"
     return result
+
+
+def unfinished(hub: IngestServices, dataset: str) -> list[str]:
+    """The runs of batches landed but not yet published (oldest first): a pull killed
+    before its end left them; the next pull finishes them before it reads anything."""
+    out = []
+    for batch in hub.library.pull_batches(dataset):
+        merged = batch["run_no"] is not None
+        if (not merged and batch["status"] in ("landed", "checked")) or (
+            merged and batch["status"] == "merged"
+        ):
+            out.append(batch["run_id"])
+    return out
+
+
+def settle(
+    hub: IngestServices,
+    dataset: str,
+    fail_on_breach: bool | None = None,
+    step: StepHook | None = None,
+) -> list[RunRef]:
+    """Finish the batches an earlier pull left unfinished (:func:`unfinished`)."""
+    return [
+        finish(hub, run_id, fail_on_breach, step or (lambda _name: None))
+        for run_id in unfinished(hub, dataset)
+    ]
 
 
 def _read(contract: Contract, connections: Resolver, since: str | None) -> Batch:

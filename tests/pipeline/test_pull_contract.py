@@ -60,6 +60,11 @@ def test_a_contract_without_source_is_delivered_files_only(tmp_path: Path) -> No
             "source: {kind: http, connection: dept_api, path: /rows, watermark: seq}",
             PullSource("http", "dept_api", path="/rows", watermark="seq"),
         ),
+        (
+            "source: {kind: sql, connection: c, table: t, watermark: w, queue: dept_ps,"
+            " every_minutes: 5}",
+            PullSource("sql", "c", table="t", watermark="w", queue="dept_ps", every_minutes=5),
+        ),
     ],
 )
 def test_each_kind_of_source_loads(tmp_path: Path, yaml_text: str, expected: PullSource) -> None:
@@ -132,6 +137,14 @@ BROKEN = [
     ),
     ("source: {kind: http, path: /rows, watermark: w}", "source.connection", "names its Airflow"),
     ("source: [sql]", "source", "expected a mapping"),
+    ("source: {kind: prefix, folder: /x, queue: 'a b'}", "source.queue", "queue name"),
+    ("source: {kind: prefix, folder: /x, queue: dept_ps}", "source.queue", "edge worker"),
+    (
+        "source: {kind: sql, connection: c, table: t, snapshot: true, queue: dept_ps}",
+        "source.queue",
+        "edge worker",
+    ),
+    ("source: {kind: prefix, folder: /x, every_minutes: 0}", "source.every_minutes", ">= 1"),
 ]
 
 

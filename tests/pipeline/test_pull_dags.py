@@ -19,16 +19,14 @@ from schemas.contracts import load_contracts
 from tests.pipeline.pullkit import DATASET, create_table, delete, upsert, write_contracts
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE = (
-    "kind: sql\nconnection: dept_db\ntable: residents\nwatermark: seq\ndeleted: is_deleted\n"
-    "queue: dept_ps\n"
-)
+SOURCE = "kind: sql\nconnection: dept_db\ntable: residents\nwatermark: seq\ndeleted: is_deleted\n"
+EDGE = SOURCE + "queue: dept_ps\nevery_minutes: 2\n"
 
 
 def test_one_pull_dag_per_contract_with_a_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = write_contracts(tmp_path / "contracts", SOURCE)
+    folder = write_contracts(tmp_path / "contracts", EDGE)
     monkeypatch.setattr(schemas.contracts, "CONTRACTS_DIR", folder)
     import dags.pull
 
@@ -37,9 +35,22 @@ def test_one_pull_dag_per_contract_with_a_source(
     assert [c.dataset_id for c in with_source] == [DATASET]  # other_names is delivered only
     dag = module.pull_dept_residents
     assert not hasattr(module, "pull_other_names")
+    assert dag.schedule == timedelta(minutes=2)  # every_minutes (else cadence_days)
+    assert [t.task_id for t in dag.topological_sort()] == ["settle", "extract", "ingest"]
+    # only the reading runs on the department's queue (its edge worker); the rest at the hub
+    assert [t.queue for t in dag.topological_sort()] == ["default", "dept_ps", "default"]
+    (outlet,) = dag.get_task("ingest").outlets
+    assert outlet.uri.rstrip("/") == "library://population"
+
+
+def test_a_source_the_hub_reads_is_one_task_on_its_cadence(tmp_path: Path) -> None:
+    from dags.pull import build_pull_dag
+
+    folder = write_contracts(tmp_path / "contracts", SOURCE)
+    dag = build_pull_dag(load_contracts(folder)[DATASET])
     assert dag.schedule == timedelta(days=1)  # cadence_days
     (only,) = dag.tasks
-    assert only.queue == "dept_ps"  # the department's edge worker serves this queue
+    assert only.task_id == "pull" and only.queue == "default"
     (outlet,) = only.outlets
     assert outlet.uri.rstrip("/") == "library://population"
 
