@@ -138,6 +138,19 @@ def build_pull_dag(contract: Contract) -> DAG:
     return dag
 
 
-for _contract in load_contracts().values():
+def _contracts() -> dict[str, Contract]:
+    """The project's contracts and ``HUB_CONTRACTS_EXTRA``'s (read from the environment: a
+    DAG file is parsed with nothing else)."""
+    import os
+    from pathlib import Path
+
+    found = load_contracts()
+    extra = os.environ.get("HUB_CONTRACTS_EXTRA")
+    if extra and Path(extra).is_dir():
+        found.update(load_contracts(extra))
+    return found
+
+
+for _contract in _contracts().values():
     if _contract.pull is not None:
         globals()[f"pull_{_contract.dataset_id}"] = build_pull_dag(_contract)
