@@ -329,3 +329,33 @@ def test_pull_killed_at_any_step_neither_skips_nor_duplicates(
         told = [f.value for f in record.history["name"]]
         assert len(told) == len(set(told)), (i, told)  # no change merged twice
         assert told == sorted(told), (i, told)  # in the order they were made
+
+
+def test_a_failed_batch_does_not_move_the_watermark(
+    settings: Settings, tmp_path: Path, dept: tuple[Engine, str]
+) -> None:
+    engine, url = dept
+    folder = write_contracts(tmp_path / "contracts", SQL_SOURCE)
+    strict = (folder / "dept.yaml").read_text(encoding="utf-8")
+    strict = strict.replace(
+        "cadence_days: 1\n", "cadence_days: 1\nthresholds: {conformity: 0.9}\non_breach: fail\n"
+    )
+    (folder / "dept.yaml").write_text(strict, encoding="utf-8")
+    hub = ingest_services(settings, folder)
+    conns = from_environment({"AIRFLOW_CONN_DEPT_DB": url})
+    upsert(engine, [(1, "甲"), (2, "乙"), (3, "丙")])
+    with engine.begin() as conn:  # a row whose ID number is wrong: a quarter of the batch
+        conn.execute(
+            text(
+                "INSERT INTO residents (id_number, name, seq) VALUES ('340102196101010011', '错', 4)"
+            )
+        )
+    with pytest.raises(Exception, match="conformity"):
+        pull(hub, DATASET, conns)
+    assert hub.library.pull_position(DATASET) is None  # nothing merged: nothing moved
+    with engine.begin() as conn:  # the department deletes the wrong row
+        conn.execute(text("UPDATE residents SET is_deleted = TRUE, seq = 5 WHERE name = '错'"))
+    done = pull(hub, DATASET, conns)
+    assert [r["rows_in"] for r in done.runs] == [3]  # the good rows read again, not skipped
+    assert names(hub) == {person_id(1): "甲", person_id(2): "乙", person_id(3): "丙"}
+    assert done.position == "int:5"

@@ -157,3 +157,19 @@ def test_bad_source_names_line_and_key(
     assert info.value.line == BASE.count("\n") + 1
     assert info.value.field_path == field
     assert message in str(info.value)
+
+
+def test_a_provinces_own_contracts_are_read_after_the_projects(tmp_path: Path) -> None:
+    from hub.settings import Settings
+    from hub.wiring import contracts
+
+    extra = tmp_path / "province"
+    extra.mkdir()
+    (extra / "demo.yaml").write_text(BASE + "source: {kind: prefix, folder: /srv/x}\n")
+    settings = Settings(home=tmp_path / "hub", contracts_extra=extra)
+    found = contracts(settings)
+    assert found["demo"].pull == PullSource("prefix", folder="/srv/x")
+    assert "ps_household" in found  # the project's are still there
+    (extra / "clash.yaml").write_text(BASE.replace("dataset_id: demo", "dataset_id: ps_household"))
+    with pytest.raises(ContractError, match="also in"):
+        contracts(settings)
