@@ -19,11 +19,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from dags.ingest import ASSET_OF, RETRIES
 from schemas.contracts import Contract, load_contracts
+
+# as the ingest DAGs (a DAG file does not import another): an outage is retried, bad data is not
+RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True}
+ASSET_OF = {
+    "population": Asset("library://population"),
+    "legal-entity": Asset("library://legal-entity"),
+}
 
 START = datetime(2026, 1, 1)
 HUB_API = "hub_api"  # the Airflow Connection of a department's worker to the hub's API

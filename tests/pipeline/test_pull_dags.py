@@ -118,3 +118,22 @@ def test_pull_dag_runs_with_airflow_resolving_the_connection(tmp_path: Path) -> 
         if line.startswith("RESULT ")
     ]
     assert list(result["names"].values()) == ["乙改"]
+
+
+def test_pull_dag_file_does_no_io_beyond_contracts(tmp_path: Path) -> None:
+    home = tmp_path / "untouched"
+    extra = write_contracts(tmp_path / "province", EDGE)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import dags.pull as d; assert hasattr(d, 'pull_dept_residents')"],
+        cwd=REPO,
+        env={
+            "HUB_HOME": str(home),
+            "HUB_CONTRACTS_EXTRA": str(extra),
+            "PATH": "/usr/bin:/bin",
+            "AIRFLOW_HOME": str(tmp_path / "af"),
+        },
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert not home.exists()
