@@ -135,9 +135,9 @@ def build_pull_dag(contract: Contract) -> DAG:
 
         @task(outlets=[ASSET_OF[contract.library]])
         def ingest(sent: dict[str, Any]) -> dict[str, Any]:
-            from pipeline.pull.run import settle as finish_unfinished
+            from pipeline.pull.run import finish_landed
 
-            done = _final_on_breach(lambda: finish_unfinished(_hub(), dataset))
+            done = _final_on_breach(lambda: finish_landed(_hub(), dataset, sent.get("run_id")))
             return {**sent, "runs": [r["run_id"] for r in done]}
 
         ingest(extract(settle()))

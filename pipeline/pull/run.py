@@ -150,6 +150,18 @@ def settle(
     ]
 
 
+def finish_landed(
+    hub: IngestServices, dataset: str, run_id: str | None, fail_on_breach: bool | None = None
+) -> list[RunRef]:
+    """The hub's side after an edge worker landed ``run_id`` (None: nothing new): the
+    unfinished batches, then that run, even if it failed before (checked again, so a batch
+    that breaches a threshold fails the task each time instead of being skipped quietly)."""
+    done = settle(hub, dataset, fail_on_breach)
+    if run_id is not None and run_id not in {r["run_id"] for r in done}:
+        done.append(finish(hub, run_id, fail_on_breach, lambda _name: None))
+    return done
+
+
 def _read(contract: Contract, connections: Resolver, since: str | None) -> Batch:
     source = contract.pull
     assert source is not None and source.connection is not None

@@ -118,3 +118,24 @@ def test_stale_or_malformed_batches_are_refused(
     assert unknown.value.status in (403, 404)
     hub = ingest_services(settings)
     assert hub.library.list_runs() == []  # nothing landed
+
+
+def test_a_landed_batch_that_breaches_fails_each_time(settings: Settings, tmp_path: Path) -> None:
+    from pipeline.pull.edge import accept
+    from pipeline.pull.run import finish_landed
+
+    folder = write_contracts(tmp_path / "strict", SOURCE)
+    text_ = (folder / "dept.yaml").read_text(encoding="utf-8")
+    text_ = text_.replace(
+        "cadence_days: 1\n", "cadence_days: 1\nthresholds: {conformity: 0.9}\non_breach: fail\n"
+    )
+    (folder / "dept.yaml").write_text(text_, encoding="utf-8")
+    hub = ingest_services(settings, folder)
+    data = f"id_number,name,mobile\n{person_id(1)},甲,\n340102196101010011,错,\n".encode()
+    ref = accept(hub, DATASET, None, "int:2", data, [])
+    for _ in range(2):  # the worker sends the same batch again: the same run, failing again
+        again = accept(hub, DATASET, None, "int:2", data, [])
+        assert again["run_id"] == ref["run_id"]
+        with pytest.raises(Exception, match="conformity"):
+            finish_landed(hub, DATASET, ref["run_id"])
+    assert hub.library.pull_position(DATASET) is None
