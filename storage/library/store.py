@@ -314,11 +314,24 @@ class LibraryStore(RunIndex):
             return [s for (s,) in conn.execute(stmt)]
 
     def person_exists(self, id_number: str) -> bool:
+        """True if the population library holds the person (not if every value of theirs was
+        withdrawn or retracted); two point reads by key."""
+        gone = (
+            select(records.c.subject)
+            .where(
+                and_(
+                    records.c.library == POPULATION,
+                    records.c.subject == id_number,
+                    records.c.doc == _EMPTY,
+                )
+            )
+            .exists()
+        )
         stmt = (
             select(statements.c.subject)
             .join(merges, merges.c.run_no == statements.c.run_no)
             .where(and_(merges.c.library == POPULATION, statements.c.subject == id_number))
-            .where(statements.c.subject.not_in(self._gone(POPULATION)))
+            .where(~gone)
             .limit(1)
         )
         with self.engine.connect() as conn:
