@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "ingest",
         "Put a department file through the ingest pipeline.",
     ),
-    "runs": ("hub.commands.ingest", "runs", "List ingest runs and their counts."),
+    "runs": ("hub.commands.ingest", "runs", "List ingest runs and their counts; retract one."),
+    "pull": ("hub.commands.ingest", "pull", "Pull a dataset from its contract's source once."),
     "quality": ("hub.commands.quality", "quality", "Quality scorecards and GX Data Docs."),
     "library": ("hub.commands.library", "library", "Golden records: person, entity, check."),
     "quarantine": (

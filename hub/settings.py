@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     objects_dir: Path | None = None
     keys_dir: Path | None = None
     airflow_home: Path | None = None
+    contracts_extra: Path | None = Field(
+        default=None,
+        description="a folder of more dataset contracts (a province's own departments, "
+        "their pull sources), read after the project's schemas/contracts",
+    )
     # MinIO / S3 (production object store)
     minio_endpoint: str = "127.0.0.1:9000"
     minio_access_key: str = ""

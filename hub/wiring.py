@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from licence.cloudsign.service import CloudSignService
     from licence.service import LicenceService
     from pipeline.services import IngestServices
+    from schemas.contracts import Contract
     from sharing.service import ClaimService
     from storage.library import LibraryStore
 
@@ -38,16 +39,32 @@ def library_store(settings: Settings) -> LibraryStore:
     return LibraryStore(engine_for(settings.db_url))
 
 
+def contracts(settings: Settings, contracts_dir: Path | None = None) -> dict[str, Contract]:
+    """The dataset contracts: those of ``contracts_dir`` (default the project's), then those of
+    ``HUB_CONTRACTS_EXTRA`` if set (a dataset id in both is refused)."""
+    from schemas.contracts import ContractError, load_contracts
+
+    found = load_contracts(contracts_dir)
+    extra = settings.contracts_extra
+    if extra is not None and extra.is_dir():
+        for dataset, contract in load_contracts(extra).items():
+            if dataset in found:
+                raise ContractError(
+                    contract.source, 1, "dataset_id", f"{dataset!r} also in {found[dataset].source}"
+                )
+            found[dataset] = contract
+    return found
+
+
 def ingest_services(settings: Settings, contracts_dir: Path | None = None) -> IngestServices:
     """What the ingest steps work with: the object store, the library and the contracts
-    (those of ``contracts_dir``, or the project's)."""
+    (those of ``contracts_dir``, or the project's, and ``HUB_CONTRACTS_EXTRA``'s)."""
     from pipeline.services import IngestServices
-    from schemas.contracts import load_contracts
     from storage.objects import object_store
 
     settings.ensure_dirs()
     return IngestServices(
-        object_store(settings), library_store(settings), load_contracts(contracts_dir)
+        object_store(settings), library_store(settings), contracts(settings, contracts_dir)
     )
 
 

@@ -9,7 +9,7 @@ authoritative source wins, otherwise the newest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
@@ -30,11 +30,16 @@ from storage.library import (
 
 
 def merge(
-    hub: IngestServices, ref: RunRef, *, after_facts: Callable[[], None] | None = None
+    hub: IngestServices,
+    ref: RunRef,
+    *,
+    after_facts: Callable[[], None] | None = None,
+    withdrawn: Sequence[str] = (),
 ) -> RunRef:
     """Merge the accepted rows into the library: statements with provenance, then golden
-    records (see the module). A run merged already is left as it is; any failure marks the
-    run failed with a message saying so."""
+    records (see the module). ``withdrawn``: subjects the run's source deleted (a pull's
+    tombstones), withdrawn in the same transaction. A run merged already is left as it is; any
+    failure marks the run failed with a message saying so."""
     run = hub.library.get_run(ref["run_id"])
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
@@ -44,7 +49,7 @@ def merge(
             "nothing of the run was merged (the library write is one transaction): merge it again"
         )
         try:
-            written = _merge(hub, run, after_facts)
+            written = _merge(hub, run, after_facts, withdrawn)
         except Exception as exc:
             error = fail_run(hub, run["run_id"], exc, "merge", retry)
             if error is exc:
@@ -53,7 +58,12 @@ def merge(
     return {**ref, "status": "merged", "facts": written}
 
 
-def _merge(hub: IngestServices, run: dict[str, Any], after_facts: Callable[[], None] | None) -> int:
+def _merge(
+    hub: IngestServices,
+    run: dict[str, Any],
+    after_facts: Callable[[], None] | None,
+    withdrawn: Sequence[str] = (),
+) -> int:
     run_id, dataset = run["run_id"], run["dataset"]
     contract = hub.contract(dataset)
     key_field = contract.column(contract.subject_column).field
@@ -69,6 +79,11 @@ def _merge(hub: IngestServices, run: dict[str, Any], after_facts: Callable[[], N
             _by_subject(loading, subjects, fields),
             contract.authoritative_for,
             after_facts=after_facts,
+            withdrawn=[
+                s
+                for s in _subjects(pa.array(withdrawn, pa.string()), contract.library).to_pylist()
+                if s
+            ],
         )
 
 

@@ -47,6 +47,8 @@ class RunRef(TypedDict):
     facts: NotRequired[int]
     merged_already: NotRequired[bool]
     accuracy_compared: NotRequired[int]
+    # a pulled run: how many subjects its tombstones withdrew
+    withdrawn: NotRequired[int]
     # publish
     asset: NotRequired[str]
     message: NotRequired[str]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production tier on loopback: PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric for the services
 # tests. Usage: scripts/services.sh up|down|status [SERVICE...]
-# (SERVICE: postgres minio softhsm airflow fabric ltv)
+# (SERVICE: postgres minio softhsm airflow fabric edge ltv)
 # `up` installs missing Debian packages, builds MinIO once, starts what is not running, waits on
 # health checks and writes var/services/env; `down` stops only what it started. Prints each
 # phase's duration. State, logs and generated secrets live in var/services/ (git-ignored).
@@ -9,13 +9,13 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=services/lib.sh
 source "$here/services/lib.sh"
-for part in postgres minio softhsm airflow fabric; do
+for part in postgres minio softhsm airflow fabric edge; do
     # shellcheck disable=SC1090
     source "$here/services/$part.sh"
 done
 
 action=${1:-}; shift || true
-ALL="postgres minio softhsm airflow fabric"
+ALL="postgres minio softhsm airflow fabric edge"
 # the platform's TSA, OCSP responder and CRLs (licence/ltv.py) over a hub of their own
 # shellcheck source=services/ltv.sh
 source "$here/services/ltv.sh"
@@ -26,6 +26,9 @@ for s in $wanted; do
 done
 # Airflow keeps its metadata in our PostgreSQL.
 case " $wanted " in *" airflow "*) case " $wanted " in *" postgres "*) ;; *) wanted="postgres $wanted";; esac;; esac
+# A department's edge worker needs the hub's Airflow (and its PostgreSQL) and MinIO to start.
+[ "$action" = up ] && case " $wanted " in *" edge "*) for need in minio airflow postgres; do
+    case " $wanted " in *" $need "*) ;; *) wanted="$need $wanted";; esac; done;; esac
 
 declare -a timings=()
 phase() {  # phase NAME FUNCTION : run and time one phase; stop at the first failure
@@ -79,7 +82,7 @@ case "$action" in
         ;;
     down)
         total=$SECONDS
-        for s in ltv fabric airflow minio postgres; do
+        for s in ltv edge fabric airflow minio postgres; do
             case " $wanted " in *" $s "*) phase "$s" "${s}_down";; esac
         done
         print_timings
@@ -89,7 +92,7 @@ case "$action" in
         for s in $ALL; do "${s}_status"; done
         ;;
     *)
-        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric ltv]" >&2
+        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric edge ltv]" >&2
         exit 2
         ;;
 esac

@@ -23,7 +23,7 @@ from api.pages import web
 from api.pages.accounts import Staff
 
 MAX_UPLOAD = 200 * 1024 * 1024
-FINISHED = ("published", "failed")
+FINISHED = ("published", "failed", "retracted")
 FOLLOW_FOR = dt.timedelta(minutes=15)
 LIBRARY_ZH = {"population": "人口库", "legal-entity": "法人库"}
 # what each run status means to a clerk (storage.library.RUN_STATUSES and the legacy "read"),
@@ -35,6 +35,7 @@ RUN_STATUS = {
     "merged": ("已合并入库", "merged"),
     "published": ("已发布", "published"),
     "failed": ("失败", "failed"),
+    "retracted": ("已撤回", "retracted by its department"),
 }
 QUALITY_STATUS = {"ok": ("合格", "within thresholds"), "degraded": ("低于阈值", "below threshold")}
 DIMENSION_ZH = {  # GB/T 36344 names

@@ -212,3 +212,158 @@ def get_run(
         raise Problem(404, "unknown-run", "no ingest run with this id")
     access.fields = {run["dataset"]}
     return _run_out(run)
+
+
+class PullPosition(BaseModel):
+    dataset: str = Field(examples=["ps_household"])
+    position: str | None = Field(
+        description="where the last merged batch ended (its watermark); null before the first",
+        examples=["int:1024"],
+    )
+    unfinished: list[str] = Field(
+        description="runs of batches landed and not yet published (the hub finishes them)"
+    )
+
+
+def _pulled(id: str, access: Access, state: HubState) -> None:
+    if not access.allows(id):
+        raise Problem(403, "not-granted", f"dataset {id!r} is outside the client's grant")
+    if id not in state.ingest.contracts:
+        raise Problem(404, "unknown-dataset", f"no dataset contract {id!r}")
+
+
+DATASET_ID = Path(description="dataset id (contract)", examples=["ps_household"], max_length=64)
+
+
+@router.get(
+    "/v1/datasets/{id}/pulls",
+    response_model=PullPosition,
+    responses=responses(401, 403, 404, 422, 429),
+)
+def pull_position(
+    id: Annotated[str, DATASET_ID],
+    access: Annotated[Access, gate("datasets")],
+    state: Annotated[HubState, Depends(hub_state)],
+) -> PullPosition:
+    """Where a department's edge worker reads from next: the watermark of the last batch whose
+    merge committed."""
+    from pipeline.pull.run import unfinished
+
+    _pulled(id, access, state)
+    access.fields = {id}
+    return PullPosition(
+        dataset=id,
+        position=state.library.pull_position(id),
+        unfinished=unfinished(state.ingest, id),
+    )
+
+
+PULL_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "a batch an edge worker read: the changed rows as a file of the contract's format "
+            "(part 'file', absent when there are only tombstones), the watermark it was read "
+            "after ('since', absent for the first) and the one it ends at ('position'), and the "
+            "subjects the department deleted ('tombstones', a JSON list)"
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "since": {"type": "string"},
+                        "position": {"type": "string", "minLength": 1},
+                        "tombstones": {"type": "string"},
+                    },
+                    "required": ["position"],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/datasets/{id}/pulls",
+    response_model=RunOut,
+    status_code=202,
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
+    openapi_extra=PULL_BODY,
+)
+async def pull_batch(
+    id: Annotated[str, DATASET_ID],
+    request: Request,
+    access: Annotated[Access, gate("datasets")],
+    state: Annotated[HubState, Depends(hub_state)],
+) -> RunOut:
+    """Land a batch a department's edge worker read from its own system (the hub's worker
+    then checks and merges it); 409 when it was read after another position than the hub's,
+    or while another batch is unfinished."""
+    import json
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+
+    from pipeline.pull.edge import BatchRefused, accept, edge_ready
+    from pipeline.refs import IngestError
+
+    _pulled(id, access, state)
+    try:
+        edge_ready(state.ingest.contract(id))
+    except BatchRefused as exc:
+        raise Problem(exc.status, exc.code, str(exc)) from None
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != (
+        "multipart/form-data"
+    ):
+        raise Problem(400, "bad-multipart", "send the batch as a multipart form")
+    try:
+        form = await request.form(max_files=1, max_fields=10, max_part_size=64 * 1024 * 1024)
+    except Exception as exc:  # python-multipart's or starlette's parse errors
+        if getattr(exc, "status_code", None) == 413:
+            raise
+        raise Problem(400, "bad-multipart", "the multipart body cannot be parsed") from None
+    try:
+        values: dict[str, str] = {}
+        for name in ("since", "position", "tombstones"):
+            value = form.get(name)
+            if value is not None and not isinstance(value, str):
+                raise Problem(400, "bad-field", f"{name} is a text field")
+            if value is not None:
+                values[name] = value
+        part = form.get("file")
+        data: bytes | None = None
+        if part is not None:
+            if not isinstance(part, UploadFile):
+                raise Problem(400, "no-file", "send the rows as the multipart part 'file'")
+            data = await part.read(MAX_UPLOAD + 1)
+            if len(data) > MAX_UPLOAD:
+                raise Problem(413, "too-large", f"batches are limited to {MAX_UPLOAD} bytes")
+            data = data or None
+    finally:
+        await form.close()
+    try:
+        tombstones = json.loads(values.get("tombstones") or "[]")
+    except ValueError:
+        tombstones = None
+    if not isinstance(tombstones, list) or not all(isinstance(t, str) for t in tombstones):
+        raise Problem(400, "bad-tombstones", "tombstones is a JSON list of subject ids")
+    try:
+        ref = await run_in_threadpool(
+            accept,
+            state.ingest,
+            id,
+            values.get("since"),
+            values.get("position", ""),
+            data,
+            tombstones,
+        )
+    except BatchRefused as exc:
+        raise Problem(exc.status, exc.code, str(exc)) from None
+    except IngestError as exc:
+        raise Problem(400, "bad-batch", str(exc)) from None
+    access.fields = {id}
+    access.status = 202
+    return _run_out(state.library.get_run(ref["run_id"]), "edge")

@@ -25,7 +25,15 @@ airflow_write_env() {
         [ -f "$REPO/airflow.cfg" ] && echo "export AIRFLOW_CONFIG='$REPO/airflow.cfg'"
         echo "export PYTHONPATH='$REPO'"
         echo "export AIRFLOW__CORE__DAGS_FOLDER='$dags'"
-        echo "export AIRFLOW__CORE__EXECUTOR=LocalExecutor"
+        # LocalExecutor for the hub's own tasks; the Edge executor for the tasks on a
+        # department's queue, run by that department's edge worker (scripts/services/edge.sh)
+        echo "export AIRFLOW__CORE__EXECUTOR=LocalExecutor,airflow.providers.edge3.executors.EdgeExecutor"
+        echo "export AIRFLOW__DATABASE__EXTERNAL_DB_MANAGERS=airflow.providers.edge3.models.db.EdgeDBManager"
+        echo "export AIRFLOW__EDGE__API_ENABLED=True"
+        echo "export AIRFLOW__EDGE__API_URL='http://127.0.0.1:$AIRFLOW_PORT/edge_worker/v1/rpcapi'"
+        # the contracts of the province's own departments (e.g. the edge test's pull source)
+        mkdir -p "$SVC/contracts"
+        echo "export HUB_CONTRACTS_EXTRA='$SVC/contracts'"
         echo "export AIRFLOW__CORE__PARALLELISM=4"
         echo "export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=4"
         echo "export AIRFLOW__CORE__LOAD_EXAMPLES=False"

@@ -81,6 +81,25 @@ class Dialect:
             single[subject] = (other, doc)
         return records, single
 
+    def lock(self) -> None:
+        """Take the library's write lock (a merge takes it with :meth:`add_merge`)."""
+
+    def records_of(self, subjects: Sequence[str]) -> dict[str, str]:
+        """The stored golden records of these subjects (those that have one)."""
+        return dict(self._records(subjects))
+
+    def statements_of(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        """(subject, run id, statement) of every run that spoke of these subjects."""
+        raise NotImplementedError
+
+    def retracted(self) -> set[str]:
+        """The runs of this library their source retracted."""
+        m = self.mark
+        self.cur.execute(
+            f"SELECT run_id FROM library_retractions WHERE library = {m}", (self.library,)
+        )
+        return {r for (r,) in self.cur.fetchall()}
+
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         raise NotImplementedError
 
@@ -150,6 +169,13 @@ class SqliteDialect(Dialect):
     def _records(self, subjects: Sequence[str]) -> Iterable[tuple[str, str]]:
         return self._by_subjects(
             "SELECT subject, doc FROM library_records WHERE library = ? AND subject IN ({marks})",
+            subjects,
+        )
+
+    def statements_of(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        return self._by_subjects(
+            f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+            "WHERE m.library = ? AND s.subject IN ({marks})",
             subjects,
         )
 
@@ -328,6 +354,20 @@ class PostgresDialect(Dialect):
         for i in range(0, len(subjects), 10_000):
             self.cur.execute(
                 "SELECT subject, doc FROM library_records WHERE library = %s AND subject = ANY(%s)",
+                (self.library, list(subjects[i : i + 10_000])),
+            )
+            yield from self.cur.fetchall()
+
+    def lock(self) -> None:
+        self.cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hub.library:{self.library}",)
+        )
+
+    def statements_of(self, subjects: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        for i in range(0, len(subjects), 10_000):
+            self.cur.execute(
+                f"SELECT s.subject, m.run_id, s.doc FROM {STATEMENTS_WITH_RUNS} "
+                "WHERE m.library = %s AND s.subject = ANY(%s)",
                 (self.library, list(subjects[i : i + 10_000])),
             )
             yield from self.cur.fetchall()

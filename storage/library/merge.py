@@ -11,6 +11,7 @@ from schemas.precedence import Rank, rank, wins
 from storage.library.dialects import Dialect
 from storage.library.encoding import PreparedStatements, as_statements, relayout
 from storage.library.model import (
+    WITHDRAWN,
     LibraryError,
     RunMeta,
     Statements,
@@ -19,6 +20,7 @@ from storage.library.model import (
     record_text,
     statement_values,
 )
+from storage.library.replay import record_doc, replay
 
 
 def _in_order(last: str | None, first: str, run_id: str) -> None:
@@ -176,3 +178,37 @@ def merge_each(
     if after_facts is not None:
         after_facts()
     return written, layout
+
+
+def withdraw(db: Dialect, subjects: Iterable[str]) -> int:
+    """A withdrawal statement of the merging run for each of ``subjects`` the library knows (a
+    tombstone: its source deleted the record), and their golden records replayed without the
+    values that source gave before. Returns how many subjects were withdrawn."""
+    wanted = sorted(set(subjects))
+    known = sorted({subject for subject, _, _ in db.statements_of(wanted)})
+    if known:
+        db.add_statements(known, [WITHDRAWN] * len(known), False)
+        recompute(db, known)
+    return len(known)
+
+
+def recompute(db: Dialect, subjects: Sequence[str], chunk: int = 10_000) -> None:
+    """Store the golden records of ``subjects`` replayed from all their statements
+    (:func:`storage.library.replay.replay`), after a withdrawal or a retraction. Every one is
+    stored, even when nothing is left (``{}``: the subject is gone from the golden records)."""
+    retracted = db.retracted()
+    for i in range(0, len(subjects), chunk):
+        part = subjects[i : i + chunk]
+        stored = db.records_of(part)
+        rows = list(db.statements_of(part))
+        meta = db.run_meta(sorted({run_id for _, run_id, _ in rows}))
+        by_subject: dict[str, list[tuple[str, RunMeta, str]]] = {}
+        for subject, run_id, doc in rows:
+            by_subject.setdefault(subject, []).append((run_id, meta[run_id], doc))
+        fresh: list[tuple[str, str]] = []
+        changed: list[tuple[str, str]] = []
+        for subject in part:
+            if subject in by_subject:
+                doc = record_doc(replay(by_subject[subject], retracted))
+                (changed if subject in stored else fresh).append((subject, doc))
+        db.write_records(fresh, changed)

@@ -34,6 +34,11 @@ _decode_statement = msgspec.json.Decoder(dict[str, str]).decode
 _decode_positional = msgspec.json.Decoder(list[str | None]).decode
 
 
+# a withdrawal statement: the run's source takes back every value it gave the subject before
+# (a tombstone: the department deleted the record); JSON null, so it holds no value
+WITHDRAWN = "null"
+
+
 class LibraryError(Exception):
     """A library operation was refused (unknown library, unknown run, bad input)."""
 
@@ -97,6 +102,8 @@ def statement_values(doc: str | bytes, fields: Sequence[str]) -> dict[str, str]:
     raw = doc.encode() if isinstance(doc, str) else doc
     if raw[:1] == b"{":
         return _decode_statement(raw)
+    if raw == b"null":  # a withdrawal (WITHDRAWN)
+        return {}
     values = _decode_positional(raw)
     if len(values) != len(fields):
         raise LibraryError(f"a statement has {len(values)} values, its run {len(fields)} fields")

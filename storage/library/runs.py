@@ -10,7 +10,7 @@ from sqlalchemy import Engine, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.library.model import LibraryError
-from storage.library.schema import RUN_STATUSES, quarantine, runs
+from storage.library.schema import RUN_STATUSES, merges, pull_batches, quarantine, runs
 
 
 def _insert(engine: Engine, table: Table) -> Any:
@@ -118,3 +118,62 @@ class RunIndex:
                 .where(quarantine.c.run_id == run_id)
                 .values(resubmitted_as=new_run_id)
             )
+
+    # ---- pull batches -------------------------------------------------------------------
+    def open_pull_batch(
+        self,
+        run_id: str,
+        dataset: str,
+        kind: str,
+        since: str | None,
+        position: str,
+        tombstones: str | None,
+    ) -> None:
+        """Record what a pulled run holds: the watermark it was read after and the one it ends
+        at (or its snapshot or file), and where its tombstones are. The position counts only
+        once the run's merge has committed (:meth:`pull_position`)."""
+        stmt = (
+            _insert(self.engine, pull_batches)
+            .values(
+                run_id=run_id,
+                dataset=dataset,
+                kind=kind,
+                since=since,
+                position=position,
+                tombstones=tombstones,
+                created_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+            .on_conflict_do_nothing()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def pull_batches(self, dataset: str, *, merged: bool | None = None) -> list[dict[str, Any]]:
+        """The pulled runs of ``dataset`` with their run's status, oldest first; ``merged``:
+        only those whose merge committed (True) or not (False)."""
+        stmt = (
+            select(pull_batches, runs.c.status, merges.c.run_no)
+            .join(runs, runs.c.run_id == pull_batches.c.run_id)
+            .outerjoin(merges, merges.c.run_id == pull_batches.c.run_id)
+            .where(pull_batches.c.dataset == dataset)
+            .order_by(pull_batches.c.created_at, pull_batches.c.run_id)
+        )
+        if merged is True:
+            stmt = stmt.where(merges.c.run_no.is_not(None))
+        elif merged is False:
+            stmt = stmt.where(merges.c.run_no.is_(None))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def pull_position(self, dataset: str) -> str | None:
+        """Where the next pull of ``dataset`` starts: the position of its last pulled run whose
+        merge committed (the run's number orders them), or None before the first."""
+        stmt = (
+            select(pull_batches.c.position)
+            .join(merges, merges.c.run_id == pull_batches.c.run_id)
+            .where(pull_batches.c.dataset == dataset)
+            .order_by(merges.c.run_no.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar()

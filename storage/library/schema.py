@@ -99,8 +99,33 @@ quarantine = Table(
 )
 
 
-# the statuses the pipeline sets, in the order a run passes them ("failed" from any step)
-RUN_STATUSES = ("landed", "checked", "merged", "published", "failed")
+retractions = Table(
+    "library_retractions",
+    metadata,
+    Column("run_id", String(80), primary_key=True),  # a merged run its source took back
+    Column("library", String(16), nullable=False),
+    Column("retracted_at", DateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("staff", String(64), nullable=False),
+)
+
+
+pull_batches = Table(
+    "pull_batches",
+    metadata,
+    Column("run_id", String(80), primary_key=True),  # the run the batch was landed as
+    Column("dataset", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # sql | prefix | http
+    Column("since", Text),  # the watermark the batch was read after (null: from the start)
+    Column("position", Text, nullable=False),  # the watermark, snapshot or file it ends at
+    Column("tombstones", Text),  # object key of the subjects it withdraws (JSON list)
+    Column("created_at", DateTime, nullable=False),
+)
+
+
+# the statuses the pipeline sets, in the order a run passes them ("failed" from any step;
+# "retracted" when its department took a merged run back)
+RUN_STATUSES = ("landed", "checked", "merged", "published", "failed", "retracted")
 # set only by hubs from before the read step became part of the check step: a run may still
 # carry it (the check step moves it on), but nothing writes it any more
 LEGACY_RUN_STATUSES = ("read",)

@@ -27,13 +27,12 @@ from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, inspect, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, insert, inspect, select, text, update
 
-from schemas.precedence import rank, wins
 from storage.engine import make_engine
 from storage.library.dialects import Dialect, PostgresDialect, SqliteDialect
 from storage.library.encoding import PreparedStatements
-from storage.library.merge import Precedence, merge_each
+from storage.library.merge import Precedence, merge_each, recompute, withdraw
 from storage.library.model import (
     LEGAL_ENTITY,
     LIBRARIES,
@@ -52,16 +51,22 @@ from storage.library.model import (
     statement_values,
 )
 from storage.library.reads import GOLDEN_ALL, GOLDEN_SOME
+from storage.library.replay import replay
 from storage.library.runs import RunIndex
 from storage.library.schema import (
     LEGACY_FACTS,
     LEGACY_GOLDEN,
     merges,
     metadata,
+    records,
+    retractions,
     runs,
     statements,
     upgrade_tables,
 )
+
+# a golden record with nothing left in it: every value withdrawn or retracted
+_EMPTY = "{}"
 
 
 def engine_for(db_url: str) -> Engine:
@@ -127,6 +132,7 @@ class LibraryStore(RunIndex):
         *,
         after_facts: Callable[[], None] | None = None,
         set_status: bool = True,
+        withdrawn: Iterable[str] = (),
     ) -> int:
         """:meth:`merge` of a large run in pieces, still in one transaction.
 
@@ -136,6 +142,11 @@ class LibraryStore(RunIndex):
         without a Python object per row); a subject must not appear in two
         chunks, and chunks come in increasing subject order (sort the rows by subject, stably,
         and cut between subjects). Only one chunk is held in memory at a time.
+
+        ``withdrawn`` are the subjects whose values the run's source takes back (tombstones:
+        the department deleted them; none of them may be in ``chunks``): each gets a withdrawal
+        statement and its golden record falls back to the other sources, in the same
+        transaction.
         """
         if library not in LIBRARIES:
             raise LibraryError(f"unknown library {library!r}; expected one of {LIBRARIES}")
@@ -167,6 +178,7 @@ class LibraryStore(RunIndex):
                 raise
             db.end_copy()
             db.end_load()
+            withdraw(db, withdrawn)
             if first:
                 db.finish(run_id, written, merged.compared, merged.agreeing, layout or ())
             if set_status:
@@ -218,25 +230,25 @@ class LibraryStore(RunIndex):
         )
         if as_of is not None:
             stmt = stmt.where(merges.c.observed_at <= datetime.combine(as_of, time.max))
+        retracted = select(retractions.c.run_id).where(retractions.c.library == library)
+        if as_of is not None:
+            retracted = retracted.where(
+                retractions.c.retracted_at <= datetime.combine(as_of, time.max)
+            )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
+            taken_back = set(conn.execute(retracted).scalars())
         if not rows:
             return None
         history: dict[str, list[FactView]] = {}
-        winners: dict[str, FactView] = {}
+        told: list[tuple[str, RunMeta, str]] = []
         for run_id, doc, dataset, observed, auth, layout in rows:
             meta = meta_from_row(dataset, observed, auth, layout)
+            told.append((run_id, meta, doc))
             for name, value in statement_values(doc, meta.fields).items():
                 fv = FactView(value, dataset, run_id, meta.observed_at, name in meta.authoritative)
                 history.setdefault(name, []).append(fv)
-                held = winners.get(name)
-                if wins(
-                    rank(fv.authoritative, fv.observed_at, run_id),
-                    None
-                    if held is None
-                    else rank(held.authoritative, held.observed_at, held.run_id),
-                ):
-                    winners[name] = fv
+        winners = replay(told, taken_back)
         return GoldenRecord(library, subject, dict(sorted(winners.items())), history)
 
     def person(self, id_number: str, as_of: date | None = None) -> GoldenRecord | None:
@@ -282,11 +294,19 @@ class LibraryStore(RunIndex):
         """subject -> current golden value of one field (bulk read for cross-source checks)."""
         return self.field_values(library, field_name)
 
+    def _gone(self, library: str) -> Any:
+        """The subjects of ``library`` whose every value was withdrawn or retracted."""
+        return select(records.c.subject).where(
+            and_(records.c.library == library, records.c.doc == _EMPTY)
+        )
+
     def subjects(self, library: str) -> list[str]:
+        """The subjects the library holds (not those whose every value was taken back)."""
         stmt = (
             select(statements.c.subject)
             .join(merges, merges.c.run_no == statements.c.run_no)
             .where(merges.c.library == library)
+            .where(statements.c.subject.not_in(self._gone(library)))
             .distinct()
             .order_by(statements.c.subject)
         )
@@ -294,10 +314,24 @@ class LibraryStore(RunIndex):
             return [s for (s,) in conn.execute(stmt)]
 
     def person_exists(self, id_number: str) -> bool:
+        """True if the population library holds the person (not if every value of theirs was
+        withdrawn or retracted); two point reads by key."""
+        gone = (
+            select(records.c.subject)
+            .where(
+                and_(
+                    records.c.library == POPULATION,
+                    records.c.subject == id_number,
+                    records.c.doc == _EMPTY,
+                )
+            )
+            .exists()
+        )
         stmt = (
             select(statements.c.subject)
             .join(merges, merges.c.run_no == statements.c.run_no)
             .where(and_(merges.c.library == POPULATION, statements.c.subject == id_number))
+            .where(~gone)
             .limit(1)
         )
         with self.engine.connect() as conn:
@@ -336,6 +370,81 @@ class LibraryStore(RunIndex):
             return int(
                 conn.execute(select(func.coalesce(func.sum(merges.c.facts), 0))).scalar_one()
             )
+
+    # ---- retraction ---------------------------------------------------------------------
+    def retract_run(
+        self,
+        run_id: str,
+        reason: str,
+        staff: str,
+        when: datetime,
+        *,
+        within: Callable[[Connection, dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Take back a whole merged run (its department delivered it by mistake): it counts for
+        nothing from now on, the golden records of its subjects fall back to what the other
+        runs said, its statements stay as history ("as of" a day before still shows them) and
+        the run is marked ``retracted`` with the reason, in one transaction. ``within`` runs in
+        that transaction with what was retracted (the caller's audit entry). Returns the run's
+        library, dataset and how many subjects it spoke of."""
+        if not reason.strip():
+            raise LibraryError("say why the run is retracted (--reason)")
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(merges.c.library, merges.c.run_no, merges.c.dataset).where(
+                    merges.c.run_id == run_id
+                )
+            ).first()
+            if found is None:
+                raise LibraryError(f"run {run_id!r} was never merged: nothing to retract")
+            library, run_no, dataset = found
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            db: Dialect = (
+                PostgresDialect(cur, library)
+                if self.engine.dialect.name == "postgresql"
+                else SqliteDialect(cur, library)
+            )
+            db.lock()
+            if conn.execute(
+                select(retractions.c.run_id).where(retractions.c.run_id == run_id)
+            ).first():
+                raise LibraryError(f"run {run_id!r} was retracted already")
+            conn.execute(
+                insert(retractions).values(
+                    run_id=run_id,
+                    library=library,
+                    retracted_at=naive_utc(when),
+                    reason=reason.strip(),
+                    staff=staff,
+                )
+            )
+            subjects = list(
+                conn.execute(
+                    select(statements.c.subject).where(statements.c.run_no == run_no)
+                ).scalars()
+            )
+            recompute(db, subjects)
+            cur.close()
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status="retracted", message=f"retracted: {reason.strip()}")
+            )
+            done = {
+                "run_id": run_id,
+                "library": library,
+                "dataset": dataset,
+                "subjects": len(subjects),
+            }
+            if within is not None:
+                within(conn, done)
+        return done
+
+    def retractions(self) -> list[dict[str, Any]]:
+        """The runs taken back, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(retractions).order_by(retractions.c.retracted_at))
+            return [dict(r._mapping) for r in rows]
 
     # ---- upgrade from the one-row-per-field layout --------------------------------------
     def _migrate_legacy(self) -> None:
