@@ -20,6 +20,9 @@ import pyarrow as pa
 import yaml
 
 from schemas.library import code_table_names, library_schema
+from schemas.pull_source import PullSource, read_pull_source
+from schemas.yaml_reader import ContractError as ContractError
+from schemas.yaml_reader import YamlReader
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 
@@ -28,7 +31,6 @@ DIMENSIONS = ("completeness", "conformity", "consistency", "accuracy", "timeline
 COLUMN_TYPES = ("string", "int", "decimal", "date", "datetime", "bool")
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gb18030")
-SOURCE_KINDS = ("sql", "prefix", "http")
 LIBRARIES = ("population", "legal-entity")
 
 # rule kind -> (parameter a bare scalar stands for, allowed parameters)
@@ -58,16 +60,6 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class ContractError(ValueError):
-    """A contract file that cannot be used; the message names file, line and field."""
-
-    def __init__(self, path: Path | str, line: int, field_path: str, message: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.field_path = field_path
-        super().__init__(f"{path}:{line}: {field_path}: {message}")
-
-
 @dataclass(frozen=True)
 class Rule:
     """One quality rule on a column: its kind and parameters (e.g. ``code_table`` table=sex)."""
@@ -89,38 +81,6 @@ class Column:
     def rule(self, kind: str) -> Rule | None:
         """The first rule of ``kind`` on this column, if any."""
         return next((r for r in self.rules if r.kind == kind), None)
-
-
-@dataclass(frozen=True)
-class PullSource:
-    """Where the hub pulls a dataset from (the contract's ``source``), without credentials.
-
-    ``connection`` is an Airflow Connection id: the URL, user and password live there (in
-    Airflow's secrets backend, or ``AIRFLOW_CONN_<ID>`` in the environment), never in the
-    contract. ``sql``: a ``table`` or a ``query`` over the connection's database. ``prefix``:
-    the files a department writes under ``prefix`` of ``bucket`` (MinIO/S3, through the
-    connection) or into a local ``folder``. ``http``: JSON Lines pages from ``path`` of the
-    connection's base URL, asked for the rows after the watermark with ``since_param``.
-    ``watermark`` names the column that grows with every change (a timestamp or a sequence):
-    a pull reads only the rows past the last merged run's. Tombstones: ``deleted`` names a
-    deleted-flag column, or ``snapshot`` reads the whole source each time and takes the subjects
-    missing since the previous snapshot as deleted.
-    """
-
-    kind: Literal["sql", "prefix", "http"]
-    connection: str | None = None
-    table: str | None = None
-    query: str | None = None
-    watermark: str | None = None
-    deleted: str | None = None
-    snapshot: bool = False
-    bucket: str | None = None
-    prefix: str = ""
-    folder: str | None = None
-    path: str = ""
-    since_param: str = "since"
-    queue: str = "default"  # the Airflow queue its pull runs on (a department's edge worker)
-    every_minutes: int | None = None  # pull more often than the cadence (the DAG's schedule)
 
 
 @dataclass(frozen=True)
@@ -165,58 +125,6 @@ class Contract:
         return {c.name: c.field for c in self.columns if c.field}
 
 
-class _Reader:
-    """Walks a composed YAML node tree, converting values and reporting errors with line numbers."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._loader = yaml.SafeLoader("")
-
-    def fail(self, node: yaml.Node, where: str, message: str) -> ContractError:
-        return ContractError(self.path, node.start_mark.line + 1, where, message)
-
-    def mapping(self, node: yaml.Node, where: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, "expected a mapping")
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key, value in node.value:
-            name = self.scalar(key, where)
-            if not isinstance(name, str):
-                raise self.fail(key, where, f"keys must be text, got {name!r}")
-            if name in out:
-                raise self.fail(key, f"{where}.{name}", "duplicate key")
-            out[name] = (key, value)
-        return out
-
-    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, where, "expected a list")
-        return list(node.value)
-
-    def scalar(self, node: yaml.Node, where: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, where, "expected a single value")
-        return self._loader.construct_object(node, deep=True)
-
-    def value(self, node: yaml.Node) -> Any:
-        return self._loader.construct_object(node, deep=True)
-
-    def text(self, node: yaml.Node, where: str, choices: tuple[str, ...] | None = None) -> str:
-        value = self.scalar(node, where)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(node, where, f"expected non-empty text, got {value!r}")
-        if choices is not None and value not in choices:
-            raise self.fail(node, where, f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def texts(self, node: yaml.Node, where: str) -> tuple[str, ...]:
-        if isinstance(node, yaml.ScalarNode):
-            return (self.text(node, where),)
-        return tuple(
-            self.text(n, f"{where}[{i}]") for i, n in enumerate(self.sequence(node, where))
-        )
-
-
 _REQUIRED_KEYS = (
     "dataset_id",
     "title",
@@ -254,7 +162,7 @@ def load_contract(path: Path | str) -> Contract:
         raise ContractError(path, 0, "(document)", "contract files must be UTF-8") from exc
     if root is None:
         raise ContractError(path, 1, "(document)", "empty contract")
-    r = _Reader(path)
+    r = YamlReader(path)
     top = r.mapping(root, "(document)")
     for name in top:
         if name not in _REQUIRED_KEYS + _OPTIONAL_KEYS:
@@ -321,7 +229,7 @@ def load_contract(path: Path | str) -> Contract:
         if fmt != "xlsx":
             raise r.fail(node("sheet"), "sheet", f"only an xlsx contract names a sheet, not {fmt}")
 
-    pull = _pull_source(r, node("source")) if "source" in top else None
+    pull = read_pull_source(r, node("source")) if "source" in top else None
 
     return Contract(
         dataset_id=dataset_id,
@@ -351,177 +259,7 @@ def load_contract(path: Path | str) -> Contract:
     )
 
 
-# what each kind of source may say, beyond ``kind``
-_SOURCE_KEYS: dict[str, frozenset[str]] = {
-    "sql": frozenset(
-        {
-            "connection",
-            "table",
-            "query",
-            "watermark",
-            "deleted",
-            "snapshot",
-            "queue",
-            "every_minutes",
-        }
-    ),
-    "prefix": frozenset({"connection", "bucket", "prefix", "folder", "queue", "every_minutes"}),
-    "http": frozenset(
-        {
-            "connection",
-            "path",
-            "watermark",
-            "deleted",
-            "snapshot",
-            "since_param",
-            "queue",
-            "every_minutes",
-        }
-    ),
-}
-# keys that would put a credential or an address into the contract
-_CREDENTIAL_KEYS = frozenset(
-    {
-        "url",
-        "uri",
-        "dsn",
-        "host",
-        "port",
-        "user",
-        "username",
-        "login",
-        "password",
-        "secret",
-        "token",
-        "access_key",
-        "secret_key",
-        "endpoint",
-    }
-)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
-_CONNECTION = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _pull_source(r: _Reader, node: yaml.Node) -> PullSource:
-    """The contract's ``source``: checked for its kind's keys, one way to read it, no secrets."""
-    m = r.mapping(node, "source")
-    if "kind" not in m:
-        raise r.fail(
-            node, "source.kind", f"missing required key (one of {', '.join(SOURCE_KINDS)})"
-        )
-    kind = r.text(m["kind"][1], "source.kind", SOURCE_KINDS)
-    allowed = _SOURCE_KEYS[kind]
-    for name, (knode, _) in m.items():
-        if name == "kind":
-            continue
-        if name in _CREDENTIAL_KEYS:
-            raise r.fail(
-                knode,
-                f"source.{name}",
-                "addresses and credentials belong in the Airflow Connection that "
-                "source.connection names, never in the contract",
-            )
-        if name not in allowed:
-            raise r.fail(
-                knode,
-                f"source.{name}",
-                f"unknown key for a {kind} source ({', '.join(sorted(allowed))})",
-            )
-    values: dict[str, Any] = {}
-    for name in (
-        "connection",
-        "table",
-        "query",
-        "watermark",
-        "deleted",
-        "bucket",
-        "folder",
-        "queue",
-    ):
-        if name in m:
-            values[name] = r.text(m[name][1], f"source.{name}").strip()
-    for name in ("prefix", "path", "since_param"):
-        if name in m:
-            value = r.scalar(m[name][1], f"source.{name}")
-            if not isinstance(value, str):
-                raise r.fail(m[name][1], f"source.{name}", f"expected text, got {value!r}")
-            values[name] = value
-    if "every_minutes" in m:
-        every = r.scalar(m["every_minutes"][1], "source.every_minutes")
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise r.fail(m["every_minutes"][1], "source.every_minutes", "expected minutes >= 1")
-        values["every_minutes"] = every
-    if "snapshot" in m:
-        snapshot = r.scalar(m["snapshot"][1], "source.snapshot")
-        if not isinstance(snapshot, bool):
-            raise r.fail(m["snapshot"][1], "source.snapshot", "expected true or false")
-        values["snapshot"] = snapshot
-
-    def where(name: str) -> yaml.Node:
-        return m[name][1] if name in m else node
-
-    connection = values.get("connection")
-    if connection is not None and not _CONNECTION.fullmatch(connection):
-        raise r.fail(
-            where("connection"),
-            "source.connection",
-            f"{connection!r} is not an Airflow Connection id (letters, digits, _ and -)",
-        )
-    if "queue" in values and not _CONNECTION.fullmatch(values["queue"]):
-        raise r.fail(where("queue"), "source.queue", "a queue name is letters, digits, _ and -")
-    for name in ("watermark", "deleted"):
-        if name in values and not _NAME.fullmatch(values[name]):
-            raise r.fail(where(name), f"source.{name}", f"{values[name]!r} is not a column name")
-    if kind in ("sql", "http"):
-        if connection is None:
-            raise r.fail(node, "source.connection", f"a {kind} source names its Airflow Connection")
-        if values.get("snapshot") and "watermark" in values:
-            raise r.fail(
-                where("watermark"),
-                "source.watermark",
-                "a snapshot is read whole each time: give snapshot or watermark, not both",
-            )
-        if not values.get("snapshot") and "watermark" not in values:
-            raise r.fail(
-                node,
-                "source",
-                "say how a pull finds what changed: watermark (a column that grows with every "
-                "change) or snapshot: true",
-            )
-    if values.get("queue", "default") != "default" and (kind == "prefix" or values.get("snapshot")):
-        raise r.fail(
-            where("queue"),
-            "source.queue",
-            "a department's edge worker reads a sql or http source by its watermark; a prefix "
-            "or snapshot source is read by the hub (queue: default)",
-        )
-    if kind == "sql":
-        if ("table" in values) == ("query" in values):
-            raise r.fail(node, "source", "a sql source gives a table or a query (one of them)")
-        if "table" in values and not _TABLE.fullmatch(values["table"]):
-            raise r.fail(where("table"), "source.table", f"{values['table']!r} is not a table name")
-        if "query" in values and not values["query"].lower().lstrip("( ").startswith(
-            ("select", "with")
-        ):
-            raise r.fail(where("query"), "source.query", "expected a SELECT query")
-    if kind == "http" and not values.get("since_param", "since").strip():
-        raise r.fail(where("since_param"), "source.since_param", "expected a parameter name")
-    if kind == "prefix":
-        if ("bucket" in values) == ("folder" in values):
-            raise r.fail(node, "source", "a prefix source gives a bucket or a folder (one of them)")
-        if "bucket" in values and connection is None:
-            raise r.fail(node, "source.connection", "a bucket source names its Airflow Connection")
-        if "folder" in values and connection is not None:
-            raise r.fail(
-                where("connection"), "source.connection", "a folder source needs no connection"
-            )
-        if "folder" in values and not values["folder"].startswith("/"):
-            raise r.fail(where("folder"), "source.folder", "expected an absolute folder path")
-    return PullSource(kind=cast(Any, kind), **values)
-
-
-def _columns(r: _Reader, seq: yaml.Node, library_fields: tuple[str, ...]) -> tuple[Column, ...]:
+def _columns(r: YamlReader, seq: yaml.Node, library_fields: tuple[str, ...]) -> tuple[Column, ...]:
     nodes = r.sequence(seq, "columns")
     if not nodes:
         raise r.fail(seq, "columns", "a contract needs at least one column")
@@ -580,7 +318,7 @@ def _columns(r: _Reader, seq: yaml.Node, library_fields: tuple[str, ...]) -> tup
     return tuple(columns)
 
 
-def _rule(r: _Reader, node: yaml.Node, where: str) -> Rule:
+def _rule(r: YamlReader, node: yaml.Node, where: str) -> Rule:
     if isinstance(node, yaml.ScalarNode):
         kind, params_node = r.text(node, where), None
     else:
@@ -609,7 +347,7 @@ def _rule(r: _Reader, node: yaml.Node, where: str) -> Rule:
 
 
 def _check_params(
-    r: _Reader, node: yaml.Node, where: str, kind: str, params: dict[str, Any]
+    r: YamlReader, node: yaml.Node, where: str, kind: str, params: dict[str, Any]
 ) -> None:
     if kind == "code_table":
         if params.get("table") not in code_table_names():

@@ -40,7 +40,8 @@ from pipeline.quarantine import quarantine
 from pipeline.refs import RunRef
 from pipeline.services import IngestServices
 from pipeline.work import ACCEPTED_COLUMN, CHECKED, arrow_bytes, put_once, work_key
-from schemas.contracts import Contract, PullSource
+from schemas.contracts import Contract
+from schemas.pull_source import PullSource
 from storage.objects import landing_key, sha256_hex
 
 # a test's hook, called with each step's name as it ends (to kill the process there)

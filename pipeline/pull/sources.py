@@ -19,7 +19,8 @@ from typing import Any, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from pipeline.pull.errors import PullError
-from schemas.contracts import Contract, PullSource
+from schemas.contracts import Contract
+from schemas.pull_source import PullSource
 
 MAX_PAGES = 100_000  # an endpoint whose "next" links never end is refused, not followed forever
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.contracts import ContractError, PullSource, load_contract
+from schemas.contracts import ContractError, load_contract
+from schemas.pull_source import PullSource
 
 BASE = """\
 dataset_id: demo
