@@ -158,8 +158,8 @@ def typed(table: pa.Table, library: str) -> pa.Table:
 
 
 def library_table(lib: LibraryStore, library: str, fields: Sequence[str]) -> pa.Table:
-    """Every subject of ``library`` (sorted) with the current golden values of ``fields`` (null
-    if none), typed (:func:`typed`): one scan of the golden records
+    """Every subject of ``library`` (in no particular order) with the current golden values
+    of ``fields`` (null if none), typed (:func:`typed`): one scan of the golden records
     (:meth:`LibraryStore.field_columns`)."""
     return typed(lib.field_columns(library, list(dict.fromkeys(fields))), library)
 

@@ -22,7 +22,7 @@ PostgreSQL transaction-level advisory lock), so no read-modify-write is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any
@@ -257,19 +257,37 @@ class LibraryStore(RunIndex):
             for i in range(0, len(subjects), 400):
                 yield from conn.execute(sql, {"l": library, "s": list(subjects[i : i + 400])})
 
+    def _golden_batches(
+        self, library: str, subjects: Sequence[str] | None
+    ) -> Iterator[Sequence[tuple[str, str | None, str]]]:
+        """:meth:`_golden`'s rows in batches, the driver's rows as they are (fetched from its
+        cursor without a SQLAlchemy row each)."""
+        sql = GOLDEN_ALL if subjects is None else GOLDEN_SOME
+        asked: list[dict[str, Any]] = (
+            [{"l": library}]
+            if subjects is None
+            else [
+                {"l": library, "s": list(subjects[i : i + 400])}
+                for i in range(0, len(subjects), 400)
+            ]
+        )
+        with self.engine.connect() as conn:
+            for params in asked:
+                result = conn.execute(sql, params)
+                while batch := result.cursor.fetchmany(100_000):
+                    yield batch
+
     def field_columns(
         self, library: str, fields: Sequence[str], subjects: Iterable[str] | None = None
     ) -> Any:
         """An Arrow table: ``subject`` (every subject of the library, or those of the given ones
-        it holds, sorted) and the current golden value of each of ``fields`` as text (null if
-        none), from one scan that decodes each golden record once (:func:`golden_columns`)."""
-        from storage.library.encoding import text_sort_indices
-
+        it holds, in no particular order) and the current golden value of each of ``fields`` as
+        text (null if none), from one scan that decodes each golden record once
+        (:func:`golden_columns`)."""
         wanted = None if subjects is None else sorted(set(subjects))
-        table = golden_columns(
-            self._golden(library, wanted), fields, partial(self.run_meta, library)
+        return golden_columns(
+            self._golden_batches(library, wanted), fields, partial(self.run_meta, library)
         )
-        return table.take(text_sort_indices(table.column("subject")))
 
     def field_values(
         self, library: str, field_name: str, subjects: Iterable[str] | None = None
