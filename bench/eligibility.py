@@ -1,17 +1,23 @@
-"""Benchmark: one eligibility policy (高龄津贴, ``elderly-allowance``) judged over N persons with
-the quality engine's vectorised rules, against a plain SQL query of the same rule on the same
-store, in the same run.
+"""Benchmark: one eligibility policy (高龄津贴, ``elderly-allowance``) over N persons of a real
+library, end to end as its DAG judges it, against a plain SQL query of the same rule on the
+same store, in the same run.
 
-N persons (1,000,000 full, 50,000 with ``--quick``) with birth date, household division, death
-flag and date are written once to an SQLite table (a fresh temporary file). The baseline is one
-``SELECT`` of the rule over that table (a full scan: birth date bound, division prefix, not dead).
-The vectorised side reads the same table's columns into Arrow, types them once as the library
-schema says (dates parsed by the quality engine's coercion, :func:`sharing.eligibility.typed`,
-as the DAG's read does) and runs :func:`sharing.eligibility.eligible_mask` (each condition a
-contract rule through :func:`quality.engine.passes`); its figure ``vectorised_s`` is the
-judgement alone, ``read_s`` the read and typing, both reported. The two eligible sets must be
-equal (checked). Target (issue 28): < 5 s per million and faster than SQL. Ends with the JSON
-line.
+The library is the ``LibraryStore`` of an embedded hub home (SQLite) kept under
+``.cache/bench/`` and built once by the library's own bulk path (``merge_chunks`` of Arrow
+statements, as the ingest merges): N persons (1,000,000 full, 50,000 with ``--quick``; ages
+0-100, a third in Huainan 3404) from the household register (birth date and household division,
+authoritative), and, for 90 % of them, the death register (deceased flag, 3 % dead with a date
+of death, authoritative): those subjects have a stored golden record of two runs, the others
+their one statement. The product's side is what the DAG runs: :func:`sharing.eligibility.
+library_table` (one scan of the golden records, typed as the library schema says) and
+:func:`sharing.eligibility.eligible_mask` (each condition a contract rule of the quality
+engine). The baseline is one SQL ``SELECT`` of the same rule over the same golden records:
+SQLite's ``json_extract`` reads each field from a stored record (``$."run".field``, under
+whichever run won it) or from a lone statement (``$[i]``, the field's place in its run's
+layout), and the ``WHERE`` is the rule (birth date bound, division prefix, not dead, no date of
+death). Both eligible sets must be equal (checked); ``scan_s`` is the scan of the golden
+records inside SQLite alone, the floor both sides pay. Headline: read + judge per million persons;
+target (issue 28): < 5 s per million and faster than the SQL query. Ends with the JSON line.
 Usage: ``python -m bench.eligibility [--quick] [--persons N]``.
 """
 
@@ -20,8 +26,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sqlite3
-import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,110 +37,182 @@ import pyarrow as pa
 from bench._common import parse_args, peak_rss_mb, report, timed
 
 ON = dt.date(2026, 3, 1)  # the 1st of the period the rule is judged on
-SQL = """
-SELECT subject FROM persons
-WHERE birth_date <= :born_by
-  AND household_division LIKE '3404%'
-  AND (deceased IS NULL OR deceased NOT IN ('1', 'true'))
-  AND (death_date IS NULL OR death_date = '')
-"""
+FIELDS = ["birth_date", "household_division", "deceased", "death_date"]
+RUNS = {  # run id -> (dataset, observed, its fields: authoritative for all of them)
+    "bench-household": ("ps_household", dt.datetime(2026, 1, 10, tzinfo=dt.UTC)),
+    "bench-deaths": ("ca_marriage_death", dt.datetime(2026, 2, 10, tzinfo=dt.UTC)),
+}
 
 
-def _people(n: int, seed: int = 28) -> dict[str, list[str | None]]:
-    """Synthetic golden values: ages 0-100, a third in Huainan (3404), 3 % dead."""
+def people(n: int, seed: int = 28) -> dict[str, pa.Array]:
+    """Synthetic persons, sorted by ID: ages 0-100, a third in Huainan (3404), 90 % known to
+    the death register, 3 % dead."""
     rng = np.random.default_rng(seed)
     born = np.datetime64("1926-01-01") + rng.integers(0, 100 * 365, n).astype("timedelta64[D]")
-    counties = np.array(["340402", "340403", "340404", "340421", "110101", "320102"] * 1)
+    counties = np.array(["340402", "340403", "340404", "340421", "110101", "320102"])
     division = counties[rng.integers(0, len(counties), n)]
+    known = rng.random(n) >= 0.10  # the others have no death registration record at all
     dead = rng.random(n) < 0.03
-    unknown = rng.random(n) < 0.10  # no death registration record at all
-    died = np.where(dead, "2025-06-01", None)
+    ids = np.char.add("P", np.char.zfill(np.arange(n).astype(str), 9))
     return {
-        "subject": [f"P{i:09d}" for i in range(n)],
-        "birth_date": born.astype(str).tolist(),
-        "household_division": division.tolist(),
-        "deceased": np.where(unknown, None, np.where(dead, "1", "0")).tolist(),
-        "death_date": died.tolist(),
+        "subject": pa.array(ids.astype(object), pa.string()),
+        "birth_date": pa.array(born.astype(str).astype(object), pa.string()),
+        "household_division": pa.array(division.astype(object), pa.string()),
+        "known": pa.array(known),
+        "deceased": pa.array(np.where(dead, "1", "0").astype(object), pa.string()),
+        "death_date": pa.array(np.where(dead, "2025-06-01", None), pa.string()),
     }
 
 
-def build(path: Path, n: int) -> None:
-    cols = _people(n)
-    con = sqlite3.connect(path)
-    con.execute(
-        "CREATE TABLE persons (subject TEXT PRIMARY KEY, birth_date TEXT, "
-        "household_division TEXT, deceased TEXT, death_date TEXT)"
-    )
-    rows = zip(*(cols[k] for k in cols), strict=True)
-    con.executemany("INSERT INTO persons VALUES (?, ?, ?, ?, ?)", rows)
-    con.commit()
-    con.close()
+def load(home: Path, n: int) -> Any:
+    """The hub home's library with ``n`` persons, merged once (kept for the next run)."""
+    from hub.settings import Settings
+    from storage.library import POPULATION, LibraryStore, engine_for, statements_from_arrow
+
+    settings = Settings(home=home)
+    settings.ensure_dirs()
+    store = LibraryStore(engine_for(settings.db_url))
+    done = home / "loaded.txt"
+    if done.exists() and done.read_text() == str(n):
+        return store
+    cols = people(n)
+    sets = {
+        "bench-household": (None, ["birth_date", "household_division"]),
+        "bench-deaths": (cols["known"], ["deceased", "death_date"]),
+    }
+    t = time.perf_counter()
+    for run_id, (rows, names) in sets.items():
+        part = {k: cols[k] if rows is None else cols[k].filter(rows) for k in ["subject", *names]}
+
+        def chunks(part: dict[str, Any] = part, size: int = 100_000) -> Iterator[Any]:
+            for lo in range(0, len(part["subject"]), size):
+                cut = {k: v.slice(lo, size) for k, v in part.items()}
+                subjects = cut.pop("subject")
+                yield statements_from_arrow(subjects, cut)
+
+        dataset, observed = RUNS[run_id]
+        store.merge_chunks(POPULATION, run_id, dataset, observed, chunks(), names)
+    print(f"library of {n:,} persons merged in {time.perf_counter() - t:.1f} s (kept)")
+    done.write_text(str(n))
+    return store
 
 
-def read_arrow(path: Path) -> pa.Table:
-    """The store's columns as a typed Arrow table (what the DAG judges)."""
-    from sharing.eligibility import typed
+def golden_sql(store: Any) -> str:
+    """The rule as one SQL query over the library's golden records: each field read with
+    SQLite's ``json_extract`` from the stored record (under the run that won it) or from the
+    subject's one statement (at the field's place in its run's layout)."""
+    from storage.library import POPULATION
 
-    con = sqlite3.connect(path)
-    names = ["subject", "birth_date", "household_division", "deceased", "death_date"]
-    rows = con.execute(f"SELECT {', '.join(names)} FROM persons").fetchall()
-    con.close()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-    text = pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
-    return typed(text, "population")
+    layouts = {run_id: store.run_meta(POPULATION, run_id).fields for run_id in RUNS}
+
+    def from_record(field: str) -> str:
+        picks = [f"json_extract(doc, '$.\"{run}\".{field}')" for run in layouts]
+        return f"COALESCE({', '.join(picks)}) AS {field}"
+
+    def from_statement(field: str) -> str:
+        cases = [
+            f"WHEN '{run}' THEN json_extract(s.doc, '$[{layout.index(field)}]')"
+            for run, layout in layouts.items()
+            if field in layout
+        ]
+        return f"CASE m.run_id {' '.join(cases)} END AS {field}"
+
+    return f"""
+WITH golden AS (
+  SELECT subject, {", ".join(from_record(f) for f in FIELDS)}
+  FROM library_records WHERE library = 'population'
+  UNION ALL
+  SELECT s.subject, {", ".join(from_statement(f) for f in FIELDS)}
+  FROM library_statements s JOIN library_merges m ON m.run_no = s.run_no
+  WHERE m.library = 'population' AND NOT EXISTS (
+    SELECT 1 FROM library_records r WHERE r.library = m.library AND r.subject = s.subject)
+)
+SELECT subject FROM golden
+WHERE birth_date <= :born_by
+  AND household_division LIKE '3404%'
+  AND (deceased IS NULL OR deceased NOT IN ('1', 'true'))
+  AND death_date IS NULL
+"""
 
 
-def sql_eligible(path: Path) -> set[str]:
+def sql_eligible(path: Path, sql: str) -> set[str]:
     from sharing.eligibility import years_before
 
     con = sqlite3.connect(path)
-    found = {s for (s,) in con.execute(SQL, {"born_by": years_before(ON, 80).isoformat()})}
+    found = {s for (s,) in con.execute(sql, {"born_by": years_before(ON, 80).isoformat()})}
     con.close()
     return found
+
+
+def scan_floor(path: Path) -> int:
+    """The golden records scanned inside SQLite and nothing else (the read's own query, each
+    document's length summed): the floor both sides pay."""
+    from storage.library.reads import GOLDEN_ALL
+
+    con = sqlite3.connect(path)
+    sql = f"SELECT count(*), sum(length(doc)) FROM ({GOLDEN_ALL.text})"
+    (rows, _), *_ = con.execute(sql, {"l": "population"}).fetchall()
+    con.close()
+    return int(rows)
 
 
 def main() -> None:
     def extra(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--persons", type=int, default=None, help="number of persons")
 
-    args = parse_args(__doc__.splitlines()[0], extra)
+    args = parse_args((__doc__ or "").splitlines()[0], extra)
     n = args.persons or (50_000 if args.quick else 1_000_000)
     from schemas import policies
-    from sharing.eligibility import eligible_mask
+    from sharing.eligibility import eligible_mask, library_table
 
     policy = policies.get("elderly-allowance")
-    with tempfile.TemporaryDirectory(prefix="bench-eligibility-") as tmp:
-        path = Path(tmp) / "store.db"
-        build_s, _ = timed(lambda: build(path, n))
-        read_s, table = timed(lambda: read_arrow(path))
-        eligible_mask(policy, table.slice(0, 1000), ON, {})  # warm caches (division table, regex)
-        vec_s, mask = timed(lambda: eligible_mask(policy, table, ON, {}), repeat=3)
-        sql_s, by_sql = timed(lambda: sql_eligible(path), repeat=3)
-    subjects = np.asarray(table.column("subject").to_pylist(), dtype=object)
-    by_engine = set(subjects[mask].tolist())
+    home = Path(__file__).resolve().parents[1] / ".cache" / "bench" / f"eligibility-{n}-persons"
+    store = load(home, n)
+    fields = policy.fields()
+    table = library_table(store, policy.library, fields)  # warm: run layouts, division table
+    eligible_mask(policy, table, ON, {})
+
+    def ours() -> tuple[float, float, Any, Any]:
+        t0 = time.perf_counter()
+        table = library_table(store, policy.library, fields)
+        t1 = time.perf_counter()
+        mask = eligible_mask(policy, table, ON, {})
+        return t1 - t0, time.perf_counter() - t1, table, mask
+
+    runs = [ours() for _ in range(3)]
+    runs.sort(key=lambda r: r[0] + r[1])
+    read_s, judge_s, table, mask = runs[1]  # the median of 3 by total
+    total_s = read_s + judge_s
+    sql = golden_sql(store)
+    path = Path(str(store.engine.url.database))
+    sql_s, by_sql = timed(lambda: sql_eligible(path, sql), repeat=3)
+    scan_s, _ = timed(lambda: scan_floor(path), repeat=3)
+    by_engine = set(table.column("subject").filter(pa.array(mask)).to_pylist())
     if by_engine != by_sql:
         raise SystemExit(
             f"the eligible sets differ: engine {len(by_engine)}, SQL {len(by_sql)} "
             f"({len(by_engine ^ by_sql)} disagree)"
         )
-    per_million = vec_s * 1_000_000 / n
+    per_million = total_s * 1_000_000 / n
     print(f"persons: {n:,}; eligible: {len(by_engine):,} (equal sets)")
-    print(f"store built in {build_s:.1f} s; columns read into Arrow and typed in {read_s:.2f} s")
-    print(f"vectorised rule: {vec_s:.3f} s ({per_million:.2f} s per million), median of 3")
-    print(f"SQL query:       {sql_s:.3f} s, median of 3")
+    print(f"library read (one scan, typed): {read_s:.3f} s; rule judged: {judge_s:.3f} s")
+    print(f"read + judge: {total_s:.3f} s ({per_million:.2f} s per million), median of 3")
+    print(f"SQL query:    {sql_s:.3f} s, median of 3")
+    print(f"of which both pay the scan of the golden records in SQLite: {scan_s:.3f} s")
     report(
         "eligibility",
         {
             "persons": n,
             "eligible": len(by_engine),
-            "vectorised_s": round(vec_s, 3),
-            "vectorised_s_per_million": round(per_million, 3),
             "read_s": round(read_s, 3),
+            "judge_s": round(judge_s, 3),
+            "read_judge_s_per_million": round(per_million, 3),
             "sql_s": round(sql_s, 3),
+            "scan_s": round(scan_s, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
         },
-        "plain SQL query of the same rule on the same SQLite store",
-        sql_s / vec_s if vec_s else 0.0,
+        "plain SQL query of the same rule on the same library (SQLite json_extract)",
+        sql_s / total_s if total_s else 0.0,
     )
 
 

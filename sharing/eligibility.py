@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from schemas.contracts import Column as RuleColumn
 from schemas.contracts import Rule
@@ -158,14 +159,10 @@ def typed(table: pa.Table, library: str) -> pa.Table:
 
 
 def library_table(lib: LibraryStore, library: str, fields: Sequence[str]) -> pa.Table:
-    """Every subject of ``library`` with the current golden values of ``fields`` (null if
-    none), typed (:func:`typed`)."""
-    subjects = lib.subjects(library)
-    columns: dict[str, Any] = {SUBJECT: pa.array(subjects, pa.string())}
-    for name in fields:
-        values = lib.field_values(library, name)
-        columns[name] = pa.array([values.get(s) for s in subjects], pa.string())
-    return typed(pa.table(columns), library)
+    """Every subject of ``library`` (in no particular order) with the current golden values
+    of ``fields`` (null if none), typed (:func:`typed`): one scan of the golden records
+    (:meth:`LibraryStore.field_columns`)."""
+    return typed(lib.field_columns(library, list(dict.fromkeys(fields))), library)
 
 
 def licence_holders(engine: Engine, type_codes: Iterable[str], on: dt.date) -> dict[str, set[str]]:
@@ -225,21 +222,29 @@ class ApplicationStore:
         )
         app_id = f"PA{now:%Y%m%d}{secrets.token_hex(8).upper()}"
         stamp = _naive(now)
-        with self.engine.begin() as conn:
-            if conn.execute(select(applications.c.application_id).where(key)).first():
-                return None
-            conn.execute(
-                insert(applications).values(
-                    application_id=app_id,
-                    policy=policy,
-                    subject=subject,
-                    period=period,
-                    status=OPEN,
-                    created_at=stamp,
-                    updated_at=stamp,
-                    form=json.dumps(form, ensure_ascii=False, separators=(",", ":")),
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(applications.c.application_id).where(key)).first():
+                    return None
+                conn.execute(
+                    insert(applications).values(
+                        application_id=app_id,
+                        policy=policy,
+                        subject=subject,
+                        period=period,
+                        status=OPEN,
+                        created_at=stamp,
+                        updated_at=stamp,
+                        form=json.dumps(form, ensure_ascii=False, separators=(",", ":")),
+                    )
                 )
-            )
+        except IntegrityError:
+            # another run of the same period (the DAG and a clerk's run at once) stored it
+            # between our look and our insert: the unique key keeps it one application
+            with self.engine.connect() as conn:
+                if conn.execute(select(applications.c.application_id).where(key)).first():
+                    return None
+            raise
         return app_id
 
     def end(self, policy: str, subjects: Iterable[str], reason: str, now: dt.datetime) -> int:

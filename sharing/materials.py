@@ -85,6 +85,11 @@ class MaterialError(ValueError):
     operation on one was (unknown, not the holder's)."""
 
 
+class MaterialIntegrityError(MaterialError):
+    """The object store holds other bytes than the material's digest names (not the
+    caller's fault: the store was tampered with or damaged)."""
+
+
 @dataclass(frozen=True)
 class Material:
     material_id: str
@@ -249,10 +254,17 @@ class MaterialStore:
         return [m.ref() for m in self.of_holder(holder, type_code)]
 
     def content(self, material: Material) -> bytes:
-        """The bytes of a material still served; :class:`MaterialError` if withdrawn."""
+        """The bytes of a material still served; :class:`MaterialError` if withdrawn, or if
+        the bytes under its content address are not the ones submitted (replaced behind the
+        hub's back, e.g. a newer version put into the bucket): never served as the material."""
         if material.status != ACTIVE:
             raise MaterialError("the holder withdrew this material")
-        return self.objects.get(material.object_key)
+        data = self.objects.get(material.object_key)
+        if sha256_hex(data) != material.sha256:
+            raise MaterialIntegrityError(
+                "the stored bytes do not match this material's SHA-256; it is not served"
+            )
+        return data
 
     def withdraw(
         self,

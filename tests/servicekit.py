@@ -67,6 +67,22 @@ def session_database_url(env: dict[str, str] | None = None) -> str:
     return _session_db_url
 
 
+@contextmanager
+def own_database(env: dict[str, str] | None = None) -> Iterator[str]:
+    """A PostgreSQL database of one test's own (its SQLAlchemy URL), dropped after: for tests
+    that count what a whole table holds, which the session database shares."""
+    import psycopg
+
+    base = (env or service_env())["HUB_DATABASE_URL"]
+    name = f"hub_own_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq_url(base), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _drop_database(base, name)
+
+
 def _drop_database(base_url: str, name: str) -> None:
     import psycopg
 

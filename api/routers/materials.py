@@ -196,7 +196,7 @@ async def material_content(
 ) -> Response:
     """A material's bytes, if this client is granted its type and the holder has not
     withdrawn it (410 then)."""
-    from sharing.materials import ACTIVE
+    from sharing.materials import ACTIVE, MaterialIntegrityError
 
     materials = store(state)
     found = await run_in_threadpool(materials.get, material_id)
@@ -208,7 +208,10 @@ async def material_content(
     access.subject = found.holder
     if found.status != ACTIVE:
         raise Problem(410, "withdrawn", "the holder withdrew this material")
-    data = await run_in_threadpool(materials.content, found)
+    try:
+        data = await run_in_threadpool(materials.content, found)
+    except MaterialIntegrityError as exc:
+        raise Problem(503, "integrity", str(exc)) from None
     access.fields, access.outcome = {found.type}, "material"
     return Response(data, media_type=found.media_type, headers={"X-Content-SHA256": found.sha256})
 

@@ -22,7 +22,7 @@ PostgreSQL transaction-level advisory lock), so no read-modify-write is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any
@@ -43,14 +43,13 @@ from storage.library.model import (
     RunMeta,
     Statements,
     as_datetime,
-    decode_json_map,
     golden_fields,
     meta_from_row,
     naive_utc,
     record_text,
     statement_values,
 )
-from storage.library.reads import GOLDEN_ALL, GOLDEN_SOME
+from storage.library.reads import GOLDEN_ALL, GOLDEN_SOME, golden_columns
 from storage.library.replay import replay
 from storage.library.runs import RunIndex
 from storage.library.schema import (
@@ -270,25 +269,47 @@ class LibraryStore(RunIndex):
             for i in range(0, len(subjects), 400):
                 yield from conn.execute(sql, {"l": library, "s": list(subjects[i : i + 400])})
 
+    def _golden_batches(
+        self, library: str, subjects: Sequence[str] | None
+    ) -> Iterator[Sequence[tuple[str, str | None, str]]]:
+        """:meth:`_golden`'s rows in batches, the driver's rows as they are (fetched from its
+        cursor without a SQLAlchemy row each)."""
+        sql = GOLDEN_ALL if subjects is None else GOLDEN_SOME
+        asked: list[dict[str, Any]] = (
+            [{"l": library}]
+            if subjects is None
+            else [
+                {"l": library, "s": list(subjects[i : i + 400])}
+                for i in range(0, len(subjects), 400)
+            ]
+        )
+        with self.engine.connect() as conn:
+            for params in asked:
+                result = conn.execute(sql, params)
+                while batch := result.cursor.fetchmany(100_000):
+                    yield batch
+
+    def field_columns(
+        self, library: str, fields: Sequence[str], subjects: Iterable[str] | None = None
+    ) -> Any:
+        """An Arrow table: ``subject`` (every subject of the library, or those of the given ones
+        it holds, in no particular order) and the current golden value of each of ``fields`` as
+        text (null if none), from one scan that decodes each golden record once
+        (:func:`golden_columns`)."""
+        wanted = None if subjects is None else sorted(set(subjects))
+        return golden_columns(
+            self._golden_batches(library, wanted), fields, partial(self.run_meta, library)
+        )
+
     def field_values(
         self, library: str, field_name: str, subjects: Iterable[str] | None = None
     ) -> dict[str, str]:
         """subject -> current golden value of one field, for all subjects of the library or the
-        given ones (subjects without the field are absent)."""
-        wanted = None if subjects is None else sorted(set(subjects))
-        out: dict[str, str] = {}
-        for subject, run_id, doc in self._golden(library, wanted):
-            if run_id is not None:
-                value = statement_values(doc, self.run_meta(library, run_id).fields).get(field_name)
-                if value is not None:
-                    out[subject] = value
-                continue
-            for values in decode_json_map(doc.encode()).values():
-                value = values.get(field_name)
-                if value is not None:
-                    out[subject] = value
-                    break
-        return out
+        given ones (subjects without the field are absent): :meth:`field_columns` of one."""
+        table = self.field_columns(library, [field_name], subjects)
+        present = table.filter(table.column(field_name).is_valid())
+        keys = present.column("subject").to_pylist()
+        return dict(zip(keys, present.column(field_name).to_pylist(), strict=True))
 
     def golden_values(self, library: str, field_name: str) -> dict[str, str]:
         """subject -> current golden value of one field (bulk read for cross-source checks)."""

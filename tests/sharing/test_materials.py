@@ -217,3 +217,16 @@ def test_the_holder_withdraws_a_material_and_it_is_no_longer_served(api: Any) ->
         "/v1/forms/elderly-allowance/prefill", json={"applicant": ELDER}, headers=_h(keys["window"])
     ).json()
     assert next(f for f in filled["fields"] if f["key"] == "photo")["status"] == "not-held"
+
+
+def test_bytes_replaced_behind_the_hubs_back_are_never_served(api: Any, settings: Settings) -> None:
+    """The content address is checked on every read: a file swapped in the object store is
+    refused with a clear 503 (not served as the material, not a traceback)."""
+    http, _, keys = api
+    made = _submit(http, keys["window"], ELDER, "id_photo", PNG).json()
+    stored = settings.objects_path / object_key(made["sha256"])
+    stored.unlink()
+    stored.write_bytes(PNG + b"swapped")
+    r = http.get(f"/v1/materials/{made['material_id']}", headers=_h(keys["window"]))
+    assert r.status_code == 503 and r.json()["type"].endswith("integrity")
+    assert "do not match" in r.json()["detail"] and ELDER not in r.text
