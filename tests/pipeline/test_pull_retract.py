@@ -55,6 +55,9 @@ def test_retracted_run_stops_counting_but_stays_in_history(
     now = hub.library.person(person_id(1))
     assert now is not None and now.value("name") == "正确名"  # back to the earlier run
     assert person_id(3) not in hub.library.subjects("population")  # only that run knew it
+    # the bulk read (cross-source checks, eligibility) agrees with the point read
+    bulk = hub.library.field_values("population", "name")
+    assert bulk[person_id(1)] == "正确名" and person_id(3) not in bulk
     before = hub.library.person(person_id(1), as_of=date(2026, 3, 2))
     assert before is not None and before.value("name") == "错名"  # as known on day 2
     assert [f.value for f in now.history["name"]] == ["正确名", "错名"]
