@@ -53,6 +53,7 @@ from api.routers import (
     findings,
     forms,
     governance,
+    health,
     holders,
     ledger,
     licences,
@@ -72,6 +73,7 @@ from api.state import ApiServices
 # every router the app serves, in order
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
+    health.router,
     persons.router,
     entities.router,
     verify.router,
