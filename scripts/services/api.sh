@@ -51,7 +51,7 @@ api_haproxy_cfg() {
         echo "    option httpchk GET /v1/health/ready"
         echo "    http-check expect status 200"
         echo "    http-response set-header X-Hub-Instance %s"
-        echo "    default-server inter 1s fastinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions"
+        echo "    default-server inter 1s fastinter 500ms fall 2 rise 2"
         for n in $(seq 1 "$API_INSTANCES"); do
             echo "    server api$n 127.0.0.1:$(api_port "$n") check"
         done
