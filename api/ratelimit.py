@@ -13,9 +13,10 @@ buckets start full again, which only forgives the debts of that moment.
 
 Why PostgreSQL and not Redis: the statement costs one round trip on a connection the limiter
 keeps (``python -m bench.ratelimit`` on the loopback tier of a shared two-core machine: median
-0.35 ms, p99 5 ms; one client's bucket hammered by four threads still takes over 2,000 times a
-second, far above any client's limit), against the several milliseconds a gated request spends
-on its record read and its audit commit, which already go to the same database. Redis would
+0.35 to 0.39 ms, p99 4 to 5 ms; one client's bucket hammered by four threads still takes
+1,200 to 2,200 times a second, far above any client's limit), against the several
+milliseconds a gated request spends on its record read and its audit commit, which already go
+to the same database. Redis would
 save a fraction of a millisecond but add a daemon, a client library and a failover story of
 its own; the hub's database is already the one thing every instance must reach.
 The embedded tier (SQLite, one process) keeps the in-memory

@@ -6,7 +6,7 @@ taking from one client's bucket at once (the row lock serialises them), and
 :meth:`api.clients.RateLimiter.take` (a dict under a lock) for scale. PostgreSQL comes from
 ``--database-url``, ``HUB_DATABASE_URL`` or ``var/services/env`` (``make services-up``).
 
-Usage: ``python -m bench.ratelimit [--takes N] [--threads N]``.
+Usage: ``python -m bench.ratelimit [--quick] [--takes N] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--database-url", default=None)
     p.add_argument("--takes", type=int, default=5000)
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--quick", action="store_true", help="1,000 takes")
     args = p.parse_args(argv)
+    if args.quick:
+        args.takes = 1000
 
     from sqlalchemy import create_engine
 
@@ -97,6 +100,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "memory_take_median_us": round(statistics.median(memory) * 1e6, 2),
     }
     print(json.dumps(result, indent=2))
+    print(
+        json.dumps(
+            {
+                "bench": "ratelimit",
+                "figures": result,
+                "baseline": "in-memory token bucket of one process",
+                "ratio": round(
+                    result["memory_take_median_us"] / result["postgres_take_median_us"], 4
+                ),
+            }
+        )
+    )
     return result
 
 
