@@ -22,8 +22,9 @@ its own; the hub's database is already the one thing every instance must reach.
 The embedded tier (SQLite, one process) keeps the in-memory
 :class:`api.clients.RateLimiter`, exact there.
 
-If the database cannot be reached the limiter falls back to this process's memory (the request
-would then fail on its audit anyway, 503, without data).
+If the database cannot be reached the limiter counts in this process's memory for
+:data:`RETRY_AFTER` seconds before it tries again (the request would then fail on its audit
+anyway, 503, without data), so a database outage costs no connection attempt per request.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from api.clients import RateLimiter
 
 log = logging.getLogger(__name__)
 
 TABLE = "api_rate_buckets"
+RETRY_AFTER = 5.0  # seconds the limiter counts in memory after the database failed it
 
 _CREATE = text(
     f"CREATE UNLOGGED TABLE IF NOT EXISTS {TABLE} ("
@@ -93,6 +95,7 @@ class SharedRateLimiter:
         self._ready = False
         self._lock = threading.Lock()
         self._warned = 0.0
+        self._away_until = 0.0  # until then, count here without trying the database
 
     @staticmethod
     def suits(engine: Engine) -> bool:
@@ -108,7 +111,7 @@ class SharedRateLimiter:
                     with self.engine.begin() as conn:
                         conn.execute(_CREATE)
                     break
-                except DBAPIError:  # another instance created it at the same moment
+                except (IntegrityError, ProgrammingError):  # another instance created it
                     if attempt == 4:
                         raise
                     time.sleep(0.05 * (attempt + 1))
@@ -119,6 +122,8 @@ class SharedRateLimiter:
         the bucket's size, default twice the rate). A request is admitted while the bucket
         holds one token and may leave it in debt (a batch costs one per subject)."""
         size = max(1.0, 2.0 * rate) if burst is None else burst
+        if time.monotonic() < self._away_until:
+            return self.local.take(key, rate, cost, burst)
         try:
             if not self._ready:
                 self._create()
@@ -135,6 +140,8 @@ class SharedRateLimiter:
         """The seconds ``key`` must still wait (0.0 if a request would be admitted now),
         without taking anything."""
         size = max(1.0, 2.0 * rate) if burst is None else burst
+        if time.monotonic() < self._away_until:
+            return self.local.waiting(key, rate, burst)
         try:
             if not self._ready:
                 self._create()
@@ -151,6 +158,7 @@ class SharedRateLimiter:
 
     def _unreachable(self, exc: BaseException) -> None:
         now = time.monotonic()
+        self._away_until = now + RETRY_AFTER  # no connection attempt per request meanwhile
         if now - self._warned > 60:
             self._warned = now
             log.warning(
