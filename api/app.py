@@ -53,6 +53,7 @@ from api.routers import (
     findings,
     forms,
     governance,
+    health,
     holders,
     ledger,
     licences,
@@ -72,6 +73,7 @@ from api.state import ApiServices
 # every router the app serves, in order
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
+    health.router,
     persons.router,
     entities.router,
     verify.router,
@@ -145,9 +147,12 @@ def create_app(services: ApiServices, *, background: bool = True) -> Any:
             "request gets 503 and no data. Errors are RFC 9457 problem documents "
             "(`application/problem+json`).\n\n"
             "Each client has a rate limit (requests/s, bursts up to twice that; 429 with "
-            "`Retry-After` beyond it). It is counted in the memory of the server process: "
-            "`hub serve` runs one process, so the limit is exact there; behind a load balancer "
-            "each replica counts on its own."
+            "`Retry-After` beyond it). On PostgreSQL it is counted in the hub's database, so "
+            "it holds across every instance behind a load balancer; on the embedded SQLite "
+            "tier (one process) in the server's memory.\n\n"
+            "Load balancers probe `GET /v1/health/live` (the process answers) and "
+            "`GET /v1/health/ready` (database, object store, ledger queue; 503 naming the "
+            "failing part)."
         ),
         lifespan=lifespan,
         responses=problems.responses(500),

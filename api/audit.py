@@ -81,6 +81,8 @@ audit_digests = Table(
 )
 
 _INSERT = insert(audit_log)
+# PostgreSQL advisory lock between the audit's writers (shared) and its digests (exclusive)
+DIGEST_LOCK = 0x6875_6261_7564
 INSERT_COLUMNS = (
     "at",
     "client_id",
@@ -393,6 +395,10 @@ class AuditLog:
         if self._on_loop:
             conn.exec_driver_sql(_SQLITE_INSERT, rows)
         else:
+            if conn.dialect.name == "postgresql":
+                # shared: the writers of every API instance go on together; a digest waits
+                # until the batches that hold ids it could see are committed (see digest)
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({DIGEST_LOCK})")
             conn.execute(_INSERT, [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in rows])
 
     def _finish(self, batch: _Batch, here: asyncio.AbstractEventLoop | None) -> None:
@@ -446,9 +452,14 @@ class AuditLog:
         if self.append_to_ledger is None:
             raise AuditError("no ledger configured: audit digests cannot be anchored")
         self.flush()
-        # no lock against the committers: this process commits one batch at a time, so row ids
-        # grow in commit order and the rows one read sees are a gap-free run of ids
-        with self.engine.connect() as conn:
+        # this process commits one batch at a time, but other API instances on the same
+        # PostgreSQL commit theirs at the same moment: a batch may hold ids below one already
+        # committed. The digest reads under the exclusive side of the writers' advisory lock,
+        # so every batch that drew ids before it is committed and the rows it sees are a
+        # gap-free run of ids (later batches draw higher ids)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({DIGEST_LOCK})")
             last = conn.execute(select(func.max(audit_digests.c.last_id))).scalar() or 0
             if self._on_loop:
                 # SQLite: the rows as stored, without SQLAlchemy's per-value processing; the

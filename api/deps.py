@@ -21,8 +21,11 @@ client and its grants are cached by :class:`api.clients.ClientStore` for ``cache
 ``hub client grant``) takes effect within 2 s, and one made through the same store at once.
 Grant expiry is checked on every request.
 
-The rate limit is a token bucket per client held in this process's memory: it is exact for the
-one server process ``hub serve`` runs; replicas behind a load balancer each allow the full rate.
+The rate limit is a token bucket per client: on PostgreSQL a row of the hub's database
+(:class:`api.ratelimit.SharedRateLimiter`), so it holds across every instance behind a load
+balancer; on the embedded SQLite tier (one process) in this process's memory. The client/grant
+cache and the per-address budgets below stay per instance (a revocation reaches every instance
+within the cache's 2 s; an address gets each instance's budget).
 A batch costs one token per subject. Requests without a valid key are held to a per-address
 budget (``HUB_API_STRANGER_RATE``) before any key is looked up, and audited as
 ``anon@<address>`` without a subject. ``X-Purpose`` must be a registered purpose code

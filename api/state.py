@@ -23,6 +23,7 @@ from api.purposes import Purposes, registry
 if TYPE_CHECKING:
     from api.audit import AuditLog
     from api.publish import Uploads
+    from api.ratelimit import SharedRateLimiter
     from api.records import GoldenReader
     from ledger.service import LedgerService
     from ledger.witness import Witness
@@ -80,7 +81,8 @@ class HubState:
     clients: ClientStore
     audit: AuditLog
     golden: GoldenReader  # point reads of golden records
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # per client: in memory (one process, SQLite), or shared in PostgreSQL (api.ratelimit)
+    limiter: RateLimiter | SharedRateLimiter = field(default_factory=RateLimiter)
     # per network address: failed authentications (before any key is looked up) and public
     # look-ups (licence verification, which needs no key)
     strangers: RateLimiter = field(default_factory=RateLimiter)
@@ -126,6 +128,10 @@ class HubState:
             stranger_rate=config.stranger_rate,
             public_rate=config.public_rate,
         )
+        from api.ratelimit import SharedRateLimiter
+
+        if SharedRateLimiter.suits(hub.library.engine):  # PostgreSQL: every instance shares it
+            state.limiter = SharedRateLimiter(hub.library.engine)
         return state
 
     @property
@@ -188,6 +194,9 @@ class HubState:
     def close(self) -> None:
         """Stop periodic work and commit the audit rows still queued."""
         self.audit.stop()
+        done = getattr(self.limiter, "close", None)
+        if done is not None:  # the shared limiter's connections
+            done()
         if self._claims is not None:
             self._claims.close()  # the receipts still queued are written
         if self._sequencing:

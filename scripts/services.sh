@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production tier on loopback: PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric for the services
 # tests. Usage: scripts/services.sh up|down|status [SERVICE...]
-# (SERVICE: postgres minio softhsm airflow fabric edge ltv)
+# (SERVICE: postgres minio softhsm airflow fabric edge ltv api)
 # `up` installs missing Debian packages, builds MinIO once, starts what is not running, waits on
 # health checks and writes var/services/env; `down` stops only what it started. Prints each
 # phase's duration. State, logs and generated secrets live in var/services/ (git-ignored).
@@ -20,6 +20,14 @@ ALL="postgres minio softhsm airflow fabric edge"
 # shellcheck source=services/ltv.sh
 source "$here/services/ltv.sh"
 ALL="$ALL ltv"
+# the API tier as a cluster: hub serve instances behind HAProxy (needs postgres and minio)
+# shellcheck source=services/api.sh
+source "$here/services/api.sh"
+ALL="$ALL api"
+if [ "$action" = up ]; then  # `up api` brings up what the instances stand on first
+    case " ${*:-} " in *" api "*) for _need in minio postgres; do
+        case " $* " in *" $_need "*) ;; *) set -- "$_need" "$@";; esac; done;; esac
+fi
 wanted=${*:-$ALL}
 for s in $wanted; do
     case " $ALL " in *" $s "*) ;; *) die "unknown service '$s' (choose from: $ALL)";; esac
@@ -61,6 +69,7 @@ write_env() {
         echo "export HUB_PKCS11_PIN='$(secret hsm_user_pin)'"
         echo "export HUB_PKCS11_SO_PIN='$(secret hsm_so_pin)'"
         ltv_env
+        if pid_alive haproxy; then api_env; fi
     ) > "$env.tmp" && mv "$env.tmp" "$env"
     log "wrote var/services/env (source it to reach the services)"
 }
@@ -82,7 +91,7 @@ case "$action" in
         ;;
     down)
         total=$SECONDS
-        for s in ltv edge fabric airflow minio postgres; do
+        for s in api ltv edge fabric airflow minio postgres; do
             case " $wanted " in *" $s "*) phase "$s" "${s}_down";; esac
         done
         print_timings
@@ -92,7 +101,7 @@ case "$action" in
         for s in $ALL; do "${s}_status"; done
         ;;
     *)
-        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric edge ltv]" >&2
+        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric edge ltv api]" >&2
         exit 2
         ;;
 esac

@@ -254,3 +254,26 @@ def ltv_service() -> tuple[str, Settings]:
         ltv_url=env["HUB_LTV_URL"],
     )
     return env["HUB_LTV_URL"], settings
+
+
+def api_cluster() -> tuple[str, dict[str, str]]:
+    """The API cluster of ``scripts/services.sh up api``: HAProxy's URL and the environment that
+    runs ``scripts/services.sh`` against the same loopback services (their ports, from
+    ``var/services/env``), e.g. to bring a killed instance back."""
+    import os
+    from urllib.parse import urlsplit
+
+    env = service_env()
+    if "HUB_API_CLUSTER_URL" not in env:
+        raise ServicesNotRunningError(
+            "var/services/env names no API cluster: run `scripts/services.sh up api`"
+        )
+    ports = {
+        "HUB_SERVICES_PG_PORT": str(urlsplit(libpq_url(env["HUB_DATABASE_URL"])).port),
+        "HUB_SERVICES_MINIO_PORT": env["HUB_MINIO_ENDPOINT"].rsplit(":", 1)[1],
+        "HUB_SERVICES_API_PORT": str(urlsplit(env["HUB_API_CLUSTER_URL"]).port),
+        "HUB_SERVICES_API_INSTANCES": env.get("HUB_SERVICES_API_INSTANCES", "2"),
+    }
+    if env.get("HUB_AIRFLOW_API_URL"):
+        ports["HUB_SERVICES_AIRFLOW_PORT"] = str(urlsplit(env["HUB_AIRFLOW_API_URL"]).port)
+    return env["HUB_API_CLUSTER_URL"], {**os.environ, **ports}

@@ -26,7 +26,8 @@ def serve(host: str | None, port: int | None, background: bool, access_log: bool
     settings.ensure_dirs()
     app = api_app(settings, background=background)  # the API handed its services
     # access logs carry request paths, and paths carry ID numbers: off unless asked for.
-    # One worker process: the per-client rate limit is counted in this process's memory.
+    # One worker process per `hub serve`; several run behind a load balancer (services/api.sh)
+    # on PostgreSQL they share each client's rate limit (api.ratelimit).
     uvicorn.run(
         app,
         workers=1,

@@ -9,7 +9,7 @@
 # hub's API). The hub keeps no department credential.
 
 DEPT_PG_PORT=${HUB_SERVICES_DEPT_PG_PORT:-55433}
-HUB_API_PORT=${HUB_SERVICES_API_PORT:-58081}
+EDGE_HUB_PORT=${HUB_SERVICES_EDGE_HUB_PORT:-58081}
 EDGE_QUEUE=${HUB_SERVICES_EDGE_QUEUE:-dept_ps}
 EDGE_DATASETS=${HUB_SERVICES_EDGE_DATASETS:-dept_residents}
 DEPT_PG_DATA="$SVC/dept-postgres"
@@ -138,7 +138,7 @@ edge_write_env() {
         echo "export HUB_CONTRACTS_EXTRA='$SVC/contracts'"
         # the department's credentials: its database (read-only) and its key for the hub's API
         echo "export AIRFLOW_CONN_DEPT_PS='postgres://dept_reader:$(secret dept_pg_dept_reader)@127.0.0.1:$DEPT_PG_PORT/dept'"
-        echo "export AIRFLOW_CONN_HUB_API='http://:$key@127.0.0.1:$HUB_API_PORT'"
+        echo "export AIRFLOW_CONN_HUB_API='http://:$key@127.0.0.1:$EDGE_HUB_PORT'"
     ) > "$EDGE_ENV"
 }
 
@@ -185,9 +185,9 @@ edge_up() {
     else
         # shellcheck disable=SC1090
         (source "$AF_ENV"; start_bg hub-api "$LOGS/hub-api.log" "$REPO/.venv/bin/hub" serve \
-            --host 127.0.0.1 --port "$HUB_API_PORT" --no-background)
+            --host 127.0.0.1 --port "$EDGE_HUB_PORT" --no-background)
     fi
-    wait_for "hub api" 60 "$LOGS/hub-api.log" http_ok "http://127.0.0.1:$HUB_API_PORT/v1/health" \
+    wait_for "hub api" 60 "$LOGS/hub-api.log" http_ok "http://127.0.0.1:$EDGE_HUB_PORT/v1/health" \
         || die "hub api not up"
     if pid_alive edge-worker; then
         log "edge worker already running"
@@ -200,7 +200,7 @@ edge_up() {
     wait_for "edge worker" 90 "$LOGS/edge-worker.log" edge_registered || die "edge worker not registered"
     {
         echo "export HUB_SERVICES_DEPT_DATABASE_URL='postgresql+psycopg://dept:$(secret dept_pg_dept)@127.0.0.1:$DEPT_PG_PORT/dept'"
-        echo "export HUB_SERVICES_API_URL='http://127.0.0.1:$HUB_API_PORT'"
+        echo "export HUB_SERVICES_API_URL='http://127.0.0.1:$EDGE_HUB_PORT'"
         echo "export HUB_SERVICES_EDGE_QUEUE='$EDGE_QUEUE'"
         echo "export HUB_CONTRACTS_EXTRA='$SVC/contracts'"
     } > "$SVC/edge.env"

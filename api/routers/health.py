@@ -1,0 +1,198 @@
+"""Liveness and readiness for load balancers and operators (no authentication, no personal data).
+
+``GET /v1/health/live`` answers while the process serves requests (restart it if not);
+``GET /v1/health/ready`` answers 200 only while this instance can serve the sharing API: its
+database answers, its object store answers, and the ledger's queue of unsequenced entries is
+below its limit (appends would be refused beyond it). It also reports the anchor lag (the
+checkpoints still waiting for the remote anchor and the age of the oldest): anchoring queues
+and catches up by design (the single-node Fabric tests), so a lag is reported, never a reason
+to take every instance out of the load balancer. A failing part answers 503 naming the part
+and the kind of failure, never the server's address, credentials or any record.
+
+The outcome is kept for :data:`READY_TTL` seconds per process, so health checks (or a stranger
+polling the endpoint) cost at most a few queries a second whatever their rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.state import HubState, hub_state
+
+router = APIRouter(tags=["service"])
+
+READY_TTL = 1.0  # seconds a readiness outcome is reused
+CHECK_TIMEOUT = 3.0  # seconds a readiness check may take before its part counts as failing
+PROBE_KEY = "health/ready-probe"  # an object name looked up (never written) in the store
+
+
+class Live(BaseModel):
+    status: Literal["ok"] = Field(examples=["ok"])
+
+
+class Part(BaseModel):
+    ok: bool
+    detail: str = Field(
+        default="", description="why the part is failing (a kind of failure, no address)"
+    )
+
+
+class Ledger(Part):
+    queue_depth: int = Field(description="entries appended but not yet under a checkpoint")
+    queue_limit: int = Field(description="appends are refused once the queue holds this many")
+
+
+class Anchor(Part):
+    checkpoints_waiting: int = Field(description="checkpoints not yet on the remote anchor")
+    oldest_seconds: float = Field(description="age of the oldest waiting checkpoint (0: none)")
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "not-ready"]
+    failing: list[str] = Field(description="the parts that are not ready (empty when ready)")
+    database: Part
+    objects: Part
+    ledger: Ledger
+    anchor: Anchor
+
+
+@router.get("/v1/health/live", response_model=Live, summary="Liveness: the process answers")
+async def live() -> Live:
+    """200 while this process serves requests; touches nothing else (no database)."""
+    return Live(status="ok")
+
+
+@router.get(
+    "/v1/health/ready",
+    response_model=Ready,
+    summary="Readiness: database, object store, ledger queue and anchor lag",
+    responses={503: {"model": Ready, "description": "a part is failing: it is named"}},
+)
+async def ready(state: Annotated[HubState, Depends(hub_state)]) -> Any:
+    """200 with each part's state while this instance can serve; 503 with the failing parts
+    named otherwise (a load balancer takes the instance out of rotation). The anchor lag is
+    reported but never fails readiness (anchoring queues and catches up)."""
+    report = await _cached(state)
+    return JSONResponse(report.model_dump(), status_code=200 if not report.failing else 503)
+
+
+_lock = threading.Lock()
+_last: dict[int, tuple[float, Ready]] = {}
+
+
+async def _cached(state: HubState) -> Ready:
+    now = time.monotonic()
+    with _lock:
+        hit = _last.get(id(state))
+    if hit is not None and now - hit[0] < READY_TTL:
+        return hit[1]
+    report = await check(state)
+    with _lock:
+        _last.clear()  # one app per process in service; tests build many
+        _last[id(state)] = (time.monotonic(), report)
+    return report
+
+
+async def check(state: HubState) -> Ready:
+    """Check every part at once (in worker threads, each bounded by ``CHECK_TIMEOUT``)."""
+    database, objects, ledger = await asyncio.gather(
+        _bounded(_database, state), _bounded(_objects, state), _bounded(_ledger, state)
+    )
+    queue = (
+        ledger
+        if isinstance(ledger, Ledger)
+        else Ledger(**_failed(ledger), queue_depth=0, queue_limit=0)
+    )
+    anchor = await _bounded(_anchor, state)
+    lag = (
+        anchor
+        if isinstance(anchor, Anchor)
+        else Anchor(**_failed(anchor), checkpoints_waiting=0, oldest_seconds=0.0)
+    )
+    parts: dict[str, Part] = {
+        "database": database if isinstance(database, Part) else Part(**_failed(database)),
+        "objects": objects if isinstance(objects, Part) else Part(**_failed(objects)),
+        "ledger": queue,
+    }
+    failing = [name for name, part in parts.items() if not part.ok]
+    return Ready(
+        status="not-ready" if failing else "ready",
+        failing=failing,
+        database=parts["database"],
+        objects=parts["objects"],
+        ledger=queue,
+        anchor=lag,
+    )
+
+
+def _failed(error: BaseException | str) -> dict[str, Any]:
+    detail = error if isinstance(error, str) else f"{type(error).__name__}"
+    return {"ok": False, "detail": detail}
+
+
+async def _bounded(fn: Any, state: HubState) -> Any:
+    """``fn(state)`` in a worker thread; the exception it raised (or a timeout note)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(fn, state), CHECK_TIMEOUT)
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT:g} s"
+    except Exception as exc:  # any failure of a part is that part failing
+        return exc
+
+
+def _database(state: HubState) -> Part:
+    from sqlalchemy import text
+
+    with state.library.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return Part(ok=True)
+
+
+def _objects(state: HubState) -> Part:
+    state.ingest.objects.exists(PROBE_KEY)  # a round trip to the store; the answer is moot
+    return Part(ok=True)
+
+
+def _ledger(state: HubState) -> Ledger:
+    from storage import ledger_store as db
+
+    ledger = state.ledger
+    with ledger.engine.connect() as conn:
+        head, _ = db.log_head(conn)
+        depth = head - db.tree_size(conn)
+    full = depth >= ledger.queue_limit
+    return Ledger(
+        ok=not full,
+        detail="the ledger queue is full: appends are refused until it is sequenced"
+        if full
+        else "",
+        queue_depth=depth,
+        queue_limit=ledger.queue_limit,
+    )
+
+
+def _anchor(state: HubState) -> Anchor:
+    from sqlalchemy import func, select
+
+    from storage import ledger_store as db
+
+    q = db.anchor_queue.c
+    with state.ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(func.count(), func.min(q.queued_at)).where(q.reference.is_(None))
+        ).one()
+    waiting, oldest = int(row[0]), row[1]
+    age = 0.0
+    if oldest is not None:
+        from datetime import UTC, datetime
+
+        stamp = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - stamp).total_seconds())
+    return Anchor(ok=True, checkpoints_waiting=waiting, oldest_seconds=round(age, 1))
