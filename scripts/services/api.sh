@@ -15,11 +15,13 @@ API_CFG="$API_HOME/haproxy.cfg"
 
 api_port() { echo $((API_PORT + $1)); }   # api_port N : instance N's port (N from 1)
 
-# api_hub ARG...: the command line of a hub command in the cluster's hub (never the caller's
-# HUB_* variables: a sourced env file could point elsewhere)
+# api_hub ARG...: the command line of a hub command in the services tier's hub, the one
+# Airflow's tasks and the department's hub API serve (its key files unlock the platform CA and
+# the seals already in MinIO and PostgreSQL); never the caller's HUB_* variables: a sourced env
+# file could point elsewhere
 api_hub() {
-    API_CMD=(env -i PATH="$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8 HUB_HOME="$API_HOME/hub"
-             HUB_KEY_PASSPHRASE="$(secret api_keys)"
+    API_CMD=(env -i PATH="$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8 HUB_HOME="$SVC/hub"
+             HUB_KEY_PASSPHRASE="$(secret hub_key_passphrase)"
              HUB_DATABASE_URL="postgresql+psycopg://hub:$(secret pg_hub)@127.0.0.1:$PG_PORT/hub"
              HUB_OBJECTS=minio HUB_MINIO_ENDPOINT="127.0.0.1:$MINIO_PORT"
              HUB_MINIO_ACCESS_KEY=hubadmin HUB_MINIO_SECRET_KEY="$(secret minio_root)"
@@ -74,7 +76,7 @@ api_up() {
     command -v haproxy >/dev/null || die "haproxy not found (run scripts/system-deps.sh)"
     pg_running || die "the API cluster needs postgres: scripts/services.sh up postgres minio api"
     pid_alive minio || die "the API cluster needs minio: scripts/services.sh up postgres minio api"
-    mkdir -p "$API_HOME/hub"; chmod 700 "$API_HOME"
+    mkdir -p "$API_HOME" "$SVC/hub"; chmod 700 "$API_HOME" "$SVC/hub"
     if [ ! -s "$API_HOME/.initialised" ]; then
         api_hub init
         "${API_CMD[@]}" >>"$LOGS/api-init.log" 2>&1 || { show_log "$LOGS/api-init.log"; die "hub init for the API cluster failed"; }
@@ -122,7 +124,5 @@ api_status() {
 # api_env: the lines of var/services/env for the API cluster
 api_env() {
     echo "export HUB_API_CLUSTER_URL='$API_URL'"
-    echo "export HUB_SERVICES_API_HOME='$API_HOME'"
     echo "export HUB_SERVICES_API_INSTANCES='$API_INSTANCES'"
-    echo "export HUB_SERVICES_API_KEY_PASSPHRASE='$(secret api_keys)'"
 }
