@@ -155,13 +155,14 @@ def online_context(
             raise LookupError(str(exc)) from exc
 
     pool = ledger.witnesses
+    witness_keys = [] if pool is None else [w.vkey() for w in pool.verifiers()]
 
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)
         if found is None:
             return None
         size, index = found
-        if pool is not None:  # a witnessed note gains cosignatures: read it as it is now
+        if witness_keys:  # a witnessed note gains cosignatures: read it as it is now
             return ledger.receipt(index, size)
         # else the receipt under one checkpoint never changes
         known = _LIST_RECEIPTS.setdefault(ledger, {})
@@ -181,7 +182,7 @@ def online_context(
 
     return VerifyContext(
         log_keys=[ledger.verifier_key()],
-        witnesses=[] if pool is None else [w.vkey() for w in pool.verifiers()],
+        witnesses=witness_keys,
         witness_quorum=witness_quorum,
         status_of=status_of,
         status_list_of=status_list_of,
