@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hub.commands.common import fail
+from hub.commands.common import fail, ltv_options
 from hub.settings import get_settings
 
 
@@ -97,13 +97,7 @@ def enrol_cmd(
     default=None,
     help="with --url: the purpose of a 'cloudsign' grant of the client (X-Purpose)",
 )
-@click.option(
-    "--ltv",
-    is_flag=True,
-    help="PAdES B-LTA: signature time stamp, validation data and a document time stamp "
-    "(needs --tsa)",
-)
-@click.option("--tsa", "tsa_url", envvar="HUB_TSA_URL", default=None, help="the platform TSA's URL")
+@ltv_options
 def sign_cmd(
     file: Path,
     credential: str,

@@ -4,7 +4,8 @@ licence room a licence or seal command reports as such."""
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 
@@ -24,3 +25,17 @@ def licence_errors() -> tuple[type[Exception], ...]:
     from licence.seals import SealError
 
     return (LicenceError, SealError, AuthorityError, CertificateAuthorityError, KeyError)
+
+
+def ltv_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ltv`` and ``--tsa`` of every command that signs a PDF (a seal or a person's cloud
+    signature): B-LTA through the platform's time-stamping authority."""
+    command = click.option(
+        "--tsa", "tsa_url", envvar="HUB_TSA_URL", default=None, help="the platform TSA's URL"
+    )(command)
+    return click.option(
+        "--ltv",
+        is_flag=True,
+        help="PAdES B-LTA: signature time stamp, validation data and a document time stamp "
+        "(needs --tsa)",
+    )(command)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hub.commands.common import fail, licence_errors
+from hub.commands.common import fail, licence_errors, ltv_options
 from hub.settings import Settings, get_settings
 
 
@@ -175,13 +175,7 @@ def status_cmd(licence_id: str, size: int | None, output: Path | None) -> None:
 @licence.command("pdf")
 @click.argument("licence_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-@click.option(
-    "--ltv",
-    is_flag=True,
-    help="PAdES B-LTA: signature time stamp, validation data and a document time stamp "
-    "(needs --tsa)",
-)
-@click.option("--tsa", "tsa_url", envvar="HUB_TSA_URL", default=None, help="the platform TSA's URL")
+@ltv_options
 def pdf_cmd(licence_id: str, output: Path, ltv: bool, tsa_url: str | None) -> None:
     """Write the PAdES-signed PDF of a licence."""
     from licence.errors import LifecycleError
