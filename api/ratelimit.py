@@ -168,3 +168,27 @@ class SharedRateLimiter:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class LayeredLimiter:
+    """The per-address budgets of strangers and public look-ups on a shared database: this
+    process's own buckets first, then the shared ones.
+
+    A request this instance's buckets already refuse is refused without a statement, so a flood
+    from one address costs the database at most one statement per budgeted request per
+    instance; a request they admit is then counted in the shared bucket, which holds the address
+    to its budget over every instance together (a load balancer handing its requests round
+    robin to N instances no longer gives it N budgets). Same interface as the others.
+    """
+
+    def __init__(self, shared: SharedRateLimiter) -> None:
+        self.local = RateLimiter()
+        self.shared = shared
+
+    def take(self, key: str, rate: float, cost: float = 1.0, burst: float | None = None) -> float:
+        wait = self.local.take(key, rate, cost, burst)
+        return wait if wait > 0 else self.shared.take(key, rate, cost, burst)
+
+    def waiting(self, key: str, rate: float, burst: float | None = None) -> float:
+        wait = self.local.waiting(key, rate, burst)
+        return wait if wait > 0 else self.shared.waiting(key, rate, burst)

@@ -23,7 +23,7 @@ from api.purposes import Purposes, registry
 if TYPE_CHECKING:
     from api.audit import AuditLog
     from api.publish import Uploads
-    from api.ratelimit import SharedRateLimiter
+    from api.ratelimit import LayeredLimiter, SharedRateLimiter
     from api.records import GoldenReader
     from ledger.service import LedgerService
     from ledger.witness import Witness
@@ -85,7 +85,7 @@ class HubState:
     limiter: RateLimiter | SharedRateLimiter = field(default_factory=RateLimiter)
     # per network address: failed authentications (before any key is looked up) and public
     # look-ups (licence verification, which needs no key)
-    strangers: RateLimiter = field(default_factory=RateLimiter)
+    strangers: RateLimiter | LayeredLimiter = field(default_factory=RateLimiter)
     stranger_rate: float = STRANGER_RATE
     public_rate: float = PUBLIC_RATE
     public_burst: float = PUBLIC_BURST
@@ -128,10 +128,12 @@ class HubState:
             stranger_rate=config.stranger_rate,
             public_rate=config.public_rate,
         )
-        from api.ratelimit import SharedRateLimiter
+        from api.ratelimit import LayeredLimiter, SharedRateLimiter
 
         if SharedRateLimiter.suits(hub.library.engine):  # PostgreSQL: every instance shares it
             state.limiter = SharedRateLimiter(hub.library.engine)
+            # an address's budgets hold over every instance, refused here first when they can
+            state.strangers = LayeredLimiter(state.limiter)
         return state
 
     @property

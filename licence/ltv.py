@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -55,8 +55,18 @@ DIGESTS: dict[str, hashes.HashAlgorithm] = {
 }
 
 
-# serial -> (certificate, revoked at or None): what one issuing CA has issued
-Registry = dict[int, tuple[x509.Certificate, dt.datetime | None]]
+class Issued(NamedTuple):
+    """A certificate one issuing CA issued, and whether it stands: revoked from ``revoked_at``
+    for ``reason`` (``certificate_hold``: suspended, good again once reinstated; RFC 5280
+    §5.3.1), or good (``revoked_at`` None)."""
+
+    cert: x509.Certificate
+    revoked_at: dt.datetime | None = None
+    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+
+
+# serial -> what one issuing CA has issued
+Registry = dict[int, Issued]
 
 
 class LtvError(ValueError):
@@ -258,7 +268,7 @@ class Authority:
         builder = ocsp.OCSPResponseBuilder()
         if known is None:
             return _ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-        cert, revoked_at = known
+        cert, revoked_at, reason = known
         status = ocsp.OCSPCertStatus.GOOD if revoked_at is None else ocsp.OCSPCertStatus.REVOKED
         builder = builder.add_response(
             cert=cert,
@@ -268,7 +278,7 @@ class Authority:
             this_update=now,
             next_update=now + UPDATE_EVERY,
             revocation_time=revoked_at.replace(tzinfo=None) if revoked_at else None,
-            revocation_reason=x509.ReasonFlags.unspecified if revoked_at else None,
+            revocation_reason=reason if revoked_at else None,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
         for ext in req.extensions:
             if isinstance(ext.value, x509.OCSPNonce):
@@ -284,8 +294,8 @@ class Authority:
         issuers = self.issuers()
         if issuer in issuers:
             ca, key, registry = issuers[issuer]
-            revoked: Iterable[tuple[int, dt.datetime]] = [
-                (serial, at) for serial, (_c, at) in registry().items() if at
+            revoked: Iterable[tuple[int, dt.datetime, x509.ReasonFlags]] = [
+                (serial, at, why) for serial, (_c, at, why) in registry().items() if at
             ]
         elif issuer == "root":
             ca, key, revoked = self.root, self.root_key, []
@@ -304,13 +314,15 @@ class Authority:
                 critical=False,
             )
         )
-        for serial, at in sorted(revoked):
-            builder = builder.add_revoked_certificate(
+        for serial, at, why in sorted(revoked, key=lambda r: r[0]):
+            entry = (
                 x509.RevokedCertificateBuilder()
                 .serial_number(serial)
                 .revocation_date(at.replace(microsecond=0))
-                .build()
             )
+            if why != x509.ReasonFlags.unspecified:  # RFC 5280: omit rather than unspecified
+                entry = entry.add_extension(x509.CRLReason(why), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
@@ -552,8 +564,24 @@ def person_registry(engine: Any) -> Registry:
         at = None
         if r.status == "revoked":
             at = revoked_at.get(r.credential_id, dt.datetime.now(dt.UTC))
-        out[cert.serial_number] = (cert, at)
+        out[cert.serial_number] = Issued(cert, at)
     return out
+
+
+def seal_standing(
+    cert: x509.Certificate, status: str, history: list[tuple[str, dt.datetime]]
+) -> Issued:
+    """A seal certificate as OCSP and the CRL state it: revoked from its revocation, on hold
+    (``certificateHold``) from the suspension it is still under, good while active. The times
+    are the ledger's (``history``: the seal's (status, time) in time order); a status with no
+    logged event yet counts from now."""
+    if status not in ("revoked", "suspended"):
+        return Issued(cert)
+    times = [t for s, t in history if s == status]
+    if status == "revoked":
+        return Issued(cert, times[0] if times else dt.datetime.now(dt.UTC))
+    at = times[-1] if times else dt.datetime.now(dt.UTC)  # the latest suspension
+    return Issued(cert, at, x509.ReasonFlags.certificate_hold)
 
 
 def authority_of(service: Any, base_url: str | None = None, cert_objects: Any = None) -> Authority:
@@ -577,11 +605,9 @@ def authority_of(service: Any, base_url: str | None = None, cert_objects: Any = 
         out: Registry = {}
         for row in service.store.seals():
             cert = x509.load_pem_x509_certificate(str(row["cert_pem"]).encode())
-            revoked = None
-            if row["status"] == "revoked":
-                times = [t for s, t in events.get(str(row["seal_id"]), []) if s == "revoked"]
-                revoked = times[0] if times else dt.datetime.now(dt.UTC)
-            out[cert.serial_number] = (cert, revoked)
+            out[cert.serial_number] = seal_standing(
+                cert, str(row["status"]), events.get(str(row["seal_id"]), [])
+            )
         return out
 
     return Authority(

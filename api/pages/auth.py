@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,86 +14,19 @@ from starlette.concurrency import run_in_threadpool
 
 from api.pages import web
 from api.pages.accounts import Staff
+from api.pages.throttle import (
+    FAILURES_ALLOWED,
+    FIRST_PAUSE,
+    LONGEST_PAUSE,
+    LoginThrottle,
+    SharedLoginThrottle,
+    Throttle,
+)
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
-FAILURES_ALLOWED = 5  # wrong passwords from one address for one name before the first pause
-FIRST_PAUSE = 60.0  # seconds; doubled with each further failure while paused ...
-LONGEST_PAUSE = 15 * 60.0  # ... up to this
-FORGET_AFTER = 24 * 3600.0  # a (name, address) quiet this long starts afresh
-MAX_TRACKED = 10_000  # (name, address) pairs remembered; the least recently used goes first
 HASHING_AT_ONCE = 2  # argon2id verifications running together (64 MiB each)
 HASHING_WAITING = 8  # sign-ins queued behind them; more are answered 503 at once
-
-
-@dataclass
-class _Failures:
-    count: int
-    last: float
-    until: float  # no attempt accepted before this (monotonic seconds)
-
-
-class LoginThrottle:
-    """Pause sign-in for a (user name, client address) pair after repeated wrong passwords.
-
-    The pause is per pair, so a stranger's wrong guesses lock the name *for the stranger's
-    address* only: the account's owner, signing in from their own desk, is not locked out.
-    After ``allowed`` failures the pair waits ``first`` seconds, and each further failure
-    doubles the wait up to ``longest``. State is bounded: at most ``max_tracked`` pairs (least
-    recently used evicted first) and each forgotten after ``forget`` quiet seconds, so a flood
-    of made-up names cannot grow memory.
-    """
-
-    def __init__(
-        self,
-        allowed: int = FAILURES_ALLOWED,
-        first: float = FIRST_PAUSE,
-        longest: float = LONGEST_PAUSE,
-        forget: float = FORGET_AFTER,
-        max_tracked: int = MAX_TRACKED,
-    ) -> None:
-        self.allowed, self.first, self.longest = allowed, first, longest
-        self.forget, self.max_tracked = forget, max_tracked
-        self._pairs: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def _get(self, key: tuple[str, str], now: float) -> _Failures | None:
-        found = self._pairs.get(key)
-        if found is not None and now - found.last > self.forget:
-            del self._pairs[key]
-            return None
-        return found
-
-    def wait(self, username: str, address: str, now: float | None = None) -> float:
-        """Seconds before this pair may try again (0.0: it may try now)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            found = self._get((username, address), now)
-            return max(0.0, found.until - now) if found is not None else 0.0
-
-    def failed(self, username: str, address: str, now: float | None = None) -> float:
-        """Record a wrong password; returns the pause that now applies (0.0: none yet)."""
-        now = time.monotonic() if now is None else now
-        key = (username, address)
-        with self._lock:
-            found = self._get(key, now) or _Failures(0, now, now)
-            found.count += 1
-            found.last = now
-            over = found.count - self.allowed
-            if over >= 0:
-                found.until = now + min(self.longest, self.first * 2.0**over)
-            self._pairs[key] = found
-            self._pairs.move_to_end(key)
-            while len(self._pairs) > self.max_tracked:
-                self._pairs.popitem(last=False)
-            return max(0.0, found.until - now)
-
-    def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._pairs.pop((username, address), None)
 
 
 class HashingBusy(Exception):
@@ -132,8 +62,28 @@ class HashGate:
                 self._admitted -= 1
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    return web.cached(request, "pages_login_throttle", lambda _s: LoginThrottle())  # type: ignore[no-any-return]
+def login_throttle(
+    request: Request,
+    scope: str,
+    allowed: int = FAILURES_ALLOWED,
+    first: float = FIRST_PAUSE,
+    longest: float = LONGEST_PAUSE,
+) -> Throttle:
+    """The app's sign-in pauses for ``scope`` (one per kind of sign-in): shared through the
+    hub's database when every instance reaches the same PostgreSQL, else in this process."""
+    key = web.secret(request)  # read before web.cached takes its lock
+    engine = request.app.state.hub.library.engine
+
+    def build(_config: object) -> Throttle:
+        if SharedLoginThrottle.suits(engine):
+            return SharedLoginThrottle(engine, scope, key, allowed, first, longest)
+        return LoginThrottle(allowed, first, longest)
+
+    return web.cached(request, f"login_throttle_{scope}", build)  # type: ignore[no-any-return]
+
+
+def _throttle(request: Request) -> Throttle:
+    return login_throttle(request, "staff")
 
 
 def _hash_gate(request: Request) -> HashGate:

@@ -27,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.csc import cloudsign_service
 from api.pages import web
-from api.pages.auth import HashGate, HashingBusy, LoginThrottle
+from api.pages.auth import HashGate, HashingBusy, login_throttle
+from api.pages.throttle import Throttle
 from api.routers.presentations import (
     HOLDER_COOKIE,
     HOLDER_PAGES,
@@ -59,16 +60,12 @@ SPRAY_FIRST, SPRAY_LONGEST = 30.0, 300.0  # then a pause for such browsers, doub
 EVERYWHERE = "*"  # the address key of the back-off over all addresses
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    return web.cached(request, "holder_login_throttle", lambda _s: LoginThrottle())  # type: ignore[no-any-return]
+def _throttle(request: Request) -> Throttle:
+    return login_throttle(request, "holder")
 
 
-def _spray(request: Request) -> LoginThrottle:
-    return web.cached(  # type: ignore[no-any-return]
-        request,
-        "holder_spray_throttle",
-        lambda _s: LoginThrottle(SPRAY_ALLOWED, SPRAY_FIRST, SPRAY_LONGEST),
-    )
+def _spray(request: Request) -> Throttle:
+    return login_throttle(request, "holder-spray", SPRAY_ALLOWED, SPRAY_FIRST, SPRAY_LONGEST)
 
 
 def _hash_gate(request: Request) -> HashGate:

@@ -105,7 +105,7 @@ class GoldenReader:
             )
         with self.engine.connect() as conn:
             return golden_text(
-                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}).tuples(),
+                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}),
                 partial(self.library.run_meta, library),
             )
 

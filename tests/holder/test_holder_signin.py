@@ -61,8 +61,8 @@ def test_wrong_pin_wrong_totp_and_replayed_totp_are_refused_and_audited(hub: Hub
 def test_a_locked_credential_cannot_sign_in_but_still_signs_through_its_app(hub: Hub) -> None:
     for _ in range(5):
         assert hub.sign_in(pin="000000").status_code in (401, 403, 429)
-    hub.app.state.pages_login_throttle = None
-    hub.app.state.holder_login_throttle = None  # the address pause is another defence
+    hub.app.state.login_throttle_staff = None
+    hub.app.state.login_throttle_holder = None  # the address pause is another defence
     locked = hub.sign_in()
     assert locked.status_code == 403 and "锁定" in locked.text
     assert _outcomes(hub, "/me/login")[0] == "refused:credential_locked"

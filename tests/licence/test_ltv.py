@@ -33,7 +33,7 @@ class Services:
     authority: ltv.Authority
     seal: x509.Certificate
     seal_key: ec.EllipticCurvePrivateKey
-    registry: dict[int, tuple[x509.Certificate, dt.datetime | None]]
+    registry: ltv.Registry
     folder: Path
     now: dt.datetime
 
@@ -48,7 +48,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     assert isinstance(root_key, ec.EllipticCurvePrivateKey)
     assert isinstance(seal_ca_key, ec.EllipticCurvePrivateKey)
     tsa_key = ec.generate_private_key(ec.SECP256R1())
-    registry: dict[int, tuple[x509.Certificate, dt.datetime | None]] = {}
+    registry: ltv.Registry = {}
     authority = ltv.Authority(
         platform.root,
         root_key,
@@ -70,7 +70,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         "电子证照专用章", b"\x00" * 32, now - dt.timedelta(hours=1), now + EXPIRES_IN,
         revocation=(f"{url}/ocsp", f"{url}/crl/seal-ca.crl"),
     )  # fmt: skip
-    registry[seal.serial_number] = (seal, None)
+    registry[seal.serial_number] = ltv.Issued(seal)
     for name, cert in (
         ("root", platform.root),
         ("seal-ca", platform.seal_ca),
@@ -160,7 +160,7 @@ def test_ocsp_good_then_revoked_as_openssl_reads_it(services: Services) -> None:
 
     assert f"{folder / 'seal.pem'}: good" in ask()
     revoked_at = services.now + dt.timedelta(minutes=1)
-    services.registry[services.seal.serial_number] = (services.seal, revoked_at)
+    services.registry[services.seal.serial_number] = ltv.Issued(services.seal, revoked_at)
     try:
         answer = ask()
         assert f"{folder / 'seal.pem'}: revoked" in answer, answer
@@ -177,7 +177,66 @@ def test_ocsp_good_then_revoked_as_openssl_reads_it(services: Services) -> None:
         assert "verify OK" in read.stderr + read.stdout, read.stderr
         assert format(services.seal.serial_number, "X")[-8:] in read.stdout.replace(":", "")
     finally:
-        services.registry[services.seal.serial_number] = (services.seal, None)
+        services.registry[services.seal.serial_number] = ltv.Issued(services.seal)
+
+
+def test_a_suspended_seal_is_on_hold_in_ocsp_and_crl_until_reinstated(services: Services) -> None:
+    """A suspended seal (暂停) answers "revoked, certificateHold" in OCSP and is listed with
+    that reason in the CRL, as OpenSSL reads them; reinstated, it is good and off the CRL."""
+    folder = services.folder
+
+    def ask() -> str:
+        out = _openssl(
+            "ocsp", "-issuer", str(folder / "seal-ca.pem"), "-cert", str(folder / "seal.pem"),
+            "-url", f"{services.url}/ocsp", "-CAfile", str(folder / "chain.pem"),
+        )  # fmt: skip
+        assert "Response verify OK" in out.stderr + out.stdout, out.stderr
+        return out.stdout
+
+    def crl() -> x509.CertificateRevocationList:
+        der = urllib.request.urlopen(f"{services.url}/crl/seal-ca.crl", timeout=10).read()
+        return x509.load_der_x509_crl(der)
+
+    held = ltv.seal_standing(
+        services.seal,
+        "suspended",
+        [("active", services.now), ("suspended", services.now + dt.timedelta(minutes=2))],
+    )
+    assert held.reason == x509.ReasonFlags.certificate_hold
+    services.registry[services.seal.serial_number] = held
+    try:
+        answer = ask()
+        assert f"{folder / 'seal.pem'}: revoked" in answer, answer
+        assert "Reason: certificateHold" in answer, answer
+        entry = crl().get_revoked_certificate_by_serial_number(services.seal.serial_number)
+        assert entry is not None
+        assert entry.revocation_date_utc == services.now + dt.timedelta(minutes=2)
+        reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        assert reason == x509.ReasonFlags.certificate_hold
+    finally:
+        services.registry[services.seal.serial_number] = ltv.seal_standing(
+            services.seal, "active", []
+        )
+    assert f"{folder / 'seal.pem'}: good" in ask()
+    assert crl().get_revoked_certificate_by_serial_number(services.seal.serial_number) is None
+
+
+def test_a_seal_standing_follows_its_latest_status() -> None:
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    cert = object()
+    history = [
+        ("active", now),
+        ("suspended", now + dt.timedelta(days=1)),
+        ("active", now + dt.timedelta(days=2)),
+        ("suspended", now + dt.timedelta(days=3)),
+        ("revoked", now + dt.timedelta(days=4)),
+    ]
+    assert ltv.seal_standing(cert, "active", history[:3]).revoked_at is None  # type: ignore[arg-type]
+    again = ltv.seal_standing(cert, "suspended", history[:4])  # type: ignore[arg-type]
+    assert again.revoked_at == now + dt.timedelta(days=3)  # the suspension it is under now
+    gone = ltv.seal_standing(cert, "revoked", history)  # type: ignore[arg-type]
+    assert gone.revoked_at == now + dt.timedelta(days=4)
+    assert gone.reason == x509.ReasonFlags.unspecified
 
 
 def test_root_crl_lists_nothing_and_is_signed_by_the_root(services: Services) -> None:
@@ -337,7 +396,7 @@ def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
         [services.authority.seal_ca, services.authority.root],
         b"",
     )
-    services.registry[services.seal.serial_number] = (services.seal, services.now)
+    services.registry[services.seal.serial_number] = ltv.Issued(services.seal, services.now)
     try:
         with pytest.raises((SigningError, ValueError)) as refused:
             ltv.sign_pdf_ltv(
@@ -351,7 +410,7 @@ def test_a_revoked_seal_gets_no_long_term_signature(services: Services) -> None:
         cause = refused.value.__cause__
         assert "revoked" in f"{type(cause).__name__} {cause}".lower(), repr(cause)
     finally:
-        services.registry[services.seal.serial_number] = (services.seal, None)
+        services.registry[services.seal.serial_number] = ltv.Issued(services.seal)
 
 
 def test_cli_writes_b_lta_and_renews_its_archive(

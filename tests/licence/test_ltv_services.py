@@ -135,6 +135,36 @@ def test_revoking_a_seal_in_the_hub_revokes_it_at_the_running_service(hub: Hub) 
     assert "revoked" in f"{type(cause).__name__} {cause}".lower(), repr(cause)
 
 
+def test_a_suspended_seal_is_on_hold_at_the_running_service_until_reinstated(hub: Hub) -> None:
+    """暂停 then 恢复: while suspended the seal's certificate is on hold (OCSP revoked with
+    certificateHold, listed in the CRL with that reason) and gets no long-term signature;
+    reinstated, it is good again and off the CRL."""
+    from pyhanko.sign.general import SigningError
+
+    row, cert = _seal(hub)
+    _, crl_url = _named(cert)
+
+    def listed() -> x509.RevokedCertificate | None:
+        with urllib.request.urlopen(crl_url, timeout=10) as resp:
+            crl = x509.load_der_x509_crl(resp.read())
+        return crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+
+    hub.service.set_seal_status(row["seal_id"], "suspended", "key ceremony (test)")
+    assert _ocsp_status(hub, cert) == ocsp.OCSPCertStatus.REVOKED
+    entry = listed()
+    assert entry is not None
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason == x509.ReasonFlags.certificate_hold
+    _, signer = _signer(hub, row, cert)
+    with pytest.raises((SigningError, ValueError)):
+        ltv.sign_pdf_ltv(
+            blank_pdf(), signer, [hub.pca.root], f"{hub.url}/tsa", row["name"], archive=True
+        )
+    hub.service.set_seal_status(row["seal_id"], "active", "ceremony done (test)")
+    assert _ocsp_status(hub, cert) == ocsp.OCSPCertStatus.GOOD
+    assert listed() is None
+
+
 def test_a_cloud_signature_of_the_hub_gets_its_status_from_the_running_service(
     hub: Hub,
 ) -> None:

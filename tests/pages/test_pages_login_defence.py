@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 import hub.settings
 from api.pages.accounts import AccountError, StaffAccounts, password_problem
-from api.pages.auth import HashGate, HashingBusy, LoginThrottle
+from api.pages.auth import HashGate, HashingBusy
+from api.pages.throttle import LoginThrottle
 from hub.cli import main
 from hub.settings import Settings
 from hub.wiring import api_app
