@@ -2,6 +2,7 @@
 # Local Hyperledger Fabric 2.5 network for the ledger's `fabric` anchor: one Raft orderer, one
 # peer, the loganchor chaincode as a service, all native on 127.0.0.1 with TLS.
 # Usage: scripts/fabric.sh up|down|restart|stop-peer|start-peer|clean|status|build
+# Ports: FABRIC_PORT_BASE=B (e.g. 17000) puts them all in B..B+99; unset, the stock ones.
 # State and logs: var/fabric/ (git-ignored). Binaries: .cache/fabric/ (git-ignored, rebuilt from
 # the warm Go build cache in seconds). `up` writes var/fabric/hub.env (HUB_FABRIC_* settings).
 #
@@ -24,13 +25,6 @@ CC_BIN=$CACHE/loganchor
 VAR=$ROOT/var/fabric
 CHANNEL=${FABRIC_CHANNEL:-anchors}
 CC_NAME=${FABRIC_CHAINCODE:-loganchor}
-ORDERER_PORT=7050
-ORDERER_ADMIN_PORT=7053
-ORDERER_OPS_PORT=8443
-PEER_PORT=7051
-PEER_CC_PORT=7052
-PEER_OPS_PORT=9444 # stock 9443 clashes with the orderer admin default
-CC_PORT=9999
 export GOTOOLCHAIN=local GOFLAGS=
 
 log() { echo "fabric: $*" >&2; }
@@ -38,6 +32,30 @@ die() {
     echo "fabric: ERROR: $*" >&2
     exit 1
 }
+
+# Ports: with FABRIC_PORT_BASE unset, today's ports; FABRIC_PORT_BASE=B puts every port in
+# B..B+99, so two networks (two checkouts) never clash. The base is recorded with the network's
+# material (the channel's config names the ports): another base needs `clean` first.
+PORT_BASE=${FABRIC_PORT_BASE:-}
+if [ -n "$PORT_BASE" ]; then
+    [[ $PORT_BASE =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65436)) ||
+        die "FABRIC_PORT_BASE must be a port number from 1024 to 65436, not '$PORT_BASE'"
+    ORDERER_PORT=$((PORT_BASE + 10))
+    ORDERER_ADMIN_PORT=$((PORT_BASE + 11))
+    ORDERER_OPS_PORT=$((PORT_BASE + 12))
+    PEER_PORT=$((PORT_BASE + 50))
+    PEER_CC_PORT=$((PORT_BASE + 51))
+    PEER_OPS_PORT=$((PORT_BASE + 52))
+    CC_PORT=$((PORT_BASE + 90))
+else
+    ORDERER_PORT=7050
+    ORDERER_ADMIN_PORT=7053
+    ORDERER_OPS_PORT=8443
+    PEER_PORT=7051
+    PEER_CC_PORT=7052
+    PEER_OPS_PORT=9444 # stock 9443 clashes with the orderer admin default
+    CC_PORT=9999
+fi
 
 # ---------------------------------------------------------------- build
 fabric_source() { # the Fabric source tree to build: FABRIC_SRC, or the module download, writable
@@ -129,10 +147,19 @@ wait_until() { # wait_until SECONDS DESCRIPTION COMMAND... : poll until the comm
     done
 }
 
-healthy() { curl -fsS "http://127.0.0.1:$1/healthz" | grep -q '"status":"OK"'; }
+# (curl's output is read whole first: `grep -q` stops at a match, and curl writing on into the
+# closed pipe would fail the pipeline under pipefail)
+healthy() {
+    local out
+    out=$(curl -fsS "http://127.0.0.1:$1/healthz") && grep -q '"status":"OK"' <<<"$out"
+}
 
 # the orderer leads the channel's one-node Raft (its Prometheus metrics say so)
-raft_leader() { curl -fsS "http://127.0.0.1:$ORDERER_OPS_PORT/metrics" | grep -q "^consensus_etcdraft_is_leader{channel=\"$CHANNEL\"} 1"; }
+raft_leader() {
+    local out
+    out=$(curl -fsS "http://127.0.0.1:$ORDERER_OPS_PORT/metrics") &&
+        grep -q "^consensus_etcdraft_is_leader{channel=\"$CHANNEL\"} 1" <<<"$out"
+}
 wait_leader() { wait_until 60 "the orderer to lead the channel's Raft" raft_leader; }
 
 ORG_O=$VAR/crypto/ordererOrganizations/example.com
@@ -145,6 +172,11 @@ PEER_CA=$PEER_DIR/tls/ca.crt
 # ---------------------------------------------------------------- material
 make_material() {
     mkdir -p "$VAR/config"
+    if [ -f "$VAR/$CHANNEL.block" ] || [ -d "$VAR/crypto" ]; then
+        [ "$(cat "$VAR/port-base" 2>/dev/null || echo default)" = "${PORT_BASE:-default}" ] ||
+            die "var/fabric was made with FABRIC_PORT_BASE=$(cat "$VAR/port-base"), not ${PORT_BASE:-unset}: use that base, or run scripts/fabric.sh clean first"
+    fi
+    echo "${PORT_BASE:-default}" >"$VAR/port-base"
     if [ ! -f "$VAR/config/core.yaml" ]; then
         cp -r "$CACHE/sampleconfig/." "$VAR/config/"
         chmod -R u+w "$VAR/config"
