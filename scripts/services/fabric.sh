@@ -1,5 +1,6 @@
-# Hyperledger Fabric: the network of scripts/fabric.sh (one Raft orderer, one peer, the loganchor
-# chaincode as a service), built from the Go module proxy on first use. Its state and logs are in
+# Hyperledger Fabric: the consortium of scripts/fabric.sh (two organisations with a peer each,
+# three Raft orderers, the loganchor chaincode as a service), built from the Go module proxy on
+# first use. Its state and logs are in
 # var/fabric/, its settings in var/fabric/hub.env (HUB_LEDGER_ANCHOR=fabric and HUB_FABRIC_*).
 # HUB_SERVICES_FABRIC_PORT_BASE (or FABRIC_PORT_BASE) moves its ports to BASE..BASE+99.
 
@@ -20,7 +21,7 @@ fabric_down() {
 fabric_status() {
     local out
     if out=$(fabric_sh status 2>&1); then
-        echo "fabric     running  orderer, peer and chaincode on 127.0.0.1"
+        echo "fabric     running  3 orderers, the bureau's and the city's peers, chaincode on 127.0.0.1"
     else
         echo "fabric     stopped  ($(tr '\n' ' ' <<<"$out"))"
     fi
