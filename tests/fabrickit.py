@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -60,3 +62,17 @@ def build_or_skip() -> None:
 def fabric_settings(network: dict[str, str], **extra: Any) -> dict[str, Any]:
     """Settings fields anchoring the ledger on the local network (``Settings(**these)``)."""
     return {**network, **extra}
+
+
+def raft_leader() -> int:
+    """The number (1 to 3) of the orderer that leads the channel's Raft now."""
+    return int(fabric("leader", timeout=60).stdout.strip())
+
+
+def wait_for(what: str, done: Callable[[], bool], seconds: float = 120) -> None:
+    """Poll until done() holds, failing the test with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:.0f} s")
+        time.sleep(0.2)

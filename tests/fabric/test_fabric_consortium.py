@@ -4,8 +4,9 @@ peer, three Raft orderers. Each anchoring needs both organisations' endorsements
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fabric_protos.common import common_pb2
 from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import transaction_pb2
-from fabrickit import fabric, fabric_settings
+from fabrickit import fabric, fabric_settings, raft_leader, wait_for
 
 from hub.settings import Settings
 from ledger.anchor import AnchorReference
@@ -87,3 +88,51 @@ def test_each_anchoring_is_endorsed_by_the_bureau_and_the_city(
     status = fabric("status").stdout
     for process in ("orderer1", "orderer2", "orderer3", "peer-bureau", "peer-city", "chaincode"):
         assert f"{process}: running" in status
+
+
+def test_anchoring_goes_on_while_the_raft_leader_then_a_follower_stops(
+    anchoring: Anchoring,
+) -> None:
+    anchoring.next()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def keep_anchoring() -> None:
+        try:
+            while not stop.is_set():
+                anchoring.next()
+        except BaseException as err:  # reported by the test below
+            errors.append(err)
+
+    def anchors_more(than: int) -> Callable[[], bool]:
+        return lambda: bool(errors) or len(anchoring.refs) >= than + 3
+
+    worker = threading.Thread(target=keep_anchoring, daemon=True)
+    worker.start()
+    stopped: list[int] = []
+    try:
+        leader = raft_leader()
+        for role in ("leader", "follower"):
+            victim = leader if role == "leader" else next(n for n in (1, 2, 3) if n != leader)
+            done = len(anchoring.refs)
+            fabric("stop-orderer", str(victim), timeout=120)
+            stopped.append(victim)
+            wait_for(f"anchoring with the {role} orderer{victim} stopped", anchors_more(done))
+            assert not errors, errors
+            leader = raft_leader()
+            assert leader != victim  # the two others elected one of them
+            fabric("start-orderer", str(victim), timeout=300)
+            stopped.remove(victim)
+    finally:
+        stop.set()
+        worker.join(timeout=180)
+        for victim in stopped:
+            fabric("start-orderer", str(victim), timeout=300)
+    assert not errors, errors
+    # every checkpoint on the chain, in order: the blocks rise with the sizes
+    blocks = [ref.block for ref in anchoring.refs]
+    assert all(b is not None for b in blocks) and blocks == sorted(blocks)
+    assert len(set(blocks)) == len(blocks)
+    for ref, note in zip(anchoring.refs, anchoring.notes, strict=True):
+        anchoring.anchor.verify(ref, note)
+    assert anchoring.anchor.latest() == (anchoring.notes[-1], anchoring.tree.size)
