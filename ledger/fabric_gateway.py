@@ -42,7 +42,11 @@ _UNAVAILABLE_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 # peers it knows cannot satisfy the endorsement policy (an organisation's only peer is away).
 _UNREACHABLE_DETAILS = ("code = Unavailable", "code = DeadlineExceeded", "connection refused")
 _NO_ENDORSERS = "no combination of peers can be derived which satisfy the endorsement policy"
-_ENDORSING_FAILED = ("failed to collect enough transaction endorsements", "failed to endorse")
+_ENDORSING_FAILED = (
+    "failed to collect enough transaction endorsements",
+    "failed to endorse",
+    "failed to evaluate",
+)
 
 
 class GatewayError(Exception):

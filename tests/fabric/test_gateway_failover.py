@@ -32,6 +32,13 @@ NO_COMBINATION = (
 )
 COLLECT = "failed to collect enough transaction endorsements, see attached details for more info"
 FIRST = "failed to endorse transaction, see attached details for more info"
+EVALUATE = "failed to evaluate transaction, see attached details for more info"
+CHAINCODE_AWAY = (
+    "error in simulation: failed to execute transaction 116c: could not launch chaincode "
+    "loganchor_1:be65: connection to loganchor_1:be65 failed: error cannot create connection "
+    "for loganchor_1:be65: error creating grpc connection to 127.0.0.1:9999: dial tcp "
+    "127.0.0.1:9999: connect: connection refused"
+)
 
 
 class FakeRpcError(grpc.RpcError):
@@ -132,6 +139,8 @@ def test_reads_go_to_the_next_peer_while_the_first_is_away(tmp_path: Path) -> No
         # the City's peer away: discovery no longer offers it, or it cannot be dialled
         (FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, NO_COMBINATION), True),
         (FakeRpcError(grpc.StatusCode.ABORTED, COLLECT, (CITY_AWAY,)), True),
+        # the chaincode server away
+        (FakeRpcError(grpc.StatusCode.ABORTED, FIRST, (CHAINCODE_AWAY,)), True),
         # the chaincode refused (a fork) on the gateway's own peer: a refusal, at once
         (
             FakeRpcError(
@@ -204,3 +213,21 @@ def note_args() -> tuple[bytes, int, bytes, list[bytes]]:
         tree.append(f"entry {i}".encode())
     note = sign_checkpoint(Checkpoint("test.hub.local/log", 3, tree.root(3)), signer)
     return note, 3, tree.root(3), []
+
+
+@pytest.mark.parametrize(
+    ("detail", "unavailable"),
+    [(CHAINCODE_AWAY, True), ('chaincode response 500, log "x" is not registered', False)],
+)
+def test_a_read_while_the_chaincode_server_is_away_queues(
+    tmp_path: Path, detail: str, unavailable: bool
+) -> None:
+    error = FakeRpcError(grpc.StatusCode.ABORTED, EVALUATE, (detail,))
+    anchor = FabricAnchor(
+        gateway(tmp_path, FakeStub(BUREAU, [], Evaluate=[error]), retry_for=0.5),
+        "test.hub.local/log",
+        "vkey",
+    )
+    with pytest.raises(AnchorError) as raised:
+        anchor.latest()
+    assert isinstance(raised.value, AnchorUnavailableError) is unavailable
