@@ -270,8 +270,9 @@ class Gateway:
 
     def _retry(self, action: str, call: Callable[[gateway_pb2_grpc.GatewayStub], T]) -> T:
         """Run call on the current peer; while the network is unavailable (a peer restarting or
-        away, Raft electing) or the peers' endorsements disagree, retry with backoff, on the next
-        peer each time."""
+        away, Raft electing) retry with backoff, on the next peer each time. Endorsements that
+        disagree are asked for again of the same peer, whose organisation accepted: another
+        peer would endorse first on its own state, which may be the one a block behind."""
         deadline = time.monotonic() + self.retry_for
         delay = 0.2
         while True:
@@ -281,7 +282,8 @@ class Gateway:
                 wrapped = _wrap(err, f"{action} at {self.peer}")
                 if not wrapped.retriable or time.monotonic() + delay > deadline:
                     raise wrapped from err
-            self._current = (self._current + 1) % len(self._stubs)
+            if wrapped.unavailable:
+                self._current = (self._current + 1) % len(self._stubs)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 3.0)
 

@@ -175,7 +175,9 @@ def test_endorsements_that_disagree_are_tried_again(tmp_path: Path) -> None:
         BUREAU, log, Endorse=[stale, prepared()], Submit=[gateway_pb2.SubmitResponse()],
         CommitStatus=[committed(7)],
     )  # fmt: skip
-    _, _, block = gateway(tmp_path, bureau).submit("AnchorCheckpoint", b"note")
+    city = FakeStub(CITY, log, CommitStatus=[committed(7)])
+    _, _, block = gateway(tmp_path, bureau, city).submit("AnchorCheckpoint", b"note")
+    # again at the Bureau's gateway: the City's would endorse first on its stale state
     assert block == 7 and log[:2] == [f"Endorse@{BUREAU}"] * 2
 
 
