@@ -619,11 +619,8 @@ status() {
     return $rc
 }
 
-peers_named() { # peers_named [ORG]: ORG, checked, or every organisation
-    if [ -n "${1:-}" ]; then
-        org_index "$1" >/dev/null
-        echo "$1"
-    else echo "$ORGS"; fi
+peers_named() { # peers_named [ORG]: ORG (checked by the caller), or every organisation
+    if [ -n "${1:-}" ]; then echo "$1"; else echo "$ORGS"; fi
 }
 
 case ${1:-} in
@@ -649,9 +646,11 @@ start-orderer)
     wait_leader
     ;;
 stop-peer) # a fault: ORG's peer (or both) away, the orderers still up
+    [ -z "${2:-}" ] || org_index "$2" >/dev/null
     for org in $(peers_named "${2:-}"); do stop_bg "peer-$org"; done
     ;;
 start-peer)
+    [ -z "${2:-}" ] || org_index "$2" >/dev/null
     for org in $(peers_named "${2:-}"); do start_peer "$org"; done
     for org in $(peers_named "${2:-}"); do wait_peer "$org"; done
     ;;

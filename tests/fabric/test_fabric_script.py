@@ -26,3 +26,25 @@ def test_a_port_base_that_is_not_a_usable_port_is_refused_by_name(base: str) -> 
         proc.stderr
     )
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["stop-peer", "county"], "unknown organisation 'county' (bureau or city)"),
+        (["start-peer", "Bureau"], "unknown organisation 'Bureau' (bureau or city)"),
+        (["stop-orderer", "4"], "which orderer? 1, 2 or 3, not '4'"),
+        (["start-orderer"], "which orderer? 1, 2 or 3, not ''"),
+    ],
+)
+def test_a_fault_action_on_a_node_the_network_lacks_is_refused_by_name(
+    args: list[str], message: str
+) -> None:
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and f"fabric: ERROR: {message}" in proc.stderr
