@@ -145,10 +145,8 @@ class FabricAnchor:
             raise AnchorError(f"anchored note of size {reference.size} differs from the given one")
 
 
-_UNREACHABLE = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-
-
 def _error(what: str, err: GatewayError) -> AnchorError:
-    """An unreachable peer (after the gateway's retries) is not a refusal: callers queue."""
-    kind = AnchorUnavailableError if err.code in _UNREACHABLE else AnchorError
+    """An unreachable peer, or endorsements that cannot be gathered because an organisation's
+    peers are away (after the gateway's retries), is not a refusal: callers queue."""
+    kind = AnchorUnavailableError if err.unavailable else AnchorError
     return kind(f"{what}: {err}")
