@@ -13,9 +13,10 @@ and is not installed (pyHanko's ``DummyTimeStamper`` is RSA-only, with a testing
 - OCSP answers for certificates the seal CA issued and, when the cloud signature's personal
   signing CA exists, for the people's certificates it issued, each signed by the issuing CA
   itself (so no responder certificate needs checking): ``good`` or ``revoked`` (with the
-  time); a certificate neither issued gets "unauthorized".
-- CRLs: the seal CA's (revoked seals' certificates), the signing CA's (revoked credentials'
-  certificates) and the root's (its intermediates).
+  time, and ``certificateHold`` for a suspended seal); a certificate neither issued gets
+  "unauthorized". What each CA issued and how it stands: :mod:`licence.ltv_registry`.
+- CRLs: the seal CA's (revoked and suspended seals' certificates), the signing CA's (revoked
+  credentials' certificates) and the root's (its intermediates).
 - Certificates name these services when ``HUB_LTV_URL`` is set (``seal_revocation_urls``,
   ``person_revocation_urls``, ``root_crl_url``).
 
@@ -32,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -41,6 +42,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from licence.ltv_registry import Issued as Issued
+from licence.ltv_registry import Registry as Registry
+from licence.ltv_registry import person_registry as person_registry
+from licence.ltv_registry import seal_standing as seal_standing
 
 TSA_KEY = "platform-tsa"
 TSA_OBJECT = "ca/tsa.pem"
@@ -53,20 +59,6 @@ DIGESTS: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
-
-
-class Issued(NamedTuple):
-    """A certificate one issuing CA issued, and whether it stands: revoked from ``revoked_at``
-    for ``reason`` (``certificate_hold``: suspended, good again once reinstated; RFC 5280
-    §5.3.1), or good (``revoked_at`` None)."""
-
-    cert: x509.Certificate
-    revoked_at: dt.datetime | None = None
-    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
-
-
-# serial -> what one issuing CA has issued
-Registry = dict[int, Issued]
 
 
 class LtvError(ValueError):
@@ -533,55 +525,6 @@ def ensure_tsa(service: Any, crl_url: str | None = None) -> tuple[x509.Certifica
     )
     service.objects.put(TSA_OBJECT, cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
-
-
-def person_registry(engine: Any) -> Registry:
-    """The personal signing certificates of the cloud signature (its credentials table in
-    ``engine``), a revoked credential's certificate revoked from when its revocation was
-    audited; none before the cloud signature's tables exist."""
-    import json
-
-    from sqlalchemy import inspect, select
-
-    from licence.cloudsign import store
-
-    if not inspect(engine).has_table(store.credentials.name):
-        return {}
-    creds, audit = store.credentials.c, store.audit.c
-    with engine.connect() as conn:
-        rows = conn.execute(select(creds.credential_id, creds.status, creds.certificate)).all()
-        revoked_at = {
-            r.credential_id: dt.datetime.fromisoformat(json.loads(r.record)["at"])
-            for r in conn.execute(
-                select(audit.credential_id, audit.record).where(
-                    audit.event == "revoke", audit.outcome == "ok"
-                )
-            )
-        }
-    out: Registry = {}
-    for r in rows:
-        cert = x509.load_pem_x509_certificate(str(r.certificate).encode())
-        at = None
-        if r.status == "revoked":
-            at = revoked_at.get(r.credential_id, dt.datetime.now(dt.UTC))
-        out[cert.serial_number] = Issued(cert, at)
-    return out
-
-
-def seal_standing(
-    cert: x509.Certificate, status: str, history: list[tuple[str, dt.datetime]]
-) -> Issued:
-    """A seal certificate as OCSP and the CRL state it: revoked from its revocation, on hold
-    (``certificateHold``) from the suspension it is still under, good while active. The times
-    are the ledger's (``history``: the seal's (status, time) in time order); a status with no
-    logged event yet counts from now."""
-    if status not in ("revoked", "suspended"):
-        return Issued(cert)
-    times = [t for s, t in history if s == status]
-    if status == "revoked":
-        return Issued(cert, times[0] if times else dt.datetime.now(dt.UTC))
-    at = times[-1] if times else dt.datetime.now(dt.UTC)  # the latest suspension
-    return Issued(cert, at, x509.ReasonFlags.certificate_hold)
 
 
 def authority_of(service: Any, base_url: str | None = None, cert_objects: Any = None) -> Authority:
