@@ -147,22 +147,25 @@ def test_the_tsa_certificate_is_for_time_stamping_only(services: Services) -> No
     services.authority.tsa.verify_directly_issued_by(services.authority.root)
 
 
+def _ask_ocsp(services: Services) -> str:
+    """The seal's status as ``openssl ocsp`` reads it from the responder (signature checked)."""
+    folder = services.folder
+    out = _openssl(
+        "ocsp", "-issuer", str(folder / "seal-ca.pem"), "-cert", str(folder / "seal.pem"),
+        "-url", f"{services.url}/ocsp", "-CAfile", str(folder / "chain.pem"),
+    )  # fmt: skip
+    assert "Response verify OK" in out.stderr + out.stdout, out.stderr
+    return out.stdout
+
+
 def test_ocsp_good_then_revoked_as_openssl_reads_it(services: Services) -> None:
     folder = services.folder
 
-    def ask() -> str:
-        out = _openssl(
-            "ocsp", "-issuer", str(folder / "seal-ca.pem"), "-cert", str(folder / "seal.pem"),
-            "-url", f"{services.url}/ocsp", "-CAfile", str(folder / "chain.pem"),
-        )  # fmt: skip
-        assert "Response verify OK" in out.stderr + out.stdout, out.stderr
-        return out.stdout
-
-    assert f"{folder / 'seal.pem'}: good" in ask()
+    assert f"{folder / 'seal.pem'}: good" in _ask_ocsp(services)
     revoked_at = services.now + dt.timedelta(minutes=1)
     services.registry[services.seal.serial_number] = ltv.Issued(services.seal, revoked_at)
     try:
-        answer = ask()
+        answer = _ask_ocsp(services)
         assert f"{folder / 'seal.pem'}: revoked" in answer, answer
         crl_der = urllib.request.urlopen(f"{services.url}/crl/seal-ca.crl", timeout=10).read()
         crl = x509.load_der_x509_crl(crl_der)
@@ -185,14 +188,6 @@ def test_a_suspended_seal_is_on_hold_in_ocsp_and_crl_until_reinstated(services: 
     that reason in the CRL, as OpenSSL reads them; reinstated, it is good and off the CRL."""
     folder = services.folder
 
-    def ask() -> str:
-        out = _openssl(
-            "ocsp", "-issuer", str(folder / "seal-ca.pem"), "-cert", str(folder / "seal.pem"),
-            "-url", f"{services.url}/ocsp", "-CAfile", str(folder / "chain.pem"),
-        )  # fmt: skip
-        assert "Response verify OK" in out.stderr + out.stdout, out.stderr
-        return out.stdout
-
     def crl() -> x509.CertificateRevocationList:
         der = urllib.request.urlopen(f"{services.url}/crl/seal-ca.crl", timeout=10).read()
         return x509.load_der_x509_crl(der)
@@ -205,7 +200,7 @@ def test_a_suspended_seal_is_on_hold_in_ocsp_and_crl_until_reinstated(services: 
     assert held.reason == x509.ReasonFlags.certificate_hold
     services.registry[services.seal.serial_number] = held
     try:
-        answer = ask()
+        answer = _ask_ocsp(services)
         assert f"{folder / 'seal.pem'}: revoked" in answer, answer
         assert "Reason: certificateHold" in answer, answer
         entry = crl().get_revoked_certificate_by_serial_number(services.seal.serial_number)
@@ -217,7 +212,7 @@ def test_a_suspended_seal_is_on_hold_in_ocsp_and_crl_until_reinstated(services: 
         services.registry[services.seal.serial_number] = ltv.seal_standing(
             services.seal, "active", []
         )
-    assert f"{folder / 'seal.pem'}: good" in ask()
+    assert f"{folder / 'seal.pem'}: good" in _ask_ocsp(services)
     assert crl().get_revoked_certificate_by_serial_number(services.seal.serial_number) is None
 
 

@@ -123,3 +123,17 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def staff_sign_in(client: Any, name: str, password: str) -> Any:
+    """One staff sign-in through the form (its CSRF token first), as a browser posts it."""
+    import re
+
+    page = client.get("/login").text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found
+    return client.post(
+        "/login",
+        data={"csrf_token": found.group(1), "username": name, "password": password},
+        follow_redirects=False,
+    )

@@ -3,13 +3,13 @@ password checks, nor grow its memory with made-up names; weak staff passwords ar
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pages_site import staff_sign_in
 
 import hub.settings
 from api.pages.accounts import AccountError, StaffAccounts, password_problem
@@ -36,15 +36,7 @@ def _client(app: Any, address: str) -> TestClient:
     return TestClient(app, client=(address, 50000))
 
 
-def _attempt(client: TestClient, name: str, password: str) -> Any:
-    page = client.get("/login").text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return client.post(
-        "/login",
-        data={"csrf_token": found.group(1), "username": name, "password": password},
-        follow_redirects=False,
-    )
+_attempt = staff_sign_in
 
 
 def test_a_stranger_cannot_lock_the_admin_out(app: Any) -> None:

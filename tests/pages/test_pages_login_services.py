@@ -3,14 +3,13 @@ whose attempts a load balancer spreads over both gets the allowance once, not on
 
 from __future__ import annotations
 
-import re
 import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from pages_site import staff_sign_in
 
 from api.pages.accounts import StaffAccounts
 from api.pages.throttle import FAILURES_ALLOWED, SharedLoginThrottle
@@ -24,15 +23,7 @@ PASSWORD = "correct horse battery"
 CHEAP = dict(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-def _attempt(client: TestClient, name: str, password: str) -> Any:
-    page = client.get("/login").text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return client.post(
-        "/login",
-        data={"csrf_token": found.group(1), "username": name, "password": password},
-        follow_redirects=False,
-    )
+_attempt = staff_sign_in
 
 
 def test_guesses_spread_over_two_instances_meet_one_pause(tmp_path: Path) -> None:
