@@ -6,6 +6,8 @@ nothing heavy at import.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import dag, task
 
@@ -16,6 +18,8 @@ from airflow.sdk import dag, task
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     tags=["licence"],
+    # a try lost with its worker runs again; licences already expired are not due again
+    default_args={"retries": 3, "retry_delay": timedelta(seconds=30)},
 )
 def expire_licences() -> None:
     @task
@@ -31,4 +35,4 @@ def expire_licences() -> None:
     expire()
 
 
-expire_licences()
+expire_licences_dag = expire_licences()

@@ -111,6 +111,7 @@ def build_cross_check_dag() -> DAG:
         schedule=(POPULATION_ASSET | LEGAL_ENTITY_ASSET),
         catchup=False,
         tags=["library"],
+        default_args=RETRIES,  # it only reads: a try lost with its worker runs again
     ) as dag:
 
         @task

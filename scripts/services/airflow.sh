@@ -1,11 +1,26 @@
 # Airflow 3 on the PostgreSQL `airflow` database: `airflow db migrate`, then api-server, scheduler,
-# dag-processor and triggerer (LocalExecutor, low parallelism) on 127.0.0.1, each in its own
-# process group so `down` stops its workers too. Configured only through AIRFLOW__* variables,
-# written to var/services/airflow.env so anyone can `source` it and use the airflow CLI.
+# dag-processor and triggerer on 127.0.0.1, and the hub's own workers: HUB_SERVICES_HUB_WORKERS
+# (default 2) `airflow edge worker` processes on the hub's queue (HUB_SERVICES_HUB_QUEUE, `hub`,
+# every task's default queue). The scheduler runs no task itself (EdgeExecutor only): a worker
+# that dies mid-task stops heartbeating, its task is failed after
+# [scheduler] task_instance_heartbeat_timeout and retried on a live worker. Each process runs in
+# its own process group so `down` stops its children too. Configured only through AIRFLOW__*
+# variables, written to var/services/airflow.env so anyone can `source` it and use the airflow CLI.
 
 AF_HOME="$SVC/airflow"
 AF_ENV="$SVC/airflow.env"
 AF_COMPONENTS="scheduler dag-processor triggerer api-server"
+AF_QUEUE=${HUB_SERVICES_HUB_QUEUE:-hub}
+AF_WORKERS=${HUB_SERVICES_HUB_WORKERS:-2}
+# 2 task slots per worker: the site's parallelism (4) spread over the default two workers
+AF_WORKER_SLOTS=2
+# How long a task may go without a heartbeat before the scheduler fails it (and retries it
+# elsewhere): short on this tier so a killed worker's task is retried within a minute; Airflow's
+# default, 300 s, suits hosts that pause (VM migration, long GC) more than it suits a test.
+AF_TASK_HEARTBEAT_TIMEOUT=${HUB_SERVICES_TASK_HEARTBEAT_TIMEOUT:-30}
+
+# af_workers: the names of the hub's workers (hub-worker-1 ...), also their --edge-hostname.
+af_workers() { local i; for ((i = 1; i <= AF_WORKERS; i++)); do echo "hub-worker-$i"; done; }
 
 airflow_write_env() {
     mkdir -p "$AF_HOME"
@@ -25,9 +40,12 @@ airflow_write_env() {
         [ -f "$REPO/airflow.cfg" ] && echo "export AIRFLOW_CONFIG='$REPO/airflow.cfg'"
         echo "export PYTHONPATH='$REPO'"
         echo "export AIRFLOW__CORE__DAGS_FOLDER='$dags'"
-        # LocalExecutor for the hub's own tasks; the Edge executor for the tasks on a
-        # department's queue, run by that department's edge worker (scripts/services/edge.sh)
-        echo "export AIRFLOW__CORE__EXECUTOR=LocalExecutor,airflow.providers.edge3.executors.EdgeExecutor"
+        # The Edge executor for every task: the hub's own on its queue, run by the hub's edge
+        # workers (airflow_workers_up); a department's on its queue, run by that department's
+        # edge worker (scripts/services/edge.sh). No broker: the jobs are rows in Airflow's
+        # database, fetched by the workers over the Edge API.
+        echo "export AIRFLOW__CORE__EXECUTOR=airflow.providers.edge3.executors.EdgeExecutor"
+        echo "export AIRFLOW__OPERATORS__DEFAULT_QUEUE='$AF_QUEUE'"
         echo "export AIRFLOW__DATABASE__EXTERNAL_DB_MANAGERS=airflow.providers.edge3.models.db.EdgeDBManager"
         echo "export AIRFLOW__EDGE__API_ENABLED=True"
         echo "export AIRFLOW__EDGE__API_URL='http://127.0.0.1:$AIRFLOW_PORT/edge_worker/v1/rpcapi'"
@@ -52,6 +70,14 @@ airflow_write_env() {
         echo "export AIRFLOW__API__SECRET_KEY='$(secret airflow_api_secret)'"
         echo "export AIRFLOW__API_AUTH__JWT_SECRET='$(secret airflow_jwt_secret)'"
         echo "export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2"
+        # A dead worker: its tasks stop heartbeating (each task's supervisor heartbeats every
+        # [workers] min_heartbeat_interval, 5 s); after the timeout the scheduler fails the try
+        # and the DAG's retries run it again on a live worker. The worker itself is marked
+        # `unknown` after 5 missed heartbeats of [edge] heartbeat_interval.
+        echo "export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=$AF_TASK_HEARTBEAT_TIMEOUT"
+        echo "export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL=5"
+        echo "export AIRFLOW__EDGE__HEARTBEAT_INTERVAL=5"
+        echo "export AIRFLOW__EDGE__JOB_POLL_INTERVAL=2"
         echo "export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30"
         echo "export AIRFLOW__LOGGING__BASE_LOG_FOLDER='$AF_HOME/logs'"
         echo "export AIRFLOW__WEBSERVER__EXPOSE_CONFIG=False"
@@ -109,20 +135,82 @@ airflow_up() {
         for c in dag-processor triggerer; do show_log "$LOGS/airflow-$c.log"; done
         die "airflow components not healthy"
     fi
-    log "airflow up on http://127.0.0.1:$AIRFLOW_PORT (api-server, scheduler, dag-processor, triggerer)"
+    airflow_workers_up
+    log "airflow up on http://127.0.0.1:$AIRFLOW_PORT (api-server, scheduler, dag-processor, triggerer," \
+        "$AF_WORKERS workers on queue $AF_QUEUE)"
+}
+
+# airflow_workers_up: the hub's edge workers, each with an AIRFLOW_HOME of its own (its pid and
+# status files) and the hub's environment (they run the hub's tasks: database, store, keys).
+airflow_workers_up() {
+    local w
+    for w in $(af_workers); do
+        if pid_alive "$w"; then
+            log "airflow $w already running"
+        else
+            airflow_worker_start "$w"
+        fi
+    done
+    for w in $(af_workers); do
+        wait_for "airflow $w" 90 "$LOGS/airflow-$w.log" airflow_worker_registered "$w" \
+            || die "airflow $w did not register with the Edge API"
+    done
+}
+
+# airflow_worker_start NAME: start one worker. A worker that died a moment ago is still `running`
+# at the Edge API until 5 of its heartbeats are missed, and the API refuses a second worker of
+# that name meanwhile: start again until it is accepted (or 90 s are up).
+airflow_worker_start() {
+    local w=$1 deadline=$((SECONDS + 90))
+    mkdir -p "$AF_HOME/workers/$w"
+    while :; do
+        start_bg "$w" "$LOGS/airflow-$w.log" env AIRFLOW_HOME="$AF_HOME/workers/$w" \
+            "$REPO/.venv/bin/airflow" edge worker --queues "$AF_QUEUE" \
+            --concurrency "$AF_WORKER_SLOTS" --edge-hostname "$w"
+        until airflow_worker_registered "$w" >/dev/null 2>&1; do
+            pid_alive "$w" || break
+            sleep 1
+        done
+        pid_alive "$w" && return 0
+        [ $SECONDS -lt $deadline ] || { show_log "$LOGS/airflow-$w.log"; die "airflow $w exits at start"; }
+        log "airflow $w: the Edge API still counts its last run as alive; starting again in 5 s"
+        sleep 5
+    done
+}
+
+# airflow_worker_registered NAME: Airflow lists the worker, idle or running, on the hub's queue.
+airflow_worker_registered() {
+    pid_alive "$1" || return 1
+    "$REPO/.venv/bin/airflow" edge list-workers -o json 2>/dev/null | "$PY" -c '
+import json, sys
+rows = json.loads(sys.stdin.read().strip().splitlines()[-1])
+sys.exit(0 if any(r["worker_name"] == sys.argv[1] and r["state"] in ("idle", "running")
+                  and sys.argv[2] in r["queues"] for r in rows) else 1)' "$1" "$AF_QUEUE"
 }
 
 airflow_down() {
     local c
-    # Scheduler first so no new task starts while the api-server goes away.
-    for c in scheduler triggerer dag-processor api-server; do
+    # Scheduler first so no new task starts while the api-server goes away; the workers finish
+    # (or, after 30 s, are killed in) their running tasks before the api-server goes.
+    for c in scheduler $(af_workers_started) triggerer dag-processor api-server; do
         if [ -s "$RUN/$c.pid" ]; then stop_bg "$c" 30 && log "airflow $c stopped"; fi
     done
+}
+
+# af_workers_started: the hub workers with a pid file (also those beyond HUB_SERVICES_HUB_WORKERS
+# that an earlier `up` started).
+af_workers_started() {
+    local f
+    for f in "$RUN"/hub-worker-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
 }
 
 airflow_status() {
     local c
     for c in $AF_COMPONENTS; do
         if pid_alive "$c"; then printf 'airflow    running  %s\n' "$c"; else printf 'airflow    stopped  %s\n' "$c"; fi
+    done
+    for c in $({ af_workers; af_workers_started; } | sort -u); do
+        if pid_alive "$c"; then printf 'airflow    running  %s (queue %s)\n' "$c" "$AF_QUEUE"
+        else printf 'airflow    stopped  %s (queue %s)\n' "$c" "$AF_QUEUE"; fi
     done
 }

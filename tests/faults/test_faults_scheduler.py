@@ -1,11 +1,11 @@
 """The Airflow scheduler is killed in the middle of an ingest: the run is re-run to the same end state.
 
 A department file is uploaded through the API; the loopback scheduler starts its DAG. While a
-task after ``land`` is running, the scheduler's whole process group (the scheduler, its
-LocalExecutor workers and the running task) gets SIGKILL, as when its host or container dies.
+task after ``land`` is running, the scheduler's whole process group gets SIGKILL, as when its
+host or container dies (the task runs on one of the hub's edge workers and goes on).
 ``scripts/services.sh up airflow`` (what an operator or a supervisor does) starts a new one; it
 finds the dead scheduler's task instances (``orphaned_tasks_check_interval`` in airflow.cfg),
-resets them, and the DAG runs to the end. The library must then hold exactly what an uninterrupted
+adopts those a worker still runs and resets the others, and the DAG runs to the end. The library must then hold exactly what an uninterrupted
 ingest of the same file holds on the embedded default: same rows, same facts, same golden values.
 
 This kills the shared services' scheduler, so it restarts it before it asserts anything else; the
@@ -110,12 +110,6 @@ def test_scheduler_killed_mid_run_then_the_run_completes_unchanged(tmp_path: Pat
     )
     assert run["rows_in"] == run["rows_accepted"] == 60 and run["rows_quarantined"] == 0
     assert airflow_task_states(settings, upload["dag_run_id"]) == dict.fromkeys(STEPS, "success")
-    with airflow_api(settings) as af:  # the killed attempt was reset and the task ran again
-        ti = af.get(
-            f"/api/v2/dags/ingest_ps_household/dagRuns/{upload['dag_run_id']}"
-            f"/taskInstances/{killed_in}"
-        ).json()
-    assert ti["try_number"] >= 2, ti
 
     # the same file ingested without a fault, on the embedded default
     ref_hub = ingest_services(Settings(home=tmp_path / "reference", key_passphrase="reference"))

@@ -113,4 +113,5 @@ def _scheduled_pulls(af: Any, dept: Engine, library: Any, people: list[str], que
         for ti in tis["task_instances"]:
             seen.setdefault(ti["task_id"], set()).add(f"{ti['queue']}@{ti['hostname']}")
     assert seen["extract"] == {f"{queue}@dept-edge"}
-    assert all(q.startswith("default@") for q in seen["ingest"] | seen["settle"])
+    hub = service_env(ENV_FILE.parent / "airflow.env").get("AIRFLOW__OPERATORS__DEFAULT_QUEUE")
+    assert all(q.startswith(f"{hub or 'default'}@") for q in seen["ingest"] | seen["settle"])

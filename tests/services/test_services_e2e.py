@@ -1,7 +1,7 @@
 """Services tier, end to end (issue 11): a department file uploaded through the API lands in MinIO,
-the loopback Airflow scheduler runs ``ingest_ps_household`` with its LocalExecutor, the PostgreSQL
-library gains the file's persons, a licence issued to one of them verifies TOTAL_PASSED, and once
-revoked verifies TOTAL_FAILED with the revocation reason.
+the loopback Airflow scheduler runs ``ingest_ps_household`` on the hub's edge workers, the
+PostgreSQL library gains the file's persons, a licence issued to one of them verifies
+TOTAL_PASSED, and once revoked verifies TOTAL_FAILED with the revocation reason.
 
 The scheduler's tasks write to the services' ``hub`` database (``var/services/airflow.env``), so
 this test uses that database and the same HUB_HOME (its key files belong with that database's
