@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     )
     # a hot standby of that PostgreSQL (services tier: written by scripts/services.sh up
     # replica): the API's golden record reads go to it while it lags at most the given seconds
+    # (used only with a PostgreSQL database_url of the same database name: storage.replica)
     database_replica_url: str | None = Field(
         default=None, description="SQLAlchemy URL of a streaming replica (reads that may trail)"
     )
@@ -108,15 +109,6 @@ class Settings(BaseSettings):
     key_passphrase: str = Field(default="", repr=False)
     key_passphrase_file: Path | None = None
     key_passphrase_from: Literal["", "pkcs11"] = ""
-
-    @model_validator(mode="after")
-    def _replica_of_postgresql(self) -> Settings:
-        if self.database_replica_url and not (self.database_url or "").startswith("postgresql"):
-            raise ValueError(
-                "HUB_DATABASE_REPLICA_URL needs a PostgreSQL HUB_DATABASE_URL (the replica "
-                "follows it); unset it for the embedded SQLite database"
-            )
-        return self
 
     @model_validator(mode="after")
     def _key_passphrase_source(self) -> Settings:

@@ -49,7 +49,22 @@ class ReplicaState:
     detail: str = ""  # why it is not serving (a kind of failure, never an address)
 
 
-NOT_CONFIGURED = ReplicaState(configured=False, serving=False, detail="no replica configured")
+NOT_CONFIGURED = ReplicaState(configured=False, serving=False)
+
+
+def unusable(primary: Engine, replica_url: str) -> str | None:
+    """Why a replica URL is not used with this primary (None: it is). A replica copies a
+    PostgreSQL cluster, so it is read only for a PostgreSQL primary, and only for the same
+    database: a process handed a URL of its own (a test's database, a benchmark's SQLite file)
+    beside a shell's ``HUB_DATABASE_REPLICA_URL`` must not read another database's records."""
+    replica = make_url(replica_url)
+    if replica.get_backend_name() != "postgresql":
+        return f"the replica must be PostgreSQL (got {replica.get_backend_name()}): not used"
+    if primary.dialect.name != "postgresql":
+        return "the hub database is not PostgreSQL: its replica is not used"
+    if replica.database != primary.url.database:
+        return "the replica URL names another database than the hub's: not used"
+    return None
 
 
 def replica_engine(url: str) -> Engine:
@@ -76,7 +91,8 @@ class ReadRouting:
         retry: float = RETRY,
     ) -> None:
         self.primary = primary
-        self.replica = replica_engine(replica_url) if replica_url else None
+        unused = unusable(primary, replica_url) if replica_url else None
+        self.replica = replica_engine(replica_url) if replica_url and not unused else None
         self.max_lag = max_lag
         self.recheck = recheck
         self.retry = retry
@@ -86,6 +102,8 @@ class ReadRouting:
         self._checking = threading.Lock()
         if self.replica is not None:
             self._state = ReplicaState(configured=True, serving=False, detail="not checked yet")
+        elif unused:
+            self._state = ReplicaState(configured=False, serving=False, detail=unused)
 
     # ---- routing ------------------------------------------------------------------------
     def read(self, fn: Callable[[Connection], T]) -> T:
@@ -123,10 +141,10 @@ class ReadRouting:
         return self._state
 
     def _fail(self, detail: str) -> None:
-        with self._checking:
-            self._state = ReplicaState(configured=True, serving=False, detail=detail)
-            self._checked = time.monotonic()
-            self._down_until = self._checked + self.retry
+        # without the check's lock: a reader never waits for a check in progress (plain
+        # assignments; the next check after ``retry`` seconds decides again)
+        self._down_until = time.monotonic() + self.retry
+        self._state = ReplicaState(configured=True, serving=False, detail=detail)
 
     # ---- the check ----------------------------------------------------------------------
     def check(self) -> ReplicaState:

@@ -237,7 +237,7 @@ def _replica(state: HubState) -> Replica:
     seen = state.reads.state()
     return Replica(
         ok=seen.serving or not seen.configured,
-        detail="" if seen.serving or not seen.configured else seen.detail,
+        detail="" if seen.serving else seen.detail,
         configured=seen.configured,
         reads="replica" if seen.serving else "primary",
         lag_seconds=seen.lag_seconds,

@@ -14,7 +14,7 @@ from api.routers import health
 from hub.settings import Settings
 from hub.wiring import api_app
 from storage.engine import make_engine
-from storage.replica import ReadRouting, ReplicaState
+from storage.replica import ReadRouting, ReplicaState, replica_engine
 
 
 def _closed_port() -> int:
@@ -34,7 +34,12 @@ def primary(settings: Settings) -> Engine:
 
 
 class _KeepsUp(ReadRouting):
-    """A routing whose replica passed its last check (whatever it answers to reads)."""
+    """A routing whose replica (``replica_url``, whatever the primary) passed its last check,
+    whatever it answers to reads."""
+
+    def __init__(self, primary: Engine, replica_url: str, **kw: float) -> None:
+        super().__init__(primary, **kw)
+        self.replica = replica_engine(replica_url)
 
     def check(self) -> ReplicaState:
         return ReplicaState(configured=True, serving=True, lag_seconds=0.0, lag_bytes=0)
@@ -47,9 +52,27 @@ def test_without_a_replica_reads_go_to_the_primary(primary: Engine) -> None:
     assert not state.configured and not state.serving
 
 
-def test_a_replica_must_be_postgresql(primary: Engine) -> None:
-    with pytest.raises(ValueError, match="must be PostgreSQL"):
-        ReadRouting(primary, "sqlite:///elsewhere.db")
+@pytest.mark.parametrize(
+    ("primary_url", "replica_url", "why"),
+    [
+        ("sqlite:///hub.db", "sqlite:///elsewhere.db", "the replica must be PostgreSQL"),
+        ("sqlite:///hub.db", "postgresql+psycopg://hub:x@127.0.0.1:2/hub", "is not PostgreSQL"),
+        (
+            "postgresql+psycopg://hub:x@127.0.0.1:1/hub_test_1",
+            "postgresql+psycopg://hub:x@127.0.0.1:2/hub",
+            "names another database",
+        ),
+    ],
+)
+def test_a_replica_of_another_database_is_never_read(
+    primary_url: str, replica_url: str, why: str
+) -> None:
+    """A process handed its own database (a test's, a benchmark's SQLite file) beside a
+    shell's HUB_DATABASE_REPLICA_URL reads its own database, and says why."""
+    routing = ReadRouting(make_engine(primary_url), replica_url)
+    assert routing.replica is None
+    state = routing.state()
+    assert not state.configured and not state.serving and why in state.detail
 
 
 def test_a_replica_failing_under_a_read_sends_it_to_the_primary(primary: Engine) -> None:
@@ -91,9 +114,14 @@ def test_without_a_replica_readiness_says_so_and_reads_go_to_the_primary(
     }
 
 
-def test_a_replica_of_an_embedded_database_is_refused(settings: Settings) -> None:
-    with pytest.raises(ValueError, match="HUB_DATABASE_REPLICA_URL needs a PostgreSQL"):
-        Settings(
-            home=settings.home,
-            database_replica_url="postgresql+psycopg://hub:x@127.0.0.1:5433/hub",
-        )
+def test_a_replica_beside_the_embedded_database_is_reported_unused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "READY_TTL", 0.0)
+    monkeypatch.setenv("HUB_DATABASE_REPLICA_URL", "postgresql+psycopg://hub:pw@127.0.0.1:2/hub")
+    mine = Settings(home=settings.home, key_passphrase="test-passphrase")  # as a shell's env
+    with TestClient(api_app(mine, background=False)) as client:
+        r = client.get("/v1/health/ready")
+    assert r.status_code == 200 and r.json()["status"] == "ready"
+    assert r.json()["replica"]["configured"] is False
+    assert "not PostgreSQL" in r.json()["replica"]["detail"] and "pw" not in r.text
