@@ -56,7 +56,7 @@ DbSequence(RUN_NUMBERS, metadata=metadata)  # created on PostgreSQL only
 # resident ID's or USCC's division is inside the key, so a read by subject could not be pruned
 # to a division's partition without the query naming the division, and a province's capital
 # would make one partition many times the size of the others. SQLite keeps plain tables.
-PARTITIONS = 16
+PARTITIONS = 16  # a power of two (the merge groups subjects by partition: dialects.py)
 PARTITION_BY = "HASH (subject)"
 
 
@@ -82,6 +82,18 @@ records = Table(
 )
 
 PARTITIONED = (statements, records)
+
+# the remainder of a text key's hash partition, as PostgreSQL computes it (partbounds.c:
+# hashtextextended with HASH_PARTITION_SEED, hash_combine64 with 0, modulo PARTITIONS), in
+# bigint arithmetic without overflow: PARTITIONS is a power of two, so the remainder is the
+# low bits of the sum, which the low bits of its terms decide
+_LOW = PARTITIONS - 1
+PARTITION_HASH_SQL = (
+    f"((hashtextextended({{key}}, 8816678312871386365) & {_LOW}) "
+    f"+ {0x49A0F4DD15E5A8E3 & _LOW}) & {_LOW}"
+)
+# keys whose partition the formula above must agree on with the server's (checked on open)
+_HASH_SAMPLES = ("11010519491231002X", "91110000600037341L", "", "张三", "a\tb", "0" * 32)
 
 
 def partition_names(table: Table) -> list[str]:
@@ -264,6 +276,20 @@ def upgrade_tables(conn: Connection) -> None:
         for table in PARTITIONED:
             if _relkind(conn, table.name) == "r":
                 _partition(conn, table)
+        agree = conn.execute(
+            text(
+                "SELECT bool_and(satisfies_hash_partition('library_statements'::regclass, "
+                f"CAST(:n AS int), CAST({PARTITION_HASH_SQL.format(key='s')} AS int), "
+                "s::varchar)) "
+                "FROM unnest(CAST(:keys AS text[])) s"
+            ),
+            {"n": PARTITIONS, "keys": list(_HASH_SAMPLES)},
+        ).scalar_one()
+        if not agree:  # a merge would look for a subject's rows in the wrong partition
+            raise LibraryError(
+                "this PostgreSQL server hashes the library's partition keys differently from "
+                "PARTITION_HASH_SQL (storage/library/schema.py): update it for this version"
+            )
 
 
 def _relkind(conn: Connection, table: str) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from storage.engine import make_engine
-from storage.library import GOLDEN_POINT_SQL, POPULATION, LibraryStore
+from storage.library import GOLDEN_POINT_SQL, POPULATION, LibraryError, LibraryStore
 from storage.library.schema import PARTITIONED, PARTITIONS, partition_names
 from tests.servicekit import own_database
 
@@ -144,3 +144,41 @@ def test_library_from_before_partitioning_is_moved_into_partitions(engine: Engin
     )
     rec = reopened.person(PEOPLE[0])
     assert rec is not None and rec.value("marital_status") == "20" and rec.value("name") == "name0"
+
+
+def test_a_merge_looks_subjects_up_in_the_partition_that_holds_them(engine: Engine) -> None:
+    """The merge groups the subjects it looks up by partition, computing PostgreSQL's hash
+    itself: every subject's group is the partition its rows were stored in."""
+    from storage.library.dialects import PostgresDialect
+
+    store = LibraryStore(engine)
+    odd = ["", "a\tb", "张三", "x" * 32, "91110000600037341L"]
+    subjects = sorted({*PEOPLE, *(f"3404{i:014d}" for i in range(3000)), *odd})
+    store.merge(
+        POPULATION,
+        "r1",
+        "ps_household",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        subjects,
+        {"name": ["n"] * len(subjects)},
+    )
+    with engine.connect() as conn:
+        where = text("SELECT subject, tableoid::regclass::text FROM library_statements")
+        stored = {subject: table for subject, table in conn.execute(where)}
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        groups = list(PostgresDialect(cur, POPULATION).partition_groups(subjects))
+    names = partition_names(PARTITIONED[0])
+    grouped = {s: names[r] for r, part in groups for s in part}
+    assert len(grouped) == len(subjects) == len(stored)
+    assert grouped == stored
+
+
+def test_a_server_hashing_keys_otherwise_is_refused_on_open(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.library import schema
+
+    LibraryStore(engine)
+    monkeypatch.setattr(schema, "PARTITION_HASH_SQL", schema.PARTITION_HASH_SQL.replace("+", "-"))
+    with pytest.raises(LibraryError, match="hashes the library's partition keys differently"):
+        LibraryStore(engine)
