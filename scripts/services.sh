@@ -34,6 +34,8 @@ for s in $wanted; do
 done
 # The replica follows our PostgreSQL; Airflow keeps its metadata in it.
 [ "$action" = up ] && case " $wanted " in *" replica "*) case " $wanted " in *" postgres "*) ;; *) wanted="postgres $wanted";; esac;; esac
+# and stops with it (a standby of a stopped primary would serve ever older reads)
+[ "$action" = down ] && case " $wanted " in *" postgres "*) case " $wanted " in *" replica "*) ;; *) wanted="replica $wanted";; esac;; esac
 case " $wanted " in *" airflow "*) case " $wanted " in *" postgres "*) ;; *) wanted="postgres $wanted";; esac;; esac
 # A department's edge worker needs the hub's Airflow (and its PostgreSQL) and MinIO to start.
 [ "$action" = up ] && case " $wanted " in *" edge "*) for need in minio airflow postgres; do
