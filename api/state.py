@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sharing.service import ClaimService
     from storage.keys import KeyStore
     from storage.library import LibraryStore
+    from storage.replica import ReadRouting
 
 # requests/s per network address that fail authentication (bursts twice that): a stranger
 # guessing keys, or flooding the audit, is held to this before any key is even hashed
@@ -55,6 +56,10 @@ class ApiConfig:
     uploads: Uploads  # where uploads are spooled, the worker, the scheduler
     trust_dir: Path | None = None  # trust anchors and federation peers (HUB_TRUST_DIR)
     verify_max_age_hours: float = 12.0  # how old a peer's trust bundle may be
+    # a streaming replica of the hub database (HUB_DATABASE_REPLICA_URL): golden record reads
+    # go to it while it trails by at most replica_max_lag seconds (storage.replica)
+    replica_url: str | None = None
+    replica_max_lag: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class HubState:
     clients: ClientStore
     audit: AuditLog
     golden: GoldenReader  # point reads of golden records
+    reads: ReadRouting  # the engine of reads that may trail: a replica's, or the primary's
     # per client: in memory (one process, SQLite), or shared in PostgreSQL (api.ratelimit)
     limiter: RateLimiter | SharedRateLimiter = field(default_factory=RateLimiter)
     # per network address: failed authentications (before any key is looked up) and public
@@ -105,6 +111,7 @@ class HubState:
         from holder.corrections import move_to_disputes
         from licence.store import LicenceStore
         from storage.findings import DisputeStore
+        from storage.replica import ReadRouting
 
         config = services.config
         hub = services.ingest
@@ -119,11 +126,13 @@ class HubState:
         audit = AuditLog(
             hub.library.engine, subject_key(services.keys), lambda data: state.ledger.append(data)
         )
+        reads = ReadRouting(hub.library.engine, config.replica_url, max_lag=config.replica_max_lag)
         state = cls(
             services,
             clients,
             audit,
-            GoldenReader(hub.library),
+            GoldenReader(hub.library, reads if reads.replica is not None else None),
+            reads,
             purposes=purposes,
             stranger_rate=config.stranger_rate,
             public_rate=config.public_rate,

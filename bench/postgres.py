@@ -152,7 +152,8 @@ def _child_copy(file: Path, database_url: str, scratch: Path) -> dict[str, Any]:
         with (
             conn.cursor() as cur,
             dump.open("wb") as out,
-            cur.copy("COPY library_statements TO STDOUT") as copy,
+            # partitioned: COPY reads a query of it, not the table itself
+            cur.copy("COPY (SELECT * FROM library_statements) TO STDOUT") as copy,
         ):
             for chunk in copy:
                 out.write(chunk)

@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite under HOME"
     )
+    # a hot standby of that PostgreSQL (services tier: written by scripts/services.sh up
+    # replica): the API's golden record reads go to it while it lags at most the given seconds
+    # (used only with a PostgreSQL database_url of the same database name: storage.replica)
+    database_replica_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of a streaming replica (reads that may trail)"
+    )
+    database_replica_max_lag: float = Field(
+        default=5.0, gt=0, description="seconds a replica may trail and still serve reads"
+    )
     objects: Literal["local", "minio"] = "local"
     objects_dir: Path | None = None
     keys_dir: Path | None = None

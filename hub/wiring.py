@@ -220,6 +220,8 @@ def api_services(settings: Settings) -> ApiServices:
         uploads=uploads_config(settings),
         trust_dir=settings.trust_path,
         verify_max_age_hours=settings.verify_max_age_hours,
+        replica_url=settings.database_replica_url,
+        replica_max_lag=settings.database_replica_max_lag,
     )
     return ApiServices(
         config=config,

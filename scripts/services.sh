@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The production tier on loopback: PostgreSQL, MinIO, SoftHSM2, Airflow and Fabric for the services
 # tests. Usage: scripts/services.sh up|down|status [SERVICE...]
-# (SERVICE: postgres minio softhsm airflow fabric edge ltv api)
+# (SERVICE: postgres replica minio softhsm airflow fabric edge ltv api)
 # `up` installs missing Debian packages, builds MinIO once, starts what is not running, waits on
 # health checks and writes var/services/env; `down` stops only what it started. Prints each
 # phase's duration. State, logs and generated secrets live in var/services/ (git-ignored).
@@ -9,13 +9,13 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=services/lib.sh
 source "$here/services/lib.sh"
-for part in postgres minio softhsm airflow fabric edge; do
+for part in postgres replica minio softhsm airflow fabric edge; do
     # shellcheck disable=SC1090
     source "$here/services/$part.sh"
 done
 
 action=${1:-}; shift || true
-ALL="postgres minio softhsm airflow fabric edge"
+ALL="postgres replica minio softhsm airflow fabric edge"
 # the platform's TSA, OCSP responder and CRLs (licence/ltv.py) over a hub of their own
 # shellcheck source=services/ltv.sh
 source "$here/services/ltv.sh"
@@ -32,7 +32,10 @@ wanted=${*:-$ALL}
 for s in $wanted; do
     case " $ALL " in *" $s "*) ;; *) die "unknown service '$s' (choose from: $ALL)";; esac
 done
-# Airflow keeps its metadata in our PostgreSQL.
+# The replica follows our PostgreSQL; Airflow keeps its metadata in it.
+[ "$action" = up ] && case " $wanted " in *" replica "*) case " $wanted " in *" postgres "*) ;; *) wanted="postgres $wanted";; esac;; esac
+# and stops with it (a standby of a stopped primary would serve ever older reads)
+[ "$action" = down ] && case " $wanted " in *" postgres "*) case " $wanted " in *" replica "*) ;; *) wanted="replica $wanted";; esac;; esac
 case " $wanted " in *" airflow "*) case " $wanted " in *" postgres "*) ;; *) wanted="postgres $wanted";; esac;; esac
 # A department's edge worker needs the hub's Airflow (and its PostgreSQL) and MinIO to start.
 [ "$action" = up ] && case " $wanted " in *" edge "*) for need in minio airflow postgres; do
@@ -69,6 +72,7 @@ write_env() {
         echo "export HUB_PKCS11_PIN='$(secret hsm_user_pin)'"
         echo "export HUB_PKCS11_SO_PIN='$(secret hsm_so_pin)'"
         ltv_env
+        if replica_running; then replica_env; fi
         if pid_alive haproxy; then api_env; fi
     ) > "$env.tmp" && mv "$env.tmp" "$env"
     log "wrote var/services/env (source it to reach the services)"
@@ -91,7 +95,7 @@ case "$action" in
         ;;
     down)
         total=$SECONDS
-        for s in api ltv edge fabric airflow minio postgres; do
+        for s in api ltv edge fabric airflow minio replica postgres; do
             case " $wanted " in *" $s "*) phase "$s" "${s}_down";; esac
         done
         print_timings
@@ -101,7 +105,7 @@ case "$action" in
         for s in $ALL; do "${s}_status"; done
         ;;
     *)
-        echo "usage: scripts/services.sh up|down|status [postgres minio softhsm airflow fabric edge ltv api]" >&2
+        echo "usage: scripts/services.sh up|down|status [postgres replica minio softhsm airflow fabric edge ltv api]" >&2
         exit 2
         ;;
 esac

@@ -277,3 +277,56 @@ def api_cluster() -> tuple[str, dict[str, str]]:
     if env.get("HUB_AIRFLOW_API_URL"):
         ports["HUB_SERVICES_AIRFLOW_PORT"] = str(urlsplit(env["HUB_AIRFLOW_API_URL"]).port)
     return env["HUB_API_CLUSTER_URL"], {**os.environ, **ports}
+
+
+def replica_database_url(url: str, env: dict[str, str] | None = None) -> str:
+    """The same database as ``url`` (a primary's), read through the streaming replica of
+    ``scripts/services.sh up replica`` (its URL from ``var/services/env``)."""
+    env = env or service_env()
+    if "HUB_DATABASE_REPLICA_URL" not in env:
+        raise ServicesNotRunningError(
+            "var/services/env names no replica: run `scripts/services.sh up replica`"
+        )
+    return env["HUB_DATABASE_REPLICA_URL"].rsplit("/", 1)[0] + "/" + url.rsplit("/", 1)[1]
+
+
+def replica_superuser_url(env: dict[str, str] | None = None) -> str:
+    """A libpq URL of the replica's superuser (to pause its replay in a test)."""
+    from urllib.parse import urlsplit
+
+    env = env or service_env()
+    port = urlsplit(libpq_url(env["HUB_DATABASE_REPLICA_URL"])).port
+    secret = (ENV_FILE.parent / "secrets" / "pg_superuser").read_text(encoding="utf-8").strip()
+    return f"postgresql://postgres:{secret}@127.0.0.1:{port}/postgres"
+
+
+def replica_script(action: str, *, crash: bool = False) -> None:
+    """``scripts/services.sh ACTION replica`` on the ports of ``var/services/env`` (``crash``:
+    stopped as a crash would, its sessions cut without a goodbye)."""
+    import os
+    import subprocess
+    from urllib.parse import urlsplit
+
+    env = service_env()
+    ports = {
+        "HUB_SERVICES_PG_PORT": str(urlsplit(libpq_url(env["HUB_DATABASE_URL"])).port),
+        "HUB_SERVICES_PG_REPLICA_PORT": str(
+            urlsplit(libpq_url(env["HUB_DATABASE_REPLICA_URL"])).port
+        ),
+        "HUB_SERVICES_MINIO_PORT": env["HUB_MINIO_ENDPOINT"].rsplit(":", 1)[1],
+    }
+    # `up` writes var/services/env again: with the ports of what else runs
+    if env.get("HUB_AIRFLOW_API_URL"):
+        ports["HUB_SERVICES_AIRFLOW_PORT"] = str(urlsplit(env["HUB_AIRFLOW_API_URL"]).port)
+    if env.get("HUB_API_CLUSTER_URL"):
+        ports["HUB_SERVICES_API_PORT"] = str(urlsplit(env["HUB_API_CLUSTER_URL"]).port)
+    if crash:
+        ports["HUB_SERVICES_PG_STOP_MODE"] = "immediate"
+    done = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "scripts" / "services.sh"), action, "replica"],
+        env={**os.environ, **ports},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -9,6 +9,11 @@ and catches up by design (the single-node Fabric tests), so a lag is reported, n
 to take every instance out of the load balancer. A failing part answers 503 naming the part
 and the kind of failure, never the server's address, credentials or any record.
 
+With a streaming replica configured (``HUB_DATABASE_REPLICA_URL``) it reports the replica's
+lag (seconds and WAL bytes behind the primary) and where the golden record reads go. A replica
+that lags more than its limit, or is down, never makes the instance unready — its reads fall
+back to the primary — but the answer says ``degraded`` (HTTP 200) and names ``replica``.
+
 The outcome is kept for :data:`READY_TTL` seconds per process, so health checks (or a stranger
 polling the endpoint) cost at most a few queries a second whatever their rate.
 """
@@ -54,13 +59,31 @@ class Anchor(Part):
     oldest_seconds: float = Field(description="age of the oldest waiting checkpoint (0: none)")
 
 
+class Replica(Part):
+    configured: bool = Field(description="a streaming replica is configured for reads")
+    reads: Literal["replica", "primary"] = Field(
+        description="where golden record reads go now (the primary when the replica lags or "
+        "is down)"
+    )
+    lag_seconds: float | None = Field(
+        description="how far the replica's replay trails the primary (null: not measured)"
+    )
+    lag_bytes: int | None = Field(description="WAL bytes the replica has not replayed yet")
+
+
 class Ready(BaseModel):
-    status: Literal["ready", "not-ready"]
+    status: Literal["ready", "degraded", "not-ready"] = Field(
+        description="degraded: ready (HTTP 200), but a part runs on its fallback"
+    )
     failing: list[str] = Field(description="the parts that are not ready (empty when ready)")
+    degraded: list[str] = Field(
+        default_factory=list, description="the parts on their fallback (the instance serves)"
+    )
     database: Part
     objects: Part
     ledger: Ledger
     anchor: Anchor
+    replica: Replica
 
 
 @router.get("/v1/health/live", response_model=Live, summary="Liveness: the process answers")
@@ -110,7 +133,7 @@ async def check(state: HubState) -> Ready:
         if isinstance(ledger, Ledger)
         else Ledger(**_failed(ledger), queue_depth=0, queue_limit=0)
     )
-    anchor = await _bounded(_anchor, state)
+    anchor, replica = await asyncio.gather(_bounded(_anchor, state), _bounded(_replica, state))
     lag = (
         anchor
         if isinstance(anchor, Anchor)
@@ -121,14 +144,26 @@ async def check(state: HubState) -> Ready:
         "objects": objects if isinstance(objects, Part) else Part(**_failed(objects)),
         "ledger": queue,
     }
+    if not isinstance(replica, Replica):
+        configured = state.reads.replica is not None
+        replica = Replica(
+            **_failed(replica),
+            configured=configured,
+            reads="primary",
+            lag_seconds=None,
+            lag_bytes=None,
+        )
     failing = [name for name, part in parts.items() if not part.ok]
+    degraded = ["replica"] if replica.configured and not replica.ok else []
     return Ready(
-        status="not-ready" if failing else "ready",
+        status="not-ready" if failing else "degraded" if degraded else "ready",
         failing=failing,
+        degraded=degraded,
         database=parts["database"],
         objects=parts["objects"],
         ledger=queue,
         anchor=lag,
+        replica=replica,
     )
 
 
@@ -196,3 +231,15 @@ def _anchor(state: HubState) -> Anchor:
         stamp = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
         age = max(0.0, (datetime.now(UTC) - stamp).total_seconds())
     return Anchor(ok=True, checkpoints_waiting=waiting, oldest_seconds=round(age, 1))
+
+
+def _replica(state: HubState) -> Replica:
+    seen = state.reads.state()
+    return Replica(
+        ok=seen.serving or not seen.configured,
+        detail="" if seen.serving else seen.detail,
+        configured=seen.configured,
+        reads="replica" if seen.serving else "primary",
+        lag_seconds=seen.lag_seconds,
+        lag_bytes=seen.lag_bytes,
+    )

@@ -26,6 +26,7 @@ api_hub() {
              HUB_OBJECTS=minio HUB_MINIO_ENDPOINT="127.0.0.1:$MINIO_PORT"
              HUB_MINIO_ACCESS_KEY=hubadmin HUB_MINIO_SECRET_KEY="$(secret minio_root)"
              HUB_MINIO_SECURE=false
+             ${PG_REPLICA_PORT:+$(replica_running && echo "HUB_DATABASE_REPLICA_URL=postgresql+psycopg://hub:$(secret pg_hub)@127.0.0.1:$PG_REPLICA_PORT/hub")}
              "$REPO/.venv/bin/hub" "$@")
 }
 

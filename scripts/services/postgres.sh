@@ -14,24 +14,25 @@ pg_bin() {
 # initdb refuses to run as root, so the cluster belongs to Debian's `postgres` OS user. If that
 # user cannot reach the repository (e.g. a clone under /root), the data lives in /var/lib and
 # var/services/postgres is a symlink to it.
-pg_prepare_dir() {
-    [ -e "$PG_DATA" ] && return 0
+pg_prepare_dir() {  # pg_prepare_dir [DIR] : a cluster's data folder (default: the primary's)
+    local dir=${1:-$PG_DATA}
+    [ -e "$dir" ] && return 0
     if runuser -u postgres -- test -x "$SVC" 2>/dev/null; then
-        mkdir -p "$PG_DATA"
+        mkdir -p "$dir"
     else
         local ext
-        ext="/var/lib/hub-services/$(echo -n "$REPO" | sha256sum | cut -c1-12)/postgres"
+        ext="/var/lib/hub-services/$(echo -n "$REPO" | sha256sum | cut -c1-12)/$(basename "$dir")"
         log "postgres user cannot reach $SVC; keeping the cluster in $ext"
-        mkdir -p "$ext"; ln -sfn "$ext" "$PG_DATA"
+        mkdir -p "$ext"; ln -sfn "$ext" "$dir"
     fi
-    chown postgres: "$PG_DATA"/ && chmod 700 "$PG_DATA"/
+    chown postgres: "$dir"/ && chmod 700 "$dir"/
 }
 
 pg_running() { runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 pg_psql() {  # pg_psql DB SQL : run SQL as the cluster superuser over TCP
     PGPASSWORD=$(secret pg_superuser) "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 \
-        -p "$PG_PORT" -U postgres -d "$1" -tAc "$2"
+        -p "${PG_PSQL_PORT:-$PG_PORT}" -U postgres -d "$1" -tAc "$2"
 }
 
 postgres_up() {

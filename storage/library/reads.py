@@ -15,7 +15,7 @@ from operator import attrgetter, itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from storage.engine import configure_sqlite
 from storage.library.model import (
@@ -29,6 +29,7 @@ from storage.library.schema import STATEMENTS_WITH_RUNS
 
 if TYPE_CHECKING:
     from storage.library.store import LibraryStore
+    from storage.replica import ReadRouting
 
 # a library's golden records: the stored ones, and the single statement of every subject that
 # has none (``:l`` the library; ``_SOME`` also takes ``:s``, a list of subjects)
@@ -81,9 +82,11 @@ class GoldenReader:
     :meth:`~storage.library.LibraryStore.run_meta`.
     """
 
-    def __init__(self, library: LibraryStore) -> None:
+    def __init__(self, library: LibraryStore, routing: ReadRouting | None = None) -> None:
         self.library = library
         self.engine = library.engine
+        # on PostgreSQL with a streaming replica: reads go to it while it keeps up
+        self.routing = routing
         db = self.engine.url.database
         self._path = (
             db
@@ -103,11 +106,16 @@ class GoldenReader:
                 con.execute(GOLDEN_POINT_SQL, {"l": library, "s": subject}),
                 partial(self.library.run_meta, library),
             )
+        meta = partial(self.library.run_meta, library)
+
+        def read(conn: Connection) -> str | None:
+            rows = conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject})
+            return golden_text(rows, meta)
+
+        if self.routing is not None:
+            return self.routing.read(read)
         with self.engine.connect() as conn:
-            return golden_text(
-                conn.execute(text(GOLDEN_POINT_SQL), {"l": library, "s": subject}),
-                partial(self.library.run_meta, library),
-            )
+            return read(conn)
 
     def rows(self, library: str, subject: str) -> list[tuple[Any, ...]]:
         """(field, value, dataset, run_id, observed_at, authoritative) of one subject."""

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     inspect,
     text,
 )
@@ -47,6 +48,18 @@ RUN_NUMBERS = "library_run_no"
 DbSequence(RUN_NUMBERS, metadata=metadata)  # created on PostgreSQL only
 
 
+# On PostgreSQL the statements and the golden records are split into PARTITIONS tables by a
+# hash of the subject (both keys hold it, so every key and index is per partition): a
+# province's tens of millions of rows become pieces a sixteenth the size, each with its own
+# B-tree, vacuumed and analysed on its own, and a read by subject (the API's point read, a
+# merge's look-up of the subjects it touches) opens one of them. By hash, not by division: a
+# resident ID's or USCC's division is inside the key, so a read by subject could not be pruned
+# to a division's partition without the query naming the division, and a province's capital
+# would make one partition many times the size of the others. SQLite keeps plain tables.
+PARTITIONS = 16  # a power of two (the merge groups subjects by partition: dialects.py)
+PARTITION_BY = "HASH (subject)"
+
+
 statements = Table(
     "library_statements",
     metadata,
@@ -54,6 +67,7 @@ statements = Table(
     Column("run_no", Integer, primary_key=True),  # library_merges.run_no: its library and run
     Column("doc", Text, nullable=False),  # a JSON array in the run's field order (see below)
     sqlite_with_rowid=False,  # clustered on the key: one B-tree per table, not two
+    postgresql_partition_by=PARTITION_BY,
 )
 
 
@@ -64,7 +78,45 @@ records = Table(
     Column("subject", String(32), primary_key=True),
     Column("doc", Text, nullable=False),  # {"run id": {"field": "value", ...}, ...}: the winners
     sqlite_with_rowid=False,
+    postgresql_partition_by=PARTITION_BY,
 )
+
+PARTITIONED = (statements, records)
+
+# the remainder of a text key's hash partition, as PostgreSQL computes it (partbounds.c:
+# hashtextextended with HASH_PARTITION_SEED, hash_combine64 with 0, modulo PARTITIONS), in
+# bigint arithmetic without overflow: PARTITIONS is a power of two, so the remainder is the
+# low bits of the sum, which the low bits of its terms decide
+_LOW = PARTITIONS - 1
+PARTITION_HASH_SQL = (
+    f"((hashtextextended({{key}}, 8816678312871386365) & {_LOW}) "
+    f"+ {0x49A0F4DD15E5A8E3 & _LOW}) & {_LOW}"
+)
+# keys whose partition the formula above must agree on with the server's (checked on open)
+_HASH_SAMPLES = ("11010519491231002X", "91110000600037341L", "", "张三", "a\tb", "0" * 32)
+
+
+def partition_names(table: Table) -> list[str]:
+    """The partitions of one of :data:`PARTITIONED` on PostgreSQL, in remainder order."""
+    return [f"{table.name}_p{i:02d}" for i in range(PARTITIONS)]
+
+
+def _create_partitions(table: Table, conn: Connection, **_: object) -> None:
+    """After a partitioned table is created (``create_all``, an upgrade): its partitions, which
+    inherit its primary key as one index each."""
+    if conn.dialect.name != "postgresql":
+        return
+    for i, name in enumerate(partition_names(table)):
+        conn.execute(
+            text(
+                f"CREATE TABLE {name} PARTITION OF {table.name} "
+                f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})"
+            )
+        )
+
+
+for _table in PARTITIONED:
+    event.listen(_table, "after_create", _create_partitions)
 
 
 runs = Table(
@@ -164,6 +216,11 @@ def upgrade_tables(conn: Connection) -> None:
     - Runs are numbered (``library_merges.run_no``), in the order they were observed, and each
       statement names its run's number instead of its library and run id: the statements
       are rewritten, as many rows as before (checked).
+    - On PostgreSQL, the statements and golden records are partitioned by a hash of the
+      subject (:data:`PARTITIONS`): a hub from before keeps its rows, copied into the
+      partitions (as many as before, checked). The copy writes every row once, under the
+      upgrade's lock: for a large library, open it once (any ``hub`` command that opens the
+      library) in a maintenance window before starting the API instances.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('hub.library:upgrade'))"))
@@ -215,3 +272,55 @@ def upgrade_tables(conn: Connection) -> None:
                 "never merged (library_merges); nothing was changed"
             )
         conn.execute(text(f"DROP TABLE {old}"))
+    if conn.dialect.name == "postgresql":
+        for table in PARTITIONED:
+            if _relkind(conn, table.name) == "r":
+                _partition(conn, table)
+        agree = conn.execute(
+            text(
+                "SELECT bool_and(satisfies_hash_partition('library_statements'::regclass, "
+                f"CAST(:n AS int), CAST({PARTITION_HASH_SQL.format(key='s')} AS int), "
+                "s::varchar)) "
+                "FROM unnest(CAST(:keys AS text[])) s"
+            ),
+            {"n": PARTITIONS, "keys": list(_HASH_SAMPLES)},
+        ).scalar_one()
+        if not agree:  # a merge would look for a subject's rows in the wrong partition
+            raise LibraryError(
+                "this PostgreSQL server hashes the library's partition keys differently from "
+                "PARTITION_HASH_SQL (storage/library/schema.py): update it for this version"
+            )
+
+
+def _relkind(conn: Connection, table: str) -> str | None:
+    """``r`` for a plain table, ``p`` for a partitioned one (PostgreSQL)."""
+    kind = conn.execute(
+        text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    ).scalar()
+    return None if kind is None else str(kind)
+
+
+def _partition(conn: Connection, table: Table) -> None:
+    """Move a plain table of a hub from before partitioning into its partitioned layout: the
+    rows are copied into the new table (as many as before, checked), the old one dropped."""
+    old = f"{table.name}_unpartitioned"
+    conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {old}"))
+    key = conn.execute(  # its key's name is the new table's key's name
+        text(
+            "SELECT conname FROM pg_constraint "
+            f"WHERE conrelid = '{old}'::regclass AND contype = 'p'"
+        )
+    ).scalar()
+    if key is not None:
+        conn.execute(text(f'ALTER TABLE {old} DROP CONSTRAINT "{key}"'))
+    table.create(conn)
+    names = ", ".join(c.name for c in table.columns)
+    moved = conn.execute(
+        text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {old}")
+    ).rowcount
+    had = conn.execute(text(f"SELECT count(*) FROM {old}")).scalar_one()
+    if moved != had:
+        raise LibraryError(
+            f"{table.name}: {moved} of {had} rows moved into its partitions; nothing was changed"
+        )
+    conn.execute(text(f"DROP TABLE {old}"))
