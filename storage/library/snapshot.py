@@ -229,11 +229,16 @@ def read_columns(
 ) -> pa.Table:
     """``subject`` and ``fields`` of every subject of ``library`` (in no particular order):
     from the snapshot if it is current and intact (:func:`load`), else read from the golden
-    records, which then become the snapshot (:func:`build`)."""
+    records, which then become the snapshot (:func:`build`). Where the library has no place
+    for a snapshot, only the fields asked for are read from the golden records."""
+    folder = folder or snapshot_folder(lib)
+    wanted = [SUBJECT, *dict.fromkeys(f for f in fields if f != SUBJECT)]
+    if folder is None:  # nowhere to keep one: the fields asked for, from the golden records
+        table = lib.field_columns(library, wanted[1:])
+        return table if typer is None else typer(table, library)
     table = load(lib, library, fields, folder)
     if table is None:
         table = build(lib, library, typer, folder).table
-        wanted = [SUBJECT, *dict.fromkeys(f for f in fields if f != SUBJECT)]
         nulls = pa.nulls(table.num_rows, pa.string())
         table = pa.table({n: table.column(n) if n in table.column_names else nulls for n in wanted})
     return table

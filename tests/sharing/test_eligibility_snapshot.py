@@ -274,3 +274,18 @@ def test_the_snapshot_equals_the_row_read_for_every_subject(runs: list[Any], cut
         assert kept is not None  # the snapshot now kept is of the current version
         assert _rows(typed(kept, POPULATION)) == want
         lib.engine.dispose()
+
+
+def test_a_library_with_no_place_for_a_snapshot_reads_its_golden_records() -> None:
+    """An in-memory database (like PostgreSQL) has no folder beside it: the policy's fields are
+    read from the golden records every time, and nothing is written anywhere."""
+    lib = LibraryStore(engine_for("sqlite://"))
+    _merge(lib, "hh-1", "ps_household", 0, {A: {"birth_date": "1940-05-05"}}, ["birth_date"])
+    assert snap.snapshot_folder(lib) is None
+    assert snap.refresh(lib, POPULATION, typed) is None
+    assert snap.load(lib, POPULATION, POLICY.fields()) is None
+    assert _rows(library_table(lib, POPULATION, POLICY.fields())) == _row_read(
+        lib, list(POLICY.fields())
+    )
+    _merge(lib, "hh-2", "ps_household", 1, {A: {"household_division": "340402"}}, [])
+    assert _eligible(lib) == {A}
