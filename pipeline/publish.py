@@ -1,5 +1,6 @@
-"""The publish step: the run closed as published, the library's columnar snapshot brought up
-to date (:mod:`storage.library.snapshot`); the caller emits the library's Asset event."""
+"""The publish step: the run closed as published, the library's columnar snapshot (if it keeps
+one) brought up to date (:mod:`storage.library.snapshot`); the caller emits the library's Asset
+event."""
 
 from __future__ import annotations
 
@@ -41,10 +42,10 @@ def publish(hub: IngestServices, ref: RunRef) -> RunRef:
 
 
 def snapshot(hub: IngestServices, library: str) -> None:
-    """Write the library's columnar snapshot of its new version, typed as the library schema
-    says, for the bulk reads the Asset event starts (eligibility policies). It is a copy kept
-    for speed: if it cannot be written the run stays published and the next bulk read builds
-    it from the golden records."""
+    """Bring the library's columnar snapshot (if it has one: a bulk read asked for it) up to
+    its new version, typed as the library schema says, for the bulk reads the Asset event
+    starts (eligibility policies). It is a copy kept for speed: if it cannot be written the run
+    stays published and the next bulk read builds it from the golden records."""
     from quality.coercion import library_typed
     from storage.library.snapshot import refresh
 

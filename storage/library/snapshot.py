@@ -7,7 +7,8 @@ library's runs carry, for every subject, as an Arrow IPC file (typed as the call
 says), so a later read maps the file and takes the columns it needs.
 
 The snapshot is written from the same bulk read (:meth:`LibraryStore.field_columns`) — one
-code path for the values — by the publish step after every merge (:func:`refresh`), and is
+code path for the values — by the first bulk read that finds none, then by the publish step
+after every merge (:func:`refresh`), and is
 keyed by the library's version (:func:`storage.library.version.library_version`, which every
 merge and retraction changes in its own transaction) and by the SHA-256 of its bytes. A read
 (:func:`read_columns`) serves it only if its version is the library's current one and its
@@ -113,10 +114,11 @@ def build(
 def refresh(
     lib: LibraryStore, library: str, typer: Typer | None = None, folder: Path | None = None
 ) -> Built | None:
-    """After a change of ``library`` (the publish step): build its snapshot unless the one
-    kept is of the current version already; None if it was."""
+    """After a change of ``library`` (the publish step): bring its snapshot up to date; None if
+    it was, or if the library has none (no bulk read asked for one yet: a library nobody reads
+    whole does not pay for a copy on every publish)."""
     folder = folder or snapshot_folder(lib)
-    if folder is None:
+    if folder is None or not _manifest_path(folder, library).exists():
         return None
     if _manifest_of(folder, library, library_version(lib.engine, library)) is not None:
         return None

@@ -232,16 +232,24 @@ def test_the_version_changes_with_every_change_of_the_library(tmp_path: Path) ->
     assert library_version(lib.engine, POPULATION) == seen[-1]
 
 
-def test_the_publish_step_writes_the_snapshot_the_policy_reads(settings: Settings) -> None:
+def test_the_publish_step_keeps_the_snapshot_the_policy_reads(settings: Settings) -> None:
     synth = generate(settings.home / "synth", persons=120, entities=10, seed=3, dirt=0.0)
     hub = ingest_services(settings)
-    for dataset in ("ps_household", "ca_marriage_death"):
+
+    def ingest(dataset: str) -> None:
         path = synth.files[dataset]
         assert run_pipeline(hub, dataset, path.read_bytes(), path.name)["status"] == "published"
+
+    ingest("ps_household")
+    # no bulk read wanted the library yet: the publish step wrote no copy of it
+    assert not (settings.home / snap.FOLDER).exists()
+    assert library_table(hub.library, POPULATION, POLICY.fields()).num_rows > 0  # keeps one
+    ingest("ca_marriage_death")  # a new version of the library, published
     kept = snap.load(hub.library, POPULATION, POLICY.fields())
-    assert kept is not None and kept.num_rows > 0  # of the version the last publish left
+    assert kept is not None  # of the version the publish left: written by the publish step
     assert kept.schema.field("birth_date").type == pa.date32()
     assert _rows(kept) == _row_read(hub.library, list(POLICY.fields()))
+    assert {r["deceased"] for r in _rows(kept).values()} - {None}  # the death register's
 
 
 SUBJECTS = [A, B, C, D]
