@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from pipeline.publish import snapshot
 from pipeline.refs import IngestError
 from pipeline.services import IngestServices
 from storage.library import LibraryError
@@ -61,4 +62,5 @@ def retract(
         done = hub.library.retract_run(run_id, reason, staff, when, within=audit)
     except LibraryError as exc:
         raise IngestError(str(exc)) from None
+    snapshot(hub, done["library"])  # the library's columnar copy, of its version without the run
     return {**done, "ledger_entry": entry["id"]}

@@ -124,3 +124,23 @@ def coerce(arr: pa.Array, column: Column) -> tuple[pa.Array, Mask]:
         )
     bad = present_mask(text) & ~present_mask(typed)
     return typed, bad
+
+
+def library_typed(table: pa.Table, library: str, keep: tuple[str, ...] = ("subject",)) -> pa.Table:
+    """``table`` (library fields as stored text) with its date and number fields parsed as the
+    library schema types them, by :func:`coerce` (a value that does not parse is null); the
+    columns in ``keep`` and the text fields are left as they are, and so is a column typed
+    already (typing twice changes nothing), and a field the schema does not list."""
+    from schemas.library import library_schema
+
+    types = {f.name: f.type for f in library_schema(library).fields}
+    out = table
+    for i, name in enumerate(table.column_names):
+        if name in keep:
+            continue
+        kind = types.get(name, "string")  # a field the schema does not list stays text
+        if kind in ("date", "int", "decimal"):
+            column = table.column(i).combine_chunks()
+            parsed, _ = coerce(column, Column(name, kind, False, None, ()))
+            out = out.set_column(i, name, parsed)
+    return out

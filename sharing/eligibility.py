@@ -141,28 +141,23 @@ def eligible_mask(
 def typed(table: pa.Table, library: str) -> pa.Table:
     """``table`` with its date and number fields parsed as the library schema types them, by
     the quality engine's own coercion (a value that does not parse is null): done once when a
-    library is read, so each run of a policy's rules compares typed values."""
-    from quality.coercion import coerce
-    from schemas.library import library_schema
+    library is read (or its snapshot built), so each run of a policy's rules compares typed
+    values; a column typed already is left as it is."""
+    from quality.coercion import library_typed
 
-    schema = library_schema(library)
-    out = table
-    for i, name in enumerate(table.column_names):
-        if name == SUBJECT:
-            continue
-        kind = schema.field(name).type
-        if kind in ("date", "int", "decimal"):
-            column = table.column(i).combine_chunks()
-            parsed, _ = coerce(column, RuleColumn(name, kind, False, None, ()))
-            out = out.set_column(i, name, parsed)
-    return out
+    return library_typed(table, library, keep=(SUBJECT,))
 
 
 def library_table(lib: LibraryStore, library: str, fields: Sequence[str]) -> pa.Table:
     """Every subject of ``library`` (in no particular order) with the current golden values
-    of ``fields`` (null if none), typed (:func:`typed`): one scan of the golden records
-    (:meth:`LibraryStore.field_columns`)."""
-    return typed(lib.field_columns(library, list(dict.fromkeys(fields))), library)
+    of ``fields`` (null if none), typed (:func:`typed`): the columns needed, from the library's
+    columnar snapshot if it is of the library's current version and intact, else from one scan
+    of the golden records (:meth:`LibraryStore.field_columns`), which becomes the snapshot
+    (:mod:`storage.library.snapshot`)."""
+    from storage.library.snapshot import read_columns
+
+    wanted = list(dict.fromkeys(fields))
+    return typed(read_columns(lib, library, wanted, typed), library)
 
 
 def licence_holders(engine: Engine, type_codes: Iterable[str], on: dt.date) -> dict[str, set[str]]:

@@ -63,6 +63,7 @@ from storage.library.schema import (
     statements,
     upgrade_tables,
 )
+from storage.library.version import count_change, version_metadata
 
 # a golden record with nothing left in it: every value withdrawn or retracted
 _EMPTY = "{}"
@@ -79,6 +80,7 @@ class LibraryStore(RunIndex):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        version_metadata.create_all(engine)
         with engine.begin() as conn:
             upgrade_tables(conn)
         self._meta: dict[tuple[str, str], RunMeta] = {}
@@ -180,6 +182,7 @@ class LibraryStore(RunIndex):
             withdraw(db, withdrawn)
             if first:
                 db.finish(run_id, written, merged.compared, merged.agreeing, layout or ())
+            count_change(conn, library)  # a snapshot of the library is stale from now on
             if set_status:
                 conn.execute(update(runs).where(runs.c.run_id == run_id).values(status="merged"))
             cur.close()
@@ -446,6 +449,7 @@ class LibraryStore(RunIndex):
             )
             recompute(db, subjects)
             cur.close()
+            count_change(conn, library)
             conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
