@@ -39,6 +39,7 @@ import json
 import math
 import os
 import random
+import resource
 import shlex
 import shutil
 import statistics
@@ -341,6 +342,55 @@ def instance_peaks_mib() -> list[float]:
     return out
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tier_cpu() -> dict[str, float]:
+    """CPU seconds (user + system, all threads) the tier's servers have used so far: the API
+    instances and HAProxy, PostgreSQL (the postmaster, its live processes and the ones it has
+    reaped: a connection that ended still counts) and MinIO. Another tenant's work is not in
+    it, unlike the machine-wide figure."""
+    tick = os.sysconf("SC_CLK_TCK")
+    run = SERVICES / "run"
+
+    def own(pid: int | None, reaped: bool = False) -> float:
+        if pid is None:
+            return 0.0
+        try:
+            f = _stat(pid)
+        except OSError:
+            return 0.0
+        return (int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if reaped else 0)) / tick
+
+    api = sum(own(_pid(f)) for f in run.glob("api[0-9]*.pid")) + own(_pid(run / "haproxy.pid"))
+    postmaster = _pid(SERVICES / "postgres" / "postmaster.pid")
+    pg = own(postmaster, reaped=True)
+    if postmaster is not None:
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    if int(_stat(proc.name)[1]) == postmaster:
+                        pg += own(int(proc.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+    return {"api": api, "postgres": pg, "minio": own(_pid(run / "minio.pid"))}
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the stage processes)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def next_ranges(persons: int, entities: int) -> tuple[range, range]:
     """The next free persons and entities of this tier (kept in var/services), taken."""
     state = {"person": 0, "entity": 0}
@@ -513,6 +563,7 @@ def load_size(env: dict[str, str], persons: int, seed: int, work: Path) -> dict[
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"persons": persons, "entities": entities}
     print(f"[{persons:,}] generate persons {prange.start:,}..{prange.stop - 1:,}", flush=True)
+    own0 = children_cpu()
     g = _child(
         "generate",
         str(work / "files"),
@@ -523,10 +574,11 @@ def load_size(env: dict[str, str], persons: int, seed: int, work: Path) -> dict[
         "seconds": round(g["seconds"], 2),
         "rows_per_s": round((persons + entities) / g["seconds"]),
         "peak_mib": round(g["peak_mib"]),
+        "cpu_seconds": round(children_cpu() - own0, 2),
         "file_bytes": g["bytes"],
     }
     print(f"[{persons:,}] ingest on the PostgreSQL tier", flush=True)
-    before = disk(env)
+    before, cpu0, own0 = disk(env), tier_cpu(), children_cpu()
     i = _child(
         "ingest",
         str(work / "files"),
@@ -534,7 +586,7 @@ def load_size(env: dict[str, str], persons: int, seed: int, work: Path) -> dict[
         env["HUB_DATABASE_URL"],
         env={**plain_env(), **env},
     )
-    after = disk(env)
+    own1, cpu1, after = children_cpu(), tier_cpu(), disk(env)
     shutil.rmtree(work / "files")
     p, e = i[PERSONS], i[ENTITIES]
     secs = p["seconds"] + e["seconds"]
@@ -548,6 +600,10 @@ def load_size(env: dict[str, str], persons: int, seed: int, work: Path) -> dict[
         "entities_seconds": round(e["seconds"], 2),
         "entities_accepted": e["accepted"],
         "peak_mib": round(i["peak_mib"]),
+        "cpu_seconds": {
+            "pipeline": round(own1 - own0, 2),
+            **{k: round(cpu1[k] - cpu0[k], 2) for k in ("postgres", "minio")},
+        },
         **grown(before, after),
         "db_total_bytes": after["db"],
     }
@@ -575,12 +631,13 @@ def serve_sizes(
     for n in sizes:  # warm-up: the instances' connections, caches and the client's grant
         _child("loadgen", url, key, str(works[n] / "ids.txt"), "3", str(conns), env=plain_env())
     acc: dict[int, dict[str, Any]] = {
-        n: {"wall": 0.0, "lat": [], "codes": {}, "db": 0, "logs": 0} for n in sizes
+        n: {"wall": 0.0, "lat": [], "codes": {}, "db": 0, "logs": 0, "api": 0.0, "pg": 0.0}
+        for n in sizes
     }
     for r in range(rounds):
         for n in sizes[r % len(sizes) :] + sizes[: r % len(sizes)]:
             print(f"[{n:,}] serve through the API cluster (slice {r + 1}/{rounds})", flush=True)
-            db0, logs0 = database_bytes(env), log_bytes()
+            db0, logs0, cpu0 = database_bytes(env), log_bytes(), tier_cpu()
             got = _child(
                 "loadgen",
                 url,
@@ -590,7 +647,10 @@ def serve_sizes(
                 str(conns),
                 env=plain_env(),
             )
+            cpu1 = tier_cpu()
             a = acc[n]
+            a["api"] += cpu1["api"] - cpu0["api"]
+            a["pg"] += cpu1["postgres"] - cpu0["postgres"]
             a["db"] += database_bytes(env) - db0
             a["logs"] += log_bytes() - logs0
             a["wall"] += got["wall"]
@@ -605,6 +665,9 @@ def serve_sizes(
             "connections": conns,
             **httpkit.latency_figures(a["lat"], a["wall"]),
             "non_200": sum(v for c, v in a["codes"].items() if c != "200"),
+            # server CPU per answer: the instances with HAProxy, and PostgreSQL
+            "api_cpu_ms": round(1000 * a["api"] / max(1, len(a["lat"])), 2),
+            "postgres_cpu_ms": round(1000 * a["pg"] / max(1, len(a["lat"])), 2),
             "instance_peak_mib": peaks,
             "db_bytes": a["db"],
             "logs_bytes": a["logs"],
@@ -617,13 +680,15 @@ def issue_size(licences: int, work: Path) -> tuple[dict[str, Any], dict[str, Any
     """The issue and prove figures of ``licences`` licences on the licence bench's path."""
     print(f"[{licences:,} licences] issue and prove", flush=True)
     home = work / "licences"
-    lg = log_bytes()
+    lg, own0 = log_bytes(), children_cpu()
     lic = _child("issue", str(home), str(licences), env=plain_env())
+    own1 = children_cpu()
     issue = {
         "licences": licences,
         "seconds": round(lic["seconds"], 2),
         "licences_per_s": round(licences / lic["seconds"]),
         "peak_mib": round(lic["peak_mib"]),
+        "cpu_seconds": round(own1 - own0, 2),
         "home_bytes": folder_bytes(home),
         "logs_bytes": log_bytes() - lg,
     }
@@ -690,7 +755,7 @@ def print_size(f: dict[str, Any]) -> None:
     )
     print(
         f"  generate {g['seconds']:8.1f} s {g['rows_per_s']:>9,} rows/s  peak {g['peak_mib']} MiB"
-        f"  files {_mib(g['file_bytes'])}"
+        f"  files {_mib(g['file_bytes'])}  CPU {g['cpu_seconds']} s"
     )
     print(
         f"  ingest   {i['seconds']:8.1f} s {i['rows_per_s']:>9,} rows/s  peak {i['peak_mib']} MiB"
@@ -698,17 +763,20 @@ def print_size(f: dict[str, Any]) -> None:
         f"+{_mib(i['objects_bytes'])}, logs +{_mib(i['logs_bytes'])}; persons "
         f"{i['persons_seconds']:.1f} s ({i['persons_rows_per_s']:,} rows/s; "
         + " ".join(f"{k} {v}" for k, v in i["persons_steps"].items())
-        + f"), entities {i['entities_seconds']:.1f} s"
+        + f"), entities {i['entities_seconds']:.1f} s; CPU s "
+        + ", ".join(f"{k} {v}" for k, v in i["cpu_seconds"].items())
     )
     print(
         f"  serve    {s['rps']:8.1f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
         f"{s['requests']:,} requests, non-200 {s['non_200']}  instances' peak "
         f"{s['instance_peak_mib']} MiB  database +{_mib(s['db_bytes'])} (audit), logs "
-        f"+{_mib(s['logs_bytes'])}"
+        f"+{_mib(s['logs_bytes'])}; server CPU per answer: instances {s['api_cpu_ms']} ms, "
+        f"PostgreSQL {s['postgres_cpu_ms']} ms"
     )
     print(
         f"  issue    {lic['seconds']:8.1f} s {lic['licences_per_s']:>9,} licences/s  peak "
-        f"{lic['peak_mib']} MiB  hub home (ledger, licences) {_mib(lic['home_bytes'])}"
+        f"{lic['peak_mib']} MiB  hub home (ledger, licences) {_mib(lic['home_bytes'])}  "
+        f"CPU {lic['cpu_seconds']} s"
     )
     print(
         f"  prove    median {pr['median_us']:.1f} µs, p99 {pr['p99_us']:.1f} µs "
