@@ -22,7 +22,8 @@ bytes of the services' log files):
   size's own persons at 16 connections: requests/s, p50, p99;
 - issue: N/10 sealed licences issued and logged (stored, sequenced, receipts attached) on the
   licence bench's path (``bench.licence``: a hub home of its own), licences/s;
-- prove: inclusion proofs at the log's final size (median µs over random leaves).
+- prove: inclusion proofs at each log's final size (median µs over random leaves; both sizes'
+  logs in interleaved rounds, each proof verified).
 
 Targets: ingest time at N <= 11x that at N/10; API p99 at N within 1.5x of N/10; proof time at
 N within 1.3x of N/10. Starts the services it needs (``scripts/services.sh up postgres minio
@@ -462,12 +463,11 @@ def child_loadgen(url: str, key: str, ids_file: str, seconds: str, conns: str) -
 
 
 def child_issue(home: str, n_text: str) -> dict[str, Any]:
-    """``n`` business licences on the licence bench's path, then proofs at the final size."""
+    """``n`` business licences on the licence bench's path (the log's final size too)."""
     from bench._common import peak_rss_mb
     from bench.licence import AUTHORITY, BATCH, SEQUENCE_EVERY, synth_fields, synth_holders
     from hub.commands.licence import open_service
     from hub.settings import Settings
-    from ledger.merkle import verify_inclusion
     from licence.issuance import Holder, IssueRequest
     from licence.receipts import ledger_receipts
     from storage.library import LibraryStore
@@ -514,22 +514,44 @@ def child_issue(home: str, n_text: str) -> dict[str, Any]:
     attached += svc.attach_receipts(receipts)
     seconds = time.perf_counter() - t
     assert issued == attached == n, f"{issued} issued, {attached} receipts for {n} licences"
-    size = svc.ledger.size()
-    root = svc.ledger.root(size)
-    rng = random.Random(7)
-    times = []
-    for i in (rng.randrange(size) for _ in range(PROOFS)):
-        t0 = time.perf_counter()
-        leaf, path = svc.ledger.prove(i, size)
-        times.append(time.perf_counter() - t0)
-        verify_inclusion(i, size, leaf, path, root)  # raises unless the proof holds
     return {
         "seconds": seconds,
         "licences": n,
         "peak_mib": peak_rss_mb(),
-        "log_size": size,
-        "proof_median_us": statistics.median(times) * 1e6,
-        "proof_p99_us": sorted(times)[int(len(times) * 0.99)] * 1e6,
+        "log_size": svc.ledger.size(),
+    }
+
+
+def child_prove(rounds_text: str, *homes: str) -> dict[str, Any]:
+    """Inclusion proofs at each log's final size, in interleaved rounds (the order rotating),
+    so a change in how busy the shared machine is falls on every log alike; each proof is
+    verified against the log's root."""
+    from hub.settings import Settings
+    from ledger.merkle import verify_inclusion
+    from ledger.service import LedgerService
+
+    logs = [LedgerService.open(Settings(home=Path(h), key_passphrase="bench")) for h in homes]
+    sizes = [log.size() for log in logs]
+    roots = [log.root(size) for log, size in zip(logs, sizes, strict=True)]
+    times: list[list[float]] = [[] for _ in homes]
+    rounds = int(rounds_text)
+    rng = random.Random(7)
+    for r in range(rounds):
+        order = list(range(len(homes)))
+        for k in order[r % len(order) :] + order[: r % len(order)]:
+            log, size = logs[k], sizes[k]
+            for i in [rng.randrange(size) for _ in range(PROOFS // rounds)]:
+                t0 = time.perf_counter()
+                leaf, path = log.prove(i, size)
+                times[k].append(time.perf_counter() - t0)
+                verify_inclusion(i, size, leaf, path, roots[k])  # raises unless it holds
+    return {
+        h: {
+            "log_size": size,
+            "median_us": round(statistics.median(t) * 1e6, 1),
+            "p99_us": round(sorted(t)[int(len(t) * 0.99)] * 1e6, 1),
+        }
+        for h, size, t in zip(homes, sizes, times, strict=True)
     }
 
 
@@ -676,14 +698,13 @@ def serve_sizes(
     }
 
 
-def issue_size(licences: int, work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The issue and prove figures of ``licences`` licences on the licence bench's path."""
-    print(f"[{licences:,} licences] issue and prove", flush=True)
-    home = work / "licences"
+def issue_size(licences: int, home: Path) -> dict[str, Any]:
+    """The issue figures of ``licences`` licences on the licence bench's path, into ``home``."""
+    print(f"[{licences:,} licences] issue", flush=True)
     lg, own0 = log_bytes(), children_cpu()
     lic = _child("issue", str(home), str(licences), env=plain_env())
     own1 = children_cpu()
-    issue = {
+    return {
         "licences": licences,
         "seconds": round(lic["seconds"], 2),
         "licences_per_s": round(licences / lic["seconds"]),
@@ -691,21 +712,15 @@ def issue_size(licences: int, work: Path) -> tuple[dict[str, Any], dict[str, Any
         "cpu_seconds": round(own1 - own0, 2),
         "home_bytes": folder_bytes(home),
         "logs_bytes": log_bytes() - lg,
-    }
-    shutil.rmtree(home, ignore_errors=True)
-    prove = {
         "log_size": lic["log_size"],
-        "median_us": round(lic["proof_median_us"], 1),
-        "p99_us": round(lic["proof_p99_us"], 1),
     }
-    return issue, prove
 
 
 def run_sizes(
     env: dict[str, str], sizes: list[int], seconds: float, conns: int, rounds: int, seed: int
 ) -> list[dict[str, Any]]:
-    """Every stage at each size: generate and ingest each, serve them interleaved, then issue
-    and prove each; the figures of each size."""
+    """Every stage at each size: generate and ingest each, serve them interleaved, issue
+    each, then prove on their logs interleaved; the figures of each size."""
     run = WORK / f"run-{os.getpid()}"
     works = {n: run / str(n) for n in sizes}
     try:
@@ -713,7 +728,12 @@ def run_sizes(
         served = serve_sizes(env, works, seconds, conns, rounds)
         for n in sizes:
             figures[n]["serve"] = served[n]
-            figures[n]["issue"], figures[n]["prove"] = issue_size(max(1, n // 10), works[n])
+            figures[n]["issue"] = issue_size(max(1, n // 10), works[n] / "licences")
+        print("proofs on each size's log, interleaved", flush=True)
+        homes = [str(works[n] / "licences") for n in sizes]
+        proved = _child("prove", str(rounds), *homes, env=plain_env())
+        for n, home in zip(sizes, homes, strict=True):
+            figures[n]["prove"] = proved[home]
             figures[n]["load_average_1min"] = round(os.getloadavg()[0], 2)
     finally:
         shutil.rmtree(run, ignore_errors=True)
@@ -809,6 +829,7 @@ def main() -> None:
             "ingest": child_ingest,
             "loadgen": child_loadgen,
             "issue": child_issue,
+            "prove": child_prove,
         }
         print(json.dumps(children[kind](*rest)))
         return
