@@ -49,8 +49,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(name: str, figures: dict[str, Any], baseline: str, ratio: float) -> None:
-    """Print the closing JSON line every benchmark ends with."""
+def report(
+    name: str, figures: dict[str, Any], baseline: str | dict[str, Any], ratio: float
+) -> None:
+    """Print the closing JSON line every benchmark ends with (``baseline``: what the figures
+    are compared with, or that baseline's own figures)."""
     print(
         json.dumps(
             {"bench": name, "figures": figures, "baseline": baseline, "ratio": round(ratio, 2)},

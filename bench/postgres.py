@@ -77,8 +77,11 @@ def _machine_cpu_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]:
-    """One end-to-end ingest, timed step by step (the steps ``run_pipeline`` runs)."""
+def ingest_steps(
+    file: Path, home: Path, database_url: str, dataset: str = DATASET
+) -> dict[str, Any]:
+    """One end-to-end ingest of ``file`` as ``dataset``, timed step by step (the steps
+    ``run_pipeline`` runs); the object store is the one the ``HUB_*`` environment names."""
     from hub.settings import Settings
     from hub.wiring import ingest_services
     from pipeline import steps as ingest
@@ -101,7 +104,7 @@ def _child_pipeline(file: Path, home: Path, database_url: str) -> dict[str, Any]
     cpu = _machine_cpu_seconds()
     start = time.perf_counter()
     t = start
-    ref = ingest.land(hub, DATASET, data, file.name)
+    ref = ingest.land(hub, dataset, data, file.name)
     steps["land"], t = time.perf_counter() - t, time.perf_counter()
     ref = ingest.quarantine(hub, ingest.check(hub, ref), fail_on_breach=False)
     steps["check"], t = time.perf_counter() - t, time.perf_counter()
@@ -278,7 +281,7 @@ def main() -> None:
     if args.child:
         kind, file, *rest = args.child
         if kind == "pipeline":
-            out = _child_pipeline(Path(file), Path(rest[0]), rest[1] if len(rest) > 1 else "")
+            out = ingest_steps(Path(file), Path(rest[0]), rest[1] if len(rest) > 1 else "")
         else:
             out = _child_copy(Path(file), rest[0], Path(rest[1]))
         print(json.dumps(out))

@@ -56,7 +56,11 @@ def table(results: Iterable[tuple[dict[str, Any], str]]) -> str:
         cells = [
             f"`{name}`",
             _figures(result["figures"]),
-            str(result["baseline"]).replace("|", "/"),
+            (
+                _figures(result["baseline"])
+                if isinstance(result["baseline"], dict)  # the baseline's own figures
+                else str(result["baseline"])
+            ).replace("|", "/"),
             f"{result['ratio']}",
             command,
         ]

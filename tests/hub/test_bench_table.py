@@ -32,3 +32,18 @@ def test_table_rows_come_from_the_last_json_line_of_each_log(tmp_path: Path) -> 
     assert "OA / 1 process" in rows[3]  # a pipe in a cell would break the table
     assert rows[3].endswith("`.venv/bin/python -m bench.verify` |")
     assert last_result(["nothing here"]) is None
+
+
+def test_a_baseline_given_as_figures_shows_them_like_the_figures(tmp_path: Path) -> None:
+    # bench.province compares a size with the same stages at a tenth of it: its baseline is
+    # that size's figures, shown as figures, not as a Python dict
+    result = {
+        "bench": "province",
+        "figures": {"persons": 1_000_000, "ingest_s": 117.05, "ingest": {"seconds": 117.05}},
+        "baseline": {"persons": 100_000, "ingest_s": 13.3, "ingest": {"seconds": 13.3}},
+        "ratio": 8.8,
+    }
+    (tmp_path / "province.log").write_text(json.dumps(result) + "\n")
+    row = table(collect(tmp_path)).splitlines()[2]
+    assert row.startswith("| `province` | persons 1,000,000; ingest_s 117 | persons 100,000; ")
+    assert "ingest_s 13.3 | 8.8 |" in row and "{" not in row
