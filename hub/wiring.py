@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 def library_store(settings: Settings) -> LibraryStore:
     """The population and legal-entity libraries (and the run and quarantine index)."""
     from storage.library import LibraryStore, engine_for
+    from storage.library.snapshot import FOLDER
 
     settings.ensure_dirs()
-    return LibraryStore(engine_for(settings.db_url))
+    # a PostgreSQL library keeps its columnar snapshots in the hub's home (SQLite: beside it)
+    return LibraryStore(engine_for(settings.db_url), snapshots=settings.home / FOLDER)
 
 
 def contracts(settings: Settings, contracts_dir: Path | None = None) -> dict[str, Contract]:

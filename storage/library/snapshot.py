@@ -16,9 +16,10 @@ bytes hash to what its manifest says; otherwise (missing, stale, tampered or unr
 library is read again from its golden records, and that read becomes the new snapshot.
 
 The snapshot lives beside the library: for an SQLite hub in ``library-snapshots/`` next to the
-database file, one file per library (the previous one is removed once replaced). A hub whose
-library has no such place (PostgreSQL, or an in-memory database) reads its golden records every
-time unless given a folder.
+database file, for a PostgreSQL hub in ``library-snapshots/`` of the hub's home (each machine
+keeps its own; the version it is keyed by is the database's, so every process agrees on when it
+is stale), one file per library (the previous one is removed once replaced). A store given no
+such place (an in-memory database) reads its golden records every time.
 """
 
 from __future__ import annotations
@@ -65,11 +66,13 @@ class Built:
 
 
 def snapshot_folder(lib: LibraryStore) -> Path | None:
-    """Where ``lib`` keeps its snapshots: beside its SQLite file; None for other databases."""
+    """Where ``lib`` keeps its snapshots: beside its SQLite file, else the folder it was given
+    (a PostgreSQL hub: ``library-snapshots/`` in the hub's home, one per machine); None for an
+    in-memory database or a store given no folder."""
     url = lib.engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(str(url.database)).resolve().parent / FOLDER
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).resolve().parent / FOLDER
+    return lib.snapshots
 
 
 def _manifest_path(folder: Path, library: str) -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, inspect, select, text, update
@@ -77,8 +78,12 @@ def engine_for(db_url: str) -> Engine:
 class LibraryStore(RunIndex):
     """Read and bulk-merge API over the library tables."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, snapshots: Path | None = None) -> None:
+        """``snapshots``: the folder for the libraries' columnar snapshots when the database
+        has no folder of its own (PostgreSQL: the hub's home); an SQLite library keeps them
+        beside its file (:func:`storage.library.snapshot.snapshot_folder`)."""
         self.engine = engine
+        self.snapshots = snapshots
         metadata.create_all(engine)
         version_metadata.create_all(engine)
         with engine.begin() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,30 @@ def test_a_form_is_prefilled_from_postgresql_with_its_sources(lib: LibraryStore)
     run(lib, MARCH)
     (application,) = [r for r in ApplicationStore(lib.engine).since(POLICY) if r["subject"] == OLD]
     assert {f["key"]: f["value"] for f in application["form"]["fields"]}["age"] == "85"
+
+
+def test_a_postgresql_library_keeps_its_snapshot_in_the_given_folder(
+    lib: LibraryStore, tmp_path: Path
+) -> None:
+    """As the hub wires it (the folder in its home): the first policy read builds the snapshot,
+    the next is served from it, and a merge makes it stale, never served."""
+    from storage.library import snapshot as snap
+
+    kept = LibraryStore(lib.engine, snapshots=tmp_path / "library-snapshots")
+    fields = list(policies.get(POLICY).fields())
+    assert snap.load(kept, POPULATION, fields) is None
+    first = library_table(kept, POPULATION, fields)  # scans, and keeps what it read
+    served = snap.load(kept, POPULATION, fields)
+    assert served is not None and served.num_rows == first.num_rows
+    assert list((tmp_path / "library-snapshots").glob("population-*.arrow"))
+    _merge(
+        kept,
+        "population",
+        "ca_marriage_death-2",
+        DAY2,
+        {DIES: {"deceased": "1", "death_date": "2026-03-20"}},
+        ["deceased", "death_date"],
+    )
+    assert snap.load(kept, POPULATION, fields) is None  # stale from the merge on
+    again = library_table(kept, POPULATION, fields).to_pylist()
+    assert next(r for r in again if r["subject"] == DIES)["death_date"] == dt.date(2026, 3, 20)
