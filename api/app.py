@@ -40,7 +40,7 @@ from api import csc, licence_verify, pages
 from api.pages import access as access_page
 from api.pages import disputes as dispute_pages
 from api.pages import governance as governance_page
-from api.pages import me, me_data, me_redeem, publisher
+from api.pages import me, me_agents, me_data, me_redeem, publisher
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -95,6 +95,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     disputes.router,
     pages.router,
     me.router,
+    me_agents.router,
     me_data.router,
     me_redeem.router,
     publisher.router,
