@@ -44,7 +44,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "view": frozenset({LICENCES, COPY}),
 }
 SCOPE_LABELS = {
-    "all": ("全部事项", "everything on the company's side except authorising agents"),
+    "all": ("全部事项", "everything but authorising agents"),
     "present": ("仅出示亮证码", "presentations only"),
     "view": ("仅查看证照", "view the licences only"),
 }

@@ -18,6 +18,7 @@ company is audited under the company, client ``agent:<authorisation>`` (:func:`c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from typing import Annotated, Any
@@ -281,7 +282,11 @@ async def home_context(request: Request, error: str | None = None) -> dict[str, 
     if person is None:
         mine = await run_in_threadpool(side.agents.of_agent, holder, side.sessions.authorised)
         agent_of = [
-            {"company": a.company, "name": company_name(request, a.company), "until": a.valid_until}
+            {
+                "company": a.company,
+                "name": company_name(request, a.company),
+                "until": last_day(a.valid_until),
+            }
             for a in mine
         ]
     grant = actor.agent
@@ -294,10 +299,15 @@ async def home_context(request: Request, error: str | None = None) -> dict[str, 
         "acting_person": mask(person) if person else None,
         "acting_as": None if person is None else "agent" if agent_person(actor.via) else "rep",
         "scope_label": SCOPE_LABELS[grant.scope] if grant else None,
-        "agent_until": grant.valid_until if grant else None,
+        "agent_until": last_day(grant.valid_until) if grant else None,
         "agent_of": agent_of,
         "act_error": error,
     }
+
+
+def last_day(valid_until: Any) -> str:
+    """The last day (Beijing time) an authorisation ending at ``valid_until`` covers."""
+    return web.cst(valid_until - dt.timedelta(seconds=1), "%Y-%m-%d")
 
 
 def company_name(request: Request, company: str) -> str | None:

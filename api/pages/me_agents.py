@@ -20,7 +20,15 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.pages import web
-from api.pages.me import current, holder_cookie, home_context, mask, render, signed_in
+from api.pages.me import (
+    current,
+    holder_cookie,
+    home_context,
+    last_day,
+    mask,
+    render,
+    signed_in,
+)
 from api.routers.presentations import (
     HOLDER_COOKIE,
     HOLDER_PAGES,
@@ -149,7 +157,7 @@ def _entries(found: list[Any], now: dt.datetime) -> list[dict[str, Any]]:
                 "agent": mask(a.agent),
                 "scope": a.scope,
                 "scope_label": SCOPE_LABELS.get(a.scope, (a.scope, a.scope)),
-                "until": a.valid_until,
+                "until": last_day(a.valid_until),
                 "created_at": a.created_at,
                 "status": status,
             }
