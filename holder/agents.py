@@ -209,9 +209,13 @@ class Agents:
             now,
             replaces=earlier.ref if earlier else None,
         )
-        with store.write(self.engine) as conn:
-            if earlier is not None:
-                conn.execute(self._end(earlier.ref, now, REPLACED, rep))
+        t = store.agents
+        with store.write(self.engine) as conn:  # any live grant of the person ends: one at most
+            conn.execute(
+                update(t)
+                .where(and_(t.c.company == company, t.c.agent == agent, t.c.ended_at.is_(None)))
+                .values(ended_at=now, ended_how=REPLACED, ended_by=rep)
+            )
             conn.execute(
                 insert(store.agents).values(
                     ref=made.ref,
@@ -233,18 +237,14 @@ class Agents:
         if found is None or found.company != company or found.ended_at is not None:
             return None
         self._ledger("holder.agent-revoked", found, by, now)
-        with store.write(self.engine) as conn:
-            conn.execute(self._end(found.ref, now, REVOKED, by))
-        return self.get(found.ref)
-
-    @staticmethod
-    def _end(ref: str, now: dt.datetime, how: str, by: str) -> Any:
         t = store.agents
-        return (
-            update(t)
-            .where(and_(t.c.ref == ref, t.c.ended_at.is_(None)))
-            .values(ended_at=now, ended_how=how, ended_by=by)
-        )
+        with store.write(self.engine) as conn:
+            conn.execute(
+                update(t)
+                .where(and_(t.c.ref == found.ref, t.c.ended_at.is_(None)))
+                .values(ended_at=now, ended_how=REVOKED, ended_by=by)
+            )
+        return self.get(found.ref)
 
     def _ledger(self, kind: str, a: Authorisation, by: str, now: dt.datetime, **more: Any) -> int:
         event = {

@@ -144,13 +144,15 @@ async def _representative(request: Request, route: str) -> tuple[str, str]:
     return company, actor.via[len(ACTING) :]
 
 
-def _entries(found: list[Any], now: dt.datetime) -> list[dict[str, Any]]:
+def _entries(found: list[Any], now: dt.datetime, rep: str) -> list[dict[str, Any]]:
     out = []
     for a in found:
         if a.ended_how in (REVOKED, REPLACED):
             status = a.ended_how
-        else:
-            status = "live" if a.live_at(now) else "expired"
+        elif not a.live_at(now):
+            status = "expired"
+        else:  # a grant of a former representative is no longer honoured
+            status = "live" if a.granted_by == rep else "former-rep"
         out.append(
             {
                 "ref": a.ref,
@@ -166,13 +168,13 @@ def _entries(found: list[Any], now: dt.datetime) -> list[dict[str, Any]]:
 
 
 async def _agents_page(
-    request: Request, company: str, error: str | None = None, status: int = 200
+    request: Request, company: str, rep: str, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
     side = holder_side(request)
     found = await run_in_threadpool(side.agents.of_company, company)
     today = side.agents.now().replace(tzinfo=dt.UTC).astimezone(web.CST).date()
     context = {
-        "agents": _entries(found, side.agents.now()),
+        "agents": _entries(found, side.agents.now(), rep),
         "scopes": [(k, SCOPE_LABELS[k]) for k in SCOPES],
         "company": company,
         "today": today.isoformat(),
@@ -185,8 +187,8 @@ async def _agents_page(
 @router.get("/me/agents", response_class=HTMLResponse)
 async def agents_page(request: Request, _session: web.SessionDep) -> HTMLResponse:
     """The company's agents: who may act for it, for what, until when; grant and revoke."""
-    company, _rep = await _representative(request, "/me/agents")
-    return await _agents_page(request, company)
+    company, rep = await _representative(request, "/me/agents")
+    return await _agents_page(request, company, rep)
 
 
 @router.post("/me/agents", response_class=HTMLResponse)
@@ -209,7 +211,7 @@ async def grant_agent(
         await audit_row(
             request, HOLDER_PAGES, HOLDER_PURPOSE, route, company, (), exc.kind, exc.status
         )
-        return await _agents_page(request, company, exc.message, exc.status)
+        return await _agents_page(request, company, rep, exc.message, exc.status)
     for subject in (company, made.agent):
         await audit_row(
             request,
@@ -233,7 +235,7 @@ async def revoke_agent(request: Request, ref: str, _csrf: web.CsrfChecked) -> Re
     ended = await run_in_threadpool(side.agents.revoke, company, rep, ref)
     if ended is None:
         return await _agents_page(
-            request, company, "没有这项有效授权 / no such live authorisation", 404
+            request, company, rep, "没有这项有效授权 / no such live authorisation", 404
         )
     for subject in (company, ended.agent):
         await audit_row(

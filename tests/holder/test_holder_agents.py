@@ -73,14 +73,20 @@ def agent(hub: Hub) -> TestClient:
         [AGENT_ID],
         {"name": ["王五"]},
     )
-    enrolment = hub.cloudsign.enrol(AGENT_ID, PIN)
+    return _browser(hub, AGENT_ID)
+
+
+def _browser(hub: Hub, person: str) -> TestClient:
+    """Another browser, signed in as ``person`` (of the population library) with a credential
+    enrolled for them here."""
+    enrolment = hub.cloudsign.enrol(person, PIN)
     secret = parse_qs(urlparse(enrolment.otp_uri).query)["secret"][0]
     phone = Phone(base64.b32decode(secret + "=" * (-len(secret) % 8)), hub.clock)
     http = TestClient(hub.app, raise_server_exceptions=False)
     signed = _post(
         http,
         "/me/login",
-        {"id_number": AGENT_ID, "pin": PIN, "otp": phone.code()},
+        {"id_number": person, "pin": PIN, "otp": phone.code()},
         page="/me/login",
     )
     assert signed.status_code == 303, signed.text
@@ -208,6 +214,12 @@ def test_a_change_of_representative_ends_the_agents_session(hub: Hub, agent: Tes
     # a grant by a former representative is no grant: nothing offered, acting refused
     side = hub.app.state.holder_side
     assert side.agents.of_agent(AGENT_ID, side.sessions.authorised) == []
+    # the new representative sees the grant as no longer honoured
+    new_rep = _browser(hub, OTHER_ID)
+    assert _act(new_rep).status_code == 303
+    (row,) = _stored(hub)
+    page = new_rep.get("/me/agents").text
+    assert f'data-ref="{row.ref}" data-status="former-rep"' in page
 
 
 def test_an_agent_cannot_authorise_agents(hub: Hub, agent: TestClient) -> None:
