@@ -15,8 +15,8 @@ What other routers (pages, licence verification, cloud signature) may use from `
   (:class:`api.audit.AuditLog`), ``.golden`` (:class:`api.records.GoldenReader`), ``.limiter``,
   ``.ledger`` (:class:`ledger.service.LedgerService`, opened on first use) and ``.licences``
   (the licence service, opened on first use).
-- ``app.state.holder_side`` — the holder's sessions, holder apps and presentations
-  (:func:`api.routers.presentations.holder_side`, built on first use).
+- ``app.state.holder_side`` — the holder's sessions, holder apps, presentations and the
+  companies' agents (:func:`api.routers.presentations.holder_side`, built on first use).
 
 In a handler, depend on ``api.state.hub_state`` (``state: HubState = Depends(hub_state)``); for a
 client-system endpoint take ``api.deps.gate(scope)`` (``access: Annotated[Access,
@@ -40,7 +40,7 @@ from api import csc, licence_verify, pages
 from api.pages import access as access_page
 from api.pages import disputes as dispute_pages
 from api.pages import governance as governance_page
-from api.pages import me, me_data, me_redeem, publisher
+from api.pages import me, me_agents, me_data, me_redeem, publisher
 from api.pages import policies as policy_pages
 from api.routers import (
     access,
@@ -95,6 +95,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     disputes.router,
     pages.router,
     me.router,
+    me_agents.router,
     me_data.router,
     me_redeem.router,
     publisher.router,

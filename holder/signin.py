@@ -21,7 +21,9 @@ they open a session *for the company* (holder: its USCC; ``via``: ``rep:<their I
 ``legal_rep_id_number`` of the company, delivered by the market regulator (the authoritative
 source), so nothing new is registered and a change of representative takes effect with the
 delivery: every use of such a session checks it again (:func:`represents`), and the session
-ends with the person's own (it never outlives it).
+ends with the person's own (it never outlives it). An agent (经办人) the representative
+authorised (:mod:`holder.agents`) opens one the same way (``via``: ``agent:<their ID>``,
+:func:`agent_via`), checked on every use by ``HolderSessions(agents=...)``.
 """
 
 from __future__ import annotations
@@ -124,15 +126,26 @@ def sign_in(checks: CredentialChecks, raw_id: str, pin: str, otp: str, via: str 
 
 
 ACTING = "rep:"  # ``via`` of a session held for a company by its legal representative
+AGENT = "agent:"  # ``via`` of a session held for a company by an agent it authorised
 
 
 def acting_via(person: str) -> str:
     return ACTING + person
 
 
+def agent_via(person: str) -> str:
+    return AGENT + person
+
+
+def agent_person(via: str) -> str | None:
+    """The agent acting for the session's company, None for any other session."""
+    return via[len(AGENT) :] if via.startswith(AGENT) else None
+
+
 def acting_person(via: str) -> str | None:
-    """The person acting for the session's company, None for a session of one's own."""
-    return via[len(ACTING) :] if via.startswith(ACTING) else None
+    """The person acting for the session's company (its representative or an agent), None
+    for a session of one's own."""
+    return via[len(ACTING) :] if via.startswith(ACTING) else agent_person(via)
 
 
 def represents(entity: Mapping[str, Mapping[str, Any]] | None, person: str) -> bool:
@@ -158,11 +171,13 @@ class HolderSessions:
         clock: Callable[[], float] = time.time,
         lifetime: int = SESSION_SECONDS,
         authorised: Callable[[str, str], bool] | None = None,
+        agents: Callable[[str, str], bool] | None = None,
     ) -> None:
-        """``authorised(company, person)``: whether ``person`` may act for ``company`` now
-        (without it, no session held for a company is honoured)."""
+        """``authorised(company, person)``: whether ``person`` represents ``company`` now;
+        ``agents(company, person)``: whether ``person`` is its authorised agent now (without
+        them, no session held for a company is honoured)."""
         self.engine, self.clock, self.lifetime = engine, clock, lifetime
-        self.authorised = authorised
+        self.authorised, self.agents = authorised, agents
         store.create(engine)
 
     def start(self, holder: str, via: str = PAGES, until: dt.datetime | None = None) -> str:
@@ -198,9 +213,8 @@ class HolderSessions:
         if row is None or row.expires_at <= _utc(self.clock()):
             return None
         person = acting_person(str(row.via))
-        if person is not None and (
-            self.authorised is None or not self.authorised(str(row.holder), person)
-        ):
+        check = self.agents if agent_person(str(row.via)) is not None else self.authorised
+        if person is not None and (check is None or not check(str(row.holder), person)):
             return None
         return str(row.holder), str(row.via), row.expires_at
 

@@ -1,5 +1,6 @@
 """SQL tables of the holder's side, in the hub database: holder sessions, presentations,
-holder-app keys and the assertion identifiers already seen.
+holder-app keys, the assertion identifiers already seen and the agents (经办人) companies
+authorised.
 
 Secrets are kept only as SHA-256 hashes: a session token and a presentation code are 256 and
 96 random bits, so a fast hash is enough (there is nothing to brute-force) and the table alone
@@ -74,6 +75,21 @@ corrections = Table(
     Column("answer", Text),
     Column("answered_by", String(64)),
     sqlite_autoincrement=True,
+)
+
+agents = Table(
+    "holder_agents",
+    metadata,
+    Column("ref", String(32), primary_key=True),  # random: what the pages and the audit name
+    Column("company", String(18), nullable=False, index=True),  # the company's USCC
+    Column("agent", String(18), nullable=False, index=True),  # the agent's normalised ID
+    Column("scope", String(16), nullable=False),  # holder.agents.SCOPES
+    Column("granted_by", String(18), nullable=False),  # the legal representative who granted it
+    Column("created_at", DateTime, nullable=False),
+    Column("valid_until", DateTime, nullable=False),
+    Column("ended_at", DateTime),  # revoked (or replaced by a new grant) at
+    Column("ended_how", String(16)),  # revoked | replaced
+    Column("ended_by", String(18)),
 )
 
 

@@ -1,6 +1,7 @@
-"""The holder's own pages (``/me``): sign-in with the cloud-signature credential, acting for a
-company, my licences (with their sealed JSON, PDF and a "present" button) and presentations
-(亮证码). My data and who looked at it are :mod:`api.pages.me_data`.
+"""The holder's own pages (``/me``): sign-in with the cloud-signature credential, my licences
+(with their sealed JSON, PDF and a "present" button) and presentations (亮证码). Acting for a
+company (its legal representative, or an agent it authorised) is :mod:`api.pages.me_agents`;
+my data and who looked at it are :mod:`api.pages.me_data`.
 
 Identity is the holder session (:mod:`holder.signin`: a random token in the HttpOnly,
 SameSite=Lax cookie ``hub_holder``, stored only hashed, 30 minutes); forms carry the pages'
@@ -11,7 +12,8 @@ locks the sign-in from their own address only. Failures from all addresses toget
 slower back-off per ID number (:data:`SPRAY_ALLOWED` failures, then 30 s doubling to 5 min),
 which a browser that signed in as that person before (cookie ``hub_holder_device``) skips.
 Everything the holder does here is audited under their normalised ID (client
-``holder-pages``), so it shows in their own "who looked at my data".
+``holder-pages``), so it shows in their own "who looked at my data"; what an agent does for a
+company is audited under the company, client ``agent:<authorisation>`` (:func:`client_of`).
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ from api.routers.presentations import (
     audit_row,
     holder_side,
     presentation_out,
-    signed_in_holder,
+    signed_in_actor,
 )
 from holder import presentations as core
+from holder.agents import COPY, LICENCES, PRESENT, SCOPE_LABELS, SCOPES, Actor
 from holder.signin import (
     SESSION_SECONDS,
     SignInRefused,
     acting_person,
-    acting_via,
+    agent_person,
     device_proof,
     holder_id,
     known_device,
@@ -72,16 +75,50 @@ def _hash_gate(request: Request) -> HashGate:
     return web.cached(request, "holder_hash_gate", lambda _s: HashGate())  # type: ignore[no-any-return]
 
 
-async def signed_in(request: Request) -> str:
-    """The signed-in holder, or a redirect to ``/me/login``."""
-    holder = await signed_in_holder(request, holder_side(request))
-    if holder is None:
+async def signed_in(request: Request, need: str = LICENCES) -> str:
+    """The signed-in holder (whose side the session is: a person's, or a company's), or a
+    redirect to ``/me/login``; a 403 page (audited) if an agent's scope does not allow
+    ``need`` (one of :data:`holder.agents.SCOPES`' actions)."""
+    actor = await signed_in_actor(request, holder_side(request))
+    if actor is None:
         raise web.PageExit(RedirectResponse("/me/login", status_code=303))
-    return holder
+    request.state.holder_actor = actor
+    if not actor.allows(need):
+        route = request.scope.get("route")
+        path = str(getattr(route, "path", request.url.path))[:128]
+        await audit_row(request, actor.client, HOLDER_PURPOSE, path, actor.holder, (), "scope", 403)
+        raise web.PageExit(
+            render(
+                request,
+                "error.html",
+                {
+                    "title_zh": "超出授权范围",
+                    "title_en": "Not in your authorisation",
+                    "message_zh": "企业授予您的经办权限不包括此事项。",
+                    "message_en": "The company did not authorise you, as its agent, to do this.",
+                },
+                403,
+            )
+        )
+    return actor.holder
+
+
+def current(request: Request) -> Actor | None:
+    """Who the session of this request acts as (set by :func:`signed_in`)."""
+    return getattr(request.state, "holder_actor", None)
+
+
+def client_of(request: Request) -> str:
+    """The audit's client for what this request does: the pages', or the agent's."""
+    actor = current(request)
+    return actor.client if actor is not None else HOLDER_PAGES
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Any:
-    return web.render(request, template, {"holder_signed_in": True, **context}, status)
+    actor = current(request)
+    may = SCOPES["all"] if actor is None or actor.agent is None else SCOPES[actor.agent.scope]
+    extra = {"holder_signed_in": True, "may": may, "agent_session": bool(actor and actor.agent)}
+    return web.render(request, template, {**extra, **context}, status)
 
 
 # ---- sign-in ------------------------------------------------------------------------------
@@ -139,7 +176,7 @@ async def login(
     token = await run_in_threadpool(holder_side(request).sessions.start, holder)
     web.start_session(request, web.signed_in(request))  # a new CSRF token after sign-in
     response = web.redirect(request, "/me")
-    _holder_cookie(request, response, token)
+    holder_cookie(request, response, token)
     response.set_cookie(  # this browser signed in as the holder: it skips the spray back-off
         DEVICE_COOKIE,
         device_proof(web.secret(request), holder),
@@ -152,7 +189,7 @@ async def login(
     return response
 
 
-def _holder_cookie(request: Request, response: Response, token: str) -> None:
+def holder_cookie(request: Request, response: Response, token: str) -> None:
     response.set_cookie(
         HOLDER_COOKIE,
         token,
@@ -225,104 +262,74 @@ def my_licences(request: Request, holder: str) -> list[dict[str, Any]]:
 
 @router.get("/me", response_class=HTMLResponse)
 async def me_home(request: Request, _session: web.SessionDep) -> HTMLResponse:
-    holder = await signed_in(request)
+    await signed_in(request)
+    return render(request, "me.html", await home_context(request))
+
+
+async def home_context(request: Request, error: str | None = None) -> dict[str, Any]:
+    """The home page of the signed-in session (:func:`signed_in` called first): its licences
+    and open codes, whom it acts for, and on a person's own side the companies they may act
+    for as an agent."""
+    actor = current(request)
+    assert actor is not None
+    side, holder = holder_side(request), actor.holder
     found = await run_in_threadpool(my_licences, request, holder)
-    codes = await run_in_threadpool(holder_side(request).presentations.open_codes, holder)
-    return render(request, "me.html", await _home_context(request, holder, found, codes))
-
-
-async def _home_context(
-    request: Request, holder: str, found: Any, codes: Any, error: str | None = None
-) -> dict[str, Any]:
-    session = await _session_of(request)
-    person = acting_person(session[1]) if session else None
+    codes = []
+    if actor.allows(PRESENT):
+        codes = await run_in_threadpool(side.presentations.open_codes, holder)
+    person = acting_person(actor.via)
+    agent_of = []
+    if person is None:
+        mine = await run_in_threadpool(side.agents.of_agent, holder, side.sessions.authorised)
+        agent_of = [
+            {
+                "company": a.company,
+                "name": company_name(request, a.company),
+                "until": last_day(a.valid_until),
+            }
+            for a in mine
+        ]
+    grant = actor.agent
     return {
         "licences": found,
         "codes": codes,
-        "holder_masked": _mask(holder),
+        "holder_masked": mask(holder),
         "acting_for": holder if person else None,
-        "acting_person": _mask(person) if person else None,
+        "acting_name": company_name(request, holder) if person else None,
+        "acting_person": mask(person) if person else None,
+        "acting_as": None if person is None else "agent" if agent_person(actor.via) else "rep",
+        "scope_label": SCOPE_LABELS[grant.scope] if grant else None,
+        "agent_until": last_day(grant.valid_until) if grant else None,
+        "agent_of": agent_of,
         "act_error": error,
     }
 
 
-async def _session_of(request: Request) -> tuple[str, str, dt.datetime] | None:
-    side = holder_side(request)
-    return await run_in_threadpool(side.sessions.session, request.cookies.get(HOLDER_COOKIE))
+def last_day(valid_until: Any) -> str:
+    """The last day (Beijing time) an authorisation ending at ``valid_until`` covers."""
+    return web.cst(valid_until - dt.timedelta(seconds=1), "%Y-%m-%d")
 
 
-# ---- acting for a company -------------------------------------------------------------------
-@router.post("/me/act-for", response_class=HTMLResponse)
-async def act_for(
-    request: Request, _csrf: web.CsrfChecked, uscc_text: Annotated[str, Form(alias="uscc")] = ""
-) -> Response:
-    """The signed-in person acts for a company the legal-entity library names them the legal
-    representative of: a session for the company, ending with the person's own."""
-    from schemas.library import subject_key
+def company_name(request: Request, company: str) -> str | None:
+    """The company's name in the legal-entity library, if it has one."""
+    from api.records import record
     from storage.library import LEGAL_ENTITY
 
-    session = await _session_of(request)
-    if session is None:
-        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
-    person, via, until = session
-    if acting_person(via) is not None:
-        person = str(acting_person(via))  # from one company to another: still the person
-    company = subject_key(LEGAL_ENTITY, uscc_text.strip()[:40])
-    side = holder_side(request)
-    allowed = side.sessions.authorised
-    if allowed is None or not await run_in_threadpool(allowed, company, person):
-        await audit_row(
-            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", person, (), "act-for-refused", 403
-        )
-        holder = session[0]  # the page as it was: the person's, or the company's
-        found = await run_in_threadpool(my_licences, request, holder)
-        codes = await run_in_threadpool(side.presentations.open_codes, holder)
-        message = (
-            "企业登记信息中您不是该企业的法定代表人 / the legal-entity library does not name "
-            "you the legal representative of this company"
-        )
-        context = await _home_context(request, holder, found, codes, message)
-        return render(request, "me.html", context, 403)
-    for subject in (person, company):
-        await audit_row(
-            request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/act-for", subject, (), "acting-for", 200
-        )
-    return await _switch(request, company, acting_via(person), until)
-
-
-@router.post("/me/act-for/end", response_class=HTMLResponse)
-async def act_for_end(request: Request, _csrf: web.CsrfChecked) -> Response:
-    """Back to the person's own side (the session still ends when theirs would have)."""
-    from holder.signin import PAGES
-
-    session = await _session_of(request)
-    if session is None:
-        raise web.PageExit(RedirectResponse("/me/login", status_code=303))
-    person = acting_person(session[1])
-    if person is None:
-        return web.redirect(request, "/me")
-    return await _switch(request, person, PAGES, session[2])
-
-
-async def _switch(request: Request, holder: str, via: str, until: dt.datetime) -> Response:
-    side = holder_side(request)
-    await run_in_threadpool(side.sessions.end, request.cookies.get(HOLDER_COOKIE))
-    token = await run_in_threadpool(side.sessions.start, holder, via, until)
-    response = web.redirect(request, "/me")
-    _holder_cookie(request, response, token)
-    return response
+    found = record(request.app.state.hub, LEGAL_ENTITY, company, None, marks=False) or {}
+    value = (found.get("entity_name") or {}).get("value")
+    return str(value) if value else None
 
 
 @router.post("/me/codes/{ref}/withdraw")
 async def withdraw_code(request: Request, ref: str, _csrf: web.CsrfChecked) -> Response:
     """Withdraw a code shown by mistake: it can no longer be redeemed (410 "withdrawn")."""
-    holder = await signed_in(request)
+    holder = await signed_in(request, PRESENT)
     side = holder_side(request)
     lid = await run_in_threadpool(side.presentations.withdraw, holder, ref[:64])
     if lid is not None:
         await audit_row(
             request,
-            HOLDER_PAGES,
+            client_of(request),
             HOLDER_PURPOSE,
             "/me/codes/{ref}/withdraw",
             holder,
@@ -333,7 +340,7 @@ async def withdraw_code(request: Request, ref: str, _csrf: web.CsrfChecked) -> R
     return web.redirect(request, "/me")
 
 
-def _mask(identifier: str) -> str:
+def mask(identifier: str) -> str:
     return identifier[:6] + "*" * 8 + identifier[14:] if len(identifier) == 18 else identifier
 
 
@@ -364,14 +371,21 @@ async def licence_json(request: Request, lid: str, _session: web.SessionDep) -> 
     and ``hub licence disclose FILE`` hides fields of it without the platform)."""
     from licence.trust import receipt_json
 
-    holder = await signed_in(request)
+    holder = await signed_in(request, COPY)
     await _own(request, holder, lid)
     svc = request.app.state.hub.licences
     doc = await run_in_threadpool(svc.document, lid)
     receipt = await run_in_threadpool(receipt_json, svc, lid)
     body = doc if receipt is None else {"licence": doc, "receipt": receipt}
     await audit_row(
-        request, HOLDER_PAGES, HOLDER_PURPOSE, "/me/licences/{lid}/json", holder, (), "ok", 200
+        request,
+        client_of(request),
+        HOLDER_PURPOSE,
+        "/me/licences/{lid}/json",
+        holder,
+        (),
+        "ok",
+        200,
     )
     return web.secure(
         Response(
@@ -387,7 +401,7 @@ async def licence_pdf(request: Request, lid: str, _session: web.SessionDep) -> R
     """The licence's signed PDF (valid licences only: a fresh PDF of a revoked one misleads)."""
     from licence.pdf import render_pdf
 
-    holder = await signed_in(request)
+    holder = await signed_in(request, COPY)
     row = await _own(request, holder, lid)
     if row["status"] != "valid":
         status_zh = STATUS_ZH.get(row["status"], row["status"])
@@ -441,7 +455,7 @@ def _field_labels(doc: dict[str, Any], type_code: str) -> list[dict[str, Any]]:
 
 @router.get("/me/licences/{lid}/present", response_class=HTMLResponse)
 async def present_form(request: Request, lid: str, _session: web.SessionDep) -> HTMLResponse:
-    holder = await signed_in(request)
+    holder = await signed_in(request, PRESENT)
     row = await _own(request, holder, lid)
     doc = await run_in_threadpool(request.app.state.hub.licences.document, lid)
     return render(
@@ -460,7 +474,7 @@ async def present_form(request: Request, lid: str, _session: web.SessionDep) -> 
 async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLResponse:
     """Make a presentation of the chosen fields; the page shows its code and QR, and renews
     the code by itself while it stays open (``/pages/static/me.js``)."""
-    holder = await signed_in(request)
+    holder = await signed_in(request, PRESENT)
     form = await request.form()
     shown = [str(v) for v in form.getlist("show")]
     audience = str(form.get("audience") or "").strip() or None
@@ -469,13 +483,13 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
     try:
         made = await run_in_threadpool(
             lambda: side.presentations.create(
-                holder, lid, shown, audience=audience, lifetime=lifetime, via=HOLDER_PAGES
+                holder, lid, shown, audience=audience, lifetime=lifetime, via=client_of(request)
             )
         )
     except core.PresentationError as exc:
         await audit_row(
             request,
-            HOLDER_PAGES,
+            client_of(request),
             HOLDER_PURPOSE,
             "/v1/presentations",
             holder,
@@ -498,7 +512,7 @@ async def present(request: Request, lid: str, _csrf: web.CsrfChecked) -> HTMLRes
         )
     await audit_row(
         request,
-        HOLDER_PAGES,
+        client_of(request),
         HOLDER_PURPOSE,
         "/v1/presentations",
         holder,

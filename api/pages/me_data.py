@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.pages import web
-from api.pages.me import render, signed_in
-from api.routers.presentations import HOLDER_PAGES, HOLDER_PURPOSE, audit_row
+from api.pages.me import client_of, mask, render, signed_in
+from api.routers.presentations import HOLDER_PURPOSE, audit_row, holder_side
+from holder.agents import AUDIT, DATA, client_ref
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
@@ -23,7 +24,12 @@ OUTCOME_ZH = {
     "presentation-made": "生成亮证码",
     "signed-in": "登录",
     "acting-for": "法定代表人代表企业登录",
-    "act-for-refused": "拒绝：非企业法定代表人",
+    "acting-as-agent": "经办人代表企业登录",
+    "act-for-refused": "拒绝：非企业法定代表人或经办人",
+    "agent-granted": "授权经办人",
+    "agent-revoked": "撤销经办人授权",
+    "agents-refused": "拒绝：仅法定代表人可授权经办人",
+    "scope": "拒绝：超出经办人授权范围",
     "already-used": "拒绝：亮证码已使用",
     "expired": "拒绝：亮证码已过期",
     "wrong-audience": "拒绝：非指定对象",
@@ -42,14 +48,16 @@ OUTCOME_ZH = {
 async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse:
     """Every access to my records, claims, licences and presentations: the audit under my
     normalised ID, newest first."""
-    holder = await signed_in(request)
+    holder = await signed_in(request, AUDIT)
     state = request.app.state.hub
     rows = await run_in_threadpool(state.audit.query, holder, 500)
     purposes = state.purposes
+    agents = await run_in_threadpool(_agents_named, request, [r["client_id"] for r in rows])
     entries = [
         {
             "at": r["at"],
             "client": r["client_id"],
+            "agent": agents.get(r["client_id"]),
             "purpose": purposes.label(r["purpose"]) if r["purpose"] in purposes else r["purpose"],
             "route": r["route"],
             "fields": r["fields"],
@@ -63,11 +71,24 @@ async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse
     return render(request, "me_audit.html", {"entries": entries})
 
 
+def _agents_named(request: Request, clients: list[str]) -> dict[str, str]:
+    """The agent each ``agent:<ref>`` client acted as (masked ID number), for the company's
+    "who looked": what its agents did, each named."""
+    side = holder_side(request)
+    named = {}
+    for client in set(clients):
+        ref = client_ref(client)
+        found = side.agents.get(ref) if ref else None
+        if found is not None:
+            named[client] = mask(found.agent)
+    return named
+
+
 @router.get("/me/data", response_class=HTMLResponse)
 async def my_data(request: Request, _session: web.SessionDep) -> HTMLResponse:
     """My golden record, each field with its source and time, and the disputes of it (mine,
     "this is wrong", and any an approval system filed)."""
-    holder = await signed_in(request)
+    holder = await signed_in(request, DATA)
     return await _data_page(request, holder)
 
 
@@ -90,7 +111,7 @@ async def _data_page(
     fields = await run_in_threadpool(record, state, library, holder, None)
     await audit_row(
         request,
-        HOLDER_PAGES,
+        client_of(request),
         HOLDER_PURPOSE,
         "/me/data",
         holder,
@@ -122,7 +143,7 @@ async def dispute_field(
     from holder.corrections import FILER
     from sharing.disputes import DisputeRefused
 
-    holder = await signed_in(request)
+    holder = await signed_in(request, DATA)
     state = request.app.state.hub
     name = field_name[:64]
     shown = await run_in_threadpool(record, state, holder_library(holder), holder, None)
@@ -137,7 +158,7 @@ async def dispute_field(
     forget(state)
     await audit_row(
         request,
-        HOLDER_PAGES,
+        client_of(request),
         HOLDER_PURPOSE,
         "/me/data/disputes",
         holder,

@@ -29,6 +29,7 @@ from api.deps import PRINTABLE, Access, admit, anonymous, conclude, gate, limit_
 from api.problems import Problem, responses
 from api.state import HubState, hub_state
 from holder import presentations as core
+from holder.agents import PRESENT, Actor, Agents
 from holder.assertions import AssertionRefused, HolderApps
 from holder.signin import HolderSessions
 
@@ -66,15 +67,21 @@ HOLDER_BURST = 10.0  # ... in bursts of up to this many (a live code renews ever
 
 @dataclass
 class HolderSide:
-    """The holder room's services for one app: sessions, holder apps, presentations."""
+    """The holder room's services for one app: sessions, holder apps, presentations, the
+    companies' agents."""
 
     sessions: HolderSessions
     apps: HolderApps
     presentations: core.Presentations
     origin: str  # this hub's origin: the assertions' audience and the codes' links
+    agents: Agents
 
     def link(self, code: str) -> str:
         return f"{self.origin}/p/{code}"
+
+    def actor(self, token: str | None) -> Actor | None:
+        """Who this session token acts as (with the agent's authorisation, if an agent)."""
+        return self.agents.actor(self.sessions.session(token), self.sessions.authorised)
 
 
 _lock = threading.Lock()
@@ -93,11 +100,23 @@ def holder_side(request: Request) -> HolderSide:
                 engine = hub.library.engine
                 licences = hub.licences
                 parts = urlsplit(licences.verification_url)
+                agents = Agents(
+                    engine, lambda data: hub.ledger.append(data), hub.audit.subject_hash
+                )
+
+                def rep(company: str, person: str) -> bool:
+                    return legal_rep(hub, company, person)
+
                 side = HolderSide(
-                    HolderSessions(engine, authorised=lambda c, p: legal_rep(hub, c, p)),
+                    HolderSessions(
+                        engine,
+                        authorised=rep,
+                        agents=lambda c, p: agents.live(c, p, rep) is not None,
+                    ),
                     HolderApps(engine),
                     core.Presentations(engine, licences),
                     f"{parts.scheme}://{parts.netloc}",
+                    agents,
                 )
                 state.holder_side = side
     return side
@@ -223,18 +242,25 @@ async def _by_app(request: Request, side: HolderSide, route: str) -> tuple[str, 
 
 async def signed_in_holder(request: Request, side: HolderSide) -> str | None:
     """The holder of this browser's session cookie, None if there is none (or it ended)."""
+    found = await signed_in_actor(request, side)
+    return found.holder if found is not None else None
+
+
+async def signed_in_actor(request: Request, side: HolderSide) -> Actor | None:
+    """Who this browser's session cookie acts as, None if there is none (or it ended)."""
     token = request.cookies.get(HOLDER_COOKIE)
-    return await run_in_threadpool(side.sessions.holder_of, token) if token else None
+    return await run_in_threadpool(side.actor, token) if token else None
 
 
-async def _by_session(request: Request, side: HolderSide, route: str) -> str:
-    """A holder's own request from the pages: their session and the pages' CSRF token."""
+async def _by_session(request: Request, side: HolderSide, route: str) -> tuple[str, str]:
+    """A holder's own request from the pages: their session and the pages' CSRF token; the
+    holder and the audit's client (an agent's, if an agent acts for a company)."""
     from api.pages import session as sessions
     from api.pages import web
 
     state: HubState = request.app.state.hub
-    holder = await signed_in_holder(request, side)
-    if holder is None:
+    actor = await signed_in_actor(request, side)
+    if actor is None:
         # a stranger's requests are held to the address budget of requests without a key
         await limit_address(request, route, state.stranger_rate, "address-limited", charge=True)
         await audit_row(request, anonymous(request.scope), "-", route, None, (), "no-session", 401)
@@ -243,14 +269,18 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
             "unauthenticated",
             "sign in at /me/login (or send a holder app's key and X-Holder-Assertion)",
         )
+    holder = actor.holder
     page = sessions.decode(request.cookies.get(sessions.COOKIE), web.secret(request))
     if not sessions.csrf_ok(page, request.headers.get("x-csrf-token"), web.secret(request)):
-        await audit_row(request, HOLDER_PAGES, HOLDER_PURPOSE, route, holder, (), "csrf", 403)
+        await audit_row(request, actor.client, HOLDER_PURPOSE, route, holder, (), "csrf", 403)
         raise Problem(403, "csrf", "the X-CSRF-Token header is missing or stale: reload the page")
+    if not actor.allows(PRESENT):
+        await audit_row(request, actor.client, HOLDER_PURPOSE, route, holder, (), "scope", 403)
+        raise Problem(403, "scope", "the company did not authorise this agent to present licences")
     wait = state.limiter.take(f"holder:{holder}", HOLDER_RATE, burst=HOLDER_BURST)
     if wait > 0:
         await audit_row(
-            request, HOLDER_PAGES, HOLDER_PURPOSE, route, holder, (), "rate-limited", 429
+            request, actor.client, HOLDER_PURPOSE, route, holder, (), "rate-limited", 429
         )
         raise Problem(
             429,
@@ -258,7 +288,7 @@ async def _by_session(request: Request, side: HolderSide, route: str) -> str:
             f"at most {HOLDER_RATE:g} code a second (bursts of {HOLDER_BURST:g}): retry shortly",
             headers={"Retry-After": str(max(1, round(wait + 0.5)))},
         )
-    return holder
+    return holder, actor.client
 
 
 @router.post(
@@ -280,7 +310,7 @@ async def create_presentation(body: PresentationIn, request: Request) -> Present
     if request.headers.get("authorization"):
         holder, client, access = await _by_app(request, side, route)
     else:
-        holder, client = await _by_session(request, side, route), HOLDER_PAGES
+        holder, client = await _by_session(request, side, route)
     try:
         made = await run_in_threadpool(
             lambda: side.presentations.create(
