@@ -17,14 +17,9 @@ from typing import Any
 from minio.credentials import StaticProvider
 from minio.minioadmin import MinioAdmin
 
+from storage.objects import drive_health, erasure_quorums
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def quorums(drives: int, parity: int) -> tuple[int, int]:
-    """(read quorum, write quorum) of an erasure set: reads need the data shards, writes one
-    more when data and parity are equal (MinIO's rule, so a split set cannot write twice)."""
-    data = drives - parity
-    return data, data + 1 if data == parity else data
 
 
 def _where(path: str) -> str:
@@ -38,17 +33,18 @@ def report(info: dict[str, Any], write_quorum: bool) -> tuple[list[str], bool]:
     backend = info.get("backend", {})
     parity = int(backend.get("standardSCParity") or 0)
     per_set = backend.get("totalDrivesPerSet") or [len(drives)]
-    read_q, write_q = quorums(int(per_set[0]), parity)
-    ok = [d for d in drives if d.get("state") == "ok" and not d.get("healing")]
+    read_q, write_q = erasure_quorums(int(per_set[0]), parity)
+    health = drive_health(info)
+    ok = health.drives - health.offline - health.healing
     lines = [
-        f"drives     {len(ok)}/{len(drives)} ok, EC:{parity} over {per_set[0]} per set "
+        f"drives     {ok}/{health.drives} ok, EC:{parity} over {per_set[0]} per set "
         f"(reads need {read_q}, writes {write_q}); "
         f"{'writes accepted' if write_quorum else 'NO WRITE QUORUM: writes refused'}"
     ]
     for d in sorted(drives, key=lambda d: (d.get("set_index", 0), d.get("disk_index", 0))):
         state = str(d.get("state", "unknown")) + (" (healing)" if d.get("healing") else "")
         lines.append(f"  {state:<18} {_where(str(d.get('path') or d.get('endpoint')))}")
-    return lines, len(ok) == len(drives)
+    return lines, not health.degraded
 
 
 def main(argv: list[str]) -> int:
