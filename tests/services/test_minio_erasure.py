@@ -74,26 +74,25 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float = WAIT) -> None:
         time.sleep(0.5)
 
 
-def _pull(drive: Path) -> None:
-    """Take a drive out at once (a rename: deleting file by file races the server's writes),
-    then wipe it."""
-    pulled = drive.with_name(f".pulled-{drive.name}-{secrets.token_hex(4)}")
-    drive.rename(pulled)
-    shutil.rmtree(pulled)
-
-
 def _break(drive: Path) -> None:
     """The drive and every shard on it are gone, and its path is unusable (a file in place of
-    the folder). A folder left missing is created again by the server within seconds, then
-    formatted and healed, which would end a degraded phase before it is observed."""
-    while True:
-        _pull(drive)
-        try:
-            # the server may have created the folder again since the rename: then again
-            os.close(os.open(drive, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            return
-        except FileExistsError:
-            continue
+    the folder). The folder is renamed away at once (deleting file by file races the server's
+    writes) and wiped after. A folder left missing is created again by the server within
+    seconds, then formatted and healed, which would end a degraded phase before it is
+    observed: hence the file."""
+    pulled: list[Path] = []
+    try:
+        while True:
+            pulled.append(drive.with_name(f".pulled-{drive.name}-{secrets.token_hex(4)}"))
+            drive.rename(pulled[-1])
+            try:
+                os.close(os.open(drive, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                return
+            except FileExistsError:
+                continue  # the server created the folder again since the rename: again
+    finally:
+        for folder in pulled:
+            shutil.rmtree(folder)
 
 
 def _settings(tmp_path: Path, env: dict[str, str]) -> Settings:
