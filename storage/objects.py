@@ -238,7 +238,13 @@ class MinioObjectStore:
     ) -> None:
         from minio import Minio
 
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+        self.client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            http_client=_http_client(),
+        )
         self.endpoint = endpoint
         self._credentials = (access_key, secret_key, secure)
         self._admin: Any = None  # MinioAdmin, made on the first drive_health()
@@ -375,10 +381,39 @@ class MinioObjectStore:
         return self._admin
 
 
+def _http_client() -> Any:
+    """The SDK's own HTTP pool (same timeouts, five retries with short backoff) except for 5xx
+    answers: a 503's ``Retry-After`` is not obeyed, and they are retried twice. MinIO sends
+    ``Retry-After: 60`` with every refusal (a set without write quorum answers
+    ``SlowDownWrite`` at once), so obeying it held each write five minutes before it failed.
+    The last answer goes back to the SDK, which names the refusal."""
+    import certifi
+    import urllib3
+
+    timeout = 300.0  # the SDK's: large objects on slow links
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=5,
+            status=2,
+            backoff_factor=0.2,
+            status_forcelist=[500, 502, 503, 504],
+            respect_retry_after_header=False,
+            raise_on_status=False,
+        ),
+    )
+
+
 @contextmanager
 def _reachable(endpoint: str, what: str) -> Iterator[None]:
     """Transport failures of the MinIO client (urllib3 gives up after its retries, or the
-    connection breaks mid-body) as :class:`ObjectStoreUnavailableError`, naming the endpoint."""
+    connection breaks mid-body) and the server's own refusals (a 5xx answer, such as
+    ``SlowDownWrite`` from an erasure set that lost its write quorum) as
+    :class:`ObjectStoreUnavailableError`, naming the endpoint: both are transient."""
+    from minio.error import InvalidResponseError, S3Error, ServerError
     from urllib3.exceptions import HTTPError
 
     try:
@@ -387,6 +422,18 @@ def _reachable(endpoint: str, what: str) -> Iterator[None]:
         raise ObjectStoreUnavailableError(
             f"MinIO at {endpoint} is unreachable ({what}): {exc.__class__.__name__}; "
             "check that it runs (`make services-up`) and retry"
+        ) from exc
+    except S3Error as exc:
+        status = int(getattr(exc.response, "status", 0) or 0)
+        if status < 500:
+            raise  # the caller's answer: not found, refused by a lock, ...
+        raise ObjectStoreUnavailableError(
+            f"MinIO at {endpoint} refused to {what} for now: {exc.code} (HTTP {status}; "
+            "are enough of its drives online? `scripts/services.sh status`); retry"
+        ) from exc
+    except (ServerError, InvalidResponseError) as exc:  # an error answer without S3 detail
+        raise ObjectStoreUnavailableError(
+            f"MinIO at {endpoint} failed to {what}: {exc}; retry"
         ) from exc
 
 
