@@ -31,7 +31,12 @@ from servicekit import service_env
 from api.routers import health
 from hub.settings import PROJECT_ROOT, Settings
 from hub.wiring import api_app
-from storage.objects import ObjectExistsError, ObjectStore, object_store
+from storage.objects import (
+    ObjectExistsError,
+    ObjectStore,
+    ObjectStoreUnavailableError,
+    object_store,
+)
 
 pytestmark = pytest.mark.services
 
@@ -286,3 +291,61 @@ def test_object_lock_holds_on_the_erasure_coded_deployment(
         original.release_conn()
     with pytest.raises(S3Error):
         client.remove_object("landing", key, version_id=first)
+
+
+def test_two_drives_lost_keep_reads_and_refuse_writes_at_once(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = _admin(env)
+    drives = _erasure_drives(admin)
+    _wait("every drive to be ok", lambda: all(d["state"] == "ok" for d in _drives(admin).values()))
+    settings = _settings(tmp_path, env)
+    store = object_store(settings)
+    prefix = f"ec-probe/{secrets.token_hex(4)}"
+    kept = {f"{prefix}/{i:03d}": secrets.token_bytes(300_000) for i in range(10)}
+    store.put_many(list(kept.items()))
+
+    lost = sorted(drives)[::3][:2]  # the first and the last: EC:2 over four has parity for two
+    try:
+        for drive in lost:
+            _break(drive)
+        _wait(
+            "MinIO to see both drives gone",
+            lambda: all(_drives(admin)[d]["state"] != "ok" for d in lost),
+        )
+        # reads go on from the two drives left ...
+        assert all(store.get(key) == data for key, data in kept.items())
+        # ... writes are refused at once, with the reason, as a transient error
+        with pytest.raises(ObjectStoreUnavailableError, match="SlowDownWrite"):
+            store.put(f"{prefix}/new", b"refused")
+        monkeypatch.setattr(health, "READY_TTL", 0.0)
+        with TestClient(api_app(settings, background=False)) as api:
+            r = api.get("/v1/health/ready")
+        assert r.status_code == 200, r.text  # a shared store: no instance would do better
+        assert r.json()["degraded"] == ["objects"]
+        assert r.json()["objects"]["detail"] == (
+            f"degraded: 2 of {len(drives)} drives offline; no write quorum, writes refused"
+        )
+
+        for drive in lost:  # two new drives: both healed
+            drive.unlink()
+            drive.mkdir()
+        _wait(
+            "both new drives healed with every object's share",
+            lambda: (
+                all((d / "hub" / key / "xl.meta").is_file() for d in lost for key in kept)
+                and all(
+                    x["state"] == "ok" and not x.get("healing") for x in _drives(admin).values()
+                )
+            ),
+        )
+    finally:
+        for drive in lost:
+            if drive.is_file():
+                drive.unlink()
+            drive.mkdir(exist_ok=True)
+    assert store.put(f"{prefix}/after", b"written again")
+    assert all(store.get(key) == data for key, data in kept.items())
+    client = _minio(env)
+    for obj in client.list_objects("hub", prefix=prefix, recursive=True, include_version=True):
+        client.remove_object("hub", str(obj.object_name), version_id=obj.version_id)
