@@ -346,16 +346,16 @@ class MinioObjectStore:
         """The deployment's drives from MinIO's admin info API (HTTP, no ``mc``), or None when
         it cannot tell: these credentials lack ``admin:ServerInfo``, or the API did not answer
         within two seconds. Objects are still served while this is None."""
+        import json
+
         from minio.error import MinioAdminException
         from urllib3.exceptions import HTTPError
 
         try:
-            info = self._admin_client().info()
-        except (MinioAdminException, HTTPError, ConnectionError, TimeoutError):
-            return None  # refused (403: no admin right) or no answer: cannot tell
-        import json
-
-        return drive_health(json.loads(info))
+            info = json.loads(self._admin_client().info())
+        except (MinioAdminException, HTTPError, ConnectionError, TimeoutError, ValueError):
+            return None  # refused (403: no admin right), no answer or no JSON: cannot tell
+        return drive_health(info)
 
     def _admin_client(self) -> Any:
         if self._admin is None:

@@ -105,3 +105,10 @@ def test_a_bare_503_to_a_lookup_is_a_transient_error(store: MinioObjectStore) ->
     with pytest.raises(ObjectStoreUnavailableError) as refused:
         store.exists("refused/k")
     assert "503" in str(refused.value)
+
+
+def test_drive_health_is_unknown_when_the_admin_api_refuses(store: MinioObjectStore) -> None:
+    # a key without admin:ServerInfo, or a server that refuses: no report, and no exception
+    # (readiness then says nothing about drives rather than failing the object store)
+    assert store.drive_health() is None
+    assert any(seen.startswith("GET /minio/admin/v3/info") for seen in Refusing.seen)
