@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -35,6 +36,49 @@ class ObjectStoreUnavailableError(ObjectStoreError):
 
 class ObjectNotFoundError(ObjectStoreError):
     """No object under the requested key."""
+
+
+@dataclass(frozen=True)
+class DriveHealth:
+    """The drives of an erasure-coded object store, as its server reports them."""
+
+    drives: int
+    offline: int  # not serving: gone, faulty, or a new drive not yet formatted
+    healing: int  # serving while the server rebuilds their shards
+    writable: bool  # every erasure set keeps its write quorum
+
+    @property
+    def degraded(self) -> bool:
+        """Serving with less redundancy than built: a drive is offline or healing."""
+        return self.offline > 0 or self.healing > 0
+
+
+def erasure_quorums(drives: int, parity: int) -> tuple[int, int]:
+    """(read quorum, write quorum) of an erasure set of ``drives`` with ``parity`` parity
+    shards: reads need the data shards, writes one more when data and parity are equal
+    (MinIO's rule, so that two halves of a split set cannot both accept a write)."""
+    data = drives - parity
+    return data, data + 1 if data == parity else data
+
+
+def drive_health(info: Mapping[str, Any]) -> DriveHealth:
+    """:class:`DriveHealth` from MinIO's admin info answer (``servers[].drives[]`` with their
+    ``state``, ``pool_index`` and ``set_index``; ``backend.standardSCParity``)."""
+    drives = [d for server in info.get("servers") or [] for d in server.get("drives") or []]
+    parity = int((info.get("backend") or {}).get("standardSCParity") or 0)
+    sets: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
+    for d in drives:
+        sets.setdefault((int(d.get("pool_index", 0)), int(d.get("set_index", 0))), []).append(d)
+    writable = bool(sets) and all(
+        sum(d.get("state") == "ok" for d in members) >= erasure_quorums(len(members), parity)[1]
+        for members in sets.values()
+    )
+    return DriveHealth(
+        drives=len(drives),
+        offline=sum(d.get("state") != "ok" for d in drives),
+        healing=sum(d.get("state") == "ok" and bool(d.get("healing")) for d in drives),
+        writable=writable,
+    )
 
 
 def sha256_hex(data: bytes) -> str:
@@ -194,8 +238,16 @@ class MinioObjectStore:
     ) -> None:
         from minio import Minio
 
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
+        self.client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            http_client=_http_client(),
+        )
         self.endpoint = endpoint
+        self._credentials = (access_key, secret_key, secure)
+        self._admin: Any = None  # MinioAdmin, made on the first drive_health()
         self.bucket = bucket
         self.routes = dict(routes or {})
         with _reachable(endpoint, "open buckets"):
@@ -290,11 +342,78 @@ class MinioObjectStore:
                 found.update(o.object_name for o in objs if o.object_name)
         return sorted(found)
 
+    def drive_health(self) -> DriveHealth | None:
+        """The deployment's drives from MinIO's admin info API (HTTP, no ``mc``), or None when
+        it cannot tell: these credentials lack ``admin:ServerInfo``, or the API did not answer
+        within two seconds. Objects are still served while this is None."""
+        import json
+
+        from minio.error import MinioAdminException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            info = json.loads(self._admin_client().info())
+        except (MinioAdminException, HTTPError, ConnectionError, TimeoutError, ValueError):
+            return None  # refused (403: no admin right), no answer or no JSON: cannot tell
+        return drive_health(info)
+
+    def _admin_client(self) -> Any:
+        if self._admin is None:
+            import certifi
+            import urllib3
+            from minio.credentials import StaticProvider
+            from minio.minioadmin import MinioAdmin
+
+            access_key, secret_key, secure = self._credentials
+            self._admin = MinioAdmin(
+                endpoint=self.endpoint,
+                credentials=StaticProvider(access_key, secret_key),
+                secure=secure,
+                # one quick try: a health check must not hang on the SDK's five-minute retries
+                http_client=urllib3.PoolManager(
+                    timeout=urllib3.Timeout(connect=2.0, read=2.0),
+                    retries=False,
+                    maxsize=2,
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+                ),
+            )
+        return self._admin
+
+
+def _http_client() -> Any:
+    """The SDK's own HTTP pool (same timeouts, five retries with short backoff) except for 5xx
+    answers: a 503's ``Retry-After`` is not obeyed, and they are retried twice. MinIO sends
+    ``Retry-After: 60`` with every refusal (a set without write quorum answers
+    ``SlowDownWrite`` at once), so obeying it held each write five minutes before it failed.
+    The last answer goes back to the SDK, which names the refusal."""
+    import certifi
+    import urllib3
+
+    timeout = 300.0  # the SDK's: large objects on slow links
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=5,
+            status=2,
+            backoff_factor=0.2,
+            status_forcelist=[500, 502, 503, 504],
+            respect_retry_after_header=False,
+            raise_on_status=False,
+        ),
+    )
+
 
 @contextmanager
 def _reachable(endpoint: str, what: str) -> Iterator[None]:
     """Transport failures of the MinIO client (urllib3 gives up after its retries, or the
-    connection breaks mid-body) as :class:`ObjectStoreUnavailableError`, naming the endpoint."""
+    connection breaks mid-body) and the server's own refusals (a 5xx answer, such as
+    ``SlowDownWrite`` from an erasure set that lost its write quorum) as
+    :class:`ObjectStoreUnavailableError`, naming the endpoint: both are transient."""
+    from minio.error import InvalidResponseError, S3Error, ServerError
     from urllib3.exceptions import HTTPError
 
     try:
@@ -303,6 +422,18 @@ def _reachable(endpoint: str, what: str) -> Iterator[None]:
         raise ObjectStoreUnavailableError(
             f"MinIO at {endpoint} is unreachable ({what}): {exc.__class__.__name__}; "
             "check that it runs (`make services-up`) and retry"
+        ) from exc
+    except S3Error as exc:
+        status = int(getattr(exc.response, "status", 0) or 0)
+        if status < 500:
+            raise  # the caller's answer: not found, refused by a lock, ...
+        raise ObjectStoreUnavailableError(
+            f"MinIO at {endpoint} refused to {what} for now: {exc.code} (HTTP {status}; "
+            "are enough of its drives online? `scripts/services.sh status`); retry"
+        ) from exc
+    except (ServerError, InvalidResponseError) as exc:  # an error answer without S3 detail
+        raise ObjectStoreUnavailableError(
+            f"MinIO at {endpoint} failed to {what}: {exc}; retry"
         ) from exc
 
 

@@ -7,7 +7,10 @@ below its limit (appends would be refused beyond it). It also reports the anchor
 checkpoints still waiting for the remote anchor and the age of the oldest): anchoring queues
 and catches up by design (the single-node Fabric tests), so a lag is reported, never a reason
 to take every instance out of the load balancer. A failing part answers 503 naming the part
-and the kind of failure, never the server's address, credentials or any record.
+and the kind of failure, never the server's address, credentials or any record. An
+erasure-coded object store that has lost drives still answers: it is listed under
+``degraded`` with how many drives are offline or healing, and whether it still has write
+quorum (a shared store's lost quorum is no reason to take any instance out either).
 
 With a streaming replica configured (``HUB_DATABASE_REPLICA_URL``) it reports the replica's
 lag (seconds and WAL bytes behind the primary) and where the golden record reads go. A replica
@@ -30,6 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.state import HubState, hub_state
+from storage.objects import MinioObjectStore
 
 router = APIRouter(tags=["service"])
 
@@ -45,7 +49,9 @@ class Live(BaseModel):
 class Part(BaseModel):
     ok: bool
     detail: str = Field(
-        default="", description="why the part is failing (a kind of failure, no address)"
+        default="",
+        description="why the part is failing, or how it is degraded (a kind of failure, no "
+        "address)",
     )
 
 
@@ -77,7 +83,9 @@ class Ready(BaseModel):
     )
     failing: list[str] = Field(description="the parts that are not ready (empty when ready)")
     degraded: list[str] = Field(
-        default_factory=list, description="the parts on their fallback (the instance serves)"
+        default_factory=list,
+        description="the parts that serve on their fallback or with less redundancy than "
+        "built, or reads only (the instance serves; the detail says how)",
     )
     database: Part
     objects: Part
@@ -154,7 +162,9 @@ async def check(state: HubState) -> Ready:
             lag_bytes=None,
         )
     failing = [name for name, part in parts.items() if not part.ok]
-    degraded = ["replica"] if replica.configured and not replica.ok else []
+    degraded = [name for name, part in parts.items() if part.ok and part.detail]
+    if replica.configured and not replica.ok:
+        degraded.append("replica")
     return Ready(
         status="not-ready" if failing else "degraded" if degraded else "ready",
         failing=failing,
@@ -191,8 +201,20 @@ def _database(state: HubState) -> Part:
 
 
 def _objects(state: HubState) -> Part:
-    state.ingest.objects.exists(PROBE_KEY)  # a round trip to the store; the answer is moot
-    return Part(ok=True)
+    store = state.ingest.objects
+    store.exists(PROBE_KEY)  # a round trip to the store; the answer is moot
+    # an erasure-coded store also says how its drives are (None: it cannot tell)
+    report = store.drive_health() if isinstance(store, MinioObjectStore) else None
+    if report is None or not report.degraded:
+        return Part(ok=True)
+    drives = f"{report.offline} of {report.drives} drives offline"
+    if report.healing:
+        drives += f", {report.healing} healing"
+    if not report.writable:
+        # reads go on, writes are refused: every instance shares the store, so taking this one
+        # out of the load balancer would not help (the records it serves are in the database)
+        return Part(ok=True, detail=f"degraded: {drives}; no write quorum, writes refused")
+    return Part(ok=True, detail=f"degraded: {drives}; reads and writes go on")
 
 
 def _ledger(state: HubState) -> Ledger:
