@@ -1,10 +1,10 @@
 # A streaming replica of our PostgreSQL (sourced by scripts/services.sh after postgres.sh): a hot
-# standby on 127.0.0.1:HUB_SERVICES_PG_REPLICA_PORT (default: the primary's port + 1), cloned with
+# standby on 127.0.0.1:HUB_SERVICES_PG_REPLICA_PORT (default: the primary's port + 2), cloned with
 # pg_basebackup -R from the primary over a physical replication slot, data under
 # var/services/postgres-replica. The API reads golden records from it (HUB_DATABASE_REPLICA_URL
 # in var/services/env); everything that writes, or must be fresh, stays on the primary.
 
-PG_REPLICA_PORT=${HUB_SERVICES_PG_REPLICA_PORT:-$((PG_PORT + 1))}
+PG_REPLICA_PORT=${HUB_SERVICES_PG_REPLICA_PORT:-$((PG_PORT + 2))}  # +1 is the department's (edge.sh)
 PG_REPLICA_DATA="$SVC/postgres-replica"
 PG_REPLICA_LOG="$LOGS/postgres-replica.log"
 PG_SLOT=hub_replica
