@@ -41,6 +41,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,29 @@ SEQUENCE_EVERY = 10  # batches between sequencer runs
 PDF_WORKERS = 2
 
 _worker: dict[str, Any] = {}
+
+
+def issue_all(svc: Any, batches: Iterable[list[Any]], n: int) -> float:
+    """Issue every batch (stored, logged), sequencing and attaching receipts every
+    :data:`SEQUENCE_EVERY` batches as the background sequencer would; the seconds it took, all
+    ``n`` licences with their receipts (checked)."""
+    receipts = ledger_receipts(svc.ledger)
+    attached = 0
+
+    def sequence_now_and_then(k: int) -> None:
+        # as the background sequencer would: a checkpoint, then the receipts it gives
+        nonlocal attached
+        if (k + 1) % SEQUENCE_EVERY == 0:
+            svc.ledger.sequence()
+            attached += svc.attach_receipts(receipts)
+
+    start = time.perf_counter()
+    issued = svc.issue_batches(batches, sequence_now_and_then)
+    svc.ledger.sequence()
+    attached += svc.attach_receipts(receipts)
+    seconds = time.perf_counter() - start
+    assert issued == attached == n, f"{issued} issued, {attached} receipts for {n} licences"
+    return seconds
 
 
 def _pdf_worker_init(home: str, cache: str, warm_id: str, ready: Any) -> None:
@@ -484,22 +508,7 @@ def main() -> None:
             for lo in range(0, n, BATCH)
         )
 
-        receipts = ledger_receipts(svc.ledger)
-        attached = 0
-
-        def sequence_now_and_then(k: int) -> None:
-            # as the background sequencer would: a checkpoint, then the receipts it gives
-            nonlocal attached
-            if (k + 1) % SEQUENCE_EVERY == 0:
-                svc.ledger.sequence()
-                attached += svc.attach_receipts(receipts)
-
-        start = time.perf_counter()
-        issued = svc.issue_batches(batches, sequence_now_and_then)
-        svc.ledger.sequence()
-        attached += svc.attach_receipts(receipts)
-        issue_s = time.perf_counter() - start
-        assert issued == attached == n, f"{issued} issued, {attached} receipts for {n} licences"
+        issue_s = issue_all(svc, batches, n)
         rate = n / issue_s
         print(
             f"issued {n} sealed licences (stored, logged, sequenced, receipts) in "

@@ -465,11 +465,10 @@ def child_loadgen(url: str, key: str, ids_file: str, seconds: str, conns: str) -
 def child_issue(home: str, n_text: str) -> dict[str, Any]:
     """``n`` business licences on the licence bench's path (the log's final size too)."""
     from bench._common import peak_rss_mb
-    from bench.licence import AUTHORITY, BATCH, SEQUENCE_EVERY, synth_fields, synth_holders
+    from bench.licence import AUTHORITY, BATCH, issue_all, synth_fields, synth_holders
     from hub.commands.licence import open_service
     from hub.settings import Settings
     from licence.issuance import Holder, IssueRequest
-    from licence.receipts import ledger_receipts
     from storage.library import LibraryStore
     from storage.library import engine_for as library_engine
 
@@ -499,21 +498,7 @@ def child_issue(home: str, n_text: str) -> dict[str, Any]:
         ]
         for lo in range(0, n, BATCH)
     )
-    receipts = ledger_receipts(svc.ledger)
-    attached = 0
-
-    def sequence_now_and_then(k: int) -> None:
-        nonlocal attached
-        if (k + 1) % SEQUENCE_EVERY == 0:
-            svc.ledger.sequence()
-            attached += svc.attach_receipts(receipts)
-
-    t = time.perf_counter()
-    issued = svc.issue_batches(batches, sequence_now_and_then)
-    svc.ledger.sequence()
-    attached += svc.attach_receipts(receipts)
-    seconds = time.perf_counter() - t
-    assert issued == attached == n, f"{issued} issued, {attached} receipts for {n} licences"
+    seconds = issue_all(svc, batches, n)
     return {
         "seconds": seconds,
         "licences": n,
