@@ -212,18 +212,19 @@ async def grant_agent(
             request, HOLDER_PAGES, HOLDER_PURPOSE, route, company, (), exc.kind, exc.status
         )
         return await _agents_page(request, company, rep, exc.message, exc.status)
-    for subject in (company, made.agent):
-        await audit_row(
-            request,
-            HOLDER_PAGES,
-            HOLDER_PURPOSE,
-            route,
-            subject,
-            [made.scope],
-            "agent-granted",
-            201,
-        )
+    await _audit_both(request, route, company, made.agent, made.scope, "agent-granted", 201)
     return web.redirect(request, "/me/agents")
+
+
+async def _audit_both(
+    request: Request, route: str, company: str, agent: str, scope: str, outcome: str, status: int
+) -> None:
+    """An authorisation's grant or end, audited under the company and under the agent (each
+    sees it in their own "who looked")."""
+    for subject in (company, agent):
+        await audit_row(
+            request, HOLDER_PAGES, HOLDER_PURPOSE, route, subject, [scope], outcome, status
+        )
 
 
 @router.post("/me/agents/{ref}/revoke", response_class=HTMLResponse)
@@ -237,15 +238,5 @@ async def revoke_agent(request: Request, ref: str, _csrf: web.CsrfChecked) -> Re
         return await _agents_page(
             request, company, rep, "没有这项有效授权 / no such live authorisation", 404
         )
-    for subject in (company, ended.agent):
-        await audit_row(
-            request,
-            HOLDER_PAGES,
-            HOLDER_PURPOSE,
-            route,
-            subject,
-            [ended.scope],
-            "agent-revoked",
-            200,
-        )
+    await _audit_both(request, route, company, ended.agent, ended.scope, "agent-revoked", 200)
     return web.redirect(request, "/me/agents")
