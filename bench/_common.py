@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -60,3 +62,19 @@ def report(
             ensure_ascii=False,
         )
     )
+
+
+SERVICES_ENV = Path(__file__).resolve().parents[1] / "var" / "services" / "env"
+
+
+def services_env(path: Path = SERVICES_ENV) -> dict[str, str]:
+    """The ``export NAME='value'`` lines of the services tier's env file (written by
+    ``scripts/services.sh up``) as a mapping; empty when the file is missing."""
+    env: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = shlex.split(line, comments=True)
+            if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+                name, value = words[1].split("=", 1)
+                env[name] = value
+    return env

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import secrets
-import shlex
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import peak_rss_mb
+from bench._common import peak_rss_mb, services_env
 
 DATASET = "ps_household"
 ENV_FILE = Path(__file__).resolve().parents[1] / "var" / "services" / "env"
@@ -51,11 +50,7 @@ class BenchSetupError(RuntimeError):
 def _server_url(explicit: str | None) -> str:
     """The hub's PostgreSQL URL (SQLAlchemy form) from the flag, the environment or services."""
     url = explicit or os.environ.get("HUB_DATABASE_URL", "")
-    if not url and ENV_FILE.is_file():
-        for line in ENV_FILE.read_text(encoding="utf-8").splitlines():
-            words = shlex.split(line, comments=True)
-            if len(words) == 2 and words[1].startswith("HUB_DATABASE_URL="):
-                url = words[1].split("=", 1)[1]
+    url = url or services_env(ENV_FILE).get("HUB_DATABASE_URL", "")
     if not url.startswith("postgresql"):
         raise BenchSetupError(
             "no PostgreSQL URL: pass --database-url, set HUB_DATABASE_URL or run "

@@ -41,7 +41,6 @@ import math
 import os
 import random
 import resource
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -51,6 +50,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from bench._common import services_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ROOT / "var" / "services"
@@ -252,14 +253,7 @@ def generate(
 
 def tier_env() -> dict[str, str]:
     """The ``export`` lines of var/services/env as a mapping."""
-    out: dict[str, str] = {}
-    if ENV_FILE.is_file():
-        for line in ENV_FILE.read_text(encoding="utf-8").splitlines():
-            words = shlex.split(line, comments=True)
-            if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-                key, value = words[1].split("=", 1)
-                out[key] = value
-    return out
+    return services_env(ENV_FILE)
 
 
 def _ready(url: str) -> bool:

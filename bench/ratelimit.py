@@ -21,17 +21,14 @@ import time
 def _server_url(explicit: str | None) -> str:
     """The hub's PostgreSQL URL from the flag, the environment or ``var/services/env``."""
     import os
-    import shlex
 
-    from hub.settings import PROJECT_ROOT
+    from bench._common import services_env
 
-    url = explicit or os.environ.get("HUB_DATABASE_URL", "")
-    env = PROJECT_ROOT / "var" / "services" / "env"
-    if not url and env.is_file():
-        for line in env.read_text(encoding="utf-8").splitlines():
-            words = shlex.split(line, comments=True)
-            if len(words) == 2 and words[1].startswith("HUB_DATABASE_URL="):
-                url = words[1].split("=", 1)[1]
+    url = (
+        explicit
+        or os.environ.get("HUB_DATABASE_URL", "")
+        or services_env().get("HUB_DATABASE_URL", "")
+    )
     if not url.startswith("postgresql"):
         raise SystemExit("no PostgreSQL URL: pass --database-url or run `make services-up`")
     return url

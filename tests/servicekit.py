@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import secrets
-import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bench._common import services_env
 from hub.settings import PROJECT_ROOT, Settings
 
 ENV_FILE = PROJECT_ROOT / "var" / "services" / "env"
@@ -34,13 +34,7 @@ def service_env(path: Path = ENV_FILE) -> dict[str, str]:
             f"{path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path} "
             "is missing: run `make services-up` (scripts/services.sh up) first"
         )
-    env: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        words = shlex.split(line, comments=True)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, value = words[1].split("=", 1)
-            env[name] = value
-    return env
+    return services_env(path)
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
