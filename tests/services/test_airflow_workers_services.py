@@ -234,9 +234,17 @@ def _assert_same_run(
     )
 
     # the merge was tried again, on the other worker, and every step succeeded
+    # the run is marked published inside the publish task, a moment before Airflow records the
+    # task's own success: wait (bounded) until no step of the run is still running
+    url = f"/api/v2/dags/{DAG}/dagRuns/{upload['dag_run_id']}/taskInstances"
     with airflow_api(settings) as af:
-        tis = af.get(f"/api/v2/dags/{DAG}/dagRuns/{upload['dag_run_id']}/taskInstances").json()
-    by_task = {ti["task_id"]: ti for ti in tis["task_instances"]}
+        deadline = time.monotonic() + 60
+        while True:
+            by_task = {ti["task_id"]: ti for ti in af.get(url).json()["task_instances"]}
+            pending = [t for t in STEPS if by_task[t]["state"] in ("running", "queued", None)]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     assert {t: by_task[t]["state"] for t in STEPS} == dict.fromkeys(STEPS, "success")
     assert by_task["merge"]["try_number"] > first_try
     assert by_task["merge"]["hostname"] not in ("", None, killed), by_task["merge"]
