@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 
 from holder import store
-from holder.signin import PAGES, SignInRefused, agent_person, holder_id
+from holder.signin import ACTING, PAGES, SignInRefused, agent_person, holder_id
 
 # what an agent's session may do, by scope; the legal representative's and a person's own
 # session may do all of it (and the representative alone manages agents)
@@ -50,6 +50,7 @@ SCOPE_LABELS = {
 }
 MAX_LIVE = 50  # live authorisations of one company
 CLIENT = "agent:"  # the audit's client for what an agent does: ``agent:<ref>``
+REP = "holder-pages:rep"  # the audit's client for what the legal representative does for it
 CST = dt.timezone(dt.timedelta(hours=8))  # the date the representative picks is Beijing's
 REVOKED, REPLACED = "revoked", "replaced"
 
@@ -105,7 +106,11 @@ class Actor:
 
     @property
     def client(self) -> str:
-        return PAGES if self.agent is None else self.agent.client
+        """The audit's client for what this session does: the agent's grant, the company's
+        legal representative, or the holder's own pages."""
+        if self.agent is not None:
+            return self.agent.client
+        return REP if self.via.startswith(ACTING) else PAGES
 
 
 def client_ref(client: str) -> str | None:
@@ -164,10 +169,14 @@ class Agents:
         log: Callable[[bytes], int],
         subject_hash: Callable[[str], str],
         clock: Callable[[], float] = time.time,
+        log_in: Callable[[Connection, bytes], int] | None = None,
     ) -> None:
-        """``log`` appends a ledger entry; ``subject_hash`` is the audit's keyed hash of an ID
-        number (what the ledger names people by)."""
+        """``log`` appends a ledger entry; ``log_in`` queues one inside a transaction of
+        ``engine`` (given when the log is in the same database: a grant and its entry then
+        commit together); ``subject_hash`` is the audit's keyed hash of an ID number (what the
+        ledger names people by)."""
         self.engine, self.log, self.subject_hash, self.clock = engine, log, subject_hash, clock
+        self.log_in = log_in
         store.create(engine)
 
     def now(self) -> dt.datetime:
@@ -193,31 +202,29 @@ class Agents:
                 "agent-is-rep",
                 "法定代表人本人无需授权 / the legal representative acts for the company already",
             )
-        earlier = self.live_of(company, agent)
-        if earlier is None and self.count_live(company) >= MAX_LIVE:
-            raise AgentRefused(
-                409,
-                "too-many-agents",
-                f"至多 {MAX_LIVE} 名有效经办人，请先撤销 / at most {MAX_LIVE} live agents: "
-                "revoke one first",
-            )
-        made = Authorisation(secrets.token_hex(8), company, agent, scope, rep, now, valid_until)
-        self._ledger(
-            "holder.agent-granted",
-            made,
-            rep,
-            now,
-            replaces=earlier.ref if earlier else None,
-        )
+        ref = secrets.token_hex(8)
         t = store.agents
-        with store.write(self.engine) as conn:  # any live grant of the person ends: one at most
-            conn.execute(
+        with store.write(self.engine) as conn:
+            # the company's grants are read, counted and written under one lock, and the
+            # ledger entry is queued in the same transaction when the log shares the database:
+            # two grants at once cannot pass the limit, and no row exists without its entry
+            self._serialise(conn, company)
+            earlier = self.live_of(company, agent, conn)
+            if earlier is None and self.count_live(company, conn) >= MAX_LIVE:
+                raise AgentRefused(
+                    409,
+                    "too-many-agents",
+                    f"至多 {MAX_LIVE} 名有效经办人，请先撤销 / at most {MAX_LIVE} live agents: "
+                    "revoke one first",
+                )
+            made = Authorisation(ref, company, agent, scope, rep, now, valid_until)
+            conn.execute(  # any live grant of the person ends: one at most
                 update(t)
                 .where(and_(t.c.company == company, t.c.agent == agent, t.c.ended_at.is_(None)))
                 .values(ended_at=now, ended_how=REPLACED, ended_by=rep)
             )
             conn.execute(
-                insert(store.agents).values(
+                insert(t).values(
                     ref=made.ref,
                     company=company,
                     agent=agent,
@@ -227,26 +234,48 @@ class Agents:
                     valid_until=valid_until,
                 )
             )
+            self._ledger(
+                conn,
+                "holder.agent-granted",
+                made,
+                rep,
+                now,
+                replaces=earlier.ref if earlier else None,
+            )
         return made
 
     def revoke(self, company: str, by: str, ref: str) -> Authorisation | None:
         """End one of ``company``'s live authorisations now; None if it has none by ``ref``
         (unknown, another company's, already ended)."""
-        found = self.get(ref[:32])
         now = self.now()
-        if found is None or found.company != company or found.ended_at is not None:
-            return None
-        self._ledger("holder.agent-revoked", found, by, now)
         t = store.agents
         with store.write(self.engine) as conn:
+            self._serialise(conn, company)
+            found = self.get(ref[:32], conn)
+            if found is None or found.company != company or found.ended_at is not None:
+                return None
             conn.execute(
                 update(t)
                 .where(and_(t.c.ref == found.ref, t.c.ended_at.is_(None)))
                 .values(ended_at=now, ended_how=REVOKED, ended_by=by)
             )
+            self._ledger(conn, "holder.agent-revoked", found, by, now)
         return self.get(found.ref)
 
-    def _ledger(self, kind: str, a: Authorisation, by: str, now: dt.datetime, **more: Any) -> int:
+    def _serialise(self, conn: Connection, company: str) -> None:
+        """Take the lock that orders every change of ``company``'s grants, at the start of
+        the write transaction: a transaction-level advisory lock on PostgreSQL (the API's
+        instances share the database), the database's write lock on SQLite."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"hub.agents:{company}"}
+            )
+        else:  # Python's sqlite3 starts the transaction only at the first write
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _ledger(
+        self, conn: Connection, kind: str, a: Authorisation, by: str, now: dt.datetime, **more: Any
+    ) -> int:
         event = {
             "type": kind,
             "ref": a.ref,
@@ -258,19 +287,30 @@ class Agents:
             "at": now.isoformat() + "Z",
             **more,
         }
-        return self.log(json.dumps(event, sort_keys=True, separators=(",", ":")).encode())
+        data = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+        if self.log_in is not None:
+            return self.log_in(conn, data)
+        return self.log(data)
 
     # ---- reading ----------------------------------------------------------------------------
-    def get(self, ref: str) -> Authorisation | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(select(store.agents).where(store.agents.c.ref == ref)).first()
+    def _read(self, stmt: Any, conn: Connection | None) -> Any:
+        if conn is not None:
+            return conn.execute(stmt)
+        with self.engine.connect() as own:
+            return own.execute(stmt).all()
+
+    def get(self, ref: str, conn: Connection | None = None) -> Authorisation | None:
+        rows = self._read(select(store.agents).where(store.agents.c.ref == ref), conn)
+        r = next(iter(rows), None)
         return _row(r) if r is not None else None
 
     def _live(self) -> Any:
         t = store.agents
         return and_(t.c.ended_at.is_(None), t.c.valid_until > self.now())
 
-    def live_of(self, company: str, agent: str) -> Authorisation | None:
+    def live_of(
+        self, company: str, agent: str, conn: Connection | None = None
+    ) -> Authorisation | None:
         """The live authorisation of ``agent`` by ``company`` (the newest), whoever granted it."""
         t = store.agents
         stmt = (
@@ -278,8 +318,7 @@ class Agents:
             .where(and_(t.c.company == company, t.c.agent == agent, self._live()))
             .order_by(t.c.created_at.desc())
         )
-        with self.engine.connect() as conn:
-            r = conn.execute(stmt).first()
+        r = next(iter(self._read(stmt, conn)), None)
         return _row(r) if r is not None else None
 
     def live(self, company: str, agent: str, represents: Represents | None) -> Authorisation | None:
@@ -290,11 +329,10 @@ class Agents:
             return None
         return found
 
-    def count_live(self, company: str) -> int:
+    def count_live(self, company: str, conn: Connection | None = None) -> int:
         t = store.agents
         stmt = select(func.count()).where(and_(t.c.company == company, self._live()))
-        with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
+        return int(next(iter(self._read(stmt, conn)))[0])
 
     def of_company(self, company: str, limit: int = 200) -> list[Authorisation]:
         """The company's authorisations, live ones first, then the newest."""

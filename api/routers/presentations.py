@@ -100,8 +100,16 @@ def holder_side(request: Request) -> HolderSide:
                 engine = hub.library.engine
                 licences = hub.licences
                 parts = urlsplit(licences.verification_url)
+                ledger = hub.ledger
                 agents = Agents(
-                    engine, lambda data: hub.ledger.append(data), hub.audit.subject_hash
+                    engine,
+                    lambda data: ledger.append(data),
+                    hub.audit.subject_hash,
+                    log_in=(
+                        (lambda conn, data: ledger.append_many_in(conn, [data])[0])
+                        if ledger.shares_database(engine)
+                        else None
+                    ),
                 )
 
                 def rep(company: str, person: str) -> bool:
