@@ -36,7 +36,7 @@ from api.routers.presentations import (
     audit_row,
     holder_side,
 )
-from holder.agents import REPLACED, REVOKED, SCOPE_LABELS, SCOPES, Actor, AgentRefused
+from holder.agents import REP, REPLACED, REVOKED, SCOPE_LABELS, SCOPES, Actor, AgentRefused
 from holder.signin import ACTING, PAGES, acting_person, acting_via, agent_via
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
@@ -67,10 +67,8 @@ async def act_for(
     represents = side.sessions.authorised
     route = "/me/act-for"
     if represents is not None and await run_in_threadpool(represents, company, person):
-        for subject in (person, company):
-            await audit_row(
-                request, HOLDER_PAGES, HOLDER_PURPOSE, route, subject, (), "acting-for", 200
-            )
+        for client, subject in ((HOLDER_PAGES, person), (REP, company)):
+            await audit_row(request, client, HOLDER_PURPOSE, route, subject, (), "acting-for", 200)
         return await switch(request, company, acting_via(person), actor.until)
     grant = await run_in_threadpool(side.agents.live, company, person, represents)
     if grant is not None:
@@ -208,9 +206,7 @@ async def grant_agent(
             side.agents.grant, company, rep, agent_id[:40], until[:20], scope[:16]
         )
     except AgentRefused as exc:
-        await audit_row(
-            request, HOLDER_PAGES, HOLDER_PURPOSE, route, company, (), exc.kind, exc.status
-        )
+        await audit_row(request, REP, HOLDER_PURPOSE, route, company, (), exc.kind, exc.status)
         return await _agents_page(request, company, rep, exc.message, exc.status)
     await _audit_both(request, route, company, made.agent, made.scope, "agent-granted", 201)
     return web.redirect(request, "/me/agents")
@@ -220,11 +216,9 @@ async def _audit_both(
     request: Request, route: str, company: str, agent: str, scope: str, outcome: str, status: int
 ) -> None:
     """An authorisation's grant or end, audited under the company and under the agent (each
-    sees it in their own "who looked")."""
+    sees it in their own "who looked"), as done by the company's legal representative."""
     for subject in (company, agent):
-        await audit_row(
-            request, HOLDER_PAGES, HOLDER_PURPOSE, route, subject, [scope], outcome, status
-        )
+        await audit_row(request, REP, HOLDER_PURPOSE, route, subject, [scope], outcome, status)
 
 
 @router.post("/me/agents/{ref}/revoke", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.pages import web
 from api.pages.me import client_of, mask, render, signed_in
 from api.routers.presentations import HOLDER_PURPOSE, audit_row, holder_side
-from holder.agents import AUDIT, DATA, client_ref
+from holder.agents import AUDIT, DATA, REP, client_ref
 
 router = APIRouter(route_class=web.PagesRoute, include_in_schema=False)
 
@@ -58,6 +58,7 @@ async def who_looked(request: Request, _session: web.SessionDep) -> HTMLResponse
             "at": r["at"],
             "client": r["client_id"],
             "agent": agents.get(r["client_id"]),
+            "rep": r["client_id"] == REP,
             "purpose": purposes.label(r["purpose"]) if r["purpose"] in purposes else r["purpose"],
             "route": r["route"],
             "fields": r["fields"],

@@ -311,3 +311,16 @@ def test_the_representative_is_not_their_own_agent(hub: Hub) -> None:
     refused = _grant(hub, PERSON_ID)
     assert refused.status_code == 400 and _stored(hub) == []
     assert _grant(hub, "not an id").status_code == 400 and _stored(hub) == []
+
+
+def test_the_representatives_own_acts_are_audited_as_the_representatives(hub: Hub) -> None:
+    _as_rep(hub)
+    assert _grant(hub).status_code == 303
+    assert _grant(hub, PERSON_ID).status_code == 400
+    rows = {r["outcome"]: r["client_id"] for r in hub.audit(ENTITY_USCC)}
+    assert rows["acting-for"] == rows["agent-granted"] == rows["agent-is-rep"] == "holder-pages:rep"
+    # the person's own side records the switch as their own pages' act
+    assert {r["client_id"] for r in hub.audit(PERSON_ID) if r["outcome"] == "acting-for"} == {
+        "holder-pages"
+    }
+    assert "法定代表人" in hub.http.get("/me/audit").text
