@@ -10,6 +10,7 @@ canonical form of a small header that carries that root. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -69,20 +70,43 @@ def _simple(obj: Any) -> bool:
     return False
 
 
+# flat objects repeat a handful of key sets (signed headers, log entries, signatures): the
+# sorted keys of each, with their JSON text, are worked out once per key set. The key is the
+# tuple of the object's own keys in their order, so an object with any other key (or order)
+# never meets another's plan; bounded, as canonical also encodes what strangers send.
+_FLAT_PLANS: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+_FLAT_PLANS_MAX = 512
+
+
+def _flat_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...] | None:
+    """(key, its JSON text and a colon) in JCS order for ASCII string keys; None otherwise."""
+    try:
+        return _FLAT_PLANS[keys]
+    except KeyError:
+        pass
+    plan = None
+    if all(type(k) is str and k.isascii() for k in keys):
+        plan = tuple((k, json_string(k) + ":") for k in sorted(keys))
+    if len(_FLAT_PLANS) < _FLAT_PLANS_MAX:
+        _FLAT_PLANS[keys] = plan
+    return plan
+
+
 def _flat(obj: dict[Any, Any]) -> bytes | None:
     """JCS of a flat object of ASCII keys and string or safe-integer values (a signed header, a
     log entry), written directly; None for any other object."""
+    plan = _flat_plan(tuple(obj))
+    if plan is None:
+        return None
     parts = []
-    for k in sorted(obj) if all(type(k) is str and k.isascii() for k in obj) else ():
+    for k, jk in plan:
         v = obj[k]
         if type(v) is str:
-            parts.append(f"{json_string(k)}:{json_string(v)}")
+            parts.append(jk + json_string(v))
         elif type(v) is int and -_MAX_SAFE_INT < v < _MAX_SAFE_INT:
-            parts.append(f"{json_string(k)}:{v}")
+            parts.append(jk + str(v))
         else:
             return None
-    if len(parts) != len(obj):
-        return None
     return ("{" + ",".join(parts) + "}").encode()
 
 
@@ -147,40 +171,77 @@ def commit_fields(
     return seal_fields(values, alg, salt)[0]
 
 
+class Entropy:
+    """Fresh bytes of the system CSPRNG, read in blocks and each byte handed out once: the salts
+    of a whole batch of licences cost a few reads, not one per licence. Not shared between
+    threads (one per batch being sealed)."""
+
+    def __init__(self, block: int = 1 << 16) -> None:
+        self._block = block
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n: int) -> bytes:
+        """``n`` bytes never handed out before."""
+        if self._pos + n > len(self._buf):
+            self._buf = os.urandom(max(n, self._block))
+            self._pos = 0
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+
+@functools.lru_cache(maxsize=256)
+def _names_plan(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(the field names in order, their JSON text, whether that order is JCS's) of a content's
+    keys; keyed by the keys themselves, so any other set of names gets a plan of its own."""
+    names = tuple(sorted(keys))
+    # JCS orders keys by UTF-16 code units, Python by code points: they agree below U+D800
+    ordered = all(max(map(ord, n), default=0) < 0xD800 for n in names)
+    return names, tuple(json_string(n) for n in names), ordered
+
+
 def seal_fields(
-    values: Mapping[str, Any], alg: str = "sha256", salt: Callable[[], str] | None = None
+    values: Mapping[str, Any],
+    alg: str = "sha256",
+    salt: Callable[[], str] | None = None,
+    entropy: Entropy | None = None,
 ) -> tuple[dict[str, dict[str, Any]], str, bytes]:
     """Salt and commit every field in one pass: (fields, document digest, the fields' JCS).
 
-    Each field gets a fresh 128-bit salt (one read of the system CSPRNG per licence, not per
-    field, unless ``salt`` is given); its digest is computed once and hashed straight into the
-    Merkle tree; the fields' JCS bytes are written as they are made (the sealed licence's
-    bytes are assembled from them without encoding the fields again)."""
-    names = sorted(values)
+    Each field gets a fresh 128-bit salt (from ``entropy`` when given, else one read of the
+    system CSPRNG per licence; ``salt`` overrides both); its digest is computed once and
+    hashed straight into the Merkle tree; the fields' JCS bytes are written as they are made
+    (the sealed licence's bytes are assembled from them without encoding the fields again)."""
+    names, jnames, ordered = _names_plan(tuple(values))
+    n = len(names)
     if salt is None:
-        entropy = os.urandom(16 * len(names)).hex()
-        salts = [entropy[32 * k : 32 * k + 32] for k in range(len(names))]
+        hexed = (entropy.take(16 * n) if entropy is not None else os.urandom(16 * n)).hex()
+        salts = [hexed[i : i + 32] for i in range(0, 32 * n, 32)]
+        jsalts = [f'"{s}"' for s in salts]  # hex digits are their own JSON text
     else:
         salts = [salt() for _ in names]
-    # JCS orders keys by UTF-16 code units, Python by code points: they agree below U+D800
-    ordered = all(max(map(ord, n), default=0) < 0xD800 for n in names)
-    h = hashlib.sha256 if alg == "sha256" else None
-    fields: dict[str, dict[str, Any]] = {}
-    hashes: list[bytes] = []
-    parts: list[str] = []
-    for name, s in zip(names, salts, strict=True):
-        value = values[name]
-        jname, jsalt, jvalue = json_string(name), json_string(s), _json_value(value)
-        data = _field_text(jname, jsalt, jvalue).encode()
-        own = h(data).digest() if h is not None else HASHES[alg](data)
-        hashes.append(own)
-        digest = own.hex()
-        fields[name] = {"value": value, "salt": s, "digest": digest}
-        if ordered:
-            parts.append(f'{jname}:{{"digest":"{digest}","salt":{jsalt},"value":{jvalue}}}')
+        jsalts = [json_string(s) for s in salts]
+    vals = [values[name] for name in names]
+    jvalues = [json_string(v) if type(v) is str else _json_value(v) for v in vals]
+    texts = [_field_text(a, b, c).encode() for a, b, c in zip(jnames, jsalts, jvalues, strict=True)]
+    if alg == "sha256":
+        sha = hashlib.sha256
+        hashes = [sha(t).digest() for t in texts]
+    else:
+        hashes = list(map(HASHES[alg], texts))
+    digests = [h.hex() for h in hashes]
+    fields = {
+        name: {"value": v, "salt": s, "digest": d}
+        for name, v, s, d in zip(names, vals, salts, digests, strict=True)
+    }
     root = merkle_root(hashes, alg).hex()
     if not ordered:
         return fields, root, canonical(fields)
+    parts = [
+        f'{a}:{{"digest":"{d}","salt":{b},"value":{c}}}'
+        for a, b, c, d in zip(jnames, jsalts, jvalues, digests, strict=True)
+    ]
     return fields, root, ("{" + ",".join(parts) + "}").encode()
 
 

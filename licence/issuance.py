@@ -315,6 +315,7 @@ class BatchPreparer:
         written: list[tuple[str, bytes]] = []
         basis: list[dict[str, Any]] = []
         when = iso_utc(now)
+        entropy = document.Entropy()  # the batch's salts: a few CSPRNG reads, not one each
         for c in checked:
             serial = _serial
             if serial is None:
@@ -324,7 +325,7 @@ class BatchPreparer:
             status_next[c.auth.uscc] += 1
             lid = licence_id.build(c.lt.code, c.auth.uscc, serial, _version)
             content = {**self._metadata(c, lid, serial, _version, now), **c.fields}
-            doc, raw = self.seal_raw(lid, content, c.seal, now)
+            doc, raw = self.seal_raw(lid, content, c.seal, now, entropy)
             # one folder per authority and year, not per licence: creating a folder per
             # licence cost more than writing the licence (the row keeps the key, so licences
             # stored as licences/<id>/licence.json before read back as they were)
@@ -388,11 +389,17 @@ class BatchPreparer:
         }
 
     def seal_raw(
-        self, lid: str, content: dict[str, Any], seal: dict[str, Any], now: dt.datetime
+        self,
+        lid: str,
+        content: dict[str, Any],
+        seal: dict[str, Any],
+        now: dt.datetime,
+        entropy: document.Entropy | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """The sealed document and its canonical (JCS) bytes, as stored."""
+        """The sealed document and its canonical (JCS) bytes, as stored (the salts drawn from
+        ``entropy`` when given, else read for this licence alone)."""
         alg = "sha256"
-        fields, root, fields_json = document.seal_fields(content, alg)
+        fields, root, fields_json = document.seal_fields(content, alg, entropy=entropy)
         header = document.signed_header(lid, root, alg, seal["seal_id"], iso_utc(now))
         header_json = document.canonical(header)
         signer = self._signer(seal)
