@@ -19,6 +19,7 @@ status histories come from the ledger (``licence.seal_history``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import weakref
@@ -115,6 +116,36 @@ def shared_memo(ledger: Any, trusted: tuple[Any, ...]) -> Any:
     return found
 
 
+def current_witnesses(engine: Any) -> list[str]:
+    """The cosignature/v1 keys of the log's witnesses now, in name order (what
+    ``WitnessPool.verifiers`` gives, read as one column)."""
+    with engine.connect() as conn:
+        return [witness_vkey(str(v)) for (v,) in conn.execute(_witness_keys())]
+
+
+@functools.cache
+def _witness_keys() -> Any:
+    from sqlalchemy import select
+
+    from storage import witness_store as tables
+
+    return select(tables.peers.c.vkey).order_by(tables.peers.c.name)
+
+
+@functools.lru_cache(maxsize=64)
+def witness_vkey(stored: str) -> str:
+    """A witness's key as stored, in canonical form (parsed once per distinct text)."""
+    return CosignatureVerifier.from_vkey(stored).vkey()
+
+
+@functools.lru_cache(maxsize=64)
+def fingerprint(cert: Any) -> bytes:
+    """SHA-256 of a certificate (memoised by the certificate, compared by its bytes)."""
+    from cryptography.hazmat.primitives import hashes
+
+    return bytes(cert.fingerprint(hashes.SHA256()))
+
+
 def online_context(
     svc: Any,
     today: dt.date | None = None,
@@ -131,8 +162,6 @@ def online_context(
     inclusion proof) are shared by the online contexts of one ledger that trust the same log
     keys, witnesses and CA certificates, keyed by the exact bytes they were computed from;
     what can change (licence and seal status, status lists, anchors) is read per context."""
-    from cryptography.hazmat.primitives import hashes
-
     from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.log_reader import LedgerError
     from licence.errors import LicenceNotFoundError
@@ -193,8 +222,7 @@ def online_context(
         except AnchorError as exc:
             raise LookupError(str(exc)) from exc
 
-    pool = ledger.witnesses
-    witness_keys = [] if pool is None else [w.vkey() for w in pool.verifiers()]
+    witness_keys = [] if ledger.witnesses is None else current_witnesses(ledger.witnesses.engine)
 
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)
@@ -211,21 +239,17 @@ def online_context(
             known[(index, size)] = ledger.receipt(index, size)
         return known[(index, size)]
 
-    known: dict[str, dict[str, Any] | None] = {k: dict(v) for k, v in (rows or {}).items()}
+    read: dict[str, dict[str, Any] | None] = {k: dict(v) for k, v in (rows or {}).items()}
 
     def status_of(lid: str) -> dict[str, Any] | None:
         # one read of the licence's row per verdict (two checks ask for it)
-        if lid not in known:
-            known[lid] = svc.store.licence(lid)
-        return known[lid]
+        if lid not in read:
+            read[lid] = svc.store.licence(lid)
+        return read[lid]
 
     log_keys = [ledger.verifier_key()]
     roots = [pca.root, pca.seal_ca]
-    trusted = (
-        tuple(log_keys),
-        tuple(witness_keys),
-        tuple(c.fingerprint(hashes.SHA256()) for c in roots),
-    )
+    trusted = (tuple(log_keys), tuple(witness_keys), tuple(map(fingerprint, roots)))
     memo = shared_memo(ledger, trusted)
     extra: dict[str, Any] = {} if memo is None else {"caches": memo}
     ctx = VerifyContext(
