@@ -10,11 +10,25 @@ the genuine one was remembered; what can change (a seal's status) is read for ev
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
-from licence.trust import online_context, verify_online
-from licence.verify import FAILED, TOTAL_PASSED
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_MR
+
+from ledger.cosignature import Cosigner
+from ledger.witness import Witness
+from ledger.witness_client import WitnessPool
+from licence.issuance import Holder
+from licence.receipts import ledger_receipts
+from licence.seal_history import cert_hash
+from licence.trust import licence_with_receipt, online_context, verify_online
+from licence.verify import FAILED, TOTAL_PASSED, verify_input
+from storage.engine import make_engine
 
 
 def _file(bundle: dict[str, Any]) -> bytes:
@@ -77,3 +91,51 @@ def test_a_seal_revoked_after_a_verdict_is_seen_by_the_next_one(world) -> None:
     after = next(c for c in verify_online(world.svc, genuine).checks if c.check == "seal_status")
     # "now revoked, after signing", or revoked at signing when both fell in the same second
     assert "revoked" in after.en, after.en
+
+
+def test_a_context_trusting_other_witnesses_does_not_use_their_memo(world, tmp_path: Path) -> None:
+    """A note's cosignatures remembered while the log had no witnesses (none count) must not
+    answer once the witness that cosigned it is known."""
+    ledger = world.svc.ledger
+    witness = Witness(
+        make_engine(f"sqlite:///{tmp_path / 'witness.db'}"),
+        Cosigner("hub-w.test/witness", Ed25519PrivateKey.generate()),
+    )
+    witness.watch(ledger.origin, ledger.verifier_key())
+
+    def post(_url: str, body: bytes) -> tuple[int, str, str]:
+        answer = witness.add_checkpoint(body)
+        return answer.status, answer.body, answer.content_type
+
+    pool = WitnessPool(ledger.engine, post=post)
+    pool.add("http://hub-w.test/witness", witness.cosigner.verifier().vkey())
+    ledger.witnesses = pool
+    svc = world.svc
+    doc = svc.issue(
+        "business_licence", PROVINCE_MR, Holder(ENTITY_USCC, ENTITY_NAME), dict(BUSINESS_FIELDS)
+    )
+    svc.ledger.sequence()
+    svc.attach_receipts(ledger_receipts(svc.ledger))
+    data = _file(licence_with_receipt(svc, str(doc["header"]["licence_id"])))
+    assert "hub-w.test/witness" in json.loads(data)["receipt"]["checkpoint"]
+    ledger.witnesses = None  # a context that knows no witness: the cosignature counts for none
+    unwitnessed = online_context(svc)
+    assert verify_input(data, unwitnessed).verdict == TOTAL_PASSED
+    ledger.witnesses = pool
+    witnessed = online_context(svc, witness_quorum=1)
+    assert witnessed.caches is not unwitnessed.caches
+    report = verify_input(data, witnessed)
+    assert report.verdict == TOTAL_PASSED, report.to_text()
+    assert "cosigned by hub-w.test/witness" in next(
+        c.en for c in report.checks if c.check == "checkpoint"
+    )
+
+
+def test_a_certificate_hash_is_remembered_by_the_certificate_itself(world) -> None:
+    pems = [
+        str(world.svc.store.seal(s["seal_id"])["cert_pem"]) for s in (world.mr_seal, world.hr_seal)
+    ]
+    for pem in pems * 2:
+        der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+        assert cert_hash(pem) == hashlib.sha256(der).hexdigest()
+    assert cert_hash(pems[0]) != cert_hash(pems[1])
