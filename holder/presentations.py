@@ -7,9 +7,10 @@ other field is hidden with the licence's salted-digest disclosure
 (``licence.document.disclose``), so the seal and the ledger receipt still verify. The code is
 120 random bits (base32, 24 characters), stored only as its SHA-256; it lives at most
 :data:`MAX_LIFETIME` seconds and is used once unless the holder allows more. Redeeming it
-(:meth:`Presentations.redeem`) checks the audience and purpose before it spends a use, then
-spends one atomically (one UPDATE, so two windows redeeming at the same instant cannot both
-succeed), and returns only the disclosed licence and its receipt.
+(:meth:`Presentations.redeem`) spends one use only if the audience and purpose match, the code
+is unexpired and a use is left, all in one UPDATE (so two windows redeeming at the same instant
+cannot both succeed); only a code it could not spend is read again to say why. It returns only
+the disclosed licence and its receipt.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 
 from holder import store
 from licence import document
@@ -48,8 +49,14 @@ ALWAYS_SHOWN = (
 )
 
 
+class Objects(Protocol):
+    def get(self, key: str) -> bytes: ...
+
+
 class LicenceSource(Protocol):
     """The licence service as presentations see it."""
+
+    objects: Objects  # the sealed documents, by their index row's ``object_key``
 
     def row(self, lid: str) -> dict[str, Any]: ...
 
@@ -87,12 +94,33 @@ class Presentation:
 
 @dataclass(frozen=True)
 class Redemption:
-    """What a redeemer gets: the disclosed licence, and whose it is (for the audit only)."""
+    """What a redeemer gets: the disclosed licence, and whose it is (for the audit only);
+    ``record``: the licence's index row as read for it (its status and receipt)."""
 
     holder: str
     licence_id: str
     licence: dict[str, Any]
     disclosed: list[str]
+    record: dict[str, Any] | None = None
+
+
+_p = store.presentations
+# spend one use of a code, if the redeemer may: one statement, answering what the code shows
+_SPEND = (
+    update(_p)
+    .where(
+        and_(
+            _p.c.code_sha256 == bindparam("c_key"),
+            _p.c.uses_left > 0,
+            _p.c.expires_at > bindparam("c_now"),
+            or_(_p.c.audience.is_(None), _p.c.audience.in_(bindparam("c_aud", expanding=True))),
+            or_(_p.c.purpose.is_(None), _p.c.purpose == bindparam("c_purpose")),
+        )
+    )
+    .values(uses_left=_p.c.uses_left - 1)
+    .returning(_p.c.holder, _p.c.licence_id, _p.c.disclosed)
+)
+_CODE = select(_p).where(_p.c.code_sha256 == bindparam("c_key"))
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -231,15 +259,34 @@ class Presentations:
         if canonical is None:
             raise PresentationError(404, "unknown-code", "no such presentation code")
         key = store.secret_hash(canonical)
-        p = store.presentations
-        with self.engine.connect() as conn:
-            row = conn.execute(select(p).where(p.c.code_sha256 == key)).first()
-        if row is None:
-            raise PresentationError(404, "unknown-code", "no such presentation code")
-        holder, lid = str(row.holder), str(row.licence_id)
         now = _utc(self.clock())
+        with store.write(self.engine) as conn:
+            spent = conn.execute(
+                _SPEND,
+                {"c_key": key, "c_now": now, "c_aud": sorted(audiences), "c_purpose": purpose},
+            ).first()
+        if spent is None:
+            raise self._refusal(key, now, audiences, purpose)
+        holder, lid = str(spent.holder), str(spent.licence_id)
+        shown = list(json.loads(spent.disclosed))
+        record = self.licences.row(lid)
+        full = json.loads(self.licences.objects.get(str(record["object_key"])))
+        hidden = [n for n in full["fields"] if n not in shown]
+        # only the licence's own members travel (header, seal signature, fields)
+        kept: dict[str, Any] = {k: full[k] for k in ("header", "signature", "fields") if k in full}
+        return Redemption(holder, lid, document.disclose(kept, hidden), shown, record)
+
+    def _refusal(
+        self, key: str, now: dt.datetime, audiences: Collection[str], purpose: str | None
+    ) -> PresentationError:
+        """Why a code (by its hash) could not be spent: read only when it was not."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_CODE, {"c_key": key}).first()
+        if row is None:
+            return PresentationError(404, "unknown-code", "no such presentation code")
+        holder, lid = str(row.holder), str(row.licence_id)
         if row.audience is not None and row.audience not in audiences:
-            raise PresentationError(
+            return PresentationError(
                 403,
                 "wrong-audience",
                 "this code was made for another recipient: it was not used, ask the holder "
@@ -248,49 +295,36 @@ class Presentations:
                 lid,
             )
         if row.purpose is not None and purpose != row.purpose:
-            raise PresentationError(
+            return PresentationError(
                 403,
                 "wrong-purpose",
                 f"this code was made for the purpose {row.purpose!r} only",
                 holder,
                 lid,
             )
-        with store.write(self.engine) as conn:
-            spent = conn.execute(
-                update(p)
-                .where(and_(p.c.code_sha256 == key, p.c.uses_left > 0, p.c.expires_at > now))
-                .values(uses_left=p.c.uses_left - 1)
-            ).rowcount
-        if spent != 1:
-            if row.uses_left == WITHDRAWN:
-                raise PresentationError(
-                    410,
-                    "withdrawn",
-                    "the holder withdrew this code: ask them to show a new one",
-                    holder,
-                    lid,
-                )
-            if row.expires_at <= now:
-                raise PresentationError(
-                    410,
-                    "expired",
-                    "this code has expired: ask the holder to show a new one",
-                    holder,
-                    lid,
-                )
-            raise PresentationError(
+        if row.uses_left == WITHDRAWN:
+            return PresentationError(
                 410,
-                "already-used",
-                "this code was already used: ask the holder to show a new one",
+                "withdrawn",
+                "the holder withdrew this code: ask them to show a new one",
                 holder,
                 lid,
             )
-        shown = list(json.loads(row.disclosed))
-        full = self.licences.document(lid)
-        hidden = [n for n in full["fields"] if n not in shown]
-        # only the licence's own members travel (header, seal signature, fields)
-        kept: dict[str, Any] = {k: full[k] for k in ("header", "signature", "fields") if k in full}
-        return Redemption(holder, lid, document.disclose(kept, hidden), shown)
+        if row.expires_at <= now:
+            return PresentationError(
+                410,
+                "expired",
+                "this code has expired: ask the holder to show a new one",
+                holder,
+                lid,
+            )
+        return PresentationError(
+            410,
+            "already-used",
+            "this code was already used: ask the holder to show a new one",
+            holder,
+            lid,
+        )
 
     def open_codes(self, holder: str) -> list[dict[str, Any]]:
         """The holder's codes still usable now (what they have shown and may withdraw);

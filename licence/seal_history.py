@@ -8,6 +8,7 @@ licence store's seal row gives its certificate and validity. Both verification c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import weakref
@@ -18,6 +19,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from licence.verify import SealState
+
+
+@functools.cache
+def _last_entry() -> Any:
+    """The log's last index (the statement, built once)."""
+    from sqlalchemy import func, select
+
+    from storage import ledger_store as db
+
+    return select(func.max(db.entries.c.idx))
 
 
 def naive_iso(t: Any) -> str | None:
@@ -36,19 +47,23 @@ def aware(text: str) -> dt.datetime:
 
 
 _Event = tuple[str, str, str, int]  # seal id, status, time, position in the log
-# per ledger: the entries already scanned for seal events and the events found
-_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[_Event]]] = (
+_History = dict[str, list[tuple[str, dt.datetime]]]
+# per ledger: the last entry scanned for seal events, the events found, and the history they
+# make (rebuilt only when an entry was appended since)
+_SEAL_SCAN: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[_Event], _History]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
+def seal_events(ledger: Any) -> _History:
     """Status history of every seal, read from the ledger's seal entries (queued ones too:
     an appended entry has its row in ``ledger_entries`` before it is sequenced, and the log
     adopts an earlier version's ``ledger_pending`` rows when opened).
 
     Entries are scanned once per ledger object (later calls read only new entries): a row of
-    ``ledger_entries`` never changes once written.
+    ``ledger_entries`` never changes once written. When no entry was appended since the last
+    call (one read of the log's last index), the history that call made is returned as it is:
+    callers only read it.
     """
     from sqlalchemy import func, select
 
@@ -62,11 +77,13 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
             return func.instr(column, marker) > 0
         return column.op("LIKE")(b"%" + marker + b"%")
 
-    scanned, found = _SEAL_SCAN.get(ledger, (-1, frozenset()))
+    scanned, found, made = _SEAL_SCAN.get(ledger, (-1, frozenset(), {}))
     # one transaction: a consistent snapshot of the entries up to ``top``
     with ledger.engine.begin() as conn:
-        top = conn.execute(select(func.max(db.entries.c.idx))).scalar()
+        top = conn.execute(_last_entry()).scalar()
         top = -1 if top is None else int(top)
+        if top <= scanned and ledger in _SEAL_SCAN:
+            return made
         appended = [
             (int(r[0]), bytes(r[1]))
             for r in conn.execute(
@@ -78,11 +95,11 @@ def seal_events(ledger: Any) -> dict[str, list[tuple[str, dt.datetime]]]:
             )
         ]
     remembered = found | frozenset(_events(appended))
-    _SEAL_SCAN[ledger] = (max(top, scanned), remembered)
-    out: dict[str, list[tuple[str, dt.datetime]]] = {}
+    out: _History = {}
     # time order; events within the same second keep their log order
     for seal_id, status, time, _pos in sorted(remembered, key=lambda e: (aware(e[2]), e[3])):
         out.setdefault(seal_id, []).append((status, aware(time)))
+    _SEAL_SCAN[ledger] = (max(top, scanned), remembered, out)
     return out
 
 
@@ -102,8 +119,10 @@ def _events(entries: list[tuple[int, bytes]]) -> set[_Event]:
     return items
 
 
+@functools.lru_cache(maxsize=256)
 def cert_hash(pem: str) -> str:
-    """SHA-256 (hex) of a PEM certificate's DER bytes: how seals are named by certificate."""
+    """SHA-256 (hex) of a PEM certificate's DER bytes: how seals are named by certificate
+    (memoised by the PEM text itself: a pure function of it)."""
     cert = x509.load_pem_x509_certificate(pem.encode())
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 

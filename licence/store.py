@@ -35,6 +35,17 @@ from licence.tables import (
 )
 from schemas import licence_types
 
+# point reads built once: a statement built per call costs as much again as running it
+# (SQLAlchemy derives its cache key from the new construct each time)
+_SEAL = select(seals).where(seals.c.seal_id == bindparam("seal_id"))
+_LICENCE = select(licences).where(licences.c.licence_id == bindparam("licence_id"))
+_STATUS_LIST = (
+    select(status_lists.c.checkpoint_size, status_lists.c.log_index)
+    .where(status_lists.c.authority == bindparam("authority"))
+    .order_by(status_lists.c.checkpoint_size.desc())
+    .limit(1)
+)
+
 
 class LicenceStore(RegistryStore, IssuingStore, GovernanceStore):
     """Index rows for seals and licences."""
@@ -65,7 +76,7 @@ class LicenceStore(RegistryStore, IssuingStore, GovernanceStore):
 
     def seal(self, seal_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(seals).where(seals.c.seal_id == seal_id)).mappings().first()
+            r = conn.execute(_SEAL, {"seal_id": seal_id}).mappings().first()
         return dict(r) if r else None
 
     def seals(self, authority: str | None = None) -> list[dict[str, Any]]:
@@ -100,11 +111,7 @@ class LicenceStore(RegistryStore, IssuingStore, GovernanceStore):
     # ---- licences ---------------------------------------------------------------------
     def licence(self, licence_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            r = (
-                conn.execute(select(licences).where(licences.c.licence_id == licence_id))
-                .mappings()
-                .first()
-            )
+            r = conn.execute(_LICENCE, {"licence_id": licence_id}).mappings().first()
         return dict(r) if r else None
 
     def licences(self, authority: str | None = None) -> list[dict[str, Any]]:
@@ -189,13 +196,11 @@ class LicenceStore(RegistryStore, IssuingStore, GovernanceStore):
     ) -> tuple[int, int] | None:
         """(checkpoint size, log index) of the authority's status list committed with the
         checkpoint of ``checkpoint_size`` (default: the latest one); None if there is none."""
-        cols = status_lists.c
-        stmt = select(cols.checkpoint_size, cols.log_index).where(cols.authority == authority)
+        stmt = _STATUS_LIST
         if checkpoint_size is not None:
-            stmt = stmt.where(cols.checkpoint_size == checkpoint_size)
-        stmt = stmt.order_by(cols.checkpoint_size.desc()).limit(1)
+            stmt = stmt.where(status_lists.c.checkpoint_size == checkpoint_size)
         with self.engine.connect() as conn:
-            found = conn.execute(stmt).first()
+            found = conn.execute(stmt, {"authority": authority}).first()
         return None if found is None else (int(found[0]), int(found[1]))
 
     def unreceipted(self) -> list[tuple[str, int]]:

@@ -19,6 +19,7 @@ status histories come from the ledger (``licence.seal_history``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import weakref
@@ -86,14 +87,81 @@ def _origin_of_key(vkey: str) -> str:
     return vkey.split("+", 1)[0]
 
 
+# per ledger: the memo of pure results (checkpoint signatures, certificate chains, inclusion
+# proofs, cosignatures) online contexts share, by the trust material they were computed
+# under (log keys, witness keys, platform CA certificates): a context that trusts anything
+# else gets a memo of its own
+_ONLINE_MEMO: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+MEMO_LIMIT = 4096  # entries of the largest memo before a shared memo starts afresh
+
+
+def _memo_size(caches: Any) -> int:
+    return max(
+        len(caches.certs),
+        len(caches.chains),
+        len(caches.checkpoints),
+        len(caches.notes),
+        len(caches.cosigned),
+    )
+
+
+def shared_memo(ledger: Any, trusted: tuple[Any, ...]) -> Any:
+    """The memo online contexts of ``ledger`` that trust exactly ``trusted`` share (None the
+    first time: the first such context's own memo is then kept, see :func:`online_context`)."""
+    found = _ONLINE_MEMO.get(ledger, {}).get(trusted)
+    if found is not None and _memo_size(found) >= MEMO_LIMIT:
+        return None
+    return found
+
+
+def current_witnesses(engine: Any) -> list[str]:
+    """The cosignature/v1 keys of the log's witnesses now, in name order (what
+    ``WitnessPool.verifiers`` gives, read as one column)."""
+    with engine.connect() as conn:
+        return [witness_vkey(str(v)) for (v,) in conn.execute(_witness_keys())]
+
+
+@functools.cache
+def _witness_keys() -> Any:
+    from sqlalchemy import select
+
+    from storage import witness_store as tables
+
+    return select(tables.peers.c.vkey).order_by(tables.peers.c.name)
+
+
+@functools.lru_cache(maxsize=64)
+def witness_vkey(stored: str) -> str:
+    """A witness's key as stored, in canonical form (parsed once per distinct text)."""
+    return CosignatureVerifier.from_vkey(stored).vkey()
+
+
+@functools.lru_cache(maxsize=64)
+def fingerprint(cert: Any) -> bytes:
+    """SHA-256 of a certificate (memoised by the certificate, compared by its bytes)."""
+    from cryptography.hazmat.primitives import hashes
+
+    return bytes(cert.fingerprint(hashes.SHA256()))
+
+
 def online_context(
     svc: Any,
     today: dt.date | None = None,
     now: dt.datetime | None = None,
     witness_quorum: int = 0,
+    rows: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> VerifyContext:
     """A context over a LicenceService and its ledger: status as of now, receipts attached;
-    ``witness_quorum`` of the log's witnesses must have cosigned a receipt's checkpoint."""
+    ``witness_quorum`` of the log's witnesses must have cosigned a receipt's checkpoint.
+    ``rows``: licence index rows the caller has just read (a redemption's), used as the
+    licences' status instead of reading them again.
+
+    Pure results (a checkpoint's signatures, a certificate chain at a signing time, an
+    inclusion proof) are shared by the online contexts of one ledger that trust the same log
+    keys, witnesses and CA certificates, keyed by the exact bytes they were computed from;
+    what can change (licence and seal status, status lists, anchors) is read per context."""
     from ledger.anchor import AnchorError, AnchorUnavailableError
     from ledger.log_reader import LedgerError
     from licence.errors import LicenceNotFoundError
@@ -154,8 +222,7 @@ def online_context(
         except AnchorError as exc:
             raise LookupError(str(exc)) from exc
 
-    pool = ledger.witnesses
-    witness_keys = [] if pool is None else [w.vkey() for w in pool.verifiers()]
+    witness_keys = [] if ledger.witnesses is None else current_witnesses(ledger.witnesses.engine)
 
     def status_list_of(authority: str) -> Receipt | None:
         found = svc.store.status_list_at(authority)
@@ -172,22 +239,27 @@ def online_context(
             known[(index, size)] = ledger.receipt(index, size)
         return known[(index, size)]
 
-    rows: dict[str, dict[str, Any] | None] = {}
+    read: dict[str, dict[str, Any] | None] = {k: dict(v) for k, v in (rows or {}).items()}
 
     def status_of(lid: str) -> dict[str, Any] | None:
         # one read of the licence's row per verdict (two checks ask for it)
-        if lid not in rows:
-            rows[lid] = svc.store.licence(lid)
-        return rows[lid]
+        if lid not in read:
+            read[lid] = svc.store.licence(lid)
+        return read[lid]
 
-    return VerifyContext(
-        log_keys=[ledger.verifier_key()],
+    log_keys = [ledger.verifier_key()]
+    roots = [pca.root, pca.seal_ca]
+    trusted = (tuple(log_keys), tuple(witness_keys), tuple(map(fingerprint, roots)))
+    memo = shared_memo(ledger, trusted)
+    extra: dict[str, Any] = {} if memo is None else {"caches": memo}
+    ctx = VerifyContext(
+        log_keys=log_keys,
         witnesses=witness_keys,
         witness_quorum=witness_quorum,
         status_of=status_of,
         status_list_of=status_list_of,
         today=today or dt.date.today(),
-        trust_roots=[pca.root, pca.seal_ca],
+        trust_roots=roots,
         seal_of=seal_of,
         seal_for_cert=seal_for_cert,
         receipt_of=receipt_of,
@@ -196,7 +268,14 @@ def online_context(
         verify_anchor=verify_anchor,
         now=now,
         verification_url=svc.verification_url,
+        **extra,
     )
+    if memo is None:
+        memos = _ONLINE_MEMO.setdefault(ledger, {})
+        if len(memos) >= 16:  # trust material changed many times: forget the old memos
+            memos.clear()
+        memos[trusted] = ctx.caches
+    return ctx
 
 
 def export_bundle(
@@ -498,13 +577,14 @@ def offline_context(
     )
 
 
-def receipt_json(svc: Any, lid: str) -> dict[str, Any] | None:
+def receipt_json(svc: Any, lid: str, row: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The licence's receipt: the one the anchoring round attached, else read from the ledger
     if it has sequenced the entry since (not stored: readers only read; the next round attaches
-    it). None if unknown or pending."""
+    it). None if unknown or pending. ``row``: the licence's index row if just read."""
     from licence.receipts import ledger_receipts
 
-    row = svc.store.licence(lid)
+    if row is None:
+        row = svc.store.licence(lid)
     if row is None:
         return None
     if row["receipt"]:
@@ -559,6 +639,7 @@ def verify_online(
     peers_dir: Path | None = None,
     max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_MAX_AGE_HOURS),
     ctx: VerifyContext | None = None,
+    rows: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """Verify a licence file (or a QR payload) against this platform's live stores, or, when
     the file is a federation peer's (its receipt names a peer's log, see
@@ -567,7 +648,8 @@ def verify_online(
 
     A platform that has no certificate authority yet can decide nothing: the report is
     INDETERMINATE (NO_PLATFORM_CA), never an error and never FAILED. ``ctx``: the online
-    context to use for this hub's own licences (default :func:`online_context`).
+    context to use for this hub's own licences (default :func:`online_context`, given
+    ``rows``: licence index rows the caller has just read).
     """
     from licence.ca import CertificateAuthorityError
     from licence.verify import OFFLINE_POLICY, verify_input, verify_qr
@@ -585,7 +667,7 @@ def verify_online(
             peer, peer_ctx = found
             return named(verify_input(data, peer_ctx, OFFLINE_POLICY), peer)
     try:
-        ctx = ctx or online_context(svc)
+        ctx = ctx or online_context(svc, rows=rows)
     except CertificateAuthorityError as exc:
         line = CheckResult(
             "trust_roots",

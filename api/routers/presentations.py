@@ -377,17 +377,20 @@ def presentation_out(side: HolderSide, made: core.Presentation, image: bool) -> 
 
 
 def redeemed(state: HubState, found: core.Redemption) -> RedeemedOut:
-    """The disclosed licence, its receipt and the online verdict on exactly that copy."""
+    """The disclosed licence, its receipt and the online verdict on exactly that copy (the
+    licence's status and receipt from the index row the redemption read)."""
     import json
 
     from licence.trust import receipt_json, verify_online
 
     svc = state.licences
-    receipt = receipt_json(svc, found.licence_id)
+    row = found.record if found.record is not None else svc.store.licence(found.licence_id)
+    receipt = receipt_json(svc, found.licence_id, row)
     shown: dict[str, Any] = (
         found.licence if receipt is None else {"licence": found.licence, "receipt": receipt}
     )
-    report = verify_online(svc, json.dumps(shown, ensure_ascii=False).encode())
+    rows = {found.licence_id: row} if row is not None else None
+    report = verify_online(svc, json.dumps(shown, ensure_ascii=False).encode(), rows=rows)
     return RedeemedOut(
         licence=found.licence,
         receipt=receipt,
@@ -398,6 +401,15 @@ def redeemed(state: HubState, found: core.Redemption) -> RedeemedOut:
             for c in report.checks
         ],
     )
+
+
+def redeem_and_verify(
+    side: HolderSide, state: HubState, code: str, client_id: str, purpose: str | None
+) -> tuple[core.Redemption, RedeemedOut]:
+    """Spend one use of ``code`` and answer with the verdict: the blocking part of a
+    redemption, in one thread hop."""
+    found = side.presentations.redeem(code, audiences={client_id}, purpose=purpose)
+    return found, redeemed(state, found)
 
 
 @router.post(
@@ -415,14 +427,12 @@ async def redeem_presentation(
     verdict. A used or expired code answers 410, a code made out to another client 403."""
     side = holder_side(request)
     try:
-        found = await run_in_threadpool(
-            lambda: side.presentations.redeem(
-                code, audiences={access.client.client_id}, purpose=access.purpose
-            )
+        found, out = await run_in_threadpool(
+            redeem_and_verify, side, state, code, access.client.client_id, access.purpose
         )
     except core.PresentationError as exc:
         access.named = [exc.holder] if exc.holder else None
         raise _problem(exc) from None
     access.subject, access.fields = found.holder, set(found.disclosed)
     access.outcome = "redeemed"
-    return await run_in_threadpool(redeemed, state, found)
+    return out

@@ -80,6 +80,24 @@ def test_wrong_audience_is_403_and_does_not_spend_the_code(hub: Hub) -> None:
     assert _redeem(hub, code, "approvals-b").status_code == 200
 
 
+def test_wrong_purpose_is_403_and_does_not_spend_the_code(hub: Hub) -> None:
+    code = _make(hub, ["occupation"], purpose="social-insurance").json()["code"]
+    wrong = _redeem(hub, code)  # approvals-a declares another purpose
+    assert wrong.status_code == 403 and "social-insurance" in wrong.json()["detail"]
+    side = hub.app.state.holder_side
+    found = side.presentations.redeem(code, audiences={"x"}, purpose="social-insurance")
+    assert found.licence["fields"]["occupation"]["value"] == "电工"
+
+
+def test_a_licence_suspended_after_its_code_was_made_is_not_green(hub: Hub) -> None:
+    # the verdict reads the licence's status as of the redemption, not as of the code
+    code = _make(hub, ["occupation"]).json()["code"]
+    hub.world.svc.suspend(hub.world.qualification, "整改期间暂扣")
+    out = _redeem(hub, code).json()
+    status = next(c for c in out["checks"] if c["check"] == "status")
+    assert out["verdict"] != "TOTAL_PASSED" and status["status"] != "PASSED", status
+
+
 def test_each_redemption_is_audited_under_the_holder(hub: Hub) -> None:
     code = _make(hub, ["occupation", "level"]).json()["code"]
     _redeem(hub, code)
