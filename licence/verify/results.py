@@ -48,15 +48,24 @@ class MalformedLicenceError(ValueError):
     """The input is not a licence this verifier understands (truncated, wrong shape)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CheckResult:
-    """The outcome of one check, explained."""
+    """The outcome of one check, explained (immutable: a result is shared between reports)."""
 
     check: str
     status: Status
     reason: str
     en: str
     zh: str
+
+    def __init__(self, check: str, status: Status, reason: str, en: str, zh: str) -> None:
+        # the slots' own setters: what the frozen dataclass's __init__ does through
+        # object.__setattr__, at half the cost (a verdict builds a dozen results)
+        _SET_CHECK(self, check)
+        _SET_STATUS(self, status)
+        _SET_REASON(self, reason)
+        _SET_EN(self, en)
+        _SET_ZH(self, zh)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -68,9 +77,10 @@ class CheckResult:
         }
 
 
-def result(check: str, status: Status, reason: str, en: str, zh: str) -> CheckResult:
-    """A :class:`CheckResult` (positional, as every check writes it)."""
-    return CheckResult(check, status, reason, en, zh)
+_SET_CHECK, _SET_STATUS, _SET_REASON, _SET_EN, _SET_ZH = (
+    CheckResult.__dict__[name].__set__ for name in ("check", "status", "reason", "en", "zh")
+)
+result = CheckResult  # positional, as every check writes it
 
 
 def verdict_of(results: Sequence[CheckResult]) -> Verdict:
