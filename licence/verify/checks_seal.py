@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
 from ledger.receipt import Receipt
-from licence import document
+from licence import authorities, document
 from licence.signers import ECDSA_P256, SM2_SM3, SignatureError, certificate_key
 from licence.signers import verify as verify_signature
 from licence.verify.context import VerifyContext, field_value, parse_time
@@ -38,6 +38,7 @@ from licence.verify.results import (
     as_utc,
     result,
 )
+from schemas import licence_types
 
 # the same ECDSA-with-SHA-256 check over a digest hashlib computed (a little less per call)
 
@@ -328,9 +329,6 @@ def check_seal_status(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyConte
 
 def check_authority(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext) -> CheckResult:
     """The issuer is a registered authority allowed to issue this type, and its seal signed."""
-    from licence import authorities
-    from schemas import licence_types
-
     name = "authority"
     parts = str(doc["header"]["licence_id"]).split(".")
     if len(parts) != 10:
@@ -373,8 +371,11 @@ def check_authority(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext
             "the issuer field differs from the issuer in the identifier",
             "颁发机构代码与证照标识不一致",
         )
-    cert, _raw = _certificate(doc, ctx)
-    if _cert_uscc(cert) != auth.uscc:
+    pem = str(doc["signature"]["certificate"])
+    owners = ctx.caches.cert_uscc
+    if pem not in owners:  # read once per exact PEM: a certificate's subject never changes
+        owners[pem] = _cert_uscc(_certificate(doc, ctx)[0])
+    if owners[pem] != auth.uscc:
         return result(
             name,
             FAILED,

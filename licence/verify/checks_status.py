@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 from ledger.receipt import Receipt
-from licence import status_list
+from licence import authorities, status_list
 from licence.verify.checks_ledger import open_checkpoint_cached
 from licence.verify.context import VALIDITY_END, VALIDITY_START, VerifyContext, field_value
 from licence.verify.results import (
@@ -229,8 +229,6 @@ def check_status_list(
 
 def _by_authority_zh(uscc_code: str) -> str:
     """``，决定机关：<name>`` for a registered authority (empty if unknown)."""
-    from licence import authorities
-
     try:
         return f"，决定机关：{authorities.get(uscc_code).name}" if uscc_code else ""
     except authorities.AuthorityError:

@@ -91,6 +91,7 @@ class _Caches:
 
     certs: dict[str, tuple[x509.Certificate, bytes]] = field(default_factory=dict)
     der_sha256: dict[str, str] = field(default_factory=dict)  # PEM -> SHA-256 of its DER
+    cert_uscc: dict[str, str | None] = field(default_factory=dict)  # PEM -> its owner's USCC
     keys: dict[str, ec.EllipticCurvePublicKey] = field(default_factory=dict)
     notes: dict[bytes, Checkpoint] = field(default_factory=dict)
     chains: dict[tuple[str, str], CheckResult] = field(default_factory=dict)

@@ -13,12 +13,12 @@ import json
 from typing import Any
 
 import pytest
-from verify_fixtures import anchors
+from verify_fixtures import anchors, resign
 
 from ledger.receipt import Receipt
 from licence.status_list import StatusListError, issue_binding
 from licence.trust import export_bundle, offline_context
-from licence.verify import FAILED, TOTAL_PASSED, verify_input
+from licence.verify import FAILED, PASSED, TOTAL_PASSED, verify_input
 from licence.verify.context import Included
 
 
@@ -117,3 +117,19 @@ def test_an_entry_that_is_not_an_issue_binding_is_refused(data: bytes, why: str)
     issue_binding(_issue_entry())  # a genuine one remembered first
     with pytest.raises(StatusListError, match=why):
         issue_binding(data)
+
+
+def test_the_certificate_owner_memo_answers_each_certificate_for_itself(world) -> None:
+    # the owner (USCC) of a seal certificate is read once per exact PEM: a licence re-sealed
+    # with another authority's valid seal is refused after the genuine one was remembered,
+    # and the genuine one still passes after it
+    ctx = offline_context(export_bundle(world.svc), anchors(world.svc))
+    genuine = world.bundle()
+    forged = json.loads(json.dumps(genuine))
+    # signed with another authority's seal, the header still naming the genuine seal
+    forged["licence"] = resign(world.svc, forged["licence"], world.hr_seal)
+    assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
+    again = verify_input(_file(forged), ctx)
+    assert _outcome(again, "seal_signature") == (PASSED, "OK")
+    assert _outcome(again, "authority") == (FAILED, "SEAL_AUTHORITY_MISMATCH")
+    assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
