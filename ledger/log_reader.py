@@ -161,12 +161,10 @@ class LogReader:
     def entry_index(self, entry_id: int) -> int | None:
         """The entry's leaf index once a checkpoint covers it (None while it is queued)."""
         with self.engine.connect() as conn:
-            idx = conn.execute(
-                select(db.entries.c.idx).where(db.entries.c.entry_id == entry_id)
-            ).scalar()
-            if idx is None or int(idx) >= db.tree_size(conn):
+            idx = db.entry_id_map(conn).index_of(entry_id)
+            if idx is None or idx >= db.tree_size(conn):
                 return None
-        return int(idx)
+        return idx
 
     def receipt(self, index: int, size: int | None = None) -> Receipt | None:
         """Receipt of leaf ``index`` under the latest (or the given) checkpoint; None if the

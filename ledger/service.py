@@ -151,6 +151,8 @@ class LedgerService(LogReader):
                 raise LedgerError(
                     f"this log uses {row.value}, not {hash_name}; a log never changes hash"
                 )
+            if db.upgrade_entries(conn):
+                log.info("ledger: entry ids moved to id runs (one index per entry)")
             self._adopt_queue(conn)
 
     @classmethod
@@ -224,20 +226,16 @@ class LedgerService(LogReader):
                 f"ledger queue full ({waiting} waiting, limit {self.queue_limit}): "
                 "retry after the sequencer runs (hub ledger checkpoint)"
             )
-        ids = list(range(next_id, next_id + len(items)))
-        self._place(conn, next_idx, ids, [bytes(d) for d in items])
-        return ids
+        self._place(conn, next_idx, [bytes(d) for d in items])
+        return list(range(next_id, next_id + len(items)))
 
-    def _place(self, conn: Connection, first: int, ids: list[int], data: list[bytes]) -> None:
-        """Write entries at leaf indices ``first``, ``first + 1``, ... with their leaf hashes."""
+    def _place(self, conn: Connection, first: int, data: list[bytes]) -> None:
+        """Write entries at leaf indices ``first``, ``first + 1``, ... with their leaf hashes
+        (their ids follow from the indices: ``db.EntryIds``)."""
         rows = zip(
-            range(first, first + len(data)),
-            ids,
-            leaf_hashes(data, self.hash_name),
-            data,
-            strict=True,
+            range(first, first + len(data)), leaf_hashes(data, self.hash_name), data, strict=True
         )
-        db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), list(rows))
+        db.bulk_insert(conn, db.entries, ("idx", "leaf", "data"), list(rows))
 
     def _adopt_queue(self, conn: Connection) -> None:
         """Place the entries an earlier version left in ``ledger_pending`` (ids kept, queue
@@ -246,7 +244,11 @@ class LedgerService(LogReader):
         rows = db.fetch_pending(conn)
         if rows:
             next_idx, _ = db.log_head(conn)
-            self._place(conn, next_idx, [i for i, _ in rows], [d for _, d in rows])
+            try:
+                db.record_ids(conn, next_idx, [i for i, _ in rows])
+            except ValueError as exc:
+                raise LedgerError(f"cannot adopt the queue of an earlier version: {exc}") from exc
+            self._place(conn, next_idx, [d for _, d in rows])
             conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
 
     def _frontier(self, conn: Connection, size: int) -> Frontier:
@@ -371,9 +373,8 @@ class LedgerService(LogReader):
         if not makers:
             return state_size
         size = state_size + len(makers)
-        _, next_id = db.log_head(conn)
         data = [bytes(make(size, state_size + k)) for k, make in enumerate(makers)]
-        self._place(conn, state_size, list(range(next_id, next_id + len(data))), data)
+        self._place(conn, state_size, data)
         return size
 
     def _anchor(self, signed: SignedCheckpoint) -> AnchorReference:
