@@ -47,7 +47,7 @@ def verify(engine: Engine, ledger: Any) -> VerifyReport:
     for d in index:
         with ledger.engine.connect() as lconn:
             found = db.entries_by_id(lconn, [d.ledger_entry])
-            data = found[0][3] if found else None
+            data = found[0][2] if found else None
             idx = found[0][1] if found else None
             if data is None:
                 pend = lconn.execute(

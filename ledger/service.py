@@ -11,10 +11,11 @@ Usage::
     svc.start()  # optional background sequencer every settings.ledger_interval seconds
     svc.stop()
 
-An append writes each entry once, at its final position with its leaf hash; the entries after
-the last checkpoint are the queue (``queue_limit`` of them at most), and an entry has a leaf
-index (``entry_index``) and a receipt only once a checkpoint covers it. The sequencer hashes the
-queue's interior nodes level by level, stores them and signs one checkpoint over the whole queue.
+An append writes each entry once, at its final position (its id follows from it, its leaf hash
+from its data); the entries after the last checkpoint are the queue (``queue_limit`` of them at
+most), and an entry has a leaf index (``entry_index``) and a receipt only once a checkpoint
+covers it. The sequencer hashes the queue's leaves and interior nodes level by level, stores
+the nodes from ``NODE_LEVEL`` up and signs one checkpoint over the whole queue.
 
 The read side (sizes, roots, proofs, receipts) is :class:`ledger.log_reader.LogReader`, which
 the service extends: reading needs no lock, queue or thread.
@@ -230,12 +231,10 @@ class LedgerService(LogReader):
         return list(range(next_id, next_id + len(items)))
 
     def _place(self, conn: Connection, first: int, data: list[bytes]) -> None:
-        """Write entries at leaf indices ``first``, ``first + 1``, ... with their leaf hashes
-        (their ids follow from the indices: ``db.EntryIds``)."""
-        rows = zip(
-            range(first, first + len(data)), leaf_hashes(data, self.hash_name), data, strict=True
-        )
-        db.bulk_insert(conn, db.entries, ("idx", "leaf", "data"), list(rows))
+        """Write entries at leaf indices ``first``, ``first + 1``, ... (their ids follow from
+        the indices: ``db.EntryIds``; their leaf hashes from their data, when sequenced)."""
+        rows = list(zip(range(first, first + len(data)), data, strict=True))
+        db.bulk_insert(conn, db.entries, ("idx", "data"), rows)
 
     def _adopt_queue(self, conn: Connection) -> None:
         """Place the entries an earlier version left in ``ledger_pending`` (ids kept, queue
@@ -334,12 +333,14 @@ class LedgerService(LogReader):
                     )
                 if self._snapshots:
                     end = self._place_snapshots(conn, end)
-                leaves = db.leaves(conn, size, end)
-                if len(leaves) != end - size:
+                data = db.entry_data(conn, size, end)
+                if len(data) != end - size:
                     raise LedgerError(
-                        f"entries {size}..{end - 1} are not all stored ({len(leaves)} found): "
+                        f"entries {size}..{end - 1} are not all stored ({len(data)} found): "
                         "refusing to sign"
                     )
+                leaves = leaf_hashes(data, hn)
+                del data
                 key = db.node_key
                 # sorted keys: the inserts walk the node index once, front to back
                 low = db.NODE_LEVEL

@@ -137,7 +137,7 @@ def test_sequencer_refuses_when_a_signed_leaf_was_rewritten(settings: Settings) 
     svc.append_many([bytes([i]) for i in range(5)])
     svc.sequence()
     with svc.engine.begin() as conn:  # below the stored levels, the leaves are the nodes
-        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(leaf=bytes(32)))
+        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(data=b"rewritten"))
     svc.append(b"e")
     with pytest.raises(LedgerError, match="refusing to sign"):
         svc.sequence()
