@@ -343,11 +343,9 @@ class LedgerService(LogReader):
                 del data
                 key = db.node_key
                 # sorted keys: the inserts walk the node index once, front to back
-                low = db.NODE_LEVEL
                 nodes = sorted(
                     (key(level, idx), h)
-                    for level, idx, h in frontier.extend(leaves)
-                    if level >= low
+                    for level, idx, h in frontier.extend(leaves, lowest=db.NODE_LEVEL)
                 )
                 db.bulk_insert(conn, db.nodes, ("key", "hash"), nodes)
                 new_root = frontier.root()
