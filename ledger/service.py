@@ -227,13 +227,13 @@ class LedgerService(LogReader):
                 f"ledger queue full ({waiting} waiting, limit {self.queue_limit}): "
                 "retry after the sequencer runs (hub ledger checkpoint)"
             )
-        self._place(conn, next_idx, [bytes(d) for d in items])
+        self._place(conn, next_idx, list(map(bytes, items)))
         return list(range(next_id, next_id + len(items)))
 
     def _place(self, conn: Connection, first: int, data: list[bytes]) -> None:
         """Write entries at leaf indices ``first``, ``first + 1``, ... (their ids follow from
         the indices: ``db.EntryIds``; their leaf hashes from their data, when sequenced)."""
-        rows = list(zip(range(first, first + len(data)), data, strict=True))
+        rows = zip(range(first, first + len(data)), data, strict=True)
         db.bulk_insert(conn, db.entries, ("idx", "data"), rows)
 
     def _adopt_queue(self, conn: Connection) -> None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -126,6 +127,8 @@ anchor_queue = Table(
 # the sequencer a third of its time (300k appends: 1.5 s of node inserts, 0.2 s now)
 NODE_LEVEL = 4
 IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+# bound values per multi-row INSERT: SQLite before 3.32 allowed 999, PostgreSQL 65535
+MAX_PARAMS = 999
 
 
 def node_key(level: int, index: int) -> int:
@@ -319,17 +322,36 @@ def entries_by_id(conn: Connection, entry_ids: Sequence[int]) -> list[tuple[int,
     return out
 
 
-def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[Any]) -> None:
-    """executemany of tuples through the DB-API cursor (same transaction as ``conn``)."""
-    if not rows:
-        return
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert rows (tuples in ``columns`` order) through the DB-API cursor, in the transaction
+    of ``conn``, ``MAX_PARAMS`` values per statement (the rows may be an iterator).
+
+    One row per statement (``executemany`` of a one-row INSERT) paid the driver's per-statement
+    step and reset for every entry: the multi-row statements insert the same rows in about 2/3
+    of the time (300k log entries on SQLite, same pragmas).
+    """
+    width = len(columns)
+    per = max(1, MAX_PARAMS // width)
+    rows = list(rows)
+    flat = list(chain.from_iterable(rows))
+    if len(flat) != len(rows) * width:
+        raise ValueError(f"rows of {table.name} must have {width} values each")
     ph = _placeholder(conn)
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([ph] * len(columns))})"
-    )
+    one = f"({', '.join([ph] * width)})"
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    step = per * width
+    whole = len(flat) // step * step
+    sql = head
     cur = raw_cursor(conn)
     try:
-        cur.executemany(sql, rows)
+        if whole:
+            sql = head + ", ".join([one] * per)
+            cur.executemany(sql, [flat[lo : lo + step] for lo in range(0, whole, step)])
+        if whole < len(flat):
+            sql = head + ", ".join([one] * ((len(flat) - whole) // width))
+            cur.execute(sql, flat[whole:])
     except conn.dialect.loaded_dbapi.Error as exc:
         # same exception classes as SQLAlchemy's own paths (IntegrityError, OperationalError)
         raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
@@ -377,6 +399,6 @@ def entry_data(conn: Connection, begin: int, end: int) -> list[bytes]:
             f"SELECT data FROM ledger_entries WHERE idx >= {ph} AND idx < {ph} ORDER BY idx",
             (begin, end),
         )
-        return [bytes(d) for (d,) in cur.fetchall()]
+        return list(map(bytes, map(itemgetter(0), cur.fetchall())))
     finally:
         cur.close()
