@@ -46,13 +46,9 @@ def verify(engine: Engine, ledger: Any) -> VerifyReport:
     expected_first = 1
     for d in index:
         with ledger.engine.connect() as lconn:
-            row = lconn.execute(
-                select(db.entries.c.idx, db.entries.c.data).where(
-                    db.entries.c.entry_id == d.ledger_entry
-                )
-            ).first()
-            data = bytes(row.data) if row else None
-            idx = int(row.idx) if row else None
+            found = db.entries_by_id(lconn, [d.ledger_entry])
+            data = found[0][2] if found else None
+            idx = found[0][1] if found else None
             if data is None:
                 pend = lconn.execute(
                     select(db.pending.c.data).where(db.pending.c.id == d.ledger_entry)

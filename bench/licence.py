@@ -175,18 +175,15 @@ def _floors(svc: Any, work: Path, n: int) -> dict[str, float]:
     con.execute("PRAGMA synchronous=NORMAL")
     cols = list(rows[0])
     con.execute(f"CREATE TABLE licences ({', '.join(cols)}, PRIMARY KEY (licence_id))")
-    con.execute(
-        "CREATE TABLE entries (idx INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL UNIQUE, "
-        "leaf BLOB NOT NULL, data BLOB NOT NULL)"
-    )
+    con.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
     values = [tuple(str(v) if isinstance(v, datetime) else v for v in r.values()) for r in rows]
-    logged = [(i, e, leaf, data) for e, i, leaf, data in entries]
+    logged = [(i, data) for _, i, data in entries]
     licence_sql = f"INSERT INTO licences VALUES ({', '.join('?' * len(cols))})"
     start = time.perf_counter()
     for lo in range(0, len(rows), BATCH):
         con.execute("BEGIN")
         con.executemany(licence_sql, values[lo : lo + BATCH])
-        con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?)", logged[lo : lo + BATCH])
+        con.executemany("INSERT INTO entries VALUES (?, ?)", logged[lo : lo + BATCH])
         con.execute("COMMIT")
     insert_s = time.perf_counter() - start
     con.close()

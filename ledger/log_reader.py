@@ -23,6 +23,8 @@ from ledger.merkle import (
     fold,
     hasher,
     inclusion_ranges,
+    leaf_hash,
+    leaf_hashes,
     proof_nodes,
     range_nodes,
 )
@@ -60,19 +62,23 @@ class LogReader:
         as in bulk receipts, is hashed once)."""
         low = [(lv, i) for lv, i in wanted if 0 < lv < db.NODE_LEVEL]
         if not low:
-            return db.get_nodes(conn, wanted)
+            return db.get_nodes(conn, wanted, self._hash_leaves)
         below: list[set[int]] = [set() for _ in range(db.NODE_LEVEL)]  # indices per level
         for lv, i in low:
             for level in range(lv):
                 below[level].update(range(i << (lv - level), (i + 1) << (lv - level)))
         read = [n for n in wanted if not 0 < n[0] < db.NODE_LEVEL]
         stored = set(read)
-        got = db.get_nodes(conn, read + [(0, j) for j in sorted(below[0]) if (0, j) not in stored])
+        leaves = [(0, j) for j in sorted(below[0]) if (0, j) not in stored]
+        got = db.get_nodes(conn, read + leaves, self._hash_leaves)
         h = hasher(self.hash_name)
         for level in range(1, db.NODE_LEVEL):
             for j in below[level] | {i for lv, i in low if lv == level}:
                 got[(level, j)] = h(b"\x01" + got[(level - 1, 2 * j)] + got[(level - 1, 2 * j + 1)])
         return got
+
+    def _hash_leaves(self, data: list[bytes]) -> list[bytes]:
+        return leaf_hashes(data, self.hash_name)
 
     def _read_nodes(
         self, conn: Connection, wanted: list[tuple[int, int]]
@@ -161,12 +167,10 @@ class LogReader:
     def entry_index(self, entry_id: int) -> int | None:
         """The entry's leaf index once a checkpoint covers it (None while it is queued)."""
         with self.engine.connect() as conn:
-            idx = conn.execute(
-                select(db.entries.c.idx).where(db.entries.c.entry_id == entry_id)
-            ).scalar()
-            if idx is None or int(idx) >= db.tree_size(conn):
+            idx = db.entry_id_map(conn).index_of(entry_id)
+            if idx is None or idx >= db.tree_size(conn):
                 return None
-        return int(idx)
+        return idx
 
     def receipt(self, index: int, size: int | None = None) -> Receipt | None:
         """Receipt of leaf ``index`` under the latest (or the given) checkpoint; None if the
@@ -175,9 +179,7 @@ class LogReader:
             q = select(db.checkpoints.c.size, db.checkpoints.c.note)
             q = q.where(db.checkpoints.c.size == size) if size is not None else q
             cp = conn.execute(q.order_by(db.checkpoints.c.size.desc()).limit(1)).first()
-            entry = conn.execute(
-                select(db.entries.c.leaf, db.entries.c.data).where(db.entries.c.idx == index)
-            ).first()
+            entry = conn.execute(select(db.entries.c.data).where(db.entries.c.idx == index)).first()
             if cp is None or entry is None or index >= int(cp.size):
                 return None
             ranges = inclusion_ranges(index, int(cp.size))
@@ -185,7 +187,7 @@ class LogReader:
             anchor = self._anchor_ref(conn, int(cp.size))
         return Receipt(
             index,
-            bytes(entry.leaf),
+            leaf_hash(bytes(entry.data), self.hash_name),
             tuple(path),
             bytes(cp.note),
             bytes(entry.data),
@@ -213,7 +215,7 @@ class LogReader:
                 return out
             size, note = int(cp.size), bytes(cp.note)
             rows = [r for r in db.entries_by_id(conn, entry_ids) if r[1] < size]
-            ranges = {idx: inclusion_ranges(idx, size) for _, idx, _, _ in rows}
+            ranges = {idx: inclusion_ranges(idx, size) for _, idx, _ in rows}
             # neighbouring leaves share most of their paths: each distinct subtree range is
             # read and folded once for the whole list, not once per receipt
             distinct = {r: range_nodes(*r) for rs in ranges.values() for r in rs}
@@ -222,7 +224,8 @@ class LogReader:
             anchor = self._anchor_ref(conn, size)
         hn = self.hash_name
         folded = {r: fold([got[n] for n in nodes], hn) for r, nodes in distinct.items()}
-        for entry_id, idx, leaf, data in rows:
+        leaves = leaf_hashes([data for _, _, data in rows], hn)
+        for (entry_id, idx, data), leaf in zip(rows, leaves, strict=True):
             path = tuple(folded[r] for r in ranges[idx])
             out[entry_id] = Receipt(idx, leaf, path, note, data, hn, anchor)
         return out

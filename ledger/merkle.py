@@ -293,9 +293,10 @@ class Frontier:
             (lv, h) for (lv, _), h in zip(nodes, hashes, strict=True)
         ]
 
-    def extend(self, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
-        """Add leaf hashes; returns every perfect subtree they complete (level >= 1, index,
-        hash), level by level.
+    def extend(self, leaves: Sequence[bytes], lowest: int = 1) -> list[tuple[int, int, bytes]]:
+        """Add leaf hashes; returns every perfect subtree they complete at level >= ``lowest``
+        (level, index, hash), level by level (a store that keeps only the upper levels asks for
+        those: the lower ones, 7/8 of all nodes below level 4, are hashed but not collected).
 
         Each level is hashed as one list of pairs (the frontier's node at that level, if any,
         is the left sibling of the first new node): a million leaves cost a million node
@@ -319,7 +320,10 @@ class Frontier:
             row = [h(b"\x01" + a + b) for a, b in zip(left, right, strict=True)]
             first >>= 1
             level += 1
-            done.extend(zip([level] * len(row), range(first, first + len(row)), row, strict=True))
+            if level >= lowest:
+                done.extend(
+                    zip([level] * len(row), range(first, first + len(row)), row, strict=True)
+                )
         stack.reverse()  # highest level first, as range_nodes(0, size) orders them
         self._stack = stack
         self.size = new_size

@@ -11,10 +11,11 @@ Usage::
     svc.start()  # optional background sequencer every settings.ledger_interval seconds
     svc.stop()
 
-An append writes each entry once, at its final position with its leaf hash; the entries after
-the last checkpoint are the queue (``queue_limit`` of them at most), and an entry has a leaf
-index (``entry_index``) and a receipt only once a checkpoint covers it. The sequencer hashes the
-queue's interior nodes level by level, stores them and signs one checkpoint over the whole queue.
+An append writes each entry once, at its final position (its id follows from it, its leaf hash
+from its data); the entries after the last checkpoint are the queue (``queue_limit`` of them at
+most), and an entry has a leaf index (``entry_index``) and a receipt only once a checkpoint
+covers it. The sequencer hashes the queue's leaves and interior nodes level by level, stores
+the nodes from ``NODE_LEVEL`` up and signs one checkpoint over the whole queue.
 
 The read side (sizes, roots, proofs, receipts) is :class:`ledger.log_reader.LogReader`, which
 the service extends: reading needs no lock, queue or thread.
@@ -151,6 +152,8 @@ class LedgerService(LogReader):
                 raise LedgerError(
                     f"this log uses {row.value}, not {hash_name}; a log never changes hash"
                 )
+            if db.upgrade_entries(conn):
+                log.info("ledger: entry ids moved to id runs (one index per entry)")
             self._adopt_queue(conn)
 
     @classmethod
@@ -224,20 +227,14 @@ class LedgerService(LogReader):
                 f"ledger queue full ({waiting} waiting, limit {self.queue_limit}): "
                 "retry after the sequencer runs (hub ledger checkpoint)"
             )
-        ids = list(range(next_id, next_id + len(items)))
-        self._place(conn, next_idx, ids, [bytes(d) for d in items])
-        return ids
+        self._place(conn, next_idx, list(map(bytes, items)))
+        return list(range(next_id, next_id + len(items)))
 
-    def _place(self, conn: Connection, first: int, ids: list[int], data: list[bytes]) -> None:
-        """Write entries at leaf indices ``first``, ``first + 1``, ... with their leaf hashes."""
-        rows = zip(
-            range(first, first + len(data)),
-            ids,
-            leaf_hashes(data, self.hash_name),
-            data,
-            strict=True,
-        )
-        db.bulk_insert(conn, db.entries, ("idx", "entry_id", "leaf", "data"), list(rows))
+    def _place(self, conn: Connection, first: int, data: list[bytes]) -> None:
+        """Write entries at leaf indices ``first``, ``first + 1``, ... (their ids follow from
+        the indices: ``db.EntryIds``; their leaf hashes from their data, when sequenced)."""
+        rows = zip(range(first, first + len(data)), data, strict=True)
+        db.bulk_insert(conn, db.entries, ("idx", "data"), rows)
 
     def _adopt_queue(self, conn: Connection) -> None:
         """Place the entries an earlier version left in ``ledger_pending`` (ids kept, queue
@@ -246,7 +243,11 @@ class LedgerService(LogReader):
         rows = db.fetch_pending(conn)
         if rows:
             next_idx, _ = db.log_head(conn)
-            self._place(conn, next_idx, [i for i, _ in rows], [d for _, d in rows])
+            try:
+                db.record_ids(conn, next_idx, [i for i, _ in rows])
+            except ValueError as exc:
+                raise LedgerError(f"cannot adopt the queue of an earlier version: {exc}") from exc
+            self._place(conn, next_idx, [d for _, d in rows])
             conn.execute(delete(db.pending).where(db.pending.c.id <= rows[-1][0]))
 
     def _frontier(self, conn: Connection, size: int) -> Frontier:
@@ -332,19 +333,19 @@ class LedgerService(LogReader):
                     )
                 if self._snapshots:
                     end = self._place_snapshots(conn, end)
-                leaves = db.leaves(conn, size, end)
-                if len(leaves) != end - size:
+                data = db.entry_data(conn, size, end)
+                if len(data) != end - size:
                     raise LedgerError(
-                        f"entries {size}..{end - 1} are not all stored ({len(leaves)} found): "
+                        f"entries {size}..{end - 1} are not all stored ({len(data)} found): "
                         "refusing to sign"
                     )
+                leaves = leaf_hashes(data, hn)
+                del data
                 key = db.node_key
                 # sorted keys: the inserts walk the node index once, front to back
-                low = db.NODE_LEVEL
                 nodes = sorted(
                     (key(level, idx), h)
-                    for level, idx, h in frontier.extend(leaves)
-                    if level >= low
+                    for level, idx, h in frontier.extend(leaves, lowest=db.NODE_LEVEL)
                 )
                 db.bulk_insert(conn, db.nodes, ("key", "hash"), nodes)
                 new_root = frontier.root()
@@ -371,9 +372,8 @@ class LedgerService(LogReader):
         if not makers:
             return state_size
         size = state_size + len(makers)
-        _, next_id = db.log_head(conn)
         data = [bytes(make(size, state_size + k)) for k, make in enumerate(makers)]
-        self._place(conn, state_size, list(range(next_id, next_id + len(data))), data)
+        self._place(conn, state_size, data)
         return size
 
     def _anchor(self, signed: SignedCheckpoint) -> AnchorReference:

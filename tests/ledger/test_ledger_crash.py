@@ -45,10 +45,9 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         acked |= _kill_after(home, 0.3 + rng.random())
         svc = LedgerService.open(Settings(home=home, key_passphrase="crash-test"))
         with svc.engine.connect() as conn:
-            rows = conn.execute(
-                select(db.entries.c.entry_id, db.entries.c.data).order_by(db.entries.c.idx)
-            ).all()
-        assert acked <= {int(r.entry_id) for r in rows}, "an acknowledged entry was lost"
+            rows = conn.execute(select(db.entries.c.idx, db.entries.c.data).order_by("idx")).all()
+            ids = db.entry_id_map(conn)
+        assert acked <= {ids.id_of(r.idx) for r in rows}, "an acknowledged entry was lost"
         latest = svc.latest_checkpoint()
         signed = 0 if latest is None else latest[0].size
         assert signed <= len(rows)
@@ -57,7 +56,7 @@ def test_sigkill_loses_no_acknowledged_entry(tmp_path: Path) -> None:
         # after a kill, and the entries after the checkpoint are the queue, still unsigned
         if latest is not None:
             assert latest[0].root == tree.root() == svc.root()
-        assert all(svc.entry_index(int(r.entry_id)) is None for r in rows[signed:])
+        assert all(svc.entry_index(ids.id_of(r.idx)) is None for r in rows[signed:])
     assert len(acked) > 50
     svc.sequence()
     assert all(svc.entry_index(i) is not None for i in acked)

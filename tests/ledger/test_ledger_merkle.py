@@ -83,3 +83,16 @@ def test_frontier_extends_by_whole_batches_like_the_naive_tree(start: int) -> No
             assert h == naive.mth(idx << level, (idx + 1) << level)
         size += batch
         assert frontier.size == size and frontier.root() == naive.mth(0, size)
+
+
+def test_frontier_collects_only_the_levels_a_store_keeps() -> None:
+    leaves = merkle.leaf_hashes(i.to_bytes(2, "big") for i in range(150))
+    every, upper = merkle.Frontier(0, []), merkle.Frontier(0, [])
+    stored = 0
+    for lo, hi in ((0, 5), (5, 37), (37, 150)):
+        completed = every.extend(leaves[lo:hi])
+        kept = upper.extend(leaves[lo:hi], lowest=4)
+        assert kept == [n for n in completed if n[0] >= 4]
+        assert upper.root() == every.root() == merkle.root(leaves[:hi])
+        stored += len(kept)
+    assert stored == 150 // 16 + 150 // 32 + 150 // 64 + 150 // 128

@@ -137,7 +137,7 @@ def test_sequencer_refuses_when_a_signed_leaf_was_rewritten(settings: Settings) 
     svc.append_many([bytes([i]) for i in range(5)])
     svc.sequence()
     with svc.engine.begin() as conn:  # below the stored levels, the leaves are the nodes
-        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(leaf=bytes(32)))
+        conn.execute(update(db.entries).where(db.entries.c.idx == 4).values(data=b"rewritten"))
     svc.append(b"e")
     with pytest.raises(LedgerError, match="refusing to sign"):
         svc.sequence()
@@ -273,3 +273,20 @@ def test_losing_a_sequencing_race_is_logged_as_information(
     assert raced.levelno == logging.INFO and raced.exc_info is None
     assert "another process" in raced.getMessage()
     assert failed.levelno == logging.ERROR and failed.exc_info is not None
+
+
+def test_a_batch_of_many_statements_is_stored_whole_and_in_order(settings: Settings) -> None:
+    svc = LedgerService.open(settings.model_copy(update={"ledger_queue_limit": 5_000}))
+    items = [f"entry {i}".encode() for i in range(2 * (db.MAX_PARAMS // 2) + 7)]
+    ids = svc.append_many(items)
+    signed = svc.sequence()
+    tree = MemoryTree(merkle.leaf_hashes(items))
+    assert signed is not None and signed.checkpoint.root == tree.root()
+    assert [svc.entry_index(e) for e in ids] == list(range(len(items)))
+    for k in (0, db.MAX_PARAMS // 2 - 1, db.MAX_PARAMS // 2, len(items) - 1):
+        receipt = svc.receipt(k)
+        assert receipt is not None and receipt.data == items[k]
+        verify_receipt(receipt, [svc.verifier_key()])
+    with pytest.raises(ValueError, match="must have 2 values each"), svc.engine.begin() as conn:
+        db.bulk_insert(conn, db.entries, ("idx", "data"), [(len(items), b"x", b"extra")])
+    assert svc.size() == len(items)

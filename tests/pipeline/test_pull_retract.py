@@ -67,10 +67,10 @@ def test_retracted_run_stops_counting_but_stays_in_history(
     ledger.sequence()
     with hub.library.engine.connect() as conn:
         (entry,) = entries_by_id(conn, [done["ledger_entry"]])
-    logged = json.loads(entry[3])
+    logged = json.loads(entry[2])
     assert logged["event"] == "run.retract" and logged["run_id"] == wrong
     assert logged["staff"] == "pub1" and logged["subjects"] == 2
-    assert "批次误发" not in entry[3].decode() and person_id(1) not in entry[3].decode()
+    assert "批次误发" not in entry[2].decode() and person_id(1) not in entry[2].decode()
     # a later change from the department still merges on top
     upsert(engine, [(1, "新名")])
     pull(hub, DATASET, conns)
