@@ -58,6 +58,7 @@ from ledger.log_reader import LedgerError, LogReader
 from ledger.merkle import (
     Frontier,
     ProofError,
+    leaf_hash,
     leaf_hashes,
     range_nodes,
     verify_consistency,
@@ -152,7 +153,11 @@ class LedgerService(LogReader):
                 raise LedgerError(
                     f"this log uses {row.value}, not {hash_name}; a log never changes hash"
                 )
-            if db.upgrade_entries(conn):
+            try:
+                upgraded = db.upgrade_entries(conn, lambda data: leaf_hash(data, hash_name))
+            except ValueError as exc:
+                raise LedgerError(str(exc)) from None
+            if upgraded:
                 log.info("ledger: entry ids moved to id runs (one index per entry)")
             self._adopt_queue(conn)
 

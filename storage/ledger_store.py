@@ -264,19 +264,50 @@ def _old_layout(conn: Connection) -> bool:
     return len(inspect(conn).get_columns(entries.name)) > len(entries.columns)
 
 
-def upgrade_entries(conn: Connection) -> bool:
+def _check_leaves(conn: Connection, leaf_hash: Callable[[bytes], bytes]) -> None:
+    """Compare each stored leaf hash of an old-layout log with its entry's bytes, in chunks of
+    :data:`UPGRADE_CHUNK` indices (a large log is read once, never held whole)."""
+    start = 0
+    while True:
+        rows = conn.execute(
+            text(
+                "SELECT idx, leaf, data FROM ledger_entries WHERE idx >= :s ORDER BY idx LIMIT :n"
+            ),
+            {"s": start, "n": UPGRADE_CHUNK},
+        ).all()
+        for idx, leaf, data in rows:
+            if leaf_hash(bytes(data)) != bytes(leaf):
+                raise ValueError(
+                    f"entry {idx} of the log does not match its stored leaf hash: the log was "
+                    "altered; it was not upgraded (restore it from a backup)"
+                )
+        if len(rows) < UPGRADE_CHUNK:
+            return
+        start = int(rows[-1][0]) + 1
+
+
+UPGRADE_CHUNK = 50_000
+
+
+def upgrade_entries(conn: Connection, leaf_hash: Callable[[bytes], bytes]) -> bool:
     """Move a log written with ``entry_id`` and ``leaf`` columns on each entry to the id runs,
     in place and in the caller's transaction (ids, indices and data unchanged; leaf hashes are
-    hashed from the data, as they were stored); True if it did."""
+    hashed from the data, as they were stored); True if it did. Every stored leaf hash is
+    checked against ``leaf_hash`` of its entry first: an entry whose bytes no longer match its
+    leaf raises ValueError naming its index, and nothing changes (dropping the column would
+    drop the evidence)."""
     if not _old_layout(conn):
         return False
     # take the write lock before looking again: one process upgrades, the others see it done
     conn.execute(meta.update().where(meta.c.key == "hash").values(value=meta.c.value))
     if not _old_layout(conn):
         return False
+    columns = {c["name"] for c in inspect(conn).get_columns(entries.name)}
+    if "leaf" in columns:
+        _check_leaves(conn, leaf_hash)
     runs: list[Any] = []
     top = None
-    if "entry_id" in {c["name"] for c in inspect(conn).get_columns(entries.name)}:
+    if "entry_id" in columns:
         # where the step from index to id changes, a run starts
         runs = conn.execute(
             text(

@@ -116,3 +116,18 @@ def test_an_adopted_queue_with_gaps_keeps_every_id(settings: Settings) -> None:
     with again.engine.connect() as conn:
         ids = db.entry_id_map(conn)
     assert [ids.id_of(i) for i in range(5)] == [1, 2, 4, 9, 10]
+
+
+def test_a_log_from_before_with_an_altered_entry_is_refused_and_left_as_it_was(
+    settings: Settings,
+) -> None:
+    svc = LedgerService.open(settings)
+    for i in range(4):
+        svc.append(f"entry {i}".encode())
+    svc.sequence()
+    _as_written_before(svc.engine, [1, 2, 3, 4])
+    with svc.engine.begin() as conn:  # the bytes change, the stored leaf hash stays
+        conn.execute(text("UPDATE ledger_entries SET data = :d WHERE idx = 2"), {"d": b"forged"})
+    with pytest.raises(LedgerError, match="entry 2 of the log does not match its stored leaf"):
+        LedgerService.open(settings)
+    assert "leaf" in _columns(svc.engine) and "entry_id" in _columns(svc.engine)
