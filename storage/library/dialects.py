@@ -63,11 +63,25 @@ class Dialect:
         )
         return self.cur.fetchone() is not None
 
-    def copy_prepared(self, prepared: PreparedStatements) -> bool:
-        """Write a new run's plain statements straight from Arrow, if this database can (the
-        caller has checked order and layout); False: write them the usual way. The writing
-        may go on in the background until :meth:`end_copy`."""
+    def streams(self) -> bool:
+        """Can this database stream a new run's statements (:meth:`copy_prepared`,
+        :meth:`copy_statements`) and find the subjects they meet (:meth:`met_subjects`)?"""
         return False
+
+    def copy_prepared(self, prepared: PreparedStatements) -> None:
+        """Write a new run's plain statements straight from Arrow (the caller has checked
+        order and layout). The writing may go on in the background until :meth:`end_copy`."""
+        raise NotImplementedError
+
+    def copy_statements(self, subjects: Sequence[str], docs: Sequence[str]) -> None:
+        """Write a new run's statements through the stream of :meth:`copy_prepared`."""
+        raise NotImplementedError
+
+    def met_subjects(self) -> Iterator[tuple[list[str], list[str]]]:
+        """After a streamed run's statements are written: (subjects, their statements) of the
+        run, in batches, whose subject has a golden record or another run's statement in
+        this library (the subjects whose golden records the run may change)."""
+        raise NotImplementedError
 
     def end_copy(self, exc: BaseException | None = None) -> None:
         """Finish what :meth:`copy_prepared` started (abandon it if ``exc``), before any other
@@ -267,7 +281,11 @@ class PostgresDialect(Dialect):
             if lines:
                 copy.write(("\n".join(lines) + "\n").encode())
 
-    def copy_prepared(self, prepared: PreparedStatements) -> bool:
+    def streams(self) -> bool:
+        return True
+
+    def _stream_rows(self) -> Any:
+        """The run's one COPY of statements, opened on first use."""
         if self._copying is None:
             if not self._key_decided:  # once per merge, before its first statement is written
                 self._key_decided = True
@@ -283,8 +301,37 @@ class PostgresDialect(Dialect):
             )
             self._stream = self._copying.__enter__()
             self._stream.write(BINARY_COPY_SIGNATURE)
-        self._stream.write(binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
-        return True
+        return self._stream
+
+    def copy_prepared(self, prepared: PreparedStatements) -> None:
+        rows = binary_copy_rows([prepared.subjects, self.run_no, prepared.text])
+        self._stream_rows().write(rows)
+
+    def copy_statements(self, subjects: Sequence[str], docs: Sequence[str]) -> None:
+        import pyarrow as pa
+
+        columns = [pa.array(subjects, pa.string()), self.run_no, pa.array(docs, pa.string())]
+        self._stream_rows().write(binary_copy_rows(columns))
+
+    def met_subjects(self, batch: int = 10_000) -> Iterator[tuple[list[str], list[str]]]:
+        """Per partition, one join of the run's statements with the golden records and the
+        other runs' statements of the library (hash joins over the partition: no look-up per
+        subject), sorted by subject."""
+        self.cur.execute("SET LOCAL work_mem = '256MB'")  # the joins' hash tables in memory
+        for stmts, recs in zip(_STATEMENTS_PARTS, _RECORDS_PARTS, strict=True):
+            self.cur.execute(f"ANALYZE {stmts}")  # the run's rows are new to the planner
+            self.cur.execute(
+                f"SELECT s.subject, s.doc FROM {stmts} s WHERE s.run_no = %(run)s AND ("
+                f"s.subject IN (SELECT r.subject FROM {recs} r WHERE r.library = %(lib)s) "
+                f"OR s.subject IN (SELECT o.subject FROM {stmts} o "
+                "JOIN library_merges m ON m.run_no = o.run_no "
+                "WHERE m.library = %(lib)s AND o.run_no <> %(run)s)) ORDER BY s.subject",
+                {"run": self.run_no, "lib": self.library},
+            )
+            rows = self.cur.fetchall()
+            for i in range(0, len(rows), batch):
+                part = rows[i : i + batch]
+                yield [r[0] for r in part], [r[1] for r in part]
 
     def end_copy(self, exc: BaseException | None = None) -> None:
         copying, stream, self._copying, self._stream = self._copying, self._stream, None, None
@@ -330,6 +377,8 @@ class PostgresDialect(Dialect):
         unkeyed, self._unkeyed = self._unkeyed, None
         if unkeyed is not None:  # sorted once: faster than a B-tree insert per row
             name, definition = unkeyed
+            # the key's sort in memory: ten million keys need ~0.5 GB (64 MB spilled to disk)
+            self.cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
             self.cur.execute(f'ALTER TABLE library_statements ADD CONSTRAINT "{name}" {definition}')
 
     def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
