@@ -144,6 +144,7 @@ def merge_each(
     the records a chunk-by-chunk update gives, without a look-up per subject of the run (a
     run of ten million new persons into a library of one million meets none of them)."""
     written = 0
+    rows = 0  # statements streamed
     last: str | None = None
     streamed = first and db.streams()
     for chunk in chunks:
@@ -159,6 +160,7 @@ def merge_each(
             db.copy_prepared(chunk)
             layout, last = chunk.fields, chunk.subjects[-1].as_py()
             written += chunk.facts
+            rows += len(chunk.subjects)
         elif isinstance(chunk, PreparedStatements):
             part = chunk.finish()
         else:
@@ -175,6 +177,7 @@ def merge_each(
             written += part.facts
             if streamed:
                 db.copy_statements(part.subjects, part.docs)
+                rows += len(part.subjects)
             else:
                 db.add_statements(part.subjects, part.docs, first)
         if after_facts is not None:
@@ -186,7 +189,7 @@ def merge_each(
         after_facts()
     if streamed and others:
         db.end_copy()  # the statements are all written: the look-ups need the connection
-        for subjects, docs in db.met_subjects():
+        for subjects, docs in db.met_subjects(rows):
             part = Statements(layout or (), subjects, docs, 0)
             db.write_records(*_golden_updates(db, merged, run_id, part))
     return written, layout

@@ -254,15 +254,20 @@ def _plain_chunks(subjects: list[str], names: list[str]) -> list[object]:
     ]
 
 
+@pytest.mark.parametrize("probe_cost", [0, 10**9], ids=["probed", "hashed"])
 def test_a_later_run_looks_up_only_the_subjects_it_meets(
-    both: tuple[LibraryStore, LibraryStore], monkeypatch: pytest.MonkeyPatch
+    both: tuple[LibraryStore, LibraryStore], monkeypatch: pytest.MonkeyPatch, probe_cost: int
 ) -> None:
     """A new run into a populated library (PostgreSQL) streams its rows and looks up only the
     subjects another run of the library spoke of (a record, or one statement), not each of its
     subjects: a province's run of ten million new persons meets none of the library's. Its
     golden records equal SQLite's, subject by subject: the met ones merged by precedence, a
-    subject only the other library holds left alone."""
+    subject only the other library holds left alone; the same whether the database finds them
+    by a probe per statement (a run small beside its library) or by hashing the partition."""
+    from storage.library import dialects
     from storage.library.dialects import PostgresDialect
+
+    monkeypatch.setattr(dialects, "PROBE_COST", probe_cost)
 
     looked_up: list[str] = []
     known = PostgresDialect.known
