@@ -199,10 +199,12 @@ def _run_child(*args: str) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def _create_database(server_url: str) -> str:
+def create_database(server_url: str, prefix: str = "bench_pg") -> str:
+    """A fresh, empty database on the server of ``server_url`` (its URL): the hub role may
+    create databases (scripts/services/postgres.sh)."""
     import psycopg
 
-    name = f"bench_pg_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with psycopg.connect(_libpq(server_url), autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -211,7 +213,7 @@ def _create_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-def _settle(db_url: str, timeout: float = 120.0) -> None:
+def settle(db_url: str, timeout: float = 120.0) -> None:
     """Wait until no autovacuum worker is busy in the database (one starts on a freshly
     loaded table, and would otherwise slow the next timed run down), then flush the OS's
     dirty pages, so each timed run starts on a quiet server and disk."""
@@ -232,7 +234,7 @@ def _settle(db_url: str, timeout: float = 120.0) -> None:
     os.sync()
 
 
-def _drop_database(server_url: str, db_url: str) -> None:
+def drop_database(server_url: str, db_url: str) -> None:
     import psycopg
 
     name = db_url.rsplit("/", 1)[1]
@@ -304,15 +306,15 @@ def main() -> None:
         pgs: list[dict[str, Any]] = []
         floors: list[dict[str, Any]] = []
         for i in range(repeat):  # a fresh database each time: every run is a first load
-            db = _create_database(server)
+            db = create_database(server)
             try:
                 (root / f"pg{i}").mkdir()
-                _settle(db)
+                settle(db)
                 pgs.append(_run_child("pipeline", str(file), str(root / f"pg{i}"), db))
-                _settle(db)
+                settle(db)
                 floors.append(_run_child("copy", str(file), db, str(root)))
             finally:
-                _drop_database(server, db)
+                drop_database(server, db)
 
     for pg in pgs:
         assert pg["facts_in_db"] == lite["facts_in_db"], "PostgreSQL and SQLite libraries differ"

@@ -48,13 +48,12 @@ postgres_up() {
         local rc=$?; rm -f "$pwfile"
         [ $rc = 0 ] || { show_log "$PG_LOG"; die "initdb failed"; }
         # TCP on loopback only; no Unix socket (its folder would need to be reachable by root and
-        # postgres alike). Modest sizes: the machine is shared.
+        # postgres alike). Memory and checkpoints: pg_tune below.
         cat >> "$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = ''
 max_connections = 200
-shared_buffers = 128MB
 fsync = on
 CONF
     fi
@@ -72,6 +71,7 @@ CONF
             || pg_psql postgres "alter system set wal_compression = 'pglz'"
         pg_psql postgres "select pg_reload_conf()" >/dev/null
     fi
+    pg_tune
     local role db pw
     for role in hub airflow; do
         db=$role; pw=$(secret "pg_$role")
@@ -85,6 +85,33 @@ CONF
         fi
     done
     log "postgres up on 127.0.0.1:$PG_PORT (databases hub, airflow)"
+}
+
+# Sized for a province's bulk loads (ten million persons in one run) on a machine of 24 GiB
+# shared with other work: a 1 GiB buffer cache holds the hot pages of the statements' and golden
+# records' keys while a run's rows go in (128 MB made every partition's B-tree page go out and
+# back in); checkpoints at most every 15 min or 8 GiB of WAL, so a load writes each page's full
+# image once per checkpoint rather than once a minute; the rest stays as Debian ships it. Set
+# with ALTER SYSTEM, so a cluster made before these settings gets them too (a restart when the
+# buffer cache changed). The merge session raises its own work_mem and maintenance_work_mem.
+PG_TUNING="shared_buffers=1GB max_wal_size=8GB min_wal_size=1GB checkpoint_timeout=15min
+checkpoint_completion_target=0.9 effective_cache_size=8GB"
+
+pg_tune() {
+    local kv name value
+    for kv in $PG_TUNING; do
+        name=${kv%%=*}; value=${kv#*=}
+        if [ "$(pg_psql postgres "show $name")" != "$value" ]; then
+            pg_psql postgres "alter system set $name = '$value'"
+        fi
+    done
+    pg_psql postgres "select pg_reload_conf()" >/dev/null
+    if [ "$(pg_psql postgres "select count(*) from pg_settings where pending_restart")" != 0 ]; then
+        log "postgres: restarting for its new settings"
+        runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 120 restart \
+            >/dev/null 9>&- || { show_log "$PG_LOG"; die "postgres did not restart"; }
+        wait_for postgres 30 "$PG_LOG" pg_psql postgres "select 1" || die "postgres not answering"
+    fi
 }
 
 postgres_down() {

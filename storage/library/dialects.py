@@ -28,6 +28,10 @@ from storage.library.schema import (
 # the partitions of the statements and the golden records on PostgreSQL, by remainder
 _STATEMENTS_PARTS = partition_names(statements)
 _RECORDS_PARTS = partition_names(records)
+# a statement of the run found and probed in both keys costs about as much as this many rows
+# of a pass over a partition (EXPLAIN ANALYZE on the tier, 1.2 M subjects, loaded machine:
+# ~10 µs a probed statement, ~2 µs a row hashed)
+PROBE_COST = 5
 
 
 class Dialect:
@@ -63,11 +67,25 @@ class Dialect:
         )
         return self.cur.fetchone() is not None
 
-    def copy_prepared(self, prepared: PreparedStatements) -> bool:
-        """Write a new run's plain statements straight from Arrow, if this database can (the
-        caller has checked order and layout); False: write them the usual way. The writing
-        may go on in the background until :meth:`end_copy`."""
+    def streams(self) -> bool:
+        """Can this database stream a new run's statements (:meth:`copy_prepared`,
+        :meth:`copy_statements`) and find the subjects they meet (:meth:`met_subjects`)?"""
         return False
+
+    def copy_prepared(self, prepared: PreparedStatements) -> None:
+        """Write a new run's plain statements straight from Arrow (the caller has checked
+        order and layout). The writing may go on in the background until :meth:`end_copy`."""
+        raise NotImplementedError
+
+    def copy_statements(self, subjects: Sequence[str], docs: Sequence[str]) -> None:
+        """Write a new run's statements through the stream of :meth:`copy_prepared`."""
+        raise NotImplementedError
+
+    def met_subjects(self, run_rows: int) -> Iterator[tuple[list[str], list[str]]]:
+        """After a streamed run's ``run_rows`` statements are written: (subjects, their
+        statements) of the run, in batches, whose subject has a golden record or another
+        run's statement in this library (the subjects whose records the run may change)."""
+        raise NotImplementedError
 
     def end_copy(self, exc: BaseException | None = None) -> None:
         """Finish what :meth:`copy_prepared` started (abandon it if ``exc``), before any other
@@ -267,7 +285,11 @@ class PostgresDialect(Dialect):
             if lines:
                 copy.write(("\n".join(lines) + "\n").encode())
 
-    def copy_prepared(self, prepared: PreparedStatements) -> bool:
+    def streams(self) -> bool:
+        return True
+
+    def _stream_rows(self) -> Any:
+        """The run's one COPY of statements, opened on first use."""
         if self._copying is None:
             if not self._key_decided:  # once per merge, before its first statement is written
                 self._key_decided = True
@@ -283,8 +305,68 @@ class PostgresDialect(Dialect):
             )
             self._stream = self._copying.__enter__()
             self._stream.write(BINARY_COPY_SIGNATURE)
-        self._stream.write(binary_copy_rows([prepared.subjects, self.run_no, prepared.text]))
-        return True
+        return self._stream
+
+    def copy_prepared(self, prepared: PreparedStatements) -> None:
+        rows = binary_copy_rows([prepared.subjects, self.run_no, prepared.text])
+        self._stream_rows().write(rows)
+
+    def copy_statements(self, subjects: Sequence[str], docs: Sequence[str]) -> None:
+        import pyarrow as pa
+
+        columns = [pa.array(subjects, pa.string()), self.run_no, pa.array(docs, pa.string())]
+        self._stream_rows().write(binary_copy_rows(columns))
+
+    def met_subjects(
+        self, run_rows: int, batch: int = 10_000
+    ) -> Iterator[tuple[list[str], list[str]]]:
+        """Per partition, the run's statements whose subject has a golden record or another
+        run's statement in the library, sorted by subject, found one of two ways by the run's
+        share of the partition (its statistics refreshed first: the run's rows are new):
+
+        - a run small beside the library: its statements read through the block-range index
+          of run numbers (:data:`storage.library.schema.STATEMENTS_BY_RUN`), each subject
+          probed in the two keys: the cost is the run's, however large the library;
+        - a run of a size near the library's: one pass over the partition's records and
+          other statements into hash tables (ten million probes would cost more than two
+          passes over ten million rows).
+
+        Both give the same rows; a look-up costs about PROBE_COST passes over a row."""
+        self.cur.execute("SET LOCAL work_mem = '256MB'")  # the hash tables in memory
+        self.cur.execute("SET LOCAL jit = off")  # compiling costs more than these queries
+        self.cur.execute(
+            "SELECT coalesce(array_agg(run_no), '{}') FROM library_merges "
+            "WHERE library = %s AND run_no <> %s",
+            (self.library, self.run_no),
+        )
+        others = list(self.cur.fetchone()[0])
+        args = {"run": self.run_no, "lib": self.library, "others": others}
+        for stmts, recs in zip(_STATEMENTS_PARTS, _RECORDS_PARTS, strict=True):
+            self.cur.execute(f"ANALYZE {stmts}")
+            self.cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (stmts,))
+            rows_there = max(0.0, float(self.cur.fetchone()[0]))
+            if run_rows / len(_STATEMENTS_PARTS) * PROBE_COST > rows_there:
+                query = (
+                    f"SELECT s.subject, s.doc FROM {stmts} s WHERE s.run_no = %(run)s AND ("
+                    f"s.subject IN (SELECT r.subject FROM {recs} r WHERE r.library = %(lib)s) "
+                    f"OR s.subject IN (SELECT o.subject FROM {stmts} o "
+                    "WHERE o.run_no = ANY(%(others)s)))"
+                )
+            else:  # LIMIT 1 keeps each look-up a probe of the key, row by row
+                query = (
+                    f"SELECT s.subject, s.doc FROM {stmts} s "
+                    "LEFT JOIN LATERAL (SELECT 1 AS hit FROM "
+                    f"{recs} r WHERE r.library = %(lib)s AND r.subject = s.subject LIMIT 1) a "
+                    "ON true LEFT JOIN LATERAL (SELECT 1 AS hit FROM "
+                    f"{stmts} o WHERE o.subject = s.subject AND o.run_no = ANY(%(others)s) "
+                    "LIMIT 1) b ON true "
+                    "WHERE s.run_no = %(run)s AND (a.hit IS NOT NULL OR b.hit IS NOT NULL)"
+                )
+            self.cur.execute(query + " ORDER BY s.subject", args)
+            rows = self.cur.fetchall()
+            for i in range(0, len(rows), batch):
+                part = rows[i : i + batch]
+                yield [r[0] for r in part], [r[1] for r in part]
 
     def end_copy(self, exc: BaseException | None = None) -> None:
         copying, stream, self._copying, self._stream = self._copying, self._stream, None, None
@@ -330,6 +412,8 @@ class PostgresDialect(Dialect):
         unkeyed, self._unkeyed = self._unkeyed, None
         if unkeyed is not None:  # sorted once: faster than a B-tree insert per row
             name, definition = unkeyed
+            # the key's sort in memory: ten million keys need ~0.5 GB (64 MB spilled to disk)
+            self.cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
             self.cur.execute(f'ALTER TABLE library_statements ADD CONSTRAINT "{name}" {definition}')
 
     def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:

@@ -135,25 +135,32 @@ def merge_each(
     layout: tuple[str, ...] | None,
     after_facts: Callable[[], None] | None,
 ) -> tuple[int, tuple[str, ...] | None]:
-    """:meth:`LibraryStore.merge_chunks`' loop: (statements written, the run's layout)."""
+    """:meth:`LibraryStore.merge_chunks`' loop: (statements written, the run's layout).
+
+    A new run on a database that streams statements (:meth:`Dialect.streams`) writes every
+    chunk through one stream and updates the golden records once at the end, for the subjects
+    the database finds another run or a record for (:meth:`Dialect.met_subjects`): a subject
+    of a new run is in one chunk only, and no chunk's records depend on another's, so this is
+    the records a chunk-by-chunk update gives, without a look-up per subject of the run (a
+    run of ten million new persons into a library of one million meets none of them)."""
     written = 0
+    rows = 0  # statements streamed
     last: str | None = None
+    streamed = first and db.streams()
     for chunk in chunks:
         part: Statements | None = None
         if (
             isinstance(chunk, PreparedStatements)
-            and first
-            and not others
+            and streamed
             and len(chunk.subjects)
             and chunk.plain
             and chunk.fields == (layout or chunk.fields)
-        ):  # a first load on a database that copies Arrow text: no Python object
+        ):  # Arrow text as it is: no Python object per row
             _in_order(last, chunk.subjects[0].as_py(), run_id)
-            if not db.copy_prepared(chunk):
-                part = chunk.finish()
-            else:
-                layout, last = chunk.fields, chunk.subjects[-1].as_py()
-                written += chunk.facts
+            db.copy_prepared(chunk)
+            layout, last = chunk.fields, chunk.subjects[-1].as_py()
+            written += chunk.facts
+            rows += len(chunk.subjects)
         elif isinstance(chunk, PreparedStatements):
             part = chunk.finish()
         else:
@@ -168,15 +175,23 @@ def merge_each(
             _in_order(last, part.subjects[0], run_id)
             last = part.subjects[-1]
             written += part.facts
-            db.end_copy()  # after Arrow-copied chunks: other statements need the connection
-            db.add_statements(part.subjects, part.docs, first)
+            if streamed:
+                db.copy_statements(part.subjects, part.docs)
+                rows += len(part.subjects)
+            else:
+                db.add_statements(part.subjects, part.docs, first)
         if after_facts is not None:
             after_facts()
             after_facts = None
-        if part is not None and others:
+        if part is not None and others and not streamed:
             db.write_records(*_golden_updates(db, merged, run_id, part))
     if after_facts is not None:
         after_facts()
+    if streamed and others:
+        db.end_copy()  # the statements are all written: the look-ups need the connection
+        for subjects, docs in db.met_subjects(rows):
+            part = Statements(layout or (), subjects, docs, 0)
+            db.write_records(*_golden_updates(db, merged, run_id, part))
     return written, layout
 
 

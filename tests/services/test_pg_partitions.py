@@ -121,6 +121,18 @@ def _unpartition(engine: Engine) -> None:
             conn.execute(text(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({keys})"))
 
 
+def _run_index(engine: Engine) -> str | None:
+    """The definition of the statements' block-range index of run numbers, if it exists."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'library_statements' "
+                "AND indexname = 'library_statements_run_no'"
+            )
+        ).scalar()
+    return None if found is None else str(found)
+
+
 def test_library_from_before_partitioning_is_moved_into_partitions(engine: Engine) -> None:
     store = LibraryStore(engine)
     _load(store)
@@ -133,6 +145,12 @@ def test_library_from_before_partitioning_is_moved_into_partitions(engine: Engin
         assert len(rows) == PARTITIONS and all(rows.values())
         assert len(_keys(engine, table.name)) == 1
     assert reopened.golden_snapshot() == before
+    assert _run_index(engine)  # the statements' index of run numbers, made on the way
+    with engine.begin() as conn:  # a hub from before that index gets it on open
+        conn.execute(text("DROP INDEX library_statements_run_no"))
+    assert not _run_index(engine)
+    reopened = LibraryStore(engine)
+    assert _run_index(engine)
     # and it keeps merging: a third run over the moved rows
     reopened.merge(
         POPULATION,

@@ -254,6 +254,54 @@ def _plain_chunks(subjects: list[str], names: list[str]) -> list[object]:
     ]
 
 
+@pytest.mark.parametrize("probe_cost", [0, 10**9], ids=["probed", "hashed"])
+def test_a_later_run_looks_up_only_the_subjects_it_meets(
+    both: tuple[LibraryStore, LibraryStore], monkeypatch: pytest.MonkeyPatch, probe_cost: int
+) -> None:
+    """A new run into a populated library (PostgreSQL) streams its rows and looks up only the
+    subjects another run of the library spoke of (a record, or one statement), not each of its
+    subjects: a province's run of ten million new persons meets none of the library's. Its
+    golden records equal SQLite's, subject by subject: the met ones merged by precedence, a
+    subject only the other library holds left alone; the same whether the database finds them
+    by a probe per statement (a run small beside its library) or by hashing the partition."""
+    from storage.library import dialects
+    from storage.library.dialects import PostgresDialect
+
+    monkeypatch.setattr(dialects, "PROBE_COST", probe_cost)
+
+    looked_up: list[str] = []
+    known = PostgresDialect.known
+
+    def counting(self: PostgresDialect, subjects: list[str]) -> object:
+        looked_up.extend(subjects)
+        return known(self, subjects)
+
+    monkeypatch.setattr(PostgresDialect, "known", counting)
+    old = [f"3404{i:014d}" for i in range(0, 400, 2)]
+    twice = old[:50]  # two runs before: a stored golden record
+    elsewhere = [f"3404{i:014d}" for i in range(1001, 1011)]  # in the other library only
+    new = [f"3404{i:014d}" for i in range(1, 300, 2)]  # never seen
+    later = sorted({*old[25:75], *new, *elsewhere})  # meets 25 records and 25 single subjects
+    when = datetime(2024, 4, 1, tzinfo=UTC)
+    for store in both:
+        store.merge_chunks(POPULATION, "a", "ds_a", when, _plain_chunks(old, old), ["name"])
+        store.merge_chunks(POPULATION, "b", "ds_b", when, _plain_chunks(twice, ["b"] * 50))
+        store.merge_chunks(LEGAL_ENTITY, "e", "ds_e", when, _plain_chunks(elsewhere, elsewhere))
+        looked_up.clear()
+        names = [f"新{s}" for s in later]
+        store.merge_chunks(
+            POPULATION, "c", "ds_c", datetime(2024, 5, 1, tzinfo=UTC), _plain_chunks(later, names)
+        )
+    assert sorted(looked_up) == old[25:75]  # PostgreSQL's look-ups: the met subjects alone
+    sqlite_store, pg_store = both
+    assert pg_store.golden_snapshot() == sqlite_store.golden_snapshot()
+    assert pg_store.fact_count() == sqlite_store.fact_count()
+    for subject in (*old[20:80], *new[:5], *elsewhere[:3]):
+        assert pg_store.person(subject) == sqlite_store.person(subject)
+    rec = pg_store.person(old[30])
+    assert rec is not None and rec.value("name") == old[30]  # authoritative run a still wins
+
+
 def _statements_key(store: LibraryStore) -> str | None:
     from sqlalchemy import text
 
