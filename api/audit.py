@@ -11,6 +11,12 @@ SQLite, by a writer thread otherwise: see :class:`AuditLog`), and the request aw
 commit before it answers (:meth:`AuditLog.committed`). No answer leaves before its audit row is
 in the database, and under load one commit covers many requests. If the commit fails, every
 request of that batch learns it (:class:`AuditWriteFailed`) and answers 503.
+A request whose answer must leave a record behind (a claim's receipt and its ledger entry)
+*attaches* its writer to its audit rows (:meth:`AuditLog.submit`): both are written in the same
+transaction, so the answer waits for one commit, and neither exists without the other. If an
+attached write fails, only the requests attached to it fail (:class:`RecordWriteFailed`, 503):
+the batch's other rows are committed, and theirs as refusals (outcome ``unrecorded``, 503, no
+fields), without what they would have written.
 Every ``interval`` seconds (and on demand) the rows not yet covered are digested (SHA-256 over
 their canonical encoding) and the digest is appended to the Merkle log as an ``audit.digest``
 entry. :func:`api.audit_verify.verify` recomputes each digest from the table and compares it
@@ -145,12 +151,34 @@ class AuditWriteFailed(AuditError):
     """The batch holding a request's audit rows could not be committed."""
 
 
+class RecordWriteFailed(AuditWriteFailed):
+    """What a request attached to its audit rows could not be written: no answer is given
+    (its rows are committed as ``unrecorded`` refusals unless the whole batch failed)."""
+
+
+UNRECORDED = "unrecorded"  # the outcome of a request whose attached write failed
+
+
+def _unrecorded(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A request's audit row rewritten as the refusal it became: no fields, 503."""
+    return (*row[:6], "", UNRECORDED, 503)
+
+
+# a write done in the audit rows' transaction: (writer, item); the batch calls each writer once
+# with the items of every request attached to it, in submission order
+Attached = tuple[Callable[[Connection, list[Any]], None], Any]
+
+
 class _Batch:
-    """Rows committed in one transaction, and who waits for that commit."""
+    """Rows committed in one transaction, and who waits for that commit. A batch's
+    ``companions`` are the requests with an attached write: committed with it, but failing
+    alone."""
 
-    __slots__ = ("done", "error", "rows", "waiters")
+    __slots__ = ("attach", "companions", "done", "error", "rows", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, attach: Attached | None = None) -> None:
+        self.attach = attach
+        self.companions: list[_Batch] = []
         self.rows: list[tuple[Any, ...]] = []
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -159,7 +187,8 @@ class _Batch:
     def outcome(self) -> None:
         """Raise :class:`AuditWriteFailed` if this batch's commit failed."""
         if self.error is not None:
-            raise AuditWriteFailed(
+            kind = AuditWriteFailed if self.attach is None else RecordWriteFailed
+            raise kind(
                 f"the audit batch of {len(self.rows)} rows was not committed: "
                 f"{type(self.error).__name__}"
             ) from self.error
@@ -258,14 +287,24 @@ class AuditLog:
             status,
         )
 
-    def submit(self, rows: Iterable[tuple[Any, ...]]) -> _Batch:
+    def submit(self, rows: Iterable[tuple[Any, ...]], attach: Attached | None = None) -> _Batch:
         """Queue rows (all in the same batch); returns that batch.
 
-        Await :meth:`committed` on it before answering the request.
+        ``attach`` (writer, item): ``writer(conn, items)`` is called in the same transaction,
+        after the rows are inserted, with this item and those of the batch's other requests
+        attached to the same writer; the rows are committed only with it (if it fails, this
+        request fails alone). Await :meth:`committed` on the returned batch before answering
+        the request.
         """
         with self._cond:
             batch = self._pending
-            batch.rows.extend(rows)
+            if attach is None:
+                batch.rows.extend(rows)
+            else:
+                part = _Batch(attach)
+                part.rows.extend(rows)
+                batch.companions.append(part)
+                batch = part
             if not self._on_loop:
                 self._ensure_writer()
                 self._cond.notify()
@@ -298,7 +337,8 @@ class AuditLog:
         batches = self._drain()
         for batch in batches:
             batch.outcome()
-        return sum(len(b.rows) for b in batches)
+        done = [p for b in batches for p in (b, *b.companions) if p.error is None]
+        return sum(len(p.rows) for p in done)
 
     def stats(self) -> dict[str, int]:
         """Commits and rows so far, by who committed them (the event loop or a thread)."""
@@ -328,7 +368,7 @@ class AuditLog:
                 return
             batch, self._pending = self._pending, _Batch()
         try:
-            committed = not batch.rows or self._insert_quickly(batch.rows)
+            committed = not (batch.rows or batch.companions) or self._insert_quickly(batch)
         finally:
             self._flush_lock.release()
         if committed:
@@ -339,7 +379,7 @@ class AuditLog:
             self._ensure_writer()
             self._cond.notify()
 
-    def _insert_quickly(self, rows: list[tuple[Any, ...]]) -> bool:
+    def _insert_quickly(self, batch: _Batch) -> bool:
         """Insert and commit on the loop's connection; False if that did not succeed at once
         (the database locked by another writer, or any failure: the writer retries it)."""
         try:
@@ -350,10 +390,9 @@ class AuditLog:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
                 conn.commit()
                 self._loop_conn = conn
-            self._loop_conn.exec_driver_sql(_SQLITE_INSERT, rows)
+            self._loop_rows += self._write(self._loop_conn, batch)
             self._loop_conn.commit()
             self._loop_commits += 1
-            self._loop_rows += len(rows)
             if self._loop_commits % CHECKPOINT_EVERY == 0:
                 with self._cond:
                     self._checkpoint_due = True
@@ -375,21 +414,53 @@ class AuditLog:
                 batches, self._handed = [*self._handed, self._pending], []
                 self._pending = _Batch()
             for batch in batches:
-                if not batch.rows:
-                    continue
-                try:
-                    if self._conn is None:
-                        self._conn = self.engine.connect()
-                    self._insert(self._conn, batch.rows)
-                    self._conn.commit()
-                    self._thread_commits += 1
-                    self._thread_rows += len(batch.rows)
-                except Exception as exc:  # every waiter gets it; the server answers 503
-                    batch.error = exc
-                    self._close_connection()
+                if batch.rows or batch.companions:
+                    self._commit_patiently(batch)
         for batch in batches:
             self._finish(batch, _running_loop())
-        return [b for b in batches if b.rows]
+        return [b for b in batches if b.rows or b.companions]
+
+    def _commit_patiently(self, batch: _Batch) -> None:
+        """Commit ``batch`` on the writer's connection; if that fails and requests are attached
+        to it, they fail and the other rows are committed without them."""
+        try:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            self._thread_rows += self._write(self._conn, batch)
+            self._conn.commit()
+            self._thread_commits += 1
+            return
+        except Exception as exc:  # every waiter gets it; the server answers 503
+            self._close_connection()
+            attached = [part for part in batch.companions if part.error is None]
+            if not attached:
+                batch.error = exc
+                return
+            for part in attached:  # they fail; their rows are kept as refusals
+                part.error = exc
+                batch.rows.extend(_unrecorded(r) for r in part.rows)
+        self._commit_patiently(batch)
+
+    def _write(self, conn: Connection, batch: _Batch) -> int:
+        """Insert a batch's rows (its companions' too), then call the attached writers in the
+        same transaction (uncommitted); returns the number of rows."""
+        attached = [part for part in batch.companions if part.error is None]
+        rows = batch.rows
+        if attached:
+            rows = [*rows, *(r for part in attached for r in part.rows)]
+        if not rows:
+            return 0
+        # the rows first: on SQLite their insert takes the write lock, so what an attached
+        # writer reads next cannot be overtaken by another writer before this commit
+        self._insert(conn, rows)
+        writers: dict[Callable[[Connection, list[Any]], None], list[Any]] = {}
+        for part in attached:
+            assert part.attach is not None
+            writer, item = part.attach
+            writers.setdefault(writer, []).append(item)
+        for writer, items in writers.items():
+            writer(conn, items)
+        return len(rows)
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._on_loop:
@@ -406,6 +477,10 @@ class AuditLog:
         with self._cond:
             batch.done.set()
             waiters, batch.waiters = batch.waiters, []
+            for part in batch.companions:
+                part.done.set()
+                waiters.extend(part.waiters)
+                part.waiters = []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for loop, fut in waiters:
             by_loop.setdefault(loop, []).append(fut)
@@ -443,8 +518,9 @@ class AuditLog:
             if checkpoint:
                 self._checkpoint()
             for batch in self._drain():
-                if batch.error is not None:  # the type only: driver messages may quote values
-                    log.error("audit commit failed: %s", type(batch.error).__name__)
+                for failed in (batch, *batch.companions):
+                    if failed.error is not None:  # the type only: messages may quote values
+                        log.error("audit commit failed: %s", type(failed.error).__name__)
 
     # ---- digests ------------------------------------------------------------------------
     def digest(self) -> dict[str, Any] | None:
