@@ -109,6 +109,7 @@ def setup_client(home: Path, suffix: str) -> str:
 def serve(home: Path, port: int) -> None:
     import uvicorn
 
+    from hub.commands.serve import settle_heap
     from hub.settings import Settings
     from hub.wiring import api_app
     from sharing.service import normalise, parse_claims
@@ -127,6 +128,7 @@ def serve(home: Path, port: int) -> None:
         out = {"as_of": day.isoformat(), "answers": [a.to_json() for a in answers]}
         return Response(json.dumps(out, ensure_ascii=False), media_type="application/json")
 
+    settle_heap()  # as `hub serve` does
     uvicorn.run(
         app,
         host="127.0.0.1",
