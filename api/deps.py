@@ -188,10 +188,13 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
     body = getattr(request, "_body", None)
     if not body or request.method != "POST" or scope == "datasets":
         return None
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    # the document the handler's body was parsed into (starlette keeps it), else parsed here
+    doc = getattr(request, "_json", _UNREAD)
+    if doc is _UNREAD:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
     if not isinstance(doc, dict):
         return None
     raws: list[Any]
@@ -212,6 +215,7 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
 
 
 MAX_SUBJECTS = 1000  # the largest batch (api.routers.batch)
+_UNREAD = object()
 
 
 async def _audit(
