@@ -54,6 +54,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from api.audit_batch import UNRECORDED as UNRECORDED
+from api.audit_batch import Attached as Attached
+from api.audit_batch import AuditError as AuditError
+from api.audit_batch import AuditWriteFailed as AuditWriteFailed
+from api.audit_batch import Batch, unrecorded, wake
+from api.audit_batch import RecordWriteFailed as RecordWriteFailed
+
 log = logging.getLogger(__name__)
 SUBJECT_KEY_NAME = "audit-subject"
 
@@ -110,10 +117,6 @@ _SQLITE_INSERT = (
 COLUMNS = ("id", *INSERT_COLUMNS)
 
 
-class AuditError(Exception):
-    """The audit log could not be written, digested or verified."""
-
-
 def subject_key(keys: Any) -> bytes:
     """The HMAC key for subject hashes, derived from a key-store key (encrypted at rest)."""
     from cryptography.hazmat.primitives import hashes, serialization
@@ -147,59 +150,6 @@ def _sqlite_at(value: str) -> str:
     return datetime.fromisoformat(value).isoformat(timespec="microseconds")
 
 
-class AuditWriteFailed(AuditError):
-    """The batch holding a request's audit rows could not be committed."""
-
-
-class RecordWriteFailed(AuditWriteFailed):
-    """What a request attached to its audit rows could not be written: no answer is given
-    (its rows are committed as ``unrecorded`` refusals unless the whole batch failed)."""
-
-
-UNRECORDED = "unrecorded"  # the outcome of a request whose attached write failed
-
-
-def _unrecorded(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A request's audit row rewritten as the refusal it became: no fields, 503."""
-    return (*row[:6], "", UNRECORDED, 503)
-
-
-# a write done in the audit rows' transaction: (writer, item); the batch calls each writer once
-# with the items of every request attached to it, in submission order
-Attached = tuple[Callable[[Connection, list[Any]], None], Any]
-
-
-class _Batch:
-    """Rows committed in one transaction, and who waits for that commit. A batch's
-    ``companions`` are the requests with an attached write: committed with it, but failing
-    alone."""
-
-    __slots__ = ("attach", "companions", "done", "error", "rows", "waiters")
-
-    def __init__(self, attach: Attached | None = None) -> None:
-        self.attach = attach
-        self.companions: list[_Batch] = []
-        self.rows: list[tuple[Any, ...]] = []
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def outcome(self) -> None:
-        """Raise :class:`AuditWriteFailed` if this batch's commit failed."""
-        if self.error is not None:
-            kind = AuditWriteFailed if self.attach is None else RecordWriteFailed
-            raise kind(
-                f"the audit batch of {len(self.rows)} rows was not committed: "
-                f"{type(self.error).__name__}"
-            ) from self.error
-
-
-def _wake(futures: list[asyncio.Future[None]]) -> None:
-    for fut in futures:
-        if not fut.done():  # a waiter whose request was cancelled
-            fut.set_result(None)
-
-
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -226,8 +176,8 @@ class AuditLog:
     engine: Engine
     key: bytes
     append_to_ledger: Callable[[bytes], int] | None = None
-    _pending: _Batch = field(default_factory=_Batch)
-    _handed: list[_Batch] = field(default_factory=list)  # batches left to the writer thread
+    _pending: Batch = field(default_factory=Batch)
+    _handed: list[Batch] = field(default_factory=list)  # batches left to the writer thread
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _flush_lock: threading.Lock = field(default_factory=threading.Lock)  # one committer at once
     _writer: threading.Thread | None = None
@@ -287,7 +237,7 @@ class AuditLog:
             status,
         )
 
-    def submit(self, rows: Iterable[tuple[Any, ...]], attach: Attached | None = None) -> _Batch:
+    def submit(self, rows: Iterable[tuple[Any, ...]], attach: Attached | None = None) -> Batch:
         """Queue rows (all in the same batch); returns that batch.
 
         ``attach`` (writer, item): ``writer(conn, items)`` is called in the same transaction,
@@ -301,7 +251,7 @@ class AuditLog:
             if attach is None:
                 batch.rows.extend(rows)
             else:
-                part = _Batch(attach)
+                part = Batch(attach)
                 part.rows.extend(rows)
                 batch.companions.append(part)
                 batch = part
@@ -310,7 +260,7 @@ class AuditLog:
                 self._cond.notify()
         return batch
 
-    async def committed(self, batch: _Batch) -> None:
+    async def committed(self, batch: Batch) -> None:
         """Return once ``batch`` is committed; :class:`AuditWriteFailed` if its commit failed.
 
         The event loop is never blocked for longer than one SQLite commit (and at most
@@ -366,7 +316,7 @@ class AuditLog:
                 self._ensure_writer()
                 self._cond.notify()
                 return
-            batch, self._pending = self._pending, _Batch()
+            batch, self._pending = self._pending, Batch()
         try:
             committed = not (batch.rows or batch.companions) or self._insert_quickly(batch)
         finally:
@@ -379,7 +329,7 @@ class AuditLog:
             self._ensure_writer()
             self._cond.notify()
 
-    def _insert_quickly(self, batch: _Batch) -> bool:
+    def _insert_quickly(self, batch: Batch) -> bool:
         """Insert and commit on the loop's connection; False if that did not succeed at once
         (the database locked by another writer, or any failure: the writer retries it)."""
         try:
@@ -407,12 +357,12 @@ class AuditLog:
                     broken.close()
             return False
 
-    def _drain(self) -> list[_Batch]:
+    def _drain(self) -> list[Batch]:
         """Commit every handed-over batch and the open one, patiently (writer thread, flush)."""
         with self._flush_lock:
             with self._cond:
                 batches, self._handed = [*self._handed, self._pending], []
-                self._pending = _Batch()
+                self._pending = Batch()
             for batch in batches:
                 if batch.rows or batch.companions:
                     self._commit_patiently(batch)
@@ -420,7 +370,7 @@ class AuditLog:
             self._finish(batch, _running_loop())
         return [b for b in batches if b.rows or b.companions]
 
-    def _commit_patiently(self, batch: _Batch) -> None:
+    def _commit_patiently(self, batch: Batch) -> None:
         """Commit ``batch`` on the writer's connection; if that fails and requests are attached
         to it, they fail and the other rows are committed without them."""
         try:
@@ -438,10 +388,10 @@ class AuditLog:
                 return
             for part in attached:  # they fail; their rows are kept as refusals
                 part.error = exc
-                batch.rows.extend(_unrecorded(r) for r in part.rows)
+                batch.rows.extend(unrecorded(r) for r in part.rows)
         self._commit_patiently(batch)
 
-    def _write(self, conn: Connection, batch: _Batch) -> int:
+    def _write(self, conn: Connection, batch: Batch) -> int:
         """Insert a batch's rows (its companions' too), then call the attached writers in the
         same transaction (uncommitted); returns the number of rows."""
         attached = [part for part in batch.companions if part.error is None]
@@ -472,7 +422,7 @@ class AuditLog:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({DIGEST_LOCK})")
             conn.execute(_INSERT, [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in rows])
 
-    def _finish(self, batch: _Batch, here: asyncio.AbstractEventLoop | None) -> None:
+    def _finish(self, batch: Batch, here: asyncio.AbstractEventLoop | None) -> None:
         """Mark ``batch`` done and wake its waiters, once per event loop."""
         with self._cond:
             batch.done.set()
@@ -486,10 +436,10 @@ class AuditLog:
             by_loop.setdefault(loop, []).append(fut)
         for loop, futures in by_loop.items():
             if loop is here:
-                _wake(futures)
+                wake(futures)
             else:
                 with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
-                    loop.call_soon_threadsafe(_wake, futures)
+                    loop.call_soon_threadsafe(wake, futures)
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the database without waiting for readers or writers (PASSIVE)."""
