@@ -19,7 +19,8 @@ With ``--workers 2`` two server processes share the port (SO_REUSEPORT: the kern
 connections, as a load balancer spreads clients among ``hub serve`` processes) and serve both
 endpoints, so the floor is measured the same way; CPU figures are summed over them. On this
 embedded SQLite tier the two processes' audit and receipt commits queue for the database's one
-write lock, so the default is one process (several instances are the PostgreSQL tier's shape).
+write lock (measured: the floor gains a tenth, ours hardly anything), so the default is one
+process (several instances are the PostgreSQL tier's shape).
 Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connections C]
 [--workers W]``.
 """
