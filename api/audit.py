@@ -11,6 +11,12 @@ SQLite, by a writer thread otherwise: see :class:`AuditLog`), and the request aw
 commit before it answers (:meth:`AuditLog.committed`). No answer leaves before its audit row is
 in the database, and under load one commit covers many requests. If the commit fails, every
 request of that batch learns it (:class:`AuditWriteFailed`) and answers 503.
+A request whose answer must leave a record behind (a claim's receipt and its ledger entry)
+*attaches* its writer to its audit rows (:meth:`AuditLog.submit`): both are written in the same
+transaction, so the answer waits for one commit, and neither exists without the other. If an
+attached write fails, only the requests attached to it fail (:class:`RecordWriteFailed`, 503):
+the batch's other rows are committed, and theirs as refusals (outcome ``unrecorded``, 503, no
+fields), without what they would have written.
 Every ``interval`` seconds (and on demand) the rows not yet covered are digested (SHA-256 over
 their canonical encoding) and the digest is appended to the Merkle log as an ``audit.digest``
 entry. :func:`api.audit_verify.verify` recomputes each digest from the table and compares it
@@ -47,6 +53,13 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
+
+from api.audit_batch import UNRECORDED as UNRECORDED
+from api.audit_batch import Attached as Attached
+from api.audit_batch import AuditError as AuditError
+from api.audit_batch import AuditWriteFailed as AuditWriteFailed
+from api.audit_batch import Batch, unrecorded, wake
+from api.audit_batch import RecordWriteFailed as RecordWriteFailed
 
 log = logging.getLogger(__name__)
 SUBJECT_KEY_NAME = "audit-subject"
@@ -104,10 +117,6 @@ _SQLITE_INSERT = (
 COLUMNS = ("id", *INSERT_COLUMNS)
 
 
-class AuditError(Exception):
-    """The audit log could not be written, digested or verified."""
-
-
 def subject_key(keys: Any) -> bytes:
     """The HMAC key for subject hashes, derived from a key-store key (encrypted at rest)."""
     from cryptography.hazmat.primitives import hashes, serialization
@@ -141,36 +150,6 @@ def _sqlite_at(value: str) -> str:
     return datetime.fromisoformat(value).isoformat(timespec="microseconds")
 
 
-class AuditWriteFailed(AuditError):
-    """The batch holding a request's audit rows could not be committed."""
-
-
-class _Batch:
-    """Rows committed in one transaction, and who waits for that commit."""
-
-    __slots__ = ("done", "error", "rows", "waiters")
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-
-    def outcome(self) -> None:
-        """Raise :class:`AuditWriteFailed` if this batch's commit failed."""
-        if self.error is not None:
-            raise AuditWriteFailed(
-                f"the audit batch of {len(self.rows)} rows was not committed: "
-                f"{type(self.error).__name__}"
-            ) from self.error
-
-
-def _wake(futures: list[asyncio.Future[None]]) -> None:
-    for fut in futures:
-        if not fut.done():  # a waiter whose request was cancelled
-            fut.set_result(None)
-
-
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -197,8 +176,8 @@ class AuditLog:
     engine: Engine
     key: bytes
     append_to_ledger: Callable[[bytes], int] | None = None
-    _pending: _Batch = field(default_factory=_Batch)
-    _handed: list[_Batch] = field(default_factory=list)  # batches left to the writer thread
+    _pending: Batch = field(default_factory=Batch)
+    _handed: list[Batch] = field(default_factory=list)  # batches left to the writer thread
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _flush_lock: threading.Lock = field(default_factory=threading.Lock)  # one committer at once
     _writer: threading.Thread | None = None
@@ -258,20 +237,30 @@ class AuditLog:
             status,
         )
 
-    def submit(self, rows: Iterable[tuple[Any, ...]]) -> _Batch:
+    def submit(self, rows: Iterable[tuple[Any, ...]], attach: Attached | None = None) -> Batch:
         """Queue rows (all in the same batch); returns that batch.
 
-        Await :meth:`committed` on it before answering the request.
+        ``attach`` (writer, item): ``writer(conn, items)`` is called in the same transaction,
+        after the rows are inserted, with this item and those of the batch's other requests
+        attached to the same writer; the rows are committed only with it (if it fails, this
+        request fails alone). Await :meth:`committed` on the returned batch before answering
+        the request.
         """
         with self._cond:
             batch = self._pending
-            batch.rows.extend(rows)
+            if attach is None:
+                batch.rows.extend(rows)
+            else:
+                part = Batch(attach)
+                part.rows.extend(rows)
+                batch.companions.append(part)
+                batch = part
             if not self._on_loop:
                 self._ensure_writer()
                 self._cond.notify()
         return batch
 
-    async def committed(self, batch: _Batch) -> None:
+    async def committed(self, batch: Batch) -> None:
         """Return once ``batch`` is committed; :class:`AuditWriteFailed` if its commit failed.
 
         The event loop is never blocked for longer than one SQLite commit (and at most
@@ -298,7 +287,8 @@ class AuditLog:
         batches = self._drain()
         for batch in batches:
             batch.outcome()
-        return sum(len(b.rows) for b in batches)
+        done = [p for b in batches for p in (b, *b.companions) if p.error is None]
+        return sum(len(p.rows) for p in done)
 
     def stats(self) -> dict[str, int]:
         """Commits and rows so far, by who committed them (the event loop or a thread)."""
@@ -326,9 +316,9 @@ class AuditLog:
                 self._ensure_writer()
                 self._cond.notify()
                 return
-            batch, self._pending = self._pending, _Batch()
+            batch, self._pending = self._pending, Batch()
         try:
-            committed = not batch.rows or self._insert_quickly(batch.rows)
+            committed = not (batch.rows or batch.companions) or self._insert_quickly(batch)
         finally:
             self._flush_lock.release()
         if committed:
@@ -339,7 +329,7 @@ class AuditLog:
             self._ensure_writer()
             self._cond.notify()
 
-    def _insert_quickly(self, rows: list[tuple[Any, ...]]) -> bool:
+    def _insert_quickly(self, batch: Batch) -> bool:
         """Insert and commit on the loop's connection; False if that did not succeed at once
         (the database locked by another writer, or any failure: the writer retries it)."""
         try:
@@ -350,10 +340,9 @@ class AuditLog:
                 conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
                 conn.commit()
                 self._loop_conn = conn
-            self._loop_conn.exec_driver_sql(_SQLITE_INSERT, rows)
+            self._loop_rows += self._write(self._loop_conn, batch)
             self._loop_conn.commit()
             self._loop_commits += 1
-            self._loop_rows += len(rows)
             if self._loop_commits % CHECKPOINT_EVERY == 0:
                 with self._cond:
                     self._checkpoint_due = True
@@ -368,28 +357,60 @@ class AuditLog:
                     broken.close()
             return False
 
-    def _drain(self) -> list[_Batch]:
+    def _drain(self) -> list[Batch]:
         """Commit every handed-over batch and the open one, patiently (writer thread, flush)."""
         with self._flush_lock:
             with self._cond:
                 batches, self._handed = [*self._handed, self._pending], []
-                self._pending = _Batch()
+                self._pending = Batch()
             for batch in batches:
-                if not batch.rows:
-                    continue
-                try:
-                    if self._conn is None:
-                        self._conn = self.engine.connect()
-                    self._insert(self._conn, batch.rows)
-                    self._conn.commit()
-                    self._thread_commits += 1
-                    self._thread_rows += len(batch.rows)
-                except Exception as exc:  # every waiter gets it; the server answers 503
-                    batch.error = exc
-                    self._close_connection()
+                if batch.rows or batch.companions:
+                    self._commit_patiently(batch)
         for batch in batches:
             self._finish(batch, _running_loop())
-        return [b for b in batches if b.rows]
+        return [b for b in batches if b.rows or b.companions]
+
+    def _commit_patiently(self, batch: Batch) -> None:
+        """Commit ``batch`` on the writer's connection; if that fails and requests are attached
+        to it, they fail and the other rows are committed without them."""
+        try:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            self._thread_rows += self._write(self._conn, batch)
+            self._conn.commit()
+            self._thread_commits += 1
+            return
+        except Exception as exc:  # every waiter gets it; the server answers 503
+            self._close_connection()
+            attached = [part for part in batch.companions if part.error is None]
+            if not attached:
+                batch.error = exc
+                return
+            for part in attached:  # they fail; their rows are kept as refusals
+                part.error = exc
+                batch.rows.extend(unrecorded(r) for r in part.rows)
+        self._commit_patiently(batch)
+
+    def _write(self, conn: Connection, batch: Batch) -> int:
+        """Insert a batch's rows (its companions' too), then call the attached writers in the
+        same transaction (uncommitted); returns the number of rows."""
+        attached = [part for part in batch.companions if part.error is None]
+        rows = batch.rows
+        if attached:
+            rows = [*rows, *(r for part in attached for r in part.rows)]
+        if not rows:
+            return 0
+        # the rows first: on SQLite their insert takes the write lock, so what an attached
+        # writer reads next cannot be overtaken by another writer before this commit
+        self._insert(conn, rows)
+        writers: dict[Callable[[Connection, list[Any]], None], list[Any]] = {}
+        for part in attached:
+            assert part.attach is not None
+            writer, item = part.attach
+            writers.setdefault(writer, []).append(item)
+        for writer, items in writers.items():
+            writer(conn, items)
+        return len(rows)
 
     def _insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         if self._on_loop:
@@ -401,20 +422,24 @@ class AuditLog:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({DIGEST_LOCK})")
             conn.execute(_INSERT, [dict(zip(INSERT_COLUMNS, r, strict=True)) for r in rows])
 
-    def _finish(self, batch: _Batch, here: asyncio.AbstractEventLoop | None) -> None:
+    def _finish(self, batch: Batch, here: asyncio.AbstractEventLoop | None) -> None:
         """Mark ``batch`` done and wake its waiters, once per event loop."""
         with self._cond:
             batch.done.set()
             waiters, batch.waiters = batch.waiters, []
+            for part in batch.companions:
+                part.done.set()
+                waiters.extend(part.waiters)
+                part.waiters = []
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for loop, fut in waiters:
             by_loop.setdefault(loop, []).append(fut)
         for loop, futures in by_loop.items():
             if loop is here:
-                _wake(futures)
+                wake(futures)
             else:
                 with contextlib.suppress(RuntimeError):  # a closed loop has nobody waiting
-                    loop.call_soon_threadsafe(_wake, futures)
+                    loop.call_soon_threadsafe(wake, futures)
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the database without waiting for readers or writers (PASSIVE)."""
@@ -443,8 +468,9 @@ class AuditLog:
             if checkpoint:
                 self._checkpoint()
             for batch in self._drain():
-                if batch.error is not None:  # the type only: driver messages may quote values
-                    log.error("audit commit failed: %s", type(batch.error).__name__)
+                for failed in (batch, *batch.companions):
+                    if failed.error is not None:  # the type only: messages may quote values
+                        log.error("audit commit failed: %s", type(failed.error).__name__)
 
     # ---- digests ------------------------------------------------------------------------
     def digest(self) -> dict[str, Any] | None:

@@ -51,7 +51,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.audit import AuditWriteFailed
+from api.audit import Attached, AuditWriteFailed, RecordWriteFailed
 from api.clients import Client, Grant, Permit
 from api.problems import Problem
 from api.purposes import Purposes
@@ -79,6 +79,9 @@ class Access:
     subjects: list[tuple[str, set[str], str]] = field(default_factory=list)
     # the subjects the request names (path or body), normalised: for the audit of a failure
     named: list[str] | None = None
+    # what the answer must leave behind (e.g. a claim's receipt): written in the transaction
+    # of the request's audit rows if it succeeds (:meth:`api.audit.AuditLog.submit`)
+    attach: Attached | None = None
 
     @property
     def grants(self) -> tuple[Grant, ...]:
@@ -185,10 +188,13 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
     body = getattr(request, "_body", None)
     if not body or request.method != "POST" or scope == "datasets":
         return None
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    # the document the handler's body was parsed into (starlette keeps it), else parsed here
+    doc = getattr(request, "_json", _UNREAD)
+    if doc is _UNREAD:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
     if not isinstance(doc, dict):
         return None
     raws: list[Any]
@@ -209,6 +215,7 @@ def _body_subjects(request: Request, scope: str) -> list[str] | None:
 
 
 MAX_SUBJECTS = 1000  # the largest batch (api.routers.batch)
+_UNREAD = object()
 
 
 async def _audit(
@@ -220,8 +227,10 @@ async def _audit(
     status: int,
     access: Access | None,
     subjects: list[str] | None = None,
+    attach: Attached | None = None,
 ) -> None:
-    """Write a request's audit rows and return once they are committed (503 if they are not).
+    """Write a request's audit rows and return once they are committed (503 if they are not),
+    with ``attach`` (the answer's own record) in the same transaction.
 
     The subjects are those the handler recorded (``access``), else those the request names
     (``subjects``: its path or JSON body, normalised), so a refusal is found under the subject
@@ -264,7 +273,16 @@ async def _audit(
             for subject in named
         ]
     try:
-        await log.committed(log.submit(rows))
+        await log.committed(log.submit(rows, attach))
+    except RecordWriteFailed:
+        # no answer without what it must leave behind (a claim's receipt)
+        raise Problem(
+            503,
+            "record-unavailable",
+            "the answer's record (its receipt) could not be written, so no answer is given; "
+            "retry later",
+            headers={"Retry-After": "5"},
+        ) from None
     except AuditWriteFailed:
         # no answer without its audit row: the data (or refusal) is withheld
         raise Problem(
@@ -460,7 +478,10 @@ async def conclude(
     cid = access.client.client_id
     named = access.named
     if error is None:
-        await _audit(request, route, access.purpose, cid, access.outcome, access.status, access)
+        status, attach = access.status, access.attach
+        await _audit(
+            request, route, access.purpose, cid, access.outcome, status, access, None, attach
+        )
     elif isinstance(error, Problem):
         access.fields = set()
         await _audit(request, route, access.purpose, cid, error.kind, error.status, access, named)

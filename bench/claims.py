@@ -4,10 +4,10 @@ the bare endpoint floor, and a 1,000-subject × 3-claim batch.
 A library of N persons (1,000,000 full, 20,000 with ``--quick``; birth date, household
 division, death flag, all from their authoritative source) is merged once and kept under
 ``.cache/bench/``. A uvicorn server (one process, uvloop + httptools, loopback) serves the real
-app — API key, grant per claim type, rate limit, one audit row per question committed before the
-answer, the receipt sealed by the platform's verification seal and committed with its ledger
-entry (group commit; the answer does not wait for the checkpoint), the periodic audit digest and
-ledger sequencer — plus, for this benchmark only, ``POST /bare/claims/verify``: an ordinary
+app — API key, grant per claim type, rate limit, one audit row per question and the receipt
+sealed by the platform's verification seal with its ledger entry, committed together before the
+answer (group commit; the answer does not wait for the checkpoint), the periodic audit digest
+and ledger sequencer — plus, for this benchmark only, ``POST /bare/claims/verify``: an ordinary
 FastAPI route that parses the same body and answers the same three claims from the same golden
 row with no auth, grants, audit or receipt (the floor, the ``ratio``). A separate load-generator
 process (raw asyncio sockets, HTTP/1.1 keep-alive, C connections) asks about random known
@@ -15,7 +15,14 @@ persons for D seconds per endpoint (30 s, 5 s with ``--quick``) in interleaved s
 questions/s and p50/p99 latency for both; then the batch endpoint is timed on 1,000 subjects ×
 3 claims (the median of 5). Targets (issue 25): ≥ 2,000 questions/s with p99 < 50 ms, within 2×
 of the floor; the batch in < 1 s.
-Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connections C]``.
+With ``--workers 2`` two server processes share the port (SO_REUSEPORT: the kernel spreads the
+connections, as a load balancer spreads clients among ``hub serve`` processes) and serve both
+endpoints, so the floor is measured the same way; CPU figures are summed over them. On this
+embedded SQLite tier the two processes' audit and receipt commits queue for the database's one
+write lock (measured: the floor gains a tenth, ours hardly anything), so the default is one
+process (several instances are the PostgreSQL tier's shape).
+Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connections C]
+[--workers W]``.
 """
 
 from __future__ import annotations
@@ -107,8 +114,14 @@ def setup_client(home: Path, suffix: str) -> str:
 
 # ---- server -------------------------------------------------------------------------------
 def serve(home: Path, port: int) -> None:
+    """One server process on ``port``, shared (SO_REUSEPORT) with the run's other workers: the
+    kernel spreads the connections among them, as a load balancer spreads clients among
+    ``hub serve`` processes."""
+    import socket
+
     import uvicorn
 
+    from hub.commands.serve import settle_heap
     from hub.settings import Settings
     from hub.wiring import api_app
     from sharing.service import normalise, parse_claims
@@ -127,15 +140,16 @@ def serve(home: Path, port: int) -> None:
         out = {"as_of": day.isoformat(), "answers": [a.to_json() for a in answers]}
         return Response(json.dumps(out, ensure_ascii=False), media_type="application/json")
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", access_log=False, log_level="warning"
     )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))  # after the app is built: no connection waits for it
+    settle_heap()  # as `hub serve` does
+    print("listening", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 # ---- load generator -----------------------------------------------------------------------
@@ -176,8 +190,17 @@ def _run_load(
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds of the servers' event loops and of their other threads, summed."""
+    loops = others = 0.0
+    for pid in pids:
+        main, rest = httpkit.cpu_seconds(pid)
+        loops, others = loops + main, others + rest
+    return loops, others
+
+
 def _measure(
-    pid: int,
+    pids: list[int],
     port: int,
     endpoints: dict[str, str],
     home: Path,
@@ -197,9 +220,9 @@ def _measure(
     order = list(endpoints)
     for r in range(rounds):
         for label in order[r % len(order) :] + order[: r % len(order)]:
-            main0, others0 = httpkit.cpu_seconds(pid)
+            main0, others0 = _cpu_seconds(pids)
             out = _run_load(port, endpoints[label], home, key, secs / rounds, conns)
-            main1, others1 = httpkit.cpu_seconds(pid)
+            main1, others1 = _cpu_seconds(pids)
             a = acc[label]
             a["loop"] += main1 - main0
             a["threads"] += others1 - others0
@@ -258,6 +281,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved slices (6; 4 quick)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the port (default 1)"
+    )
     args = parser.parse_args()
     n = args.persons or (20_000 if args.quick else 1_000_000)
     secs = args.seconds or (5.0 if args.quick else 30.0)
@@ -269,23 +295,34 @@ def main() -> None:
     warm_key = setup_client(home, "-warm")
     key = setup_client(home, "-measured")
     port = httpkit.free_port()
-    server = subprocess.Popen(_child("--serve", str(home), str(port)))
+    servers = []
     try:
+        for _ in range(args.workers):
+            servers.append(
+                subprocess.Popen(_child("--serve", str(home), str(port)), stdout=subprocess.PIPE)
+            )
+        for server in servers:  # each has bound the port
+            assert server.stdout is not None
+            server.stdout.readline()
         httpkit.wait_up(port)
         _run_load(port, "/v1/claims/verify", home, warm_key, 2.0, args.connections)  # warm-up
         endpoints = {"floor": "/bare/claims/verify", "ours": "/v1/claims/verify"}
-        runs = _measure(server.pid, port, endpoints, home, key, secs, args.connections, rounds)
+        pids = [s.pid for s in servers]
+        runs = _measure(pids, port, endpoints, home, key, secs, args.connections, rounds)
         batch_s, batch_status = _batch(port, key, ids)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.send_signal(signal.SIGINT)
+        for server in servers:
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
     floor, ours = runs["floor"], runs["ours"]
     print(
         f"persons in library: {n:,}; {secs:g} s per endpoint in {rounds} interleaved slices; "
-        f"{args.connections} connections; 3 claims per question"
+        f"{args.connections} connections; 3 claims per question; {args.workers} server "
+        "process(es) serving both endpoints"
     )
     for label, r in (
         ("floor (no auth/audit/receipt)", floor),
@@ -293,7 +330,7 @@ def main() -> None:
     ):
         print(
             f"{label:30s} {r['rps']:8.1f} q/s  p50 {r['p50_ms']:6.2f} ms  "
-            f"p99 {r['p99_ms']:6.2f} ms  server CPU {r['loop_cpu_ms']:.3f} ms/q on the loop + "
+            f"p99 {r['p99_ms']:6.2f} ms  server CPU {r['loop_cpu_ms']:.3f} ms/q on the loops + "
             f"{r['threads_cpu_ms']:.3f} in other threads  non-200 {r['non_200']}"
         )
     print(f"batch 1,000 subjects x 3 claims: {batch_s:.3f} s (median of 5, status {batch_status})")
@@ -302,6 +339,7 @@ def main() -> None:
         "seconds": secs,
         "connections": args.connections,
         "rounds": rounds,
+        "workers": args.workers,
         "ours_qps": ours["rps"],
         "ours_p50_ms": ours["p50_ms"],
         "ours_p99_ms": ours["p99_ms"],

@@ -2,21 +2,18 @@
 
 Each sealed receipt is stored (``claim_receipts``: id, client, time, its ledger entry id and
 its bytes) and its ``claim.receipt`` entry queued in the log in the same transaction, so a
-receipt the API handed out is always both stored and logged. Receipts of concurrent requests
-are written together by one writer thread (group commit): a request waits for its commit,
-never for the checkpoint; :meth:`ReceiptStore.with_proof` adds the inclusion proof once the
-sequencer has covered the entry.
+receipt the API handed out is always both stored and logged. The API writes them in the
+transaction of the question's audit rows (:meth:`ReceiptStore.write_in`, attached to them:
+``api.audit``), so concurrent questions' receipts and audit rows share one group commit: a
+request waits for that commit, never for the checkpoint; :meth:`ReceiptStore.with_proof` adds
+the inclusion proof once the sequencer has covered the entry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import queue
-import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -29,9 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 from ledger.receipt import Receipt
 from sharing.receipts import SealedReceipt
@@ -48,8 +45,6 @@ claim_receipts = Table(
     Column("document", Text, nullable=False),  # the sealed receipt's JCS text
 )
 
-MAX_BATCH = 2000  # receipts per commit
-
 
 class ReceiptLog(Protocol):
     """What the store needs of the Merkle log (``ledger.service.LedgerService``)."""
@@ -63,7 +58,19 @@ class ReceiptLog(Protocol):
     def receipts_for_entries(self, entry_ids: Sequence[int]) -> Mapping[int, Receipt]: ...
 
 
-_Item = tuple[str, SealedReceipt, dt.datetime, "Future[None]"]
+Item = tuple[str, SealedReceipt, dt.datetime]  # client id, sealed receipt, time
+_COLUMNS = ("receipt_id", "client_id", "created_at", "entry_id", "document")
+_INSERT = (
+    f"INSERT INTO {claim_receipts.name} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('{mark}' for _ in _COLUMNS)})"
+)
+
+
+def _stored_time(at: dt.datetime, sqlite: bool) -> Any:
+    """``at`` as the ``created_at`` column stores it: naive UTC; on SQLite the text
+    SQLAlchemy's DateTime writes (and reads back)."""
+    naive = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", "microseconds") if sqlite else naive
 
 
 class ReceiptStore:
@@ -73,95 +80,53 @@ class ReceiptStore:
         self.engine = engine
         self.ledger = ledger
         metadata.create_all(engine)
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
-        self._writer: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     # ---- writing ------------------------------------------------------------------------
-    def write(self, items: Sequence[tuple[str, SealedReceipt, dt.datetime]]) -> None:
-        """Store and log receipts (client id, receipt, time) in one transaction."""
+    def write(self, items: Sequence[Item]) -> None:
+        """Store and log receipts (client id, receipt, time) in one transaction of their own."""
+        if items:
+            with self.engine.begin() as conn:
+                self._write(conn, items)
+
+    def write_in(self, conn: Connection, batches: Iterable[Sequence[Item]]) -> None:
+        """Store and log the receipts of ``batches`` inside the caller's transaction on the
+        hub database (the audit's: ``api.audit.AuditLog.submit`` attaches them), uncommitted;
+        on another database they are committed first in a transaction of their own."""
+        items = [item for batch in batches for item in batch]
         if not items:
             return
+        if conn.engine is self.engine or conn.engine.url == self.engine.url:
+            self._write(conn, items)
+        else:
+            self.write(items)
+
+    def _write(self, conn: Connection, items: Sequence[Item]) -> None:
         entries = [r.entry for _, r, _ in items]
-        with self.engine.begin() as conn:
-            if self.ledger.shares_database(self.engine):
-                ids = self.ledger.append_many_in(conn, entries)
-            else:  # the log elsewhere: logged first, so a stored receipt is always logged
-                ids = self.ledger.append_many(entries)
-            conn.execute(
-                insert(claim_receipts),
-                [
-                    {
-                        "receipt_id": r.receipt_id,
-                        "client_id": client,
-                        "created_at": at.astimezone(dt.UTC).replace(tzinfo=None),
-                        "entry_id": entry_id,
-                        "document": r.data.decode(),
-                    }
-                    for (client, r, at), entry_id in zip(items, ids, strict=True)
-                ],
+        if self.ledger.shares_database(conn.engine):
+            ids = self.ledger.append_many_in(conn, entries)
+        else:  # the log elsewhere: logged first, so a stored receipt is always logged
+            ids = self.ledger.append_many(entries)
+        sqlite = conn.dialect.name == "sqlite"
+        rows = [
+            (
+                r.receipt_id,
+                client,
+                _stored_time(at, sqlite),
+                entry_id,
+                r.data.decode(),
             )
-
-    async def stored(self, items: Sequence[tuple[str, SealedReceipt, dt.datetime]]) -> None:
-        """Return once ``items`` (client id, receipt, time) are committed with their ledger
-        entries; raises what kept them from being. The writer thread commits them, together
-        with whatever other requests queued meanwhile: the event loop never waits for the
-        database's write lock (the sequencer holds it while it signs a checkpoint)."""
-        futures = [self.submit(c, r, t) for c, r, t in items]
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
-
-    def submit(self, client: str, sealed: SealedReceipt, at: dt.datetime) -> Future[None]:
-        """Queue one receipt for the writer thread; the future completes once it is committed
-        (or carries the error that kept it from being)."""
-        fut: Future[None] = Future()
-        self._ensure_writer()
-        self._queue.put((client, sealed, at, fut))
-        return fut
-
-    def _ensure_writer(self) -> None:
-        if self._writer is not None and self._writer.is_alive():
-            return
-        with self._lock:
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(
-                    target=self._write_loop, name="claim-receipts", daemon=True
-                )
-                self._writer.start()
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            try:
-                self.write([(c, r, t) for c, r, t, _ in batch])
-            except Exception as exc:  # every waiter gets it: the API answers 503
-                for *_, fut in batch:
-                    fut.set_exception(exc)
-            else:
-                for *_, fut in batch:
-                    fut.set_result(None)
-            if stop:
-                return
-
-    def close(self) -> None:
-        """Let the writer finish what is queued and stop."""
-        writer = self._writer
-        if writer is not None and writer.is_alive():
-            self._queue.put(None)
-            writer.join(timeout=10)
-        self._writer = None
+            for (client, r, at), entry_id in zip(items, ids, strict=True)
+        ]
+        # the DB-API cursor, in the caller's transaction: SQLAlchemy's per-row parameter
+        # processing of an executemany cost a millisecond a receipt
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(_INSERT.format(mark=mark), rows)
+        except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own paths raise it
+            raise DBAPIError.instance(_INSERT, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+        finally:
+            cur.close()
 
     # ---- reading ------------------------------------------------------------------------
     def row(self, receipt_id: str) -> dict[str, Any] | None:

@@ -134,7 +134,7 @@ class ClaimService:
         as_of: dt.date | None,
         now: dt.datetime | None = None,
     ) -> tuple[list[Answer], dt.date, SealedReceipt]:
-        """Answer, then seal the receipt (not yet stored: :meth:`ReceiptStore.submit` it)."""
+        """Answer, then seal the receipt (not yet stored: :meth:`ReceiptStore.write_in` it)."""
         answers, day = self.evaluate(subject, parsed, as_of)
         now = now or dt.datetime.now(dt.UTC)
         fields = receipt_fields(
@@ -149,4 +149,4 @@ class ClaimService:
         return value == subject_hash(self._secret, normalise(subject))
 
     def close(self) -> None:
-        self.store.close()
+        """Nothing to release: receipts are written with their questions' audit rows."""
