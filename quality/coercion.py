@@ -23,24 +23,38 @@ _TRUE = ["true", "1", "y", "yes", "是", "t"]
 _FALSE = ["false", "0", "n", "no", "否", "f"]
 
 
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+def _calendar() -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Per year 0-9999 the days from 1970-01-01 to its January 1st (proleptic Gregorian, as
+    numpy's calendar counts them) and whether it is a leap year (0 or 1); per (leap, month) the
+    days of the year before the month and the month's length (month 0: none, length 0)."""
+    years = np.arange(10_000)
+    leap = (((years % 4 == 0) & (years % 100 != 0)) | (years % 400 == 0)).astype(np.int32)
+    start = (years - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int32)
+    lengths = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+    month_days = np.stack([lengths, lengths + (np.arange(13) == 2)])
+    before = np.concatenate([[[0], [0]], np.cumsum(month_days, axis=1)[:, :-1]], axis=1)
+    return start, leap, np.stack([before.ravel(), month_days.ravel()]).astype(np.int32)
 
 
-def _number(mat: npt.NDArray[np.uint8], cols: list[int]) -> npt.NDArray[np.int64]:
-    out = np.zeros(len(mat), dtype=np.int64)
+_YEAR_START, _LEAP, _MONTHS = _calendar()
+
+
+def _number(digits: npt.NDArray[np.uint8], cols: list[int]) -> npt.NDArray[np.int32]:
+    out = np.zeros(len(digits), dtype=np.int32)
     for c in cols:
-        out = out * 10 + (mat[:, c].astype(np.int64) - 48)
+        out = out * 10 + digits[:, c]
     return out
 
 
 def _parse_dates(text: pa.Array) -> pa.Array:
     """Dates written YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD; anything else, or 2021-02-30, is null.
 
-    Done on the bytes with numpy (shape, month, days in month, then days since 1970) because
-    ``strptime`` is several times slower and silently rolls 2021-02-30 over to March.
+    Done on the bytes with numpy (shape, month, days in month, then days since 1970, the last
+    two looked up in tables of the years and months) because ``strptime`` is several times
+    slower and silently rolls 2021-02-30 over to March.
     """
     n = len(text)
-    days = np.zeros(n, dtype=np.int64)
+    days = np.zeros(n, dtype=np.int32)
     ok = np.zeros(n, dtype=bool)
     for width, digit_cols, ymd in (
         (10, [0, 1, 2, 3, 5, 6, 8, 9], ([0, 1, 2, 3], [5, 6], [8, 9])),
@@ -49,24 +63,19 @@ def _parse_dates(text: pa.Array) -> pa.Array:
         idx, mat = fixed_width(text, width)
         if not len(idx):
             continue
-        digits = mat[:, digit_cols]
-        shape = ((digits >= 48) & (digits <= 57)).all(axis=1)
+        digits = mat - np.uint8(48)  # wraps: a byte below "0" becomes 208 or more
+        # eight digit flags per row, one 64-bit word: all set when every one is a digit
+        flags = np.ascontiguousarray(digits[:, digit_cols] <= 9).view(np.uint64).ravel()
+        shape = flags == np.uint64(0x0101010101010101)
         if width == 10:
             sep = mat[:, 4]
             shape &= ((sep == 45) | (sep == 47)) & (mat[:, 7] == sep)
-        y, m, d = (_number(mat, cols) for cols in ymd)
-        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-        month_ok = (m >= 1) & (m <= 12)
-        dim = _DAYS_IN_MONTH[np.where(month_ok, m, 0)] + ((m == 2) & leap)
-        good = shape & month_ok & (d >= 1) & (d <= dim) & (y >= 1)
-        yy = y - (m <= 2)
-        era = yy // 400
-        yoe = yy - era * 400
-        doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-        days[idx] = era * 146097 + doe - 719468
+        y, m, d = (np.where(shape, _number(digits, cols), 0) for cols in ymd)
+        month = np.where(m <= 12, m, 0) + 13 * _LEAP[y]  # month 0: length 0, never valid
+        good = shape & (y >= 1) & (d >= 1) & (d <= _MONTHS[1, month])
+        days[idx] = _YEAR_START[y] + _MONTHS[0, month] + d - 1
         ok[idx] = good
-    return pa.array(days.astype(np.int32), type=pa.date32(), mask=~ok)
+    return pa.array(days, type=pa.date32(), mask=~ok)
 
 
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")

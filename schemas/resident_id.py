@@ -144,12 +144,6 @@ REASONS: tuple[str | None, ...] = (
 _CODE = {name: i for i, name in enumerate(REASONS)}
 
 
-def _digits_int(digits: npt.NDArray[np.int32], start: int, stop: int) -> npt.NDArray[np.int32]:
-    scale = 10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int32)
-    out: npt.NDArray[np.int32] = digits[:, start:stop] @ scale
-    return out
-
-
 def days_from_civil(
     year: npt.NDArray[np.int32], month: npt.NDArray[np.int32], day: npt.NDArray[np.int32]
 ) -> npt.NDArray[np.int32]:
@@ -166,24 +160,38 @@ def days_from_civil(
 def _check_matrix(
     mat: npt.NDArray[np.uint8], today: dt.date
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """Reason code per row (0 = valid), birth date as days since epoch, sex digit parity."""
-    codes = np.zeros(mat.shape[0], dtype=np.int8)
-    digits = mat[:, :17].astype(np.int32) - 48
+    """Reason code per row (0 = valid), birth date as days since epoch, sex digit parity.
+
+    Column by column on the bytes (numpy has no fast integer matrix product, and a row of
+    17 int32 digits is four times the bytes): the digits as uint8, zero on rows of another
+    shape, then multiply-adds into int32 numbers and the weighted sum of the check."""
+    n = mat.shape[0]
+    codes = np.zeros(n, dtype=np.int8)
+    raw = mat[:, :17] - np.uint8(48)  # wraps: a byte below "0" becomes 208 or more
+    top = raw[:, 0].copy()
+    for c in range(1, 17):
+        np.maximum(top, raw[:, c], out=top)
     last = mat[:, 17]
-    shape_ok = ((digits >= 0) & (digits <= 9)).all(axis=1) & (
-        ((last >= 48) & (last <= 57)) | (last == ord("X"))
-    )
-    digits[~shape_ok] = 0
-    year = _digits_int(digits, 6, 10)
-    month = _digits_int(digits, 10, 12)
-    day = _digits_int(digits, 12, 14)
+    shape_ok = (top <= 9) & (((last >= 48) & (last <= 57)) | (last == ord("X")))
+    digits = raw if shape_ok.all() else np.where(shape_ok[:, None], raw, np.uint8(0))
+
+    def number(start: int, stop: int) -> npt.NDArray[np.int32]:
+        out = np.zeros(n, dtype=np.int32)
+        for c in range(start, stop):
+            out = out * 10 + digits[:, c]
+        return out
+
+    year, month, day = number(6, 10), number(10, 12), number(12, 14)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     days_in = _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     date_ok = (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in) & (year >= 1850)
     epoch_days = days_from_civil(year, month, day)
     date_ok &= epoch_days <= (today - dt.date(1970, 1, 1)).days
-    check_ok = _CHECK_BYTES[(digits @ _W) % 11] == last
-    address = _digits_int(digits, 0, 6)
+    weighted = np.zeros(n, dtype=np.int32)
+    for c in range(17):
+        weighted += np.multiply(digits[:, c], _W[c], dtype=np.int32)
+    check_ok = _CHECK_BYTES[weighted % 11] == last
+    address = number(0, 6)
     table = division_table()
     foreign = digits[:, 0] == 9
     permit = (address == 810000) | (address == 820000) | (address == 830000)
@@ -193,7 +201,7 @@ def _check_matrix(
     codes[~check_ok] = _CODE["CHECKSUM"]
     codes[~date_ok] = _CODE["BIRTH_DATE"]
     codes[~shape_ok] = -1  # not the plain 18-character shape: decided by the scalar path
-    return codes, epoch_days, digits[:, 16] % 2
+    return codes, epoch_days, (digits[:, 16] % 2).astype(np.int32)
 
 
 def canonical(value: str) -> str:

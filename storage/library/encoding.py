@@ -17,9 +17,6 @@ from storage.library.model import (
     statement_values,
 )
 
-# a value the Arrow path can quote as is: no character JSON requires to be escaped
-_JSON_SPECIAL = r'[\x00-\x1f"\\]'
-
 
 def statements_from_arrow(subjects: Any, columns: Mapping[str, Any]) -> Statements:
     """The statements of rows already sorted by subject (stably, no nulls), as
@@ -109,10 +106,7 @@ def prepare_statements(subjects: Any, columns: Mapping[str, Any]) -> PreparedSta
     # rows the Python encoder handles: escapes needed, or one of several rows of a subject
     slow = np.zeros(n, dtype=bool)
     for c in cols:
-        if _has_json_special(c):  # a byte scan of the column first: the regex only if needed
-            slow |= pc.fill_null(pc.match_substring_regex(c, _JSON_SPECIAL), False).to_numpy(
-                zero_copy_only=False
-            )
+        slow[_json_special_rows(c)] = True
     same_next = np.zeros(n, dtype=bool)
     if n > 1:
         same_next[:-1] = pc.equal(subjects.slice(1), subjects.slice(0, n - 1)).to_numpy(
@@ -123,10 +117,15 @@ def prepare_statements(subjects: Any, columns: Mapping[str, Any]) -> PreparedSta
     # the values joined as '["v1","v2",...]' with a NUL standing for a missing value, then
     # '"NUL"' made null: a real value holding NUL is on the Python path anyway
     body = pc.binary_join_element_wise(*cols, '","', null_handling="replace", null_replacement="\0")
-    text = pc.replace_substring(pc.binary_join_element_wise('["', body, '"]', ""), '"\0"', "null")
+    text = pc.binary_join_element_wise('["', body, '"]', "")
     present = np.zeros(n, dtype=np.int32)
     for c in cols:
         present += pc.is_valid(c).to_numpy(zero_copy_only=False)
+    holey = present < len(cols)  # only these rows hold a '"NUL"' to replace
+    if holey.any():
+        rows = pa.array(np.flatnonzero(holey))
+        filled = pc.replace_substring(text.take(rows), '"\0"', "null")
+        text = pc.replace_with_mask(text, pa.array(holey), filled)
     return PreparedStatements(tuple(names), cols, subjects, text, present, slow, same_next)
 
 
@@ -201,11 +200,18 @@ def text_sort_indices(values: Any) -> Any:
     return pc.sort_indices(table, [(f"w{i}", "ascending") for i in range(words)])
 
 
-def _has_json_special(column: Any) -> bool:
-    """Does any value of an Arrow string array hold a byte JSON escapes (control, quote,
-    backslash)? UTF-8 never uses these bytes inside a multi-byte character."""
+def _json_special_rows(column: Any) -> Any:
+    """The rows of an Arrow string array holding a byte JSON escapes (control, quote,
+    backslash; UTF-8 never uses these bytes inside a multi-byte character), found on the
+    bytes by numpy: one comparison pass, then the rows of the few hits."""
+    import numpy as np
+
     raw = string_bytes(column)
-    return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
+    at = np.flatnonzero((raw < 0x20) | (raw == 0x22) | (raw == 0x5C))
+    if not len(at):
+        return at
+    offsets = string_offsets(column)
+    return np.unique(np.searchsorted(offsets, at + offsets[0], side="right") - 1)
 
 
 def _statements(

@@ -7,6 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quality.engine import check_table
 from schemas.contracts import Contract
@@ -209,6 +211,41 @@ def test_entity_contract_uscc_rules(contracts: dict[str, Contract]) -> None:
         "registered_capital:RANGE",
         "industry:CODE_TABLE",
     }
+
+
+def _one_date(value: str | None) -> dt.date | None:
+    """The per-value definition of a date the check accepts: YYYY-MM-DD, YYYY/MM/DD or
+    YYYYMMDD in ASCII digits, a real day of year 1 to 9999."""
+    import re
+
+    found = re.fullmatch(r"([0-9]{4})([-/]?)([0-9]{2})\2([0-9]{2})", value or "")
+    if not found or (found[2] == "" and len(value or "") != 8):
+        return None
+    try:
+        return dt.date(int(found[1]), int(found[3]), int(found[4]))
+    except ValueError:
+        return None
+
+
+# every day of the calendar's range, and near-dates: wrong days, months, separators, digits
+DAYS = st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31))
+NEAR_DATES = st.one_of(
+    DAYS.map(lambda d: d.isoformat()),
+    DAYS.map(lambda d: d.strftime("%Y/%m/%d").zfill(10)),
+    DAYS.map(lambda d: d.isoformat().replace("-", "")),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
+    st.from_regex(r"[0-9]{8}", fullmatch=True),
+    st.text("0123456789-/:０ ", min_size=8, max_size=10),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NEAR_DATES, max_size=30))
+def test_dates_are_parsed_as_the_per_value_definition(values: list[str | None]) -> None:
+    from quality.coercion import _parse_dates
+
+    assert _parse_dates(pa.array(values, pa.string())).to_pylist() == [_one_date(v) for v in values]
 
 
 def test_date_shapes() -> None:
