@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 import pytest
-from verify_fixtures import anchors, resign
+from verify_fixtures import anchors, flip_path, resign
 
 from ledger.receipt import Receipt
 from licence.status_list import StatusListError, issue_binding
@@ -26,14 +26,6 @@ def _file(bundle: dict[str, Any]) -> bytes:
     return json.dumps(bundle, ensure_ascii=False).encode()
 
 
-def _flip_path(bundle: dict[str, Any]) -> dict[str, Any]:
-    forged = json.loads(json.dumps(bundle))
-    first = bytearray.fromhex(forged["receipt"]["path"][0])
-    first[0] ^= 0x01
-    forged["receipt"]["path"][0] = first.hex()
-    return forged
-
-
 def _outcome(report: Any, name: str) -> tuple[str, str]:
     return next((c.status, c.reason) for c in report.checks if c.check == name)
 
@@ -41,7 +33,7 @@ def _outcome(report: Any, name: str) -> tuple[str, str]:
 def test_an_altered_receipt_is_proven_afresh_before_and_after_the_genuine_one(world) -> None:
     ctx = offline_context(export_bundle(world.svc), anchors(world.svc))
     genuine = world.bundle()
-    forged = _flip_path(genuine)
+    forged = flip_path(genuine)
     assert verify_input(_file(forged), ctx).verdict != TOTAL_PASSED
     assert verify_input(_file(genuine), ctx).verdict == TOTAL_PASSED
     again = verify_input(_file(forged), ctx)

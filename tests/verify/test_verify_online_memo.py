@@ -18,7 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_MR
+from verify_fixtures import BUSINESS_FIELDS, ENTITY_NAME, ENTITY_USCC, PROVINCE_MR, flip_path
 
 from ledger.cosignature import Cosigner
 from ledger.witness import Witness
@@ -53,14 +53,6 @@ def _forged_signature(bundle: dict[str, Any]) -> dict[str, Any]:
     return forged
 
 
-def _flip_path(bundle: dict[str, Any]) -> dict[str, Any]:
-    forged = json.loads(json.dumps(bundle))
-    first = bytearray.fromhex(forged["receipt"]["path"][0])
-    first[0] ^= 0x01
-    forged["receipt"]["path"][0] = first.hex()
-    return forged
-
-
 def test_online_contexts_of_one_ledger_share_one_memo(world) -> None:
     assert online_context(world.svc).caches is online_context(world.svc).caches
 
@@ -79,7 +71,7 @@ def test_a_forged_checkpoint_signature_fails_after_the_genuine_one_was_remembere
 def test_an_altered_receipt_fails_online_after_the_genuine_one_was_proven(world) -> None:
     genuine = world.bundle()
     assert verify_online(world.svc, _file(genuine)).verdict == TOTAL_PASSED
-    again = verify_online(world.svc, _file(_flip_path(genuine)))
+    again = verify_online(world.svc, _file(flip_path(genuine)))
     assert _outcome(again, "ledger_inclusion") == (FAILED, "PROOF_INVALID")
 
 

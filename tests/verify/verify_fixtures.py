@@ -89,3 +89,12 @@ def forge(
     header = document.signed_header(lid, root, "sha256", seal_row["seal_id"], signed_at)
     doc = {"header": header, "signature": {}, "fields": fields}
     return resign(svc, doc, seal_row)
+
+
+def flip_path(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a licence file whose receipt's first proof hash has one bit flipped."""
+    forged = json.loads(json.dumps(bundle))
+    first = bytearray.fromhex(forged["receipt"]["path"][0])
+    first[0] ^= 0x01
+    forged["receipt"]["path"][0] = first.hex()
+    return forged
