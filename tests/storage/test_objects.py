@@ -152,3 +152,100 @@ def test_unreachable_minio_is_a_named_transient_error() -> None:
     endpoint = f"127.0.0.1:{port}"
     with pytest.raises(ObjectStoreUnavailableError, match=f"MinIO at {endpoint} is unreachable"):
         MinioObjectStore(endpoint, "key", "secret-key")
+
+
+def test_local_batch_is_one_pack_that_another_store_on_the_folder_reads(tmp_path: Path) -> None:
+    other = LocalObjectStore(tmp_path / "objects")  # opened before the batch, as a server is
+    store = LocalObjectStore(tmp_path / "objects")
+    batch = [(f"licences/a/{i}.json", f"licence {i}".encode()) for i in range(50)]
+    assert store.put_many(batch) == [True] * 50
+    assert len(list((tmp_path / "objects" / ".packs").glob("*.pack"))) == 1
+    assert [other.get(k) for k, _ in batch] == [data for _, data in batch]
+    assert other.exists("licences/a/49.json")
+    assert other.list("licences/a/") == sorted(k for k, _ in batch)
+    # write-once holds across the layouts and the processes' stores
+    assert other.put("licences/a/7.json", b"licence 7") is False
+    with pytest.raises(ObjectExistsError, match=r"licences/a/7\.json"):
+        other.put("licences/a/7.json", b"licence 7, altered")
+    with pytest.raises(ObjectExistsError, match=r"licences/a/8\.json"):
+        other.put_many([("licences/b/1", b"1"), ("licences/a/8.json", b"altered")])
+    assert not store.exists("licences/b/1")
+    assert store.get("licences/a/7.json") == b"licence 7"
+
+
+def test_local_batch_with_a_key_twice_keeps_the_first_or_refuses_a_different_second(
+    tmp_path: Path,
+) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    assert store.put_many([("k/1", b"a"), ("k/1", b"a")]) == [True, False]
+    with pytest.raises(ObjectExistsError, match="k/2"):
+        store.put_many([("k/2", b"a"), ("k/2", b"b")])
+    assert not store.exists("k/2")
+
+
+def test_local_packed_object_altered_on_disk_is_refused_not_served(tmp_path: Path) -> None:
+    LocalObjectStore(tmp_path / "objects").put_many([("k/1", b"first"), ("k/2", b"second")])
+    (pack,) = (tmp_path / "objects" / ".packs").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[raw.index(b"second")] ^= 1
+    pack.write_bytes(bytes(raw))
+    store = LocalObjectStore(tmp_path / "objects")
+    assert store.get("k/1") == b"first"
+    with pytest.raises(ObjectStoreError, match=r"'k/2'.*SHA-256"):
+        store.get("k/2")
+
+
+def test_local_store_refuses_keys_in_its_packs_folder(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put_many([("k/1", b"one")])
+    for key in (".packs/x", ".packs/.lock"):
+        with pytest.raises(ObjectStoreError, match="invalid object key"):
+            store.put(key, b"x")
+        with pytest.raises(ObjectStoreError, match="invalid object key"):
+            store.get(key)
+    assert store.list() == ["k/1"]
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from storage.objects import LocalObjectStore
+
+store = LocalObjectStore(Path(sys.argv[1]))
+for b in range(10_000):
+    store.put_many([(f"b{b}/{i}", f"{b}:{i}".encode() * 50) for i in range(200)])
+    print(b, flush=True)  # acknowledged: put_many returned
+"""
+
+
+def test_local_batches_acknowledged_before_a_kill_9_survive_whole(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "objects"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None
+    acked = -1
+    for line in proc.stdout:
+        acked = int(line)
+        if acked >= 5:
+            break
+    proc.send_signal(signal.SIGKILL)  # mid-way through a later batch
+    proc.wait(timeout=30)
+    store = LocalObjectStore(root)
+    keys = store.list()
+    batches = {k.split("/")[0] for k in keys}
+    for b in range(acked + 1):
+        for i in range(200):
+            assert store.get(f"b{b}/{i}") == f"{b}:{i}".encode() * 50
+    # a batch is there whole or not at all
+    for name in batches:
+        assert sum(k.startswith(name + "/") for k in keys) == 200
+    assert store.put_many([("after/1", b"x")]) == [True]  # the lock died with the writer
