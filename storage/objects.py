@@ -215,7 +215,7 @@ class LocalObjectStore:
         look for packs written since the last look before saying None)."""
         try:
             return path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no such file (a file is no folder)
             pass
         packed = self._find_packed(key, refresh)
         return None if packed is None else self._read_packed(key, packed)
@@ -341,7 +341,9 @@ def _read_pack_index(path: Path, name: str) -> list[tuple[str, _Packed]]:
         size = os.fstat(fh.fileno()).st_size
         if size < _PACK_TAIL.size:
             raise ObjectStoreError(f"pack {name} is truncated")
-        length, magic = _PACK_TAIL.unpack(os.pread(fh.fileno(), _PACK_TAIL.size, size - 16))
+        length, magic = _PACK_TAIL.unpack(
+            os.pread(fh.fileno(), _PACK_TAIL.size, size - _PACK_TAIL.size)
+        )
         if magic != _PACK_MAGIC or length > size - _PACK_TAIL.size:
             raise ObjectStoreError(f"pack {name} has no valid trailer")
         raw = os.pread(fh.fileno(), length, size - _PACK_TAIL.size - length)

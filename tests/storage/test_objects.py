@@ -249,3 +249,12 @@ def test_local_batches_acknowledged_before_a_kill_9_survive_whole(tmp_path: Path
     for name in batches:
         assert sum(k.startswith(name + "/") for k in keys) == 200
     assert store.put_many([("after/1", b"x")]) == [True]  # the lock died with the writer
+
+
+def test_local_batch_object_under_a_key_that_is_a_file_s_folder_is_stored(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put("k/1", b"a file")
+    assert store.put_many([("k/1/x", b"packed")]) == [True]  # keys are flat, as in S3
+    assert store.get("k/1/x") == b"packed"
+    assert store.get("k/1") == b"a file"
+    assert store.list("k/") == ["k/1", "k/1/x"]
