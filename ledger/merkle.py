@@ -10,8 +10,10 @@ Verification is RFC 9162 §2.1.3.2 and §2.1.4.2 step by step, with every reject
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 HASH_NAMES = ("sha256", "sm3")
 Node = tuple[int, int]  # (level, index): the perfect subtree over leaves [index*2^level, ...)
@@ -21,23 +23,53 @@ class ProofError(ValueError):
     """A proof is malformed or does not verify; the message names the sizes and indices."""
 
 
-def _hasher(hash_name: str) -> Callable[[bytes], bytes]:
+class HashObject(Protocol):
+    """What ``hash_constructor`` makes: a hashlib-like object of one message."""
+
+    def digest(self) -> bytes: ...
+
+
+class _SM3:
+    """SM3 by ``cryptography`` (OpenSSL without SM3 in hashlib), as a hashlib-like object."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        self._digest = hashes.Hash(hashes.SM3())
+        self._digest.update(data)
+
+    def digest(self) -> bytes:
+        return self._digest.finalize()
+
+
+def _constructor(hash_name: str) -> Callable[[bytes], HashObject]:
     if hash_name == "sha256":
-        return lambda data: hashlib.sha256(data).digest()
+        return hashlib.sha256
     if hash_name == "sm3":
         try:
             hashlib.new("sm3")
-            return lambda data: hashlib.new("sm3", data).digest()
+            return functools.partial(hashlib.new, "sm3")
         except ValueError:  # OpenSSL without SM3: fall back to cryptography's implementation
-            from cryptography.hazmat.primitives import hashes
-
-            def _sm3(data: bytes) -> bytes:
-                digest = hashes.Hash(hashes.SM3())
-                digest.update(data)
-                return digest.finalize()
-
-            return _sm3
+            return _SM3
     raise ValueError(f"unknown hash {hash_name!r}: use one of {', '.join(HASH_NAMES)}")
+
+
+_CONSTRUCTORS: dict[str, Callable[[bytes], HashObject]] = {}
+
+
+def hash_constructor(hash_name: str = "sha256") -> Callable[[bytes], HashObject]:
+    """What makes a hash object (with ``digest()``) of ``hash_name`` from bytes: hashlib's own
+    for SHA-256, so the loops below that hash many nodes call C with no Python frame between
+    (cached)."""
+    new = _CONSTRUCTORS.get(hash_name)
+    if new is None:
+        new = _CONSTRUCTORS[hash_name] = _constructor(hash_name)
+    return new
+
+
+def _hasher(hash_name: str) -> Callable[[bytes], bytes]:
+    new = hash_constructor(hash_name)
+    return lambda data: new(data).digest()
 
 
 _HASHERS: dict[str, Callable[[bytes], bytes]] = {}
@@ -244,11 +276,13 @@ def root(leaf_hashes: Sequence[bytes], hash_name: str = "sha256") -> bytes:
     """
     if not leaf_hashes:
         return empty_root(hash_name)
-    h = hasher(hash_name)
+    new = hash_constructor(hash_name)
     level = list(leaf_hashes)
     while len(level) > 1:
         odd = level[-1] if len(level) & 1 else None
-        level = [h(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        level = [
+            new(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
         if odd is not None:
             level.append(odd)
     return level[0]
@@ -256,8 +290,8 @@ def root(leaf_hashes: Sequence[bytes], hash_name: str = "sha256") -> bytes:
 
 def data_root(entries: Iterable[bytes], hash_name: str = "sha256") -> bytes:
     """MTH of the given entries (each hashed as a leaf, H(0x00 || entry), first)."""
-    h = hasher(hash_name)
-    return root([h(b"\x00" + e) for e in entries], hash_name)
+    new = hash_constructor(hash_name)
+    return root([new(b"\x00" + e).digest() for e in entries], hash_name)
 
 
 def inclusion_proof(
@@ -357,7 +391,7 @@ def root_from_inclusion_proof(
     if len(leaf) != hs:
         raise ProofError(f"leaf hash is {len(leaf)} bytes, expected {hs}")
     _check_hashes(proof, hs, "inclusion proof")
-    h = hasher(hash_name)  # node_hash inlined: this loop runs for every receipt verified
+    new = hash_constructor(hash_name)  # node_hash inlined: runs for every receipt verified
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
@@ -365,13 +399,13 @@ def root_from_inclusion_proof(
                 f"inclusion proof for leaf {index} in tree size {size} is too long ({len(proof)})"
             )
         if fn & 1 or fn == sn:
-            r = h(b"\x01" + p + r)
+            r = new(b"\x01" + p + r).digest()
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = h(b"\x01" + r + p)
+            r = new(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:

@@ -160,6 +160,37 @@ def field_hash(name: str, value: Any, salt: str, alg: str = "sha256") -> bytes:
     return HASHES[alg](field_bytes(name, salt, value))
 
 
+def recompute_fields(
+    fields: Mapping[str, Mapping[str, Any]], alg: str = "sha256"
+) -> tuple[dict[str, bytes], int, str | None]:
+    """Every field's digest in one pass, as a verifier needs them: a shown field's recomputed
+    from its name, salt and value (the bytes ``field_bytes`` commits to), a hidden field's read
+    from the digest it states. Returns (digests by name, how many fields are hidden, the first
+    shown field whose recomputed digest differs from the one it states, else None); the pass
+    ends at that field. Fields are taken in their given order; a malformed entry raises as
+    ``field_hash`` would (KeyError, TypeError, ValueError)."""
+    sha = hashlib.sha256 if alg == "sha256" else None
+    fn = HASHES[alg]
+    out: dict[str, bytes] = {}
+    hidden = 0
+    for name, entry in fields.items():
+        if "value" not in entry:
+            hidden += 1
+            out[name] = bytes.fromhex(entry["digest"])
+            continue
+        value = entry["value"]
+        text = _field_text(
+            json_string(name),
+            json_string(str(entry["salt"])),
+            json_string(value) if type(value) is str else _json_value(value),
+        ).encode()
+        own = fn(text) if sha is None else sha(text).digest()
+        if own.hex() != entry["digest"]:
+            return out, hidden, name
+        out[name] = own
+    return out, hidden, None
+
+
 def field_digest(name: str, value: Any, salt: str, alg: str = "sha256") -> str:
     """Hex digest committing to one field (name, salt, value)."""
     return field_hash(name, value, salt, alg).hex()

@@ -88,29 +88,22 @@ def check_integrity(doc: dict[str, Any], _r_: Receipt | None, ctx: VerifyContext
         )
     fields = doc["fields"]
     # each field's digest is computed once, compared, and becomes its leaf of the tree
-    hashes: dict[str, bytes] = {}
-    hidden = 0
-    for name, entry in fields.items():
-        if "value" not in entry:
-            hidden += 1
-            hashes[name] = bytes.fromhex(entry["digest"])
-            continue
-        own = document.field_hash(name, entry["value"], str(entry["salt"]), alg)
-        if own.hex() != entry["digest"]:
-            title = field_title(doc, name)
-            label = name if title == name else f"{title} ({name})"
-            shown = _shown(entry["value"])
-            en = (
-                f"field {label} was altered: the value presented, “{shown}”, is not "
-                "the one that was sealed"
-            )
-            zh = f"证照字段“{title}”被篡改（所示内容“{shown}”与签章时不符"
-            recorded = _recorded_value(doc, name, ctx)
-            if recorded is not None:
-                en += f"; the registered value is “{recorded}”"
-                zh += f"，登记内容为“{recorded}”"
-            return result("integrity", FAILED, "FIELD_ALTERED", en, zh + "）")
-        hashes[name] = own
+    hashes, hidden, altered = document.recompute_fields(fields, alg)
+    if altered is not None:
+        name, entry = altered, fields[altered]
+        title = field_title(doc, name)
+        label = name if title == name else f"{title} ({name})"
+        shown = _shown(entry["value"])
+        en = (
+            f"field {label} was altered: the value presented, “{shown}”, is not "
+            "the one that was sealed"
+        )
+        zh = f"证照字段“{title}”被篡改（所示内容“{shown}”与签章时不符"
+        recorded = _recorded_value(doc, name, ctx)
+        if recorded is not None:
+            en += f"; the registered value is “{recorded}”"
+            zh += f"，登记内容为“{recorded}”"
+        return result("integrity", FAILED, "FIELD_ALTERED", en, zh + "）")
     root = document.merkle_root([hashes[n] for n in sorted(hashes)], alg)
     if root.hex() != header["document_digest"]:
         return result(

@@ -159,3 +159,18 @@ def test_strict_reader_gives_what_json_gives_or_a_readable_refusal(text: bytes) 
     assert got[0] == expected[0], got
     if got[0] == "ok":
         assert repr(got) == repr(expected)
+
+
+def test_fields_are_recomputed_in_one_pass_naming_the_first_altered_one() -> None:
+    fields = document.commit_fields({"a": "1", "b": "2", "c": {"n": 3}, "d": "4"})
+    shown = document.disclose({"fields": fields}, ["b"])["fields"]
+    digests, hidden, altered = document.recompute_fields(shown)
+    assert (hidden, altered) == (1, None)
+    assert digests == {n: bytes.fromhex(e["digest"]) for n, e in fields.items()}
+    for alg in ("sha256", "sm3"):
+        again = document.commit_fields({"x": "值", "y": ["l"]}, alg)
+        assert document.recompute_fields(again, alg)[2] is None
+    shown["c"] = {**shown["c"], "value": {"n": 4}}
+    shown["d"] = {**shown["d"], "value": "5"}
+    assert document.recompute_fields(shown)[2] == "c"  # the first, in the order given
+    assert document.recompute_fields({k: shown[k] for k in "dcab"})[2] == "d"
