@@ -35,21 +35,25 @@ def merge(
     *,
     after_facts: Callable[[], None] | None = None,
     withdrawn: Sequence[str] = (),
+    checked: pa.Table | None = None,
 ) -> RunRef:
     """Merge the accepted rows into the library: statements with provenance, then golden
     records (see the module). ``withdrawn``: subjects the run's source deleted (a pull's
-    tombstones), withdrawn in the same transaction. A run merged already is left as it is; any
-    failure marks the run failed with a message saying so."""
+    tombstones), withdrawn in the same transaction. ``checked``: the check step's rows held in
+    memory (:func:`pipeline.check.check_in_memory`) instead of its work file. A run merged
+    already is left as it is; any failure marks the run failed with a message saying so."""
     run = hub.library.get_run(ref["run_id"])
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     written = 0
     if run["status"] != "merged":
-        retry = (
-            "nothing of the run was merged (the library write is one transaction): merge it again"
+        retry = "nothing of the run was merged (the library write is one transaction): " + (
+            "merge it again"
+            if checked is None
+            else "ingest the file again (or check the run, then merge it again)"
         )
         try:
-            written = _merge(hub, run, after_facts, withdrawn)
+            written = _merge(hub, run, after_facts, withdrawn, checked)
         except Exception as exc:
             error = fail_run(hub, run["run_id"], exc, "merge", retry)
             if error is exc:
@@ -63,12 +67,17 @@ def _merge(
     run: dict[str, Any],
     after_facts: Callable[[], None] | None,
     withdrawn: Sequence[str] = (),
+    checked: pa.Table | None = None,
 ) -> int:
     run_id, dataset = run["run_id"], run["dataset"]
     contract = hub.contract(dataset)
     key_field = contract.column(contract.subject_column).field
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-load") as background:
-        raw_subjects, loading = _checked_rows(hub, run_id, contract.subject_column, background)
+        if checked is None:
+            raw_subjects, loading = _checked_rows(hub, run_id, contract.subject_column, background)
+        else:
+            raw_subjects, loading = accepted_subjects(checked, contract.subject_column), Future()
+            loading.set_result(checked)
         subjects = _subjects(raw_subjects, contract.library)
         fields = [(c.field, c.name) for c in contract.columns if c.field and c.field != key_field]
         return hub.library.merge_chunks(
@@ -198,9 +207,14 @@ def _checked_rows(
     loading = background.submit(read)  # while the subjects are read and sorted
     names = pa.ipc.open_file(pa.BufferReader(data)).schema.names
     mine = [n for n in (subject_column, ACCEPTED_COLUMN) if n in names]
-    head = read([names.index(n) for n in mine])
-    subjects = head[subject_column].combine_chunks()
-    if ACCEPTED_COLUMN in names:
-        accepted = head[ACCEPTED_COLUMN].combine_chunks()
+    return accepted_subjects(read([names.index(n) for n in mine]), subject_column), loading
+
+
+def accepted_subjects(rows: pa.Table, subject_column: str) -> pa.Array:
+    """The subject column of the checked ``rows``, null where a row was rejected (all of them
+    are accepted in a table without the accepted column)."""
+    subjects = rows[subject_column].combine_chunks()
+    if ACCEPTED_COLUMN in rows.column_names:
+        accepted = rows[ACCEPTED_COLUMN].combine_chunks()
         subjects = pc.if_else(accepted, subjects, pa.scalar(None, subjects.type))
-    return subjects, loading
+    return subjects

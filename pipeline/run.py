@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.accuracy import measure_accuracy
-from pipeline.check import check
+from pipeline.check import check_in_memory
 from pipeline.land import land
 from pipeline.merge import merge
 from pipeline.publish import publish
@@ -25,7 +25,9 @@ def run_pipeline(
 ) -> RunRef:
     """land → check → quarantine → merge → accuracy → publish; returns the run summary.
 
-    A file published before changes nothing (its run's counts are returned)."""
+    A file published before changes nothing (its run's counts are returned). The checked rows
+    go from step to step in memory, not through the work files a DAG's tasks hand each other:
+    a run that fails here is ingested again whole (or its check step run again)."""
     ref = land(hub, dataset, data, filename, received_at)
     if ref["already_done"]:
         run = hub.library.get_run(ref["run_id"])
@@ -36,9 +38,10 @@ def run_pipeline(
             "rows_quarantined": run["rows_quarantined"],
             "message": "already ingested: nothing changed",
         }
-    ref = check(hub, ref)
-    ref = quarantine(hub, ref, fail_on_breach=fail_on_breach)
-    ref = merge(hub, ref)
+    ref, rows = check_in_memory(hub, ref)
+    ref = quarantine(hub, ref, fail_on_breach=fail_on_breach, rejected=rows.rejected)
+    ref = merge(hub, ref, checked=rows.checked)
+    del rows  # a million rows: not held through the steps after the merge
     ref = measure_accuracy(hub, ref, fail_on_breach=fail_on_breach)
     ref = publish(hub, ref)
     ref["message"] = "ingested"

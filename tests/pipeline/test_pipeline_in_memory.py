@@ -1,0 +1,117 @@
+"""The pipeline in one process hands the checked rows from step to step in memory: the same
+library, quarantine and counts as the steps run one by one through their work files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub.settings import Settings
+from hub.synth import SynthResult, generate
+from hub.wiring import ingest_services
+from pipeline import steps
+from pipeline.check import take_sorted
+from pipeline.run import run_pipeline
+from pipeline.work import CHECKED, REJECTED, load_table, work_key
+from storage.library import LibraryStore
+
+DATASET = "ps_household"
+RECEIVED = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    return generate(tmp_path_factory.mktemp("synth"), persons=400, entities=1, seed=11, dirt=0.03)
+
+
+def _hub(tmp_path: Path, name: str) -> Any:
+    return ingest_services(Settings(home=tmp_path / name, key_passphrase="test-passphrase"))
+
+
+def test_the_pipeline_in_memory_leaves_what_the_steps_leave(
+    tmp_path: Path, synth: SynthResult
+) -> None:
+    data = synth.files[DATASET].read_bytes()
+    whole, stepped = _hub(tmp_path, "whole"), _hub(tmp_path, "stepped")
+    done = run_pipeline(whole, DATASET, data, "f.csv", received_at=RECEIVED)
+    ref = steps.land(stepped, DATASET, data, "f.csv", RECEIVED)
+    ref = steps.quarantine(stepped, steps.check(stepped, ref))
+    ref = steps.publish(stepped, steps.measure_accuracy(stepped, steps.merge(stepped, ref)))
+
+    assert done["status"] == ref["status"] == "published"
+    for key in ("rows_in", "rows_accepted", "rows_quarantined", "facts", "metrics"):
+        assert done[key] == ref[key], key  # type: ignore[literal-required]
+    assert done["rows_quarantined"] > 0
+    assert whole.library.fact_count() == stepped.library.fact_count() > 0
+    assert whole.library.golden_snapshot() == stepped.library.golden_snapshot()
+    # every rejected row quarantined with its reasons, as the steps keep them
+    (mine,), (theirs,) = whole.library.list_quarantine(), stepped.library.list_quarantine()
+    assert mine["rows"] == theirs["rows"] == done["rows_quarantined"]
+    assert mine["reasons"] == theirs["reasons"]
+    kept = load_table(whole.objects, mine["object_key"])
+    assert kept.equals(load_table(stepped.objects, theirs["object_key"]))
+    # no work file was written: the rows went from step to step in memory
+    assert not whole.objects.exists(work_key(done["run_id"], CHECKED))
+    assert not whole.objects.exists(work_key(done["run_id"], REJECTED))
+
+
+def test_a_failed_merge_after_the_pipeline_says_to_check_again_and_changes_nothing(
+    tmp_path: Path, synth: SynthResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-memory rows are gone with the process: the merge step alone says what to do,
+    and the pipeline run again publishes the run."""
+    hub = _hub(tmp_path, "hub")
+    data = synth.files[DATASET].read_bytes()
+
+    def broken(*_: object, **__: object) -> int:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(LibraryStore, "merge_chunks", broken)
+    with pytest.raises(steps.IngestError, match=r"ingest the file again .*merge it again"):
+        run_pipeline(hub, DATASET, data, "f.csv")
+    monkeypatch.undo()
+    ref = steps.land(hub, DATASET, data, "f.csv")
+    with pytest.raises(steps.IngestError, match=r"checked rows .* are gone.*check step again"):
+        steps.merge(hub, ref)
+    assert hub.library.fact_count() == 0
+    assert hub.library.get_run(ref["run_id"])["status"] == "failed"
+    assert run_pipeline(hub, DATASET, data, "f.csv")["status"] == "published"
+    assert hub.library.fact_count() > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=40), min_size=0, max_size=8),
+    data=st.data(),
+)
+def test_take_sorted_gathers_the_rows_a_take_gathers(sizes: list[int], data: Any) -> None:
+    """The rejected rows are gathered batch by batch: the same rows, in the same order, as a
+    plain take, over tables of any chunking (empty chunks, none at all)."""
+    schema = pa.schema([("n", pa.int64()), ("s", pa.string())])
+    batches = []
+    start = 0
+    for size in sizes:
+        values = np.arange(start, start + size)
+        batches.append(
+            pa.record_batch(
+                [
+                    pa.array(values, pa.int64()),
+                    pa.array([f"r{v}" if v % 3 else None for v in values]),
+                ],
+                schema=schema,
+            )
+        )
+        start += size
+    table = pa.Table.from_batches(batches, schema=schema)
+    rows = sorted(data.draw(st.sets(st.integers(0, max(start - 1, 0)))) if start else [])
+    positions = pa.array(rows, pa.int64())
+    got = take_sorted(table, positions)
+    assert got.equals(table.take(positions))
+    assert got["n"].to_pylist() == rows
