@@ -115,3 +115,55 @@ def test_take_sorted_gathers_the_rows_a_take_gathers(sizes: list[int], data: Any
     got = take_sorted(table, positions)
     assert got.equals(table.take(positions))
     assert got["n"].to_pylist() == rows
+
+
+def test_a_merge_in_many_chunks_leaves_what_one_chunk_leaves(
+    tmp_path: Path, synth: SynthResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each merge chunk's rows are gathered when it is prepared: cut into chunks of a few
+    rows, the run leaves the same library as in one chunk."""
+    from pipeline import merge as merge_step
+
+    data = synth.files[DATASET].read_bytes()
+    one, many = _hub(tmp_path, "one"), _hub(tmp_path, "many")
+    done = run_pipeline(one, DATASET, data, "f.csv", received_at=RECEIVED)
+    monkeypatch.setattr(merge_step, "CHUNK_ROWS", 7)
+    chunked = run_pipeline(many, DATASET, data, "f.csv", received_at=RECEIVED)
+    assert chunked["facts"] == done["facts"] > 0
+    assert many.library.golden_snapshot() == one.library.golden_snapshot()
+    assert many.library.fact_count() == one.library.fact_count()
+
+
+def test_a_failure_in_a_late_merge_chunk_leaves_the_library_as_it_was(
+    tmp_path: Path, synth: SynthResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks stream into one transaction: a failure while the tenth chunk is prepared
+    (nine are written) leaves the library as before the run, the run failed, and the run
+    ingested again ends as it would have."""
+    from pipeline import merge as merge_step
+
+    hub = _hub(tmp_path, "hub")
+    first = synth.files["ca_marriage_death"].read_bytes()  # subjects the library holds already
+    run_pipeline(hub, "ca_marriage_death", first, "first.csv", received_at=RECEIVED)
+    before = hub.library.golden_snapshot(), hub.library.fact_count()
+    monkeypatch.setattr(merge_step, "CHUNK_ROWS", 7)
+    prepared = merge_step.prepare_statements
+    calls: list[int] = []
+
+    def fails_late(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 10:
+            raise RuntimeError("the worker ran out of memory")
+        return prepared(*args, **kwargs)
+
+    monkeypatch.setattr(merge_step, "prepare_statements", fails_late)
+    data = synth.files[DATASET].read_bytes()
+    with pytest.raises(steps.IngestError, match=r"merge step failed \(RuntimeError\)"):
+        run_pipeline(hub, DATASET, data, "f.csv", received_at=RECEIVED)
+    assert len(calls) == 10
+    assert (hub.library.golden_snapshot(), hub.library.fact_count()) == before
+    (run,) = [r for r in hub.library.list_runs() if r["dataset"] == DATASET]
+    assert run["status"] == "failed"
+    monkeypatch.undo()
+    assert run_pipeline(hub, DATASET, data, "f.csv", received_at=RECEIVED)["facts"] > 0
+    assert hub.library.fact_count() > before[1]
