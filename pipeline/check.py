@@ -10,7 +10,7 @@ contract's thresholds is the quarantine step's, once the rejected rows are kept.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from pipeline.work import (
     work_key,
 )
 from schemas.contracts import Contract
-from schemas.readers import ROW_COLUMN, ReadError, combined, read_text
+from schemas.readers import ROW_COLUMN, ReadError, TextRead, combined, read_text
 
 # reader flags the quality engine does not know about (it parses types itself; the reader's
 # :TYPE is a JSON value of the wrong kind, which the engine sees only as text)
@@ -127,19 +127,37 @@ def check(hub: IngestServices, ref: RunRef) -> RunRef:
     return _checked(hub, ref, keep=True)[0]
 
 
-def check_in_memory(hub: IngestServices, ref: RunRef) -> tuple[RunRef, CheckedRows]:
+def check_in_memory(
+    hub: IngestServices, ref: RunRef, read: Prefetched | None = None
+) -> tuple[RunRef, CheckedRows]:
     """:func:`check`, with the rows handed to the caller instead of written as work files (a
     tenth of the pipeline's CPU went to compressing them and reading them back). The run is
     recorded as checked all the same; a later step run on its own finds no work file and says
-    to check the run again."""
-    return _checked(hub, ref, keep=False)
+    to check the run again. ``read``: the landed file read already (see :class:`Prefetched`)."""
+    return _checked(hub, ref, keep=False, read=read)
 
 
-def _checked(hub: IngestServices, ref: RunRef, *, keep: bool) -> tuple[RunRef, CheckedRows]:
+@dataclass(frozen=True)
+class Prefetched:
+    """The reading of a file begun while it was landed (:func:`pipeline.run.run_pipeline`):
+    the dataset whose contract it was read with, its bytes' SHA-256, the file name it was read
+    under and the reading (its :class:`~schemas.readers.TextRead` or its
+    :class:`~schemas.readers.ReadError`). Used only for a run of that dataset and those very
+    bytes landed under that name; otherwise the landed file is read again."""
+
+    dataset: str
+    sha256: str
+    filename: str
+    reading: Future[TextRead]
+
+
+def _checked(
+    hub: IngestServices, ref: RunRef, *, keep: bool, read: Prefetched | None = None
+) -> tuple[RunRef, CheckedRows]:
     run = hub.library.get_run(ref["run_id"])
     contract = hub.contract(run["dataset"])
     try:
-        return _check(hub, ref, run, contract, keep)
+        return _check(hub, ref, run, contract, keep, read)
     except ReadError:
         raise  # the run is marked failed with the message already
     except Exception as exc:
@@ -152,14 +170,27 @@ def _checked(hub: IngestServices, ref: RunRef, *, keep: bool) -> tuple[RunRef, C
 
 
 def _check(
-    hub: IngestServices, ref: RunRef, run: dict[str, Any], contract: Contract, keep: bool
+    hub: IngestServices,
+    ref: RunRef,
+    run: dict[str, Any],
+    contract: Contract,
+    keep: bool,
+    prefetched: Prefetched | None = None,
 ) -> tuple[RunRef, CheckedRows]:
     from quality.engine import check_table
     from quality.metrics import record_run
 
     try:
         # text only: the rules convert types themselves (quality.engine.check_table)
-        read = read_text(hub.objects.get(run["object_key"]), contract, run["filename"])
+        if (
+            prefetched is not None
+            and prefetched.dataset == run["dataset"]
+            and prefetched.sha256 == run["sha256"]
+            and prefetched.filename == run["filename"]
+        ):
+            read = prefetched.reading.result()
+        else:
+            read = read_text(hub.objects.get(run["object_key"]), contract, run["filename"])
     except ReadError as exc:
         hub.library.set_run(run["run_id"], status="failed", message=str(exc), finished_at=now())
         raise

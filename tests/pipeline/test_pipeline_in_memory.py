@@ -167,3 +167,43 @@ def test_a_failure_in_a_late_merge_chunk_leaves_the_library_as_it_was(
     monkeypatch.undo()
     assert run_pipeline(hub, DATASET, data, "f.csv", received_at=RECEIVED)["facts"] > 0
     assert hub.library.fact_count() > before[1]
+
+
+def test_the_read_begun_while_landing_is_used_only_for_the_same_file_and_name(
+    tmp_path: Path, synth: SynthResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline reads the file while it lands it; the check uses that reading only for a
+    run of these very bytes under this name. A run landed before under another name (the
+    name the reader goes by) is read again from the landed object, with its own name."""
+    import pipeline.check as check_step
+
+    reads: list[str] = []
+    read_text = check_step.read_text
+
+    def counted(data: bytes, contract: Any, filename: str) -> Any:
+        reads.append(filename)
+        return read_text(data, contract, filename)
+
+    monkeypatch.setattr(check_step, "read_text", counted)
+    data = synth.files[DATASET].read_bytes()
+    hub = _hub(tmp_path, "hub")
+    done = run_pipeline(hub, DATASET, data, "f.csv", received_at=RECEIVED)
+    assert done["status"] == "published"
+    assert reads == []  # the reading begun while landing was used
+    other = _hub(tmp_path, "other")
+    steps.land(other, DATASET, data, "first.csv", RECEIVED)
+    again = run_pipeline(other, DATASET, data, "second.csv", received_at=RECEIVED)
+    assert again["status"] == "published"
+    assert reads == ["first.csv"]
+    assert other.library.golden_snapshot() == hub.library.golden_snapshot()
+
+
+def test_an_unreadable_file_fails_its_run_with_the_readers_message(tmp_path: Path) -> None:
+    """The reader's error, from the reading begun while landing, fails the landed run."""
+    from schemas.readers import ReadError
+
+    hub = _hub(tmp_path, "hub")
+    with pytest.raises(ReadError) as raised:
+        run_pipeline(hub, DATASET, b"\xff\xfe\x00garbage\x00\n", "bad.csv")
+    (run,) = hub.library.list_runs()
+    assert run["status"] == "failed" and run["message"] == str(raised.value)
