@@ -28,6 +28,9 @@ from storage.library import (
     text_sort_indices,
 )
 
+# rows per merge chunk (cut only between subjects): what the library holds in memory at once
+CHUNK_ROWS = 50_000
+
 
 def merge(
     hub: IngestServices,
@@ -35,21 +38,25 @@ def merge(
     *,
     after_facts: Callable[[], None] | None = None,
     withdrawn: Sequence[str] = (),
+    checked: pa.Table | None = None,
 ) -> RunRef:
     """Merge the accepted rows into the library: statements with provenance, then golden
     records (see the module). ``withdrawn``: subjects the run's source deleted (a pull's
-    tombstones), withdrawn in the same transaction. A run merged already is left as it is; any
-    failure marks the run failed with a message saying so."""
+    tombstones), withdrawn in the same transaction. ``checked``: the check step's rows held in
+    memory (:func:`pipeline.check.check_in_memory`) instead of its work file. A run merged
+    already is left as it is; any failure marks the run failed with a message saying so."""
     run = hub.library.get_run(ref["run_id"])
     if run["status"] == "published":
         return {**ref, "status": run["status"], "facts": 0, "merged_already": True}
     written = 0
     if run["status"] != "merged":
-        retry = (
-            "nothing of the run was merged (the library write is one transaction): merge it again"
+        retry = "nothing of the run was merged (the library write is one transaction): " + (
+            "merge it again"
+            if checked is None
+            else "ingest the file again (or check the run, then merge it again)"
         )
         try:
-            written = _merge(hub, run, after_facts, withdrawn)
+            written = _merge(hub, run, after_facts, withdrawn, checked)
         except Exception as exc:
             error = fail_run(hub, run["run_id"], exc, "merge", retry)
             if error is exc:
@@ -63,12 +70,17 @@ def _merge(
     run: dict[str, Any],
     after_facts: Callable[[], None] | None,
     withdrawn: Sequence[str] = (),
+    checked: pa.Table | None = None,
 ) -> int:
     run_id, dataset = run["run_id"], run["dataset"]
     contract = hub.contract(dataset)
     key_field = contract.column(contract.subject_column).field
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge-load") as background:
-        raw_subjects, loading = _checked_rows(hub, run_id, contract.subject_column, background)
+        if checked is None:
+            raw_subjects, loading = _checked_rows(hub, run_id, contract.subject_column, background)
+        else:
+            raw_subjects, loading = accepted_subjects(checked, contract.subject_column), Future()
+            loading.set_result(checked)
         subjects = _subjects(raw_subjects, contract.library)
         fields = [(c.field, c.name) for c in contract.columns if c.field and c.field != key_field]
         return hub.library.merge_chunks(
@@ -123,13 +135,14 @@ def _by_subject(
     loading: Future[pa.Table],
     subjects: pa.Array,
     fields: list[tuple[str, str]],
-    rows: int = 50_000,
+    rows: int | None = None,
 ) -> Iterator[PreparedStatements]:
     """The accepted rows as merge chunks: sorted by subject (stably, so a subject's later row
     still wins), cut only between subjects, each chunk's statements built when it is merged (a
     million rows would otherwise hold every value at once). The Arrow work of the next chunk
     runs in a worker thread while the library writes the current one. ``subjects`` is null for
     the rows to skip (rejected, or without a usable key); the rows may still be ``loading``."""
+    rows = rows or CHUNK_ROWS
     order = text_sort_indices(subjects)  # stable, nulls last
     keys = subjects.take(order)
     n = len(keys) - keys.null_count  # rows without a usable key are skipped
@@ -144,16 +157,19 @@ def _by_subject(
         bounds.append((start, stop - start))
         start = stop
 
-    rows_sorted: list[pa.Table] = []  # made once, by the worker, on the first chunk
+    checked: list[pa.Table] = []  # made once, by the worker, on the first chunk
 
     def prepare(at: int, size: int) -> PreparedStatements:
-        if not rows_sorted:
-            # one gather of the whole table into subject order, then zero-copy slices: Arrow's
-            # take on a table of many chunks reads every chunk on each call, so a gather per
-            # chunk made the merge quadratic (10 M rows: 200 gathers of the whole table)
+        if not checked:
+            # one chunk per column (the check step's rows are; a work file of an older
+            # version may not be): Arrow's take on a table of many chunks reads every chunk
+            # on each call, so a gather per merge chunk would make the merge quadratic
             chosen = loading.result().select([name for _, name in fields])
-            rows_sorted.append(chosen.take(order.slice(0, n)))
-        part = rows_sorted[0].slice(at, size)
+            checked.append(chosen.combine_chunks())
+        # each merge chunk's rows gathered when it is prepared, while the library writes the
+        # one before: a gather of the whole table into subject order first (0.6 CPU-seconds
+        # for a million rows) kept the library waiting for it
+        part = checked[0].take(order.slice(at, size))
         return prepare_statements(
             keys.slice(at, size),
             {f: as_library_text(part.column(name)).combine_chunks() for f, name in fields},
@@ -198,9 +214,14 @@ def _checked_rows(
     loading = background.submit(read)  # while the subjects are read and sorted
     names = pa.ipc.open_file(pa.BufferReader(data)).schema.names
     mine = [n for n in (subject_column, ACCEPTED_COLUMN) if n in names]
-    head = read([names.index(n) for n in mine])
-    subjects = head[subject_column].combine_chunks()
-    if ACCEPTED_COLUMN in names:
-        accepted = head[ACCEPTED_COLUMN].combine_chunks()
+    return accepted_subjects(read([names.index(n) for n in mine]), subject_column), loading
+
+
+def accepted_subjects(rows: pa.Table, subject_column: str) -> pa.Array:
+    """The subject column of the checked ``rows``, null where a row was rejected (all of them
+    are accepted in a table without the accepted column)."""
+    subjects = rows[subject_column].combine_chunks()
+    if ACCEPTED_COLUMN in rows.column_names:
+        accepted = rows[ACCEPTED_COLUMN].combine_chunks()
         subjects = pc.if_else(accepted, subjects, pa.scalar(None, subjects.type))
-    return subjects, loading
+    return subjects

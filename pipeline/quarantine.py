@@ -8,6 +8,8 @@ the contract or the caller says), after its rejected rows are kept.
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from pipeline.check import reason_counts
 from pipeline.refs import IngestError, RunRef
 from pipeline.services import IngestServices, fail_run
@@ -22,8 +24,17 @@ from pipeline.work import (
 )
 
 
-def quarantine(hub: IngestServices, ref: RunRef, *, fail_on_breach: bool | None = None) -> RunRef:
-    """Keep the run's rejected rows (idempotent), then enforce the contract's thresholds."""
+def quarantine(
+    hub: IngestServices,
+    ref: RunRef,
+    *,
+    fail_on_breach: bool | None = None,
+    rejected: pa.Table | None = None,
+) -> RunRef:
+    """Keep the run's rejected rows (idempotent), then enforce the contract's thresholds.
+
+    ``rejected``: the rows as the check step left them in memory
+    (:func:`pipeline.check.check_in_memory`), instead of its work file."""
     from quality.metrics import Breach, enforce
 
     run = hub.library.get_run(ref["run_id"])
@@ -32,7 +43,7 @@ def quarantine(hub: IngestServices, ref: RunRef, *, fail_on_breach: bool | None 
     q_key = quarantine_key(run["dataset"], run["run_id"]) if rows_q else None
     if q_key:
         try:
-            _keep(hub, run["run_id"], run["dataset"], q_key, rows_q)
+            _keep(hub, run["run_id"], run["dataset"], q_key, rows_q, rejected)
         except Exception as exc:
             error = fail_run(hub, run["run_id"], exc, "quarantine", "the run can be checked again")
             if error is exc:
@@ -50,11 +61,21 @@ def quarantine(hub: IngestServices, ref: RunRef, *, fail_on_breach: bool | None 
     return {**ref, "quarantine_key": q_key, "quarantined": rows_q}
 
 
-def _keep(hub: IngestServices, run_id: str, dataset: str, q_key: str, rows: int) -> None:
-    """The rejected rows as Parquet under ``q_key`` (from the check step's work file) and
-    their entry in the quarantine index."""
+def _keep(
+    hub: IngestServices,
+    run_id: str,
+    dataset: str,
+    q_key: str,
+    rows: int,
+    rejected: pa.Table | None,
+) -> None:
+    """The rejected rows as Parquet under ``q_key`` (from the check step's work file, or
+    ``rejected``) and their entry in the quarantine index."""
     if hub.objects.exists(q_key):
         table = load_table(hub.objects, q_key)
+    elif rejected is not None:
+        table = rejected
+        hub.objects.put(q_key, parquet_bytes(table))
     else:
         rejected_key = work_key(run_id, REJECTED)
         if not hub.objects.exists(rejected_key):
