@@ -28,6 +28,7 @@ Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connect
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -149,7 +150,11 @@ def serve(home: Path, port: int) -> None:
     sock.bind(("127.0.0.1", port))  # after the app is built: no connection waits for it
     settle_heap()  # as `hub serve` does
     print("listening", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on the driver's SIGINT (the app's lifespan ends: audit
+    # flushed, ledger sequencer stopped), then raises the signal again for its caller, which
+    # `uvicorn.run` catches too: a clean exit, not a traceback
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 # ---- load generator -----------------------------------------------------------------------
