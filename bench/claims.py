@@ -25,9 +25,9 @@ PostgreSQL server the hub role may create databases on; ``services`` for the one
 ``scripts/services.sh up postgres`` started) runs the same on the PostgreSQL tier: a fresh
 database with the library merged into it, the hub's tables (clients, audit, receipts, ledger,
 rate limit) there, dropped at the end; the floor reads the same library. The output names the
-tier. The servers start one after another, and the first answers one question before the next
-starts: on a fresh database it creates the hub's tables and the platform's verification seal
-(processes starting together would race to create them).
+tier. The servers start one after another (on a fresh database the first creates the hub's
+tables, which processes starting together would race to create), and the first answers one
+question (creating the platform's verification seal) before the next starts.
 Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connections C]
 [--workers W] [--database-url URL|services]``.
 """
