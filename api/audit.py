@@ -458,11 +458,11 @@ class AuditLog:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while not (self._pending.rows or self._handed or self._checkpoint_due) and not (
-                    self._stopping
-                ):
+                while not (
+                    self._pending.holds_rows() or self._handed or self._checkpoint_due
+                ) and not (self._stopping):
                     self._cond.wait()
-                if self._stopping and not (self._pending.rows or self._handed):
+                if self._stopping and not (self._pending.holds_rows() or self._handed):
                     return
                 checkpoint, self._checkpoint_due = self._checkpoint_due, False
             if checkpoint:

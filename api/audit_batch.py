@@ -54,6 +54,10 @@ class Batch:
         self.error: BaseException | None = None
         self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
+    def holds_rows(self) -> bool:
+        """Is there anything to commit: rows of its own or of a companion?"""
+        return bool(self.rows or self.companions)
+
     def outcome(self) -> None:
         """Raise :class:`AuditWriteFailed` if this batch's commit failed."""
         if self.error is not None:

@@ -20,14 +20,22 @@ connections, as a load balancer spreads clients among ``hub serve`` processes) a
 endpoints, so the floor is measured the same way; CPU figures are summed over them. On this
 embedded SQLite tier the two processes' audit and receipt commits queue for the database's one
 write lock (measured: the floor gains a tenth, ours hardly anything), so the default is one
-process (several instances are the PostgreSQL tier's shape).
+process (several instances are the PostgreSQL tier's shape). ``--database-url URL`` (a
+PostgreSQL server the hub role may create databases on; ``services`` for the one
+``scripts/services.sh up postgres`` started) runs the same on the PostgreSQL tier: a fresh
+database with the library merged into it, the hub's tables (clients, audit, receipts, ledger,
+rate limit) there, dropped at the end; the floor reads the same library. The output names the
+tier. The servers start one after another (on a fresh database the first creates the hub's
+tables, which processes starting together would race to create), and the first answers one
+question (creating the platform's verification seal) before the next starts.
 Usage: ``python -m bench.claims [--quick] [--persons N] [--seconds D] [--connections C]
-[--workers W]``.
+[--workers W] [--database-url URL|services]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -37,6 +45,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import typing
 from pathlib import Path
@@ -56,8 +65,9 @@ CLAIMS = [
 
 
 # ---- data ---------------------------------------------------------------------------------
-def load(home: Path, n: int) -> list[str]:
-    """Create (once) a hub home with ``n`` persons in the library; returns their IDs."""
+def load(home: Path, n: int, database_url: str | None = None) -> list[str]:
+    """Create (once) a hub home with ``n`` persons in the library (in ``database_url`` if
+    given); returns their IDs."""
     from collections.abc import Iterator
     from typing import Any
 
@@ -67,7 +77,7 @@ def load(home: Path, n: int) -> list[str]:
     ids_file = home / "ids.txt"
     if ids_file.exists():
         return ids_file.read_text().split()
-    settings = Settings(home=home, key_passphrase=PASSPHRASE)
+    settings = Settings(home=home, key_passphrase=PASSPHRASE, database_url=database_url)
     settings.ensure_dirs()
     ids = httpkit.ids(n)
     t = time.perf_counter()
@@ -99,12 +109,12 @@ def load(home: Path, n: int) -> list[str]:
     return ids
 
 
-def setup_client(home: Path, suffix: str) -> str:
+def setup_client(home: Path, suffix: str, database_url: str | None = None) -> str:
     """A fresh client granted the three claim types, with no practical rate limit."""
     from api.clients import ClientStore
     from storage.library import engine_for
 
-    store = ClientStore(engine_for(f"sqlite:///{home / 'hub.db'}"))
+    store = ClientStore(engine_for(database_url or f"sqlite:///{home / 'hub.db'}"))
     cid = f"bench-claims-{os.getpid()}{suffix}"
     key = store.add(cid, "benchmark client", rate_limit=1e9)
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
@@ -113,7 +123,7 @@ def setup_client(home: Path, suffix: str) -> str:
 
 
 # ---- server -------------------------------------------------------------------------------
-def serve(home: Path, port: int) -> None:
+def serve(home: Path, port: int, database_url: str | None = None) -> None:
     """One server process on ``port``, shared (SO_REUSEPORT) with the run's other workers: the
     kernel spreads the connections among them, as a load balancer spreads clients among
     ``hub serve`` processes."""
@@ -126,7 +136,9 @@ def serve(home: Path, port: int) -> None:
     from hub.wiring import api_app
     from sharing.service import normalise, parse_claims
 
-    settings = Settings(home=home, key_passphrase=PASSPHRASE, audit_interval=10.0)
+    settings = Settings(
+        home=home, key_passphrase=PASSPHRASE, audit_interval=10.0, database_url=database_url
+    )
     app = api_app(settings, background=True)
 
     @app.post("/bare/claims/verify", include_in_schema=False)
@@ -149,7 +161,11 @@ def serve(home: Path, port: int) -> None:
     sock.bind(("127.0.0.1", port))  # after the app is built: no connection waits for it
     settle_heap()  # as `hub serve` does
     print("listening", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on the driver's SIGINT (the app's lifespan ends: audit
+    # flushed, ledger sequencer stopped), then raises the signal again for its caller, which
+    # `uvicorn.run` catches too: a clean exit, not a traceback
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 # ---- load generator -----------------------------------------------------------------------
@@ -241,6 +257,23 @@ def _measure(
     return results
 
 
+def _ask(port: int, key: str, subject: str) -> None:
+    """One question, answered 200."""
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+    con.request(
+        "POST",
+        "/v1/claims/verify",
+        json.dumps({"subject": subject, "claims": CLAIMS}),
+        {**headers, "Content-Type": "application/json"},
+    )
+    resp = con.getresponse()
+    resp.read()
+    con.close()
+    if resp.status != 200:
+        sys.exit(f"the first question was answered {resp.status}")
+
+
 def _batch(port: int, key: str, ids: list[str], repeat: int = 5) -> tuple[float, int]:
     """Median seconds of a 1,000-subject × 3-claim batch, and its status."""
     rng = random.Random(25)
@@ -269,7 +302,7 @@ def _batch(port: int, key: str, ids: list[str], repeat: int = 5) -> tuple[float,
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(Path(sys.argv[2]), int(sys.argv[3]))
+        serve(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
         a = sys.argv[2:8]
@@ -284,26 +317,82 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes sharing the port (default 1)"
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the PostgreSQL tier: a server URL (SQLAlchemy form), or `services`",
+    )
     args = parser.parse_args()
     n = args.persons or (20_000 if args.quick else 1_000_000)
     secs = args.seconds or (5.0 if args.quick else 30.0)
     rounds = args.rounds or (4 if args.quick else 6)
     root = Path(__file__).resolve().parents[1]
-    home = root / ".cache" / "bench" / f"claims-{n}-persons"
-    home.mkdir(parents=True, exist_ok=True)
-    ids = load(home, n)
-    warm_key = setup_client(home, "-warm")
-    key = setup_client(home, "-measured")
+    with contextlib.ExitStack() as stack:
+        if args.database_url:
+            db_url = stack.enter_context(_postgres(args.database_url))
+            tier = "PostgreSQL"
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-claims-")))
+        else:
+            db_url, tier = None, "SQLite"
+            home = root / ".cache" / "bench" / f"claims-{n}-persons"
+            home.mkdir(parents=True, exist_ok=True)
+        ids = load(home, n, db_url)
+        runs, batch_s, batch_status = _run(home, ids, db_url, args, secs, rounds)
+    _print(n, secs, rounds, tier, args, runs, batch_s, batch_status)
+
+
+@contextlib.contextmanager
+def _postgres(given: str) -> typing.Iterator[str]:
+    """A fresh database on the PostgreSQL server ``given`` (``services``: the services tier's),
+    dropped when done."""
+    from bench._common import services_env
+    from bench.postgres import ENV_FILE, create_database, drop_database
+
+    server = given
+    if given == "services":
+        server = os.environ.get("HUB_DATABASE_URL", "") or services_env(ENV_FILE).get(
+            "HUB_DATABASE_URL", ""
+        )
+    if not server.startswith("postgresql"):
+        sys.exit("--database-url: no PostgreSQL URL (run `scripts/services.sh up postgres`)")
+    db_url = create_database(server, "bench_claims")
+    try:
+        yield db_url
+    finally:
+        drop_database(server, db_url)
+
+
+def _run(
+    home: Path,
+    ids: list[str],
+    db_url: str | None,
+    args: argparse.Namespace,
+    secs: float,
+    rounds: int,
+) -> tuple[dict[str, dict[str, float]], float, int]:
+    """Start the servers, measure both endpoints and the batch, stop the servers."""
+    warm_key = setup_client(home, "-warm", db_url)
+    key = setup_client(home, "-measured", db_url)
     port = httpkit.free_port()
     servers = []
+    serve_args = ["--serve", str(home), str(port), *([db_url] if db_url else [])]
     try:
         for _ in range(args.workers):
-            servers.append(
-                subprocess.Popen(_child("--serve", str(home), str(port)), stdout=subprocess.PIPE)
-            )
-        for server in servers:  # each has bound the port
+            # one after the other: the first creates the hub's tables in a fresh database
+            server = subprocess.Popen(_child(*serve_args), stdout=subprocess.PIPE)
+            servers.append(server)
             assert server.stdout is not None
-            server.stdout.readline()
+            for line in server.stdout:  # what it prints before it listens, passed on
+                if line.strip() == b"listening":
+                    break
+                sys.stdout.write(line.decode(errors="replace"))
+            else:
+                sys.exit("a benchmark server did not start (its error is above)")
+            if len(servers) == 1:
+                # the first question creates the platform's verification seal: once, before
+                # the other processes start (they would race to create it)
+                httpkit.wait_up(port)
+                _ask(port, warm_key, ids[0])
         httpkit.wait_up(port)
         _run_load(port, "/v1/claims/verify", home, warm_key, 2.0, args.connections)  # warm-up
         endpoints = {"floor": "/bare/claims/verify", "ours": "/v1/claims/verify"}
@@ -318,11 +407,24 @@ def main() -> None:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
+    return runs, batch_s, batch_status
+
+
+def _print(
+    n: int,
+    secs: float,
+    rounds: int,
+    tier: str,
+    args: argparse.Namespace,
+    runs: dict[str, dict[str, float]],
+    batch_s: float,
+    batch_status: int,
+) -> None:
     floor, ours = runs["floor"], runs["ours"]
     print(
         f"persons in library: {n:,}; {secs:g} s per endpoint in {rounds} interleaved slices; "
         f"{args.connections} connections; 3 claims per question; {args.workers} server "
-        "process(es) serving both endpoints"
+        f"process(es) serving both endpoints; {tier} tier (library, audit, receipts, ledger)"
     )
     for label, r in (
         ("floor (no auth/audit/receipt)", floor),
@@ -340,6 +442,7 @@ def main() -> None:
         "connections": args.connections,
         "rounds": rounds,
         "workers": args.workers,
+        "tier": tier,
         "ours_qps": ours["rps"],
         "ours_p50_ms": ours["p50_ms"],
         "ours_p99_ms": ours["p99_ms"],

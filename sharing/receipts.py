@@ -201,12 +201,22 @@ class SealHost(Protocol):
 
 
 def ensure_verification_seal(
-    host: SealHost, now: dt.datetime | None = None, algorithm: str | None = None
+    host: SealHost,
+    now: dt.datetime | None = None,
+    algorithm: str | None = None,
+    wait: float = 30.0,
 ) -> VerificationSeal:
     """The platform's verification seal, created on first use: a key in the key store (ECDSA
     P-256, or SM2 under the national profile: ``algorithm``), a certificate of the platform seal
     CA, its row beside the authorities' seals (so online and offline verification find it) and
-    a ``seal.create`` ledger entry. A seal made earlier keeps its own algorithm."""
+    a ``seal.create`` ledger entry. A seal made earlier keeps its own algorithm.
+
+    Several ``hub serve`` processes may ask at once on a fresh hub: the one whose write-once
+    key save succeeds creates the seal; the others wait (up to ``wait`` seconds) for its row
+    and use that seal. A key without a row after that (a creation that died half-way) is an
+    error naming the key, never a seal whose certificate does not match the stored key."""
+    import time
+
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from licence import ca, ltv, seals
@@ -235,37 +245,61 @@ def ensure_verification_seal(
             # the OCSP responder and CRL of the configured LTV service (HUB_LTV_URL), if any
             revocation=ltv.seal_revocation_urls(getattr(host, "ltv_url", "")),
         )
-        if not host.keys.exists(SEAL_KEY):
+        try:  # write-once: of several processes creating the seal, exactly one stores its key
             seals.save_seal_key(host.keys, SEAL_KEY, made)
-        prefix = f"seals/{SEAL_ID}"
-        cert_pem = ca.pem(made.certificate)
-        host.objects.put(f"{prefix}/seal.json", document.canonical(made.document))
-        host.objects.put(f"{prefix}/picture.png", made.png)
-        host.objects.put(f"{prefix}/certificate.pem", cert_pem.encode())
-        row = {
-            "seal_id": SEAL_ID,
-            "authority": PLATFORM_USCC,
-            "name": SEAL_NAME,
-            "algorithm": made.algorithm,
-            "key_name": SEAL_KEY,
-            "cert_pem": cert_pem,
-            "picture_sha256": made.info.picture_sha256,
-            "valid_from": now.replace(tzinfo=None),
-            "valid_to": until.replace(tzinfo=None),
-            "status": "active",
-            "created_at": now.replace(tzinfo=None),
-        }
-        host.store.add_seal(**row)
-        host.ledger.append(
-            document.canonical(
-                {
-                    "event": "seal.create",
-                    "seal_id": SEAL_ID,
-                    "authority": PLATFORM_USCC,
-                    "certificate_sha256": made.info.cert_list[0],
-                    "time": iso(now),
-                }
+        except Exception:
+            if not host.keys.exists(SEAL_KEY):
+                raise
+            row = _created_elsewhere(host, time.monotonic() + wait)
+        else:
+            prefix = f"seals/{SEAL_ID}"
+            cert_pem = ca.pem(made.certificate)
+            host.objects.put(f"{prefix}/seal.json", document.canonical(made.document))
+            host.objects.put(f"{prefix}/picture.png", made.png)
+            host.objects.put(f"{prefix}/certificate.pem", cert_pem.encode())
+            row = {
+                "seal_id": SEAL_ID,
+                "authority": PLATFORM_USCC,
+                "name": SEAL_NAME,
+                "algorithm": made.algorithm,
+                "key_name": SEAL_KEY,
+                "cert_pem": cert_pem,
+                "picture_sha256": made.info.picture_sha256,
+                "valid_from": now.replace(tzinfo=None),
+                "valid_to": until.replace(tzinfo=None),
+                "status": "active",
+                "created_at": now.replace(tzinfo=None),
+            }
+            host.store.add_seal(**row)
+            host.ledger.append(
+                document.canonical(
+                    {
+                        "event": "seal.create",
+                        "seal_id": SEAL_ID,
+                        "authority": PLATFORM_USCC,
+                        "certificate_sha256": made.info.cert_list[0],
+                        "time": iso(now),
+                    }
+                )
             )
-        )
     signer = seals.load_signer(host.keys, str(row["key_name"]), str(row["algorithm"]))
     return VerificationSeal(SEAL_ID, str(row["algorithm"]), str(row["cert_pem"]), signer)
+
+
+def _created_elsewhere(host: SealHost, deadline: float) -> dict[str, Any]:
+    """The verification seal's row, which another process that stored the key is writing."""
+    import time
+
+    from licence import seals
+
+    while True:
+        row = host.store.seal(SEAL_ID)
+        if row is not None:
+            return row
+        if time.monotonic() >= deadline:
+            raise seals.SealError(
+                f"the key {SEAL_KEY!r} of the platform's verification seal exists but the seal "
+                f"{SEAL_ID} was never recorded (its creation stopped half-way): remove that key "
+                "from the key store to create the seal again"
+            )
+        time.sleep(0.05)
