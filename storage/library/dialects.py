@@ -425,8 +425,8 @@ class PostgresDialect(Dialect):
         restore, self._set_aside = self._set_aside, []
         if restore:  # each built in one pass: faster than an index insert per row
             # each partition's sort in memory, and at most one worker beside this backend:
-            # 1 GB let PostgreSQL start two workers for each of the 16 partitions' builds, and
-            # the first load's key build took more CPU than with none (same-run A/B, 1 M rows)
+            # 1 GB let PostgreSQL start two workers for each of the 16 partitions' builds,
+            # three processes on the tier's two cores
             self.cur.execute(f"SET LOCAL maintenance_work_mem = '{KEY_BUILD_MEMORY}'")
             self.cur.execute(f"SET LOCAL max_parallel_maintenance_workers = {KEY_BUILD_WORKERS}")
             for statement in restore:
