@@ -19,6 +19,8 @@ from storage.library.pgcopy import (
 from storage.library.schema import (
     PARTITION_HASH_SQL,
     RUN_NUMBERS,
+    STATEMENTS_BY_RUN,
+    STATEMENTS_RUN_INDEX,
     STATEMENTS_WITH_RUNS,
     partition_names,
     records,
@@ -32,6 +34,10 @@ _RECORDS_PARTS = partition_names(records)
 # of a pass over a partition (EXPLAIN ANALYZE on the tier, 1.2 M subjects, loaded machine:
 # ~10 µs a probed statement, ~2 µs a row hashed)
 PROBE_COST = 5
+# the memory a load's index build may use: each partition's sort in memory up to ~40 M
+# statements (10 M: 16 sorts of ~40 MB); PostgreSQL splits it between the build's processes
+KEY_BUILD_MEMORY = "256MB"
+KEY_BUILD_WORKERS = 1
 
 
 class Dialect:
@@ -249,7 +255,7 @@ class PostgresDialect(Dialect):
         super().__init__(cur, library)
         self._copying: Any = None  # the open COPY of copy_prepared, and its Copy object
         self._stream: Any = None
-        self._unkeyed: tuple[str, str] | None = None  # the statements' key, if set aside
+        self._set_aside: list[str] = []  # the statements' indexes set aside: their DDL
         self._key_decided = False
 
     def add_merge(self, run_id: str, meta: RunMeta) -> bool:
@@ -293,7 +299,7 @@ class PostgresDialect(Dialect):
         if self._copying is None:
             if not self._key_decided:  # once per merge, before its first statement is written
                 self._key_decided = True
-                self._unkeyed = self._set_key_aside()
+                self._set_aside = self._set_indexes_aside()
             # one COPY for all the run's chunks, fed by a writer thread: the server parses and
             # stores one chunk while the next is joined here (a COPY per chunk made it wait).
             # Binary format: no escaping to check or undo, a fifth less work for the server
@@ -375,46 +381,56 @@ class PostgresDialect(Dialect):
                 stream.write(BINARY_COPY_TRAILER)
             copying.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
-    def _set_key_aside(self) -> tuple[str, str] | None:
-        """Drop the statements' primary key for a load into an empty table, to build it once
-        at the end (:meth:`end_load`): PostgreSQL's advice for bulk loads, and a million-row
-        first load's COPY takes half the time without a B-tree to update row by row. Only
-        with the table to itself (an exclusive lock taken without waiting); otherwise, or if
-        the table has rows, the key stays. Returns the key's (name, definition) if dropped;
+    def _set_indexes_aside(self) -> list[str]:
+        """Drop the statements' primary key and block-range index for a load into an empty
+        table, to build them once at the end (:meth:`end_load`): PostgreSQL's advice for bulk
+        loads. A million-row first load's COPY takes half the time without a B-tree to update
+        row by row, and the block-range index, cheap to build in one pass, costs the COPY
+        about a sixth of the server's CPU when kept up row by row (same-run A/B, 1 M rows).
+        Only with the table to itself (an exclusive lock taken without waiting); otherwise, or
+        if the table has rows, they stay. Returns the statements that restore what was dropped;
         a rolled-back merge restores it with everything else."""
         import psycopg
 
         self.cur.execute("SELECT EXISTS (SELECT 1 FROM library_statements)")
         if self.cur.fetchone()[0]:
-            return None
+            return []
         self.cur.execute("SAVEPOINT hub_statements_key")
         try:
             self.cur.execute("LOCK TABLE library_statements IN ACCESS EXCLUSIVE MODE NOWAIT")
         except psycopg.errors.LockNotAvailable:  # a reader or another merge: keep the key
             self.cur.execute("ROLLBACK TO SAVEPOINT hub_statements_key")
-            return None
+            return []
         self.cur.execute("RELEASE SAVEPOINT hub_statements_key")
         self.cur.execute("SELECT EXISTS (SELECT 1 FROM library_statements)")
         if self.cur.fetchone()[0]:  # rows committed before the lock was granted
-            return None
+            return []
+        restore: list[str] = []
         self.cur.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = 'library_statements'::regclass AND contype = 'p'"
         )
         key = self.cur.fetchone()
-        if key is None:
-            return None
-        name, definition = str(key[0]), str(key[1])
-        self.cur.execute(f'ALTER TABLE library_statements DROP CONSTRAINT "{name}"')
-        return name, definition
+        if key is not None:
+            name, definition = str(key[0]), str(key[1])
+            self.cur.execute(f'ALTER TABLE library_statements DROP CONSTRAINT "{name}"')
+            restore.append(f'ALTER TABLE library_statements ADD CONSTRAINT "{name}" {definition}')
+        self.cur.execute("SELECT to_regclass(%s) IS NOT NULL", (STATEMENTS_RUN_INDEX,))
+        if self.cur.fetchone()[0]:
+            self.cur.execute(f"DROP INDEX {STATEMENTS_RUN_INDEX}")
+            restore.append(STATEMENTS_BY_RUN)
+        return restore
 
     def end_load(self) -> None:
-        unkeyed, self._unkeyed = self._unkeyed, None
-        if unkeyed is not None:  # sorted once: faster than a B-tree insert per row
-            name, definition = unkeyed
-            # the key's sort in memory: ten million keys need ~0.5 GB (64 MB spilled to disk)
-            self.cur.execute("SET LOCAL maintenance_work_mem = '1GB'")
-            self.cur.execute(f'ALTER TABLE library_statements ADD CONSTRAINT "{name}" {definition}')
+        restore, self._set_aside = self._set_aside, []
+        if restore:  # each built in one pass: faster than an index insert per row
+            # each partition's sort in memory, and at most one worker beside this backend:
+            # 1 GB let PostgreSQL start two workers for each of the 16 partitions' builds,
+            # three processes on the tier's two cores
+            self.cur.execute(f"SET LOCAL maintenance_work_mem = '{KEY_BUILD_MEMORY}'")
+            self.cur.execute(f"SET LOCAL max_parallel_maintenance_workers = {KEY_BUILD_WORKERS}")
+            for statement in restore:
+                self.cur.execute(statement)
 
     def _copy_columns(self, statement: str, columns: Sequence[str | Sequence[str]]) -> None:
         """COPY rows given column-wise (a ``str`` is the same value on every row), the text

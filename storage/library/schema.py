@@ -122,9 +122,11 @@ for _table in PARTITIONED:
 # appended together (the table is insert-only, run numbers grow), so a few bytes per range of
 # pages find them, and a merge into a library of ten million subjects reads its own run's pages
 # only, not every partition's (:meth:`storage.library.dialects.PostgresDialect.met_subjects`);
-# nearly nothing to maintain on a load, unlike a B-tree of every row
+# a few bytes per range of pages, unlike a B-tree of every row; a load into the empty table
+# builds it once its rows are in (:meth:`storage.library.dialects.PostgresDialect.end_load`)
+STATEMENTS_RUN_INDEX = "library_statements_run_no"
 STATEMENTS_BY_RUN = (
-    "CREATE INDEX IF NOT EXISTS library_statements_run_no ON library_statements USING brin (run_no)"
+    f"CREATE INDEX IF NOT EXISTS {STATEMENTS_RUN_INDEX} ON library_statements USING brin (run_no)"
 )
 
 

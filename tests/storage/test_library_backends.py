@@ -314,7 +314,11 @@ def _statements_key(store: LibraryStore) -> str | None:
         ).scalar()
 
 
-def _statements_locked_exclusively(store: LibraryStore) -> bool:
+def _statements_locked_exclusively(
+    store: LibraryStore, relation: str = "library_statements"
+) -> bool:
+    """Does a transaction hold ``relation`` (the statements, or one of their indexes) for
+    itself: the table while a first load sets its key aside, an index it dropped meanwhile?"""
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
@@ -322,21 +326,38 @@ def _statements_locked_exclusively(store: LibraryStore) -> bool:
             conn.execute(
                 text(
                     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE granted AND "
-                    "relation = 'library_statements'::regclass AND mode = 'AccessExclusiveLock')"
-                )
+                    "relation = to_regclass(:r) AND mode = 'AccessExclusiveLock')"
+                ),
+                {"r": relation},
             ).scalar()
         )
+
+
+def _run_index(store: LibraryStore) -> str | None:
+    """The statements' block-range index of run numbers, as committed."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'library_statements' "
+                "AND indexname = 'library_statements_run_no'"
+            )
+        ).scalar()
 
 
 def test_a_first_load_builds_the_statements_key_once(
     both: tuple[LibraryStore, LibraryStore],
 ) -> None:
-    """A load into the empty statements table sets its primary key aside (an exclusive lock
-    while it loads) and builds it at the end; a later load keeps the key and takes no such lock;
-    a failed first load leaves the key and no rows; duplicate statements are still refused."""
+    """A load into the empty statements table sets its primary key and its index of run
+    numbers aside (an exclusive lock while it loads) and builds them at the end; a later load
+    keeps them and takes no such lock; a failed first load leaves them and no rows; duplicate
+    statements are still refused."""
     _, pg = both
     key = _statements_key(pg)
     assert key == "PRIMARY KEY (subject, run_no)"
+    run_index = _run_index(pg)
+    assert run_index is not None and "brin (run_no)" in run_index
     when = datetime(2024, 3, 1, tzinfo=UTC)
     # subjects a text-format COPY would have to escape go through the binary COPY as they are
     subjects = sorted(["3404\\01", "3404\t02", *(f"3404{i:014d}" for i in range(50))])
@@ -345,28 +366,32 @@ def test_a_first_load_builds_the_statements_key_once(
 
     def fail() -> None:
         seen.append(_statements_locked_exclusively(pg))
+        seen.append(_statements_locked_exclusively(pg, "library_statements_run_no"))
         raise RuntimeError("killed mid-merge")
 
     with pytest.raises(RuntimeError, match="killed mid-merge"):
         pg.merge_chunks(
             POPULATION, "r0", "ds", when, _plain_chunks(subjects, names), after_facts=fail
         )
-    assert seen == [True]  # the key was set aside ...
-    assert _statements_key(pg) == key  # ... and the rollback restored it, with no rows
+    assert seen == [True, True]  # the key and the run index were set aside ...
+    assert _statements_key(pg) == key  # ... and the rollback restored them, with no rows
+    assert _run_index(pg) == run_index
     assert pg.subjects(POPULATION) == []
+    seen.clear()
 
     def look() -> None:
         seen.append(_statements_locked_exclusively(pg))
 
     pg.merge_chunks(POPULATION, "r1", "ds", when, _plain_chunks(subjects, names), after_facts=look)
     assert _statements_key(pg) == key
+    assert _run_index(pg) == run_index  # built again once the rows were in
     assert pg.subjects(POPULATION) == subjects
     rec = pg.person("3404\\01")
     assert rec is not None and rec.value("name") == names[subjects.index("3404\\01")]
     # a second library's first run finds rows in the table: the key stays, readers go on
     other = [f"91340100MA2N{i:04d}X3" for i in range(10)]
     pg.merge_chunks(LEGAL_ENTITY, "e1", "ds", when, _plain_chunks(other, other), after_facts=look)
-    assert seen == [True, True, False]
+    assert seen == [True, False]
     assert pg.subjects(LEGAL_ENTITY) == other
     # the key refuses a statement the library already has
     from sqlalchemy import text
