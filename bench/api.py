@@ -155,6 +155,9 @@ def serve(home: Path, port: int) -> None:
 
     app.add_route("/direct/persons/{id}", direct, include_in_schema=False)
 
+    from hub.commands.serve import settle_heap
+
+    settle_heap()  # as `hub serve` does
     uvicorn.run(
         app,
         host="127.0.0.1",
