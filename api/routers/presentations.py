@@ -357,7 +357,9 @@ async def create_presentation(body: PresentationIn, request: Request) -> Present
             "presentation-made",
             201,
         )
-    return await run_in_threadpool(presentation_out, side, made, body.qr_image)
+    if body.qr_image:  # drawing the QR code costs milliseconds: off the event loop
+        return await run_in_threadpool(presentation_out, side, made, True)
+    return presentation_out(side, made, False)
 
 
 def presentation_out(side: HolderSide, made: core.Presentation, image: bool) -> PresentationOut:
