@@ -302,16 +302,20 @@ def test_a_later_run_looks_up_only_the_subjects_it_meets(
     assert rec is not None and rec.value("name") == old[30]  # authoritative run a still wins
 
 
-def _statements_key(store: LibraryStore) -> str | None:
+def _scalar(store: LibraryStore, sql: str) -> str | None:
+    """The one value ``sql`` answers on ``store``'s database (None: no row)."""
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = 'library_statements'::regclass AND contype = 'p'"
-            )
-        ).scalar()
+        return conn.execute(text(sql)).scalar()
+
+
+def _statements_key(store: LibraryStore) -> str | None:
+    return _scalar(
+        store,
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'library_statements'::regclass AND contype = 'p'",
+    )
 
 
 def _statements_locked_exclusively(
@@ -335,15 +339,11 @@ def _statements_locked_exclusively(
 
 def _run_index(store: LibraryStore) -> str | None:
     """The statements' block-range index of run numbers, as committed."""
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        return conn.execute(
-            text(
-                "SELECT indexdef FROM pg_indexes WHERE tablename = 'library_statements' "
-                "AND indexname = 'library_statements_run_no'"
-            )
-        ).scalar()
+    return _scalar(
+        store,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'library_statements' "
+        "AND indexname = 'library_statements_run_no'",
+    )
 
 
 def test_a_first_load_builds_the_statements_key_once(
