@@ -73,18 +73,20 @@ def _keep(
     ``rejected``) and their entry in the quarantine index."""
     if hub.objects.exists(q_key):
         table = load_table(hub.objects, q_key)
-    elif rejected is not None:
-        table = rejected
-        hub.objects.put(q_key, parquet_bytes(table))
     else:
-        rejected_key = work_key(run_id, REJECTED)
-        if not hub.objects.exists(rejected_key):
-            raise IngestError(
-                f"run {run_id}: its rejected rows ({rejected_key}) are gone, as work files "
-                "expire a week after they are written: run its check step again"
-            )
-        table = load_table(hub.objects, rejected_key)
+        table = rejected if rejected is not None else _work_file_rows(hub, run_id)
         hub.objects.put(q_key, parquet_bytes(table))
     hub.library.record_quarantine(
         run_id, dataset, q_key, rows, reason_counts(table[REASONS_COLUMN])
     )
+
+
+def _work_file_rows(hub: IngestServices, run_id: str) -> pa.Table:
+    """The rejected rows the check step wrote as its work file."""
+    rejected_key = work_key(run_id, REJECTED)
+    if not hub.objects.exists(rejected_key):
+        raise IngestError(
+            f"run {run_id}: its rejected rows ({rejected_key}) are gone, as work files "
+            "expire a week after they are written: run its check step again"
+        )
+    return load_table(hub.objects, rejected_key)
